@@ -1,0 +1,71 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Release builds are made with `-Xswiftc -target-cpu -Xswiftc native` by the Makefile so that SIMD code
+// compiles to the host's vector instructions (see DESIGN.md, "Kernels and threads").
+let package = Package(
+    name: "Sieve",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sieve", targets: ["sieve"]),
+        .library(name: "SieveCore", targets: ["SieveCore"]),
+        .library(name: "SieveKernels", targets: ["SieveKernels"]),
+        .library(name: "SieveTokenizers", targets: ["SieveTokenizers"]),
+        .library(name: "SieveRuntime", targets: ["SieveRuntime"]),
+        .library(name: "SafetensorsFormat", targets: ["SafetensorsFormat"]),
+        .library(name: "GGUFFormat", targets: ["GGUFFormat"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(
+            name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        .systemLibrary(
+            name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c",
+            providers: [.apt(["libjson-c-dev"]), .brew(["json-c"])]),
+
+        // Core modules.
+        .target(name: "SieveCore", dependencies: ["CZstd", "CJSONC"], path: "Sources/SieveCore"),
+        .target(name: "SieveKernels", dependencies: ["SieveCore"], path: "Sources/SieveKernels"),
+        .target(name: "SieveTokenizers", dependencies: ["SieveCore"], path: "Sources/SieveTokenizers"),
+        .target(
+            name: "SieveRuntime", dependencies: ["SieveCore", "SieveKernels", "SieveTokenizers"],
+            path: "Sources/SieveRuntime"),
+
+        // Format plugins: each imports only SieveCore.
+        .target(name: "SafetensorsFormat", dependencies: ["SieveCore"], path: "Formats/Safetensors"),
+        .target(name: "GGUFFormat", dependencies: ["SieveCore"], path: "Formats/GGUF"),
+
+        // The CLI (a face: registers the formats).
+        .executableTarget(
+            name: "sieve",
+            dependencies: [
+                "SieveCore", "SieveRuntime", "SieveTokenizers", "SafetensorsFormat", "GGUFFormat",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/sieve"),
+
+        // Tests.
+        .testTarget(name: "SieveCoreTests", dependencies: ["SieveCore"], path: "Tests/SieveCoreTests"),
+        .testTarget(
+            name: "SafetensorsTests", dependencies: ["SafetensorsFormat", "SieveCore"],
+            path: "Tests/SafetensorsTests", resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "GGUFTests", dependencies: ["GGUFFormat", "SieveCore"], path: "Tests/GGUFTests",
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SieveTokenizersTests", dependencies: ["SieveTokenizers", "SieveCore", "GGUFFormat", "SafetensorsFormat"],
+            path: "Tests/SieveTokenizersTests", resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SieveKernelsTests", dependencies: ["SieveKernels", "SieveCore"], path: "Tests/SieveKernelsTests"),
+        .testTarget(
+            name: "SieveRuntimeTests",
+            dependencies: ["SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "SieveTokenizers"],
+            path: "Tests/SieveRuntimeTests"),
+        .testTarget(name: "CLITests", dependencies: ["sieve"], path: "Tests/CLITests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

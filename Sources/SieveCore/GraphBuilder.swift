@@ -1,0 +1,103 @@
+/// The IR's tensor names. Format plugins map their own names onto these.
+public enum IRName {
+    public static let tokenEmbedding = "embed.tokens"
+    public static let positionEmbedding = "embed.positions"
+    public static let tokenTypeEmbedding = "embed.token_types"
+    public static let embeddingNorm = "embed.norm"
+    public static let finalNorm = "final_norm"
+    public static let lmHead = "lm_head"
+
+    /// Prefix of block `i`'s tensors.
+    public static func block(_ i: Int) -> String { "blocks.\(i)" }
+    public static func attentionNorm(_ i: Int) -> String { "blocks.\(i).attn_norm" }
+    public static func feedForwardNorm(_ i: Int) -> String { "blocks.\(i).ffn_norm" }
+    /// `part` is one of q, k, v, o.
+    public static func attention(_ i: Int, _ part: String) -> String { "blocks.\(i).attn.\(part)" }
+    /// `part` is one of up, gate, down.
+    public static func feedForward(_ i: Int, _ part: String) -> String { "blocks.\(i).ffn.\(part)" }
+}
+
+/// Builds the typed `ModelGraph` of an architecture from hyperparameters and tensors already under IR names,
+/// checking that every tensor the architecture needs is present with the expected shape.
+public enum GraphBuilder {
+    public static func build(architecture: Architecture, hyperparameters hp: Hyperparameters, tensors: TensorStore,
+                             tokenizer: TokenizerDescription?, metadata: [String: String], source: String) throws -> ModelGraph {
+        try hp.validate(source: source)
+        func require(_ name: String, _ shape: [Int]?) throws -> String {
+            guard let t = tensors[name] else { throw SieveCoreError.missingTensor(source: source, name: name) }
+            if let shape, t.shape.dims != shape {
+                throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "shape \(t.shape) but the config implies \(Shape(shape))")
+            }
+            return name
+        }
+        func optional(_ name: String, _ shape: [Int]) throws -> String? {
+            tensors.contains(name) ? try require(name, shape) : nil
+        }
+        func linear(_ base: String, out: Int, in inDim: Int) throws -> LinearRef {
+            LinearRef(weight: try require(base + ".weight", [out, inDim]), bias: try optional(base + ".bias", [out]))
+        }
+        let normKind: NormKind = (architecture == .llama || architecture == .qwen2) ? .rms : .layer
+        func norm(_ base: String) throws -> NormNode {
+            NormNode(kind: normKind, weight: try require(base + ".weight", [hp.hiddenSize]),
+                     bias: try optional(base + ".bias", [hp.hiddenSize]), epsilon: hp.normEpsilon)
+        }
+
+        let d = hp.hiddenSize
+        let qDim = hp.headCount * hp.headDim
+        let kvDim = hp.kvHeadCount * hp.headDim
+        let ff = hp.intermediateSize
+
+        var embedding = EmbeddingNode(tokens: try require(IRName.tokenEmbedding + ".weight", [hp.vocabSize, d]),
+                                      positions: nil, tokenTypes: nil, norm: nil)
+        switch architecture {
+        case .gpt2, .opt, .bert:
+            embedding.positions = try require(IRName.positionEmbedding + ".weight", [hp.contextLength + hp.positionOffset, d])
+        default: break
+        }
+        if architecture == .bert {
+            embedding.tokenTypes = try optional(IRName.tokenTypeEmbedding + ".weight", [hp.tokenTypeCount, d])
+            embedding.norm = try norm(IRName.embeddingNorm)
+        }
+
+        let rope: RoPE? = hp.ropeTheta.map {
+            RoPE(theta: $0, dimensions: hp.ropeDimensions ?? hp.headDim, style: .halfSplit)
+        }
+        let ffnKind: FeedForwardKind
+        switch (architecture, hp.activation) {
+        case (.llama, _), (.qwen2, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
+        case (_, .relu): ffnKind = .relu
+        default: ffnKind = .gelu
+        }
+
+        var blocks: [TransformerBlock] = []
+        for i in 0..<hp.layerCount {
+            let attention = AttentionNode(
+                q: try linear(IRName.attention(i, "q"), out: qDim, in: d),
+                k: try linear(IRName.attention(i, "k"), out: kvDim, in: d),
+                v: try linear(IRName.attention(i, "v"), out: kvDim, in: d),
+                o: try linear(IRName.attention(i, "o"), out: d, in: qDim),
+                heads: hp.headCount, kvHeads: hp.kvHeadCount, headDim: hp.headDim, rope: rope,
+                causal: architecture != .bert)
+            let ffn = FeedForwardNode(
+                kind: ffnKind,
+                up: try linear(IRName.feedForward(i, "up"), out: ff, in: d),
+                gate: ffnKind.isGated ? try linear(IRName.feedForward(i, "gate"), out: ff, in: d) : nil,
+                down: try linear(IRName.feedForward(i, "down"), out: d, in: ff),
+                activation: hp.activation, layout: .dense)
+            blocks.append(TransformerBlock(
+                attentionNorm: try norm(IRName.attentionNorm(i)), attention: attention,
+                feedForwardNorm: try norm(IRName.feedForwardNorm(i)), feedForward: ffn,
+                normPlacement: architecture == .bert ? .post : .pre))
+        }
+
+        var finalNorm: NormNode?
+        var lmHead: LMHeadNode?
+        if architecture != .bert {
+            finalNorm = try norm(IRName.finalNorm)
+            let headWeight = hp.tiedEmbeddings ? embedding.tokens : try require(IRName.lmHead + ".weight", [hp.vocabSize, d])
+            lmHead = LMHeadNode(projection: LinearRef(weight: headWeight, bias: try optional(IRName.lmHead + ".bias", [hp.vocabSize])))
+        }
+        return ModelGraph(architecture: architecture, hyperparameters: hp, tokenizer: tokenizer, metadata: metadata,
+                          embedding: embedding, blocks: blocks, finalNorm: finalNorm, lmHead: lmHead, tensors: tensors)
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory map of a whole file. The mapping lives as long as this object (and every tensor slicing
+/// it). Empty files map to an empty buffer.
+public final class MappedFile: @unchecked Sendable {
+    /// The file's path, used in error messages.
+    public let path: String
+    /// The mapped bytes.
+    public let bytes: UnsafeRawBufferPointer
+    private let base: UnsafeMutableRawPointer?
+
+    /// Maps `url` read-only.
+    public init(url: URL) throws {
+        path = url.path
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { throw SieveCoreError.cannotOpen(path: url.path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw SieveCoreError.cannotOpen(path: url.path, reason: String(cString: strerror(errno)))
+        }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            throw SieveCoreError.cannotOpen(path: url.path, reason: "is a directory")
+        }
+        let size = Int(info.st_size)
+        if size == 0 {
+            base = nil
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else {
+            throw SieveCoreError.cannotOpen(path: url.path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        base = p
+        bytes = UnsafeRawBufferPointer(start: p, count: size)
+    }
+
+    /// The file size in bytes.
+    public var count: Int { bytes.count }
+
+    /// A bounds-checked sub-range of the mapping.
+    public func slice(offset: Int, count: Int) throws -> UnsafeRawBufferPointer {
+        guard offset >= 0, count >= 0, offset <= bytes.count, count <= bytes.count - offset else {
+            throw SieveCoreError.truncated(source: path, offset: offset, needed: count, available: max(0, bytes.count - max(0, offset)))
+        }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
+    }
+
+    deinit {
+        if let base { munmap(base, bytes.count) }
+    }
+}

@@ -1,0 +1,264 @@
+/// Architecture families Sieve recognises.
+public enum Architecture: String, CaseIterable, Sendable, Codable {
+    case llama, qwen2, gpt2, opt, bert
+
+    /// Names of all supported architectures, for error messages.
+    public static var supportedNames: [String] { allCases.map(\.rawValue) }
+}
+
+/// Activation functions used by feed-forward networks.
+public enum Activation: String, Sendable, Codable {
+    /// SiLU (swish), used gated in SwiGLU.
+    case silu
+    /// GELU, exact (erf).
+    case gelu
+    /// GELU, tanh approximation (`gelu_new`, `gelu_pytorch_tanh`).
+    case geluTanh = "gelu_tanh"
+    /// ReLU.
+    case relu
+}
+
+/// How rotary position embeddings pair dimensions.
+public enum RoPEStyle: String, Sendable, Codable {
+    /// Dimension i pairs with i + d/2 (HF "rotate_half", llama.cpp NEOX). The IR's convention for llama/qwen2.
+    case halfSplit = "half_split"
+    /// Dimension 2i pairs with 2i + 1 (llama.cpp NORM, GPT-J).
+    case interleaved
+}
+
+/// Model hyperparameters, the same whatever format the model came from.
+public struct Hyperparameters: Sendable, Equatable, Codable {
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var layerCount: Int
+    public var headCount: Int
+    public var kvHeadCount: Int
+    public var headDim: Int
+    /// Maximum context (positions) the model was trained for.
+    public var contextLength: Int
+    public var normEpsilon: Double
+    public var activation: Activation
+    /// RoPE frequency base; nil for models with learned absolute positions.
+    public var ropeTheta: Double?
+    /// Number of rotated dimensions per head (partial rotary); nil means all of `headDim`.
+    public var ropeDimensions: Int?
+    /// Offset added to positions before the learned position table (OPT: 2).
+    public var positionOffset: Int
+    /// Whether the LM head shares the token embedding matrix.
+    public var tiedEmbeddings: Bool
+    /// Number of token types (BERT); 0 otherwise.
+    public var tokenTypeCount: Int
+
+    public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
+                kvHeadCount: Int, headDim: Int, contextLength: Int, normEpsilon: Double, activation: Activation,
+                ropeTheta: Double? = nil, ropeDimensions: Int? = nil, positionOffset: Int = 0,
+                tiedEmbeddings: Bool = false, tokenTypeCount: Int = 0) {
+        self.vocabSize = vocabSize
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.kvHeadCount = kvHeadCount
+        self.headDim = headDim
+        self.contextLength = contextLength
+        self.normEpsilon = normEpsilon
+        self.activation = activation
+        self.ropeTheta = ropeTheta
+        self.ropeDimensions = ropeDimensions
+        self.positionOffset = positionOffset
+        self.tiedEmbeddings = tiedEmbeddings
+        self.tokenTypeCount = tokenTypeCount
+    }
+
+    /// Checks ranges and consistency; `source` names the origin in errors.
+    public func validate(source: String) throws {
+        func check(_ ok: Bool, _ name: String, _ reason: String) throws {
+            if !ok { throw SieveCoreError.invalidHyperparameter(source: source, name: name, reason: reason) }
+        }
+        let limit = 1 << 24
+        try check(vocabSize > 0 && vocabSize <= limit, "vocab_size", "\(vocabSize) is out of range 1…\(limit)")
+        try check(hiddenSize > 0 && hiddenSize <= limit, "hidden_size", "\(hiddenSize) is out of range")
+        try check(intermediateSize > 0 && intermediateSize <= limit, "intermediate_size", "\(intermediateSize) is out of range")
+        try check(layerCount > 0 && layerCount <= 4096, "num_hidden_layers", "\(layerCount) is out of range 1…4096")
+        try check(headCount > 0 && headCount <= hiddenSize, "num_attention_heads", "\(headCount) is out of range")
+        try check(kvHeadCount > 0 && headCount % kvHeadCount == 0, "num_key_value_heads", "\(kvHeadCount) must divide num_attention_heads \(headCount)")
+        try check(headDim > 0, "head_dim", "\(headDim) must be positive")
+        try check(contextLength > 0 && contextLength <= 1 << 24, "max_position_embeddings", "\(contextLength) is out of range")
+        try check(normEpsilon > 0 && normEpsilon < 1, "norm_eps", "\(normEpsilon) is out of range (0, 1)")
+        if let r = ropeDimensions { try check(r > 0 && r <= headDim && r % 2 == 0, "rope_dimensions", "\(r) must be even and at most head_dim \(headDim)") }
+    }
+}
+
+/// Normalisation kinds.
+public enum NormKind: String, Sendable, Codable { case rms, layer }
+
+/// A normalisation node: weight (and bias for LayerNorm) by IR tensor name.
+public struct NormNode: Sendable, Equatable {
+    public var kind: NormKind
+    public var weight: String
+    public var bias: String?
+    public var epsilon: Double
+    public init(kind: NormKind, weight: String, bias: String?, epsilon: Double) {
+        self.kind = kind; self.weight = weight; self.bias = bias; self.epsilon = epsilon
+    }
+}
+
+/// A linear projection `y = W x (+ b)`, W stored `[out, in]` row-major, by IR tensor name.
+public struct LinearRef: Sendable, Equatable {
+    public var weight: String
+    public var bias: String?
+    public init(weight: String, bias: String?) { self.weight = weight; self.bias = bias }
+}
+
+/// Rotary position embedding settings of an attention node.
+public struct RoPE: Sendable, Equatable {
+    public var theta: Double
+    public var dimensions: Int
+    public var style: RoPEStyle
+    public init(theta: Double, dimensions: Int, style: RoPEStyle) {
+        self.theta = theta; self.dimensions = dimensions; self.style = style
+    }
+}
+
+/// Multi-head (grouped-query) self-attention.
+public struct AttentionNode: Sendable, Equatable {
+    public var q: LinearRef
+    public var k: LinearRef
+    public var v: LinearRef
+    public var o: LinearRef
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    /// nil for models with learned absolute positions.
+    public var rope: RoPE?
+    /// Causal (decoder) or bidirectional (encoder).
+    public var causal: Bool
+}
+
+/// Feed-forward network kinds.
+public enum FeedForwardKind: String, Sendable, Codable {
+    case relu, gelu, swiglu, geglu
+    /// Whether the FFN has a gate projection.
+    public var isGated: Bool { self == .swiglu || self == .geglu }
+}
+
+/// How FFN neurons are laid out in storage.
+public enum FeedForwardLayout: Sendable, Equatable {
+    /// Plain `up`/`gate` `[ff, hidden]` and `down` `[hidden, ff]` matrices.
+    case dense
+    /// Neurons permuted and grouped into blocks of `blockSize`; `permutation` names an i32 tensor mapping
+    /// stored neuron index to original neuron index.
+    case blocked(blockSize: Int, permutation: String)
+}
+
+/// A feed-forward network node.
+public struct FeedForwardNode: Sendable, Equatable {
+    public var kind: FeedForwardKind
+    public var up: LinearRef
+    public var gate: LinearRef?
+    public var down: LinearRef
+    /// The exact activation (distinguishes erf GELU from its tanh approximation).
+    public var activation: Activation
+    public var layout: FeedForwardLayout
+}
+
+/// Where a block's norms sit relative to the residual connection.
+public enum NormPlacement: String, Sendable, Codable {
+    /// Norm before attention / FFN (Llama, GPT-2, OPT with `do_layer_norm_before`).
+    case pre
+    /// Norm after the residual add (BERT).
+    case post
+}
+
+/// One transformer block: attention and feed-forward with their norms.
+public struct TransformerBlock: Sendable, Equatable {
+    public var attentionNorm: NormNode
+    public var attention: AttentionNode
+    public var feedForwardNorm: NormNode
+    public var feedForward: FeedForwardNode
+    public var normPlacement: NormPlacement
+}
+
+/// Token (and position / token type) embedding.
+public struct EmbeddingNode: Sendable, Equatable {
+    public var tokens: String
+    public var positions: String?
+    public var tokenTypes: String?
+    /// LayerNorm applied to the embedding sum (BERT).
+    public var norm: NormNode?
+}
+
+/// The output head: a projection to vocabulary logits (nil `weight` never happens: tied heads name the
+/// token embedding).
+public struct LMHeadNode: Sendable, Equatable {
+    public var projection: LinearRef
+}
+
+/// The coarse, typed model graph every format reads into and writes from.
+///
+/// Tensor names are the IR's own, architecture-neutral names (see `IRName`); format plugins map their naming
+/// onto them once, on read and on write. Matrices are `[out, in]` row-major; Q/K rows are in the half-split
+/// RoPE layout for llama and qwen2.
+public struct ModelGraph: @unchecked Sendable {
+    public var architecture: Architecture
+    public var hyperparameters: Hyperparameters
+    public var tokenizer: TokenizerDescription?
+    /// Free-form metadata from the source file (safetensors `__metadata__`, GGUF `general.*`, …).
+    public var metadata: [String: String]
+    public var embedding: EmbeddingNode
+    public var blocks: [TransformerBlock]
+    public var finalNorm: NormNode?
+    public var lmHead: LMHeadNode?
+    /// All tensors by IR name, in a stable order.
+    public var tensors: TensorStore
+
+    public init(architecture: Architecture, hyperparameters: Hyperparameters, tokenizer: TokenizerDescription?,
+                metadata: [String: String], embedding: EmbeddingNode, blocks: [TransformerBlock],
+                finalNorm: NormNode?, lmHead: LMHeadNode?, tensors: TensorStore) {
+        self.architecture = architecture
+        self.hyperparameters = hyperparameters
+        self.tokenizer = tokenizer
+        self.metadata = metadata
+        self.embedding = embedding
+        self.blocks = blocks
+        self.finalNorm = finalNorm
+        self.lmHead = lmHead
+        self.tensors = tensors
+    }
+
+    /// Total number of parameters (elements of all tensors).
+    public var parameterCount: Int { tensors.all.reduce(0) { $0 + $1.elementCount } }
+
+    /// The tensor called `name`, or a `missingTensor` error naming `source`.
+    public func tensor(_ name: String, source: String = "model") throws -> Tensor {
+        guard let t = tensors[name] else { throw SieveCoreError.missingTensor(source: source, name: name) }
+        return t
+    }
+}
+
+/// An ordered collection of tensors keyed by name.
+public struct TensorStore: @unchecked Sendable {
+    private var order: [String] = []
+    private var byName: [String: Tensor] = [:]
+
+    public init() {}
+    public init(_ tensors: [Tensor]) { for t in tensors { insert(t) } }
+
+    /// Inserts or replaces a tensor (keeping its original position when replacing).
+    public mutating func insert(_ tensor: Tensor) {
+        if byName[tensor.name] == nil { order.append(tensor.name) }
+        byName[tensor.name] = tensor
+    }
+
+    /// Removes a tensor.
+    public mutating func remove(_ name: String) {
+        if byName.removeValue(forKey: name) != nil { order.removeAll { $0 == name } }
+    }
+
+    public subscript(name: String) -> Tensor? { byName[name] }
+    public func contains(_ name: String) -> Bool { byName[name] != nil }
+    public var names: [String] { order }
+    public var all: [Tensor] { order.map { byName[$0]! } }
+    public var count: Int { order.count }
+}

@@ -1,0 +1,162 @@
+import Foundation
+
+/// An owned, 64-byte-aligned, mutable byte buffer holding one tensor's data.
+public final class TensorBuffer: @unchecked Sendable {
+    /// The buffer's bytes.
+    public let bytes: UnsafeMutableRawBufferPointer
+
+    /// Allocates `count` zeroed bytes.
+    public init(count: Int) {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+        bytes = UnsafeMutableRawBufferPointer(start: p, count: count)
+    }
+
+    /// Copies `source` into a new buffer.
+    public convenience init(copying source: UnsafeRawBufferPointer) {
+        self.init(count: source.count)
+        if source.count > 0 { bytes.copyMemory(from: source) }
+    }
+
+    /// Copies the elements of `values` into a new buffer.
+    public convenience init<T>(values: [T]) {
+        self.init(count: values.count * MemoryLayout<T>.stride)
+        values.withUnsafeBytes { if $0.count > 0 { bytes.copyMemory(from: $0) } }
+    }
+
+    deinit { bytes.baseAddress?.deallocate() }
+}
+
+/// Where a tensor's bytes live: a slice of a memory-mapped file (zero copy) or an owned buffer.
+public enum TensorStorage: @unchecked Sendable {
+    /// `count` bytes at `offset` in a mapped file.
+    case mapped(MappedFile, offset: Int, count: Int)
+    /// An owned buffer.
+    case owned(TensorBuffer)
+
+    /// The stored bytes.
+    public var bytes: UnsafeRawBufferPointer {
+        switch self {
+        case let .mapped(file, offset, count):
+            return UnsafeRawBufferPointer(rebasing: file.bytes[offset..<(offset + count)])
+        case let .owned(buffer):
+            return UnsafeRawBufferPointer(buffer.bytes)
+        }
+    }
+}
+
+/// A named tensor of the IR: dtype, shape (outermost first) and lazily accessed storage.
+public struct Tensor: @unchecked Sendable {
+    public var name: String
+    public var dtype: DType
+    public var shape: Shape
+    public var storage: TensorStorage
+
+    /// Creates a tensor after checking that the storage holds exactly the bytes the shape and dtype need.
+    public init(name: String, dtype: DType, shape: Shape, storage: TensorStorage, source: String = "tensor") throws {
+        guard let elements = shape.checkedElementCount else {
+            throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "shape \(shape) has a negative dimension or overflows")
+        }
+        if dtype.isQuantized, shape.innermost % dtype.blockSize != 0 {
+            throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "innermost dimension \(shape.innermost) is not a multiple of the \(dtype.name) block size \(dtype.blockSize)")
+        }
+        guard let bytes = dtype.byteCount(elements: elements) else {
+            throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "byte size of shape \(shape) as \(dtype.name) overflows")
+        }
+        guard bytes == storage.bytes.count else {
+            throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "holds \(storage.bytes.count) bytes but shape \(shape) as \(dtype.name) needs \(bytes)")
+        }
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.storage = storage
+    }
+
+    /// Creates an f32 tensor from values (for tests, generated tensors and passes).
+    public init(name: String, shape: Shape, floats: [Float]) {
+        precondition(shape.elementCount == floats.count, "shape \(shape) does not match \(floats.count) values")
+        self.name = name
+        self.dtype = .f32
+        self.shape = shape
+        self.storage = .owned(TensorBuffer(values: floats))
+    }
+
+    /// The raw stored bytes (in `dtype`'s encoding).
+    public var bytes: UnsafeRawBufferPointer { storage.bytes }
+
+    /// Size of the stored data in bytes.
+    public var byteCount: Int { storage.bytes.count }
+
+    /// Number of elements.
+    public var elementCount: Int { shape.elementCount }
+
+    /// The values decoded to Float (dequantized for block-quantized types).
+    public func floats() throws -> [Float] {
+        var out = [Float](repeating: 0, count: elementCount)
+        try out.withUnsafeMutableBufferPointer { try DTypeCodec.decode(bytes, dtype: dtype, into: $0, tensor: name) }
+        return out
+    }
+
+    /// This tensor re-encoded as `target` (a new owned buffer; `self` when the dtype already matches).
+    public func converted(to target: DType) throws -> Tensor {
+        if target == dtype { return self }
+        let values = try floats()
+        guard let byteCount = target.byteCount(elements: values.count) else {
+            throw SieveCoreError.invalidShape(source: "convert", tensor: name, reason: "\(values.count) elements do not fill whole \(target.name) blocks")
+        }
+        let buffer = TensorBuffer(count: byteCount)
+        try values.withUnsafeBufferPointer { try DTypeCodec.encode($0, as: target, into: buffer.bytes, tensor: name) }
+        return try Tensor(name: name, dtype: target, shape: shape, storage: .owned(buffer))
+    }
+}
+
+/// Encoding and decoding of tensor element types to and from Float.
+///
+/// Plain types are handled here; block-quantized types go through `QuantizedCodecs`.
+public enum DTypeCodec {
+    /// Decodes `bytes` of `dtype` into `out` (which must hold exactly the element count).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, dtype: DType, into out: UnsafeMutableBufferPointer<Float>, tensor: String) throws {
+        let n = out.count
+        switch dtype {
+        case .f32:
+            for i in 0..<n { out[i] = Float(bitPattern: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
+        case .f64:
+            for i in 0..<n { out[i] = Float(Double(bitPattern: bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian)) }
+        case .f16:
+            for i in 0..<n { out[i] = HalfPrecision.f16ToFloat(bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
+        case .bf16:
+            for i in 0..<n { out[i] = HalfPrecision.bf16ToFloat(bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
+        case .i64:
+            for i in 0..<n { out[i] = Float(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+        case .i32:
+            for i in 0..<n { out[i] = Float(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
+        case .i16:
+            for i in 0..<n { out[i] = Float(Int16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))) }
+        case .i8:
+            for i in 0..<n { out[i] = Float(bytes.load(fromByteOffset: i, as: Int8.self)) }
+        case .u8, .bool:
+            for i in 0..<n { out[i] = Float(bytes[i]) }
+        default:
+            try QuantizedCodecs.dequantize(bytes, dtype: dtype, into: out, tensor: tensor)
+        }
+    }
+
+    /// Encodes `values` as `dtype` into `out` (which must be exactly `dtype.byteCount(elements: values.count)`).
+    public static func encode(_ values: UnsafeBufferPointer<Float>, as dtype: DType, into out: UnsafeMutableRawBufferPointer, tensor: String) throws {
+        let n = values.count
+        switch dtype {
+        case .f32:
+            for i in 0..<n { out.storeBytes(of: values[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+        case .f64:
+            for i in 0..<n { out.storeBytes(of: Double(values[i]).bitPattern.littleEndian, toByteOffset: 8 * i, as: UInt64.self) }
+        case .f16:
+            for i in 0..<n { out.storeBytes(of: HalfPrecision.floatToF16(values[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        case .bf16:
+            for i in 0..<n { out.storeBytes(of: HalfPrecision.floatToBF16(values[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        case .i64, .i32, .i16, .i8, .u8, .bool:
+            throw SieveCoreError.unsupportedConversion(source: tensor, from: "f32", to: dtype.name)
+        default:
+            try QuantizedCodecs.quantize(values, as: dtype, into: out, tensor: tensor)
+        }
+    }
+}

@@ -1,0 +1,2 @@
+/// Namespace of the SieveKernels module.
+public enum SieveKernels {}

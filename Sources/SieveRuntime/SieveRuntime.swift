@@ -1,0 +1,2 @@
+/// Namespace of the SieveRuntime module.
+public enum SieveRuntime {}

@@ -1,0 +1,2 @@
+/// Namespace of the SieveTokenizers module.
+public enum SieveTokenizers {}

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+@testable import SieveCore
+
+@Suite struct JSONTests {
+    @Test func parsesAndKeepsKeyOrder() throws {
+        let v = try JSONValue.parse(#"{"b": 1, "a": [true, null, 2.5, "x\u00e9"], "c": {"d": -7}}"#, source: "t")
+        #expect(v.objectMembers?.map(\.0) == ["b", "a", "c"])
+        #expect(v["b"]?.intValue == 1)
+        #expect(v["a"]?.arrayItems?.count == 4)
+        #expect(v["a"]?.arrayItems?[2].doubleValue == 2.5)
+        #expect(v["a"]?.arrayItems?[3].stringValue == "xé")
+        #expect(v["c"]?["d"]?.intValue == -7)
+        let round = try JSONValue.parse(v.serialized(), source: "t")
+        #expect(round == v)
+    }
+
+    @Test func rejectsBadJSON() {
+        #expect(throws: SieveCoreError.self) { try JSONValue.parse("{\"a\": ", source: "t") }
+        #expect(throws: SieveCoreError.self) { try JSONValue.parse("{\"a\": 1} x", source: "t") }
+        let deep = String(repeating: "[", count: 1000) + String(repeating: "]", count: 1000)
+        #expect(throws: SieveCoreError.self) { try JSONValue.parse(deep, source: "t") }
+        let bad: [UInt8] = [0x22, 0xFF, 0xFE, 0x22]
+        #expect(throws: SieveCoreError.self) { try bad.withUnsafeBytes { try JSONValue.parse($0, source: "t") } }
+    }
+}
+
+@Suite struct ZstdTests {
+    @Test func roundTripsAndCapsOutput() throws {
+        let input = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 7)) }
+        let packed = try Zstd.compress(input)
+        #expect(packed.count < input.count)
+        let back = try packed.withUnsafeBytes { try Zstd.decompress($0, expectedSize: input.count, source: "t") }
+        #expect(back == input)
+        #expect(throws: SieveCoreError.self) {
+            try packed.withUnsafeBytes { try Zstd.decompress($0, expectedSize: input.count - 1, source: "t") }
+        }
+        #expect(throws: SieveCoreError.self) {
+            try packed.withUnsafeBytes { try Zstd.decompress($0, expectedSize: input.count + 1, source: "t") }
+        }
+        var corrupt = packed
+        corrupt[corrupt.count / 2] ^= 0xFF
+        #expect(throws: SieveCoreError.self) {
+            try corrupt.withUnsafeBytes { try Zstd.decompress($0, expectedSize: input.count, source: "t") }
+        }
+    }
+}
+
+@Suite struct DTypeTests {
+    @Test func blockSizes() {
+        #expect(DType.q4_0.byteCount(elements: 64) == 36)
+        #expect(DType.q4_K.byteCount(elements: 256) == 144)
+        #expect(DType.q6_K.byteCount(elements: 512) == 420)
+        #expect(DType.q8_0.byteCount(elements: 31) == nil)
+        #expect(DType.f32.byteCount(elements: Int.max / 2) == nil)
+        #expect(Shape([Int.max, 3]).checkedElementCount == nil)
+        #expect(Shape([-1, 3]).checkedElementCount == nil)
+    }
+
+    @Test func halfConversionsRoundToNearestEven() {
+        #expect(HalfPrecision.floatToBF16(1.0) == 0x3F80)
+        // 1 + 2^-8 is halfway between two bf16 values: ties to even (0x3F80).
+        #expect(HalfPrecision.floatToBF16(Float(bitPattern: 0x3F80_8000)) == 0x3F80)
+        #expect(HalfPrecision.floatToBF16(Float(bitPattern: 0x3F81_8000)) == 0x3F82)
+        #expect(HalfPrecision.floatToF16(1.0) == 0x3C00)
+        #expect(HalfPrecision.f16ToFloat(0xC000) == -2.0)
+        #expect(HalfPrecision.bf16ToFloat(0x4049) == Float(bitPattern: 0x4049_0000))
+    }
+
+    @Test func byteReaderChecksBounds() throws {
+        let bytes: [UInt8] = [1, 0, 0, 0, 2]
+        try bytes.withUnsafeBytes { raw throws in
+            var r = ByteReader(bytes: raw, source: "t")
+            let first = try r.readU32()
+            #expect(first == 1)
+            #expect(throws: SieveCoreError.self) { try r.readU16() }
+            let last = try r.readU8()
+            #expect(last == 2)
+        }
+    }
+}
+
+@Suite struct AtomicWriteTests {
+    @Test func failedWriteLeavesNothing() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-atomic-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("x.bin")
+        struct Boom: Error {}
+        #expect(throws: Boom.self) {
+            try AtomicFileWriter.write(to: out, overwrite: false) { w in
+                try w.write([1, 2, 3])
+                throw Boom()
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+        try AtomicFileWriter.write(to: out, overwrite: false) { try $0.write([1, 2, 3]) }
+        #expect(try Data(contentsOf: out) == Data([1, 2, 3]))
+        #expect(throws: SieveCoreError.self) { try AtomicFileWriter.write(to: out, overwrite: false) { try $0.write([9]) } }
+        #expect(try Data(contentsOf: out) == Data([1, 2, 3]))
+    }
+}
+
+@Suite struct HFConfigTests {
+    @Test func unknownArchitectureNamesSupportedOnes() {
+        do {
+            _ = try HFConfig.read(try JSONValue.parse(#"{"model_type": "mamba"}"#, source: "c"), source: "config.json")
+            Issue.record("expected an error")
+        } catch let e as SieveCoreError {
+            #expect(e.localizedDescription.contains("mamba"))
+            #expect(e.localizedDescription.contains("llama, qwen2, gpt2, opt, bert"))
+        } catch { Issue.record("wrong error \(error)") }
+    }
+}
