@@ -55,7 +55,10 @@ extension TokenizerDescription {
             guard let v = config?[key] else { return nil }
             return v.stringValue ?? v["content"]?.stringValue
         }
-        func id(of key: String) -> Int? { tokenName(key).flatMap { special[$0] ?? byID.first(where: { $1 == $0 })?.key } }
+        func id(of key: String) -> Int? {
+            guard let name = tokenName(key) else { return nil }
+            return special[name] ?? vocab.first(where: { $0.0 == name })?.1.intValue
+        }
         self.init(kind: kind, tokens: tokens, tokenTypes: types, merges: merges, preTokenizer: "default",
                   bosID: id(of: "bos_token"), eosID: id(of: "eos_token"), unknownID: id(of: "unk_token"),
                   paddingID: id(of: "pad_token"), separatorID: id(of: "sep_token"), maskID: id(of: "mask_token"),
