@@ -1,0 +1,69 @@
+# Sieve — the two commands that matter on a fresh machine:
+#   make demo   set up, build release, fetch the default model, convert, inspect (and later pack and run) it
+#   make test   set up, then the whole test suite
+SHELL := /bin/bash
+SWIFT ?= swift
+# Release builds target the host CPU so SIMD code uses its vector units (AVX2/AVX-512 …).
+NATIVE := -Xswiftc -target-cpu -Xswiftc native
+RELEASE_FLAGS := -c release $(NATIVE)
+SIEVE_MODELS ?= $(HOME)/.cache/sieve/models
+export SIEVE_MODELS
+DEMO_DIR ?= $(CURDIR)/.build-demo
+SMOLLM2 := $(SIEVE_MODELS)/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+MINILM := $(SIEVE_MODELS)/all-MiniLM-L6-v2
+PY_DEPS := numpy gguf==0.19.0 safetensors==0.8.0
+
+.PHONY: all setup deps pydeps build models demo test bench clean
+
+all: build
+
+## setup: system libraries (apt when root), Python cross-check libraries, models.
+setup: deps pydeps models
+
+deps:
+	@missing=""; \
+	pkg-config --exists libzstd 2>/dev/null || missing="$$missing libzstd-dev"; \
+	pkg-config --exists json-c 2>/dev/null || missing="$$missing libjson-c-dev"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "setup: installing$$missing"; \
+	    (apt-get install -y -qq $$missing >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq $$missing >/dev/null)) \
+	      || { echo "setup: apt-get install$$missing failed" >&2; exit 1; }; \
+	  else \
+	    echo "setup: missing$$missing. Run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi; \
+	echo "setup: libzstd $$(pkg-config --modversion libzstd), json-c $$(pkg-config --modversion json-c)"
+
+pydeps:
+	@python3 -c "import numpy, gguf, safetensors" 2>/dev/null || { \
+	  echo "setup: installing Python cross-check libraries ($(PY_DEPS))"; \
+	  python3 -m pip install --quiet --disable-pip-version-check $(PY_DEPS); }
+
+models:
+	@bash scripts/fetch-models.sh
+
+build: deps
+	$(SWIFT) build $(RELEASE_FLAGS) --product sieve
+
+demo: setup build
+	@bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/sieve"; set -e; mkdir -p "$(DEMO_DIR)"; \
+	echo; echo "== inspect the default model (SmolLM2-135M-Instruct, GGUF Q4_1)"; \
+	"$$bin" inspect "$(SMOLLM2)"; \
+	echo; echo "== convert it to safetensors (f16) and inspect the result"; \
+	"$$bin" convert "$(SMOLLM2)" -o "$(DEMO_DIR)/smollm2-f16" --to safetensors --dtype f16 --force; \
+	"$$bin" inspect "$(DEMO_DIR)/smollm2-f16"; \
+	echo; echo "== convert all-MiniLM-L6-v2 (safetensors F32) to bf16"; \
+	"$$bin" convert "$(MINILM)" -o "$(DEMO_DIR)/minilm-bf16.safetensors" --dtype bf16 --force; \
+	"$$bin" inspect "$(DEMO_DIR)/minilm-bf16.safetensors" | head -8
+
+test: setup
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: setup build
+	@bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/sieve"; "$$bin" bench "$(SMOLLM2)"
+
+clean:
+	rm -rf .build .build-demo

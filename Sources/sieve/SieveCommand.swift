@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import GGUFFormat
+import SafetensorsFormat
+import SieveCore
+
+/// The `sieve` command-line tool: convert, inspect, pack and run models on the CPU.
+@main
+struct SieveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sieve",
+        abstract: "Convert checkpoints, pack contextually sparse bundles and run language models on the CPU.",
+        discussion: "Registered formats: \(FormatSetup.registry.names.joined(separator: ", ")) (see `sieve formats`).",
+        subcommands: [Inspect.self, Convert.self, Formats.self])
+
+    static func main() async {
+        FormatSetup.registerAll()
+        TemporaryFileRegistry.installSignalHandlers()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Registers the format plugins this face ships with.
+enum FormatSetup {
+    static var registry: FormatRegistry {
+        registerAll()
+        return FormatRegistry.shared
+    }
+
+    static func registerAll() {
+        let r = FormatRegistry.shared
+        if !r.contains("safetensors") { r.register(SafetensorsPlugin()) }
+        if !r.contains("gguf") { r.register(GGUFPlugin()) }
+    }
+}
+
+/// Turns library errors into a one-line message and a non-zero exit, without a stack trace.
+struct CLIError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Runs `body`, reporting a thrown error as `sieve: <message>` on stderr.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as LocalizedError {
+        throw CLIError(message: "error: " + (error.errorDescription ?? "\(error)"))
+    }
+}
