@@ -147,9 +147,50 @@ public enum FeedForwardKind: String, Sendable, Codable {
 public enum FeedForwardLayout: Sendable, Equatable {
     /// Plain `up`/`gate` `[ff, hidden]` and `down` `[hidden, ff]` matrices.
     case dense
-    /// Neurons permuted and grouped into blocks of `blockSize`; `permutation` names an i32 tensor mapping
-    /// stored neuron index to original neuron index.
+    /// Neurons permuted and grouped into blocks of `blockSize` neurons. `up`/`gate` stay `[ff, hidden]` with
+    /// permuted rows; `down` is stored **transposed**, `[ff, hidden]` (row n = neuron n's output column), so
+    /// block b's gate rows, up rows and down rows are each one contiguous range `b*blockSize ..< (b+1)*blockSize`.
+    /// `permutation` names an i32 tensor `[ff]` mapping stored neuron index to original neuron index.
     case blocked(blockSize: Int, permutation: String)
+}
+
+/// What a predictor scores.
+public enum PredictorTarget: String, Sendable, Codable {
+    /// FFN neuron blocks of a blocked feed-forward layer.
+    case ffnBlocks = "ffn_blocks"
+    /// Attention heads.
+    case heads
+}
+
+/// A small learned low-rank network `scores = up · (down · x) (+ bias)` that predicts which units of a block
+/// matter for the current token, reading the residual stream at the input of block `sourceBlock`
+/// (the block itself, or the one before it for lookahead).
+public struct PredictorNode: Sendable, Equatable {
+    public var target: PredictorTarget
+    /// The block whose input (residual stream before its first norm) the predictor reads.
+    public var sourceBlock: Int
+    /// Tensor `[rank, hidden]`.
+    public var down: String
+    /// Tensor `[units, rank]`.
+    public var up: String
+    /// Tensor `[units]`, if any.
+    public var bias: String?
+    /// Number of scored units (FFN blocks or heads).
+    public var units: Int
+    /// Measured recall of the oracle's activation mass, by density, on held-out calibration data.
+    public var recall: [DensityRecall]
+    public init(target: PredictorTarget, sourceBlock: Int, down: String, up: String, bias: String?, units: Int,
+                recall: [DensityRecall]) {
+        self.target = target; self.sourceBlock = sourceBlock; self.down = down; self.up = up; self.bias = bias
+        self.units = units; self.recall = recall
+    }
+}
+
+/// A predictor's measured recall at one density.
+public struct DensityRecall: Sendable, Equatable, Codable {
+    public var density: Double
+    public var recall: Double
+    public init(density: Double, recall: Double) { self.density = density; self.recall = recall }
 }
 
 /// A feed-forward network node.
@@ -178,6 +219,27 @@ public struct TransformerBlock: Sendable, Equatable {
     public var feedForwardNorm: NormNode
     public var feedForward: FeedForwardNode
     public var normPlacement: NormPlacement
+    /// Predictor of this block's FFN blocks (sparse bundles only).
+    public var ffnPredictor: PredictorNode?
+    /// Predictor of this block's attention heads (sparse bundles only).
+    public var headPredictor: PredictorNode?
+    /// Default densities for sparse execution (fraction of FFN blocks / heads computed); nil = dense.
+    public var ffnDensity: Double?
+    public var headDensity: Double?
+
+    public init(attentionNorm: NormNode, attention: AttentionNode, feedForwardNorm: NormNode,
+                feedForward: FeedForwardNode, normPlacement: NormPlacement, ffnPredictor: PredictorNode? = nil,
+                headPredictor: PredictorNode? = nil, ffnDensity: Double? = nil, headDensity: Double? = nil) {
+        self.attentionNorm = attentionNorm
+        self.attention = attention
+        self.feedForwardNorm = feedForwardNorm
+        self.feedForward = feedForward
+        self.normPlacement = normPlacement
+        self.ffnPredictor = ffnPredictor
+        self.headPredictor = headPredictor
+        self.ffnDensity = ffnDensity
+        self.headDensity = headDensity
+    }
 }
 
 /// Token (and position / token type) embedding.
