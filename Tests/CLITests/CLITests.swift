@@ -1,0 +1,209 @@
+import Foundation
+import Testing
+
+/// Runs the built `sieve` executable and captures its output.
+struct SieveCLI {
+    /// The repository's `Tests/Fixtures` folder.
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures")
+    static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let modelCache = URL(fileURLWithPath: ProcessInfo.processInfo.environment["SIEVE_MODELS"]
+        ?? (NSHomeDirectory() + "/.cache/sieve/models"))
+
+    /// The `sieve` binary built next to the test bundle.
+    static var binary: URL {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sieve"),
+            Bundle.main.bundleURL.appendingPathComponent("sieve"),
+            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("sieve"),
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], executable: URL? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = executable ?? binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func python(_ arguments: [String]) throws -> Result {
+        try run(arguments, executable: URL(fileURLWithPath: "/usr/bin/env"))
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+}
+
+/// Parses JSON printed by the CLI with Foundation (the test's own, independent reader).
+func parseJSON(_ text: String) throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+        throw CocoaError(.coderReadCorrupt)
+    }
+    return object
+}
+
+/// Expected facts per fixture, from each fixture's `ref.json` (written by the fixture generator).
+struct FixtureFacts {
+    let name: String
+    let architecture: String
+    let hidden: Int
+    let layers: Int
+    let heads: Int
+    let kvHeads: Int
+    let intermediate: Int
+    let tensorCount: Int
+    let parameters: Int
+}
+
+let tinyFixtures: [FixtureFacts] = [
+    FixtureFacts(name: "tiny-llama", architecture: "llama", hidden: 256, layers: 2, heads: 4, kvHeads: 2, intermediate: 512, tensorCount: 21, parameters: 1_443_072),
+    FixtureFacts(name: "tiny-llama-bpe", architecture: "llama", hidden: 256, layers: 2, heads: 4, kvHeads: 2, intermediate: 512, tensorCount: 20, parameters: 1_312_000),
+    FixtureFacts(name: "tiny-qwen2", architecture: "qwen2", hidden: 256, layers: 2, heads: 4, kvHeads: 2, intermediate: 512, tensorCount: 27, parameters: 1_444_096),
+    FixtureFacts(name: "tiny-gpt2", architecture: "gpt2", hidden: 256, layers: 2, heads: 4, kvHeads: 4, intermediate: 1024, tensorCount: 28, parameters: 1_776_640),
+    FixtureFacts(name: "tiny-opt", architecture: "opt", hidden: 256, layers: 2, heads: 4, kvHeads: 4, intermediate: 1024, tensorCount: 36, parameters: 1_777_152),
+    FixtureFacts(name: "tiny-llama-sharded", architecture: "llama", hidden: 256, layers: 2, heads: 4, kvHeads: 2, intermediate: 512, tensorCount: 21, parameters: 1_443_072),
+]
+
+@Suite struct InspectTests {
+    @Test(arguments: tinyFixtures)
+    func inspectJSONReportsArchitectureAndTensors(_ facts: FixtureFacts) throws {
+        let folder = SieveCLI.fixtures.appendingPathComponent("models/\(facts.name)/hf")
+        let result = try SieveCLI.run(["inspect", folder.path, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try parseJSON(result.stdout)
+        #expect(json["format"] as? String == "safetensors")
+        #expect(json["architecture"] as? String == facts.architecture)
+        let hp = try #require(json["hyperparameters"] as? [String: Any])
+        #expect(hp["hidden_size"] as? Int == facts.hidden)
+        #expect(hp["layers"] as? Int == facts.layers)
+        #expect(hp["heads"] as? Int == facts.heads)
+        #expect(hp["kv_heads"] as? Int == facts.kvHeads)
+        #expect(hp["intermediate_size"] as? Int == facts.intermediate)
+        #expect(hp["vocab_size"] as? Int == 512)
+        #expect(json["parameters"] as? Int == facts.parameters)
+        let tensors = try #require(json["tensors"] as? [[String: Any]])
+        #expect(tensors.count == facts.tensorCount)
+        for t in tensors {
+            #expect(t["name"] is String && t["dtype"] is String && t["shape"] is [Int] && t["bytes"] is Int)
+        }
+    }
+
+    @Test func inspectTextListsTensors() throws {
+        let folder = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf")
+        let result = try SieveCLI.run(["inspect", folder.path, "--tensors"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("architecture:  llama"))
+        #expect(result.stdout.contains("model.layers.1.mlp.down_proj.weight"))
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: SieveCLI.modelCache.appendingPathComponent("all-MiniLM-L6-v2/model.safetensors").path),
+                   "all-MiniLM-L6-v2 is not in the model cache: run `make models`"))
+    func inspectMiniLM() throws {
+        let folder = SieveCLI.modelCache.appendingPathComponent("all-MiniLM-L6-v2")
+        let result = try SieveCLI.run(["inspect", folder.path, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try parseJSON(result.stdout)
+        #expect(json["architecture"] as? String == "bert")
+        let hp = try #require(json["hyperparameters"] as? [String: Any])
+        #expect(hp["hidden_size"] as? Int == 384)
+        #expect(hp["layers"] as? Int == 6)
+        #expect(hp["heads"] as? Int == 12)
+        #expect(hp["vocab_size"] as? Int == 30522)
+        #expect(hp["intermediate_size"] as? Int == 1536)
+        let tensors = try #require(json["tensors"] as? [[String: Any]])
+        #expect(tensors.count == 104)
+        #expect(json["parameters"] as? Int == 22_713_728)
+    }
+
+    @Test func inspectGGUFQuantized() throws {
+        let file = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/q4_k_m.gguf")
+        let result = try SieveCLI.run(["inspect", file.path, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try parseJSON(result.stdout)
+        #expect(json["format"] as? String == "gguf")
+        #expect(json["architecture"] as? String == "llama")
+        let dtypes = try #require(json["dtypes"] as? [String: [String: Int]])
+        #expect(dtypes["q4_K"]?["tensors"] == 13)
+        #expect(dtypes["q6_K"]?["tensors"] == 3)
+        #expect(dtypes["f32"]?["tensors"] == 5)
+    }
+
+    @Test func missingFileAndUnknownFormatAreClearErrors() throws {
+        let missing = try SieveCLI.run(["inspect", "/nonexistent/model.safetensors"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("/nonexistent/model.safetensors"))
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let junk = dir.appendingPathComponent("notes.txt")
+        try Data("hello".utf8).write(to: junk)
+        let unknown = try SieveCLI.run(["inspect", junk.path])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no format plugin recognises"))
+    }
+}
+
+@Suite struct ConvertTests {
+    static let pythonReady: Bool = {
+        (try? SieveCLI.python(["python3", "-c", "import numpy, safetensors"]).status) == 0
+    }()
+
+    @Test(.enabled(if: ConvertTests.pythonReady, "python3 with numpy and safetensors is required (make test installs them)"),
+          arguments: tinyFixtures.map(\.name), ["f32", "f16", "bf16"])
+    func convertToSafetensorsLoadsInPython(_ model: String, _ dtype: String) throws {
+        let source = SieveCLI.fixtures.appendingPathComponent("models/\(model)/hf")
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("\(model)-\(dtype).safetensors")
+        let convert = try SieveCLI.run(["convert", source.path, "-o", out.path, "--dtype", dtype])
+        #expect(convert.status == 0, "\(convert.stderr)")
+        let check = try SieveCLI.python(["python3", SieveCLI.scripts.appendingPathComponent("check_converted.py").path,
+                                         source.path, out.path, dtype])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        // And Sieve reads its own output back.
+        let inspect = try SieveCLI.run(["inspect", out.path, "--json"])
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        let json = try parseJSON(inspect.stdout)
+        let dtypes = try #require(json["dtypes"] as? [String: [String: Int]])
+        #expect(dtypes.keys.contains(dtype))
+    }
+
+    @Test func convertRefusesToOverwriteWithoutForce() throws {
+        let source = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf")
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("x.safetensors")
+        try Data("keep me".utf8).write(to: out)
+        let second = try SieveCLI.run(["convert", source.path, "-o", out.path])
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("--force"))
+        #expect(try Data(contentsOf: out) == Data("keep me".utf8))
+        let forced = try SieveCLI.run(["convert", source.path, "-o", out.path, "--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["x.safetensors"])
+    }
+
+    @Test func convertRejectsUnknownDType() throws {
+        let source = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf")
+        let result = try SieveCLI.run(["convert", source.path, "-o", "/tmp/never.safetensors", "--dtype", "f8"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("unknown --dtype"))
+    }
+}
