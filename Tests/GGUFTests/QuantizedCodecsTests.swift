@@ -2,41 +2,6 @@ import Foundation
 import Testing
 @testable import SieveCore
 
-/// Test helpers shared by the GGUF test suites.
-enum Fixture {
-    /// The URL of a file in the test bundle's `Fixtures` folder.
-    static func url(_ name: String) throws -> URL {
-        let base = try #require(Bundle.module.resourceURL).appendingPathComponent("Fixtures")
-        let url = base.appendingPathComponent(name)
-        #expect(FileManager.default.fileExists(atPath: url.path), "missing fixture \(name)")
-        return url
-    }
-
-    static func json(_ name: String) throws -> JSONValue {
-        try JSONValue.parse(contentsOf: try url(name))
-    }
-
-    /// Bytes from a hex string.
-    static func bytes(hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(hex.utf8.count / 2)
-        var high: UInt8?
-        for c in hex.utf8 {
-            let v: UInt8 = c <= 57 ? c - 48 : (c | 0x20) - 87
-            if let h = high { out.append(h << 4 | v); high = nil } else { high = v }
-        }
-        return out
-    }
-
-    /// Little-endian float32 values from a hex string.
-    static func floats(hex: String) -> [Float] {
-        let b = bytes(hex: hex)
-        return (0..<(b.count / 4)).map { i in
-            Float(bitPattern: UInt32(b[4 * i]) | UInt32(b[4 * i + 1]) << 8 | UInt32(b[4 * i + 2]) << 16 | UInt32(b[4 * i + 3]) << 24)
-        }
-    }
-}
-
 /// Bit equality that treats two NaNs as equal and +0 / -0 as different values only when asked.
 func bitEqual(_ a: [Float], _ b: [Float]) -> Bool {
     a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0 == $1) || ($0.isNaN && $1.isNaN) }
@@ -204,23 +169,5 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
         #expect(q.byteCount == 4 * 34)
         let back = try q.floats()
         #expect(zip(back, try t.floats()).allSatisfy { abs($0 - $1) < 0.01 })
-    }
-}
-
-/// A small deterministic random generator (SplitMix64) with a Box–Muller normal.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func normal() -> Double {
-        let u = max(uniform(), 1e-300), v = uniform()
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
     }
 }

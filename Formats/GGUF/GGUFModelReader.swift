@@ -1,0 +1,225 @@
+import SieveCore
+
+/// Reads a validated `GGUFFile` of a supported architecture into the IR: hyperparameters from the `ARCH.*` keys,
+/// tensors renamed (and, for Llama, Q/K rows put back in the half-split RoPE layout), tokenizer metadata.
+enum GGUFModelReader {
+    static func read(_ file: GGUFFile) throws -> ModelGraph {
+        let path = file.path
+        guard let archValue = file["general.architecture"] else { throw GGUFError.missingKey(path: path, key: "general.architecture") }
+        guard let archName = archValue.stringValue else {
+            throw GGUFError.wrongValueType(path: path, key: "general.architecture", expected: "string", found: archValue.typeDescription)
+        }
+        guard let architecture = GGUFNaming.architecture(gguf: archName) else {
+            throw GGUFError.unsupportedArchitecture(path: path, name: archName, supported: GGUFNaming.architectures.map(\.gguf))
+        }
+        let keys = MetadataReader(file: file, prefix: archName)
+
+        let hidden = try keys.int("embedding_length")
+        let heads = try keys.int("attention.head_count")
+        guard heads > 0, hidden > 0 else {
+            throw GGUFError.invalidValue(path: path, key: "\(archName).attention.head_count", reason: "head count \(heads) and embedding length \(hidden) must be positive")
+        }
+        let kvHeads = try keys.int("attention.head_count_kv", default: heads)
+        let headDim = try keys.int("attention.key_length", default: hidden / heads)
+        guard let embedding = file.tensorInfo("token_embd.weight") else {
+            throw SieveCoreError.missingTensor(source: path, name: "token_embd.weight")
+        }
+        let vocab = embedding.dimensions.count == 2 ? embedding.dimensions[1] : 0
+        let rotary = architecture == .gpt2 ? nil : try keys.int("rope.dimension_count", default: headDim)
+        let hp = Hyperparameters(
+            vocabSize: vocab, hiddenSize: hidden, intermediateSize: try keys.int("feed_forward_length"),
+            layerCount: try keys.int("block_count"), headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
+            contextLength: try keys.int("context_length"),
+            normEpsilon: try keys.double(architecture == .gpt2 ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon"),
+            activation: architecture == .gpt2 ? .geluTanh : .silu,
+            ropeTheta: architecture == .gpt2 ? nil : try keys.double("rope.freq_base", default: 10_000),
+            ropeDimensions: rotary == headDim ? nil : rotary,
+            tiedEmbeddings: file.tensorInfo("output.weight") == nil)
+        try hp.validate(source: path)
+
+        var tensors = TensorStore()
+        for info in file.tensorInfos {
+            guard let parsed = GGUFNaming.parse(info.name) else {
+                throw GGUFError.unexpectedTensor(path: path, name: info.name, architecture: archName)
+            }
+            if architecture == .gpt2, let block = parsed.block, parsed.part == "attn_qkv" {
+                for t in try splitQKV(file, info, block: block, suffix: parsed.suffix, hp: hp) { tensors.insert(t) }
+                continue
+            }
+            guard let irName = GGUFNaming.irName(gguf: info.name) else {
+                throw GGUFError.unexpectedTensor(path: path, name: info.name, architecture: archName)
+            }
+            var tensor = try file.tensor(info, named: irName)
+            if architecture == .llama, parsed.block != nil, parsed.part == "attn_q" || parsed.part == "attn_k" {
+                tensor = try LlamaRoPEPermutation.toHalfSplit(tensor, heads: parsed.part == "attn_q" ? heads : kvHeads, source: path)
+            }
+            tensors.insert(tensor)
+        }
+
+        var metadata: [String: String] = [:]
+        for (key, value) in file.metadata where key.hasPrefix("general.") {
+            metadata[key] = value.rendered()
+        }
+        return try GraphBuilder.build(architecture: architecture, hyperparameters: hp, tensors: tensors,
+                                      tokenizer: try GGUFTokenizerMetadata.read(file), metadata: metadata, source: path)
+    }
+
+    /// GPT-2's fused `attn_qkv` [3·d, d] (and its bias [3·d]) split into q, k and v as zero-copy row slices.
+    static func splitQKV(_ file: GGUFFile, _ info: GGUFTensorInfo, block: Int, suffix: String, hp: Hyperparameters) throws -> [Tensor] {
+        let fused = try file.tensor(info)
+        let rows = fused.shape.dims.first ?? 0
+        let qRows = hp.headCount * hp.headDim, kvRows = hp.kvHeadCount * hp.headDim
+        guard rows == qRows + 2 * kvRows else {
+            throw GGUFError.tensorShapeMismatch(path: file.path, tensor: info.name, shape: fused.shape.dims,
+                                                expected: [qRows + 2 * kvRows] + fused.shape.dims.dropFirst())
+        }
+        let rowBytes = fused.byteCount / rows
+        var start = file.dataOffset + info.offset
+        var parts: [Tensor] = []
+        for (part, count) in [("q", qRows), ("k", kvRows), ("v", kvRows)] {
+            var dims = fused.shape.dims
+            dims[0] = count
+            parts.append(try Tensor(name: IRName.attention(block, part) + "." + suffix, dtype: fused.dtype, shape: Shape(dims),
+                                    storage: .mapped(file.file, offset: start, count: count * rowBytes), source: file.path))
+            start += count * rowBytes
+        }
+        return parts
+    }
+}
+
+/// Typed access to `PREFIX.*` metadata keys with errors that name the file and the key.
+struct MetadataReader {
+    let file: GGUFFile
+    let prefix: String
+
+    func int(_ key: String, default value: Int? = nil) throws -> Int {
+        let full = prefix + "." + key
+        guard let v = file[full] else {
+            if let value { return value }
+            throw GGUFError.missingKey(path: file.path, key: full)
+        }
+        guard let i = v.intValue else {
+            throw GGUFError.wrongValueType(path: file.path, key: full, expected: "an integer", found: v.typeDescription)
+        }
+        return i
+    }
+
+    func double(_ key: String, default value: Double? = nil) throws -> Double {
+        let full = prefix + "." + key
+        guard let v = file[full] else {
+            if let value { return value }
+            throw GGUFError.missingKey(path: file.path, key: full)
+        }
+        guard let d = v.doubleValue else {
+            throw GGUFError.wrongValueType(path: file.path, key: full, expected: "a number", found: v.typeDescription)
+        }
+        return d
+    }
+}
+
+/// The `tokenizer.*` metadata keys ↔ the IR's `TokenizerDescription`.
+public enum GGUFTokenizerMetadata {
+    /// `tokenizer.ggml.model` values and the tokenizer kinds they name.
+    static let models: [(gguf: String, kind: TokenizerKind)] = [("llama", .sentencePiece), ("gpt2", .bytePairEncoding), ("bert", .wordPiece)]
+
+    /// Special-token id keys and the description's properties.
+    static let specialIDs: [(key: String, path: WritableKeyPath<TokenizerDescription, Int?>)] = [
+        ("bos_token_id", \.bosID), ("eos_token_id", \.eosID), ("unknown_token_id", \.unknownID),
+        ("seperator_token_id", \.separatorID), ("padding_token_id", \.paddingID), ("eot_token_id", \.eotID),
+        ("mask_token_id", \.maskID),
+    ]
+
+    /// Reads the tokenizer of a GGUF file; nil when the file has none (`tokenizer.ggml.model` absent or `none`).
+    public static func read(_ file: GGUFFile) throws -> TokenizerDescription? {
+        let path = file.path
+        guard let modelValue = file["tokenizer.ggml.model"] else { return nil }
+        guard let model = modelValue.stringValue else {
+            throw GGUFError.wrongValueType(path: path, key: "tokenizer.ggml.model", expected: "string", found: modelValue.typeDescription)
+        }
+        if model == "none" || model == "no_vocab" { return nil }
+        guard let kind = models.first(where: { $0.gguf == model })?.kind else {
+            throw GGUFError.invalidValue(path: path, key: "tokenizer.ggml.model",
+                                         reason: "tokenizer model '\(model)' is not supported (supported: \(models.map(\.gguf).joined(separator: ", ")))")
+        }
+        func array(_ key: String) throws -> GGUFArray? {
+            guard let v = file["tokenizer.ggml." + key] else { return nil }
+            guard let a = v.arrayValue else {
+                throw GGUFError.wrongValueType(path: path, key: "tokenizer.ggml." + key, expected: "an array", found: v.typeDescription)
+            }
+            return a
+        }
+        func typed<T>(_ key: String, _ extract: (GGUFArray) -> [T]?, _ expected: String) throws -> [T] {
+            guard let a = try array(key) else { return [] }
+            guard let values = extract(a) else {
+                throw GGUFError.wrongValueType(path: path, key: "tokenizer.ggml." + key, expected: expected, found: "array[\(a.elementType)]")
+            }
+            return values
+        }
+        guard try array("tokens") != nil else { throw GGUFError.missingKey(path: path, key: "tokenizer.ggml.tokens") }
+        let tokens = try typed("tokens", \.strings, "array[string]")
+        let scores = try typed("scores", \.floats, "array[float32]")
+        let types = try typed("token_type", \.int32s, "array[int32]")
+        let merges = try typed("merges", \.strings, "array[string]")
+        for (key, count) in [("scores", scores.count), ("token_type", types.count)] where count != 0 && count != tokens.count {
+            throw GGUFError.invalidValue(path: path, key: "tokenizer.ggml." + key, reason: "has \(count) entries for \(tokens.count) tokens")
+        }
+        func bool(_ key: String, default value: Bool) throws -> Bool {
+            guard let v = file["tokenizer.ggml." + key] else { return value }
+            guard let b = v.boolValue else {
+                throw GGUFError.wrongValueType(path: path, key: "tokenizer.ggml." + key, expected: "bool", found: v.typeDescription)
+            }
+            return b
+        }
+        func string(_ key: String) throws -> String? {
+            guard let v = file[key] else { return nil }
+            guard let s = v.stringValue else { throw GGUFError.wrongValueType(path: path, key: key, expected: "string", found: v.typeDescription) }
+            return s
+        }
+
+        var description = TokenizerDescription(
+            kind: kind, tokens: tokens, scores: scores, tokenTypes: types, merges: merges,
+            preTokenizer: try string("tokenizer.ggml.pre") ?? "default",
+            addBOS: try bool("add_bos_token", default: kind == .sentencePiece),
+            addEOS: try bool("add_eos_token", default: false),
+            addSpacePrefix: try bool("add_space_prefix", default: kind == .sentencePiece),
+            chatTemplate: try string("tokenizer.chat_template"))
+        for (key, keyPath) in specialIDs {
+            guard let v = file["tokenizer.ggml." + key] else { continue }
+            guard let id = v.intValue else {
+                throw GGUFError.wrongValueType(path: path, key: "tokenizer.ggml." + key, expected: "an integer", found: v.typeDescription)
+            }
+            guard id >= 0, id < tokens.count else {
+                throw GGUFError.invalidValue(path: path, key: "tokenizer.ggml." + key, reason: "token id \(id) is outside the vocabulary of \(tokens.count) tokens")
+            }
+            description[keyPath: keyPath] = id
+        }
+        return description
+    }
+
+    /// The `tokenizer.*` key/values describing `tokenizer`, in the order llama.cpp's converter writes them.
+    public static func entries(_ tokenizer: TokenizerDescription) -> [(String, GGUFValue)] {
+        let model: String
+        switch tokenizer.kind {
+        case .sentencePiece: model = "llama"
+        case .bytePairEncoding: model = "gpt2"
+        case .wordPiece: model = "bert"
+        }
+        var out: [(String, GGUFValue)] = []
+        if tokenizer.kind == .sentencePiece || tokenizer.addSpacePrefix {
+            out.append(("tokenizer.ggml.add_space_prefix", .bool(tokenizer.addSpacePrefix)))
+        }
+        out.append(("tokenizer.ggml.model", .string(model)))
+        out.append(("tokenizer.ggml.pre", .string(tokenizer.preTokenizer)))
+        out.append(("tokenizer.ggml.tokens", .array(.string(tokenizer.tokens))))
+        if !tokenizer.scores.isEmpty { out.append(("tokenizer.ggml.scores", .array(.float32(tokenizer.scores)))) }
+        if !tokenizer.tokenTypes.isEmpty { out.append(("tokenizer.ggml.token_type", .array(.int32(tokenizer.tokenTypes)))) }
+        if !tokenizer.merges.isEmpty { out.append(("tokenizer.ggml.merges", .array(.string(tokenizer.merges)))) }
+        for (key, keyPath) in specialIDs {
+            if let id = tokenizer[keyPath: keyPath] { out.append(("tokenizer.ggml." + key, .uint32(UInt32(id)))) }
+        }
+        out.append(("tokenizer.ggml.add_bos_token", .bool(tokenizer.addBOS)))
+        out.append(("tokenizer.ggml.add_eos_token", .bool(tokenizer.addEOS)))
+        if let template = tokenizer.chatTemplate { out.append(("tokenizer.chat_template", .string(template))) }
+        return out
+    }
+}

@@ -1,0 +1,310 @@
+import Foundation
+import SieveCore
+
+/// Writes a `ModelGraph` as a GGUF v3 file that llama.cpp loads: llama.cpp tensor names and metadata keys for
+/// llama, qwen2 and gpt2, tokenizer keys, data aligned to 32 bytes.
+///
+/// The file is written atomically (temporary file, then rename) and streamed: the header is computed from the
+/// tensors' shapes and target types alone, then each tensor is converted, written and released in turn, so peak
+/// memory is about one tensor.
+public enum GGUFWriter {
+    /// The data alignment Sieve writes.
+    public static let alignment = 32
+
+    /// Target types `WriteOptions.dtype` may name for GGUF output (nil keeps each tensor's type).
+    public static let targetTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
+
+    /// One tensor of the output: its GGUF name, the IR tensors it is made of (several when fused), its type.
+    struct Entry {
+        var name: String
+        var sources: [Tensor]
+        var dtype: DType
+        /// For Llama Q/K: the head count of the RoPE row permutation to apply.
+        var interleaveHeads: Int?
+
+        var shape: Shape {
+            var dims = sources[0].shape.dims
+            if sources.count > 1 { dims[0] = sources.reduce(0) { $0 + ($1.shape.dims.first ?? 0) } }
+            return Shape(dims)
+        }
+    }
+
+    /// Writes `graph` to `url`.
+    public static func write(_ graph: ModelGraph, to url: URL, options: WriteOptions) throws {
+        let path = url.path
+        guard let arch = GGUFNaming.ggufArchitecture(graph.architecture) else {
+            throw GGUFError.cannotWrite(path: path, reason: "architecture '\(graph.architecture.rawValue)' has no llama.cpp mapping in Sieve (GGUF output supports \(GGUFNaming.architectures.map(\.gguf).joined(separator: ", "))); write safetensors or a .sieve bundle instead")
+        }
+        if let target = options.dtype, !targetTypes.contains(target) {
+            throw GGUFError.cannotWrite(path: path, reason: "--dtype \(target.name) is not a GGUF weight type Sieve writes; choose one of keep, \(targetTypes.map(\.name).joined(separator: ", "))")
+        }
+        try checkRepresentable(graph, path: path)
+        let entries = try plan(graph, target: options.dtype, path: path)
+        let metadata = metadataEntries(graph, arch: arch, entries: entries, url: url)
+        let header = try headerBytes(metadata: metadata, entries: entries, path: path)
+
+        try AtomicFileWriter.write(to: url, overwrite: options.overwrite) { out in
+            try out.write(header)
+            try out.writeZeros(padding(header.count))
+            for (i, entry) in entries.enumerated() {
+                let tensor = try materialize(entry, path: path)
+                try out.write(tensor.bytes)
+                try out.writeZeros(padding(tensor.byteCount))
+                options.progress?(i + 1, entries.count, entry.name)
+            }
+        }
+    }
+
+    static func padding(_ count: Int) -> Int { (alignment - count % alignment) % alignment }
+
+    /// Rejects graphs GGUF (as llama.cpp reads it) cannot express.
+    static func checkRepresentable(_ graph: ModelGraph, path: String) throws {
+        let hp = graph.hyperparameters
+        let expected: Activation = graph.architecture == .gpt2 ? .geluTanh : .silu
+        guard hp.activation == expected else {
+            throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(graph.architecture.rawValue) uses \(expected.rawValue), but the model uses \(hp.activation.rawValue)")
+        }
+        for (i, block) in graph.blocks.enumerated() {
+            if case .blocked = block.feedForward.layout {
+                throw GGUFError.cannotWrite(path: path, reason: "block \(i) has a blocked (neuron-permuted) FFN layout that GGUF cannot describe; write a .sieve bundle, or convert the dense source model")
+            }
+        }
+        if graph.lmHead?.projection.bias != nil {
+            throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(graph.architecture.rawValue) has no LM head bias")
+        }
+    }
+
+    /// The output tensors in llama.cpp's order with their target types; every graph tensor must be used.
+    static func plan(_ graph: ModelGraph, target: DType?, path: String) throws -> [Entry] {
+        var used = Set<String>()
+        var entries: [Entry] = []
+        func tensor(_ name: String) throws -> Tensor {
+            used.insert(name)
+            return try graph.tensor(name, source: path)
+        }
+        func outputType(_ t: Tensor) throws -> DType {
+            if t.shape.rank < 2 { return .f32 }
+            let wanted = target ?? t.dtype
+            guard GGMLType(wanted) != nil else {
+                throw GGUFError.cannotWrite(path: path, reason: "tensor '\(t.name)' is \(wanted.name), which GGUF cannot store; pass --dtype f32 or f16")
+            }
+            if wanted.isQuantized, t.shape.innermost % wanted.blockSize != 0 { return .f16 }
+            return wanted
+        }
+        func add(_ ggufName: String, _ irName: String, interleave: Int? = nil) throws {
+            let t = try tensor(irName)
+            entries.append(Entry(name: ggufName, sources: [t], dtype: try outputType(t), interleaveHeads: interleave))
+        }
+        func addIfPresent(_ ggufName: String, _ irName: String?, interleave: Int? = nil) throws {
+            if let irName { try add(ggufName, irName, interleave: interleave) }
+        }
+
+        let hp = graph.hyperparameters
+        try add("token_embd.weight", graph.embedding.tokens)
+        try addIfPresent("position_embd.weight", graph.embedding.positions)
+        for (i, block) in graph.blocks.enumerated() {
+            let b = "blk.\(i)."
+            let a = block.attention
+            try add(b + "attn_norm.weight", block.attentionNorm.weight)
+            try addIfPresent(b + "attn_norm.bias", block.attentionNorm.bias)
+            if graph.architecture == .gpt2 {
+                for (suffix, refs) in [("weight", [a.q.weight, a.k.weight, a.v.weight]), ("bias", [a.q.bias, a.k.bias, a.v.bias].compactMap { $0 })] where !refs.isEmpty {
+                    guard refs.count == 3 else {
+                        throw GGUFError.cannotWrite(path: path, reason: "block \(i): GPT-2's fused attn_qkv needs q, k and v biases together")
+                    }
+                    let parts = try refs.map(tensor)
+                    let dtype = try outputType(parts[0])
+                    entries.append(Entry(name: b + "attn_qkv." + suffix, sources: parts, dtype: dtype, interleaveHeads: nil))
+                }
+            } else {
+                let llama = graph.architecture == .llama
+                try add(b + "attn_q.weight", a.q.weight, interleave: llama ? hp.headCount : nil)
+                try addIfPresent(b + "attn_q.bias", a.q.bias, interleave: llama ? hp.headCount : nil)
+                try add(b + "attn_k.weight", a.k.weight, interleave: llama ? hp.kvHeadCount : nil)
+                try addIfPresent(b + "attn_k.bias", a.k.bias, interleave: llama ? hp.kvHeadCount : nil)
+                try add(b + "attn_v.weight", a.v.weight)
+                try addIfPresent(b + "attn_v.bias", a.v.bias)
+            }
+            try add(b + "attn_output.weight", a.o.weight)
+            try addIfPresent(b + "attn_output.bias", a.o.bias)
+            try add(b + "ffn_norm.weight", block.feedForwardNorm.weight)
+            try addIfPresent(b + "ffn_norm.bias", block.feedForwardNorm.bias)
+            let f = block.feedForward
+            if let gate = f.gate {
+                try add(b + "ffn_gate.weight", gate.weight)
+                try addIfPresent(b + "ffn_gate.bias", gate.bias)
+            }
+            try add(b + "ffn_up.weight", f.up.weight)
+            try addIfPresent(b + "ffn_up.bias", f.up.bias)
+            try add(b + "ffn_down.weight", f.down.weight)
+            try addIfPresent(b + "ffn_down.bias", f.down.bias)
+        }
+        if let norm = graph.finalNorm {
+            try add("output_norm.weight", norm.weight)
+            try addIfPresent("output_norm.bias", norm.bias)
+        }
+        if let head = graph.lmHead, head.projection.weight != graph.embedding.tokens {
+            try add("output.weight", head.projection.weight)
+        }
+        if let extra = graph.tensors.names.first(where: { !used.contains($0) }) {
+            throw GGUFError.cannotWrite(path: path, reason: "tensor '\(extra)' has no place in llama.cpp's \(graph.architecture.rawValue) layout (predictor or other Sieve-only data); write a .sieve bundle to keep it")
+        }
+        return entries
+    }
+
+    /// The tensor's final bytes: converted, fused and permuted as the entry says.
+    static func materialize(_ entry: Entry, path: String) throws -> Tensor {
+        var parts = try entry.sources.map { try $0.converted(to: entry.dtype) }
+        if let heads = entry.interleaveHeads {
+            parts = try parts.map { try LlamaRoPEPermutation.toInterleaved($0, heads: heads, source: path) }
+        }
+        guard parts.count > 1 else { return parts[0] }
+        let total = parts.reduce(0) { $0 + $1.byteCount }
+        let buffer = TensorBuffer(count: total)
+        var at = 0
+        for p in parts {
+            UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[at..<(at + p.byteCount)]).copyMemory(from: p.bytes)
+            at += p.byteCount
+        }
+        return try Tensor(name: entry.name, dtype: entry.dtype, shape: entry.shape, storage: .owned(buffer), source: path)
+    }
+
+    /// `general.*`, architecture and tokenizer keys, in llama.cpp's order.
+    static func metadataEntries(_ graph: ModelGraph, arch: String, entries: [Entry], url: URL) -> [(String, GGUFValue)] {
+        let hp = graph.hyperparameters
+        func u32(_ v: Int) -> GGUFValue { .uint32(UInt32(clamping: v)) }
+        var m: [(String, GGUFValue)] = [
+            ("general.architecture", .string(arch)),
+            ("general.type", .string("model")),
+            ("general.name", .string(graph.metadata["general.name"] ?? url.deletingPathExtension().lastPathComponent)),
+        ]
+        for key in carriedGeneralKeys {
+            if let value = graph.metadata[key] { m.append((key, .string(value))) }
+        }
+        m.append(("\(arch).block_count", u32(hp.layerCount)))
+        m.append(("\(arch).context_length", u32(hp.contextLength)))
+        m.append(("\(arch).embedding_length", u32(hp.hiddenSize)))
+        m.append(("\(arch).feed_forward_length", u32(hp.intermediateSize)))
+        m.append(("\(arch).attention.head_count", u32(hp.headCount)))
+        if graph.architecture == .gpt2 {
+            m.append(("\(arch).attention.layer_norm_epsilon", .float32(Float(hp.normEpsilon))))
+        } else {
+            m.append(("\(arch).attention.head_count_kv", u32(hp.kvHeadCount)))
+            m.append(("\(arch).rope.freq_base", .float32(Float(hp.ropeTheta ?? 10_000))))
+            m.append(("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(hp.normEpsilon))))
+            if graph.architecture == .llama || hp.headDim * hp.headCount != hp.hiddenSize {
+                m.append(("\(arch).attention.key_length", u32(hp.headDim)))
+                m.append(("\(arch).attention.value_length", u32(hp.headDim)))
+            }
+        }
+        m.append(("general.file_type", u32(fileType(graph, entries: entries))))
+        if graph.architecture == .llama {
+            m.append(("\(arch).vocab_size", u32(hp.vocabSize)))
+            m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))
+        } else if graph.architecture == .qwen2, let rotary = hp.ropeDimensions {
+            m.append(("\(arch).rope.dimension_count", u32(rotary)))
+        }
+        m.append(("general.quantization_version", .uint32(2)))
+        m.append(("general.alignment", .uint32(UInt32(alignment))))
+        if let tokenizer = graph.tokenizer { m += GGUFTokenizerMetadata.entries(tokenizer) }
+        return m
+    }
+
+    /// Free-text `general.*` keys copied from the source model's metadata.
+    static let carriedGeneralKeys = ["general.basename", "general.finetune", "general.size_label", "general.license",
+                                     "general.description", "general.author", "general.organization", "general.version",
+                                     "general.url", "general.repo_url", "general.quantized_by"]
+
+    /// llama.cpp's `general.file_type` (`LLAMA_FTYPE_*`) for the most common type among the 2-D weights.
+    static func fileType(_ graph: ModelGraph, entries: [Entry]) -> Int {
+        var counts: [DType: Int] = [:]
+        for e in entries where e.shape.rank >= 2 { counts[e.dtype, default: 0] += 1 }
+        let dominant = counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key.rawValue > $1.key.rawValue) }?.key ?? .f32
+        let codes: [DType: Int] = [.f32: 0, .f16: 1, .q4_0: 2, .q4_1: 3, .q8_0: 7, .q5_0: 8, .q5_1: 9,
+                                   .q4_K: 15, .q5_K: 17, .q6_K: 18, .bf16: 32]
+        return codes[dominant] ?? 0
+    }
+
+    /// The header: magic, version, counts, metadata and tensor infos with aligned offsets.
+    static func headerBytes(metadata: [(String, GGUFValue)], entries: [Entry], path: String) throws -> [UInt8] {
+        var out = GGUFEncoder()
+        out.bytes += GGUFFile.magic
+        out.u32(3)
+        out.u64(UInt64(entries.count))
+        out.u64(UInt64(metadata.count))
+        for (key, value) in metadata {
+            out.string(key)
+            out.u32(value.type.rawValue)
+            out.value(value)
+        }
+        var offset = 0
+        for e in entries {
+            guard e.name.utf8.count <= GGUFFile.maxTensorNameBytes, let type = GGMLType(e.dtype),
+                  let byteCount = e.dtype.byteCount(elements: e.shape.elementCount) else {
+                throw GGUFError.cannotWrite(path: path, reason: "tensor '\(e.name)' (\(e.dtype.name) \(e.shape)) cannot be stored in GGUF")
+            }
+            out.string(e.name)
+            out.u32(UInt32(e.shape.rank))
+            for d in e.shape.dims.reversed() { out.u64(UInt64(d)) }
+            out.u32(type.rawValue)
+            out.u64(UInt64(offset))
+            offset += byteCount + padding(byteCount)
+        }
+        return out.bytes
+    }
+}
+
+/// Little-endian serialisation of GGUF header structures.
+struct GGUFEncoder {
+    var bytes: [UInt8] = []
+
+    mutating func integer<T: FixedWidthInteger>(_ v: T) {
+        withUnsafeBytes(of: v.littleEndian) { bytes += $0 }
+    }
+
+    mutating func u32(_ v: UInt32) { integer(v) }
+    mutating func u64(_ v: UInt64) { integer(v) }
+
+    mutating func string(_ s: String) {
+        u64(UInt64(s.utf8.count))
+        bytes += s.utf8
+    }
+
+    mutating func value(_ v: GGUFValue) {
+        switch v {
+        case let .uint8(x): integer(x)
+        case let .int8(x): integer(x)
+        case let .uint16(x): integer(x)
+        case let .int16(x): integer(x)
+        case let .uint32(x): integer(x)
+        case let .int32(x): integer(x)
+        case let .uint64(x): integer(x)
+        case let .int64(x): integer(x)
+        case let .float32(x): integer(x.bitPattern)
+        case let .float64(x): integer(x.bitPattern)
+        case let .bool(x): integer(UInt8(x ? 1 : 0))
+        case let .string(x): string(x)
+        case let .array(a): array(a)
+        }
+    }
+
+    mutating func array(_ a: GGUFArray) {
+        u32(a.elementType.rawValue)
+        u64(UInt64(a.count))
+        switch a {
+        case let .uint8(xs): bytes += xs
+        case let .int8(xs): for x in xs { integer(x) }
+        case let .uint16(xs): for x in xs { integer(x) }
+        case let .int16(xs): for x in xs { integer(x) }
+        case let .uint32(xs): for x in xs { integer(x) }
+        case let .int32(xs): for x in xs { integer(x) }
+        case let .uint64(xs): for x in xs { integer(x) }
+        case let .int64(xs): for x in xs { integer(x) }
+        case let .float32(xs): for x in xs { integer(x.bitPattern) }
+        case let .float64(xs): for x in xs { integer(x.bitPattern) }
+        case let .bool(xs): for x in xs { integer(UInt8(x ? 1 : 0)) }
+        case let .string(xs): for x in xs { string(x) }
+        case let .array(xs): for x in xs { array(x) }
+        }
+    }
+}

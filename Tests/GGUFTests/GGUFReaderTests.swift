@@ -1,0 +1,160 @@
+import Foundation
+import Testing
+@testable import GGUFFormat
+@testable import SieveCore
+
+/// Every fixture GGUF read by Sieve equals what gguf-py reads (recorded in expected.json by make_expected.py).
+@Suite struct GGUFFixtureTests {
+    static let expected: JSONValue = (try? Fixture.json("expected.json")) ?? .null
+    static let fileNames: [String] = expected["files"]?.objectMembers?.map(\.0) ?? []
+
+    @Test func expectationsCoverTheRepositoryFixtures() {
+        for name in ["tiny-llama/q8_0.gguf", "tiny-llama/q4_0.gguf", "tiny-llama/q4_1.gguf", "tiny-llama/q5_0.gguf",
+                     "tiny-llama/q4_k_m.gguf", "tiny-llama/q6_k.gguf", "tiny-llama-bpe/q8_0.gguf"] {
+            #expect(Self.fileNames.contains(name), "expected.json lacks \(name)")
+            #expect(Models.has(name), "fixture \(name) is missing from Tests/Fixtures/models")
+        }
+    }
+
+    /// Header, metadata (types and values), tensor infos, and every tensor's dequantized values, bit-exact.
+    @Test(arguments: GGUFFixtureTests.fileNames)
+    func matchesGGUFPy(_ name: String) throws {
+        guard let url = Models.find(name) else { return } // float conversions live only in the shared fixture set
+        let file = try GGUFFile(url: url)
+        let expected = try #require(Self.expected["files"]?[name])
+        #expect(GGUFPyComparison.structureDifferences(file, expected) == [])
+        #expect(GGUFPyComparison.metadataDifferences(file, expected) == [])
+        #expect(try GGUFPyComparison.valueDifferences(file, expected) == [])
+    }
+
+    /// `readTensors` gives every tensor under its GGUF name with zero-copy storage, and readable metadata.
+    @Test func readTensorsIsZeroCopyAndSummarisesMetadata() throws {
+        let url = try #require(Models.find("tiny-llama/q4_k_m.gguf"))
+        let tf = try GGUFPlugin().readTensors(url)
+        #expect(tf.tensors.count == 21)
+        let q = try #require(tf.tensors["blk.0.attn_q.weight"])
+        #expect(q.dtype == .q4_K && q.shape == [256, 256])
+        if case .mapped = q.storage {} else { Issue.record("expected a mapped (zero-copy) tensor") }
+        let meta = Dictionary(tf.metadata, uniquingKeysWith: { a, _ in a })
+        #expect(meta["GGUF.version"] == "3")
+        #expect(meta["general.architecture"] == "llama")
+        #expect(meta["llama.attention.layer_norm_rms_epsilon"] == "1e-05")
+        #expect(meta["tokenizer.ggml.tokens"]?.hasPrefix("[512 × string: \"<unk>\", \"<s>\", \"</s>\"") == true)
+        #expect(GGUFPlugin().claims(url))
+        #expect(!GGUFPlugin().claims(Models.repoRoot.appendingPathComponent("Package.swift")))
+    }
+}
+
+/// Reading GGUF models into the IR: hyperparameters, names, the Llama RoPE row order, GPT-2's fused QKV,
+/// tied embeddings and tokenizers.
+@Suite struct GGUFModelTests {
+    static func hfToIR(_ name: String) -> String? {
+        var n = name
+        for (a, b) in [("model.embed_tokens", IRName.tokenEmbedding), ("model.norm", IRName.finalNorm), ("lm_head", IRName.lmHead)] where n.hasPrefix(a + ".") {
+            return b + n.dropFirst(a.count)
+        }
+        guard n.hasPrefix("model.layers.") else { return nil }
+        n.removeFirst("model.layers.".count)
+        let parts = n.split(separator: ".", maxSplits: 1).map(String.init)
+        guard let i = Int(parts[0]) else { return nil }
+        let table = [("self_attn.q_proj", IRName.attention(i, "q")), ("self_attn.k_proj", IRName.attention(i, "k")),
+                     ("self_attn.v_proj", IRName.attention(i, "v")), ("self_attn.o_proj", IRName.attention(i, "o")),
+                     ("mlp.gate_proj", IRName.feedForward(i, "gate")), ("mlp.up_proj", IRName.feedForward(i, "up")),
+                     ("mlp.down_proj", IRName.feedForward(i, "down")), ("input_layernorm", IRName.attentionNorm(i)),
+                     ("post_attention_layernorm", IRName.feedForwardNorm(i))]
+        for (hf, ir) in table where parts[1].hasPrefix(hf + ".") { return ir + parts[1].dropFirst(hf.count) }
+        return nil
+    }
+
+    @Test func tinyLlamaHyperparametersAndTokenizer() throws {
+        let graph = try GGUFPlugin().read(try #require(Models.find("tiny-llama/q8_0.gguf")))
+        #expect(graph.architecture == .llama)
+        #expect(graph.hyperparameters == Hyperparameters(
+            vocabSize: 512, hiddenSize: 256, intermediateSize: 512, layerCount: 2, headCount: 4, kvHeadCount: 2,
+            headDim: 64, contextLength: 256, normEpsilon: 1e-5, activation: .silu, ropeTheta: 10_000, tiedEmbeddings: false))
+        let tok = try #require(graph.tokenizer)
+        #expect(tok.kind == .sentencePiece && tok.tokens.count == 512 && tok.scores.count == 512 && tok.tokenTypes.count == 512)
+        #expect(tok.tokens[3] == "<0x00>" && tok.tokenTypes[3] == 6)
+        #expect(tok.bosID == 1 && tok.eosID == 2 && tok.unknownID == 0 && tok.addBOS && !tok.addEOS && tok.addSpacePrefix)
+        #expect(tok.preTokenizer == "default")
+        #expect(graph.metadata["general.name"] == "tiny-llama")
+        #expect(graph.tensors.count == 21)
+        #expect(try graph.tensor("blocks.1.ffn.down.weight").dtype == .q8_0)
+        #expect(graph.lmHead?.projection.weight == "lm_head.weight")
+    }
+
+    @Test func tiedEmbeddingsAndBPETokenizer() throws {
+        let graph = try GGUFPlugin().read(try #require(Models.find("tiny-llama-bpe/q8_0.gguf")))
+        #expect(graph.hyperparameters.tiedEmbeddings)
+        #expect(graph.lmHead?.projection.weight == IRName.tokenEmbedding + ".weight")
+        #expect(!graph.tensors.contains("lm_head.weight"))
+        let tok = try #require(graph.tokenizer)
+        #expect(tok.kind == .bytePairEncoding && tok.merges.count == 255 && tok.preTokenizer == "gpt-2")
+        #expect(!tok.addBOS && tok.bosID == 0 && tok.eosID == 0 && !tok.addSpacePrefix && tok.scores.isEmpty)
+    }
+
+    /// Quantized tensors stay quantized; un-permuted Q/K are owned copies, everything else maps the file.
+    @Test func quantizedTensorsStayQuantizedAndMapped() throws {
+        let graph = try GGUFPlugin().read(try #require(Models.find("tiny-llama/q4_k_m.gguf")))
+        #expect(try graph.tensor("blocks.1.attn.v.weight").dtype == .q6_K)
+        #expect(try graph.tensor("blocks.0.attn.q.weight").dtype == .q4_K)
+        if case .mapped = try graph.tensor("blocks.0.ffn.up.weight").storage {} else { Issue.record("ffn.up should be mapped") }
+        if case .owned = try graph.tensor("blocks.0.attn.k.weight").storage {} else { Issue.record("attn.k should be an un-permuted copy") }
+    }
+
+    /// After the RoPE un-permutation, llama.cpp's conversion holds exactly the Hugging Face weights (f32), or
+    /// the same weights within the quantization error (q8_0: half a step of amax/127 per 32-block, plus the fp16
+    /// rounding of the block scale).
+    @Test(arguments: ["tiny-llama/f32.gguf", "tiny-llama/q8_0.gguf", "tiny-llama-bpe/q8_0.gguf", "tiny-qwen2/f32.gguf", "tiny-llama-bpe/f32.gguf"])
+    func matchesHuggingFaceWeights(_ name: String) throws {
+        guard let url = Models.find(name) else { return }
+        let model = String(name.split(separator: "/")[0])
+        let hf = try MiniSafetensors.read(try #require(Models.find(model + "/hf/model.safetensors")))
+        let graph = try GGUFPlugin().read(url)
+        var checked = 0
+        for (hfName, (shape, values)) in hf {
+            let irName = try #require(Self.hfToIR(hfName), "unmapped HF tensor \(hfName)")
+            let t = try graph.tensor(irName)
+            #expect(t.shape.dims == shape, "\(irName)")
+            let got = try t.floats()
+            if t.dtype == .f32 {
+                #expect(got == values, "\(irName) differs from \(hfName)")
+            } else {
+                for b in 0..<(values.count / 32) {
+                    let block = values[(32 * b)..<(32 * b + 32)]
+                    // Half a step plus the fp16 rounding of the scale (up to 127·d·2⁻¹¹).
+                    let bound = block.map(abs).max()! / 127 * 0.57 + 1e-6
+                    let worst = zip(got[(32 * b)..<(32 * b + 32)], block).map { abs($0 - $1) }.max()!
+                    #expect(worst <= bound, "\(irName) block \(b): error \(worst) > \(bound)")
+                    if worst > bound { break }
+                }
+            }
+            checked += 1
+        }
+        #expect(checked == hf.count && checked >= 18)
+    }
+
+    /// GPT-2: the fused attn_qkv splits into q, k, v row slices (zero copy) equal to HF's Conv1D c_attn columns.
+    @Test func gpt2SplitsFusedQKV() throws {
+        guard let url = Models.find("tiny-gpt2/f32.gguf") else { return }
+        let graph = try GGUFPlugin().read(url)
+        #expect(graph.architecture == .gpt2)
+        let hp = graph.hyperparameters
+        #expect(hp.activation == .geluTanh && hp.ropeTheta == nil && hp.tiedEmbeddings && hp.intermediateSize == 1024 && hp.normEpsilon == 1e-5)
+        let hf = try MiniSafetensors.read(try #require(Models.find("tiny-gpt2/hf/model.safetensors")))
+        let cAttn = try #require(hf["transformer.h.1.attn.c_attn.weight"])   // [in 256, out 768]
+        let cBias = try #require(hf["transformer.h.1.attn.c_attn.bias"])
+        for (p, part) in ["q", "k", "v"].enumerated() {
+            let w = try graph.tensor(IRName.attention(1, part) + ".weight")
+            #expect(w.shape == [256, 256])
+            if case .mapped = w.storage {} else { Issue.record("\(part) should be a zero-copy slice") }
+            let values = try w.floats()
+            var mismatch = 0
+            for o in 0..<256 { for i in 0..<256 where values[o * 256 + i] != cAttn.values[i * 768 + p * 256 + o] { mismatch += 1 } }
+            #expect(mismatch == 0, "\(part): \(mismatch) values differ")
+            #expect(try graph.tensor(IRName.attention(1, part) + ".bias").floats() == Array(cBias.values[(p * 256)..<(p * 256 + 256)]))
+        }
+        #expect(graph.embedding.positions == IRName.positionEmbedding + ".weight")
+        #expect(try graph.tensor(IRName.finalNorm + ".bias").shape == [256])
+    }
+}
