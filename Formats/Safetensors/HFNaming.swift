@@ -1,0 +1,262 @@
+import SieveCore
+
+/// How a Hugging Face tensor's data relates to its IR tensor(s).
+enum HFTransform {
+    /// Same data under another name.
+    case rename
+    /// GPT-2 `Conv1D`: the weight is stored `[in, out]`, the IR stores `[out, in]`; the bias is unchanged.
+    case conv1D
+    /// GPT-2 `c_attn`: a `Conv1D` whose outputs are q, k and v side by side (split on read, fused on write).
+    case fusedQKV
+}
+
+/// A dotted name pattern; the component `{i}` matches a block index, a final `*` matches any rest.
+struct NamePattern {
+    let components: [Substring]
+
+    init(_ text: String) { components = text.split(separator: ".", omittingEmptySubsequences: false) }
+
+    /// The block index bound to `{i}` (nil when the pattern has none) if `parts` matches, else `.none`.
+    func match(_ parts: [Substring]) -> Int?? {
+        var block: Int?
+        for (k, component) in components.enumerated() {
+            if component == "*" { return k <= parts.count ? .some(block) : .none }
+            guard k < parts.count else { return .none }
+            if component == "{i}" {
+                let part = parts[k]
+                guard !part.isEmpty, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let i = Int(part) else { return .none }
+                block = i
+            } else if component != parts[k] {
+                return .none
+            }
+        }
+        return components.count == parts.count ? .some(block) : .none
+    }
+
+    /// The name with `{i}` replaced by `block`.
+    func render(block: Int?) -> String {
+        components.map { $0 == "{i}" ? String(block ?? 0) : String($0) }.joined(separator: ".")
+    }
+}
+
+/// One line of the mapping table: a Hugging Face module and the IR module(s) it holds. The parameter suffix
+/// (`weight` or `bias`) carries over unchanged.
+struct HFNameRule {
+    /// Module path after the architecture's body prefix, or from the root for `topLevel` rules.
+    let hf: NamePattern
+    /// IR module paths: one, or q, k, v for `fusedQKV`.
+    let ir: [NamePattern]
+    let transform: HFTransform
+    let topLevel: Bool
+
+    init(_ hf: String, _ ir: String..., transform: HFTransform = .rename, topLevel: Bool = false) {
+        self.hf = NamePattern(hf)
+        self.ir = ir.map(NamePattern.init)
+        self.transform = transform
+        self.topLevel = topLevel
+    }
+}
+
+/// The Hugging Face ↔ IR tensor naming of each architecture: the single table both the reader and the writer
+/// use. Names are `prefix + module + "." + param`, where `param` is `weight` or `bias`.
+///
+/// BERT's pooler (`pooler.dense.*`) is kept under the IR names `pooler.dense.weight` / `pooler.dense.bias`
+/// (the graph's nodes do not use it; the writer writes it back). Buffers that transformers recomputes
+/// (`rotary_emb.inv_freq`, GPT-2's `attn.bias` / `attn.masked_bias` masks, BERT's `position_ids`) and BERT's
+/// pre-training heads (`cls.*`) are dropped on read; any other unknown tensor is an error.
+struct HFNaming {
+    let architecture: Architecture
+    /// Body prefixes accepted on read; the first is the one written.
+    let prefixes: [String]
+    let rules: [HFNameRule]
+    /// Full names (with or without a body prefix) dropped on read.
+    let ignored: [NamePattern]
+
+    init(_ architecture: Architecture) {
+        self.architecture = architecture
+        switch architecture {
+        case .llama, .qwen2:
+            prefixes = ["model."]
+            rules = [
+                HFNameRule("embed_tokens", "embed.tokens"),
+                HFNameRule("layers.{i}.input_layernorm", "blocks.{i}.attn_norm"),
+                HFNameRule("layers.{i}.self_attn.q_proj", "blocks.{i}.attn.q"),
+                HFNameRule("layers.{i}.self_attn.k_proj", "blocks.{i}.attn.k"),
+                HFNameRule("layers.{i}.self_attn.v_proj", "blocks.{i}.attn.v"),
+                HFNameRule("layers.{i}.self_attn.o_proj", "blocks.{i}.attn.o"),
+                HFNameRule("layers.{i}.post_attention_layernorm", "blocks.{i}.ffn_norm"),
+                HFNameRule("layers.{i}.mlp.gate_proj", "blocks.{i}.ffn.gate"),
+                HFNameRule("layers.{i}.mlp.up_proj", "blocks.{i}.ffn.up"),
+                HFNameRule("layers.{i}.mlp.down_proj", "blocks.{i}.ffn.down"),
+                HFNameRule("norm", "final_norm"),
+                HFNameRule("lm_head", "lm_head", topLevel: true),
+            ]
+            ignored = [NamePattern("layers.{i}.self_attn.rotary_emb.inv_freq")]
+        case .gpt2:
+            prefixes = ["transformer.", ""]
+            rules = [
+                HFNameRule("wte", "embed.tokens"),
+                HFNameRule("wpe", "embed.positions"),
+                HFNameRule("h.{i}.ln_1", "blocks.{i}.attn_norm"),
+                HFNameRule("h.{i}.attn.c_attn", "blocks.{i}.attn.q", "blocks.{i}.attn.k", "blocks.{i}.attn.v", transform: .fusedQKV),
+                HFNameRule("h.{i}.attn.c_proj", "blocks.{i}.attn.o", transform: .conv1D),
+                HFNameRule("h.{i}.ln_2", "blocks.{i}.ffn_norm"),
+                HFNameRule("h.{i}.mlp.c_fc", "blocks.{i}.ffn.up", transform: .conv1D),
+                HFNameRule("h.{i}.mlp.c_proj", "blocks.{i}.ffn.down", transform: .conv1D),
+                HFNameRule("ln_f", "final_norm"),
+                HFNameRule("lm_head", "lm_head", topLevel: true),
+            ]
+            ignored = [NamePattern("h.{i}.attn.bias"), NamePattern("h.{i}.attn.masked_bias")]
+        case .opt:
+            prefixes = ["model.decoder.", "decoder."]
+            rules = [
+                HFNameRule("embed_tokens", "embed.tokens"),
+                HFNameRule("embed_positions", "embed.positions"),
+                HFNameRule("layers.{i}.self_attn_layer_norm", "blocks.{i}.attn_norm"),
+                HFNameRule("layers.{i}.self_attn.q_proj", "blocks.{i}.attn.q"),
+                HFNameRule("layers.{i}.self_attn.k_proj", "blocks.{i}.attn.k"),
+                HFNameRule("layers.{i}.self_attn.v_proj", "blocks.{i}.attn.v"),
+                HFNameRule("layers.{i}.self_attn.out_proj", "blocks.{i}.attn.o"),
+                HFNameRule("layers.{i}.final_layer_norm", "blocks.{i}.ffn_norm"),
+                HFNameRule("layers.{i}.fc1", "blocks.{i}.ffn.up"),
+                HFNameRule("layers.{i}.fc2", "blocks.{i}.ffn.down"),
+                HFNameRule("final_layer_norm", "final_norm"),
+                HFNameRule("lm_head", "lm_head", topLevel: true),
+            ]
+            ignored = []
+        case .bert:
+            prefixes = ["", "bert."]
+            rules = [
+                HFNameRule("embeddings.word_embeddings", "embed.tokens"),
+                HFNameRule("embeddings.position_embeddings", "embed.positions"),
+                HFNameRule("embeddings.token_type_embeddings", "embed.token_types"),
+                HFNameRule("embeddings.LayerNorm", "embed.norm"),
+                HFNameRule("encoder.layer.{i}.attention.self.query", "blocks.{i}.attn.q"),
+                HFNameRule("encoder.layer.{i}.attention.self.key", "blocks.{i}.attn.k"),
+                HFNameRule("encoder.layer.{i}.attention.self.value", "blocks.{i}.attn.v"),
+                HFNameRule("encoder.layer.{i}.attention.output.dense", "blocks.{i}.attn.o"),
+                HFNameRule("encoder.layer.{i}.attention.output.LayerNorm", "blocks.{i}.attn_norm"),
+                HFNameRule("encoder.layer.{i}.intermediate.dense", "blocks.{i}.ffn.up"),
+                HFNameRule("encoder.layer.{i}.output.dense", "blocks.{i}.ffn.down"),
+                HFNameRule("encoder.layer.{i}.output.LayerNorm", "blocks.{i}.ffn_norm"),
+                HFNameRule("pooler.dense", "pooler.dense"),
+            ]
+            ignored = [NamePattern("embeddings.position_ids"), NamePattern("cls.*")]
+        }
+    }
+
+    /// A Hugging Face tensor name resolved against the table.
+    struct Resolved {
+        let rule: HFNameRule
+        let block: Int?
+        /// `weight` or `bias`.
+        let param: String
+
+        /// The IR tensor name of part `k` (0 unless the rule fuses several IR tensors).
+        func irName(part k: Int) -> String { rule.ir[k].render(block: block) + "." + param }
+    }
+
+    /// The rule a Hugging Face tensor name falls under, or nil.
+    func resolve(_ name: String) -> Resolved? {
+        guard let dot = name.lastIndex(of: "."), case let param = String(name[name.index(after: dot)...]),
+              param == "weight" || param == "bias" else { return nil }
+        let module = String(name[..<dot])
+        for rule in rules where rule.topLevel {
+            if case let .some(block) = rule.hf.match(module.split(separator: ".", omittingEmptySubsequences: false)) {
+                return Resolved(rule: rule, block: block, param: param)
+            }
+        }
+        for prefix in prefixes where module.hasPrefix(prefix) {
+            let parts = module.dropFirst(prefix.count).split(separator: ".", omittingEmptySubsequences: false)
+            for rule in rules where !rule.topLevel {
+                if case let .some(block) = rule.hf.match(parts) {
+                    return Resolved(rule: rule, block: block, param: param)
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Whether a Hugging Face tensor is one the reader drops.
+    func isIgnored(_ name: String) -> Bool {
+        let candidates = [name] + prefixes.filter { !$0.isEmpty && name.hasPrefix($0) }.map { String(name.dropFirst($0.count)) }
+        return candidates.contains { candidate in
+            let parts = candidate.split(separator: ".", omittingEmptySubsequences: false)
+            return ignored.contains { $0.match(parts) != nil }
+        }
+    }
+
+    /// An IR tensor name mapped back: the Hugging Face name, its rule, and which part of it the tensor is.
+    func hfName(forIR name: String) -> (name: String, resolved: Resolved, part: Int)? {
+        guard let dot = name.lastIndex(of: "."), case let param = String(name[name.index(after: dot)...]),
+              param == "weight" || param == "bias" else { return nil }
+        let parts = name[..<dot].split(separator: ".", omittingEmptySubsequences: false)
+        for rule in rules {
+            for (k, pattern) in rule.ir.enumerated() {
+                if case let .some(block) = pattern.match(parts) {
+                    let prefix = rule.topLevel ? "" : prefixes[0]
+                    return (prefix + rule.hf.render(block: block) + "." + param, Resolved(rule: rule, block: block, param: param), k)
+                }
+            }
+        }
+        return nil
+    }
+
+    // MARK: Reading
+
+    /// The IR tensors of a checkpoint's tensors: renamed zero-copy views, except GPT-2's `Conv1D` weights
+    /// (transposed) and fused `c_attn` weights (split; the bias split stays a view). Sorted embeddings first,
+    /// then block by block, then the rest.
+    func irTensors(from tensors: TensorStore, layerCount: Int, source: String) throws -> TensorStore {
+        var out: [Tensor] = []
+        for tensor in tensors.all {
+            guard let resolved = resolve(tensor.name) else {
+                if isIgnored(tensor.name) { continue }
+                throw SafetensorsError.unmappedTensor(path: source, tensor: tensor.name, architecture: architecture.rawValue)
+            }
+            if let block = resolved.block, block >= layerCount {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "num_hidden_layers", reason: "config.json says \(layerCount) layers but the checkpoint has tensor '\(tensor.name)' of block \(block)")
+            }
+            out += try irParts(of: tensor, resolved, source: source)
+        }
+        var store = TensorStore()
+        for t in out.sorted(by: { Self.irOrder($0.name) < Self.irOrder($1.name) }) {
+            if store.contains(t.name) {
+                throw SafetensorsError.duplicateTensor(path: source, name: t.name)
+            }
+            store.insert(t)
+        }
+        return store
+    }
+
+    private func irParts(of tensor: Tensor, _ r: Resolved, source: String) throws -> [Tensor] {
+        switch (r.rule.transform, r.param) {
+        case (.rename, _), (.conv1D, "bias"):
+            var t = tensor
+            t.name = r.irName(part: 0)
+            return [t]
+        case (.conv1D, _):
+            return [try TensorLayout.transposed(tensor, name: r.irName(part: 0), source: source)]
+        case (.fusedQKV, let param):
+            let parts = r.rule.ir.count
+            let width = tensor.shape.dims.last ?? 0
+            guard tensor.shape.rank == (param == "bias" ? 1 : 2), width % parts == 0 else {
+                throw SieveCoreError.invalidShape(source: source, tensor: tensor.name, reason: "a fused q/k/v \(param) must have \(param == "bias" ? "shape [3·d]" : "shape [in, 3·d]") but has \(tensor.shape)")
+            }
+            let d = width / parts
+            return try (0..<parts).map { k in
+                param == "bias"
+                    ? try TensorLayout.rowSlice(tensor, rows: (k * d)..<((k + 1) * d), name: r.irName(part: k), source: source)
+                    : try TensorLayout.transposed(tensor, columns: (k * d)..<((k + 1) * d), name: r.irName(part: k), source: source)
+            }
+        }
+    }
+
+    /// Sort key of IR names: embeddings, blocks by number, everything else; by name within each.
+    static func irOrder(_ name: String) -> (Int, Int, String) {
+        if name.hasPrefix("embed.") { return (0, 0, name) }
+        let parts = name.split(separator: ".")
+        if parts.count > 2, parts[0] == "blocks", let i = Int(parts[1]) { return (1, i, name) }
+        return (2, 0, name)
+    }
+}
