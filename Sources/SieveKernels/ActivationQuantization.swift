@@ -1,0 +1,68 @@
+/// One token's activations quantized to 8 bits in blocks of 32, for the 32-element weight types (the idea of
+/// ggml's q8_0/q8_1, laid out as separate arrays so the kernels load them as vectors).
+///
+/// `d` and `s` are padded with zeros to a multiple of 16 blocks.
+struct Q8Activation {
+    /// Codes, one per column.
+    var qs: UnsafeMutablePointer<Int8>
+    /// Scale of each block: value ≈ `d · q`.
+    var d: UnsafeMutablePointer<Float>
+    /// `d · Σq` of each block (for the min and offset terms of the weight types).
+    var s: UnsafeMutablePointer<Float>
+    /// Number of blocks (columns / 32).
+    var blocks: Int
+
+    /// Quantizes `x[0..<32·blocks]` (round to nearest even, scale `max|x| / 127` per block).
+    func quantize(_ x: UnsafePointer<Float>) {
+        for b in 0..<blocks {
+            let v0 = x.load16(32 * b), v1 = x.load16(32 * b + 16)
+            let amax = horizontalMax(pointwiseMax(absolute(v0), absolute(v1)))
+            let scale = amax / 127
+            let inverse: Float = amax > 0 ? 127 / amax : 0
+            let q0 = roundToInt32(v0 * inverse), q1 = roundToInt32(v1 * inverse)
+            let out = UnsafeMutableRawPointer(qs + 32 * b)
+            out.storeVector(narrowToInt8(q0))
+            out.storeVector(narrowToInt8(q1), at: 16)
+            d[b] = scale
+            s[b] = scale * Float(horizontalSum(q0 &+ q1))
+        }
+        for b in blocks..<Q8Activation.padded(blocks) {
+            d[b] = 0
+            s[b] = 0
+        }
+    }
+
+    /// `blocks` rounded up to a multiple of 16.
+    @inline(__always)
+    static func padded(_ blocks: Int) -> Int { (blocks + 15) & ~15 }
+}
+
+/// One token's activations quantized to 8 bits in super-blocks of 256 with sums of each 16 codes, for the
+/// K-quant weight types (ggml's q8_K).
+struct Q8KActivation {
+    /// Codes, one per column.
+    var qs: UnsafeMutablePointer<Int8>
+    /// Scale of each super-block.
+    var d: UnsafeMutablePointer<Float>
+    /// Sum of each 16 consecutive codes (16 per super-block).
+    var bsums: UnsafeMutablePointer<Int16>
+    /// Number of super-blocks (columns / 256).
+    var blocks: Int
+
+    /// Quantizes `x[0..<256·blocks]` (round to nearest even, scale `max|x| / 127` per super-block).
+    func quantize(_ x: UnsafePointer<Float>) {
+        for b in 0..<blocks {
+            let xb = x + 256 * b
+            var m = SIMD16<Float>()
+            for i in 0..<16 { m = pointwiseMax(m, absolute(xb.load16(16 * i))) }
+            let amax = horizontalMax(m)
+            let inverse: Float = amax > 0 ? 127 / amax : 0
+            d[b] = amax / 127
+            for i in 0..<16 {
+                let q = roundToInt32(xb.load16(16 * i) * inverse)
+                UnsafeMutableRawPointer(qs + 256 * b + 16 * i).storeVector(narrowToInt8(q))
+                bsums[16 * b + i] = Int16(truncatingIfNeeded: horizontalSum(q))
+            }
+        }
+    }
+}

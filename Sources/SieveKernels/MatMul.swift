@@ -1,0 +1,285 @@
+import SieveCore
+
+/// The right-hand side of the matrix products: `tokens` rows of `columns` floats, and the forms the kernels derive
+/// from them on first use — 8-bit blocks for the quantized vector products, token panels for the prefill
+/// products. Bind the input once and run every product that reads it (Q, K and V; gate and up): the derived
+/// forms are computed once.
+///
+/// All buffers are allocated up front for `maxTokens × maxColumns` and `threads` threads of per-thread scratch;
+/// nothing is allocated per product. Rebind (`bind`) whenever the floats change.
+public final class MatMulInput: @unchecked Sendable {
+    /// Largest token count `bind` accepts.
+    public let maxTokens: Int
+    /// Largest column count `bind` accepts.
+    public let maxColumns: Int
+    /// Largest thread count of a pool used with this input.
+    public let threads: Int
+    /// Bound token count.
+    public private(set) var tokens = 0
+    /// Bound column count.
+    public private(set) var columns = 0
+    private(set) var x: UnsafePointer<Float>
+    private(set) var stride = 0
+
+    private let q8Tokens: Int
+    private let q8Codes: UnsafeMutablePointer<Int8>
+    private let q8Scales: UnsafeMutablePointer<Float>
+    private let q8Sums: UnsafeMutablePointer<Float>
+    private let q8KCodes: UnsafeMutablePointer<Int8>
+    private let q8KScales: UnsafeMutablePointer<Float>
+    private let q8KSums: UnsafeMutablePointer<Int16>
+    private let maxBlocksPadded: Int
+    let panels: UnsafeMutablePointer<Float>
+    private let scratchFloatsPerThread: Int
+    private let scratchHalvesPerThread: Int
+    private let scratchFloats: UnsafeMutablePointer<Float>
+    private let scratchHalves: UnsafeMutablePointer<UInt16>
+    private var q8Ready = false
+    private var q8KReady = false
+    private(set) var panelsReady = false
+
+    /// Allocates buffers for up to `maxTokens` rows of up to `maxColumns` values, used with pools of up to
+    /// `threads` threads.
+    public init(maxTokens: Int, maxColumns: Int, threads: Int) {
+        precondition(maxTokens >= 1 && maxColumns >= 1 && threads >= 1, "MatMulInput needs positive sizes")
+        self.maxTokens = maxTokens
+        self.maxColumns = maxColumns
+        self.threads = threads
+        q8Tokens = min(maxTokens, MatMul.prefillMinimumTokens - 1)
+        maxBlocksPadded = Q8Activation.padded((maxColumns + 31) / 32)
+        let superBlocks = (maxColumns + 255) / 256
+        q8Codes = .allocate(capacity: q8Tokens * maxColumns)
+        q8Scales = .allocate(capacity: q8Tokens * maxBlocksPadded)
+        q8Sums = .allocate(capacity: q8Tokens * maxBlocksPadded)
+        q8KCodes = .allocate(capacity: q8Tokens * maxColumns)
+        q8KScales = .allocate(capacity: q8Tokens * superBlocks)
+        q8KSums = .allocate(capacity: q8Tokens * superBlocks * 16)
+        let panelTokens = maxTokens >= MatMul.prefillMinimumTokens ? (maxTokens + 15) / 16 * 16 : 0
+        panels = .allocate(capacity: max(1, panelTokens * maxColumns))
+        scratchFloatsPerThread = max(4 * maxBlocksPadded, (panelTokens > 0 ? GEMM.tileRows * maxColumns : 0))
+        scratchHalvesPerThread = 2 * maxBlocksPadded
+        scratchFloats = .allocate(capacity: threads * scratchFloatsPerThread)
+        scratchHalves = .allocate(capacity: threads * scratchHalvesPerThread)
+        x = UnsafePointer(scratchFloats)
+    }
+
+    deinit {
+        q8Codes.deallocate(); q8Scales.deallocate(); q8Sums.deallocate()
+        q8KCodes.deallocate(); q8KScales.deallocate(); q8KSums.deallocate()
+        panels.deallocate(); scratchFloats.deallocate(); scratchHalves.deallocate()
+    }
+
+    /// Binds `tokens` rows of `columns` floats at `x` (row `t` at `x + t·rowStride`, default `columns`).
+    /// The memory must stay valid and unchanged until the products that read it have returned.
+    public func bind(_ x: UnsafePointer<Float>, tokens: Int, columns: Int, rowStride: Int? = nil) {
+        precondition(tokens >= 1 && tokens <= maxTokens, "bound \(tokens) tokens, MatMulInput holds 1…\(maxTokens)")
+        precondition(columns >= 1 && columns <= maxColumns, "bound \(columns) columns, MatMulInput holds 1…\(maxColumns)")
+        self.x = x
+        self.tokens = tokens
+        self.columns = columns
+        self.stride = rowStride ?? columns
+        q8Ready = false
+        q8KReady = false
+        panelsReady = false
+    }
+
+    /// Token `t`'s floats.
+    @inline(__always)
+    func row(_ t: Int) -> UnsafePointer<Float> { x + t * stride }
+
+    /// Scratch of thread `thread`.
+    @inline(__always)
+    func scratch(_ thread: Int) -> KernelScratch {
+        KernelScratch(floats: scratchFloats + thread * scratchFloatsPerThread, halves: scratchHalves + thread * scratchHalvesPerThread)
+    }
+
+    /// Token `t` in 8-bit blocks of 32 (valid after `prepareQ8`).
+    @inline(__always)
+    func q8(_ t: Int) -> Q8Activation {
+        Q8Activation(qs: q8Codes + t * maxColumns, d: q8Scales + t * maxBlocksPadded, s: q8Sums + t * maxBlocksPadded, blocks: columns / 32)
+    }
+
+    /// Token `t` in 8-bit super-blocks of 256 (valid after `prepareQ8K`).
+    @inline(__always)
+    func q8K(_ t: Int) -> Q8KActivation {
+        let superBlocks = (maxColumns + 255) / 256
+        return Q8KActivation(qs: q8KCodes + t * maxColumns, d: q8KScales + t * superBlocks, bsums: q8KSums + t * superBlocks * 16, blocks: columns / 256)
+    }
+
+    func prepareQ8() {
+        if q8Ready { return }
+        for t in 0..<tokens { q8(t).quantize(row(t)) }
+        q8Ready = true
+    }
+
+    func prepareQ8K() {
+        if q8KReady { return }
+        for t in 0..<tokens { q8K(t).quantize(row(t)) }
+        q8KReady = true
+    }
+
+    func preparePanels(_ pool: ThreadPool) {
+        if panelsReady { return }
+        let count = (tokens + GEMM.panelWidth - 1) / GEMM.panelWidth
+        pool.parallelFor(count) { range, _ in
+            for p in range { GEMM.pack(self.x, tokens: self.tokens, columns: self.columns, stride: self.stride, panel: p, into: self.panels) }
+        }
+        panelsReady = true
+    }
+}
+
+/// One product of a fused group (`MatMul.multiply(_:_:pool:)`): a weight matrix and where its outputs go.
+public struct MatMulProduct: @unchecked Sendable {
+    /// The weights `[rows, columns]`.
+    public var weights: WeightMatrix
+    /// Output: token `t`, row `r` at `output[t·outputStride + r]`.
+    public var output: UnsafeMutablePointer<Float>
+    /// Distance between consecutive tokens' outputs (at least `weights.rows`).
+    public var outputStride: Int
+
+    /// A product writing rows contiguously per token (`outputStride` defaults to `weights.rows`).
+    public init(weights: WeightMatrix, output: UnsafeMutablePointer<Float>, outputStride: Int? = nil) {
+        self.weights = weights
+        self.output = output
+        self.outputStride = outputStride ?? weights.rows
+    }
+}
+
+/// Matrix products `y = W·x` for every weight type, split across rows on a `ThreadPool`.
+///
+/// With fewer than `prefillMinimumTokens` tokens (decode) the quantized types multiply their blocks with 8-bit
+/// activations (`Tolerances.q8Activation`, as llama.cpp does) and the float types multiply in float; with more
+/// (prefill) the weights are decoded to float a tile at a time and multiplied with the float activations
+/// (`Tolerances.dequantizedProduct`).
+public enum MatMul {
+    /// Token count from which products use the prefill (matrix-matrix) path.
+    public static let prefillMinimumTokens = 8
+
+    /// `y[t·outputStride + r] = Σ_c W[r, c]·x[t, c]` for every row `r` and bound token `t`.
+    public static func multiply(_ w: WeightMatrix, _ input: MatMulInput, into y: UnsafeMutablePointer<Float>,
+                                outputStride: Int? = nil, pool: ThreadPool) {
+        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 1) { products in
+            products.initializeElement(at: 0, to: MatMulProduct(weights: w, output: y, outputStride: outputStride))
+            run(UnsafeBufferPointer(products), input, blocks: nil, blockRows: 0, pool: pool)
+            products.deinitialize()
+        }
+    }
+
+    /// Several products of the same input in one parallel region (fewer fork/joins, better balance).
+    public static func multiply(_ products: [MatMulProduct], _ input: MatMulInput, pool: ThreadPool) {
+        products.withUnsafeBufferPointer { run($0, input, blocks: nil, blockRows: 0, pool: pool) }
+    }
+
+    /// Only the rows of the selected blocks: rows `b·blockRows ..< (b+1)·blockRows` for each `b` in `blocks`,
+    /// written at their own row index (`y[t·outputStride + r]`); other outputs are left untouched. For blocked
+    /// FFNs and selected attention heads.
+    public static func multiply(_ w: WeightMatrix, _ input: MatMulInput, blocks: UnsafeBufferPointer<Int>, blockRows: Int,
+                                into y: UnsafeMutablePointer<Float>, outputStride: Int? = nil, pool: ThreadPool) {
+        precondition(blockRows >= 1, "blockRows must be positive")
+        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 1) { products in
+            products.initializeElement(at: 0, to: MatMulProduct(weights: w, output: y, outputStride: outputStride))
+            run(UnsafeBufferPointer(products), input, blocks: blocks, blockRows: blockRows, pool: pool)
+            products.deinitialize()
+        }
+    }
+
+    /// Rows handled together by a unit of work.
+    private static func unitRows(prefill: Bool) -> Int { prefill ? GEMM.tileRows : 4 }
+
+    private static func run(_ products: UnsafeBufferPointer<MatMulProduct>, _ input: MatMulInput, blocks: UnsafeBufferPointer<Int>?,
+                            blockRows: Int, pool: ThreadPool) {
+        precondition(pool.threadCount <= input.threads, "the pool has \(pool.threadCount) threads, the MatMulInput was sized for \(input.threads)")
+        let prefill = input.tokens >= prefillMinimumTokens
+        var needQ8 = false, needQ8K = false
+        for p in products {
+            precondition(p.weights.columns == input.columns, "\(p.weights.name) has \(p.weights.columns) columns, the input \(input.columns)")
+            precondition(p.outputStride >= p.weights.rows || input.tokens == 1, "output stride \(p.outputStride) < \(p.weights.rows) rows")
+            switch p.weights.dtype {
+            case .q8_0, .q4_0, .q4_1, .q5_0: needQ8 = true
+            case .q4_K, .q6_K: needQ8K = true
+            default: break
+            }
+        }
+        if prefill {
+            input.preparePanels(pool)
+        } else {
+            if needQ8 { input.prepareQ8() }
+            if needQ8K { input.prepareQ8K() }
+        }
+        let unit = unitRows(prefill: prefill)
+        // Units: row groups of each product in turn (or selected blocks, each split into row groups).
+        var total = 0
+        for p in products { total += unitCount(rows: p.weights.rows, unit: unit, blocks: blocks, blockRows: blockRows) }
+        pool.parallelFor(total) { range, thread in
+            var u = range.lowerBound
+            var productIndex = 0
+            var base = 0
+            while u < range.upperBound {
+                var count = unitCount(rows: products[productIndex].weights.rows, unit: unit, blocks: blocks, blockRows: blockRows)
+                while u >= base + count {
+                    base += count
+                    productIndex += 1
+                    count = unitCount(rows: products[productIndex].weights.rows, unit: unit, blocks: blocks, blockRows: blockRows)
+                }
+                let end = min(range.upperBound, base + count)
+                let p = products[productIndex]
+                forEachRowRange(units: (u - base)..<(end - base), rows: p.weights.rows, unit: unit, blocks: blocks, blockRows: blockRows) { rows in
+                    compute(p, rows: rows, input: input, prefill: prefill, thread: thread)
+                }
+                u = end
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func unitCount(rows: Int, unit: Int, blocks: UnsafeBufferPointer<Int>?, blockRows: Int) -> Int {
+        if let blocks { return blocks.count * ((blockRows + unit - 1) / unit) }
+        return (rows + unit - 1) / unit
+    }
+
+    /// Calls `body` with the contiguous row ranges of units `units`.
+    @inline(__always)
+    private static func forEachRowRange(units: Range<Int>, rows: Int, unit: Int, blocks: UnsafeBufferPointer<Int>?, blockRows: Int,
+                                        _ body: (Range<Int>) -> Void) {
+        guard let blocks else {
+            body((units.lowerBound * unit)..<min(rows, units.upperBound * unit))
+            return
+        }
+        let perBlock = (blockRows + unit - 1) / unit
+        var u = units.lowerBound
+        while u < units.upperBound {
+            let b = u / perBlock
+            let last = min(units.upperBound, (b + 1) * perBlock)
+            let blockStart = blocks[b] * blockRows
+            precondition(blocks[b] >= 0 && blockStart + blockRows <= rows, "block \(blocks[b]) of \(blockRows) rows outside \(rows) rows")
+            let start = blockStart + (u - b * perBlock) * unit
+            body(start..<min(blockStart + blockRows, blockStart + (last - b * perBlock) * unit))
+            u = last
+        }
+    }
+
+    private static func compute(_ p: MatMulProduct, rows: Range<Int>, input: MatMulInput, prefill: Bool, thread: Int) {
+        let w = p.weights
+        if prefill {
+            GEMM.rows(w, rows, panels: input.panels, tokens: input.tokens, p.output, outputStride: p.outputStride,
+                      scratch: input.scratch(thread).floats)
+            return
+        }
+        let scratch = input.scratch(thread)
+        for t in 0..<input.tokens {
+            let y = p.output + t * p.outputStride
+            switch w.dtype {
+            case .f32: FloatGEMV.rows(F32Row.self, w, rows, input.row(t), y)
+            case .f16: FloatGEMV.rows(F16Row.self, w, rows, input.row(t), y)
+            case .bf16: FloatGEMV.rows(BF16Row.self, w, rows, input.row(t), y)
+            case .q8_0: QuantizedGEMV.rows(Q8_0Dot.self, w, rows, input.q8(t), y, scratch)
+            case .q4_0: QuantizedGEMV.rows(Q4_0Dot.self, w, rows, input.q8(t), y, scratch)
+            case .q4_1: QuantizedGEMV.rows(Q4_1Dot.self, w, rows, input.q8(t), y, scratch)
+            case .q5_0: QuantizedGEMV.rows(Q5_0Dot.self, w, rows, input.q8(t), y, scratch)
+            case .q4_K: KQuant.q4KRows(w, rows, input.q8K(t), y)
+            case .q6_K: KQuant.q6KRows(w, rows, input.q8K(t), y)
+            default: preconditionFailure("WeightMatrix admits no \(w.dtype.name)")
+            }
+        }
+    }
+}

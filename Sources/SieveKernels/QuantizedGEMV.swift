@@ -1,0 +1,255 @@
+import SieveCore
+
+// Matrix-vector products on block-quantized weights with 8-bit activations (decode).
+//
+// For each weight block the integer products code·q_x are summed in 16 Int32 lanes (the multiply of two widened
+// 8-bit vectors compiles to vpmaddwd/vpdpwssd), converted to float and accumulated with the block's scale
+// d_w·d_x. The per-block scales are decoded for a whole row first (a vectorized pass), so the inner loop has no
+// scalar half-float conversion. Four rows are processed together so that each activation block is widened once.
+
+/// Per-thread scratch of the matrix kernels.
+struct KernelScratch {
+    /// Floats: row scales in the vector products, a dequantized row tile in the prefill products.
+    var floats: UnsafeMutablePointer<Float>
+    /// Half-float bit patterns gathered from weight blocks.
+    var halves: UnsafeMutablePointer<UInt16>
+}
+
+/// A weight type stored in blocks of 32 with an f16 scale in the first two bytes.
+protocol Block32Kind {
+    /// Bytes per block.
+    static var blockBytes: Int { get }
+    /// Whether an f16 min follows the scale (x = d·q + m); otherwise x = d·(q − codeOffset).
+    static var hasMin: Bool { get }
+    /// Offset subtracted from the codes (8 for q4_0, 16 for q5_0, 0 for q8_0).
+    static var codeOffset: Float { get }
+    /// Lane sums of code·x over the block (codes before the offset), 16 lanes.
+    static func products(_ block: UnsafeRawPointer, _ x0: SIMD16<Int32>, _ x1: SIMD16<Int32>) -> SIMD16<Int32>
+}
+
+enum Q8_0Dot: Block32Kind {
+    static var blockBytes: Int { 34 }
+    static var hasMin: Bool { false }
+    static var codeOffset: Float { 0 }
+    @inline(__always)
+    static func products(_ block: UnsafeRawPointer, _ x0: SIMD16<Int32>, _ x1: SIMD16<Int32>) -> SIMD16<Int32> {
+        widen(block.vector(at: 2, as: SIMD16<Int8>.self)) &* x0 &+ widen(block.vector(at: 18, as: SIMD16<Int8>.self)) &* x1
+    }
+}
+
+enum Q4_0Dot: Block32Kind {
+    static var blockBytes: Int { 18 }
+    static var hasMin: Bool { false }
+    static var codeOffset: Float { 8 }
+    @inline(__always)
+    static func products(_ block: UnsafeRawPointer, _ x0: SIMD16<Int32>, _ x1: SIMD16<Int32>) -> SIMD16<Int32> {
+        let q: SIMD16<UInt8> = block.vector(at: 2)
+        return widen(q & 15) &* x0 &+ widen(q &>> 4) &* x1
+    }
+}
+
+enum Q4_1Dot: Block32Kind {
+    static var blockBytes: Int { 20 }
+    static var hasMin: Bool { true }
+    static var codeOffset: Float { 0 }
+    @inline(__always)
+    static func products(_ block: UnsafeRawPointer, _ x0: SIMD16<Int32>, _ x1: SIMD16<Int32>) -> SIMD16<Int32> {
+        let q: SIMD16<UInt8> = block.vector(at: 4)
+        return widen(q & 15) &* x0 &+ widen(q &>> 4) &* x1
+    }
+}
+
+enum Q5_0Dot: Block32Kind {
+    static var blockBytes: Int { 22 }
+    static var hasMin: Bool { false }
+    static var codeOffset: Float { 16 }
+
+    /// The 5-bit codes (0…31) of elements 0…15 and 16…31: the nibble plus bit i of `qh` as bit 4.
+    @inline(__always)
+    static func codes(_ block: UnsafeRawPointer) -> (SIMD16<Int32>, SIMD16<Int32>) {
+        let qh = SIMD16<UInt32>(repeating: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+        let q: SIMD16<UInt8> = block.vector(at: 6)
+        let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let h0 = ((qh &>> lanes) & 1) &<< 4
+        let h1 = ((qh &>> (lanes &+ 16)) & 1) &<< 4
+        return (widen(q & 15) | unsafeBitCast(h0, to: SIMD16<Int32>.self), widen(q &>> 4) | unsafeBitCast(h1, to: SIMD16<Int32>.self))
+    }
+
+    @inline(__always)
+    static func products(_ block: UnsafeRawPointer, _ x0: SIMD16<Int32>, _ x1: SIMD16<Int32>) -> SIMD16<Int32> {
+        let (c0, c1) = codes(block)
+        return c0 &* x0 &+ c1 &* x1
+    }
+}
+
+enum QuantizedGEMV {
+    /// Decodes the scales of one row's blocks into `scale[b] = d_b · d_x,b` (padded to 16 blocks) and returns the
+    /// row's correction term (`Σ m_b·s_b` for types with a min, `−offset · Σ d_b·s_b` otherwise).
+    @inline(__always)
+    static func prepareRow<K: Block32Kind>(_ kind: K.Type, _ row: UnsafeRawPointer, _ act: Q8Activation,
+                                          _ bits: UnsafeMutablePointer<UInt16>, _ scale: UnsafeMutablePointer<Float>) -> Float {
+        let padded = Q8Activation.padded(act.blocks)
+        for b in 0..<act.blocks { bits[b] = row.loadUnaligned(fromByteOffset: b * K.blockBytes, as: UInt16.self) }
+        if K.hasMin {
+            for b in 0..<act.blocks { bits[padded + b] = row.loadUnaligned(fromByteOffset: b * K.blockBytes + 2, as: UInt16.self) }
+        }
+        for b in act.blocks..<padded {
+            bits[b] = 0
+            bits[padded + b] = 0
+        }
+        var correction = SIMD16<Float>()
+        var b = 0
+        while b < padded {
+            let d = decodeHalf16(UnsafeRawPointer(bits + b).vector())
+            scale.store16(d * act.d.load16(b), b)
+            if K.hasMin {
+                correction.addProduct(decodeHalf16(UnsafeRawPointer(bits + padded + b).vector()), act.s.load16(b))
+            } else if K.codeOffset != 0 {
+                correction.addProduct(d, act.s.load16(b))
+            }
+            b += 16
+        }
+        return K.hasMin ? horizontalSum(correction) : -K.codeOffset * horizontalSum(correction)
+    }
+
+    /// `y[r] = W[r, :]·x` for `r` in `rows`, with `x` quantized in `act`.
+    static func rows<K: Block32Kind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8Activation,
+                                    _ y: UnsafeMutablePointer<Float>, _ scratch: KernelScratch) {
+        let padded = Q8Activation.padded(act.blocks)
+        let bits = scratch.halves
+        let s0 = scratch.floats, s1 = s0 + padded, s2 = s1 + padded, s3 = s2 + padded
+        let blockBytes = K.blockBytes
+        var r = rows.lowerBound
+        while r + 4 <= rows.upperBound {
+            let p0 = w.row(r), p1 = w.row(r + 1), p2 = w.row(r + 2), p3 = w.row(r + 3)
+            let c0 = prepareRow(kind, p0, act, bits, s0)
+            let c1 = prepareRow(kind, p1, act, bits, s1)
+            let c2 = prepareRow(kind, p2, act, bits, s2)
+            let c3 = prepareRow(kind, p3, act, bits, s3)
+            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+            for b in 0..<act.blocks {
+                let xp = UnsafeRawPointer(act.qs + 32 * b)
+                let x0 = widen(xp.vector(as: SIMD16<Int8>.self)), x1 = widen(xp.vector(at: 16, as: SIMD16<Int8>.self))
+                let o = b * blockBytes
+                a0.addProduct(toFloat(K.products(p0 + o, x0, x1)), SIMD16(repeating: s0[b]))
+                a1.addProduct(toFloat(K.products(p1 + o, x0, x1)), SIMD16(repeating: s1[b]))
+                a2.addProduct(toFloat(K.products(p2 + o, x0, x1)), SIMD16(repeating: s2[b]))
+                a3.addProduct(toFloat(K.products(p3 + o, x0, x1)), SIMD16(repeating: s3[b]))
+            }
+            y[r] = horizontalSum(a0) + c0
+            y[r + 1] = horizontalSum(a1) + c1
+            y[r + 2] = horizontalSum(a2) + c2
+            y[r + 3] = horizontalSum(a3) + c3
+            r += 4
+        }
+        while r < rows.upperBound {
+            let p0 = w.row(r)
+            let c0 = prepareRow(kind, p0, act, bits, s0)
+            var a0 = SIMD16<Float>()
+            for b in 0..<act.blocks {
+                let xp = UnsafeRawPointer(act.qs + 32 * b)
+                let x0 = widen(xp.vector(as: SIMD16<Int8>.self)), x1 = widen(xp.vector(at: 16, as: SIMD16<Int8>.self))
+                a0.addProduct(toFloat(K.products(p0 + b * blockBytes, x0, x1)), SIMD16(repeating: s0[b]))
+            }
+            y[r] = horizontalSum(a0) + c0
+            r += 1
+        }
+    }
+}
+
+/// Helpers for the K-quant block layouts.
+enum KQuant {
+    /// The eight 6-bit scales and mins of a q4_K block, one byte each (scale j in bits 8j…8j+7).
+    @inline(__always)
+    static func q4KScalesAndMins(_ block: UnsafeRawPointer) -> (scales: UInt64, mins: UInt64) {
+        let u0 = block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        let u1 = block.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+        let u2 = block.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+        let low6: UInt32 = 0x3F3F_3F3F, low4: UInt32 = 0x0F0F_0F0F, low2: UInt32 = 0x0303_0303
+        let scalesLow = u0 & low6
+        let minsLow = u1 & low6
+        let scalesHigh = (u2 & low4) | (((u0 >> 6) & low2) << 4)
+        let minsHigh = ((u2 >> 4) & low4) | (((u1 >> 6) & low2) << 4)
+        return (UInt64(scalesLow) | UInt64(scalesHigh) << 32, UInt64(minsLow) | UInt64(minsHigh) << 32)
+    }
+
+    /// The 6-bit codes (0…63) of a q6_K block for elements `128·half + 32·k + 16·lane16 + (0..<16)`, k = 0…3.
+    @inline(__always)
+    static func q6KCodes(_ block: UnsafeRawPointer, half: Int, lane16: Int) -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
+        let ql = 64 * half + 16 * lane16
+        let a: SIMD16<UInt8> = block.vector(at: ql)
+        let b: SIMD16<UInt8> = block.vector(at: ql + 32)
+        let h: SIMD16<UInt8> = block.vector(at: 128 + 32 * half + 16 * lane16)
+        return (widen((a & 15) | ((h & 3) &<< 4)),
+                widen((b & 15) | (((h &>> 2) & 3) &<< 4)),
+                widen((a &>> 4) | (((h &>> 4) & 3) &<< 4)),
+                widen((b &>> 4) | ((h &>> 6) &<< 4)))
+    }
+
+    /// `y[r] = W[r, :]·x` for q4_K rows.
+    static func q4KRows(_ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+        for r in rows {
+            let row = w.row(r)
+            var acc = SIMD16<Float>()
+            var correction: Float = 0
+            for sb in 0..<act.blocks {
+                let block = row + 144 * sb
+                let dx = act.d[sb]
+                let d = Dequantize.half(block) * dx, dmin = Dequantize.half(block, 2) * dx
+                let (scales, mins) = q4KScalesAndMins(block)
+                let xq = UnsafeRawPointer(act.qs + 256 * sb)
+                var isum = SIMD16<Int32>()
+                for c in 0..<4 {
+                    let qa: SIMD16<UInt8> = block.vector(at: 16 + 32 * c)
+                    let qb: SIMD16<UInt8> = block.vector(at: 32 + 32 * c)
+                    let x = xq + 64 * c
+                    let low = widen(qa & 15) &* widen(x.vector(as: SIMD16<Int8>.self))
+                        &+ widen(qb & 15) &* widen(x.vector(at: 16, as: SIMD16<Int8>.self))
+                    let high = widen(qa &>> 4) &* widen(x.vector(at: 32, as: SIMD16<Int8>.self))
+                        &+ widen(qb &>> 4) &* widen(x.vector(at: 48, as: SIMD16<Int8>.self))
+                    isum &+= low &* Int32(truncatingIfNeeded: (scales >> (16 * c)) & 0xFF)
+                        &+ high &* Int32(truncatingIfNeeded: (scales >> (16 * c + 8)) & 0xFF)
+                }
+                acc.addProduct(toFloat(isum), SIMD16(repeating: d))
+                let bs = act.bsums + 16 * sb
+                var msum: Int32 = 0
+                for j in 0..<8 {
+                    msum &+= Int32(truncatingIfNeeded: (mins >> (8 * j)) & 0xFF) &* (Int32(bs[2 * j]) &+ Int32(bs[2 * j + 1]))
+                }
+                correction += dmin * Float(msum)
+            }
+            y[r] = horizontalSum(acc) - correction
+        }
+    }
+
+    /// `y[r] = W[r, :]·x` for q6_K rows.
+    static func q6KRows(_ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+        for r in rows {
+            let row = w.row(r)
+            var acc = SIMD16<Float>()
+            var correction: Float = 0
+            for sb in 0..<act.blocks {
+                let block = row + 210 * sb
+                let d = Dequantize.half(block, 208) * act.d[sb]
+                let xq = UnsafeRawPointer(act.qs + 256 * sb)
+                var isum = SIMD16<Int32>()
+                for half in 0..<2 {
+                    for lh in 0..<2 {
+                        let (g0, g1, g2, g3) = q6KCodes(block, half: half, lane16: lh)
+                        let sc = 192 + 8 * half + lh
+                        let x = xq + 128 * half + 16 * lh
+                        isum &+= (g0 &* widen(x.vector(as: SIMD16<Int8>.self))) &* Int32(block.load(fromByteOffset: sc, as: Int8.self))
+                        isum &+= (g1 &* widen(x.vector(at: 32, as: SIMD16<Int8>.self))) &* Int32(block.load(fromByteOffset: sc + 2, as: Int8.self))
+                        isum &+= (g2 &* widen(x.vector(at: 64, as: SIMD16<Int8>.self))) &* Int32(block.load(fromByteOffset: sc + 4, as: Int8.self))
+                        isum &+= (g3 &* widen(x.vector(at: 96, as: SIMD16<Int8>.self))) &* Int32(block.load(fromByteOffset: sc + 6, as: Int8.self))
+                    }
+                }
+                acc.addProduct(toFloat(isum), SIMD16(repeating: d))
+                let scales = widen(block.vector(at: 192, as: SIMD16<Int8>.self))
+                let sums = widen(UnsafeRawPointer(act.bsums + 16 * sb).vector(as: SIMD16<Int16>.self))
+                correction += d * 32 * Float(horizontalSum(scales &* sums))
+            }
+            y[r] = horizontalSum(acc) - correction
+        }
+    }
+}

@@ -1,0 +1,146 @@
+// Lane-wise conversions between SIMD vector types, written as plain loops over lanes.
+//
+// The standard library's generic conversions (`SIMD16<Float>(someIntVector)`, `init(truncatingIfNeeded:)`) are
+// not inlined into hot loops, so they compile to calls. These always-inlined loops are unrolled by LLVM and
+// vectorized into single instructions (`vpmovsxbd`, `vcvtdq2ps`, `vcvtph2ps`, …); a widened-integer multiply of
+// two 8-bit vectors becomes `vpmaddwd`. Keep them small and check the assembly when touching them.
+
+@inline(__always)
+func widen(_ v: SIMD16<Int8>) -> SIMD16<Int32> {
+    var r = SIMD16<Int32>()
+    for i in 0..<16 { r[i] = Int32(v[i]) }
+    return r
+}
+
+@inline(__always)
+func widen(_ v: SIMD16<UInt8>) -> SIMD16<Int32> {
+    var r = SIMD16<Int32>()
+    for i in 0..<16 { r[i] = Int32(v[i]) }
+    return r
+}
+
+@inline(__always)
+func widen(_ v: SIMD16<Int16>) -> SIMD16<Int32> {
+    var r = SIMD16<Int32>()
+    for i in 0..<16 { r[i] = Int32(v[i]) }
+    return r
+}
+
+@inline(__always)
+func toFloat(_ v: SIMD16<Int32>) -> SIMD16<Float> {
+    var r = SIMD16<Float>()
+    for i in 0..<16 { r[i] = Float(v[i]) }
+    return r
+}
+
+/// Rounds to the nearest integer, ties to even (the conversion `vcvtps2dq` does in the default rounding mode).
+@inline(__always)
+func roundToInt32(_ v: SIMD16<Float>) -> SIMD16<Int32> {
+    var out = SIMD16<Int32>()
+    for i in 0..<16 { out[i] = Int32(v[i].rounded(.toNearestOrEven)) }
+    return out
+}
+
+/// Narrows values known to lie in `-128...127`.
+@inline(__always)
+func narrowToInt8(_ v: SIMD16<Int32>) -> SIMD16<Int8> {
+    var r = SIMD16<Int8>()
+    for i in 0..<16 { r[i] = Int8(truncatingIfNeeded: v[i]) }
+    return r
+}
+
+/// IEEE half bits to Float, 16 lanes (`vcvtph2ps`).
+@inline(__always)
+func decodeHalf16(_ bits: SIMD16<UInt16>) -> SIMD16<Float> {
+    let h = unsafeBitCast(bits, to: SIMD16<Float16>.self)
+    var r = SIMD16<Float>()
+    for i in 0..<16 { r[i] = Float(h[i]) }
+    return r
+}
+
+/// Float to IEEE half bits, round to nearest even, 16 lanes (`vcvtps2ph`).
+@inline(__always)
+func encodeHalf16(_ v: SIMD16<Float>) -> SIMD16<UInt16> {
+    var h = SIMD16<Float16>()
+    for i in 0..<16 { h[i] = Float16(v[i]) }
+    return unsafeBitCast(h, to: SIMD16<UInt16>.self)
+}
+
+/// bfloat16 bits to Float, 16 lanes (exact: a shift into the high half).
+@inline(__always)
+func decodeBFloat16x16(_ bits: SIMD16<UInt16>) -> SIMD16<Float> {
+    var r = SIMD16<UInt32>()
+    for i in 0..<16 { r[i] = UInt32(bits[i]) }
+    return unsafeBitCast(r &<< 16, to: SIMD16<Float>.self)
+}
+
+extension UnsafeRawPointer {
+    /// Loads a vector from a possibly unaligned address.
+    @inline(__always)
+    func vector<V: SIMD>(at offset: Int = 0, as type: V.Type = V.self) -> V {
+        loadUnaligned(fromByteOffset: offset, as: V.self)
+    }
+}
+
+extension UnsafeMutableRawPointer {
+    /// Stores a vector to a possibly unaligned address.
+    @inline(__always)
+    func storeVector<V: SIMD>(_ v: V, at offset: Int = 0) {
+        storeBytes(of: v, toByteOffset: offset, as: V.self)
+    }
+}
+
+extension UnsafePointer where Pointee == Float {
+    /// Loads 16 floats at `self + i` (unaligned).
+    @inline(__always)
+    func load16(_ i: Int) -> SIMD16<Float> {
+        UnsafeRawPointer(self + i).loadUnaligned(as: SIMD16<Float>.self)
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == Float {
+    /// Loads 16 floats at `self + i` (unaligned).
+    @inline(__always)
+    func load16(_ i: Int) -> SIMD16<Float> {
+        UnsafeRawPointer(self + i).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    /// Stores 16 floats at `self + i` (unaligned).
+    @inline(__always)
+    func store16(_ v: SIMD16<Float>, _ i: Int) {
+        UnsafeMutableRawPointer(self + i).storeBytes(of: v, as: SIMD16<Float>.self)
+    }
+}
+
+/// Sum of the lanes as a balanced tree (the standard library's `sum()` adds them one after another).
+@inline(__always)
+func horizontalSum(_ v: SIMD16<Float>) -> Float {
+    let a = v.lowHalf + v.highHalf
+    let b = a.lowHalf + a.highHalf
+    let c = b.lowHalf + b.highHalf
+    return c[0] + c[1]
+}
+
+/// Largest lane.
+@inline(__always)
+func horizontalMax(_ v: SIMD16<Float>) -> Float {
+    let a = pointwiseMax(v.lowHalf, v.highHalf)
+    let b = pointwiseMax(a.lowHalf, a.highHalf)
+    let c = pointwiseMax(b.lowHalf, b.highHalf)
+    return Swift.max(c[0], c[1])
+}
+
+/// Sum of the lanes of an integer vector.
+@inline(__always)
+func horizontalSum(_ v: SIMD16<Int32>) -> Int32 {
+    let a = v.lowHalf &+ v.highHalf
+    let b = a.lowHalf &+ a.highHalf
+    let c = b.lowHalf &+ b.highHalf
+    return c[0] &+ c[1]
+}
+
+/// Lane-wise absolute value.
+@inline(__always)
+func absolute(_ v: SIMD16<Float>) -> SIMD16<Float> {
+    unsafeBitCast(unsafeBitCast(v, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF, to: SIMD16<Float>.self)
+}

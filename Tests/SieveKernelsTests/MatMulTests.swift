@@ -1,0 +1,169 @@
+import SieveCore
+import Testing
+@testable import SieveKernels
+
+@Suite struct MatMulTests {
+    static let columns = 512
+    static let rows = 13
+
+    /// `Σ_c |W[r,c]·x[t,c]|` and `Σ_c |W[r,c]| · max_c |x[t,c]|` per output.
+    static func magnitudes(_ w: [Float], _ x: [Float], rows: Int, columns: Int, tokens: Int) -> (products: [Float], bound: [Float]) {
+        var products = [Float](repeating: 0, count: rows * tokens), bound = products
+        for t in 0..<tokens {
+            let xmax = x[(t * columns)..<((t + 1) * columns)].map(abs).max()!
+            for r in 0..<rows {
+                var p: Float = 0, s: Float = 0
+                for c in 0..<columns {
+                    p += abs(w[r * columns + c] * x[t * columns + c])
+                    s += abs(w[r * columns + c])
+                }
+                products[t * rows + r] = p
+                bound[t * rows + r] = s * xmax
+            }
+        }
+        return (products, bound)
+    }
+
+    static func fast(_ w: WeightMatrix, _ x: [Float], tokens: Int) -> [Float] {
+        let input = MatMulInput(maxTokens: 32, maxColumns: columns, threads: 2)
+        let pool = ThreadPool(threads: 2)
+        var y = [Float](repeating: .nan, count: tokens * w.rows)
+        x.withUnsafeBufferPointer { xb in
+            input.bind(xb.baseAddress!, tokens: tokens, columns: w.columns)
+            y.withUnsafeMutableBufferPointer { MatMul.multiply(w, input, into: $0.baseAddress!, pool: pool) }
+        }
+        return y
+    }
+
+    static func reference(_ w: WeightMatrix, _ x: [Float], tokens: Int, quantizedActivations: Bool = false) -> [Float] {
+        var y = [Float](repeating: 0, count: tokens * w.rows)
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer {
+                if quantizedActivations {
+                    MatMul.multiplyReferenceQuantizedActivations(w, x: xb.baseAddress!, tokens: tokens, into: $0.baseAddress!)
+                } else {
+                    MatMul.multiplyReference(w, x: xb.baseAddress!, tokens: tokens, into: $0.baseAddress!)
+                }
+            }
+        }
+        return y
+    }
+
+    @Test(arguments: WeightMatrix.supportedTypes)
+    func decodeProductMatchesReference(dtype: DType) throws {
+        let w = try Fixtures.matrix(dtype, rows: Self.rows, columns: Self.columns, seed: 11)
+        let wf = Fixtures.decoded(w)
+        for tokens in [1, 3] {
+            var rng = SplitMix64(seed: 100 + UInt64(tokens))
+            let x = rng.floats(tokens * Self.columns, scale: 2)
+            let (products, bound) = Self.magnitudes(wf, x, rows: Self.rows, columns: Self.columns, tokens: tokens)
+            let y = Self.fast(w, x, tokens: tokens)
+            if dtype.isQuantized {
+                let same = Self.reference(w, x, tokens: tokens, quantizedActivations: true)
+                let ratio = worstRatio(y, same, scale: products, tolerance: Tolerances.quantizedSameActivations)
+                #expect(ratio <= 1, "\(dtype.name) tokens \(tokens): vs same activations, worst/allowed = \(ratio)")
+                let float = Self.reference(w, x, tokens: tokens)
+                let r2 = worstRatio(y, float, scale: bound, tolerance: Tolerances.q8Activation)
+                #expect(r2 <= 1, "\(dtype.name) tokens \(tokens): vs float activations, worst/allowed = \(r2)")
+            } else {
+                let float = Self.reference(w, x, tokens: tokens)
+                let ratio = worstRatio(y, float, scale: products, tolerance: Tolerances.floatSum)
+                #expect(ratio <= 1, "\(dtype.name) tokens \(tokens): worst/allowed = \(ratio)")
+            }
+        }
+    }
+
+    @Test(arguments: WeightMatrix.supportedTypes)
+    func prefillProductMatchesReference(dtype: DType) throws {
+        let w = try Fixtures.matrix(dtype, rows: Self.rows + 8, columns: Self.columns, seed: 12)
+        let wf = Fixtures.decoded(w)
+        for tokens in [8, 21] {
+            var rng = SplitMix64(seed: 200 + UInt64(tokens))
+            let x = rng.floats(tokens * Self.columns)
+            let (products, _) = Self.magnitudes(wf, x, rows: w.rows, columns: Self.columns, tokens: tokens)
+            let y = Self.fast(w, x, tokens: tokens)
+            let ratio = worstRatio(y, Self.reference(w, x, tokens: tokens), scale: products, tolerance: Tolerances.dequantizedProduct)
+            #expect(ratio <= 1, "\(dtype.name) tokens \(tokens): worst/allowed = \(ratio)")
+        }
+    }
+
+    @Test(arguments: [1, 9])
+    func selectedBlocksComputeOnlyTheirRows(tokens: Int) throws {
+        let w = try Fixtures.matrix(.q4_1, rows: 64, columns: 256, seed: 3)
+        var rng = SplitMix64(seed: 4)
+        let x = rng.floats(tokens * 256)
+        let input = MatMulInput(maxTokens: 16, maxColumns: 256, threads: 2)
+        let pool = ThreadPool(threads: 2)
+        var full = [Float](repeating: 0, count: tokens * 64), part = [Float](repeating: .nan, count: tokens * 64)
+        let blocks = [5, 0, 3]
+        x.withUnsafeBufferPointer { xb in
+            input.bind(xb.baseAddress!, tokens: tokens, columns: 256)
+            full.withUnsafeMutableBufferPointer { MatMul.multiply(w, input, into: $0.baseAddress!, pool: pool) }
+            blocks.withUnsafeBufferPointer { bb in
+                part.withUnsafeMutableBufferPointer {
+                    MatMul.multiply(w, input, blocks: bb, blockRows: 6, into: $0.baseAddress!, pool: pool)
+                }
+            }
+        }
+        for t in 0..<tokens {
+            for r in 0..<64 {
+                let selected = blocks.contains(r / 6) && r < 60
+                if selected {
+                    #expect(part[t * 64 + r] == full[t * 64 + r], "row \(r) token \(t)")
+                } else {
+                    #expect(part[t * 64 + r].isNaN, "row \(r) token \(t) was written")
+                }
+            }
+        }
+    }
+
+    @Test func fusedProductsEqualSeparateOnes() throws {
+        let a = try Fixtures.matrix(.q8_0, rows: 40, columns: 256, seed: 5)
+        let b = try Fixtures.matrix(.q4_K, rows: 24, columns: 256, seed: 6)
+        let c = try Fixtures.matrix(.f16, rows: 7, columns: 256, seed: 7)
+        var rng = SplitMix64(seed: 8)
+        let x = rng.floats(256)
+        let input = MatMulInput(maxTokens: 1, maxColumns: 256, threads: 2)
+        let pool = ThreadPool(threads: 2)
+        var fused = [Float](repeating: 0, count: 71), separate = fused
+        x.withUnsafeBufferPointer { xb in
+            input.bind(xb.baseAddress!, tokens: 1, columns: 256)
+            fused.withUnsafeMutableBufferPointer { y in
+                let p = y.baseAddress!
+                MatMul.multiply([MatMulProduct(weights: a, output: p), MatMulProduct(weights: b, output: p + 40),
+                                 MatMulProduct(weights: c, output: p + 64)], input, pool: pool)
+            }
+            separate.withUnsafeMutableBufferPointer { y in
+                MatMul.multiply(a, input, into: y.baseAddress!, pool: pool)
+                MatMul.multiply(b, input, into: y.baseAddress! + 40, pool: pool)
+                MatMul.multiply(c, input, into: y.baseAddress! + 64, pool: pool)
+            }
+        }
+        #expect(fused == separate)
+    }
+
+    @Test(arguments: WeightMatrix.supportedTypes)
+    func fastRowDecodingMatchesReference(dtype: DType) throws {
+        let w = try Fixtures.matrix(dtype, rows: 3, columns: Self.columns, seed: 9, scale: 3)
+        var fast = [Float](repeating: 0, count: Self.columns), reference = fast
+        for r in 0..<w.rows {
+            fast.withUnsafeMutableBufferPointer { w.decodeRow(r, into: $0.baseAddress!) }
+            reference.withUnsafeMutableBufferPointer { w.decodeRowReference(r, into: $0.baseAddress!) }
+            let scale = reference.map { max(abs($0), 1e-3) }
+            #expect(worstRatio(fast, reference, scale: scale, tolerance: 1e-6) <= 1, "\(dtype.name) row \(r)")
+        }
+    }
+
+    @Test func rejectsUnsupportedTypesAndWrongSizes() {
+        let buffer = TensorBuffer(count: 24 * 4)
+        #expect(throws: SieveKernelsError.self) {
+            try WeightMatrix(bytes: UnsafeRawBufferPointer(buffer.bytes), dtype: .q5_1, rows: 4, columns: 32)
+        }
+        #expect(throws: SieveKernelsError.self) {
+            try WeightMatrix(bytes: UnsafeRawBufferPointer(buffer.bytes), dtype: .f32, rows: 4, columns: 32)
+        }
+        #expect(throws: SieveKernelsError.self) {
+            try WeightMatrix(bytes: UnsafeRawBufferPointer(buffer.bytes), dtype: .q8_0, rows: 1, columns: 48)
+        }
+    }
+}
