@@ -1,0 +1,2 @@
+/// Namespace of the SieveTransforms module: passes over the IR.
+public enum SieveTransforms {}
