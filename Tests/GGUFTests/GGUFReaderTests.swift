@@ -158,3 +158,44 @@ import Testing
         #expect(try graph.tensor(IRName.finalNorm + ".bias").shape == [256])
     }
 }
+
+/// The real default model, SmolLM2-135M-Instruct Q4_1 (fetched by `make models`; the suite is skipped without
+/// it): every one of its 272 tensors decodes as gguf-py decodes it, and the model facts are right.
+@Suite(.enabled(if: Models.smollm2 != nil, "SmolLM2-135M-Instruct.Q4_1.gguf not fetched (make models)"))
+struct SmolLM2Tests {
+    static var url: URL? { Models.smollm2 }
+
+    @Test func allTensorsMatchGGUFPy() throws {
+        let file = try GGUFFile(url: try #require(Self.url))
+        let expected = try #require(try Fixture.json("expected_smollm2.json")["file"])
+        #expect(file.tensorInfos.count == 272)
+        #expect(Set(file.tensorInfos.map(\.type)) == [.q4_1, .q8_0, .f32])
+        #expect(GGUFPyComparison.structureDifferences(file, expected) == [])
+        #expect(GGUFPyComparison.metadataDifferences(file, expected) == [])
+        #expect(try GGUFPyComparison.valueDifferences(file, expected) == [])
+    }
+
+    @Test func modelFactsAndByteExactKeepRoundTrip() throws {
+        let url = try #require(Self.url)
+        let graph = try GGUFPlugin().read(url)
+        let hp = graph.hyperparameters
+        #expect(graph.architecture == .llama)
+        #expect(hp.layerCount == 30 && hp.hiddenSize == 576 && hp.intermediateSize == 1536 && hp.headCount == 9)
+        #expect(hp.kvHeadCount == 3 && hp.vocabSize == 49152 && hp.tiedEmbeddings && hp.ropeTheta == 100_000 && hp.contextLength == 8192)
+        #expect(graph.parameterCount == 134_515_008)
+        let tok = try #require(graph.tokenizer)
+        #expect(tok.kind == .bytePairEncoding && tok.preTokenizer == "smollm" && tok.merges.count == 48900)
+        #expect(tok.bosID == 1 && tok.eosID == 2 && tok.paddingID == 2 && !tok.addBOS && tok.chatTemplate?.contains("<|im_start|>") == true)
+
+        let (out, dir) = try GGUFWriterTests.written(graph, dtype: nil)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = try GGUFFile(url: url), copy = try GGUFFile(url: out)
+        #expect(copy.tensorInfos.count == 272)
+        for info in source.tensorInfos {
+            let mine = try #require(copy.tensorInfo(info.name))
+            #expect(mine.type == info.type && mine.dimensions == info.dimensions)
+            #expect(source.bytes(of: info).elementsEqual(copy.bytes(of: mine)), "\(info.name) bytes differ after GGUF → IR → GGUF")
+        }
+        #expect(copy["general.file_type"] == .uint32(3))
+    }
+}

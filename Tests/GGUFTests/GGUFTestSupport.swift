@@ -77,6 +77,14 @@ enum Models {
         roots.map { $0.appendingPathComponent(relative) }.first { FileManager.default.fileExists(atPath: $0.path) }
     }
 
+    /// The real default model, fetched by `make models` into `$SIEVE_MODELS` (default `~/.cache/sieve/models`).
+    static var smollm2: URL? {
+        let models = ProcessInfo.processInfo.environment["SIEVE_MODELS"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/sieve/models").path
+        let url = URL(fileURLWithPath: models).appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+
     /// Whether `relative` is available.
     static func has(_ relative: String) -> Bool { find(relative) != nil }
 

@@ -9,8 +9,12 @@ The GGUFs themselves come from the shared fixture set made by llama.cpp at commi
 carries the quantized ones in Tests/Fixtures/models; the float conversions (and the only qwen2 / gpt2 GGUFs) are
 read from the shared set beside the repository (../shared/fixtures/models) when it is present.
 
+It also records the real default model, SmolLM2-135M-Instruct Q4_1 (fetched by `make models` into
+$SIEVE_MODELS, default ~/.cache/sieve/models), into expected_smollm2.json when the model is present.
+
 Run from this folder:  python3 make_expected.py   (needs `pip install gguf numpy`)
 """
+import hashlib
 import json
 import os
 
@@ -37,8 +41,21 @@ def main():
             continue
         out["files"][rel] = describe(path)
         print(f"{rel}: {len(out['files'][rel]['tensors'])} tensors")
-    with open(os.path.join(HERE, "expected.json"), "w") as f:
-        json.dump(out, f, indent=None, separators=(",", ":"))
+    write(out, "expected.json")
+
+    models = os.environ.get("SIEVE_MODELS", os.path.expanduser("~/.cache/sieve/models"))
+    smollm2 = os.path.join(models, "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    if os.path.exists(smollm2):
+        with open(smollm2, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        write({"generator": "make_expected.py (gguf-py)", "sha256": digest, "file": describe(smollm2)},
+              "expected_smollm2.json")
+        print("SmolLM2-135M-Instruct.Q4_1.gguf recorded")
+
+
+def write(obj, name):
+    with open(os.path.join(HERE, name), "w") as f:
+        json.dump(obj, f, indent=None, separators=(",", ":"))
         f.write("\n")
 
 
