@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SieveRuntime", targets: ["SieveRuntime"]),
         .library(name: "SafetensorsFormat", targets: ["SafetensorsFormat"]),
         .library(name: "GGUFFormat", targets: ["GGUFFormat"]),
+        .library(name: "BundleFormat", targets: ["BundleFormat"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,12 +39,13 @@ let package = Package(
         // Format plugins: each imports only SieveCore.
         .target(name: "SafetensorsFormat", dependencies: ["SieveCore"], path: "Formats/Safetensors"),
         .target(name: "GGUFFormat", dependencies: ["SieveCore"], path: "Formats/GGUF"),
+        .target(name: "BundleFormat", dependencies: ["SieveCore"], path: "Formats/Bundle", exclude: ["SPEC.md"]),
 
         // The CLI (a face: registers the formats).
         .executableTarget(
             name: "sieve",
             dependencies: [
-                "SieveCore", "SieveRuntime", "SieveTokenizers", "SafetensorsFormat", "GGUFFormat",
+                "SieveCore", "SieveRuntime", "SieveTokenizers", "SafetensorsFormat", "GGUFFormat", "BundleFormat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/sieve"),
@@ -66,6 +68,7 @@ let package = Package(
             dependencies: ["SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "SieveTokenizers"],
             path: "Tests/SieveRuntimeTests"),
         .testTarget(name: "CLITests", dependencies: ["sieve"], path: "Tests/CLITests"),
+        .testTarget(name: "BundleTests", dependencies: ["BundleFormat", "SieveCore"], path: "Tests/BundleTests"),
     ],
     swiftLanguageModes: [.v5]
 )

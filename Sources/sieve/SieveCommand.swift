@@ -1,4 +1,5 @@
 import ArgumentParser
+import BundleFormat
 import Foundation
 import GGUFFormat
 import SafetensorsFormat
@@ -40,6 +41,7 @@ enum FormatSetup {
         let r = FormatRegistry.shared
         if !r.contains("safetensors") { r.register(SafetensorsPlugin()) }
         if !r.contains("gguf") { r.register(GGUFPlugin()) }
+        if !r.contains("sieve") { r.register(BundlePlugin()) }
     }
 }
 

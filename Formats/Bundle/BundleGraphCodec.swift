@@ -1,0 +1,236 @@
+import SieveCore
+
+/// The manifest's `graph` object (SPEC.md §6) to and from the IR's nodes.
+enum BundleGraphCodec {
+    // MARK: Encoding
+
+    /// The `graph` object of `graph`; `bundles` holds the FFN bundle of each blocked block.
+    static func encode(_ graph: ModelGraph, bundles: [Int: BundleFFNBundle]) -> JSONValue {
+        let e = graph.embedding
+        let embedding: JSONValue = .object([
+            ("tokens", .string(e.tokens)), ("positions", .optional(e.positions)),
+            ("token_types", .optional(e.tokenTypes)), ("norm", e.norm.map(encode) ?? .null),
+        ])
+        let blocks: [JSONValue] = graph.blocks.enumerated().map { i, b in
+            let a = b.attention
+            let rope: JSONValue = a.rope.map {
+                .object([("theta", .double($0.theta)), ("dimensions", .integer($0.dimensions)), ("style", .string($0.style.rawValue))])
+            } ?? .null
+            let attention: JSONValue = .object([
+                ("q", encode(a.q)), ("k", encode(a.k)), ("v", encode(a.v)), ("o", encode(a.o)),
+                ("heads", .integer(a.heads)), ("kv_heads", .integer(a.kvHeads)), ("head_dim", .integer(a.headDim)),
+                ("rope", rope), ("causal", .bool(a.causal)),
+            ])
+            let f = b.feedForward
+            let layout: JSONValue
+            switch f.layout {
+            case .dense:
+                layout = .object([("type", .string("dense"))])
+            case let .blocked(blockSize, permutation):
+                let bundle = bundles[i]!
+                layout = .object([
+                    ("type", .string("blocked")), ("block_size", .integer(blockSize)),
+                    ("block_count", .integer(bundle.blockCount)), ("permutation", .string(permutation)),
+                    ("bundle", .object([
+                        ("section", .string(bundle.section)), ("offset", .integer(bundle.offset)),
+                        ("stride", .integer(bundle.stride)), ("parts", .array(bundle.parts.map { .string($0) })),
+                    ])),
+                ])
+            }
+            let ffn: JSONValue = .object([
+                ("kind", .string(f.kind.rawValue)), ("activation", .string(f.activation.rawValue)),
+                ("up", encode(f.up)), ("gate", f.gate.map(encode) ?? .null), ("down", encode(f.down)), ("layout", layout),
+            ])
+            return .object([
+                ("attention_norm", encode(b.attentionNorm)), ("attention", attention),
+                ("ffn_norm", encode(b.feedForwardNorm)), ("ffn", ffn),
+                ("norm_placement", .string(b.normPlacement.rawValue)),
+                ("ffn_predictor", b.ffnPredictor.map { encode($0, graph: graph) } ?? .null),
+                ("head_predictor", b.headPredictor.map { encode($0, graph: graph) } ?? .null),
+                ("ffn_density", .optional(b.ffnDensity)), ("head_density", .optional(b.headDensity)),
+            ])
+        }
+        return .object([
+            ("embedding", embedding), ("blocks", .array(blocks)),
+            ("final_norm", graph.finalNorm.map(encode) ?? .null),
+            ("lm_head", graph.lmHead.map { encode($0.projection) } ?? .null),
+        ])
+    }
+
+    static func encode(_ l: LinearRef) -> JSONValue {
+        .object([("weight", .string(l.weight)), ("bias", .optional(l.bias))])
+    }
+
+    static func encode(_ n: NormNode) -> JSONValue {
+        .object([("kind", .string(n.kind.rawValue)), ("weight", .string(n.weight)), ("bias", .optional(n.bias)),
+                 ("epsilon", .double(n.epsilon))])
+    }
+
+    static func encode(_ p: PredictorNode, graph: ModelGraph) -> JSONValue {
+        .object([
+            ("target", .string(p.target.rawValue)), ("source_block", .integer(p.sourceBlock)),
+            ("rank", .integer(graph.tensors[p.down]?.shape.dims.first ?? 0)), ("units", .integer(p.units)),
+            ("down", .string(p.down)), ("up", .string(p.up)), ("bias", .optional(p.bias)),
+            ("recall", .array(p.recall.map { .object([("density", .double($0.density)), ("recall", .double($0.recall))]) })),
+        ])
+    }
+
+    /// Why `t` is not an i32 `[ff]` permutation of `0..<ff`, or nil when it is one.
+    static func permutationProblem(_ t: Tensor, ff: Int) -> String? {
+        guard t.dtype == .i32, t.shape.dims == [ff] else { return "is \(t.dtype.name) \(t.shape), expected i32 [\(ff)]" }
+        var seen = [Bool](repeating: false, count: ff)
+        for n in 0..<ff {
+            let v = Int(Int32(littleEndian: t.bytes.loadUnaligned(fromByteOffset: 4 * n, as: Int32.self)))
+            guard (0..<ff).contains(v), !seen[v] else { return "is not a permutation of 0..<\(ff) (entry \(n) is \(v))" }
+            seen[v] = true
+        }
+        return nil
+    }
+
+    // MARK: Decoding
+
+    /// Builds the model graph of a bundle from its manifest and its (verified) tensors.
+    ///
+    /// The graph builder checks every tensor against the hyperparameters; it knows only dense layouts, so a
+    /// blocked FFN's transposed `down` (`[ff, d]`) is shown to it as a `[d, ff]` view of the same bytes. The
+    /// manifest's node structure (tensor names, layouts, predictors, densities) then replaces the builder's.
+    static func buildGraph(_ manifest: BundleManifest, tensors: TensorStore, file: String) throws -> ModelGraph {
+        let root = ManifestCursor(value: manifest.graph, path: "$.graph", file: file)
+        let blocks = try root.member("blocks").array()
+        guard blocks.count == manifest.hyperparameters.layerCount else {
+            throw BundleError.invalidGraph(path: file, reason: "\(blocks.count) blocks but layer_count is \(manifest.hyperparameters.layerCount)")
+        }
+        var builderTensors = tensors
+        for (i, bundle) in manifest.ffnBundles.enumerated() where bundle != nil {
+            let downName = try blocks[i].member("ffn").member("down").string("weight")
+            guard let down = tensors[downName], down.shape.rank == 2 else {
+                throw BundleError.invalidGraph(path: file, reason: "block \(i): blocked FFN down tensor '\(downName)' is missing or not a matrix")
+            }
+            let denseShape = Shape([down.shape.dims[1], down.shape.dims[0]])
+            guard !down.dtype.isQuantized || denseShape.innermost % down.dtype.blockSize == 0 else {
+                throw BundleError.invalidGraph(path: file, reason: "block \(i): the \(down.dtype.name) down tensor '\(downName)' has \(denseShape.innermost) neurons, not a multiple of the \(down.dtype.blockSize)-element block this reader needs")
+            }
+            builderTensors.insert(try Tensor(name: downName, dtype: down.dtype, shape: denseShape, storage: down.storage, source: file))
+        }
+        var graph = try GraphBuilder.build(architecture: manifest.architecture, hyperparameters: manifest.hyperparameters,
+                                           tensors: builderTensors, tokenizer: manifest.tokenizer,
+                                           metadata: manifest.metadata, source: file)
+        graph.tensors = tensors
+        var decoder = NodeDecoder(tensors: tensors, file: file, hiddenSize: manifest.hyperparameters.hiddenSize,
+                                  layerCount: manifest.hyperparameters.layerCount)
+        try decoder.apply(root, blocks: blocks, to: &graph)
+        return graph
+    }
+}
+
+/// Applies the manifest's node descriptions onto a graph built by `GraphBuilder`, checking that every tensor
+/// they name exists with a consistent shape.
+private struct NodeDecoder {
+    let tensors: TensorStore
+    let file: String
+    let hiddenSize: Int
+    let layerCount: Int
+
+    func name(_ c: ManifestCursor) throws -> String {
+        let n = try c.string()
+        guard tensors.contains(n) else { throw BundleError.invalidGraph(path: file, reason: "\(c.path) names tensor '\(n)', which the bundle does not hold") }
+        return n
+    }
+    func optionalName(_ c: ManifestCursor, _ key: String) throws -> String? {
+        try c.optionalMember(key).map(name)
+    }
+    func linear(_ c: ManifestCursor) throws -> LinearRef {
+        LinearRef(weight: try name(try c.member("weight")), bias: try optionalName(c, "bias"))
+    }
+    func norm(_ c: ManifestCursor) throws -> NormNode {
+        NormNode(kind: try c.member("kind").enumeration(NormKind.self), weight: try name(try c.member("weight")),
+                 bias: try optionalName(c, "bias"), epsilon: try c.double("epsilon"))
+    }
+    func shape(_ tensor: String) -> [Int] { tensors[tensor]?.shape.dims ?? [] }
+
+    func predictor(_ c: ManifestCursor) throws -> PredictorNode {
+        let p = PredictorNode(
+            target: try c.member("target").enumeration(PredictorTarget.self), sourceBlock: try c.int("source_block"),
+            down: try name(try c.member("down")), up: try name(try c.member("up")), bias: try optionalName(c, "bias"),
+            units: try c.int("units", atLeast: 1),
+            recall: try c.member("recall").array().map { DensityRecall(density: try $0.double("density"), recall: try $0.double("recall")) })
+        let rank = try c.int("rank", atLeast: 1)
+        guard (0..<layerCount).contains(p.sourceBlock) else {
+            throw BundleError.invalidGraph(path: file, reason: "\(c.path): source block \(p.sourceBlock) is outside 0..<\(layerCount)")
+        }
+        guard shape(p.down) == [rank, hiddenSize], shape(p.up) == [p.units, rank], p.bias.map({ shape($0) == [p.units] }) ?? true else {
+            throw BundleError.invalidGraph(path: file, reason: "\(c.path): predictor tensors have shapes down \(Shape(shape(p.down))), up \(Shape(shape(p.up)))\(p.bias.map { ", bias \(Shape(shape($0)))" } ?? ""); rank \(rank), \(p.units) units and hidden size \(hiddenSize) need down [\(rank), \(hiddenSize)], up [\(p.units), \(rank)], bias [\(p.units)]")
+        }
+        return p
+    }
+
+    /// The permutation tensor of a blocked FFN, checked to be an i32 `[ff]` permutation of `0..<ff`.
+    func permutation(_ c: ManifestCursor, ff: Int) throws -> String {
+        let n = try name(c)
+        if let problem = BundleGraphCodec.permutationProblem(tensors[n]!, ff: ff) {
+            throw BundleError.invalidGraph(path: file, reason: "\(c.path): permutation '\(n)' \(problem)")
+        }
+        return n
+    }
+
+    mutating func apply(_ root: ManifestCursor, blocks: [ManifestCursor], to graph: inout ModelGraph) throws {
+        let e = try root.member("embedding")
+        graph.embedding.tokens = try name(try e.member("tokens"))
+        graph.embedding.positions = try optionalName(e, "positions")
+        graph.embedding.tokenTypes = try optionalName(e, "token_types")
+        graph.embedding.norm = try e.optionalMember("norm").map(norm)
+
+        for (i, c) in blocks.enumerated() {
+            var b = graph.blocks[i]
+            b.attentionNorm = try norm(try c.member("attention_norm"))
+            let a = try c.member("attention")
+            b.attention.q = try linear(try a.member("q"))
+            b.attention.k = try linear(try a.member("k"))
+            b.attention.v = try linear(try a.member("v"))
+            b.attention.o = try linear(try a.member("o"))
+            b.attention.heads = try a.int("heads", atLeast: 1)
+            b.attention.kvHeads = try a.int("kv_heads", atLeast: 1)
+            b.attention.headDim = try a.int("head_dim", atLeast: 1)
+            b.attention.rope = try a.optionalMember("rope").map {
+                RoPE(theta: try $0.double("theta"), dimensions: try $0.int("dimensions", atLeast: 1),
+                     style: try $0.member("style").enumeration(RoPEStyle.self))
+            }
+            b.attention.causal = try a.bool("causal")
+            b.feedForwardNorm = try norm(try c.member("ffn_norm"))
+
+            let f = try c.member("ffn")
+            b.feedForward.kind = try f.member("kind").enumeration(FeedForwardKind.self)
+            b.feedForward.activation = try f.member("activation").enumeration(Activation.self)
+            b.feedForward.up = try linear(try f.member("up"))
+            b.feedForward.gate = try f.optionalMember("gate").map(linear)
+            b.feedForward.down = try linear(try f.member("down"))
+            guard (b.feedForward.gate != nil) == b.feedForward.kind.isGated else {
+                throw BundleError.invalidGraph(path: file, reason: "\(f.path): a \(b.feedForward.kind.rawValue) FFN \(b.feedForward.kind.isGated ? "needs" : "has no") gate")
+            }
+            let layout = try f.member("layout")
+            if try layout.string("type") == "blocked" {
+                let ff = shape(b.feedForward.up.weight).first ?? 0
+                b.feedForward.layout = .blocked(blockSize: try layout.int("block_size", atLeast: 1),
+                                                permutation: try permutation(try layout.member("permutation"), ff: ff))
+            } else {
+                b.feedForward.layout = .dense
+            }
+            b.normPlacement = try c.member("norm_placement").enumeration(NormPlacement.self)
+            b.ffnPredictor = try c.optionalMember("ffn_predictor").map(predictor)
+            b.headPredictor = try c.optionalMember("head_predictor").map(predictor)
+            b.ffnDensity = try c.optionalDouble("ffn_density")
+            b.headDensity = try c.optionalDouble("head_density")
+            graph.blocks[i] = b
+        }
+
+        graph.finalNorm = try root.optionalMember("final_norm").map(norm)
+        if let head = try root.optionalMember("lm_head") {
+            guard graph.lmHead != nil else {
+                throw BundleError.invalidGraph(path: file, reason: "\(head.path): a \(graph.architecture.rawValue) model has no LM head")
+            }
+            graph.lmHead?.projection = try linear(head)
+        } else {
+            graph.lmHead = nil
+        }
+    }
+}
