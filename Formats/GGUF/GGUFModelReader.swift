@@ -24,7 +24,10 @@ enum GGUFModelReader {
         guard let embedding = file.tensorInfo("token_embd.weight") else {
             throw SieveCoreError.missingTensor(source: path, name: "token_embd.weight")
         }
-        let vocab = embedding.dimensions.count == 2 ? embedding.dimensions[1] : 0
+        guard embedding.dimensions.count == 2, embedding.dimensions[0] == hidden else {
+            throw GGUFError.tensorShapeMismatch(path: path, tensor: embedding.name, shape: embedding.shape.dims, expected: [embedding.dimensions.last ?? 0, hidden])
+        }
+        let vocab = embedding.dimensions[1]
         let rotary = architecture == .gpt2 ? nil : try keys.int("rope.dimension_count", default: headDim)
         let hp = Hyperparameters(
             vocabSize: vocab, hiddenSize: hidden, intermediateSize: try keys.int("feed_forward_length"),

@@ -199,3 +199,34 @@ struct SmolLM2Tests {
         #expect(copy["general.file_type"] == .uint32(3))
     }
 }
+
+@Suite struct GGUFNamingTests {
+    @Test func namesMapBothWays() {
+        let pairs = [("token_embd.weight", "embed.tokens.weight"), ("position_embd.weight", "embed.positions.weight"),
+                     ("output_norm.bias", "final_norm.bias"), ("output.weight", "lm_head.weight"),
+                     ("blk.0.attn_norm.weight", "blocks.0.attn_norm.weight"), ("blk.12.attn_q.bias", "blocks.12.attn.q.bias"),
+                     ("blk.3.attn_output.weight", "blocks.3.attn.o.weight"), ("blk.1.ffn_gate.weight", "blocks.1.ffn.gate.weight"),
+                     ("blk.1.ffn_norm.weight", "blocks.1.ffn_norm.weight"), ("blk.29.ffn_down.weight", "blocks.29.ffn.down.weight")]
+        for (gguf, ir) in pairs {
+            #expect(GGUFNaming.irName(gguf: gguf) == ir)
+            #expect(GGUFNaming.ggufName(ir: ir) == gguf)
+        }
+        for bad in ["blk.x.attn_q.weight", "blk.01.attn_q.weight", "rope_freqs.weight", "blk.0.attn_qkv.weight", "output.scale", "token_embd"] {
+            #expect(GGUFNaming.irName(gguf: bad) == nil, "\(bad)")
+        }
+    }
+
+    /// The RoPE row permutation moves whole rows (so quantized rows too) and the two directions are inverses.
+    @Test func ropePermutationIsAnInvolutionPairOnRows() throws {
+        let rows = 2 * 8, cols = 32
+        let values = (0..<(rows * cols)).map { Float($0) }
+        let t = try Tensor(name: "q", shape: [rows, cols], floats: values).converted(to: .q8_0)
+        let interleaved = try LlamaRoPEPermutation.toInterleaved(t, heads: 2, source: "t")
+        let back = try LlamaRoPEPermutation.toHalfSplit(interleaved, heads: 2, source: "t")
+        #expect(Array(back.bytes) == Array(t.bytes))
+        let plain = Tensor(name: "k", shape: [rows, 1], floats: (0..<rows).map(Float.init))
+        // Head 0 rows in HF order 0…7 pair (i, i+4); interleaved they sit at (2i, 2i+1).
+        #expect(try LlamaRoPEPermutation.toInterleaved(plain, heads: 2, source: "t").floats() == [0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15])
+        #expect(throws: SieveCoreError.self) { try LlamaRoPEPermutation.toInterleaved(plain, heads: 3, source: "t") }
+    }
+}
