@@ -10,7 +10,16 @@ public enum TokenizerKind: String, Sendable, Codable {
 
 /// A format-neutral description of a tokenizer: the vocabulary and the rules, as GGUF metadata and
 /// `tokenizer.json` both express them. `SieveTokenizers` builds a working tokenizer from it.
+///
+/// Conventions shared by both sources:
+/// - byte-level BPE tokens and merges are in GPT-2's byte-to-unicode alphabet (`Ġ` for a space);
+/// - SentencePiece tokens use `▁` for a space and `<0xXX>` for byte-fallback tokens; with `scores` the merges
+///   follow the scores (llama.cpp, sentencepiece), without scores the `merges` ranks (a `tokenizer.json` BPE with
+///   byte fallback);
+/// - WordPiece tokens are either in GGUF's phantom-space form (`▁word` starts a word, continuation pieces bare;
+///   `continuingSubwordPrefix == nil`) or in Hugging Face's form (`word`, `##piece`; the prefix is set).
 public struct TokenizerDescription: Sendable, Equatable {
+    /// The tokenizer algorithm.
     public var kind: TokenizerKind
     /// Token text by id.
     public var tokens: [String]
@@ -22,28 +31,48 @@ public struct TokenizerDescription: Sendable, Equatable {
     public var merges: [String]
     /// The pre-tokenizer name in llama.cpp's vocabulary (`gpt-2`, `llama-bpe`, `qwen2`, `smollm`, `default`, …).
     public var preTokenizer: String
+    /// Beginning-of-sequence token.
     public var bosID: Int?
+    /// End-of-sequence token.
     public var eosID: Int?
     /// End-of-turn token (e.g. `<|im_end|>`).
     public var eotID: Int?
+    /// Unknown-token id (WordPiece `[UNK]`, SentencePiece `<unk>`).
     public var unknownID: Int?
+    /// Padding token.
     public var paddingID: Int?
+    /// Separator token (BERT `[SEP]`).
     public var separatorID: Int?
+    /// Mask token (BERT `[MASK]`).
     public var maskID: Int?
+    /// Whether encoding with special tokens prepends `bosID`.
     public var addBOS: Bool
+    /// Whether encoding with special tokens appends `eosID`.
     public var addEOS: Bool
-    /// SentencePiece: prepend a space to the text before tokenizing.
+    /// SentencePiece: prepend a space to the text before tokenizing. Byte-level BPE: prepend a space to text that
+    /// does not start with one (Hugging Face `ByteLevel(add_prefix_space=true)`).
     public var addSpacePrefix: Bool
     /// WordPiece: lowercase the input.
     public var lowercase: Bool
     /// The chat template (Jinja text), if the model has one.
     public var chatTemplate: String?
+    /// Byte-level BPE: a pre-tokenized word that is itself a token is emitted whole, without merging
+    /// (`tokenizer.json` `model.ignore_merges`; llama.cpp implies it for the Llama 3 pre-tokenizers).
+    public var ignoreMerges: Bool
+    /// WordPiece: the prefix of continuation pieces in `tokens` (`##` in `tokenizer.json`); nil when the
+    /// vocabulary is in GGUF's phantom-space form.
+    public var continuingSubwordPrefix: String?
+    /// WordPiece: strip accents (NFD, drop combining marks); nil follows `lowercase`, as BERT's normalizer does.
+    public var stripAccents: Bool?
+    /// WordPiece: the classifier token put first (`[CLS]`); nil falls back to `bosID`.
+    public var clsID: Int?
 
     public init(kind: TokenizerKind, tokens: [String], scores: [Float] = [], tokenTypes: [Int32] = [],
                 merges: [String] = [], preTokenizer: String = "default", bosID: Int? = nil, eosID: Int? = nil,
                 eotID: Int? = nil, unknownID: Int? = nil, paddingID: Int? = nil, separatorID: Int? = nil,
                 maskID: Int? = nil, addBOS: Bool = false, addEOS: Bool = false, addSpacePrefix: Bool = false,
-                lowercase: Bool = false, chatTemplate: String? = nil) {
+                lowercase: Bool = false, chatTemplate: String? = nil, ignoreMerges: Bool = false,
+                continuingSubwordPrefix: String? = nil, stripAccents: Bool? = nil, clsID: Int? = nil) {
         self.kind = kind
         self.tokens = tokens
         self.scores = scores
@@ -62,6 +91,10 @@ public struct TokenizerDescription: Sendable, Equatable {
         self.addSpacePrefix = addSpacePrefix
         self.lowercase = lowercase
         self.chatTemplate = chatTemplate
+        self.ignoreMerges = ignoreMerges
+        self.continuingSubwordPrefix = continuingSubwordPrefix
+        self.stripAccents = stripAccents
+        self.clsID = clsID
     }
 
     /// Vocabulary size.

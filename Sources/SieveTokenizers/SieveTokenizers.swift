@@ -1,2 +1,0 @@
-/// Namespace of the SieveTokenizers module.
-public enum SieveTokenizers {}
