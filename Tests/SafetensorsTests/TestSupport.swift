@@ -76,6 +76,12 @@ extension Tensor {
     /// The sha256 of the stored bytes.
     var sha256: String { SHA256.hex(bytes) }
 
+    /// Whether `other` has the same dtype, shape and bytes (memcmp, fast even in debug builds).
+    func sameContents(as other: Tensor) -> Bool {
+        dtype == other.dtype && shape == other.shape && byteCount == other.byteCount
+            && (byteCount == 0 || memcmp(bytes.baseAddress!, other.bytes.baseAddress!, byteCount) == 0)
+    }
+
     /// Whether the tensor is a zero-copy view of a mapped file.
     var isMapped: Bool {
         if case .mapped = storage { return true }
