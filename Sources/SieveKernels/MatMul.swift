@@ -31,9 +31,9 @@ public final class MatMulInput: @unchecked Sendable {
     private let maxBlocksPadded: Int
     let panels: UnsafeMutablePointer<Float>
     private let scratchFloatsPerThread: Int
-    private let scratchHalvesPerThread: Int
+    private let scratchWordsPerThread: Int
     private let scratchFloats: UnsafeMutablePointer<Float>
-    private let scratchHalves: UnsafeMutablePointer<UInt16>
+    private let scratchWords: UnsafeMutablePointer<UInt32>
     private var q8Ready = false
     private var q8KReady = false
     private(set) var panelsReady = false
@@ -57,16 +57,16 @@ public final class MatMulInput: @unchecked Sendable {
         let panelTokens = maxTokens >= MatMul.prefillMinimumTokens ? (maxTokens + 15) / 16 * 16 : 0
         panels = .allocate(capacity: max(1, panelTokens * maxColumns))
         scratchFloatsPerThread = max(4 * maxBlocksPadded, (panelTokens > 0 ? GEMM.tileRows * maxColumns : 0))
-        scratchHalvesPerThread = 2 * maxBlocksPadded
+        scratchWordsPerThread = maxBlocksPadded + 16
         scratchFloats = .allocate(capacity: threads * scratchFloatsPerThread)
-        scratchHalves = .allocate(capacity: threads * scratchHalvesPerThread)
+        scratchWords = .allocate(capacity: threads * scratchWordsPerThread)
         x = UnsafePointer(scratchFloats)
     }
 
     deinit {
         q8Codes.deallocate(); q8Scales.deallocate(); q8Sums.deallocate()
         q8KCodes.deallocate(); q8KScales.deallocate(); q8KSums.deallocate()
-        panels.deallocate(); scratchFloats.deallocate(); scratchHalves.deallocate()
+        panels.deallocate(); scratchFloats.deallocate(); scratchWords.deallocate()
     }
 
     /// Binds `tokens` rows of `columns` floats at `x` (row `t` at `x + t·rowStride`, default `columns`).
@@ -90,7 +90,7 @@ public final class MatMulInput: @unchecked Sendable {
     /// Scratch of thread `thread`.
     @inline(__always)
     func scratch(_ thread: Int) -> KernelScratch {
-        KernelScratch(floats: scratchFloats + thread * scratchFloatsPerThread, halves: scratchHalves + thread * scratchHalvesPerThread)
+        KernelScratch(floats: scratchFloats + thread * scratchFloatsPerThread, words: scratchWords + thread * scratchWordsPerThread)
     }
 
     /// Token `t` in 8-bit blocks of 32 (valid after `prepareQ8`).

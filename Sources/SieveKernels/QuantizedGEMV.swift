@@ -11,8 +11,8 @@ import SieveCore
 struct KernelScratch {
     /// Floats: row scales in the vector products, a dequantized row tile in the prefill products.
     var floats: UnsafeMutablePointer<Float>
-    /// Half-float bit patterns gathered from weight blocks.
-    var halves: UnsafeMutablePointer<UInt16>
+    /// Words gathered from weight blocks (their f16 scales), at least 16 more than the blocks of a row.
+    var words: UnsafeMutablePointer<UInt32>
 }
 
 /// A weight type stored in blocks of 32 with an f16 scale in the first two bytes.
@@ -85,29 +85,41 @@ enum Q5_0Dot: Block32Kind {
 enum QuantizedGEMV {
     /// Decodes the scales of one row's blocks into `scale[b] = d_b · d_x,b` (padded to 16 blocks) and returns the
     /// row's correction term (`Σ m_b·s_b` for types with a min, `−offset · Σ d_b·s_b` otherwise).
+    ///
+    /// The f16 scale (and min) of each block are first gathered into `bits` (one 32-bit word per block: scale in
+    /// the low half, the following two bytes in the high half), then converted 16 blocks at a time.
     @inline(__always)
     static func prepareRow<K: Block32Kind>(_ kind: K.Type, _ row: UnsafeRawPointer, _ act: Q8Activation,
-                                          _ bits: UnsafeMutablePointer<UInt16>, _ scale: UnsafeMutablePointer<Float>) -> Float {
-        let padded = Q8Activation.padded(act.blocks)
-        for b in 0..<act.blocks { bits[b] = row.loadUnaligned(fromByteOffset: b * K.blockBytes, as: UInt16.self) }
-        if K.hasMin {
-            for b in 0..<act.blocks { bits[padded + b] = row.loadUnaligned(fromByteOffset: b * K.blockBytes + 2, as: UInt16.self) }
-        }
-        for b in act.blocks..<padded {
-            bits[b] = 0
-            bits[padded + b] = 0
-        }
-        var correction = SIMD16<Float>()
+                                          _ bits: UnsafeMutablePointer<UInt32>, _ scale: UnsafeMutablePointer<Float>) -> Float {
+        let blocks = act.blocks
+        let blockBytes = K.blockBytes
         var b = 0
+        while b &+ 4 <= blocks {
+            let p = row + b &* blockBytes
+            bits[b] = p.loadUnaligned(as: UInt32.self)
+            bits[b &+ 1] = p.loadUnaligned(fromByteOffset: blockBytes, as: UInt32.self)
+            bits[b &+ 2] = p.loadUnaligned(fromByteOffset: 2 &* blockBytes, as: UInt32.self)
+            bits[b &+ 3] = p.loadUnaligned(fromByteOffset: 3 &* blockBytes, as: UInt32.self)
+            b = b &+ 4
+        }
+        while b < blocks {
+            bits[b] = row.loadUnaligned(fromByteOffset: b &* blockBytes, as: UInt32.self)
+            b = b &+ 1
+        }
+        UnsafeMutableRawPointer(bits + blocks).storeVector(SIMD16<UInt32>())
+        let padded = Q8Activation.padded(blocks)
+        var correction = SIMD16<Float>()
+        b = 0
         while b < padded {
-            let d = decodeHalf16(UnsafeRawPointer(bits + b).vector())
+            let words: SIMD16<UInt32> = UnsafeRawPointer(bits + b).vector()
+            let d = decodeHalf16(lowHalves(words))
             scale.store16(d * act.d.load16(b), b)
             if K.hasMin {
-                correction.addProduct(decodeHalf16(UnsafeRawPointer(bits + padded + b).vector()), act.s.load16(b))
+                correction.addProduct(decodeHalf16(highHalves(words)), act.s.load16(b))
             } else if K.codeOffset != 0 {
                 correction.addProduct(d, act.s.load16(b))
             }
-            b += 16
+            b = b &+ 16
         }
         return K.hasMin ? horizontalSum(correction) : -K.codeOffset * horizontalSum(correction)
     }
@@ -116,7 +128,7 @@ enum QuantizedGEMV {
     static func rows<K: Block32Kind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8Activation,
                                     _ y: UnsafeMutablePointer<Float>, _ scratch: KernelScratch) {
         let padded = Q8Activation.padded(act.blocks)
-        let bits = scratch.halves
+        let bits = scratch.words
         let s0 = scratch.floats, s1 = s0 + padded, s2 = s1 + padded, s3 = s2 + padded
         let blockBytes = K.blockBytes
         var r = rows.lowerBound

@@ -41,6 +41,22 @@ func roundToInt32(_ v: SIMD16<Float>) -> SIMD16<Int32> {
     return out
 }
 
+/// The low 16 bits of each lane.
+@inline(__always)
+func lowHalves(_ v: SIMD16<UInt32>) -> SIMD16<UInt16> {
+    var r = SIMD16<UInt16>()
+    for i in 0..<16 { r[i] = UInt16(truncatingIfNeeded: v[i]) }
+    return r
+}
+
+/// The high 16 bits of each lane.
+@inline(__always)
+func highHalves(_ v: SIMD16<UInt32>) -> SIMD16<UInt16> {
+    var r = SIMD16<UInt16>()
+    for i in 0..<16 { r[i] = UInt16(truncatingIfNeeded: v[i] >> 16) }
+    return r
+}
+
 /// Narrows values known to lie in `-128...127`.
 @inline(__always)
 func narrowToInt8(_ v: SIMD16<Int32>) -> SIMD16<Int8> {

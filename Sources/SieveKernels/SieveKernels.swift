@@ -47,6 +47,8 @@ public enum Tolerances {
     /// Quantized weight products through the prefill path (dequantized weights, float activations) against the
     /// float reference, relative to `Σ|wᵢxᵢ|`.
     public static let dequantizedProduct: Float = 4e-6
+    /// RMSNorm and LayerNorm against their Double references, relative to the magnitude of each output's terms.
+    public static let norm: Float = 1e-5
     /// The vectorized `exp` against `Foundation.exp`, relative.
     public static let exp: Float = 4e-7
     /// Activations built on the vectorized `exp` (SiLU, GELU-tanh, softmax), absolute on values of order one.

@@ -1,0 +1,208 @@
+import Foundation
+
+/// Element-wise activations, softmax, gated products, residual adds and argmax over float rows. The fast
+/// versions are vectorized (16 lanes, `exp` from `vectorExp`); each has a scalar `…Reference` in Double or
+/// Foundation math.
+public enum Activations {
+    /// A feed-forward activation function.
+    public enum Function: String, Sendable, CaseIterable {
+        /// `max(x, 0)` (OPT).
+        case relu
+        /// `x · sigmoid(x)` (LLaMA/Qwen2 SwiGLU gate).
+        case silu
+        /// `0.5·x·(1 + erf(x/√2))` (BERT, GeGLU).
+        case geluErf
+        /// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (GPT-2 `gelu_new`).
+        case geluTanh
+    }
+
+    /// Applies `function` in place to `count` values.
+    public static func apply(_ function: Function, _ x: UnsafeMutablePointer<Float>, count: Int) {
+        switch function {
+        case .relu: map(x, x, count) { pointwiseMax($0, SIMD16<Float>()) } scalar: { Swift.max($0, 0) }
+        case .silu: map(x, x, count) { $0 * vectorSigmoid($0) } scalar: { silu1($0) }
+        case .geluErf: map(x, x, count) { geluErf16($0) } scalar: { geluErf1($0) }
+        case .geluTanh: map(x, x, count) { geluTanh16($0) } scalar: { geluTanh1($0) }
+        }
+    }
+
+    /// `out[i] = function(gate[i]) · up[i]` (SwiGLU with `.silu`, GeGLU with `.geluErf`/`.geluTanh`).
+    /// `out` may alias `gate` or `up`.
+    public static func gatedProduct(_ function: Function, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                                    into out: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            let g = gate.load16(i)
+            let a: SIMD16<Float>
+            switch function {
+            case .relu: a = pointwiseMax(g, SIMD16<Float>())
+            case .silu: a = g * vectorSigmoid(g)
+            case .geluErf: a = geluErf16(g)
+            case .geluTanh: a = geluTanh16(g)
+            }
+            out.store16(a * up.load16(i), i)
+            i += 16
+        }
+        while i < count {
+            out[i] = scalar(function, gate[i]) * up[i]
+            i += 1
+        }
+    }
+
+    /// Numerically stable softmax in place: `x[i] = exp(x[i] − max) / Σ exp(x[j] − max)`.
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        guard count > 0 else { return }
+        let m = maximum(x, count)
+        var acc = SIMD16<Float>()
+        var i = 0
+        let mv = SIMD16<Float>(repeating: m)
+        while i + 16 <= count {
+            let e = vectorExp(x.load16(i) - mv)
+            x.store16(e, i)
+            acc += e
+            i += 16
+        }
+        var total = horizontalSum(acc)
+        while i < count {
+            let e = Foundation.exp(x[i] - m)
+            x[i] = e
+            total += e
+            i += 1
+        }
+        scale(x, by: 1 / total, count: count)
+    }
+
+    /// `x[i] *= factor`.
+    public static func scale(_ x: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
+        var i = 0
+        let f = SIMD16<Float>(repeating: factor)
+        while i + 16 <= count {
+            x.store16(x.load16(i) * f, i)
+            i += 16
+        }
+        while i < count { x[i] *= factor; i += 1 }
+    }
+
+    /// Residual add: `y[i] += x[i]`.
+    public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            y.store16(y.load16(i) + x.load16(i), i)
+            i += 16
+        }
+        while i < count { y[i] += x[i]; i += 1 }
+    }
+
+    /// The largest value.
+    public static func maximum(_ x: UnsafePointer<Float>, _ count: Int) -> Float {
+        var m = SIMD16<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 16 <= count {
+            m = pointwiseMax(m, x.load16(i))
+            i += 16
+        }
+        var r = horizontalMax(m)
+        while i < count { r = Swift.max(r, x[i]); i += 1 }
+        return r
+    }
+
+    /// Index of the largest value (the first one on ties; NaNs are ignored unless all values are NaN, then 0).
+    public static func argmax(_ x: UnsafePointer<Float>, count: Int) -> Int {
+        precondition(count > 0, "argmax of an empty row")
+        let m = maximum(x, count)
+        var i = 0
+        let mv = SIMD16<Float>(repeating: m)
+        while i + 16 <= count {
+            if any(x.load16(i) .== mv) { break }
+            i += 16
+        }
+        while i < count {
+            if x[i] == m { return i }
+            i += 1
+        }
+        return 0
+    }
+
+    // MARK: References
+
+    /// Scalar reference of `apply`.
+    public static func applyReference(_ function: Function, _ x: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { x[i] = reference(function, x[i]) }
+    }
+
+    /// Scalar reference of `gatedProduct`.
+    public static func gatedProductReference(_ function: Function, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                                             into out: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { out[i] = reference(function, gate[i]) * up[i] }
+    }
+
+    /// Scalar reference of `softmax` (Double sums).
+    public static func softmaxReference(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        guard count > 0 else { return }
+        var m = -Double.infinity
+        for i in 0..<count { m = Swift.max(m, Double(x[i])) }
+        var total = 0.0
+        for i in 0..<count { total += Foundation.exp(Double(x[i]) - m) }
+        for i in 0..<count { x[i] = Float(Foundation.exp(Double(x[i]) - m) / total) }
+    }
+
+    /// Scalar reference of `argmax`.
+    public static func argmaxReference(_ x: UnsafePointer<Float>, count: Int) -> Int {
+        var best = 0
+        for i in 1..<count where x[i] > x[best] || x[best].isNaN { best = i }
+        return best
+    }
+
+    /// The activation of one value in Double precision.
+    public static func reference(_ function: Function, _ v: Float) -> Float {
+        let x = Double(v)
+        switch function {
+        case .relu: return Swift.max(v, 0)
+        case .silu: return Float(x / (1 + Foundation.exp(-x)))
+        case .geluErf: return Float(0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot())))
+        case .geluTanh: return Float(0.5 * x * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))))
+        }
+    }
+
+    // MARK: Kernels
+
+    @inline(__always)
+    static func map(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int,
+                    _ vector: (SIMD16<Float>) -> SIMD16<Float>, scalar: (Float) -> Float) {
+        var i = 0
+        while i + 16 <= count {
+            y.store16(vector(x.load16(i)), i)
+            i += 16
+        }
+        while i < count { y[i] = scalar(x[i]); i += 1 }
+    }
+
+    @inline(__always)
+    static func scalar(_ function: Function, _ v: Float) -> Float {
+        switch function {
+        case .relu: return Swift.max(v, 0)
+        case .silu: return silu1(v)
+        case .geluErf: return geluErf1(v)
+        case .geluTanh: return geluTanh1(v)
+        }
+    }
+
+    @inline(__always) static func silu1(_ x: Float) -> Float { x / (1 + Foundation.exp(-x)) }
+
+    @inline(__always) static func geluErf1(_ x: Float) -> Float { 0.5 * x * (1 + Foundation.erf(x * 0.707_106_78)) }
+
+    /// GELU-tanh as `x · sigmoid(2z)` (= `0.5·x·(1 + tanh z)`), `z = √(2/π)·(x + 0.044715·x³)`.
+    @inline(__always) static func geluTanh1(_ x: Float) -> Float {
+        let z = 0.797_884_56 * (x + 0.044_715 * x * x * x)
+        return x / (1 + Foundation.exp(-2 * z))
+    }
+
+    @inline(__always)
+    static func geluErf16(_ x: SIMD16<Float>) -> SIMD16<Float> { 0.5 * x * (1 + vectorErf(x * 0.707_106_78)) }
+
+    @inline(__always)
+    static func geluTanh16(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let z = 0.797_884_56 * (x + 0.044_715 * x * x * x)
+        return x * vectorSigmoid(2 * z)
+    }
+}

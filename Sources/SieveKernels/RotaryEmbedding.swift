@@ -1,0 +1,112 @@
+import Foundation
+
+/// Rotary position embedding (RoPE) applied in place to the query and key heads of a token.
+///
+/// Pair `i` of the first `rotaryDimension` values of each head is rotated by `position · base^(−2i/rotaryDimension)`;
+/// the remaining values are left unchanged (partial rotary, e.g. GPT-NeoX/Phi). The two pairing conventions:
+/// - `.halfSplit`: pairs `(x[i], x[i + rotaryDimension/2])` — HF `rotate_half`, llama.cpp NEOX mode (LLaMA and
+///   Qwen2 checkpoints in HF layout, GPT-NeoX);
+/// - `.interleaved`: pairs `(x[2i], x[2i+1])` — GPT-J, llama.cpp's normal mode (LLaMA GGUFs, whose Q/K rows
+///   llama.cpp's converter permuted).
+///
+/// Cosines and sines are tabulated for positions `0..<maxPositions` at creation (angles in Double from the f32
+/// inverse frequencies, as HF computes them).
+public struct RotaryEmbedding: Sendable {
+    /// Which elements form a rotated pair.
+    public enum Layout: String, Sendable {
+        case halfSplit, interleaved
+    }
+
+    /// Values per head.
+    public let headDimension: Int
+    /// Leading values of each head that are rotated (even, ≤ `headDimension`).
+    public let rotaryDimension: Int
+    /// `rope.freq_base` / `rope_theta`.
+    public let base: Float
+    /// Pairing convention.
+    public let layout: Layout
+    /// Positions covered by the table.
+    public let maxPositions: Int
+    /// `[position][pair] → (cos, sin)`, interleaved.
+    private let table: [Float]
+
+    /// Tabulates the rotation for `maxPositions` positions.
+    public init(headDimension: Int, rotaryDimension: Int? = nil, base: Float = 10_000, layout: Layout, maxPositions: Int) {
+        let rot = rotaryDimension ?? headDimension
+        precondition(rot > 0 && rot % 2 == 0 && rot <= headDimension, "rotary dimension \(rot) must be even and at most \(headDimension)")
+        precondition(maxPositions > 0, "maxPositions must be positive")
+        self.headDimension = headDimension
+        self.rotaryDimension = rot
+        self.base = base
+        self.layout = layout
+        self.maxPositions = maxPositions
+        let pairs = rot / 2
+        let frequencies = RotaryEmbedding.inverseFrequencies(base: base, rotaryDimension: rot)
+        var table = [Float](repeating: 0, count: maxPositions * pairs * 2)
+        for p in 0..<maxPositions {
+            for i in 0..<pairs {
+                let angle = Double(p) * Double(frequencies[i])
+                table[(p * pairs + i) * 2] = Float(Foundation.cos(angle))
+                table[(p * pairs + i) * 2 + 1] = Float(Foundation.sin(angle))
+            }
+        }
+        self.table = table
+    }
+
+    /// `base^(−2i/rotaryDimension)` in Float, as HF computes `inv_freq`.
+    static func inverseFrequencies(base: Float, rotaryDimension: Int) -> [Float] {
+        (0..<(rotaryDimension / 2)).map { i in 1 / Foundation.pow(base, Float(2 * i) / Float(rotaryDimension)) }
+    }
+
+    /// Rotates `heads` heads of `x` (head `h` at `x + h·headStride`, default `headDimension`) for `position`.
+    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int, headStride: Int? = nil) {
+        precondition(position >= 0 && position < maxPositions, "position \(position) outside the RoPE table (0..<\(maxPositions))")
+        let stride = headStride ?? headDimension
+        let pairs = rotaryDimension / 2
+        table.withUnsafeBufferPointer { t in
+            let cs = t.baseAddress! + position * pairs * 2
+            for h in 0..<heads {
+                let v = x + h * stride
+                switch layout {
+                case .halfSplit:
+                    for i in 0..<pairs {
+                        let c = cs[2 * i], s = cs[2 * i + 1]
+                        let a = v[i], b = v[i + pairs]
+                        v[i] = a * c - b * s
+                        v[i + pairs] = b * c + a * s
+                    }
+                case .interleaved:
+                    for i in 0..<pairs {
+                        let c = cs[2 * i], s = cs[2 * i + 1]
+                        let a = v[2 * i], b = v[2 * i + 1]
+                        v[2 * i] = a * c - b * s
+                        v[2 * i + 1] = b * c + a * s
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rotates `tokens` consecutive tokens (token `t` at `x + t·tokenStride`, position `firstPosition + t`).
+    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, tokens: Int, tokenStride: Int, firstPosition: Int, headStride: Int? = nil) {
+        for t in 0..<tokens { apply(x + t * tokenStride, heads: heads, position: firstPosition + t, headStride: headStride) }
+    }
+
+    /// Scalar reference: angles and their cosines computed directly, in Double.
+    public func applyReference(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int, headStride: Int? = nil) {
+        let stride = headStride ?? headDimension
+        let pairs = rotaryDimension / 2
+        let frequencies = RotaryEmbedding.inverseFrequencies(base: base, rotaryDimension: rotaryDimension)
+        for h in 0..<heads {
+            let v = x + h * stride
+            for i in 0..<pairs {
+                let angle = Double(position) * Double(frequencies[i])
+                let c = Foundation.cos(angle), s = Foundation.sin(angle)
+                let (ia, ib) = layout == .halfSplit ? (i, i + pairs) : (2 * i, 2 * i + 1)
+                let a = Double(v[ia]), b = Double(v[ib])
+                v[ia] = Float(a * c - b * s)
+                v[ib] = Float(b * c + a * s)
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+import SieveCore
+import Testing
+@testable import SieveKernels
+
+@Suite struct NormTests {
+    @Test(arguments: [1, 15, 64, 576, 1000])
+    func rmsNormMatchesReference(count: Int) {
+        var rng = SplitMix64(seed: UInt64(count))
+        let x = rng.floats(count * 2, scale: 3), w = rng.floats(count)
+        var fast = [Float](repeating: 0, count: count * 2), ref = fast
+        Norms.rmsNorm(x, weight: w, count: count, epsilon: 1e-5, rows: 2, into: &fast)
+        for r in 0..<2 {
+            x.withUnsafeBufferPointer { xb in
+                ref.withUnsafeMutableBufferPointer { Norms.rmsNormReference(xb.baseAddress! + r * count, weight: w, count: count, epsilon: 1e-5, into: $0.baseAddress! + r * count) }
+            }
+        }
+        #expect(worstRatio(fast, ref, scale: ref.map { max(abs($0), 1e-3) }, tolerance: Tolerances.norm) <= 1)
+    }
+
+    @Test(arguments: [1, 15, 64, 384, 1000])
+    func layerNormMatchesReference(count: Int) {
+        var rng = SplitMix64(seed: 7 + UInt64(count))
+        let x = rng.floats(count).map { $0 * 2 + 0.5 }, w = rng.floats(count), b = rng.floats(count)
+        var fast = [Float](repeating: 0, count: count), ref = fast
+        Norms.layerNorm(x, weight: w, bias: b, count: count, epsilon: 1e-5, into: &fast)
+        Norms.layerNormReference(x, weight: w, bias: b, count: count, epsilon: 1e-5, into: &ref)
+        // Relative to the magnitude of the two terms (the normalized value and the bias), which may cancel.
+        let terms = (0..<count).map { abs(ref[$0] - b[$0]) + abs(b[$0]) + 1e-3 }
+        #expect(worstRatio(fast, ref, scale: terms, tolerance: Tolerances.norm) <= 1)
+        // In place, without weight and bias: zero mean, unit variance.
+        var y = x
+        y.withUnsafeMutableBufferPointer { Norms.layerNorm($0.baseAddress!, weight: nil, bias: nil, count: count, epsilon: 0, into: $0.baseAddress!) }
+        if count > 1 {
+            #expect(abs(y.reduce(0, +) / Float(count)) < 1e-5)
+            #expect(abs(y.map { $0 * $0 }.reduce(0, +) / Float(count) - 1) < 1e-4)
+        }
+    }
+}
+
+@Suite struct RotaryTests {
+    @Test(arguments: [RotaryEmbedding.Layout.halfSplit, .interleaved])
+    func matchesReferenceWithPartialRotation(layout: RotaryEmbedding.Layout) {
+        for (dim, rot) in [(64, 64), (64, 32), (80, 24)] {
+            let rope = RotaryEmbedding(headDimension: dim, rotaryDimension: rot, base: 10_000, layout: layout, maxPositions: 300)
+            var rng = SplitMix64(seed: UInt64(dim + rot))
+            let x = rng.floats(3 * dim)
+            for position in [0, 1, 17, 299] {
+                var fast = x, ref = x
+                rope.apply(&fast, heads: 3, position: position)
+                rope.applyReference(&ref, heads: 3, position: position)
+                #expect(worstRatio(fast, ref, scale: [Float](repeating: 1, count: x.count), tolerance: 1e-6) <= 1)
+                // Values past the rotary dimension are untouched.
+                for h in 0..<3 { #expect(fast[(h * dim + rot)..<((h + 1) * dim)] == x[(h * dim + rot)..<((h + 1) * dim)]) }
+            }
+        }
+    }
+
+    @Test func conventionsPairTheRightElements() {
+        // One pair rotated by 90° (position 1, frequency 1 for pair 0 with base > 0: angle 1 rad) — check pairing only.
+        let half = RotaryEmbedding(headDimension: 4, layout: .halfSplit, maxPositions: 2)
+        let inter = RotaryEmbedding(headDimension: 4, layout: .interleaved, maxPositions: 2)
+        var a: [Float] = [1, 0, 0, 0], b: [Float] = [1, 0, 0, 0]
+        half.apply(&a, heads: 1, position: 1)
+        inter.apply(&b, heads: 1, position: 1)
+        #expect(abs(a[0] - Float(cos(1.0))) < 1e-6 && abs(a[2] - Float(sin(1.0))) < 1e-6 && a[1] == 0)
+        #expect(abs(b[0] - Float(cos(1.0))) < 1e-6 && abs(b[1] - Float(sin(1.0))) < 1e-6 && b[2] == 0)
+    }
+}
+
+@Suite struct ActivationTests {
+    static let inputs: [Float] = {
+        var rng = SplitMix64(seed: 5)
+        return rng.floats(1000, scale: 12) + [0, -0.0, 1e-8, -1e-8, 20, -20, 88, -88, 100, -100]
+    }()
+
+    @Test(arguments: Activations.Function.allCases)
+    func activationMatchesReference(function: Activations.Function) {
+        var fast = Self.inputs, ref = Self.inputs
+        Activations.apply(function, &fast, count: fast.count)
+        Activations.applyReference(function, &ref, count: ref.count)
+        let tolerance = function == .geluErf ? Tolerances.geluErf : Tolerances.activation
+        #expect(worstRatio(fast, ref, scale: Self.inputs.map { max(1, abs($0)) }, tolerance: tolerance) <= 1)
+    }
+
+    @Test(arguments: Activations.Function.allCases)
+    func gatedProductMatchesReference(function: Activations.Function) {
+        var rng = SplitMix64(seed: 6)
+        let gate = rng.floats(1003, scale: 6), up = rng.floats(1003, scale: 2)
+        var fast = [Float](repeating: 0, count: 1003), ref = fast
+        Activations.gatedProduct(function, gate: gate, up: up, into: &fast, count: 1003)
+        Activations.gatedProductReference(function, gate: gate, up: up, into: &ref, count: 1003)
+        let tolerance = function == .geluErf ? Tolerances.geluErf : Tolerances.activation
+        #expect(worstRatio(fast, ref, scale: zip(gate, up).map { max(1, abs($0)) * max(1, abs($1)) }, tolerance: tolerance) <= 1)
+    }
+
+    @Test func vectorExpIsAccurate() {
+        var rng = SplitMix64(seed: 8)
+        let xs = rng.floats(4096, scale: 87)
+        var worst: Float = 0
+        for i in stride(from: 0, to: xs.count, by: 16) {
+            let v = xs.withUnsafeBufferPointer { $0.baseAddress!.load16(i) }
+            let e = vectorExp(v)
+            for l in 0..<16 { worst = max(worst, abs(e[l] - Foundation.exp(v[l])) / Foundation.exp(v[l])) }
+        }
+        #expect(worst <= Tolerances.exp, "worst relative error \(worst)")
+    }
+
+    @Test(arguments: [1, 16, 17, 200, 49152])
+    func softmaxMatchesReferenceAndSumsToOne(count: Int) {
+        var rng = SplitMix64(seed: UInt64(count))
+        let x = rng.floats(count, scale: 30)
+        var fast = x, ref = x
+        Activations.softmax(&fast, count: count)
+        Activations.softmaxReference(&ref, count: count)
+        #expect(worstRatio(fast, ref, scale: ref.map { max($0, 1e-30) }, tolerance: 1e-5) <= 1)
+        #expect(abs(fast.reduce(0, +) - 1) < 1e-4)
+        // Large values do not overflow.
+        var big: [Float] = [1000, 999, -1000]
+        Activations.softmax(&big, count: 3)
+        #expect(big.allSatisfy { $0.isFinite } && big[0] > big[1])
+    }
+
+    @Test func argmaxFindsTheFirstLargest() {
+        var rng = SplitMix64(seed: 9)
+        for count in [1, 5, 16, 33, 49152] {
+            var x = rng.floats(count)
+            #expect(Activations.argmax(x, count: count) == Activations.argmaxReference(x, count: count))
+            x[count / 2] = 5
+            x[count - 1] = 5
+            #expect(Activations.argmax(x, count: count) == count / 2)
+        }
+    }
+
+    @Test func addScaleAndConversions() {
+        var rng = SplitMix64(seed: 10)
+        let a = rng.floats(37), b = rng.floats(37)
+        var y = b
+        Activations.add(a, into: &y, count: 37)
+        #expect(y == zip(a, b).map { $0 + $1 })
+        // f16 and bf16 conversions are bit-exact with HalfPrecision.
+        let values = rng.floats(1000, scale: 70000) + [0, -0.0, .infinity, -.infinity, 65519, 65520, 1e-8, 6e-5]
+        var halves = [UInt16](repeating: 0, count: values.count), halvesRef = halves
+        Convert.floatToHalf(values, into: &halves, count: values.count)
+        Convert.floatToHalfReference(values, into: &halvesRef, count: values.count)
+        #expect(halves == halvesRef)
+        var back = [Float](repeating: 0, count: values.count), backRef = back
+        Convert.halfToFloat(halves, into: &back, count: values.count)
+        Convert.halfToFloatReference(halves, into: &backRef, count: values.count)
+        #expect(back.map(\.bitPattern) == backRef.map(\.bitPattern))
+        let bf = values.map { HalfPrecision.floatToBF16($0) }
+        Convert.bfloat16ToFloat(bf, into: &back, count: values.count)
+        Convert.bfloat16ToFloatReference(bf, into: &backRef, count: values.count)
+        #expect(back.map(\.bitPattern) == backRef.map(\.bitPattern))
+    }
+}
+
+@Suite struct AttentionTests {
+    @Test(arguments: [CacheView.Element.f32, .f16])
+    func causalAttentionMatchesReference(element: CacheView.Element) {
+        let heads = 6, kvHeads = 2, dim = 40, maxPositions = 32, firstPosition = 5, tokens = 7
+        var rng = SplitMix64(seed: 21)
+        let elementBytes = element == .f32 ? 4 : 2
+        // Head-major cache: [kvHead][position][dim].
+        let kBytes = UnsafeMutableRawPointer.allocate(byteCount: kvHeads * maxPositions * dim * elementBytes, alignment: 64)
+        let vBytes = UnsafeMutableRawPointer.allocate(byteCount: kvHeads * maxPositions * dim * elementBytes, alignment: 64)
+        defer { kBytes.deallocate(); vBytes.deallocate() }
+        let keys = CacheView(base: kBytes, element: element, positionStride: dim, headStride: maxPositions * dim)
+        let values = CacheView(base: vBytes, element: element, positionStride: dim, headStride: maxPositions * dim)
+        for p in 0..<(firstPosition + tokens) {
+            keys.store(rng.floats(kvHeads * dim, scale: 2), position: p, heads: kvHeads, headDimension: dim)
+            values.store(rng.floats(kvHeads * dim), position: p, heads: kvHeads, headDimension: dim)
+        }
+        let queries = rng.floats(tokens * heads * dim, scale: 2)
+        var fast = [Float](repeating: .nan, count: tokens * heads * dim), ref = fast
+        let scratch = AttentionScratch(maxPositions: maxPositions, threads: 2)
+        let pool = ThreadPool(threads: 2)
+        let scale = 1 / Float(dim).squareRoot()
+        Attention.causal(queries: queries, queryStride: heads * dim, keys: keys, values: values, heads: heads, kvHeads: kvHeads,
+                         headDimension: dim, firstPosition: firstPosition, tokens: tokens, scale: scale, output: &fast,
+                         outputStride: heads * dim, scratch: scratch, pool: pool)
+        Attention.causalReference(queries: queries, queryStride: heads * dim, keys: keys, values: values, heads: heads, kvHeads: kvHeads,
+                                  headDimension: dim, firstPosition: firstPosition, tokens: tokens, scale: scale, output: &ref,
+                                  outputStride: heads * dim)
+        #expect(worstRatio(fast, ref, scale: [Float](repeating: 1, count: ref.count), tolerance: 1e-5) <= 1)
+    }
+
+    @Test func firstTokenAttendsOnlyToItself() {
+        let dim = 16
+        let k = UnsafeMutableRawPointer.allocate(byteCount: 4 * 4 * dim, alignment: 64), v = UnsafeMutableRawPointer.allocate(byteCount: 4 * 4 * dim, alignment: 64)
+        defer { k.deallocate(); v.deallocate() }
+        let keys = CacheView(base: k, element: .f32, positionStride: dim, headStride: 0)
+        let values = CacheView(base: v, element: .f32, positionStride: dim, headStride: 0)
+        let value: [Float] = (0..<dim).map(Float.init)
+        keys.store([Float](repeating: 1, count: dim), position: 0, heads: 1, headDimension: dim)
+        values.store(value, position: 0, heads: 1, headDimension: dim)
+        // Position 1 holds garbage that a causal first token must not see.
+        values.store([Float](repeating: 1000, count: dim), position: 1, heads: 1, headDimension: dim)
+        var out = [Float](repeating: 0, count: dim)
+        Attention.causal(queries: [Float](repeating: 0.3, count: dim), queryStride: dim, keys: keys, values: values, heads: 1, kvHeads: 1,
+                         headDimension: dim, firstPosition: 0, tokens: 1, scale: 1, output: &out, outputStride: dim,
+                         scratch: AttentionScratch(maxPositions: 4, threads: 1), pool: ThreadPool(threads: 1))
+        #expect(out == value)
+    }
+}
