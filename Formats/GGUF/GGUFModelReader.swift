@@ -129,7 +129,7 @@ public enum GGUFTokenizerMetadata {
     static let specialIDs: [(key: String, path: WritableKeyPath<TokenizerDescription, Int?>)] = [
         ("bos_token_id", \.bosID), ("eos_token_id", \.eosID), ("unknown_token_id", \.unknownID),
         ("seperator_token_id", \.separatorID), ("padding_token_id", \.paddingID), ("eot_token_id", \.eotID),
-        ("mask_token_id", \.maskID),
+        ("mask_token_id", \.maskID), ("cls_token_id", \.clsID),
     ]
 
     /// Reads the tokenizer of a GGUF file; nil when the file has none (`tokenizer.ggml.model` absent or `none`).
@@ -185,6 +185,8 @@ public enum GGUFTokenizerMetadata {
             addBOS: try bool("add_bos_token", default: kind == .sentencePiece),
             addEOS: try bool("add_eos_token", default: false),
             addSpacePrefix: try bool("add_space_prefix", default: kind == .sentencePiece),
+            // llama.cpp's WordPiece always lowercases; GGUF has no key for it.
+            lowercase: kind == .wordPiece,
             chatTemplate: try string("tokenizer.chat_template"))
         for (key, keyPath) in specialIDs {
             guard let v = file["tokenizer.ggml." + key] else { continue }

@@ -135,8 +135,9 @@ import Testing
     }
 
     /// GPT-2: the fused attn_qkv splits into q, k, v row slices (zero copy) equal to HF's Conv1D c_attn columns.
-    @Test func gpt2SplitsFusedQKV() throws {
-        guard let url = Models.find("tiny-gpt2/f32.gguf") else { return }
+    @Test(.enabled(if: Models.has("tiny-gpt2/f32.gguf"), "tiny-gpt2/f32.gguf is only in the shared fixture set"))
+    func gpt2SplitsFusedQKV() throws {
+        let url = try #require(Models.find("tiny-gpt2/f32.gguf"))
         let graph = try GGUFPlugin().read(url)
         #expect(graph.architecture == .gpt2)
         let hp = graph.hyperparameters
@@ -228,5 +229,26 @@ struct SmolLM2Tests {
         // Head 0 rows in HF order 0…7 pair (i, i+4); interleaved they sit at (2i, 2i+1).
         #expect(try LlamaRoPEPermutation.toInterleaved(plain, heads: 2, source: "t").floats() == [0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15])
         #expect(throws: SieveCoreError.self) { try LlamaRoPEPermutation.toInterleaved(plain, heads: 3, source: "t") }
+    }
+}
+
+/// Tokenizer metadata of llama.cpp's vocabulary-only GGUFs (the shared tokenizer fixtures, when present).
+@Suite struct GGUFVocabularyTests {
+    @Test(.enabled(if: Models.vocabulary("ggml-vocab-bert-bge.gguf") != nil))
+    func wordPieceSpecialTokens() throws {
+        let url = try #require(Models.vocabulary("ggml-vocab-bert-bge.gguf"))
+        let tok = try #require(try GGUFTokenizerMetadata.read(GGUFFile(url: url)))
+        #expect(tok.kind == .wordPiece && tok.tokens.count == 30522 && tok.lowercase)
+        #expect(tok.clsID == 101 && tok.separatorID == 102 && tok.unknownID == 100 && tok.paddingID == 0 && tok.maskID == 103)
+    }
+
+    @Test(.enabled(if: Models.vocabulary("ggml-vocab-llama-bpe.gguf") != nil))
+    func largeByteLevelVocabulary() throws {
+        let url = try #require(Models.vocabulary("ggml-vocab-llama-bpe.gguf"))
+        let file = try GGUFFile(url: url)
+        #expect(file.tensorInfos.isEmpty)
+        let tok = try #require(try GGUFTokenizerMetadata.read(file))
+        #expect(tok.kind == .bytePairEncoding && tok.tokens.count == 128256 && tok.merges.count == 280147 && tok.preTokenizer == "llama-bpe")
+        #expect(tok.bosID == 128000 && tok.eosID == 128001)
     }
 }

@@ -85,6 +85,12 @@ enum Models {
         return FileManager.default.fileExists(atPath: url.path) ? url : nil
     }
 
+    /// A vocabulary-only GGUF of the shared tokenizer fixtures (`tokenizers/NAME`), or nil.
+    static func vocabulary(_ name: String) -> URL? {
+        roots.map { $0.deletingLastPathComponent().appendingPathComponent("tokenizers/" + name) }
+            .first { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
     /// Whether `relative` is available.
     static func has(_ relative: String) -> Bool { find(relative) != nil }
 
