@@ -333,6 +333,10 @@ def tensor_ranges(t):
     return [(t["offset"] + j * c["stride"], t["offset"] + j * c["stride"] + c["size"]) for j in range(c["count"])]
 
 
+def dense_or(density):
+    return "dense" if density is None else f"{density:g}"
+
+
 def summary(b):
     m = b.manifest
     hp = m["hyperparameters"]
@@ -359,7 +363,8 @@ def summary(b):
             recall = blk["ffn_predictor"]["recall"] if blk["ffn_predictor"] else []
             table = " ".join(f"{r['density']:g}:{r['recall']:.3f}" for r in recall)
             lines.append(f"  block {i}: ffn {layout['type']} (B={layout.get('block_size', '-')}), "
-                         f"density ffn {blk['ffn_density']} heads {blk['head_density']}, ffn recall {table or '-'}")
+                         f"density ffn {dense_or(blk['ffn_density'])} heads {dense_or(blk['head_density'])}, "
+                         f"ffn recall {table or '-'}")
     return "\n".join(lines)
 
 

@@ -245,11 +245,13 @@ public final class BundleFile: @unchecked Sendable {
             }
             guard byName[bundle.section] != nil else { throw fail("no such section") }
             guard bundle.parts.count == 2 || bundle.parts.count == 3 else { throw fail("\(bundle.parts.count) parts; expected gate, up, down or up, down") }
+            let (neurons, overflow) = bundle.blockCount.multipliedReportingOverflow(by: bundle.blockSize)
+            guard !overflow else { throw fail("\(bundle.blockCount) blocks of \(bundle.blockSize) neurons overflow") }
             var partOffset = bundle.offset
             for part in bundle.parts {
                 guard let e = entries[part], let c = e.chunks else { throw fail("part '\(part)' is not a chunked tensor of the manifest") }
                 guard e.section == bundle.section, e.offset == partOffset, c.stride == bundle.stride, c.count == bundle.blockCount,
-                      e.shape.dims.first == bundle.blockCount * bundle.blockSize else {
+                      e.shape.dims.first == neurons else {
                     throw fail("part '\(part)' (offset \(e.offset), \(c.count) chunks of \(c.size) every \(c.stride), shape \(e.shape)) does not match the bundle (offset \(partOffset), \(bundle.blockCount) blocks of \(bundle.blockSize) neurons every \(bundle.stride) bytes)")
                 }
                 partOffset += c.size

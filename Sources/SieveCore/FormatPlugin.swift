@@ -8,7 +8,7 @@ public struct WriteOptions: Sendable {
     public var overwrite: Bool
     /// Called after each tensor is written with (tensors done, tensor count, tensor name).
     public var progress: (@Sendable (Int, Int, String) -> Void)?
-    /// zstd compression level (1…19) for formats that compress (the `.sieve` bundle); others ignore it.
+    /// zstd compression level (1…22) for formats that compress (the `.sieve` bundle); others ignore it.
     public var zstdLevel: Int
 
     public init(dtype: DType? = nil, overwrite: Bool = false, progress: (@Sendable (Int, Int, String) -> Void)? = nil,
