@@ -1,0 +1,157 @@
+import SieveCore
+import SieveKernels
+
+/// A linear projection ready for the kernels: the weights in their stored dtype and the bias in f32.
+struct LinearPlan {
+    let weight: WeightMatrix
+    let bias: FloatBuffer?
+    var outputs: Int { weight.rows }
+    var inputs: Int { weight.columns }
+}
+
+/// A normalisation with its parameters decoded to f32.
+struct NormPlan {
+    let kind: NormKind
+    let weight: FloatBuffer
+    let bias: FloatBuffer?
+    let epsilon: Float
+}
+
+/// One attention layer.
+struct AttentionPlan {
+    let q: LinearPlan
+    let k: LinearPlan
+    let v: LinearPlan
+    let o: LinearPlan
+    let heads: Int
+    let kvHeads: Int
+    let headDim: Int
+    let rope: RoPE?
+    let causal: Bool
+}
+
+/// One feed-forward layer.
+struct FeedForwardPlan {
+    let kind: FeedForwardKind
+    let activation: Activation
+    let up: LinearPlan
+    let gate: LinearPlan?
+    let down: LinearPlan
+    var width: Int { up.outputs }
+}
+
+/// One transformer block.
+struct BlockPlan {
+    let attentionNorm: NormPlan
+    let attention: AttentionPlan
+    let feedForwardNorm: NormPlan
+    let feedForward: FeedForwardPlan
+    let placement: NormPlacement
+}
+
+/// The compiled form of a `ModelGraph`: every tensor the forward pass reads, bound once, checked for shape
+/// and dtype. Weight matrices stay in their stored dtype (mapped or owned by the graph's tensors).
+struct ExecutionPlan {
+    let architecture: Architecture
+    let hyperparameters: Hyperparameters
+    let tokenEmbedding: WeightMatrix
+    let positionEmbedding: WeightMatrix?
+    let tokenTypeEmbedding: WeightMatrix?
+    let embeddingNorm: NormPlan?
+    let blocks: [BlockPlan]
+    let finalNorm: NormPlan?
+    let lmHead: LinearPlan?
+
+    /// Widest activation row a product reads (the size of the shared `MatMulInput`).
+    var widestInput: Int {
+        var widest = hyperparameters.hiddenSize
+        for b in blocks {
+            widest = max(widest, b.attention.o.inputs, b.feedForward.down.inputs, b.attention.q.inputs)
+        }
+        return widest
+    }
+
+    init(graph: ModelGraph) throws {
+        let hp = graph.hyperparameters
+        architecture = graph.architecture
+        hyperparameters = hp
+        let d = hp.hiddenSize
+
+        func tensor(_ name: String) throws -> Tensor {
+            guard let t = graph.tensors[name] else { throw SieveCoreError.missingTensor(source: "model", name: name) }
+            return t
+        }
+        func matrix(_ name: String, rows: Int?, columns: Int) throws -> WeightMatrix {
+            let t = try tensor(name)
+            guard t.shape.rank == 2, t.shape.dims[1] == columns, rows == nil || t.shape.dims[0] == rows else {
+                throw SieveCoreError.invalidShape(source: "model", tensor: name, reason: "shape \(t.shape), the runtime expects [\(rows.map(String.init) ?? "n"), \(columns)]")
+            }
+            do {
+                return try WeightMatrix(t)
+            } catch is SieveKernelsError {
+                throw SieveRuntimeError.unsupportedWeightType(tensor: name, dtype: t.dtype.name)
+            }
+        }
+        func vector(_ name: String, count: Int) throws -> FloatBuffer {
+            let t = try tensor(name)
+            guard t.elementCount == count, t.dtype.isFloat else {
+                throw SieveCoreError.invalidShape(source: "model", tensor: name, reason: "shape \(t.shape) as \(t.dtype.name), the runtime expects \(count) float values")
+            }
+            return try FloatBuffer(tensor: t)
+        }
+        func linear(_ ref: LinearRef, outputs: Int, inputs: Int) throws -> LinearPlan {
+            LinearPlan(weight: try matrix(ref.weight, rows: outputs, columns: inputs),
+                       bias: try ref.bias.map { try vector($0, count: outputs) })
+        }
+        func norm(_ node: NormNode) throws -> NormPlan {
+            NormPlan(kind: node.kind, weight: try vector(node.weight, count: d), bias: try node.bias.map { try vector($0, count: d) },
+                     epsilon: Float(node.epsilon))
+        }
+
+        tokenEmbedding = try matrix(graph.embedding.tokens, rows: hp.vocabSize, columns: d)
+        positionEmbedding = try graph.embedding.positions.map { try matrix($0, rows: nil, columns: d) }
+        tokenTypeEmbedding = try graph.embedding.tokenTypes.map { try matrix($0, rows: nil, columns: d) }
+        embeddingNorm = try graph.embedding.norm.map(norm)
+        if let p = positionEmbedding, p.rows < hp.contextLength + hp.positionOffset {
+            throw SieveCoreError.invalidShape(source: "model", tensor: p.name, reason: "\(p.rows) positions, fewer than the context \(hp.contextLength) + offset \(hp.positionOffset)")
+        }
+        if graph.embedding.positions == nil && graph.blocks.contains(where: { $0.attention.rope == nil }) {
+            throw SieveRuntimeError.unsupportedGraph(reason: "attention without RoPE needs a learned position table, and the graph has none")
+        }
+
+        var blocks: [BlockPlan] = []
+        for (i, b) in graph.blocks.enumerated() {
+            let a = b.attention
+            guard a.heads > 0, a.kvHeads > 0, a.heads % a.kvHeads == 0, a.headDim > 0 else {
+                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): \(a.heads) heads and \(a.kvHeads) KV heads (the KV heads must divide the heads)")
+            }
+            if let rope = a.rope, rope.dimensions <= 0 || rope.dimensions > a.headDim || rope.dimensions % 2 != 0 {
+                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): RoPE over \(rope.dimensions) of \(a.headDim) head dimensions (must be even and at most the head size)")
+            }
+            guard case .dense = b.feedForward.layout else {
+                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): the feed-forward layer is blocked (a sparse bundle); the dense runner needs a dense layout")
+            }
+            let qDim = a.heads * a.headDim
+            let kvDim = a.kvHeads * a.headDim
+            let attention = AttentionPlan(
+                q: try linear(a.q, outputs: qDim, inputs: d), k: try linear(a.k, outputs: kvDim, inputs: d),
+                v: try linear(a.v, outputs: kvDim, inputs: d), o: try linear(a.o, outputs: d, inputs: qDim),
+                heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, rope: a.rope, causal: a.causal)
+            let f = b.feedForward
+            if f.kind.isGated && f.gate == nil {
+                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(f.kind.rawValue) feed-forward layer without a gate projection")
+            }
+            let width = try tensor(f.up.weight).shape.dims.first ?? 0
+            let feedForward = FeedForwardPlan(
+                kind: f.kind, activation: f.activation, up: try linear(f.up, outputs: width, inputs: d),
+                gate: try f.gate.map { try linear($0, outputs: width, inputs: d) }, down: try linear(f.down, outputs: d, inputs: width))
+            blocks.append(BlockPlan(attentionNorm: try norm(b.attentionNorm), attention: attention,
+                                    feedForwardNorm: try norm(b.feedForwardNorm), feedForward: feedForward,
+                                    placement: b.normPlacement))
+        }
+        guard !blocks.isEmpty else { throw SieveRuntimeError.unsupportedGraph(reason: "the graph has no transformer blocks") }
+        self.blocks = blocks
+        finalNorm = try graph.finalNorm.map(norm)
+        lmHead = try graph.lmHead.map { try linear($0.projection, outputs: hp.vocabSize, inputs: d) }
+    }
+}

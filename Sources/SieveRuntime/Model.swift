@@ -1,0 +1,463 @@
+import Foundation
+import SieveCore
+import SieveKernels
+
+/// Which positions of an evaluated batch report their outputs.
+public enum OutputRows: Sendable, Equatable {
+    /// None (prefill whose logits are not needed).
+    case none
+    /// The last token only (generation).
+    case last
+    /// Every token (tests, scoring).
+    case all
+    /// Tokens at these indices of the evaluated sequence (perplexity scores the second half of a chunk).
+    case range(Range<Int>)
+
+    func resolved(count: Int) -> Range<Int> {
+        switch self {
+        case .none: return 0..<0
+        case .last: return count > 0 ? (count - 1)..<count : 0..<0
+        case .all: return 0..<count
+        case let .range(r): return r.clamped(to: 0..<count)
+        }
+    }
+}
+
+/// The outputs of one evaluated position, valid only inside the callback that receives them.
+public struct PositionOutput {
+    /// The final hidden state: after the final norm for decoders (the LM head's input), the last block's
+    /// output for encoders.
+    public let hidden: UnsafeBufferPointer<Float>
+    /// The LM head's logits (empty for encoders).
+    public let logits: UnsafeBufferPointer<Float>
+}
+
+/// Where in a block an activation was recorded.
+public enum ActivationSite: String, Sendable, CaseIterable {
+    /// The residual stream entering the block (before its first norm).
+    case blockInput
+    /// The attention heads' concatenated outputs (the input of the output projection), `[tokens, heads·headDim]`.
+    case attentionOutput
+    /// The FFN's intermediate activation (the input of the down projection), `[tokens, ffnWidth]`.
+    case feedForwardActivation
+}
+
+/// Activations of one block for a batch of tokens, handed to `Model.activationObserver`. The values are only
+/// valid during the call.
+public struct ActivationRecord {
+    public let site: ActivationSite
+    public let layer: Int
+    /// Position of the first token of the batch.
+    public let firstPosition: Int
+    public let tokens: Int
+    /// Values per token.
+    public let width: Int
+    /// `tokens × width` values, row-major.
+    public let values: UnsafeBufferPointer<Float>
+}
+
+/// A `ModelGraph` compiled for the CPU: weights bound in their stored dtypes, a KV cache sized to the context,
+/// and every activation buffer allocated once, so evaluating tokens allocates nothing.
+///
+/// `evaluate` appends tokens at `position` (prefill in batches of `RuntimeOptions.batchSize`, decode one at a
+/// time) and reports the hidden states and logits of the requested positions. A model is stateful (its cache)
+/// and not thread-safe; use one per conversation.
+public final class Model {
+    /// The architecture family.
+    public let architecture: Architecture
+    /// The model's hyperparameters.
+    public let hyperparameters: Hyperparameters
+    /// The tokenizer the graph carried, if any.
+    public let tokenizerDescription: TokenizerDescription?
+    /// Positions the KV cache holds.
+    public let contextLength: Int
+    /// The options the model was compiled with.
+    public let options: RuntimeOptions
+    /// Called with block activations during `evaluate` when set (calibration, tests, analysis). Leave nil for
+    /// speed.
+    public var activationObserver: ((ActivationRecord) -> Void)?
+
+    let plan: ExecutionPlan
+    let pool: ThreadPool
+    let cache: KVCache
+    private let work: Workspace
+    private let rope: RotaryEmbedding?
+    /// Per block, the fused products that share an input: q/k/v, and gate/up for gated FFNs.
+    private let attentionProducts: [[MatMulProduct]]
+    private let feedForwardProducts: [[MatMulProduct]]
+
+    /// Compiles `graph`: binds its tensors, checks shapes and dtypes, and allocates the cache and buffers.
+    /// - Parameter pool: a thread pool to share with other models; nil starts one with `options.threads` threads.
+    public init(graph: ModelGraph, options: RuntimeOptions = RuntimeOptions(), pool: ThreadPool? = nil) throws {
+        try options.validate()
+        let hp = graph.hyperparameters
+        try hp.validate(source: "model")
+        let plan = try ExecutionPlan(graph: graph)
+        let context = try options.resolvedContext(trainedContext: hp.contextLength)
+        let first = plan.blocks[0].attention
+        for (i, b) in plan.blocks.enumerated() {
+            if b.attention.kvHeads != first.kvHeads || b.attention.headDim != first.headDim {
+                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) has a different KV head layout from block 0")
+            }
+            if b.attention.rope != first.rope {
+                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) uses different RoPE settings from block 0")
+            }
+        }
+        let threads = pool?.threadCount ?? options.threads ?? ThreadPool.defaultThreadCount
+        let encoder = plan.blocks.contains { !$0.attention.causal }
+        let batch = encoder ? max(options.batchSize, context) : min(options.batchSize, context)
+        let work = Workspace(plan: plan, batch: batch, context: context, threads: threads)
+
+        self.plan = plan
+        architecture = graph.architecture
+        hyperparameters = hp
+        tokenizerDescription = graph.tokenizer
+        self.options = options
+        contextLength = context
+        self.pool = pool ?? ThreadPool(threads: threads)
+        self.work = work
+        cache = KVCache(type: options.kvCacheType, layers: plan.blocks.count, kvHeads: first.kvHeads, headDim: first.headDim,
+                        capacity: context)
+        rope = first.rope.map {
+            RotaryEmbedding(headDimension: first.headDim, rotaryDimension: $0.dimensions, base: Float($0.theta),
+                            layout: $0.style == .halfSplit ? .halfSplit : .interleaved, maxPositions: context)
+        }
+        attentionProducts = plan.blocks.map { b in [
+            MatMulProduct(weights: b.attention.q.weight, output: work.queries.pointer),
+            MatMulProduct(weights: b.attention.k.weight, output: work.keys.pointer),
+            MatMulProduct(weights: b.attention.v.weight, output: work.values.pointer),
+        ] }
+        feedForwardProducts = plan.blocks.map { b in
+            guard let gate = b.feedForward.gate else { return [MatMulProduct(weights: b.feedForward.up.weight, output: work.up.pointer)] }
+            return [MatMulProduct(weights: gate.weight, output: work.gate.pointer),
+                    MatMulProduct(weights: b.feedForward.up.weight, output: work.up.pointer)]
+        }
+    }
+
+    /// Tokens in the KV cache; the next evaluated token gets this position.
+    public var position: Int { cache.length }
+    /// Number of kernel threads.
+    public var threadCount: Int { pool.threadCount }
+    /// Vocabulary size (rows of the token embedding).
+    public var vocabularySize: Int { hyperparameters.vocabSize }
+    /// Width of the hidden state.
+    public var hiddenSize: Int { hyperparameters.hiddenSize }
+    /// Whether the model predicts tokens (decoders) rather than only producing hidden states (encoders).
+    public var hasLanguageModelHead: Bool { plan.lmHead != nil }
+    /// Whether attention is causal (decoders) or bidirectional (encoders).
+    public var isCausal: Bool { plan.blocks[0].attention.causal }
+    /// Bytes held by the KV cache.
+    public var kvCacheBytes: Int { cache.byteCount }
+
+    /// Empties the KV cache.
+    public func reset() { cache.length = 0 }
+
+    /// Drops cached positions from `position` on (to reuse a common prefix of a new prompt).
+    public func truncate(to position: Int) {
+        precondition(position >= 0 && position <= cache.length, "truncate(to: \(position)) outside 0…\(cache.length)")
+        cache.length = position
+    }
+
+    /// Evaluates `tokens` at positions `position ..< position + tokens.count`, appending them to the cache, and
+    /// calls `body(index, output)` for each index in `outputs` (indices into `tokens`), in order.
+    ///
+    /// Encoders (bidirectional attention) evaluate a whole sequence at once from an empty cache.
+    public func evaluate<C: Collection>(_ tokens: C, outputs: OutputRows = .last,
+                                        _ body: (Int, PositionOutput) throws -> Void) throws where C.Element == Int {
+        let count = tokens.count
+        guard count > 0 else { return }
+        let start = cache.length
+        guard start + count <= contextLength else {
+            throw SieveRuntimeError.cacheFull(position: start, tokens: count, context: contextLength)
+        }
+        if !isCausal {
+            guard start == 0, count <= work.batch else {
+                throw SieveRuntimeError.invalidOption(name: "encoder input", value: "\(count) tokens at position \(start)", reason: "an encoder reads one sequence of at most \(work.batch) tokens from an empty cache; call reset() first or shorten the input")
+            }
+        }
+        let wanted = outputs.resolved(count: count)
+        var index = 0
+        var iterator = tokens.makeIterator()
+        while index < count {
+            let n = min(work.batch, count - index)
+            for i in 0..<n {
+                let t = iterator.next()!
+                guard t >= 0 && t < vocabularySize else {
+                    throw SieveRuntimeError.tokenOutOfRange(token: t, vocabularySize: vocabularySize)
+                }
+                work.tokens[i] = t
+            }
+            forwardBlocks(tokens: n, at: cache.length)
+            cache.length += n
+            let rows = wanted.clamped(to: index..<(index + n))
+            if !rows.isEmpty {
+                try emitOutputs(rows: (rows.lowerBound - index)..<(rows.upperBound - index), batchOffset: index, body)
+            }
+            index += n
+        }
+    }
+
+    /// Evaluates one token (decode) and calls `body` with its logits.
+    public func decode<R>(_ token: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        var result: R?
+        try evaluate(CollectionOfOne(token), outputs: .last) { _, output in result = try body(output.logits) }
+        return result!
+    }
+
+    // MARK: - Forward pass
+
+    private func forwardBlocks(tokens n: Int, at start: Int) {
+        embed(tokens: n, at: start)
+        for layer in plan.blocks.indices {
+            let block = plan.blocks[layer]
+            if let observer = activationObserver {
+                observer(ActivationRecord(site: .blockInput, layer: layer, firstPosition: start, tokens: n, width: hiddenSize,
+                                          values: UnsafeBufferPointer(work.residual.slice(0, n * hiddenSize))))
+            }
+            switch block.placement {
+            case .pre:
+                normalize(block.attentionNorm, work.residual, into: work.normed, rows: n)
+                attention(block.attention, layer: layer, input: work.normed, tokens: n, at: start)
+                addRows(work.projected, into: work.residual, rows: n)
+                normalize(block.feedForwardNorm, work.residual, into: work.normed, rows: n)
+                feedForward(block.feedForward, layer: layer, input: work.normed, tokens: n, at: start)
+                addRows(work.projected, into: work.residual, rows: n)
+            case .post:
+                attention(block.attention, layer: layer, input: work.residual, tokens: n, at: start)
+                addRows(work.projected, into: work.residual, rows: n)
+                normalize(block.attentionNorm, work.residual, into: work.residual, rows: n)
+                feedForward(block.feedForward, layer: layer, input: work.residual, tokens: n, at: start)
+                addRows(work.projected, into: work.residual, rows: n)
+                normalize(block.feedForwardNorm, work.residual, into: work.residual, rows: n)
+            }
+        }
+    }
+
+    /// Token (+ position, + token type) embeddings into the residual stream, then the embedding norm.
+    private func embed(tokens n: Int, at start: Int) {
+        let d = hiddenSize
+        for i in 0..<n {
+            let x = work.residual.row(i, width: d)
+            plan.tokenEmbedding.decodeRow(work.tokens[i], into: x)
+            if let positions = plan.positionEmbedding {
+                let p = work.scratchRow.pointer
+                positions.decodeRow(start + i + hyperparameters.positionOffset, into: p)
+                for j in 0..<d { x[j] += p[j] }
+            }
+            if let types = plan.tokenTypeEmbedding {
+                let p = work.scratchRow.pointer
+                types.decodeRow(0, into: p)
+                for j in 0..<d { x[j] += p[j] }
+            }
+        }
+        if let norm = plan.embeddingNorm { normalize(norm, work.residual, into: work.residual, rows: n) }
+    }
+
+    private func attention(_ a: AttentionPlan, layer: Int, input: FloatBuffer, tokens n: Int, at start: Int) {
+        let d = hiddenSize
+        let qDim = a.heads * a.headDim
+        let kvDim = a.kvHeads * a.headDim
+        work.input.bind(input.pointer, tokens: n, columns: d)
+        MatMul.multiply(attentionProducts[layer], work.input, pool: pool)
+        addBias(a.q.bias, to: work.queries, rows: n, width: qDim)
+        addBias(a.k.bias, to: work.keys, rows: n, width: kvDim)
+        addBias(a.v.bias, to: work.values, rows: n, width: kvDim)
+        if let rope {
+            rope.apply(work.queries.pointer, heads: a.heads, tokens: n, tokenStride: qDim, firstPosition: start)
+            rope.apply(work.keys.pointer, heads: a.kvHeads, tokens: n, tokenStride: kvDim, firstPosition: start)
+        }
+        for i in 0..<n {
+            let k = work.keys.row(i, width: kvDim)
+            let v = work.values.row(i, width: kvDim)
+            for h in 0..<a.kvHeads {
+                cache.store(k + h * a.headDim, layer: layer, head: h, position: start + i, value: false)
+                cache.store(v + h * a.headDim, layer: layer, head: h, position: start + i, value: true)
+            }
+        }
+        attend(a, layer: layer, tokens: n, at: start)
+        if let observer = activationObserver {
+            observer(ActivationRecord(site: .attentionOutput, layer: layer, firstPosition: start, tokens: n, width: qDim,
+                                      values: UnsafeBufferPointer(work.attended.slice(0, n * qDim))))
+        }
+        work.input.bind(work.attended.pointer, tokens: n, columns: qDim)
+        MatMul.multiply(a.o.weight, work.input, into: work.projected.pointer, pool: pool)
+        addBias(a.o.bias, to: work.projected, rows: n, width: d)
+    }
+
+    /// Scaled dot-product attention of every (head, token) pair over the cached keys and values.
+    private func attend(_ a: AttentionPlan, layer: Int, tokens n: Int, at start: Int) {
+        let qDim = a.heads * a.headDim
+        let group = a.heads / a.kvHeads
+        let scale = 1 / Float(a.headDim).squareRoot()
+        let causal = a.causal
+        let cache = self.cache
+        let work = self.work
+        let headDim = a.headDim
+        let heads = a.heads
+        pool.parallelFor(heads * n) { range, thread in
+            let scores = work.scores.row(thread, width: work.context)
+            for task in range {
+                let i = task / heads
+                let h = task % heads
+                let g = h / group
+                let visible = causal ? start + i + 1 : start + n
+                AttentionKernel.head(query: work.queries.row(i, width: qDim) + h * headDim,
+                                     cache: cache, layer: layer, kvHead: g, positions: visible, scale: scale,
+                                     scores: scores, output: work.attended.row(i, width: qDim) + h * headDim)
+            }
+        }
+    }
+
+    private func feedForward(_ f: FeedForwardPlan, layer: Int, input: FloatBuffer, tokens n: Int, at start: Int) {
+        let d = hiddenSize
+        let width = f.width
+        work.input.bind(input.pointer, tokens: n, columns: d)
+        MatMul.multiply(feedForwardProducts[layer], work.input, pool: pool)
+        addBias(f.gate?.bias, to: work.gate, rows: n, width: width)
+        addBias(f.up.bias, to: work.up, rows: n, width: width)
+        let values = work.up.slice(0, n * width)
+        switch f.kind {
+        case .swiglu, .geglu:
+            ActivationKernel.gated(f.activation, gate: UnsafeBufferPointer(work.gate.slice(0, n * width)), up: values)
+        case .relu, .gelu:
+            ActivationKernel.apply(f.activation, values)
+        }
+        if let observer = activationObserver {
+            observer(ActivationRecord(site: .feedForwardActivation, layer: layer, firstPosition: start, tokens: n, width: width,
+                                      values: UnsafeBufferPointer(values)))
+        }
+        work.input.bind(work.up.pointer, tokens: n, columns: width)
+        MatMul.multiply(f.down.weight, work.input, into: work.projected.pointer, pool: pool)
+        addBias(f.down.bias, to: work.projected, rows: n, width: d)
+    }
+
+    private func normalize(_ norm: NormPlan, _ x: FloatBuffer, into y: FloatBuffer, rows n: Int) {
+        normalize(norm, x.pointer, into: y.pointer, rows: n)
+    }
+
+    private func normalize(_ norm: NormPlan, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows n: Int) {
+        switch norm.kind {
+        case .rms:
+            Norms.rmsNorm(x, weight: norm.weight.pointer, count: hiddenSize, epsilon: norm.epsilon, rows: n, into: y)
+        case .layer:
+            Norms.layerNorm(x, weight: norm.weight.pointer, bias: norm.bias?.pointer, count: hiddenSize, epsilon: norm.epsilon, rows: n, into: y)
+        }
+    }
+
+    private func addBias(_ bias: FloatBuffer?, to y: FloatBuffer, rows n: Int, width: Int) {
+        guard let bias else { return }
+        for i in 0..<n {
+            let row = y.row(i, width: width)
+            for j in 0..<width { row[j] += bias.pointer[j] }
+        }
+    }
+
+    private func addRows(_ x: FloatBuffer, into y: FloatBuffer, rows n: Int) {
+        let count = n * hiddenSize
+        for j in 0..<count { y.pointer[j] += x.pointer[j] }
+    }
+
+    // MARK: - Outputs
+
+    /// Final norm of batch rows `rows`, then the LM head in groups, calling `body` per row.
+    private func emitOutputs(rows: Range<Int>, batchOffset: Int, _ body: (Int, PositionOutput) throws -> Void) throws {
+        let d = hiddenSize
+        // Final hidden states of the requested rows, packed from row 0 of `normed`.
+        for (k, i) in rows.enumerated() {
+            let src = work.residual.row(i, width: d), dst = work.normed.row(k, width: d)
+            if let norm = plan.finalNorm {
+                normalize(norm, src, into: dst, rows: 1)
+            } else {
+                dst.update(from: src, count: d)
+            }
+        }
+        guard let head = plan.lmHead else {
+            for (k, i) in rows.enumerated() {
+                try body(batchOffset + i, PositionOutput(hidden: UnsafeBufferPointer(work.normed.slice(k * d, d)),
+                                                         logits: UnsafeBufferPointer(start: nil, count: 0)))
+            }
+            return
+        }
+        let vocab = head.outputs
+        let group = work.logitRows(for: rows.count)
+        var k = 0
+        while k < rows.count {
+            let m = min(group, rows.count - k)
+            work.input.bind(work.normed.row(k, width: d), tokens: m, columns: d)
+            MatMul.multiply(head.weight, work.input, into: work.logits.pointer, pool: pool)
+            addBias(head.bias, to: work.logits, rows: m, width: vocab)
+            for j in 0..<m {
+                try body(batchOffset + rows.lowerBound + k + j,
+                         PositionOutput(hidden: UnsafeBufferPointer(work.normed.slice((k + j) * d, d)),
+                                        logits: UnsafeBufferPointer(work.logits.slice(j * vocab, vocab))))
+            }
+            k += m
+        }
+    }
+}
+
+/// The activation buffers of a compiled model, sized for `batch` tokens.
+final class Workspace {
+    let batch: Int
+    let context: Int
+    let tokens: UnsafeMutablePointer<Int>
+    let residual: FloatBuffer
+    let normed: FloatBuffer
+    let queries: FloatBuffer
+    let keys: FloatBuffer
+    let values: FloatBuffer
+    let attended: FloatBuffer
+    let projected: FloatBuffer
+    let up: FloatBuffer
+    let gate: FloatBuffer
+    let scores: FloatBuffer
+    let scratchRow: FloatBuffer
+    let input: MatMulInput
+    private let vocabulary: Int
+    private let maxLogitRows: Int
+    /// Logits of up to `logitCapacity` rows; grown on the first request for more (never per token).
+    private(set) var logits: FloatBuffer
+    private var logitCapacity = 1
+
+    init(plan: ExecutionPlan, batch: Int, context: Int, threads: Int) {
+        let hp = plan.hyperparameters
+        let d = hp.hiddenSize
+        var qDim = 0, kvDim = 0, ff = 0
+        for b in plan.blocks {
+            qDim = max(qDim, b.attention.q.outputs)
+            kvDim = max(kvDim, b.attention.k.outputs)
+            ff = max(ff, b.feedForward.width)
+        }
+        self.batch = batch
+        self.context = context
+        tokens = .allocate(capacity: batch)
+        tokens.initialize(repeating: 0, count: batch)
+        residual = FloatBuffer(count: batch * d)
+        normed = FloatBuffer(count: batch * d)
+        queries = FloatBuffer(count: batch * qDim)
+        keys = FloatBuffer(count: batch * kvDim)
+        values = FloatBuffer(count: batch * kvDim)
+        attended = FloatBuffer(count: batch * qDim)
+        projected = FloatBuffer(count: batch * d)
+        up = FloatBuffer(count: batch * ff)
+        gate = FloatBuffer(count: plan.blocks.contains { $0.feedForward.gate != nil } ? batch * ff : 0)
+        scores = FloatBuffer(count: threads * context)
+        scratchRow = FloatBuffer(count: d)
+        input = MatMulInput(maxTokens: batch, maxColumns: plan.widestInput, threads: threads)
+        vocabulary = plan.lmHead?.outputs ?? 0
+        maxLogitRows = min(batch, 64)
+        logits = FloatBuffer(count: vocabulary)
+    }
+
+    deinit { tokens.deallocate() }
+
+    /// Rows of logits computed at once for a request of `rows` rows, growing the buffer if needed.
+    func logitRows(for rows: Int) -> Int {
+        let wanted = min(max(rows, 1), maxLogitRows)
+        if wanted > logitCapacity {
+            logits = FloatBuffer(count: wanted * vocabulary)
+            logitCapacity = wanted
+        }
+        return logitCapacity
+    }
+}

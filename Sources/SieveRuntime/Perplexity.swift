@@ -1,0 +1,84 @@
+import Foundation
+
+/// A perplexity measurement: `value` ± `standardError`, the way llama-perplexity reports it.
+public struct PerplexityResult: Sendable, Equatable, Codable {
+    /// exp(mean negative log-likelihood of the scored tokens).
+    public var value: Double
+    /// Standard error of the mean NLL times the perplexity (llama.cpp's "±").
+    public var standardError: Double
+    /// Chunks evaluated.
+    public var chunks: Int
+    /// Tokens per chunk.
+    public var contextLength: Int
+    /// Tokens scored in total.
+    public var scoredTokens: Int
+    /// Mean negative log-likelihood (nats per token).
+    public var meanNLL: Double
+}
+
+/// llama-perplexity's method: the token stream is cut into chunks of `contextLength` tokens; each chunk is
+/// evaluated from an empty cache, its first token replaced by BOS when the model's tokenizer adds one; the
+/// positions `contextLength/2 … contextLength−2` each predict the next token, and the mean negative
+/// log-likelihood of those predictions over all chunks gives the perplexity.
+public enum Perplexity {
+    /// Measures the perplexity of `tokens` (already tokenized as the caller wants, e.g. with a leading BOS).
+    ///
+    /// - Parameters:
+    ///   - contextLength: tokens per chunk (at least 4, at most the model's KV cache).
+    ///   - bos: the token put at the start of every chunk, or nil to leave the chunks as they are.
+    ///   - maxChunks: evaluate at most this many chunks (nil: all).
+    ///   - progress: called after each chunk with (chunks done, chunk count, running perplexity).
+    public static func measure(model: Model, tokens: [Int], contextLength: Int, bos: Int?, maxChunks: Int? = nil,
+                               progress: ((Int, Int, Double) -> Void)? = nil) throws -> PerplexityResult {
+        guard model.hasLanguageModelHead else {
+            throw SieveRuntimeError.wrongModelKind(operation: "perplexity", architecture: model.architecture.rawValue)
+        }
+        guard contextLength >= 4 else {
+            throw SieveRuntimeError.invalidOption(name: "perplexity context", value: "\(contextLength)", reason: "must be at least 4")
+        }
+        guard contextLength <= model.contextLength else {
+            throw SieveRuntimeError.invalidOption(name: "perplexity context", value: "\(contextLength)", reason: "the KV cache holds \(model.contextLength) positions; load the model with --ctx \(contextLength) or more")
+        }
+        if let maxChunks, maxChunks < 1 {
+            throw SieveRuntimeError.invalidOption(name: "chunk count", value: "\(maxChunks)", reason: "must be positive")
+        }
+        var chunkCount = tokens.count / contextLength
+        guard chunkCount > 0 else { throw SieveRuntimeError.textTooShort(tokens: tokens.count, needed: contextLength) }
+        if let maxChunks { chunkCount = min(chunkCount, maxChunks) }
+
+        let first = contextLength / 2
+        var sum = 0.0
+        var sumSquares = 0.0
+        var count = 0
+        var chunk = [Int](repeating: 0, count: contextLength)
+        for c in 0..<chunkCount {
+            let start = c * contextLength
+            for i in 0..<contextLength { chunk[i] = tokens[start + i] }
+            if let bos { chunk[0] = bos }
+            model.reset()
+            // Rows first ..< contextLength-1 predict tokens first+1 ..< contextLength.
+            try model.evaluate(chunk, outputs: .range(first..<(contextLength - 1))) { row, output in
+                let nll = -logSoftmax(output.logits, at: chunk[row + 1])
+                sum += nll
+                sumSquares += nll * nll
+                count += 1
+            }
+            progress?(c + 1, chunkCount, exp(sum / Double(count)))
+        }
+        let mean = sum / Double(count)
+        let ppl = exp(mean)
+        let variance = sumSquares / Double(count) - mean * mean
+        let stderr = variance > 0 && count > 1 ? (variance / Double(count - 1)).squareRoot() * ppl : 0
+        return PerplexityResult(value: ppl, standardError: stderr, chunks: chunkCount, contextLength: contextLength,
+                                scoredTokens: count, meanNLL: mean)
+    }
+
+    /// log softmax(logits)[index], accumulated in Double.
+    static func logSoftmax(_ logits: UnsafeBufferPointer<Float>, at index: Int) -> Double {
+        var maxLogit = -Float.infinity
+        for v in logits { maxLogit = max(maxLogit, v) }
+        var total = 0.0
+        for v in logits { total += Double(expf(v - maxLogit)) }
+        return Double(logits[index] - maxLogit) - log(total)
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import GGUFFormat
+import SafetensorsFormat
+import SieveCore
+import SieveRuntime
+import SieveTokenizers
+import Testing
+
+/// Named tolerances of the runtime against the official references (see the fixtures' README, "Tolerances
+/// observed").
+enum Tolerance {
+    /// float32 weights and compute against transformers' float32 logits (llama.cpp f32 gets 6e-6…2e-5).
+    static let float32Logits: Float = 1e-4
+    /// The same for `hidden_last`, `ffn_act` and `attn_head_norm`.
+    static let float32Activations: Float = 1e-4
+    /// Quantized GGUFs against llama.cpp's own logits for the same file (`ref-llama-cpp.safetensors`). Both
+    /// multiply the same quantized weights, but llama.cpp quantizes the activations of every product to 8 bits
+    /// while Sieve's prefill products use float activations: measured max |Δlogit| 0.02–0.09 on logits of
+    /// rms ≈ 2 (see `QuantizedGGUFTests`), against 0.15–1.9 for the weight rounding itself (transformers vs
+    /// llama.cpp). 0.15 sits above the worst measured case with margin and an order of magnitude below a
+    /// wrong dequantization, which would move logits by the size of the quantization error (≥ 0.15).
+    static let quantizedVersusLlamaCpp: Float = 0.15
+    /// The same through the decode path (8-bit activations like llama.cpp).
+    static let quantizedDecodeVersusLlamaCpp: Float = 0.15
+    /// Relative perplexity agreement with transformers float32 (4–5 significant digits).
+    static let perplexityRelative = 2e-5
+}
+
+/// The model fixtures: the repository's `Tests/Fixtures/models` (found through `#filePath`) and, for the float
+/// GGUFs the repository does not carry, the shared fixture set beside it (`../shared/fixtures/models` or
+/// `$SIEVE_SHARED_FIXTURES/models`).
+enum Fixtures {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    /// This target's own fixtures (the GPL-3 text).
+    static let own = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    static var roots: [URL] {
+        var r = [repoRoot.appendingPathComponent("Tests/Fixtures/models")]
+        if let env = ProcessInfo.processInfo.environment["SIEVE_SHARED_FIXTURES"] {
+            r.append(URL(fileURLWithPath: env).appendingPathComponent("models"))
+        }
+        r.append(repoRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/models"))
+        return r
+    }
+
+    /// The first existing copy of `relative` (e.g. `tiny-llama/q4_0.gguf`), or nil.
+    static func find(_ relative: String) -> URL? {
+        roots.map { $0.appendingPathComponent(relative) }.first { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
+    static func has(_ relative: String) -> Bool { find(relative) != nil }
+
+    static func url(_ relative: String) throws -> URL {
+        try #require(find(relative), "missing fixture \(relative)")
+    }
+
+    /// The real default model, fetched by `make models` into `$SIEVE_MODELS` (default `~/.cache/sieve/models`).
+    static var smollm2: URL? {
+        let models = ProcessInfo.processInfo.environment["SIEVE_MODELS"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/sieve/models").path
+        let url = URL(fileURLWithPath: models).appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+
+    /// A model from a fixture path: a folder is read by the safetensors plugin, a `.gguf` by the GGUF plugin.
+    static func graph(_ relative: String) throws -> ModelGraph {
+        let url = try url(relative)
+        if url.pathExtension == "gguf" { return try GGUFPlugin().read(url) }
+        return try SafetensorsPlugin().read(url)
+    }
+
+    static func model(_ relative: String, options: RuntimeOptions = RuntimeOptions()) throws -> Model {
+        try Model(graph: try graph(relative), options: options)
+    }
+
+    static func json(_ relative: String) throws -> JSONValue {
+        try JSONValue.parse(contentsOf: try url(relative))
+    }
+
+    /// The tensors of a reference file.
+    static func references(_ relative: String) throws -> TensorStore {
+        try SafetensorsPlugin().readTensors(try url(relative)).tensors
+    }
+
+    /// Floats of reference tensor `name`.
+    static func floats(_ store: TensorStore, _ name: String) throws -> [Float] {
+        try #require(store[name], "reference tensor \(name) missing").floats()
+    }
+
+    /// The reference token ids.
+    static func inputIDs(_ store: TensorStore) throws -> [Int] {
+        try floats(store, "input_ids").map { Int($0) }
+    }
+
+    /// GPL-3 as shipped in Debian's common-licenses, the perplexity text of the tiny models.
+    static func gpl3() throws -> String {
+        try String(contentsOf: own.appendingPathComponent("GPL-3"), encoding: .utf8)
+    }
+}
+
+/// Largest absolute difference between two equally long arrays.
+func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count, "comparing \(a.count) values with \(b.count)")
+    var m: Float = 0
+    for i in a.indices { m = max(m, abs(a[i] - b[i])) }
+    return m
+}
+
+extension Model {
+    /// Logits (and final hidden states) of every position of `tokens`, evaluated from an empty cache.
+    func allOutputs(_ tokens: [Int]) throws -> (logits: [Float], hidden: [Float]) {
+        reset()
+        var logits: [Float] = []
+        var hidden: [Float] = []
+        try evaluate(tokens, outputs: .all) { _, output in
+            logits.append(contentsOf: output.logits)
+            hidden.append(contentsOf: output.hidden)
+        }
+        return (logits, hidden)
+    }
+}
