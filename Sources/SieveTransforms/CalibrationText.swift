@@ -1,0 +1,35 @@
+import Foundation
+
+/// The calibration text shipped with Sieve and the cutting of a token stream into calibration sequences.
+public enum CalibrationText {
+    /// The default calibration text (`Resources/calibration.txt`: ~320 KB of the Python 3.11 documentation, PSF
+    /// License v2; see `Resources/README.md`).
+    public static func defaultText() throws -> String {
+        guard let url = Bundle.module.url(forResource: "calibration", withExtension: "txt", subdirectory: "Resources") else {
+            throw SieveTransformsError.calibration(reason: "the bundled calibration text is missing from the SieveTransforms resources; reinstall Sieve or pass --calibration FILE")
+        }
+        return try String(contentsOf: url, encoding: .utf8)
+    }
+
+    /// Cuts `tokens` into sequences of at most `context` tokens, each starting with `bos` when given (then
+    /// `context − 1` text tokens per sequence), until the sequences hold `maxTokens` tokens past their first position
+    /// — the tokens a `CalibrationRecorder` with its default `skipLeadingPositions` of 1 records — or the text ends.
+    /// A final sequence shorter than 2 tokens is dropped.
+    public static func sequences(tokens: [Int], context: Int, maxTokens: Int, bos: Int?) -> [[Int]] {
+        precondition(context >= 2, "a calibration context needs at least 2 tokens")
+        let perSequence = bos == nil ? context : context - 1
+        var out: [[Int]] = []
+        var start = 0
+        var total = 0
+        while start < tokens.count && total < maxTokens {
+            let take = min(perSequence, tokens.count - start, maxTokens - total + (bos == nil ? 1 : 0))
+            var seq = bos.map { [$0] } ?? []
+            seq.append(contentsOf: tokens[start..<(start + take)])
+            if seq.count < 2 { break }
+            out.append(seq)
+            total += seq.count - 1
+            start += take
+        }
+        return out
+    }
+}

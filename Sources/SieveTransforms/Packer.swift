@@ -1,0 +1,420 @@
+import Foundation
+import SieveCore
+import SieveKernels
+import SieveRuntime
+
+/// How predictors are made.
+public enum PredictorKind: String, Sendable, CaseIterable {
+    /// Trained on calibration records (`PredictorTrainer`).
+    case trained
+    /// Training-free, from the weights (`SVDPredictor`).
+    case svd
+}
+
+/// Options of `Packer.pack` (the `sieve pack` flags).
+public struct PackOptions: Sendable, Equatable {
+    /// Neurons per FFN block `B` (`--block-size`); must divide the FFN width.
+    public var blockSize: Int = 32
+    /// Predictor rank `r` (`--rank`).
+    public var rank: Int = 128
+    /// Blocks between the predictor's input and its block (`--lookahead`, 0 or 1): block `l`'s predictors read
+    /// the input of block `max(0, l − lookahead)`.
+    public var lookahead: Int = 1
+    /// Trained or training-free predictors (`--predictor`).
+    public var predictor: PredictorKind = .trained
+    /// Element type of the blocked FFN weights (`--dtype`).
+    public var weightType: FFNWeightType = .keep
+    /// Element type of the predictor matrices (f16 or f32; biases are f32).
+    public var predictorType: DType = .f16
+    /// Training: epochs, mini-batch, Adam step size, loss and seed.
+    public var epochs: Int = 10
+    public var batchSize: Int = 256
+    public var learningRate: Double = 3e-3
+    public var loss: PredictorLoss = .listwise(temperature: 0.5)
+    public var seed: UInt64 = 0x5EED
+    /// Tokens recorded by a calibration run (`--calibration-tokens`) and the sequence length they are run in
+    /// (`--calibration-ctx`; used by the runner closure, recorded in provenance).
+    public var calibrationTokens: Int = 16384
+    public var calibrationContext: Int = 256
+    /// Fraction of the calibration tokens (the last ones) held out for validation.
+    public var validationFraction: Double = 0.1
+    /// Most tokens the neuron clustering looks at.
+    public var reorderTokens: Int = 4096
+    /// Densities whose recall is always measured (the bundle's recall table).
+    public var ffnDensities: [Double] = [0.5, 0.3, 0.2, 0.1]
+    public var headDensities: [Double] = [0.75, 0.5]
+    /// How default densities are chosen; nil head schedule = `DensitySchedule.headDefault(heads:)`.
+    public var ffnSchedule: DensitySchedule = .ffnDefault
+    public var headSchedule: DensitySchedule?
+    /// Worker threads (nil: one per core).
+    public var threads: Int?
+    /// Where a calibration run's records are written (nil: the system temporary directory).
+    public var workDirectory: URL?
+    /// Keep the calibration records after packing (their directory is in `PackReport.calibrationDirectory`).
+    public var keepCalibration: Bool = false
+
+    /// The defaults.
+    public init() {}
+
+    /// Checks the options against `graph`.
+    public func validate(graph: ModelGraph) throws {
+        func fail(_ name: String, _ value: Any, _ reason: String) -> SieveTransformsError {
+            .invalidOption(name: name, value: "\(value)", reason: reason)
+        }
+        let ff = graph.hyperparameters.intermediateSize
+        guard blockSize >= 1, ff % blockSize == 0 else { throw fail("--block-size", blockSize, "must divide the FFN width \(ff) (try 16, 32 or 64)") }
+        guard rank >= 1 else { throw fail("--rank", rank, "must be positive") }
+        guard lookahead == 0 || lookahead == 1 else { throw fail("--lookahead", lookahead, "must be 0 or 1") }
+        guard predictorType == .f16 || predictorType == .f32 else { throw fail("predictor dtype", predictorType.name, "must be f16 or f32") }
+        guard epochs >= 1, batchSize >= 1, learningRate > 0 else { throw fail("training", "\(epochs) epochs, batch \(batchSize), lr \(learningRate)", "must all be positive") }
+        guard calibrationTokens >= 1, calibrationContext >= 2 else { throw fail("--calibration-tokens", calibrationTokens, "needs a positive token count and a context of at least 2") }
+        guard validationFraction > 0, validationFraction < 0.5 else { throw fail("validation fraction", validationFraction, "must be in (0, 0.5)") }
+        for d in ffnDensities + headDensities + ffnSchedule.candidates + (headSchedule?.candidates ?? []) where !(d > 0 && d <= 1) {
+            throw fail("density", d, "must be in (0, 1]")
+        }
+        for (i, b) in graph.blocks.enumerated() {
+            guard case .dense = b.feedForward.layout else {
+                throw SieveTransformsError.unsupportedGraph(block: i, reason: "the feed-forward layer is already blocked; pack the dense source model")
+            }
+            _ = try BlockedLayout.partTypes(graph: graph, block: i, weightType: weightType)
+        }
+    }
+
+    /// Every option as JSON (for provenance).
+    public var json: JSONValue {
+        .object([
+            ("block_size", .int(Int64(blockSize))), ("rank", .int(Int64(rank))), ("lookahead", .int(Int64(lookahead))),
+            ("predictor", .string(predictor.rawValue)), ("dtype", .string(weightType.description)),
+            ("predictor_dtype", .string(predictorType.name)), ("epochs", .int(Int64(epochs))),
+            ("batch_size", .int(Int64(batchSize))), ("learning_rate", .double(learningRate)), ("loss", loss.json),
+            ("seed", .int(Int64(bitPattern: seed))), ("calibration_tokens", .int(Int64(calibrationTokens))),
+            ("calibration_ctx", .int(Int64(calibrationContext))), ("validation_fraction", .double(validationFraction)),
+            ("reorder_tokens", .int(Int64(reorderTokens))),
+        ])
+    }
+}
+
+/// Where calibration records come from.
+public enum PackCalibration {
+    /// Records already made (a reopened `CalibrationStore`, synthetic data).
+    case records(CalibrationRecords)
+    /// A closure that runs the dense model over the calibration sequences with the given observer set, reporting
+    /// its progress in `0…1`; the packer records into a `CalibrationStore` in its work directory.
+    case runner((ActivationObserver, _ progress: (Double) -> Void) throws -> Void)
+}
+
+/// The stages of a pack, in order.
+public enum PackStage: String, Sendable, CaseIterable {
+    case calibrate, reorder, predictors, schedule
+}
+
+/// A progress report: the stage, how far it is, and an estimate of the time it still needs.
+public struct PackProgress: Sendable {
+    public var stage: PackStage
+    /// Done fraction of the stage, `0…1`.
+    public var fraction: Double
+    /// Seconds since the stage began.
+    public var elapsed: Double
+    /// Estimated seconds left in the stage (nil until a fraction is known).
+    public var remaining: Double?
+    /// What is being worked on (e.g. "block 3 of 30").
+    public var detail: String
+}
+
+/// One pass applied, with its options (the bundle manifest's `provenance.passes`).
+public struct PackPass: Sendable, Equatable {
+    public var name: String
+    public var options: JSONValue
+}
+
+/// What the packer measured for one block.
+public struct BlockPackReport: Sendable, Equatable {
+    public var block: Int
+    /// The block whose input the predictors read.
+    public var sourceBlock: Int
+    /// Mean share of a token's FFN mass in its top blocks at the reorder reference density (validation-free, on
+    /// the clustering subsample): with the chosen permutation, with neurons in original order, with a random one.
+    public var reorderCaptured: Double
+    public var identityCaptured: Double
+    public var randomCaptured: Double
+    /// Recall tables on the validation tokens (densities in decreasing order).
+    public var ffnRecall: [RecallEntry]
+    public var headRecall: [RecallEntry]
+    /// Chosen default densities (nil = dense).
+    public var ffnDensity: Double?
+    public var headDensity: Double?
+    /// Training logs (trained predictors only).
+    public var ffnTraining: TrainingLog?
+    public var headTraining: TrainingLog?
+}
+
+/// Everything a pack measured.
+public struct PackReport: Sendable, Equatable {
+    public var calibrationTokens: Int
+    public var trainingTokens: Int
+    public var validationTokens: Int
+    /// The records' directory when they were kept (`PackOptions.keepCalibration`).
+    public var calibrationDirectory: URL?
+    public var blocks: [BlockPackReport]
+
+    /// Mean over blocks of the FFN recall at `density` (nil when not measured).
+    public func meanFFNRecall(at density: Double) -> Double? { mean(\.ffnRecall, density) }
+    /// Mean over blocks of the head recall at `density`.
+    public func meanHeadRecall(at density: Double) -> Double? { mean(\.headRecall, density) }
+
+    private func mean(_ table: KeyPath<BlockPackReport, [RecallEntry]>, _ density: Double) -> Double? {
+        let values = blocks.compactMap { $0[keyPath: table].first(where: { abs($0.density - density) < 1e-9 })?.recall }
+        return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+    }
+
+    /// A plain-text table: per block, recall at each measured density, the chosen densities and the reorder gain.
+    public func table(ffnDensities: [Double], headDensities: [Double]) -> String {
+        func pct(_ d: Double) -> String { String(format: "%.2f", d) }
+        var header = "block src"
+        for d in ffnDensities { header += "  ffn@\(pct(d))" }
+        for d in headDensities { header += " head@\(pct(d))" }
+        header += "  ffn_d head_d  top-blk mass (perm/orig/rand)"
+        var lines = [header]
+        for b in blocks {
+            var line = String(format: "%5d %3d", b.block, b.sourceBlock)
+            for d in ffnDensities { line += String(format: "  %8.3f", b.ffnRecall.first(where: { abs($0.density - d) < 1e-9 })?.recall ?? .nan) }
+            for d in headDensities { line += String(format: "  %8.3f", b.headRecall.first(where: { abs($0.density - d) < 1e-9 })?.recall ?? .nan) }
+            let ffnD = b.ffnDensity.map(pct) ?? "dense", headD = b.headDensity.map(pct) ?? "dense"
+            line += "  " + String(repeating: " ", count: max(0, 5 - ffnD.count)) + ffnD
+            line += " " + String(repeating: " ", count: max(0, 6 - headD.count)) + headD
+            line += String(format: "  %.3f/%.3f/%.3f", b.reorderCaptured, b.identityCaptured, b.randomCaptured)
+            lines.append(line)
+        }
+        var mean = "mean     "
+        for d in ffnDensities { mean += String(format: "  %8.3f", meanFFNRecall(at: d) ?? .nan) }
+        for d in headDensities { mean += String(format: "  %8.3f", meanHeadRecall(at: d) ?? .nan) }
+        lines.append(mean)
+        return lines.joined(separator: "\n")
+    }
+
+    /// The report as JSON.
+    public var json: JSONValue {
+        func entries(_ t: [RecallEntry]) -> JSONValue {
+            .array(t.map { .object([("density", .double($0.density)), ("recall", .double($0.recall)),
+                                     ("captured", .double($0.captured)), ("oracle", .double($0.oracle))]) })
+        }
+        func log(_ l: TrainingLog?) -> JSONValue {
+            guard let l else { return .null }
+            return .object([("train_loss", .array(l.trainLoss.map { .double($0) })),
+                            ("validation_recall", .array(l.validationRecall.map { .double($0) })),
+                            ("best_epoch", .int(Int64(l.bestEpoch)))])
+        }
+        return .object([
+            ("calibration_tokens", .int(Int64(calibrationTokens))), ("training_tokens", .int(Int64(trainingTokens))),
+            ("validation_tokens", .int(Int64(validationTokens))),
+            ("blocks", .array(blocks.map { b in
+                .object([
+                    ("block", .int(Int64(b.block))), ("source_block", .int(Int64(b.sourceBlock))),
+                    ("reorder", .object([("captured", .double(b.reorderCaptured)), ("identity", .double(b.identityCaptured)),
+                                         ("random", .double(b.randomCaptured))])),
+                    ("ffn_recall", entries(b.ffnRecall)), ("head_recall", entries(b.headRecall)),
+                    ("ffn_density", b.ffnDensity.map { .double($0) } ?? .null),
+                    ("head_density", b.headDensity.map { .double($0) } ?? .null),
+                    ("ffn_training", log(b.ffnTraining)), ("head_training", log(b.headTraining)),
+                ])
+            })),
+        ])
+    }
+}
+
+/// The result of a pack: the sparse graph, the passes for the bundle's provenance, and the measurements.
+public struct PackResult: Sendable {
+    public var graph: ModelGraph
+    public var passes: [PackPass]
+    public var report: PackReport
+}
+
+/// The `sieve pack` pipeline: calibrate → reorder FFN neurons and rewrite into the blocked layout → build
+/// predictors → measure recall on held-out tokens → choose per-block densities, attaching everything to the graph.
+public enum Packer {
+    /// Packs a dense `graph`. `progress` is called from the calling thread at least once per block of each stage.
+    public static func pack(graph: ModelGraph, calibration: PackCalibration, options: PackOptions,
+                            progress: ((PackProgress) -> Void)? = nil) throws -> PackResult {
+        try options.validate(graph: graph)
+        let pool = ThreadPool(threads: options.threads ?? ThreadPool.defaultThreadCount)
+        let products = MatrixProducts(pool: pool)
+        var clock = StageClock(progress: progress)
+
+        // 1. Calibrate.
+        let records: CalibrationRecords
+        var store: CalibrationStore?
+        var calibrationPass: [(String, JSONValue)] = [
+            ("tokens", .int(Int64(options.calibrationTokens))), ("ctx", .int(Int64(options.calibrationContext))),
+            ("validation_fraction", .double(options.validationFraction)),
+        ]
+        switch calibration {
+        case let .records(r):
+            records = r
+            calibrationPass.append(("source", .string("records")))
+        case let .runner(run):
+            let base = options.workDirectory ?? FileManager.default.temporaryDirectory
+            let directory = base.appendingPathComponent("sieve-calibration-\(UUID().uuidString)")
+            let recorder = try CalibrationRecorder(directory: directory, shape: CalibrationShape(graph: graph),
+                                                   options: .init(maxTokens: options.calibrationTokens))
+            clock.begin(.calibrate)
+            do {
+                try run(recorder) { clock.report($0, detail: "\(recorder.recordedTokens) tokens recorded") }
+                store = try recorder.finish()
+            } catch {
+                try? FileManager.default.removeItem(at: directory)
+                throw error
+            }
+            records = store!
+            calibrationPass.append(("source", .string("runner")))
+            calibrationPass.append(("skip_leading_positions", .int(Int64(recorder.options.skipLeadingPositions))))
+        }
+        defer { if let store, !options.keepCalibration { try? store.remove() } }
+        let shape = records.shape
+        let hp = graph.hyperparameters
+        guard shape.blocks == graph.blocks.count, shape.hidden == hp.hiddenSize, shape.ffnWidth == hp.intermediateSize,
+              shape.heads == hp.headCount else {
+            throw SieveTransformsError.calibration(reason: "records of \(shape.blocks) blocks (hidden \(shape.hidden), ffn \(shape.ffnWidth), \(shape.heads) heads) do not match the model (\(graph.blocks.count) blocks, hidden \(hp.hiddenSize), ffn \(hp.intermediateSize), \(hp.headCount) heads)")
+        }
+        let validationCount = max(1, Int((Double(shape.tokens) * options.validationFraction).rounded()))
+        let trainRows = 0..<(shape.tokens - validationCount)
+        let validationRows = (shape.tokens - validationCount)..<shape.tokens
+        guard trainRows.count >= max(options.batchSize, 2) || options.predictor == .svd else {
+            throw SieveTransformsError.calibration(reason: "\(shape.tokens) calibration tokens leave \(trainRows.count) for training, fewer than one batch of \(options.batchSize); record more tokens (--calibration-tokens)")
+        }
+
+        var packed = graph
+        let blockCount = graph.blocks.count
+        let units = hp.intermediateSize / options.blockSize
+
+        // 2. Reorder and rewrite, keeping each block's block masses for the predictors.
+        clock.begin(.reorder)
+        var masses: [FloatMatrix] = []
+        var reorders: [NeuronReordering.Result] = []
+        let reorderOptions = NeuronReordering.Options(blockSize: options.blockSize, maxTokens: options.reorderTokens)
+        for l in 0..<blockCount {
+            let magnitudes = try records.ffnMagnitudes(l)
+            let result = try NeuronReordering.reorder(magnitudes: magnitudes, options: reorderOptions, products: products)
+            masses.append(NeuronReordering.blockMasses(magnitudes: magnitudes, permutation: result.permutation, blockSize: options.blockSize))
+            reorders.append(result)
+            try BlockedLayout.apply(to: &packed, block: l, permutation: result.permutation, blockSize: options.blockSize,
+                                    weightType: options.weightType)
+            clock.report(Double(l + 1) / Double(blockCount), detail: "block \(l + 1) of \(blockCount)")
+        }
+
+        // 3. Predictors, measured on the validation tokens.
+        clock.begin(.predictors)
+        let ffnGrid = Array(Set(options.ffnDensities + options.ffnSchedule.candidates)).sorted(by: >)
+        let headSchedule = options.headSchedule ?? .headDefault(heads: hp.headCount)
+        let headGrid = Array(Set(options.headDensities + headSchedule.candidates)).sorted(by: >)
+        var reports: [BlockPackReport] = []
+        var trainingOptions = PredictorTrainingOptions(rank: options.rank, epochs: options.epochs, batchSize: options.batchSize,
+                                                       learningRate: options.learningRate, loss: options.loss, seed: options.seed,
+                                                       selectionDensities: options.ffnDensities)
+        for l in 0..<blockCount {
+            let source = max(0, l - options.lookahead)
+            let inputs = try records.blockInputs(source)
+            let norms = try records.headNorms(l)
+            let validationInputs = rows(inputs, validationRows)
+            let ffnPredictor: LowRankPredictor, headPredictor: LowRankPredictor
+            var ffnLog: TrainingLog?, headLog: TrainingLog?
+            let stepBase = Double(l) / Double(blockCount)
+            switch options.predictor {
+            case .trained:
+                trainingOptions.seed = options.seed &+ UInt64(2 * l)
+                trainingOptions.selectionDensities = options.ffnDensities
+                (ffnPredictor, ffnLog) = try PredictorTrainer.train(
+                    inputs: inputs, targets: masses[l], trainRows: trainRows, validationRows: validationRows,
+                    options: trainingOptions, products: products,
+                    progress: { clock.report(stepBase + $0 * 0.5 / Double(blockCount), detail: "block \(l + 1) of \(blockCount): FFN predictor") })
+                trainingOptions.seed = options.seed &+ UInt64(2 * l + 1)
+                trainingOptions.selectionDensities = options.headDensities
+                (headPredictor, headLog) = try PredictorTrainer.train(
+                    inputs: inputs, targets: norms, trainRows: trainRows, validationRows: validationRows,
+                    options: trainingOptions, products: products,
+                    progress: { clock.report(stepBase + (0.5 + $0 * 0.5) / Double(blockCount), detail: "block \(l + 1) of \(blockCount): head predictor") })
+            case .svd:
+                ffnPredictor = try SVDPredictor.feedForward(
+                    graph: graph, block: l, permutation: reorders[l].permutation, blockSize: options.blockSize, rank: options.rank,
+                    meanInverseRMS: SVDPredictor.meanInverseRMS(inputs, rows: trainRows), seed: options.seed &+ UInt64(l),
+                    products: products)
+                headPredictor = SVDPredictor.heads(headNorms: norms, rows: trainRows, hidden: hp.hiddenSize)
+            }
+            let ffnTable = RecallMeasurement.measure(scores: ffnPredictor.scores(validationInputs, products: products),
+                                                     masses: rows(masses[l], validationRows), densities: ffnGrid)
+            let headTable = RecallMeasurement.measure(scores: headPredictor.scores(validationInputs, products: products),
+                                                      masses: rows(norms, validationRows), densities: headGrid)
+            try ffnPredictor.attach(to: &packed, block: l, target: .ffnBlocks, sourceBlock: source,
+                                    recall: ffnTable.map { DensityRecall(density: $0.density, recall: $0.recall) }, dtype: options.predictorType)
+            try headPredictor.attach(to: &packed, block: l, target: .heads, sourceBlock: source,
+                                     recall: headTable.map { DensityRecall(density: $0.density, recall: $0.recall) }, dtype: options.predictorType)
+            reports.append(BlockPackReport(
+                block: l, sourceBlock: source, reorderCaptured: reorders[l].capturedMass,
+                identityCaptured: reorders[l].identityCapturedMass, randomCaptured: reorders[l].randomCapturedMass,
+                ffnRecall: ffnTable, headRecall: headTable, ffnDensity: nil, headDensity: nil,
+                ffnTraining: ffnLog, headTraining: headLog))
+            masses[l] = FloatMatrix(rows: 0, columns: units)
+            clock.report(Double(l + 1) / Double(blockCount), detail: "block \(l + 1) of \(blockCount)")
+        }
+
+        // 4. Schedule.
+        clock.begin(.schedule)
+        for l in 0..<blockCount {
+            let ffnDensity = options.ffnSchedule.choose(table: reports[l].ffnRecall, block: l, blockCount: blockCount)
+            let headDensity = headSchedule.choose(table: reports[l].headRecall, block: l, blockCount: blockCount)
+            reports[l].ffnDensity = ffnDensity
+            reports[l].headDensity = headDensity
+            packed.blocks[l].ffnDensity = ffnDensity
+            packed.blocks[l].headDensity = headDensity
+        }
+        clock.report(1, detail: "\(blockCount) blocks")
+
+        func schedule(_ s: DensitySchedule) -> JSONValue {
+            .object([("candidates", .array(s.candidates.map { .double($0) })), ("mass_target", .double(s.massTarget)),
+                     ("edge_steps", .int(Int64(s.edgeSteps)))])
+        }
+        let passes = [
+            PackPass(name: "calibrate", options: .object(calibrationPass)),
+            PackPass(name: "reorder", options: .object([
+                ("method", .string("balanced spherical k-means on per-token-normalised activation profiles")),
+                ("block_size", .int(Int64(options.blockSize))), ("max_tokens", .int(Int64(options.reorderTokens))),
+                ("iterations", .int(Int64(reorderOptions.iterations))), ("reference_density", .double(reorderOptions.referenceDensity)),
+            ])),
+            PackPass(name: "block", options: .object([("block_size", .int(Int64(options.blockSize))),
+                                                      ("dtype", .string(options.weightType.description))])),
+            PackPass(name: "predictors", options: options.json),
+            PackPass(name: "schedule", options: .object([("ffn", schedule(options.ffnSchedule)), ("heads", schedule(headSchedule))])),
+        ]
+        let report = PackReport(calibrationTokens: shape.tokens, trainingTokens: trainRows.count, validationTokens: validationRows.count,
+                                calibrationDirectory: options.keepCalibration ? store?.directory : nil, blocks: reports)
+        return PackResult(graph: packed, passes: passes, report: report)
+    }
+
+    /// Rows `range` of `m` as a new matrix.
+    static func rows(_ m: FloatMatrix, _ range: Range<Int>) -> FloatMatrix {
+        let out = FloatMatrix(rows: range.count, columns: m.columns)
+        if range.count > 0 { out.elements.update(from: m.elements + range.lowerBound * m.columns, count: range.count * m.columns) }
+        return out
+    }
+}
+
+/// Times the stages and turns fractions into progress reports with an ETA.
+struct StageClock {
+    let progress: ((PackProgress) -> Void)?
+    var stage: PackStage = .calibrate
+    var start = DispatchTime.now()
+
+    init(progress: ((PackProgress) -> Void)?) { self.progress = progress }
+
+    mutating func begin(_ s: PackStage) {
+        stage = s
+        start = .now()
+        progress?(PackProgress(stage: s, fraction: 0, elapsed: 0, remaining: nil, detail: "starting"))
+    }
+
+    func report(_ fraction: Double, detail: String) {
+        guard let progress else { return }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        let f = min(1, max(0, fraction))
+        progress(PackProgress(stage: stage, fraction: f, elapsed: elapsed, remaining: f > 0 ? elapsed * (1 - f) / f : nil, detail: detail))
+    }
+}

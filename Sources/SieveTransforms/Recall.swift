@@ -1,0 +1,102 @@
+import SieveCore
+
+/// A predictor's quality at one density, measured on held-out calibration tokens.
+public struct RecallEntry: Sendable, Equatable {
+    /// Fraction of units kept.
+    public var density: Double
+    /// Mean over tokens of (mass of the predicted top-k units) / (mass of the oracle's top-k units): the number
+    /// recorded in the bundle.
+    public var recall: Double
+    /// Mean fraction of a token's total mass held by the predicted top-k units (`recall × oracle`, per token).
+    public var captured: Double
+    /// Mean fraction of a token's total mass held by the oracle's top-k units.
+    public var oracle: Double
+
+    public init(density: Double, recall: Double, captured: Double, oracle: Double) {
+        self.density = density; self.recall = recall; self.captured = captured; self.oracle = oracle
+    }
+}
+
+/// Recall of predicted top-k selections against the oracle (the true top-k by activation mass).
+public enum RecallMeasurement {
+    /// The number of units computed at `density`: `round(density · units)` clamped to `1 … units` (Swift's
+    /// `rounded()`, half away from zero). The runtime must use the same rule so measured recall applies.
+    public static func unitsKept(density: Double, units: Int) -> Int { TopK.count(density: density, units: units) }
+
+    /// Recall table of `scores` against `masses` (both `[tokens, units]`) at each density, in the order given.
+    /// Tokens whose units all have zero mass are skipped.
+    public static func measure(scores: FloatMatrix, masses: FloatMatrix, densities: [Double]) -> [RecallEntry] {
+        precondition(scores.rows == masses.rows && scores.columns == masses.columns, "scores \(scores.rows)×\(scores.columns) vs masses \(masses.rows)×\(masses.columns)")
+        let units = masses.columns
+        let predicted = UnsafeMutablePointer<Int>.allocate(capacity: units)
+        let oracle = UnsafeMutablePointer<Int>.allocate(capacity: units)
+        defer { predicted.deallocate(); oracle.deallocate() }
+        return densities.map { density in
+            let k = unitsKept(density: density, units: units)
+            var recall = 0.0, captured = 0.0, oracleShare = 0.0
+            var counted = 0
+            for t in 0..<masses.rows {
+                let m = UnsafePointer(masses.elements + t * units)
+                let s = UnsafePointer(scores.elements + t * units)
+                var total: Float = 0
+                for u in 0..<units { total += m[u] }
+                guard total > 0 else { continue }
+                for u in 0..<units { predicted[u] = u; oracle[u] = u }
+                TopK.select(s, n: units, k: k, indices: predicted)
+                TopK.select(m, n: units, k: k, indices: oracle)
+                let best = TopK.sum(m, indices: oracle, k: k)
+                let got = TopK.sum(m, indices: predicted, k: k)
+                recall += best > 0 ? Double(got / best) : 1
+                captured += Double(got / total)
+                oracleShare += Double(best / total)
+                counted += 1
+            }
+            let n = Double(max(1, counted))
+            return RecallEntry(density: density, recall: recall / n, captured: captured / n, oracle: oracleShare / n)
+        }
+    }
+}
+
+/// Chooses each block's default densities from its recall table.
+///
+/// A density is acceptable when the predicted top-k units hold at least `massTarget` of a token's activation mass
+/// on average (`RecallEntry.captured`: the predictor's recall times the share the oracle's top-k holds, so a block
+/// whose activations are not sparse — e.g. the first block of a ReLU model — gets a high density even with a perfect
+/// predictor). The smallest acceptable candidate is chosen; the first and last blocks move `edgeSteps` candidates
+/// denser (Deja Vu keeps them denser); when no candidate is acceptable the block stays dense (nil).
+public struct DensitySchedule: Sendable, Equatable {
+    /// Candidate densities, in any order.
+    public var candidates: [Double]
+    /// Mass the predicted units must hold on average.
+    public var massTarget: Double
+    /// Candidates to move up for the first and last blocks.
+    public var edgeSteps: Int
+
+    public init(candidates: [Double], massTarget: Double, edgeSteps: Int = 1) {
+        self.candidates = candidates
+        self.massTarget = massTarget
+        self.edgeSteps = edgeSteps
+    }
+
+    /// The FFN schedule: candidates 0.05 … 0.75, target 0.85 of the activation mass.
+    public static let ffnDefault = DensitySchedule(candidates: [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75], massTarget: 0.85)
+
+    /// The head schedule for `heads` heads: candidates `k / heads` for `k` from half the heads to all but one,
+    /// target 0.95 of the head-norm mass.
+    public static func headDefault(heads: Int) -> DensitySchedule {
+        let low = max(1, (heads + 1) / 2)
+        let candidates = low < heads ? (low..<heads).map { Double($0) / Double(heads) } : []
+        return DensitySchedule(candidates: candidates, massTarget: 0.95)
+    }
+
+    /// The density for a block from its recall table (which must contain every candidate), or nil for dense.
+    public func choose(table: [RecallEntry], block: Int, blockCount: Int) -> Double? {
+        let sorted = candidates.sorted()
+        guard let index = sorted.firstIndex(where: { d in
+            table.first(where: { abs($0.density - d) < 1e-9 }).map { $0.captured >= massTarget } ?? false
+        }) else { return nil }
+        let edge = block == 0 || block == blockCount - 1
+        let chosen = index + (edge ? edgeSteps : 0)
+        return chosen < sorted.count ? sorted[chosen] : nil
+    }
+}
