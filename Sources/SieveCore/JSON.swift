@@ -125,7 +125,9 @@ public indirect enum JSONValue: Equatable, Sendable {
         case .null: return nil
         case let .bool(b): return json_object_new_boolean(b ? 1 : 0)
         case let .int(i): return json_object_new_int64(i)
-        case let .double(d): return json_object_new_double(d)
+        case let .double(d):
+            // The shortest text that reads back to the same Double (Swift's own rendering), not %.17g.
+            return d.isFinite ? json_object_new_double_s(d, "\(d)") : json_object_new_double(d)
         case let .string(s):
             var copy = s
             return copy.withUTF8 { u in

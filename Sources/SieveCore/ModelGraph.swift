@@ -134,6 +134,12 @@ public struct AttentionNode: Sendable, Equatable {
     public var rope: RoPE?
     /// Causal (decoder) or bidirectional (encoder).
     public var causal: Bool
+
+    public init(q: LinearRef, k: LinearRef, v: LinearRef, o: LinearRef, heads: Int, kvHeads: Int, headDim: Int,
+                rope: RoPE?, causal: Bool) {
+        self.q = q; self.k = k; self.v = v; self.o = o
+        self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.rope = rope; self.causal = causal
+    }
 }
 
 /// Feed-forward network kinds.
@@ -202,6 +208,12 @@ public struct FeedForwardNode: Sendable, Equatable {
     /// The exact activation (distinguishes erf GELU from its tanh approximation).
     public var activation: Activation
     public var layout: FeedForwardLayout
+
+    public init(kind: FeedForwardKind, up: LinearRef, gate: LinearRef?, down: LinearRef, activation: Activation,
+                layout: FeedForwardLayout) {
+        self.kind = kind; self.up = up; self.gate = gate; self.down = down; self.activation = activation
+        self.layout = layout
+    }
 }
 
 /// Where a block's norms sit relative to the residual connection.
@@ -249,12 +261,17 @@ public struct EmbeddingNode: Sendable, Equatable {
     public var tokenTypes: String?
     /// LayerNorm applied to the embedding sum (BERT).
     public var norm: NormNode?
+
+    public init(tokens: String, positions: String? = nil, tokenTypes: String? = nil, norm: NormNode? = nil) {
+        self.tokens = tokens; self.positions = positions; self.tokenTypes = tokenTypes; self.norm = norm
+    }
 }
 
 /// The output head: a projection to vocabulary logits (nil `weight` never happens: tied heads name the
 /// token embedding).
 public struct LMHeadNode: Sendable, Equatable {
     public var projection: LinearRef
+    public init(projection: LinearRef) { self.projection = projection }
 }
 
 /// The coarse, typed model graph every format reads into and writes from.
