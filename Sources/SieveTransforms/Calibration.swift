@@ -221,8 +221,8 @@ final class ScratchBuffer<Element> {
     }
 }
 
-/// Records calibration data while the runtime runs the dense model: an `ActivationObserver` that streams, for the
-/// tokens it keeps, every block's input, FFN activation magnitudes and head output norms into a `CalibrationStore`
+/// Records calibration data while the runtime runs the dense model: its `observe` is the runtime's
+/// `Model.activationObserver`, and it streams, for the tokens it keeps, every block's input, FFN activation magnitudes and head output norms into a `CalibrationStore`
 /// as f16 rows.
 ///
 /// Memory stays bounded: besides the open files it holds one batch of converted rows (`batch · max(hidden, ffn)`
@@ -230,9 +230,9 @@ final class ScratchBuffer<Element> {
 /// position, whose activations are outliers that sparse decode never sees) and tokens past `maxTokens` are not
 /// recorded; `tokenStride` keeps every n-th position to subsample long texts.
 ///
-/// Errors (a full disk, an unexpected row width) are remembered and thrown by `finish()`; an observer call
-/// itself never fails.
-public final class CalibrationRecorder: ActivationObserver {
+/// Errors (a full disk, an unexpected row width) are remembered and thrown by `finish()`; `observe` itself never
+/// fails.
+public final class CalibrationRecorder {
     /// Which tokens are recorded.
     public struct Options: Sendable, Equatable {
         /// Most tokens recorded; later tokens are ignored.
@@ -304,48 +304,36 @@ public final class CalibrationRecorder: ActivationObserver {
 
     deinit { closeFiles() }
 
-    public func observeBlockInput(block: Int, firstPosition: Int, rows: ObservedRows) {
+    /// Records one block activation of the runtime (`Model.activationObserver = recorder.observe`). The runtime
+    /// reports, for each batch and each block in order, the block input, the attention output and the FFN
+    /// activation; anything else is remembered as an error for `finish()`.
+    public func observe(_ record: ActivationRecord) {
         guard failure == nil, !finished else { return }
-        if block == 0 { startBatch(firstPosition: firstPosition, tokens: rows.tokens) }
-        guard check(block: block, firstPosition: firstPosition, rows: rows, width: shape.hidden, what: "block input") else { return }
-        guard keptCount > 0 else { return }
-        let out = floats.reserve(keptCount * shape.hidden)
-        for i in 0..<keptCount {
-            let src = rows.row(kept.pointer[i])
-            let dst = out + i * shape.hidden
-            for c in 0..<shape.hidden { dst[c] = Self.clampToHalf(src[c]) }
-        }
-        store(block: block, kind: .input, values: out, count: keptCount * shape.hidden)
-    }
-
-    public func observeAttentionOutput(block: Int, firstPosition: Int, rows: ObservedRows) {
-        guard failure == nil, !finished else { return }
-        guard check(block: block, firstPosition: firstPosition, rows: rows, width: shape.heads * shape.headDim, what: "attention output") else { return }
-        guard keptCount > 0 else { return }
-        let out = floats.reserve(keptCount * shape.heads)
-        for i in 0..<keptCount {
-            let src = rows.row(kept.pointer[i])
-            for h in 0..<shape.heads {
-                var sum: Float = 0
-                for c in (h * shape.headDim)..<((h + 1) * shape.headDim) { sum += src[c] * src[c] }
-                out[i * shape.heads + h] = Self.clampToHalf(sum.squareRoot())
+        switch record.site {
+        case .blockInput:
+            if record.layer == 0 { startBatch(firstPosition: record.firstPosition, tokens: record.tokens) }
+            guard check(record, width: shape.hidden) else { return }
+            writeRows(record, kind: .input, width: shape.hidden) { src, dst in
+                for c in 0..<self.shape.hidden { dst[c] = Self.clampToHalf(src[c]) }
             }
+        case .attentionOutput:
+            guard check(record, width: shape.heads * shape.headDim) else { return }
+            let heads = shape.heads, headDim = shape.headDim
+            writeRows(record, kind: .heads, width: heads) { src, dst in
+                for h in 0..<heads {
+                    var sum: Float = 0
+                    for c in (h * headDim)..<((h + 1) * headDim) { sum += src[c] * src[c] }
+                    dst[h] = Self.clampToHalf(sum.squareRoot())
+                }
+            }
+        case .feedForwardActivation:
+            guard check(record, width: shape.ffnWidth) else { return }
+            writeRows(record, kind: .ffn, width: shape.ffnWidth) { src, dst in
+                for c in 0..<self.shape.ffnWidth { dst[c] = Self.clampToHalf(abs(src[c])) }
+            }
+            blocksSeen = max(blocksSeen, record.layer + 1)
+            if record.layer == shape.blocks - 1 { shape.tokens += keptCount }
         }
-        store(block: block, kind: .heads, values: out, count: keptCount * shape.heads)
-    }
-
-    public func observeFeedForwardActivation(block: Int, firstPosition: Int, rows: ObservedRows) {
-        guard failure == nil, !finished else { return }
-        guard check(block: block, firstPosition: firstPosition, rows: rows, width: shape.ffnWidth, what: "FFN activation") else { return }
-        guard keptCount > 0 else { return }
-        let out = floats.reserve(keptCount * shape.ffnWidth)
-        for i in 0..<keptCount {
-            let src = rows.row(kept.pointer[i])
-            let dst = out + i * shape.ffnWidth
-            for c in 0..<shape.ffnWidth { dst[c] = Self.clampToHalf(abs(src[c])) }
-        }
-        store(block: block, kind: .ffn, values: out, count: keptCount * shape.ffnWidth)
-        if block == shape.blocks - 1 { shape.tokens += keptCount }
     }
 
     /// Closes the files, writes `meta.json` and returns the store. Throws the first error met while recording,
@@ -395,21 +383,30 @@ public final class CalibrationRecorder: ActivationObserver {
         }
     }
 
-    private func check(block: Int, firstPosition: Int, rows: ObservedRows, width: Int, what: String) -> Bool {
-        guard block >= 0 && block < shape.blocks else {
-            failure = SieveTransformsError.calibration(reason: "the runtime observed block \(block), the graph has \(shape.blocks)")
+    private func check(_ record: ActivationRecord, width: Int) -> Bool {
+        let what = record.site.rawValue
+        guard record.layer >= 0 && record.layer < shape.blocks else {
+            failure = SieveTransformsError.calibration(reason: "the runtime observed block \(record.layer), the graph has \(shape.blocks)")
             return false
         }
-        guard firstPosition == batchPosition && rows.tokens == batchTokens else {
-            failure = SieveTransformsError.calibration(reason: "block \(block)'s \(what) covers \(rows.tokens) tokens at position \(firstPosition), but the batch began with \(batchTokens) tokens at \(batchPosition)")
+        guard record.firstPosition == batchPosition && record.tokens == batchTokens else {
+            failure = SieveTransformsError.calibration(reason: "block \(record.layer)'s \(what) covers \(record.tokens) tokens at position \(record.firstPosition), but the batch began with \(batchTokens) tokens at \(batchPosition)")
             return false
         }
-        guard rows.width == width else {
-            failure = SieveTransformsError.calibration(reason: "block \(block)'s \(what) rows have \(rows.width) values, \(width) expected")
+        guard record.width == width, record.values.count >= record.tokens * width else {
+            failure = SieveTransformsError.calibration(reason: "block \(record.layer)'s \(what) rows have \(record.width) values, \(width) expected")
             return false
         }
-        if what == "FFN activation" { blocksSeen = max(blocksSeen, block + 1) }
         return true
+    }
+
+    /// Converts the kept rows of `record` with `convert(sourceRow, destinationRow)` and appends them to the file.
+    private func writeRows(_ record: ActivationRecord, kind: RecordKind, width: Int,
+                           _ convert: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        guard keptCount > 0, let base = record.values.baseAddress else { return }
+        let out = floats.reserve(keptCount * width)
+        for i in 0..<keptCount { convert(base + kept.pointer[i] * record.width, out + i * width) }
+        store(block: record.layer, kind: kind, values: out, count: keptCount * width)
     }
 
     private func store(block: Int, kind: RecordKind, values: UnsafeMutablePointer<Float>, count: Int) {

@@ -98,9 +98,9 @@ public struct PackOptions: Sendable, Equatable {
 public enum PackCalibration {
     /// Records already made (a reopened `CalibrationStore`, synthetic data).
     case records(CalibrationRecords)
-    /// A closure that runs the dense model over the calibration sequences with the given observer set, reporting
-    /// its progress in `0…1`; the packer records into a `CalibrationStore` in its work directory.
-    case runner((ActivationObserver, _ progress: (Double) -> Void) throws -> Void)
+    /// Token sequences (e.g. `CalibrationText.sequences`) that the packer runs through the dense model, recording
+    /// every block's activations into a `CalibrationStore` in its work directory (at most `calibrationTokens`).
+    case sequences([[Int]])
 }
 
 /// The stages of a pack, in order.
@@ -251,21 +251,34 @@ public enum Packer {
         case let .records(r):
             records = r
             calibrationPass.append(("source", .string("records")))
-        case let .runner(run):
+        case let .sequences(sequences):
+            let longest = sequences.map(\.count).max() ?? 0
+            guard longest >= 2 else { throw SieveTransformsError.calibration(reason: "no calibration sequence of at least 2 tokens") }
+            guard longest <= graph.hyperparameters.contextLength else {
+                throw SieveTransformsError.invalidOption(name: "--calibration-ctx", value: "\(longest)", reason: "exceeds the model's context of \(graph.hyperparameters.contextLength)")
+            }
             let base = options.workDirectory ?? FileManager.default.temporaryDirectory
             let directory = base.appendingPathComponent("sieve-calibration-\(UUID().uuidString)")
             let recorder = try CalibrationRecorder(directory: directory, shape: CalibrationShape(graph: graph),
                                                    options: .init(maxTokens: options.calibrationTokens))
             clock.begin(.calibrate)
             do {
-                try run(recorder) { clock.report($0, detail: "\(recorder.recordedTokens) tokens recorded") }
+                let model = try Model(graph: graph, options: RuntimeOptions(contextLength: longest, threads: pool.threadCount), pool: pool)
+                model.activationObserver = recorder.observe
+                for (i, sequence) in sequences.enumerated() where recorder.recordedTokens < options.calibrationTokens {
+                    model.reset()
+                    try model.evaluate(sequence, outputs: .none) { _, _ in }
+                    clock.report(max(Double(i + 1) / Double(sequences.count), Double(recorder.recordedTokens) / Double(options.calibrationTokens)), detail: "\(recorder.recordedTokens) tokens recorded")
+                }
+                model.activationObserver = nil
                 store = try recorder.finish()
             } catch {
                 try? FileManager.default.removeItem(at: directory)
                 throw error
             }
             records = store!
-            calibrationPass.append(("source", .string("runner")))
+            calibrationPass.append(("source", .string("dense run")))
+            calibrationPass.append(("sequences", .int(Int64(sequences.count))))
             calibrationPass.append(("skip_leading_positions", .int(Int64(recorder.options.skipLeadingPositions))))
         }
         defer { if let store, !options.keepCalibration { try? store.remove() } }

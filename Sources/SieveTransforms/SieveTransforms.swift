@@ -5,7 +5,7 @@ import SieveCore
 /// sparse one.
 ///
 /// The passes, in pipeline order (`Packer.pack` composes them):
-/// - Calibration: `CalibrationRecorder` (an `ActivationObserver` the runtime calls) streams block inputs, FFN
+/// - Calibration: `CalibrationRecorder` (the runtime's `Model.activationObserver`) streams block inputs, FFN
 ///   activation magnitudes and head output norms into a `CalibrationStore`; any `CalibrationRecords` can feed the
 ///   passes (`InMemoryCalibration` for small or synthetic data).
 /// - Reordering: `NeuronReordering` finds a function-preserving permutation of each FFN's neurons that puts
