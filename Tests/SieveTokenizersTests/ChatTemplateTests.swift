@@ -1,0 +1,104 @@
+import Foundation
+import SieveCore
+import Testing
+@testable import SieveTokenizers
+
+/// Chat templates of the common families, written here from their public text.
+@Suite("chat templates")
+struct ChatTemplateTests {
+    /// SmolLM2-135M-Instruct's `tokenizer.chat_template` (ChatML with a default system prompt).
+    static let smolLM2 = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+
+    /// Qwen2-7B-Instruct's template.
+    static let qwen2 = #"{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful assistant<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"#
+
+    /// Meta-Llama-3-8B-Instruct's template.
+    static let llama3 = #"{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"#
+
+    /// Llama-2-7b-chat-hf's template.
+    static let llama2 = #"{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\n' + system_message + '\n<</SYS>>\n\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}"#
+
+    let conversation = [ChatMessage(role: "user", content: "Hi!"), ChatMessage(role: "assistant", content: "Hello! How can I help you today?"),
+                        ChatMessage(role: "user", content: "What is 2+2?")]
+
+    @Test("ChatML (SmolLM2) with the default system prompt and the generation prompt")
+    func chatML() throws {
+        let out = try ChatTemplate(Self.smolLM2).render(messages: conversation, addGenerationPrompt: true)
+        #expect(out == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\nHello! How can I help you today?<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n")
+        let withSystem = try ChatTemplate(Self.qwen2).render(messages: [ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: "Hi")],
+                                                             addGenerationPrompt: false)
+        #expect(withSystem == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n")
+    }
+
+    @Test("Llama 3 header style")
+    func llama3() throws {
+        let out = try ChatTemplate(Self.llama3).render(messages: [ChatMessage(role: "system", content: "You are a bot. "), ChatMessage(role: "user", content: "Hi!")],
+                                                       addGenerationPrompt: true, bosToken: "<|begin_of_text|>")
+        #expect(out == "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a bot.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+    }
+
+    @Test("Llama 2 [INST] style, and its refusal of a conversation that does not alternate")
+    func llama2() throws {
+        let template = try ChatTemplate(Self.llama2)
+        let messages = [ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: "Hi"),
+                        ChatMessage(role: "assistant", content: "Hello"), ChatMessage(role: "user", content: "Bye")]
+        let out = try template.render(messages: messages, addGenerationPrompt: true, bosToken: "<s>", eosToken: "</s>")
+        #expect(out == "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello </s><s>[INST] Bye [/INST]")
+        #expect(throws: ChatTemplateError.raised(message: "Conversation roles must alternate user/assistant/user/assistant/...")) {
+            try template.render(messages: [ChatMessage(role: "user", content: "a"), ChatMessage(role: "user", content: "b")], addGenerationPrompt: false)
+        }
+    }
+
+    @Test("whitespace control, trim_blocks and lstrip_blocks as Hugging Face sets them")
+    func whitespace() throws {
+        let dashed = """
+        {%- for message in messages %}
+            {%- if message.role == "user" %}
+                {{- '<|im_start|>user\\n' + message.content + '<|im_end|>\\n' }}
+            {%- endif %}
+        {%- endfor %}
+        {%- if add_generation_prompt %}
+            {{- '<|im_start|>assistant\\n' }}
+        {%- endif %}
+        """
+        let messages = [ChatMessage(role: "user", content: "hi"), ChatMessage(role: "assistant", content: "x"), ChatMessage(role: "user", content: "there")]
+        #expect(try ChatTemplate(dashed).render(messages: messages, addGenerationPrompt: true)
+                == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>user\nthere<|im_end|>\n<|im_start|>assistant\n")
+        let blocks = """
+        {% for m in messages %}
+          {% if m.role == 'user' %}
+        U: {{ m.content }}
+          {% endif %}
+        {% endfor %}
+        """
+        #expect(try ChatTemplate(blocks).render(messages: messages, addGenerationPrompt: false) == "U: hi\nU: there\n")
+    }
+
+    @Test("expressions, filters, tests, namespaces and loops")
+    func expressions() throws {
+        func render(_ source: String) throws -> String {
+            try ChatTemplate(source).render(messages: conversation, addGenerationPrompt: true)
+        }
+        #expect(try render("{{ messages | length }} {{ messages[-1].content | upper }} {{ (messages | last)['role'] }}") == "3 WHAT IS 2+2? user")
+        #expect(try render("{% set ns = namespace(n=0) %}{% for m in messages if m.role == 'user' %}{% set ns.n = ns.n + 1 %}{{ loop.index }}/{{ loop.length }}{{ ',' if not loop.last }}{% endfor %}={{ ns.n }}") == "1/2,2/2=2")
+        #expect(try render(#"{{ {'a': 1, 'b': [true, none, 'x"y']} | tojson }}"#) == #"{"a": 1, "b": [true, null, "x\"y"]}"#)
+        #expect(try render("{{ undefined_name is defined }} {{ 7 // 2 }} {{ 7 % 3 }} {{ 'ab' ~ 3 }} {{ 'x' in 'xyz' }} {{ [1, 2, 3][1:] }}") == "False 3 1 ab3 True [2, 3]")
+        #expect(try render("{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }};{% endfor %}{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join('|') }}") == "a=1;b=2;Hi!|What is 2+2?")
+        #expect(try render("{% for i in range(5) %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}{{ '  pad  '.strip() }}") == "02pad")
+    }
+
+    @Test("unsupported Jinja is an error naming the construct")
+    func unsupported() throws {
+        #expect(throws: ChatTemplateError.unsupported(construct: "{% macro %}", line: 2)) {
+            try ChatTemplate("hello\n{% macro greet(x) %}{{ x }}{% endmacro %}")
+        }
+        #expect(throws: ChatTemplateError.unsupported(construct: "filter 'frobnicate'", line: 1)) {
+            try ChatTemplate("{{ messages | frobnicate }}").render(messages: [], addGenerationPrompt: false)
+        }
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate("{% if true %}never closed") }
+        #expect(throws: TokenizerError.noChatTemplate) {
+            try Tokenizer(TokenizerDescription(kind: .bytePairEncoding, tokens: ["a", "b", "ab"], merges: ["a b"], preTokenizer: "gpt-2"))
+                .applyChatTemplate([ChatMessage(role: "user", content: "x")])
+        }
+    }
+}
