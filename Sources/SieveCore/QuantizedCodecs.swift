@@ -18,9 +18,6 @@
 /// The quantizers follow ggml's `quantize_row_*_ref` functions (round to nearest, no importance matrix), so
 /// their output is what `llama-quantize` produces without an imatrix.
 public enum QuantizedCodecs {
-    /// Elements per super-block of the K-quant types.
-    public static let superBlockSize = 256
-
     // MARK: Whole tensors
 
     /// Dequantizes a whole tensor of `dtype` (whole blocks) into `out`; `tensor` names it in errors.
