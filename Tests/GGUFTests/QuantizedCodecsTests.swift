@@ -2,9 +2,9 @@ import Foundation
 import Testing
 @testable import SieveCore
 
-/// Bit equality that treats two NaNs as equal and +0 / -0 as different values only when asked.
+/// Bit-for-bit equality of two float arrays.
 func bitEqual(_ a: [Float], _ b: [Float]) -> Bool {
-    a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0 == $1) || ($0.isNaN && $1.isNaN) }
+    a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern }
 }
 
 func dequantized(_ bytes: [UInt8], _ dtype: DType) throws -> [Float] {
