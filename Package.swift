@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SieveKernels", targets: ["SieveKernels"]),
         .library(name: "SieveTokenizers", targets: ["SieveTokenizers"]),
         .library(name: "SieveRuntime", targets: ["SieveRuntime"]),
+        .library(name: "SieveTransforms", targets: ["SieveTransforms"]),
         .library(name: "SafetensorsFormat", targets: ["SafetensorsFormat"]),
         .library(name: "GGUFFormat", targets: ["GGUFFormat"]),
         .library(name: "BundleFormat", targets: ["BundleFormat"]),
@@ -35,6 +36,9 @@ let package = Package(
         .target(
             name: "SieveRuntime", dependencies: ["SieveCore", "SieveKernels", "SieveTokenizers"],
             path: "Sources/SieveRuntime"),
+        .target(
+            name: "SieveTransforms", dependencies: ["SieveCore", "SieveKernels", "SieveRuntime", "SieveTokenizers"],
+            path: "Sources/SieveTransforms", resources: [.copy("Resources")]),
 
         // Format plugins: each imports only SieveCore.
         .target(name: "SafetensorsFormat", dependencies: ["SieveCore"], path: "Formats/Safetensors"),
@@ -68,6 +72,10 @@ let package = Package(
             dependencies: ["SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "SieveTokenizers"],
             path: "Tests/SieveRuntimeTests"),
         .testTarget(name: "CLITests", dependencies: ["sieve"], path: "Tests/CLITests"),
+        .testTarget(
+            name: "SieveTransformsTests",
+            dependencies: ["SieveTransforms", "SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "BundleFormat"],
+            path: "Tests/SieveTransformsTests"),
         .testTarget(name: "BundleTests", dependencies: ["BundleFormat", "SieveCore"], path: "Tests/BundleTests"),
     ],
     swiftLanguageModes: [.v5]
