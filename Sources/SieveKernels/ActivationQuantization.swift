@@ -1,7 +1,6 @@
 /// One token's activations quantized to 8 bits in blocks of 32, for the 32-element weight types (the idea of
 /// ggml's q8_0/q8_1, laid out as separate arrays so the kernels load them as vectors).
 ///
-/// `d` and `s` are padded with zeros to a multiple of 16 blocks.
 struct Q8Activation {
     /// Codes, one per column.
     var qs: UnsafeMutablePointer<Int8>
@@ -26,15 +25,7 @@ struct Q8Activation {
             d[b] = scale
             s[b] = scale * Float(horizontalSum(q0 &+ q1))
         }
-        for b in blocks..<Q8Activation.padded(blocks) {
-            d[b] = 0
-            s[b] = 0
-        }
     }
-
-    /// `blocks` rounded up to a multiple of 16.
-    @inline(__always)
-    static func padded(_ blocks: Int) -> Int { (blocks + 15) & ~15 }
 }
 
 /// One token's activations quantized to 8 bits in super-blocks of 256 with sums of each 16 codes, for the

@@ -37,6 +37,7 @@ public enum KernelBenchmark {
     public static let defaultShapes: [(rows: Int, columns: Int)] = [(576, 1536), (1536, 576), (2048, 5632)]
 
     /// Measures every type × shape × thread count for decode (1 token) and, when `prefillTokens > 0`, prefill.
+    /// Shapes whose columns are not whole blocks of a type (576 for the K-quants) are skipped for that type.
     /// Prints each row as it is measured when `verbose`.
     public static func run(threads: [Int] = [1, 2], types: [DType] = WeightMatrix.supportedTypes,
                            shapes: [(rows: Int, columns: Int)] = defaultShapes, prefillTokens: Int = 128,
@@ -45,7 +46,7 @@ public enum KernelBenchmark {
         for t in threads {
             let pool = ThreadPool(threads: t)
             for dtype in types {
-                for shape in shapes {
+                for shape in shapes where shape.columns % dtype.blockSize == 0 {
                     for tokens in prefillTokens > 0 ? [1, prefillTokens] : [1] {
                         let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,
                                          repetitions: repetitions, hotCache: hotCache)
@@ -93,13 +94,22 @@ public enum KernelBenchmark {
         }
     }
 
-    /// Median cost of one empty `parallelFor` region over `threadCount` chunks, in microseconds.
-    public static func forkJoinMicroseconds(pool: ThreadPool, regions: Int = 20_000, repetitions: Int = 5) -> Double {
+    /// Fork/join overhead of one region, in microseconds: each region has `threadCount` chunks that busy-wait
+    /// `workMicroseconds` each; its overhead is its time minus `workMicroseconds` (what a perfectly parallel
+    /// region takes). Regions are timed one by one and the median is returned, so a region slowed by another
+    /// process (a busy machine) does not skew the result. Empty regions would measure nothing: the caller takes
+    /// every chunk before a worker looks.
+    public static func forkJoinMicroseconds(pool: ThreadPool, workMicroseconds: Double = 5, regions: Int = 5_000) -> Double {
+        let work = UInt64(workMicroseconds * 1e3)
         var times: [Double] = []
-        for _ in 0..<repetitions {
+        times.reserveCapacity(regions)
+        for _ in 0..<regions {
             let t0 = monotonicNanoseconds()
-            for _ in 0..<regions { pool.parallelChunks(pool.threadCount, chunk: 1) { _, _ in } }
-            times.append(Double(monotonicNanoseconds() - t0) / Double(regions) / 1e3)
+            pool.parallelChunks(pool.threadCount, chunk: 1) { _, _ in
+                let end = monotonicNanoseconds() + work
+                while monotonicNanoseconds() < end {}
+            }
+            times.append(Double(monotonicNanoseconds() - t0) / 1e3 - workMicroseconds)
         }
         return times.sorted()[times.count / 2]
     }

@@ -28,12 +28,10 @@ public final class MatMulInput: @unchecked Sendable {
     private let q8KCodes: UnsafeMutablePointer<Int8>
     private let q8KScales: UnsafeMutablePointer<Float>
     private let q8KSums: UnsafeMutablePointer<Int16>
-    private let maxBlocksPadded: Int
+    private let maxBlocks: Int
     let panels: UnsafeMutablePointer<Float>
-    private let scratchFloatsPerThread: Int
-    private let scratchWordsPerThread: Int
-    private let scratchFloats: UnsafeMutablePointer<Float>
-    private let scratchWords: UnsafeMutablePointer<UInt32>
+    private let tileFloatsPerThread: Int
+    private let tiles: UnsafeMutablePointer<Float>
     private var q8Ready = false
     private var q8KReady = false
     private(set) var panelsReady = false
@@ -46,27 +44,25 @@ public final class MatMulInput: @unchecked Sendable {
         self.maxColumns = maxColumns
         self.threads = threads
         q8Tokens = min(maxTokens, MatMul.prefillMinimumTokens - 1)
-        maxBlocksPadded = Q8Activation.padded((maxColumns + 31) / 32)
+        maxBlocks = (maxColumns + 31) / 32
         let superBlocks = (maxColumns + 255) / 256
         q8Codes = .allocate(capacity: q8Tokens * maxColumns)
-        q8Scales = .allocate(capacity: q8Tokens * maxBlocksPadded)
-        q8Sums = .allocate(capacity: q8Tokens * maxBlocksPadded)
+        q8Scales = .allocate(capacity: q8Tokens * maxBlocks)
+        q8Sums = .allocate(capacity: q8Tokens * maxBlocks)
         q8KCodes = .allocate(capacity: q8Tokens * maxColumns)
         q8KScales = .allocate(capacity: q8Tokens * superBlocks)
         q8KSums = .allocate(capacity: q8Tokens * superBlocks * 16)
         let panelTokens = maxTokens >= MatMul.prefillMinimumTokens ? (maxTokens + 15) / 16 * 16 : 0
         panels = .allocate(capacity: max(1, panelTokens * maxColumns))
-        scratchFloatsPerThread = max(4 * maxBlocksPadded, (panelTokens > 0 ? GEMM.tileRows * maxColumns : 0))
-        scratchWordsPerThread = maxBlocksPadded + 16
-        scratchFloats = .allocate(capacity: threads * scratchFloatsPerThread)
-        scratchWords = .allocate(capacity: threads * scratchWordsPerThread)
-        x = UnsafePointer(scratchFloats)
+        tileFloatsPerThread = panelTokens > 0 ? GEMM.tileRows * maxColumns : 0
+        tiles = .allocate(capacity: max(1, threads * tileFloatsPerThread))
+        x = UnsafePointer(tiles)
     }
 
     deinit {
         q8Codes.deallocate(); q8Scales.deallocate(); q8Sums.deallocate()
         q8KCodes.deallocate(); q8KScales.deallocate(); q8KSums.deallocate()
-        panels.deallocate(); scratchFloats.deallocate(); scratchWords.deallocate()
+        panels.deallocate(); tiles.deallocate()
     }
 
     /// Binds `tokens` rows of `columns` floats at `x` (row `t` at `x + t·rowStride`, default `columns`).
@@ -87,16 +83,14 @@ public final class MatMulInput: @unchecked Sendable {
     @inline(__always)
     func row(_ t: Int) -> UnsafePointer<Float> { x + t * stride }
 
-    /// Scratch of thread `thread`.
+    /// Thread `thread`'s buffer for a decoded weight tile (prefill).
     @inline(__always)
-    func scratch(_ thread: Int) -> KernelScratch {
-        KernelScratch(floats: scratchFloats + thread * scratchFloatsPerThread, words: scratchWords + thread * scratchWordsPerThread)
-    }
+    func tile(_ thread: Int) -> UnsafeMutablePointer<Float> { tiles + thread * tileFloatsPerThread }
 
     /// Token `t` in 8-bit blocks of 32 (valid after `prepareQ8`).
     @inline(__always)
     func q8(_ t: Int) -> Q8Activation {
-        Q8Activation(qs: q8Codes + t * maxColumns, d: q8Scales + t * maxBlocksPadded, s: q8Sums + t * maxBlocksPadded, blocks: columns / 32)
+        Q8Activation(qs: q8Codes + t * maxColumns, d: q8Scales + t * maxBlocks, s: q8Sums + t * maxBlocks, blocks: columns / 32)
     }
 
     /// Token `t` in 8-bit super-blocks of 256 (valid after `prepareQ8K`).
@@ -262,20 +256,19 @@ public enum MatMul {
         let w = p.weights
         if prefill {
             GEMM.rows(w, rows, panels: input.panels, tokens: input.tokens, p.output, outputStride: p.outputStride,
-                      scratch: input.scratch(thread).floats)
+                      scratch: input.tile(thread))
             return
         }
-        let scratch = input.scratch(thread)
         for t in 0..<input.tokens {
             let y = p.output + t * p.outputStride
             switch w.dtype {
             case .f32: FloatGEMV.rows(F32Row.self, w, rows, input.row(t), y)
             case .f16: FloatGEMV.rows(F16Row.self, w, rows, input.row(t), y)
             case .bf16: FloatGEMV.rows(BF16Row.self, w, rows, input.row(t), y)
-            case .q8_0: QuantizedGEMV.rows(Q8_0Dot.self, w, rows, input.q8(t), y, scratch)
-            case .q4_0: QuantizedGEMV.rows(Q4_0Dot.self, w, rows, input.q8(t), y, scratch)
-            case .q4_1: QuantizedGEMV.rows(Q4_1Dot.self, w, rows, input.q8(t), y, scratch)
-            case .q5_0: QuantizedGEMV.rows(Q5_0Dot.self, w, rows, input.q8(t), y, scratch)
+            case .q8_0: QuantizedGEMV.rows(Q8_0Dot.self, w, rows, input.q8(t), y)
+            case .q4_0: QuantizedGEMV.rows(Q4_0Dot.self, w, rows, input.q8(t), y)
+            case .q4_1: QuantizedGEMV.rows(Q4_1Dot.self, w, rows, input.q8(t), y)
+            case .q5_0: QuantizedGEMV.rows(Q5_0Dot.self, w, rows, input.q8(t), y)
             case .q4_K: KQuant.q4KRows(w, rows, input.q8K(t), y)
             case .q6_K: KQuant.q6KRows(w, rows, input.q8K(t), y)
             default: preconditionFailure("WeightMatrix admits no \(w.dtype.name)")

@@ -4,16 +4,8 @@ import SieveCore
 //
 // For each weight block the integer products code·q_x are summed in 16 Int32 lanes (the multiply of two widened
 // 8-bit vectors compiles to vpmaddwd/vpdpwssd), converted to float and accumulated with the block's scale
-// d_w·d_x. The per-block scales are decoded for a whole row first (a vectorized pass), so the inner loop has no
-// scalar half-float conversion. Four rows are processed together so that each activation block is widened once.
-
-/// Per-thread scratch of the matrix kernels.
-struct KernelScratch {
-    /// Floats: row scales in the vector products, a dequantized row tile in the prefill products.
-    var floats: UnsafeMutablePointer<Float>
-    /// Words gathered from weight blocks (their f16 scales), at least 16 more than the blocks of a row.
-    var words: UnsafeMutablePointer<UInt32>
-}
+// d_w·d_x. Four rows are processed together so that each activation block is widened once and the four rows'
+// f16 scales are converted by one instruction.
 
 /// A weight type stored in blocks of 32 with an f16 scale in the first two bytes.
 protocol Block32Kind {
@@ -67,12 +59,13 @@ enum Q5_0Dot: Block32Kind {
     /// The 5-bit codes (0…31) of elements 0…15 and 16…31: the nibble plus bit i of `qh` as bit 4.
     @inline(__always)
     static func codes(_ block: UnsafeRawPointer) -> (SIMD16<Int32>, SIMD16<Int32>) {
-        let qh = SIMD16<UInt32>(repeating: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+        let qh = block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
         let q: SIMD16<UInt8> = block.vector(at: 6)
         let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-        let h0 = ((qh &>> lanes) & 1) &<< 4
-        let h1 = ((qh &>> (lanes &+ 16)) & 1) &<< 4
-        return (widen(q & 15) | unsafeBitCast(h0, to: SIMD16<Int32>.self), widen(q &>> 4) | unsafeBitCast(h1, to: SIMD16<Int32>.self))
+        // Bit i (and bit 16 + i) moved to bit 4 of lane i.
+        let high0 = (SIMD16<UInt32>(repeating: qh &<< 4) &>> lanes) & 16
+        let high1 = (SIMD16<UInt32>(repeating: qh &>> 12) &>> lanes) & 16
+        return (widen(q & 15) | unsafeBitCast(high0, to: SIMD16<Int32>.self), widen(q &>> 4) | unsafeBitCast(high1, to: SIMD16<Int32>.self))
     }
 
     @inline(__always)
@@ -83,88 +76,47 @@ enum Q5_0Dot: Block32Kind {
 }
 
 enum QuantizedGEMV {
-    /// Decodes the scales of one row's blocks into `scale[b] = d_b · d_x,b` (padded to 16 blocks) and returns the
-    /// row's correction term (`Σ m_b·s_b` for types with a min, `−offset · Σ d_b·s_b` otherwise).
-    ///
-    /// The f16 scale (and min) of each block are first gathered into `bits` (one 32-bit word per block: scale in
-    /// the low half, the following two bytes in the high half), then converted 16 blocks at a time.
-    @inline(__always)
-    static func prepareRow<K: Block32Kind>(_ kind: K.Type, _ row: UnsafeRawPointer, _ act: Q8Activation,
-                                          _ bits: UnsafeMutablePointer<UInt32>, _ scale: UnsafeMutablePointer<Float>) -> Float {
-        let blocks = act.blocks
-        let blockBytes = K.blockBytes
-        var b = 0
-        while b &+ 4 <= blocks {
-            let p = row + b &* blockBytes
-            bits[b] = p.loadUnaligned(as: UInt32.self)
-            bits[b &+ 1] = p.loadUnaligned(fromByteOffset: blockBytes, as: UInt32.self)
-            bits[b &+ 2] = p.loadUnaligned(fromByteOffset: 2 &* blockBytes, as: UInt32.self)
-            bits[b &+ 3] = p.loadUnaligned(fromByteOffset: 3 &* blockBytes, as: UInt32.self)
-            b = b &+ 4
-        }
-        while b < blocks {
-            bits[b] = row.loadUnaligned(fromByteOffset: b &* blockBytes, as: UInt32.self)
-            b = b &+ 1
-        }
-        UnsafeMutableRawPointer(bits + blocks).storeVector(SIMD16<UInt32>())
-        let padded = Q8Activation.padded(blocks)
-        var correction = SIMD16<Float>()
-        b = 0
-        while b < padded {
-            let words: SIMD16<UInt32> = UnsafeRawPointer(bits + b).vector()
-            let d = decodeHalf16(lowHalves(words))
-            scale.store16(d * act.d.load16(b), b)
-            if K.hasMin {
-                correction.addProduct(decodeHalf16(highHalves(words)), act.s.load16(b))
-            } else if K.codeOffset != 0 {
-                correction.addProduct(d, act.s.load16(b))
-            }
-            b = b &+ 16
-        }
-        return K.hasMin ? horizontalSum(correction) : -K.codeOffset * horizontalSum(correction)
-    }
-
     /// `y[r] = W[r, :]·x` for `r` in `rows`, with `x` quantized in `act`.
+    ///
+    /// Rows are processed four at a time. For each block the four rows' scale words (f16 scale, and the f16 min
+    /// that follows it for q4_1) are loaded into one vector and converted together, so there is no scalar
+    /// half-float conversion and no pass over memory before the products. A last group of fewer than four rows
+    /// repeats its last row and stores only the real ones.
     static func rows<K: Block32Kind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8Activation,
-                                    _ y: UnsafeMutablePointer<Float>, _ scratch: KernelScratch) {
-        let padded = Q8Activation.padded(act.blocks)
-        let bits = scratch.words
-        let s0 = scratch.floats, s1 = s0 + padded, s2 = s1 + padded, s3 = s2 + padded
+                                    _ y: UnsafeMutablePointer<Float>) {
         let blockBytes = K.blockBytes
         var r = rows.lowerBound
-        while r + 4 <= rows.upperBound {
-            let p0 = w.row(r), p1 = w.row(r + 1), p2 = w.row(r + 2), p3 = w.row(r + 3)
-            let c0 = prepareRow(kind, p0, act, bits, s0)
-            let c1 = prepareRow(kind, p1, act, bits, s1)
-            let c2 = prepareRow(kind, p2, act, bits, s2)
-            let c3 = prepareRow(kind, p3, act, bits, s3)
-            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-            for b in 0..<act.blocks {
-                let xp = UnsafeRawPointer(act.qs + 32 * b)
-                let x0 = widen(xp.vector(as: SIMD16<Int8>.self)), x1 = widen(xp.vector(at: 16, as: SIMD16<Int8>.self))
-                let o = b * blockBytes
-                a0.addProduct(toFloat(K.products(p0 + o, x0, x1)), SIMD16(repeating: s0[b]))
-                a1.addProduct(toFloat(K.products(p1 + o, x0, x1)), SIMD16(repeating: s1[b]))
-                a2.addProduct(toFloat(K.products(p2 + o, x0, x1)), SIMD16(repeating: s2[b]))
-                a3.addProduct(toFloat(K.products(p3 + o, x0, x1)), SIMD16(repeating: s3[b]))
-            }
-            y[r] = horizontalSum(a0) + c0
-            y[r + 1] = horizontalSum(a1) + c1
-            y[r + 2] = horizontalSum(a2) + c2
-            y[r + 3] = horizontalSum(a3) + c3
-            r += 4
-        }
         while r < rows.upperBound {
-            let p0 = w.row(r)
-            let c0 = prepareRow(kind, p0, act, bits, s0)
-            var a0 = SIMD16<Float>()
+            let valid = min(4, rows.upperBound - r)
+            let last = r + valid - 1
+            let p0 = w.row(r), p1 = w.row(min(r + 1, last)), p2 = w.row(min(r + 2, last)), p3 = w.row(min(r + 3, last))
+            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+            var correction = SIMD4<Float>()
             for b in 0..<act.blocks {
-                let xp = UnsafeRawPointer(act.qs + 32 * b)
+                let o = b &* blockBytes
+                let words = SIMD4<UInt32>(p0.loadUnaligned(fromByteOffset: o, as: UInt32.self), p1.loadUnaligned(fromByteOffset: o, as: UInt32.self),
+                                          p2.loadUnaligned(fromByteOffset: o, as: UInt32.self), p3.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+                let d = decodeHalf4(lowHalves(words))
+                let scale = d * act.d[b]
+                if K.hasMin {
+                    correction.addProduct(decodeHalf4(highHalves(words)), SIMD4(repeating: act.s[b]))
+                } else if K.codeOffset != 0 {
+                    correction.addProduct(d, SIMD4(repeating: act.s[b]))
+                }
+                let xp = UnsafeRawPointer(act.qs + 32 &* b)
                 let x0 = widen(xp.vector(as: SIMD16<Int8>.self)), x1 = widen(xp.vector(at: 16, as: SIMD16<Int8>.self))
-                a0.addProduct(toFloat(K.products(p0 + b * blockBytes, x0, x1)), SIMD16(repeating: s0[b]))
+                a0.addProduct(toFloat(K.products(p0 + o, x0, x1)), SIMD16(repeating: scale[0]))
+                a1.addProduct(toFloat(K.products(p1 + o, x0, x1)), SIMD16(repeating: scale[1]))
+                a2.addProduct(toFloat(K.products(p2 + o, x0, x1)), SIMD16(repeating: scale[2]))
+                a3.addProduct(toFloat(K.products(p3 + o, x0, x1)), SIMD16(repeating: scale[3]))
             }
-            y[r] = horizontalSum(a0) + c0
-            r += 1
+            if !K.hasMin { correction *= -K.codeOffset }
+            let sums = horizontalSums(a0, a1, a2, a3) + correction
+            y[r] = sums[0]
+            if valid > 1 { y[r + 1] = sums[1] }
+            if valid > 2 { y[r + 2] = sums[2] }
+            if valid > 3 { y[r + 3] = sums[3] }
+            r += valid
         }
     }
 }

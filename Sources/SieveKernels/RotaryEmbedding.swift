@@ -27,8 +27,10 @@ public struct RotaryEmbedding: Sendable {
     public let layout: Layout
     /// Positions covered by the table.
     public let maxPositions: Int
-    /// `[position][pair] → (cos, sin)`, interleaved.
+    /// Per position, `rowLength` floats: `.halfSplit` stores `cos[pair]` then `sin[pair]`; `.interleaved` stores
+    /// each pair's cosine twice then its sine as `(−sin, +sin)`, so that both layouts rotate with whole vectors.
     private let table: [Float]
+    private let rowLength: Int
 
     /// Tabulates the rotation for `maxPositions` positions.
     public init(headDimension: Int, rotaryDimension: Int? = nil, base: Float = 10_000, layout: Layout, maxPositions: Int) {
@@ -41,16 +43,28 @@ public struct RotaryEmbedding: Sendable {
         self.layout = layout
         self.maxPositions = maxPositions
         let pairs = rot / 2
+        let rowLength = layout == .halfSplit ? rot : 2 * rot
         let frequencies = RotaryEmbedding.inverseFrequencies(base: base, rotaryDimension: rot)
-        var table = [Float](repeating: 0, count: maxPositions * pairs * 2)
+        var table = [Float](repeating: 0, count: maxPositions * rowLength)
         for p in 0..<maxPositions {
+            let row = p * rowLength
             for i in 0..<pairs {
                 let angle = Double(p) * Double(frequencies[i])
-                table[(p * pairs + i) * 2] = Float(Foundation.cos(angle))
-                table[(p * pairs + i) * 2 + 1] = Float(Foundation.sin(angle))
+                let c = Float(Foundation.cos(angle)), s = Float(Foundation.sin(angle))
+                switch layout {
+                case .halfSplit:
+                    table[row + i] = c
+                    table[row + pairs + i] = s
+                case .interleaved:
+                    table[row + 2 * i] = c
+                    table[row + 2 * i + 1] = c
+                    table[row + rot + 2 * i] = -s
+                    table[row + rot + 2 * i + 1] = s
+                }
             }
         }
         self.table = table
+        self.rowLength = rowLength
     }
 
     /// `base^(−2i/rotaryDimension)` in Float, as HF computes `inv_freq`.
@@ -63,24 +77,40 @@ public struct RotaryEmbedding: Sendable {
         precondition(position >= 0 && position < maxPositions, "position \(position) outside the RoPE table (0..<\(maxPositions))")
         let stride = headStride ?? headDimension
         let pairs = rotaryDimension / 2
+        let rot = rotaryDimension
         table.withUnsafeBufferPointer { t in
-            let cs = t.baseAddress! + position * pairs * 2
+            let row = t.baseAddress! + position * rowLength
             for h in 0..<heads {
                 let v = x + h * stride
+                var i = 0
                 switch layout {
                 case .halfSplit:
-                    for i in 0..<pairs {
-                        let c = cs[2 * i], s = cs[2 * i + 1]
-                        let a = v[i], b = v[i + pairs]
+                    while i + 16 <= pairs {
+                        let a = v.load16(i), b = v.load16(i + pairs), c = row.load16(i), s = row.load16(pairs + i)
+                        v.store16(a * c - b * s, i)
+                        v.store16(b * c + a * s, i + pairs)
+                        i += 16
+                    }
+                    while i < pairs {
+                        let a = v[i], b = v[i + pairs], c = row[i], s = row[pairs + i]
                         v[i] = a * c - b * s
                         v[i + pairs] = b * c + a * s
+                        i += 1
                     }
                 case .interleaved:
-                    for i in 0..<pairs {
-                        let c = cs[2 * i], s = cs[2 * i + 1]
-                        let a = v[2 * i], b = v[2 * i + 1]
-                        v[2 * i] = a * c - b * s
-                        v[2 * i + 1] = b * c + a * s
+                    while i + 16 <= rot {
+                        let a = v.load16(i)
+                        // Swap the two values of each pair: rotate each 64-bit lane by 32 bits.
+                        let bits = unsafeBitCast(a, to: SIMD8<UInt64>.self)
+                        let swapped = unsafeBitCast((bits &<< 32) | (bits &>> 32), to: SIMD16<Float>.self)
+                        v.store16(a * row.load16(i) + swapped * row.load16(rot + i), i)
+                        i += 16
+                    }
+                    while i < rot {
+                        let a = v[i], b = v[i + 1], c = row[i], s = row[rot + i + 1]
+                        v[i] = a * c - b * s
+                        v[i + 1] = b * c + a * s
+                        i += 2
                     }
                 }
             }

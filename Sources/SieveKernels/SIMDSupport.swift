@@ -41,6 +41,43 @@ func roundToInt32(_ v: SIMD16<Float>) -> SIMD16<Int32> {
     return out
 }
 
+/// IEEE half bits to Float, 4 lanes.
+@inline(__always)
+func decodeHalf4(_ bits: SIMD4<UInt16>) -> SIMD4<Float> {
+    let h = unsafeBitCast(bits, to: SIMD4<Float16>.self)
+    var r = SIMD4<Float>()
+    for i in 0..<4 { r[i] = Float(h[i]) }
+    return r
+}
+
+/// The low 16 bits of each lane.
+@inline(__always)
+func lowHalves(_ v: SIMD4<UInt32>) -> SIMD4<UInt16> {
+    var r = SIMD4<UInt16>()
+    for i in 0..<4 { r[i] = UInt16(truncatingIfNeeded: v[i]) }
+    return r
+}
+
+/// The high 16 bits of each lane.
+@inline(__always)
+func highHalves(_ v: SIMD4<UInt32>) -> SIMD4<UInt16> {
+    var r = SIMD4<UInt16>()
+    for i in 0..<4 { r[i] = UInt16(truncatingIfNeeded: v[i] >> 16) }
+    return r
+}
+
+/// The sums of the lanes of four vectors.
+@inline(__always)
+func horizontalSums(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>) -> SIMD4<Float> {
+    let ab8 = SIMD16(lowHalf: a.lowHalf + a.highHalf, highHalf: b.lowHalf + b.highHalf)
+    let cd8 = SIMD16(lowHalf: c.lowHalf + c.highHalf, highHalf: d.lowHalf + d.highHalf)
+    // Lanes 0…7: a's eight partial sums, 8…15: b's (and c, d).
+    let ab4 = SIMD8(lowHalf: ab8.lowHalf.lowHalf + ab8.lowHalf.highHalf, highHalf: ab8.highHalf.lowHalf + ab8.highHalf.highHalf)
+    let cd4 = SIMD8(lowHalf: cd8.lowHalf.lowHalf + cd8.lowHalf.highHalf, highHalf: cd8.highHalf.lowHalf + cd8.highHalf.highHalf)
+    let abcd2 = SIMD8(lowHalf: ab4.evenHalf + ab4.oddHalf, highHalf: cd4.evenHalf + cd4.oddHalf)
+    return abcd2.evenHalf + abcd2.oddHalf
+}
+
 /// The low 16 bits of each lane.
 @inline(__always)
 func lowHalves(_ v: SIMD16<UInt32>) -> SIMD16<UInt16> {

@@ -14,8 +14,10 @@ import Darwin
 /// returns when all chunks are done. `thread` is in `0..<threadCount` and identifies the executing thread for the
 /// duration of the call (the caller is thread 0), so it can index per-thread scratch memory.
 ///
-/// Between regions the workers spin on an atomic counter for `spinMicroseconds`, then sleep on a condition
+/// Between regions the workers spin on an atomic word for `spinMicroseconds`, then sleep on a condition
 /// variable; a region costs about a microsecond when the workers are spinning. No allocation happens per call.
+/// The caller never waits for a worker that has not started (see `PoolState`), so a worker descheduled by a
+/// busy machine only delays a region if it is in the middle of a chunk.
 ///
 /// One region at a time: `parallelFor` must not be called from inside a region or concurrently from two threads
 /// (a precondition checks the first case).
@@ -36,7 +38,7 @@ public final class ThreadPool: @unchecked Sendable {
     public init(threads: Int = ThreadPool.defaultThreadCount, spinMicroseconds: Int = 200) {
         precondition(threads >= 1, "a thread pool needs at least one thread")
         threadCount = threads
-        state = PoolState(workers: threads - 1, spinNanoseconds: UInt64(max(0, spinMicroseconds)) * 1000)
+        state = PoolState(spinNanoseconds: UInt64(max(0, spinMicroseconds)) * 1000)
         for index in 1..<max(1, threads) {
             let context = Unmanaged.passRetained(WorkerContext(state: state, index: index)).toOpaque()
             var thread = pthread_t()
@@ -72,14 +74,15 @@ public final class ThreadPool: @unchecked Sendable {
     /// Runs `body(range, thread)` over chunks of exactly `chunk` elements (the last may be shorter).
     public func parallelChunks(_ count: Int, chunk: Int, _ body: (Range<Int>, Int) -> Void) {
         guard count > 0 else { return }
-        let chunk = max(1, chunk)
+        var chunk = max(1, chunk)
+        if (count + chunk - 1) / chunk > PoolState.maxChunks { chunk = (count + PoolState.maxChunks - 1) / PoolState.maxChunks }
         let chunks = (count + chunk - 1) / chunk
         if threadCount == 1 || chunks == 1 {
             body(0..<count, 0)
             return
         }
         withoutActuallyEscaping(body) { escapable in
-            state.run(Job(body: escapable, count: count, chunk: chunk, chunks: chunks))
+            state.run(Job(body: escapable, count: count, chunk: chunk), chunks: chunks)
         }
     }
 }
@@ -89,7 +92,6 @@ struct Job {
     let body: (Range<Int>, Int) -> Void
     let count: Int
     let chunk: Int
-    let chunks: Int
 }
 
 /// What a worker thread needs: the shared state and its index.
@@ -100,27 +102,32 @@ final class WorkerContext {
 }
 
 /// The state shared by the pool's caller and its workers.
+///
+/// A region is published as one 64-bit word: generation (24 bits), chunk count (20 bits) and next chunk to
+/// take (20 bits). Threads take chunks with a fetch-add on that word, so a chunk can only be taken in the region
+/// that published it, and a worker that wakes up after all chunks are taken touches nothing. The caller waits
+/// only for the chunks that were taken (`completed`), never for a worker that has not started: a descheduled
+/// worker cannot hold a region up unless it is in the middle of a chunk.
 final class PoolState: @unchecked Sendable {
-    let workerCount: Int
+    static let chunkBits: UInt64 = 20
+    static let maxChunks = (1 << 19) - 1
+
     let spinNanoseconds: UInt64
-    /// Incremented to publish a region (or shutdown); workers wait for it to change.
-    let generation = Atomic<Int>(0)
-    /// Next chunk to take.
-    let nextChunk = Atomic<Int>(0)
-    /// Workers that have not yet finished the current region.
-    let running = Atomic<Int>(0)
+    /// generation << 40 | chunks << 20 | next.
+    let region = Atomic<UInt64>(0)
+    /// Chunks of the current region that have finished.
+    let completed = Atomic<Int>(0)
     /// Workers blocked (or about to block) on the condition variable.
     let sleepers = Atomic<Int>(0)
     let stopping = Atomic<Bool>(false)
     /// True while a region runs (re-entrancy check).
     let busy = Atomic<Bool>(false)
-    /// The current region; written before `generation` is published, read by workers after they observe it.
+    /// The current region; written before `region` is published, read only by a thread that took one of its chunks.
     var job: Job?
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
     let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    init(workers: Int, spinNanoseconds: UInt64) {
-        workerCount = workers
+    init(spinNanoseconds: UInt64) {
         self.spinNanoseconds = spinNanoseconds
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
@@ -135,33 +142,56 @@ final class PoolState: @unchecked Sendable {
         condition.deallocate()
     }
 
-    /// Publishes `job`, takes part in it as thread 0 and waits for the workers.
-    func run(_ job: Job) {
+    @inline(__always) static func generation(_ word: UInt64) -> UInt64 { word >> 40 }
+    @inline(__always) static func chunks(_ word: UInt64) -> Int { Int((word >> chunkBits) & 0xFFFFF) }
+    @inline(__always) static func next(_ word: UInt64) -> Int { Int(word & 0xFFFFF) }
+
+    /// Publishes `job` in `chunks` chunks, takes part in it and waits until every chunk is done.
+    func run(_ job: Job, chunks: Int) {
         let (exchanged, _) = busy.compareExchange(expected: false, desired: true, ordering: .acquiring)
         precondition(exchanged, "ThreadPool.parallelFor called from inside a parallel region or from two threads at once")
+        precondition(chunks <= PoolState.maxChunks)
         self.job = job
-        nextChunk.store(0, ordering: .relaxed)
-        running.store(workerCount, ordering: .relaxed)
-        generation.add(1, ordering: .sequentiallyConsistent)
+        completed.store(0, ordering: .relaxed)
+        let generation = (PoolState.generation(region.load(ordering: .relaxed)) &+ 1) & 0xFF_FFFF
+        region.store(generation << 40 | UInt64(chunks) << PoolState.chunkBits, ordering: .sequentiallyConsistent)
         wakeSleepers()
-        work(job, thread: 0)
-        var spins = 0
-        while running.load(ordering: .acquiring) != 0 {
-            spins += 1
-            if spins > 10_000 { sched_yield() }
+        let done = work(thread: 0)
+        // Wait for chunks other threads are running. Yielding early would hand the core to another process for a
+        // whole time slice on a busy machine, so only yield after a millisecond.
+        var polls = 0
+        var deadline: UInt64 = 0
+        while completed.load(ordering: .acquiring) + done < chunks {
+            polls += 1
+            if polls & 1023 == 0 {
+                let now = monotonicNanoseconds()
+                if deadline == 0 { deadline = now + 1_000_000 } else if now > deadline { sched_yield() }
+            }
         }
         self.job = nil
         busy.store(false, ordering: .releasing)
     }
 
+    /// Takes and runs chunks of the current region until none is left; returns how many chunks ran when called
+    /// by the publishing thread (workers count theirs in `completed`).
     @inline(__always)
-    private func work(_ job: Job, thread: Int) {
+    private func work(thread: Int) -> Int {
+        var ran = 0
         while true {
-            let c = nextChunk.add(1, ordering: .relaxed).oldValue
-            if c >= job.chunks { return }
-            let start = c * job.chunk
-            job.body(start..<min(job.count, start + job.chunk), thread)
+            let word = region.add(1, ordering: .acquiringAndReleasing).oldValue
+            let c = PoolState.next(word)
+            if c >= PoolState.chunks(word) { break }
+            runChunk(c, thread: thread)
+            if thread == 0 { ran += 1 } else { completed.add(1, ordering: .releasing) }
         }
+        return ran
+    }
+
+    @inline(never)
+    private func runChunk(_ c: Int, thread: Int) {
+        guard let job else { return }
+        let start = c * job.chunk
+        job.body(start..<min(job.count, start + job.chunk), thread)
     }
 
     private func wakeSleepers() {
@@ -174,33 +204,28 @@ final class PoolState: @unchecked Sendable {
 
     func shutdown() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        generation.add(1, ordering: .sequentiallyConsistent)
+        let generation = (PoolState.generation(region.load(ordering: .relaxed)) &+ 1) & 0xFF_FFFF
+        region.store(generation << 40, ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
     }
 
     func workerLoop(index: Int) {
-        var seen = 0
+        var seen: UInt64 = 0
         while true {
             seen = waitForRegion(after: seen)
             if stopping.load(ordering: .acquiring) { return }
-            runCurrent(thread: index)
-            running.subtract(1, ordering: .releasing)
+            _ = work(thread: index)
         }
     }
 
-    @inline(never)
-    private func runCurrent(thread: Int) {
-        if let job { work(job, thread: thread) }
-    }
-
-    /// Spins, then sleeps, until `generation` differs from `seen`; returns the new value.
-    private func waitForRegion(after seen: Int) -> Int {
+    /// Spins, then sleeps, until the region generation differs from `seen`; returns the new generation.
+    private func waitForRegion(after seen: UInt64) -> UInt64 {
         var polls = 0
         var deadline: UInt64 = 0
         while true {
-            let g = generation.load(ordering: .acquiring)
+            let g = PoolState.generation(region.load(ordering: .acquiring))
             if g != seen { return g }
             polls += 1
             if polls & 255 == 0 {
@@ -210,12 +235,12 @@ final class PoolState: @unchecked Sendable {
                 } else if now >= deadline {
                     pthread_mutex_lock(mutex)
                     sleepers.add(1, ordering: .sequentiallyConsistent)
-                    while generation.load(ordering: .sequentiallyConsistent) == seen {
+                    while PoolState.generation(region.load(ordering: .sequentiallyConsistent)) == seen {
                         pthread_cond_wait(condition, mutex)
                     }
                     sleepers.subtract(1, ordering: .sequentiallyConsistent)
                     pthread_mutex_unlock(mutex)
-                    return generation.load(ordering: .acquiring)
+                    return PoolState.generation(region.load(ordering: .acquiring))
                 }
             }
         }
