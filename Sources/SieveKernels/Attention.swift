@@ -163,8 +163,33 @@ public enum Attention {
 
     static func scoresKernel<K: FloatRowKind>(_ kind: K.Type, _ q: UnsafePointer<Float>, _ keys: CacheView, _ head: Int, _ count: Int,
                                              _ n: Int, _ scale: Float, _ out: UnsafeMutablePointer<Float>) {
-        for p in 0..<count {
+        let vectorEnd = n & ~15
+        var p = 0
+        // Four positions at a time: four independent accumulators and one combined horizontal reduction.
+        while p + 4 <= count {
+            let r0 = UnsafeRawPointer(keys.base + keys.offset(p, head)), r1 = UnsafeRawPointer(keys.base + keys.offset(p + 1, head))
+            let r2 = UnsafeRawPointer(keys.base + keys.offset(p + 2, head)), r3 = UnsafeRawPointer(keys.base + keys.offset(p + 3, head))
+            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+            var d = 0
+            while d < vectorEnd {
+                let qv = q.load16(d)
+                a0.addProduct(K.load16(r0, d), qv)
+                a1.addProduct(K.load16(r1, d), qv)
+                a2.addProduct(K.load16(r2, d), qv)
+                a3.addProduct(K.load16(r3, d), qv)
+                d += 16
+            }
+            var sums = horizontalSums(a0, a1, a2, a3)
+            while d < n {
+                sums += SIMD4(K.load1(r0, d), K.load1(r1, d), K.load1(r2, d), K.load1(r3, d)) * q[d]
+                d += 1
+            }
+            UnsafeMutableRawPointer(out + p).storeBytes(of: sums * scale, as: SIMD4<Float>.self)
+            p += 4
+        }
+        while p < count {
             out[p] = FloatGEMV.dot(kind, UnsafeRawPointer(keys.base + keys.offset(p, head)), q, n) * scale
+            p += 1
         }
     }
 
