@@ -154,34 +154,97 @@ public enum MatMul {
                                 outputStride: Int? = nil, pool: ThreadPool) {
         withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 1) { products in
             products.initializeElement(at: 0, to: MatMulProduct(weights: w, output: y, outputStride: outputStride))
-            run(UnsafeBufferPointer(products), input, blocks: nil, blockRows: 0, pool: pool)
+            run(UnsafeBufferPointer(products), input, rows: .all, pool: pool)
             products.deinitialize()
         }
     }
 
     /// Several products of the same input in one parallel region (fewer fork/joins, better balance).
     public static func multiply(_ products: [MatMulProduct], _ input: MatMulInput, pool: ThreadPool) {
-        products.withUnsafeBufferPointer { run($0, input, blocks: nil, blockRows: 0, pool: pool) }
+        products.withUnsafeBufferPointer { run($0, input, rows: .all, pool: pool) }
     }
 
     /// Only the rows of the selected blocks: rows `b·blockRows ..< (b+1)·blockRows` for each `b` in `blocks`,
     /// written at their own row index (`y[t·outputStride + r]`); other outputs are left untouched. For blocked
-    /// FFNs and selected attention heads.
+    /// FFNs and selected attention heads. Results are bit-identical to the same rows of a full product.
     public static func multiply(_ w: WeightMatrix, _ input: MatMulInput, blocks: UnsafeBufferPointer<Int>, blockRows: Int,
                                 into y: UnsafeMutablePointer<Float>, outputStride: Int? = nil, pool: ThreadPool) {
         precondition(blockRows >= 1, "blockRows must be positive")
+        for b in blocks { precondition(b >= 0 && (b + 1) * blockRows <= w.rows, "block \(b) of \(blockRows) rows outside \(w.rows) rows") }
         withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 1) { products in
             products.initializeElement(at: 0, to: MatMulProduct(weights: w, output: y, outputStride: outputStride))
-            run(UnsafeBufferPointer(products), input, blocks: blocks, blockRows: blockRows, pool: pool)
+            run(UnsafeBufferPointer(products), input, rows: .blocks(blocks, blockRows), pool: pool)
             products.deinitialize()
+        }
+    }
+
+    /// Only the rows in `ranges` (any order, not overlapping), written at their own row index; other outputs are
+    /// left untouched. Results are bit-identical to the same rows of a full product.
+    public static func multiply(_ w: WeightMatrix, _ input: MatMulInput, rowRanges ranges: UnsafeBufferPointer<Range<Int>>,
+                                into y: UnsafeMutablePointer<Float>, outputStride: Int? = nil, pool: ThreadPool) {
+        for r in ranges { precondition(r.lowerBound >= 0 && r.upperBound <= w.rows, "rows \(r) outside \(w.rows) rows") }
+        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 1) { products in
+            products.initializeElement(at: 0, to: MatMulProduct(weights: w, output: y, outputStride: outputStride))
+            run(UnsafeBufferPointer(products), input, rows: .ranges(ranges), pool: pool)
+            products.deinitialize()
+        }
+    }
+
+    /// Which rows of each product to compute.
+    enum RowSelection {
+        case all
+        case blocks(UnsafeBufferPointer<Int>, Int)
+        case ranges(UnsafeBufferPointer<Range<Int>>)
+
+        /// Units of `unit` rows (a range's last unit may be shorter).
+        @inline(__always)
+        func unitCount(rows: Int, unit: Int) -> Int {
+            switch self {
+            case .all: return (rows + unit - 1) / unit
+            case let .blocks(blocks, blockRows): return blocks.count * ((blockRows + unit - 1) / unit)
+            case let .ranges(ranges):
+                var n = 0
+                for r in ranges { n += (r.count + unit - 1) / unit }
+                return n
+            }
+        }
+
+        /// Calls `body` with the contiguous row ranges of units `units`.
+        @inline(__always)
+        func forEachRowRange(units: Range<Int>, rows: Int, unit: Int, _ body: (Range<Int>) -> Void) {
+            switch self {
+            case .all:
+                body((units.lowerBound * unit)..<min(rows, units.upperBound * unit))
+            case let .blocks(blocks, blockRows):
+                let perBlock = (blockRows + unit - 1) / unit
+                var u = units.lowerBound
+                while u < units.upperBound {
+                    let b = u / perBlock
+                    let last = min(units.upperBound, (b + 1) * perBlock)
+                    let blockStart = blocks[b] * blockRows
+                    body((blockStart + (u - b * perBlock) * unit)..<min(blockStart + blockRows, blockStart + (last - b * perBlock) * unit))
+                    u = last
+                }
+            case let .ranges(ranges):
+                var first = 0
+                for r in ranges {
+                    let n = (r.count + unit - 1) / unit
+                    let lo = max(units.lowerBound, first), hi = min(units.upperBound, first + n)
+                    if lo < hi {
+                        body((r.lowerBound + (lo - first) * unit)..<min(r.upperBound, r.lowerBound + (hi - first) * unit))
+                    }
+                    first += n
+                    if first >= units.upperBound { return }
+                }
+            }
         }
     }
 
     /// Rows handled together by a unit of work.
     private static func unitRows(prefill: Bool) -> Int { prefill ? GEMM.tileRows : 4 }
 
-    private static func run(_ products: UnsafeBufferPointer<MatMulProduct>, _ input: MatMulInput, blocks: UnsafeBufferPointer<Int>?,
-                            blockRows: Int, pool: ThreadPool) {
+    private static func run(_ products: UnsafeBufferPointer<MatMulProduct>, _ input: MatMulInput, rows selection: RowSelection,
+                            pool: ThreadPool) {
         precondition(pool.threadCount <= input.threads, "the pool has \(pool.threadCount) threads, the MatMulInput was sized for \(input.threads)")
         let prefill = input.tokens >= prefillMinimumTokens
         var needQ8 = false, needQ8K = false
@@ -201,54 +264,27 @@ public enum MatMul {
             if needQ8K { input.prepareQ8K() }
         }
         let unit = unitRows(prefill: prefill)
-        // Units: row groups of each product in turn (or selected blocks, each split into row groups).
+        // Units: row groups of each product in turn.
         var total = 0
-        for p in products { total += unitCount(rows: p.weights.rows, unit: unit, blocks: blocks, blockRows: blockRows) }
+        for p in products { total += selection.unitCount(rows: p.weights.rows, unit: unit) }
         pool.parallelFor(total) { range, thread in
             var u = range.lowerBound
             var productIndex = 0
             var base = 0
             while u < range.upperBound {
-                var count = unitCount(rows: products[productIndex].weights.rows, unit: unit, blocks: blocks, blockRows: blockRows)
+                var count = selection.unitCount(rows: products[productIndex].weights.rows, unit: unit)
                 while u >= base + count {
                     base += count
                     productIndex += 1
-                    count = unitCount(rows: products[productIndex].weights.rows, unit: unit, blocks: blocks, blockRows: blockRows)
+                    count = selection.unitCount(rows: products[productIndex].weights.rows, unit: unit)
                 }
                 let end = min(range.upperBound, base + count)
                 let p = products[productIndex]
-                forEachRowRange(units: (u - base)..<(end - base), rows: p.weights.rows, unit: unit, blocks: blocks, blockRows: blockRows) { rows in
+                selection.forEachRowRange(units: (u - base)..<(end - base), rows: p.weights.rows, unit: unit) { rows in
                     compute(p, rows: rows, input: input, prefill: prefill, thread: thread)
                 }
                 u = end
             }
-        }
-    }
-
-    @inline(__always)
-    private static func unitCount(rows: Int, unit: Int, blocks: UnsafeBufferPointer<Int>?, blockRows: Int) -> Int {
-        if let blocks { return blocks.count * ((blockRows + unit - 1) / unit) }
-        return (rows + unit - 1) / unit
-    }
-
-    /// Calls `body` with the contiguous row ranges of units `units`.
-    @inline(__always)
-    private static func forEachRowRange(units: Range<Int>, rows: Int, unit: Int, blocks: UnsafeBufferPointer<Int>?, blockRows: Int,
-                                        _ body: (Range<Int>) -> Void) {
-        guard let blocks else {
-            body((units.lowerBound * unit)..<min(rows, units.upperBound * unit))
-            return
-        }
-        let perBlock = (blockRows + unit - 1) / unit
-        var u = units.lowerBound
-        while u < units.upperBound {
-            let b = u / perBlock
-            let last = min(units.upperBound, (b + 1) * perBlock)
-            let blockStart = blocks[b] * blockRows
-            precondition(blocks[b] >= 0 && blockStart + blockRows <= rows, "block \(blocks[b]) of \(blockRows) rows outside \(rows) rows")
-            let start = blockStart + (u - b * perBlock) * unit
-            body(start..<min(blockStart + blockRows, blockStart + (last - b * perBlock) * unit))
-            u = last
         }
     }
 

@@ -88,30 +88,42 @@ import Testing
     }
 
     @Test(arguments: [1, 9])
-    func selectedBlocksComputeOnlyTheirRows(tokens: Int) throws {
+    func selectedRowsComputeOnlyThemselves(tokens: Int) throws {
         let w = try Fixtures.matrix(.q4_1, rows: 64, columns: 256, seed: 3)
         var rng = SplitMix64(seed: 4)
         let x = rng.floats(tokens * 256)
         let input = MatMulInput(maxTokens: 16, maxColumns: 256, threads: 2)
         let pool = ThreadPool(threads: 2)
-        var full = [Float](repeating: 0, count: tokens * 64), part = [Float](repeating: .nan, count: tokens * 64)
+        var full = [Float](repeating: 0, count: tokens * 64)
+        var byBlocks = [Float](repeating: .nan, count: tokens * 64), byRanges = byBlocks
         let blocks = [5, 0, 3]
+        let ranges = [40..<41, 7..<19, 61..<64]
         x.withUnsafeBufferPointer { xb in
             input.bind(xb.baseAddress!, tokens: tokens, columns: 256)
             full.withUnsafeMutableBufferPointer { MatMul.multiply(w, input, into: $0.baseAddress!, pool: pool) }
             blocks.withUnsafeBufferPointer { bb in
-                part.withUnsafeMutableBufferPointer {
+                byBlocks.withUnsafeMutableBufferPointer {
                     MatMul.multiply(w, input, blocks: bb, blockRows: 6, into: $0.baseAddress!, pool: pool)
+                }
+            }
+            ranges.withUnsafeBufferPointer { rb in
+                byRanges.withUnsafeMutableBufferPointer {
+                    MatMul.multiply(w, input, rowRanges: rb, into: $0.baseAddress!, pool: pool)
                 }
             }
         }
         for t in 0..<tokens {
             for r in 0..<64 {
-                let selected = blocks.contains(r / 6) && r < 60
-                if selected {
-                    #expect(part[t * 64 + r] == full[t * 64 + r], "row \(r) token \(t)")
+                let i = t * 64 + r
+                if blocks.contains(r / 6) && r < 60 {
+                    #expect(byBlocks[i] == full[i], "block row \(r) token \(t)")
                 } else {
-                    #expect(part[t * 64 + r].isNaN, "row \(r) token \(t) was written")
+                    #expect(byBlocks[i].isNaN, "row \(r) token \(t) was written")
+                }
+                if ranges.contains(where: { $0.contains(r) }) {
+                    #expect(byRanges[i] == full[i], "range row \(r) token \(t)")
+                } else {
+                    #expect(byRanges[i].isNaN, "row \(r) token \(t) was written")
                 }
             }
         }
