@@ -26,9 +26,10 @@ enum Tolerance {
     static let perplexityRelative = 2e-5
 }
 
-/// The model fixtures: the repository's `Tests/Fixtures/models` (found through `#filePath`) and, for the float
-/// GGUFs the repository does not carry, the shared fixture set beside it (`../shared/fixtures/models` or
-/// `$SIEVE_SHARED_FIXTURES/models`).
+/// The model fixtures: the repository's `Tests/Fixtures/models` (found through `#filePath`) first, including the
+/// float GGUFs (`f32`/`f16`/`bf16`) that `scripts/rebuild-gguf-fixtures.py` rebuilds there (run by `make models`),
+/// then the shared fixture set beside it (`../shared/fixtures/models` or `$SIEVE_SHARED_FIXTURES/models`) when
+/// present.
 enum Fixtures {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     /// This target's own fixtures (the GPL-3 text).
@@ -43,9 +44,15 @@ enum Fixtures {
         return r
     }
 
-    /// The first existing copy of `relative` (e.g. `tiny-llama/q4_0.gguf`), or nil.
+    /// The first existing copy of `relative` (e.g. `tiny-llama/q4_0.gguf`), or nil (with a message: the tests
+    /// that need it skip).
     static func find(_ relative: String) -> URL? {
-        roots.map { $0.appendingPathComponent(relative) }.first { FileManager.default.fileExists(atPath: $0.path) }
+        let url = roots.map { $0.appendingPathComponent(relative) }.first { FileManager.default.fileExists(atPath: $0.path) }
+        if url == nil {
+            print("fixture \(relative) not found in Tests/Fixtures/models (float GGUFs: run `make models` or "
+                  + "scripts/rebuild-gguf-fixtures.py); skipping what needs it")
+        }
+        return url
     }
 
     static func has(_ relative: String) -> Bool { find(relative) != nil }

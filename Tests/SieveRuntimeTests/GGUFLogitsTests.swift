@@ -1,0 +1,56 @@
+import Foundation
+import SieveCore
+import SieveRuntime
+import Testing
+
+/// GGUF files against the references: float GGUFs against transformers (they hold the same float32 weights),
+/// quantized GGUFs against llama.cpp's own logits for the same file.
+@Suite("GGUF logits")
+struct GGUFLogitsTests {
+    /// Float32 GGUFs (in the shared fixture set beside the repository; skipped when absent).
+    static let float32Files = ["tiny-llama/f32.gguf", "tiny-llama-bpe/f32.gguf", "tiny-qwen2/f32.gguf", "tiny-gpt2/f32.gguf"]
+        .filter(Fixtures.has)
+
+    @Test("f32 GGUF logits and hidden_last within atol 1e-4 of transformers", arguments: float32Files)
+    func float32(_ file: String) throws {
+        let name = String(file.split(separator: "/")[0])
+        let refs = try Fixtures.references("\(name)/ref.safetensors")
+        let model = try Fixtures.model(file)
+        let out = try model.allOutputs(try Fixtures.inputIDs(refs))
+        let dLogits = maxAbsDifference(out.logits, try Fixtures.floats(refs, "logits"))
+        let dHidden = maxAbsDifference(out.hidden, try Fixtures.floats(refs, "hidden_last"))
+        print("\(file): max |Δlogit| \(dLogits) vs transformers, max |Δhidden_last| \(dHidden)")
+        #expect(dLogits <= Tolerance.float32Logits)
+        #expect(dHidden <= Tolerance.float32Activations)
+    }
+
+    /// Quantized (and half-precision) GGUFs with llama.cpp logits.
+    static let quantizedFiles = ["tiny-llama/f16.gguf", "tiny-llama/bf16.gguf", "tiny-llama/q8_0.gguf", "tiny-llama/q6_k.gguf",
+                                 "tiny-llama/q5_0.gguf", "tiny-llama/q4_1.gguf", "tiny-llama/q4_k_m.gguf", "tiny-llama/q4_0.gguf",
+                                 "tiny-llama-bpe/q8_0.gguf"].filter(Fixtures.has)
+
+    @Test("quantized GGUF logits near llama.cpp's, prefill and decode", arguments: quantizedFiles)
+    func quantized(_ file: String) throws {
+        let parts = file.split(separator: "/")
+        let name = String(parts[0])
+        let stem = String(parts[1].dropLast(5))
+        let refs = try Fixtures.references("\(name)/ref.safetensors")
+        let llama = try Fixtures.references("\(name)/ref-llama-cpp.safetensors")
+        let expected = try Fixtures.floats(llama, "logits.\(stem)")
+        let ids = try Fixtures.inputIDs(refs)
+        let model = try Fixtures.model(file)
+
+        // All 24 tokens in one batch: the matrix-matrix path (dequantized weights, float activations).
+        let prefill = try model.allOutputs(ids).logits
+        let dPrefill = maxAbsDifference(prefill, expected)
+        // One token at a time: the matrix-vector path (8-bit activations, as llama.cpp).
+        model.reset()
+        var decoded: [Float] = []
+        for t in ids { try model.decode(t) { decoded.append(contentsOf: $0) } }
+        let dDecode = maxAbsDifference(decoded, expected)
+        let dTransformers = maxAbsDifference(prefill, try Fixtures.floats(refs, "logits"))
+        print("\(file): max |Δlogit| vs llama.cpp prefill \(dPrefill), decode \(dDecode); vs transformers \(dTransformers)")
+        #expect(dPrefill <= Tolerance.quantizedVersusLlamaCpp)
+        #expect(dDecode <= Tolerance.quantizedDecodeVersusLlamaCpp)
+    }
+}
