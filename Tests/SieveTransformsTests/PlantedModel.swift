@@ -1,5 +1,6 @@
 import Foundation
 import SieveCore
+import SieveKernels
 import SieveTransforms
 
 /// A seeded generator for test data (SplitMix64) with uniform and Gaussian samples.
@@ -41,8 +42,9 @@ struct TestRandom {
 /// In every block, neuron `n` belongs to group `group[n]` (groups of `groupSize` neurons scattered over the neuron
 /// order); all neurons of a group share a gate direction (plus `noise`), so they fire together and their block mass
 /// is a function of one linear projection of the FFN input. Between blocks the residual stream moves by a fixed
-/// linear "attention" map plus the FFN output, so a lookahead predictor must learn that map (which the training-free
-/// SVD predictor, reading the weights only, cannot).
+/// linear "attention" map plus the FFN output (consecutive block inputs have cosine ≈ 0.95, as in real models), so
+/// a lookahead predictor must learn that map (which the training-free SVD predictor, reading the weights only,
+/// cannot).
 struct PlantedModel {
     let graph: ModelGraph
     /// Per block: the planted group of every original neuron.
@@ -81,9 +83,9 @@ struct PlantedModel {
             }
             add(IRName.feedForward(l, "gate") + ".weight", [ffn, hidden], gate)
             add(IRName.feedForward(l, "up") + ".weight", [ffn, hidden], up)
-            add(IRName.feedForward(l, "down") + ".weight", [hidden, ffn], rng.gaussians(hidden * ffn, scale: 0.5 / Float(ffn).squareRoot()))
+            add(IRName.feedForward(l, "down") + ".weight", [hidden, ffn], rng.gaussians(hidden * ffn, scale: 0.15 / Float(ffn).squareRoot()))
             groups.append(group)
-            mixing.append(rng.gaussians(hidden * hidden, scale: 0.5 / Float(hidden).squareRoot()))
+            mixing.append(rng.gaussians(hidden * hidden, scale: 0.3 / Float(hidden).squareRoot()))
         }
         let graph = try GraphBuilder.build(architecture: .llama, hyperparameters: hp, tensors: tensors, tokenizer: nil, metadata: [:],
                                            source: "planted")
@@ -91,44 +93,51 @@ struct PlantedModel {
     }
 
     /// Simulates `tokens` tokens: block inputs, FFN magnitudes (from the graph's real FFN weights) and head norms
-    /// (norms of the graph's V projection per head).
+    /// (norms of the graph's V projection per head). Matrix products run on `MatrixProducts`.
     func records(tokens: Int, seed: UInt64) throws -> InMemoryCalibration {
         var rng = TestRandom(seed: seed)
         let hp = graph.hyperparameters
         let d = hp.hiddenSize, ff = hp.intermediateSize, heads = hp.headCount, headDim = hp.headDim
-        var x = (0..<tokens).map { _ in rng.gaussians(d, scale: 1) }
+        let products = MatrixProducts(pool: ThreadPool(threads: 2))
+        var x = FloatMatrix(rows: tokens, columns: d, values: rng.gaussians(tokens * d, scale: 1))
         var inputs: [FloatMatrix] = [], magnitudes: [FloatMatrix] = [], norms: [FloatMatrix] = []
+        func normed(_ m: FloatMatrix, _ gamma: [Float]) -> FloatMatrix {
+            let out = FloatMatrix(rows: m.rows, columns: m.columns)
+            for t in 0..<m.rows {
+                let row = Reference.rmsNorm(Array(m.row(t)), gamma: gamma)
+                for c in 0..<m.columns { out[t, c] = row[c] }
+            }
+            return out
+        }
         for (l, block) in graph.blocks.enumerated() {
-            inputs.append(FloatMatrix(rows: tokens, columns: d, values: x.flatMap { $0 }))
-            let gamma = try graph.tensor(block.feedForwardNorm.weight).floats()
-            let gate = try graph.tensor(block.feedForward.gate!.weight).floats()
-            let up = try graph.tensor(block.feedForward.up.weight).floats()
-            let down = try graph.tensor(block.feedForward.down.weight).floats()
-            let v = try graph.tensor(block.attention.v.weight).floats()
-            let mag = FloatMatrix(rows: tokens, columns: ff), headNorm = FloatMatrix(rows: tokens, columns: heads)
+            inputs.append(x)
+            let v = try FloatMatrix(tensor: try graph.tensor(block.attention.v.weight))
+            let values = FloatMatrix(rows: tokens, columns: d)
+            products.multiplyTransposed(normed(x, [Float](repeating: 1, count: d)), v, into: values)
+            let headNorm = FloatMatrix(rows: tokens, columns: heads)
             for t in 0..<tokens {
-                let xt = x[t]
-                let xhat = Reference.rmsNorm(xt, gamma: [Float](repeating: 1, count: d))
                 for h in 0..<heads {
                     var s: Float = 0
-                    for r in (h * headDim)..<((h + 1) * headDim) {
-                        var dot: Float = 0
-                        for c in 0..<d { dot += v[r * d + c] * xhat[c] }
-                        s += dot * dot
-                    }
+                    for c in (h * headDim)..<((h + 1) * headDim) { s += values[t, c] * values[t, c] }
                     headNorm[t, h] = s.squareRoot()
                 }
-                var mid = xt
-                for r in 0..<d {
-                    var dot: Float = 0
-                    for c in 0..<d { dot += mixing[l][r * d + c] * xt[c] }
-                    mid[r] += dot
-                }
-                let act = Reference.gatedActivation(Reference.rmsNorm(mid, gamma: gamma), gate: gate, up: up, ff: ff)
-                for n in 0..<ff { mag[t, n] = abs(act[n]) }
-                let out = Reference.matVec(down, rows: d, columns: ff, act)
-                x[t] = (0..<d).map { mid[$0] + out[$0] }
             }
+            let mixed = FloatMatrix(rows: tokens, columns: d)
+            products.multiplyTransposed(x, FloatMatrix(rows: d, columns: d, values: mixing[l]), into: mixed)
+            for i in 0..<mixed.count { mixed.elements[i] += x.elements[i] }
+            let xhat = normed(mixed, try graph.tensor(block.feedForwardNorm.weight).floats())
+            let g = FloatMatrix(rows: tokens, columns: ff), u = FloatMatrix(rows: tokens, columns: ff)
+            products.multiplyTransposed(xhat, try FloatMatrix(tensor: try graph.tensor(block.feedForward.gate!.weight)), into: g)
+            products.multiplyTransposed(xhat, try FloatMatrix(tensor: try graph.tensor(block.feedForward.up.weight)), into: u)
+            let mag = FloatMatrix(rows: tokens, columns: ff)
+            for i in 0..<g.count {
+                g.elements[i] = Reference.silu(g.elements[i]) * u.elements[i]
+                mag.elements[i] = abs(g.elements[i])
+            }
+            let out = FloatMatrix(rows: tokens, columns: d)
+            products.multiplyTransposed(g, try FloatMatrix(tensor: try graph.tensor(block.feedForward.down.weight)), into: out)
+            for i in 0..<out.count { out.elements[i] += mixed.elements[i] }
+            x = out
             magnitudes.append(mag)
             norms.append(headNorm)
         }
