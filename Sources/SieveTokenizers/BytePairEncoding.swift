@@ -66,7 +66,8 @@ struct MergeRules: Sendable {
     /// Indexes `merges` ("left right", highest priority first) against `vocabulary`; `extra` are further strings
     /// (e.g. byte symbols) that need ids, returned in order.
     init(merges: [String], vocabulary: Vocabulary, extra: [[UInt8]], extraIDs: inout [Int32]) throws {
-        var table = MergeTable(capacity: merges.count)
+        var list: [(left: Int32, right: Int32, merged: Int32)] = []
+        list.reserveCapacity(merges.count)
         var extended = ByteStringTable(capacity: 64)
         var extendedTexts: [[UInt8]] = []
         let base = Int32(vocabulary.count)
@@ -98,10 +99,10 @@ struct MergeRules: Sendable {
                     (j.baseAddress! + space).copyMemory(from: p + space + 1, byteCount: u.count - space - 1)
                     return id(UnsafeRawPointer(j.baseAddress!), u.count - 1)
                 }
-                table.insert(left: left, right: right, rank: Int32(rank), merged: merged)
+                list.append((left, right, merged))
             }
         }
-        self.table = table
+        table = MergeTable(merges: list)
         self.extendedTexts = extendedTexts
     }
 }
@@ -112,8 +113,10 @@ struct ByteLevelBPE: Sendable {
     let rules: MergeRules
     /// Initial symbol id of each byte.
     let byteSymbols: [Int32]
-    /// Raw bytes of each token → id, when whole-word tokens skip merging.
-    let wholeWords: ByteStringTable?
+    /// Whether a word that is itself a token is emitted whole, without merging.
+    let ignoresMerges: Bool
+    /// UTF-8 of each byte's symbol in the byte-level alphabet (1 or 2 bytes), for whole-word lookups.
+    let byteSymbolText: [[UInt8]]
     /// Token of each single-byte text (llama.cpp's last resort for a symbol that is not a token).
     let singleByteTokens: [Int32]
     let vocabularyCount: Int32
@@ -136,15 +139,8 @@ struct ByteLevelBPE: Sendable {
         rules = try MergeRules(merges: d.merges, vocabulary: vocabulary, extra: byteTexts, extraIDs: &ids)
         byteSymbols = ids
         singleByteTokens = (0..<256).map { b in vocabulary.textIndex.lookup([UInt8(b)]) }
-        if d.ignoreMerges || pre.impliesIgnoreMerges {
-            var words = ByteStringTable(capacity: vocabulary.count)
-            for (id, token) in d.tokens.enumerated() {
-                if let raw = ByteLevelAlphabet.decodeExactly(token) { words.insert(raw, value: Int32(id)) }
-            }
-            wholeWords = words
-        } else {
-            wholeWords = nil
-        }
+        ignoresMerges = d.ignoreMerges || pre.impliesIgnoreMerges
+        byteSymbolText = byteTexts
     }
 
     /// Appends the ids of `symbol` to `out`: itself when it is a token, else llama.cpp's per-byte fallback.

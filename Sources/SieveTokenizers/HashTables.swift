@@ -40,52 +40,73 @@ func findBytes(_ needle: UnsafeRawPointer, _ needleCount: Int, in haystack: Unsa
     return nil
 }
 
-/// An open-addressing map from byte strings to `Int32` values, with its keys stored in one arena.
+/// An open-addressing map from byte strings to `Int32` values (>= 0), with its keys stored in one arena.
 /// Used for token text → id and for the word cache; lookups take a raw byte range and never allocate.
+///
+/// A slot holds a hash tag, the key's length and, for keys of at most 8 bytes, the key itself and the value:
+/// most token lookups then read one slot and nothing else. Longer keys keep an index into `entries`.
 struct ByteStringTable {
+    private struct Entry {
+        var start: Int32
+        var length: Int32
+        var value: Int32
+    }
+
     private var arena: [UInt8] = []
-    private var keyStart: [Int32] = []
-    private var keyLength: [Int32] = []
-    private var keyHash: [UInt32] = []
-    private var values: [Int32] = []
-    private var slots: [Int32]
+    private var entries: [Entry] = []
+    /// [0]: tag (24 bits) << 40 | length (8 bits, 255 = long) << 32 | value or entry index; [1]: a short key's bytes.
+    private var slots: [SIMD2<UInt64>]
     private var mask: Int
+    private(set) var count = 0
+    private static let empty = UInt64.max
+    private static let long: UInt64 = 0xFF
 
     /// An empty table sized for about `capacity` keys.
     init(capacity: Int) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        slots = [Int32](repeating: -1, count: size)
+        slots = [SIMD2<UInt64>](repeating: SIMD2(Self.empty, 0), count: size)
         mask = size - 1
-        keyStart.reserveCapacity(capacity)
-        keyLength.reserveCapacity(capacity)
-        keyHash.reserveCapacity(capacity)
-        values.reserveCapacity(capacity)
     }
 
-    /// Number of keys.
-    var count: Int { values.count }
+    /// The first `count` (<= 8) bytes at `base` as a little-endian integer, zero-padded.
+    @inline(__always)
+    private static func shortKey(_ base: UnsafeRawPointer, _ count: Int) -> UInt64 {
+        if count == 8 { return base.loadUnaligned(as: UInt64.self) }
+        var v: UInt64 = 0
+        for i in 0..<count { v |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << UInt64(8 * i) }
+        return v
+    }
 
-    /// Bytes held by the keys.
-    var arenaBytes: Int { arena.count }
+    /// The slot head (tag and length) a key must have.
+    @inline(__always)
+    private static func head(_ h: UInt64, _ count: Int) -> UInt64 {
+        (h >> 40) << 40 | UInt64(count <= 8 ? count : Int(long)) << 32
+    }
 
     /// The value stored for the key `base[0..<count]`, or -1.
     @inline(__always)
     func lookup(_ base: UnsafeRawPointer, _ count: Int) -> Int32 {
         let h = hashBytes(base, count)
-        let tag = UInt32(truncatingIfNeeded: h >> 32)
+        let want = Self.head(h, count)
         var slot = Int(truncatingIfNeeded: h) & mask
+        let short = count <= 8 ? Self.shortKey(base, count) : 0
         return slots.withUnsafeBufferPointer { slots in
-            arena.withUnsafeBufferPointer { arena in
-                while true {
-                    let entry = Int(slots[slot])
-                    if entry < 0 { return -1 }
-                    if keyHash[entry] == tag && Int(keyLength[entry]) == count
-                        && (count == 0 || memcmp(arena.baseAddress! + Int(keyStart[entry]), base, count) == 0) {
-                        return values[entry]
+            while true {
+                let s = slots[slot]
+                if s[0] == Self.empty { return -1 }
+                if s[0] & 0xFFFF_FFFF_0000_0000 == want {
+                    if count <= 8 {
+                        if s[1] == short { return Int32(truncatingIfNeeded: s[0]) }
+                    } else {
+                        let e = entries[Int(truncatingIfNeeded: s[0] & 0xFFFF_FFFF)]
+                        if Int(e.length) == count
+                            && arena.withUnsafeBufferPointer({ memcmp($0.baseAddress! + Int(e.start), base, count) == 0 }) {
+                            return e.value
+                        }
                     }
-                    slot = (slot + 1) & mask
                 }
+                slot = (slot + 1) & mask
             }
         }
     }
@@ -95,28 +116,22 @@ struct ByteStringTable {
         bytes.withUnsafeBytes { lookup($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) }
     }
 
-    /// Inserts `key → value` unless the key is present; returns whether it was inserted.
+    /// Inserts `key → value` (a value >= 0) unless the key is present; returns whether it was inserted.
     @discardableResult
     mutating func insert(_ base: UnsafeRawPointer, _ count: Int, value: Int32) -> Bool {
+        if lookup(base, count) >= 0 { return false }
         let h = hashBytes(base, count)
-        let tag = UInt32(truncatingIfNeeded: h >> 32)
         var slot = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let entry = Int(slots[slot])
-            if entry < 0 { break }
-            if keyHash[entry] == tag && Int(keyLength[entry]) == count
-                && arena.withUnsafeBufferPointer({ count == 0 || memcmp($0.baseAddress! + Int(keyStart[entry]), base, count) == 0 }) {
-                return false
-            }
-            slot = (slot + 1) & mask
+        while slots[slot][0] != Self.empty { slot = (slot + 1) & mask }
+        if count <= 8 {
+            slots[slot] = SIMD2(Self.head(h, count) | UInt64(UInt32(bitPattern: value)), Self.shortKey(base, count))
+        } else {
+            slots[slot] = SIMD2(Self.head(h, count) | UInt64(entries.count), 0)
+            entries.append(Entry(start: Int32(arena.count), length: Int32(count), value: value))
+            arena.append(contentsOf: UnsafeRawBufferPointer(start: base, count: count))
         }
-        slots[slot] = Int32(values.count)
-        keyStart.append(Int32(arena.count))
-        keyLength.append(Int32(count))
-        keyHash.append(tag)
-        values.append(value)
-        arena.append(contentsOf: UnsafeRawBufferPointer(start: base, count: count))
-        if values.count * 2 > slots.count { grow() }
+        self.count += 1
+        if self.count * 2 > slots.count { grow() }
         return true
     }
 
@@ -129,78 +144,105 @@ struct ByteStringTable {
     /// Removes every key, keeping the storage.
     mutating func removeAll() {
         arena.removeAll(keepingCapacity: true)
-        keyStart.removeAll(keepingCapacity: true)
-        keyLength.removeAll(keepingCapacity: true)
-        keyHash.removeAll(keepingCapacity: true)
-        values.removeAll(keepingCapacity: true)
-        for i in slots.indices { slots[i] = -1 }
+        entries.removeAll(keepingCapacity: true)
+        for i in slots.indices { slots[i] = SIMD2(Self.empty, 0) }
+        count = 0
     }
 
+    /// Doubles the slots; a slot's home is recomputed from its key.
     private mutating func grow() {
-        let size = slots.count * 2
-        var newSlots = [Int32](repeating: -1, count: size)
-        let newMask = size - 1
-        arena.withUnsafeBufferPointer { arena in
-            for entry in 0..<values.count {
-                let h = hashBytes(UnsafeRawPointer(arena.baseAddress! + Int(keyStart[entry])), Int(keyLength[entry]))
-                var slot = Int(truncatingIfNeeded: h) & newMask
-                while newSlots[slot] >= 0 { slot = (slot + 1) & newMask }
-                newSlots[slot] = Int32(entry)
+        let old = slots
+        slots = [SIMD2<UInt64>](repeating: SIMD2(Self.empty, 0), count: old.count * 2)
+        mask = slots.count - 1
+        for s in old where s[0] != Self.empty {
+            var h: UInt64
+            if (s[0] >> 32) & 0xFF == Self.long {
+                let e = entries[Int(truncatingIfNeeded: s[0] & 0xFFFF_FFFF)]
+                h = arena.withUnsafeBufferPointer { hashBytes(UnsafeRawPointer($0.baseAddress! + Int(e.start)), Int(e.length)) }
+            } else {
+                var key = s[1]
+                let length = Int((s[0] >> 32) & 0xFF)
+                h = withUnsafeBytes(of: &key) { hashBytes($0.baseAddress!, length) }
             }
+            var slot = Int(truncatingIfNeeded: h) & mask
+            while slots[slot][0] != Self.empty { slot = (slot + 1) & mask }
+            slots[slot] = s
         }
-        slots = newSlots
-        mask = newMask
     }
 }
 
 /// An open-addressing map from a pair of token ids to a merge (its rank and the id it produces).
 struct MergeTable {
-    private var keys: [UInt64]
-    private var values: [UInt64]
+    /// Key (left << 32 | right) and value (rank << 32 | merged) side by side: one cache line per probe.
+    private var slots: [SIMD2<UInt64>]
     private var mask: Int
     private static let empty = UInt64.max
 
     /// An empty table sized for `capacity` merges.
-    init(capacity: Int) {
+    private init(capacity: Int) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        keys = [UInt64](repeating: Self.empty, count: size)
-        values = [UInt64](repeating: 0, count: size)
+        slots = [SIMD2<UInt64>](repeating: SIMD2(Self.empty, 0), count: size)
         mask = size - 1
     }
 
+    /// Murmur3's 64-bit finalizer: every key bit reaches the low (slot) bits.
     @inline(__always)
     private static func slot(_ key: UInt64, _ mask: Int) -> Int {
-        var h = key &* 0x9E37_79B9_7F4A_7C15
-        h ^= h >> 31
+        var h = key
+        h ^= h >> 33
+        h = h &* 0xFF51_AFD7_ED55_8CCD
+        h ^= h >> 33
+        h = h &* 0xC4CE_B9FE_1A85_EC53
+        h ^= h >> 33
         return Int(truncatingIfNeeded: h) & mask
     }
 
-    /// Records the merge of `left` and `right` into `merged` with priority `rank`, unless the pair has one.
-    mutating func insert(left: Int32, right: Int32, rank: Int32, merged: Int32) {
-        let key = UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
-        var slot = Self.slot(key, mask)
-        while keys[slot] != Self.empty {
-            if keys[slot] == key { return }
-            slot = (slot + 1) & mask
+    /// Builds the table from merges in priority order; a pair listed twice keeps its first (best) rank.
+    /// The merges are placed in the order of their home slots, so building walks memory sequentially instead of
+    /// missing the cache once per merge.
+    init(merges: [(left: Int32, right: Int32, merged: Int32)]) {
+        self.init(capacity: merges.count)
+        let homes = merges.map { Self.slot(Self.key($0.left, $0.right), mask) }
+        // Counting sort of the merge indices by home slot (stable: equal pairs stay in rank order).
+        var starts = [Int32](repeating: 0, count: slots.count + 1)
+        for h in homes { starts[h + 1] += 1 }
+        for i in 0..<slots.count { starts[i + 1] += starts[i] }
+        var order = [Int32](repeating: 0, count: merges.count)
+        for (rank, h) in homes.enumerated() {
+            order[Int(starts[h])] = Int32(rank)
+            starts[h] += 1
         }
-        keys[slot] = key
-        values[slot] = UInt64(UInt32(bitPattern: rank)) << 32 | UInt64(UInt32(bitPattern: merged))
+        slots.withUnsafeMutableBufferPointer { slots in
+            for rank in order {
+                let m = merges[Int(rank)]
+                let key = Self.key(m.left, m.right)
+                var slot = homes[Int(rank)]
+                var duplicate = false
+                while slots[slot][0] != Self.empty {
+                    if slots[slot][0] == key { duplicate = true; break }
+                    slot = (slot + 1) & mask
+                }
+                if !duplicate { slots[slot] = SIMD2(key, UInt64(UInt32(bitPattern: rank)) << 32 | UInt64(UInt32(bitPattern: m.merged))) }
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func key(_ left: Int32, _ right: Int32) -> UInt64 {
+        UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
     }
 
     /// The merge of `left` and `right`: (rank, merged id), or nil.
     @inline(__always)
     func lookup(_ left: Int32, _ right: Int32) -> (rank: Int32, merged: Int32)? {
-        let key = UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
+        let key = Self.key(left, right)
         var slot = Self.slot(key, mask)
-        return keys.withUnsafeBufferPointer { keys in
+        return slots.withUnsafeBufferPointer { slots in
             while true {
-                let k = keys[slot]
-                if k == key {
-                    let v = values[slot]
-                    return (Int32(truncatingIfNeeded: v >> 32), Int32(truncatingIfNeeded: v))
-                }
-                if k == Self.empty { return nil }
+                let entry = slots[slot]
+                if entry[0] == key { return (Int32(truncatingIfNeeded: entry[1] >> 32), Int32(truncatingIfNeeded: entry[1])) }
+                if entry[0] == Self.empty { return nil }
                 slot = (slot + 1) & mask
             }
         }

@@ -16,9 +16,23 @@ struct SentencePieceBPE: Sendable {
     let byteTokens: [Int32]
     let unknownID: Int32
     let vocabularyCount: Int32
+    /// Whether no token has a `▁` after another character: then no merge crosses the start of a word, and each
+    /// word (`▁` + what follows up to the next word start) can be tokenized on its own, with the same result.
+    let wordsAreIndependent: Bool
 
     init(_ d: TokenizerDescription, vocabulary: Vocabulary) throws {
         vocabularyCount = Int32(vocabulary.count)
+        wordsAreIndependent = !d.tokens.contains { token in
+            var t = token
+            return t.withUTF8 { u in
+                var i = 1
+                while i + 2 < u.count {
+                    if u[i] == 0xE2 && u[i + 1] == 0x96 && u[i + 2] == 0x81 && !Self.followsSpaceMarker(u, i) { return true }
+                    i += 1
+                }
+                return false
+            }
+        }
         unknownID = Int32(d.unknownID ?? -1)
         byteTokens = (0..<256).map { b in
             let hex = String(format: "<0x%02X>", b)
@@ -46,9 +60,38 @@ struct SentencePieceBPE: Sendable {
         }
     }
 
+    /// Whether the bytes before `i` are a `▁`.
+    private static func followsSpaceMarker(_ u: UnsafeBufferPointer<UInt8>, _ i: Int) -> Bool {
+        i >= 3 && u[i - 3] == 0xE2 && u[i - 2] == 0x96 && u[i - 1] == 0x81
+    }
+
     /// Tokenizes `text` (UTF-8, spaces already escaped); appends the ids to `out`.
     func encode(_ text: UnsafeRawBufferPointer, vocabulary: Vocabulary, scratch: inout SentencePieceScratch, into out: inout [Int32]) {
         if text.isEmpty { return }
+        guard wordsAreIndependent else {
+            encodeWord(text, vocabulary: vocabulary, scratch: &scratch, into: &out)
+            return
+        }
+        let u = UnsafeBufferPointer(start: text.baseAddress!.assumingMemoryBound(to: UInt8.self), count: text.count)
+        var start = 0
+        var i = 1
+        while i <= u.count {
+            let boundary = i == u.count
+                || (i + 2 < u.count && u[i] == 0xE2 && u[i + 1] == 0x96 && u[i + 2] == 0x81 && !Self.followsSpaceMarker(u, i))
+            if boundary {
+                let word = UnsafeRawBufferPointer(rebasing: text[start..<i])
+                if !scratch.cache.lookup(word.baseAddress!, word.count, into: &out) {
+                    let mark = out.count
+                    encodeWord(word, vocabulary: vocabulary, scratch: &scratch, into: &out)
+                    scratch.cache.insert(word.baseAddress!, word.count, result: out[mark...])
+                }
+                start = i
+            }
+            i += 1
+        }
+    }
+
+    private func encodeWord(_ text: UnsafeRawBufferPointer, vocabulary: Vocabulary, scratch: inout SentencePieceScratch, into out: inout [Int32]) {
         if let rules {
             encodeByRank(text, rules: rules, vocabulary: vocabulary, scratch: &scratch, into: &out)
         } else {
@@ -147,6 +190,7 @@ struct SentencePieceScratch {
     var symbols: [Int32] = []
     var merged: [Int32] = []
     var engine = MergeEngine()
+    var cache = WordCache()
 
     mutating func reset() {
         start.removeAll(keepingCapacity: true)

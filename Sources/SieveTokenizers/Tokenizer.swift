@@ -208,6 +208,7 @@ public final class Tokenizer: Sendable {
         var engine = MergeEngine()
         var cache = WordCache()
         var escaped: [UInt8] = []
+        var word: [UInt8] = []
         var sentencePiece = SentencePieceScratch()
     }
 
@@ -257,8 +258,10 @@ public final class Tokenizer: Sendable {
                 bpe.emit(bpe.byteSymbols[Int(text[from])], into: &out)
                 continue
             }
-            if let whole = bpe.wholeWords {
-                let id = whole.lookup(word, count)
+            if bpe.ignoresMerges {
+                s.word.removeAll(keepingCapacity: true)
+                for i in from..<to { s.word.append(contentsOf: bpe.byteSymbolText[Int(text[i])]) }
+                let id = s.word.withUnsafeBytes { vocabulary.textIndex.lookup($0.baseAddress!, $0.count) }
                 if id >= 0 { out.append(id); continue }
             }
             if s.cache.lookup(word, count, into: &out) { continue }
