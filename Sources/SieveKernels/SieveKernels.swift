@@ -4,14 +4,34 @@ import SieveCore
 /// Namespace of the SieveKernels module: CPU kernels for transformer inference and the thread pool they run on.
 ///
 /// The main entry points:
-/// - `ThreadPool` — persistent workers with a cheap fork/join (`parallelFor`).
+/// - `ThreadPool` — persistent workers with a cheap fork/join (`parallelFor`). One per model/session; it must
+///   not be used from two threads at once.
 /// - `WeightMatrix`, `MatMulInput`, `MatMul` — matrix-vector (decode) and matrix-matrix (prefill) products for
-///   every weight type of the IR, computed directly on quantized blocks.
-/// - `Norms`, `RotaryEmbedding`, `Activations`, `Attention`, `Convert` — the per-token kernels around them.
-/// - `KernelBenchmark` — throughput of the products on realistic shapes.
+///   every weight type of the IR, computed directly on quantized blocks; `MatMul.multiply(_:_:pool:)` runs
+///   several products of one input in a single parallel region, and the `rowRanges:`/`blocks:` variants compute
+///   only selected rows (sparse FFN blocks, selected heads).
+/// - `Norms`, `RotaryEmbedding`, `Activations`, `Attention` (with `CacheView`, `AttentionScratch`), `Convert` —
+///   the per-token kernels around them.
+/// - `KernelBenchmark` — throughput of the products on realistic shapes and the pool's fork/join cost.
 ///
-/// Every fast kernel has a plain scalar reference (`…Reference` or `MatMul.reference…`) it is tested against with a
-/// named tolerance (`Tolerances`).
+/// A decode step, in outline (buffers preallocated once, nothing allocated per token):
+/// ```swift
+/// let pool = ThreadPool(threads: 2)
+/// let input = MatMulInput(maxTokens: 512, maxColumns: 1536, threads: pool.threadCount)
+/// let wq = try WeightMatrix(tensor)                              // keeps the mapped file alive
+/// Norms.rmsNorm(x, weight: gamma, count: 576, epsilon: 1e-5, into: xn)
+/// input.bind(xn, tokens: 1, columns: 576)                        // quantized once, shared by q, k, v
+/// MatMul.multiply([MatMulProduct(weights: wq, output: q), MatMulProduct(weights: wk, output: k),
+///                  MatMulProduct(weights: wv, output: v)], input, pool: pool)
+/// rope.apply(q, heads: 9, position: p); rope.apply(k, heads: 3, position: p)
+/// keys.store(k, position: p, heads: 3, headDimension: 64); values.store(v, …)
+/// Attention.causal(queries: q, queryStride: 576, keys: keys, values: values, heads: 9, kvHeads: 3,
+///                  headDimension: 64, firstPosition: p, tokens: 1, scale: 0.125, output: attn,
+///                  outputStride: 576, scratch: scratch, pool: pool)
+/// ```
+///
+/// Every fast kernel has a plain scalar reference (`…Reference`, `MatMul.multiplyReference…`) it is tested
+/// against with a named tolerance (`Tolerances`). Build release with `-Xswiftc -target-cpu -Xswiftc native`.
 public enum SieveKernels {}
 
 /// Errors raised by the kernels when a tensor cannot be used as requested.
