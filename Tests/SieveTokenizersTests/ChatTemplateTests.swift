@@ -49,6 +49,80 @@ struct ChatTemplateTests {
         }
     }
 
+    /// Qwen2.5-Instruct's template (tools, tool calls and tool responses).
+    static let qwen25 = #"""
+    {%- if tools %}
+        {{- '<|im_start|>system\n' }}
+        {%- if messages[0]['role'] == 'system' %}
+            {{- messages[0]['content'] }}
+        {%- else %}
+            {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}
+        {%- endif %}
+        {{- "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+        {%- for tool in tools %}
+            {{- "\n" }}
+            {{- tool | tojson }}
+        {%- endfor %}
+        {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+    {%- else %}
+        {%- if messages[0]['role'] == 'system' %}
+            {{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}
+        {%- else %}
+            {{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+    {%- for message in messages %}
+        {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}
+            {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}
+        {%- elif message.role == "assistant" %}
+            {{- '<|im_start|>' + message.role }}
+            {%- if message.content %}
+                {{- '\n' + message.content }}
+            {%- endif %}
+            {%- for tool_call in message.tool_calls %}
+                {%- if tool_call.function is defined %}
+                    {%- set tool_call = tool_call.function %}
+                {%- endif %}
+                {{- '\n<tool_call>\n{"name": "' }}
+                {{- tool_call.name }}
+                {{- '", "arguments": ' }}
+                {{- tool_call.arguments | tojson }}
+                {{- '}\n</tool_call>' }}
+            {%- endfor %}
+            {{- '<|im_end|>\n' }}
+        {%- elif message.role == "tool" %}
+            {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}
+                {{- '<|im_start|>user' }}
+            {%- endif %}
+            {{- '\n<tool_response>\n' }}
+            {{- message.content }}
+            {{- '\n</tool_response>' }}
+            {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+                {{- '<|im_end|>\n' }}
+            {%- endif %}
+        {%- endif %}
+    {%- endfor %}
+    {%- if add_generation_prompt %}
+        {{- '<|im_start|>assistant\n' }}
+    {%- endif %}
+    """#
+
+    @Test("Qwen2.5 with tools, a tool call and a tool response")
+    func qwen25() throws {
+        let template = try ChatTemplate(Self.qwen25)
+        let plain = try template.render(messages: [ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: true)
+        #expect(plain == "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+        let tool: JinjaValue = .object([("type", .string("function")), ("function", .object([("name", .string("now")), ("parameters", .object([]))]))])
+        let messages: JinjaValue = .array([
+            .object([("role", .string("user")), ("content", .string("Time?"))]),
+            .object([("role", .string("assistant")), ("content", .string("")),
+                     ("tool_calls", .array([.object([("function", .object([("name", .string("now")), ("arguments", .object([("tz", .string("UTC"))]))]))])]))]),
+            .object([("role", .string("tool")), ("content", .string("12:00"))]),
+        ])
+        let out = try template.render(["messages": messages, "tools": .array([tool]), "add_generation_prompt": .bool(true)])
+        #expect(out == "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"now\", \"parameters\": {}}}\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n<|im_start|>user\nTime?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{\"name\": \"now\", \"arguments\": {\"tz\": \"UTC\"}}\n</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\n12:00\n</tool_response><|im_end|>\n<|im_start|>assistant\n")
+    }
+
     @Test("whitespace control, trim_blocks and lstrip_blocks as Hugging Face sets them")
     func whitespace() throws {
         let dashed = """

@@ -40,14 +40,14 @@ struct HuggingFaceTokenizerTests {
         #expect(d.addBOS == addBOS)
     }
 
-    /// GGUF files of the same models (the f32 conversions live only in the shared fixture set).
+    /// GGUF files of the same models (the f32 conversions are rebuilt by `scripts/rebuild-gguf-fixtures.py`).
     static let ggufs = [("tiny-llama", "tiny-llama/q4_0.gguf"), ("tiny-llama-bpe", "tiny-llama-bpe/q8_0.gguf"),
                         ("tiny-qwen2", "tiny-qwen2/f32.gguf"), ("tiny-gpt2", "tiny-gpt2/f32.gguf")]
 
     @Test("the GGUF gives the same reference ids", arguments: ggufs)
     func ggufReferenceIDs(model: String, file: String) throws {
         guard let url = TestData.model(file) else {
-            print("skipped: \(file) not found (only in the shared fixture set)")
+            print("skipped: \(file) not found (run `make models` or scripts/rebuild-gguf-fixtures.py)")
             return
         }
         let tokenizer = try Tokenizer(TestData.ggufDescription(url))

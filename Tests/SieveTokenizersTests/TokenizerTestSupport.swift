@@ -29,7 +29,8 @@ enum TestData {
         }
     }
 
-    /// A file of the tiny models (`Tests/Fixtures/models/…`, else the shared set), or nil.
+    /// A file of the tiny models (`Tests/Fixtures/models/…`, where `make models` rebuilds the float GGUFs; else the
+    /// shared set), or nil.
     static func model(_ relative: String) -> URL? {
         [repoRoot.appendingPathComponent("Tests/Fixtures/models"),
          repoRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/models")]
