@@ -34,41 +34,48 @@ enum BF16Row: FloatRowKind {
 
 /// Matrix-vector products on float weights (f32, f16, bf16) with float activations, four rows at a time.
 enum FloatGEMV {
-    /// `y[r] = W[r, :]·x` for `r` in `rows`.
+    /// `y[r] = W[r, :]·x` for `r` in `rows`: four rows at a time taken from the four quarters of `rows`, so
+    /// memory is read as four long sequential streams (see `QuantizedGEMV.rows`). Leftover rows are computed as
+    /// a group that repeats its last row, so every row's result is the same whatever rows it is computed with.
     static func rows<K: FloatRowKind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: Range<Int>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        let quarter = rows.count / 4
+        for i in 0..<quarter {
+            let r = rows.lowerBound + i
+            group(kind, w, (r, r + quarter, r + 2 * quarter, r + 3 * quarter), valid: 4, x, y)
+        }
+        let rest = rows.lowerBound + 4 * quarter
+        if rest < rows.upperBound {
+            let last = rows.upperBound - 1
+            group(kind, w, (rest, min(rest + 1, last), min(rest + 2, last), last), valid: rows.upperBound - rest, x, y)
+        }
+    }
+
+    /// Rows `r.0…r.3` (the first `valid` of them stored).
+    @inline(__always)
+    static func group<K: FloatRowKind>(_ kind: K.Type, _ w: WeightMatrix, _ r: (Int, Int, Int, Int), valid: Int,
+                                      _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         let n = w.columns
         let vectorEnd = n & ~15
-        var r = rows.lowerBound
-        while r + 4 <= rows.upperBound {
-            let p0 = w.row(r), p1 = w.row(r + 1), p2 = w.row(r + 2), p3 = w.row(r + 3)
-            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-            var i = 0
-            while i < vectorEnd {
-                let xv = x.load16(i)
-                a0.addProduct(K.load16(p0, i), xv)
-                a1.addProduct(K.load16(p1, i), xv)
-                a2.addProduct(K.load16(p2, i), xv)
-                a3.addProduct(K.load16(p3, i), xv)
-                i += 16
-            }
-            var t0 = horizontalSum(a0), t1 = horizontalSum(a1), t2 = horizontalSum(a2), t3 = horizontalSum(a3)
-            while i < n {
-                t0 += K.load1(p0, i) * x[i]
-                t1 += K.load1(p1, i) * x[i]
-                t2 += K.load1(p2, i) * x[i]
-                t3 += K.load1(p3, i) * x[i]
-                i += 1
-            }
-            y[r] = t0
-            y[r + 1] = t1
-            y[r + 2] = t2
-            y[r + 3] = t3
-            r += 4
+        let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var c = 0
+        while c < vectorEnd {
+            let xv = x.load16(c)
+            a0.addProduct(K.load16(p0, c), xv)
+            a1.addProduct(K.load16(p1, c), xv)
+            a2.addProduct(K.load16(p2, c), xv)
+            a3.addProduct(K.load16(p3, c), xv)
+            c += 16
         }
-        while r < rows.upperBound {
-            y[r] = dot(kind, w.row(r), x, n)
-            r += 1
+        var sums = horizontalSums(a0, a1, a2, a3)
+        while c < n {
+            sums += SIMD4(K.load1(p0, c), K.load1(p1, c), K.load1(p2, c), K.load1(p3, c)) * x[c]
+            c += 1
         }
+        y[r.0] = sums[0]
+        if valid > 1 { y[r.1] = sums[1] }
+        if valid > 2 { y[r.2] = sums[2] }
+        if valid > 3 { y[r.3] = sums[3] }
     }
 
     /// Dot product of one row with `x`.

@@ -78,46 +78,59 @@ enum Q5_0Dot: Block32Kind {
 enum QuantizedGEMV {
     /// `y[r] = W[r, :]·x` for `r` in `rows`, with `x` quantized in `act`.
     ///
-    /// Rows are processed four at a time. For each block the four rows' scale words (f16 scale, and the f16 min
-    /// that follows it for q4_1) are loaded into one vector and converted together, so there is no scalar
-    /// half-float conversion and no pass over memory before the products. A last group of fewer than four rows
-    /// repeats its last row and stores only the real ones.
+    /// Rows are processed four at a time, taken from the four quarters of `rows` (rows `i`, `q+i`, `2q+i`, `3q+i`)
+    /// so that memory is read as four long sequential streams the hardware prefetcher follows — four adjacent
+    /// rows would be four short streams, and weights streamed from DRAM would arrive several times slower.
+    /// For each block the four rows' scale words (f16 scale, and the f16 min that follows it for q4_1) are
+    /// converted together, and each activation block is widened once for the four rows. Leftover rows (fewer
+    /// than four) are computed as a group that repeats its last row and stores only the real ones.
     static func rows<K: Block32Kind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8Activation,
                                     _ y: UnsafeMutablePointer<Float>) {
-        let blockBytes = K.blockBytes
-        var r = rows.lowerBound
-        while r < rows.upperBound {
-            let valid = min(4, rows.upperBound - r)
-            let last = r + valid - 1
-            let p0 = w.row(r), p1 = w.row(min(r + 1, last)), p2 = w.row(min(r + 2, last)), p3 = w.row(min(r + 3, last))
-            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-            var correction = SIMD4<Float>()
-            for b in 0..<act.blocks {
-                let o = b &* blockBytes
-                let words = SIMD4<UInt32>(p0.loadUnaligned(fromByteOffset: o, as: UInt32.self), p1.loadUnaligned(fromByteOffset: o, as: UInt32.self),
-                                          p2.loadUnaligned(fromByteOffset: o, as: UInt32.self), p3.loadUnaligned(fromByteOffset: o, as: UInt32.self))
-                let d = decodeHalf4(lowHalves(words))
-                let scale = d * act.d[b]
-                if K.hasMin {
-                    correction.addProduct(decodeHalf4(highHalves(words)), SIMD4(repeating: act.s[b]))
-                } else if K.codeOffset != 0 {
-                    correction.addProduct(d, SIMD4(repeating: act.s[b]))
-                }
-                let xp = UnsafeRawPointer(act.qs + 32 &* b)
-                let x0 = widen(xp.vector(as: SIMD16<Int8>.self)), x1 = widen(xp.vector(at: 16, as: SIMD16<Int8>.self))
-                a0.addProduct(toFloat(K.products(p0 + o, x0, x1)), SIMD16(repeating: scale[0]))
-                a1.addProduct(toFloat(K.products(p1 + o, x0, x1)), SIMD16(repeating: scale[1]))
-                a2.addProduct(toFloat(K.products(p2 + o, x0, x1)), SIMD16(repeating: scale[2]))
-                a3.addProduct(toFloat(K.products(p3 + o, x0, x1)), SIMD16(repeating: scale[3]))
-            }
-            if !K.hasMin { correction *= -K.codeOffset }
-            let sums = horizontalSums(a0, a1, a2, a3) + correction
-            y[r] = sums[0]
-            if valid > 1 { y[r + 1] = sums[1] }
-            if valid > 2 { y[r + 2] = sums[2] }
-            if valid > 3 { y[r + 3] = sums[3] }
-            r += valid
+        let quarter = rows.count / 4
+        for i in 0..<quarter {
+            let r = rows.lowerBound + i
+            group(kind, w, (r, r + quarter, r + 2 * quarter, r + 3 * quarter), valid: 4, act, y)
         }
+        let rest = rows.lowerBound + 4 * quarter
+        if rest < rows.upperBound {
+            let last = rows.upperBound - 1
+            group(kind, w, (rest, min(rest + 1, last), min(rest + 2, last), last), valid: rows.upperBound - rest, act, y)
+        }
+    }
+
+    /// Rows `r.0…r.3` (the first `valid` of them stored).
+    @inline(__always)
+    static func group<K: Block32Kind>(_ kind: K.Type, _ w: WeightMatrix, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8Activation,
+                                     _ y: UnsafeMutablePointer<Float>) {
+        let blockBytes = K.blockBytes
+        let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var correction = SIMD4<Float>()
+        for b in 0..<act.blocks {
+            let o = b &* blockBytes
+            let words = SIMD4<UInt32>(p0.loadUnaligned(fromByteOffset: o, as: UInt32.self), p1.loadUnaligned(fromByteOffset: o, as: UInt32.self),
+                                      p2.loadUnaligned(fromByteOffset: o, as: UInt32.self), p3.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+            let d = decodeHalf4(lowHalves(words))
+            let scale = d * act.d[b]
+            if K.hasMin {
+                let m = SIMD4(Dequantize.half(p0, o + 2), Dequantize.half(p1, o + 2), Dequantize.half(p2, o + 2), Dequantize.half(p3, o + 2))
+                correction.addProduct(m, SIMD4(repeating: act.s[b]))
+            } else if K.codeOffset != 0 {
+                correction.addProduct(d, SIMD4(repeating: act.s[b]))
+            }
+            let xp = UnsafeRawPointer(act.qs + 32 &* b)
+            let x0 = widen(xp.vector(as: SIMD16<Int8>.self)), x1 = widen(xp.vector(at: 16, as: SIMD16<Int8>.self))
+            a0.addProduct(toFloat(K.products(p0 + o, x0, x1)), SIMD16(repeating: scale[0]))
+            a1.addProduct(toFloat(K.products(p1 + o, x0, x1)), SIMD16(repeating: scale[1]))
+            a2.addProduct(toFloat(K.products(p2 + o, x0, x1)), SIMD16(repeating: scale[2]))
+            a3.addProduct(toFloat(K.products(p3 + o, x0, x1)), SIMD16(repeating: scale[3]))
+        }
+        if !K.hasMin { correction *= -K.codeOffset }
+        let sums = horizontalSums(a0, a1, a2, a3) + correction
+        y[r.0] = sums[0]
+        if valid > 1 { y[r.1] = sums[1] }
+        if valid > 2 { y[r.2] = sums[2] }
+        if valid > 3 { y[r.3] = sums[3] }
     }
 }
 

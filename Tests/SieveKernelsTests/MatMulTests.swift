@@ -87,9 +87,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 9])
-    func selectedRowsComputeOnlyThemselves(tokens: Int) throws {
-        let w = try Fixtures.matrix(.q4_1, rows: 64, columns: 256, seed: 3)
+    @Test(arguments: [(DType.q4_1, 1), (.q4_1, 9), (.f16, 1), (.q6_K, 1), (.f32, 9)])
+    func selectedRowsComputeOnlyThemselves(dtype: DType, tokens: Int) throws {
+        let w = try Fixtures.matrix(dtype, rows: 64, columns: 256, seed: 3)
         var rng = SplitMix64(seed: 4)
         let x = rng.floats(tokens * 256)
         let input = MatMulInput(maxTokens: 16, maxColumns: 256, threads: 2)
