@@ -96,9 +96,17 @@ public final class Tokenizer: Sendable {
         pieceOffsets = offsets
 
         specialTokens = vocabulary.attributes.indices
-            .filter { [.control, .userDefined, .unknown].contains(vocabulary.attributes[$0]) && !d.tokens[$0].isEmpty }
+            .filter { Self.isSpecial(vocabulary.attributes[$0]) && !d.tokens[$0].isEmpty }
             .sorted { (d.tokens[$0].utf8.count, $1) > (d.tokens[$1].utf8.count, $0) }
             .map(Int32.init)
+    }
+
+    /// Control, unknown and user-defined tokens: the ones split out of text before tokenizing.
+    private static func isSpecial(_ a: TokenAttribute) -> Bool {
+        switch a {
+        case .control, .unknown, .userDefined: return true
+        case .normal, .unused, .byte, .undefined: return false
+        }
     }
 
     /// Builds the tokenizer of a model read by a format plugin.
@@ -118,7 +126,7 @@ public final class Tokenizer: Sendable {
 
     /// Whether `id` is a control token (BOS, EOS, `<|im_start|>`…), which decodes to nothing by default.
     public func isControl(_ id: Int) -> Bool {
-        id >= 0 && id < vocabulary.count && [.control, .unknown].contains(vocabulary.attributes[id])
+        id >= 0 && id < vocabulary.count && (vocabulary.attributes[id] == .control || vocabulary.attributes[id] == .unknown)
     }
 
     /// The vocabulary entry of `id` as stored (e.g. `Ġthe`, `▁the`, `<0x0A>`), or nil outside the vocabulary.
@@ -322,7 +330,7 @@ public final class Tokenizer: Sendable {
     /// The bytes `id` decodes to; control tokens give their text only when `renderSpecial`. Empty outside the vocabulary.
     public func pieceBytes(_ id: Int, renderSpecial: Bool = false) -> [UInt8] {
         guard id >= 0, id < vocabulary.count else { return [] }
-        if renderSpecial && [.control, .unknown].contains(vocabulary.attributes[id]) { return Array(definition.tokens[id].utf8) }
+        if renderSpecial && isControl(id) { return Array(definition.tokens[id].utf8) }
         return Array(pieceBytes[Int(pieceOffsets[id])..<Int(pieceOffsets[id + 1])])
     }
 

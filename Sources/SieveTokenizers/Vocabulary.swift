@@ -59,22 +59,17 @@ struct Vocabulary: Sendable {
         guard d.scores.isEmpty || d.scores.count == count else {
             throw TokenizerError.invalidVocabulary(reason: "\(d.scores.count) scores for \(count) tokens")
         }
-        var index = ByteStringTable(capacity: count)
         var longest = 0
         var attributes = d.tokenTypes.isEmpty ? [TokenAttribute](repeating: .normal, count: count) : d.tokenTypes.map(TokenAttribute.init(ggufCode:))
         for (id, token) in d.tokens.enumerated() {
-            var t = token
-            t.withUTF8 { u in
-                index.insert(UnsafeRawPointer(u.baseAddress ?? UnsafePointer(bitPattern: 1)!), u.count, value: Int32(id))
-                longest = max(longest, u.count)
-            }
+            longest = max(longest, token.utf8.count)
             // llama.cpp treats end-of-generation-looking tokens as control tokens whatever their type.
             if let first = token.utf8.first, first == UInt8(ascii: "<") || first == UInt8(ascii: "_"),
                Self.endOfGenerationTexts.contains(token), attributes[id] != .control {
                 attributes[id] = .control
             }
         }
-        textIndex = index
+        textIndex = ByteStringTable(indexing: d.tokens)
         self.attributes = attributes
         maxTokenBytes = longest
     }
@@ -111,11 +106,20 @@ enum ByteLevelAlphabet {
         return table
     }()
 
-    /// Decodes a byte-level token text to the bytes it stands for; scalars outside the alphabet are kept as UTF-8.
+    /// Decodes a byte-level token text to the bytes it stands for; characters outside the alphabet are kept as UTF-8.
     static func decode(_ text: String, into out: inout [UInt8]) {
-        for s in text.unicodeScalars {
-            let v = s.value
-            if v < 0x200, byteOfScalar[Int(v)] >= 0 { out.append(UInt8(byteOfScalar[Int(v)])) } else { appendUTF8(v, to: &out) }
+        var t = text
+        t.withUTF8 { u in
+            var i = 0
+            while i < u.count {
+                let b = u[i]
+                let n = min(utf8Length(b), u.count - i)
+                var v = UInt32(b)
+                if n == 2 { v = UInt32(b & 0x1F) << 6 | UInt32(u[i + 1] & 0x3F) }
+                if n <= 2, v < 0x200, byteOfScalar[Int(v)] >= 0 { out.append(UInt8(byteOfScalar[Int(v)])) }
+                else { out.append(contentsOf: u[i..<(i + n)]) }
+                i += n
+            }
         }
     }
 
