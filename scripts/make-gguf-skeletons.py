@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Write the GGUF skeletons that `scripts/rebuild-gguf-fixtures.py` turns back into the float GGUF fixtures.
+
+Run by the fixtures' maintainer, with the project's shared fixture set at hand (it is not part of a user's
+clone): `scripts/make-gguf-skeletons.py [--shared DIR]`, DIR defaulting to `$SIEVE_SHARED_FIXTURES/models` or
+`../shared/fixtures/models` beside the repository.
+
+For each of the six float GGUFs that llama.cpp's `convert_hf_to_gguf.py` wrote, it
+  1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
+  2. parses the GGUF header itself (cross-checked with gguf-py's GGUFReader when gguf-py is installed);
+  3. keeps the bytes before the tensor data section verbatim and derives a recipe per tensor from the
+     converter's name mapping: which HF tensor, which transform (identity; transpose for GPT-2's Conv1D weights,
+     whose c_attn is already the fused q|k|v; llama RoPE row permutation of attn_q / attn_k with n_head /
+     n_head_kv), which GGML type, and the zero padding that follows;
+  4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
+     original byte for byte, and so must a rebuild from the skeleton file just written;
+  5. writes `Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton` (format: see the rebuild script).
+
+Python 3 + numpy + the standard library (gguf-py optional). Deterministic: the same inputs give the same bytes.
+"""
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, ".."))
+MODELS = os.path.join(REPO, "Tests", "Fixtures", "models")
+
+spec = importlib.util.spec_from_file_location("rebuild_gguf_fixtures", os.path.join(HERE, "rebuild-gguf-fixtures.py"))
+rebuild = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rebuild)
+RebuildError = rebuild.RebuildError
+
+GGML_TYPES = {0: ("F32", 4), 1: ("F16", 2), 30: ("BF16", 2)}
+SOURCE = "hf/model.safetensors"
+
+
+# --- a small GGUF header parser -------------------------------------------------------------------------------
+
+class Header:
+    """GGUF v2/v3 header: metadata (scalars and arrays) and tensor infos, and where the data section starts."""
+
+    SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+
+    def __init__(self, data, label):
+        self.data, self.pos, self.label = data, 0, label
+        if self.take(4) != b"GGUF":
+            raise RebuildError(f"{label}: not a GGUF file")
+        self.version = self.unpack("<I")
+        if self.version not in (2, 3):
+            raise RebuildError(f"{label}: GGUF version {self.version} not supported")
+        n_tensors, n_kv = self.unpack("<Q"), self.unpack("<Q")
+        self.metadata = {}
+        for _ in range(n_kv):
+            key = self.string()
+            self.metadata[key] = self.value(self.unpack("<I"))
+        self.tensors = []
+        for _ in range(n_tensors):
+            name = self.string()
+            dims = [self.unpack("<Q") for _ in range(self.unpack("<I"))]
+            kind, offset = self.unpack("<I"), self.unpack("<Q")
+            if kind not in GGML_TYPES:
+                raise RebuildError(f"{label}: tensor {name} has GGML type {kind}, expected F32/F16/BF16")
+            self.tensors.append({"name": name, "shape": dims, "type": GGML_TYPES[kind][0], "offset": offset,
+                                 "n_bytes": GGML_TYPES[kind][1] * _product(dims)})
+        alignment = self.metadata.get("general.alignment", 32)
+        self.data_start = (self.pos + alignment - 1) // alignment * alignment
+
+    def take(self, n):
+        if self.pos + n > len(self.data):
+            raise RebuildError(f"{self.label}: header runs past the end of the file")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+    def string(self):
+        return self.take(self.unpack("<Q")).decode("utf-8")
+
+    def value(self, kind):
+        if kind in self.SCALARS:
+            return self.unpack(self.SCALARS[kind])
+        if kind == 8:
+            return self.string()
+        if kind == 9:
+            item, n = self.unpack("<I"), self.unpack("<Q")
+            return [self.value(item) for _ in range(n)]
+        raise RebuildError(f"{self.label}: unknown metadata value type {kind}")
+
+
+def _product(dims):
+    out = 1
+    for d in dims:
+        out *= d
+    return out
+
+
+# --- the converter's name mapping -----------------------------------------------------------------------------
+
+def llama_like(name, arch, n_head, n_head_kv):
+    """(sources, transform, extra) of a llama / qwen2 GGUF tensor, as convert_hf_to_gguf.py maps it."""
+    top = {"token_embd.weight": "model.embed_tokens.weight", "output.weight": "lm_head.weight",
+           "output_norm.weight": "model.norm.weight"}
+    if name in top:
+        return [top[name]], "identity", {}
+    blk, layer, part, suffix = name.split(".")
+    assert blk == "blk", name
+    hf = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "ffn_down": "mlp.down_proj",
+          "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "attn_q": "self_attn.q_proj",
+          "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj"}[part]
+    sources = [f"model.layers.{layer}.{hf}.{suffix}"]
+    # LlamaModel.modify_tensors: q_proj -> permute(n_head, n_head), k_proj -> permute(n_head, n_head_kv).
+    # Qwen2 keeps HF's rotate-half layout (llama.cpp runs NEOX RoPE for it).
+    if arch == "llama" and part == "attn_q":
+        return sources, "llama_rope_permute", {"n_head": n_head, "n_head_kv": n_head}
+    if arch == "llama" and part == "attn_k":
+        return sources, "llama_rope_permute", {"n_head": n_head, "n_head_kv": n_head_kv}
+    return sources, "identity", {}
+
+
+def gpt2(name):
+    """(sources, transform, extra) of a gpt2 GGUF tensor: Conv1D weights [in, out] are transposed."""
+    top = {"token_embd.weight": "transformer.wte.weight", "position_embd.weight": "transformer.wpe.weight",
+           "output_norm.weight": "transformer.ln_f.weight", "output_norm.bias": "transformer.ln_f.bias"}
+    if name in top:
+        return [top[name]], "identity", {}
+    blk, layer, part, suffix = name.split(".")
+    assert blk == "blk", name
+    hf = {"attn_norm": "ln_1", "ffn_norm": "ln_2", "attn_qkv": "attn.c_attn", "attn_output": "attn.c_proj",
+          "ffn_up": "mlp.c_fc", "ffn_down": "mlp.c_proj"}[part]
+    conv1d = part in ("attn_qkv", "attn_output", "ffn_up", "ffn_down")
+    transform = "transpose" if conv1d and suffix == "weight" else "identity"
+    return [f"transformer.h.{layer}.{hf}.{suffix}"], transform, {}
+
+
+# --- one file -------------------------------------------------------------------------------------------------
+
+def make(shared, name, stem):
+    label = f"{name}/{stem}.gguf"
+    original_path = os.path.join(shared, name, f"{stem}.gguf")
+    with open(original_path, "rb") as f:
+        original = f.read()
+    model_dir = os.path.join(MODELS, name)
+    with open(os.path.join(model_dir, "ref.json"), "rb") as f:
+        ref = json.load(f)
+    want = ref["files"][f"{stem}.gguf"]
+    digest = rebuild.sha256_bytes(original)
+    if digest != want["sha256"] or len(original) != want["size_bytes"]:
+        raise RebuildError(f"{original_path}: sha256 {digest} / {len(original)} bytes, ref.json records "
+                           f"{want['sha256']} / {want['size_bytes']}")
+    source_path = os.path.join(model_dir, SOURCE)
+    source_sha = rebuild.sha256_file(source_path)
+    if source_sha != ref["files"][SOURCE]["sha256"]:
+        raise RebuildError(f"{source_path}: sha256 differs from ref.json's record")
+
+    h = Header(original, label)
+    arch = h.metadata["general.architecture"]
+    n_head = h.metadata.get(f"{arch}.attention.head_count")
+    n_head_kv = h.metadata.get(f"{arch}.attention.head_count_kv", n_head)
+    config = json.load(open(os.path.join(model_dir, "hf", "config.json")))
+    if arch in ("llama", "qwen2"):
+        assert (n_head, n_head_kv) == (config["num_attention_heads"], config["num_key_value_heads"]), label
+    _crosscheck_gguf_py(original_path, h)
+
+    data_size = len(original) - h.data_start
+    tensors = []
+    for i, t in enumerate(h.tensors):
+        end = t["offset"] + t["n_bytes"]
+        next_offset = h.tensors[i + 1]["offset"] if i + 1 < len(h.tensors) else data_size
+        pad = next_offset - end
+        if pad < 0:
+            raise RebuildError(f"{label}: tensor {t['name']} overlaps the next one")
+        padding = original[h.data_start + end:h.data_start + next_offset]
+        if padding != bytes(pad):
+            raise RebuildError(f"{label}: non-zero padding after tensor {t['name']}")
+        if arch in ("llama", "qwen2"):
+            sources, transform, extra = llama_like(t["name"], arch, n_head, n_head_kv)
+        elif arch == "gpt2":
+            sources, transform, extra = gpt2(t["name"])
+        else:
+            raise RebuildError(f"{label}: architecture {arch} has no name mapping")
+        body = original[h.data_start + t["offset"]:h.data_start + end]
+        entry = {"name": t["name"], "type": t["type"], "shape": t["shape"], "offset": t["offset"],
+                 "n_bytes": t["n_bytes"], "pad_after": pad, "sources": sources, "transform": transform, **extra,
+                 "sha256": rebuild.sha256_bytes(body)}
+        tensors.append(entry)
+
+    header = original[:h.data_start]
+    recipe = {
+        "file": f"{stem}.gguf",
+        "size": len(original),
+        "sha256": digest,
+        "header_bytes": len(header),
+        "header_sha256": rebuild.sha256_bytes(header),
+        "source": {"path": SOURCE, "sha256": source_sha},
+        "made_by": ref.get("gguf", {}).get(f"{stem}.gguf", {}).get("made_by", "convert_hf_to_gguf.py"),
+        "tensors": tensors,
+    }
+
+    # Prove the recipe with the rebuild script's code, tensor by tensor and as a whole.
+    st = rebuild.Safetensors(source_path)
+    for entry in tensors:
+        got = rebuild.tensor_bytes(entry, st)
+        if got != original[h.data_start + entry["offset"]:h.data_start + entry["offset"] + entry["n_bytes"]]:
+            raise RebuildError(f"{label}: tensor {entry['name']}: recipe {entry['transform']} does not reproduce it")
+    if rebuild.assemble(recipe, header, st, label) != original:
+        raise RebuildError(f"{label}: assembled file differs from the original")
+
+    out_dir = os.path.join(model_dir, "gguf-skeletons")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, f"{stem}.skeleton")
+    rebuild.write_atomically(out, rebuild.encode_skeleton(recipe, header))
+    recipe2, header2 = rebuild.decode_skeleton(out)
+    if rebuild.assemble(recipe2, header2, st, label) != original:
+        raise RebuildError(f"{out}: round trip through the skeleton file differs from the original")
+    return out, len(header)
+
+
+def _crosscheck_gguf_py(path, h):
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        print("make-gguf-skeletons: gguf-py not installed; header parsed by this script only", file=sys.stderr)
+        return
+    r = GGUFReader(path)
+    assert r.data_offset == h.data_start, (path, r.data_offset, h.data_start)
+    assert len(r.tensors) == len(h.tensors), path
+    for a, b in zip(r.tensors, h.tensors):
+        assert a.name == b["name"] and a.tensor_type.name == b["type"], (path, a.name)
+        assert a.data_offset == h.data_start + b["offset"] and a.n_bytes == b["n_bytes"], (path, a.name)
+        assert [int(x) for x in a.shape] == b["shape"], (path, a.name)
+
+
+def main():
+    default = os.path.join(os.environ["SIEVE_SHARED_FIXTURES"], "models") if "SIEVE_SHARED_FIXTURES" in os.environ \
+        else os.path.join(REPO, "..", "shared", "fixtures", "models")
+    p = argparse.ArgumentParser(description="Write the GGUF skeletons from the original float GGUFs.")
+    p.add_argument("--shared", default=default, help="the shared fixture set's models folder (default: %(default)s)")
+    args = p.parse_args()
+    for name, stem in rebuild.FIXTURES:
+        try:
+            out, header_bytes = make(os.path.normpath(args.shared), name, stem)
+        except (RebuildError, OSError, KeyError) as e:
+            sys.exit(f"make-gguf-skeletons: {name}/{stem}.gguf: {e}")
+        print(f"make-gguf-skeletons: {os.path.relpath(out, REPO)}: {os.path.getsize(out):,} bytes "
+              f"(header {header_bytes:,} bytes), verified against the original")
+
+
+if __name__ == "__main__":
+    main()
