@@ -9,6 +9,7 @@ public enum TokenizerBenchmark {
     public struct Result: Sendable {
         /// A label (usually the model or vocabulary name).
         public var name: String
+        /// Number of tokens in the vocabulary.
         public var vocabularySize: Int
         /// Building the `Tokenizer` from its description.
         public var loadSeconds: Double
