@@ -1,4 +1,6 @@
 import Foundation
+import SieveCore
+import SieveTokenizers
 
 /// The calibration text shipped with Sieve and the cutting of a token stream into calibration sequences.
 public enum CalibrationText {
@@ -31,5 +33,18 @@ public enum CalibrationText {
             start += take
         }
         return out
+    }
+
+    /// Tokenizes `text` with `graph`'s tokenizer (no special tokens) and cuts it into sequences of `context`
+    /// tokens, each starting with the model's BOS token when it has one (llama.cpp's perplexity convention), holding
+    /// `maxTokens` recordable tokens at most.
+    public static func sequences(text: String, graph: ModelGraph, context: Int, maxTokens: Int) throws -> [[Int]] {
+        let tokenizer = try Tokenizer(graph: graph, source: "model")
+        // Tokenize only a prefix: 8 bytes per token is about twice what BPE tokenizers use on prose.
+        let needed = maxTokens * 8
+        let prefix = text.utf8.count > needed ? String(decoding: Array(text.utf8.prefix(needed)), as: UTF8.self) : text
+        let tokens = tokenizer.encode(prefix, addSpecial: false)
+        return sequences(tokens: tokens, context: min(context, graph.hyperparameters.contextLength), maxTokens: maxTokens,
+                         bos: tokenizer.bosID)
     }
 }

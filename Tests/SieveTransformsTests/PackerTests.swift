@@ -1,0 +1,118 @@
+import Foundation
+import SieveCore
+import SieveRuntime
+import SieveTransforms
+import Testing
+
+@Suite struct PackerTests {
+    /// The whole pipeline on planted records: every block blocked, both predictors attached with recall tables,
+    /// densities chosen, provenance listed, and the packed graph's FFNs compute what the dense ones did.
+    @Test func packsPlantedRecords() throws {
+        let model = try PlantedModel.make(seed: 31)
+        let records = try model.records(tokens: 2000, seed: 32)
+        var options = PackOptions()
+        options.blockSize = 16
+        options.rank = 16
+        options.epochs = 6
+        options.learningRate = 1e-2
+        options.batchSize = 128
+        options.threads = 2
+        var stages: [PackStage] = []
+        let result = try Packer.pack(graph: model.graph, calibration: .records(records), options: options) { p in
+            if stages.last != p.stage { stages.append(p.stage) }
+            #expect(p.fraction >= 0 && p.fraction <= 1)
+        }
+        #expect(stages == [.reorder, .predictors, .schedule])
+        #expect(result.passes.map(\.name) == ["calibrate", "reorder", "block", "predictors", "schedule"])
+        #expect(result.report.validationTokens == 200 && result.report.trainingTokens == 1800)
+        let g = result.graph
+        for (l, block) in g.blocks.enumerated() {
+            guard case .blocked(16, _) = block.feedForward.layout else { Issue.record("block \(l) not blocked"); continue }
+            let ffn = try #require(block.ffnPredictor), heads = try #require(block.headPredictor)
+            #expect(ffn.units == 16 && heads.units == 4)
+            #expect(ffn.sourceBlock == max(0, l - 1))
+            #expect(try g.tensor(ffn.down).shape == [16, 64] && g.tensor(ffn.down).dtype == .f16)
+            #expect(try g.tensor(ffn.up).shape == [16, 16])
+            #expect(ffn.recall.contains { $0.density == 0.2 } && heads.recall.contains { $0.density == 0.75 })
+            #expect(block.ffnDensity == result.report.blocks[l].ffnDensity)
+            var rng = TestRandom(seed: UInt64(l))
+            let x = rng.gaussians(64, scale: 1)
+            let dense = try FFNReference.output(model.graph, block: l, x), packed = try FFNReference.output(g, block: l, x)
+            #expect(zip(dense, packed).map { abs($0 - $1) }.max()! <= Tolerance.blockedFFN)
+        }
+        print(result.report.table(ffnDensities: options.ffnDensities, headDensities: options.headDensities))
+        #expect(result.report.meanFFNRecall(at: 0.5)! > 0.9)
+        // The report serialises.
+        #expect(result.report.json["blocks"]?.arrayItems?.count == 3)
+    }
+
+    /// Calibration through the dense runtime (tiny-llama, f32): the recorder sees every block, and the SVD
+    /// predictor path runs end to end.
+    @Test func packsThroughTheRuntime() throws {
+        let graph = try Fixtures.graph("tiny-llama/hf")
+        let text = try CalibrationText.defaultText()
+        let sequences = try CalibrationText.sequences(text: String(text.prefix(20_000)), graph: graph, context: 64, maxTokens: 300)
+        var options = PackOptions()
+        options.calibrationTokens = 300
+        options.predictor = .svd
+        options.rank = 32
+        options.threads = 2
+        options.keepCalibration = true
+        let result = try Packer.pack(graph: graph, calibration: .sequences(sequences), options: options)
+        let directory = try #require(result.report.calibrationDirectory)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try CalibrationStore(opening: directory)
+        #expect(store.shape.tokens == 300 && store.shape.blocks == 2 && store.shape.ffnWidth == 512)
+        // The recorded FFN activations of block 0 are those of the dense model: re-derive one row by reference math.
+        #expect(result.graph.blocks.allSatisfy { $0.ffnPredictor?.recall.isEmpty == false })
+        let x = try store.blockInputs(0).row(5)
+        #expect(x.contains { $0 != 0 })
+        // Packing again from the kept records gives the same graph tensors (deterministic).
+        let again = try Packer.pack(graph: graph, calibration: .records(store), options: options)
+        for name in result.graph.tensors.names {
+            #expect(try result.graph.tensor(name).floats() == again.graph.tensor(name).floats(), "\(name)")
+        }
+        #expect(throws: SieveTransformsError.self) {
+            var bad = options
+            bad.blockSize = 48
+            _ = try Packer.pack(graph: graph, calibration: .records(store), options: bad)
+        }
+    }
+}
+
+/// Packs the trained ReLU model `docs-opt-relu` on real calibration text and prints its recall tables for several
+/// option sets. Slow; runs only with `SIEVE_PACK_REPORT=1` (use a release build: `swift test -c release`).
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["SIEVE_PACK_REPORT"] != nil))
+struct RealModelPackReport {
+    @Test func docsOptRelu() throws {
+        let graph = try Fixtures.graph("docs-opt-relu/hf")
+        let calib = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/data/calib.txt")
+        let text = try (try? String(contentsOf: calib, encoding: .utf8)) ?? CalibrationText.defaultText()
+        let tokens = Int(ProcessInfo.processInfo.environment["SIEVE_PACK_TOKENS"] ?? "") ?? 16384
+        let sequences = try CalibrationText.sequences(text: text, graph: graph, context: 256, maxTokens: tokens)
+        var base = PackOptions()
+        base.calibrationTokens = tokens
+        base.threads = 2
+        base.keepCalibration = true
+        let start = Date()
+        let first = try Packer.pack(graph: graph, calibration: .sequences(sequences), options: base)
+        print("docs-opt-relu, \(tokens) tokens, defaults (trained r128 B32 lookahead 1): \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        print(first.report.table(ffnDensities: [0.5, 0.3, 0.2, 0.1], headDensities: [0.75, 0.5]))
+        let directory = try #require(first.report.calibrationDirectory)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try CalibrationStore(opening: directory)
+        for (name, change) in [("lookahead 0", { (o: inout PackOptions) in o.lookahead = 0 }),
+                               ("rank 32", { $0.rank = 32 }), ("rank 64", { $0.rank = 64 }),
+                               ("svd r128", { $0.predictor = .svd }), ("B16", { $0.blockSize = 16 }), ("B64", { $0.blockSize = 64 }),
+                               ("bce(0.2)", { $0.loss = .bce(labelDensity: 0.2) })] {
+            var o = base
+            o.keepCalibration = false
+            change(&o)
+            let t0 = Date()
+            let r = try Packer.pack(graph: graph, calibration: .records(store), options: o)
+            print("\n\(name) (\(String(format: "%.1f", Date().timeIntervalSince(t0))) s)")
+            print(r.report.table(ffnDensities: [0.5, 0.3, 0.2, 0.1], headDensities: [0.75, 0.5]))
+        }
+    }
+}
