@@ -71,8 +71,10 @@ public final class Tokenizer: Sendable {
 
         switch d.kind {
         case .wordPiece:
-            prefixID = (d.clsID ?? d.bosID).map(Int32.init)
-            suffixID = (d.separatorID ?? d.eosID).map(Int32.init)
+            // GGUF BERT vocabularies name `[CLS]` only as tokenizer.ggml.cls_token_id (llama.cpp defaults BOS to it);
+            // when no id is given, the tokens spelled `[CLS]` / `[SEP]` are the ones BERT puts around a sequence.
+            prefixID = (d.clsID ?? d.bosID ?? vocabulary.id(of: "[CLS]")).map(Int32.init)
+            suffixID = (d.separatorID ?? d.eosID ?? vocabulary.id(of: "[SEP]")).map(Int32.init)
         case .bytePairEncoding, .sentencePiece:
             if d.addBOS && d.bosID == nil {
                 throw TokenizerError.missingSpecialToken(role: "BOS", reason: "the tokenizer is configured to add one (add_bos_token)")

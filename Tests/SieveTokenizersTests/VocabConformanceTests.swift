@@ -40,4 +40,13 @@ struct VocabConformanceTests {
             #expect(tokenizer.decode(tokenizer.encode(text)) == text, "\(name): \(text.prefix(60).debugDescription)")
         }
     }
+
+    @Test("WordPiece adds [CLS] … [SEP] with special tokens")
+    func wordPieceSpecials() throws {
+        guard let url = TestData.vocab("bert-bge") else { print("skipped: ggml-vocab-bert-bge.gguf not found; run scripts/fetch-vocab.sh"); return }
+        let tokenizer = try Tokenizer(TestData.ggufDescription(url))
+        let ids = tokenizer.encode("Hello World!")
+        #expect(ids == [101, 7592, 2088, 999, 102])
+        #expect(tokenizer.decode(ids) == "hello world !")
+    }
 }
