@@ -15,7 +15,7 @@ struct Q8Activation {
     func quantize(_ x: UnsafePointer<Float>) {
         for b in 0..<blocks {
             let v0 = x.load16(32 * b), v1 = x.load16(32 * b + 16)
-            let amax = horizontalMax(pointwiseMax(absolute(v0), absolute(v1)))
+            let amax = horizontalMax(lanewiseMax(absolute(v0), absolute(v1)))
             let scale = amax / 127
             let inverse: Float = amax > 0 ? 127 / amax : 0
             let q0 = roundToInt32(v0 * inverse), q1 = roundToInt32(v1 * inverse)
@@ -45,7 +45,7 @@ struct Q8KActivation {
         for b in 0..<blocks {
             let xb = x + 256 * b
             var m = SIMD16<Float>()
-            for i in 0..<16 { m = pointwiseMax(m, absolute(xb.load16(16 * i))) }
+            for i in 0..<16 { m = lanewiseMax(m, absolute(xb.load16(16 * i))) }
             let amax = horizontalMax(m)
             let inverse: Float = amax > 0 ? 127 / amax : 0
             d[b] = amax / 127

@@ -19,7 +19,7 @@ public enum Activations {
     /// Applies `function` in place to `count` values.
     public static func apply(_ function: Function, _ x: UnsafeMutablePointer<Float>, count: Int) {
         switch function {
-        case .relu: map(x, x, count) { pointwiseMax($0, SIMD16<Float>()) } scalar: { Swift.max($0, 0) }
+        case .relu: map(x, x, count) { lanewiseMax($0, SIMD16<Float>()) } scalar: { Swift.max($0, 0) }
         case .silu: map(x, x, count) { $0 * vectorSigmoid($0) } scalar: { silu1($0) }
         case .geluErf: map(x, x, count) { geluErf16($0) } scalar: { geluErf1($0) }
         case .geluTanh: map(x, x, count) { geluTanh16($0) } scalar: { geluTanh1($0) }
@@ -35,7 +35,7 @@ public enum Activations {
             let g = gate.load16(i)
             let a: SIMD16<Float>
             switch function {
-            case .relu: a = pointwiseMax(g, SIMD16<Float>())
+            case .relu: a = lanewiseMax(g, SIMD16<Float>())
             case .silu: a = g * vectorSigmoid(g)
             case .geluErf: a = geluErf16(g)
             case .geluTanh: a = geluTanh16(g)
@@ -98,7 +98,7 @@ public enum Activations {
         var m = SIMD16<Float>(repeating: -.infinity)
         var i = 0
         while i + 16 <= count {
-            m = pointwiseMax(m, x.load16(i))
+            m = lanewiseMax(m, x.load16(i))
             i += 16
         }
         var r = horizontalMax(m)
@@ -113,7 +113,7 @@ public enum Activations {
         var i = 0
         let mv = SIMD16<Float>(repeating: m)
         while i + 16 <= count {
-            if any(x.load16(i) .== mv) { break }
+            if anyEqual(x.load16(i), mv) { break }
             i += 16
         }
         while i < count {

@@ -174,13 +174,37 @@ func horizontalSum(_ v: SIMD16<Float>) -> Float {
     return c[0] + c[1]
 }
 
-/// Largest lane.
+/// Lane-wise maximum (the standard library's `pointwiseMax` is not inlined).
+@inline(__always)
+func lanewiseMax<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar == Float {
+    var r = a
+    for i in 0..<V.scalarCount where b[i] > a[i] { r[i] = b[i] }
+    return r
+}
+
+/// Lane-wise minimum.
+@inline(__always)
+func lanewiseMin<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar == Float {
+    var r = a
+    for i in 0..<V.scalarCount where b[i] < a[i] { r[i] = b[i] }
+    return r
+}
+
+/// Largest lane, as a balanced tree.
 @inline(__always)
 func horizontalMax(_ v: SIMD16<Float>) -> Float {
-    let a = pointwiseMax(v.lowHalf, v.highHalf)
-    let b = pointwiseMax(a.lowHalf, a.highHalf)
-    let c = pointwiseMax(b.lowHalf, b.highHalf)
-    return Swift.max(c[0], c[1])
+    let a = lanewiseMax(v.lowHalf, v.highHalf)
+    let b = lanewiseMax(a.lowHalf, a.highHalf)
+    let c = lanewiseMax(b.lowHalf, b.highHalf)
+    return c[1] > c[0] ? c[1] : c[0]
+}
+
+/// Whether any lane of `a` equals the corresponding lane of `b`.
+@inline(__always)
+func anyEqual(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> Bool {
+    var r = false
+    for i in 0..<16 { r = r || a[i] == b[i] }
+    return r
 }
 
 /// Sum of the lanes of an integer vector.

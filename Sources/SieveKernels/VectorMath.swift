@@ -6,7 +6,7 @@
 /// Relative error below `Tolerances.exp`.
 @inline(__always)
 func vectorExp(_ v: SIMD16<Float>) -> SIMD16<Float> {
-    let x = pointwiseMin(pointwiseMax(v, SIMD16(repeating: -87.33654)), SIMD16(repeating: 88.37626))
+    let x = lanewiseMin(lanewiseMax(v, SIMD16(repeating: -87.33654)), SIMD16(repeating: 88.37626))
     let magic = SIMD16<Float>(repeating: 12_582_912)  // 1.5 · 2²³: adding it rounds to an integer
     let shifted = x * 1.442_695_04 + magic
     let n = shifted - magic
