@@ -11,7 +11,7 @@ import Testing
         let model = try PlantedModel.make(seed: 31)
         let records = try model.records(tokens: 2000, seed: 32)
         var options = PackOptions()
-        options.blockSize = 16
+        options.blockSize = 8
         options.rank = 16
         options.epochs = 6
         options.learningRate = 1e-2
@@ -27,16 +27,16 @@ import Testing
         #expect(result.report.validationTokens == 200 && result.report.trainingTokens == 1800)
         let g = result.graph
         for (l, block) in g.blocks.enumerated() {
-            guard case .blocked(16, _) = block.feedForward.layout else { Issue.record("block \(l) not blocked"); continue }
+            guard case .blocked(8, _) = block.feedForward.layout else { Issue.record("block \(l) not blocked"); continue }
             let ffn = try #require(block.ffnPredictor), heads = try #require(block.headPredictor)
             #expect(ffn.units == 16 && heads.units == 4)
             #expect(ffn.sourceBlock == max(0, l - 1))
-            #expect(try g.tensor(ffn.down).shape == [16, 64] && g.tensor(ffn.down).dtype == .f16)
+            #expect(try g.tensor(ffn.down).shape == [16, 32] && g.tensor(ffn.down).dtype == .f16)
             #expect(try g.tensor(ffn.up).shape == [16, 16])
             #expect(ffn.recall.contains { $0.density == 0.2 } && heads.recall.contains { $0.density == 0.75 })
             #expect(block.ffnDensity == result.report.blocks[l].ffnDensity)
             var rng = TestRandom(seed: UInt64(l))
-            let x = rng.gaussians(64, scale: 1)
+            let x = rng.gaussians(32, scale: 1)
             let dense = try FFNReference.output(model.graph, block: l, x), packed = try FFNReference.output(g, block: l, x)
             #expect(zip(dense, packed).map { abs($0 - $1) }.max()! <= Tolerance.blockedFFN)
         }

@@ -51,8 +51,10 @@ struct PlantedModel {
     let groups: [[Int]]
     /// Per block: the `[hidden, hidden]` mixing applied before the FFN (`x_mid = x + mix·x`).
     let mixing: [[Float]]
+    /// Per block: `[heads, hidden]` directions that switch each head on (`norm · sigmoid(2·b_h·x̂)`).
+    let headSwitches: [[Float]]
 
-    static func make(seed: UInt64, hidden: Int = 64, ffn: Int = 256, layers: Int = 3, heads: Int = 4, groupSize: Int = 16,
+    static func make(seed: UInt64, hidden: Int = 32, ffn: Int = 128, layers: Int = 3, heads: Int = 4, groupSize: Int = 8,
                      noise: Float = 0.1) throws -> PlantedModel {
         var rng = TestRandom(seed: seed)
         let headDim = hidden / heads
@@ -64,7 +66,7 @@ struct PlantedModel {
         add(IRName.tokenEmbedding + ".weight", [32, hidden], rng.gaussians(32 * hidden, scale: 1))
         add(IRName.finalNorm + ".weight", [hidden], [Float](repeating: 1, count: hidden))
         add(IRName.lmHead + ".weight", [32, hidden], rng.gaussians(32 * hidden, scale: 0.1))
-        var groups: [[Int]] = [], mixing: [[Float]] = []
+        var groups: [[Int]] = [], mixing: [[Float]] = [], switches: [[Float]] = []
         for l in 0..<layers {
             add(IRName.attentionNorm(l) + ".weight", [hidden], [Float](repeating: 1, count: hidden))
             for part in ["q", "k", "v", "o"] {
@@ -86,14 +88,15 @@ struct PlantedModel {
             add(IRName.feedForward(l, "down") + ".weight", [hidden, ffn], rng.gaussians(hidden * ffn, scale: 0.15 / Float(ffn).squareRoot()))
             groups.append(group)
             mixing.append(rng.gaussians(hidden * hidden, scale: 0.3 / Float(hidden).squareRoot()))
+            switches.append(rng.gaussians(heads * hidden, scale: 1 / Float(hidden).squareRoot()))
         }
         let graph = try GraphBuilder.build(architecture: .llama, hyperparameters: hp, tensors: tensors, tokenizer: nil, metadata: [:],
                                            source: "planted")
-        return PlantedModel(graph: graph, groups: groups, mixing: mixing)
+        return PlantedModel(graph: graph, groups: groups, mixing: mixing, headSwitches: switches)
     }
 
     /// Simulates `tokens` tokens: block inputs, FFN magnitudes (from the graph's real FFN weights) and head norms
-    /// (norms of the graph's V projection per head). Matrix products run on `MatrixProducts`.
+    /// (norms of the graph's V projection per head, switched by `headSwitches`). Matrix products run on `MatrixProducts`.
     func records(tokens: Int, seed: UInt64) throws -> InMemoryCalibration {
         var rng = TestRandom(seed: seed)
         let hp = graph.hyperparameters
@@ -112,14 +115,16 @@ struct PlantedModel {
         for (l, block) in graph.blocks.enumerated() {
             inputs.append(x)
             let v = try FloatMatrix(tensor: try graph.tensor(block.attention.v.weight))
-            let values = FloatMatrix(rows: tokens, columns: d)
-            products.multiplyTransposed(normed(x, [Float](repeating: 1, count: d)), v, into: values)
+            let values = FloatMatrix(rows: tokens, columns: d), switched = FloatMatrix(rows: tokens, columns: heads)
+            let unitNormed = normed(x, [Float](repeating: 1, count: d))
+            products.multiplyTransposed(unitNormed, v, into: values)
+            products.multiplyTransposed(unitNormed, FloatMatrix(rows: heads, columns: d, values: headSwitches[l]), into: switched)
             let headNorm = FloatMatrix(rows: tokens, columns: heads)
             for t in 0..<tokens {
                 for h in 0..<heads {
                     var s: Float = 0
                     for c in (h * headDim)..<((h + 1) * headDim) { s += values[t, c] * values[t, c] }
-                    headNorm[t, h] = s.squareRoot()
+                    headNorm[t, h] = s.squareRoot() / (1 + exp(-2 * switched[t, h]))
                 }
             }
             let mixed = FloatMatrix(rows: tokens, columns: d)

@@ -25,9 +25,9 @@ import Testing
             var perms: [[Int32]] = [], masses: [FloatMatrix] = []
             for l in 0..<records.shape.blocks {
                 let m = try records.ffnMagnitudes(l)
-                let p = try NeuronReordering.reorder(magnitudes: m, options: .init(blockSize: 16), products: products).permutation
+                let p = try NeuronReordering.reorder(magnitudes: m, options: .init(blockSize: 8), products: products).permutation
                 perms.append(p)
-                masses.append(NeuronReordering.blockMasses(magnitudes: m, permutation: p, blockSize: 16))
+                masses.append(NeuronReordering.blockMasses(magnitudes: m, permutation: p, blockSize: 8))
             }
             permutations = perms
             self.masses = masses
@@ -78,7 +78,7 @@ import Testing
         let trained = try f.trained(block: block, source: source, rank: 16)
         let trainedTable = try f.recall(trained, block: block, source: source)
         let inputs = try f.records.blockInputs(source)
-        let svd = try SVDPredictor.feedForward(graph: f.model.graph, block: block, permutation: f.permutations[block], blockSize: 16,
+        let svd = try SVDPredictor.feedForward(graph: f.model.graph, block: block, permutation: f.permutations[block], blockSize: 8,
                                                rank: 16, meanInverseRMS: SVDPredictor.meanInverseRMS(inputs, rows: f.train), seed: 1,
                                                products: f.products)
         let svdTable = try f.recall(svd, block: block, source: source)
@@ -120,7 +120,7 @@ import Testing
         let a = try f.trained(block: 1, source: 0, rank: 8, epochs: 3)
         let b = try f.trained(block: 1, source: 0, rank: 8, epochs: 3)
         #expect(a.down.values == b.down.values && a.up.values == b.up.values && a.bias == b.bias)
-        #expect(a.rank == 8 && a.units == 16 && a.hidden == 64)
+        #expect(a.rank == 8 && a.units == 16 && a.hidden == 32)
     }
 
     /// The static SVD head predictor ranks heads by their mean norm; the trained one does better on planted data.
@@ -131,11 +131,11 @@ import Testing
         let trained = try PredictorTrainer.train(inputs: inputs, targets: norms, trainRows: f.train, validationRows: f.validation,
                                                  options: .init(rank: 16, epochs: 8, batchSize: 128, learningRate: 1e-2, seed: 5, selectionDensities: [0.75, 0.5]),
                                                  products: f.products).predictor
-        let staticPredictor = SVDPredictor.heads(headNorms: norms, rows: f.train, hidden: 64)
+        let staticPredictor = SVDPredictor.heads(headNorms: norms, rows: f.train, hidden: 32)
         let vInputs = f.validationRows(inputs), vNorms = f.validationRows(norms)
         let t = RecallMeasurement.measure(scores: trained.scores(vInputs, products: f.products), masses: vNorms, densities: [0.75, 0.5])
         let s = RecallMeasurement.measure(scores: staticPredictor.scores(vInputs, products: f.products), masses: vNorms, densities: [0.75, 0.5])
         print("heads trained \(Self.line(t)) static \(Self.line(s))")
-        #expect(t[1].recall > s[1].recall)
+        #expect(t[1].recall > s[1].recall + 0.02)
     }
 }
