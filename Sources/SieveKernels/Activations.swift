@@ -30,22 +30,11 @@ public enum Activations {
     /// `out` may alias `gate` or `up`.
     public static func gatedProduct(_ function: Function, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
                                     into out: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        while i + 16 <= count {
-            let g = gate.load16(i)
-            let a: SIMD16<Float>
-            switch function {
-            case .relu: a = lanewiseMax(g, SIMD16<Float>())
-            case .silu: a = g * vectorSigmoid(g)
-            case .geluErf: a = geluErf16(g)
-            case .geluTanh: a = geluTanh16(g)
-            }
-            out.store16(a * up.load16(i), i)
-            i += 16
-        }
-        while i < count {
-            out[i] = scalar(function, gate[i]) * up[i]
-            i += 1
+        switch function {
+        case .relu: gated(gate, up, out, count) { lanewiseMax($0, SIMD16<Float>()) } scalar: { Swift.max($0, 0) }
+        case .silu: gated(gate, up, out, count) { $0 * vectorSigmoid($0) } scalar: { silu1($0) }
+        case .geluErf: gated(gate, up, out, count) { geluErf16($0) } scalar: { geluErf1($0) }
+        case .geluTanh: gated(gate, up, out, count) { geluTanh16($0) } scalar: { geluTanh1($0) }
         }
     }
 
@@ -178,13 +167,14 @@ public enum Activations {
     }
 
     @inline(__always)
-    static func scalar(_ function: Function, _ v: Float) -> Float {
-        switch function {
-        case .relu: return Swift.max(v, 0)
-        case .silu: return silu1(v)
-        case .geluErf: return geluErf1(v)
-        case .geluTanh: return geluTanh1(v)
+    static func gated(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ count: Int,
+                      _ vector: (SIMD16<Float>) -> SIMD16<Float>, scalar: (Float) -> Float) {
+        var i = 0
+        while i + 16 <= count {
+            out.store16(vector(gate.load16(i)) * up.load16(i), i)
+            i += 16
         }
+        while i < count { out[i] = scalar(gate[i]) * up[i]; i += 1 }
     }
 
     @inline(__always) static func silu1(_ x: Float) -> Float { x / (1 + Foundation.exp(-x)) }
