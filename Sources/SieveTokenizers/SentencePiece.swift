@@ -22,16 +22,18 @@ struct SentencePieceBPE: Sendable {
 
     init(_ d: TokenizerDescription, vocabulary: Vocabulary) throws {
         vocabularyCount = Int32(vocabulary.count)
-        wordsAreIndependent = !d.tokens.contains { token in
-            var t = token
-            return t.withUTF8 { u in
-                var i = 1
-                while i + 2 < u.count {
-                    if u[i] == 0xE2 && u[i + 1] == 0x96 && u[i + 2] == 0x81 && !Self.followsSpaceMarker(u, i) { return true }
-                    i += 1
-                }
-                return false
+        func hasInnerMarker(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
+            var i = 1
+            while i + 2 < u.count {
+                if u[i] == 0xE2 && u[i + 1] == 0x96 && u[i + 2] == 0x81 && !Self.followsSpaceMarker(u, i) { return true }
+                i += 1
             }
+            return false
+        }
+        // `▁` itself must be a token, or unknown characters on both sides of a word start would fuse into one.
+        var independent = vocabulary.id(of: "\u{2581}") != nil && !d.tokens.contains { token in
+            var t = token
+            return t.withUTF8 { hasInnerMarker($0) }
         }
         unknownID = Int32(d.unknownID ?? -1)
         byteTokens = (0..<256).map { b in
@@ -45,10 +47,14 @@ struct SentencePieceBPE: Sendable {
         } else if !d.merges.isEmpty {
             scores = []
             var unused: [Int32] = []
-            rules = try MergeRules(merges: d.merges, vocabulary: vocabulary, extra: [], extraIDs: &unused)
+            let rules = try MergeRules(merges: d.merges, vocabulary: vocabulary, extra: [], extraIDs: &unused)
+            // Merges may produce strings that are not tokens; they must not join words either.
+            independent = independent && !rules.extendedTexts.contains { $0.withUnsafeBufferPointer(hasInnerMarker) }
+            self.rules = rules
         } else {
             throw TokenizerError.invalidVocabulary(reason: "a SentencePiece vocabulary needs scores (tokenizer.ggml.scores) or merges (model.merges); it has neither")
         }
+        wordsAreIndependent = independent
     }
 
     /// Appends the byte-fallback tokens of `bytes` to `out` (the unknown token for a byte without one).
