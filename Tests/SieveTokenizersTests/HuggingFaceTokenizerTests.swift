@@ -91,7 +91,7 @@ struct HuggingFaceTokenizerTests {
         let folder = TestData.modelCache.appendingPathComponent("all-MiniLM-L6-v2")
         guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("tokenizer.json").path),
               let vocab = TestData.vocab("bert-bge") else {
-            print("skipped: all-MiniLM-L6-v2 or ggml-vocab-bert-bge.gguf missing; run make models and scripts/fetch-vocab.sh")
+            print("skipped: all-MiniLM-L6-v2 or ggml-vocab-bert-bge.gguf missing; run make models and make models")
             return
         }
         let d = try TestData.huggingFaceDescription(folder)

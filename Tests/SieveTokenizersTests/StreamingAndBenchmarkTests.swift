@@ -6,7 +6,7 @@ import Testing
 struct StreamingAndBenchmarkTests {
     @Test("streaming never emits a broken UTF-8 character and adds up to decode()", arguments: ["gpt-2", "llama-spm", "qwen2"])
     func streaming(name: String) throws {
-        guard let url = TestData.vocab(name) else { print("skipped: ggml-vocab-\(name).gguf not found; run scripts/fetch-vocab.sh"); return }
+        guard let url = TestData.vocab(name) else { print("skipped: ggml-vocab-\(name).gguf not found; run make models"); return }
         let tokenizer = try Tokenizer(TestData.ggufDescription(url))
         for text in ["🚀 (normal) 😶‍🌫️ ✅ 🦙🦙 3 33", "Cửa Việt កាន់តែពិសេសអាច我想在apple工作1314151天～", "нещо на Български"] {
             let ids = tokenizer.encode(text)
@@ -33,7 +33,7 @@ struct StreamingAndBenchmarkTests {
 
     @Test("the benchmark runs and round-trips its sample text")
     func benchmark() throws {
-        guard let url = TestData.vocab("gpt-2") else { print("skipped: ggml-vocab-gpt-2.gguf not found; run scripts/fetch-vocab.sh"); return }
+        guard let url = TestData.vocab("gpt-2") else { print("skipped: ggml-vocab-gpt-2.gguf not found; run make models"); return }
         let text = TokenizerBenchmark.sampleText(bytes: 20_000)
         let result = try TokenizerBenchmark.run(name: "gpt-2", description: TestData.ggufDescription(url), text: text, repetitions: 1)
         #expect(result.tokens > 0 && result.roundTrips)

@@ -9,14 +9,14 @@ enum TestData {
     /// This target's own fixtures (chat templates and the like).
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
-    /// The model cache `make models` / `scripts/fetch-vocab.sh` fill.
+    /// The model cache `make models` / `make models` fill.
     static var modelCache: URL {
         URL(fileURLWithPath: ProcessInfo.processInfo.environment["SIEVE_MODELS"]
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/sieve/models").path)
     }
 
     /// The vocabulary GGUF `ggml-vocab-NAME.gguf` with its `.inp`/`.out` vectors: from the cache
-    /// (`scripts/fetch-vocab.sh`), else from the shared fixture set beside the repository; nil when absent.
+    /// (`make models`), else from the shared fixture set beside the repository; nil when absent.
     static func vocab(_ name: String) -> URL? {
         let file = "ggml-vocab-\(name).gguf"
         var roots = [modelCache.appendingPathComponent("vocab")]

@@ -13,7 +13,7 @@ struct VocabConformanceTests {
     @Test("every .inp input tokenizes to its .out ids", arguments: names)
     func vectors(name: String) throws {
         guard let url = TestData.vocab(name) else {
-            print("skipped: ggml-vocab-\(name).gguf not found; run scripts/fetch-vocab.sh")
+            print("skipped: ggml-vocab-\(name).gguf not found; run make models")
             return
         }
         let tokenizer = try Tokenizer(TestData.ggufDescription(url))
@@ -30,7 +30,7 @@ struct VocabConformanceTests {
     @Test("decode(encode(x)) == x for the byte-level and SentencePiece vocabularies", arguments: ["gpt-2", "llama-bpe", "qwen2", "llama-spm", "phi-3", "starcoder"])
     func roundTrip(name: String) throws {
         guard let url = TestData.vocab(name) else {
-            print("skipped: ggml-vocab-\(name).gguf not found; run scripts/fetch-vocab.sh")
+            print("skipped: ggml-vocab-\(name).gguf not found; run make models")
             return
         }
         let tokenizer = try Tokenizer(TestData.ggufDescription(url))
@@ -43,7 +43,7 @@ struct VocabConformanceTests {
 
     @Test("WordPiece adds [CLS] … [SEP] with special tokens")
     func wordPieceSpecials() throws {
-        guard let url = TestData.vocab("bert-bge") else { print("skipped: ggml-vocab-bert-bge.gguf not found; run scripts/fetch-vocab.sh"); return }
+        guard let url = TestData.vocab("bert-bge") else { print("skipped: ggml-vocab-bert-bge.gguf not found; run make models"); return }
         let tokenizer = try Tokenizer(TestData.ggufDescription(url))
         let ids = tokenizer.encode("Hello World!")
         #expect(ids == [101, 7592, 2088, 999, 102])
