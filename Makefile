@@ -56,7 +56,11 @@ demo: setup build
 	"$$bin" inspect "$(DEMO_DIR)/smollm2-f16"; \
 	echo; echo "== convert all-MiniLM-L6-v2 (safetensors F32) to bf16"; \
 	"$$bin" convert "$(MINILM)" -o "$(DEMO_DIR)/minilm-bf16.safetensors" --dtype bf16 --force; \
-	"$$bin" inspect "$(DEMO_DIR)/minilm-bf16.safetensors" | head -8
+	"$$bin" inspect "$(DEMO_DIR)/minilm-bf16.safetensors" | head -8; \
+	echo; echo "== run the default model (greedy, chat template)"; \
+	"$$bin" run "$(SMOLLM2)" --chat -p "What is the tallest mountain in the world?" -n 48 --temp 0; \
+	echo; echo "== benchmark it (prefill 128 tokens, decode 128 tokens)"; \
+	"$$bin" bench "$(SMOLLM2)" -p 128 -n 128 -r 3
 
 test: setup
 	$(SWIFT) build --build-tests
