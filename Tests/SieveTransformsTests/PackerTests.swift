@@ -1,4 +1,5 @@
 import Foundation
+import GGUFFormat
 import SieveCore
 import SieveRuntime
 import SieveTransforms
@@ -80,14 +81,31 @@ import Testing
     }
 }
 
-/// Packs the trained ReLU model `docs-opt-relu` on real calibration text and prints its recall tables for several
-/// option sets. Slow; runs only with `SIEVE_PACK_REPORT=1` (use a release build: `swift test -c release`).
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["SIEVE_PACK_REPORT"] != nil))
+/// Packs real models on real calibration text and prints their recall tables for several option sets, with pack
+/// time and peak memory. Slow; runs only with `SIEVE_PACK_REPORT=1`, in a release build
+/// (`swift test -c release -Xswiftc -enable-testing --filter RealModelPackReport`); `SIEVE_PACK_TOKENS` sets the
+/// calibration tokens (default 16384). SmolLM2 is read from `$SIEVE_MODELS` (`make models`).
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["SIEVE_PACK_REPORT"] != nil), .serialized)
 struct RealModelPackReport {
-    @Test func docsOptRelu() throws {
-        let graph = try Fixtures.graph("docs-opt-relu/hf")
-        let calib = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/data/calib.txt")
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Peak resident memory of this process (Linux reports kilobytes, macOS bytes).
+    static func peakRSSMegabytes() -> Double {
+        var usage = rusage()
+        #if canImport(Glibc)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        #if canImport(Glibc)
+        return Double(usage.ru_maxrss) / 1024
+        #else
+        return Double(usage.ru_maxrss) / 1_048_576
+        #endif
+    }
+
+    static func report(_ name: String, graph: ModelGraph, variants: [(String, (inout PackOptions) -> Void)]) throws {
+        let calib = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/data/calib.txt")
         let text = try (try? String(contentsOf: calib, encoding: .utf8)) ?? CalibrationText.defaultText()
         let tokens = Int(ProcessInfo.processInfo.environment["SIEVE_PACK_TOKENS"] ?? "") ?? 16384
         let sequences = try CalibrationText.sequences(text: text, graph: graph, context: 256, maxTokens: tokens)
@@ -96,23 +114,42 @@ struct RealModelPackReport {
         base.threads = 2
         base.keepCalibration = true
         let start = Date()
-        let first = try Packer.pack(graph: graph, calibration: .sequences(sequences), options: base)
-        print("docs-opt-relu, \(tokens) tokens, defaults (trained r128 B32 lookahead 1): \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        var stageTimes: [PackStage: Double] = [:]
+        let first = try Packer.pack(graph: graph, calibration: .sequences(sequences), options: base) { stageTimes[$0.stage] = $0.elapsed }
+        let stages = PackStage.allCases.map { "\($0.rawValue) \(String(format: "%.1f", stageTimes[$0] ?? 0)) s" }.joined(separator: ", ")
+        print("\n\(name), \(first.report.calibrationTokens) tokens, defaults (trained r\(base.rank) B\(base.blockSize) lookahead \(base.lookahead)): \(String(format: "%.1f", Date().timeIntervalSince(start))) s (\(stages)), peak RSS \(String(format: "%.0f", peakRSSMegabytes())) MB")
         print(first.report.table(ffnDensities: [0.5, 0.3, 0.2, 0.1], headDensities: [0.75, 0.5]))
         let directory = try #require(first.report.calibrationDirectory)
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try CalibrationStore(opening: directory)
-        for (name, change) in [("lookahead 0", { (o: inout PackOptions) in o.lookahead = 0 }),
-                               ("rank 32", { $0.rank = 32 }), ("rank 64", { $0.rank = 64 }),
-                               ("svd r128", { $0.predictor = .svd }), ("B16", { $0.blockSize = 16 }), ("B64", { $0.blockSize = 64 }),
-                               ("bce(0.2)", { $0.loss = .bce(labelDensity: 0.2) })] {
+        for (variant, change) in variants {
             var o = base
             o.keepCalibration = false
             change(&o)
             let t0 = Date()
             let r = try Packer.pack(graph: graph, calibration: .records(store), options: o)
-            print("\n\(name) (\(String(format: "%.1f", Date().timeIntervalSince(t0))) s)")
+            print("\n\(name) \(variant) (\(String(format: "%.1f", Date().timeIntervalSince(t0))) s without calibration)")
             print(r.report.table(ffnDensities: [0.5, 0.3, 0.2, 0.1], headDensities: [0.75, 0.5]))
         }
+    }
+
+    @Test func docsOptRelu() throws {
+        try Self.report("docs-opt-relu", graph: try Fixtures.graph("docs-opt-relu/hf"), variants: [
+            ("lookahead 0", { $0.lookahead = 0 }), ("rank 32", { $0.rank = 32 }), ("rank 64", { $0.rank = 64 }),
+            ("svd r128", { $0.predictor = .svd }), ("B16", { $0.blockSize = 16 }), ("B64", { $0.blockSize = 64 }),
+            ("bce(0.2)", { $0.loss = .bce(labelDensity: 0.2) }),
+        ])
+    }
+
+    @Test func smolLM2() throws {
+        let models = ProcessInfo.processInfo.environment["SIEVE_MODELS"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/sieve/models").path
+        let url = URL(fileURLWithPath: models).appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        try Self.report("SmolLM2-135M Q4_1", graph: try GGUFPlugin().read(url), variants: [
+            ("lookahead 0", { $0.lookahead = 0 }), ("rank 64", { $0.rank = 64 }), ("rank 256", { $0.rank = 256 }),
+            ("svd r128", { $0.predictor = .svd }), ("svd r128 lookahead 0", { $0.predictor = .svd; $0.lookahead = 0 }),
+            ("B16", { $0.blockSize = 16 }), ("B64", { $0.blockSize = 64 }),
+        ])
     }
 }
