@@ -14,6 +14,8 @@ public final class MatMulInput: @unchecked Sendable {
     public let maxColumns: Int
     /// Largest thread count of a pool used with this input.
     public let threads: Int
+    /// Whether every product quantizes the activations to 8 bits, whatever the token count (see `init`).
+    public let alwaysQuantizeActivations: Bool
     /// Bound token count.
     public private(set) var tokens = 0
     /// Bound column count.
@@ -38,12 +40,17 @@ public final class MatMulInput: @unchecked Sendable {
 
     /// Allocates buffers for up to `maxTokens` rows of up to `maxColumns` values, used with pools of up to
     /// `threads` threads.
-    public init(maxTokens: Int, maxColumns: Int, threads: Int) {
+    ///
+    /// With `alwaysQuantizeActivations`, quantized weights are multiplied with 8-bit activations for every token
+    /// count, as llama.cpp does, instead of switching to float activations from `MatMul.prefillMinimumTokens`
+    /// tokens: use it to reproduce llama.cpp's numbers (perplexity); prefill is then several times slower.
+    public init(maxTokens: Int, maxColumns: Int, threads: Int, alwaysQuantizeActivations: Bool = false) {
         precondition(maxTokens >= 1 && maxColumns >= 1 && threads >= 1, "MatMulInput needs positive sizes")
         self.maxTokens = maxTokens
         self.maxColumns = maxColumns
         self.threads = threads
-        q8Tokens = min(maxTokens, MatMul.prefillMinimumTokens - 1)
+        self.alwaysQuantizeActivations = alwaysQuantizeActivations
+        q8Tokens = alwaysQuantizeActivations ? maxTokens : min(maxTokens, MatMul.prefillMinimumTokens - 1)
         maxBlocks = (maxColumns + 31) / 32
         let superBlocks = (maxColumns + 255) / 256
         q8Codes = .allocate(capacity: q8Tokens * maxColumns)
@@ -52,7 +59,7 @@ public final class MatMulInput: @unchecked Sendable {
         q8KCodes = .allocate(capacity: q8Tokens * maxColumns)
         q8KScales = .allocate(capacity: q8Tokens * superBlocks)
         q8KSums = .allocate(capacity: q8Tokens * superBlocks * 16)
-        let panelTokens = maxTokens >= MatMul.prefillMinimumTokens ? (maxTokens + 15) / 16 * 16 : 0
+        let panelTokens = maxTokens >= MatMul.prefillMinimumTokens && !alwaysQuantizeActivations ? (maxTokens + 15) / 16 * 16 : 0
         panels = .allocate(capacity: max(1, panelTokens * maxColumns))
         tileFloatsPerThread = panelTokens > 0 ? GEMM.tileRows * maxColumns : 0
         tiles = .allocate(capacity: max(1, threads * tileFloatsPerThread))
@@ -144,7 +151,7 @@ public struct MatMulProduct: @unchecked Sendable {
 /// With fewer than `prefillMinimumTokens` tokens (decode) the quantized types multiply their blocks with 8-bit
 /// activations (`Tolerances.q8Activation`, as llama.cpp does) and the float types multiply in float; with more
 /// (prefill) the weights are decoded to float a tile at a time and multiplied with the float activations
-/// (`Tolerances.dequantizedProduct`).
+/// (`Tolerances.dequantizedProduct`), unless the input was created with `alwaysQuantizeActivations`.
 public enum MatMul {
     /// Token count from which products use the prefill (matrix-matrix) path.
     public static let prefillMinimumTokens = 8
@@ -246,7 +253,7 @@ public enum MatMul {
     private static func run(_ products: UnsafeBufferPointer<MatMulProduct>, _ input: MatMulInput, rows selection: RowSelection,
                             pool: ThreadPool) {
         precondition(pool.threadCount <= input.threads, "the pool has \(pool.threadCount) threads, the MatMulInput was sized for \(input.threads)")
-        let prefill = input.tokens >= prefillMinimumTokens
+        let prefill = input.tokens >= prefillMinimumTokens && !input.alwaysQuantizeActivations
         var needQ8 = false, needQ8K = false
         for p in products {
             precondition(p.weights.columns == input.columns, "\(p.weights.name) has \(p.weights.columns) columns, the input \(input.columns)")

@@ -129,6 +129,29 @@ import Testing
         }
     }
 
+    @Test(arguments: [DType.q4_1, .q4_K, .f16])
+    func alwaysQuantizingMatchesTheDecodePathForManyTokens(dtype: DType) throws {
+        let w = try Fixtures.matrix(dtype, rows: 20, columns: 256, seed: 13)
+        var rng = SplitMix64(seed: 14)
+        let tokens = 12
+        let x = rng.floats(tokens * 256)
+        let pool = ThreadPool(threads: 2)
+        let many = MatMulInput(maxTokens: tokens, maxColumns: 256, threads: 2, alwaysQuantizeActivations: true)
+        let one = MatMulInput(maxTokens: 1, maxColumns: 256, threads: 2)
+        var all = [Float](repeating: .nan, count: tokens * 20), single = all
+        x.withUnsafeBufferPointer { xb in
+            many.bind(xb.baseAddress!, tokens: tokens, columns: 256)
+            all.withUnsafeMutableBufferPointer { MatMul.multiply(w, many, into: $0.baseAddress!, pool: pool) }
+            single.withUnsafeMutableBufferPointer { yb in
+                for t in 0..<tokens {
+                    one.bind(xb.baseAddress! + t * 256, tokens: 1, columns: 256)
+                    MatMul.multiply(w, one, into: yb.baseAddress! + t * 20, pool: pool)
+                }
+            }
+        }
+        #expect(all == single)
+    }
+
     @Test func fusedProductsEqualSeparateOnes() throws {
         let a = try Fixtures.matrix(.q8_0, rows: 40, columns: 256, seed: 5)
         let b = try Fixtures.matrix(.q4_K, rows: 24, columns: 256, seed: 6)
