@@ -37,6 +37,7 @@ enum FloatGEMV {
     /// `y[r] = W[r, :]·x` for `r` in `rows`: four rows at a time taken from the four quarters of `rows`, so
     /// memory is read as four long sequential streams (see `QuantizedGEMV.rows`). Leftover rows are computed as
     /// a group that repeats its last row, so every row's result is the same whatever rows it is computed with.
+    @inline(never)
     static func rows<K: FloatRowKind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: Range<Int>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         let quarter = rows.count / 4
         for i in 0..<quarter {

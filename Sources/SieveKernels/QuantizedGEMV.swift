@@ -84,6 +84,7 @@ enum QuantizedGEMV {
     /// For each block the four rows' scale words (f16 scale, and the f16 min that follows it for q4_1) are
     /// converted together, and each activation block is widened once for the four rows. Leftover rows (fewer
     /// than four) are computed as a group that repeats its last row and stores only the real ones.
+    @inline(never)
     static func rows<K: Block32Kind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8Activation,
                                     _ y: UnsafeMutablePointer<Float>) {
         let quarter = rows.count / 4
@@ -163,70 +164,146 @@ enum KQuant {
                 widen((b &>> 4) | ((h &>> 6) &<< 4)))
     }
 
-    /// `y[r] = W[r, :]·x` for q4_K rows.
+    /// `y[r] = W[r, :]·x` for q4_K rows: four rows at a time from the four quarters of `rows` (long sequential
+    /// streams; see `QuantizedGEMV.rows`), each activation vector widened once for the four rows.
+    @inline(never)
     static func q4KRows(_ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
-        for r in rows {
-            let row = w.row(r)
-            var acc = SIMD16<Float>()
-            var correction: Float = 0
-            for sb in 0..<act.blocks {
-                let block = row + 144 * sb
-                let dx = act.d[sb]
-                let d = Dequantize.half(block) * dx, dmin = Dequantize.half(block, 2) * dx
-                let (scales, mins) = q4KScalesAndMins(block)
-                let xq = UnsafeRawPointer(act.qs + 256 * sb)
-                var isum = SIMD16<Int32>()
-                for c in 0..<4 {
-                    let qa: SIMD16<UInt8> = block.vector(at: 16 + 32 * c)
-                    let qb: SIMD16<UInt8> = block.vector(at: 32 + 32 * c)
-                    let x = xq + 64 * c
-                    let low = widen(qa & 15) &* widen(x.vector(as: SIMD16<Int8>.self))
-                        &+ widen(qb & 15) &* widen(x.vector(at: 16, as: SIMD16<Int8>.self))
-                    let high = widen(qa &>> 4) &* widen(x.vector(at: 32, as: SIMD16<Int8>.self))
-                        &+ widen(qb &>> 4) &* widen(x.vector(at: 48, as: SIMD16<Int8>.self))
-                    isum &+= low &* Int32(truncatingIfNeeded: (scales >> (16 * c)) & 0xFF)
-                        &+ high &* Int32(truncatingIfNeeded: (scales >> (16 * c + 8)) & 0xFF)
-                }
-                acc.addProduct(toFloat(isum), SIMD16(repeating: d))
-                let bs = act.bsums + 16 * sb
-                var msum: Int32 = 0
-                for j in 0..<8 {
-                    msum &+= Int32(truncatingIfNeeded: (mins >> (8 * j)) & 0xFF) &* (Int32(bs[2 * j]) &+ Int32(bs[2 * j + 1]))
-                }
-                correction += dmin * Float(msum)
-            }
-            y[r] = horizontalSum(acc) - correction
+        forEachGroup(rows) { r, valid in q4KGroup(w, r, valid: valid, act, y) }
+    }
+
+    /// `y[r] = W[r, :]·x` for q6_K rows, grouped like `q4KRows`.
+    @inline(never)
+    static func q6KRows(_ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+        forEachGroup(rows) { r, valid in q6KGroup(w, r, valid: valid, act, y) }
+    }
+
+    /// Calls `body` with groups of four rows taken from the four quarters of `rows`, then with the leftover rows
+    /// (the last one repeated to make four; `valid` says how many are real).
+    @inline(__always)
+    static func forEachGroup(_ rows: Range<Int>, _ body: ((Int, Int, Int, Int), Int) -> Void) {
+        let quarter = rows.count / 4
+        for i in 0..<quarter {
+            let r = rows.lowerBound + i
+            body((r, r + quarter, r + 2 * quarter, r + 3 * quarter), 4)
+        }
+        let rest = rows.lowerBound + 4 * quarter
+        if rest < rows.upperBound {
+            let last = rows.upperBound - 1
+            body((rest, min(rest + 1, last), min(rest + 2, last), last), rows.upperBound - rest)
         }
     }
 
-    /// `y[r] = W[r, :]·x` for q6_K rows.
-    static func q6KRows(_ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
-        for r in rows {
-            let row = w.row(r)
-            var acc = SIMD16<Float>()
-            var correction: Float = 0
-            for sb in 0..<act.blocks {
-                let block = row + 210 * sb
-                let d = Dequantize.half(block, 208) * act.d[sb]
-                let xq = UnsafeRawPointer(act.qs + 256 * sb)
-                var isum = SIMD16<Int32>()
-                for half in 0..<2 {
-                    for lh in 0..<2 {
-                        let (g0, g1, g2, g3) = q6KCodes(block, half: half, lane16: lh)
-                        let sc = 192 + 8 * half + lh
-                        let x = xq + 128 * half + 16 * lh
-                        isum &+= (g0 &* widen(x.vector(as: SIMD16<Int8>.self))) &* Int32(block.load(fromByteOffset: sc, as: Int8.self))
-                        isum &+= (g1 &* widen(x.vector(at: 32, as: SIMD16<Int8>.self))) &* Int32(block.load(fromByteOffset: sc + 2, as: Int8.self))
-                        isum &+= (g2 &* widen(x.vector(at: 64, as: SIMD16<Int8>.self))) &* Int32(block.load(fromByteOffset: sc + 4, as: Int8.self))
-                        isum &+= (g3 &* widen(x.vector(at: 96, as: SIMD16<Int8>.self))) &* Int32(block.load(fromByteOffset: sc + 6, as: Int8.self))
-                    }
-                }
-                acc.addProduct(toFloat(isum), SIMD16(repeating: d))
-                let scales = widen(block.vector(at: 192, as: SIMD16<Int8>.self))
-                let sums = widen(UnsafeRawPointer(act.bsums + 16 * sb).vector(as: SIMD16<Int16>.self))
-                correction += d * 32 * Float(horizontalSum(scales &* sums))
+    /// Stores the first `valid` of four results.
+    @inline(__always)
+    static func store(_ sums: SIMD4<Float>, _ r: (Int, Int, Int, Int), valid: Int, _ y: UnsafeMutablePointer<Float>) {
+        y[r.0] = sums[0]
+        if valid > 1 { y[r.1] = sums[1] }
+        if valid > 2 { y[r.2] = sums[2] }
+        if valid > 3 { y[r.3] = sums[3] }
+    }
+
+    /// Integer products of 64 elements of a q4_K block (chunk `c`: sub-blocks 2c and 2c+1) with the widened
+    /// activations, each sub-block weighted by its 6-bit scale.
+    @inline(__always)
+    static func q4KChunk(_ block: UnsafeRawPointer, _ c: Int, _ scales: UInt64, _ x: (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)) -> SIMD16<Int32> {
+        let qa: SIMD16<UInt8> = block.vector(at: 16 + 32 * c)
+        let qb: SIMD16<UInt8> = block.vector(at: 32 + 32 * c)
+        let low = widen(qa & 15) &* x.0 &+ widen(qb & 15) &* x.1
+        let high = widen(qa &>> 4) &* x.2 &+ widen(qb &>> 4) &* x.3
+        return low &* Int32(truncatingIfNeeded: (scales >> (16 * c)) & 0xFF) &+ high &* Int32(truncatingIfNeeded: (scales >> (16 * c + 8)) & 0xFF)
+    }
+
+    /// `Σ_j min_j · (bsum[2j] + bsum[2j+1])` of a q4_K block.
+    @inline(__always)
+    static func q4KMinSum(_ mins: UInt64, _ pairSums: SIMD8<Int32>) -> Int32 {
+        var m = SIMD8<Int32>()
+        for j in 0..<8 { m[j] = Int32(truncatingIfNeeded: (mins >> (8 * j)) & 0xFF) }
+        return (m &* pairSums).wrappedSum()
+    }
+
+    @inline(__always)
+    static func q4KGroup(_ w: WeightMatrix, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+        let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var correction = SIMD4<Float>()
+        for sb in 0..<act.blocks {
+            let o = 144 &* sb
+            let b0 = p0 + o, b1 = p1 + o, b2 = p2 + o, b3 = p3 + o
+            let dx = act.d[sb]
+            let d = SIMD4(Dequantize.half(b0), Dequantize.half(b1), Dequantize.half(b2), Dequantize.half(b3)) * dx
+            let dmin = SIMD4(Dequantize.half(b0, 2), Dequantize.half(b1, 2), Dequantize.half(b2, 2), Dequantize.half(b3, 2)) * dx
+            let (s0, m0) = q4KScalesAndMins(b0), (s1, m1) = q4KScalesAndMins(b1)
+            let (s2, m2) = q4KScalesAndMins(b2), (s3, m3) = q4KScalesAndMins(b3)
+            let xq = UnsafeRawPointer(act.qs + 256 &* sb)
+            var i0 = SIMD16<Int32>(), i1 = SIMD16<Int32>(), i2 = SIMD16<Int32>(), i3 = SIMD16<Int32>()
+            for c in 0..<4 {
+                let xc = xq + 64 * c
+                let x = (widen(xc.vector(as: SIMD16<Int8>.self)), widen(xc.vector(at: 16, as: SIMD16<Int8>.self)),
+                         widen(xc.vector(at: 32, as: SIMD16<Int8>.self)), widen(xc.vector(at: 48, as: SIMD16<Int8>.self)))
+                i0 &+= q4KChunk(b0, c, s0, x)
+                i1 &+= q4KChunk(b1, c, s1, x)
+                i2 &+= q4KChunk(b2, c, s2, x)
+                i3 &+= q4KChunk(b3, c, s3, x)
             }
-            y[r] = horizontalSum(acc) - correction
+            a0.addProduct(toFloat(i0), SIMD16(repeating: d[0]))
+            a1.addProduct(toFloat(i1), SIMD16(repeating: d[1]))
+            a2.addProduct(toFloat(i2), SIMD16(repeating: d[2]))
+            a3.addProduct(toFloat(i3), SIMD16(repeating: d[3]))
+            let bsums = widen(UnsafeRawPointer(act.bsums + 16 &* sb).vector(as: SIMD16<Int16>.self))
+            let pairs = bsums.evenHalf &+ bsums.oddHalf
+            let mins = SIMD4(Float(q4KMinSum(m0, pairs)), Float(q4KMinSum(m1, pairs)), Float(q4KMinSum(m2, pairs)), Float(q4KMinSum(m3, pairs)))
+            correction.addProduct(dmin, mins)
         }
+        store(horizontalSums(a0, a1, a2, a3) - correction, r, valid: valid, y)
+    }
+
+    /// Integer products of one quarter of a q6_K block (elements `128·half + 32k + 16·lh + (0..<16)`, k = 0…3)
+    /// with the widened activations, each group of 16 weighted by its scale (codes before the −32 offset).
+    @inline(__always)
+    static func q6KPart(_ block: UnsafeRawPointer, half: Int, lh: Int, _ x: (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)) -> SIMD16<Int32> {
+        let (g0, g1, g2, g3) = q6KCodes(block, half: half, lane16: lh)
+        let sc = 192 + 8 * half + lh
+        return (g0 &* x.0) &* Int32(block.load(fromByteOffset: sc, as: Int8.self))
+            &+ (g1 &* x.1) &* Int32(block.load(fromByteOffset: sc + 2, as: Int8.self))
+            &+ (g2 &* x.2) &* Int32(block.load(fromByteOffset: sc + 4, as: Int8.self))
+            &+ (g3 &* x.3) &* Int32(block.load(fromByteOffset: sc + 6, as: Int8.self))
+    }
+
+    /// `32 · Σ_k scale_k · bsum_k` of a q6_K block: the −32 offset of the codes.
+    @inline(__always)
+    static func q6KOffset(_ block: UnsafeRawPointer, _ bsums: SIMD16<Int32>) -> Float {
+        32 * Float(horizontalSum(widen(block.vector(at: 192, as: SIMD16<Int8>.self)) &* bsums))
+    }
+
+    @inline(__always)
+    static func q6KGroup(_ w: WeightMatrix, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+        let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var correction = SIMD4<Float>()
+        for sb in 0..<act.blocks {
+            let o = 210 &* sb
+            let b0 = p0 + o, b1 = p1 + o, b2 = p2 + o, b3 = p3 + o
+            let d = SIMD4(Dequantize.half(b0, 208), Dequantize.half(b1, 208), Dequantize.half(b2, 208), Dequantize.half(b3, 208)) * act.d[sb]
+            let xq = UnsafeRawPointer(act.qs + 256 &* sb)
+            var i0 = SIMD16<Int32>(), i1 = SIMD16<Int32>(), i2 = SIMD16<Int32>(), i3 = SIMD16<Int32>()
+            for half in 0..<2 {
+                for lh in 0..<2 {
+                    let xp = xq + 128 * half + 16 * lh
+                    let x = (widen(xp.vector(as: SIMD16<Int8>.self)), widen(xp.vector(at: 32, as: SIMD16<Int8>.self)),
+                             widen(xp.vector(at: 64, as: SIMD16<Int8>.self)), widen(xp.vector(at: 96, as: SIMD16<Int8>.self)))
+                    i0 &+= q6KPart(b0, half: half, lh: lh, x)
+                    i1 &+= q6KPart(b1, half: half, lh: lh, x)
+                    i2 &+= q6KPart(b2, half: half, lh: lh, x)
+                    i3 &+= q6KPart(b3, half: half, lh: lh, x)
+                }
+            }
+            a0.addProduct(toFloat(i0), SIMD16(repeating: d[0]))
+            a1.addProduct(toFloat(i1), SIMD16(repeating: d[1]))
+            a2.addProduct(toFloat(i2), SIMD16(repeating: d[2]))
+            a3.addProduct(toFloat(i3), SIMD16(repeating: d[3]))
+            let bsums = widen(UnsafeRawPointer(act.bsums + 16 &* sb).vector(as: SIMD16<Int16>.self))
+            correction.addProduct(d, SIMD4(q6KOffset(b0, bsums), q6KOffset(b1, bsums), q6KOffset(b2, bsums), q6KOffset(b3, bsums)))
+        }
+        store(horizontalSums(a0, a1, a2, a3) - correction, r, valid: valid, y)
     }
 }
