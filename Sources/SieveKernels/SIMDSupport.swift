@@ -58,14 +58,6 @@ func lowHalves(_ v: SIMD4<UInt32>) -> SIMD4<UInt16> {
     return r
 }
 
-/// The high 16 bits of each lane.
-@inline(__always)
-func highHalves(_ v: SIMD4<UInt32>) -> SIMD4<UInt16> {
-    var r = SIMD4<UInt16>()
-    for i in 0..<4 { r[i] = UInt16(truncatingIfNeeded: v[i] >> 16) }
-    return r
-}
-
 /// The sums of the lanes of four vectors.
 @inline(__always)
 func horizontalSums(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>) -> SIMD4<Float> {
@@ -76,22 +68,6 @@ func horizontalSums(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, 
     let cd4 = SIMD8(lowHalf: cd8.lowHalf.lowHalf + cd8.lowHalf.highHalf, highHalf: cd8.highHalf.lowHalf + cd8.highHalf.highHalf)
     let abcd2 = SIMD8(lowHalf: ab4.evenHalf + ab4.oddHalf, highHalf: cd4.evenHalf + cd4.oddHalf)
     return abcd2.evenHalf + abcd2.oddHalf
-}
-
-/// The low 16 bits of each lane.
-@inline(__always)
-func lowHalves(_ v: SIMD16<UInt32>) -> SIMD16<UInt16> {
-    var r = SIMD16<UInt16>()
-    for i in 0..<16 { r[i] = UInt16(truncatingIfNeeded: v[i]) }
-    return r
-}
-
-/// The high 16 bits of each lane.
-@inline(__always)
-func highHalves(_ v: SIMD16<UInt32>) -> SIMD16<UInt16> {
-    var r = SIMD16<UInt16>()
-    for i in 0..<16 { r[i] = UInt16(truncatingIfNeeded: v[i] >> 16) }
-    return r
 }
 
 /// Narrows values known to lie in `-128...127`.
