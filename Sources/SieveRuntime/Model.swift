@@ -240,14 +240,12 @@ public final class Model {
             let x = work.residual.row(i, width: d)
             plan.tokenEmbedding.decodeRow(work.tokens[i], into: x)
             if let positions = plan.positionEmbedding {
-                let p = work.scratchRow.pointer
-                positions.decodeRow(start + i + hyperparameters.positionOffset, into: p)
-                for j in 0..<d { x[j] += p[j] }
+                positions.decodeRow(start + i + hyperparameters.positionOffset, into: work.scratchRow.pointer)
+                Activations.add(work.scratchRow.pointer, into: x, count: d)
             }
             if let types = plan.tokenTypeEmbedding {
-                let p = work.scratchRow.pointer
-                types.decodeRow(0, into: p)
-                for j in 0..<d { x[j] += p[j] }
+                types.decodeRow(0, into: work.scratchRow.pointer)
+                Activations.add(work.scratchRow.pointer, into: x, count: d)
             }
         }
         if let norm = plan.embeddingNorm { normalize(norm, work.residual, into: work.residual, rows: n) }
@@ -266,13 +264,10 @@ public final class Model {
             rope.apply(work.queries.pointer, heads: a.heads, tokens: n, tokenStride: qDim, firstPosition: start)
             rope.apply(work.keys.pointer, heads: a.kvHeads, tokens: n, tokenStride: kvDim, firstPosition: start)
         }
+        let keys = cache.keys(layer), values = cache.values(layer)
         for i in 0..<n {
-            let k = work.keys.row(i, width: kvDim)
-            let v = work.values.row(i, width: kvDim)
-            for h in 0..<a.kvHeads {
-                cache.store(k + h * a.headDim, layer: layer, head: h, position: start + i, value: false)
-                cache.store(v + h * a.headDim, layer: layer, head: h, position: start + i, value: true)
-            }
+            keys.store(work.keys.row(i, width: kvDim), position: start + i, heads: a.kvHeads, headDimension: a.headDim)
+            values.store(work.values.row(i, width: kvDim), position: start + i, heads: a.kvHeads, headDimension: a.headDim)
         }
         attend(a, layer: layer, tokens: n, at: start)
         if let observer = activationObserver {
@@ -284,26 +279,24 @@ public final class Model {
         addBias(a.o.bias, to: work.projected, rows: n, width: d)
     }
 
-    /// Scaled dot-product attention of every (head, token) pair over the cached keys and values.
+    /// Scaled dot-product attention of every (token, head) pair over the cached keys and values: causal for
+    /// decoders, over the whole sequence for encoders.
     private func attend(_ a: AttentionPlan, layer: Int, tokens n: Int, at start: Int) {
         let qDim = a.heads * a.headDim
         let group = a.heads / a.kvHeads
         let scale = 1 / Float(a.headDim).squareRoot()
         let causal = a.causal
-        let cache = self.cache
+        let keys = cache.keys(layer), values = cache.values(layer)
         let work = self.work
         let headDim = a.headDim
         let heads = a.heads
         pool.parallelFor(heads * n) { range, thread in
             let scores = work.scores.row(thread, width: work.context)
-            for task in range {
-                let i = task / heads
-                let h = task % heads
-                let g = h / group
-                let visible = causal ? start + i + 1 : start + n
-                AttentionKernel.head(query: work.queries.row(i, width: qDim) + h * headDim,
-                                     cache: cache, layer: layer, kvHead: g, positions: visible, scale: scale,
-                                     scores: scores, output: work.attended.row(i, width: qDim) + h * headDim)
+            for unit in range {
+                let i = unit / heads, h = unit % heads
+                Attention.attendOne(work.queries.row(i, width: qDim) + h * headDim, keys: keys, values: values,
+                                    kvHead: h / group, span: causal ? start + i + 1 : start + n, headDimension: headDim,
+                                    scale: scale, scores: scores, into: work.attended.row(i, width: qDim) + h * headDim)
             }
         }
     }
@@ -315,20 +308,28 @@ public final class Model {
         MatMul.multiply(feedForwardProducts[layer], work.input, pool: pool)
         addBias(f.gate?.bias, to: work.gate, rows: n, width: width)
         addBias(f.up.bias, to: work.up, rows: n, width: width)
-        let values = work.up.slice(0, n * width)
-        switch f.kind {
-        case .swiglu, .geglu:
-            ActivationKernel.gated(f.activation, gate: UnsafeBufferPointer(work.gate.slice(0, n * width)), up: values)
-        case .relu, .gelu:
-            ActivationKernel.apply(f.activation, values)
+        let function = Self.kernelFunction(f.activation)
+        if f.gate != nil {
+            Activations.gatedProduct(function, gate: work.gate.pointer, up: work.up.pointer, into: work.up.pointer, count: n * width)
+        } else {
+            Activations.apply(function, work.up.pointer, count: n * width)
         }
         if let observer = activationObserver {
             observer(ActivationRecord(site: .feedForwardActivation, layer: layer, firstPosition: start, tokens: n, width: width,
-                                      values: UnsafeBufferPointer(values)))
+                                      values: UnsafeBufferPointer(work.up.slice(0, n * width))))
         }
         work.input.bind(work.up.pointer, tokens: n, columns: width)
         MatMul.multiply(f.down.weight, work.input, into: work.projected.pointer, pool: pool)
         addBias(f.down.bias, to: work.projected, rows: n, width: d)
+    }
+
+    static func kernelFunction(_ activation: Activation) -> Activations.Function {
+        switch activation {
+        case .silu: return .silu
+        case .relu: return .relu
+        case .gelu: return .geluErf
+        case .geluTanh: return .geluTanh
+        }
     }
 
     private func normalize(_ norm: NormPlan, _ x: FloatBuffer, into y: FloatBuffer, rows n: Int) {
@@ -346,15 +347,11 @@ public final class Model {
 
     private func addBias(_ bias: FloatBuffer?, to y: FloatBuffer, rows n: Int, width: Int) {
         guard let bias else { return }
-        for i in 0..<n {
-            let row = y.row(i, width: width)
-            for j in 0..<width { row[j] += bias.pointer[j] }
-        }
+        for i in 0..<n { Activations.add(bias.pointer, into: y.row(i, width: width), count: width) }
     }
 
     private func addRows(_ x: FloatBuffer, into y: FloatBuffer, rows n: Int) {
-        let count = n * hiddenSize
-        for j in 0..<count { y.pointer[j] += x.pointer[j] }
+        Activations.add(x.pointer, into: y.pointer, count: n * hiddenSize)
     }
 
     // MARK: - Outputs

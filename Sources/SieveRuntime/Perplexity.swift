@@ -1,4 +1,5 @@
 import Foundation
+import SieveKernels
 
 /// A perplexity measurement: `value` ± `standardError`, the way llama-perplexity reports it.
 public struct PerplexityResult: Sendable, Equatable, Codable {
@@ -51,6 +52,7 @@ public enum Perplexity {
         var sumSquares = 0.0
         var count = 0
         var chunk = [Int](repeating: 0, count: contextLength)
+        var probabilities = [Float](repeating: 0, count: model.vocabularySize)
         for c in 0..<chunkCount {
             let start = c * contextLength
             for i in 0..<contextLength { chunk[i] = tokens[start + i] }
@@ -58,7 +60,9 @@ public enum Perplexity {
             model.reset()
             // Rows first ..< contextLength-1 predict tokens first+1 ..< contextLength.
             try model.evaluate(chunk, outputs: .range(first..<(contextLength - 1))) { row, output in
-                let nll = -logSoftmax(output.logits, at: chunk[row + 1])
+                let nll = probabilities.withUnsafeMutableBufferPointer {
+                    negativeLogLikelihood(output.logits, of: chunk[row + 1], scratch: $0)
+                }
                 sum += nll
                 sumSquares += nll * nll
                 count += 1
@@ -73,12 +77,15 @@ public enum Perplexity {
                                 scoredTokens: count, meanNLL: mean)
     }
 
-    /// log softmax(logits)[index], accumulated in Double.
-    static func logSoftmax(_ logits: UnsafeBufferPointer<Float>, at index: Int) -> Double {
-        var maxLogit = -Float.infinity
-        for v in logits { maxLogit = max(maxLogit, v) }
-        var total = 0.0
-        for v in logits { total += Double(expf(v - maxLogit)) }
-        return Double(logits[index] - maxLogit) - log(total)
+    /// −log softmax(logits)[target]. With m the largest logit and Σ = Σⱼ exp(logitⱼ − m), this is
+    /// `m − logit[target] + log Σ`; the softmax of the row gives Σ as 1 / (probability of the largest logit), which
+    /// stays exact even when the target's probability underflows.
+    static func negativeLogLikelihood(_ logits: UnsafeBufferPointer<Float>, of target: Int, scratch: UnsafeMutableBufferPointer<Float>) -> Double {
+        let n = logits.count
+        guard let source = logits.baseAddress, let work = scratch.baseAddress, n > 0, scratch.count >= n else { return .nan }
+        let best = Activations.argmax(source, count: n)
+        work.update(from: source, count: n)
+        Activations.softmax(work, count: n)
+        return Double(logits[best] - logits[target]) - log(Double(work[best]))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SieveKernels
 
 /// How the next token is chosen from the logits.
 ///
@@ -145,13 +146,8 @@ public final class Sampler {
 
     /// The index of the largest value (the first one on ties).
     public static func argmax(_ values: UnsafeBufferPointer<Float>) -> Int {
-        var best = 0
-        var bestValue = -Float.infinity
-        for i in 0..<values.count where values[i] > bestValue {
-            bestValue = values[i]
-            best = i
-        }
-        return best
+        guard let base = values.baseAddress, values.count > 0 else { return 0 }
+        return Activations.argmax(base, count: values.count)
     }
 
     private func applyPenalty(_ work: UnsafeMutableBufferPointer<Float>) {

@@ -17,7 +17,8 @@ struct PerplexityTests {
 
     static let models = ["tiny-llama", "tiny-llama-bpe", "tiny-qwen2", "tiny-gpt2", "tiny-opt"]
 
-    @Test("perplexity on GPL-3 at ctx 128 equals transformers' to 5 significant digits", arguments: models)
+    @Test("perplexity on GPL-3 at ctx 128 equals transformers' to 5 significant digits", .enabled(if: Fixtures.modelScaleTests, "release build (or SIEVE_MODEL_TESTS=1)"),
+          arguments: models)
     func transformersPerplexity(_ name: String) throws {
         let ref = try Fixtures.json("\(name)/ref.json")
         let expected = try #require(ref["perplexity"]?["transformers_f32"])
@@ -32,6 +33,49 @@ struct PerplexityTests {
         print("\(name): PPL \(result.value) ± \(result.standardError) over \(result.chunks) chunks; transformers \(value)")
         #expect(result.chunks == expected["n_chunks"]?.intValue)
         #expect(abs(result.value - value) / value <= Tolerance.perplexityRelative)
+    }
+}
+
+extension PerplexityTests {
+    @Test("the method: BOS at each chunk start, positions ctx/2 … ctx−2 predict the next token", arguments: ["tiny-llama", "tiny-gpt2"])
+    func method(_ name: String) throws {
+        let graph = try Fixtures.graph("\(name)/hf")
+        let tokenizer = try Tokenizer(graph: graph, source: name)
+        let tokens = tokenizer.encode(try Fixtures.gpl3(), addSpecial: true)
+        let ctx = 32
+        let model = try Model(graph: graph, options: RuntimeOptions(contextLength: ctx, batchSize: 12))
+        let bos = tokenizer.definition.addBOS ? tokenizer.bosID : nil
+        let result = try Perplexity.measure(model: model, tokens: tokens, contextLength: ctx, bos: bos, maxChunks: 3)
+        // The same quantity computed here from all logits of each chunk, in Double.
+        var nll: [Double] = []
+        for c in 0..<3 {
+            var chunk = Array(tokens[(c * ctx)..<((c + 1) * ctx)])
+            if let bos { chunk[0] = bos }
+            let logits = try model.allOutputs(chunk).logits
+            let vocab = model.vocabularySize
+            for i in (ctx / 2)..<(ctx - 1) {
+                let row = logits[(i * vocab)..<((i + 1) * vocab)].map(Double.init)
+                let m = row.max()!
+                let logSum = log(row.reduce(0) { $0 + exp($1 - m) }) + m
+                nll.append(logSum - row[chunk[i + 1]])
+            }
+        }
+        let mean = nll.reduce(0, +) / Double(nll.count)
+        let variance = nll.reduce(0) { $0 + $1 * $1 } / Double(nll.count) - mean * mean
+        #expect(result.chunks == 3)
+        #expect(result.scoredTokens == 3 * (ctx / 2 - 1))
+        #expect(abs(result.meanNLL - mean) <= 1e-5)
+        #expect(abs(result.standardError - (variance / Double(nll.count - 1)).squareRoot() * exp(mean)) <= 1e-3 * result.standardError)
+    }
+
+    @Test("bad perplexity requests are clear errors")
+    func errors() throws {
+        let model = try Fixtures.model("tiny-gpt2/hf", options: RuntimeOptions(contextLength: 64))
+        #expect(throws: SieveRuntimeError.textTooShort(tokens: 10, needed: 64)) {
+            try Perplexity.measure(model: model, tokens: Array(0..<10), contextLength: 64, bos: nil)
+        }
+        #expect(throws: SieveRuntimeError.self) { try Perplexity.measure(model: model, tokens: Array(0..<300), contextLength: 128, bos: nil) }
+        #expect(throws: SieveRuntimeError.self) { try Perplexity.measure(model: model, tokens: Array(0..<300), contextLength: 64, bos: nil, maxChunks: 0) }
     }
 }
 
