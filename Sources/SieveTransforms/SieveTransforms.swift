@@ -5,9 +5,10 @@ import SieveCore
 /// sparse one.
 ///
 /// The passes, in pipeline order (`Packer.pack` composes them):
-/// - Calibration: `CalibrationRecorder` (the runtime's `Model.activationObserver`) streams block inputs, FFN
-///   activation magnitudes and head output norms into a `CalibrationStore`; any `CalibrationRecords` can feed the
-///   passes (`InMemoryCalibration` for small or synthetic data).
+/// - Calibration: `CalibrationText` cuts text into sequences; `CalibrationRecorder` (the runtime's
+///   `Model.activationObserver`) streams block inputs, FFN activation magnitudes and head output norms into a
+///   `CalibrationStore`; any `CalibrationRecords` can feed the passes (`InMemoryCalibration` for small or synthetic
+///   data).
 /// - Reordering: `NeuronReordering` finds a function-preserving permutation of each FFN's neurons that puts
 ///   co-firing neurons in the same block; `BlockedLayout` rewrites the FFN into the blocked layout.
 /// - Predictors: `PredictorTrainer` (Adam on calibration records) or `SVDPredictor` (training-free) build the
