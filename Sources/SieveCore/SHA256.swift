@@ -1,8 +1,11 @@
-/// A compact SHA-256 (FIPS 180-4) for comparing tensor bytes with digests recorded by Python's hashlib.
+import Foundation
+
+/// A compact SHA-256 (FIPS 180-4): source-file digests in bundle provenance, and test comparisons with digests
+/// recorded by Python's hashlib.
 ///
-/// The rounds work on raw buffers rather than arrays so that the unoptimised test build still hashes the
-/// 90 MB MiniLM checkpoint in seconds.
-enum SHA256 {
+/// The rounds work on raw buffers rather than arrays so that even an unoptimised build hashes a 90 MB checkpoint
+/// in seconds.
+public enum SHA256 {
     private static let roundConstants: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -15,7 +18,7 @@ enum SHA256 {
     ]
 
     /// The lowercase hex digest of `bytes`.
-    static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
+    public static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
         var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
         var w = [UInt32](repeating: 0, count: 64)
         // Padding: the bytes after the last whole block, 0x80, zeros, then the bit length as a big-endian UInt64.
@@ -43,7 +46,13 @@ enum SHA256 {
     }
 
     /// The digest of an array of bytes.
-    static func hex(_ bytes: [UInt8]) -> String { bytes.withUnsafeBytes { hex($0) } }
+    public static func hex(_ bytes: [UInt8]) -> String { bytes.withUnsafeBytes { hex($0) } }
+
+    /// The digest of a file's contents (memory-mapped, not read into memory).
+    public static func hex(contentsOf url: URL) throws -> String {
+        let file = try MappedFile(url: url)
+        return hex(file.bytes)
+    }
 
     @inline(__always)
     private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
