@@ -197,6 +197,26 @@ public final class Model {
         }
     }
 
+    /// The mean of the final hidden states of `tokens`, evaluated from an empty cache (sentence embeddings of
+    /// encoders such as all-MiniLM; also defined for decoders). `normalize` scales it to unit length.
+    public func embedding(_ tokens: [Int], normalize: Bool = false) throws -> [Float] {
+        guard !tokens.isEmpty else {
+            throw SieveRuntimeError.invalidOption(name: "embedding input", value: "[]", reason: "needs at least one token")
+        }
+        reset()
+        defer { reset() }
+        var sum = [Float](repeating: 0, count: hiddenSize)
+        try evaluate(tokens, outputs: .all) { _, output in
+            for j in 0..<sum.count { sum[j] += output.hidden[j] }
+        }
+        var scale = 1 / Float(tokens.count)
+        if normalize {
+            let norm = (sum.reduce(0) { $0 + $1 * $1 }).squareRoot() * scale
+            if norm > 0 { scale /= norm }
+        }
+        return sum.map { $0 * scale }
+    }
+
     /// Evaluates one token (decode) and calls `body` with its logits.
     public func decode<R>(_ token: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
         var result: R?
