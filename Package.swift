@@ -52,7 +52,8 @@ let package = Package(
         .executableTarget(
             name: "sieve",
             dependencies: [
-                "SieveCore", "SieveRuntime", "SieveTokenizers", "SafetensorsFormat", "GGUFFormat", "BundleFormat",
+                "SieveCore", "SieveRuntime", "SieveTokenizers", "SieveTransforms", "SafetensorsFormat", "GGUFFormat",
+                "BundleFormat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/sieve"),

@@ -12,7 +12,7 @@ struct SieveCommand: AsyncParsableCommand {
         commandName: "sieve",
         abstract: "Convert checkpoints, pack contextually sparse bundles and run language models on the CPU.",
         discussion: "Registered formats: \(FormatSetup.registry.names.joined(separator: ", ")) (see `sieve formats`).",
-        subcommands: [Run.self, PerplexityCommand.self, Bench.self, Inspect.self, Convert.self, Formats.self])
+        subcommands: [Run.self, PerplexityCommand.self, Bench.self, Pack.self, Inspect.self, Convert.self, Formats.self])
 
     static func main() async {
         FormatSetup.registerAll()

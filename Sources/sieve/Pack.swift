@@ -1,0 +1,174 @@
+import ArgumentParser
+import BundleFormat
+import Foundation
+import SieveCore
+import SieveTransforms
+
+/// `sieve pack MODEL -o OUT.sieve`: calibrate, reorder FFN neurons into blocks, train lookahead predictors and write
+/// the compressed sparse bundle.
+struct Pack: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pack a dense model into a contextually sparse .sieve bundle (calibrate, reorder, train predictors).")
+
+    @Argument(help: "The dense source model (.gguf, .safetensors or a Hugging Face folder).")
+    var model: String
+
+    @Option(name: .shortAndLong, help: "The bundle to write (.sieve).")
+    var output: String
+
+    @Option(parsing: .upToNextOption, help: "Calibration text files (default: the Python documentation text shipped with Sieve).")
+    var calibration: [String] = []
+
+    @Option(help: "Tokens of calibration records.")
+    var calibrationTokens: Int = 16384
+
+    @Option(help: "Tokens per calibration sequence.")
+    var calibrationCtx: Int = 256
+
+    @Option(help: "Neurons per FFN block (16, 32, 64, …; must divide the FFN width).")
+    var blockSize: Int = 32
+
+    @Option(help: "Predictor rank.")
+    var rank: Int = 128
+
+    @Option(help: "Predictor lookahead: 1 reads the previous block's input, 0 the block's own.")
+    var lookahead: Int = 1
+
+    @Option(help: "Predictor kind: trained or svd (training-free).")
+    var predictor: String = "trained"
+
+    @Option(help: "Training epochs of the predictors.")
+    var epochs: Int = 10
+
+    @Option(help: "Blocked FFN weight type: keep, f32, f16, q8_0, q4_0, q4_1.")
+    var dtype: String = "keep"
+
+    @Option(help: "zstd level of compressed sections (1…19).")
+    var zstdLevel: Int = 3
+
+    @Option(name: [.customShort("t"), .long], help: "Worker threads (default: one per core).")
+    var threads: Int?
+
+    @Option(help: "Seed of predictor training.")
+    var seed: UInt64 = 0x5EED
+
+    @Flag(help: "Print the pack report as JSON.")
+    var json = false
+
+    @Flag(help: "Overwrite an existing output.")
+    var force = false
+
+    func validate() throws {
+        if PredictorKind(rawValue: predictor) == nil { throw ValidationError("--predictor must be trained or svd") }
+        if FFNWeightType(name: dtype) == nil { throw ValidationError("--dtype must be keep, f32, f16, q8_0, q4_0 or q4_1") }
+        if !(1...19).contains(zstdLevel) { throw ValidationError("--zstd-level must be between 1 and 19") }
+        if lookahead != 0 && lookahead != 1 { throw ValidationError("--lookahead must be 0 or 1") }
+        if calibrationTokens < 64 { throw ValidationError("--calibration-tokens must be at least 64") }
+        if calibrationCtx < 2 { throw ValidationError("--calibration-ctx must be at least 2") }
+        if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
+    }
+
+    func run() throws {
+        let source = URL(fileURLWithPath: model)
+        let destination = URL(fileURLWithPath: output)
+        if !force && FileManager.default.fileExists(atPath: destination.path) {
+            throw CLIError(message: "error: " + (SieveCoreError.outputExists(path: destination.path).errorDescription ?? ""))
+        }
+        let start = Date()
+        let plugin = try reportingErrors { try FormatSetup.registry.plugin(for: source) }
+        let graph = try reportingErrors { try plugin.read(source) }
+
+        var options = PackOptions()
+        options.blockSize = blockSize
+        options.rank = rank
+        options.lookahead = lookahead
+        options.predictor = PredictorKind(rawValue: predictor)!
+        options.weightType = FFNWeightType(name: dtype)!
+        options.epochs = epochs
+        options.calibrationTokens = calibrationTokens
+        options.calibrationContext = calibrationCtx
+        options.threads = threads
+        options.seed = seed
+
+        let text = try reportingErrors { () throws -> String in
+            if calibration.isEmpty { return try CalibrationText.defaultText() }
+            return try calibration.map { path -> String in
+                guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                    throw SieveCoreError.cannotOpen(path: path, reason: "cannot read it as UTF-8 text")
+                }
+                return text
+            }.joined(separator: "\n\n")
+        }
+        let sequences = try reportingErrors {
+            try CalibrationText.sequences(text: text, graph: graph, context: calibrationCtx, maxTokens: calibrationTokens)
+        }
+        let progress = StageProgress()
+        let result = try reportingErrors {
+            try Packer.pack(graph: graph, calibration: .sequences(sequences), options: options) { p in progress.update(p) }
+        }
+        progress.finish()
+
+        let digest = try reportingErrors { try SHA256.hex(contentsOf: plugin.name == "safetensors" && isDirectory(source) ? source.appendingPathComponent("config.json") : source) }
+        let provenance = BundleProvenance(
+            source: BundleSource(name: source.lastPathComponent, format: plugin.name, sha256: digest),
+            passes: result.passes.map { BundlePass(name: $0.name, options: $0.options) })
+        let writeProgress = ProgressReporter(label: "write")
+        let written = try reportingErrors {
+            try BundleWriter.write(result.graph, to: destination, options: BundleWriteOptions(
+                overwrite: force, zstdLevel: zstdLevel, provenance: provenance,
+                progress: { done, total, name in writeProgress.update(done: done, total: total, item: name) }))
+        }
+        writeProgress.finish()
+        let seconds = Date().timeIntervalSince(start)
+        let sourceSize = fileSize(source)
+        if json {
+            print(JSONValue.object([
+                ("output", .string(destination.path)), ("bytes", .int(Int64(written.fileSize))),
+                ("source_bytes", .int(Int64(sourceSize))), ("seconds", .double(seconds)),
+                ("calibration_tokens", .int(Int64(result.report.calibrationTokens))),
+                ("options", options.json),
+            ]).serialized(pretty: true))
+        } else {
+            print(result.report.table(ffnDensities: options.ffnDensities, headDensities: options.headDensities))
+            print(String(format: "wrote %@: %@ (source %@), %d sections, in %.1f s", destination.path,
+                         formatBytes(written.fileSize), formatBytes(sourceSize), written.sections.count, seconds))
+        }
+    }
+
+    private func isDirectory(_ url: URL) -> Bool {
+        var dir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: url.path, isDirectory: &dir) && dir.boolValue
+    }
+
+    private func fileSize(_ url: URL) -> Int {
+        guard isDirectory(url) else { return (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0 }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        return names.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: url.appendingPathComponent($1).path)[.size] as? Int) ?? 0) }
+    }
+}
+
+/// Stage progress with an ETA: a redrawn line on a terminal, a line per 10% otherwise.
+final class StageProgress: @unchecked Sendable {
+    private let isTTY = isatty(STDERR_FILENO) != 0
+    private var lastStage: PackStage?
+    private var lastDecile = -1
+
+    func update(_ p: PackProgress) {
+        let eta = p.remaining.map { String(format: ", ETA %.0f s", $0) } ?? ""
+        let line = String(format: "%@: %3.0f%% (%.0f s%@) %@", p.stage.rawValue, p.fraction * 100, p.elapsed, eta, p.detail)
+        if isTTY {
+            let newStage = lastStage != nil && p.stage != lastStage
+            let text = (newStage ? "\n" : "\r") + line.padding(toLength: max(line.count, 100), withPad: " ", startingAt: 0)
+            FileHandle.standardError.write(text.data(using: .utf8)!)
+        } else {
+            let decile = Int(p.fraction * 10)
+            if p.stage != lastStage || decile != lastDecile { printError(line) }
+            lastDecile = decile
+        }
+        lastStage = p.stage
+    }
+
+    func finish() {
+        if isTTY { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+    }
+}
