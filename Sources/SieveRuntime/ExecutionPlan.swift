@@ -128,9 +128,6 @@ struct ExecutionPlan {
             if let rope = a.rope, rope.dimensions <= 0 || rope.dimensions > a.headDim || rope.dimensions % 2 != 0 {
                 throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): RoPE over \(rope.dimensions) of \(a.headDim) head dimensions (must be even and at most the head size)")
             }
-            guard case .dense = b.feedForward.layout else {
-                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): the feed-forward layer is blocked (a sparse bundle); the dense runner needs a dense layout")
-            }
             let qDim = a.heads * a.headDim
             let kvDim = a.kvHeads * a.headDim
             let attention = AttentionPlan(
@@ -142,9 +139,21 @@ struct ExecutionPlan {
                 throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(f.kind.rawValue) feed-forward layer without a gate projection")
             }
             let width = try tensor(f.up.weight).shape.dims.first ?? 0
+            let down: LinearPlan
+            switch f.layout {
+            case .dense:
+                down = try linear(f.down, outputs: d, inputs: width)
+            case .blocked:
+                // Bundles store down transposed; the dense runner uses it transposed back (see BlockedFeedForward).
+                let dense = try BlockedFeedForward.denseDown(from: try tensor(f.down.weight))
+                guard dense.shape.dims == [d, width] else {
+                    throw SieveCoreError.invalidShape(source: "model", tensor: f.down.weight, reason: "blocked down \(dense.shape) does not match hidden \(d) × width \(width)")
+                }
+                down = LinearPlan(weight: try WeightMatrix(dense), bias: try f.down.bias.map { try vector($0, count: d) })
+            }
             let feedForward = FeedForwardPlan(
                 kind: f.kind, activation: f.activation, up: try linear(f.up, outputs: width, inputs: d),
-                gate: try f.gate.map { try linear($0, outputs: width, inputs: d) }, down: try linear(f.down, outputs: d, inputs: width))
+                gate: try f.gate.map { try linear($0, outputs: width, inputs: d) }, down: down)
             blocks.append(BlockPlan(attentionNorm: try norm(b.attentionNorm), attention: attention,
                                     feedForwardNorm: try norm(b.feedForwardNorm), feedForward: feedForward,
                                     placement: b.normPlacement))
