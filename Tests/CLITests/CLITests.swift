@@ -133,6 +133,28 @@ let tinyFixtures: [FixtureFacts] = [
         #expect(json["parameters"] as? Int == 22_713_728)
     }
 
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: SieveCLI.modelCache.appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").path),
+                   "SmolLM2 is not in the model cache: run `make models`"))
+    func inspectSmolLM2() throws {
+        let file = SieveCLI.modelCache.appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        let result = try SieveCLI.run(["inspect", file.path, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try parseJSON(result.stdout)
+        #expect(json["architecture"] as? String == "llama")
+        let hp = try #require(json["hyperparameters"] as? [String: Any])
+        #expect(hp["layers"] as? Int == 30)
+        #expect(hp["hidden_size"] as? Int == 576)
+        #expect(hp["intermediate_size"] as? Int == 1536)
+        #expect(hp["heads"] as? Int == 9)
+        #expect(hp["kv_heads"] as? Int == 3)
+        #expect(hp["vocab_size"] as? Int == 49152)
+        #expect(hp["tied_embeddings"] as? Bool == true)
+        #expect(json["parameters"] as? Int == 134_515_008)
+        let dtypes = try #require(json["dtypes"] as? [String: [String: Int]])
+        #expect(Set(dtypes.keys) == ["q4_1", "q8_0", "f32"])
+        #expect((json["tensors"] as? [[String: Any]])?.count == 272)
+    }
+
     @Test func inspectGGUFQuantized() throws {
         let file = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/q4_k_m.gguf")
         let result = try SieveCLI.run(["inspect", file.path, "--json"])
