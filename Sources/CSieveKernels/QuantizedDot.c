@@ -1,49 +1,70 @@
 #include "CSieveKernels.h"
+
+#if defined(__x86_64__)
 #include <immintrin.h>
 
-__attribute__((target("avx512vnni,avx512vl,avx2,fma,f16c"))) static inline float h2f(const uint8_t *p) { uint16_t h; __builtin_memcpy(&h, p, 2); return _cvtsh_ss(h); }
-__attribute__((target("avx512vnni,avx512vl,avx2,fma,f16c"))) static inline float hsum256(__m256 v) {
+#define VNNI __attribute__((target("avx512vnni,avx512vl,avx2,fma,f16c")))
+
+VNNI static inline float h2f(const uint8_t *p) { uint16_t h; __builtin_memcpy(&h, p, 2); return _cvtsh_ss(h); }
+
+VNNI static inline float hsum256(__m256 v) {
     __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     a = _mm_add_ps(a, _mm_movehl_ps(a, a));
     a = _mm_add_ss(a, _mm_movehdup_ps(a));
     return _mm_cvtss_f32(a);
 }
 
-__attribute__((target("avx512vnni,avx512vl,avx2,fma,f16c")))
-void sieve_q4_1_dot_rows4_vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int nb,
-                      const int8_t *xq, const float *xd, const float *xs, float *out) {
-    const uint8_t *r[4] = {r0, r1, r2, r3};
+/// The 32 nibbles of 16 bytes as unsigned bytes: low nibbles are elements 0…15, high nibbles 16…31.
+VNNI static inline __m256i nibbles(const uint8_t *q) {
+    __m128i v = _mm_loadu_si128((const __m128i *)q);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+}
+
+/// Four rows of 4-bit blocks: Σ_b d_b·dx_b·Σ(q·xq) + Σ_b c_b·xs_b, where c_b is the f16 min (q4_1, hasMin) or
+/// −8·d_b (q4_0).
+VNNI static inline void q4_dot_rows4(const uint8_t *const r[4], int nb, int blockBytes, int hasMin, const int8_t *xq,
+                                     const float *xd, const float *xs, float *out) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float mins[4] = {0, 0, 0, 0};
-    const __m256i mask = _mm256_set1_epi8(0x0F);
+    float corr[4] = {0, 0, 0, 0};
+    const int codes = hasMin ? 4 : 2;
     for (int b = 0; b < nb; b++) {
         __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
         float dx = xd[b], sx = xs[b];
         for (int i = 0; i < 4; i++) {
-            const uint8_t *p = r[i] + 20 * b;
-            __m128i q = _mm_loadu_si128((const __m128i *)(p + 4));
-            __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), mask);
-            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x);
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(p) * dx), acc[i]);
-            mins[i] += h2f(p + 2) * sx;
+            const uint8_t *p = r[i] + blockBytes * b;
+            float d = h2f(p);
+            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(p + codes), x);
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * dx), acc[i]);
+            corr[i] += (hasMin ? h2f(p + 2) : -8 * d) * sx;
         }
     }
-    for (int i = 0; i < 4; i++) out[i] = hsum256(acc[i]) + mins[i];
+    for (int i = 0; i < 4; i++) out[i] = hsum256(acc[i]) + corr[i];
 }
 
-__attribute__((target("avx512vnni,avx512vl,avx2,fma,f16c")))
-void sieve_q8_0_dot_rows4_vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int nb,
-                      const int8_t *xq, const float *xd, float *out) {
-    const uint8_t *r[4] = {r0, r1, r2, r3};
+VNNI void sieve_q4_1_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
+                                    const int8_t *xq, const float *xd, const float *xs, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    q4_dot_rows4(r, nb, 20, 1, xq, xd, xs, out);
+}
+
+VNNI void sieve_q4_0_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
+                                    const int8_t *xq, const float *xd, const float *xs, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    q4_dot_rows4(r, nb, 18, 0, xq, xd, xs, out);
+}
+
+VNNI void sieve_q8_0_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
+                                    const int8_t *xq, const float *xd, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < nb; b++) {
         __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
-        __m256i ax = _mm256_sign_epi8(x, x);  // |x| as unsigned
+        __m256i ax = _mm256_sign_epi8(x, x);  // |x| as unsigned bytes
         float dx = xd[b];
         for (int i = 0; i < 4; i++) {
             const uint8_t *p = r[i] + 34 * b;
             __m256i w = _mm256_loadu_si256((const __m256i *)(p + 2));
-            __m256i sw = _mm256_sign_epi8(w, x);  // w with x's sign
+            __m256i sw = _mm256_sign_epi8(w, x);  // w with x's sign, so |x|·sw = x·w
             __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sw);
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(p) * dx), acc[i]);
         }
@@ -56,3 +77,6 @@ int sieve_cpu_has_avx512_vnni(void) {
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
+#else
+int sieve_cpu_has_avx512_vnni(void) { return 0; }
+#endif

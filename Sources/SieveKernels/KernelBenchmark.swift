@@ -20,6 +20,8 @@ public enum KernelBenchmark {
         public var tokens: Int
         /// Threads in the pool.
         public var threads: Int
+        /// The kernels that computed the product (`swift` for every type and path without a VNNI kernel).
+        public var kernels: DecodeKernels
         /// Median time of one product, in microseconds.
         public var microseconds: Double
         /// Weight bytes read per second, in GB/s.
@@ -28,19 +30,25 @@ public enum KernelBenchmark {
         public var gigaflops: Double { 2 * Double(rows * columns * tokens) / microseconds / 1e3 }
 
         public var description: String {
-            String(format: "%-5@ %5d×%-5d %4d tok %d thr %10.1f µs %8.2f GB/s %8.2f GFLOP/s",
-                   dtype.name as NSString, rows, columns, tokens, threads, microseconds, gigabytesPerSecond, gigaflops)
+            String(format: "%-5@ %5d×%-5d %4d tok %d thr %-5@ %10.1f µs %8.2f GB/s %8.2f GFLOP/s",
+                   dtype.name as NSString, rows, columns, tokens, threads, kernels.rawValue as NSString, microseconds,
+                   gigabytesPerSecond, gigaflops)
         }
     }
 
     /// The default shapes: SmolLM2-135M (576×1536, 1536×576) and TinyLlama (2048×5632).
     public static let defaultShapes: [(rows: Int, columns: Int)] = [(576, 1536), (1536, 576), (2048, 5632)]
 
+    /// The kernel choices `run` compares by default: the preferred kernels, and Swift when they are not Swift.
+    public static var defaultKernels: [DecodeKernels] { DecodeKernels.preferred == .swift ? [.swift] : [.preferred, .swift] }
+
     /// Measures every type × shape × thread count for decode (1 token) and, when `prefillTokens > 0`, prefill.
-    /// Shapes whose columns are not whole blocks of a type (576 for the K-quants) are skipped for that type.
-    /// Prints each row as it is measured when `verbose`.
+    /// Decode products that have a VNNI kernel are measured once per entry of `kernels` (which must be available
+    /// on this CPU); every other case once, in Swift. Shapes whose columns are not whole blocks of a type (576
+    /// for the K-quants) are skipped for that type. Prints each row as it is measured when `verbose`.
     public static func run(threads: [Int] = [1, 2], types: [DType] = WeightMatrix.supportedTypes,
                            shapes: [(rows: Int, columns: Int)] = defaultShapes, prefillTokens: Int = 128,
+                           kernels: [DecodeKernels] = defaultKernels,
                            repetitions: Int = 5, hotCache: Bool = false, verbose: Bool = true) -> [Row] {
         var results: [Row] = []
         for t in threads {
@@ -48,11 +56,15 @@ public enum KernelBenchmark {
             for dtype in types {
                 for shape in shapes where shape.columns % dtype.blockSize == 0 {
                     for tokens in prefillTokens > 0 ? [1, prefillTokens] : [1] {
-                        let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,
-                                         repetitions: repetitions, hotCache: hotCache)
-                        let row = Row(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, threads: t, microseconds: us)
-                        if verbose { print(row) }
-                        results.append(row)
+                        let choices = tokens < MatMul.prefillMinimumTokens && VNNIGEMV.supports(dtype) ? kernels : [.swift]
+                        for k in choices {
+                            let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,
+                                             kernels: k, repetitions: repetitions, hotCache: hotCache)
+                            let row = Row(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, threads: t,
+                                          kernels: k, microseconds: us)
+                            if verbose { print(row) }
+                            results.append(row)
+                        }
                     }
                 }
             }
@@ -60,15 +72,16 @@ public enum KernelBenchmark {
         return results
     }
 
-    /// Median microseconds of one product of a random `[rows, columns]` matrix of `dtype` with `tokens` tokens.
+    /// Median microseconds of one product of a random `[rows, columns]` matrix of `dtype` with `tokens` tokens,
+    /// with the decode `kernels` given.
     public static func measure(dtype: DType, rows: Int, columns: Int, tokens: Int, pool: ThreadPool,
-                               repetitions: Int = 5, hotCache: Bool = false) -> Double {
+                               kernels: DecodeKernels = .preferred, repetitions: Int = 5, hotCache: Bool = false) -> Double {
         let bytes = dtype.byteCount(elements: rows * columns)!
         let copies = hotCache || tokens > 1 ? 1 : max(1, (96 << 20) / bytes)
         var rng = SplitMix64(seed: 1)
         let matrices = (0..<copies).map { _ in randomMatrix(dtype, rows: rows, columns: columns, rng: &rng) }
         let x = rng.floats(tokens * columns)
-        let input = MatMulInput(maxTokens: tokens, maxColumns: columns, threads: pool.threadCount)
+        let input = MatMulInput(maxTokens: tokens, maxColumns: columns, threads: pool.threadCount, kernels: kernels)
         let y = UnsafeMutablePointer<Float>.allocate(capacity: tokens * rows)
         defer { y.deallocate() }
         return x.withUnsafeBufferPointer { xb -> Double in
@@ -116,10 +129,10 @@ public enum KernelBenchmark {
 
     /// Formats rows as a Markdown table.
     public static func table(_ rows: [Row]) -> String {
-        var out = "| type | shape | tokens | threads | µs | GB/s | GFLOP/s |\n|---|---|---:|---:|---:|---:|---:|\n"
+        var out = "| type | shape | tokens | threads | kernels | µs | GB/s | GFLOP/s |\n|---|---|---:|---:|---|---:|---:|---:|\n"
         for r in rows {
-            out += String(format: "| %@ | %d×%d | %d | %d | %.1f | %.2f | %.2f |\n", r.dtype.name as NSString, r.rows, r.columns,
-                          r.tokens, r.threads, r.microseconds, r.gigabytesPerSecond, r.gigaflops)
+            out += String(format: "| %@ | %d×%d | %d | %d | %@ | %.1f | %.2f | %.2f |\n", r.dtype.name as NSString, r.rows, r.columns,
+                          r.tokens, r.threads, r.kernels.rawValue as NSString, r.microseconds, r.gigabytesPerSecond, r.gigaflops)
         }
         return out
     }

@@ -16,6 +16,8 @@ public final class MatMulInput: @unchecked Sendable {
     public let threads: Int
     /// Whether every product quantizes the activations to 8 bits, whatever the token count (see `init`).
     public let alwaysQuantizeActivations: Bool
+    /// The kernels of the 8-bit-activation products of q8_0, q4_0 and q4_1 (see `DecodeKernels`).
+    public let kernels: DecodeKernels
     /// Bound token count.
     public private(set) var tokens = 0
     /// Bound column count.
@@ -44,8 +46,12 @@ public final class MatMulInput: @unchecked Sendable {
     /// With `alwaysQuantizeActivations`, quantized weights are multiplied with 8-bit activations for every token
     /// count, as llama.cpp does, instead of switching to float activations from `MatMul.prefillMinimumTokens`
     /// tokens: use it to reproduce llama.cpp's numbers (perplexity); prefill is then several times slower.
-    public init(maxTokens: Int, maxColumns: Int, threads: Int, alwaysQuantizeActivations: Bool = false) {
+    /// `kernels` must be available on this CPU (`DecodeKernels.isAvailable`).
+    public init(maxTokens: Int, maxColumns: Int, threads: Int, alwaysQuantizeActivations: Bool = false,
+                kernels: DecodeKernels = .preferred) {
         precondition(maxTokens >= 1 && maxColumns >= 1 && threads >= 1, "MatMulInput needs positive sizes")
+        precondition(kernels.isAvailable, "the \(kernels.rawValue) kernels need a CPU feature this machine lacks")
+        self.kernels = kernels
         self.maxTokens = maxTokens
         self.maxColumns = maxColumns
         self.threads = threads
@@ -151,7 +157,8 @@ public struct MatMulProduct: @unchecked Sendable {
 /// With fewer than `prefillMinimumTokens` tokens (decode) the quantized types multiply their blocks with 8-bit
 /// activations (`Tolerances.q8Activation`, as llama.cpp does) and the float types multiply in float; with more
 /// (prefill) the weights are decoded to float a tile at a time and multiplied with the float activations
-/// (`Tolerances.dequantizedProduct`), unless the input was created with `alwaysQuantizeActivations`.
+/// (`Tolerances.dequantizedProduct`), unless the input was created with `alwaysQuantizeActivations`. The 8-bit
+/// products of q8_0, q4_0 and q4_1 run in the C VNNI kernels or in Swift, as the input's `kernels` says.
 public enum MatMul {
     /// Token count from which products use the prefill (matrix-matrix) path.
     public static let prefillMinimumTokens = 8
@@ -302,8 +309,13 @@ public enum MatMul {
                       scratch: input.tile(thread))
             return
         }
+        let vnni = input.kernels == .vnni && VNNIGEMV.supports(w.dtype)
         for t in 0..<input.tokens {
             let y = p.output + t * p.outputStride
+            if vnni {
+                VNNIGEMV.rows(w, rows, input.q8(t), y)
+                continue
+            }
             switch w.dtype {
             case .f32: FloatGEMV.rows(F32Row.self, w, rows, input.row(t), y)
             case .f16: FloatGEMV.rows(F16Row.self, w, rows, input.row(t), y)

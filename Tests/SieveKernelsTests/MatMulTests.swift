@@ -24,8 +24,11 @@ import Testing
         return (products, bound)
     }
 
-    static func fast(_ w: WeightMatrix, _ x: [Float], tokens: Int) -> [Float] {
-        let input = MatMulInput(maxTokens: 32, maxColumns: columns, threads: 2)
+    /// The decode kernels this CPU can run (the C VNNI ones and the Swift fallback on x86-64 with avx512_vnni).
+    static let availableKernels = DecodeKernels.allCases.filter(\.isAvailable)
+
+    static func fast(_ w: WeightMatrix, _ x: [Float], tokens: Int, kernels: DecodeKernels = .preferred) -> [Float] {
+        let input = MatMulInput(maxTokens: 32, maxColumns: columns, threads: 2, kernels: kernels)
         let pool = ThreadPool(threads: 2)
         var y = [Float](repeating: .nan, count: tokens * w.rows)
         x.withUnsafeBufferPointer { xb in
@@ -49,26 +52,75 @@ import Testing
         return y
     }
 
-    @Test(arguments: WeightMatrix.supportedTypes)
-    func decodeProductMatchesReference(dtype: DType) throws {
+    @Test(arguments: WeightMatrix.supportedTypes, availableKernels)
+    func decodeProductMatchesReference(dtype: DType, kernels: DecodeKernels) throws {
         let w = try Fixtures.matrix(dtype, rows: Self.rows, columns: Self.columns, seed: 11)
         let wf = Fixtures.decoded(w)
         for tokens in [1, 3] {
             var rng = SplitMix64(seed: 100 + UInt64(tokens))
             let x = rng.floats(tokens * Self.columns, scale: 2)
             let (products, bound) = Self.magnitudes(wf, x, rows: Self.rows, columns: Self.columns, tokens: tokens)
-            let y = Self.fast(w, x, tokens: tokens)
+            let y = Self.fast(w, x, tokens: tokens, kernels: kernels)
             if dtype.isQuantized {
                 let same = Self.reference(w, x, tokens: tokens, quantizedActivations: true)
                 let ratio = worstRatio(y, same, scale: products, tolerance: Tolerances.quantizedSameActivations)
-                #expect(ratio <= 1, "\(dtype.name) tokens \(tokens): vs same activations, worst/allowed = \(ratio)")
+                #expect(ratio <= 1, "\(dtype.name) \(kernels) tokens \(tokens): vs same activations, worst/allowed = \(ratio)")
                 let float = Self.reference(w, x, tokens: tokens)
                 let r2 = worstRatio(y, float, scale: bound, tolerance: Tolerances.q8Activation)
-                #expect(r2 <= 1, "\(dtype.name) tokens \(tokens): vs float activations, worst/allowed = \(r2)")
+                #expect(r2 <= 1, "\(dtype.name) \(kernels) tokens \(tokens): vs float activations, worst/allowed = \(r2)")
             } else {
                 let float = Self.reference(w, x, tokens: tokens)
                 let ratio = worstRatio(y, float, scale: products, tolerance: Tolerances.floatSum)
                 #expect(ratio <= 1, "\(dtype.name) tokens \(tokens): worst/allowed = \(ratio)")
+            }
+        }
+    }
+
+    /// Every row count from 1 to 11 (whole groups of four, leftovers of one to three rows, fewer rows than a
+    /// group) through each decode kernel, and the row-subset products the sparse runtime calls.
+    @Test(arguments: [DType.q4_1, .q8_0, .q4_0], availableKernels)
+    func decodeKernelsHandleAnyRowCountAndSubset(dtype: DType, kernels: DecodeKernels) throws {
+        let columns = 96
+        let w = try Fixtures.matrix(dtype, rows: 11, columns: columns, seed: 21)
+        var rng = SplitMix64(seed: 22)
+        let x = rng.floats(columns, scale: 2)
+        let reference = Self.reference(w, x, tokens: 1, quantizedActivations: true)
+        let (products, _) = Self.magnitudes(Fixtures.decoded(w), x, rows: 11, columns: columns, tokens: 1)
+        let input = MatMulInput(maxTokens: 1, maxColumns: columns, threads: 2, kernels: kernels)
+        let pool = ThreadPool(threads: 2)
+        x.withUnsafeBufferPointer { xb in
+            input.bind(xb.baseAddress!, tokens: 1, columns: columns)
+            for rows in 1...11 {
+                var y = [Float](repeating: .nan, count: rows)
+                y.withUnsafeMutableBufferPointer { MatMul.multiply(w.rows(0..<rows), input, into: $0.baseAddress!, pool: pool) }
+                let ratio = worstRatio(y, Array(reference[0..<rows]), scale: Array(products[0..<rows]),
+                                       tolerance: Tolerances.quantizedSameActivations)
+                #expect(ratio <= 1, "\(dtype.name) \(kernels) \(rows) rows: worst/allowed = \(ratio)")
+            }
+            let ranges = [9..<11, 0..<3, 4..<5]
+            var byRanges = [Float](repeating: .nan, count: 11)
+            ranges.withUnsafeBufferPointer { rb in
+                byRanges.withUnsafeMutableBufferPointer { MatMul.multiply(w, input, rowRanges: rb, into: $0.baseAddress!, pool: pool) }
+            }
+            let blocks = [2, 0]
+            var byBlocks = [Float](repeating: .nan, count: 11)
+            blocks.withUnsafeBufferPointer { bb in
+                byBlocks.withUnsafeMutableBufferPointer {
+                    MatMul.multiply(w, input, blocks: bb, blockRows: 3, into: $0.baseAddress!, pool: pool)
+                }
+            }
+            for r in 0..<11 {
+                let allowed = Tolerances.quantizedSameActivations * products[r]
+                if ranges.contains(where: { $0.contains(r) }) {
+                    #expect(abs(byRanges[r] - reference[r]) <= allowed, "\(dtype.name) \(kernels) range row \(r)")
+                } else {
+                    #expect(byRanges[r].isNaN, "row \(r) was written")
+                }
+                if blocks.contains(r / 3) {
+                    #expect(abs(byBlocks[r] - reference[r]) <= allowed, "\(dtype.name) \(kernels) block row \(r)")
+                } else {
+                    #expect(byBlocks[r].isNaN, "row \(r) was written")
+                }
             }
         }
     }
@@ -87,12 +139,13 @@ import Testing
         }
     }
 
-    @Test(arguments: [(DType.q4_1, 1), (.q4_1, 9), (.f16, 1), (.q6_K, 1), (.f32, 9)])
-    func selectedRowsComputeOnlyThemselves(dtype: DType, tokens: Int) throws {
+    @Test(arguments: [(DType.q4_1, 1, DecodeKernels.swift), (.q4_1, 1, .preferred), (.q8_0, 2, .preferred), (.q4_1, 9, .preferred),
+                      (.f16, 1, .preferred), (.q6_K, 1, .preferred), (.f32, 9, .preferred)])
+    func selectedRowsComputeOnlyThemselves(dtype: DType, tokens: Int, kernels: DecodeKernels) throws {
         let w = try Fixtures.matrix(dtype, rows: 64, columns: 256, seed: 3)
         var rng = SplitMix64(seed: 4)
         let x = rng.floats(tokens * 256)
-        let input = MatMulInput(maxTokens: 16, maxColumns: 256, threads: 2)
+        let input = MatMulInput(maxTokens: 16, maxColumns: 256, threads: 2, kernels: kernels)
         let pool = ThreadPool(threads: 2)
         var full = [Float](repeating: 0, count: tokens * 64)
         var byBlocks = [Float](repeating: .nan, count: tokens * 64), byRanges = byBlocks

@@ -2,15 +2,26 @@
 #define SIEVE_CSIEVEKERNELS_H
 #include <stdint.h>
 
-/// 1 when the CPU has AVX-512 VNNI (+ VL, AVX2, FMA, F16C), so the *_vnni kernels may be called.
+/// 1 when the CPU has AVX-512 VNNI (+ VL, AVX2, FMA, F16C), so the *_vnni kernels may be called; 0 otherwise
+/// (always 0 off x86-64).
 int sieve_cpu_has_avx512_vnni(void);
 
-/// Dot products of four Q4_1 rows (nb blocks each) with activations quantized to 8-bit blocks of 32
-/// (xq: int8 values, xd: per-block scales, xs: per-block scale * sum of the block's int8 values).
-void sieve_q4_1_dot_rows4_vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int nb,
+#if defined(__x86_64__)
+// Dot products of four rows of 32-element blocks (nb blocks each; r0…r3 point at the rows' first blocks) with
+// one token's activations quantized to 8-bit blocks of 32: xq holds 32·nb int8 codes, xd the per-block scales
+// (x ≈ xd[b]·xq), xs the per-block xd[b]·Σxq. out[i] receives the dot product of row i. Call only when
+// sieve_cpu_has_avx512_vnni() returns 1.
+
+/// Q4_1 rows (20-byte blocks: f16 scale, f16 min, 16 bytes of nibbles).
+void sieve_q4_1_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
                                const int8_t *xq, const float *xd, const float *xs, float *out);
 
-/// Dot products of four Q8_0 rows (nb blocks each) with activations quantized to 8-bit blocks of 32.
-void sieve_q8_0_dot_rows4_vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int nb,
+/// Q4_0 rows (18-byte blocks: f16 scale, 16 bytes of nibbles with offset 8).
+void sieve_q4_0_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
+                               const int8_t *xq, const float *xd, const float *xs, float *out);
+
+/// Q8_0 rows (34-byte blocks: f16 scale, 32 int8 codes); xs is not needed.
+void sieve_q8_0_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
                                const int8_t *xq, const float *xd, float *out);
+#endif
 #endif
