@@ -15,8 +15,9 @@ public enum PredictorKind: String, Sendable, CaseIterable {
 public struct PackOptions: Sendable, Equatable {
     /// Neurons per FFN block `B` (`--block-size`); must divide the FFN width.
     public var blockSize: Int = 32
-    /// Predictor rank `r` (`--rank`).
-    public var rank: Int = 128
+    /// Predictor rank `r` (`--rank`). 64 by measurement: on docs-opt-relu and SmolLM2 ranks 32–256 give the same
+    /// recall within 0.002, and 64 halves the predictor's cost against 128.
+    public var rank: Int = 64
     /// Blocks between the predictor's input and its block (`--lookahead`, 0 or 1): block `l`'s predictors read
     /// the input of block `max(0, l − lookahead)`.
     public var lookahead: Int = 1
@@ -26,11 +27,13 @@ public struct PackOptions: Sendable, Equatable {
     public var weightType: FFNWeightType = .keep
     /// Element type of the predictor matrices (f16 or f32; biases are f32).
     public var predictorType: DType = .f16
-    /// Training: epochs, mini-batch, Adam step size, loss and seed.
+    /// Training: epochs, mini-batch, Adam step size, loss and seed (defaults measured on docs-opt-relu: the listwise
+    /// loss at temperature 1 beats 0.5, 0.25 and BCE(0.2) at densities 0.5–0.2, and a step of 1e-2 reaches in 10 epochs what
+    /// 3e-3 reaches in 30).
     public var epochs: Int = 10
     public var batchSize: Int = 256
-    public var learningRate: Double = 3e-3
-    public var loss: PredictorLoss = .listwise(temperature: 0.5)
+    public var learningRate: Double = 1e-2
+    public var loss: PredictorLoss = .listwise(temperature: 1)
     public var seed: UInt64 = 0x5EED
     /// Tokens recorded by a calibration run (`--calibration-tokens`) and the sequence length they are run in
     /// (`--calibration-ctx`; used by the runner closure, recorded in provenance).

@@ -45,8 +45,8 @@ public struct PredictorTrainingOptions: Sendable, Equatable {
     /// Densities at which validation recall is averaged to pick the best epoch.
     public var selectionDensities: [Double]
 
-    public init(rank: Int = 128, epochs: Int = 10, batchSize: Int = 256, learningRate: Double = 3e-3,
-                loss: PredictorLoss = .listwise(temperature: 0.5), seed: UInt64 = 0x5EED,
+    public init(rank: Int = 64, epochs: Int = 10, batchSize: Int = 256, learningRate: Double = 1e-2,
+                loss: PredictorLoss = .listwise(temperature: 1), seed: UInt64 = 0x5EED,
                 selectionDensities: [Double] = [0.5, 0.3, 0.2, 0.1]) {
         self.rank = rank
         self.epochs = epochs
