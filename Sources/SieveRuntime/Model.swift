@@ -302,24 +302,34 @@ public final class Model {
     /// Scaled dot-product attention of every (token, head) pair over the cached keys and values: causal for
     /// decoders, over the whole sequence for encoders.
     private func attend(_ a: AttentionPlan, layer: Int, tokens n: Int, at start: Int) {
-        let qDim = a.heads * a.headDim
-        let group = a.heads / a.kvHeads
-        let scale = 1 / Float(a.headDim).squareRoot()
-        let causal = a.causal
-        let keys = cache.keys(layer), values = cache.values(layer)
-        let work = self.work
-        let headDim = a.headDim
-        let heads = a.heads
-        pool.parallelFor(heads * n) { range, thread in
-            let scores = work.scores.row(thread, width: work.context)
-            for unit in range {
-                let i = unit / heads, h = unit % heads
-                Attention.attendOne(work.queries.row(i, width: qDim) + h * headDim, keys: keys, values: values,
-                                    kvHead: h / group, span: causal ? start + i + 1 : start + n, headDimension: headDim,
-                                    scale: scale, scores: scores, into: work.attended.row(i, width: qDim) + h * headDim)
+        let units = a.heads * n
+        // A short decode step costs less than a fork/join: run it on the calling thread.
+        if units * (start + n) * a.headDim < Self.serialAttentionWork {
+            attend(a, layer: layer, units: 0..<units, tokens: n, at: start, thread: 0)
+        } else {
+            pool.parallelFor(units) { range, thread in
+                self.attend(a, layer: layer, units: range, tokens: n, at: start, thread: thread)
             }
         }
     }
+
+    /// Attention of the (token, head) units `units` (unit = token · heads + head) on thread `thread`.
+    private func attend(_ a: AttentionPlan, layer: Int, units: Range<Int>, tokens n: Int, at start: Int, thread: Int) {
+        let qDim = a.heads * a.headDim
+        let group = a.heads / a.kvHeads
+        let scale = 1 / Float(a.headDim).squareRoot()
+        let keys = cache.keys(layer), values = cache.values(layer)
+        let scores = work.scores.row(thread, width: work.context)
+        for unit in units {
+            let i = unit / a.heads, h = unit % a.heads
+            Attention.attendOne(work.queries.row(i, width: qDim) + h * a.headDim, keys: keys, values: values,
+                                kvHead: h / group, span: a.causal ? start + i + 1 : start + n, headDimension: a.headDim,
+                                scale: scale, scores: scores, into: work.attended.row(i, width: qDim) + h * a.headDim)
+        }
+    }
+
+    /// Multiply-adds (heads × tokens × span × head size) below which attention runs on the calling thread.
+    static let serialAttentionWork = 1 << 16
 
     private func feedForward(_ f: FeedForwardPlan, layer: Int, input: FloatBuffer, tokens n: Int, at start: Int) {
         let d = hiddenSize
