@@ -129,6 +129,9 @@ public final class MatrixProducts: @unchecked Sendable {
     /// Products on `pool`.
     public init(pool: ThreadPool) { self.pool = pool }
 
+    /// Products on a new pool of `threads` threads.
+    public convenience init(threads: Int) { self.init(pool: ThreadPool(threads: threads)) }
+
     /// `c = a·bᵀ` for `a` `[m, k]`, `b` `[n, k]`, `c` `[m, n]`.
     public func multiplyTransposed(_ a: FloatMatrix, _ b: FloatMatrix, into c: FloatMatrix) {
         multiplyTransposed(a, rows: a.rows, b, into: c)

@@ -1,6 +1,5 @@
 import Foundation
 import SieveCore
-import SieveKernels
 import SieveTransforms
 
 /// A seeded generator for test data (SplitMix64) with uniform and Gaussian samples.
@@ -101,7 +100,7 @@ struct PlantedModel {
         var rng = TestRandom(seed: seed)
         let hp = graph.hyperparameters
         let d = hp.hiddenSize, ff = hp.intermediateSize, heads = hp.headCount, headDim = hp.headDim
-        let products = MatrixProducts(pool: ThreadPool(threads: 2))
+        let products = MatrixProducts(threads: 2)
         var x = FloatMatrix(rows: tokens, columns: d, values: rng.gaussians(tokens * d, scale: 1))
         var inputs: [FloatMatrix] = [], magnitudes: [FloatMatrix] = [], norms: [FloatMatrix] = []
         func normed(_ m: FloatMatrix, _ gamma: [Float]) -> FloatMatrix {

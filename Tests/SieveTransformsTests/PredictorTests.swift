@@ -1,6 +1,5 @@
 import Foundation
 import SieveCore
-import SieveKernels
 import SieveTransforms
 import Testing
 
@@ -21,7 +20,7 @@ import Testing
         init(tokens: Int = 2400) throws {
             model = try PlantedModel.make(seed: 21)
             records = try model.records(tokens: tokens, seed: 22)
-            let products = MatrixProducts(pool: ThreadPool(threads: 2))
+            let products = MatrixProducts(threads: 2)
             var perms: [[Int32]] = [], masses: [FloatMatrix] = []
             for l in 0..<records.shape.blocks {
                 let m = try records.ffnMagnitudes(l)
@@ -43,7 +42,7 @@ import Testing
         }
 
         /// Products on a pool of its own (tests run concurrently; a pool runs one region at a time).
-        var products: MatrixProducts { MatrixProducts(pool: ThreadPool(threads: 2)) }
+        var products: MatrixProducts { MatrixProducts(threads: 2) }
 
         func recall(_ p: LowRankPredictor, block: Int, source: Int) throws -> [RecallEntry] {
             RecallMeasurement.measure(scores: p.scores(validationRows(try records.blockInputs(source)), products: products),

@@ -1,6 +1,5 @@
 import Foundation
 import SieveCore
-import SieveKernels
 @testable import SieveTransforms
 import Testing
 
@@ -47,7 +46,7 @@ enum Tolerance {
         let a = FloatMatrix(rows: m, columns: k, values: rng.gaussians(m * k, scale: 1))
         let b = FloatMatrix(rows: n, columns: k, values: rng.gaussians(n * k, scale: 1))
         let c = FloatMatrix(rows: m, columns: n)
-        let products = MatrixProducts(pool: ThreadPool(threads: 2))
+        let products = MatrixProducts(threads: 2)
         products.multiplyTransposed(a, b, into: c)
         for i in 0..<m {
             for j in 0..<n {
@@ -75,7 +74,7 @@ enum Tolerance {
                 a[i, j] = s
             }
         }
-        let products = MatrixProducts(pool: ThreadPool(threads: 2))
+        let products = MatrixProducts(threads: 2)
         let svd = LowRankApproximation.randomizedSVD(a, rank: rank, seed: 3, products: products)
         #expect(svd.rank == rank)
         for i in 0..<rank { #expect(abs(svd.values[i] - sigma[i]) <= Tolerance.singularValues * sigma[i], "σ\(i) \(svd.values[i]) vs \(sigma[i])") }

@@ -1,6 +1,5 @@
 import Foundation
 import SieveCore
-import SieveKernels
 import SieveTransforms
 import Testing
 
@@ -10,7 +9,7 @@ import Testing
     @Test func recoversPlantedGroups() throws {
         let model = try PlantedModel.make(seed: 11)
         let records = try model.records(tokens: 1000, seed: 12)
-        let products = MatrixProducts(pool: ThreadPool(threads: 2))
+        let products = MatrixProducts(threads: 2)
         for block in 0..<records.shape.blocks {
             let result = try NeuronReordering.reorder(magnitudes: try records.ffnMagnitudes(block),
                                                       options: .init(blockSize: 8), products: products)
@@ -34,7 +33,7 @@ import Testing
     @Test func blockSizeMustDivideTheWidth() throws {
         let m = FloatMatrix(rows: 4, columns: 24)
         #expect(throws: SieveTransformsError.self) {
-            _ = try NeuronReordering.reorder(magnitudes: m, options: .init(blockSize: 16), products: MatrixProducts(pool: ThreadPool(threads: 1)))
+            _ = try NeuronReordering.reorder(magnitudes: m, options: .init(blockSize: 16), products: MatrixProducts(threads: 1))
         }
     }
 }
