@@ -5,11 +5,6 @@ import SieveKernels
 /// Head-major layout per layer: `[kvHead][position][headDim]`, so the keys (or values) of one head are one
 /// contiguous run that attention reads sequentially. The kernels see it through `CacheView`s.
 final class KVCache {
-    let type: KVCacheType
-    let layers: Int
-    let kvHeads: Int
-    let headDim: Int
-    let capacity: Int
     /// Positions filled (the next token's position).
     var length = 0
     /// Total bytes held.
@@ -19,16 +14,12 @@ final class KVCache {
     private var views: [CacheView] = []
 
     init(type: KVCacheType, layers: Int, kvHeads: Int, headDim: Int, capacity: Int) {
-        self.type = type
-        self.layers = layers
-        self.kvHeads = kvHeads
-        self.headDim = headDim
-        self.capacity = capacity
         let elementBytes = type == .f32 ? 4 : 2
         let section = kvHeads * capacity * headDim * elementBytes
         byteCount = 2 * layers * section
+        // Left uninitialized: attention only reads positions already stored, and untouched pages of a large
+        // context cost no memory.
         storage = .allocate(byteCount: max(byteCount, 1), alignment: 64)
-        storage.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
         for s in 0..<(2 * layers) {
             views.append(CacheView(base: storage + s * section, element: type == .f32 ? .f32 : .f16,
                                    positionStride: headDim, headStride: capacity * headDim))

@@ -123,12 +123,6 @@ public final class Sampler {
         recentCount = min(recentCount + 1, recent.count)
     }
 
-    /// Forgets the recorded tokens.
-    public func resetHistory() {
-        recentCount = 0
-        recentNext = 0
-    }
-
     /// Picks the next token from one row of logits (`vocabularySize` values).
     public func sample(_ logits: UnsafeBufferPointer<Float>) -> Int {
         precondition(logits.count >= vocabularySize, "logits row shorter than the vocabulary")
