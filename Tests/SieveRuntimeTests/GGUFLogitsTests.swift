@@ -24,6 +24,17 @@ struct GGUFLogitsTests {
         #expect(dHidden <= Tolerance.float32Activations)
     }
 
+    @Test("f32 GGUF greedy 16-token continuation equals transformers'", arguments: float32Files)
+    func float32Greedy(_ file: String) throws {
+        let ref = try Fixtures.json("\(file.split(separator: "/")[0])/ref.json")
+        let ids = try #require(ref["input_ids"]?.arrayItems).compactMap(\.intValue)
+        let expected = try #require(ref["greedy_continuation"]?["ids"]?.arrayItems).compactMap(\.intValue)
+        let session = try Session(graph: try Fixtures.graph(file))
+        let result = try session.complete(prompt: .tokens(ids), parameters: GenerationParameters(
+            maxTokens: expected.count, sampling: .greedy, stopAtEndOfGeneration: false))
+        #expect(result.tokens == expected)
+    }
+
     /// Quantized (and half-precision) GGUFs with llama.cpp logits.
     static let quantizedFiles = ["tiny-llama/f16.gguf", "tiny-llama/bf16.gguf", "tiny-llama/q8_0.gguf", "tiny-llama/q6_k.gguf",
                                  "tiny-llama/q5_0.gguf", "tiny-llama/q4_1.gguf", "tiny-llama/q4_k_m.gguf", "tiny-llama/q4_0.gguf",

@@ -37,6 +37,28 @@ struct PerplexityTests {
 }
 
 extension PerplexityTests {
+    static let ggufFiles = ["tiny-llama/f32.gguf", "tiny-llama/f16.gguf", "tiny-llama/bf16.gguf", "tiny-llama/q8_0.gguf",
+                            "tiny-llama/q6_k.gguf", "tiny-llama/q5_0.gguf", "tiny-llama/q4_1.gguf", "tiny-llama/q4_k_m.gguf",
+                            "tiny-llama/q4_0.gguf", "tiny-llama-bpe/f32.gguf", "tiny-llama-bpe/q8_0.gguf", "tiny-qwen2/f32.gguf",
+                            "tiny-gpt2/f32.gguf"].filter(Fixtures.has)
+
+    @Test("GGUF perplexity on GPL-3 at ctx 128 within 0.5% of llama-perplexity's", .enabled(if: Fixtures.modelScaleTests, "release build (or SIEVE_MODEL_TESTS=1)"),
+          arguments: ggufFiles)
+    func ggufPerplexity(_ file: String) throws {
+        let parts = file.split(separator: "/").map(String.init)
+        let ref = try Fixtures.json("\(parts[0])/ref.json")
+        let expected = try #require(ref["perplexity"]?["llama_cpp"]?[parts[1]])
+        let graph = try Fixtures.graph(file)
+        let tokenizer = try Tokenizer(graph: graph, source: file)
+        let tokens = tokenizer.encode(try Fixtures.gpl3(), addSpecial: true)
+        let model = try Model(graph: graph, options: RuntimeOptions(contextLength: 128))
+        let result = try Perplexity.measure(model: model, tokens: tokens, contextLength: 128, bos: tokenizer.definition.addBOS ? tokenizer.bosID : nil)
+        let value = try #require(expected["ppl"]?.doubleValue)
+        print("\(file): PPL \(result.value) ± \(result.standardError); llama.cpp \(value) ± \(expected["stderr"]?.doubleValue ?? 0)")
+        #expect(result.chunks == expected["n_chunks"]?.intValue)
+        #expect(abs(result.value - value) / value <= 0.005)
+    }
+
     @Test("the method: BOS at each chunk start, positions ctx/2 … ctx−2 predict the next token", arguments: ["tiny-llama", "tiny-gpt2"])
     func method(_ name: String) throws {
         let graph = try Fixtures.graph("\(name)/hf")
