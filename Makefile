@@ -62,9 +62,13 @@ demo: setup build
 	echo; echo "== benchmark it (prefill 128 tokens, decode 128 tokens)"; \
 	"$$bin" bench "$(SMOLLM2)" -p 128 -n 128 -r 3
 
+# Tests run on a release build (with -enable-testing for @testable imports): the numeric suites run real models
+# and are many times faster optimised; speed itself is never asserted by a test.
+TEST_FLAGS := $(RELEASE_FLAGS) -Xswiftc -enable-testing
+
 test: setup
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) build $(TEST_FLAGS) --build-tests
+	$(SWIFT) test $(TEST_FLAGS) --skip-build
 
 bench: setup build
 	@bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/sieve"; "$$bin" bench "$(SMOLLM2)"
