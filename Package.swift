@@ -75,7 +75,7 @@ let package = Package(
             name: "SieveRuntimeTests",
             dependencies: ["SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "SieveTokenizers"],
             path: "Tests/SieveRuntimeTests"),
-        .testTarget(name: "CLITests", dependencies: ["sieve"], path: "Tests/CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["sieve"], path: "Tests/CLITests", exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveTransformsTests",
             dependencies: ["SieveTransforms", "SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "BundleFormat"],
