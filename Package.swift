@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(
             name: "SieveRuntimeTests",
             dependencies: ["SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "SieveTokenizers"],
-            path: "Tests/SieveRuntimeTests"),
+            path: "Tests/SieveRuntimeTests", exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["sieve"], path: "Tests/CLITests", exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveTransformsTests",
