@@ -229,3 +229,69 @@ let tinyFixtures: [FixtureFacts] = [
         #expect(result.stderr.contains("unknown --dtype"))
     }
 }
+
+@Suite struct RunTests {
+    static let tinyLlama = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf").path
+
+    @Test func greedyRunMatchesTransformersContinuation() throws {
+        let result = try SieveCLI.run(["run", Self.tinyLlama, "-p", "The quick brown fox jumps over", "-n", "16", "--temp", "0", "--json", "-t", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try parseJSON(result.stdout)
+        // ref.json's greedy_continuation (transformers, float32).
+        #expect(json["tokens"] as? [Int] == [250, 132, 92, 273, 168, 503, 191, 489, 283, 134, 376, 370, 258, 347, 498, 97])
+        #expect((json["decode_tokens_per_s"] as? Double ?? 0) > 0)
+    }
+
+    @Test(arguments: [
+        (["-n", "0"], "-n must be at least 1"),
+        (["--temp=-1"], "--temp must be 0 (greedy) or positive"),
+        (["--top-p", "1.5"], "--top-p must be in (0, 1]"),
+        (["--top-p", "0"], "--top-p must be in (0, 1]"),
+        (["-n", "250"], "exceeds the context"),
+        (["--ctx", "100000"], "trained for at most"),
+    ])
+    func badRunOptionsAreClearErrors(_ extra: [String], _ message: String) throws {
+        let result = try SieveCLI.run(["run", Self.tinyLlama, "-p", "The quick brown fox jumps over"] + extra)
+        #expect(result.status != 0)
+        #expect(result.stdout.isEmpty, "nothing may be printed as if it were output: \(result.stdout)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+    }
+
+    @Test func promptLongerThanContextIsAClearError() throws {
+        let prompt = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 60)
+        let result = try SieveCLI.run(["run", Self.tinyLlama, "-p", prompt, "-n", "4"])
+        #expect(result.status != 0)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("context"), "\(result.stderr)")
+    }
+
+    @Test func missingTensorIsAClearError() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf")
+        // A valid safetensors file without one tensor, beside the model's config.json.
+        let script = """
+        import sys, numpy as np
+        from safetensors.numpy import load_file, save_file
+        t = load_file(sys.argv[1]); del t["model.layers.1.mlp.up_proj.weight"]; save_file(t, sys.argv[2])
+        """
+        let out = dir.appendingPathComponent("model.safetensors")
+        let made = try SieveCLI.python(["python3", "-c", script, source.appendingPathComponent("model.safetensors").path, out.path])
+        try #require(made.status == 0, "\(made.stderr)")
+        try FileManager.default.copyItem(at: source.appendingPathComponent("config.json"), to: dir.appendingPathComponent("config.json"))
+        let result = try SieveCLI.run(["run", dir.path, "-p", "hello", "-n", "2"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("blocks.1.ffn.up.weight") || result.stderr.contains("up_proj"), "\(result.stderr)")
+    }
+
+    @Test func unknownArchitectureIsAClearError() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf")
+        try FileManager.default.copyItem(at: source.appendingPathComponent("model.safetensors"), to: dir.appendingPathComponent("model.safetensors"))
+        try Data(#"{"model_type": "mamba", "hidden_size": 256}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        let result = try SieveCLI.run(["run", dir.path, "-p", "hello"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("mamba") && result.stderr.contains("llama, qwen2, gpt2, opt, bert"), "\(result.stderr)")
+    }
+}
