@@ -175,18 +175,16 @@ public final class Model {
                 throw SieveRuntimeError.invalidOption(name: "encoder input", value: "\(count) tokens at position \(start)", reason: "an encoder reads one sequence of at most \(work.batch) tokens from an empty cache; call reset() first or shorten the input")
             }
         }
+        // Every id is checked before anything is evaluated, so a bad one leaves the cache as it was.
+        for t in tokens where t < 0 || t >= vocabularySize {
+            throw SieveRuntimeError.tokenOutOfRange(token: t, vocabularySize: vocabularySize)
+        }
         let wanted = outputs.resolved(count: count)
         var index = 0
         var iterator = tokens.makeIterator()
         while index < count {
             let n = min(work.batch, count - index)
-            for i in 0..<n {
-                let t = iterator.next()!
-                guard t >= 0 && t < vocabularySize else {
-                    throw SieveRuntimeError.tokenOutOfRange(token: t, vocabularySize: vocabularySize)
-                }
-                work.tokens[i] = t
-            }
+            for i in 0..<n { work.tokens[i] = iterator.next()! }
             forwardBlocks(tokens: n, at: cache.length)
             cache.length += n
             let rows = wanted.clamped(to: index..<(index + n))

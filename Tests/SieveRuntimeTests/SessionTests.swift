@@ -151,6 +151,16 @@ struct SessionTests {
         #expect(ok.tokens.count <= 4)
     }
 
+    @Test("a bad token id in a long prompt leaves the cache untouched")
+    func badTokenKeepsCache() throws {
+        let model = try Fixtures.model("tiny-llama/hf", options: RuntimeOptions(batchSize: 4))
+        try model.evaluate([1, 2, 3], outputs: .none) { _, _ in }
+        #expect(throws: SieveRuntimeError.tokenOutOfRange(token: -1, vocabularySize: 512)) {
+            try model.evaluate([5, 6, 7, 8, 9, 10, -1], outputs: .none) { _, _ in }
+        }
+        #expect(model.position == 3)
+    }
+
     @Test("a context larger than the model's or a bad thread count is rejected")
     func badOptions() throws {
         let graph = try Fixtures.graph("tiny-llama/hf")
