@@ -107,6 +107,7 @@ public struct InspectionReport {
             lines.append("architecture:  none (tensor file)\(modelError.map { " — \($0)" } ?? "")")
             lines.append("parameters:    \(formatCount(parameterCount)) (\(parameterCount))")
         }
+        if let g = graph, let table = recallTable(g) { lines.append(table) }
         lines.append("dtypes:        " + dtypeHistogram.map { "\($0.dtype.name) ×\($0.tensors) (\(formatBytes($0.bytes)))" }.joined(separator: ", "))
         lines.append("tensors:       \(file.tensors.count)")
         if !file.metadata.isEmpty {
@@ -120,6 +121,31 @@ public struct InspectionReport {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The per-block predictor recall table of a sparse bundle (nil for dense models).
+    private func recallTable(_ g: ModelGraph) -> String? {
+        guard g.blocks.contains(where: { $0.ffnPredictor != nil || $0.headPredictor != nil }) else { return nil }
+        let ffnDensities = Array(Set(g.blocks.flatMap { $0.ffnPredictor?.recall.map(\.density) ?? [] })).sorted(by: >)
+        let headDensities = Array(Set(g.blocks.flatMap { $0.headPredictor?.recall.map(\.density) ?? [] })).sorted(by: >)
+        func cell(_ p: PredictorNode?, _ d: Double) -> String {
+            guard let r = p?.recall.first(where: { $0.density == d }) else { return "      -" }
+            return String(format: "%7.3f", r.recall)
+        }
+        func density(_ d: Double?) -> String { d.map { String(format: "%6.2f", $0) } ?? " dense" }
+        var header = "block src"
+        header += ffnDensities.map { String(format: " %7@", String(format: "f@%.2f", $0)) }.joined()
+        header += headDensities.map { String(format: " %7@", String(format: "h@%.2f", $0)) }.joined()
+        header += "  ffn_d  head_d"
+        var rows = ["predictor recall at FFN (f@) and head (h@) densities on held-out calibration tokens, default densities:", header]
+        for (i, b) in g.blocks.enumerated() {
+            var row = String(format: "%5d %3d", i, b.ffnPredictor?.sourceBlock ?? b.headPredictor?.sourceBlock ?? i)
+            row += ffnDensities.map { " " + cell(b.ffnPredictor, $0) }.joined()
+            row += headDensities.map { " " + cell(b.headPredictor, $0) }.joined()
+            row += " " + density(b.ffnDensity) + "  " + density(b.headDensity)
+            rows.append(row)
+        }
+        return rows.joined(separator: "\n")
     }
 
     private func render(_ v: JSONValue) -> String {
