@@ -106,7 +106,8 @@ public final class Model {
         let threads = pool?.threadCount ?? options.threads ?? ThreadPool.defaultThreadCount
         let encoder = plan.blocks.contains { !$0.attention.causal }
         let batch = encoder ? max(options.batchSize, context) : min(options.batchSize, context)
-        let work = Workspace(plan: plan, batch: batch, context: context, threads: threads)
+        let work = Workspace(plan: plan, batch: batch, context: context, threads: threads,
+                             quantizedActivations: options.quantizedActivations)
 
         self.plan = plan
         architecture = graph.architecture
@@ -444,7 +445,7 @@ final class Workspace {
     private(set) var logits: FloatBuffer
     private var logitCapacity = 1
 
-    init(plan: ExecutionPlan, batch: Int, context: Int, threads: Int) {
+    init(plan: ExecutionPlan, batch: Int, context: Int, threads: Int, quantizedActivations: Bool) {
         let hp = plan.hyperparameters
         let d = hp.hiddenSize
         var qDim = 0, kvDim = 0, ff = 0
@@ -468,7 +469,8 @@ final class Workspace {
         gate = FloatBuffer(count: plan.blocks.contains { $0.feedForward.gate != nil } ? batch * ff : 0)
         scores = FloatBuffer(count: threads * context)
         scratchRow = FloatBuffer(count: d)
-        input = MatMulInput(maxTokens: batch, maxColumns: plan.widestInput, threads: threads)
+        input = MatMulInput(maxTokens: batch, maxColumns: plan.widestInput, threads: threads,
+                            alwaysQuantizeActivations: quantizedActivations)
         vocabulary = plan.lmHead?.outputs ?? 0
         maxLogitRows = min(batch, 64)
         logits = FloatBuffer(count: vocabulary)

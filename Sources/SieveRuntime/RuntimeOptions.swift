@@ -18,12 +18,18 @@ public struct RuntimeOptions: Sendable, Equatable {
     public var kvCacheType: KVCacheType
     /// Most tokens evaluated in one forward pass (prompts are cut into batches of this size).
     public var batchSize: Int
+    /// Multiply quantized weights with 8-bit activations at every batch size, as llama.cpp does, instead of
+    /// float activations for batches (the default: faster prefill, closer to float32 references). Use it to
+    /// reproduce llama.cpp's logits and perplexities; prefill is then several times slower.
+    public var quantizedActivations: Bool
 
-    public init(contextLength: Int? = nil, threads: Int? = nil, kvCacheType: KVCacheType = .f32, batchSize: Int = 512) {
+    public init(contextLength: Int? = nil, threads: Int? = nil, kvCacheType: KVCacheType = .f32, batchSize: Int = 512,
+                quantizedActivations: Bool = false) {
         self.contextLength = contextLength
         self.threads = threads
         self.kvCacheType = kvCacheType
         self.batchSize = batchSize
+        self.quantizedActivations = quantizedActivations
     }
 
     /// The context used for a model trained on `trainedContext` positions; throws when the request is out of

@@ -72,6 +72,19 @@ struct GGUFLogitsTests {
         #expect(agreePrefill >= 20 && agreeDecode >= 20)
     }
 
+    @Test("with 8-bit activations at every batch size, a batch gives the one-token-at-a-time logits", arguments: quantizedFiles)
+    func quantizedActivationBatches(_ file: String) throws {
+        let ids = try Fixtures.inputIDs(try Fixtures.references("\(file.split(separator: "/")[0])/ref.safetensors"))
+        let model = try Fixtures.model(file, options: RuntimeOptions(quantizedActivations: true))
+        let batch = try model.allOutputs(ids).logits
+        model.reset()
+        var decoded: [Float] = []
+        for t in ids { try model.decode(t) { decoded.append(contentsOf: $0) } }
+        let d = maxAbsDifference(batch, decoded)
+        print("\(file): 8-bit activations, batch vs one at a time: max |Δlogit| \(d)")
+        #expect(d <= Tolerance.float32Logits)
+    }
+
     @Test("the prefill path equals the same weights dequantized to f32 (atol 1e-4)", arguments: quantizedFiles)
     func dequantizedEquivalence(_ file: String) throws {
         let graph = try Fixtures.graph(file)
