@@ -186,12 +186,11 @@ public final class Model {
         while index < count {
             let n = min(work.batch, count - index)
             for i in 0..<n { work.tokens[i] = iterator.next()! }
-            forwardBlocks(tokens: n, at: cache.length)
-            cache.length += n
             let rows = wanted.clamped(to: index..<(index + n))
-            if !rows.isEmpty {
-                try emitOutputs(rows: (rows.lowerBound - index)..<(rows.upperBound - index), batchOffset: index, body)
-            }
+            let local = rows.isEmpty ? 0..<0 : (rows.lowerBound - index)..<(rows.upperBound - index)
+            forwardBlocks(tokens: n, at: cache.length, outputRows: local)
+            cache.length += n
+            if !local.isEmpty { try emitOutputs(rows: local, batchOffset: index, body) }
             index += n
         }
     }
@@ -225,29 +224,34 @@ public final class Model {
 
     // MARK: - Forward pass
 
-    private func forwardBlocks(tokens n: Int, at start: Int) {
+    /// Runs the blocks over batch rows `0..<n` at positions `start...`. Every row's keys and values enter the
+    /// cache, but the last block computes its attention output and FFN only for `outputRows` (as llama.cpp
+    /// does), unless an activation observer wants every row.
+    private func forwardBlocks(tokens n: Int, at start: Int, outputRows: Range<Int>) {
         embed(tokens: n, at: start)
+        let all = 0..<n
         for layer in plan.blocks.indices {
             let block = plan.blocks[layer]
+            let rows = layer == plan.blocks.count - 1 && activationObserver == nil ? outputRows : all
             if let observer = activationObserver {
                 observer(ActivationRecord(site: .blockInput, layer: layer, firstPosition: start, tokens: n, width: hiddenSize,
                                           values: UnsafeBufferPointer(work.residual.slice(0, n * hiddenSize))))
             }
             switch block.placement {
             case .pre:
-                normalize(block.attentionNorm, work.residual, into: work.normed, rows: n)
-                attention(block.attention, layer: layer, input: work.normed, tokens: n, at: start)
-                addRows(work.projected, into: work.residual, rows: n)
-                normalize(block.feedForwardNorm, work.residual, into: work.normed, rows: n)
-                feedForward(block.feedForward, layer: layer, input: work.normed, tokens: n, at: start)
-                addRows(work.projected, into: work.residual, rows: n)
+                normalize(block.attentionNorm, work.residual, into: work.normed, rows: all)
+                attention(block.attention, layer: layer, input: work.normed, tokens: n, at: start, rows: rows)
+                addRows(work.projected, into: work.residual, rows: rows)
+                normalize(block.feedForwardNorm, work.residual, into: work.normed, rows: rows)
+                feedForward(block.feedForward, layer: layer, input: work.normed, at: start, rows: rows)
+                addRows(work.projected, into: work.residual, rows: rows)
             case .post:
-                attention(block.attention, layer: layer, input: work.residual, tokens: n, at: start)
-                addRows(work.projected, into: work.residual, rows: n)
-                normalize(block.attentionNorm, work.residual, into: work.residual, rows: n)
-                feedForward(block.feedForward, layer: layer, input: work.residual, tokens: n, at: start)
-                addRows(work.projected, into: work.residual, rows: n)
-                normalize(block.feedForwardNorm, work.residual, into: work.residual, rows: n)
+                attention(block.attention, layer: layer, input: work.residual, tokens: n, at: start, rows: rows)
+                addRows(work.projected, into: work.residual, rows: rows)
+                normalize(block.attentionNorm, work.residual, into: work.residual, rows: rows)
+                feedForward(block.feedForward, layer: layer, input: work.residual, at: start, rows: rows)
+                addRows(work.projected, into: work.residual, rows: rows)
+                normalize(block.feedForwardNorm, work.residual, into: work.residual, rows: rows)
             }
         }
     }
@@ -267,18 +271,20 @@ public final class Model {
                 Activations.add(work.scratchRow.pointer, into: x, count: d)
             }
         }
-        if let norm = plan.embeddingNorm { normalize(norm, work.residual, into: work.residual, rows: n) }
+        if let norm = plan.embeddingNorm { normalize(norm, work.residual, into: work.residual, rows: 0..<n) }
     }
 
-    private func attention(_ a: AttentionPlan, layer: Int, input: FloatBuffer, tokens n: Int, at start: Int) {
+    /// Q, K and V of all `n` rows (keys and values into the cache), then attention and the output projection
+    /// for `rows` (into the same rows of `projected`).
+    private func attention(_ a: AttentionPlan, layer: Int, input: FloatBuffer, tokens n: Int, at start: Int, rows: Range<Int>) {
         let d = hiddenSize
         let qDim = a.heads * a.headDim
         let kvDim = a.kvHeads * a.headDim
         work.input.bind(input.pointer, tokens: n, columns: d)
         MatMul.multiply(attentionProducts[layer], work.input, pool: pool)
-        addBias(a.q.bias, to: work.queries, rows: n, width: qDim)
-        addBias(a.k.bias, to: work.keys, rows: n, width: kvDim)
-        addBias(a.v.bias, to: work.values, rows: n, width: kvDim)
+        addBias(a.q.bias, to: work.queries, rows: 0..<n, width: qDim)
+        addBias(a.k.bias, to: work.keys, rows: 0..<n, width: kvDim)
+        addBias(a.v.bias, to: work.values, rows: 0..<n, width: kvDim)
         if let rope {
             rope.apply(work.queries.pointer, heads: a.heads, tokens: n, tokenStride: qDim, firstPosition: start)
             rope.apply(work.keys.pointer, heads: a.kvHeads, tokens: n, tokenStride: kvDim, firstPosition: start)
@@ -288,31 +294,34 @@ public final class Model {
             keys.store(work.keys.row(i, width: kvDim), position: start + i, heads: a.kvHeads, headDimension: a.headDim)
             values.store(work.values.row(i, width: kvDim), position: start + i, heads: a.kvHeads, headDimension: a.headDim)
         }
-        attend(a, layer: layer, tokens: n, at: start)
+        guard !rows.isEmpty else { return }
+        attend(a, layer: layer, tokens: n, at: start, rows: rows)
         if let observer = activationObserver {
             observer(ActivationRecord(site: .attentionOutput, layer: layer, firstPosition: start, tokens: n, width: qDim,
                                       values: UnsafeBufferPointer(work.attended.slice(0, n * qDim))))
         }
-        work.input.bind(work.attended.pointer, tokens: n, columns: qDim)
-        MatMul.multiply(a.o.weight, work.input, into: work.projected.pointer, pool: pool)
-        addBias(a.o.bias, to: work.projected, rows: n, width: d)
+        work.input.bind(work.attended.row(rows.lowerBound, width: qDim), tokens: rows.count, columns: qDim)
+        MatMul.multiply(a.o.weight, work.input, into: work.projected.row(rows.lowerBound, width: d), pool: pool)
+        addBias(a.o.bias, to: work.projected, rows: rows, width: d)
     }
 
     /// Scaled dot-product attention of every (token, head) pair over the cached keys and values: causal for
     /// decoders, over the whole sequence for encoders.
-    private func attend(_ a: AttentionPlan, layer: Int, tokens n: Int, at start: Int) {
-        let units = a.heads * n
+    private func attend(_ a: AttentionPlan, layer: Int, tokens n: Int, at start: Int, rows: Range<Int>) {
+        let first = rows.lowerBound * a.heads
+        let units = rows.count * a.heads
         // A short decode step costs less than a fork/join: run it on the calling thread.
         if units * (start + n) * a.headDim < Self.serialAttentionWork {
-            attend(a, layer: layer, units: 0..<units, tokens: n, at: start, thread: 0)
+            attend(a, layer: layer, units: first..<(first + units), tokens: n, at: start, thread: 0)
         } else {
             pool.parallelFor(units) { range, thread in
-                self.attend(a, layer: layer, units: range, tokens: n, at: start, thread: thread)
+                self.attend(a, layer: layer, units: (first + range.lowerBound)..<(first + range.upperBound), tokens: n,
+                            at: start, thread: thread)
             }
         }
     }
 
-    /// Attention of the (token, head) units `units` (unit = token · heads + head) on thread `thread`.
+    /// Attention of the (row, head) units `units` (unit = row · heads + head) on thread `thread`.
     private func attend(_ a: AttentionPlan, layer: Int, units: Range<Int>, tokens n: Int, at start: Int, thread: Int) {
         let qDim = a.heads * a.headDim
         let group = a.heads / a.kvHeads
@@ -330,26 +339,29 @@ public final class Model {
     /// Multiply-adds (heads × tokens × span × head size) below which attention runs on the calling thread.
     static let serialAttentionWork = 1 << 16
 
-    private func feedForward(_ f: FeedForwardPlan, layer: Int, input: FloatBuffer, tokens n: Int, at start: Int) {
+    /// The feed-forward layer of `rows` of `input`, into the same rows of `projected`.
+    private func feedForward(_ f: FeedForwardPlan, layer: Int, input: FloatBuffer, at start: Int, rows: Range<Int>) {
+        guard !rows.isEmpty else { return }
         let d = hiddenSize
         let width = f.width
-        work.input.bind(input.pointer, tokens: n, columns: d)
+        let m = rows.count
+        work.input.bind(input.row(rows.lowerBound, width: d), tokens: m, columns: d)
         MatMul.multiply(feedForwardProducts[layer], work.input, pool: pool)
-        addBias(f.gate?.bias, to: work.gate, rows: n, width: width)
-        addBias(f.up.bias, to: work.up, rows: n, width: width)
+        addBias(f.gate?.bias, to: work.gate, rows: 0..<m, width: width)
+        addBias(f.up.bias, to: work.up, rows: 0..<m, width: width)
         let function = Self.kernelFunction(f.activation)
         if f.gate != nil {
-            Activations.gatedProduct(function, gate: work.gate.pointer, up: work.up.pointer, into: work.up.pointer, count: n * width)
+            Activations.gatedProduct(function, gate: work.gate.pointer, up: work.up.pointer, into: work.up.pointer, count: m * width)
         } else {
-            Activations.apply(function, work.up.pointer, count: n * width)
+            Activations.apply(function, work.up.pointer, count: m * width)
         }
         if let observer = activationObserver {
-            observer(ActivationRecord(site: .feedForwardActivation, layer: layer, firstPosition: start, tokens: n, width: width,
-                                      values: UnsafeBufferPointer(work.up.slice(0, n * width))))
+            observer(ActivationRecord(site: .feedForwardActivation, layer: layer, firstPosition: start + rows.lowerBound, tokens: m,
+                                      width: width, values: UnsafeBufferPointer(work.up.slice(0, m * width))))
         }
-        work.input.bind(work.up.pointer, tokens: n, columns: width)
-        MatMul.multiply(f.down.weight, work.input, into: work.projected.pointer, pool: pool)
-        addBias(f.down.bias, to: work.projected, rows: n, width: d)
+        work.input.bind(work.up.pointer, tokens: m, columns: width)
+        MatMul.multiply(f.down.weight, work.input, into: work.projected.row(rows.lowerBound, width: d), pool: pool)
+        addBias(f.down.bias, to: work.projected, rows: rows, width: d)
     }
 
     static func kernelFunction(_ activation: Activation) -> Activations.Function {
@@ -361,8 +373,9 @@ public final class Model {
         }
     }
 
-    private func normalize(_ norm: NormPlan, _ x: FloatBuffer, into y: FloatBuffer, rows n: Int) {
-        normalize(norm, x.pointer, into: y.pointer, rows: n)
+    private func normalize(_ norm: NormPlan, _ x: FloatBuffer, into y: FloatBuffer, rows: Range<Int>) {
+        guard !rows.isEmpty else { return }
+        normalize(norm, x.row(rows.lowerBound, width: hiddenSize), into: y.row(rows.lowerBound, width: hiddenSize), rows: rows.count)
     }
 
     private func normalize(_ norm: NormPlan, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows n: Int) {
@@ -374,13 +387,15 @@ public final class Model {
         }
     }
 
-    private func addBias(_ bias: FloatBuffer?, to y: FloatBuffer, rows n: Int, width: Int) {
+    private func addBias(_ bias: FloatBuffer?, to y: FloatBuffer, rows: Range<Int>, width: Int) {
         guard let bias else { return }
-        for i in 0..<n { Activations.add(bias.pointer, into: y.row(i, width: width), count: width) }
+        for i in rows { Activations.add(bias.pointer, into: y.row(i, width: width), count: width) }
     }
 
-    private func addRows(_ x: FloatBuffer, into y: FloatBuffer, rows n: Int) {
-        Activations.add(x.pointer, into: y.pointer, count: n * hiddenSize)
+    private func addRows(_ x: FloatBuffer, into y: FloatBuffer, rows: Range<Int>) {
+        guard !rows.isEmpty else { return }
+        let d = hiddenSize
+        Activations.add(x.row(rows.lowerBound, width: d), into: y.row(rows.lowerBound, width: d), count: rows.count * d)
     }
 
     // MARK: - Outputs
@@ -411,7 +426,7 @@ public final class Model {
             let m = min(group, rows.count - k)
             work.input.bind(work.normed.row(k, width: d), tokens: m, columns: d)
             MatMul.multiply(head.weight, work.input, into: work.logits.pointer, pool: pool)
-            addBias(head.bias, to: work.logits, rows: m, width: vocab)
+            addBias(head.bias, to: work.logits, rows: 0..<m, width: vocab)
             for j in 0..<m {
                 try body(batchOffset + rows.lowerBound + k + j,
                          PositionOutput(hidden: UnsafeBufferPointer(work.normed.slice((k + j) * d, d)),
@@ -426,7 +441,8 @@ public final class Model {
 final class Workspace {
     let batch: Int
     let context: Int
-    let tokens: UnsafeMutablePointer<Int>
+    /// Token ids of the batch being evaluated.
+    var tokens: [Int]
     let residual: FloatBuffer
     let normed: FloatBuffer
     let queries: FloatBuffer
@@ -456,8 +472,7 @@ final class Workspace {
         }
         self.batch = batch
         self.context = context
-        tokens = .allocate(capacity: batch)
-        tokens.initialize(repeating: 0, count: batch)
+        tokens = [Int](repeating: 0, count: batch)
         residual = FloatBuffer(count: batch * d)
         normed = FloatBuffer(count: batch * d)
         queries = FloatBuffer(count: batch * qDim)
@@ -475,8 +490,6 @@ final class Workspace {
         maxLogitRows = min(batch, 64)
         logits = FloatBuffer(count: vocabulary)
     }
-
-    deinit { tokens.deallocate() }
 
     /// Rows of logits computed at once for a request of `rows` rows, growing the buffer if needed.
     func logitRows(for rows: Int) -> Int {

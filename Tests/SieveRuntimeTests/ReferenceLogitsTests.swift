@@ -78,6 +78,30 @@ struct ReferenceLogitsTests {
         #expect(d <= Tolerance.float32Logits)
     }
 
+    @Test("requesting some rows (the last block computes only those) gives the same logits as requesting all",
+          arguments: ["tiny-llama", "tiny-gpt2"])
+    func outputRows(_ name: String) throws {
+        let refs = try Fixtures.references("\(name)/ref.safetensors")
+        let ids = try Fixtures.inputIDs(refs)
+        let model = try Fixtures.model("\(name)/hf", options: RuntimeOptions(batchSize: 10))
+        let all = try model.allOutputs(ids).logits
+        let vocab = model.vocabularySize
+        for request in [OutputRows.last, .range(7..<19), .range(20..<22)] {
+            model.reset()
+            var rows: [Int] = []
+            var logits: [Float] = []
+            try model.evaluate(ids, outputs: request) { index, output in
+                rows.append(index)
+                logits.append(contentsOf: output.logits)
+            }
+            let expected = Array(request.rowsForTest(count: ids.count))
+            #expect(rows == expected)
+            // Equal up to float rounding: fewer rows may take the matrix-vector path instead of the matrix-matrix one.
+            let d = maxAbsDifference(logits, Array(all[(expected.first! * vocab)..<((expected.last! + 1) * vocab)]))
+            #expect(d <= 1e-5, "\(request): max |Δlogit| \(d)")
+        }
+    }
+
     @Test("greedy 16-token continuation equals transformers'", arguments: ["tiny-llama", "tiny-llama-bpe", "tiny-qwen2", "tiny-gpt2", "tiny-opt"])
     func greedyContinuation(_ name: String) throws {
         let ref = try Fixtures.json("\(name)/ref.json")
@@ -88,5 +112,17 @@ struct ReferenceLogitsTests {
             maxTokens: expected.count, sampling: .greedy, stopAtEndOfGeneration: false))
         #expect(result.tokens == expected)
         #expect(result.stopReason == .maxTokens)
+    }
+}
+
+extension OutputRows {
+    /// The rows a request selects among `count` tokens.
+    func rowsForTest(count: Int) -> Range<Int> {
+        switch self {
+        case .none: return 0..<0
+        case .last: return (count - 1)..<count
+        case .all: return 0..<count
+        case let .range(r): return r.clamped(to: 0..<count)
+        }
     }
 }
