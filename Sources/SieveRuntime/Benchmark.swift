@@ -29,11 +29,15 @@ public enum Benchmark {
     public struct Measurement: Sendable, Equatable, Codable {
         /// `pp512`, `tg128`, …
         public var name: String
+        /// Tokens evaluated per run.
         public var tokens: Int
         /// Tokens per second of each run, in run order.
         public var runs: [Double]
+        /// Median tokens per second.
         public var median: Double { Benchmark.median(runs) }
+        /// Slowest run, tokens per second.
         public var minimum: Double { runs.min() ?? 0 }
+        /// Fastest run, tokens per second.
         public var maximum: Double { runs.max() ?? 0 }
         /// Sample standard deviation.
         public var standardDeviation: Double {
@@ -45,8 +49,11 @@ public enum Benchmark {
 
     /// The measurements of one model.
     public struct Result: Sendable, Equatable {
+        /// The prompt-processing test (nil when skipped).
         public var prefill: Measurement?
+        /// The generation test (nil when skipped).
         public var decode: Measurement?
+        /// Kernel threads used.
         public var threads: Int
         /// Peak resident memory of the process so far, in bytes.
         public var peakResidentBytes: Int

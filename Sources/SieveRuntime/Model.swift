@@ -45,10 +45,13 @@ public enum ActivationSite: String, Sendable, CaseIterable {
 /// Activations of one block for a batch of tokens, handed to `Model.activationObserver`. The values are only
 /// valid during the call.
 public struct ActivationRecord {
+    /// Where in the block the values were taken.
     public let site: ActivationSite
+    /// The block's index.
     public let layer: Int
     /// Position of the first token of the batch.
     public let firstPosition: Int
+    /// Tokens (rows) recorded.
     public let tokens: Int
     /// Values per token.
     public let width: Int

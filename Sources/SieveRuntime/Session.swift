@@ -62,6 +62,7 @@ public struct GenerationResult: Sendable, Equatable {
     public var tokens: [Int]
     /// Generated text (up to a stop string, which is left out).
     public var text: String
+    /// Why generation ended.
     public var stopReason: StopReason
     /// Prompt tokens actually evaluated (fewer than the prompt when a cached prefix was reused).
     public var evaluatedPromptTokens: Int
