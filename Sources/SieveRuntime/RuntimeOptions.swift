@@ -8,6 +8,17 @@ public enum KVCacheType: String, Sendable, CaseIterable {
     case f16
 }
 
+/// How a sparse bundle's model chooses, per token, the FFN blocks and attention heads it computes.
+public enum SparsityMode: String, Sendable, CaseIterable {
+    /// The bundle's predictors choose the top units at the requested density (the method; the default).
+    case predicted
+    /// Everything is computed, then only the true top units (by activation mass or head output norm) are kept:
+    /// the best any predictor could do at that density. Separates predictor error from sparsity error.
+    case oracle
+    /// Every unit, as a dense model (the baseline).
+    case dense
+}
+
 /// Options for compiling a model into an executable plan.
 public struct RuntimeOptions: Sendable, Equatable {
     /// Positions the KV cache holds; nil means min(the model's trained context, 4096).
@@ -22,14 +33,28 @@ public struct RuntimeOptions: Sendable, Equatable {
     /// float activations for batches (the default: faster prefill, closer to float32 references). Use it to
     /// reproduce llama.cpp's logits and perplexities; prefill is then several times slower.
     public var quantizedActivations: Bool
+    /// How a sparse bundle selects units (ignored by dense models).
+    public var sparsity: SparsityMode
+    /// Fraction of FFN blocks computed per token in every block (0, 1]; nil uses the bundle's per-block schedule.
+    public var ffnDensity: Double?
+    /// Fraction of attention heads computed per token in every block (0, 1]; nil uses the bundle's schedule.
+    public var headDensity: Double?
+    /// Whether prompt batches are also evaluated sparsely (each token with its own selection). By default
+    /// prefill is dense and only decode is sparse.
+    public var sparsePrefill: Bool
 
     public init(contextLength: Int? = nil, threads: Int? = nil, kvCacheType: KVCacheType = .f32, batchSize: Int = 512,
-                quantizedActivations: Bool = false) {
+                quantizedActivations: Bool = false, sparsity: SparsityMode = .predicted, ffnDensity: Double? = nil,
+                headDensity: Double? = nil, sparsePrefill: Bool = false) {
         self.contextLength = contextLength
         self.threads = threads
         self.kvCacheType = kvCacheType
         self.batchSize = batchSize
         self.quantizedActivations = quantizedActivations
+        self.sparsity = sparsity
+        self.ffnDensity = ffnDensity
+        self.headDensity = headDensity
+        self.sparsePrefill = sparsePrefill
     }
 
     /// The context used for a model trained on `trainedContext` positions; throws when the request is out of
@@ -52,6 +77,11 @@ public struct RuntimeOptions: Sendable, Equatable {
         }
         guard batchSize >= 1 && batchSize <= 65536 else {
             throw SieveRuntimeError.invalidOption(name: "batch size", value: "\(batchSize)", reason: "must be between 1 and 65536")
+        }
+        for (name, value) in [("FFN density", ffnDensity), ("head density", headDensity)] {
+            if let v = value, !(v > 0 && v <= 1) {
+                throw SieveRuntimeError.invalidOption(name: name, value: "\(v)", reason: "must be in (0, 1]; 1 computes every unit")
+            }
         }
     }
 }
