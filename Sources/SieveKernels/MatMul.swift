@@ -143,12 +143,16 @@ public struct MatMulProduct: @unchecked Sendable {
     public var output: UnsafeMutablePointer<Float>
     /// Distance between consecutive tokens' outputs (at least `weights.rows`).
     public var outputStride: Int
+    /// The product's own right-hand side, when it differs from the group's (e.g. a sparsity predictor reading the
+    /// raw residual stream, computed in the same parallel region as the Q/K/V products of the normed one).
+    public var input: MatMulInput?
 
     /// A product writing rows contiguously per token (`outputStride` defaults to `weights.rows`).
-    public init(weights: WeightMatrix, output: UnsafeMutablePointer<Float>, outputStride: Int? = nil) {
+    public init(weights: WeightMatrix, output: UnsafeMutablePointer<Float>, outputStride: Int? = nil, input: MatMulInput? = nil) {
         self.weights = weights
         self.output = output
         self.outputStride = outputStride ?? weights.rows
+        self.input = input
     }
 }
 
@@ -176,6 +180,17 @@ public enum MatMul {
     /// Several products of the same input in one parallel region (fewer fork/joins, better balance).
     public static func multiply(_ products: [MatMulProduct], _ input: MatMulInput, pool: ThreadPool) {
         products.withUnsafeBufferPointer { run($0, input, rows: .all, pool: pool) }
+    }
+
+    /// Several products of the same input, each only for the rows of the selected blocks (fused gate and up of a
+    /// sparse feed-forward layer); see `multiply(_:_:blocks:blockRows:into:outputStride:pool:)`.
+    public static func multiply(_ products: [MatMulProduct], _ input: MatMulInput, blocks: UnsafeBufferPointer<Int>, blockRows: Int,
+                                pool: ThreadPool) {
+        precondition(blockRows >= 1, "blockRows must be positive")
+        for p in products {
+            for b in blocks { precondition(b >= 0 && (b + 1) * blockRows <= p.weights.rows, "block \(b) of \(blockRows) rows outside \(p.weights.rows) rows") }
+        }
+        products.withUnsafeBufferPointer { run($0, input, rows: .blocks(blocks, blockRows), pool: pool) }
     }
 
     /// Only the rows of the selected blocks: rows `b·blockRows ..< (b+1)·blockRows` for each `b` in `blocks`,
@@ -254,28 +269,33 @@ public enum MatMul {
         }
     }
 
+    /// Whether products of `input` take the prefill (matrix-matrix) path.
+    @inline(__always)
+    private static func isPrefill(_ input: MatMulInput) -> Bool {
+        input.tokens >= prefillMinimumTokens && !input.alwaysQuantizeActivations
+    }
+
     /// Rows handled together by a unit of work.
     private static func unitRows(prefill: Bool) -> Int { prefill ? GEMM.tileRows : 4 }
 
     private static func run(_ products: UnsafeBufferPointer<MatMulProduct>, _ input: MatMulInput, rows selection: RowSelection,
                             pool: ThreadPool) {
         precondition(pool.threadCount <= input.threads, "the pool has \(pool.threadCount) threads, the MatMulInput was sized for \(input.threads)")
-        let prefill = input.tokens >= prefillMinimumTokens && !input.alwaysQuantizeActivations
-        var needQ8 = false, needQ8K = false
+        let prefill = isPrefill(input)
         for p in products {
-            precondition(p.weights.columns == input.columns, "\(p.weights.name) has \(p.weights.columns) columns, the input \(input.columns)")
-            precondition(p.outputStride >= p.weights.rows || input.tokens == 1, "output stride \(p.outputStride) < \(p.weights.rows) rows")
+            let own = p.input ?? input
+            precondition(p.weights.columns == own.columns, "\(p.weights.name) has \(p.weights.columns) columns, the input \(own.columns)")
+            precondition(p.outputStride >= p.weights.rows || own.tokens == 1, "output stride \(p.outputStride) < \(p.weights.rows) rows")
+            precondition(isPrefill(own) == prefill, "the products of one region must all be prefill or all decode")
+            if prefill {
+                own.preparePanels(pool)
+                continue
+            }
             switch p.weights.dtype {
-            case .q8_0, .q4_0, .q4_1, .q5_0: needQ8 = true
-            case .q4_K, .q6_K: needQ8K = true
+            case .q8_0, .q4_0, .q4_1, .q5_0: own.prepareQ8()
+            case .q4_K, .q6_K: own.prepareQ8K()
             default: break
             }
-        }
-        if prefill {
-            input.preparePanels(pool)
-        } else {
-            if needQ8 { input.prepareQ8() }
-            if needQ8K { input.prepareQ8K() }
         }
         let unit = unitRows(prefill: prefill)
         // Units: row groups of each product in turn.
@@ -302,8 +322,9 @@ public enum MatMul {
         }
     }
 
-    private static func compute(_ p: MatMulProduct, rows: Range<Int>, input: MatMulInput, prefill: Bool, thread: Int) {
+    private static func compute(_ p: MatMulProduct, rows: Range<Int>, input group: MatMulInput, prefill: Bool, thread: Int) {
         let w = p.weights
+        let input = p.input ?? group
         if prefill {
             GEMM.rows(w, rows, panels: input.panels, tokens: input.tokens, p.output, outputStride: p.outputStride,
                       scratch: input.tile(thread))

@@ -36,8 +36,25 @@ struct FeedForwardPlan {
     let activation: Activation
     let up: LinearPlan
     let gate: LinearPlan?
+    /// `[hidden, ff]`, or `[ff, hidden]` (transposed) when `blockSize` is set.
     let down: LinearPlan
+    /// Neurons per block of a blocked (sparse-bundle) layer, whose `down` is stored transposed; nil when dense.
+    let blockSize: Int?
     var width: Int { up.outputs }
+    /// Neuron blocks (1 for a dense layer).
+    var blocks: Int { blockSize.map { width / $0 } ?? 1 }
+}
+
+/// A low-rank sparsity predictor `scores = up · (down · x) + bias`, reading block `sourceBlock`'s input.
+struct PredictorPlan {
+    /// `[rank, hidden]`, in its stored dtype (multiplied in the source block's Q/K/V region).
+    let down: WeightMatrix
+    /// `[units, rank]`, decoded to f32 (small).
+    let up: FloatBuffer
+    let bias: FloatBuffer?
+    let sourceBlock: Int
+    let units: Int
+    var rank: Int { down.rows }
 }
 
 /// One transformer block.
@@ -47,6 +64,12 @@ struct BlockPlan {
     let feedForwardNorm: NormPlan
     let feedForward: FeedForwardPlan
     let placement: NormPlacement
+    /// Predictors of this block's FFN blocks and attention heads (sparse bundles).
+    let ffnPredictor: PredictorPlan?
+    let headPredictor: PredictorPlan?
+    /// The bundle's per-block densities (its schedule), if any.
+    let ffnDensity: Double?
+    let headDensity: Double?
 }
 
 /// The compiled form of a `ModelGraph`: every tensor the forward pass reads, bound once, checked for shape
@@ -66,7 +89,7 @@ struct ExecutionPlan {
     var widestInput: Int {
         var widest = hyperparameters.hiddenSize
         for b in blocks {
-            widest = max(widest, b.attention.o.inputs, b.feedForward.down.inputs, b.attention.q.inputs)
+            widest = max(widest, b.attention.o.inputs, b.feedForward.width, b.attention.q.inputs)
         }
         return widest
     }
@@ -140,23 +163,47 @@ struct ExecutionPlan {
             }
             let width = try tensor(f.up.weight).shape.dims.first ?? 0
             let down: LinearPlan
+            var blockSize: Int?
             switch f.layout {
             case .dense:
                 down = try linear(f.down, outputs: d, inputs: width)
-            case .blocked:
-                // Bundles store down transposed; the dense runner uses it transposed back (see BlockedFeedForward).
-                let dense = try BlockedFeedForward.denseDown(from: try tensor(f.down.weight))
-                guard dense.shape.dims == [d, width] else {
-                    throw SieveCoreError.invalidShape(source: "model", tensor: f.down.weight, reason: "blocked down \(dense.shape) does not match hidden \(d) × width \(width)")
+            case let .blocked(size, _):
+                // Bundles store down transposed, `[ff, hidden]`: neuron n's output column is row n (one contiguous
+                // stream per block), multiplied by `TransposedMatMul`.
+                guard size > 0, width % size == 0 else {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): FFN width \(width) is not a whole number of blocks of \(size)")
                 }
-                down = LinearPlan(weight: try WeightMatrix(dense), bias: try f.down.bias.map { try vector($0, count: d) })
+                down = LinearPlan(weight: try matrix(f.down.weight, rows: width, columns: d),
+                                  bias: try f.down.bias.map { try vector($0, count: d) })
+                blockSize = size
             }
             let feedForward = FeedForwardPlan(
                 kind: f.kind, activation: f.activation, up: try linear(f.up, outputs: width, inputs: d),
-                gate: try f.gate.map { try linear($0, outputs: width, inputs: d) }, down: down)
+                gate: try f.gate.map { try linear($0, outputs: width, inputs: d) }, down: down, blockSize: blockSize)
+            func predictor(_ node: PredictorNode?, units: Int) throws -> PredictorPlan? {
+                guard let node else { return nil }
+                guard node.units == units, node.sourceBlock >= 0, node.sourceBlock <= i else {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(node.target.rawValue) predictor of \(node.units) units reading block \(node.sourceBlock) (expected \(units) units and a block at most \(i))")
+                }
+                let downT = try tensor(node.down)
+                let rank = downT.shape.dims.first ?? 0
+                let up = try tensor(node.up)
+                guard up.shape.dims == [units, rank], up.dtype.isFloat else {
+                    throw SieveCoreError.invalidShape(source: "model", tensor: node.up, reason: "shape \(up.shape) as \(up.dtype.name), the runtime expects float [\(units), \(rank)]")
+                }
+                return PredictorPlan(down: try matrix(node.down, rows: rank, columns: d), up: try FloatBuffer(tensor: up),
+                                     bias: try node.bias.map { try vector($0, count: units) }, sourceBlock: node.sourceBlock,
+                                     units: units)
+            }
+            let ffnPredictor = try predictor(b.ffnPredictor, units: feedForward.blocks)
+            if ffnPredictor != nil && blockSize == nil {
+                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) has an FFN predictor but no blocked FFN layout")
+            }
             blocks.append(BlockPlan(attentionNorm: try norm(b.attentionNorm), attention: attention,
                                     feedForwardNorm: try norm(b.feedForwardNorm), feedForward: feedForward,
-                                    placement: b.normPlacement))
+                                    placement: b.normPlacement, ffnPredictor: ffnPredictor,
+                                    headPredictor: try predictor(b.headPredictor, units: a.heads),
+                                    ffnDensity: b.ffnDensity, headDensity: b.headDensity))
         }
         guard !blocks.isEmpty else { throw SieveRuntimeError.unsupportedGraph(reason: "the graph has no transformer blocks") }
         self.blocks = blocks

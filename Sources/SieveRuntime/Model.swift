@@ -79,15 +79,43 @@ public final class Model {
     /// Called with block activations during `evaluate` when set (calibration, tests, analysis). Leave nil for
     /// speed.
     public var activationObserver: ((ActivationRecord) -> Void)?
+    /// Test hook of dense evaluation: called per block and row with the attention heads' outputs
+    /// (`.attentionOutput`) and the FFN activations (`.feedForwardActivation`), which it may change (e.g. zero
+    /// units, as a plain reference for sparse execution).
+    var unitFilter: ((ActivationSite, Int, UnsafeMutableBufferPointer<Float>) -> Void)?
 
     let plan: ExecutionPlan
     let pool: ThreadPool
     let cache: KVCache
     private let work: Workspace
     private let rope: RotaryEmbedding?
-    /// Per block, the fused products that share an input: q/k/v, and gate/up for gated FFNs.
+    /// Per block, the fused products that share an input: q/k/v (with the predictors that read the block's input,
+    /// when they overlap), and gate/up for gated FFNs.
     private let attentionProducts: [[MatMulProduct]]
     private let feedForwardProducts: [[MatMulProduct]]
+    /// Per block, q/k/v followed by the first products of the predictors that read the block's input (lookahead
+    /// overlap: one parallel region for both).
+    private let attentionAndPredictorProducts: [[MatMulProduct]]
+    /// Per block, the predictors' first products when they run in a region of their own (no overlap).
+    private let predictorProducts: [[MatMulProduct]]
+    /// Densities, predictors and their buffers.
+    let sparsity: SparsityPlan
+    private let selection: SelectionBuffers
+    /// The raw residual stream at a block's input, as the predictors read it.
+    private let predictorInput: MatMulInput
+    /// Per-thread scratch of the transposed (blocked) down products.
+    private let downScratch: FloatBuffer
+    /// Whether the batch being evaluated runs sparsely (decode, or prefill with `sparsePrefill`).
+    private var sparseStep = false
+
+    /// The units each block computes per token (all of them for dense models and in dense mode).
+    public var densities: [BlockDensity] { sparsity.densities }
+    /// Whether decoding computes only a subset of FFN blocks or heads somewhere.
+    public var isSparse: Bool { sparsity.isSparse }
+    /// Mean fraction of FFN blocks computed per token over the blocks.
+    public var meanFFNDensity: Double { densities.map(\.ffn).reduce(0, +) / Double(max(1, densities.count)) }
+    /// Mean fraction of attention heads computed per token over the blocks.
+    public var meanHeadDensity: Double { densities.map(\.head).reduce(0, +) / Double(max(1, densities.count)) }
 
     /// Compiles `graph`: binds its tensors, checks shapes and dtypes, and allocates the cache and buffers.
     /// - Parameter pool: a thread pool to share with other models; nil starts one with `options.threads` threads.
@@ -111,6 +139,14 @@ public final class Model {
         let batch = encoder ? max(options.batchSize, context) : min(options.batchSize, context)
         let work = Workspace(plan: plan, batch: batch, context: context, threads: threads,
                              quantizedActivations: options.quantizedActivations)
+        let sparsity = try SparsityPlan(plan: plan, options: options, batch: batch)
+        let predictorInput = MatMulInput(maxTokens: batch, maxColumns: hp.hiddenSize, threads: threads,
+                                         alwaysQuantizeActivations: options.quantizedActivations)
+        self.sparsity = sparsity
+        self.predictorInput = predictorInput
+        selection = SelectionBuffers(maxUnits: plan.blocks.map { max($0.feedForward.blocks, $0.attention.heads) }.max() ?? 1)
+        downScratch = FloatBuffer(count: plan.blocks.contains { $0.feedForward.blockSize != nil }
+                                  ? TransposedMatMul.scratchFloats(columns: hp.hiddenSize, threads: threads) : 0)
 
         self.plan = plan
         architecture = graph.architecture
@@ -126,11 +162,20 @@ public final class Model {
             RotaryEmbedding(headDimension: first.headDim, rotaryDimension: $0.dimensions, base: Float($0.theta),
                             layout: $0.style == .halfSplit ? .halfSplit : .interleaved, maxPositions: context)
         }
-        attentionProducts = plan.blocks.map { b in [
+        let predictorProducts = sparsity.readers.map { readers in
+            readers.map { MatMulProduct(weights: $0.plan.down, output: $0.hidden.pointer, input: predictorInput) }
+        }
+        let overlap = options.lookaheadOverlap
+        self.predictorProducts = overlap ? [] : predictorProducts
+        let attentionProducts = plan.blocks.map { b in [
             MatMulProduct(weights: b.attention.q.weight, output: work.queries.pointer),
             MatMulProduct(weights: b.attention.k.weight, output: work.keys.pointer),
             MatMulProduct(weights: b.attention.v.weight, output: work.values.pointer),
         ] }
+        self.attentionProducts = attentionProducts
+        attentionAndPredictorProducts = attentionProducts.enumerated().map { i, products in
+            products + (overlap ? predictorProducts[i] : [])
+        }
         feedForwardProducts = plan.blocks.map { b in
             guard let gate = b.feedForward.gate else { return [MatMulProduct(weights: b.feedForward.up.weight, output: work.up.pointer)] }
             return [MatMulProduct(weights: gate.weight, output: work.gate.pointer),
@@ -231,6 +276,7 @@ public final class Model {
     /// cache, but the last block computes its attention output and FFN only for `outputRows` (as llama.cpp
     /// does), unless an activation observer wants every row.
     private func forwardBlocks(tokens n: Int, at start: Int, outputRows: Range<Int>) {
+        sparseStep = sparsity.isSparse && (n == 1 || options.sparsePrefill)
         embed(tokens: n, at: start)
         let all = 0..<n
         for layer in plan.blocks.indices {
@@ -239,6 +285,11 @@ public final class Model {
             if let observer = activationObserver {
                 observer(ActivationRecord(site: .blockInput, layer: layer, firstPosition: start, tokens: n, width: hiddenSize,
                                           values: UnsafeBufferPointer(work.residual.slice(0, n * hiddenSize))))
+            }
+            if !sparsity.readers[layer].isEmpty && sparseStep {
+                // Lookahead: the predictors that read this block's input run now, inside its Q/K/V region.
+                predictorInput.bind(work.residual.pointer, tokens: n, columns: hiddenSize)
+                if !predictorProducts.isEmpty { MatMul.multiply(predictorProducts[layer], predictorInput, pool: pool) }
             }
             switch block.placement {
             case .pre:
@@ -284,7 +335,7 @@ public final class Model {
         let qDim = a.heads * a.headDim
         let kvDim = a.kvHeads * a.headDim
         work.input.bind(input.pointer, tokens: n, columns: d)
-        MatMul.multiply(attentionProducts[layer], work.input, pool: pool)
+        MatMul.multiply(sparseStep ? attentionAndPredictorProducts[layer] : attentionProducts[layer], work.input, pool: pool)
         addBias(a.q.bias, to: work.queries, rows: 0..<n, width: qDim)
         addBias(a.k.bias, to: work.keys, rows: 0..<n, width: kvDim)
         addBias(a.v.bias, to: work.values, rows: 0..<n, width: kvDim)
@@ -298,7 +349,15 @@ public final class Model {
             values.store(work.values.row(i, width: kvDim), position: start + i, heads: a.kvHeads, headDimension: a.headDim)
         }
         guard !rows.isEmpty else { return }
-        attend(a, layer: layer, tokens: n, at: start, rows: rows)
+        let density = sparsity.densities[layer]
+        if density.sparseHeads && sparseStep {
+            attendSparse(a, layer: layer, tokens: n, at: start, rows: rows, kept: density.headsKept)
+        } else {
+            attend(a, layer: layer, tokens: n, at: start, rows: rows)
+            if let filter = unitFilter {
+                for i in rows { filter(.attentionOutput, layer, work.attended.slice(i * qDim, qDim)) }
+            }
+        }
         if let observer = activationObserver {
             observer(ActivationRecord(site: .attentionOutput, layer: layer, firstPosition: start, tokens: n, width: qDim,
                                       values: UnsafeBufferPointer(work.attended.slice(0, n * qDim))))
@@ -339,6 +398,65 @@ public final class Model {
         }
     }
 
+    /// Attention computing only `kept` heads per row (the rest of `attended` is zero, so the output projection
+    /// ignores them). One predicted row attends only its selected heads; otherwise (oracle selection, sparse
+    /// batches) every head is computed and the unselected ones are zeroed.
+    private func attendSparse(_ a: AttentionPlan, layer: Int, tokens n: Int, at start: Int, rows: Range<Int>, kept: Int) {
+        let qDim = a.heads * a.headDim
+        if rows.count == 1, sparsity.mode == .predicted, let predictor = sparsity.headPredictors[layer] {
+            let i = rows.lowerBound
+            SparsityPlan.scores(predictor, row: i, into: selection.scores.pointer)
+            let heads = selection.top(kept, units: a.heads)
+            work.attended.row(i, width: qDim).update(repeating: 0, count: qDim)
+            let span = a.causal ? start + i + 1 : start + n
+            if heads.count * span * a.headDim < Self.serialAttentionWork {
+                for h in heads { attendHead(a, layer: layer, row: i, head: h, tokens: n, at: start, thread: 0) }
+            } else {
+                pool.parallelFor(heads.count) { range, thread in
+                    for j in range { self.attendHead(a, layer: layer, row: i, head: heads[j], tokens: n, at: start, thread: thread) }
+                }
+            }
+            return
+        }
+        attend(a, layer: layer, tokens: n, at: start, rows: rows)
+        for i in rows {
+            let out = work.attended.row(i, width: qDim)
+            if sparsity.mode == .predicted, let predictor = sparsity.headPredictors[layer] {
+                SparsityPlan.scores(predictor, row: i, into: selection.scores.pointer)
+            } else {
+                // Oracle: each head's output norm.
+                for h in 0..<a.heads {
+                    var sum: Float = 0
+                    for j in 0..<a.headDim { let v = out[h * a.headDim + j]; sum += v * v }
+                    selection.scores.pointer[h] = sum
+                }
+            }
+            zeroUnselected(selection.top(kept, units: a.heads), units: a.heads, width: a.headDim, row: out)
+        }
+    }
+
+    /// Zeroes the `width`-wide slices of `row` of the units not in `selected` (ascending).
+    private func zeroUnselected(_ selected: UnsafeBufferPointer<Int>, units: Int, width: Int, row: UnsafeMutablePointer<Float>) {
+        var next = 0
+        for u in 0..<units {
+            if next < selected.count && selected[next] == u {
+                next += 1
+            } else {
+                (row + u * width).update(repeating: 0, count: width)
+            }
+        }
+    }
+
+    /// Attention of one (row, head) pair.
+    @inline(__always)
+    private func attendHead(_ a: AttentionPlan, layer: Int, row i: Int, head h: Int, tokens n: Int, at start: Int, thread: Int) {
+        let qDim = a.heads * a.headDim
+        Attention.attendOne(work.queries.row(i, width: qDim) + h * a.headDim, keys: cache.keys(layer), values: cache.values(layer),
+                            kvHead: h / (a.heads / a.kvHeads), span: a.causal ? start + i + 1 : start + n, headDimension: a.headDim,
+                            scale: 1 / Float(a.headDim).squareRoot(), scores: work.scores.row(thread, width: work.context),
+                            into: work.attended.row(i, width: qDim) + h * a.headDim)
+    }
+
     /// Multiply-adds (heads × tokens × span × head size) below which attention runs on the calling thread.
     static let serialAttentionWork = 1 << 16
 
@@ -348,23 +466,99 @@ public final class Model {
         let d = hiddenSize
         let width = f.width
         let m = rows.count
+        let density = sparsity.densities[layer]
         work.input.bind(input.row(rows.lowerBound, width: d), tokens: m, columns: d)
-        MatMul.multiply(feedForwardProducts[layer], work.input, pool: pool)
-        addBias(f.gate?.bias, to: work.gate, rows: 0..<m, width: width)
-        addBias(f.up.bias, to: work.up, rows: 0..<m, width: width)
         let function = Self.kernelFunction(f.activation)
-        if f.gate != nil {
-            Activations.gatedProduct(function, gate: work.gate.pointer, up: work.up.pointer, into: work.up.pointer, count: m * width)
+        let output = work.projected.row(rows.lowerBound, width: d)
+        if let blockSize = f.blockSize, density.sparseFFN, sparseStep {
+            let kept = density.ffnBlocksKept
+            if m == 1, sparsity.mode == .predicted, let predictor = sparsity.ffnPredictors[layer] {
+                // Decode: gate/up rows, activation and down rows of the predicted blocks only.
+                SparsityPlan.scores(predictor, row: rows.lowerBound, into: selection.scores.pointer)
+                let blocks = selection.top(kept, units: f.blocks)
+                MatMul.multiply(feedForwardProducts[layer], work.input, blocks: blocks, blockRows: blockSize, pool: pool)
+                for b in blocks {
+                    let range = (b * blockSize)..<((b + 1) * blockSize)
+                    activate(f, function, rows: 1, columns: range)
+                }
+                if activationObserver != nil { zeroUnselected(blocks, units: f.blocks, width: blockSize, row: work.up.pointer) }
+                observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: 1, width: width)
+                TransposedMatMul.multiply(f.down.weight, work.up.pointer, inputStride: width, tokens: 1, blocks: blocks,
+                                          blockRows: blockSize, into: output, outputStride: d, scratch: downScratch.pointer,
+                                          scratchCount: downScratch.count, pool: pool)
+                addBias(f.down.bias, to: work.projected, rows: rows, width: d)
+                return
+            }
+            // Oracle selection or a sparse batch: every row's activations, then each row keeps its own top blocks
+            // (zeros, which the transposed product skips).
+            MatMul.multiply(feedForwardProducts[layer], work.input, pool: pool)
+            activate(f, function, rows: m, columns: 0..<width)
+            for i in 0..<m {
+                let row = work.up.row(i, width: width)
+                if sparsity.mode == .predicted, let predictor = sparsity.ffnPredictors[layer] {
+                    SparsityPlan.scores(predictor, row: rows.lowerBound + i, into: selection.scores.pointer)
+                } else {
+                    for b in 0..<f.blocks {
+                        var mass: Float = 0
+                        for j in (b * blockSize)..<((b + 1) * blockSize) { mass += abs(row[j]) }
+                        selection.scores.pointer[b] = mass
+                    }
+                }
+                zeroUnselected(selection.top(kept, units: f.blocks), units: f.blocks, width: blockSize, row: row)
+            }
+            observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: m, width: width)
+            TransposedMatMul.multiply(f.down.weight, work.up.pointer, inputStride: width, tokens: m, blocks: nil,
+                                      blockRows: blockSize, into: output, outputStride: d, scratch: downScratch.pointer,
+                                      scratchCount: downScratch.count, pool: pool)
+            addBias(f.down.bias, to: work.projected, rows: rows, width: d)
+            return
+        }
+        MatMul.multiply(feedForwardProducts[layer], work.input, pool: pool)
+        activate(f, function, rows: m, columns: 0..<width)
+        if let filter = unitFilter {
+            for i in 0..<m { filter(.feedForwardActivation, layer, work.up.slice(i * width, width)) }
+        }
+        observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: m, width: width)
+        if let blockSize = f.blockSize {
+            TransposedMatMul.multiply(f.down.weight, work.up.pointer, inputStride: width, tokens: m, blocks: nil,
+                                      blockRows: blockSize, into: output, outputStride: d, scratch: downScratch.pointer,
+                                      scratchCount: downScratch.count, pool: pool)
         } else {
-            Activations.apply(function, work.up.pointer, count: m * width)
+            work.input.bind(work.up.pointer, tokens: m, columns: width)
+            MatMul.multiply(f.down.weight, work.input, into: output, pool: pool)
         }
-        if let observer = activationObserver {
-            observer(ActivationRecord(site: .feedForwardActivation, layer: layer, firstPosition: start + rows.lowerBound, tokens: m,
-                                      width: width, values: UnsafeBufferPointer(work.up.slice(0, m * width))))
-        }
-        work.input.bind(work.up.pointer, tokens: m, columns: width)
-        MatMul.multiply(f.down.weight, work.input, into: work.projected.row(rows.lowerBound, width: d), pool: pool)
         addBias(f.down.bias, to: work.projected, rows: rows, width: d)
+    }
+
+    /// Bias, then the activation (times the gate for gated layers), on columns `columns` of rows `0..<rows` of
+    /// `up` (and `gate`).
+    private func activate(_ f: FeedForwardPlan, _ function: Activations.Function, rows m: Int, columns: Range<Int>) {
+        let width = f.width
+        let contiguous = columns.count == width
+        let spans = contiguous ? 1 : m
+        for i in 0..<spans {
+            let offset = contiguous ? 0 : i * width + columns.lowerBound
+            let count = contiguous ? m * width : columns.count
+            if contiguous {
+                addBias(f.gate?.bias, to: work.gate, rows: 0..<m, width: width)
+                addBias(f.up.bias, to: work.up, rows: 0..<m, width: width)
+            } else {
+                if let bias = f.gate?.bias { Activations.add(bias.pointer + columns.lowerBound, into: work.gate.pointer + offset, count: count) }
+                if let bias = f.up.bias { Activations.add(bias.pointer + columns.lowerBound, into: work.up.pointer + offset, count: count) }
+            }
+            if f.gate != nil {
+                Activations.gatedProduct(function, gate: work.gate.pointer + offset, up: work.up.pointer + offset,
+                                         into: work.up.pointer + offset, count: count)
+            } else {
+                Activations.apply(function, work.up.pointer + offset, count: count)
+            }
+        }
+    }
+
+    private func observeFeedForward(layer: Int, start: Int, tokens m: Int, width: Int) {
+        guard let observer = activationObserver else { return }
+        observer(ActivationRecord(site: .feedForwardActivation, layer: layer, firstPosition: start, tokens: m,
+                                  width: width, values: UnsafeBufferPointer(work.up.slice(0, m * width))))
     }
 
     static func kernelFunction(_ activation: Activation) -> Activations.Function {

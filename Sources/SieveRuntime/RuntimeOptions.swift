@@ -42,10 +42,13 @@ public struct RuntimeOptions: Sendable, Equatable {
     /// Whether prompt batches are also evaluated sparsely (each token with its own selection). By default
     /// prefill is dense and only decode is sparse.
     public var sparsePrefill: Bool
+    /// Whether the predictors' first product runs inside the parallel region of the block whose input it reads
+    /// (lookahead overlap, the default) rather than in a region of its own (to measure what overlap saves).
+    public var lookaheadOverlap: Bool
 
     public init(contextLength: Int? = nil, threads: Int? = nil, kvCacheType: KVCacheType = .f32, batchSize: Int = 512,
                 quantizedActivations: Bool = false, sparsity: SparsityMode = .predicted, ffnDensity: Double? = nil,
-                headDensity: Double? = nil, sparsePrefill: Bool = false) {
+                headDensity: Double? = nil, sparsePrefill: Bool = false, lookaheadOverlap: Bool = true) {
         self.contextLength = contextLength
         self.threads = threads
         self.kvCacheType = kvCacheType
@@ -55,6 +58,7 @@ public struct RuntimeOptions: Sendable, Equatable {
         self.ffnDensity = ffnDensity
         self.headDensity = headDensity
         self.sparsePrefill = sparsePrefill
+        self.lookaheadOverlap = lookaheadOverlap
     }
 
     /// The context used for a model trained on `trainedContext` positions; throws when the request is out of

@@ -17,6 +17,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "KV cache element type: f32 or f16.")
     var kvType: String = "f32"
 
+    @OptionGroup var sparsity: SparsityOptions
+
     func validate() throws {
         if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
         if let c = contextLength, c < 1 { throw ValidationError("--ctx must be positive") }
@@ -24,7 +26,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     var runtimeOptions: RuntimeOptions {
-        RuntimeOptions(contextLength: contextLength, threads: threads, kvCacheType: KVCacheType(rawValue: kvType) ?? .f32)
+        sparsity.apply(to: RuntimeOptions(contextLength: contextLength, threads: threads, kvCacheType: KVCacheType(rawValue: kvType) ?? .f32))
     }
 
     /// Reads the model file into the IR.
@@ -39,6 +41,41 @@ struct ModelOptions: ParsableArguments {
     func loadSession() throws -> Session {
         let graph = try loadGraph()
         return try reportingErrors { try Session(graph: graph, options: runtimeOptions) }
+    }
+}
+
+/// How a sparse bundle runs: densities, selection, sparse prefill.
+struct SparsityOptions: ParsableArguments {
+    @Option(help: "Sparse bundles: fraction of FFN blocks computed per token in every block, in (0, 1] (default: the bundle's per-block schedule).")
+    var ffnDensity: Double?
+
+    @Option(help: "Sparse bundles: fraction of attention heads computed per token in every block, in (0, 1] (default: the bundle's schedule).")
+    var headDensity: Double?
+
+    @Flag(help: "Sparse bundles: compute everything, then keep the true top units at the density (the best a predictor could do).")
+    var oracle = false
+
+    @Flag(help: "Sparse bundles: compute every unit (the dense baseline).")
+    var dense = false
+
+    @Flag(help: "Sparse bundles: evaluate prompts sparsely too (default: dense prefill, sparse decode).")
+    var sparsePrefill = false
+
+    func validate() throws {
+        if oracle && dense { throw ValidationError("--oracle and --dense exclude each other") }
+        for (name, value) in [("--ffn-density", ffnDensity), ("--head-density", headDensity)] {
+            if let v = value, !(v > 0 && v <= 1) { throw ValidationError("\(name) must be in (0, 1], got \(v)") }
+        }
+    }
+
+    /// `options` with these settings.
+    func apply(to options: RuntimeOptions) -> RuntimeOptions {
+        var options = options
+        options.sparsity = dense ? .dense : oracle ? .oracle : .predicted
+        options.ffnDensity = ffnDensity
+        options.headDensity = headDensity
+        options.sparsePrefill = sparsePrefill
+        return options
     }
 }
 

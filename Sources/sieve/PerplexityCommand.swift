@@ -28,6 +28,8 @@ struct PerplexityCommand: ParsableCommand {
         var options = modelOptions
         let chunkLength = options.contextLength ?? 512
         options.contextLength = chunkLength
+        // Chunks are evaluated in batches: a sparse bundle must select units per token in them too.
+        options.sparsity.sparsePrefill = true
         let session = try options.loadSession()
         let text = try reportingErrors { () throws -> String in
             guard let data = FileManager.default.contents(atPath: file) else {
@@ -49,6 +51,11 @@ struct PerplexityCommand: ParsableCommand {
             }
         }
         let seconds = Date().timeIntervalSince(start)
+        let model = session.model
+        if model.isSparse {
+            printError(String(format: "sparsity: %@ selection, mean FFN density %.3f, mean head density %.3f",
+                              model.options.sparsity.rawValue, model.meanFFNDensity, model.meanHeadDensity))
+        }
         if json {
             print(JSONValue.object([("ppl", .double(result.value)), ("stderr", .double(result.standardError)),
                                     ("chunks", .int(Int64(result.chunks))), ("ctx", .int(Int64(result.contextLength))),

@@ -1,0 +1,332 @@
+import SieveCore
+
+/// Products with a weight matrix stored transposed, `W` `[inner, outputs]`: `y[t, c] = Σₙ x[t, n] · W[n, c]`, the
+/// down projection of a blocked (sparse-bundle) feed-forward layer, whose row `n` is neuron `n`'s output column.
+///
+/// Each computed neuron streams one contiguous row, so a selection of neuron blocks reads exactly the selected
+/// bytes, and neurons whose activation is zero (ReLU models, masked units) are skipped without reading their
+/// row. The outputs are split across threads by column; each thread adds the rows into its own columns, so the
+/// order of the sum over neurons is the same for every thread count.
+///
+/// One token runs a fused decode-and-accumulate loop per weight type (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0);
+/// several tokens decode each row slice once into per-thread scratch and add it to every token that uses the
+/// neuron. Both are compared with `reference` within `Tolerances.floatSum` (they only reorder float sums).
+public enum TransposedMatMul {
+    /// Floats of per-thread scratch `multiply` needs for a matrix of `columns` columns.
+    public static func scratchFloats(columns: Int, threads: Int) -> Int { threads * (columns + 32) }
+
+    /// `y[t·outputStride + c] = Σ_{n ∈ rows} x[t·inputStride + n] · W[n, c]` for every column `c` and token
+    /// `t < tokens`; the rows are those of the blocks in `blocks` (rows `b·blockRows ..< (b+1)·blockRows`), or all
+    /// rows when `blocks` is nil. `y`'s columns are overwritten. `scratch` holds `scratchFloats(columns:threads:)`
+    /// floats for the pool's thread count.
+    public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                                blocks: UnsafeBufferPointer<Int>?, blockRows: Int,
+                                into y: UnsafeMutablePointer<Float>, outputStride: Int,
+                                scratch: UnsafeMutablePointer<Float>, scratchCount: Int, pool: ThreadPool) {
+        precondition(tokens >= 1 && blockRows >= 1, "TransposedMatMul needs tokens and a block size")
+        precondition(scratchCount >= scratchFloats(columns: w.columns, threads: pool.threadCount), "scratch too small for \(w.columns) columns and \(pool.threadCount) threads")
+        if let blocks {
+            for b in blocks { precondition(b >= 0 && (b + 1) * blockRows <= w.rows, "block \(b) of \(blockRows) rows outside \(w.rows) rows") }
+        }
+        let unit = max(32, w.dtype.blockSize)
+        let units = (w.columns + unit - 1) / unit
+        // One column slice per thread: each slice then streams every selected row once.
+        let perThread = (units + pool.threadCount - 1) / pool.threadCount
+        let rows = RowBlocks(blocks: blocks, blockRows: blockRows, rows: w.rows)
+        let work = rows.count * w.columns * tokens
+        if work < serialWork || pool.threadCount == 1 {
+            slice(w, x, inputStride: inputStride, tokens: tokens, rows: rows, units: 0..<units, unit: unit, into: y,
+                  outputStride: outputStride, scratch: scratch)
+        } else {
+            pool.parallelChunks(units, chunk: perThread) { range, thread in
+                slice(w, x, inputStride: inputStride, tokens: tokens, rows: rows, units: range, unit: unit, into: y,
+                      outputStride: outputStride, scratch: scratch + thread * (w.columns + 32))
+            }
+        }
+    }
+
+    /// The columns of column units `units` (of `unit` columns each).
+    @inline(__always)
+    private static func slice(_ w: WeightMatrix, _ x: UnsafePointer<Float>, inputStride: Int, tokens: Int, rows: RowBlocks,
+                              units: Range<Int>, unit: Int, into y: UnsafeMutablePointer<Float>, outputStride: Int,
+                              scratch: UnsafeMutablePointer<Float>) {
+        let columns = (units.lowerBound * unit)..<min(w.columns, units.upperBound * unit)
+        if tokens == 1 {
+            accumulateOne(w, x, rows: rows, columns: columns, into: y, scratch: scratch)
+        } else {
+            accumulateMany(w, x, inputStride: inputStride, tokens: tokens, rows: rows, columns: columns, into: y,
+                           outputStride: outputStride, scratch: scratch)
+        }
+    }
+
+    /// Multiply-adds below which a product runs on the calling thread (a fork/join costs more).
+    static let serialWork = 1 << 14
+
+    /// Plain reference: decodes each row with the scalar codecs and accumulates in row order.
+    public static func reference(_ w: WeightMatrix, _ x: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                                 blocks: [Int]?, blockRows: Int, into y: UnsafeMutablePointer<Float>, outputStride: Int) {
+        let rows = blocks.map { $0.flatMap { b in (b * blockRows)..<((b + 1) * blockRows) } } ?? Array(0..<w.rows)
+        var decoded = [Float](repeating: 0, count: w.columns)
+        for t in 0..<tokens {
+            let out = y + t * outputStride
+            for c in 0..<w.columns { out[c] = 0 }
+        }
+        for n in rows {
+            decoded.withUnsafeMutableBufferPointer { w.decodeRowReference(n, into: $0.baseAddress!) }
+            for t in 0..<tokens {
+                let a = x[t * inputStride + n]
+                let out = y + t * outputStride
+                for c in 0..<w.columns { out[c] += a * decoded[c] }
+            }
+        }
+    }
+
+    // MARK: - One token
+
+    private static func accumulateOne(_ w: WeightMatrix, _ x: UnsafePointer<Float>, rows: RowBlocks, columns: Range<Int>,
+                                      into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        for c in columns { y[c] = 0 }
+        switch w.dtype {
+        case .f32: accumulate(F32Accumulate.self, w, x, rows, columns, y)
+        case .f16: accumulate(F16Accumulate.self, w, x, rows, columns, y)
+        case .bf16: accumulate(BF16Accumulate.self, w, x, rows, columns, y)
+        case .q8_0: accumulate(Q8_0Accumulate.self, w, x, rows, columns, y)
+        case .q4_0: accumulate(Q4_0Accumulate.self, w, x, rows, columns, y)
+        case .q4_1: accumulate(Q4_1Accumulate.self, w, x, rows, columns, y)
+        case .q5_0: accumulate(Q5_0Accumulate.self, w, x, rows, columns, y)
+        default:
+            // K-quants: decode the slice, then add it.
+            rows.forEach { n in
+                let a = x[n]
+                if a == 0 { return }
+                decodeSlice(w, row: n, columns: columns, into: scratch)
+                axpy(a, scratch, y + columns.lowerBound, count: columns.count)
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func accumulate<K: AccumulateKind>(_ kind: K.Type, _ w: WeightMatrix, _ x: UnsafePointer<Float>, _ rows: RowBlocks,
+                                                      _ columns: Range<Int>, _ y: UnsafeMutablePointer<Float>) {
+        rows.forEach { n in
+            let a = x[n]
+            if a == 0 { return }
+            K.accumulate(w.base + n * w.rowBytes, scale: a, columns: columns, into: y)
+        }
+    }
+
+    // MARK: - Several tokens
+
+    private static func accumulateMany(_ w: WeightMatrix, _ x: UnsafePointer<Float>, inputStride: Int, tokens: Int, rows: RowBlocks,
+                                       columns: Range<Int>, into y: UnsafeMutablePointer<Float>, outputStride: Int,
+                                       scratch: UnsafeMutablePointer<Float>) {
+        let width = columns.count
+        // Token tiles small enough that their output slices stay in L1 while the rows stream past.
+        let tile = max(1, min(tokens, 16 * 1024 / max(1, width)))
+        var t0 = 0
+        while t0 < tokens {
+            let t1 = min(tokens, t0 + tile)
+            for t in t0..<t1 {
+                let out = y + t * outputStride + columns.lowerBound
+                for c in 0..<width { out[c] = 0 }
+            }
+            rows.forEach { n in
+                var used = false
+                for t in t0..<t1 where x[t * inputStride + n] != 0 { used = true; break }
+                if !used { return }
+                decodeSlice(w, row: n, columns: columns, into: scratch)
+                for t in t0..<t1 {
+                    let a = x[t * inputStride + n]
+                    if a != 0 { axpy(a, scratch, y + t * outputStride + columns.lowerBound, count: width) }
+                }
+            }
+            t0 = t1
+        }
+    }
+
+    /// Decodes columns `columns` (starting on a block boundary) of row `row`.
+    @inline(__always)
+    private static func decodeSlice(_ w: WeightMatrix, row: Int, columns: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let start = w.dtype.byteCount(elements: columns.lowerBound) ?? 0
+        Dequantize.row(w.base + row * w.rowBytes + start, dtype: w.dtype, columns: columns.count, into: out)
+    }
+
+    /// `y[0..<count] += a · s[0..<count]`.
+    @inline(__always)
+    static func axpy(_ a: Float, _ s: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        let va = SIMD16<Float>(repeating: a)
+        var c = 0
+        while c + 16 <= count {
+            y.store16(y.load16(c) + va * s.load16(c), c)
+            c += 16
+        }
+        while c < count { y[c] += a * s[c]; c += 1 }
+    }
+
+    private static func axpy(_ a: Float, _ s: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        axpy(a, UnsafePointer(s), y, count: count)
+    }
+}
+
+/// The rows of a selection of equal-sized blocks (or all rows), iterated without allocating.
+struct RowBlocks {
+    let blocks: UnsafeBufferPointer<Int>?
+    let blockRows: Int
+    let rows: Int
+
+    var count: Int { blocks.map { $0.count * blockRows } ?? rows }
+
+    @inline(__always)
+    func forEach(_ body: (Int) -> Void) {
+        if let blocks {
+            for b in blocks {
+                for n in (b * blockRows)..<((b + 1) * blockRows) { body(n) }
+            }
+        } else {
+            for n in 0..<rows { body(n) }
+        }
+    }
+}
+
+/// `y[c] += scale · W[row, c]` for the columns of a slice, fused with decoding, per weight type.
+protocol AccumulateKind {
+    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>)
+}
+
+/// Float rows: 16 lanes at a time, then a scalar tail.
+protocol FloatAccumulateKind: AccumulateKind {
+    static func load16(_ row: UnsafeRawPointer, _ i: Int) -> SIMD16<Float>
+    static func load1(_ row: UnsafeRawPointer, _ i: Int) -> Float
+}
+
+extension FloatAccumulateKind {
+    @inline(__always)
+    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>) {
+        let s = SIMD16<Float>(repeating: scale)
+        var c = columns.lowerBound
+        while c + 16 <= columns.upperBound {
+            y.store16(y.load16(c) + s * load16(row, c), c)
+            c += 16
+        }
+        while c < columns.upperBound { y[c] += scale * load1(row, c); c += 1 }
+    }
+}
+
+enum F32Accumulate: FloatAccumulateKind {
+    @inline(__always) static func load16(_ row: UnsafeRawPointer, _ i: Int) -> SIMD16<Float> { F32Row.load16(row, i) }
+    @inline(__always) static func load1(_ row: UnsafeRawPointer, _ i: Int) -> Float { F32Row.load1(row, i) }
+}
+
+enum F16Accumulate: FloatAccumulateKind {
+    @inline(__always) static func load16(_ row: UnsafeRawPointer, _ i: Int) -> SIMD16<Float> { F16Row.load16(row, i) }
+    @inline(__always) static func load1(_ row: UnsafeRawPointer, _ i: Int) -> Float { F16Row.load1(row, i) }
+}
+
+enum BF16Accumulate: FloatAccumulateKind {
+    @inline(__always) static func load16(_ row: UnsafeRawPointer, _ i: Int) -> SIMD16<Float> { BF16Row.load16(row, i) }
+    @inline(__always) static func load1(_ row: UnsafeRawPointer, _ i: Int) -> Float { BF16Row.load1(row, i) }
+}
+
+/// Blocks of 32 with an f16 scale: `y += (scale·d) · (code − offset)`.
+enum Q8_0Accumulate: AccumulateKind {
+    @inline(__always)
+    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>) {
+        for b in (columns.lowerBound / 32)..<(columns.upperBound / 32) {
+            let p = row + b * 34
+            let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
+            y.store16(y.load16(32 * b) + f * toFloat(widen(p.vector(at: 2, as: SIMD16<Int8>.self))), 32 * b)
+            y.store16(y.load16(32 * b + 16) + f * toFloat(widen(p.vector(at: 18, as: SIMD16<Int8>.self))), 32 * b + 16)
+        }
+    }
+}
+
+enum Q4_0Accumulate: AccumulateKind {
+    @inline(__always)
+    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>) {
+        for b in (columns.lowerBound / 32)..<(columns.upperBound / 32) {
+            let p = row + b * 18
+            let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
+            let q: SIMD16<UInt8> = p.vector(at: 2)
+            y.store16(y.load16(32 * b) + f * toFloat(widen(q & 15) &- 8), 32 * b)
+            y.store16(y.load16(32 * b + 16) + f * toFloat(widen(q &>> 4) &- 8), 32 * b + 16)
+        }
+    }
+}
+
+/// `y += (scale·d) · code + scale·m`.
+enum Q4_1Accumulate: AccumulateKind {
+    @inline(__always)
+    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>) {
+        for b in (columns.lowerBound / 32)..<(columns.upperBound / 32) {
+            let p = row + b * 20
+            let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
+            let m = SIMD16<Float>(repeating: scale * Dequantize.half(p, 2))
+            let q: SIMD16<UInt8> = p.vector(at: 4)
+            y.store16(y.load16(32 * b) + (f * toFloat(widen(q & 15)) + m), 32 * b)
+            y.store16(y.load16(32 * b + 16) + (f * toFloat(widen(q &>> 4)) + m), 32 * b + 16)
+        }
+    }
+}
+
+enum Q5_0Accumulate: AccumulateKind {
+    @inline(__always)
+    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>) {
+        for b in (columns.lowerBound / 32)..<(columns.upperBound / 32) {
+            let p = row + b * 22
+            let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
+            let (w0, w1) = Q5_0Dot.codes(p)
+            y.store16(y.load16(32 * b) + f * toFloat(w0 &- 16), 32 * b)
+            y.store16(y.load16(32 * b + 16) + f * toFloat(w1 &- 16), 32 * b + 16)
+        }
+    }
+}
+
+/// Choosing the top-scored units (FFN blocks, attention heads) without sorting everything.
+public enum UnitSelection {
+    /// Units kept at `density` of `units`: `round(density · units)` (half away from zero) clamped to `1 … units`.
+    /// The packer measures recall with the same rule, so the bundle's recall table applies at run time.
+    public static func count(density: Double, units: Int) -> Int {
+        min(units, max(1, Int((density * Double(units)).rounded())))
+    }
+
+    /// Writes into `selected[0..<k]` the indices of the `k` largest of `scores[0..<n]`, in increasing index order
+    /// (so rows stream forward through memory). `work` holds `n` indices. Quickselect; ties are broken
+    /// deterministically.
+    public static func top(_ k: Int, of scores: UnsafePointer<Float>, count n: Int, work: UnsafeMutablePointer<Int>,
+                           into selected: UnsafeMutablePointer<Int>) {
+        precondition(k >= 0 && k <= n, "top \(k) of \(n)")
+        for i in 0..<n { work[i] = i }
+        select(k, scores, n: n, indices: work)
+        // Mark the chosen, then emit in index order.
+        var flags = 0
+        if n <= 64 {
+            for i in 0..<k { flags |= 1 << work[i] }
+            var j = 0
+            for i in 0..<n where flags & (1 << i) != 0 { selected[j] = i; j += 1 }
+        } else {
+            for i in 0..<k { selected[i] = work[i] }
+            var chosen = UnsafeMutableBufferPointer(start: selected, count: k)
+            chosen.sort()
+        }
+    }
+
+    /// Reorders `indices[0..<n]` so that `indices[0..<k]` are the positions of the `k` largest scores.
+    public static func select(_ k: Int, _ scores: UnsafePointer<Float>, n: Int, indices: UnsafeMutablePointer<Int>) {
+        guard k > 0 && k < n else { return }
+        var lo = 0, hi = n - 1
+        while lo < hi {
+            let pivot = scores[indices[(lo + hi) >> 1]]
+            var i = lo, j = hi
+            while i <= j {
+                while scores[indices[i]] > pivot { i += 1 }
+                while scores[indices[j]] < pivot { j -= 1 }
+                if i <= j {
+                    let t = indices[i]; indices[i] = indices[j]; indices[j] = t
+                    i += 1; j -= 1
+                }
+            }
+            // Now [lo, j] ≥ pivot ≥ [i, hi]; keep the part that contains position k − 1.
+            if k - 1 <= j { hi = j } else if k - 1 >= i { lo = i } else { return }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import SieveCore
+import SieveKernels
+
+/// The units one block computes per token, resolved from the options and the bundle's per-block schedule.
+public struct BlockDensity: Sendable, Equatable {
+    /// FFN neuron blocks of the layer (1 for a dense layer).
+    public let ffnBlocks: Int
+    /// FFN blocks computed per token.
+    public let ffnBlocksKept: Int
+    /// Attention heads of the layer.
+    public let heads: Int
+    /// Heads computed per token.
+    public let headsKept: Int
+
+    /// Fraction of FFN blocks computed.
+    public var ffn: Double { Double(ffnBlocksKept) / Double(ffnBlocks) }
+    /// Fraction of heads computed.
+    public var head: Double { Double(headsKept) / Double(heads) }
+    /// Whether the FFN layer computes a subset of its blocks.
+    public var sparseFFN: Bool { ffnBlocksKept < ffnBlocks }
+    /// Whether attention computes a subset of its heads.
+    public var sparseHeads: Bool { headsKept < heads }
+}
+
+/// What sparse execution needs besides the dense plan: per block the resolved densities, which predictors run, in
+/// which block's region their first product is computed (lookahead), and the buffers of their outputs.
+struct SparsityPlan {
+    /// A predictor in use: block `layer`'s `target` predictor, whose `down · x` goes to `hidden`.
+    struct ActivePredictor {
+        let layer: Int
+        let target: PredictorTarget
+        let plan: PredictorPlan
+        /// `[batch, rank]`: `down · x` of each row of the source block's input.
+        let hidden: FloatBuffer
+    }
+
+    let mode: SparsityMode
+    let densities: [BlockDensity]
+    /// Per block: the predictors whose source is that block's input (computed in its Q/K/V region).
+    let readers: [[ActivePredictor]]
+    /// Per block: its FFN predictor and head predictor, when in use.
+    let ffnPredictors: [ActivePredictor?]
+    let headPredictors: [ActivePredictor?]
+
+    /// Resolves densities: `options` override the bundle's schedule; dense mode, and dense FFN layers, compute
+    /// everything. Predicted selection needs a predictor for every sparse unit kind.
+    init(plan: ExecutionPlan, options: RuntimeOptions, batch: Int) throws {
+        mode = options.sparsity
+        var densities: [BlockDensity] = []
+        var readers = [[ActivePredictor]](repeating: [], count: plan.blocks.count)
+        var ffnPredictors = [ActivePredictor?](repeating: nil, count: plan.blocks.count)
+        var headPredictors = [ActivePredictor?](repeating: nil, count: plan.blocks.count)
+        let anyBlocked = plan.blocks.contains { $0.feedForward.blockSize != nil }
+        if let requested = options.ffnDensity, requested < 1, !anyBlocked, options.sparsity != .dense {
+            throw SieveRuntimeError.invalidOption(name: "FFN density", value: "\(requested)", reason: "the model is dense (no blocked FFN layout); pack it into a sparse bundle first (sieve pack MODEL -o MODEL.sieve)")
+        }
+        for (i, b) in plan.blocks.enumerated() {
+            let f = b.feedForward
+            let heads = b.attention.heads
+            var ffnDensity = options.ffnDensity ?? b.ffnDensity ?? 1
+            var headDensity = options.headDensity ?? b.headDensity ?? 1
+            if options.sparsity == .dense { ffnDensity = 1; headDensity = 1 }
+            if f.blockSize == nil { ffnDensity = 1 }
+            let density = BlockDensity(ffnBlocks: f.blocks, ffnBlocksKept: UnitSelection.count(density: ffnDensity, units: f.blocks),
+                                       heads: heads, headsKept: UnitSelection.count(density: headDensity, units: heads))
+            densities.append(density)
+            guard options.sparsity == .predicted else { continue }
+            func activate(_ p: PredictorPlan?, _ target: PredictorTarget, what: String) throws -> ActivePredictor {
+                guard let p else {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) computes \(what) sparsely but has no \(target.rawValue) predictor; use oracle selection (--oracle) or density 1 for it")
+                }
+                let active = ActivePredictor(layer: i, target: target, plan: p, hidden: FloatBuffer(count: batch * p.rank))
+                readers[p.sourceBlock].append(active)
+                return active
+            }
+            if density.sparseFFN { ffnPredictors[i] = try activate(b.ffnPredictor, .ffnBlocks, what: "its FFN") }
+            if density.sparseHeads { headPredictors[i] = try activate(b.headPredictor, .heads, what: "its attention heads") }
+        }
+        self.densities = densities
+        self.readers = readers
+        self.ffnPredictors = ffnPredictors
+        self.headPredictors = headPredictors
+    }
+
+    /// Whether any block computes a subset of its units.
+    var isSparse: Bool { mode != .dense && densities.contains { $0.sparseFFN || $0.sparseHeads } }
+
+    /// Scores of `predictor` for batch row `row`: `up · hidden[row] + bias` into `scores[0..<units]`.
+    static func scores(_ predictor: ActivePredictor, row: Int, into scores: UnsafeMutablePointer<Float>) {
+        let p = predictor.plan
+        let rank = p.rank
+        let h = UnsafePointer(predictor.hidden.row(row, width: rank))
+        for u in 0..<p.units {
+            let w = UnsafePointer(p.up.pointer + u * rank)
+            var acc = SIMD16<Float>()
+            var r = 0
+            while r + 16 <= rank {
+                acc += UnsafeRawPointer(w + r).loadUnaligned(as: SIMD16<Float>.self) * UnsafeRawPointer(h + r).loadUnaligned(as: SIMD16<Float>.self)
+                r += 16
+            }
+            var s = acc.sum()
+            while r < rank { s += w[r] * h[r]; r += 1 }
+            scores[u] = s + (p.bias?.pointer[u] ?? 0)
+        }
+    }
+}
+
+/// Buffers of the per-token unit selection (allocated once).
+final class SelectionBuffers {
+    /// Scores or masses of the units of one row.
+    let scores: FloatBuffer
+    /// Selected unit indices, ascending.
+    let selected: UnsafeMutablePointer<Int>
+    /// Quickselect's index buffer.
+    let work: UnsafeMutablePointer<Int>
+    let capacity: Int
+
+    init(maxUnits: Int) {
+        capacity = max(1, maxUnits)
+        scores = FloatBuffer(count: capacity)
+        selected = .allocate(capacity: capacity)
+        work = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        selected.deallocate()
+        work.deallocate()
+    }
+
+    /// Selects the top `k` of `scores[0..<units]` into `selected[0..<k]` and returns them.
+    func top(_ k: Int, units: Int) -> UnsafeBufferPointer<Int> {
+        UnitSelection.top(k, of: scores.pointer, count: units, work: work, into: selected)
+        return UnsafeBufferPointer(start: selected, count: k)
+    }
+}

@@ -1,0 +1,115 @@
+import SieveCore
+import Testing
+@testable import SieveKernels
+
+/// The transposed (blocked-FFN down) product and the unit selection against plain references.
+@Suite struct TransposedMatMulTests {
+    static let types: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K]
+    static let rows = 96
+    static let columns = 512
+    static let blockRows = 16
+
+    /// `x` `[tokens, rows]` with some exact zeros (as after ReLU or masking).
+    static func activations(tokens: Int, seed: UInt64) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<(tokens * rows)).map { i in i % 7 == 3 ? 0 : rng.nextSignedUnit() }
+    }
+
+    /// `Σ_n |x[t,n]·W[n,c]|` per output, the scale of `Tolerances.floatSum`.
+    static func magnitudes(_ w: [Float], _ x: [Float], tokens: Int, rows selected: [Int]) -> [Float] {
+        var out = [Float](repeating: 0, count: tokens * columns)
+        for t in 0..<tokens {
+            for n in selected {
+                let a = abs(x[t * rows + n])
+                for c in 0..<columns { out[t * columns + c] += a * abs(w[n * columns + c]) }
+            }
+        }
+        return out
+    }
+
+    static func run(_ w: WeightMatrix, _ x: [Float], tokens: Int, blocks: [Int]?, threads: Int) -> [Float] {
+        let pool = ThreadPool(threads: threads)
+        let scratchCount = TransposedMatMul.scratchFloats(columns: w.columns, threads: threads)
+        var scratch = [Float](repeating: 0, count: scratchCount)
+        var y = [Float](repeating: .nan, count: tokens * columns)
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                scratch.withUnsafeMutableBufferPointer { sb in
+                    if let blocks {
+                        blocks.withUnsafeBufferPointer { bb in
+                            TransposedMatMul.multiply(w, xb.baseAddress!, inputStride: rows, tokens: tokens, blocks: bb,
+                                                      blockRows: blockRows, into: yb.baseAddress!, outputStride: columns,
+                                                      scratch: sb.baseAddress!, scratchCount: scratchCount, pool: pool)
+                        }
+                    } else {
+                        TransposedMatMul.multiply(w, xb.baseAddress!, inputStride: rows, tokens: tokens, blocks: nil,
+                                                  blockRows: blockRows, into: yb.baseAddress!, outputStride: columns,
+                                                  scratch: sb.baseAddress!, scratchCount: scratchCount, pool: pool)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    @Test(arguments: types)
+    func matchesTheReference(_ dtype: DType) throws {
+        let w = try Fixtures.matrix(dtype, rows: Self.rows, columns: Self.columns, seed: 7)
+        let decoded = Fixtures.decoded(w)
+        for tokens in [1, 3, 20] {
+            let x = Self.activations(tokens: tokens, seed: UInt64(tokens))
+            for blocks in [nil, [0, 2, 5], [4]] as [[Int]?] {
+                let selected = blocks.map { $0.flatMap { b in (b * Self.blockRows)..<((b + 1) * Self.blockRows) } } ?? Array(0..<Self.rows)
+                var expected = [Float](repeating: .nan, count: tokens * Self.columns)
+                x.withUnsafeBufferPointer { xb in
+                    expected.withUnsafeMutableBufferPointer {
+                        TransposedMatMul.reference(w, xb.baseAddress!, inputStride: Self.rows, tokens: tokens, blocks: blocks,
+                                                   blockRows: Self.blockRows, into: $0.baseAddress!, outputStride: Self.columns)
+                    }
+                }
+                // The reference is the plain definition over the selected rows.
+                var plain = [Float](repeating: 0, count: tokens * Self.columns)
+                for t in 0..<tokens {
+                    for n in selected {
+                        for c in 0..<Self.columns { plain[t * Self.columns + c] += x[t * Self.rows + n] * decoded[n * Self.columns + c] }
+                    }
+                }
+                let scale = Self.magnitudes(decoded, x, tokens: tokens, rows: selected)
+                #expect(worstRatio(expected, plain, scale: scale, tolerance: Tolerances.floatSum) <= 1)
+                for threads in [1, 3] {
+                    let fast = Self.run(w, x, tokens: tokens, blocks: blocks, threads: threads)
+                    let ratio = worstRatio(fast, expected, scale: scale, tolerance: Tolerances.floatSum)
+                    #expect(ratio <= 1, "\(dtype.name) tokens \(tokens) blocks \(String(describing: blocks)) threads \(threads): \(ratio)")
+                }
+            }
+        }
+    }
+
+    @Test func resultsDoNotDependOnTheThreadCount() throws {
+        let w = try Fixtures.matrix(.q4_1, rows: Self.rows, columns: Self.columns, seed: 9)
+        let x = Self.activations(tokens: 1, seed: 3)
+        #expect(Self.run(w, x, tokens: 1, blocks: [1, 3], threads: 1) == Self.run(w, x, tokens: 1, blocks: [1, 3], threads: 4))
+    }
+
+    @Test func selectionKeepsTheLargestScoresInIndexOrder() {
+        var rng = SplitMix64(seed: 11)
+        for n in [1, 5, 9, 48, 64, 65, 300] {
+            let scores = (0..<n).map { _ in rng.nextSignedUnit() }
+            for k in Set([1, n / 3, n / 2, n]) where k >= 1 {
+                var work = [Int](repeating: 0, count: n), selected = [Int](repeating: -1, count: n)
+                scores.withUnsafeBufferPointer { s in
+                    UnitSelection.top(k, of: s.baseAddress!, count: n, work: &work, into: &selected)
+                }
+                let expected = Array((0..<n).sorted { scores[$0] > scores[$1] }.prefix(k)).sorted()
+                #expect(Array(selected.prefix(k)) == expected, "n \(n) k \(k)")
+            }
+        }
+    }
+
+    @Test func keptCountsRoundHalfAwayFromZero() {
+        #expect(UnitSelection.count(density: 0.5, units: 9) == 5)
+        #expect(UnitSelection.count(density: 0.2, units: 48) == 10)
+        #expect(UnitSelection.count(density: 0.01, units: 9) == 1)
+        #expect(UnitSelection.count(density: 1, units: 48) == 48)
+    }
+}
