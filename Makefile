@@ -11,7 +11,7 @@ export SIEVE_MODELS
 DEMO_DIR ?= $(CURDIR)/.build-demo
 SMOLLM2 := $(SIEVE_MODELS)/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 MINILM := $(SIEVE_MODELS)/all-MiniLM-L6-v2
-PY_DEPS := numpy gguf==0.19.0 safetensors==0.8.0 zstandard
+PY_DEPS := numpy gguf==0.19.0 safetensors==0.8.0 zstandard openai==3.57.0
 
 .PHONY: all setup deps pydeps build models demo test bench clean
 
@@ -37,8 +37,8 @@ deps:
 	echo "setup: libzstd $$(pkg-config --modversion libzstd), json-c $$(pkg-config --modversion json-c)"
 
 pydeps:
-	@python3 -c "import numpy, gguf, safetensors, zstandard" 2>/dev/null || { \
-	  echo "setup: installing Python cross-check libraries ($(PY_DEPS))"; \
+	@python3 -c "import numpy, gguf, safetensors, zstandard, openai" 2>/dev/null || { \
+	  echo "setup: installing Python cross-check libraries and the openai client for the server tests ($(PY_DEPS))"; \
 	  python3 -m pip install --quiet --disable-pip-version-check $(PY_DEPS); }
 
 models:

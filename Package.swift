@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 // Release builds are made with `-Xswiftc -target-cpu -Xswiftc native` by the Makefile so that SIMD code
@@ -16,9 +16,15 @@ let package = Package(
         .library(name: "SafetensorsFormat", targets: ["SafetensorsFormat"]),
         .library(name: "GGUFFormat", targets: ["GGUFFormat"]),
         .library(name: "BundleFormat", targets: ["BundleFormat"]),
+        .library(name: "SieveServer", targets: ["SieveServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `sieve serve`'s HTTP layer; no traits: swift-configuration and full Foundation are not needed.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries.
@@ -48,12 +54,24 @@ let package = Package(
         .target(name: "GGUFFormat", dependencies: ["SieveCore"], path: "Formats/GGUF"),
         .target(name: "BundleFormat", dependencies: ["SieveCore"], path: "Formats/Bundle", exclude: ["SPEC.md"]),
 
+        // The OpenAI-compatible HTTP server (`sieve serve`).
+        .target(
+            name: "SieveServer",
+            dependencies: [
+                "SieveCore", "SieveRuntime", "SieveTokenizers",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/SieveServer"),
+
         // The CLI (a face: registers the formats).
         .executableTarget(
             name: "sieve",
             dependencies: [
                 "SieveCore", "SieveRuntime", "SieveTokenizers", "SieveTransforms", "SafetensorsFormat", "GGUFFormat",
-                "BundleFormat",
+                "BundleFormat", "SieveServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/sieve"),
@@ -80,6 +98,9 @@ let package = Package(
             name: "SieveTransformsTests",
             dependencies: ["SieveTransforms", "SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "BundleFormat"],
             path: "Tests/SieveTransformsTests"),
+        .testTarget(
+            name: "SieveServerTests", dependencies: ["SieveServer", "SieveRuntime", "SieveCore", "SieveTokenizers", "SafetensorsFormat"],
+            path: "Tests/SieveServerTests", exclude: ["Fixtures"]),
         .testTarget(name: "BundleTests", dependencies: ["BundleFormat", "SieveCore"], path: "Tests/BundleTests"),
     ],
     swiftLanguageModes: [.v5]

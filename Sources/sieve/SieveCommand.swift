@@ -12,13 +12,14 @@ struct SieveCommand: AsyncParsableCommand {
         commandName: "sieve",
         abstract: "Convert checkpoints, pack contextually sparse bundles and run language models on the CPU.",
         discussion: "Registered formats: \(FormatSetup.registry.names.joined(separator: ", ")) (see `sieve formats`).",
-        subcommands: [Run.self, PerplexityCommand.self, Bench.self, Pack.self, Inspect.self, Convert.self, Formats.self])
+        subcommands: [Run.self, Serve.self, PerplexityCommand.self, Bench.self, Pack.self, Inspect.self, Convert.self, Formats.self])
 
     static func main() async {
         FormatSetup.registerAll()
-        TemporaryFileRegistry.installSignalHandlers()
         do {
             var command = try parseAsRoot()
+            // `serve` handles SIGTERM/SIGINT itself (graceful shutdown).
+            if !(command is Serve) { TemporaryFileRegistry.installSignalHandlers() }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
