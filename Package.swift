@@ -99,7 +99,7 @@ let package = Package(
             dependencies: ["SieveTransforms", "SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "BundleFormat"],
             path: "Tests/SieveTransformsTests"),
         .testTarget(
-            name: "SieveServerTests", dependencies: ["SieveServer", "SieveRuntime", "SieveCore", "SieveTokenizers", "SafetensorsFormat"],
+            name: "SieveServerTests", dependencies: ["SieveServer", "SieveRuntime", "SieveCore", "SieveTokenizers", "SieveTransforms", "SafetensorsFormat"],
             path: "Tests/SieveServerTests", exclude: ["Fixtures"]),
         .testTarget(name: "BundleTests", dependencies: ["BundleFormat", "SieveCore"], path: "Tests/BundleTests"),
     ],

@@ -28,30 +28,24 @@ public struct ServerLimits: Sendable, Equatable {
 
 /// The sparsity a model runs with, reported with every response (the `sieve` extension field).
 public struct SparsityReport: Sendable, Equatable {
-    /// Whether the model is a sparse bundle (has predictors).
+    /// Whether any block computes a subset of its units (a sparse bundle below density 1, not in dense mode).
     public var sparse: Bool
-    /// `predicted`, `oracle` or `dense` (always `dense` for a dense model).
+    /// `predicted`, `oracle` or `dense` (always `dense` when nothing is skipped).
     public var mode: String
-    /// Mean fraction of FFN blocks computed per token (1 when dense).
+    /// Mean fraction of FFN blocks computed per decoded token, over blocks (1 when dense).
     public var ffnDensity: Double
-    /// Mean fraction of attention heads computed per token (1 when dense).
+    /// Mean fraction of attention heads computed per decoded token, over blocks (1 when dense).
     public var headDensity: Double
+    /// Whether prompts are evaluated sparsely too (otherwise prefill is dense and only decode is sparse).
+    public var sparsePrefill: Bool
 
-    /// The densities `options` select for `graph`: the requested ones, else the bundle's per-block schedule
-    /// (averaged over blocks), else 1.
-    public init(graph: ModelGraph, options: RuntimeOptions) {
-        sparse = graph.blocks.contains { $0.ffnPredictor != nil || $0.headPredictor != nil }
-        mode = sparse ? options.sparsity.rawValue : SparsityMode.dense.rawValue
-        func mean(_ values: [Double?]) -> Double {
-            values.isEmpty ? 1 : values.reduce(0) { $0 + ($1 ?? 1) } / Double(values.count)
-        }
-        if !sparse || options.sparsity == .dense {
-            ffnDensity = 1
-            headDensity = 1
-        } else {
-            ffnDensity = options.ffnDensity ?? mean(graph.blocks.map(\.ffnDensity))
-            headDensity = options.headDensity ?? mean(graph.blocks.map(\.headDensity))
-        }
+    /// The densities `model` resolved from its options and its bundle's per-block schedule.
+    public init(model: Model) {
+        sparse = model.isSparse
+        mode = sparse ? model.options.sparsity.rawValue : SparsityMode.dense.rawValue
+        ffnDensity = sparse ? model.meanFFNDensity : 1
+        headDensity = sparse ? model.meanHeadDensity : 1
+        sparsePrefill = sparse && model.options.sparsePrefill
     }
 }
 
@@ -73,6 +67,7 @@ public struct RequestReport: Sendable {
             ("sparsity_mode", .string(sparsity.mode)),
             ("ffn_density", .double(sparsity.ffnDensity)),
             ("head_density", .double(sparsity.headDensity)),
+            ("sparse_prefill", .bool(sparsity.sparsePrefill)),
             ("prompt_tokens_per_second", .double(result.promptTokensPerSecond)),
             ("decode_tokens_per_second", .double(result.decodeTokensPerSecond)),
             ("prompt_seconds", .double(result.promptSeconds)),
@@ -168,7 +163,7 @@ public final class InferenceEngine: @unchecked Sendable {
         self.modelName = modelName
         contextLength = sessions[0].model.contextLength
         architecture = graph.architecture.rawValue
-        sparsity = SparsityReport(graph: graph, options: options)
+        sparsity = SparsityReport(model: sessions[0].model)
         var limits = limits
         if let p = limits.maxPromptTokens { limits.maxPromptTokens = min(p, contextLength - 1) }
         self.limits = limits

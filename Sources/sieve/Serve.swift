@@ -41,15 +41,6 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most tokens a request may generate (also the default when it gives no max_tokens).")
     var maxTokens: Int = 2048
 
-    @Option(help: "Fraction of FFN blocks computed per token, in (0, 1] (sparse bundles; default: the bundle's schedule).")
-    var ffnDensity: Double?
-
-    @Option(help: "Fraction of attention heads computed per token, in (0, 1] (sparse bundles; default: the bundle's schedule).")
-    var headDensity: Double?
-
-    @Option(help: "How a sparse bundle selects units: predicted, oracle or dense.")
-    var sparsity: String = SparsityMode.predicted.rawValue
-
     @Option(help: "A Jinja chat template file to use instead of the model's own.")
     var chatTemplate: String?
 
@@ -66,10 +57,6 @@ struct Serve: AsyncParsableCommand {
         if maxBodyBytes < 1024 { throw ValidationError("--max-body-bytes must be at least 1024") }
         if let p = maxPromptTokens, p < 1 { throw ValidationError("--max-prompt-tokens must be at least 1") }
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
-        for (name, value) in [("--ffn-density", ffnDensity), ("--head-density", headDensity)] {
-            if let v = value, !(v > 0 && v <= 1) { throw ValidationError("\(name) must be in (0, 1]; 1 computes every unit") }
-        }
-        if SparsityMode(rawValue: sparsity) == nil { throw ValidationError("--sparsity must be predicted, oracle or dense") }
         if !(shutdownTimeout >= 0) { throw ValidationError("--shutdown-timeout must be 0 or more seconds") }
     }
 
@@ -84,10 +71,7 @@ struct Serve: AsyncParsableCommand {
                 }
             }
         }
-        var options = modelOptions.runtimeOptions
-        options.ffnDensity = ffnDensity
-        options.headDensity = headDensity
-        options.sparsity = SparsityMode(rawValue: sparsity) ?? .predicted
+        let options = modelOptions.runtimeOptions   // threads, context, KV type, --ffn-density/--head-density/--oracle/--dense
         let graph = try modelOptions.loadGraph()
         let name = modelName ?? Self.defaultName(modelOptions.model)
         let limits = ServerLimits(maxBodyBytes: maxBodyBytes, maxPromptTokens: maxPromptTokens, maxTokens: maxTokens, maxQueue: maxQueue)

@@ -3,6 +3,7 @@ import SafetensorsFormat
 import SieveCore
 import SieveRuntime
 import SieveTokenizers
+import SieveTransforms
 import Testing
 @testable import SieveServer
 
@@ -188,7 +189,6 @@ final class OrderLog: @unchecked Sendable {
     @Test func prepareChecksModelAndLimits() throws {
         let engine = try ServerFixtures.engine(limits: ServerLimits(maxTokens: 64))
         #expect(engine.contextLength == 256 && engine.slotCount == 2)
-        #expect(engine.sparsity == SparsityReport(graph: try ServerFixtures.graph(), options: RuntimeOptions()))
         #expect(!engine.sparsity.sparse && engine.sparsity.ffnDensity == 1 && engine.sparsity.mode == "dense")
 
         let ok = try engine.prepare(try ServerFixtures.chat("Hello", extra: #", "max_tokens": 10"#))
@@ -256,6 +256,48 @@ final class OrderLog: @unchecked Sendable {
         #expect(engine.counterValues.cancelled == 1 && engine.counterValues.completed == 1)
         // One token (the one sampled from the prompt) was generated before the flag was seen.
         #expect(engine.counterValues.generatedTokens == 40 + 1)
+    }
+}
+
+@Suite struct SparseServingTests {
+    /// tiny-llama packed into a sparse bundle (blocked FFN, SVD predictors; small calibration).
+    static func packed() throws -> ModelGraph {
+        let source = try ServerFixtures.graph()
+        var options = PackOptions()
+        options.predictor = .svd
+        options.rank = 16
+        options.calibrationTokens = 256
+        options.calibrationContext = 64
+        options.threads = 2
+        let sequences = try CalibrationText.sequences(text: try CalibrationText.defaultText(), graph: source, context: 64, maxTokens: 256)
+        return try Packer.pack(graph: source, calibration: .sequences(sequences), options: options).graph
+    }
+
+    @Test func reportsTheDensitiesUsed() async throws {
+        let graph = try Self.packed()
+        let engine = try InferenceEngine(graph: graph, options: RuntimeOptions(threads: 2, ffnDensity: 0.5, headDensity: 0.5),
+                                         modelName: "tiny-llama", slots: 1, limits: ServerLimits(), chatTemplate: ServerFixtures.chatML)
+        let reference = try Model(graph: graph, options: RuntimeOptions(threads: 2, ffnDensity: 0.5, headDensity: 0.5))
+        #expect(engine.sparsity.sparse && engine.sparsity.mode == "predicted" && !engine.sparsity.sparsePrefill)
+        #expect(engine.sparsity.ffnDensity == reference.meanFFNDensity && engine.sparsity.headDensity == reference.meanHeadDensity)
+        #expect(engine.sparsity.ffnDensity > 0.3 && engine.sparsity.ffnDensity <= 0.5 + 1e-9)
+        #expect(engine.sparsity.headDensity == 0.5)
+
+        let prepared = try engine.prepare(try ServerFixtures.chat("Hello", extra: #", "max_tokens": 12, "seed": 9, "ignore_eos": true"#))
+        var report: RequestReport?
+        for try await event in try await engine.generate(prepared) {
+            if case let .finished(r) = event { report = r }
+        }
+        let json = try #require(report?.json)
+        #expect(json["sparse"] == .bool(true) && json["sparsity_mode"] == .string("predicted"))
+        #expect(json["ffn_density"]?.doubleValue == engine.sparsity.ffnDensity && json["head_density"] == .double(0.5))
+        #expect(report?.result.tokens.count == 12)
+        #expect((json["decode_tokens_per_second"]?.doubleValue ?? 0) > 0)
+
+        // Dense mode of the same bundle computes everything and says so.
+        let dense = try InferenceEngine(graph: graph, options: RuntimeOptions(threads: 2, sparsity: .dense), modelName: "tiny-llama",
+                                        slots: 1, limits: ServerLimits(), chatTemplate: ServerFixtures.chatML)
+        #expect(!dense.sparsity.sparse && dense.sparsity.mode == "dense" && dense.sparsity.ffnDensity == 1)
     }
 }
 
