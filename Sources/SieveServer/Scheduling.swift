@@ -98,7 +98,7 @@ final class SlotScheduler: @unchecked Sendable {
                     let slots = slotCount
                     lock.unlock()
                     continuation.resume(throwing: APIError(
-                        status: 429, message: "The server is busy: \(slots) requests are running and \(maxQueue) are waiting (the --max-queue limit). Retry later.",
+                        status: 429, message: "The server is busy: all \(slots) slots are generating and the queue of \(maxQueue) waiting requests (--max-queue) is full. Retry later.",
                         type: "rate_limit_error", code: "queue_full"))
                 } else {
                     waiter.state = .waiting(continuation)

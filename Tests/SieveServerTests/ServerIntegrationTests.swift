@@ -253,16 +253,21 @@ struct ServerIntegrationTests {
         #expect(server.terminate(within: 15)?.status == 0)
     }
 
-    /// A client that disconnects stops its generation; SIGTERM lets a running request end within the deadline.
+    /// A client that disconnects stops its generation; a full queue answers 429; SIGTERM lets a running request end
+    /// within the deadline.
     /// Uses the real SmolLM2 (slow enough to still be generating when the client leaves).
     @Test(.enabled(if: FileManager.default.fileExists(atPath: PythonClient.smollm2.path), "SmolLM2 is not in the model cache: run `make models`"))
     func disconnectAndShutdown() throws {
         let server = try ServerProcess(model: PythonClient.smollm2.path, name: "smollm2",
-                                       arguments: ["--threads", "2", "--max-concurrent", "1", "--ctx", "2048", "--shutdown-timeout", "2"])
+                                       arguments: ["--threads", "2", "--max-concurrent", "1", "--max-queue", "0", "--ctx", "2048",
+                                                   "--shutdown-timeout", "2"])
         let run = try runPython(PythonClient.scripts.appendingPathComponent("disconnect_check.py"),
                                 [server.baseURL, server.model, "\(server.process.processIdentifier)"])
         #expect(run.status == 0, "\(run.stderr)")
         let out = try #require(run.json, "no JSON from disconnect_check.py: \(run.stdout) \(run.stderr)")
+        // While the only slot is busy and no request may wait: 429 with an error object.
+        #expect(out["busy_status"] as? Int == 429)
+        #expect((out["busy_error"] as? [String: Any])?["code"] as? String == "queue_full")
         // After the client left: the slot is free again and the request counted as cancelled, well before the
         // 1500 requested tokens could have been generated.
         #expect(out["cancelled"] as? Int == 1)

@@ -2,8 +2,9 @@
 generating after a few tokens, e.g. SmolLM2).
 
 Usage: disconnect_check.py BASE_URL MODEL_ID SERVER_PID
-1. Streams a long completion over a raw socket, reads three content chunks, closes the connection and polls
-   GET /health until the slot is free again.
+1. Streams a long completion over a raw socket, reads three content chunks, sends a second request (refused with
+   429 when the server runs one slot and no queue), closes the connection and polls GET /health until the slot is
+   free again.
 2. Streams another long completion with the openai client, sends SIGTERM to the server after three chunks and
    reads on until the stream ends (finished, or an error event when the deadline cancelled it).
 Prints one JSON object; the Swift test asserts on it.
@@ -47,6 +48,14 @@ while chunks < 3:
     if line.startswith(b"data: {") and b'"content":"' in line and b'"content":""' not in line:
         chunks += 1
 busy_before = health()["slots_busy"]
+# The one slot is busy and the queue holds nothing (--max-queue 0): another request is refused with 429.
+busy = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+busy.request("POST", "/v1/chat/completions", body=json.dumps(dict(request, stream=False, max_tokens=4)),
+             headers={"Content-Type": "application/json"})
+refused = busy.getresponse()
+out["busy_status"] = refused.status
+out["busy_error"] = json.loads(refused.read()).get("error")
+busy.close()
 conn.sock.shutdown(2)
 conn.close()
 left = time.perf_counter()
