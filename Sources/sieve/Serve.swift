@@ -91,7 +91,7 @@ struct Serve: AsyncParsableCommand {
                 fflush(stdout)
             }
         } catch {
-            throw CLIError(message: "error: the server stopped: \(error). If the port is taken, pick another with --port.")
+            throw CLIError(message: "error: the server on \(host):\(port) failed: \(error). If the address is in use, pick another --port (0 picks a free one).")
         }
         printError("sieve serve: stopped")
     }
