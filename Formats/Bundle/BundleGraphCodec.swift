@@ -71,7 +71,9 @@ enum BundleGraphCodec {
             ("target", .string(p.target.rawValue)), ("source_block", .integer(p.sourceBlock)),
             ("rank", .integer(graph.tensors[p.down]?.shape.dims.first ?? 0)), ("units", .integer(p.units)),
             ("down", .string(p.down)), ("up", .string(p.up)), ("bias", .optional(p.bias)),
-            ("recall", .array(p.recall.map { .object([("density", .double($0.density)), ("recall", .double($0.recall))]) })),
+            ("recall", .array(p.recall.map { r in
+                .object([("density", .double(r.density)), ("recall", .double(r.recall))] + (r.captured.map { [("captured", .double($0))] } ?? []))
+            })),
         ])
     }
 
@@ -153,7 +155,9 @@ private struct NodeDecoder {
             target: try c.member("target").enumeration(PredictorTarget.self), sourceBlock: try c.int("source_block"),
             down: try name(try c.member("down")), up: try name(try c.member("up")), bias: try optionalName(c, "bias"),
             units: try c.int("units", atLeast: 1),
-            recall: try c.member("recall").array().map { DensityRecall(density: try $0.double("density"), recall: try $0.double("recall")) })
+            recall: try c.member("recall").array().map {
+                DensityRecall(density: try $0.double("density"), recall: try $0.double("recall"), captured: try $0.optionalDouble("captured"))
+            })
         let rank = try c.int("rank", atLeast: 1)
         guard (0..<layerCount).contains(p.sourceBlock) else {
             throw BundleError.invalidGraph(path: file, reason: "\(c.path): source block \(p.sourceBlock) is outside 0..<\(layerCount)")

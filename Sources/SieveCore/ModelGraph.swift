@@ -194,9 +194,16 @@ public struct PredictorNode: Sendable, Equatable {
 
 /// A predictor's measured recall at one density.
 public struct DensityRecall: Sendable, Equatable, Codable {
+    /// Fraction of units kept.
     public var density: Double
+    /// Mass of the predicted top-k over the mass of the oracle's top-k (mean over tokens).
     public var recall: Double
-    public init(density: Double, recall: Double) { self.density = density; self.recall = recall }
+    /// Mean share of a token's total mass held by the predicted top-k, if measured: what the unit kind loses at
+    /// this density, used to choose densities.
+    public var captured: Double?
+    public init(density: Double, recall: Double, captured: Double? = nil) {
+        self.density = density; self.recall = recall; self.captured = captured
+    }
 }
 
 /// A feed-forward network node.

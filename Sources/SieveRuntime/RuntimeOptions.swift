@@ -39,6 +39,10 @@ public struct RuntimeOptions: Sendable, Equatable {
     public var ffnDensity: Double?
     /// Fraction of attention heads computed per token in every block (0, 1]; nil uses the bundle's schedule.
     public var headDensity: Double?
+    /// Per block FFN densities overriding the bundle's schedule (`ffnDensity` overrides both).
+    public var ffnSchedule: [Double]?
+    /// Per block head densities overriding the bundle's schedule (`headDensity` overrides both).
+    public var headSchedule: [Double]?
     /// Whether prompt batches are also evaluated sparsely (each token with its own selection). By default
     /// prefill is dense and only decode is sparse.
     public var sparsePrefill: Bool

@@ -46,6 +46,12 @@ struct SparsityPlan {
     /// everything. Predicted selection needs a predictor for every sparse unit kind.
     init(plan: ExecutionPlan, options: RuntimeOptions, batch: Int) throws {
         mode = options.sparsity
+        for (name, schedule) in [("FFN schedule", options.ffnSchedule), ("head schedule", options.headSchedule)] {
+            guard let schedule else { continue }
+            guard schedule.count == plan.blocks.count, schedule.allSatisfy({ $0 > 0 && $0 <= 1 }) else {
+                throw SieveRuntimeError.invalidOption(name: name, value: "\(schedule.count) densities", reason: "needs one density in (0, 1] per block (\(plan.blocks.count))")
+            }
+        }
         var densities: [BlockDensity] = []
         var readers = [[ActivePredictor]](repeating: [], count: plan.blocks.count)
         var ffnPredictors = [ActivePredictor?](repeating: nil, count: plan.blocks.count)
@@ -57,8 +63,8 @@ struct SparsityPlan {
         for (i, b) in plan.blocks.enumerated() {
             let f = b.feedForward
             let heads = b.attention.heads
-            var ffnDensity = options.ffnDensity ?? b.ffnDensity ?? 1
-            var headDensity = options.headDensity ?? b.headDensity ?? 1
+            var ffnDensity = options.ffnDensity ?? options.ffnSchedule?[i] ?? b.ffnDensity ?? 1
+            var headDensity = options.headDensity ?? options.headSchedule?[i] ?? b.headDensity ?? 1
             if options.sparsity == .dense { ffnDensity = 1; headDensity = 1 }
             if f.blockSize == nil { ffnDensity = 1 }
             let density = BlockDensity(ffnBlocks: f.blocks, ffnBlocksKept: UnitSelection.count(density: ffnDensity, units: f.blocks),

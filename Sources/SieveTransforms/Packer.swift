@@ -360,9 +360,9 @@ public enum Packer {
             let headTable = RecallMeasurement.measure(scores: headPredictor.scores(validationInputs, products: products),
                                                       masses: rows(norms, validationRows), densities: headGrid)
             try ffnPredictor.attach(to: &packed, block: l, target: .ffnBlocks, sourceBlock: source,
-                                    recall: ffnTable.map { DensityRecall(density: $0.density, recall: $0.recall) }, dtype: options.predictorType)
+                                    recall: ffnTable.map { DensityRecall(density: $0.density, recall: $0.recall, captured: $0.captured) }, dtype: options.predictorType)
             try headPredictor.attach(to: &packed, block: l, target: .heads, sourceBlock: source,
-                                     recall: headTable.map { DensityRecall(density: $0.density, recall: $0.recall) }, dtype: options.predictorType)
+                                     recall: headTable.map { DensityRecall(density: $0.density, recall: $0.recall, captured: $0.captured) }, dtype: options.predictorType)
             reports.append(BlockPackReport(
                 block: l, sourceBlock: source, reorderCaptured: reorders[l].capturedMass,
                 identityCaptured: reorders[l].identityCapturedMass, randomCaptured: reorders[l].randomCapturedMass,

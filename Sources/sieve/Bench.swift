@@ -34,6 +34,23 @@ struct Bench: ParsableCommand {
     @Flag(help: "Benchmark the model's tokenizer (load time, encode/decode speed on 1 MB of text).")
     var tokenizer = false
 
+    @OptionGroup var sparsity: SparsityOptions
+
+    @Option(help: "Sparse bundles: FFN densities to compare in one run, e.g. 1,0.5,0.3,0.2 (one table row each, predicted selection, plus oracle rows with --ppl-file). Each row uses the same head density unless --head-density is given.")
+    var densities: String?
+
+    @Option(help: "With --densities: also measure perplexity on this text file (llama-perplexity's method).")
+    var pplFile: String?
+
+    @Option(help: "With --ppl-file: tokens per perplexity chunk.")
+    var pplCtx: Int = 512
+
+    @Option(help: "With --ppl-file: score at most this many chunks (default: the whole file).")
+    var pplChunks: Int?
+
+    @Option(help: "With --densities and --ppl-file: write the trade-off chart (speed-up against perplexity increase) to this SVG file.")
+    var plot: String?
+
     func validate() throws {
         if !kernels && model == nil { throw ValidationError("give a model, or --kernels") }
         if promptTokens < 0 || generateTokens < 0 || promptTokens + generateTokens == 0 {
@@ -41,6 +58,25 @@ struct Bench: ParsableCommand {
         }
         if repetitions < 1 { throw ValidationError("-r must be at least 1") }
         if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
+        if let densities {
+            guard let values = Self.parseDensities(densities) else {
+                throw ValidationError("--densities takes comma-separated values in (0, 1], e.g. 1,0.5,0.3,0.2")
+            }
+            if values.isEmpty { throw ValidationError("--densities is empty") }
+        }
+        if (pplFile != nil || plot != nil) && densities == nil { throw ValidationError("--ppl-file and --plot go with --densities") }
+        if plot != nil && pplFile == nil { throw ValidationError("--plot needs --ppl-file (the chart plots perplexity increase)") }
+        if pplCtx < 8 { throw ValidationError("--ppl-ctx must be at least 8") }
+        if let pplChunks, pplChunks < 1 { throw ValidationError("--ppl-chunks must be at least 1") }
+    }
+
+    static func parseDensities(_ text: String) -> [Double]? {
+        var values: [Double] = []
+        for part in text.split(separator: ",") {
+            guard let v = Double(part.trimmingCharacters(in: .whitespaces)), v > 0, v <= 1 else { return nil }
+            values.append(v)
+        }
+        return values
     }
 
     func run() throws {
@@ -58,9 +94,13 @@ struct Bench: ParsableCommand {
             print(TokenizerBenchmark.table([result]))
             return
         }
+        if let densities, let values = Self.parseDensities(densities) {
+            try runDensities(graph: graph, url: url, densities: values)
+            return
+        }
         let context = max(promptTokens, generateTokens, 1)
         let model = try reportingErrors {
-            try Model(graph: graph, options: RuntimeOptions(contextLength: context, threads: threads))
+            try Model(graph: graph, options: try sparsity.apply(to: RuntimeOptions(contextLength: context, threads: threads), graph: graph))
         }
         let options = Benchmark.Options(promptTokens: promptTokens, generateTokens: generateTokens, repetitions: repetitions)
         let result = try reportingErrors {
@@ -81,7 +121,72 @@ struct Bench: ParsableCommand {
             ]).serialized())
         } else {
             print("model: \(url.path) (\(graph.architecture.rawValue), \(formatCount(graph.parameterCount)) parameters)")
+            if model.isSparse {
+                print(String(format: "sparsity: %@ selection, mean FFN density %.3f, mean head density %.3f", model.options.sparsity.rawValue,
+                             model.meanFFNDensity, model.meanHeadDensity))
+            }
             print(result.table)
+        }
+    }
+
+    /// `--densities`: one row per density (predicted selection; oracle too with --ppl-file) and a dense baseline,
+    /// measured in one run.
+    func runDensities(graph: ModelGraph, url: URL, densities: [Double]) throws {
+        var configurations = [SparsityBenchmark.Configuration(ffnDensity: 1, headDensity: 1, selection: .dense)]
+        for d in densities where d < 1 {
+            let head = sparsity.headDensity ?? d
+            configurations.append(.init(ffnDensity: d, headDensity: head, selection: .predicted))
+            if pplFile != nil { configurations.append(.init(ffnDensity: d, headDensity: head, selection: .oracle)) }
+        }
+        var options = SparsityBenchmark.Options()
+        options.generateTokens = max(1, generateTokens)
+        options.repetitions = repetitions
+        options.threads = threads
+        options.perplexityContext = pplCtx
+        options.perplexityChunks = pplChunks
+        if let pplFile {
+            guard graph.tokenizer != nil else { throw CLIError(message: "error: \(url.path) has no tokenizer; --ppl-file needs one") }
+            let tokenizer = try reportingErrors { try Tokenizer(graph: graph, source: url.path) }
+            let text = try reportingErrors { () throws -> String in
+                guard let data = FileManager.default.contents(atPath: pplFile), let text = String(data: data, encoding: .utf8) else {
+                    throw SieveCoreError.cannotOpen(path: pplFile, reason: "cannot read it as UTF-8 text")
+                }
+                return text
+            }
+            options.perplexityTokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
+            options.bos = tokenizer.definition.addBOS ? tokenizer.bosID : nil
+        }
+        let rows = try reportingErrors {
+            try SparsityBenchmark.run(graph: graph, configurations: configurations, options: options) { line in
+                if !json { printError(line) }
+            }
+        }
+        if let plot {
+            let svg = TradeOffChart.svg(rows, title: "\(url.lastPathComponent): decode speed-up vs perplexity increase")
+            try reportingErrors {
+                try AtomicFileWriter.write(to: URL(fileURLWithPath: plot), overwrite: true) { try $0.write(Array(svg.utf8)) }
+            }
+        }
+        if json {
+            print(JSONValue.object([
+                ("model", .string(url.path)), ("threads", .int(Int64(threads ?? ThreadPool.defaultThreadCount))),
+                ("decode_tokens", .int(Int64(options.generateTokens))),
+                ("peak_rss_bytes", .int(Int64(Benchmark.peakResidentBytes()))),
+                ("rows", .array(rows.map { r in
+                    .object([("ffn_density", .double(r.meanFFNDensity)), ("head_density", .double(r.meanHeadDensity)),
+                             ("selection", .string(r.configuration.selection.rawValue)),
+                             ("decode_tokens_per_s", .double(r.decodeTokensPerSecond)), ("speedup", .double(r.speedup)),
+                             ("ppl", r.perplexity.map { .double($0.value) } ?? .null),
+                             ("ppl_increase_percent", r.perplexityIncrease.map { .double($0) } ?? .null),
+                             ("recall", r.recall.map { .double($0) } ?? .null),
+                             ("decode_runs", .array(r.decodeRuns.map { .double($0) }))])
+                })),
+            ]).serialized())
+        } else {
+            print("model: \(url.path) (\(graph.architecture.rawValue), \(formatCount(graph.parameterCount)) parameters), decode tg\(options.generateTokens), \(repetitions) repetitions")
+            print(SparsityBenchmark.table(rows))
+            print(String(format: "peak memory %.1f MB", Double(Benchmark.peakResidentBytes()) / 1e6))
+            if let plot { print("chart: \(plot)") }
         }
     }
 }

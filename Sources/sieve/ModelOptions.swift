@@ -2,6 +2,14 @@ import ArgumentParser
 import Foundation
 import SieveCore
 import SieveRuntime
+import SieveTokenizers
+import SieveTransforms
+
+/// The perplexity probe of `--max-ppl-increase`: chunk length and tokens.
+enum DensityProbe {
+    static let context = 256
+    static let tokens = 2048
+}
 
 /// Options shared by the commands that load and run a model.
 struct ModelOptions: ParsableArguments {
@@ -40,7 +48,8 @@ struct ModelOptions: ParsableArguments {
     /// Reads and compiles the model with its tokenizer.
     func loadSession() throws -> Session {
         let graph = try loadGraph()
-        return try reportingErrors { try Session(graph: graph, options: runtimeOptions) }
+        let options = try sparsity.apply(to: runtimeOptions, graph: graph)
+        return try reportingErrors { try Session(graph: graph, options: options) }
     }
 }
 
@@ -61,11 +70,50 @@ struct SparsityOptions: ParsableArguments {
     @Flag(help: "Sparse bundles: evaluate prompts sparsely too (default: dense prefill, sparse decode).")
     var sparsePrefill = false
 
+    @Option(help: "Sparse bundles: choose the lowest densities whose perplexity on a short probe (the end of the shipped calibration text) stays within this many percent of dense, and say what was chosen.")
+    var maxPplIncrease: Double?
+
     func validate() throws {
         if oracle && dense { throw ValidationError("--oracle and --dense exclude each other") }
+        if let p = maxPplIncrease {
+            if !(p >= 0 && p <= 1000) { throw ValidationError("--max-ppl-increase takes a percentage between 0 and 1000, got \(p)") }
+            if ffnDensity != nil || headDensity != nil || oracle || dense {
+                throw ValidationError("--max-ppl-increase chooses the densities itself: drop --ffn-density, --head-density, --oracle and --dense")
+            }
+        }
         for (name, value) in [("--ffn-density", ffnDensity), ("--head-density", headDensity)] {
             if let v = value, !(v > 0 && v <= 1) { throw ValidationError("\(name) must be in (0, 1], got \(v)") }
         }
+    }
+
+    /// `options` with these settings, and with `--max-ppl-increase` the densities chosen for `graph` by a
+    /// perplexity probe (reported on standard error).
+    func apply(to options: RuntimeOptions, graph: ModelGraph) throws -> RuntimeOptions {
+        var options = apply(to: options)
+        guard let budget = maxPplIncrease else { return options }
+        guard graph.tokenizer != nil else { throw CLIError(message: "error: --max-ppl-increase needs the model's tokenizer for its probe text") }
+        let (probe, bos) = try reportingErrors { () throws -> ([Int], Int?) in
+            let tokenizer = try Tokenizer(graph: graph, source: "model")
+            let text = try CalibrationText.defaultText()
+            // The end of the text: the packer calibrates on its beginning.
+            let tail = String(text.suffix(64 * 1024))
+            let tokens = tokenizer.encode(tail, addSpecial: true, parseSpecial: false)
+            return (Array(tokens.suffix(DensityProbe.tokens)), tokenizer.definition.addBOS ? tokenizer.bosID : nil)
+        }
+        printError("choosing densities within +\(budget)% of dense probe perplexity (\(probe.count) tokens of held-out calibration text)")
+        let choice = try reportingErrors {
+            try DensityTuner.choose(graph: graph, maxIncrease: budget, probe: probe, context: DensityProbe.context, bos: bos,
+                                    threads: options.threads) { printError("  " + $0) }
+        }
+        printError(String(format: "chose mean FFN density %.3f (mass target %@), mean head density %.3f (mass target %@): probe PPL %.4f vs dense %.4f (%+.2f%%)",
+                          choice.meanFFNDensity, choice.ffnTarget.map { String(format: "%.2f", $0) } ?? "dense",
+                          choice.meanHeadDensity, choice.headTarget.map { String(format: "%.2f", $0) } ?? "dense",
+                          choice.perplexity, choice.densePerplexity, choice.increase))
+        printError("  FFN densities per block: " + choice.ffnSchedule.map { String(format: "%.2f", $0) }.joined(separator: " "))
+        printError("  head densities per block: " + choice.headSchedule.map { String(format: "%.2f", $0) }.joined(separator: " "))
+        options.ffnSchedule = choice.ffnSchedule
+        options.headSchedule = choice.headSchedule
+        return options
     }
 
     /// `options` with these settings.

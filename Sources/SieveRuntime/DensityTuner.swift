@@ -1,0 +1,106 @@
+import SieveCore
+import SieveKernels
+
+/// Chooses the lowest densities whose perplexity stays within a budget (`--max-ppl-increase P`).
+///
+/// Candidate schedules come from the bundle's recall tables: at mass target τ each block gets the smallest
+/// recorded density whose predicted units hold at least τ of the activation mass (`DensityRecall.captured`), so
+/// blocks whose activations are less sparse (e.g. the first block of a ReLU model) stay denser. A short perplexity
+/// probe measures the dense model and then candidate targets, by bisection over an ordered list (perplexity grows
+/// as τ falls); the FFN target is chosen first, then heads within what is left of the budget.
+public enum DensityTuner {
+    /// The chosen schedules and what the probe measured.
+    public struct Choice: Sendable, Equatable {
+        /// Per block FFN density.
+        public var ffnSchedule: [Double]
+        /// Per block head density.
+        public var headSchedule: [Double]
+        /// Mass targets chosen (nil: dense).
+        public var ffnTarget: Double?
+        public var headTarget: Double?
+        /// Probe perplexity of the dense model and of the choice.
+        public var densePerplexity: Double
+        public var perplexity: Double
+        /// Every probe run: (description, perplexity).
+        public var probes: [String]
+        /// Relative increase over dense, in percent.
+        public var increase: Double { 100 * (perplexity / densePerplexity - 1) }
+        /// Mean densities of the schedules.
+        public var meanFFNDensity: Double { ffnSchedule.reduce(0, +) / Double(max(1, ffnSchedule.count)) }
+        public var meanHeadDensity: Double { headSchedule.reduce(0, +) / Double(max(1, headSchedule.count)) }
+    }
+
+    /// Mass targets tried, from dense-ish to sparse.
+    public static let targets: [Double] = [0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.9, 0.88, 0.85, 0.82, 0.8, 0.75, 0.7, 0.6, 0.5]
+
+    /// Per block density at mass target `target` for `target`'s predictors (1 where nothing qualifies).
+    public static func schedule(_ graph: ModelGraph, kind: PredictorTarget, target: Double) -> [Double] {
+        graph.blocks.map { b in
+            let p = kind == .ffnBlocks ? b.ffnPredictor : b.headPredictor
+            let ok = (p?.recall ?? []).filter { ($0.captured ?? 0) >= target && $0.density < 1 }
+            return ok.map(\.density).min() ?? 1
+        }
+    }
+
+    /// Picks schedules for `graph` whose probe perplexity is within `maxIncrease` percent of dense.
+    public static func choose(graph: ModelGraph, maxIncrease: Double, probe: [Int], context: Int, bos: Int?, threads: Int?,
+                              progress: ((String) -> Void)? = nil) throws -> Choice {
+        guard maxIncrease >= 0 else {
+            throw SieveRuntimeError.invalidOption(name: "maximum perplexity increase", value: "\(maxIncrease)", reason: "must be 0 or more (percent)")
+        }
+        guard graph.blocks.contains(where: { $0.ffnPredictor?.recall.contains { $0.captured != nil } ?? false }) else {
+            throw SieveRuntimeError.unsupportedGraph(reason: "the model has no FFN predictors with captured-mass tables; --max-ppl-increase needs a bundle packed by this version of sieve pack")
+        }
+        let pool = ThreadPool(threads: threads ?? ThreadPool.defaultThreadCount)
+        var probes: [String] = []
+        func perplexity(ffn: [Double], heads: [Double], sparsity: SparsityMode, label: String) throws -> Double {
+            var options = RuntimeOptions(contextLength: context, sparsity: sparsity, sparsePrefill: true)
+            options.ffnSchedule = ffn
+            options.headSchedule = heads
+            let model = try Model(graph: graph, options: options, pool: pool)
+            let value = try Perplexity.measure(model: model, tokens: probe, contextLength: context, bos: bos).value
+            probes.append(String(format: "%@: probe PPL %.4f", label, value))
+            progress?(probes.last!)
+            return value
+        }
+        let ones = [Double](repeating: 1, count: graph.blocks.count)
+        let dense = try perplexity(ffn: ones, heads: ones, sparsity: .dense, label: "dense")
+        let budget = dense * (1 + maxIncrease / 100)
+
+        /// The sparsest target within budget (bisection over `targets`, assuming monotone perplexity).
+        func bisect(kind: PredictorTarget, fixed: [Double]) throws -> (Double, [Double], Double)? {
+            var lo = 0, hi = targets.count - 1
+            var best: (Double, [Double], Double)?
+            var seen = Set<[Double]>()
+            while lo <= hi {
+                let mid = (lo + hi) / 2
+                let s = schedule(graph, kind: kind, target: targets[mid])
+                if seen.contains(s) && best?.1 == s { lo = mid + 1; continue }
+                seen.insert(s)
+                let mean = s.reduce(0, +) / Double(s.count)
+                let label = String(format: "%@ mass target %.2f (mean density %.3f)", kind == .ffnBlocks ? "FFN" : "heads", targets[mid], mean)
+                let value = kind == .ffnBlocks
+                    ? try perplexity(ffn: s, heads: fixed, sparsity: .predicted, label: label)
+                    : try perplexity(ffn: fixed, heads: s, sparsity: .predicted, label: label)
+                if value <= budget {
+                    best = (targets[mid], s, value)
+                    lo = mid + 1
+                } else {
+                    hi = mid - 1
+                }
+            }
+            return best
+        }
+        var choice = Choice(ffnSchedule: ones, headSchedule: ones, ffnTarget: nil, headTarget: nil, densePerplexity: dense,
+                            perplexity: dense, probes: [])
+        if let (target, s, value) = try bisect(kind: .ffnBlocks, fixed: ones) {
+            choice.ffnSchedule = s; choice.ffnTarget = target; choice.perplexity = value
+        }
+        if graph.blocks.contains(where: { $0.headPredictor?.recall.contains { $0.captured != nil } ?? false }),
+           let (target, s, value) = try bisect(kind: .heads, fixed: choice.ffnSchedule) {
+            choice.headSchedule = s; choice.headTarget = target; choice.perplexity = value
+        }
+        choice.probes = probes
+        return choice
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import SieveCore
+
+/// The speed/quality trade-off of a sparse bundle: decode speed and perplexity at several densities, for predicted
+/// and oracle selection, against the dense run measured in the same process.
+///
+/// Decode repetitions are interleaved across the configurations (run 1 of every configuration, then run 2, …) so
+/// that a slow spell of a noisy machine hits them alike; speed-ups are ratios of medians.
+public enum SparsityBenchmark {
+    /// One measured configuration.
+    public struct Configuration: Sendable, Equatable {
+        /// Fraction of FFN blocks computed per token (every block).
+        public var ffnDensity: Double
+        /// Fraction of heads computed per token (every block).
+        public var headDensity: Double
+        /// How units are chosen (`.dense` for the baseline).
+        public var selection: SparsityMode
+
+        public init(ffnDensity: Double, headDensity: Double, selection: SparsityMode) {
+            self.ffnDensity = ffnDensity; self.headDensity = headDensity; self.selection = selection
+        }
+    }
+
+    /// The measurements of one configuration.
+    public struct Row: Sendable, Equatable {
+        public var configuration: Configuration
+        /// Decode tokens per second of each repetition.
+        public var decodeRuns: [Double]
+        /// Median decode tokens per second.
+        public var decodeTokensPerSecond: Double { Benchmark.median(decodeRuns) }
+        /// Median decode speed over the dense row's.
+        public var speedup: Double
+        /// Perplexity on the probe text (nil when not measured).
+        public var perplexity: PerplexityResult?
+        /// Relative perplexity increase over the dense row, in percent.
+        public var perplexityIncrease: Double?
+        /// Mean over blocks of the bundle's recorded FFN predictor recall at this density (nil if not recorded).
+        public var recall: Double?
+        /// Mean FFN density actually used (after rounding to whole blocks).
+        public var meanFFNDensity: Double
+        /// Mean head density actually used.
+        public var meanHeadDensity: Double
+    }
+
+    /// What to measure.
+    public struct Options: Sendable {
+        /// Tokens decoded per repetition (from an empty cache, like llama-bench's `tg`).
+        public var generateTokens: Int = 128
+        /// Measured repetitions (after one warm-up).
+        public var repetitions: Int = 5
+        /// Kernel threads.
+        public var threads: Int?
+        /// Tokens of the perplexity text (nil: no perplexity).
+        public var perplexityTokens: [Int]?
+        /// Chunk length of the perplexity measurement.
+        public var perplexityContext: Int = 512
+        /// Chunks scored at most.
+        public var perplexityChunks: Int?
+        /// BOS prepended to each chunk, if the tokenizer adds one.
+        public var bos: Int?
+
+        public init() {}
+    }
+
+    /// Measures every configuration of `configurations` on `graph` (which should include a `.dense` one: the
+    /// speed-up and perplexity increase are relative to it, or to the first configuration otherwise).
+    /// `progress` receives a line of text per finished step.
+    public static func run(graph: ModelGraph, configurations: [Configuration], options: Options,
+                           progress: ((String) -> Void)? = nil) throws -> [Row] {
+        guard !configurations.isEmpty else { return [] }
+        let context = max(options.generateTokens, options.perplexityTokens == nil ? 1 : options.perplexityContext)
+        var models: [Model] = []
+        for c in configurations {
+            let runtime = RuntimeOptions(contextLength: context, threads: options.threads, sparsity: c.selection,
+                                         ffnDensity: c.selection == .dense ? nil : c.ffnDensity,
+                                         headDensity: c.selection == .dense ? nil : c.headDensity, sparsePrefill: true)
+            models.append(try Model(graph: graph, options: runtime, pool: models.first?.pool))
+        }
+        var generator = SeededGenerator(seed: 4321)
+        let vocabulary = models[0].vocabularySize
+        let tokens = (0..<options.generateTokens).map { _ in Int(generator.next() % UInt64(vocabulary)) }
+        var runs = [[Double]](repeating: [], count: models.count)
+        for r in 0...max(1, options.repetitions) {
+            for (i, model) in models.enumerated() {
+                model.reset()
+                let start = DispatchTime.now().uptimeNanoseconds
+                for t in tokens { try model.decode(t) { _ in } }
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                if r > 0 { runs[i].append(Double(tokens.count) / seconds) }
+            }
+            if r > 0 { progress?("decode repetition \(r)/\(options.repetitions) done") }
+        }
+        let baseline = configurations.firstIndex { $0.selection == .dense } ?? 0
+        var perplexities = [PerplexityResult?](repeating: nil, count: models.count)
+        if let text = options.perplexityTokens {
+            for (i, model) in models.enumerated() {
+                model.reset()
+                perplexities[i] = try Perplexity.measure(model: model, tokens: text, contextLength: options.perplexityContext,
+                                                         bos: options.bos, maxChunks: options.perplexityChunks)
+                let c = configurations[i]
+                progress?(String(format: "perplexity %@ ffn %.2f heads %.2f: %.4f", c.selection.rawValue, c.ffnDensity, c.headDensity,
+                                 perplexities[i]!.value))
+                model.reset()
+            }
+        }
+        let baseSpeed = Benchmark.median(runs[baseline])
+        return configurations.indices.map { i in
+            let c = configurations[i]
+            let increase = perplexities[i].flatMap { p in perplexities[baseline].map { 100 * (p.value / $0.value - 1) } }
+            return Row(configuration: c, decodeRuns: runs[i], speedup: Benchmark.median(runs[i]) / baseSpeed,
+                       perplexity: perplexities[i], perplexityIncrease: increase,
+                       recall: c.selection == .predicted ? meanRecall(graph, density: c.ffnDensity) : nil,
+                       meanFFNDensity: models[i].meanFFNDensity, meanHeadDensity: models[i].meanHeadDensity)
+        }
+    }
+
+    /// Mean over blocks of the FFN predictors' recorded recall at `density` (nil unless every predictor has it).
+    public static func meanRecall(_ graph: ModelGraph, density: Double) -> Double? {
+        var values: [Double] = []
+        for b in graph.blocks {
+            guard let p = b.ffnPredictor else { continue }
+            guard let entry = p.recall.first(where: { abs($0.density - density) < 1e-9 }) else { return nil }
+            values.append(entry.recall)
+        }
+        return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+    }
+
+    /// A plain-text table of `rows`.
+    public static func table(_ rows: [Row]) -> String {
+        var lines = ["| selection | ffn density | head density | decode t/s (median) | speed-up |        ppl |  Δppl % | recall |",
+                     "| --------- | ----------: | -----------: | ------------------: | -------: | ---------: | ------: | -----: |"]
+        for r in rows {
+            let c = r.configuration
+            let ppl = r.perplexity.map { String(format: "%10.4f", $0.value) } ?? String(repeating: " ", count: 9) + "–"
+            let inc = r.perplexityIncrease.map { String(format: "%+7.2f", $0) } ?? "      –"
+            let recall = r.recall.map { String(format: "%6.3f", $0) } ?? "     –"
+            lines.append(String(format: "| %-9@ | %11.3f | %12.3f | %19.2f | %7.2f× | %@ | %@ | %@ |", c.selection.rawValue as NSString,
+                                r.meanFFNDensity, r.meanHeadDensity, r.decodeTokensPerSecond, r.speedup, ppl, inc, recall))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
