@@ -1,5 +1,5 @@
 # Sieve — the two commands that matter on a fresh machine:
-#   make demo   set up, build release, fetch the default model, convert, inspect (and later pack and run) it
+#   make demo   set up, build release, fetch the default model, convert, inspect, pack and run it dense and sparse
 #   make test   set up, then the whole test suite
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -60,7 +60,13 @@ demo: setup build
 	echo; echo "== run the default model (greedy, chat template)"; \
 	"$$bin" run "$(SMOLLM2)" --chat -p "What is the tallest mountain in the world?" -n 48 --temp 0; \
 	echo; echo "== benchmark it (prefill 128 tokens, decode 128 tokens)"; \
-	"$$bin" bench "$(SMOLLM2)" -p 128 -n 128 -r 3
+	"$$bin" bench "$(SMOLLM2)" -p 128 -n 128 -r 3; \
+	echo; echo "== pack it into a sparse bundle (calibrate, reorder FFN neurons into blocks, train predictors)"; \
+	if [ ! -f "$(DEMO_DIR)/smollm2.sieve" ]; then "$$bin" pack "$(SMOLLM2)" -o "$(DEMO_DIR)/smollm2.sieve"; \
+	else echo "(reusing $(DEMO_DIR)/smollm2.sieve; delete it to pack again)"; fi; \
+	echo; echo "== the bundle run densely, then sparsely (its per-block density schedule), on the same prompt"; \
+	"$$bin" run "$(DEMO_DIR)/smollm2.sieve" --dense --chat -p "What is the tallest mountain in the world?" -n 48 --temp 0; \
+	"$$bin" run "$(DEMO_DIR)/smollm2.sieve" --chat -p "What is the tallest mountain in the world?" -n 48 --temp 0
 
 # Tests run on a release build (with -enable-testing for @testable imports): the numeric suites run real models
 # and are many times faster optimised; speed itself is never asserted by a test.

@@ -94,6 +94,12 @@ struct Run: ParsableCommand {
         printError(String(format: "prompt: %d tokens, %.1f tokens/s | decode: %d tokens, %.1f tokens/s | stop: %@%@",
                           result.evaluatedPromptTokens, result.promptTokensPerSecond, result.tokens.count,
                           result.decodeTokensPerSecond, result.stopReason.rawValue, interrupted.isSet ? " (interrupted)" : ""))
+        let model = session.model
+        if model.isSparse {
+            printError(String(format: "sparsity: %@ selection, mean FFN density %.3f, mean head density %.3f (decode sparse, prefill %@)",
+                              model.options.sparsity.rawValue, model.meanFFNDensity, model.meanHeadDensity,
+                              model.options.sparsePrefill ? "sparse" : "dense"))
+        }
     }
 }
 
