@@ -1,6 +1,7 @@
 # Sieve — the two commands that matter on a fresh machine:
 #   make demo   set up, build release, fetch the default model, convert, inspect, pack and run it dense and sparse
-#   make test   set up, then the whole test suite
+#   make test   set up, then the whole test suite (and a 10 s fuzz run per reader)
+#   make fuzz   fuzz every reader for FUZZ_SECONDS (default 60) each; fails on a crash, hang or runaway allocation
 SHELL := /bin/bash
 SWIFT ?= swift
 # Release builds target the host CPU so SIMD code uses its vector units (AVX2/AVX-512 …).
@@ -13,7 +14,7 @@ SMOLLM2 := $(SIEVE_MODELS)/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 MINILM := $(SIEVE_MODELS)/all-MiniLM-L6-v2
 PY_DEPS := numpy gguf==0.19.0 safetensors==0.8.0 zstandard openai==3.57.0
 
-.PHONY: all setup deps pydeps build models demo test bench clean
+.PHONY: all setup deps pydeps build models demo test fuzz fuzz-run bench clean
 
 all: build
 
@@ -75,6 +76,28 @@ TEST_FLAGS := $(RELEASE_FLAGS) -Xswiftc -enable-testing
 test: setup
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
+
+# Fuzzing (Fuzz/README.md): sieve-fuzz mutates each reader's seed corpus (Fuzz/corpus/TARGET) for FUZZ_SECONDS,
+# FUZZ_JOBS targets at a time; any crash, input slower than FUZZ_TIMEOUT_MS or growth of resident memory past
+# FUZZ_RSS_MB is saved under .build/fuzz-findings and fails the run. `make test` runs CI_FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+CI_FUZZ_SECONDS ?= 10
+FUZZ_JOBS ?= 2
+FUZZ_TIMEOUT_MS ?= 1000
+FUZZ_RSS_MB ?= 256
+FUZZ_TARGETS ?= safetensors safetensors-index gguf bundle bundle-sections tokenizer-json hf-config chat-template
+
+fuzz: deps
+	$(SWIFT) build $(TEST_FLAGS) --product sieve-fuzz
+	@$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run:
+	@bin="$$($(SWIFT) build $(TEST_FLAGS) --show-bin-path)/sieve-fuzz"; \
+	echo "fuzz: $(words $(FUZZ_TARGETS)) targets × $(FUZZ_SECONDS) s, $(FUZZ_JOBS) at a time"; \
+	printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(FUZZ_JOBS) -I{} "$$bin" run {} --seconds $(FUZZ_SECONDS) \
+	  --timeout-ms $(FUZZ_TIMEOUT_MS) --rss-limit-mb $(FUZZ_RSS_MB) --findings .build/fuzz-findings \
+	  || { echo "fuzz: FAILED; the inputs are in .build/fuzz-findings (see Fuzz/README.md)" >&2; exit 1; }
 
 bench: setup build
 	@bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/sieve"; "$$bin" bench "$(SMOLLM2)"

@@ -76,6 +76,13 @@ let package = Package(
             ],
             path: "Sources/sieve"),
 
+        // Fuzzing (issue 9): the targets (one per reader) and the seeded mutation harness `sieve-fuzz`.
+        .target(
+            name: "SieveFuzzTargets",
+            dependencies: ["SieveCore", "SieveTokenizers", "SafetensorsFormat", "GGUFFormat", "BundleFormat"],
+            path: "Fuzz/Targets"),
+        .executableTarget(name: "sieve-fuzz", dependencies: ["SieveFuzzTargets"], path: "Fuzz/Harness"),
+
         // Tests.
         .testTarget(name: "SieveCoreTests", dependencies: ["SieveCore"], path: "Tests/SieveCoreTests"),
         .testTarget(
@@ -102,6 +109,10 @@ let package = Package(
             name: "SieveServerTests", dependencies: ["SieveServer", "SieveRuntime", "SieveCore", "SieveTokenizers", "SieveTransforms", "SafetensorsFormat"],
             path: "Tests/SieveServerTests", exclude: ["Fixtures"]),
         .testTarget(name: "BundleTests", dependencies: ["BundleFormat", "SieveCore"], path: "Tests/BundleTests"),
+        .testTarget(
+            name: "RobustnessTests",
+            dependencies: ["sieve", "sieve-fuzz", "SieveFuzzTargets", "BundleFormat", "GGUFFormat", "SafetensorsFormat", "SieveCore"],
+            path: "Tests/RobustnessTests"),
     ],
     swiftLanguageModes: [.v5]
 )

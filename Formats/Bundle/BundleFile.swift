@@ -51,6 +51,9 @@ public final class BundleFile: @unchecked Sendable {
 
     // MARK: Opening and validation
 
+    /// Ends the message of damaged alignment padding between parts of the file (see `BundleVerifier`).
+    public static let paddingPhrase = "are not alignment padding of zeros"
+
     /// Maps and validates `url`: header, footer, section table, manifest, tensor entries and FFN bundles. Throws a
     /// `BundleError` naming the problem (and the section or tensor) before allocating for anything declared.
     public static func open(_ url: URL, limits: BundleLimits = BundleLimits()) throws -> BundleFile {
@@ -155,7 +158,7 @@ public final class BundleFile: @unchecked Sendable {
         var nextFrame = 0
         func checkGap(from start: Int, to end: Int, before what: String) throws {
             guard end - start < BundleLayout.alignment, file.bytes[start..<end].allSatisfy({ $0 == 0 }) else {
-                throw BundleError.invalidSection(path: path, section: what, reason: "the \(end - start) bytes before it (from offset \(start)) are not alignment padding of zeros")
+                throw BundleError.invalidSection(path: path, section: what, reason: "the \(end - start) bytes before it (from offset \(start)) \(paddingPhrase)")
             }
         }
         for (index, descriptor) in manifest.sections.enumerated() {

@@ -25,11 +25,10 @@ public final class AtomicFileWriter {
         let dir = destination.deletingLastPathComponent()
         let name = ".\(destination.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         temporary = dir.appendingPathComponent(name)
-        fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        fd = TemporaryFileRegistry.shared.create(temporary.path)
         guard fd >= 0 else {
-            throw SieveCoreError.writeFailed(path: destination.path, reason: String(cString: strerror(errno)))
+            throw SieveCoreError.writeFailed(path: destination.path, reason: fd == -2 ? "interrupted" : String(cString: strerror(errno)))
         }
-        TemporaryFileRegistry.shared.add(temporary.path)
     }
 
     /// Appends bytes.
@@ -66,23 +65,17 @@ public final class AtomicFileWriter {
         }
         close(fd)
         fd = -1
-        if rename(temporary.path, destination.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary.path)
-            TemporaryFileRegistry.shared.remove(temporary.path)
-            finished = true
+        finished = true
+        if let reason = TemporaryFileRegistry.shared.commit(temporary.path, to: destination.path) {
             throw SieveCoreError.writeFailed(path: destination.path, reason: "rename: \(reason)")
         }
-        TemporaryFileRegistry.shared.remove(temporary.path)
-        finished = true
     }
 
     /// Abandons the write and removes the temporary file.
     public func discard() {
         guard !finished else { return }
         if fd >= 0 { close(fd); fd = -1 }
-        unlink(temporary.path)
-        TemporaryFileRegistry.shared.remove(temporary.path)
+        TemporaryFileRegistry.shared.discard(temporary.path)
         finished = true
     }
 
@@ -102,18 +95,73 @@ public final class AtomicFileWriter {
 }
 
 /// Temporary files being written, removed by the signal handler on SIGINT/SIGTERM.
+///
+/// Creating, renaming and removing a temporary file happen under one lock that the signal handler takes and never
+/// releases (it ends the process with `_exit`), so after an interrupt no temporary file can appear or survive: either
+/// the rename happened (the destination is complete, fsync'ed before) or the temporary file is removed.
 public final class TemporaryFileRegistry: @unchecked Sendable {
+    /// The process-wide registry.
     public static let shared = TemporaryFileRegistry()
     private let lock = NSLock()
     private var paths: Set<String> = []
+    private var interrupted = false
+    private var interruptHandler: (@Sendable (Int32) -> Bool)?
 
-    func add(_ path: String) { lock.lock(); paths.insert(path); lock.unlock() }
-    func remove(_ path: String) { lock.lock(); paths.remove(path); lock.unlock() }
+    /// Creates `path` exclusively and registers it; -1 (errno set) on failure, -2 after an interrupt.
+    func create(_ path: String) -> Int32 {
+        lock.lock(); defer { lock.unlock() }
+        if interrupted { return -2 }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        if fd >= 0 { paths.insert(path) }
+        return fd
+    }
 
-    /// Removes every registered temporary file (called on interruption).
+    /// Renames a registered temporary file onto `destination`; the failure reason (and the file removed) or nil.
+    func commit(_ path: String, to destination: String) -> String? {
+        lock.lock(); defer { lock.unlock() }
+        paths.remove(path)
+        if rename(path, destination) != 0 {
+            let reason = String(cString: strerror(errno))
+            unlink(path)
+            return reason
+        }
+        return nil
+    }
+
+    /// Removes a registered temporary file.
+    func discard(_ path: String) {
+        lock.lock(); defer { lock.unlock() }
+        unlink(path)
+        paths.remove(path)
+    }
+
+    /// Removes every registered temporary file.
     public func removeAll() {
-        lock.lock(); let current = paths; paths.removeAll(); lock.unlock()
-        for p in current { unlink(p) }
+        lock.lock(); defer { lock.unlock() }
+        for p in paths { unlink(p) }
+        paths.removeAll()
+    }
+
+    /// Lets a command handle interrupts itself (`sieve run` stops generating and prints what it has): `handler` is
+    /// called with the signal and returns true when it handled it; false (or no handler) removes the temporary
+    /// files and exits.
+    public func setInterruptHandler(_ handler: (@Sendable (Int32) -> Bool)?) {
+        lock.lock(); interruptHandler = handler; lock.unlock()
+    }
+
+    /// Handles SIGINT/SIGTERM: the registered handler first; else removes the temporary files and ends the process
+    /// with status 128 + signal, holding the lock so no new temporary file can be created meanwhile.
+    func interrupt(_ sig: Int32) {
+        lock.lock()
+        let handler = interruptHandler
+        lock.unlock()
+        if let handler, handler(sig) { return }
+        lock.lock()
+        interrupted = true
+        for p in paths { unlink(p) }
+        let note = paths.isEmpty ? "sieve: interrupted\n" : "sieve: interrupted; removed the partial output\n"
+        _ = note.withCString { Glibc.write(STDERR_FILENO, $0, strlen($0)) }
+        _exit(128 + sig)
     }
 
     /// Installs SIGINT/SIGTERM handlers that remove temporary files and exit with 128 + signal.
@@ -121,10 +169,7 @@ public final class TemporaryFileRegistry: @unchecked Sendable {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                TemporaryFileRegistry.shared.removeAll()
-                exit(128 + sig)
-            }
+            source.setEventHandler { TemporaryFileRegistry.shared.interrupt(sig) }
             source.resume()
             retainedSources.append(source)
         }

@@ -17,6 +17,10 @@ public enum HFConfig {
                     guard let i = v.intValue else {
                         throw SieveCoreError.unexpectedJSON(source: source, path: "$.\(key)", expected: "an integer")
                     }
+                    // Far beyond any real model; keeps the arithmetic on hyperparameters from overflowing.
+                    guard i.magnitude <= 1 << 40 else {
+                        throw SieveCoreError.invalidHyperparameter(source: source, name: key, reason: "\(i) is out of range")
+                    }
                     return i
                 }
             }

@@ -14,6 +14,8 @@
 extension TokenizerDescription {
     /// Maximum vocabulary size accepted from a file.
     public static let maxVocabularySize = 1 << 22
+    /// How many ids below the highest may be unused.
+    public static let maxIDGaps = 1 << 16
 
     /// The pre-tokenizer regexes of `tokenizer.json` `Split` steps that Sieve implements, by llama.cpp name.
     public static let knownSplitRegexes: [(regex: String, preTokenizer: String)] = [
@@ -154,6 +156,11 @@ extension TokenizerDescription {
 
         // Lay out the vocabulary and token types.
         let count = (byID.keys.max() ?? -1) + 1
+        // Ids are dense in real vocabularies; a lone huge id would make the layout below allocate for millions of
+        // tokens that a small file never listed.
+        guard count <= byID.count + Self.maxIDGaps else {
+            throw fail("$.model.vocab", "ids without large gaps (the highest id is \(count - 1) but only \(byID.count) tokens are listed)")
+        }
         var tokens = [String](repeating: "", count: count)
         var types = [Int32](repeating: 1, count: count)
         for (id, token) in byID { tokens[id] = token }

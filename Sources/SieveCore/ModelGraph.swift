@@ -83,7 +83,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         try check(layerCount > 0 && layerCount <= 4096, "num_hidden_layers", "\(layerCount) is out of range 1…4096")
         try check(headCount > 0 && headCount <= hiddenSize, "num_attention_heads", "\(headCount) is out of range")
         try check(kvHeadCount > 0 && headCount % kvHeadCount == 0, "num_key_value_heads", "\(kvHeadCount) must divide num_attention_heads \(headCount)")
-        try check(headDim > 0, "head_dim", "\(headDim) must be positive")
+        try check(headDim > 0 && headDim <= limit, "head_dim", "\(headDim) is out of range 1…\(limit)")
         try check(contextLength > 0 && contextLength <= 1 << 24, "max_position_embeddings", "\(contextLength) is out of range")
         try check(normEpsilon > 0 && normEpsilon < 1, "norm_eps", "\(normEpsilon) is out of range (0, 1)")
         if let r = ropeDimensions { try check(r > 0 && r <= headDim && r % 2 == 0, "rope_dimensions", "\(r) must be even and at most head_dim \(headDim)") }

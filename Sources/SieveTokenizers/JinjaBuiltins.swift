@@ -34,12 +34,17 @@ enum JinjaBuiltins {
                 guard case let .int(i) = v else { throw ChatTemplateError.render(message: "range() needs integers", line: line) }
                 return i
             }
+            let (start, stop, step): (Int, Int, Int)
             switch ints.count {
-            case 1: return .array((0..<max(0, ints[0])).map { .int($0) })
-            case 2: return .array(ints[0] < ints[1] ? (ints[0]..<ints[1]).map { .int($0) } : [])
-            case 3 where ints[2] != 0: return .array(Array(stride(from: ints[0], to: ints[1], by: ints[2])).map { .int($0) })
-            default: throw ChatTemplateError.render(message: "range() takes 1 to 3 integers", line: line)
+            case 1: (start, stop, step) = (0, ints[0], 1)
+            case 2: (start, stop, step) = (ints[0], ints[1], 1)
+            case 3 where ints[2] != 0: (start, stop, step) = (ints[0], ints[1], ints[2])
+            default: throw ChatTemplateError.render(message: "range() takes 1 to 3 integers (a step of 0 is not allowed)", line: line)
             }
+            // The length, in floating point so that extreme bounds cannot overflow.
+            let length = max(0, ((Double(stop) - Double(start)) / Double(step)).rounded(.up))
+            try JinjaInterpreter.checkSize(length < 1e18 ? Int(length) : Int.max, items: true, line: line)
+            return .array(Array(stride(from: start, to: stop, by: step)).map { .int($0) })
         case "strftime_now":
             guard case let .string(format)? = args.first else { throw ChatTemplateError.render(message: "strftime_now() needs a format string", line: line) }
             var now = time(nil)
@@ -75,6 +80,10 @@ enum JinjaBuiltins {
                 guard args.count >= 2, case let .string(a) = args[0], case let .string(b) = args[1] else {
                     throw ChatTemplateError.render(message: "replace() needs two strings", line: line)
                 }
+                if b.utf8.count > a.utf8.count {
+                    let (size, overflow) = (s.utf8.count / max(1, a.utf8.count) + 1).multipliedReportingOverflow(by: b.utf8.count)
+                    try JinjaInterpreter.checkSize(size, overflow: overflow, line: line)
+                }
                 return .string(s.replacingOccurrences(of: a, with: b))
             case "split":
                 let separator = try stringArgument(args, kwargs, 0, "sep", of: name, line: line)
@@ -84,7 +93,7 @@ enum JinjaBuiltins {
                 return .array(s.split(whereSeparator: { $0.isWhitespace }).map { .string(String($0)) })
             case "join":
                 guard case let .array(items)? = args.first else { throw ChatTemplateError.render(message: "join() needs a list", line: line) }
-                return .string(try items.map { try JinjaInterpreter.string($0, line: line) }.joined(separator: s))
+                return .string(try joined(items, separator: s, line: line))
             default: break
             }
         case let .object(o):
@@ -110,6 +119,15 @@ enum JinjaBuiltins {
         return String(sub)
     }
 
+    /// Items as text joined by `separator`, refusing results over the string limit.
+    private static func joined(_ items: [JinjaValue], separator: String, line: Int) throws -> String {
+        let parts = try items.map { try JinjaInterpreter.string($0, line: line) }
+        var size = separator.utf8.count * max(0, parts.count - 1)
+        for p in parts { size += p.utf8.count }
+        try JinjaInterpreter.checkSize(size, line: line)
+        return parts.joined(separator: separator)
+    }
+
     // MARK: Filters
 
     static func filter(_ name: String, _ v: JinjaValue, args: [JinjaValue], kwargs: KW, line: Int) throws -> JinjaValue {
@@ -131,7 +149,7 @@ enum JinjaBuiltins {
         case "int":
             switch v {
             case let .int(i): return .int(i)
-            case let .double(d): return .int(Int(d))
+            case let .double(d): return .int(d.isFinite && d.magnitude < 9.2e18 ? Int(d) : 0)
             case let .string(s): return .int(Int(s.trimmingCharacters(in: .whitespaces)) ?? 0)
             case let .bool(b): return .int(b ? 1 : 0)
             default: return .int(0)
@@ -145,7 +163,9 @@ enum JinjaBuiltins {
             }
         case "abs":
             switch v {
-            case let .int(i): return .int(abs(i))
+            case let .int(i):
+                guard i != .min else { throw ChatTemplateError.render(message: "integer overflow in abs", line: line) }
+                return .int(abs(i))
             case let .double(d): return .double(abs(d))
             default: throw ChatTemplateError.render(message: "abs needs a number", line: line)
             }
@@ -166,7 +186,7 @@ enum JinjaBuiltins {
             if let attribute = try stringArgument(args, kwargs, 1, "attribute", of: "join", line: line) {
                 items = items.map { JinjaInterpreter.member($0, attribute) }
             }
-            return .string(try items.map { try JinjaInterpreter.string($0, line: line) }.joined(separator: separator))
+            return .string(try joined(items, separator: separator, line: line))
         case "replace":
             return try method("replace", on: .string(JinjaInterpreter.string(v, line: line)), args: args, kwargs: kwargs, line: line)
         case "items":
@@ -174,7 +194,10 @@ enum JinjaBuiltins {
             return try method("items", on: v, args: [], kwargs: [], line: line)
         case "tojson":
             var indent: Int?
-            if case let .int(i)? = argument(args, kwargs, 0, "indent") { indent = i }
+            if case let .int(i)? = argument(args, kwargs, 0, "indent") {
+                guard (0...64).contains(i) else { throw ChatTemplateError.render(message: "tojson indent must be between 0 and 64", line: line) }
+                indent = i
+            }
             var out = ""
             try json(v, indent: indent, level: 0, into: &out, line: line)
             return .string(out)
@@ -291,7 +314,7 @@ enum JinjaBuiltins {
             guard case let .int(i) = v, case let .int(d)? = args.first, d != 0 else {
                 throw ChatTemplateError.render(message: "'divisibleby' needs integers", line: line)
             }
-            return i % d == 0
+            return i.remainderReportingOverflow(dividingBy: d).partialValue == 0
         case "equalto", "eq", "==", "sameas": return args.first.map { v == $0 } ?? false
         case "ne", "!=": return args.first.map { v != $0 } ?? true
         case "lt", "<", "le", "<=", "gt", ">", "ge", ">=":

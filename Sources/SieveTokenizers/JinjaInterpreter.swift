@@ -4,6 +4,29 @@ import Foundation
 struct JinjaInterpreter {
     private var scopes: [[String: JinjaValue]]
     private var output = ""
+    private let budget = Budget()
+
+    /// Limits that keep a hostile template from hanging Sieve or exhausting memory: the work done (statements,
+    /// loop iterations, evaluations, and the size of every list and string produced), the size of the output
+    /// and of any string or list value, and the nesting depth of values.
+    enum Limits {
+        static let work = 1_000_000
+        static let output = 16 << 20
+        static let string = 4 << 20
+        static let items = 1 << 20
+        static let valueDepth = 32
+    }
+
+    /// Work done so far (a class so that evaluation, which does not mutate the interpreter, can count).
+    final class Budget {
+        var used = 0
+        func charge(_ units: Int, line: Int) throws {
+            used += units
+            if used > Limits.work {
+                throw ChatTemplateError.render(message: "rendering needs more than \(Limits.work) steps; the template loops too long", line: line)
+            }
+        }
+    }
 
     /// `{% break %}` and `{% continue %}` unwind to the enclosing loop as these.
     private enum LoopControl: Error {
@@ -28,11 +51,19 @@ struct JinjaInterpreter {
         return output
     }
 
+    private mutating func append(_ text: String, line: Int) throws {
+        output += text
+        guard output.utf8.count <= Limits.output else {
+            throw ChatTemplateError.render(message: "the rendered text exceeds \(Limits.output) bytes", line: line)
+        }
+    }
+
     private mutating func execute(_ nodes: [JinjaNode]) throws {
         for node in nodes {
+            try budget.charge(1, line: 0)
             switch node {
-            case let .text(s): output += s
-            case let .output(e, line): output += try Self.string(evaluate(e, line: line), line: line)
+            case let .text(s): try append(s, line: 0)
+            case let .output(e, line): try append(Self.string(evaluate(e, line: line), line: line), line: line)
             case let .ifBlock(branches, otherwise, line):
                 var taken = false
                 for (condition, body) in branches {
@@ -93,6 +124,7 @@ struct JinjaInterpreter {
             return
         }
         for (i, item) in items.enumerated() {
+            try budget.charge(1, line: line)
             var scope = try bind(item)
             scope["loop"] = .object([
                 ("index", .int(i + 1)), ("index0", .int(i)), ("first", .bool(i == 0)), ("last", .bool(i == items.count - 1)),
@@ -118,17 +150,37 @@ struct JinjaInterpreter {
 
     // MARK: Expressions
 
+    /// Evaluates `e`, charging the work and checking the size of what it produced.
     private func evaluate(_ e: JinjaExpr, line: Int) throws -> JinjaValue {
+        let value = try evaluateUnchecked(e, line: line)
+        switch value {
+        case let .string(s):
+            guard s.utf8.count <= Limits.string else {
+                throw ChatTemplateError.render(message: "a string value exceeds \(Limits.string) bytes", line: line)
+            }
+            try budget.charge(1 + s.utf8.count >> 8, line: line)
+        case let .array(a):
+            guard a.count <= Limits.items else {
+                throw ChatTemplateError.render(message: "a list exceeds \(Limits.items) items", line: line)
+            }
+            try budget.charge(1 + a.count, line: line)
+        case let .object(o): try budget.charge(1 + o.count, line: line)
+        default: try budget.charge(1, line: line)
+        }
+        return value
+    }
+
+    private func evaluateUnchecked(_ e: JinjaExpr, line: Int) throws -> JinjaValue {
         switch e {
         case let .literal(v): return v
         case let .name(n): return lookup(n) ?? .undefined
-        case let .list(items): return .array(try items.map { try evaluate($0, line: line) })
+        case let .list(items): return .array(try items.map { try Self.shallow(evaluate($0, line: line), line: line) })
         case let .dict(pairs):
             return .object(try pairs.map { pair in
                 guard case let .string(k) = try evaluate(pair.0, line: line) else {
                     throw ChatTemplateError.unsupported(construct: "a dictionary key that is not a string", line: line)
                 }
-                return (k, try evaluate(pair.1, line: line))
+                return (k, try Self.shallow(evaluate(pair.1, line: line), line: line))
             })
         case let .attribute(target, name): return Self.member(try evaluate(target, line: line), name)
         case let .index(target, index): return try Self.subscriptValue(evaluate(target, line: line), evaluate(index, line: line), line: line)
@@ -165,7 +217,9 @@ struct JinjaInterpreter {
         case let .not(x): return .bool(!Self.truthy(try evaluate(x, line: line)))
         case let .negate(x):
             switch try evaluate(x, line: line) {
-            case let .int(i): return .int(-i)
+            case let .int(i):
+                guard i != .min else { throw ChatTemplateError.render(message: "integer overflow in unary '-'", line: line) }
+                return .int(-i)
             case let .double(d): return .double(-d)
             default: throw ChatTemplateError.render(message: "unary '-' needs a number", line: line)
             }
@@ -184,6 +238,29 @@ struct JinjaInterpreter {
     }
 
     // MARK: Value semantics
+
+    /// `v` if its nesting is at most `Limits.valueDepth` deep (lists and mappings inside each other).
+    static func shallow(_ v: JinjaValue, line: Int) throws -> JinjaValue {
+        func exceeds(_ v: JinjaValue, _ depth: Int) -> Bool {
+            switch v {
+            case let .array(a): return depth >= Limits.valueDepth || a.contains { exceeds($0, depth + 1) }
+            case let .object(o): return depth >= Limits.valueDepth || o.contains { exceeds($0.1, depth + 1) }
+            default: return false
+            }
+        }
+        if exceeds(v, 1) {
+            throw ChatTemplateError.render(message: "a value is nested more than \(Limits.valueDepth) deep", line: line)
+        }
+        return v
+    }
+
+    /// Throws unless a result of `count` bytes (strings) or items (lists) is within the limits.
+    static func checkSize(_ count: Int, overflow: Bool = false, items: Bool = false, line: Int) throws {
+        let limit = items ? Limits.items : Limits.string
+        guard !overflow, count <= limit else {
+            throw ChatTemplateError.render(message: "the result would exceed \(limit) \(items ? "items" : "bytes")", line: line)
+        }
+    }
 
     /// Python truthiness.
     static func truthy(_ v: JinjaValue) -> Bool {
@@ -314,6 +391,10 @@ struct JinjaInterpreter {
     }
 
     static func binary(_ op: String, _ a: JinjaValue, _ b: JinjaValue, line: Int) throws -> JinjaValue {
+        func checked(_ result: (partialValue: Int, overflow: Bool)) throws -> Int {
+            guard !result.overflow else { throw ChatTemplateError.render(message: "integer overflow in '\(op)'", line: line) }
+            return result.partialValue
+        }
         func fail() -> ChatTemplateError {
             ChatTemplateError.render(message: "unsupported operand types for \(op): \(typeName(a)) and \(typeName(b))", line: line)
         }
@@ -328,7 +409,10 @@ struct JinjaInterpreter {
         switch op {
         case "==": return .bool(a == b)
         case "!=": return .bool(a != b)
-        case "~": return .string(try string(a, line: line) + string(b, line: line))
+        case "~":
+            let x = try string(a, line: line), y = try string(b, line: line)
+            try checkSize(x.utf8.count + y.utf8.count, line: line)
+            return .string(x + y)
         case "in", "not in":
             let found: Bool
             switch b {
@@ -356,24 +440,39 @@ struct JinjaInterpreter {
             }
         case "+":
             switch (a, b) {
-            case let (.string(x), .string(y)): return .string(x + y)
-            case let (.array(x), .array(y)): return .array(x + y)
-            case let (.int(x), .int(y)): return .int(x + y)
+            case let (.string(x), .string(y)):
+                try checkSize(x.utf8.count + y.utf8.count, line: line)
+                return .string(x + y)
+            case let (.array(x), .array(y)):
+                try checkSize(x.count + y.count, items: true, line: line)
+                return .array(x + y)
+            case let (.int(x), .int(y)): return .int(try checked(x.addingReportingOverflow(y)))
             default:
                 guard let x = number(a), let y = number(b) else { throw fail() }
                 return .double(x + y)
             }
         case "-", "*", "/", "//", "%", "**":
-            if op == "*", case let .string(s) = a, case let .int(n) = b { return .string(String(repeating: s, count: max(0, n))) }
+            if op == "*", case let .string(s) = a, case let .int(n) = b {
+                let (size, overflow) = s.utf8.count.multipliedReportingOverflow(by: max(0, n))
+                try checkSize(size, overflow: overflow, line: line)
+                return .string(String(repeating: s, count: max(0, n)))
+            }
             if case let .int(x) = a, case let .int(y) = b {
                 switch op {
-                case "-": return .int(x - y)
-                case "*": return .int(x * y)
+                case "-": return .int(try checked(x.subtractingReportingOverflow(y)))
+                case "*": return .int(try checked(x.multipliedReportingOverflow(by: y)))
                 case "//", "%":
                     guard y != 0 else { throw ChatTemplateError.render(message: "division by zero", line: line) }
-                    let q = Int((Double(x) / Double(y)).rounded(.down))
-                    return .int(op == "//" ? q : x - q * y)
-                case "**" where y >= 0: return .int(Int(pow(Double(x), Double(y))))
+                    // Python's floor division and modulo (the remainder takes the divisor's sign).
+                    let (q, overflow) = x.dividedReportingOverflow(by: y)
+                    guard !overflow else { throw ChatTemplateError.render(message: "integer overflow in '\(op)'", line: line) }
+                    let r = x - q * y
+                    let floor = (r != 0 && (r < 0) != (y < 0)) ? q - 1 : q
+                    return .int(op == "//" ? floor : x - floor * y)
+                case "**" where y >= 0:
+                    let p = pow(Double(x), Double(y))
+                    guard p.magnitude < 9.2e18 else { throw ChatTemplateError.render(message: "integer overflow in '**'", line: line) }
+                    return .int(Int(p))
                 default: break
                 }
             }

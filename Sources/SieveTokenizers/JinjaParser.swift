@@ -43,6 +43,9 @@ struct JinjaParser {
 
     private var segments: [Segment] = []
     private var position = 0
+    private var blockDepth = 0
+    /// The deepest nesting of blocks (`if`, `for`, `generation`) accepted.
+    static let maxBlockDepth = 64
 
     init(_ source: String) throws {
         segments = try Self.segment(source)
@@ -141,6 +144,11 @@ struct JinjaParser {
 
     /// Parses nodes until one of the `until` keywords (returned with its tag's remaining text) or the end.
     private mutating func parseBody(until: Set<String>) throws -> ([JinjaNode], (keyword: String, rest: String, line: Int)?) {
+        blockDepth += 1
+        defer { blockDepth -= 1 }
+        guard blockDepth <= Self.maxBlockDepth + 1 else {
+            throw ChatTemplateError.unsupported(construct: "blocks nested more than \(Self.maxBlockDepth) deep", line: 0)
+        }
         var nodes: [JinjaNode] = []
         while position < segments.count {
             let segment = segments[position]
@@ -255,6 +263,10 @@ struct JinjaExpressionParser {
     private var tokens: [Token] = []
     private var index = 0
     private let line: Int
+    private var depth = 0
+    /// The deepest expression accepted (nested parentheses, operators, chains of binary operators), so that
+    /// parsing and evaluating stay well inside the stack.
+    static let maxDepth = 100
 
     init(_ source: String, line: Int) throws {
         self.line = line
@@ -312,8 +324,14 @@ struct JinjaExpressionParser {
                     throw ChatTemplateError.syntax(message: "unexpected character '\(c)'", line: line)
                 }
             }
+            if tokens.count > Self.maxTokens {
+                throw ChatTemplateError.unsupported(construct: "a tag of more than \(Self.maxTokens) tokens", line: line)
+            }
         }
     }
+
+    /// The most tokens one tag may hold (real templates use a few dozen).
+    static let maxTokens = 2000
 
     // MARK: Token helpers
 
@@ -363,6 +381,19 @@ struct JinjaExpressionParser {
     // MARK: Grammar
 
     mutating func parseExpression(allowConditional: Bool) throws -> JinjaExpr {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw tooDeep() }
+        let e = try parseConditional(allowConditional: allowConditional)
+        if depth == 1, e.depthExceeds(Self.maxDepth) { throw tooDeep() }
+        return e
+    }
+
+    private func tooDeep() -> ChatTemplateError {
+        .unsupported(construct: "an expression nested more than \(Self.maxDepth) deep", line: line)
+    }
+
+    private mutating func parseConditional(allowConditional: Bool) throws -> JinjaExpr {
         let e = try parseOr()
         if allowConditional && acceptKeyword("if") {
             let condition = try parseOr()
@@ -441,6 +472,9 @@ struct JinjaExpressionParser {
     }
 
     private mutating func parseUnary() throws -> JinjaExpr {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw tooDeep() }
         if accept("-") { return .negate(try parseUnary()) }
         if accept("+") { return try parseUnary() }
         var e = try parsePostfix(try parsePrimary())
@@ -576,5 +610,32 @@ struct JinjaExpressionParser {
             if !accept(",") { try expect(")"); break }
         }
         return (args, kwargs)
+    }
+}
+
+extension JinjaExpr {
+    /// Whether the tree is deeper than `limit` (checked without recursion, so any tree can be measured).
+    func depthExceeds(_ limit: Int) -> Bool {
+        var stack: [(JinjaExpr, Int)] = [(self, 1)]
+        while let (e, d) = stack.popLast() {
+            if d > limit { return true }
+            var children: [JinjaExpr] = []
+            switch e {
+            case .literal, .name: break
+            case let .list(items): children = items
+            case let .dict(pairs): children = pairs.flatMap { [$0.0, $0.1] }
+            case let .attribute(t, _): children = [t]
+            case let .index(t, i): children = [t, i]
+            case let .slice(t, a, b, c): children = [t] + [a, b, c].compactMap { $0 }
+            case let .call(c, args, kwargs): children = [c] + args + kwargs.map(\.1)
+            case let .filter(t, _, args, kwargs): children = [t] + args + kwargs.map(\.1)
+            case let .test(t, _, args, _): children = [t] + args
+            case let .not(x), let .negate(x): children = [x]
+            case let .binary(_, a, b), let .and(a, b), let .or(a, b): children = [a, b]
+            case let .conditional(then, condition, otherwise): children = [then, condition] + [otherwise].compactMap { $0 }
+            }
+            for c in children { stack.append((c, d + 1)) }
+        }
+        return false
     }
 }

@@ -100,29 +100,27 @@ struct Run: ParsableCommand {
                               model.options.sparsity.rawValue, model.meanFFNDensity, model.meanHeadDensity,
                               model.options.sparsePrefill ? "sparse" : "dense"))
         }
+        if interrupted.isSet { throw ExitCode(130) }
     }
 }
 
-/// Set by SIGINT while generating, so `run` stops cleanly and keeps what it printed.
+/// Set by the first SIGINT while generating, so `run` stops after the current token, prints what it generated
+/// and its timings, and exits with status 130. A second SIGINT (or SIGTERM) ends the process at once.
 final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var set = false
-    private var source: DispatchSourceSignal?
 
     init() {
-        signal(SIGINT, SIG_IGN)
-        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        s.setEventHandler { [weak self] in
-            guard let self else { return }
-            self.lock.lock()
-            let second = self.set
+        TemporaryFileRegistry.shared.setInterruptHandler { [weak self] sig in
+            guard sig == SIGINT, let self else { return false }
+            self.lock.lock(); defer { self.lock.unlock() }
+            if self.set { return false }
             self.set = true
-            self.lock.unlock()
-            if second { exit(130) }
+            return true
         }
-        s.resume()
-        source = s
     }
+
+    deinit { TemporaryFileRegistry.shared.setInterruptHandler(nil) }
 
     var isSet: Bool {
         lock.lock(); defer { lock.unlock() }

@@ -12,7 +12,7 @@ struct SieveCommand: AsyncParsableCommand {
         commandName: "sieve",
         abstract: "Convert checkpoints, pack contextually sparse bundles and run language models on the CPU.",
         discussion: "Registered formats: \(FormatSetup.registry.names.joined(separator: ", ")) (see `sieve formats`).",
-        subcommands: [Run.self, Serve.self, PerplexityCommand.self, Bench.self, Pack.self, Inspect.self, Convert.self, Formats.self])
+        subcommands: [Run.self, Serve.self, PerplexityCommand.self, Bench.self, Pack.self, Inspect.self, Convert.self, Verify.self, Formats.self])
 
     static func main() async {
         FormatSetup.registerAll()
