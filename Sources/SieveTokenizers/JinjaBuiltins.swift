@@ -80,16 +80,15 @@ enum JinjaBuiltins {
                 guard args.count >= 2, case let .string(a) = args[0], case let .string(b) = args[1] else {
                     throw ChatTemplateError.render(message: "replace() needs two strings", line: line)
                 }
-                if b.utf8.count > a.utf8.count {
-                    let (size, overflow) = (s.utf8.count / max(1, a.utf8.count) + 1).multipliedReportingOverflow(by: b.utf8.count)
-                    try JinjaInterpreter.checkSize(size, overflow: overflow, line: line)
-                }
-                return .string(s.replacingOccurrences(of: a, with: b))
+                return .string(try replaced(s, a, b, line: line))
             case "split":
                 let separator = try stringArgument(args, kwargs, 0, "sep", of: name, line: line)
                 if let separator {
+                    guard !separator.isEmpty else { throw ChatTemplateError.render(message: "split() got an empty separator", line: line) }
+                    try JinjaInterpreter.checkSize(occurrences(of: Array(separator.utf8), in: Array(s.utf8)).count + 1, items: true, line: line)
                     return .array(s.components(separatedBy: separator).map { .string($0) })
                 }
+                try JinjaInterpreter.checkSize(s.unicodeScalars.lazy.filter { $0.properties.isWhitespace }.count + 1, items: true, line: line)
                 return .array(s.split(whereSeparator: { $0.isWhitespace }).map { .string(String($0)) })
             case "join":
                 guard case let .array(items)? = args.first else { throw ChatTemplateError.render(message: "join() needs a list", line: line) }
@@ -117,6 +116,48 @@ enum JinjaBuiltins {
         if leading { sub = sub.drop(while: drop) }
         if trailing { while let last = sub.last, drop(last) { sub.removeLast() } }
         return String(sub)
+    }
+
+    /// Byte offsets of the non-overlapping occurrences of `needle` (not empty) in `haystack`, left to right.
+    private static func occurrences(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
+        guard !needle.isEmpty, needle.count <= haystack.count else { return [] }
+        var found: [Int] = []
+        var i = 0
+        let first = needle[0], last = haystack.count - needle.count
+        while i <= last {
+            if haystack[i] == first, haystack[i..<(i + needle.count)].elementsEqual(needle) {
+                found.append(i)
+                i += needle.count
+            } else {
+                i += 1
+            }
+        }
+        return found
+    }
+
+    /// Python's `str.replace(old, new)` on UTF-8 bytes (an empty `old` inserts `new` between characters), refusing
+    /// results over the string limit before building them.
+    private static func replaced(_ s: String, _ old: String, _ new: String, line: Int) throws -> String {
+        let bytes = Array(s.utf8), o = Array(old.utf8), n = Array(new.utf8)
+        if o.isEmpty {
+            let characters = s.unicodeScalars.count
+            let (extra, overflow) = (characters + 1).multipliedReportingOverflow(by: n.count)
+            try JinjaInterpreter.checkSize(bytes.count + extra, overflow: overflow, line: line)
+            return new + s.unicodeScalars.map { String($0) + new }.joined()
+        }
+        let at = occurrences(of: o, in: bytes)
+        let (grow, overflow) = at.count.multipliedReportingOverflow(by: n.count - o.count)
+        try JinjaInterpreter.checkSize(bytes.count + grow, overflow: overflow, line: line)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + max(0, grow))
+        var start = 0
+        for i in at {
+            out += bytes[start..<i]
+            out += n
+            start = i + o.count
+        }
+        out += bytes[start...]
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Items as text joined by `separator`, refusing results over the string limit.

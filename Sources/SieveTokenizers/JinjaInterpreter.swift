@@ -10,7 +10,7 @@ struct JinjaInterpreter {
     /// loop iterations, evaluations, and the size of every list and string produced), the size of the output
     /// and of any string or list value, and the nesting depth of values.
     enum Limits {
-        static let work = 1_000_000
+        static let work = 400_000
         static let output = 16 << 20
         static let string = 4 << 20
         static let items = 1 << 20
@@ -158,7 +158,7 @@ struct JinjaInterpreter {
             guard s.utf8.count <= Limits.string else {
                 throw ChatTemplateError.render(message: "a string value exceeds \(Limits.string) bytes", line: line)
             }
-            try budget.charge(1 + s.utf8.count >> 8, line: line)
+            try budget.charge(1 + s.utf8.count >> 5, line: line)
         case let .array(a):
             guard a.count <= Limits.items else {
                 throw ChatTemplateError.render(message: "a list exceeds \(Limits.items) items", line: line)

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// 1 MB files that claim enormous sizes are refused with a clear error, and the refusing `sieve` process never
-/// grows past 100 MB of resident memory (measured from the child's own rusage).
+/// grows past 100 MB of resident memory (its own peak RSS, from rusage; see `Child.rssWrapper`).
 @Suite("Hostile sizes are refused without allocating them")
 struct ResourceBoundsTests {
     static let megabyte = 1 << 20
@@ -13,12 +13,13 @@ struct ResourceBoundsTests {
     /// memory limit.
     func expectRefused(_ url: URL, _ expected: String, scratch: Scratch) throws {
         for command in ["inspect", "verify"] {
-            let r = try Child.run([command, url.path], scratch: scratch.url)
+            let r = try Child.run([command, url.path], scratch: scratch.url, measuringMemory: true)
             #expect(r.status == 1, "\(command) exited with \(String(describing: r.status)) / signal \(String(describing: r.signal)): \(r.stderr)")
             let message = r.stderr + r.stdout
             #expect(message.contains(url.lastPathComponent), "\(command): the message does not name the file: \(message)")
             #expect(message.contains(expected), "\(command): expected '\(expected)' in: \(message)")
             #expect(r.maxRSS < Self.rssLimit, "\(command): peak RSS \(r.maxRSS >> 20) MB")
+            print("\(command) \(url.lastPathComponent): refused, peak RSS \(r.maxRSS >> 20) MB")
         }
     }
 

@@ -31,25 +31,40 @@ struct Child {
         var signal: Int32?
         var stdout: String
         var stderr: String
-        /// Peak resident memory in bytes.
+        /// Peak resident memory in bytes (the child's own only when started `measuringMemory`).
         var maxRSS: Int
     }
 
+    /// Where `measuringMemory` runs write the child's peak RSS (KiB).
+    let rssPath: String?
+
+    /// A child's own peak RSS cannot be read from this process's `wait4`: a child made by `posix_spawn` (vfork)
+    /// inherits the test process's high-water mark. So a small Python process starts `sieve` with a real fork
+    /// and reports `RUSAGE_CHILDREN.ru_maxrss` (at least Python's own ~10 MB, never the test's).
+    static let rssWrapper = """
+        import os, resource, subprocess, sys
+        r = subprocess.run(sys.argv[2:])
+        open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+        sys.exit(r.returncode if r.returncode >= 0 else 128 - r.returncode)
+        """
+
     /// Starts `sieve arguments…` with stdout and stderr going to files in `scratch`.
-    init(_ arguments: [String], scratch: URL) throws {
+    init(_ arguments: [String], scratch: URL, measuringMemory: Bool = false) throws {
         let tag = UUID().uuidString.prefix(8)
         stdoutPath = scratch.appendingPathComponent("stdout-\(tag)").path
         stderrPath = scratch.appendingPathComponent("stderr-\(tag)").path
+        rssPath = measuringMemory ? scratch.appendingPathComponent("rss-\(tag)").path : nil
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let argv = ([Self.sieve] + arguments).map { strdup($0) } + [nil]
+        let command = rssPath.map { ["/usr/bin/env", "python3", "-c", Self.rssWrapper, $0, Self.sieve] } ?? [Self.sieve]
+        let argv = (command + arguments).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, Self.sieve, &actions, nil, argv, environ)
+        let rc = posix_spawn(&pid, command[0], &actions, nil, argv, environ)
         guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL) }
         self.pid = pid
     }
@@ -67,13 +82,18 @@ struct Child {
         let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
         unlink(stdoutPath)
         unlink(stderrPath)
+        var maxRSS = usage.ru_maxrss * 1024
+        if let rssPath {
+            maxRSS = (Int((try? String(contentsOfFile: rssPath, encoding: .utf8)) ?? "") ?? Int.max / 1024) * 1024
+            unlink(rssPath)
+        }
         return Result(status: signaled ? nil : (status >> 8) & 0xFF, signal: signaled ? status & 0x7F : nil,
-                      stdout: out, stderr: err, maxRSS: usage.ru_maxrss * 1024)
+                      stdout: out, stderr: err, maxRSS: maxRSS)
     }
 
-    /// Runs `sieve arguments…` to the end.
-    static func run(_ arguments: [String], scratch: URL) throws -> Result {
-        try Child(arguments, scratch: scratch).wait()
+    /// Runs `sieve arguments…` to the end (with `measuringMemory`, `maxRSS` is the child's own peak).
+    static func run(_ arguments: [String], scratch: URL, measuringMemory: Bool = false) throws -> Result {
+        try Child(arguments, scratch: scratch, measuringMemory: measuringMemory).wait()
     }
 }
 
