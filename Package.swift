@@ -84,6 +84,8 @@ let package = Package(
         .executableTarget(name: "sieve-fuzz", dependencies: ["SieveFuzzTargets"], path: "Fuzz/Harness"),
 
         // Tests.
+        // Counts heap allocations (malloc interposition) for the "hot loops allocate nothing" tests; tests only.
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .testTarget(name: "SieveCoreTests", dependencies: ["SieveCore"], path: "Tests/SieveCoreTests"),
         .testTarget(
             name: "SafetensorsTests", dependencies: ["SafetensorsFormat", "SieveCore"],
@@ -98,7 +100,7 @@ let package = Package(
             name: "SieveKernelsTests", dependencies: ["SieveKernels", "SieveCore"], path: "Tests/SieveKernelsTests"),
         .testTarget(
             name: "SieveRuntimeTests",
-            dependencies: ["SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "SieveTokenizers"],
+            dependencies: ["SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "SieveTokenizers", "CAllocationCounter"],
             path: "Tests/SieveRuntimeTests", exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["sieve"], path: "Tests/CLITests", exclude: ["Fixtures"]),
         .testTarget(

@@ -1,5 +1,23 @@
 #include "CSieveKernels.h"
 
+// The thread pool's closure hand-off (see ThreadPool.swift). Swift passes a closure argument as two words,
+// function then context, and calls a closure with its arguments followed by the context in the swift_context
+// register; clang's swiftcall attributes express exactly that.
+
+/// Declared in Swift as `sieve_pool_body_capture(_ body: (Range<Int>, Int) -> Void, _ slot:)`.
+__attribute__((swiftcall)) void sieve_pool_body_capture(void *function, void *context, SievePoolBody *slot);
+__attribute__((swiftcall)) void sieve_pool_body_capture(void *function, void *context, SievePoolBody *slot) {
+    slot->function = function;
+    slot->context = context;
+}
+
+typedef __attribute__((swiftcall)) void (*SievePoolFunction)(intptr_t lower, intptr_t upper, intptr_t thread,
+                                                              __attribute__((swift_context)) void *context);
+
+void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t upper, intptr_t thread) {
+    ((SievePoolFunction)body->function)(lower, upper, thread, body->context);
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 

@@ -1,17 +1,22 @@
-/// One token's activations quantized to 8 bits in blocks of 32, for the 32-element weight types (the idea of
-/// ggml's q8_0/q8_1, laid out as separate arrays so the kernels load them as vectors).
-///
+/// One token's activations quantized to 8 bits in blocks of 32, for the 32-element weight types, with ggml's
+/// rounding (`quantize_row_q8_0` / `quantize_row_q8_1`): codes `round(x · 127/max|x|)`, and the block scale
+/// stored as f16 — so `d` here is the f16-rounded `max|x|/127` — and, for q8_1, the sum `f16(d₃₂ · Σq)` computed
+/// from the unrounded scale. Laid out as separate arrays so the kernels load them as vectors.
 struct Q8Activation {
     /// Codes, one per column.
     var qs: UnsafeMutablePointer<Int8>
-    /// Scale of each block: value ≈ `d · q`.
+    /// Scale of each block, rounded to f16 as ggml stores it: value ≈ `d · q`.
     var d: UnsafeMutablePointer<Float>
-    /// `d · Σq` of each block (for the min and offset terms of the weight types).
+    /// q8_1's block sum `f16(max|x|/127 · Σq)` (unrounded scale, rounded product), which ggml multiplies with the
+    /// min of q4_1 blocks.
     var s: UnsafeMutablePointer<Float>
+    /// `d · Σq` with the f16 scale (exact in f32), for the code offsets of q4_0 and q5_0: ggml subtracts the
+    /// offset from the codes before the integer dot product, which equals subtracting `offset · d · Σq`.
+    var offsetSum: UnsafeMutablePointer<Float>
     /// Number of blocks (columns / 32).
     var blocks: Int
 
-    /// Quantizes `x[0..<32·blocks]` (round to nearest even, scale `max|x| / 127` per block).
+    /// Quantizes `x[0..<32·blocks]` (round to nearest even, codes scaled by `127 / max|x|`).
     func quantize(_ x: UnsafePointer<Float>) {
         for b in 0..<blocks {
             let v0 = x.load16(32 * b), v1 = x.load16(32 * b + 16)
@@ -22,10 +27,17 @@ struct Q8Activation {
             let out = UnsafeMutableRawPointer(qs + 32 * b)
             out.storeVector(narrowToInt8(q0))
             out.storeVector(narrowToInt8(q1), at: 16)
-            d[b] = scale
-            s[b] = scale * Float(horizontalSum(q0 &+ q1))
+            let sum = Float(horizontalSum(q0 &+ q1))
+            let rounded = Q8Activation.roundToHalf(scale)
+            d[b] = rounded
+            s[b] = Q8Activation.roundToHalf(scale * sum)
+            offsetSum[b] = rounded * sum
         }
     }
+
+    /// `x` rounded to the nearest f16 (ties to even), as a Float.
+    @inline(__always)
+    static func roundToHalf(_ x: Float) -> Float { Float(Float16(x)) }
 }
 
 /// One token's activations quantized to 8 bits in super-blocks of 256 with sums of each 16 codes, for the

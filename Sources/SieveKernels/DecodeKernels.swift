@@ -46,7 +46,7 @@ enum VNNIGEMV {
                 let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
                 switch w.dtype {
                 case .q4_1: sieve_q4_1_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
-                case .q4_0: sieve_q4_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
+                case .q4_0: sieve_q4_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
                 case .q8_0: sieve_q8_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, o)
                 default: preconditionFailure("no VNNI kernel for \(w.dtype.name)")
                 }

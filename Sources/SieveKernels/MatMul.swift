@@ -29,6 +29,7 @@ public final class MatMulInput: @unchecked Sendable {
     private let q8Codes: UnsafeMutablePointer<Int8>
     private let q8Scales: UnsafeMutablePointer<Float>
     private let q8Sums: UnsafeMutablePointer<Float>
+    private let q8OffsetSums: UnsafeMutablePointer<Float>
     private let q8KCodes: UnsafeMutablePointer<Int8>
     private let q8KScales: UnsafeMutablePointer<Float>
     private let q8KSums: UnsafeMutablePointer<Int16>
@@ -62,6 +63,7 @@ public final class MatMulInput: @unchecked Sendable {
         q8Codes = .allocate(capacity: q8Tokens * maxColumns)
         q8Scales = .allocate(capacity: q8Tokens * maxBlocks)
         q8Sums = .allocate(capacity: q8Tokens * maxBlocks)
+        q8OffsetSums = .allocate(capacity: q8Tokens * maxBlocks)
         q8KCodes = .allocate(capacity: q8Tokens * maxColumns)
         q8KScales = .allocate(capacity: q8Tokens * superBlocks)
         q8KSums = .allocate(capacity: q8Tokens * superBlocks * 16)
@@ -73,7 +75,7 @@ public final class MatMulInput: @unchecked Sendable {
     }
 
     deinit {
-        q8Codes.deallocate(); q8Scales.deallocate(); q8Sums.deallocate()
+        q8Codes.deallocate(); q8Scales.deallocate(); q8Sums.deallocate(); q8OffsetSums.deallocate()
         q8KCodes.deallocate(); q8KScales.deallocate(); q8KSums.deallocate()
         panels.deallocate(); tiles.deallocate()
     }
@@ -103,7 +105,8 @@ public final class MatMulInput: @unchecked Sendable {
     /// Token `t` in 8-bit blocks of 32 (valid after `prepareQ8`).
     @inline(__always)
     func q8(_ t: Int) -> Q8Activation {
-        Q8Activation(qs: q8Codes + t * maxColumns, d: q8Scales + t * maxBlocks, s: q8Sums + t * maxBlocks, blocks: columns / 32)
+        Q8Activation(qs: q8Codes + t * maxColumns, d: q8Scales + t * maxBlocks, s: q8Sums + t * maxBlocks,
+                     offsetSum: q8OffsetSums + t * maxBlocks, blocks: columns / 32)
     }
 
     /// Token `t` in 8-bit super-blocks of 256 (valid after `prepareQ8K`).

@@ -17,9 +17,12 @@ extension MatMul {
         }
     }
 
-    /// Reference with the activations first rounded the way the decode kernels quantize them (8-bit blocks of 32
-    /// for q8_0/q4_0/q4_1/q5_0, super-blocks of 256 for q4_K/q6_K; float types unchanged), so that it differs from
-    /// the fast kernels only by float rounding (`Tolerances.quantizedSameActivations`).
+    /// Reference with the activations first rounded the way the decode kernels quantize them, so that it differs
+    /// from the fast kernels only by float rounding (`Tolerances.quantizedSameActivations`). For q8_0/q4_0/q4_1/
+    /// q5_0 that is ggml's q8_0/q8_1 blocks of 32: codes `round(x · 127/max|x|)` times the f16-rounded scale
+    /// `max|x|/127`, and for q4_1 the block min multiplied with q8_1's sum `f16(max|x|/127 · Σq)` instead of the
+    /// exact sum of the rounded activations. For q4_K/q6_K, super-blocks of 256 with an f32 scale (q8_K). Float
+    /// types are unchanged.
     public static func multiplyReferenceQuantizedActivations(_ w: WeightMatrix, x: UnsafePointer<Float>, tokens: Int,
                                                              into y: UnsafeMutablePointer<Float>, outputStride: Int? = nil) {
         let block: Int
@@ -29,14 +32,39 @@ extension MatMul {
         default: block = 0
         }
         var rounded = [Float](UnsafeBufferPointer(start: x, count: tokens * w.columns))
+        // Per block of 32: q8_1's rounded sum minus the sum of the rounded activations (what the min of a q4_1
+        // block is multiplied with, beyond the rounded activations themselves).
+        var sumExcess = [Double](repeating: 0, count: block == 32 ? rounded.count / 32 : 0)
         if block > 0 {
             for start in stride(from: 0, to: rounded.count, by: block) {
                 let amax = rounded[start..<(start + block)].reduce(Float(0)) { max($0, abs($1)) }
                 let inverse: Float = amax > 0 ? 127 / amax : 0
                 let scale = amax / 127
-                for i in start..<(start + block) { rounded[i] = (rounded[i] * inverse).rounded(.toNearestOrEven) * scale }
+                let stored = block == 32 ? Float(Float16(scale)) : scale
+                var sum: Float = 0
+                for i in start..<(start + block) {
+                    let q = (rounded[i] * inverse).rounded(.toNearestOrEven)
+                    sum += q
+                    rounded[i] = q * stored
+                }
+                if block == 32 {
+                    sumExcess[start / 32] = Double(Float(Float16(scale * sum))) - Double(stored) * Double(sum)
+                }
             }
         }
-        rounded.withUnsafeBufferPointer { multiplyReference(w, x: $0.baseAddress!, tokens: tokens, into: y, outputStride: outputStride) }
+        let stride = outputStride ?? w.rows
+        let blocks = w.columns / 32
+        var row = [Float](repeating: 0, count: w.columns)
+        for r in 0..<w.rows {
+            row.withUnsafeMutableBufferPointer { w.decodeRowReference(r, into: $0.baseAddress!) }
+            for t in 0..<tokens {
+                var sum = 0.0
+                for c in 0..<w.columns { sum += Double(row[c]) * Double(rounded[t * w.columns + c]) }
+                if w.dtype == .q4_1 {
+                    for b in 0..<blocks { sum += Double(Dequantize.half(w.row(r), 20 * b + 2)) * sumExcess[t * blocks + b] }
+                }
+                y[t * stride + r] = Float(sum)
+            }
+        }
     }
 }

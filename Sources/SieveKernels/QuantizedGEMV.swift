@@ -117,7 +117,7 @@ enum QuantizedGEMV {
                 let m = SIMD4(Dequantize.half(p0, o + 2), Dequantize.half(p1, o + 2), Dequantize.half(p2, o + 2), Dequantize.half(p3, o + 2))
                 correction.addProduct(m, SIMD4(repeating: act.s[b]))
             } else if K.codeOffset != 0 {
-                correction.addProduct(d, SIMD4(repeating: act.s[b]))
+                correction.addProduct(d, SIMD4(repeating: act.offsetSum[b]))
             }
             let xp = UnsafeRawPointer(act.qs + 32 &* b)
             let x0 = widen(xp.vector(as: SIMD16<Int8>.self)), x1 = widen(xp.vector(at: 16, as: SIMD16<Int8>.self))

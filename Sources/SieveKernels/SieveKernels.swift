@@ -63,8 +63,9 @@ public enum Tolerances {
     public static let quantizedSameActivations: Float = 4e-6
     /// Quantized weight products with 8-bit activations against the reference with float activations, relative to
     /// `Σ|wᵢ|·max|x|` of the row: quantizing activations to 8 bits per block costs at most half a step
-    /// (`max|x|/254`) per element.
-    public static let q8Activation: Float = 1.0 / 254.0 + 1e-5
+    /// (`max|x|/254`) per element, and storing the block scale as f16 (as ggml does) up to `127·scale·2⁻¹¹ =
+    /// max|x|/2048` more.
+    public static let q8Activation: Float = 1.0 / 254.0 + 1.0 / 2048.0 + 1e-5
     /// Quantized weight products through the prefill path (dequantized weights, float activations) against the
     /// float reference, relative to `Σ|wᵢxᵢ|`.
     public static let dequantizedProduct: Float = 4e-6

@@ -1,3 +1,4 @@
+import CSieveKernels
 import Foundation
 import Synchronization
 #if canImport(Glibc)
@@ -15,7 +16,9 @@ import Darwin
 /// duration of the call (the caller is thread 0), so it can index per-thread scratch memory.
 ///
 /// Between regions the workers spin on an atomic word for `spinMicroseconds`, then sleep on a condition
-/// variable; a region costs about a microsecond when the workers are spinning. No allocation happens per call.
+/// variable; a region costs about a microsecond when the workers are spinning. No allocation happens per call:
+/// the body reaches the workers as its two machine words on the caller's stack (see `captureBody`), not through
+/// `withoutActuallyEscaping`, whose escape-check wrapper is a heap object.
 /// The caller never waits for a worker that has not started (see `PoolState`), so a worker descheduled by a
 /// busy machine only delays a region if it is in the middle of a chunk.
 ///
@@ -81,18 +84,19 @@ public final class ThreadPool: @unchecked Sendable {
             body(0..<count, 0)
             return
         }
-        withoutActuallyEscaping(body) { escapable in
-            state.run(Job(body: escapable, count: count, chunk: chunk), chunks: chunks)
-        }
+        var words = SievePoolBody()
+        captureBody(body, &words)
+        withUnsafePointer(to: &words) { state.run($0, count: count, chunk: chunk, chunks: chunks) }
     }
 }
 
-/// One parallel region.
-struct Job {
-    let body: (Range<Int>, Int) -> Void
-    let count: Int
-    let chunk: Int
-}
+/// Stores the two machine words of a non-escaping `(Range<Int>, Int) -> Void` closure — its function and its
+/// context (Swift passes a closure argument as these two words) — into `slot`, so that the pool's workers can call
+/// it through `sieve_pool_body_call` (C, Swift calling convention) while the closure is alive: `parallelChunks`
+/// returns only after every chunk ran. Implemented in CSieveKernels (`sieve_pool_body_capture`). Converting the
+/// closure with `withoutActuallyEscaping` instead would allocate a wrapper object on every region.
+@_silgen_name("sieve_pool_body_capture")
+private func captureBody(_ body: (Range<Int>, Int) -> Void, _ slot: UnsafeMutablePointer<SievePoolBody>)
 
 /// What a worker thread needs: the shared state and its index.
 final class WorkerContext {
@@ -122,8 +126,11 @@ final class PoolState: @unchecked Sendable {
     let stopping = Atomic<Bool>(false)
     /// True while a region runs (re-entrancy check).
     let busy = Atomic<Bool>(false)
-    /// The current region; written before `region` is published, read only by a thread that took one of its chunks.
-    var job: Job?
+    /// The current region's body, element count and chunk size; written before `region` is published, read only by
+    /// a thread that took one of its chunks.
+    var body: UnsafePointer<SievePoolBody>?
+    var count = 0
+    var chunk = 0
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
     let condition: UnsafeMutablePointer<pthread_cond_t>
 
@@ -146,12 +153,15 @@ final class PoolState: @unchecked Sendable {
     @inline(__always) static func chunks(_ word: UInt64) -> Int { Int((word >> chunkBits) & 0xFFFFF) }
     @inline(__always) static func next(_ word: UInt64) -> Int { Int(word & 0xFFFFF) }
 
-    /// Publishes `job` in `chunks` chunks, takes part in it and waits until every chunk is done.
-    func run(_ job: Job, chunks: Int) {
+    /// Publishes `body` over `0..<count` in `chunks` chunks of `chunk`, takes part in it and waits until every
+    /// chunk is done.
+    func run(_ body: UnsafePointer<SievePoolBody>, count: Int, chunk: Int, chunks: Int) {
         let (exchanged, _) = busy.compareExchange(expected: false, desired: true, ordering: .acquiring)
         precondition(exchanged, "ThreadPool.parallelFor called from inside a parallel region or from two threads at once")
         precondition(chunks <= PoolState.maxChunks)
-        self.job = job
+        self.body = body
+        self.count = count
+        self.chunk = chunk
         completed.store(0, ordering: .relaxed)
         let generation = (PoolState.generation(region.load(ordering: .relaxed)) &+ 1) & 0xFF_FFFF
         region.store(generation << 40 | UInt64(chunks) << PoolState.chunkBits, ordering: .sequentiallyConsistent)
@@ -168,7 +178,7 @@ final class PoolState: @unchecked Sendable {
                 if deadline == 0 { deadline = now + 1_000_000 } else if now > deadline { sched_yield() }
             }
         }
-        self.job = nil
+        self.body = nil
         busy.store(false, ordering: .releasing)
     }
 
@@ -189,9 +199,9 @@ final class PoolState: @unchecked Sendable {
 
     @inline(never)
     private func runChunk(_ c: Int, thread: Int) {
-        guard let job else { return }
-        let start = c * job.chunk
-        job.body(start..<min(job.count, start + job.chunk), thread)
+        guard let body else { return }
+        let start = c * chunk
+        sieve_pool_body_call(body, start, min(count, start + chunk), thread)
     }
 
     private func wakeSleepers() {

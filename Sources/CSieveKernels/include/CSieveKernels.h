@@ -6,11 +6,23 @@
 /// (always 0 off x86-64).
 int sieve_cpu_has_avx512_vnni(void);
 
+/// A Swift closure `(Range<Int>, Int) -> Void` as its two machine words, for SieveKernels' thread pool.
+typedef struct {
+    void *function;
+    void *context;
+} SievePoolBody;
+
+/// Calls the closure in `body` with the range `lower..<upper` and `thread` (Swift calling convention: the range's
+/// two bounds and the thread index as arguments, the context in the Swift context register). The closure must
+/// be alive. The words are stored by `sieve_pool_body_capture`, which Swift declares itself (ThreadPool.swift).
+void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t upper, intptr_t thread);
+
 #if defined(__x86_64__)
 // Dot products of four rows of 32-element blocks (nb blocks each; r0…r3 point at the rows' first blocks) with
-// one token's activations quantized to 8-bit blocks of 32: xq holds 32·nb int8 codes, xd the per-block scales
-// (x ≈ xd[b]·xq), xs the per-block xd[b]·Σxq. out[i] receives the dot product of row i. Call only when
-// sieve_cpu_has_avx512_vnni() returns 1.
+// one token's activations quantized to 8-bit blocks of 32 (ggml's q8_0/q8_1): xq holds 32·nb int8 codes, xd
+// the per-block scales (x ≈ xd[b]·xq, f16-rounded values), xs a per-block sum: for q4_1 q8_1's s (the
+// f16-rounded scale·Σxq, multiplied with the block min), for q4_0 xd[b]·Σxq (times the code offset −8).
+// out[i] receives the dot product of row i. Call only when sieve_cpu_has_avx512_vnni() returns 1.
 
 /// Q4_1 rows (20-byte blocks: f16 scale, f16 min, 16 bytes of nibbles).
 void sieve_q4_1_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
