@@ -86,6 +86,8 @@ public struct BundleTensorEntry: Sendable, Equatable {
     public var byteCount: Int
     /// nil for a contiguous tensor.
     public var chunks: Chunks?
+    /// The most chunks a tensor entry may have.
+    public static let maxChunks = 1 << 20
 
     public init(name: String, dtype: DType, shape: Shape, section: String, offset: Int, byteCount: Int,
                 chunks: Chunks? = nil) {
@@ -360,8 +362,12 @@ public struct BundleManifest: Sendable {
         }
         var chunks: BundleTensorEntry.Chunks?
         if let ch = try c.optionalMember("chunks") {
-            let chunk = BundleTensorEntry.Chunks(count: try ch.int("count", atLeast: 1), size: try ch.int("size", atLeast: 0),
+            let chunk = BundleTensorEntry.Chunks(count: try ch.int("count", atLeast: 1), size: try ch.int("size", atLeast: 1),
                                                  stride: try ch.int("stride", atLeast: 1))
+            // Readers build one byte range per chunk: bound their number (real bundles have one per FFN block).
+            guard chunk.count <= BundleTensorEntry.maxChunks else {
+                throw BundleError.invalidTensor(path: file, tensor: name, reason: "\(chunk.count) chunks, over the limit of \(BundleTensorEntry.maxChunks)")
+            }
             let (total, overflow) = chunk.count.multipliedReportingOverflow(by: chunk.size)
             guard !overflow, total == size, chunk.size <= chunk.stride else {
                 throw BundleError.invalidTensor(path: file, tensor: name, reason: "chunks (\(chunk.count) × \(chunk.size) bytes every \(chunk.stride)) do not add up to its size \(size)")
