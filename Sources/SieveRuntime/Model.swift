@@ -483,9 +483,7 @@ public final class Model {
                 }
                 if activationObserver != nil { zeroUnselected(blocks, units: f.blocks, width: blockSize, row: work.up.pointer) }
                 observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: 1, width: width)
-                TransposedMatMul.multiply(f.down.weight, work.up.pointer, inputStride: width, tokens: 1, blocks: blocks,
-                                          blockRows: blockSize, into: output, outputStride: d, scratch: downScratch.pointer,
-                                          scratchCount: downScratch.count, pool: pool)
+                transposedDown(f, tokens: 1, blocks: blocks, blockSize: blockSize, into: output)
                 addBias(f.down.bias, to: work.projected, rows: rows, width: d)
                 return
             }
@@ -507,9 +505,7 @@ public final class Model {
                 zeroUnselected(selection.top(kept, units: f.blocks), units: f.blocks, width: blockSize, row: row)
             }
             observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: m, width: width)
-            TransposedMatMul.multiply(f.down.weight, work.up.pointer, inputStride: width, tokens: m, blocks: nil,
-                                      blockRows: blockSize, into: output, outputStride: d, scratch: downScratch.pointer,
-                                      scratchCount: downScratch.count, pool: pool)
+            transposedDown(f, tokens: m, blocks: nil, blockSize: blockSize, into: output)
             addBias(f.down.bias, to: work.projected, rows: rows, width: d)
             return
         }
@@ -520,9 +516,7 @@ public final class Model {
         }
         observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: m, width: width)
         if let blockSize = f.blockSize {
-            TransposedMatMul.multiply(f.down.weight, work.up.pointer, inputStride: width, tokens: m, blocks: nil,
-                                      blockRows: blockSize, into: output, outputStride: d, scratch: downScratch.pointer,
-                                      scratchCount: downScratch.count, pool: pool)
+            transposedDown(f, tokens: m, blocks: nil, blockSize: blockSize, into: output)
         } else {
             work.input.bind(work.up.pointer, tokens: m, columns: width)
             MatMul.multiply(f.down.weight, work.input, into: output, pool: pool)
@@ -553,6 +547,14 @@ public final class Model {
                 Activations.apply(function, work.up.pointer + offset, count: count)
             }
         }
+    }
+
+    /// `output` rows `0..<tokens` = the activations in `up` times the transposed down rows of `blocks` (all if nil).
+    private func transposedDown(_ f: FeedForwardPlan, tokens: Int, blocks: UnsafeBufferPointer<Int>?, blockSize: Int,
+                                into output: UnsafeMutablePointer<Float>) {
+        TransposedMatMul.multiply(f.down.weight, work.up.pointer, inputStride: f.width, tokens: tokens, blocks: blocks,
+                                  blockRows: blockSize, into: output, outputStride: hiddenSize, scratch: downScratch.pointer,
+                                  scratchCount: downScratch.count, pool: pool)
     }
 
     private func observeFeedForward(layer: Int, start: Int, tokens m: Int, width: Int) {

@@ -25,25 +25,15 @@ import Testing
     @Test(arguments: ["tiny-llama", "tiny-opt"])
     func packedBundleRunsDenselyLikeTheSource(_ name: String) throws {
         let source = try SafetensorsPlugin().read(Self.fixtures.appendingPathComponent("\(name)/hf"))
-        var options = PackOptions()
-        options.predictor = .svd
-        options.rank = 16
-        options.calibrationTokens = 256
-        options.calibrationContext = 64
-        options.threads = 2
-        let text = try CalibrationText.defaultText()
-        let sequences = try CalibrationText.sequences(text: text, graph: source, context: 64, maxTokens: 256)
-        let packed = try Packer.pack(graph: source, calibration: .sequences(sequences), options: options)
-
+        let (packed, tokens) = try SparseExecutionTests.packed(name)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-bundle-exec-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("\(name).sieve")
-        _ = try BundleWriter.write(packed.graph, to: file)
+        _ = try BundleWriter.write(packed, to: file)
         let reread = try BundlePlugin().read(file)
         if case .dense = reread.blocks[0].feedForward.layout { Issue.record("the bundle lost its blocked layout") }
 
-        let tokens = Array(sequences[0].prefix(24))
         let expected = try logits(source, tokens)
         let actual = try logits(reread, tokens)
         var worst: Float = 0

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+
+/// `sieve bench --densities`, `--max-ppl-increase` and the sparsity flags on a packed tiny fixture.
+@Suite(.serialized) struct SparseCLITests {
+    static let text = String(repeating: "The for statement in Python differs a bit from what you may be used to in C or Pascal. Rather than always iterating over an arithmetic progression of numbers, it iterates over the items of any sequence. ", count: 12)
+
+    /// Packs tiny-llama with a small calibration budget into `dir` and writes a text file next to it.
+    static func packed(in dir: URL) throws -> (bundle: String, text: String) {
+        let bundle = dir.appendingPathComponent("tiny.sieve").path
+        let result = try SieveCLI.run(["pack", SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf").path, "-o", bundle,
+                                       "--calibration-tokens", "1024", "--calibration-ctx", "64", "--epochs", "3", "-t", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let textFile = dir.appendingPathComponent("text.txt")
+        try Self.text.write(to: textFile, atomically: true, encoding: .utf8)
+        return (bundle, textFile.path)
+    }
+
+    @Test func densitiesTableJSONAndChart() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (bundle, text) = try Self.packed(in: dir)
+        let chart = dir.appendingPathComponent("trade-off.svg")
+        let result = try SieveCLI.run(["bench", bundle, "--densities", "1,0.5,0.25", "-n", "8", "-r", "2", "-t", "2", "--ppl-file", text,
+                                       "--ppl-ctx", "64", "--ppl-chunks", "3", "--plot", chart.path, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try parseJSON(result.stdout)
+        let rows = try #require(json["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["selection"] as? String } == ["dense", "predicted", "oracle", "predicted", "oracle"])
+        #expect(rows.map { $0["ffn_density"] as? Double } == [1, 0.5, 0.5, 0.25, 0.25])
+        #expect(rows[0]["speedup"] as? Double == 1)
+        for row in rows {
+            #expect((row["decode_tokens_per_s"] as? Double ?? 0) > 0)
+            #expect((row["ppl"] as? Double ?? 0) > 1)
+        }
+        #expect(rows[1]["recall"] is Double, "predicted rows carry the bundle's recall")
+        #expect(rows[2]["recall"] is NSNull)
+        let svg = try String(contentsOf: chart, encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("</svg>") && svg.contains("<circle") && svg.contains("<rect x="))
+        #expect(svg.contains("perplexity increase"))
+
+        let table = try SieveCLI.run(["bench", bundle, "--densities", "1,0.5", "-n", "4", "-r", "1", "-t", "2"])
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("| predicted |") && table.stdout.contains("| dense"))
+    }
+
+    @Test func maxPerplexityIncreaseChoosesAndReports() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (bundle, _) = try Self.packed(in: dir)
+        let result = try SieveCLI.run(["run", bundle, "--max-ppl-increase", "3", "-p", "Hello", "-n", "4", "--temp", "0", "-t", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("dense: probe PPL"))
+        #expect(result.stderr.contains("chose mean FFN density"))
+        // The choice respects the budget on the probe.
+        let line = try #require(result.stderr.split(separator: "\n").first { $0.contains("chose mean FFN density") })
+        let increase = try #require(line.split(separator: "(").last?.split(separator: "%").first.flatMap { Double($0) })
+        #expect(increase <= 3)
+    }
+
+    @Test func sparsityFlagsAreValidated() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (bundle, text) = try Self.packed(in: dir)
+        let both = try SieveCLI.run(["run", bundle, "--oracle", "--dense", "-p", "Hi", "-n", "2"])
+        #expect(both.status != 0 && both.stderr.contains("--oracle and --dense"))
+        let range = try SieveCLI.run(["run", bundle, "--ffn-density", "1.5", "-p", "Hi", "-n", "2"])
+        #expect(range.status != 0 && range.stderr.contains("--ffn-density must be in (0, 1]"))
+        let dense = try SieveCLI.run(["run", SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf").path, "--ffn-density", "0.5", "-p", "Hi", "-n", "2"])
+        #expect(dense.status != 0 && dense.stderr.contains("pack it into a sparse bundle"))
+        let oracle = try SieveCLI.run(["perplexity", bundle, "-f", text, "-c", "64", "--chunks", "2", "--oracle", "--ffn-density", "0.5", "--json"])
+        #expect(oracle.status == 0, "\(oracle.stderr)")
+        #expect(oracle.stderr.contains("oracle selection, mean FFN density 0.500"))
+        #expect((try parseJSON(oracle.stdout)["ppl"] as? Double ?? 0) > 1)
+    }
+}
