@@ -101,4 +101,28 @@ struct AllocationTests {
         #expect(n == 0, "\(n) allocations in 16 decode steps")
         #expect(path.count == 16)
     }
+
+    @Test("SmolLM2 Q4_1 decode at 150+ positions (parallel attention, tied q8_0 head, 2 threads) allocates nothing",
+          .enabled(if: Fixtures.smollm2 != nil && Fixtures.modelScaleTests, "needs `make models` and a release build"))
+    func smolLM2Decode() throws {
+        let graph = try GGUFPlugin().read(try #require(Fixtures.smollm2))
+        let model = try Model(graph: graph, options: RuntimeOptions(contextLength: 512, threads: 2))
+        // 156 prompt tokens: attention at these spans is split over the pool (Model.serialAttentionWork).
+        let chat = [1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411, 407, 19712, 8182, 2,
+                    198, 1, 4093, 198, 1780, 314, 260, 31469, 6740, 281, 260, 905, 47, 2, 198, 1, 520, 9531, 198]
+        let prompt = Array([chat, chat, chat, chat].joined())
+        var next = 0
+        try model.evaluate(prompt, outputs: .last) { _, output in next = Sampler.argmax(output.logits) }
+        for _ in 0..<2 { next = try model.decode(next) { Sampler.argmax($0) } }
+        var path: [Int] = []
+        path.reserveCapacity(16)
+        let n = try Self.allocations(pool: model.pool) {
+            for _ in 0..<16 {
+                next = try model.decode(next) { Sampler.argmax($0) }
+                path.append(next)
+            }
+        }
+        #expect(n == 0, "\(n) allocations in 16 decode steps")
+        #expect(path.count == 16 && path.allSatisfy { $0 >= 0 && $0 < model.vocabularySize })
+    }
 }
