@@ -17,6 +17,10 @@ let package = Package(
         .library(name: "GGUFFormat", targets: ["GGUFFormat"]),
         .library(name: "BundleFormat", targets: ["BundleFormat"]),
         .library(name: "SieveServer", targets: ["SieveServer"]),
+        // The umbrella an app imports (`import Sieve`), and the SwiftPM plugins (see Plugins/ and Examples/).
+        .library(name: "Sieve", targets: ["Sieve"]),
+        .plugin(name: "SieveCommandPlugin", targets: ["SieveCommandPlugin"]),
+        .plugin(name: "SievePackPlugin", targets: ["SievePackPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -83,6 +87,25 @@ let package = Package(
             path: "Fuzz/Targets"),
         .executableTarget(name: "sieve-fuzz", dependencies: ["SieveFuzzTargets"], path: "Fuzz/Harness"),
 
+        // The library face: re-exports the modules an app needs and registers the formats (path differs from the
+        // CLI's `Sources/sieve` so the two do not collide on case-insensitive file systems).
+        .target(
+            name: "Sieve",
+            dependencies: [
+                "SieveCore", "SieveRuntime", "SieveTokenizers", "SieveTransforms", "SafetensorsFormat", "GGUFFormat",
+                "BundleFormat",
+            ],
+            path: "Sources/SieveAPI"),
+
+        // SwiftPM plugins: `swift package sieve …` and packing a model into a bundle resource at build time.
+        .plugin(
+            name: "SieveCommandPlugin",
+            capability: .command(
+                intent: .custom(verb: "sieve", description: "Run the sieve CLI (inspect, convert, pack, run …) on files in the package."),
+                permissions: [.writeToPackageDirectory(reason: "sieve convert and sieve pack write model files into the package.")]),
+            dependencies: ["sieve"], path: "Plugins/SieveCommandPlugin"),
+        .plugin(name: "SievePackPlugin", capability: .buildTool(), dependencies: ["sieve"], path: "Plugins/SievePackPlugin"),
+
         // Tests.
         // Counts heap allocations (malloc interposition) for the "hot loops allocate nothing" tests; tests only.
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
@@ -115,6 +138,7 @@ let package = Package(
             name: "RobustnessTests",
             dependencies: ["sieve", "sieve-fuzz", "SieveFuzzTargets", "BundleFormat", "GGUFFormat", "SafetensorsFormat", "SieveCore"],
             path: "Tests/RobustnessTests"),
+        .testTarget(name: "SieveTests", dependencies: ["Sieve"], path: "Tests/SieveTests"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -8,8 +8,10 @@ public struct BundleLimits: Sendable {
     /// The sections' total decompressed size may be at most `maxExpansion` × the file size + `expansionAllowance`:
     /// no real weights compress 64-fold, so a file claiming more is a decompression bomb.
     public var maxExpansion: Int
+    /// Bytes allowed on top of `maxExpansion` × the file size (small files).
     public var expansionAllowance: Int
 
+    /// Limits with the given values (the defaults suit any real model).
     public init(maxManifestBytes: Int = 512 << 20, maxExpansion: Int = 64, expansionAllowance: Int = 64 << 20) {
         self.maxManifestBytes = maxManifestBytes
         self.maxExpansion = maxExpansion

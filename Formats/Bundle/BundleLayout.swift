@@ -108,6 +108,7 @@ public struct BundleSection: Sendable, Equatable {
     public let size: Int
     /// Decompressed bytes per frame (the last frame may be shorter).
     public let frameSize: Int
+    /// How the section's frames are stored.
     public let compression: BundleCompression
     /// The frames, in order.
     public let frames: [BundleFrame]

@@ -10,6 +10,7 @@ public struct BundleProvenance: Sendable, Equatable {
     /// The passes applied, in order, with every option they ran with.
     public var passes: [BundlePass]
 
+    /// Provenance with the given version, source and passes.
     public init(sieveVersion: String = BundleProvenance.currentSieveVersion, source: BundleSource? = nil,
                 passes: [BundlePass] = []) {
         self.sieveVersion = sieveVersion
@@ -30,6 +31,7 @@ public struct BundleSource: Sendable, Equatable {
     /// Lowercase hex SHA-256 of the source file, when known.
     public var sha256: String?
 
+    /// A source description.
     public init(name: String, format: String? = nil, sha256: String? = nil) {
         self.name = name
         self.format = format
@@ -44,6 +46,7 @@ public struct BundlePass: Sendable, Equatable {
     /// Every option the pass ran with.
     public var options: JSONValue
 
+    /// A pass with its options.
     public init(name: String, options: JSONValue) {
         self.name = name
         self.options = options
@@ -52,9 +55,12 @@ public struct BundlePass: Sendable, Equatable {
 
 /// A section as the manifest lists it: its name and what it holds.
 public struct BundleSectionDescriptor: Sendable, Equatable {
+    /// The section's name.
     public var name: String
+    /// What the section holds.
     public var kind: BundleSectionKind
 
+    /// A section descriptor.
     public init(name: String, kind: BundleSectionKind) {
         self.name = name
         self.kind = kind
@@ -65,9 +71,13 @@ public struct BundleSectionDescriptor: Sendable, Equatable {
 public struct BundleTensorEntry: Sendable, Equatable {
     /// Strided storage of an FFN bundle part: `count` chunks of `size` bytes, `stride` bytes apart.
     public struct Chunks: Sendable, Equatable {
+        /// Number of chunks.
         public var count: Int
+        /// Bytes per chunk.
         public var size: Int
+        /// Bytes from one chunk's start to the next.
         public var stride: Int
+        /// A chunk layout.
         public init(count: Int, size: Int, stride: Int) {
             self.count = count
             self.size = size
@@ -75,8 +85,11 @@ public struct BundleTensorEntry: Sendable, Equatable {
         }
     }
 
+    /// The tensor's IR name.
     public var name: String
+    /// Element type.
     public var dtype: DType
+    /// Shape, outermost dimension first.
     public var shape: Shape
     /// The section holding the bytes.
     public var section: String
@@ -89,6 +102,7 @@ public struct BundleTensorEntry: Sendable, Equatable {
     /// The most chunks a tensor entry may have.
     public static let maxChunks = 1 << 20
 
+    /// An entry with the given location.
     public init(name: String, dtype: DType, shape: Shape, section: String, offset: Int, byteCount: Int,
                 chunks: Chunks? = nil) {
         self.name = name
@@ -121,7 +135,9 @@ public struct BundleFFNBundle: Sendable, Equatable {
     public var blockCount: Int
     /// The i32 `[ff]` permutation tensor (stored neuron → original neuron).
     public var permutation: String
+    /// The section holding the blocks.
     public var section: String
+    /// Offset of block 0 in the section's decompressed bytes.
     public var offset: Int
     /// Bytes per FFN block.
     public var stride: Int
@@ -134,13 +150,19 @@ public struct BundleFFNBundle: Sendable, Equatable {
 
 /// The manifest of a bundle: what the model is and where every tensor lives (SPEC.md §5–§7).
 public struct BundleManifest: Sendable {
+    /// The architecture family.
     public var architecture: Architecture
+    /// The hyperparameters.
     public var hyperparameters: Hyperparameters
+    /// The tokenizer, if the model has one.
     public var tokenizer: TokenizerDescription?
+    /// Free-form metadata of the source model.
     public var metadata: [String: String]
+    /// Where the bundle came from and which passes made it.
     public var provenance: BundleProvenance
     /// Sections in file order.
     public var sections: [BundleSectionDescriptor]
+    /// Every tensor's location.
     public var tensors: [BundleTensorEntry]
     /// The `graph` object (SPEC.md §6), turned into IR nodes by `BundleFile.readGraph()`.
     public var graph: JSONValue

@@ -7,10 +7,14 @@ import SieveCore
 /// densities; `write` uses `BundleWriter` with default bundle options (zstd level from `WriteOptions`). Use
 /// `BundleFile` for lazy, per-frame access and `BundleWriter` for provenance and compression settings.
 public struct BundlePlugin: FormatPlugin {
+    /// The bundle plugin.
     public init() {}
 
+    /// `sieve`.
     public var name: String { "sieve" }
+    /// `sieve`.
     public var fileExtensions: [String] { ["sieve"] }
+    /// Bundles are written by `BundleWriter`.
     public var canWrite: Bool { true }
 
     /// Whether `url` is a regular file starting with the bundle magic.
@@ -29,10 +33,12 @@ public struct BundlePlugin: FormatPlugin {
         return TensorFile(url: url, tensors: try bundle.readTensors(), metadata: bundle.summary)
     }
 
+    /// Reads the bundle's graph (blocked FFNs, predictors, densities), verifying the frames it decodes.
     public func read(_ url: URL) throws -> ModelGraph {
         try BundleFile.open(url).readGraph()
     }
 
+    /// Writes `graph` as a bundle with default bundle options.
     public func write(_ graph: ModelGraph, to url: URL, options: WriteOptions) throws {
         try BundleWriter.write(graph, to: url, options: BundleWriteOptions(options))
     }

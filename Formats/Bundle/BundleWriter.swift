@@ -22,6 +22,7 @@ public struct BundleWriteOptions: Sendable {
     /// Called after each tensor is written with (tensors done, tensor count, tensor name).
     public var progress: (@Sendable (Int, Int, String) -> Void)?
 
+    /// Options with the given values (defaults: zstd level 3, 1 MiB frames).
     public init(dtype: DType? = nil, overwrite: Bool = false, compression: BundleCompression = .zstd, zstdLevel: Int = 3,
                 minimumSavings: Double = 0.05, frameSize: Int = 1 << 20, provenance: BundleProvenance = BundleProvenance(),
                 progress: (@Sendable (Int, Int, String) -> Void)? = nil) {
@@ -57,6 +58,7 @@ public struct BundleWriteReport: Sendable {
 /// table and footer, all into a temporary file renamed into place on success.
 public enum BundleWriter {
     @discardableResult
+    /// Writes `graph` to `url` atomically and returns what was stored; throws `outputExists` unless `overwrite`.
     public static func write(_ graph: ModelGraph, to url: URL, options: BundleWriteOptions = BundleWriteOptions()) throws -> BundleWriteReport {
         let path = url.path
         guard (1...22).contains(options.zstdLevel) else {

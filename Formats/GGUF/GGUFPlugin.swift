@@ -7,10 +7,14 @@ import SieveCore
 /// Register it with `FormatRegistry.shared.register(GGUFPlugin())`. For lower-level access (typed metadata,
 /// tensor infos, raw quantized blocks) open the file with `GGUFFile(url:)`.
 public struct GGUFPlugin: FormatPlugin {
+    /// The GGUF plugin.
     public init() {}
 
+    /// `gguf`.
     public var name: String { "gguf" }
+    /// `gguf`.
     public var fileExtensions: [String] { ["gguf"] }
+    /// GGUF v3 files are written.
     public var canWrite: Bool { true }
 
     /// Claims regular files whose first four bytes are `GGUF`.

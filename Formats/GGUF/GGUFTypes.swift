@@ -5,6 +5,7 @@ import SieveCore
 /// Every type ggml defines is listed so that files can be validated and inspected; `dtype` says which ones
 /// Sieve decodes.
 public enum GGMLType: UInt32, CaseIterable, Sendable {
+    /// ggml's type numbers (gaps are types ggml removed).
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
     case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, q8_K = 15
     case iq2_xxs = 16, iq2_xs = 17, iq3_xxs = 18, iq1_s = 19, iq4_nl = 20, iq3_s = 21, iq2_s = 22, iq4_xs = 23
@@ -90,6 +91,7 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
 
 /// GGUF metadata value type codes.
 public enum GGUFValueType: UInt32, CaseIterable, Sendable {
+    /// GGUF's value type numbers.
     case uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6, bool = 7, string = 8
     case array = 9, uint64 = 10, int64 = 11, float64 = 12
 
@@ -111,6 +113,7 @@ public enum GGUFValueType: UInt32, CaseIterable, Sendable {
 
 /// A typed GGUF metadata value.
 public enum GGUFValue: Equatable, Sendable {
+    /// One case per GGUF value type.
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
     case array(GGUFArray)
@@ -206,6 +209,7 @@ public enum GGUFValue: Equatable, Sendable {
 
 /// A homogeneous GGUF array, stored with its element type.
 public indirect enum GGUFArray: Equatable, Sendable {
+    /// One case per element type.
     case uint8([UInt8]), int8([Int8]), uint16([UInt16]), int16([Int16]), uint32([UInt32]), int32([Int32])
     case uint64([UInt64]), int64([Int64]), float32([Float]), float64([Double]), bool([Bool]), string([String])
     case array([GGUFArray])

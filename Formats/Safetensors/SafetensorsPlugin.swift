@@ -29,10 +29,14 @@ public struct SafetensorsPlugin: FormatPlugin {
     /// Size limit for `config.json` and `tokenizer_config.json`.
     static let maxConfigBytes = 16 << 20
 
+    /// The safetensors plugin.
     public init() {}
 
+    /// `safetensors`.
     public var name: String { "safetensors" }
+    /// `safetensors`.
     public var fileExtensions: [String] { ["safetensors"] }
+    /// Single files or sharded Hugging Face folders are written.
     public var canWrite: Bool { true }
 
     /// Claims `*.safetensors`, `*.safetensors.index.json`, and folders holding `config.json` and safetensors

@@ -8,6 +8,7 @@ public struct ByteReader {
     /// Names the source in errors.
     public let source: String
 
+    /// A reader of `bytes` starting at `offset`; `source` names the file in errors.
     public init(bytes: UnsafeRawBufferPointer, offset: Int = 0, source: String) {
         self.bytes = bytes
         self.offset = offset
@@ -35,15 +36,25 @@ public struct ByteReader {
         return T(littleEndian: value)
     }
 
+    /// Reads one unsigned byte.
     public mutating func readU8() throws -> UInt8 { try readInteger(UInt8.self) }
+    /// Reads one signed byte.
     public mutating func readI8() throws -> Int8 { try readInteger(Int8.self) }
+    /// Reads a little-endian UInt16.
     public mutating func readU16() throws -> UInt16 { try readInteger(UInt16.self) }
+    /// Reads a little-endian Int16.
     public mutating func readI16() throws -> Int16 { try readInteger(Int16.self) }
+    /// Reads a little-endian UInt32.
     public mutating func readU32() throws -> UInt32 { try readInteger(UInt32.self) }
+    /// Reads a little-endian Int32.
     public mutating func readI32() throws -> Int32 { try readInteger(Int32.self) }
+    /// Reads a little-endian UInt64.
     public mutating func readU64() throws -> UInt64 { try readInteger(UInt64.self) }
+    /// Reads a little-endian Int64.
     public mutating func readI64() throws -> Int64 { try readInteger(Int64.self) }
+    /// Reads a little-endian IEEE single.
     public mutating func readF32() throws -> Float { Float(bitPattern: try readU32()) }
+    /// Reads a little-endian IEEE double.
     public mutating func readF64() throws -> Double { Double(bitPattern: try readU64()) }
 
     /// Reads `count` raw bytes as a view into the buffer (no copy).

@@ -3,7 +3,9 @@
 /// Block-quantized types store `blockSize` elements in `blockBytes` bytes; plain types have a block size of 1.
 /// Tensors of quantized types stay quantized in the IR; converting them to float is explicit.
 public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
+    /// Plain numeric types (floats, integers, booleans).
     case f64, f32, f16, bf16, i64, i32, i16, i8, u8, bool
+    /// llama.cpp block-quantized types.
     case q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K, q8_K
 
     /// The name used in manifests and on the command line (`f32`, `q4_K`, …).

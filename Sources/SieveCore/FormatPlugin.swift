@@ -11,6 +11,7 @@ public struct WriteOptions: Sendable {
     /// zstd compression level (1…22) for formats that compress (the `.sieve` bundle); others ignore it.
     public var zstdLevel: Int
 
+    /// Options with the given values (defaults: keep dtypes, refuse to overwrite, no progress, zstd level 3).
     public init(dtype: DType? = nil, overwrite: Bool = false, progress: (@Sendable (Int, Int, String) -> Void)? = nil,
                 zstdLevel: Int = 3) {
         self.dtype = dtype
@@ -22,10 +23,15 @@ public struct WriteOptions: Sendable {
 
 /// One tensor-level entry of a file that may or may not be a whole model.
 public struct TensorInfo: Sendable, Equatable {
+    /// The tensor's name in the file.
     public var name: String
+    /// Element type.
     public var dtype: DType
+    /// Shape, outermost dimension first.
     public var shape: Shape
+    /// Bytes the tensor's data takes in the file.
     public var byteCount: Int
+    /// An entry with the given name, type, shape and size.
     public init(name: String, dtype: DType, shape: Shape, byteCount: Int) {
         self.name = name; self.dtype = dtype; self.shape = shape; self.byteCount = byteCount
     }
@@ -39,6 +45,7 @@ public struct TensorFile: @unchecked Sendable {
     public var tensors: TensorStore
     /// File-level metadata as strings (safetensors `__metadata__`, GGUF key/values rendered as text).
     public var metadata: [(String, String)]
+    /// A view of `url` with its tensors and metadata.
     public init(url: URL, tensors: TensorStore, metadata: [(String, String)]) {
         self.url = url; self.tensors = tensors; self.metadata = metadata
     }
@@ -63,7 +70,9 @@ public protocol FormatPlugin: Sendable {
 }
 
 extension FormatPlugin {
+    /// Formats are read-only unless they say otherwise.
     public var canWrite: Bool { false }
+    /// Throws `unsupportedOperation` (the default for read-only formats).
     public func write(_ graph: ModelGraph, to url: URL, options: WriteOptions) throws {
         throw SieveCoreError.unsupportedOperation(format: name, operation: "writing")
     }
@@ -78,6 +87,7 @@ public final class FormatRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var plugins: [FormatPlugin] = []
 
+    /// An empty registry (most code uses `shared`).
     public init() {}
 
     /// Registers a plugin (replacing one with the same name).

@@ -1,15 +1,23 @@
 /// The IR's tensor names. Format plugins map their own names onto these.
 public enum IRName {
+    /// Token embedding matrix `[vocab, hidden]`.
     public static let tokenEmbedding = "embed.tokens"
+    /// Learned absolute position embeddings `[positions, hidden]`.
     public static let positionEmbedding = "embed.positions"
+    /// Token type embeddings (BERT) `[types, hidden]`.
     public static let tokenTypeEmbedding = "embed.token_types"
+    /// LayerNorm of the embedding sum (BERT).
     public static let embeddingNorm = "embed.norm"
+    /// Norm after the last block.
     public static let finalNorm = "final_norm"
+    /// Output projection to vocabulary logits.
     public static let lmHead = "lm_head"
 
     /// Prefix of block `i`'s tensors.
     public static func block(_ i: Int) -> String { "blocks.\(i)" }
+    /// Block `i`'s attention norm.
     public static func attentionNorm(_ i: Int) -> String { "blocks.\(i).attn_norm" }
+    /// Block `i`'s feed-forward norm.
     public static func feedForwardNorm(_ i: Int) -> String { "blocks.\(i).ffn_norm" }
     /// `part` is one of q, k, v, o.
     public static func attention(_ i: Int, _ part: String) -> String { "blocks.\(i).attn.\(part)" }
@@ -20,6 +28,7 @@ public enum IRName {
 /// Builds the typed `ModelGraph` of an architecture from hyperparameters and tensors already under IR names,
 /// checking that every tensor the architecture needs is present with the expected shape.
 public enum GraphBuilder {
+    /// Builds the graph of `architecture`, throwing a `missingTensor` or `invalidShape` error naming `source` when a tensor is absent or misshapen.
     public static func build(architecture: Architecture, hyperparameters hp: Hyperparameters, tensors: TensorStore,
                              tokenizer: TokenizerDescription?, metadata: [String: String], source: String) throws -> ModelGraph {
         try hp.validate(source: source)

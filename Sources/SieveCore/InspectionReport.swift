@@ -3,12 +3,15 @@ import Foundation
 /// The facts `sieve inspect` prints about a file: format, architecture, hyperparameters, parameter count,
 /// dtype histogram, tokenizer summary, metadata and the tensor list — as text or as one JSON object.
 public struct InspectionReport {
+    /// The file or folder inspected.
     public var path: String
+    /// The name of the format plugin that read it.
     public var format: String
     /// nil when the file holds tensors but is not a whole model (or its config is missing).
     public var graph: ModelGraph?
     /// Why the file could not be read as a model, when `graph` is nil.
     public var modelError: String?
+    /// The tensor view of the file (always available).
     public var file: TensorFile
 
     /// Reads `url` with the registry's plugin: always the tensor view, and the model view when it is one.

@@ -1,5 +1,6 @@
 /// Architecture families Sieve recognises.
 public enum Architecture: String, CaseIterable, Sendable, Codable {
+    /// The supported families.
     case llama, qwen2, gpt2, opt, bert
 
     /// Names of all supported architectures, for error messages.
@@ -28,16 +29,25 @@ public enum RoPEStyle: String, Sendable, Codable {
 
 /// Model hyperparameters, the same whatever format the model came from.
 public struct Hyperparameters: Sendable, Equatable, Codable {
+    /// Vocabulary size (rows of the token embedding).
     public var vocabSize: Int
+    /// Width of the residual stream.
     public var hiddenSize: Int
+    /// Width of the feed-forward layer (neurons per block).
     public var intermediateSize: Int
+    /// Number of transformer blocks.
     public var layerCount: Int
+    /// Attention (query) heads.
     public var headCount: Int
+    /// Key/value heads (fewer than `headCount` for grouped-query attention).
     public var kvHeadCount: Int
+    /// Dimensions per head.
     public var headDim: Int
     /// Maximum context (positions) the model was trained for.
     public var contextLength: Int
+    /// Epsilon of the normalisations.
     public var normEpsilon: Double
+    /// Activation of the feed-forward layer.
     public var activation: Activation
     /// RoPE frequency base; nil for models with learned absolute positions.
     public var ropeTheta: Double?
@@ -50,6 +60,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
     /// Number of token types (BERT); 0 otherwise.
     public var tokenTypeCount: Int
 
+    /// Hyperparameters with the given values.
     public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
                 kvHeadCount: Int, headDim: Int, contextLength: Int, normEpsilon: Double, activation: Activation,
                 ropeTheta: Double? = nil, ropeDimensions: Int? = nil, positionOffset: Int = 0,
@@ -95,10 +106,15 @@ public enum NormKind: String, Sendable, Codable { case rms, layer }
 
 /// A normalisation node: weight (and bias for LayerNorm) by IR tensor name.
 public struct NormNode: Sendable, Equatable {
+    /// RMSNorm or LayerNorm.
     public var kind: NormKind
+    /// Scale tensor.
     public var weight: String
+    /// Shift tensor (LayerNorm only).
     public var bias: String?
+    /// Added to the variance before the square root.
     public var epsilon: Double
+    /// A norm node.
     public init(kind: NormKind, weight: String, bias: String?, epsilon: Double) {
         self.kind = kind; self.weight = weight; self.bias = bias; self.epsilon = epsilon
     }
@@ -106,16 +122,23 @@ public struct NormNode: Sendable, Equatable {
 
 /// A linear projection `y = W x (+ b)`, W stored `[out, in]` row-major, by IR tensor name.
 public struct LinearRef: Sendable, Equatable {
+    /// Weight tensor `[out, in]`.
     public var weight: String
+    /// Bias tensor `[out]`, if any.
     public var bias: String?
+    /// A projection of the given tensors.
     public init(weight: String, bias: String?) { self.weight = weight; self.bias = bias }
 }
 
 /// Rotary position embedding settings of an attention node.
 public struct RoPE: Sendable, Equatable {
+    /// Frequency base.
     public var theta: Double
+    /// Rotated dimensions per head.
     public var dimensions: Int
+    /// How dimensions are paired.
     public var style: RoPEStyle
+    /// RoPE settings.
     public init(theta: Double, dimensions: Int, style: RoPEStyle) {
         self.theta = theta; self.dimensions = dimensions; self.style = style
     }
@@ -123,18 +146,26 @@ public struct RoPE: Sendable, Equatable {
 
 /// Multi-head (grouped-query) self-attention.
 public struct AttentionNode: Sendable, Equatable {
+    /// Query projection.
     public var q: LinearRef
+    /// Key projection.
     public var k: LinearRef
+    /// Value projection.
     public var v: LinearRef
+    /// Output projection.
     public var o: LinearRef
+    /// Query heads.
     public var heads: Int
+    /// Key/value heads.
     public var kvHeads: Int
+    /// Dimensions per head.
     public var headDim: Int
     /// nil for models with learned absolute positions.
     public var rope: RoPE?
     /// Causal (decoder) or bidirectional (encoder).
     public var causal: Bool
 
+    /// An attention node.
     public init(q: LinearRef, k: LinearRef, v: LinearRef, o: LinearRef, heads: Int, kvHeads: Int, headDim: Int,
                 rope: RoPE?, causal: Bool) {
         self.q = q; self.k = k; self.v = v; self.o = o
@@ -144,6 +175,7 @@ public struct AttentionNode: Sendable, Equatable {
 
 /// Feed-forward network kinds.
 public enum FeedForwardKind: String, Sendable, Codable {
+    /// Plain ReLU, plain GELU, gated SiLU (SwiGLU), gated GELU.
     case relu, gelu, swiglu, geglu
     /// Whether the FFN has a gate projection.
     public var isGated: Bool { self == .swiglu || self == .geglu }
@@ -172,6 +204,7 @@ public enum PredictorTarget: String, Sendable, Codable {
 /// matter for the current token, reading the residual stream at the input of block `sourceBlock`
 /// (the block itself, or the one before it for lookahead).
 public struct PredictorNode: Sendable, Equatable {
+    /// What the predictor scores.
     public var target: PredictorTarget
     /// The block whose input (residual stream before its first norm) the predictor reads.
     public var sourceBlock: Int
@@ -185,6 +218,7 @@ public struct PredictorNode: Sendable, Equatable {
     public var units: Int
     /// Measured recall of the oracle's activation mass, by density, on held-out calibration data.
     public var recall: [DensityRecall]
+    /// A predictor node.
     public init(target: PredictorTarget, sourceBlock: Int, down: String, up: String, bias: String?, units: Int,
                 recall: [DensityRecall]) {
         self.target = target; self.sourceBlock = sourceBlock; self.down = down; self.up = up; self.bias = bias
@@ -201,6 +235,7 @@ public struct DensityRecall: Sendable, Equatable, Codable {
     /// Mean share of a token's total mass held by the predicted top-k, if measured: what the unit kind loses at
     /// this density, used to choose densities.
     public var captured: Double?
+    /// A recall measurement.
     public init(density: Double, recall: Double, captured: Double? = nil) {
         self.density = density; self.recall = recall; self.captured = captured
     }
@@ -208,14 +243,20 @@ public struct DensityRecall: Sendable, Equatable, Codable {
 
 /// A feed-forward network node.
 public struct FeedForwardNode: Sendable, Equatable {
+    /// The network's kind (gated or not, activation).
     public var kind: FeedForwardKind
+    /// Up projection.
     public var up: LinearRef
+    /// Gate projection (gated kinds only).
     public var gate: LinearRef?
+    /// Down projection.
     public var down: LinearRef
     /// The exact activation (distinguishes erf GELU from its tanh approximation).
     public var activation: Activation
+    /// Dense or blocked storage of the neurons.
     public var layout: FeedForwardLayout
 
+    /// A feed-forward node.
     public init(kind: FeedForwardKind, up: LinearRef, gate: LinearRef?, down: LinearRef, activation: Activation,
                 layout: FeedForwardLayout) {
         self.kind = kind; self.up = up; self.gate = gate; self.down = down; self.activation = activation
@@ -233,10 +274,15 @@ public enum NormPlacement: String, Sendable, Codable {
 
 /// One transformer block: attention and feed-forward with their norms.
 public struct TransformerBlock: Sendable, Equatable {
+    /// Norm before (or after, for post-norm) attention.
     public var attentionNorm: NormNode
+    /// Self-attention.
     public var attention: AttentionNode
+    /// Norm before (or after) the feed-forward network.
     public var feedForwardNorm: NormNode
+    /// Feed-forward network.
     public var feedForward: FeedForwardNode
+    /// Pre-norm or post-norm.
     public var normPlacement: NormPlacement
     /// Predictor of this block's FFN blocks (sparse bundles only).
     public var ffnPredictor: PredictorNode?
@@ -244,8 +290,10 @@ public struct TransformerBlock: Sendable, Equatable {
     public var headPredictor: PredictorNode?
     /// Default densities for sparse execution (fraction of FFN blocks / heads computed); nil = dense.
     public var ffnDensity: Double?
+    /// Default fraction of attention heads computed; nil = dense.
     public var headDensity: Double?
 
+    /// A transformer block.
     public init(attentionNorm: NormNode, attention: AttentionNode, feedForwardNorm: NormNode,
                 feedForward: FeedForwardNode, normPlacement: NormPlacement, ffnPredictor: PredictorNode? = nil,
                 headPredictor: PredictorNode? = nil, ffnDensity: Double? = nil, headDensity: Double? = nil) {
@@ -263,12 +311,16 @@ public struct TransformerBlock: Sendable, Equatable {
 
 /// Token (and position / token type) embedding.
 public struct EmbeddingNode: Sendable, Equatable {
+    /// Token embedding tensor.
     public var tokens: String
+    /// Learned position embedding tensor, if any.
     public var positions: String?
+    /// Token type embedding tensor, if any.
     public var tokenTypes: String?
     /// LayerNorm applied to the embedding sum (BERT).
     public var norm: NormNode?
 
+    /// An embedding node.
     public init(tokens: String, positions: String? = nil, tokenTypes: String? = nil, norm: NormNode? = nil) {
         self.tokens = tokens; self.positions = positions; self.tokenTypes = tokenTypes; self.norm = norm
     }
@@ -277,7 +329,9 @@ public struct EmbeddingNode: Sendable, Equatable {
 /// The output head: a projection to vocabulary logits (nil `weight` never happens: tied heads name the
 /// token embedding).
 public struct LMHeadNode: Sendable, Equatable {
+    /// The projection to logits.
     public var projection: LinearRef
+    /// An output head.
     public init(projection: LinearRef) { self.projection = projection }
 }
 
@@ -287,18 +341,26 @@ public struct LMHeadNode: Sendable, Equatable {
 /// onto them once, on read and on write. Matrices are `[out, in]` row-major; Q/K rows are in the half-split
 /// RoPE layout for llama and qwen2.
 public struct ModelGraph: @unchecked Sendable {
+    /// The architecture family.
     public var architecture: Architecture
+    /// The hyperparameters.
     public var hyperparameters: Hyperparameters
+    /// The tokenizer, when the file describes one.
     public var tokenizer: TokenizerDescription?
     /// Free-form metadata from the source file (safetensors `__metadata__`, GGUF `general.*`, …).
     public var metadata: [String: String]
+    /// The embedding.
     public var embedding: EmbeddingNode
+    /// The transformer blocks, in order.
     public var blocks: [TransformerBlock]
+    /// Norm after the last block, if any.
     public var finalNorm: NormNode?
+    /// Output head (nil for encoders).
     public var lmHead: LMHeadNode?
     /// All tensors by IR name, in a stable order.
     public var tensors: TensorStore
 
+    /// A graph of the given parts.
     public init(architecture: Architecture, hyperparameters: Hyperparameters, tokenizer: TokenizerDescription?,
                 metadata: [String: String], embedding: EmbeddingNode, blocks: [TransformerBlock],
                 finalNorm: NormNode?, lmHead: LMHeadNode?, tensors: TensorStore) {
@@ -328,7 +390,9 @@ public struct TensorStore: @unchecked Sendable {
     private var order: [String] = []
     private var byName: [String: Tensor] = [:]
 
+    /// An empty store.
     public init() {}
+    /// A store of `tensors`, in order.
     public init(_ tensors: [Tensor]) { for t in tensors { insert(t) } }
 
     /// Inserts or replaces a tensor (keeping its original position when replacing).
@@ -342,9 +406,14 @@ public struct TensorStore: @unchecked Sendable {
         if byName.removeValue(forKey: name) != nil { order.removeAll { $0 == name } }
     }
 
+    /// The tensor called `name`, if any.
     public subscript(name: String) -> Tensor? { byName[name] }
+    /// Whether a tensor is called `name`.
     public func contains(_ name: String) -> Bool { byName[name] != nil }
+    /// Tensor names, in order.
     public var names: [String] { order }
+    /// The tensors, in order.
     public var all: [Tensor] { order.map { byName[$0]! } }
+    /// Number of tensors.
     public var count: Int { order.count }
 }

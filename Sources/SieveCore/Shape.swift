@@ -3,6 +3,7 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible, ExpressibleByA
     /// The dimensions, outermost first.
     public var dims: [Int]
 
+    /// A shape of the given dimensions, outermost first.
     public init(_ dims: [Int]) { self.dims = dims }
     public init(arrayLiteral elements: Int...) { self.dims = elements }
 

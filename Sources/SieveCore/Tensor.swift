@@ -47,9 +47,13 @@ public enum TensorStorage: @unchecked Sendable {
 
 /// A named tensor of the IR: dtype, shape (outermost first) and lazily accessed storage.
 public struct Tensor: @unchecked Sendable {
+    /// The tensor's name (IR name once in a graph).
     public var name: String
+    /// Element type.
     public var dtype: DType
+    /// Shape, outermost dimension first.
     public var shape: Shape
+    /// Where the bytes are (mapped file, memory or lazily decoded).
     public var storage: TensorStorage
 
     /// Creates a tensor after checking that the storage holds exactly the bytes the shape and dtype need.

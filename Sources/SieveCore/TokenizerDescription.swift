@@ -67,6 +67,7 @@ public struct TokenizerDescription: Sendable, Equatable {
     /// WordPiece: the classifier token put first (`[CLS]`); nil falls back to `bosID`.
     public var clsID: Int?
 
+    /// A description with the given vocabulary, merges, special tokens and options.
     public init(kind: TokenizerKind, tokens: [String], scores: [Float] = [], tokenTypes: [Int32] = [],
                 merges: [String] = [], preTokenizer: String = "default", bosID: Int? = nil, eosID: Int? = nil,
                 eotID: Int? = nil, unknownID: Int? = nil, paddingID: Int? = nil, separatorID: Int? = nil,

@@ -1,0 +1,102 @@
+import Foundation
+import Sieve
+import Testing
+
+/// Builds `Examples/TinyGenerate` (a package that depends on Sieve by path and packs tiny-llama into a bundle resource
+/// with SievePackPlugin at build time) and runs it. Set SIEVE_SKIP_EXAMPLE=1 to skip (it builds Sieve a second time,
+/// in debug, in `.build/examples`).
+@Suite(.serialized) struct ExamplePackageTests {
+    static let example = Repository.root.appendingPathComponent("Examples/TinyGenerate")
+    static let scratch = Repository.root.appendingPathComponent(".build/examples/TinyGenerate")
+    static let enabled = ProcessInfo.processInfo.environment["SIEVE_SKIP_EXAMPLE"] == nil
+
+    /// `swift build` of the example (debug: several times quicker to compile than release), returning its bin folder.
+    static func build() throws -> URL {
+        let swift = URL(fileURLWithPath: "/usr/bin/env")
+        let common = ["swift", "build", "--package-path", example.path, "--scratch-path", scratch.path]
+        var environment = ProcessInfo.processInfo.environment
+        // Keep the outer `swift test`'s settings out of the nested build.
+        for key in environment.keys where key.hasPrefix("SWIFTPM_") || key == "XCTestConfigurationFilePath" {
+            environment[key] = nil
+        }
+        let start = Date()
+        let built = try runProcess(swift, common, environment: environment)
+        guard built.status == 0 else {
+            throw ExampleBuildError(message: "swift build of \(example.path) failed:\n\(built.stdout)\n\(built.stderr)")
+        }
+        print("built Examples/TinyGenerate in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        let binPath = try runProcess(swift, common + ["--show-bin-path"], environment: environment)
+        return URL(fileURLWithPath: binPath.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    @Test("the example packs tiny-llama at build time; its bundle resource loads and generates the CLI's tokens",
+          .enabled(if: enabled, "SIEVE_SKIP_EXAMPLE is set"), .timeLimit(.minutes(15)))
+    func buildAndRun() throws {
+        let bin = try Self.build()
+        let prompt = "The quick brown fox"
+
+        // Greedy: the app's tokens equal `sieve run BUNDLE --temp 0` on the same bundle.
+        let app = try runProcess(bin.appendingPathComponent("TinyGenerate"), ["-p", prompt, "-n", "12", "--json"])
+        #expect(app.status == 0, "\(app.stderr)")
+        let output = try parseJSONObject(app.stdout)
+        let bundlePath = try #require(output["bundle"] as? String)
+        let tokens = try #require(output["tokens"] as? [Int])
+        #expect(tokens.count >= 1 && tokens.count <= 12)
+
+        // The resource is the plugin's output: a valid bundle packed from tiny-llama's q8_0.gguf with sieve.json's options.
+        #expect(bundlePath.hasSuffix("tiny-llama.sieve"))
+        let bundle = try BundleFile.open(URL(fileURLWithPath: bundlePath))
+        #expect(bundle.manifest.provenance.source?.name == "q8_0.gguf")
+        let passes = bundle.manifest.provenance.passes.map(\.name)
+        #expect(!passes.isEmpty)
+        let graph = try bundle.readGraph()
+        #expect(graph.blocks.allSatisfy { if case .dense = $0.feedForward.layout { return false } else { return true } })
+
+        let cli = try runProcess(Repository.cli, ["run", bundlePath, "-p", prompt, "-n", "12", "--temp", "0", "--json", "-t", "2"])
+        #expect(cli.status == 0, "\(cli.stderr)")
+        let cliTokens = try #require(try parseJSONObject(cli.stdout)["tokens"] as? [Int])
+        #expect(tokens == cliTokens)
+
+        // Sampled with a seed: the same tokens again.
+        let seeded = try runProcess(bin.appendingPathComponent("TinyGenerate"),
+                                    ["-p", prompt, "-n", "12", "--temp", "0.8", "--seed", "42", "--json"])
+        #expect(seeded.status == 0, "\(seeded.stderr)")
+        let seededTokens = try #require(try parseJSONObject(seeded.stdout)["tokens"] as? [Int])
+        let cliSeeded = try runProcess(Repository.cli, ["run", bundlePath, "-p", prompt, "-n", "12", "--temp", "0.8",
+                                                        "--seed", "42", "--json", "-t", "2"])
+        #expect(cliSeeded.status == 0, "\(cliSeeded.stderr)")
+        #expect(seededTokens == (try parseJSONObject(cliSeeded.stdout)["tokens"] as? [Int]))
+
+        // The README's usage program (the example's Hello target) runs on the same bundle.
+        let hello = try runProcess(bin.appendingPathComponent("Hello"), [bundlePath])
+        #expect(hello.status == 0, "\(hello.stderr)")
+        #expect(hello.stdout.contains("perplexity: "))
+    }
+
+    @Test("a second build with nothing changed does not pack again (the plugin's inputs and outputs are declared)",
+          .enabled(if: enabled, "SIEVE_SKIP_EXAMPLE is set"), .timeLimit(.minutes(15)))
+    func incrementalBuild() throws {
+        let bin = try Self.build()
+        let bundle = bin.appendingPathComponent("TinyGenerate_TinyGenerate.resources/tiny-llama.sieve")
+        let before = try FileManager.default.attributesOfItem(atPath: bundle.path)[.modificationDate] as? Date
+        _ = try Self.build()
+        let after = try FileManager.default.attributesOfItem(atPath: bundle.path)[.modificationDate] as? Date
+        #expect(before != nil && before == after)
+    }
+
+    @Test("the README's usage program is the example's Hello/main.swift, word for word")
+    func readmeProgram() throws {
+        let readme = try String(contentsOf: Repository.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let hello = try String(contentsOf: Self.example.appendingPathComponent("Sources/Hello/main.swift"), encoding: .utf8)
+        let marker = "<!-- usage-program: Examples/TinyGenerate/Sources/Hello/main.swift -->\n```swift\n"
+        let start = try #require(readme.range(of: marker), "README.md lacks the usage program marker")
+        let end = try #require(readme.range(of: "\n```", range: start.upperBound..<readme.endIndex))
+        #expect(String(readme[start.upperBound..<end.lowerBound]) + "\n" == hello)
+    }
+}
+
+/// The example package failed to build (the message holds SwiftPM's output).
+struct ExampleBuildError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
