@@ -22,7 +22,8 @@ import PackagePlugin
 struct SievePackPlugin: BuildToolPlugin {
     /// The pack command for `target`, or none when its folder has no `sieve.json`.
     func createBuildCommands(context: PluginContext, target: Target) async throws -> [Command] {
-        let configURL = target.directoryURL.appending(path: "sieve.json")
+        // `Target.directoryURL` needs tools 6.1; the package is 6.0, so the (deprecated) `directory` path is used.
+        let configURL = URL(fileURLWithPath: String(describing: target.directory)).appending(path: "sieve.json")
         guard FileManager.default.fileExists(atPath: configURL.path) else { return [] }
         let config = try PackConfig(contentsOf: configURL)
         let output = context.pluginWorkDirectoryURL.appending(path: config.output)

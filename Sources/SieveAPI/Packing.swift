@@ -41,7 +41,7 @@ extension Packer {
                                                           maxTokens: options.calibrationTokens)
             let result = try pack(graph: graph, calibration: .sequences(sequences), options: options) { progress?($0) }
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory)
+            _ = FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory)
             let digest = try SHA256.hex(contentsOf: isDirectory.boolValue ? source.appendingPathComponent("config.json") : source)
             let provenance = BundleProvenance(
                 source: BundleSource(name: source.lastPathComponent, format: plugin.name, sha256: digest),

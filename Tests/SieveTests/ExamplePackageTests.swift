@@ -10,22 +10,22 @@ import Testing
     static let scratch = Repository.root.appendingPathComponent(".build/examples/TinyGenerate")
     static let enabled = ProcessInfo.processInfo.environment["SIEVE_SKIP_EXAMPLE"] == nil
 
+    /// The environment of nested SwiftPM runs: the outer `swift test`'s own settings left out.
+    static var environment: [String: String] {
+        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SWIFTPM_") && $0.key != "XCTestConfigurationFilePath" }
+    }
+
     /// `swift build` of the example (debug: several times quicker to compile than release), returning its bin folder.
     static func build() throws -> URL {
         let swift = URL(fileURLWithPath: "/usr/bin/env")
         let common = ["swift", "build", "--package-path", example.path, "--scratch-path", scratch.path]
-        var environment = ProcessInfo.processInfo.environment
-        // Keep the outer `swift test`'s settings out of the nested build.
-        for key in environment.keys where key.hasPrefix("SWIFTPM_") || key == "XCTestConfigurationFilePath" {
-            environment[key] = nil
-        }
         let start = Date()
-        let built = try runProcess(swift, common, environment: environment)
+        let built = try runProcess(swift, common, environment: Self.environment)
         guard built.status == 0 else {
             throw ExampleBuildError(message: "swift build of \(example.path) failed:\n\(built.stdout)\n\(built.stderr)")
         }
         print("built Examples/TinyGenerate in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
-        let binPath = try runProcess(swift, common + ["--show-bin-path"], environment: environment)
+        let binPath = try runProcess(swift, common + ["--show-bin-path"], environment: Self.environment)
         return URL(fileURLWithPath: binPath.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
@@ -82,6 +82,35 @@ import Testing
         _ = try Self.build()
         let after = try FileManager.default.attributesOfItem(atPath: bundle.path)[.modificationDate] as? Date
         #expect(before != nil && before == after)
+    }
+
+    @Test("`swift package sieve inspect` (the command plugin, here from the example package) prints what the CLI prints",
+          .enabled(if: enabled, "SIEVE_SKIP_EXAMPLE is set"), .timeLimit(.minutes(15)))
+    func commandPlugin() throws {
+        _ = try Self.build()
+        let fixture = "../../Tests/Fixtures/models/tiny-llama/q8_0.gguf"
+        let package = ["swift", "package", "--package-path", Self.example.path, "--scratch-path", Self.scratch.path]
+        let plugin = try runProcess(URL(fileURLWithPath: "/usr/bin/env"),
+                                    package + ["--allow-writing-to-package-directory", "sieve", "inspect", fixture],
+                                    environment: Self.environment)
+        #expect(plugin.status == 0, "\(plugin.stderr)")
+        let cli = try runProcess(Repository.cli, ["inspect", Repository.tinyLlama.appendingPathComponent("q8_0.gguf").path])
+        #expect(cli.status == 0)
+        // The same report after its `file:` line (the path is relative to the example package there, absolute here);
+        // SwiftPM may print build lines before it.
+        func report(_ text: String) -> [Substring] {
+            let lines = text.split(separator: "\n")
+            return Array(lines.drop { !$0.hasPrefix("file:") }.dropFirst())
+        }
+        #expect(!report(cli.stdout).isEmpty)
+        #expect(report(plugin.stdout) == report(cli.stdout))
+        #expect(plugin.stdout.contains("llama"))
+
+        // Without the permission (not at a terminal) SwiftPM refuses to run it and says how to allow it.
+        let refused = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), package + ["sieve", "inspect", fixture],
+                                     environment: Self.environment)
+        #expect(refused.status != 0)
+        #expect((refused.stdout + refused.stderr).contains("allow-writing-to-package-directory"))
     }
 
     @Test("the README's usage program is the example's Hello/main.swift, word for word")

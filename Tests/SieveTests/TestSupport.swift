@@ -48,14 +48,23 @@ func runProcess(_ executable: URL, _ arguments: [String], in directory: URL? = n
     process.standardError = err
     try process.run()
     // Drain stderr on another thread so neither pipe can fill up and block the child.
-    var errData = Data()
-    let errThread = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    let errBox = DataBox()
+    let done = DispatchSemaphore(value: 0)
+    let errThread = Thread {
+        errBox.data = err.fileHandleForReading.readDataToEndOfFile()
+        done.signal()
+    }
     errThread.start()
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    while !errThread.isFinished { usleep(1000) }
+    done.wait()
     return ProcessOutput(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+                         stderr: String(decoding: errBox.data, as: UTF8.self))
+}
+
+/// Bytes filled in by one thread and read by another after a semaphore.
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
 }
 
 /// Parses a JSON object printed by a program (the test's own reader: Foundation's JSONSerialization).
