@@ -104,7 +104,9 @@ let package = Package(
                 intent: .custom(verb: "sieve", description: "Run the sieve CLI (inspect, convert, pack, run …) on files in the package."),
                 permissions: [.writeToPackageDirectory(reason: "sieve convert and sieve pack write model files into the package.")]),
             dependencies: ["sieve"], path: "Plugins/SieveCommandPlugin"),
-        .plugin(name: "SievePackPlugin", capability: .buildTool(), dependencies: ["sieve"], path: "Plugins/SievePackPlugin"),
+        // The build-tool plugin runs a lean packer (the library API, no HTTP server) so app builds stay small.
+        .plugin(name: "SievePackPlugin", capability: .buildTool(), dependencies: ["SievePackTool"], path: "Plugins/SievePackPlugin"),
+        .executableTarget(name: "SievePackTool", dependencies: ["Sieve"], path: "Plugins/SievePackTool"),
 
         // Tests.
         // Counts heap allocations (malloc interposition) for the "hot loops allocate nothing" tests; tests only.

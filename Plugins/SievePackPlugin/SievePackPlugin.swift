@@ -14,23 +14,24 @@ import PackagePlugin
 /// ```
 ///
 /// `model` is relative to the config file (a file or a Hugging Face folder); `output` is the bundle's file name
-/// (default: the model's name with `.sieve`); `options` are `sieve pack` options without their dashes (a
-/// `true` value is a flag; `calibration` may name text files, relative to the config file). The bundle is then
-/// `Bundle.module.url(forResource:withExtension:)`. The command declares the config, the model's files and the
-/// calibration files as inputs, so SwiftPM reruns the pack only when one of them (or the sieve tool) changes.
+/// (default: the model's name with `.sieve`); `options` are `sieve pack` options without their dashes
+/// (`calibration` may name text files, relative to the config file). They are run by `SievePackTool`, which packs
+/// with the library API (`Packer.pack(contentsOf:…)`) and leaves out the CLI's HTTP server, so an app's build only
+/// compiles what the app links. The bundle is then `Bundle.module.url(forResource:withExtension:)`. The command
+/// declares the config, the model's files and the calibration files as inputs, so SwiftPM reruns the pack only when
+/// one of them (or the tool) changes.
 @main
 struct SievePackPlugin: BuildToolPlugin {
     /// The pack command for `target`, or none when its folder has no `sieve.json`.
     func createBuildCommands(context: PluginContext, target: Target) async throws -> [Command] {
-        // `Target.directoryURL` needs tools 6.1; the package is 6.0, so the (deprecated) `directory` path is used.
-        let configURL = URL(fileURLWithPath: String(describing: target.directory)).appending(path: "sieve.json")
+        let configURL = target.directoryURL.appending(path: "sieve.json")
         guard FileManager.default.fileExists(atPath: configURL.path) else { return [] }
         let config = try PackConfig(contentsOf: configURL)
         let output = context.pluginWorkDirectoryURL.appending(path: config.output)
-        let arguments = ["pack", config.model.path, "-o", output.path, "--force"] + config.arguments
+        let arguments = [config.model.path, "-o", output.path] + config.arguments
         return [.buildCommand(
             displayName: "Packing \(config.model.lastPathComponent) into \(config.output)",
-            executable: try context.tool(named: "sieve").url,
+            executable: try context.tool(named: "SievePackTool").url,
             arguments: arguments,
             inputFiles: [configURL] + config.inputFiles,
             outputFiles: [output])]
