@@ -466,9 +466,10 @@ struct JinjaInterpreter {
                     // Python's floor division and modulo (the remainder takes the divisor's sign).
                     let (q, overflow) = x.dividedReportingOverflow(by: y)
                     guard !overflow else { throw ChatTemplateError.render(message: "integer overflow in '\(op)'", line: line) }
-                    let r = x - q * y
-                    let floor = (r != 0 && (r < 0) != (y < 0)) ? q - 1 : q
-                    return .int(op == "//" ? floor : x - floor * y)
+                    // |r| < |y| and q - 1 cannot underflow when r != 0, so neither adjustment overflows.
+                    let r = x.remainderReportingOverflow(dividingBy: y).partialValue
+                    let adjust = r != 0 && (r < 0) != (y < 0)
+                    return .int(op == "//" ? (adjust ? q - 1 : q) : (adjust ? r + y : r))
                 case "**" where y >= 0:
                     let p = pow(Double(x), Double(y))
                     guard p.magnitude < 9.2e18 else { throw ChatTemplateError.render(message: "integer overflow in '**'", line: line) }
