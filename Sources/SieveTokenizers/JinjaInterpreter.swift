@@ -11,8 +11,8 @@ struct JinjaInterpreter {
     /// and of any string or list value, and the nesting depth of values.
     enum Limits {
         static let work = 400_000
-        static let output = 16 << 20
-        static let string = 4 << 20
+        static let output = 4 << 20
+        static let string = 1 << 20
         static let items = 1 << 20
         static let valueDepth = 32
     }
