@@ -5,10 +5,13 @@ import SieveRuntime
 import SieveTokenizers
 import SieveTransforms
 
-/// The perplexity probe of `--max-ppl-increase`: chunk length and tokens.
+/// The perplexity probe of `--max-ppl-increase`: chunks of the run's context (at most 512 tokens: head sparsity
+/// costs more at long contexts, so a short-context probe underestimates it), four of them.
 enum DensityProbe {
-    static let context = 256
-    static let tokens = 2048
+    static func context(for runtime: RuntimeOptions, graph: ModelGraph) -> Int {
+        min(512, graph.hyperparameters.contextLength, max(64, runtime.contextLength ?? 512))
+    }
+    static let chunks = 4
 }
 
 /// Options shared by the commands that load and run a model.
@@ -98,11 +101,11 @@ struct SparsityOptions: ParsableArguments {
             // The end of the text: the packer calibrates on its beginning.
             let tail = String(text.suffix(64 * 1024))
             let tokens = tokenizer.encode(tail, addSpecial: true, parseSpecial: false)
-            return (Array(tokens.suffix(DensityProbe.tokens)), tokenizer.definition.addBOS ? tokenizer.bosID : nil)
+            return (Array(tokens.suffix(DensityProbe.chunks * DensityProbe.context(for: options, graph: graph))), tokenizer.definition.addBOS ? tokenizer.bosID : nil)
         }
         printError("choosing densities within +\(budget)% of dense probe perplexity (\(probe.count) tokens of held-out calibration text)")
         let choice = try reportingErrors {
-            try DensityTuner.choose(graph: graph, maxIncrease: budget, probe: probe, context: DensityProbe.context, bos: bos,
+            try DensityTuner.choose(graph: graph, maxIncrease: budget, probe: probe, context: DensityProbe.context(for: options, graph: graph), bos: bos,
                                     threads: options.threads) { printError("  " + $0) }
         }
         printError(String(format: "chose mean FFN density %.3f (mass target %@), mean head density %.3f (mass target %@): probe PPL %.4f vs dense %.4f (%+.2f%%)",
