@@ -8,7 +8,7 @@ import Testing
 
 /// "Hot loops allocate nothing": heap allocations counted (malloc interposition, `CAllocationCounter`) on the
 /// calling thread and on every worker of the pool while a warmed-up model decodes.
-@Suite("hot loops allocate nothing", .enabled(if: sieve_allocation_counter_available() != 0, "needs glibc (malloc interposition)"))
+@Suite("hot loops allocate nothing", .serialized, .enabled(if: sieve_allocation_counter_available() != 0, "needs glibc (malloc interposition)"))
 struct AllocationTests {
     /// Turns allocation counting on or off on every thread of `pool`, the caller included: each thread sets its own
     /// flag inside a chunk, and regions are repeated until every thread index has run one. Returns false if a
