@@ -163,9 +163,6 @@ public enum TransposedMatMul {
         while c < count { y[c] += a * s[c]; c += 1 }
     }
 
-    private static func axpy(_ a: Float, _ s: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-        axpy(a, UnsafePointer(s), y, count: count)
-    }
 }
 
 /// The rows of a selection of equal-sized blocks (or all rows), iterated without allocating.

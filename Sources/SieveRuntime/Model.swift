@@ -140,7 +140,9 @@ public final class Model {
         let work = Workspace(plan: plan, batch: batch, context: context, threads: threads,
                              quantizedActivations: options.quantizedActivations)
         let sparsity = try SparsityPlan(plan: plan, options: options, batch: batch)
-        let predictorInput = MatMulInput(maxTokens: batch, maxColumns: hp.hiddenSize, threads: threads,
+        // Dense models and dense modes never bind it: keep it minimal then.
+        let predictorInput = MatMulInput(maxTokens: sparsity.readers.contains { !$0.isEmpty } ? batch : 1,
+                                         maxColumns: hp.hiddenSize, threads: threads,
                                          alwaysQuantizeActivations: options.quantizedActivations)
         self.sparsity = sparsity
         self.predictorInput = predictorInput
@@ -527,19 +529,11 @@ public final class Model {
     /// Bias, then the activation (times the gate for gated layers), on columns `columns` of rows `0..<rows` of
     /// `up` (and `gate`).
     private func activate(_ f: FeedForwardPlan, _ function: Activations.Function, rows m: Int, columns: Range<Int>) {
-        let width = f.width
-        let contiguous = columns.count == width
-        let spans = contiguous ? 1 : m
-        for i in 0..<spans {
-            let offset = contiguous ? 0 : i * width + columns.lowerBound
-            let count = contiguous ? m * width : columns.count
-            if contiguous {
-                addBias(f.gate?.bias, to: work.gate, rows: 0..<m, width: width)
-                addBias(f.up.bias, to: work.up, rows: 0..<m, width: width)
-            } else {
-                if let bias = f.gate?.bias { Activations.add(bias.pointer + columns.lowerBound, into: work.gate.pointer + offset, count: count) }
-                if let bias = f.up.bias { Activations.add(bias.pointer + columns.lowerBound, into: work.up.pointer + offset, count: count) }
-            }
+        let width = f.width, count = columns.count
+        for i in 0..<m {
+            let offset = i * width + columns.lowerBound
+            if let bias = f.gate?.bias { Activations.add(bias.pointer + columns.lowerBound, into: work.gate.pointer + offset, count: count) }
+            if let bias = f.up.bias { Activations.add(bias.pointer + columns.lowerBound, into: work.up.pointer + offset, count: count) }
             if f.gate != nil {
                 Activations.gatedProduct(function, gate: work.gate.pointer + offset, up: work.up.pointer + offset,
                                          into: work.up.pointer + offset, count: count)
