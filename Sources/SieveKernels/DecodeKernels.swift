@@ -37,12 +37,12 @@ enum VNNIGEMV {
     /// `y[r] = W[r, :]·x` for `r` in `rows` (q8_0, q4_0 or q4_1 weights). Only call when `DecodeKernels.vnni`
     /// is available.
     @inline(never)
-    static func rows(_ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8Activation, _ y: UnsafeMutablePointer<Float>) {
+    static func rows(_ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8Activation, _ y: UnsafeMutablePointer<Float>) {
         #if arch(x86_64)
         let nb = Int32(act.blocks)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4) { out in
             let o = out.baseAddress!
-            KQuant.forEachGroup(rows) { r, valid in
+            rows.forEachGroup { r, valid in
                 let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
                 switch w.dtype {
                 case .q4_1: sieve_q4_1_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)

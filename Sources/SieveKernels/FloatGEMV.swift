@@ -38,17 +38,8 @@ enum FloatGEMV {
     /// memory is read as four long sequential streams (see `QuantizedGEMV.rows`). Leftover rows are computed as
     /// a group that repeats its last row, so every row's result is the same whatever rows it is computed with.
     @inline(never)
-    static func rows<K: FloatRowKind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: Range<Int>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        let quarter = rows.count / 4
-        for i in 0..<quarter {
-            let r = rows.lowerBound + i
-            group(kind, w, (r, r + quarter, r + 2 * quarter, r + 3 * quarter), valid: 4, x, y)
-        }
-        let rest = rows.lowerBound + 4 * quarter
-        if rest < rows.upperBound {
-            let last = rows.upperBound - 1
-            group(kind, w, (rest, min(rest + 1, last), min(rest + 2, last), last), valid: rows.upperBound - rest, x, y)
-        }
+    static func rows<K: FloatRowKind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: DecodeRows, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        rows.forEachGroup { r, valid in group(kind, w, r, valid: valid, x, y) }
     }
 
     /// Rows `r.0…r.3` (the first `valid` of them stored).

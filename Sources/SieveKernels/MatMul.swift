@@ -233,6 +233,7 @@ public enum MatMul {
         func unitCount(rows: Int, unit: Int) -> Int {
             switch self {
             case .all: return (rows + unit - 1) / unit
+            case let .blocks(blocks, 1): return (blocks.count + unit - 1) / unit
             case let .blocks(blocks, blockRows): return blocks.count * ((blockRows + unit - 1) / unit)
             case let .ranges(ranges):
                 var n = 0
@@ -241,12 +242,15 @@ public enum MatMul {
             }
         }
 
-        /// Calls `body` with the contiguous row ranges of units `units`.
+        /// Calls `body` with the rows of units `units`: contiguous ranges, or, for blocks of one row, positions in
+        /// the block list.
         @inline(__always)
-        func forEachRowRange(units: Range<Int>, rows: Int, unit: Int, _ body: (Range<Int>) -> Void) {
+        func forEachRows(units: Range<Int>, rows: Int, unit: Int, _ body: (DecodeRows) -> Void) {
             switch self {
             case .all:
-                body((units.lowerBound * unit)..<min(rows, units.upperBound * unit))
+                body(DecodeRows((units.lowerBound * unit)..<min(rows, units.upperBound * unit)))
+            case let .blocks(blocks, 1):
+                body(DecodeRows(list: blocks.baseAddress!, positions: (units.lowerBound * unit)..<min(blocks.count, units.upperBound * unit)))
             case let .blocks(blocks, blockRows):
                 let perBlock = (blockRows + unit - 1) / unit
                 var u = units.lowerBound
@@ -254,7 +258,7 @@ public enum MatMul {
                     let b = u / perBlock
                     let last = min(units.upperBound, (b + 1) * perBlock)
                     let blockStart = blocks[b] * blockRows
-                    body((blockStart + (u - b * perBlock) * unit)..<min(blockStart + blockRows, blockStart + (last - b * perBlock) * unit))
+                    body(DecodeRows((blockStart + (u - b * perBlock) * unit)..<min(blockStart + blockRows, blockStart + (last - b * perBlock) * unit)))
                     u = last
                 }
             case let .ranges(ranges):
@@ -263,7 +267,7 @@ public enum MatMul {
                     let n = (r.count + unit - 1) / unit
                     let lo = max(units.lowerBound, first), hi = min(units.upperBound, first + n)
                     if lo < hi {
-                        body((r.lowerBound + (lo - first) * unit)..<min(r.upperBound, r.lowerBound + (hi - first) * unit))
+                        body(DecodeRows((r.lowerBound + (lo - first) * unit)..<min(r.upperBound, r.lowerBound + (hi - first) * unit)))
                     }
                     first += n
                     if first >= units.upperBound { return }
@@ -317,7 +321,7 @@ public enum MatMul {
                 }
                 let end = min(range.upperBound, base + count)
                 let p = products[productIndex]
-                selection.forEachRowRange(units: (u - base)..<(end - base), rows: p.weights.rows, unit: unit) { rows in
+                selection.forEachRows(units: (u - base)..<(end - base), rows: p.weights.rows, unit: unit) { rows in
                     compute(p, rows: rows, input: input, prefill: prefill, thread: thread)
                 }
                 u = end
@@ -325,12 +329,14 @@ public enum MatMul {
         }
     }
 
-    private static func compute(_ p: MatMulProduct, rows: Range<Int>, input group: MatMulInput, prefill: Bool, thread: Int) {
+    private static func compute(_ p: MatMulProduct, rows: DecodeRows, input group: MatMulInput, prefill: Bool, thread: Int) {
         let w = p.weights
         let input = p.input ?? group
         if prefill {
-            GEMM.rows(w, rows, panels: input.panels, tokens: input.tokens, p.output, outputStride: p.outputStride,
-                      scratch: input.tile(thread))
+            rows.forEachRange { range in
+                GEMM.rows(w, range, panels: input.panels, tokens: input.tokens, p.output, outputStride: p.outputStride,
+                          scratch: input.tile(thread))
+            }
             return
         }
         let vnni = input.kernels == .vnni && VNNIGEMV.supports(w.dtype)

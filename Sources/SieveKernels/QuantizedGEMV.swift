@@ -85,18 +85,9 @@ enum QuantizedGEMV {
     /// converted together, and each activation block is widened once for the four rows. Leftover rows (fewer
     /// than four) are computed as a group that repeats its last row and stores only the real ones.
     @inline(never)
-    static func rows<K: Block32Kind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8Activation,
+    static func rows<K: Block32Kind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8Activation,
                                     _ y: UnsafeMutablePointer<Float>) {
-        let quarter = rows.count / 4
-        for i in 0..<quarter {
-            let r = rows.lowerBound + i
-            group(kind, w, (r, r + quarter, r + 2 * quarter, r + 3 * quarter), valid: 4, act, y)
-        }
-        let rest = rows.lowerBound + 4 * quarter
-        if rest < rows.upperBound {
-            let last = rows.upperBound - 1
-            group(kind, w, (rest, min(rest + 1, last), min(rest + 2, last), last), valid: rows.upperBound - rest, act, y)
-        }
+        rows.forEachGroup { r, valid in group(kind, w, r, valid: valid, act, y) }
     }
 
     /// Rows `r.0…r.3` (the first `valid` of them stored).
@@ -167,30 +158,14 @@ enum KQuant {
     /// `y[r] = W[r, :]·x` for q4_K rows: four rows at a time from the four quarters of `rows` (long sequential
     /// streams; see `QuantizedGEMV.rows`), each activation vector widened once for the four rows.
     @inline(never)
-    static func q4KRows(_ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
-        forEachGroup(rows) { r, valid in q4KGroup(w, r, valid: valid, act, y) }
+    static func q4KRows(_ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+        rows.forEachGroup { r, valid in q4KGroup(w, r, valid: valid, act, y) }
     }
 
     /// `y[r] = W[r, :]·x` for q6_K rows, grouped like `q4KRows`.
     @inline(never)
-    static func q6KRows(_ w: WeightMatrix, _ rows: Range<Int>, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
-        forEachGroup(rows) { r, valid in q6KGroup(w, r, valid: valid, act, y) }
-    }
-
-    /// Calls `body` with groups of four rows taken from the four quarters of `rows`, then with the leftover rows
-    /// (the last one repeated to make four; `valid` says how many are real).
-    @inline(__always)
-    static func forEachGroup(_ rows: Range<Int>, _ body: ((Int, Int, Int, Int), Int) -> Void) {
-        let quarter = rows.count / 4
-        for i in 0..<quarter {
-            let r = rows.lowerBound + i
-            body((r, r + quarter, r + 2 * quarter, r + 3 * quarter), 4)
-        }
-        let rest = rows.lowerBound + 4 * quarter
-        if rest < rows.upperBound {
-            let last = rows.upperBound - 1
-            body((rest, min(rest + 1, last), min(rest + 2, last), last), rows.upperBound - rest)
-        }
+    static func q6KRows(_ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+        rows.forEachGroup { r, valid in q6KGroup(w, r, valid: valid, act, y) }
     }
 
     /// Stores the first `valid` of four results.

@@ -287,24 +287,20 @@ public enum UnitSelection {
     }
 
     /// Writes into `selected[0..<k]` the indices of the `k` largest of `scores[0..<n]`, in increasing index order
-    /// (so rows stream forward through memory). `work` holds `n` indices. Quickselect; ties are broken
+    /// (so rows stream forward through memory). `work` and `selected` hold `n` indices each (`selected[k..<n]` is
+    /// overwritten). Quickselect; ties are broken
     /// deterministically.
     public static func top(_ k: Int, of scores: UnsafePointer<Float>, count n: Int, work: UnsafeMutablePointer<Int>,
                            into selected: UnsafeMutablePointer<Int>) {
         precondition(k >= 0 && k <= n, "top \(k) of \(n)")
         for i in 0..<n { work[i] = i }
         select(k, scores, n: n, indices: work)
-        // Mark the chosen, then emit in index order.
-        var flags = 0
-        if n <= 64 {
-            for i in 0..<k { flags |= 1 << work[i] }
-            var j = 0
-            for i in 0..<n where flags & (1 << i) != 0 { selected[j] = i; j += 1 }
-        } else {
-            for i in 0..<k { selected[i] = work[i] }
-            var chosen = UnsafeMutableBufferPointer(start: selected, count: k)
-            chosen.sort()
-        }
+        // Flag the chosen in `selected`, then compact the flags into indices in place (the write position never
+        // passes the read position).
+        for i in 0..<n { selected[i] = 0 }
+        for i in 0..<k { selected[work[i]] = 1 }
+        var j = 0
+        for i in 0..<n where selected[i] != 0 { selected[j] = i; j += 1 }
     }
 
     /// Reorders `indices[0..<n]` so that `indices[0..<k]` are the positions of the `k` largest scores.

@@ -49,8 +49,8 @@ struct FeedForwardPlan {
 struct PredictorPlan {
     /// `[rank, hidden]`, in its stored dtype (multiplied in the source block's Q/K/V region).
     let down: WeightMatrix
-    /// `[units, rank]`, decoded to f32 (small).
-    let up: FloatBuffer
+    /// `[units, rank]`, in its stored dtype (multiplied on the thread pool when the scores are needed).
+    let up: WeightMatrix
     let bias: FloatBuffer?
     let sourceBlock: Int
     let units: Int
@@ -191,7 +191,7 @@ struct ExecutionPlan {
                 guard up.shape.dims == [units, rank], up.dtype.isFloat else {
                     throw SieveCoreError.invalidShape(source: "model", tensor: node.up, reason: "shape \(up.shape) as \(up.dtype.name), the runtime expects float [\(units), \(rank)]")
                 }
-                return PredictorPlan(down: try matrix(node.down, rows: rank, columns: d), up: try FloatBuffer(tensor: up),
+                return PredictorPlan(down: try matrix(node.down, rows: rank, columns: d), up: try matrix(node.up, rows: units, columns: rank),
                                      bias: try node.bias.map { try vector($0, count: units) }, sourceBlock: node.sourceBlock,
                                      units: units)
             }

@@ -103,6 +103,8 @@ public final class Model {
     private let selection: SelectionBuffers
     /// The raw residual stream at a block's input, as the predictors read it.
     private let predictorInput: MatMulInput
+    /// A predictor's hidden vector, as its `up` product reads it.
+    private let scoresInput: MatMulInput
     /// Per-thread scratch of the transposed (blocked) down products.
     private let downScratch: FloatBuffer
     /// Whether the batch being evaluated runs sparsely (decode, or prefill with `sparsePrefill`).
@@ -146,6 +148,8 @@ public final class Model {
                                          alwaysQuantizeActivations: options.quantizedActivations)
         self.sparsity = sparsity
         self.predictorInput = predictorInput
+        scoresInput = MatMulInput(maxTokens: 1, maxColumns: max(1, plan.blocks.flatMap { [$0.ffnPredictor?.rank, $0.headPredictor?.rank] }.compactMap { $0 }.max() ?? 1),
+                                  threads: threads, alwaysQuantizeActivations: options.quantizedActivations)
         selection = SelectionBuffers(maxUnits: plan.blocks.map { max($0.feedForward.blocks, $0.attention.heads) }.max() ?? 1)
         downScratch = FloatBuffer(count: plan.blocks.contains { $0.feedForward.blockSize != nil }
                                   ? TransposedMatMul.scratchFloats(columns: hp.hiddenSize, threads: threads) : 0)
@@ -407,7 +411,7 @@ public final class Model {
         let qDim = a.heads * a.headDim
         if rows.count == 1, sparsity.mode == .predicted, let predictor = sparsity.headPredictors[layer] {
             let i = rows.lowerBound
-            SparsityPlan.scores(predictor, row: i, into: selection.scores.pointer)
+            SparsityPlan.scores(predictor, row: i, into: selection.scores.pointer, input: scoresInput, pool: pool)
             let heads = selection.top(kept, units: a.heads)
             work.attended.row(i, width: qDim).update(repeating: 0, count: qDim)
             let span = a.causal ? start + i + 1 : start + n
@@ -424,7 +428,7 @@ public final class Model {
         for i in rows {
             let out = work.attended.row(i, width: qDim)
             if sparsity.mode == .predicted, let predictor = sparsity.headPredictors[layer] {
-                SparsityPlan.scores(predictor, row: i, into: selection.scores.pointer)
+                SparsityPlan.scores(predictor, row: i, into: selection.scores.pointer, input: scoresInput, pool: pool)
             } else {
                 // Oracle: each head's output norm.
                 for h in 0..<a.heads {
@@ -476,7 +480,7 @@ public final class Model {
             let kept = density.ffnBlocksKept
             if m == 1, sparsity.mode == .predicted, let predictor = sparsity.ffnPredictors[layer] {
                 // Decode: gate/up rows, activation and down rows of the predicted blocks only.
-                SparsityPlan.scores(predictor, row: rows.lowerBound, into: selection.scores.pointer)
+                SparsityPlan.scores(predictor, row: rows.lowerBound, into: selection.scores.pointer, input: scoresInput, pool: pool)
                 let blocks = selection.top(kept, units: f.blocks)
                 MatMul.multiply(feedForwardProducts[layer], work.input, blocks: blocks, blockRows: blockSize, pool: pool)
                 for b in blocks {
@@ -496,7 +500,7 @@ public final class Model {
             for i in 0..<m {
                 let row = work.up.row(i, width: width)
                 if sparsity.mode == .predicted, let predictor = sparsity.ffnPredictors[layer] {
-                    SparsityPlan.scores(predictor, row: rows.lowerBound + i, into: selection.scores.pointer)
+                    SparsityPlan.scores(predictor, row: rows.lowerBound + i, into: selection.scores.pointer, input: scoresInput, pool: pool)
                 } else {
                     for b in 0..<f.blocks {
                         var mass: Float = 0

@@ -60,6 +60,11 @@ struct SparsityPlan {
         if let requested = options.ffnDensity, requested < 1, !anyBlocked, options.sparsity != .dense {
             throw SieveRuntimeError.invalidOption(name: "FFN density", value: "\(requested)", reason: "the model is dense (no blocked FFN layout); pack it into a sparse bundle first (sieve pack MODEL -o MODEL.sieve)")
         }
+        for (name, schedule) in [("FFN schedule", options.ffnSchedule), ("head schedule", options.headSchedule)] {
+            if let schedule, schedule.count != plan.blocks.count || !schedule.allSatisfy({ $0 > 0 && $0 <= 1 }) {
+                throw SieveRuntimeError.invalidOption(name: name, value: schedule.map { "\($0)" }.joined(separator: ","), reason: "give one density in (0, 1] for each of the model's \(plan.blocks.count) blocks")
+            }
+        }
         for (i, b) in plan.blocks.enumerated() {
             let f = b.feedForward
             let heads = b.attention.heads
@@ -91,23 +96,14 @@ struct SparsityPlan {
     /// Whether any block computes a subset of its units.
     var isSparse: Bool { mode != .dense && densities.contains { $0.sparseFFN || $0.sparseHeads } }
 
-    /// Scores of `predictor` for batch row `row`: `up · hidden[row] + bias` into `scores[0..<units]`.
-    static func scores(_ predictor: ActivePredictor, row: Int, into scores: UnsafeMutablePointer<Float>) {
+    /// Scores of `predictor` for batch row `row`: `up · hidden[row] + bias` into `scores[0..<units]`, with `up`
+    /// multiplied on `pool` (`input` is bound to the row).
+    static func scores(_ predictor: ActivePredictor, row: Int, into scores: UnsafeMutablePointer<Float>, input: MatMulInput,
+                       pool: ThreadPool) {
         let p = predictor.plan
-        let rank = p.rank
-        let h = UnsafePointer(predictor.hidden.row(row, width: rank))
-        for u in 0..<p.units {
-            let w = UnsafePointer(p.up.pointer + u * rank)
-            var acc = SIMD16<Float>()
-            var r = 0
-            while r + 16 <= rank {
-                acc += UnsafeRawPointer(w + r).loadUnaligned(as: SIMD16<Float>.self) * UnsafeRawPointer(h + r).loadUnaligned(as: SIMD16<Float>.self)
-                r += 16
-            }
-            var s = acc.sum()
-            while r < rank { s += w[r] * h[r]; r += 1 }
-            scores[u] = s + (p.bias?.pointer[u] ?? 0)
-        }
+        input.bind(predictor.hidden.row(row, width: p.rank), tokens: 1, columns: p.rank)
+        MatMul.multiply(p.up, input, into: scores, pool: pool)
+        if let bias = p.bias { Activations.add(bias.pointer, into: scores, count: p.units) }
     }
 }
 

@@ -386,7 +386,7 @@ public enum Packer {
 
         func schedule(_ s: DensitySchedule) -> JSONValue {
             .object([("candidates", .array(s.candidates.map { .double($0) })), ("mass_target", .double(s.massTarget)),
-                     ("edge_steps", .int(Int64(s.edgeSteps)))])
+                     ("edge_steps", .int(Int64(s.edgeSteps))), ("first_block_mass_target", .double(s.firstBlockMassTarget))])
         }
         let passes = [
             PackPass(name: "calibrate", options: .object(calibrationPass)),

@@ -64,6 +64,12 @@ struct SparsityOptions: ParsableArguments {
     @Option(help: "Sparse bundles: fraction of attention heads computed per token in every block, in (0, 1] (default: the bundle's schedule).")
     var headDensity: Double?
 
+    @Option(help: ArgumentHelp("Sparse bundles: FFN density of each block, comma-separated (one per block; replaces the bundle's schedule).", valueName: "d0,d1,…"))
+    var ffnSchedule: String?
+
+    @Option(help: ArgumentHelp("Sparse bundles: head density of each block, comma-separated (one per block; replaces the bundle's schedule).", valueName: "d0,d1,…"))
+    var headSchedule: String?
+
     @Flag(help: "Sparse bundles: compute everything, then keep the true top units at the density (the best a predictor could do).")
     var oracle = false
 
@@ -80,12 +86,28 @@ struct SparsityOptions: ParsableArguments {
         if oracle && dense { throw ValidationError("--oracle and --dense exclude each other") }
         if let p = maxPplIncrease {
             if !(p >= 0 && p <= 1000) { throw ValidationError("--max-ppl-increase takes a percentage between 0 and 1000, got \(p)") }
-            if ffnDensity != nil || headDensity != nil || oracle || dense {
-                throw ValidationError("--max-ppl-increase chooses the densities itself: drop --ffn-density, --head-density, --oracle and --dense")
+            if ffnDensity != nil || headDensity != nil || ffnSchedule != nil || headSchedule != nil || oracle || dense {
+                throw ValidationError("--max-ppl-increase chooses the densities itself: drop --ffn-density, --head-density, --ffn-schedule, --head-schedule, --oracle and --dense")
             }
         }
         for (name, value) in [("--ffn-density", ffnDensity), ("--head-density", headDensity)] {
             if let v = value, !(v > 0 && v <= 1) { throw ValidationError("\(name) must be in (0, 1], got \(v)") }
+        }
+        if ffnDensity != nil && ffnSchedule != nil { throw ValidationError("--ffn-density and --ffn-schedule exclude each other") }
+        if headDensity != nil && headSchedule != nil { throw ValidationError("--head-density and --head-schedule exclude each other") }
+        _ = try Self.parseSchedule(ffnSchedule, name: "--ffn-schedule")
+        _ = try Self.parseSchedule(headSchedule, name: "--head-schedule")
+    }
+
+    /// Densities of a comma-separated schedule, each in (0, 1].
+    static func parseSchedule(_ text: String?, name: String) throws -> [Double]? {
+        guard let text else { return nil }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        return try parts.map { part in
+            guard let v = Double(part), v > 0, v <= 1 else {
+                throw ValidationError("\(name): '\(part)' is not a density in (0, 1]; give one density per block, e.g. 0.5,0.1,0.1")
+            }
+            return v
         }
     }
 
@@ -93,6 +115,11 @@ struct SparsityOptions: ParsableArguments {
     /// perplexity probe (reported on standard error).
     func apply(to options: RuntimeOptions, graph: ModelGraph) throws -> RuntimeOptions {
         var options = apply(to: options)
+        for (name, schedule) in [("--ffn-schedule", options.ffnSchedule), ("--head-schedule", options.headSchedule)] {
+            if let schedule, schedule.count != graph.blocks.count {
+                throw CLIError(message: "error: \(name) lists \(schedule.count) densities but the model has \(graph.blocks.count) blocks; give one per block")
+            }
+        }
         guard let budget = maxPplIncrease else { return options }
         guard graph.tokenizer != nil else { throw CLIError(message: "error: --max-ppl-increase needs the model's tokenizer for its probe text") }
         let (probe, bos) = try reportingErrors { () throws -> ([Int], Int?) in
@@ -125,6 +152,8 @@ struct SparsityOptions: ParsableArguments {
         options.sparsity = dense ? .dense : oracle ? .oracle : .predicted
         options.ffnDensity = ffnDensity
         options.headDensity = headDensity
+        options.ffnSchedule = (try? Self.parseSchedule(ffnSchedule, name: "--ffn-schedule")) ?? nil
+        options.headSchedule = (try? Self.parseSchedule(headSchedule, name: "--head-schedule")) ?? nil
         options.sparsePrefill = sparsePrefill
         return options
     }

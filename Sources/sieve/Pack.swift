@@ -29,7 +29,7 @@ struct Pack: ParsableCommand {
     var blockSize: Int = 32
 
     @Option(help: "Predictor rank.")
-    var rank: Int = 128
+    var rank: Int = PackOptions().rank
 
     @Option(help: "Predictor lookahead: 1 reads the previous block's input, 0 the block's own.")
     var lookahead: Int = 1

@@ -72,5 +72,15 @@ import Testing
         #expect(oracle.status == 0, "\(oracle.stderr)")
         #expect(oracle.stderr.contains("oracle selection, mean FFN density 0.500"))
         #expect((try parseJSON(oracle.stdout)["ppl"] as? Double ?? 0) > 1)
+        // Per-block schedules: one density per block (tiny-llama has 2), each in (0, 1].
+        let short = try SieveCLI.run(["run", bundle, "--ffn-schedule", "0.5", "-p", "Hi", "-n", "2"])
+        #expect(short.status != 0 && short.stderr.contains("lists 1 densities but the model has 2 blocks"), "\(short.stderr)")
+        let bad = try SieveCLI.run(["run", bundle, "--head-schedule", "1,abc", "-p", "Hi", "-n", "2"])
+        #expect(bad.status != 0 && bad.stderr.contains("'abc' is not a density"), "\(bad.stderr)")
+        let both2 = try SieveCLI.run(["run", bundle, "--ffn-schedule", "1,0.5", "--ffn-density", "0.5", "-p", "Hi", "-n", "2"])
+        #expect(both2.status != 0 && both2.stderr.contains("exclude each other"))
+        let scheduled = try SieveCLI.run(["perplexity", bundle, "-f", text, "-c", "64", "--chunks", "2", "--oracle", "--ffn-schedule", "1,0.5", "--json"])
+        #expect(scheduled.status == 0, "\(scheduled.stderr)")
+        #expect(scheduled.stderr.contains("oracle selection, mean FFN density 0.750"), "\(scheduled.stderr)")
     }
 }

@@ -77,7 +77,8 @@ import Testing
     }
 
     /// Every row count from 1 to 11 (whole groups of four, leftovers of one to three rows, fewer rows than a
-    /// group) through each decode kernel, and the row-subset products the sparse runtime calls.
+    /// group) through each decode kernel, and the row-subset products the sparse runtime calls (ranges, blocks,
+    /// and listed single rows).
     @Test(arguments: [DType.q4_1, .q8_0, .q4_0], availableKernels)
     func decodeKernelsHandleAnyRowCountAndSubset(dtype: DType, kernels: DecodeKernels) throws {
         let columns = 96
@@ -107,6 +108,25 @@ import Testing
             blocks.withUnsafeBufferPointer { bb in
                 byBlocks.withUnsafeMutableBufferPointer {
                     MatMul.multiply(w, input, blocks: bb, blockRows: 3, into: $0.baseAddress!, pool: pool)
+                }
+            }
+            // Single-row blocks take the listed-rows path (groups of four listed rows, in list order): each row
+            // bit-identical to the full product's.
+            var full = [Float](repeating: .nan, count: 11)
+            full.withUnsafeMutableBufferPointer { MatMul.multiply(w, input, into: $0.baseAddress!, pool: pool) }
+            for listed in [[10, 1, 4, 5, 7], [3], [0, 2, 4, 6, 8, 9, 10]] {
+                var byRows = [Float](repeating: .nan, count: 11)
+                listed.withUnsafeBufferPointer { lb in
+                    byRows.withUnsafeMutableBufferPointer {
+                        MatMul.multiply(w, input, blocks: lb, blockRows: 1, into: $0.baseAddress!, pool: pool)
+                    }
+                }
+                for r in 0..<11 {
+                    if listed.contains(r) {
+                        #expect(byRows[r] == full[r], "\(dtype.name) \(kernels) listed row \(r) of \(listed)")
+                    } else {
+                        #expect(byRows[r].isNaN, "row \(r) was written")
+                    }
                 }
             }
             for r in 0..<11 {

@@ -6,13 +6,15 @@ import Testing
         captured.map { RecallEntry(density: $0.0, recall: $0.1, captured: $0.1, oracle: 1) }
     }
 
-    /// The smallest candidate whose captured mass reaches the target; edges one step denser; dense when nothing
-    /// qualifies.
+    /// The smallest candidate whose captured mass reaches the target; the first block held to its stricter target,
+    /// the last one step denser; dense when nothing qualifies.
     @Test func picksWhatTheTableImplies() {
         let schedule = DensitySchedule(candidates: [0.1, 0.2, 0.3, 0.5], massTarget: 0.85, edgeSteps: 1)
+        #expect(abs(schedule.firstBlockMassTarget - 0.985) < 1e-12)
         let t = Self.table([(0.5, 0.97), (0.3, 0.9), (0.2, 0.84), (0.1, 0.6)])
         #expect(schedule.choose(table: t, block: 2, blockCount: 6) == 0.3)
-        #expect(schedule.choose(table: t, block: 0, blockCount: 6) == 0.5)
+        #expect(schedule.choose(table: t, block: 0, blockCount: 6) == nil)
+        #expect(schedule.choose(table: Self.table([(0.5, 0.99), (0.3, 0.98), (0.2, 0.9), (0.1, 0.6)]), block: 0, blockCount: 6) == 0.5)
         #expect(schedule.choose(table: t, block: 5, blockCount: 6) == 0.5)
         let dense = Self.table([(0.5, 0.8), (0.3, 0.7), (0.2, 0.6), (0.1, 0.5)])
         #expect(schedule.choose(table: dense, block: 2, blockCount: 6) == nil)
