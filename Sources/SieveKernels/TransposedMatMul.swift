@@ -8,7 +8,8 @@ import SieveCore
 /// row. The outputs are split across threads by column; each thread adds the rows into its own columns, so the
 /// order of the sum over neurons is the same for every thread count.
 ///
-/// One token runs a fused decode-and-accumulate loop per weight type (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0);
+/// One token runs a fused decode-and-accumulate loop per weight type (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0) that
+/// keeps 128 output columns in registers while every row streams past;
 /// several tokens decode each row slice once into per-thread scratch and add it to every token that uses the
 /// neuron. Both are compared with `reference` within `Tolerances.floatSum` (they only reorder float sums).
 public enum TransposedMatMul {
@@ -105,13 +106,54 @@ public enum TransposedMatMul {
         }
     }
 
+    /// Adds the rows with a non-zero activation into `y` (zero on entry), 128 columns at a time held in eight
+    /// registers across all the rows, so `y` is stored once per column chunk rather than read and written per row.
+    /// Each column's sum runs over the rows in order, as in `reference`.
     @inline(__always)
     private static func accumulate<K: AccumulateKind>(_ kind: K.Type, _ w: WeightMatrix, _ x: UnsafePointer<Float>, _ rows: RowBlocks,
                                                       _ columns: Range<Int>, _ y: UnsafeMutablePointer<Float>) {
-        rows.forEach { n in
-            let a = x[n]
-            if a == 0 { return }
-            K.accumulate(w.base + n * w.rowBytes, scale: a, columns: columns, into: y)
+        let count = rows.count
+        var chunk = columns.lowerBound / 32
+        let end = columns.upperBound / 32
+        while chunk + 4 <= end {
+            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+            var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
+            for i in 0..<count {
+                let n = rows[i]
+                let a = x[n]
+                if a == 0 { continue }
+                let p = w.base + n * w.rowBytes
+                let (l0, h0) = K.decode(p, chunk: chunk, scale: a)
+                let (l1, h1) = K.decode(p, chunk: chunk + 1, scale: a)
+                let (l2, h2) = K.decode(p, chunk: chunk + 2, scale: a)
+                let (l3, h3) = K.decode(p, chunk: chunk + 3, scale: a)
+                a0 += l0; a1 += h0; a2 += l1; a3 += h1; a4 += l2; a5 += h2; a6 += l3; a7 += h3
+            }
+            let c = 32 * chunk
+            y.store16(a0, c); y.store16(a1, c + 16); y.store16(a2, c + 32); y.store16(a3, c + 48)
+            y.store16(a4, c + 64); y.store16(a5, c + 80); y.store16(a6, c + 96); y.store16(a7, c + 112)
+            chunk += 4
+        }
+        while chunk < end {
+            var lo = SIMD16<Float>(), hi = SIMD16<Float>()
+            for i in 0..<count {
+                let n = rows[i]
+                let a = x[n]
+                if a == 0 { continue }
+                let (l, h) = K.decode(w.base + n * w.rowBytes, chunk: chunk, scale: a)
+                lo += l; hi += h
+            }
+            y.store16(lo, 32 * chunk); y.store16(hi, 32 * chunk + 16)
+            chunk += 1
+        }
+        for c in (end * 32)..<columns.upperBound {
+            var sum: Float = 0
+            for i in 0..<count {
+                let n = rows[i]
+                let a = x[n]
+                if a != 0 { sum += a * K.element(w.base + n * w.rowBytes, c) }
+            }
+            y[c] = sum
         }
     }
 
@@ -173,6 +215,14 @@ struct RowBlocks {
 
     var count: Int { blocks.map { $0.count * blockRows } ?? rows }
 
+    /// The `i`-th row.
+    @inline(__always)
+    subscript(i: Int) -> Int {
+        guard let blocks else { return i }
+        if blockRows == 1 { return blocks[i] }
+        return blocks[i / blockRows] * blockRows + i % blockRows
+    }
+
     @inline(__always)
     func forEach(_ body: (Int) -> Void) {
         if let blocks {
@@ -185,12 +235,21 @@ struct RowBlocks {
     }
 }
 
-/// `y[c] += scale · W[row, c]` for the columns of a slice, fused with decoding, per weight type.
+/// Decoding of one 32-column chunk of a row, scaled, per weight type (the fused loops of `TransposedMatMul`).
+/// Slices start at a multiple of 32 columns; only float rows can end in a partial chunk (`element`).
 protocol AccumulateKind {
-    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>)
+    /// `scale · row[32·chunk ..< 32·chunk + 32]` as two vectors of 16.
+    static func decode(_ row: UnsafeRawPointer, chunk: Int, scale: Float) -> (SIMD16<Float>, SIMD16<Float>)
+    /// `row[c]` (float rows' tails).
+    static func element(_ row: UnsafeRawPointer, _ c: Int) -> Float
 }
 
-/// Float rows: 16 lanes at a time, then a scalar tail.
+extension AccumulateKind {
+    @inline(__always)
+    static func element(_ row: UnsafeRawPointer, _ c: Int) -> Float { preconditionFailure("quantized rows have whole 32-column blocks") }
+}
+
+/// Float rows.
 protocol FloatAccumulateKind: AccumulateKind {
     static func load16(_ row: UnsafeRawPointer, _ i: Int) -> SIMD16<Float>
     static func load1(_ row: UnsafeRawPointer, _ i: Int) -> Float
@@ -198,15 +257,13 @@ protocol FloatAccumulateKind: AccumulateKind {
 
 extension FloatAccumulateKind {
     @inline(__always)
-    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>) {
+    static func decode(_ row: UnsafeRawPointer, chunk: Int, scale: Float) -> (SIMD16<Float>, SIMD16<Float>) {
         let s = SIMD16<Float>(repeating: scale)
-        var c = columns.lowerBound
-        while c + 16 <= columns.upperBound {
-            y.store16(y.load16(c) + s * load16(row, c), c)
-            c += 16
-        }
-        while c < columns.upperBound { y[c] += scale * load1(row, c); c += 1 }
+        return (s * load16(row, 32 * chunk), s * load16(row, 32 * chunk + 16))
     }
+
+    @inline(__always)
+    static func element(_ row: UnsafeRawPointer, _ c: Int) -> Float { load1(row, c) }
 }
 
 enum F32Accumulate: FloatAccumulateKind {
@@ -224,57 +281,47 @@ enum BF16Accumulate: FloatAccumulateKind {
     @inline(__always) static func load1(_ row: UnsafeRawPointer, _ i: Int) -> Float { BF16Row.load1(row, i) }
 }
 
-/// Blocks of 32 with an f16 scale: `y += (scale·d) · (code − offset)`.
+/// Blocks of 32 with an f16 scale: `(scale·d) · code`.
 enum Q8_0Accumulate: AccumulateKind {
     @inline(__always)
-    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>) {
-        for b in (columns.lowerBound / 32)..<(columns.upperBound / 32) {
-            let p = row + b * 34
-            let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
-            y.store16(y.load16(32 * b) + f * toFloat(widen(p.vector(at: 2, as: SIMD16<Int8>.self))), 32 * b)
-            y.store16(y.load16(32 * b + 16) + f * toFloat(widen(p.vector(at: 18, as: SIMD16<Int8>.self))), 32 * b + 16)
-        }
+    static func decode(_ row: UnsafeRawPointer, chunk: Int, scale: Float) -> (SIMD16<Float>, SIMD16<Float>) {
+        let p = row + chunk * 34
+        let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
+        return (f * toFloat(widen(p.vector(at: 2, as: SIMD16<Int8>.self))), f * toFloat(widen(p.vector(at: 18, as: SIMD16<Int8>.self))))
     }
 }
 
+/// `(scale·d) · (code − 8)`.
 enum Q4_0Accumulate: AccumulateKind {
     @inline(__always)
-    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>) {
-        for b in (columns.lowerBound / 32)..<(columns.upperBound / 32) {
-            let p = row + b * 18
-            let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
-            let q: SIMD16<UInt8> = p.vector(at: 2)
-            y.store16(y.load16(32 * b) + f * toFloat(widen(q & 15) &- 8), 32 * b)
-            y.store16(y.load16(32 * b + 16) + f * toFloat(widen(q &>> 4) &- 8), 32 * b + 16)
-        }
+    static func decode(_ row: UnsafeRawPointer, chunk: Int, scale: Float) -> (SIMD16<Float>, SIMD16<Float>) {
+        let p = row + chunk * 18
+        let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
+        let q: SIMD16<UInt8> = p.vector(at: 2)
+        return (f * toFloat(widen(q & 15) &- 8), f * toFloat(widen(q &>> 4) &- 8))
     }
 }
 
-/// `y += (scale·d) · code + scale·m`.
+/// `(scale·d) · code + scale·m`.
 enum Q4_1Accumulate: AccumulateKind {
     @inline(__always)
-    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>) {
-        for b in (columns.lowerBound / 32)..<(columns.upperBound / 32) {
-            let p = row + b * 20
-            let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
-            let m = SIMD16<Float>(repeating: scale * Dequantize.half(p, 2))
-            let q: SIMD16<UInt8> = p.vector(at: 4)
-            y.store16(y.load16(32 * b) + (f * toFloat(widen(q & 15)) + m), 32 * b)
-            y.store16(y.load16(32 * b + 16) + (f * toFloat(widen(q &>> 4)) + m), 32 * b + 16)
-        }
+    static func decode(_ row: UnsafeRawPointer, chunk: Int, scale: Float) -> (SIMD16<Float>, SIMD16<Float>) {
+        let p = row + chunk * 20
+        let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
+        let m = SIMD16<Float>(repeating: scale * Dequantize.half(p, 2))
+        let q: SIMD16<UInt8> = p.vector(at: 4)
+        return (f * toFloat(widen(q & 15)) + m, f * toFloat(widen(q &>> 4)) + m)
     }
 }
 
+/// `(scale·d) · (code − 16)` with the fifth bits.
 enum Q5_0Accumulate: AccumulateKind {
     @inline(__always)
-    static func accumulate(_ row: UnsafeRawPointer, scale: Float, columns: Range<Int>, into y: UnsafeMutablePointer<Float>) {
-        for b in (columns.lowerBound / 32)..<(columns.upperBound / 32) {
-            let p = row + b * 22
-            let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
-            let (w0, w1) = Q5_0Dot.codes(p)
-            y.store16(y.load16(32 * b) + f * toFloat(w0 &- 16), 32 * b)
-            y.store16(y.load16(32 * b + 16) + f * toFloat(w1 &- 16), 32 * b + 16)
-        }
+    static func decode(_ row: UnsafeRawPointer, chunk: Int, scale: Float) -> (SIMD16<Float>, SIMD16<Float>) {
+        let p = row + chunk * 22
+        let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
+        let (w0, w1) = Q5_0Dot.codes(p)
+        return (f * toFloat(w0 &- 16), f * toFloat(w1 &- 16))
     }
 }
 
@@ -287,20 +334,52 @@ public enum UnitSelection {
     }
 
     /// Writes into `selected[0..<k]` the indices of the `k` largest of `scores[0..<n]`, in increasing index order
-    /// (so rows stream forward through memory). `work` and `selected` hold `n` indices each (`selected[k..<n]` is
-    /// overwritten). Quickselect; ties are broken
-    /// deterministically.
-    public static func top(_ k: Int, of scores: UnsafePointer<Float>, count n: Int, work: UnsafeMutablePointer<Int>,
+    /// (so rows stream forward through memory); among equal scores at the boundary the lowest indices win. `work`
+    /// holds `n` floats. Quickselect on a copy of the values (no index indirection), then one pass that collects
+    /// the indices.
+    public static func top(_ k: Int, of scores: UnsafePointer<Float>, count n: Int, work: UnsafeMutablePointer<Float>,
                            into selected: UnsafeMutablePointer<Int>) {
         precondition(k >= 0 && k <= n, "top \(k) of \(n)")
-        for i in 0..<n { work[i] = i }
-        select(k, scores, n: n, indices: work)
-        // Flag the chosen in `selected`, then compact the flags into indices in place (the write position never
-        // passes the read position).
-        for i in 0..<n { selected[i] = 0 }
-        for i in 0..<k { selected[work[i]] = 1 }
+        if k == 0 { return }
+        if k == n {
+            for i in 0..<n { selected[i] = i }
+            return
+        }
+        for i in 0..<n { work[i] = scores[i] }
+        let threshold = kthLargest(k, work, n: n)
+        var greater = 0
+        for i in 0..<n where scores[i] > threshold { greater += 1 }
+        var ties = k - greater
         var j = 0
-        for i in 0..<n where selected[i] != 0 { selected[j] = i; j += 1 }
+        for i in 0..<n {
+            let s = scores[i]
+            if s > threshold {
+                selected[j] = i; j += 1
+            } else if s == threshold && ties > 0 {
+                selected[j] = i; j += 1; ties -= 1
+            }
+        }
+    }
+
+    /// The `k`-th largest of `values[0..<n]` (`1 ≤ k ≤ n`), reordering `values`.
+    static func kthLargest(_ k: Int, _ values: UnsafeMutablePointer<Float>, n: Int) -> Float {
+        let target = k - 1
+        var lo = 0, hi = n - 1
+        while lo < hi {
+            let pivot = values[(lo + hi) >> 1]
+            var i = lo, j = hi
+            while i <= j {
+                while values[i] > pivot { i += 1 }
+                while values[j] < pivot { j -= 1 }
+                if i <= j {
+                    let t = values[i]; values[i] = values[j]; values[j] = t
+                    i += 1; j -= 1
+                }
+            }
+            // Now [lo, j] ≥ pivot ≥ [i, hi], and everything strictly between equals the pivot.
+            if target <= j { hi = j } else if target >= i { lo = i } else { return pivot }
+        }
+        return values[target]
     }
 
     /// Reorders `indices[0..<n]` so that `indices[0..<k]` are the positions of the `k` largest scores.

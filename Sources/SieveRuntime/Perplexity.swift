@@ -29,8 +29,10 @@ public enum Perplexity {
     ///   - bos: the token put at the start of every chunk, or nil to leave the chunks as they are.
     ///   - maxChunks: evaluate at most this many chunks (nil: all).
     ///   - progress: called after each chunk with (chunks done, chunk count, running perplexity).
+    ///   - scored: called with each scored token's negative log-likelihood, in order (for paired comparisons).
     public static func measure(model: Model, tokens: [Int], contextLength: Int, bos: Int?, maxChunks: Int? = nil,
-                               progress: ((Int, Int, Double) -> Void)? = nil) throws -> PerplexityResult {
+                               progress: ((Int, Int, Double) -> Void)? = nil,
+                               scored: ((Double) -> Void)? = nil) throws -> PerplexityResult {
         guard model.hasLanguageModelHead else {
             throw SieveRuntimeError.wrongModelKind(operation: "perplexity", architecture: model.architecture.rawValue)
         }
@@ -63,6 +65,7 @@ public enum Perplexity {
                 let nll = probabilities.withUnsafeMutableBufferPointer {
                     negativeLogLikelihood(output.logits, of: chunk[row + 1], scratch: $0)
                 }
+                scored?(nll)
                 sum += nll
                 sumSquares += nll * nll
                 count += 1

@@ -113,25 +113,24 @@ final class SelectionBuffers {
     let scores: FloatBuffer
     /// Selected unit indices, ascending.
     let selected: UnsafeMutablePointer<Int>
-    /// Quickselect's index buffer.
-    let work: UnsafeMutablePointer<Int>
+    /// Quickselect's copy of the scores.
+    let work: FloatBuffer
     let capacity: Int
 
     init(maxUnits: Int) {
         capacity = max(1, maxUnits)
         scores = FloatBuffer(count: capacity)
         selected = .allocate(capacity: capacity)
-        work = .allocate(capacity: capacity)
+        work = FloatBuffer(count: capacity)
     }
 
     deinit {
         selected.deallocate()
-        work.deallocate()
     }
 
     /// Selects the top `k` of `scores[0..<units]` into `selected[0..<k]` and returns them.
     func top(_ k: Int, units: Int) -> UnsafeBufferPointer<Int> {
-        UnitSelection.top(k, of: scores.pointer, count: units, work: work, into: selected)
+        UnitSelection.top(k, of: scores.pointer, count: units, work: work.pointer, into: selected)
         return UnsafeBufferPointer(start: selected, count: k)
     }
 }

@@ -15,9 +15,21 @@ public enum SparsityBenchmark {
         public var headDensity: Double
         /// How units are chosen (`.dense` for the baseline).
         public var selection: SparsityMode
+        /// Per-block densities instead of `ffnDensity` and `headDensity`; nil arrays mean the bundle's own schedule.
+        public var schedule: Schedule?
 
-        public init(ffnDensity: Double, headDensity: Double, selection: SparsityMode) {
-            self.ffnDensity = ffnDensity; self.headDensity = headDensity; self.selection = selection
+        public init(ffnDensity: Double, headDensity: Double, selection: SparsityMode, schedule: Schedule? = nil) {
+            self.ffnDensity = ffnDensity; self.headDensity = headDensity; self.selection = selection; self.schedule = schedule
+        }
+    }
+
+    /// Per-block FFN and head densities (nil: the bundle's).
+    public struct Schedule: Sendable, Equatable {
+        public var ffn: [Double]?
+        public var heads: [Double]?
+
+        public init(ffn: [Double]? = nil, heads: [Double]? = nil) {
+            self.ffn = ffn; self.heads = heads
         }
     }
 
@@ -71,9 +83,12 @@ public enum SparsityBenchmark {
         let context = max(options.generateTokens, options.perplexityTokens == nil ? 1 : options.perplexityContext)
         var models: [Model] = []
         for c in configurations {
-            let runtime = RuntimeOptions(contextLength: context, threads: options.threads, sparsity: c.selection,
-                                         ffnDensity: c.selection == .dense ? nil : c.ffnDensity,
-                                         headDensity: c.selection == .dense ? nil : c.headDensity, sparsePrefill: true)
+            let perUnit = c.selection != .dense && c.schedule == nil
+            var runtime = RuntimeOptions(contextLength: context, threads: options.threads, sparsity: c.selection,
+                                         ffnDensity: perUnit ? c.ffnDensity : nil, headDensity: perUnit ? c.headDensity : nil,
+                                         sparsePrefill: true)
+            runtime.ffnSchedule = c.schedule?.ffn
+            runtime.headSchedule = c.schedule?.heads
             models.append(try Model(graph: graph, options: runtime, pool: models.first?.pool))
         }
         var generator = SeededGenerator(seed: 4321)
@@ -109,7 +124,7 @@ public enum SparsityBenchmark {
             let increase = perplexities[i].flatMap { p in perplexities[baseline].map { 100 * (p.value / $0.value - 1) } }
             return Row(configuration: c, decodeRuns: runs[i], speedup: Benchmark.median(runs[i]) / baseSpeed,
                        perplexity: perplexities[i], perplexityIncrease: increase,
-                       recall: c.selection == .predicted ? meanRecall(graph, density: c.ffnDensity) : nil,
+                       recall: c.selection == .predicted && c.schedule == nil ? meanRecall(graph, density: c.ffnDensity) : nil,
                        meanFFNDensity: models[i].meanFFNDensity, meanHeadDensity: models[i].meanHeadDensity)
         }
     }
@@ -134,7 +149,8 @@ public enum SparsityBenchmark {
             let ppl = r.perplexity.map { String(format: "%10.4f", $0.value) } ?? String(repeating: " ", count: 9) + "–"
             let inc = r.perplexityIncrease.map { String(format: "%+7.2f", $0) } ?? "      –"
             let recall = r.recall.map { String(format: "%6.3f", $0) } ?? "     –"
-            lines.append(String(format: "| %-9@ | %11.3f | %12.3f | %19.2f | %7.2f× | %@ | %@ | %@ |", c.selection.rawValue as NSString,
+            let label = c.schedule == nil ? c.selection.rawValue : c.selection == .oracle ? "sched-orc" : "schedule"
+            lines.append(String(format: "| %-9@ | %11.3f | %12.3f | %19.2f | %7.2f× | %@ | %@ | %@ |", label as NSString,
                                 r.meanFFNDensity, r.meanHeadDensity, r.decodeTokensPerSecond, r.speedup, ppl, inc, recall))
         }
         return lines.joined(separator: "\n")

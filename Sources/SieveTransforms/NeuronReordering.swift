@@ -80,7 +80,8 @@ public enum NeuronReordering {
         var bestScore = score(permutation(assignment: assignment, clusters: k, mass: mass))
         var iterations = 0
 
-        if k > 1 {
+        // Single neurons: every grouping selects the same units, so the neurons stay ordered by mass.
+        if k > 1 && b > 1 {
             let centroids = FloatMatrix(rows: k, columns: sample.rows)
             let similarity = FloatMatrix(rows: ff, columns: k)
             for _ in 0..<options.iterations {

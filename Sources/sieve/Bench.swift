@@ -133,6 +133,20 @@ struct Bench: ParsableCommand {
     /// measured in one run.
     func runDensities(graph: ModelGraph, url: URL, densities: [Double]) throws {
         var configurations = [SparsityBenchmark.Configuration(ffnDensity: 1, headDensity: 1, selection: .dense)]
+        // Per-block densities: --ffn-schedule/--head-schedule, or the bundle's own schedule when it has one.
+        let ffnSchedule = try SparsityOptions.parseSchedule(sparsity.ffnSchedule, name: "--ffn-schedule")
+        let headSchedule = try SparsityOptions.parseSchedule(sparsity.headSchedule, name: "--head-schedule")
+        for (name, s) in [("--ffn-schedule", ffnSchedule), ("--head-schedule", headSchedule)] where s != nil && s!.count != graph.blocks.count {
+            throw CLIError(message: "error: \(name) lists \(s!.count) densities but the model has \(graph.blocks.count) blocks; give one per block")
+        }
+        if ffnSchedule != nil || headSchedule != nil || graph.blocks.contains(where: { $0.ffnDensity != nil || $0.headDensity != nil }) {
+            configurations.append(.init(ffnDensity: 1, headDensity: 1, selection: .predicted,
+                                        schedule: .init(ffn: ffnSchedule, heads: headSchedule)))
+            if pplFile != nil {
+                configurations.append(.init(ffnDensity: 1, headDensity: 1, selection: .oracle,
+                                            schedule: .init(ffn: ffnSchedule, heads: headSchedule)))
+            }
+        }
         for d in densities where d < 1 {
             let head = sparsity.headDensity ?? d
             configurations.append(.init(ffnDensity: d, headDensity: head, selection: .predicted))
@@ -175,6 +189,7 @@ struct Bench: ParsableCommand {
                 ("rows", .array(rows.map { r in
                     .object([("ffn_density", .double(r.meanFFNDensity)), ("head_density", .double(r.meanHeadDensity)),
                              ("selection", .string(r.configuration.selection.rawValue)),
+                             ("schedule", .bool(r.configuration.schedule != nil)),
                              ("decode_tokens_per_s", .double(r.decodeTokensPerSecond)), ("speedup", .double(r.speedup)),
                              ("ppl", r.perplexity.map { .double($0.value) } ?? .null),
                              ("ppl_increase_percent", r.perplexityIncrease.map { .double($0) } ?? .null),

@@ -25,8 +25,8 @@ struct Pack: ParsableCommand {
     @Option(help: "Tokens per calibration sequence.")
     var calibrationCtx: Int = 256
 
-    @Option(help: "Neurons per FFN block (16, 32, 64, …; must divide the FFN width).")
-    var blockSize: Int = 32
+    @Option(help: "Neurons per FFN block (1, 16, 32, 64, …; must divide the FFN width). Default: 1 (single neurons) for ReLU FFNs, 32 otherwise.")
+    var blockSize: Int?
 
     @Option(help: "Predictor rank.")
     var rank: Int = PackOptions().rank

@@ -27,7 +27,7 @@ import Testing
         return out
     }
 
-    static func run(_ w: WeightMatrix, _ x: [Float], tokens: Int, blocks: [Int]?, threads: Int) -> [Float] {
+    static func run(_ w: WeightMatrix, _ x: [Float], tokens: Int, blocks: [Int]?, threads: Int, blockRows: Int = Self.blockRows) -> [Float] {
         let pool = ThreadPool(threads: threads)
         let scratchCount = TransposedMatMul.scratchFloats(columns: w.columns, threads: threads)
         var scratch = [Float](repeating: 0, count: scratchCount)
@@ -85,10 +85,56 @@ import Testing
         }
     }
 
+    /// Single-neuron blocks (neuron-level selection): every count of non-zero rows from 1 to 9, so the fused loop's
+    /// groups of four and its one to three leftover rows all run.
+    @Test(arguments: types)
+    func singleRowsMatchTheReference(_ dtype: DType) throws {
+        let w = try Fixtures.matrix(dtype, rows: Self.rows, columns: Self.columns, seed: 9)
+        let decoded = Fixtures.decoded(w)
+        for tokens in [1, 3] {
+            let x = Self.activations(tokens: tokens, seed: 40 + UInt64(tokens))
+            for count in 1...9 {
+                // Token 0's activations are non-zero on these rows (zeros sit at n % 7 == 3).
+                let rows = Array((0..<Self.rows).filter { $0 % 7 != 3 && $0 % 5 == 1 }.prefix(count))
+                var expected = [Float](repeating: .nan, count: tokens * Self.columns)
+                x.withUnsafeBufferPointer { xb in
+                    expected.withUnsafeMutableBufferPointer {
+                        TransposedMatMul.reference(w, xb.baseAddress!, inputStride: Self.rows, tokens: tokens, blocks: rows,
+                                                   blockRows: 1, into: $0.baseAddress!, outputStride: Self.columns)
+                    }
+                }
+                // With few rows a q4_1 weight's two terms (d·code and the min m) can cancel: scale the tolerance by
+                // each row's largest weight too.
+                var scale = Self.magnitudes(decoded, x, tokens: tokens, rows: rows)
+                for t in 0..<tokens {
+                    for n in rows {
+                        let largest = (0..<Self.columns).map { abs(decoded[n * Self.columns + $0]) }.max() ?? 0
+                        for c in 0..<Self.columns { scale[t * Self.columns + c] += abs(x[t * Self.rows + n]) * largest }
+                    }
+                }
+                for threads in [1, 2] {
+                    let fast = Self.run(w, x, tokens: tokens, blocks: rows, threads: threads, blockRows: 1)
+                    let ratio = worstRatio(fast, expected, scale: scale, tolerance: Tolerances.floatSum)
+                    #expect(ratio <= 1, "\(dtype.name) tokens \(tokens) rows \(rows) threads \(threads): \(ratio)")
+                }
+            }
+        }
+    }
+
     @Test func resultsDoNotDependOnTheThreadCount() throws {
         let w = try Fixtures.matrix(.q4_1, rows: Self.rows, columns: Self.columns, seed: 9)
         let x = Self.activations(tokens: 1, seed: 3)
         #expect(Self.run(w, x, tokens: 1, blocks: [1, 3], threads: 1) == Self.run(w, x, tokens: 1, blocks: [1, 3], threads: 4))
+    }
+
+    /// Equal scores at the boundary: the lowest indices win, and exactly k come back.
+    @Test func selectionBreaksTiesByIndex() {
+        let scores: [Float] = [1, 3, 2, 3, 3, 0, 3]
+        for (k, expected) in [(1, [1]), (2, [1, 3]), (4, [1, 3, 4, 6]), (5, [1, 2, 3, 4, 6]), (7, Array(0..<7))] {
+            var work = [Float](repeating: 0, count: scores.count), selected = [Int](repeating: -1, count: scores.count)
+            scores.withUnsafeBufferPointer { UnitSelection.top(k, of: $0.baseAddress!, count: scores.count, work: &work, into: &selected) }
+            #expect(Array(selected.prefix(k)) == expected, "k \(k)")
+        }
     }
 
     @Test func selectionKeepsTheLargestScoresInIndexOrder() {
@@ -96,12 +142,13 @@ import Testing
         for n in [1, 5, 9, 48, 64, 65, 300] {
             let scores = (0..<n).map { _ in rng.nextSignedUnit() }
             for k in Set([1, n / 3, n / 2, n]) where k >= 1 {
-                var work = [Int](repeating: 0, count: n), selected = [Int](repeating: -1, count: n)
+                var work = [Float](repeating: 0, count: n), selected = [Int](repeating: -1, count: n)
                 scores.withUnsafeBufferPointer { s in
                     UnitSelection.top(k, of: s.baseAddress!, count: n, work: &work, into: &selected)
                 }
                 let expected = Array((0..<n).sorted { scores[$0] > scores[$1] }.prefix(k)).sorted()
                 #expect(Array(selected.prefix(k)) == expected, "n \(n) k \(k)")
+                #expect(selected[k...].allSatisfy { $0 == -1 }, "n \(n) k \(k): wrote past k")
             }
         }
     }

@@ -17,6 +17,34 @@ struct PerplexityTests {
 
     static let models = ["tiny-llama", "tiny-llama-bpe", "tiny-qwen2", "tiny-gpt2", "tiny-opt"]
 
+    /// Every scored token's NLL reaches `scored`, in order, and the paired bound `--max-ppl-increase` judges
+    /// candidates by is the mean difference plus two standard errors.
+    @Test func scoredTokensAndPairedBound() throws {
+        let graph = try Fixtures.graph("tiny-llama/hf")
+        let tokenizer = try Tokenizer(graph: graph, source: "tiny-llama")
+        let tokens = tokenizer.encode(try Fixtures.gpl3(), addSpecial: true)
+        let model = try Model(graph: graph, options: RuntimeOptions(contextLength: 64, threads: 2))
+        var nll: [Double] = []
+        let result = try Perplexity.measure(model: model, tokens: tokens, contextLength: 64, bos: tokenizer.bosID, maxChunks: 3,
+                                            scored: { nll.append($0) })
+        #expect(nll.count == result.scoredTokens && nll.count == 3 * 31)
+        #expect(abs(nll.reduce(0, +) / Double(nll.count) - result.meanNLL) < 1e-12)
+        #expect(DensityTuner.pairedIncreaseBound(nll, over: nll) == 0)
+        // A constant shift has no spread: the bound is the shift itself.
+        let shifted: [Double] = nll.map { $0 + 0.01 }
+        let shiftBound: Double = DensityTuner.pairedIncreaseBound(shifted, over: nll)
+        #expect(abs(shiftBound - 100 * (exp(0.01) - 1)) < 1e-6)
+        // Differences of ±0.1 average zero but the bound adds two standard errors.
+        let noisy: [Double] = nll.indices.map { i in nll[i] + (i % 2 == 0 ? 0.1 : -0.1) }
+        let n = Double(nll.count)
+        // The mean difference is 0.1/n (odd count); the spread ≈ 0.1; two standard errors ≈ 0.2/√n.
+        let twoErrors: Double = 0.2 / n.squareRoot()
+        let bound: Double = DensityTuner.pairedIncreaseBound(noisy, over: nll)
+        let low: Double = 100 * (exp(twoErrors * 0.99) - 1)
+        let high: Double = 100 * (exp(twoErrors * 1.01 + 0.1 / n) - 1)
+        #expect(bound > low && bound < high, "bound \(bound) outside \(low) … \(high)")
+    }
+
     @Test("perplexity on GPL-3 at ctx 128 equals transformers' to 5 significant digits", .enabled(if: Fixtures.modelScaleTests, "release build (or SIEVE_MODEL_TESTS=1)"),
           arguments: models)
     func transformersPerplexity(_ name: String) throws {

@@ -6,6 +6,17 @@ import SieveTransforms
 import Testing
 
 @Suite struct PackerTests {
+    /// Without --block-size: single neurons for ungated ReLU FFNs, blocks of 32 for the rest.
+    @Test func automaticBlockSizeFollowsTheActivation() throws {
+        #expect(PackOptions.automaticBlockSize(for: try Fixtures.graph("tiny-opt/hf")) == 1)
+        #expect(PackOptions.automaticBlockSize(for: try Fixtures.graph("docs-opt-relu/hf")) == 1)
+        #expect(PackOptions.automaticBlockSize(for: try Fixtures.graph("tiny-llama/hf")) == 32)
+        #expect(PackOptions.automaticBlockSize(for: try Fixtures.graph("tiny-gpt2/hf")) == 32)
+        var options = PackOptions()
+        options.blockSize = 8
+        #expect(options.blockSize(for: try Fixtures.graph("tiny-opt/hf")) == 8)
+    }
+
     /// The whole pipeline on planted records: every block blocked, both predictors attached with recall tables,
     /// densities chosen, provenance listed, and the packed graph's FFNs compute what the dense ones did.
     @Test func packsPlantedRecords() throws {
@@ -117,7 +128,7 @@ struct RealModelPackReport {
         var stageTimes: [PackStage: Double] = [:]
         let first = try Packer.pack(graph: graph, calibration: .sequences(sequences), options: base) { stageTimes[$0.stage] = $0.elapsed }
         let stages = PackStage.allCases.map { "\($0.rawValue) \(String(format: "%.1f", stageTimes[$0] ?? 0)) s" }.joined(separator: ", ")
-        print("\n\(name), \(first.report.calibrationTokens) tokens, defaults (trained r\(base.rank) B\(base.blockSize) lookahead \(base.lookahead)): \(String(format: "%.1f", Date().timeIntervalSince(start))) s (\(stages)), peak RSS \(String(format: "%.0f", peakRSSMegabytes())) MB")
+        print("\n\(name), \(first.report.calibrationTokens) tokens, defaults (trained r\(base.rank) B\(base.blockSize(for: graph)) lookahead \(base.lookahead)): \(String(format: "%.1f", Date().timeIntervalSince(start))) s (\(stages)), peak RSS \(String(format: "%.0f", peakRSSMegabytes())) MB")
         print(first.report.table(ffnDensities: [0.5, 0.3, 0.2, 0.1], headDensities: [0.75, 0.5]))
         let directory = try #require(first.report.calibrationDirectory)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -136,7 +147,7 @@ struct RealModelPackReport {
     @Test func docsOptRelu() throws {
         try Self.report("docs-opt-relu", graph: try Fixtures.graph("docs-opt-relu/hf"), variants: [
             ("lookahead 0", { $0.lookahead = 0 }), ("rank 32", { $0.rank = 32 }), ("rank 64", { $0.rank = 64 }),
-            ("svd r128", { $0.predictor = .svd }), ("B16", { $0.blockSize = 16 }), ("B64", { $0.blockSize = 64 }),
+            ("svd r128", { $0.predictor = .svd }), ("B16", { $0.blockSize = 16 }), ("B32", { $0.blockSize = 32 }),
             ("bce(0.2)", { $0.loss = .bce(labelDensity: 0.2) }),
         ])
     }
