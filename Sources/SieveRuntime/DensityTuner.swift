@@ -19,9 +19,11 @@ public enum DensityTuner {
         public var headSchedule: [Double]
         /// Mass targets chosen (nil: dense).
         public var ffnTarget: Double?
+        /// The heads' mass target (nil: dense).
         public var headTarget: Double?
         /// Probe perplexity of the dense model and of the choice.
         public var densePerplexity: Double
+        /// Probe perplexity of the chosen schedules.
         public var perplexity: Double
         /// Every probe run: (description, perplexity).
         public var probes: [String]
@@ -29,6 +31,7 @@ public enum DensityTuner {
         public var increase: Double { 100 * (perplexity / densePerplexity - 1) }
         /// Mean densities of the schedules.
         public var meanFFNDensity: Double { ffnSchedule.reduce(0, +) / Double(max(1, ffnSchedule.count)) }
+        /// Mean of the head schedule.
         public var meanHeadDensity: Double { headSchedule.reduce(0, +) / Double(max(1, headSchedule.count)) }
     }
 

@@ -18,6 +18,7 @@ public enum SparsityBenchmark {
         /// Per-block densities instead of `ffnDensity` and `headDensity`; nil arrays mean the bundle's own schedule.
         public var schedule: Schedule?
 
+        /// A configuration; `schedule` replaces the two densities.
         public init(ffnDensity: Double, headDensity: Double, selection: SparsityMode, schedule: Schedule? = nil) {
             self.ffnDensity = ffnDensity; self.headDensity = headDensity; self.selection = selection; self.schedule = schedule
         }
@@ -25,9 +26,12 @@ public enum SparsityBenchmark {
 
     /// Per-block FFN and head densities (nil: the bundle's).
     public struct Schedule: Sendable, Equatable {
+        /// FFN density of each block (nil: the bundle's).
         public var ffn: [Double]?
+        /// Head density of each block (nil: the bundle's).
         public var heads: [Double]?
 
+        /// A schedule; nil arrays take the bundle's own.
         public init(ffn: [Double]? = nil, heads: [Double]? = nil) {
             self.ffn = ffn; self.heads = heads
         }
@@ -35,6 +39,7 @@ public enum SparsityBenchmark {
 
     /// The measurements of one configuration.
     public struct Row: Sendable, Equatable {
+        /// What was measured.
         public var configuration: Configuration
         /// Decode tokens per second of each repetition.
         public var decodeRuns: [Double]
@@ -71,6 +76,7 @@ public enum SparsityBenchmark {
         /// BOS prepended to each chunk, if the tokenizer adds one.
         public var bos: Int?
 
+        /// Defaults: see each property.
         public init() {}
     }
 
