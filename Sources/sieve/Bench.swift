@@ -134,11 +134,7 @@ struct Bench: ParsableCommand {
     func runDensities(graph: ModelGraph, url: URL, densities: [Double]) throws {
         var configurations = [SparsityBenchmark.Configuration(ffnDensity: 1, headDensity: 1, selection: .dense)]
         // Per-block densities: --ffn-schedule/--head-schedule, or the bundle's own schedule when it has one.
-        let ffnSchedule = try SparsityOptions.parseSchedule(sparsity.ffnSchedule, name: "--ffn-schedule")
-        let headSchedule = try SparsityOptions.parseSchedule(sparsity.headSchedule, name: "--head-schedule")
-        for (name, s) in [("--ffn-schedule", ffnSchedule), ("--head-schedule", headSchedule)] where s != nil && s!.count != graph.blocks.count {
-            throw CLIError(message: "error: \(name) lists \(s!.count) densities but the model has \(graph.blocks.count) blocks; give one per block")
-        }
+        let (ffnSchedule, headSchedule) = try sparsity.schedules(for: graph)
         if ffnSchedule != nil || headSchedule != nil || graph.blocks.contains(where: { $0.ffnDensity != nil || $0.headDensity != nil }) {
             configurations.append(.init(ffnDensity: 1, headDensity: 1, selection: .predicted,
                                         schedule: .init(ffn: ffnSchedule, heads: headSchedule)))

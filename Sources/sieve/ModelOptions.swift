@@ -111,15 +111,23 @@ struct SparsityOptions: ParsableArguments {
         }
     }
 
-    /// `options` with these settings, and with `--max-ppl-increase` the densities chosen for `graph` by a
-    /// perplexity probe (reported on standard error).
-    func apply(to options: RuntimeOptions, graph: ModelGraph) throws -> RuntimeOptions {
-        var options = apply(to: options)
-        for (name, schedule) in [("--ffn-schedule", options.ffnSchedule), ("--head-schedule", options.headSchedule)] {
+    /// `--ffn-schedule` and `--head-schedule` for `graph`: parsed, with one density per block.
+    func schedules(for graph: ModelGraph) throws -> (ffn: [Double]?, heads: [Double]?) {
+        let ffn = try Self.parseSchedule(ffnSchedule, name: "--ffn-schedule")
+        let heads = try Self.parseSchedule(headSchedule, name: "--head-schedule")
+        for (name, schedule) in [("--ffn-schedule", ffn), ("--head-schedule", heads)] {
             if let schedule, schedule.count != graph.blocks.count {
                 throw CLIError(message: "error: \(name) lists \(schedule.count) densities but the model has \(graph.blocks.count) blocks; give one per block")
             }
         }
+        return (ffn, heads)
+    }
+
+    /// `options` with these settings, and with `--max-ppl-increase` the densities chosen for `graph` by a
+    /// perplexity probe (reported on standard error).
+    func apply(to options: RuntimeOptions, graph: ModelGraph) throws -> RuntimeOptions {
+        var options = apply(to: options)
+        (options.ffnSchedule, options.headSchedule) = try schedules(for: graph)
         guard let budget = maxPplIncrease else { return options }
         guard graph.tokenizer != nil else { throw CLIError(message: "error: --max-ppl-increase needs the model's tokenizer for its probe text") }
         let (probe, bos) = try reportingErrors { () throws -> ([Int], Int?) in
