@@ -298,11 +298,7 @@ public enum MatMul {
                 own.preparePanels(pool)
                 continue
             }
-            switch p.weights.dtype {
-            case .q8_0, .q4_0, .q4_1, .q5_0: own.prepareQ8()
-            case .q4_K, .q6_K: own.prepareQ8K()
-            default: break
-            }
+            prepareDecode(p.weights, own)
         }
         let unit = unitRows(prefill: prefill)
         // Units: row groups of each product in turn.
@@ -329,7 +325,17 @@ public enum MatMul {
         }
     }
 
-    private static func compute(_ p: MatMulProduct, rows: DecodeRows, input group: MatMulInput, prefill: Bool, thread: Int) {
+    /// Derives the 8-bit forms of `input` that decode products with `w` read.
+    static func prepareDecode(_ w: WeightMatrix, _ input: MatMulInput) {
+        switch w.dtype {
+        case .q8_0, .q4_0, .q4_1, .q5_0: input.prepareQ8()
+        case .q4_K, .q6_K: input.prepareQ8K()
+        default: break
+        }
+    }
+
+    /// Rows `rows` of product `p` (inputs prepared).
+    static func compute(_ p: MatMulProduct, rows: DecodeRows, input group: MatMulInput, prefill: Bool, thread: Int) {
         let w = p.weights
         let input = p.input ?? group
         if prefill {

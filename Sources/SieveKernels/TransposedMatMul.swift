@@ -84,7 +84,7 @@ public enum TransposedMatMul {
 
     // MARK: - One token
 
-    private static func accumulateOne(_ w: WeightMatrix, _ x: UnsafePointer<Float>, rows: RowBlocks, columns: Range<Int>,
+    static func accumulateOne(_ w: WeightMatrix, _ x: UnsafePointer<Float>, rows: RowBlocks, columns: Range<Int>,
                                       into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         for c in columns { y[c] = 0 }
         switch w.dtype {
@@ -322,83 +322,5 @@ enum Q5_0Accumulate: AccumulateKind {
         let f = SIMD16<Float>(repeating: scale * Dequantize.half(p))
         let (w0, w1) = Q5_0Dot.codes(p)
         return (f * toFloat(w0 &- 16), f * toFloat(w1 &- 16))
-    }
-}
-
-/// Choosing the top-scored units (FFN blocks, attention heads) without sorting everything.
-public enum UnitSelection {
-    /// Units kept at `density` of `units`: `round(density · units)` (half away from zero) clamped to `1 … units`.
-    /// The packer measures recall with the same rule, so the bundle's recall table applies at run time.
-    public static func count(density: Double, units: Int) -> Int {
-        min(units, max(1, Int((density * Double(units)).rounded())))
-    }
-
-    /// Writes into `selected[0..<k]` the indices of the `k` largest of `scores[0..<n]`, in increasing index order
-    /// (so rows stream forward through memory); among equal scores at the boundary the lowest indices win. `work`
-    /// holds `n` floats. Quickselect on a copy of the values (no index indirection), then one pass that collects
-    /// the indices.
-    public static func top(_ k: Int, of scores: UnsafePointer<Float>, count n: Int, work: UnsafeMutablePointer<Float>,
-                           into selected: UnsafeMutablePointer<Int>) {
-        precondition(k >= 0 && k <= n, "top \(k) of \(n)")
-        if k == 0 { return }
-        if k == n {
-            for i in 0..<n { selected[i] = i }
-            return
-        }
-        for i in 0..<n { work[i] = scores[i] }
-        let threshold = kthLargest(k, work, n: n)
-        var greater = 0
-        for i in 0..<n where scores[i] > threshold { greater += 1 }
-        var ties = k - greater
-        var j = 0
-        for i in 0..<n {
-            let s = scores[i]
-            if s > threshold {
-                selected[j] = i; j += 1
-            } else if s == threshold && ties > 0 {
-                selected[j] = i; j += 1; ties -= 1
-            }
-        }
-    }
-
-    /// The `k`-th largest of `values[0..<n]` (`1 ≤ k ≤ n`), reordering `values`.
-    static func kthLargest(_ k: Int, _ values: UnsafeMutablePointer<Float>, n: Int) -> Float {
-        let target = k - 1
-        var lo = 0, hi = n - 1
-        while lo < hi {
-            let pivot = values[(lo + hi) >> 1]
-            var i = lo, j = hi
-            while i <= j {
-                while values[i] > pivot { i += 1 }
-                while values[j] < pivot { j -= 1 }
-                if i <= j {
-                    let t = values[i]; values[i] = values[j]; values[j] = t
-                    i += 1; j -= 1
-                }
-            }
-            // Now [lo, j] ≥ pivot ≥ [i, hi], and everything strictly between equals the pivot.
-            if target <= j { hi = j } else if target >= i { lo = i } else { return pivot }
-        }
-        return values[target]
-    }
-
-    /// Reorders `indices[0..<n]` so that `indices[0..<k]` are the positions of the `k` largest scores.
-    public static func select(_ k: Int, _ scores: UnsafePointer<Float>, n: Int, indices: UnsafeMutablePointer<Int>) {
-        guard k > 0 && k < n else { return }
-        var lo = 0, hi = n - 1
-        while lo < hi {
-            let pivot = scores[indices[(lo + hi) >> 1]]
-            var i = lo, j = hi
-            while i <= j {
-                while scores[indices[i]] > pivot { i += 1 }
-                while scores[indices[j]] < pivot { j -= 1 }
-                if i <= j {
-                    let t = indices[i]; indices[i] = indices[j]; indices[j] = t
-                    i += 1; j -= 1
-                }
-            }
-            // Now [lo, j] ≥ pivot ≥ [i, hi]; keep the part that contains position k − 1.
-            if k - 1 <= j { hi = j } else if k - 1 >= i { lo = i } else { return }
-        }
     }
 }

@@ -188,8 +188,8 @@ struct ExecutionPlan {
                 let downT = try tensor(node.down)
                 let rank = downT.shape.dims.first ?? 0
                 let up = try tensor(node.up)
-                guard up.shape.dims == [units, rank], up.dtype.isFloat else {
-                    throw SieveCoreError.invalidShape(source: "model", tensor: node.up, reason: "shape \(up.shape) as \(up.dtype.name), the runtime expects float [\(units), \(rank)]")
+                guard up.shape.dims == [units, rank] else {
+                    throw SieveCoreError.invalidShape(source: "model", tensor: node.up, reason: "shape \(up.shape), the runtime expects [\(units), \(rank)]")
                 }
                 return PredictorPlan(down: try matrix(node.down, rows: rank, columns: d), up: try matrix(node.up, rows: units, columns: rank),
                                      bias: try node.bias.map { try vector($0, count: units) }, sourceBlock: node.sourceBlock,

@@ -96,6 +96,9 @@ public final class Model {
     /// Per block, q/k/v followed by the first products of the predictors that read the block's input (lookahead
     /// overlap: one parallel region for both).
     private let attentionAndPredictorProducts: [[MatMulProduct]]
+    /// Per block, the output projection followed by the `up` products of the predictors that read the block's input
+    /// and score early (`SparsityPlan.ActivePredictor.scoresEarly`), for decode steps with lookahead overlap.
+    private let outputAndScoreProducts: [[MatMulProduct]]
     /// Per block, the predictors' first products when they run in a region of their own (no overlap).
     private let predictorProducts: [[MatMulProduct]]
     /// Densities, predictors and their buffers.
@@ -107,8 +110,15 @@ public final class Model {
     private let scoresInput: MatMulInput
     /// Per-thread scratch of the transposed (blocked) down products.
     private let downScratch: FloatBuffer
+    /// Per block, its blocked FFN as the one-region sparse kernel sees it (nil for dense FFNs), and that kernel's
+    /// scratch.
+    private let sparseFeedForwards: [SparseFeedForward.Layer?]
+    private let sparseScratch: FloatBuffer
     /// Whether the batch being evaluated runs sparsely (decode, or prefill with `sparsePrefill`).
     private var sparseStep = false
+    /// Whether this step computes the early predictor scores in the output-projection regions (one token,
+    /// predicted selection, lookahead overlap).
+    private var earlyScores = false
 
     /// The units each block computes per token (all of them for dense models and in dense mode).
     public var densities: [BlockDensity] { sparsity.densities }
@@ -141,7 +151,7 @@ public final class Model {
         let batch = encoder ? max(options.batchSize, context) : min(options.batchSize, context)
         let work = Workspace(plan: plan, batch: batch, context: context, threads: threads,
                              quantizedActivations: options.quantizedActivations)
-        let sparsity = try SparsityPlan(plan: plan, options: options, batch: batch)
+        let sparsity = try SparsityPlan(plan: plan, options: options, batch: batch, threads: threads)
         // Dense models and dense modes never bind it: keep it minimal then.
         let predictorInput = MatMulInput(maxTokens: sparsity.readers.contains { !$0.isEmpty } ? batch : 1,
                                          maxColumns: hp.hiddenSize, threads: threads,
@@ -151,8 +161,16 @@ public final class Model {
         scoresInput = MatMulInput(maxTokens: 1, maxColumns: max(1, plan.blocks.flatMap { [$0.ffnPredictor?.rank, $0.headPredictor?.rank] }.compactMap { $0 }.max() ?? 1),
                                   threads: threads, alwaysQuantizeActivations: options.quantizedActivations)
         selection = SelectionBuffers(maxUnits: plan.blocks.map { max($0.feedForward.blocks, $0.attention.heads) }.max() ?? 1)
-        downScratch = FloatBuffer(count: plan.blocks.contains { $0.feedForward.blockSize != nil }
-                                  ? TransposedMatMul.scratchFloats(columns: hp.hiddenSize, threads: threads) : 0)
+        let blocked = plan.blocks.contains { $0.feedForward.blockSize != nil }
+        downScratch = FloatBuffer(count: blocked ? TransposedMatMul.scratchFloats(columns: hp.hiddenSize, threads: threads) : 0)
+        sparseFeedForwards = plan.blocks.map { b in
+            let f = b.feedForward
+            return f.blockSize.map {
+                SparseFeedForward.Layer(gate: f.gate?.weight, up: f.up.weight, down: f.down.weight, gateBias: f.gate?.bias?.pointer,
+                                        upBias: f.up.bias?.pointer, function: Self.kernelFunction(f.activation), blockRows: $0)
+            }
+        }
+        sparseScratch = FloatBuffer(count: blocked && sparsity.isSparse ? SparseFeedForward.scratchFloats(outputs: hp.hiddenSize, threads: threads) : 0)
 
         self.plan = plan
         architecture = graph.architecture
@@ -181,6 +199,12 @@ public final class Model {
         self.attentionProducts = attentionProducts
         attentionAndPredictorProducts = attentionProducts.enumerated().map { i, products in
             products + (overlap ? predictorProducts[i] : [])
+        }
+        outputAndScoreProducts = plan.blocks.indices.map { i in
+            [MatMulProduct(weights: plan.blocks[i].attention.o.weight, output: work.projected.pointer)]
+                + (overlap ? sparsity.readers[i].filter(\.scoresEarly).map {
+                    MatMulProduct(weights: $0.plan.up, output: $0.scores.pointer, input: $0.scoresInput)
+                } : [])
         }
         feedForwardProducts = plan.blocks.map { b in
             guard let gate = b.feedForward.gate else { return [MatMulProduct(weights: b.feedForward.up.weight, output: work.up.pointer)] }
@@ -283,6 +307,7 @@ public final class Model {
     /// does), unless an activation observer wants every row.
     private func forwardBlocks(tokens n: Int, at start: Int, outputRows: Range<Int>) {
         sparseStep = sparsity.isSparse && (n == 1 || options.sparsePrefill)
+        earlyScores = sparseStep && n == 1 && sparsity.mode == .predicted && options.lookaheadOverlap
         embed(tokens: n, at: start)
         let all = 0..<n
         for layer in plan.blocks.indices {
@@ -369,7 +394,13 @@ public final class Model {
                                       values: UnsafeBufferPointer(work.attended.slice(0, n * qDim))))
         }
         work.input.bind(work.attended.row(rows.lowerBound, width: qDim), tokens: rows.count, columns: qDim)
-        MatMul.multiply(a.o.weight, work.input, into: work.projected.row(rows.lowerBound, width: d), pool: pool)
+        if earlyScores && outputAndScoreProducts[layer].count > 1 {
+            // The o projection and the scores of the predictors that read this block's input, in one region.
+            for p in sparsity.readers[layer] where p.scoresEarly { p.scoresInput.bind(p.hidden.pointer, tokens: 1, columns: p.plan.rank) }
+            MatMul.multiply(outputAndScoreProducts[layer], work.input, pool: pool)
+        } else {
+            MatMul.multiply(a.o.weight, work.input, into: work.projected.row(rows.lowerBound, width: d), pool: pool)
+        }
         addBias(a.o.bias, to: work.projected, rows: rows, width: d)
     }
 
@@ -411,8 +442,9 @@ public final class Model {
         let qDim = a.heads * a.headDim
         if rows.count == 1, sparsity.mode == .predicted, let predictor = sparsity.headPredictors[layer] {
             let i = rows.lowerBound
-            SparsityPlan.scores(predictor, row: i, into: selection.scores.pointer, input: scoresInput, pool: pool)
-            let heads = selection.top(kept, units: a.heads)
+            let scores = SparsityPlan.rowScores(predictor, row: i, fallback: selection.scores.pointer, input: scoresInput,
+                                                early: earlyScores, pool: pool)
+            let heads = selection.top(kept, of: scores, units: a.heads)
             work.attended.row(i, width: qDim).update(repeating: 0, count: qDim)
             let span = a.causal ? start + i + 1 : start + n
             if heads.count * span * a.headDim < Self.serialAttentionWork {
@@ -480,16 +512,14 @@ public final class Model {
             let kept = density.ffnBlocksKept
             if m == 1, sparsity.mode == .predicted, let predictor = sparsity.ffnPredictors[layer] {
                 // Decode: gate/up rows, activation and down rows of the predicted blocks only.
-                SparsityPlan.scores(predictor, row: rows.lowerBound, into: selection.scores.pointer, input: scoresInput, pool: pool)
-                let blocks = selection.top(kept, units: f.blocks)
-                MatMul.multiply(feedForwardProducts[layer], work.input, blocks: blocks, blockRows: blockSize, pool: pool)
-                for b in blocks {
-                    let range = (b * blockSize)..<((b + 1) * blockSize)
-                    activate(f, function, rows: 1, columns: range)
-                }
+                let scores = SparsityPlan.rowScores(predictor, row: rows.lowerBound, fallback: selection.scores.pointer,
+                                                    input: scoresInput, early: earlyScores, pool: pool)
+                let blocks = selection.top(kept, of: scores, units: f.blocks)
+                SparseFeedForward.multiply(sparseFeedForwards[layer]!, work.input, blocks: blocks,
+                                           gateOutput: f.gate == nil ? nil : work.gate.pointer, activations: work.up.pointer,
+                                           into: output, scratch: sparseScratch.pointer, scratchCount: sparseScratch.count, pool: pool)
                 if activationObserver != nil { zeroUnselected(blocks, units: f.blocks, width: blockSize, row: work.up.pointer) }
                 observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: 1, width: width)
-                transposedDown(f, tokens: 1, blocks: blocks, blockSize: blockSize, into: output)
                 addBias(f.down.bias, to: work.projected, rows: rows, width: d)
                 return
             }

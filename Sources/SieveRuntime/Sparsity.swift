@@ -32,6 +32,13 @@ struct SparsityPlan {
         let plan: PredictorPlan
         /// `[batch, rank]`: `down · x` of each row of the source block's input.
         let hidden: FloatBuffer
+        /// Decoding one token, the scores are ready before they are needed when `up · hidden` runs in the source
+        /// block's output-projection region: always for FFN predictors, for head predictors that look ahead.
+        let scoresEarly: Bool
+        /// `up · hidden` of the decoded token when `scoresEarly` (bias not yet added).
+        let scores: FloatBuffer
+        /// `hidden`'s first row, as the early `up` product reads it.
+        let scoresInput: MatMulInput
     }
 
     let mode: SparsityMode
@@ -44,7 +51,7 @@ struct SparsityPlan {
 
     /// Resolves densities: `options` override the bundle's schedule; dense mode, and dense FFN layers, compute
     /// everything. Predicted selection needs a predictor for every sparse unit kind.
-    init(plan: ExecutionPlan, options: RuntimeOptions, batch: Int) throws {
+    init(plan: ExecutionPlan, options: RuntimeOptions, batch: Int, threads: Int) throws {
         mode = options.sparsity
         for (name, schedule) in [("FFN schedule", options.ffnSchedule), ("head schedule", options.headSchedule)] {
             guard let schedule else { continue }
@@ -80,7 +87,11 @@ struct SparsityPlan {
                 guard let p else {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) computes \(what) sparsely but has no \(target.rawValue) predictor; use oracle selection (--oracle) or density 1 for it")
                 }
-                let active = ActivePredictor(layer: i, target: target, plan: p, hidden: FloatBuffer(count: batch * p.rank))
+                let early = target == .ffnBlocks || p.sourceBlock < i
+                let active = ActivePredictor(layer: i, target: target, plan: p, hidden: FloatBuffer(count: batch * p.rank),
+                                             scoresEarly: early, scores: FloatBuffer(count: early ? p.units : 0),
+                                             scoresInput: MatMulInput(maxTokens: 1, maxColumns: p.rank, threads: threads,
+                                                                      alwaysQuantizeActivations: options.quantizedActivations))
                 readers[p.sourceBlock].append(active)
                 return active
             }
@@ -95,6 +106,20 @@ struct SparsityPlan {
 
     /// Whether any block computes a subset of its units.
     var isSparse: Bool { mode != .dense && densities.contains { $0.sparseFFN || $0.sparseHeads } }
+
+    /// The scores of `predictor` for batch row `row`: the early `up` product of a decoded token (see
+    /// `ActivePredictor.scoresEarly`; `early` says whether this step ran it) plus the bias, or else
+    /// `scores(_:row:into:input:pool:)` into `fallback`.
+    static func rowScores(_ predictor: ActivePredictor, row: Int, fallback: UnsafeMutablePointer<Float>, input: MatMulInput,
+                          early: Bool, pool: ThreadPool) -> UnsafeMutablePointer<Float> {
+        guard early && predictor.scoresEarly else {
+            scores(predictor, row: row, into: fallback, input: input, pool: pool)
+            return fallback
+        }
+        let p = predictor.plan
+        if let bias = p.bias { Activations.add(bias.pointer, into: predictor.scores.pointer, count: p.units) }
+        return predictor.scores.pointer
+    }
 
     /// Scores of `predictor` for batch row `row`: `up · hidden[row] + bias` into `scores[0..<units]`, with `up`
     /// multiplied on `pool` (`input` is bound to the row).
@@ -113,7 +138,7 @@ final class SelectionBuffers {
     let scores: FloatBuffer
     /// Selected unit indices, ascending.
     let selected: UnsafeMutablePointer<Int>
-    /// Quickselect's copy of the scores.
+    /// The selection keys of the scores.
     let work: FloatBuffer
     let capacity: Int
 
@@ -129,8 +154,11 @@ final class SelectionBuffers {
     }
 
     /// Selects the top `k` of `scores[0..<units]` into `selected[0..<k]` and returns them.
-    func top(_ k: Int, units: Int) -> UnsafeBufferPointer<Int> {
-        UnitSelection.top(k, of: scores.pointer, count: units, work: work.pointer, into: selected)
+    func top(_ k: Int, units: Int) -> UnsafeBufferPointer<Int> { top(k, of: scores.pointer, units: units) }
+
+    /// Selects the top `k` of `values[0..<units]` into `selected[0..<k]` and returns them.
+    func top(_ k: Int, of values: UnsafePointer<Float>, units: Int) -> UnsafeBufferPointer<Int> {
+        UnitSelection.top(k, of: values, count: units, work: work.pointer, into: selected)
         return UnsafeBufferPointer(start: selected, count: k)
     }
 }

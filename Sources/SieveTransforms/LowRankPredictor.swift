@@ -41,12 +41,32 @@ public struct LowRankPredictor: @unchecked Sendable {
         return s
     }
 
+    /// Element types a predictor's matrices can be stored in.
+    public static let storageTypes: [DType] = [.f32, .f16, .q8_0]
+
+    /// The predictor with its matrices rounded to `dtype` (encoded and decoded), i.e. as the runtime will compute
+    /// it, so that recall is measured on the stored weights.
+    public func rounded(to dtype: DType) throws -> LowRankPredictor {
+        guard dtype != .f32 else { return self }
+        func round(_ m: FloatMatrix, _ name: String) throws -> FloatMatrix {
+            let stored = try m.tensor(name: name).converted(to: dtype)
+            let out = FloatMatrix(rows: m.rows, columns: m.columns)
+            let values = try stored.floats()
+            for i in 0..<values.count { out.elements[i] = values[i] }
+            return out
+        }
+        return LowRankPredictor(down: try round(down, "down"), up: try round(up, "up"), bias: bias)
+    }
+
     /// Adds the predictor's tensors to `graph` and attaches it to block `block` as its `target` predictor, reading
-    /// block `sourceBlock`'s input; weights are stored as `dtype` (f32 or f16), the bias as f32.
+    /// block `sourceBlock`'s input; weights are stored as `dtype` (one of `storageTypes`), the bias as f32.
     public func attach(to graph: inout ModelGraph, block: Int, target: PredictorTarget, sourceBlock: Int,
                        recall: [DensityRecall], dtype: DType) throws {
-        guard dtype == .f32 || dtype == .f16 else {
-            throw SieveTransformsError.invalidOption(name: "predictor dtype", value: dtype.name, reason: "must be f32 or f16")
+        guard Self.storageTypes.contains(dtype) else {
+            throw SieveTransformsError.invalidOption(name: "predictor dtype", value: dtype.name, reason: "must be one of \(Self.storageTypes.map(\.name).joined(separator: ", "))")
+        }
+        if dtype.blockSize > 1 && (hidden % dtype.blockSize != 0 || rank % dtype.blockSize != 0) {
+            throw SieveTransformsError.invalidOption(name: "predictor dtype", value: dtype.name, reason: "needs the hidden size (\(hidden)) and the rank (\(rank)) to be multiples of \(dtype.blockSize); use f16 or another --rank")
         }
         let names = PredictorNames(block: block, target: target)
         graph.tensors.insert(try down.tensor(name: names.down).converted(to: dtype))

@@ -25,8 +25,9 @@ public struct PackOptions: Sendable, Equatable {
     public var predictor: PredictorKind = .trained
     /// Element type of the blocked FFN weights (`--dtype`).
     public var weightType: FFNWeightType = .keep
-    /// Element type of the predictor matrices (f16 or f32; biases are f32).
-    public var predictorType: DType = .f16
+    /// Element type of the predictor matrices (`--predictor-dtype`: f16, f32 or q8_0; biases are f32). nil:
+    /// `automaticPredictorType(rank:hidden:)`.
+    public var predictorType: DType?
     /// Training: epochs, mini-batch, Adam step size, loss and seed (defaults measured on docs-opt-relu: the listwise
     /// loss at temperature 1 beats 0.5, 0.25 and BCE(0.2) at densities 0.5–0.2, and a step of 1e-2 reaches in 10 epochs what
     /// 3e-3 reaches in 30).
@@ -69,6 +70,25 @@ public struct PackOptions: Sendable, Equatable {
         return relu ? 1 : 32
     }
 
+    /// q8_0 when the rank and the hidden size are multiples of 32 (its rows are whole blocks), else f16. q8_0 halves
+    /// the bytes a token reads for its predictors against f16 at the same recall (docs-opt-relu: within 0.001).
+    public static func automaticPredictorType(rank: Int, hidden: Int) -> DType {
+        rank % DType.q8_0.blockSize == 0 && hidden % DType.q8_0.blockSize == 0 ? .q8_0 : .f16
+    }
+
+    /// `predictorType`, or the automatic one for `graph`.
+    public func predictorType(for graph: ModelGraph) -> DType {
+        predictorType ?? Self.automaticPredictorType(rank: rank, hidden: graph.hyperparameters.hiddenSize)
+    }
+
+    /// The type `predictor` is stored in: `predictorType(for:)`, except that a block-quantized type only applies to
+    /// matrices whose rows are whole blocks (an SVD head predictor's rank is the head count): others are f16.
+    func storageType(of predictor: LowRankPredictor, graph: ModelGraph) -> DType {
+        let type = predictorType(for: graph)
+        guard type.blockSize > 1 else { return type }
+        return predictor.rank % type.blockSize == 0 && predictor.hidden % type.blockSize == 0 ? type : .f16
+    }
+
     /// `blockSize`, or the automatic one for `graph`.
     public func blockSize(for graph: ModelGraph) -> Int { blockSize ?? Self.automaticBlockSize(for: graph) }
 
@@ -82,7 +102,11 @@ public struct PackOptions: Sendable, Equatable {
         guard blockSize >= 1, ff % blockSize == 0 else { throw fail("--block-size", blockSize, "must divide the FFN width \(ff) (try 16, 32 or 64)") }
         guard rank >= 1 else { throw fail("--rank", rank, "must be positive") }
         guard lookahead == 0 || lookahead == 1 else { throw fail("--lookahead", lookahead, "must be 0 or 1") }
-        guard predictorType == .f16 || predictorType == .f32 else { throw fail("predictor dtype", predictorType.name, "must be f16 or f32") }
+        let predictorType = predictorType(for: graph)
+        guard LowRankPredictor.storageTypes.contains(predictorType) else { throw fail("--predictor-dtype", predictorType.name, "must be f16, f32 or q8_0") }
+        if predictorType.blockSize > 1, rank % predictorType.blockSize != 0 || graph.hyperparameters.hiddenSize % predictorType.blockSize != 0 {
+            throw fail("--predictor-dtype", predictorType.name, "needs the rank (\(rank)) and the hidden size (\(graph.hyperparameters.hiddenSize)) to be multiples of \(predictorType.blockSize); use --predictor-dtype f16")
+        }
         guard epochs >= 1, batchSize >= 1, learningRate > 0 else { throw fail("training", "\(epochs) epochs, batch \(batchSize), lr \(learningRate)", "must all be positive") }
         guard calibrationTokens >= 1, calibrationContext >= 2 else { throw fail("--calibration-tokens", calibrationTokens, "needs a positive token count and a context of at least 2") }
         guard validationFraction > 0, validationFraction < 0.5 else { throw fail("validation fraction", validationFraction, "must be in (0, 0.5)") }
@@ -102,7 +126,7 @@ public struct PackOptions: Sendable, Equatable {
         .object([
             ("block_size", blockSize.map { .int(Int64($0)) } ?? .string("auto")), ("rank", .int(Int64(rank))), ("lookahead", .int(Int64(lookahead))),
             ("predictor", .string(predictor.rawValue)), ("dtype", .string(weightType.description)),
-            ("predictor_dtype", .string(predictorType.name)), ("epochs", .int(Int64(epochs))),
+            ("predictor_dtype", .string(predictorType?.name ?? "auto")), ("epochs", .int(Int64(epochs))),
             ("batch_size", .int(Int64(batchSize))), ("learning_rate", .double(learningRate)), ("loss", loss.json),
             ("seed", .int(Int64(bitPattern: seed))), ("calibration_tokens", .int(Int64(calibrationTokens))),
             ("calibration_ctx", .int(Int64(calibrationContext))), ("validation_fraction", .double(validationFraction)),
@@ -348,7 +372,7 @@ public enum Packer {
             let inputs = try records.blockInputs(source)
             let norms = try records.headNorms(l)
             let validationInputs = rows(inputs, validationRows)
-            let ffnPredictor: LowRankPredictor, headPredictor: LowRankPredictor
+            var ffnPredictor: LowRankPredictor, headPredictor: LowRankPredictor
             var ffnLog: TrainingLog?, headLog: TrainingLog?
             let stepBase = Double(l) / Double(blockCount)
             switch options.predictor {
@@ -372,14 +396,19 @@ public enum Packer {
                     products: products)
                 headPredictor = SVDPredictor.heads(headNorms: norms, rows: trainRows, hidden: hp.hiddenSize)
             }
+            // Recall is measured on the weights as stored.
+            ffnPredictor = try ffnPredictor.rounded(to: options.storageType(of: ffnPredictor, graph: graph))
+            headPredictor = try headPredictor.rounded(to: options.storageType(of: headPredictor, graph: graph))
             let ffnTable = RecallMeasurement.measure(scores: ffnPredictor.scores(validationInputs, products: products),
                                                      masses: rows(masses[l], validationRows), densities: ffnGrid)
             let headTable = RecallMeasurement.measure(scores: headPredictor.scores(validationInputs, products: products),
                                                       masses: rows(norms, validationRows), densities: headGrid)
             try ffnPredictor.attach(to: &packed, block: l, target: .ffnBlocks, sourceBlock: source,
-                                    recall: ffnTable.map { DensityRecall(density: $0.density, recall: $0.recall, captured: $0.captured) }, dtype: options.predictorType)
+                                    recall: ffnTable.map { DensityRecall(density: $0.density, recall: $0.recall, captured: $0.captured) },
+                                    dtype: options.storageType(of: ffnPredictor, graph: graph))
             try headPredictor.attach(to: &packed, block: l, target: .heads, sourceBlock: source,
-                                     recall: headTable.map { DensityRecall(density: $0.density, recall: $0.recall, captured: $0.captured) }, dtype: options.predictorType)
+                                     recall: headTable.map { DensityRecall(density: $0.density, recall: $0.recall, captured: $0.captured) },
+                                     dtype: options.storageType(of: headPredictor, graph: graph))
             reports.append(BlockPackReport(
                 block: l, sourceBlock: source, reorderCaptured: reorders[l].capturedMass,
                 identityCaptured: reorders[l].identityCapturedMass, randomCaptured: reorders[l].randomCapturedMass,

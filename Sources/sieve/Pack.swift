@@ -43,6 +43,9 @@ struct Pack: ParsableCommand {
     @Option(help: "Blocked FFN weight type: keep, f32, f16, q8_0, q4_0, q4_1.")
     var dtype: String = "keep"
 
+    @Option(help: "Predictor weight type: q8_0, f16 or f32. Default: q8_0 when the rank and the hidden size are multiples of 32, else f16.")
+    var predictorDtype: String?
+
     @Option(help: "zstd level of compressed sections (1…19).")
     var zstdLevel: Int = 3
 
@@ -61,6 +64,9 @@ struct Pack: ParsableCommand {
     func validate() throws {
         if PredictorKind(rawValue: predictor) == nil { throw ValidationError("--predictor must be trained or svd") }
         if FFNWeightType(name: dtype) == nil { throw ValidationError("--dtype must be keep, f32, f16, q8_0, q4_0 or q4_1") }
+        if let predictorDtype, !(DType(name: predictorDtype).map(LowRankPredictor.storageTypes.contains) ?? false) {
+            throw ValidationError("--predictor-dtype must be q8_0, f16 or f32")
+        }
         if !(1...19).contains(zstdLevel) { throw ValidationError("--zstd-level must be between 1 and 19") }
         if lookahead != 0 && lookahead != 1 { throw ValidationError("--lookahead must be 0 or 1") }
         if calibrationTokens < 64 { throw ValidationError("--calibration-tokens must be at least 64") }
@@ -84,6 +90,7 @@ struct Pack: ParsableCommand {
         options.lookahead = lookahead
         options.predictor = PredictorKind(rawValue: predictor)!
         options.weightType = FFNWeightType(name: dtype)!
+        options.predictorType = predictorDtype.flatMap { DType(name: $0) }
         options.epochs = epochs
         options.calibrationTokens = calibrationTokens
         options.calibrationContext = calibrationCtx

@@ -2,7 +2,7 @@ import SieveCore
 import Testing
 @testable import SieveKernels
 
-/// The transposed (blocked-FFN down) product and the unit selection against plain references.
+/// The transposed (blocked-FFN down) product against its plain reference.
 @Suite struct TransposedMatMulTests {
     static let types: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K]
     static let rows = 96
@@ -125,38 +125,5 @@ import Testing
         let w = try Fixtures.matrix(.q4_1, rows: Self.rows, columns: Self.columns, seed: 9)
         let x = Self.activations(tokens: 1, seed: 3)
         #expect(Self.run(w, x, tokens: 1, blocks: [1, 3], threads: 1) == Self.run(w, x, tokens: 1, blocks: [1, 3], threads: 4))
-    }
-
-    /// Equal scores at the boundary: the lowest indices win, and exactly k come back.
-    @Test func selectionBreaksTiesByIndex() {
-        let scores: [Float] = [1, 3, 2, 3, 3, 0, 3]
-        for (k, expected) in [(1, [1]), (2, [1, 3]), (4, [1, 3, 4, 6]), (5, [1, 2, 3, 4, 6]), (7, Array(0..<7))] {
-            var work = [Float](repeating: 0, count: scores.count), selected = [Int](repeating: -1, count: scores.count)
-            scores.withUnsafeBufferPointer { UnitSelection.top(k, of: $0.baseAddress!, count: scores.count, work: &work, into: &selected) }
-            #expect(Array(selected.prefix(k)) == expected, "k \(k)")
-        }
-    }
-
-    @Test func selectionKeepsTheLargestScoresInIndexOrder() {
-        var rng = SplitMix64(seed: 11)
-        for n in [1, 5, 9, 48, 64, 65, 300] {
-            let scores = (0..<n).map { _ in rng.nextSignedUnit() }
-            for k in Set([1, n / 3, n / 2, n]) where k >= 1 {
-                var work = [Float](repeating: 0, count: n), selected = [Int](repeating: -1, count: n)
-                scores.withUnsafeBufferPointer { s in
-                    UnitSelection.top(k, of: s.baseAddress!, count: n, work: &work, into: &selected)
-                }
-                let expected = Array((0..<n).sorted { scores[$0] > scores[$1] }.prefix(k)).sorted()
-                #expect(Array(selected.prefix(k)) == expected, "n \(n) k \(k)")
-                #expect(selected[k...].allSatisfy { $0 == -1 }, "n \(n) k \(k): wrote past k")
-            }
-        }
-    }
-
-    @Test func keptCountsRoundHalfAwayFromZero() {
-        #expect(UnitSelection.count(density: 0.5, units: 9) == 5)
-        #expect(UnitSelection.count(density: 0.2, units: 48) == 10)
-        #expect(UnitSelection.count(density: 0.01, units: 9) == 1)
-        #expect(UnitSelection.count(density: 1, units: 48) == 48)
     }
 }

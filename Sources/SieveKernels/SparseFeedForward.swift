@@ -1,0 +1,160 @@
+/// One token's feed-forward layer over the selected neuron blocks of a blocked layout, in a single parallel region:
+/// each chunk of selected blocks computes its gate/up rows, bias and activation, then adds its transposed down
+/// rows into a partial output of its own; the partials are summed in chunk order after the region.
+///
+/// Against three steps (gate/up rows in one region, activation on the calling thread, down rows in another) this
+/// saves a fork/join and a serial step per layer, and a chunk reads its up row and its down row while both are
+/// hot. Chunks depend only on the selection, not on the thread count, so results do not depend on the thread
+/// count either. `reference` composes the plain references.
+public enum SparseFeedForward {
+    /// The weights of one blocked feed-forward layer.
+    public struct Layer {
+        /// `[ff, d]` gate rows (gated layers).
+        public var gate: WeightMatrix?
+        /// `[ff, d]` up rows.
+        public var up: WeightMatrix
+        /// `[ff, d]`: the down projection transposed (row `n` is neuron `n`'s output column).
+        public var down: WeightMatrix
+        /// `[ff]` biases of gate and up.
+        public var gateBias: UnsafePointer<Float>?
+        public var upBias: UnsafePointer<Float>?
+        /// The activation (`f(gate)·up` for gated layers, `f(up)` otherwise).
+        public var function: Activations.Function
+        /// Neurons per block.
+        public var blockRows: Int
+
+        public init(gate: WeightMatrix?, up: WeightMatrix, down: WeightMatrix, gateBias: UnsafePointer<Float>?,
+                    upBias: UnsafePointer<Float>?, function: Activations.Function, blockRows: Int) {
+            precondition(blockRows >= 1 && up.rows % blockRows == 0, "\(up.rows) neurons are not whole blocks of \(blockRows)")
+            precondition(down.rows == up.rows && gate.map { $0.rows == up.rows && $0.columns == up.columns } ?? true,
+                         "gate, up and transposed down must have one row per neuron")
+            self.gate = gate
+            self.up = up
+            self.down = down
+            self.gateBias = gateBias
+            self.upBias = upBias
+            self.function = function
+            self.blockRows = blockRows
+        }
+
+        var neurons: Int { up.rows }
+        var outputs: Int { down.columns }
+    }
+
+    /// Most chunks a selection is split into (each holds a partial output).
+    public static let maxChunks = 8
+    /// Neurons a chunk holds at least, so that it amortises its partial output.
+    static let minimumChunkNeurons = 32
+
+    /// Floats of scratch `multiply` needs for `outputs` outputs on `threads` threads.
+    public static func scratchFloats(outputs: Int, threads: Int) -> Int { maxChunks * outputs + threads * (outputs + 32) }
+
+    /// `y[0..<d] = Σ_{n ∈ selected rows} a[n] · down[n, :]` with `a[n] = f(gate[n]·x + gb[n]) · (up[n]·x + ub[n])`
+    /// (gated) or `f(up[n]·x + ub[n])`, for the rows of `blocks` (ascending block indices). `input` is bound to the
+    /// token. The selected entries of `activations` (and `gateOutput` for gated layers, each `ff` floats) receive
+    /// `a` (and the gate products); the others are left as they were.
+    public static func multiply(_ layer: Layer, _ input: MatMulInput, blocks: UnsafeBufferPointer<Int>,
+                                gateOutput: UnsafeMutablePointer<Float>?, activations: UnsafeMutablePointer<Float>,
+                                into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, scratchCount: Int,
+                                pool: ThreadPool) {
+        let d = layer.outputs
+        precondition(input.tokens == 1 && input.columns == layer.up.columns, "SparseFeedForward multiplies one token of \(layer.up.columns) values")
+        precondition(layer.gate == nil || gateOutput != nil, "a gated layer needs a gate output buffer")
+        precondition(scratchCount >= scratchFloats(outputs: d, threads: pool.threadCount), "scratch too small for \(d) outputs and \(pool.threadCount) threads")
+        for b in blocks { precondition(b >= 0 && (b + 1) * layer.blockRows <= layer.neurons, "block \(b) of \(layer.blockRows) rows outside \(layer.neurons) rows") }
+        guard !blocks.isEmpty else {
+            y.update(repeating: 0, count: d)
+            return
+        }
+        if let gate = layer.gate { MatMul.prepareDecode(gate, input) }
+        MatMul.prepareDecode(layer.up, input)
+        let perChunk = max((minimumChunkNeurons + layer.blockRows - 1) / layer.blockRows, (blocks.count + maxChunks - 1) / maxChunks)
+        let chunks = (blocks.count + perChunk - 1) / perChunk
+        let threadScratch = scratch + maxChunks * d
+        pool.parallelChunks(chunks, chunk: 1) { range, thread in
+            for c in range {
+                let selection = (c * perChunk)..<min(blocks.count, (c + 1) * perChunk)
+                chunk(layer, input, blocks: UnsafeBufferPointer(rebasing: blocks[selection]), gateOutput: gateOutput,
+                      activations: activations, into: c == 0 ? y : scratch + c * d, scratch: threadScratch + thread * (d + 32),
+                      thread: thread)
+            }
+        }
+        for c in 1..<max(1, chunks) { Activations.add(scratch + c * d, into: y, count: d) }
+    }
+
+    /// One chunk: its rows' activations, then their down rows into `out` (overwritten).
+    @inline(__always)
+    private static func chunk(_ layer: Layer, _ input: MatMulInput, blocks: UnsafeBufferPointer<Int>,
+                              gateOutput: UnsafeMutablePointer<Float>?, activations: UnsafeMutablePointer<Float>,
+                              into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, thread: Int) {
+        let b = layer.blockRows
+        func forEachRows(_ body: (DecodeRows) -> Void) {
+            if b == 1 {
+                body(DecodeRows(list: blocks.baseAddress!, positions: 0..<blocks.count))
+            } else {
+                for block in blocks { body(DecodeRows((block * b)..<((block + 1) * b))) }
+            }
+        }
+        if let gate = layer.gate, let gateOutput {
+            let product = MatMulProduct(weights: gate, output: gateOutput)
+            forEachRows { MatMul.compute(product, rows: $0, input: input, prefill: false, thread: thread) }
+        }
+        let up = MatMulProduct(weights: layer.up, output: activations)
+        forEachRows { MatMul.compute(up, rows: $0, input: input, prefill: false, thread: thread) }
+        for block in blocks {
+            let n = block * b
+            if let bias = layer.gateBias, let gateOutput { Activations.add(bias + n, into: gateOutput + n, count: b) }
+            if let bias = layer.upBias { Activations.add(bias + n, into: activations + n, count: b) }
+            if let gateOutput, layer.gate != nil {
+                Activations.gatedProduct(layer.function, gate: gateOutput + n, up: activations + n, into: activations + n, count: b)
+            } else {
+                Activations.apply(layer.function, activations + n, count: b)
+            }
+        }
+        TransposedMatMul.accumulateOne(layer.down, activations, rows: RowBlocks(blocks: blocks, blockRows: b, rows: layer.neurons),
+                                       columns: 0..<layer.outputs, into: out, scratch: scratch)
+    }
+
+    /// Plain reference: gate/up rows by `MatMul.multiplyReference` (or its quantized-activation form, as the
+    /// decode kernels compute quantized weights), the reference activations, then the down rows of the selected
+    /// neurons summed in Double. Returns `(activations of every neuron (zero when unselected), y)`.
+    public static func reference(_ layer: Layer, x: [Float], blocks: [Int]) -> (activations: [Float], y: [Float]) {
+        let ff = layer.neurons, d = layer.outputs
+        func product(_ w: WeightMatrix) -> [Float] {
+            var out = [Float](repeating: 0, count: ff)
+            x.withUnsafeBufferPointer { xb in
+                out.withUnsafeMutableBufferPointer {
+                    if w.dtype.isFloat {
+                        MatMul.multiplyReference(w, x: xb.baseAddress!, tokens: 1, into: $0.baseAddress!)
+                    } else {
+                        MatMul.multiplyReferenceQuantizedActivations(w, x: xb.baseAddress!, tokens: 1, into: $0.baseAddress!)
+                    }
+                }
+            }
+            return out
+        }
+        var up = product(layer.up)
+        let gate = layer.gate.map(product)
+        var a = [Float](repeating: 0, count: ff)
+        for block in blocks {
+            for n in (block * layer.blockRows)..<((block + 1) * layer.blockRows) {
+                if let bias = layer.upBias { up[n] += bias[n] }
+                if var g = gate?[n] {
+                    if let bias = layer.gateBias { g += bias[n] }
+                    a[n] = Activations.reference(layer.function, g) * up[n]
+                } else {
+                    a[n] = Activations.reference(layer.function, up[n])
+                }
+            }
+        }
+        var y = [Double](repeating: 0, count: d)
+        var row = [Float](repeating: 0, count: d)
+        for block in blocks {
+            for n in (block * layer.blockRows)..<((block + 1) * layer.blockRows) where a[n] != 0 {
+                row.withUnsafeMutableBufferPointer { layer.down.decodeRowReference(n, into: $0.baseAddress!) }
+                for c in 0..<d { y[c] += Double(a[n]) * Double(row[c]) }
+            }
+        }
+        return (a, y.map { Float($0) })
+    }
+}

@@ -1,0 +1,105 @@
+import SieveCore
+import Testing
+@testable import SieveKernels
+
+/// The one-region sparse feed-forward kernel against `SparseFeedForward.reference` (the plain references
+/// composed): the selected neurons' activations, the output, untouched unselected entries, and independence from
+/// the thread count.
+@Suite struct SparseFeedForwardTests {
+    static let hidden = 256
+    static let neurons = 96
+
+    /// Weight types of (gate, up, down) as bundles hold them: OPT-like f16 without a gate, SwiGLU in q4_1 with a
+    /// q8_0 down, and K-quants with a float down.
+    static let cases: [(gate: DType?, up: DType, down: DType, function: Activations.Function)] = [
+        (nil, .f16, .f16, .relu), (nil, .f32, .f32, .geluErf), (.q4_1, .q4_1, .q8_0, .silu), (.q8_0, .q4_0, .q4_0, .silu),
+        (.q4_K, .q4_K, .f16, .silu), (nil, .q5_0, .q4_1, .relu),
+    ]
+
+    struct Result {
+        var activations: [Float]
+        var gate: [Float]
+        var y: [Float]
+    }
+
+    static func run(_ layer: SparseFeedForward.Layer, x: [Float], blocks: [Int], threads: Int) -> Result {
+        let pool = ThreadPool(threads: threads)
+        let input = MatMulInput(maxTokens: 1, maxColumns: hidden, threads: threads)
+        var result = Result(activations: [Float](repeating: .nan, count: neurons), gate: [Float](repeating: .nan, count: neurons),
+                            y: [Float](repeating: .nan, count: hidden))
+        let scratchCount = SparseFeedForward.scratchFloats(outputs: hidden, threads: threads)
+        var scratch = [Float](repeating: .nan, count: scratchCount)
+        x.withUnsafeBufferPointer { xb in
+            input.bind(xb.baseAddress!, tokens: 1, columns: hidden)
+            blocks.withUnsafeBufferPointer { bb in
+                SparseFeedForward.multiply(layer, input, blocks: bb, gateOutput: &result.gate, activations: &result.activations,
+                                           into: &result.y, scratch: &scratch, scratchCount: scratchCount, pool: pool)
+            }
+        }
+        return result
+    }
+
+    @Test(arguments: 0..<cases.count)
+    func matchesTheReference(_ index: Int) throws {
+        let c = Self.cases[index]
+        var rng = SplitMix64(seed: 70 + UInt64(index))
+        let up = try Fixtures.matrix(c.up, rows: Self.neurons, columns: Self.hidden, seed: 71 + UInt64(index))
+        let gate = try c.gate.map { try Fixtures.matrix($0, rows: Self.neurons, columns: Self.hidden, seed: 72 + UInt64(index)) }
+        let down = try Fixtures.matrix(c.down, rows: Self.neurons, columns: Self.hidden, seed: 73 + UInt64(index))
+        let upBias = rng.floats(Self.neurons, scale: 0.5), gateBias = rng.floats(Self.neurons, scale: 0.5)
+        let x = rng.floats(Self.hidden, scale: 1)
+        let upDecoded = Fixtures.decoded(up), gateDecoded = gate.map(Fixtures.decoded)
+        try upBias.withUnsafeBufferPointer { ub in
+            try gateBias.withUnsafeBufferPointer { gb in
+                for blockRows in [1, 16] {
+                    let layer = SparseFeedForward.Layer(gate: gate, up: up, down: down, gateBias: gate == nil ? nil : gb.baseAddress,
+                                                        upBias: ub.baseAddress, function: c.function, blockRows: blockRows)
+                    let blockCount = Self.neurons / blockRows
+                    // A few blocks, about half of them (several chunks for single neurons), and all of them.
+                    for blocks in [[1], Array(stride(from: 0, to: blockCount, by: 2)), Array(0..<blockCount)] {
+                        let expected = SparseFeedForward.reference(layer, x: x, blocks: blocks)
+                        let fast = Self.run(layer, x: x, blocks: blocks, threads: 2)
+                        let selected = Set(blocks.flatMap { ($0 * blockRows)..<(($0 + 1) * blockRows) })
+                        let label = "\(c.up.name) blocks of \(blockRows), \(blocks.count) blocks"
+                        for n in 0..<Self.neurons {
+                            guard selected.contains(n) else {
+                                #expect(fast.activations[n].isNaN && fast.gate[n].isNaN, "\(label): neuron \(n) not selected but written")
+                                continue
+                            }
+                            // |W·x| sums bound the products' rounding; the activation passes it on with a slope ≤ 1.1.
+                            var upScale: Float = 0, gateScale: Float = 0
+                            for j in 0..<Self.hidden {
+                                upScale += abs(upDecoded[n * Self.hidden + j] * x[j])
+                                gateScale += abs((gateDecoded?[n * Self.hidden + j] ?? 0) * x[j])
+                            }
+                            var allowed = Tolerances.quantizedSameActivations * 1.1 * upScale
+                            if gate != nil {
+                                let g = fast.gate[n]
+                                let u = abs(fast.activations[n]) / max(abs(Activations.reference(c.function, g)), 1e-6)
+                                allowed = Tolerances.quantizedSameActivations * (1.1 * gateScale * u + abs(Activations.reference(c.function, g)) * upScale)
+                            }
+                            #expect(abs(fast.activations[n] - expected.activations[n]) <= allowed + 1e-6,
+                                    "\(label): neuron \(n) activation \(fast.activations[n]) vs \(expected.activations[n])")
+                        }
+                        // The output from the fast activations, so this bound only covers the down sums.
+                        let decodedDown = Fixtures.decoded(down)
+                        var plain = [Float](repeating: 0, count: Self.hidden), scale = [Float](repeating: 0, count: Self.hidden)
+                        for n in selected.sorted() where fast.activations[n] != 0 {
+                            // A q4_1 weight's two terms (d·code and the min) can cancel: the row's largest weight
+                            // scales the rounding too.
+                            let largest = (0..<Self.hidden).map { abs(decodedDown[n * Self.hidden + $0]) }.max() ?? 0
+                            for j in 0..<Self.hidden {
+                                plain[j] += fast.activations[n] * decodedDown[n * Self.hidden + j]
+                                scale[j] += abs(fast.activations[n]) * (abs(decodedDown[n * Self.hidden + j]) + largest)
+                            }
+                        }
+                        let ratio = worstRatio(fast.y, plain, scale: scale, tolerance: Tolerances.floatSum)
+                        #expect(ratio <= 1, "\(label): output off by \(ratio) of the tolerance")
+                        #expect(Self.run(layer, x: x, blocks: blocks, threads: 1).y == fast.y, "\(label): thread count changed the output")
+                        #expect(Self.run(layer, x: x, blocks: blocks, threads: 3).y == fast.y, "\(label): thread count changed the output")
+                    }
+                }
+            }
+        }
+    }
+}
