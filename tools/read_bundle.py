@@ -259,6 +259,8 @@ class Bundle:
             layout = b["ffn"]["layout"]
             if layout["type"] == "blocked":
                 need(layout["permutation"], f"blocks[{i}].ffn.layout.permutation")
+                if layout.get("source_down") is not None:
+                    need(layout["source_down"], f"blocks[{i}].ffn.layout.source_down")
                 bundle = layout["bundle"]
                 at = bundle["offset"]
                 for part in bundle["parts"]:

@@ -31,6 +31,7 @@ enum BundleGraphCodec {
                 layout = .object([
                     ("type", .string("blocked")), ("block_size", .integer(blockSize)),
                     ("block_count", .integer(bundle.blockCount)), ("permutation", .string(permutation)),
+                    ("source_down", f.sourceDown.map { .string($0) } ?? .null),
                     ("bundle", .object([
                         ("section", .string(bundle.section)), ("offset", .integer(bundle.offset)),
                         ("stride", .integer(bundle.stride)), ("parts", .array(bundle.parts.map { .string($0) })),
@@ -216,6 +217,13 @@ private struct NodeDecoder {
                 let ff = shape(b.feedForward.up.weight).first ?? 0
                 b.feedForward.layout = .blocked(blockSize: try layout.int("block_size", atLeast: 1),
                                                 permutation: try permutation(try layout.member("permutation"), ff: ff))
+                b.feedForward.sourceDown = try optionalName(layout, "source_down")
+                if let source = b.feedForward.sourceDown {
+                    let hidden = shape(b.feedForward.up.weight).last ?? 0
+                    guard shape(source) == [hidden, ff] else {
+                        throw BundleError.invalidGraph(path: file, reason: "\(layout.path).source_down '\(source)' has shape \(shape(source)), [\(hidden), \(ff)] expected")
+                    }
+                }
             } else {
                 b.feedForward.layout = .dense
             }

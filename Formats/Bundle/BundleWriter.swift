@@ -223,7 +223,7 @@ struct BundlePlan {
             var ffn = section(IRName.block(i) + ".ffn", .ffn)
             if case let .blocked(blockSize, permutation) = f.layout {
                 try placeBundle(block: i, blockSize: blockSize, permutation: permutation, in: &ffn)
-                try place([f.gate?.bias, f.up.bias, f.down.bias, permutation], in: &ffn)
+                try place([f.gate?.bias, f.up.bias, f.down.bias, permutation, f.sourceDown], in: &ffn)
             } else {
                 try place([f.gate?.weight, f.gate?.bias, f.up.weight, f.up.bias, f.down.weight, f.down.bias], in: &ffn)
             }

@@ -255,12 +255,17 @@ public struct FeedForwardNode: Sendable, Equatable {
     public var activation: Activation
     /// Dense or blocked storage of the neurons.
     public var layout: FeedForwardLayout
+    /// Blocked layouts only: the source's `down` `[hidden, ff]`, in its own type and neuron order, kept when the
+    /// transposed `down` is not exact (a block-quantized source packed with `--dtype keep`). Dense execution
+    /// multiplies it with the un-permuted activations, so it computes exactly what the source computes; sparse
+    /// execution reads the transposed `down`.
+    public var sourceDown: String?
 
     /// A feed-forward node.
     public init(kind: FeedForwardKind, up: LinearRef, gate: LinearRef?, down: LinearRef, activation: Activation,
-                layout: FeedForwardLayout) {
+                layout: FeedForwardLayout, sourceDown: String? = nil) {
         self.kind = kind; self.up = up; self.gate = gate; self.down = down; self.activation = activation
-        self.layout = layout
+        self.layout = layout; self.sourceDown = sourceDown
     }
 }
 

@@ -40,6 +40,11 @@ struct FeedForwardPlan {
     let down: LinearPlan
     /// Neurons per block of a blocked (sparse-bundle) layer, whose `down` is stored transposed; nil when dense.
     let blockSize: Int?
+    /// A blocked layer's kept source `down` `[hidden, ff]` (`FeedForwardNode.sourceDown`), and `sourceOrder[n]`, the
+    /// source index of stored neuron `n`: dense execution scatters the activations to source order and multiplies
+    /// them with it, exactly as the source does.
+    let sourceDown: WeightMatrix?
+    let sourceOrder: [Int]
     var width: Int { up.outputs }
     /// Neuron blocks (1 for a dense layer).
     var blocks: Int { blockSize.map { width / $0 } ?? 1 }
@@ -177,9 +182,23 @@ struct ExecutionPlan {
                                   bias: try f.down.bias.map { try vector($0, count: d) })
                 blockSize = size
             }
+            var sourceDown: WeightMatrix?
+            var sourceOrder: [Int] = []
+            if let source = f.sourceDown, case let .blocked(_, permutation) = f.layout {
+                sourceDown = try matrix(source, rows: d, columns: width)
+                let order = try tensor(permutation)
+                guard order.dtype == .i32, order.elementCount == width else {
+                    throw SieveCoreError.invalidShape(source: "model", tensor: permutation, reason: "shape \(order.shape) as \(order.dtype.name), the runtime expects \(width) i32 values")
+                }
+                sourceOrder = (0..<width).map { Int(Int32(littleEndian: order.bytes.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+                guard Set(sourceOrder).count == width, sourceOrder.allSatisfy({ (0..<width).contains($0) }) else {
+                    throw SieveCoreError.invalidShape(source: "model", tensor: permutation, reason: "is not a permutation of 0..<\(width)")
+                }
+            }
             let feedForward = FeedForwardPlan(
                 kind: f.kind, activation: f.activation, up: try linear(f.up, outputs: width, inputs: d),
-                gate: try f.gate.map { try linear($0, outputs: width, inputs: d) }, down: down, blockSize: blockSize)
+                gate: try f.gate.map { try linear($0, outputs: width, inputs: d) }, down: down, blockSize: blockSize,
+                sourceDown: sourceDown, sourceOrder: sourceOrder)
             func predictor(_ node: PredictorNode?, units: Int) throws -> PredictorPlan? {
                 guard let node else { return nil }
                 guard node.units == units, node.sourceBlock >= 0, node.sourceBlock <= i else {

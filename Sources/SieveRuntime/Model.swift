@@ -114,6 +114,8 @@ public final class Model {
     /// scratch.
     private let sparseFeedForwards: [SparseFeedForward.Layer?]
     private let sparseScratch: FloatBuffer
+    /// `[batch, ff]`: FFN activations scattered back to source order, for blocked layers with a kept source `down`.
+    private let sourceOrderActivations: FloatBuffer
     /// Whether the batch being evaluated runs sparsely (decode, or prefill with `sparsePrefill`).
     private var sparseStep = false
     /// Whether this step computes the early predictor scores in the output-projection regions (one token,
@@ -170,6 +172,7 @@ public final class Model {
                                         upBias: f.up.bias?.pointer, function: Self.kernelFunction(f.activation), blockRows: $0)
             }
         }
+        sourceOrderActivations = FloatBuffer(count: batch * (plan.blocks.filter { $0.feedForward.sourceDown != nil }.map(\.feedForward.width).max() ?? 0))
         sparseScratch = FloatBuffer(count: blocked && sparsity.isSparse ? SparseFeedForward.scratchFloats(outputs: hp.hiddenSize, threads: threads) : 0)
 
         self.plan = plan
@@ -551,7 +554,15 @@ public final class Model {
             for i in 0..<m { filter(.feedForwardActivation, layer, work.up.slice(i * width, width)) }
         }
         observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: m, width: width)
-        if let blockSize = f.blockSize {
+        if let source = f.sourceDown {
+            // The source's own down product on the activations in source order: exactly the source's result.
+            for i in 0..<m {
+                let stored = work.up.row(i, width: width), original = sourceOrderActivations.row(i, width: width)
+                for n in 0..<width { original[f.sourceOrder[n]] = stored[n] }
+            }
+            work.input.bind(sourceOrderActivations.pointer, tokens: m, columns: width)
+            MatMul.multiply(source, work.input, into: output, pool: pool)
+        } else if let blockSize = f.blockSize {
             transposedDown(f, tokens: m, blocks: nil, blockSize: blockSize, into: output)
         } else {
             work.input.bind(work.up.pointer, tokens: m, columns: width)

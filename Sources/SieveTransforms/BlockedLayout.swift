@@ -6,7 +6,8 @@ public enum FFNWeightType: Sendable, Equatable, CustomStringConvertible {
     /// keep their type (any type, K-quants included). The transposed `down` is exact only for float sources
     /// (f32, f16, bf16 stay as they are); a block-quantized `down` is decoded and re-encoded along the other axis,
     /// as `q8_0` when the hidden size is a multiple of 32 (error at most half a q8 step of the decoded values,
-    /// far below the 4-bit source's own error), else as f16.
+    /// far below the 4-bit source's own error), else as f16, for sparse execution; the source's `down` is kept
+    /// too (`FeedForwardNode.sourceDown`), so that dense execution is exactly the source's.
     case keep
     /// Every part (`gate`, `up`, `down`) in this type.
     case type(DType)
@@ -37,6 +38,8 @@ public enum FFNWeightType: Sendable, Equatable, CustomStringConvertible {
 public enum BlockedLayout {
     /// The IR name of block `block`'s permutation tensor.
     public static func permutationName(block: Int) -> String { IRName.feedForward(block, "permutation") }
+    /// The IR name of block `block`'s kept source `down` (`FeedForwardNode.sourceDown`).
+    public static func sourceDownName(block: Int) -> String { IRName.feedForward(block, "down_source.weight") }
 
     /// The stored types of a blocked FFN's parts.
     public struct PartTypes: Sendable, Equatable {
@@ -110,6 +113,11 @@ public enum BlockedLayout {
             for h in 0..<hidden { transposed[n * hidden + h] = dense[h * ff + column] }
         }
         graph.tensors.insert(try encode(transposed, name: down.name, shape: [ff, hidden], as: types.down))
+        if weightType == .keep && !down.dtype.isFloat {
+            let name = sourceDownName(block: block)
+            graph.tensors.insert(try Tensor(name: name, dtype: down.dtype, shape: down.shape, storage: down.storage))
+            ffn.sourceDown = name
+        }
 
         let permName = permutationName(block: block)
         graph.tensors.insert(try Tensor(name: permName, dtype: .i32, shape: [ff],
@@ -160,6 +168,8 @@ public enum BlockedLayout {
             }
             graph.tensors.insert(Tensor(name: downT.name, shape: [hidden, ff], floats: dense))
             graph.tensors.remove(permName)
+            if let source = block.feedForward.sourceDown { graph.tensors.remove(source) }
+            block.feedForward.sourceDown = nil
             block.feedForward.layout = .dense
             graph.blocks[i] = block
         }

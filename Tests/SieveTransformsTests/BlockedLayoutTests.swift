@@ -124,6 +124,11 @@ enum FFNReference {
             }
         }
         #expect(try blocked.tensor(f.down.weight).dtype == .q8_0)
+        // The source's down is kept as it was, for exact dense execution.
+        let kept = try #require(blocked.blocks[1].feedForward.sourceDown)
+        #expect(Array(try blocked.tensor(kept).bytes) == Array(try graph.tensor(f.down.weight).bytes))
+        #expect(try blocked.tensor(kept).dtype == (try graph.tensor(f.down.weight).dtype))
+        #expect(try BlockedLayout.denseEquivalent(blocked).tensors.contains(kept) == false)
         #expect(throws: SieveTransformsError.self) {
             try BlockedLayout.apply(to: &blocked, block: 1, permutation: perm, blockSize: 32, weightType: .keep)
         }

@@ -1,5 +1,6 @@
 import BundleFormat
 import Foundation
+import GGUFFormat
 import SafetensorsFormat
 import SieveCore
 import SieveRuntime
@@ -41,5 +42,82 @@ import Testing
             for (x, y) in zip(e, a) { worst = max(worst, abs(x - y)) }
         }
         #expect(worst <= Self.packedLogitTolerance, "max |Δlogit| \(worst)")
+    }
+
+    /// A block-quantized source packed with `--dtype keep` keeps its own `down` for dense execution: prefill and
+    /// decode logits are bit for bit the source's (so greedy continuations cannot differ), through the file.
+    @Test(arguments: ["q4_1.gguf", "q4_k_m.gguf", "q8_0.gguf"])
+    func quantizedKeepBundleRunsDenselyExactlyLikeTheSource(_ file: String) throws {
+        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/\(file)"))
+        var options = PackOptions()
+        options.predictor = .svd
+        options.rank = 16
+        options.calibrationTokens = 256
+        options.calibrationContext = 64
+        options.threads = 2
+        let sequences = try CalibrationText.sequences(text: try CalibrationText.defaultText(), graph: source, context: 64, maxTokens: 256)
+        let packed = try Packer.pack(graph: source, calibration: .sequences(sequences), options: options).graph
+        #expect(packed.blocks.allSatisfy { $0.feedForward.sourceDown != nil }, "\(file): no source down kept")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-bundle-keep-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("tiny.sieve")
+        _ = try BundleWriter.write(packed, to: url)
+        let reread = try BundlePlugin().read(url)
+        let tokens = Array(sequences[0].prefix(20))
+        #expect(try logits(reread, tokens) == (try logits(source, tokens)), "\(file): prefill logits differ")
+        let dense = RuntimeOptions(sparsity: .dense)
+        #expect(try SparseExecutionTests.decodeLogits(reread, tokens, options: dense)
+                == (try SparseExecutionTests.decodeLogits(source, tokens, options: dense)), "\(file): decode logits differ")
+    }
+
+    /// The real default model, fetched by `make models` into `$SIEVE_MODELS` (default `~/.cache/sieve/models`).
+    static var smollm2: URL? {
+        let models = ProcessInfo.processInfo.environment["SIEVE_MODELS"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/sieve/models").path
+        let url = URL(fileURLWithPath: models).appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+
+    static var releaseBuild: Bool {
+        #if DEBUG
+        return false
+        #else
+        return true
+        #endif
+    }
+
+    /// Issue 6, acceptance 1 for SmolLM2: in the blocked layout with `--dtype keep` (a shuffled neuron order, blocks
+    /// of 32; predictors play no part in dense execution), greedy decoding of `reference.json`'s prompts gives the
+    /// source's 48 tokens, with bit-identical logits at every step.
+    @Test(.enabled(if: smollm2 != nil && releaseBuild, "needs `make models` and a release build"))
+    func smolLM2KeepDecodesExactlyLikeTheSource() throws {
+        let source = try GGUFPlugin().read(try #require(Self.smollm2))
+        var blocked = source
+        var rng = TestRandom(seed: 6)
+        let ff = source.hyperparameters.intermediateSize
+        for l in source.blocks.indices {
+            try BlockedLayout.apply(to: &blocked, block: l, permutation: rng.shuffled(ff).map { Int32($0) }, blockSize: 32, weightType: .keep)
+        }
+        let reference = try JSONValue.parse(contentsOf: Self.fixtures.deletingLastPathComponent().appendingPathComponent("smollm2/reference.json"))
+        let prompts = try #require(reference["generate"]?["prompts"]?.arrayItems)
+        func greedy(_ graph: ModelGraph, _ prompt: [Int]) throws -> (tokens: [Int], logits: [[Float]]) {
+            let model = try Model(graph: graph, options: RuntimeOptions(contextLength: 256, threads: 2))
+            var logits: [[Float]] = []
+            try model.evaluate(prompt, outputs: .last) { _, out in logits.append(Array(out.logits)) }
+            var tokens: [Int] = []
+            for _ in 0..<48 {
+                let next = logits.last!.indices.max { logits.last![$0] < logits.last![$1] }!
+                tokens.append(next)
+                logits.append(try model.decode(next) { Array($0) })
+            }
+            return (tokens, logits)
+        }
+        for prompt in prompts {
+            let ids = try #require(prompt["prompt_ids"]?.arrayItems).compactMap(\.intValue)
+            let expected = try greedy(source, ids), actual = try greedy(blocked, ids)
+            #expect(actual.tokens == expected.tokens, "\(prompt["name"]?.stringValue ?? "?"): greedy tokens differ")
+            #expect(actual.logits == expected.logits, "\(prompt["name"]?.stringValue ?? "?"): logits differ")
+        }
     }
 }
