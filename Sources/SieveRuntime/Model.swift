@@ -498,6 +498,10 @@ public final class Model {
                             into: work.attended.row(i, width: qDim) + h * a.headDim)
     }
 
+    /// FFN density from which a decoded token of a layer with a kept source `down` multiplies that (4-bit, every
+    /// neuron, zeros for the unselected) rather than the selected rows of the re-encoded transposed down.
+    static let sourceDownDensity = 0.3
+
     /// Multiply-adds (heads × tokens × span × head size) below which attention runs on the calling thread.
     static let serialAttentionWork = 1 << 16
 
@@ -518,9 +522,23 @@ public final class Model {
                 let scores = SparsityPlan.rowScores(predictor, row: rows.lowerBound, fallback: selection.scores.pointer,
                                                     input: scoresInput, early: earlyScores, pool: pool)
                 let blocks = selection.top(kept, of: scores, units: f.blocks)
-                SparseFeedForward.multiply(sparseFeedForwards[layer]!, work.input, blocks: blocks,
-                                           gateOutput: f.gate == nil ? nil : work.gate.pointer, activations: work.up.pointer,
-                                           into: output, scratch: sparseScratch.pointer, scratchCount: sparseScratch.count, pool: pool)
+                if let source = f.sourceDown, density.ffn >= Self.sourceDownDensity {
+                    // The selected gate/up rows, then the source's down over the activations in source order
+                    // (zeros elsewhere): at this density its 4-bit product is cheaper than the re-encoded rows.
+                    MatMul.multiply(feedForwardProducts[layer], work.input, blocks: blocks, blockRows: blockSize, pool: pool)
+                    let original = sourceOrderActivations.pointer
+                    original.update(repeating: 0, count: width)
+                    for b in blocks {
+                        activate(f, function, rows: 1, columns: (b * blockSize)..<((b + 1) * blockSize))
+                        for n in (b * blockSize)..<((b + 1) * blockSize) { original[f.sourceOrder[n]] = work.up.pointer[n] }
+                    }
+                    work.input.bind(original, tokens: 1, columns: width)
+                    MatMul.multiply(source, work.input, into: output, pool: pool)
+                } else {
+                    SparseFeedForward.multiply(sparseFeedForwards[layer]!, work.input, blocks: blocks,
+                                               gateOutput: f.gate == nil ? nil : work.gate.pointer, activations: work.up.pointer,
+                                               into: output, scratch: sparseScratch.pointer, scratchCount: sparseScratch.count, pool: pool)
+                }
                 if activationObserver != nil { zeroUnselected(blocks, units: f.blocks, width: blockSize, row: work.up.pointer) }
                 observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: 1, width: width)
                 addBias(f.down.bias, to: work.projected, rows: rows, width: d)

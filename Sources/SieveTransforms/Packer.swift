@@ -15,9 +15,8 @@ public enum PredictorKind: String, Sendable, CaseIterable {
 public struct PackOptions: Sendable, Equatable {
     /// Neurons per FFN block `B` (`--block-size`); must divide the FFN width. nil: `automaticBlockSize(for:)`.
     public var blockSize: Int?
-    /// Predictor rank `r` (`--rank`). 64 by measurement: on docs-opt-relu and SmolLM2 ranks 32–256 give the same
-    /// recall within 0.002, and 64 halves the predictor's cost against 128.
-    public var rank: Int = 64
+    /// Predictor rank `r` (`--rank`). nil: `automaticRank(blockSize:)`.
+    public var rank: Int?
     /// Blocks between the predictor's input and its block (`--lookahead`, 0 or 1): block `l`'s predictors read
     /// the input of block `max(0, l − lookahead)`.
     public var lookahead: Int = 1
@@ -76,9 +75,18 @@ public struct PackOptions: Sendable, Equatable {
         rank % DType.q8_0.blockSize == 0 && hidden % DType.q8_0.blockSize == 0 ? .q8_0 : .f16
     }
 
+    /// 128 for single-neuron blocks, 64 otherwise, by measurement. SmolLM2 (blocks of 32): ranks 32, 64 and 128 give
+    /// the same mean FFN recall within 0.001 at densities 0.5–0.1. docs-opt-relu (single neurons): recall at 0.2 is
+    /// 0.933 / 0.952 / 0.956 at ranks 32 / 64 / 128, and its schedule (mean density 0.2) costs +2.02% perplexity at
+    /// rank 64 and +1.85% at rank 128 (q8_0 predictors, dev.txt c256).
+    public static func automaticRank(blockSize: Int) -> Int { blockSize == 1 ? 128 : 64 }
+
+    /// `rank`, or the automatic one for `graph`.
+    public func rank(for graph: ModelGraph) -> Int { rank ?? Self.automaticRank(blockSize: blockSize(for: graph)) }
+
     /// `predictorType`, or the automatic one for `graph`.
     public func predictorType(for graph: ModelGraph) -> DType {
-        predictorType ?? Self.automaticPredictorType(rank: rank, hidden: graph.hyperparameters.hiddenSize)
+        predictorType ?? Self.automaticPredictorType(rank: rank(for: graph), hidden: graph.hyperparameters.hiddenSize)
     }
 
     /// The type `predictor` is stored in: `predictorType(for:)`, except that a block-quantized type only applies to
@@ -100,6 +108,7 @@ public struct PackOptions: Sendable, Equatable {
         }
         let ff = graph.hyperparameters.intermediateSize
         guard blockSize >= 1, ff % blockSize == 0 else { throw fail("--block-size", blockSize, "must divide the FFN width \(ff) (try 16, 32 or 64)") }
+        let rank = rank(for: graph)
         guard rank >= 1 else { throw fail("--rank", rank, "must be positive") }
         guard lookahead == 0 || lookahead == 1 else { throw fail("--lookahead", lookahead, "must be 0 or 1") }
         let predictorType = predictorType(for: graph)
@@ -124,7 +133,7 @@ public struct PackOptions: Sendable, Equatable {
     /// Every option as JSON (for provenance).
     public var json: JSONValue {
         .object([
-            ("block_size", blockSize.map { .int(Int64($0)) } ?? .string("auto")), ("rank", .int(Int64(rank))), ("lookahead", .int(Int64(lookahead))),
+            ("block_size", blockSize.map { .int(Int64($0)) } ?? .string("auto")), ("rank", rank.map { .int(Int64($0)) } ?? .string("auto")), ("lookahead", .int(Int64(lookahead))),
             ("predictor", .string(predictor.rawValue)), ("dtype", .string(weightType.description)),
             ("predictor_dtype", .string(predictorType?.name ?? "auto")), ("epochs", .int(Int64(epochs))),
             ("batch_size", .int(Int64(batchSize))), ("learning_rate", .double(learningRate)), ("loss", loss.json),
@@ -364,7 +373,7 @@ public enum Packer {
         let headSchedule = options.headSchedule ?? .headDefault(heads: hp.headCount)
         let headGrid = Array(Set(options.headDensities + headSchedule.candidates)).sorted(by: >)
         var reports: [BlockPackReport] = []
-        var trainingOptions = PredictorTrainingOptions(rank: options.rank, epochs: options.epochs, batchSize: options.batchSize,
+        var trainingOptions = PredictorTrainingOptions(rank: options.rank(for: graph), epochs: options.epochs, batchSize: options.batchSize,
                                                        learningRate: options.learningRate, loss: options.loss, seed: options.seed,
                                                        selectionDensities: options.ffnDensities)
         for l in 0..<blockCount {
@@ -391,7 +400,7 @@ public enum Packer {
                     progress: { clock.report(stepBase + (0.5 + $0 * 0.5) / Double(blockCount), detail: "block \(l + 1) of \(blockCount): head predictor") })
             case .svd:
                 ffnPredictor = try SVDPredictor.feedForward(
-                    graph: graph, block: l, permutation: reorders[l].permutation, blockSize: blockSize, rank: options.rank,
+                    graph: graph, block: l, permutation: reorders[l].permutation, blockSize: blockSize, rank: options.rank(for: graph),
                     meanInverseRMS: SVDPredictor.meanInverseRMS(inputs, rows: trainRows), seed: options.seed &+ UInt64(l),
                     products: products)
                 headPredictor = SVDPredictor.heads(headNorms: norms, rows: trainRows, hidden: hp.hiddenSize)

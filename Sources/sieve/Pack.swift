@@ -28,8 +28,8 @@ struct Pack: ParsableCommand {
     @Option(help: "Neurons per FFN block (1, 16, 32, 64, …; must divide the FFN width). Default: 1 (single neurons) for ReLU FFNs, 32 otherwise.")
     var blockSize: Int?
 
-    @Option(help: "Predictor rank.")
-    var rank: Int = PackOptions().rank
+    @Option(help: "Predictor rank. Default: 128 for single-neuron blocks, 64 otherwise.")
+    var rank: Int?
 
     @Option(help: "Predictor lookahead: 1 reads the previous block's input, 0 the block's own.")
     var lookahead: Int = 1

@@ -128,7 +128,7 @@ struct RealModelPackReport {
         var stageTimes: [PackStage: Double] = [:]
         let first = try Packer.pack(graph: graph, calibration: .sequences(sequences), options: base) { stageTimes[$0.stage] = $0.elapsed }
         let stages = PackStage.allCases.map { "\($0.rawValue) \(String(format: "%.1f", stageTimes[$0] ?? 0)) s" }.joined(separator: ", ")
-        print("\n\(name), \(first.report.calibrationTokens) tokens, defaults (trained r\(base.rank) B\(base.blockSize(for: graph)) lookahead \(base.lookahead)): \(String(format: "%.1f", Date().timeIntervalSince(start))) s (\(stages)), peak RSS \(String(format: "%.0f", peakRSSMegabytes())) MB")
+        print("\n\(name), \(first.report.calibrationTokens) tokens, defaults (trained r\(base.rank(for: graph)) B\(base.blockSize(for: graph)) lookahead \(base.lookahead)): \(String(format: "%.1f", Date().timeIntervalSince(start))) s (\(stages)), peak RSS \(String(format: "%.0f", peakRSSMegabytes())) MB")
         print(first.report.table(ffnDensities: [0.5, 0.3, 0.2, 0.1], headDensities: [0.75, 0.5]))
         let directory = try #require(first.report.calibrationDirectory)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -146,8 +146,8 @@ struct RealModelPackReport {
 
     @Test func docsOptRelu() throws {
         try Self.report("docs-opt-relu", graph: try Fixtures.graph("docs-opt-relu/hf"), variants: [
-            ("lookahead 0", { $0.lookahead = 0 }), ("rank 32", { $0.rank = 32 }), ("rank 64", { $0.rank = 64 }),
-            ("svd r128", { $0.predictor = .svd }), ("B16", { $0.blockSize = 16 }), ("B32", { $0.blockSize = 32 }),
+            ("lookahead 0", { $0.lookahead = 0 }), ("rank 32", { $0.rank = 32 }), ("rank 128", { $0.rank = 128 }),
+            ("svd", { $0.predictor = .svd }), ("B16", { $0.blockSize = 16 }), ("B32", { $0.blockSize = 32 }),
             ("bce(0.2)", { $0.loss = .bce(labelDensity: 0.2) }),
         ])
     }
@@ -158,8 +158,8 @@ struct RealModelPackReport {
         let url = URL(fileURLWithPath: models).appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
         guard FileManager.default.fileExists(atPath: url.path) else { return }
         try Self.report("SmolLM2-135M Q4_1", graph: try GGUFPlugin().read(url), variants: [
-            ("lookahead 0", { $0.lookahead = 0 }), ("rank 64", { $0.rank = 64 }), ("rank 256", { $0.rank = 256 }),
-            ("svd r128", { $0.predictor = .svd }), ("svd r128 lookahead 0", { $0.predictor = .svd; $0.lookahead = 0 }),
+            ("lookahead 0", { $0.lookahead = 0 }), ("rank 128", { $0.rank = 128 }), ("rank 32", { $0.rank = 32 }),
+            ("svd", { $0.predictor = .svd }), ("svd lookahead 0", { $0.predictor = .svd; $0.lookahead = 0 }),
             ("B16", { $0.blockSize = 16 }), ("B64", { $0.blockSize = 64 }),
         ])
     }

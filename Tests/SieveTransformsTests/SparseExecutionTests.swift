@@ -1,5 +1,6 @@
 import BundleFormat
 import Foundation
+import GGUFFormat
 import SafetensorsFormat
 import SieveCore
 @testable import SieveRuntime
@@ -110,6 +111,37 @@ import Testing
         #expect(Self.worst(decoded, batched) <= 1e-3)
         #expect(model.isSparse)
         #expect(abs(model.meanFFNDensity - 0.5) < 0.01)
+    }
+
+    /// A q4_1 source packed with `--dtype keep`: the decode path at FFN 0.5 (selected gate/up rows, then the kept
+    /// 4-bit source down over the scattered activations) and at 0.2 (the one-region kernel on the re-encoded
+    /// transposed down) against sparse prefill of the same tokens (every row computed, then masked). Decode
+    /// multiplies 8-bit activations and prefill float ones: the bound is twice that gap measured densely.
+    @Test(arguments: [0.5, 0.2])
+    func quantizedKeepDecodesLikeMaskedBatches(_ density: Double) throws {
+        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q4_1.gguf"))
+        var pack = PackOptions()
+        pack.predictor = .svd
+        pack.rank = 16
+        pack.calibrationTokens = 256
+        pack.calibrationContext = 64
+        pack.threads = 2
+        let sequences = try CalibrationText.sequences(text: try CalibrationText.defaultText(), graph: source, context: 64, maxTokens: 256)
+        let graph = try Packer.pack(graph: source, calibration: .sequences(sequences), options: pack).graph
+        let tokens = Array(sequences[0].prefix(20))
+        var options = RuntimeOptions(contextLength: 64, threads: 2, ffnDensity: density, headDensity: 1)
+        let decoded = try Self.decodeLogits(graph, tokens, options: options)
+        options.sparsePrefill = true
+        let model = try Model(graph: graph, options: options)
+        var batched: [[Float]] = []
+        try model.evaluate(tokens, outputs: .all) { _, out in batched.append(Array(out.logits)) }
+        let dense = try Self.decodeLogits(graph, tokens, options: RuntimeOptions(sparsity: .dense))
+        var denseBatched: [[Float]] = []
+        try Model(graph: graph, options: RuntimeOptions(contextLength: 64, threads: 2, sparsity: .dense))
+            .evaluate(tokens, outputs: .all) { _, out in denseBatched.append(Array(out.logits)) }
+        let gap = Self.worst(dense, denseBatched)
+        #expect(Self.worst(decoded, batched) <= 2 * gap, "density \(density): 8-bit against float activations differ by \(gap) densely")
+        #expect(Self.worst(decoded, dense) > 4 * gap, "density \(density): sparsity changed nothing")
     }
 
     @Test func lookaheadOverlapDoesNotChangeResults() throws {
