@@ -499,7 +499,9 @@ public final class Model {
     }
 
     /// FFN density from which a decoded token of a layer with a kept source `down` multiplies that (4-bit, every
-    /// neuron, zeros for the unselected) rather than the selected rows of the re-encoded transposed down.
+    /// neuron, zeros for the unselected) rather than the selected rows of the re-encoded transposed down. Measured
+    /// on SmolLM2 Q4_1 (speed-up over dense, two runs, source down / transposed rows): 0.99–1.12× / 0.80–0.82× at
+    /// 0.5, 1.06–1.10× / 0.89–0.95× at 0.4, 1.13–1.15× / 1.21–1.24× at 0.2.
     static let sourceDownDensity = 0.3
 
     /// Multiply-adds (heads × tokens × span × head size) below which attention runs on the calling thread.
