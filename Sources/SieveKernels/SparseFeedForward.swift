@@ -15,14 +15,17 @@ public enum SparseFeedForward {
         public var up: WeightMatrix
         /// `[ff, d]`: the down projection transposed (row `n` is neuron `n`'s output column).
         public var down: WeightMatrix
-        /// `[ff]` biases of gate and up.
+        /// `[ff]` bias of the gate (gated layers with a gate bias).
         public var gateBias: UnsafePointer<Float>?
+        /// `[ff]` bias of up, if any.
         public var upBias: UnsafePointer<Float>?
         /// The activation (`f(gate)·up` for gated layers, `f(up)` otherwise).
         public var function: Activations.Function
         /// Neurons per block.
         public var blockRows: Int
 
+        /// A layer from its matrices (one row per neuron each), biases, activation and block size; the bias
+        /// pointers must stay valid while the layer is used.
         public init(gate: WeightMatrix?, up: WeightMatrix, down: WeightMatrix, gateBias: UnsafePointer<Float>?,
                     upBias: UnsafePointer<Float>?, function: Activations.Function, blockRows: Int) {
             precondition(blockRows >= 1 && up.rows % blockRows == 0, "\(up.rows) neurons are not whole blocks of \(blockRows)")

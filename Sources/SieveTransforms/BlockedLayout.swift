@@ -43,8 +43,11 @@ public enum BlockedLayout {
 
     /// The stored types of a blocked FFN's parts.
     public struct PartTypes: Sendable, Equatable {
+        /// Type of the up rows.
         public var up: DType
+        /// Type of the gate rows (gated FFNs).
         public var gate: DType?
+        /// Type of the transposed down rows.
         public var down: DType
     }
 

@@ -83,8 +83,11 @@ public struct LowRankPredictor: @unchecked Sendable {
 
 /// IR names of a predictor's tensors: `blocks.<i>.predictor.<ffn|heads>.<down|up|bias>`.
 public struct PredictorNames: Sendable, Equatable {
+    /// `blocks.<i>.predictor.<target>.down`.
     public var down: String
+    /// `blocks.<i>.predictor.<target>.up`.
     public var up: String
+    /// `blocks.<i>.predictor.<target>.bias`.
     public var bias: String
 
     /// The names for block `block`'s `target` predictor.

@@ -49,14 +49,7 @@ import Testing
     @Test(arguments: ["q4_1.gguf", "q4_k_m.gguf", "q8_0.gguf"])
     func quantizedKeepBundleRunsDenselyExactlyLikeTheSource(_ file: String) throws {
         let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/\(file)"))
-        var options = PackOptions()
-        options.predictor = .svd
-        options.rank = 16
-        options.calibrationTokens = 256
-        options.calibrationContext = 64
-        options.threads = 2
-        let sequences = try CalibrationText.sequences(text: try CalibrationText.defaultText(), graph: source, context: 64, maxTokens: 256)
-        let packed = try Packer.pack(graph: source, calibration: .sequences(sequences), options: options).graph
+        let (packed, tokens) = try SparseExecutionTests.packed(source)
         #expect(packed.blocks.allSatisfy { $0.feedForward.sourceDown != nil }, "\(file): no source down kept")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-bundle-keep-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -64,7 +57,6 @@ import Testing
         let url = dir.appendingPathComponent("tiny.sieve")
         _ = try BundleWriter.write(packed, to: url)
         let reread = try BundlePlugin().read(url)
-        let tokens = Array(sequences[0].prefix(20))
         #expect(try logits(reread, tokens) == (try logits(source, tokens)), "\(file): prefill logits differ")
         let dense = RuntimeOptions(sparsity: .dense)
         #expect(try SparseExecutionTests.decodeLogits(reread, tokens, options: dense)

@@ -19,9 +19,14 @@ import Testing
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/models")
 
-    /// The fixture packed with a small calibration budget (svd predictors: quick and deterministic).
+    /// The fixture's HF folder packed with a small calibration budget (svd predictors: quick and deterministic).
     static func packed(_ name: String) throws -> (graph: ModelGraph, tokens: [Int]) {
-        let source = try SafetensorsPlugin().read(fixtures.appendingPathComponent("\(name)/hf"))
+        try packed(try SafetensorsPlugin().read(fixtures.appendingPathComponent("\(name)/hf")))
+    }
+
+    /// `source` packed with a small calibration budget (svd predictors, the default `--dtype keep`), and 20
+    /// calibration tokens to evaluate.
+    static func packed(_ source: ModelGraph) throws -> (graph: ModelGraph, tokens: [Int]) {
         var options = PackOptions()
         options.predictor = .svd
         options.rank = 16
@@ -119,16 +124,7 @@ import Testing
     /// multiplies 8-bit activations and prefill float ones: the bound is twice that gap measured densely.
     @Test(arguments: [0.5, 0.2])
     func quantizedKeepDecodesLikeMaskedBatches(_ density: Double) throws {
-        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q4_1.gguf"))
-        var pack = PackOptions()
-        pack.predictor = .svd
-        pack.rank = 16
-        pack.calibrationTokens = 256
-        pack.calibrationContext = 64
-        pack.threads = 2
-        let sequences = try CalibrationText.sequences(text: try CalibrationText.defaultText(), graph: source, context: 64, maxTokens: 256)
-        let graph = try Packer.pack(graph: source, calibration: .sequences(sequences), options: pack).graph
-        let tokens = Array(sequences[0].prefix(20))
+        let (graph, tokens) = try Self.packed(try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q4_1.gguf")))
         var options = RuntimeOptions(contextLength: 64, threads: 2, ffnDensity: density, headDensity: 1)
         let decoded = try Self.decodeLogits(graph, tokens, options: options)
         options.sparsePrefill = true
