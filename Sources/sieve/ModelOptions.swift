@@ -79,6 +79,9 @@ struct SparsityOptions: ParsableArguments {
     @Flag(help: "Sparse bundles: evaluate prompts sparsely too (default: dense prefill, sparse decode).")
     var sparsePrefill = false
 
+    @Flag(help: "Sparse bundles: give the predictors' products parallel regions of their own instead of running them inside the Q/K/V and output-projection regions (to measure what the lookahead overlap saves).")
+    var noLookaheadOverlap = false
+
     @Option(help: "Sparse bundles: choose the lowest densities whose perplexity on a short probe (the end of the shipped calibration text) stays within this many percent of dense, and say what was chosen.")
     var maxPplIncrease: Double?
 
@@ -163,6 +166,7 @@ struct SparsityOptions: ParsableArguments {
         options.ffnSchedule = (try? Self.parseSchedule(ffnSchedule, name: "--ffn-schedule")) ?? nil
         options.headSchedule = (try? Self.parseSchedule(headSchedule, name: "--head-schedule")) ?? nil
         options.sparsePrefill = sparsePrefill
+        options.lookaheadOverlap = !noLookaheadOverlap
         return options
     }
 }
