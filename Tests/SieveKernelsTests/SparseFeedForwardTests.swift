@@ -49,8 +49,8 @@ import Testing
         let upBias = rng.floats(Self.neurons, scale: 0.5), gateBias = rng.floats(Self.neurons, scale: 0.5)
         let x = rng.floats(Self.hidden, scale: 1)
         let upDecoded = Fixtures.decoded(up), gateDecoded = gate.map(Fixtures.decoded)
-        try upBias.withUnsafeBufferPointer { ub in
-            try gateBias.withUnsafeBufferPointer { gb in
+        upBias.withUnsafeBufferPointer { ub in
+            gateBias.withUnsafeBufferPointer { gb in
                 for blockRows in [1, 16] {
                     let layer = SparseFeedForward.Layer(gate: gate, up: up, down: down, gateBias: gate == nil ? nil : gb.baseAddress,
                                                         upBias: ub.baseAddress, function: c.function, blockRows: blockRows)
