@@ -190,8 +190,8 @@ struct ExecutionPlan {
                 guard order.dtype == .i32, order.elementCount == width else {
                     throw SieveCoreError.invalidShape(source: "model", tensor: permutation, reason: "shape \(order.shape) as \(order.dtype.name), the runtime expects \(width) i32 values")
                 }
-                sourceOrder = (0..<width).map { Int(Int32(littleEndian: order.bytes.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
-                guard Set(sourceOrder).count == width, sourceOrder.allSatisfy({ (0..<width).contains($0) }) else {
+                sourceOrder = try order.floats().map { Int($0) }
+                guard Set(sourceOrder) == Set(0..<width) else {
                     throw SieveCoreError.invalidShape(source: "model", tensor: permutation, reason: "is not a permutation of 0..<\(width)")
                 }
             }

@@ -528,20 +528,15 @@ public final class Model {
                     // The selected gate/up rows, then the source's down over the activations in source order
                     // (zeros elsewhere): at this density its 4-bit product is cheaper than the re-encoded rows.
                     MatMul.multiply(feedForwardProducts[layer], work.input, blocks: blocks, blockRows: blockSize, pool: pool)
-                    let original = sourceOrderActivations.pointer
-                    original.update(repeating: 0, count: width)
-                    for b in blocks {
-                        activate(f, function, rows: 1, columns: (b * blockSize)..<((b + 1) * blockSize))
-                        for n in (b * blockSize)..<((b + 1) * blockSize) { original[f.sourceOrder[n]] = work.up.pointer[n] }
-                    }
-                    work.input.bind(original, tokens: 1, columns: width)
-                    MatMul.multiply(source, work.input, into: output, pool: pool)
+                    for b in blocks { activate(f, function, rows: 1, columns: (b * blockSize)..<((b + 1) * blockSize)) }
+                    zeroUnselected(blocks, units: f.blocks, width: blockSize, row: work.up.pointer)
+                    sourceDownProduct(f, source, tokens: 1, into: output)
                 } else {
                     SparseFeedForward.multiply(sparseFeedForwards[layer]!, work.input, blocks: blocks,
                                                gateOutput: f.gate == nil ? nil : work.gate.pointer, activations: work.up.pointer,
                                                into: output, scratch: sparseScratch.pointer, scratchCount: sparseScratch.count, pool: pool)
+                    if activationObserver != nil { zeroUnselected(blocks, units: f.blocks, width: blockSize, row: work.up.pointer) }
                 }
-                if activationObserver != nil { zeroUnselected(blocks, units: f.blocks, width: blockSize, row: work.up.pointer) }
                 observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: 1, width: width)
                 addBias(f.down.bias, to: work.projected, rows: rows, width: d)
                 return
@@ -575,13 +570,7 @@ public final class Model {
         }
         observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: m, width: width)
         if let source = f.sourceDown {
-            // The source's own down product on the activations in source order: exactly the source's result.
-            for i in 0..<m {
-                let stored = work.up.row(i, width: width), original = sourceOrderActivations.row(i, width: width)
-                for n in 0..<width { original[f.sourceOrder[n]] = stored[n] }
-            }
-            work.input.bind(sourceOrderActivations.pointer, tokens: m, columns: width)
-            MatMul.multiply(source, work.input, into: output, pool: pool)
+            sourceDownProduct(f, source, tokens: m, into: output)
         } else if let blockSize = f.blockSize {
             transposedDown(f, tokens: m, blocks: nil, blockSize: blockSize, into: output)
         } else {
@@ -606,6 +595,18 @@ public final class Model {
                 Activations.apply(function, work.up.pointer + offset, count: count)
             }
         }
+    }
+
+    /// `output` rows `0..<tokens` = the source's own down product (`FeedForwardPlan.sourceDown`) of the activations
+    /// in `up`, scattered back to source order: exactly the source's result for the same activations.
+    private func sourceDownProduct(_ f: FeedForwardPlan, _ source: WeightMatrix, tokens m: Int, into output: UnsafeMutablePointer<Float>) {
+        let width = f.width
+        for i in 0..<m {
+            let stored = work.up.row(i, width: width), original = sourceOrderActivations.row(i, width: width)
+            for n in 0..<width { original[f.sourceOrder[n]] = stored[n] }
+        }
+        work.input.bind(sourceOrderActivations.pointer, tokens: m, columns: width)
+        MatMul.multiply(source, work.input, into: output, pool: pool)
     }
 
     /// `output` rows `0..<tokens` = the activations in `up` times the transposed down rows of `blocks` (all if nil).
