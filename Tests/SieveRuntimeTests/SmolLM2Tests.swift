@@ -68,17 +68,68 @@ struct SmolLM2Tests {
     /// mean |Δ log-prob| over llama.cpp's top 10 (capital / fibonacci / chat): transformers float32 0.080 /
     /// 0.118 / 0.097; Sieve's default path 0.081 / 0.116 / 0.100; with an f16 cache, 8-bit prefill, an emulation
     /// of ggml's f16 flash attention or a float LM head, anywhere in 0.067–0.121, no variant consistently closer.
-    /// The 8-bit pipeline is chaotic: one code rounded the other way changes the next layers' inputs by ~1e-3 and
-    /// flips many more codes, so two 8-bit implementations that are not bit-identical end up about as far apart
-    /// as each is from float32 (Sieve's 8-bit path vs transformers float32 on transformers' own path: median
-    /// 0.09). Getting within 0.05 of llama.cpp would take ggml's exact float operation order everywhere. The
-    /// bound checks that Sieve is as close to llama.cpp as an exact float32 implementation is.
+    /// `eightBitNoiseFloor` shows why: the 8-bit pipeline is chaotic, so two 8-bit implementations that are not
+    /// bit-identical end up about as far apart as each is from float32. Getting within 0.05 of llama.cpp would
+    /// take ggml's exact float operation order everywhere. The bound checks that Sieve is as close to llama.cpp
+    /// as an exact float32 implementation is.
     @Test("teacher-forced on llama.cpp's greedy path: argmax agrees at ≥ 30/32 steps, top-10 log-probs as close as transformers'")
     func teacherForcing() throws {
         for r in try Self.teacherForced(try Self.session()) {
             print("SmolLM2 \(r.name): argmax agrees at \(r.agree)/\(r.steps) steps; top-10 |Δ log-prob| per step: median of mean \(r.meanMedian), median of max \(r.maxMedian), max \(r.max)")
             #expect(r.agree >= 30, "\(r.name)")
             #expect(r.meanMedian <= 0.15, "\(r.name)")
+        }
+    }
+
+    /// Log-probabilities of llama.cpp's top-10 ids at each step of its greedy path, teacher-forced.
+    static func topTenLogProbabilities(_ graph: ModelGraph, prompt: JSONValue) throws -> [[Double]] {
+        let session = try Session(graph: graph, options: RuntimeOptions(contextLength: 512))
+        let promptIDs = try #require(prompt["prompt_ids"]?.arrayItems).compactMap(\.intValue)
+        let newIDs = try #require(prompt["new_ids"]?.arrayItems).compactMap(\.intValue)
+        let ids = try #require(prompt["llama_top10_logprobs"]?.arrayItems).map { ($0.arrayItems ?? []).compactMap { $0.arrayItems?[0].intValue } }
+        var result: [[Double]] = []
+        func score(_ step: Int, _ logits: UnsafeBufferPointer<Float>) {
+            let m = Double(logits.max()!)
+            let logSum = log(logits.reduce(0) { $0 + exp(Double($1) - m) }) + m
+            result.append(ids[step].map { Double(logits[$0]) - logSum })
+        }
+        let model = session.model
+        try model.evaluate(promptIDs, outputs: .last) { _, output in score(0, output.logits) }
+        for step in 1..<newIDs.count { try model.decode(newIDs[step - 1]) { score(step, $0) } }
+        return result
+    }
+
+    /// The noise floor of 8-bit activations, measured: the same model with one RMSNorm's epsilon changed by one part
+    /// in 10⁴ (1e-9 absolute; it moves that norm's outputs by a few float ulps at most) gives top-10 log-probs that
+    /// differ from the unchanged model's by a median of 0.048 / 0.101 / 0.083 nat over the decode steps
+    /// (capital / fibonacci / chat; the float prefill, step 0, does not move). That is as far as llama.cpp is
+    /// (0.081 / 0.116 / 0.100): a flipped 8-bit code changes the next layer's inputs, flips more codes, and
+    /// after 30 layers the rounding noise of two runs is independent. So no 8-bit implementation that is not
+    /// bit-identical to ggml's kernels can land within 0.05 of llama.cpp's log-probabilities at the median step.
+    @Test("the 8-bit decode path's rounding noise: a few-ulp change moves top-10 log-probs as far as llama.cpp is")
+    func eightBitNoiseFloor() throws {
+        let graph = try GGUFPlugin().read(try #require(Fixtures.smollm2))
+        var nudged = graph
+        nudged.blocks[0].attentionNorm.epsilon *= 1.0001
+        let prompts = try #require(try Self.reference()["generate"]?["prompts"]?.arrayItems)
+        for prompt in prompts {
+            let name = prompt["name"]?.stringValue ?? "?"
+            let base = try Self.topTenLogProbabilities(graph, prompt: prompt)
+            let moved = try Self.topTenLogProbabilities(nudged, prompt: prompt)
+            let llama = try #require(prompt["llama_top10_logprobs"]?.arrayItems).map { ($0.arrayItems ?? []).compactMap { $0.arrayItems?[1].doubleValue } }
+            func medianDistance(_ a: [[Double]], _ b: [[Double]], steps: Range<Int>) -> Double {
+                let means = steps.map { s in zip(a[s], b[s]).map { abs($0 - $1) }.reduce(0, +) / Double(a[s].count) }
+                return means.sorted()[means.count / 2]
+            }
+            let decodeSteps = 1..<base.count
+            let noise = medianDistance(base, moved, steps: decodeSteps)
+            let toLlama = medianDistance(base, llama, steps: decodeSteps)
+            print("SmolLM2 \(name): decode steps' median top-10 |Δ log-prob|: nudged epsilon \(noise), llama.cpp \(toLlama)")
+            // The prefill runs on float activations: the nudge is below its resolution.
+            #expect(zip(base[0], moved[0]).allSatisfy { abs($0 - $1) < 1e-4 }, "\(name): step 0")
+            // Measured 0.048–0.101: comparable to the distance to llama.cpp and to the 0.05 target itself.
+            #expect(noise >= 0.03, "\(name): nudged run moved by \(noise) only")
+            #expect(noise >= 0.4 * toLlama, "\(name): nudged \(noise) against llama.cpp \(toLlama)")
         }
     }
 
