@@ -42,7 +42,7 @@ enum VNNIGEMV {
         let nb = Int32(act.blocks)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4) { out in
             let o = out.baseAddress!
-            rows.forEachGroup { r, valid in
+            rows.forEachGroup(of: w) { r, valid in
                 let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
                 switch w.dtype {
                 case .q4_1: sieve_q4_1_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)

@@ -1,9 +1,12 @@
+import CSieveKernels
+
 /// The rows of a weight matrix one decode kernel call computes, handed to the kernel in groups of four.
 ///
 /// Either a contiguous range, grouped by its four quarters (four long sequential memory streams), or positions
 /// of a list of row indices (the selected neurons of a sparse FFN), grouped four consecutive entries at a time. A
 /// last group of fewer than four repeats its last row and says how many are real. Each row's result does not
-/// depend on the group it was computed in.
+/// depend on the group it was computed in. Listed rows are prefetched `prefetchGroups` groups ahead: the hardware
+/// prefetcher cannot guess them, and each is only a few hundred bytes.
 struct DecodeRows {
     /// Rows (`list == nil`) or positions in `list`.
     let span: Range<Int>
@@ -21,13 +24,26 @@ struct DecodeRows {
         self.list = list
     }
 
-    /// Calls `body` with each group of four row indices and how many of them are real.
+    /// Groups of four listed rows fetched ahead of the group being computed.
+    static let prefetchGroups = 2
+
+    /// Calls `body` with each group of four row indices of `w` and how many of them are real.
     @inline(__always)
-    func forEachGroup(_ body: ((Int, Int, Int, Int), Int) -> Void) {
+    func forEachGroup(of w: WeightMatrix, _ body: ((Int, Int, Int, Int), Int) -> Void) {
         if let list {
             var i = span.lowerBound
             let last = span.upperBound - 1
+            let ahead = 4 * Self.prefetchGroups
+            func prefetch(_ positions: Range<Int>) {
+                var j = positions.lowerBound
+                while j < positions.upperBound && j <= last {
+                    sieve_prefetch(w.row(list[j]), w.rowBytes)
+                    j += 1
+                }
+            }
+            prefetch(i..<(i + ahead))
             while i <= last {
+                prefetch((i + ahead)..<(i + ahead + 4))
                 body((list[i], list[min(i + 1, last)], list[min(i + 2, last)], list[min(i + 3, last)]), min(4, last - i + 1))
                 i += 4
             }

@@ -39,7 +39,7 @@ enum FloatGEMV {
     /// a group that repeats its last row, so every row's result is the same whatever rows it is computed with.
     @inline(never)
     static func rows<K: FloatRowKind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: DecodeRows, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        rows.forEachGroup { r, valid in group(kind, w, r, valid: valid, x, y) }
+        rows.forEachGroup(of: w) { r, valid in group(kind, w, r, valid: valid, x, y) }
     }
 
     /// Rows `r.0…r.3` (the first `valid` of them stored).

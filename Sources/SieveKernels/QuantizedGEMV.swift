@@ -87,7 +87,7 @@ enum QuantizedGEMV {
     @inline(never)
     static func rows<K: Block32Kind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8Activation,
                                     _ y: UnsafeMutablePointer<Float>) {
-        rows.forEachGroup { r, valid in group(kind, w, r, valid: valid, act, y) }
+        rows.forEachGroup(of: w) { r, valid in group(kind, w, r, valid: valid, act, y) }
     }
 
     /// Rows `r.0…r.3` (the first `valid` of them stored).
@@ -159,13 +159,13 @@ enum KQuant {
     /// streams; see `QuantizedGEMV.rows`), each activation vector widened once for the four rows.
     @inline(never)
     static func q4KRows(_ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
-        rows.forEachGroup { r, valid in q4KGroup(w, r, valid: valid, act, y) }
+        rows.forEachGroup(of: w) { r, valid in q4KGroup(w, r, valid: valid, act, y) }
     }
 
     /// `y[r] = W[r, :]·x` for q6_K rows, grouped like `q4KRows`.
     @inline(never)
     static func q6KRows(_ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
-        rows.forEachGroup { r, valid in q6KGroup(w, r, valid: valid, act, y) }
+        rows.forEachGroup(of: w) { r, valid in q6KGroup(w, r, valid: valid, act, y) }
     }
 
     /// Stores the first `valid` of four results.

@@ -1,3 +1,4 @@
+import CSieveKernels
 import SieveCore
 
 /// Products with a weight matrix stored transposed, `W` `[inner, outputs]`: `y[t, c] = Σₙ x[t, n] · W[n, c]`, the
@@ -84,6 +85,9 @@ public enum TransposedMatMul {
 
     // MARK: - One token
 
+    /// Rows ahead of the one being added whose column slice is prefetched.
+    static let prefetchRows = 8
+
     static func accumulateOne(_ w: WeightMatrix, _ x: UnsafePointer<Float>, rows: RowBlocks, columns: Range<Int>,
                                       into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         for c in columns { y[c] = 0 }
@@ -115,10 +119,17 @@ public enum TransposedMatMul {
         let count = rows.count
         var chunk = columns.lowerBound / 32
         let end = columns.upperBound / 32
+        let sliceBytes = w.dtype.byteCount(elements: 128) ?? 0
         while chunk + 4 <= end {
             var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
             var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
+            let sliceOffset = w.dtype.byteCount(elements: 32 * chunk) ?? 0
             for i in 0..<count {
+                // The rows with a non-zero activation are a sparse, data-dependent subset: fetch ahead.
+                if i + prefetchRows < count {
+                    let ahead = rows[i + prefetchRows]
+                    if x[ahead] != 0 { sieve_prefetch(w.base + ahead * w.rowBytes + sliceOffset, sliceBytes) }
+                }
                 let n = rows[i]
                 let a = x[n]
                 if a == 0 { continue }

@@ -17,6 +17,13 @@ typedef struct {
 /// be alive. The words are stored by `sieve_pool_body_capture`, which Swift declares itself (ThreadPool.swift).
 void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t upper, intptr_t thread);
 
+/// Asks the CPU to bring the cache lines of `bytes` bytes at `p` into the caches (a hint: no fault, no effect on
+/// results). For rows read in an order the hardware prefetcher cannot guess: listed rows of a sparse layer.
+static inline void sieve_prefetch(const void *p, intptr_t bytes) {
+    const char *c = (const char *)p;
+    for (intptr_t i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
+}
+
 #if defined(__x86_64__)
 // Dot products of four rows of 32-element blocks (nb blocks each; r0…r3 point at the rows' first blocks) with
 // one token's activations quantized to 8-bit blocks of 32 (ggml's q8_0/q8_1): xq holds 32·nb int8 codes, xd
