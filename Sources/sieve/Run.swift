@@ -89,7 +89,8 @@ struct Run: ParsableCommand {
             ])
             print(object.serialized(pretty: false))
         } else {
-            print("")
+            // Through the same unbuffered handle as the text, so the line ends before the speeds reach stderr.
+            out.write(Data("\n".utf8))
         }
         printError(String(format: "prompt: %d tokens, %.1f tokens/s | decode: %d tokens, %.1f tokens/s | stop: %@%@",
                           result.evaluatedPromptTokens, result.promptTokensPerSecond, result.tokens.count,

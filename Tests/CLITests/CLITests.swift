@@ -242,6 +242,23 @@ let tinyFixtures: [FixtureFacts] = [
         #expect((json["decode_tokens_per_s"] as? Double ?? 0) > 0)
     }
 
+    /// With both streams in one pipe (a log file, `2>&1`), the generated text ends its line before the speed
+    /// report: the newline goes through the same unbuffered handle as the text.
+    @Test func textEndsItsLineBeforeTheSpeedReport() throws {
+        let process = Process()
+        process.executableURL = SieveCLI.binary
+        process.arguments = ["run", Self.tinyLlama, "-p", "The quick brown fox jumps over", "-n", "8", "--temp", "0", "-t", "1"]
+        let merged = Pipe()
+        process.standardOutput = merged
+        process.standardError = merged
+        try process.run()
+        let output = String(decoding: merged.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+        #expect(output.contains("\nprompt: "), "\(output)")
+        #expect(output.hasSuffix("\n"), "\(output)")
+    }
+
     @Test(arguments: [
         (["-n", "0"], "-n must be at least 1"),
         (["--temp=-1"], "--temp must be 0 (greedy) or positive"),
