@@ -9,6 +9,7 @@ import Foundation
 public struct CacheView: @unchecked Sendable {
     /// Element encoding.
     public enum Element: Sendable {
+        /// 4-byte floats, or IEEE half-precision bits (2 bytes).
         case f32, f16
     }
 

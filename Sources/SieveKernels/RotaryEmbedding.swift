@@ -14,6 +14,7 @@ import Foundation
 public struct RotaryEmbedding: Sendable {
     /// Which elements form a rotated pair.
     public enum Layout: String, Sendable {
+        /// Pairs `(x[i], x[i + rotaryDimension/2])` (HF `rotate_half`), or `(x[2i], x[2i+1])` (GPT-J).
         case halfSplit, interleaved
     }
 

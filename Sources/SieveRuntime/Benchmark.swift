@@ -18,6 +18,7 @@ public enum Benchmark {
         /// Measured runs of each test (after one unmeasured warm-up run).
         public var repetitions: Int
 
+        /// Options with the given values; the defaults measure `pp512` and `tg128` over 5 runs each.
         public init(promptTokens: Int = 512, generateTokens: Int = 128, repetitions: Int = 5) {
             self.promptTokens = promptTokens
             self.generateTokens = generateTokens

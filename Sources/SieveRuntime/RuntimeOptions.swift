@@ -50,6 +50,7 @@ public struct RuntimeOptions: Sendable, Equatable {
     /// (lookahead overlap, the default) rather than in a region of its own (to measure what overlap saves).
     public var lookaheadOverlap: Bool
 
+    /// Options with the given values; `ffnSchedule` and `headSchedule` start nil (the bundle's schedule).
     public init(contextLength: Int? = nil, threads: Int? = nil, kvCacheType: KVCacheType = .f32, batchSize: Int = 512,
                 quantizedActivations: Bool = false, sparsity: SparsityMode = .predicted, ffnDensity: Double? = nil,
                 headDensity: Double? = nil, sparsePrefill: Bool = false, lookaheadOverlap: Bool = true) {

@@ -22,6 +22,7 @@ public struct SamplingParameters: Sendable, Equatable {
     /// Seed of the random generator; nil draws one from the system.
     public var seed: UInt64?
 
+    /// Parameters with the given values; the defaults sample at temperature 0.8, repetition penalty off.
     public init(temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05,
                 repetitionPenalty: Float = 1.0, repetitionWindow: Int = 64, seed: UInt64? = nil) {
         self.temperature = temperature

@@ -24,6 +24,7 @@ public struct GenerationParameters: Sendable, Equatable {
     /// Stop at the tokenizer's end-of-generation tokens (EOS, EOT).
     public var stopAtEndOfGeneration: Bool
 
+    /// Parameters with the given values; by default up to 128 tokens, stopping at end-of-generation tokens.
     public init(maxTokens: Int = 128, sampling: SamplingParameters = SamplingParameters(), stopStrings: [String] = [],
                 stopAtEndOfGeneration: Bool = true) {
         self.maxTokens = maxTokens

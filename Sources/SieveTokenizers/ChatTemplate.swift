@@ -7,6 +7,7 @@ public struct ChatMessage: Sendable, Equatable {
     /// The message text.
     public var content: String
 
+    /// A message with the given role and text.
     public init(role: String, content: String) {
         self.role = role
         self.content = content
@@ -42,11 +43,17 @@ public enum ChatTemplateError: Error, LocalizedError, Equatable {
 public indirect enum JinjaValue: Sendable, Equatable {
     /// A name that is not defined (renders as nothing, `is defined` is false).
     case undefined
+    /// Python's `None` (`none` in a template; renders as `None`).
     case none
+    /// A boolean.
     case bool(Bool)
+    /// An integer.
     case int(Int)
+    /// A floating-point number.
     case double(Double)
+    /// A string.
     case string(String)
+    /// A list.
     case array([JinjaValue])
     /// A mapping; keys keep their order.
     case object([(String, JinjaValue)])

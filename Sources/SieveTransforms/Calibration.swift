@@ -55,6 +55,7 @@ public protocol CalibrationRecords {
 
 /// Calibration records held in memory (synthetic data, small models, tests).
 public struct InMemoryCalibration: CalibrationRecords {
+    /// Sizes of the records.
     public let shape: CalibrationShape
     private let inputs: [FloatMatrix]
     private let magnitudes: [FloatMatrix]
@@ -79,8 +80,11 @@ public struct InMemoryCalibration: CalibrationRecords {
         norms = headNorms
     }
 
+    /// Block `block`'s input matrix, as given.
     public func blockInputs(_ block: Int) throws -> FloatMatrix { inputs[block] }
+    /// Block `block`'s FFN magnitude matrix, as given.
     public func ffnMagnitudes(_ block: Int) throws -> FloatMatrix { magnitudes[block] }
+    /// Block `block`'s head norm matrix, as given.
     public func headNorms(_ block: Int) throws -> FloatMatrix { norms[block] }
 }
 
@@ -108,6 +112,7 @@ enum RecordKind: String, CaseIterable {
 public final class CalibrationStore: CalibrationRecords {
     /// The store's directory.
     public let directory: URL
+    /// Sizes of the records (from `meta.json`).
     public let shape: CalibrationShape
 
     static let metaFile = "meta.json"
@@ -140,8 +145,11 @@ public final class CalibrationStore: CalibrationRecords {
         }
     }
 
+    /// Reads block `block`'s inputs from disk, as f32.
     public func blockInputs(_ block: Int) throws -> FloatMatrix { try read(.input, block) }
+    /// Reads block `block`'s FFN magnitudes from disk, as f32.
     public func ffnMagnitudes(_ block: Int) throws -> FloatMatrix { try read(.ffn, block) }
+    /// Reads block `block`'s head norms from disk, as f32.
     public func headNorms(_ block: Int) throws -> FloatMatrix { try read(.heads, block) }
 
     /// Deletes the store's directory.
@@ -254,6 +262,7 @@ public final class CalibrationRecorder {
     public let directory: URL
     /// Sizes of what is recorded (`tokens` counts the tokens recorded so far).
     public private(set) var shape: CalibrationShape
+    /// Which tokens are recorded.
     public let options: Options
     /// Tokens recorded so far.
     public var recordedTokens: Int { shape.tokens }

@@ -31,13 +31,18 @@ public struct PackOptions: Sendable, Equatable {
     /// loss at temperature 1 beats 0.5, 0.25 and BCE(0.2) at densities 0.5–0.2, and a step of 1e-2 reaches in 10 epochs what
     /// 3e-3 reaches in 30).
     public var epochs: Int = 10
+    /// Tokens per training mini-batch; the training tokens must fill at least one.
     public var batchSize: Int = 256
+    /// Adam step size of predictor training.
     public var learningRate: Double = 1e-2
+    /// The loss predictors are trained with.
     public var loss: PredictorLoss = .listwise(temperature: 1)
+    /// Base seed of predictor training and SVD predictors, offset per block (`--seed`).
     public var seed: UInt64 = 0x5EED
     /// Tokens recorded by a calibration run (`--calibration-tokens`) and the sequence length they are run in
     /// (`--calibration-ctx`; used by the runner closure, recorded in provenance).
     public var calibrationTokens: Int = 16384
+    /// Tokens per calibration sequence (`--calibration-ctx`, at least 2).
     public var calibrationContext: Int = 256
     /// Fraction of the calibration tokens (the last ones) held out for validation.
     public var validationFraction: Double = 0.1
@@ -45,9 +50,11 @@ public struct PackOptions: Sendable, Equatable {
     public var reorderTokens: Int = 4096
     /// Densities whose recall is always measured (the bundle's recall table).
     public var ffnDensities: [Double] = [0.5, 0.3, 0.2, 0.1]
+    /// Head densities whose recall is always measured (head training picks its best epoch at them).
     public var headDensities: [Double] = [0.75, 0.5]
     /// How default densities are chosen; nil head schedule = `DensitySchedule.headDefault(heads:)`.
     public var ffnSchedule: DensitySchedule = .ffnDefault
+    /// How default head densities are chosen (nil: `DensitySchedule.headDefault(heads:)`).
     public var headSchedule: DensitySchedule?
     /// Worker threads (nil: one per core).
     public var threads: Int?
@@ -155,11 +162,13 @@ public enum PackCalibration {
 
 /// The stages of a pack, in order.
 public enum PackStage: String, Sendable, CaseIterable {
+    /// Record calibration data, reorder FFN neurons into blocks, build predictors, choose densities.
     case calibrate, reorder, predictors, schedule
 }
 
 /// A progress report: the stage, how far it is, and an estimate of the time it still needs.
 public struct PackProgress: Sendable {
+    /// The stage reported on.
     public var stage: PackStage
     /// Done fraction of the stage, `0…1`.
     public var fraction: Double
@@ -173,38 +182,50 @@ public struct PackProgress: Sendable {
 
 /// One pass applied, with its options (the bundle manifest's `provenance.passes`).
 public struct PackPass: Sendable, Equatable {
+    /// The pass (`calibrate`, `reorder`, `block`, `predictors` or `schedule`).
     public var name: String
+    /// The pass's options.
     public var options: JSONValue
 }
 
 /// What the packer measured for one block.
 public struct BlockPackReport: Sendable, Equatable {
+    /// Index of the block.
     public var block: Int
     /// The block whose input the predictors read.
     public var sourceBlock: Int
     /// Mean share of a token's FFN mass in its top blocks at the reorder reference density (validation-free, on
     /// the clustering subsample): with the chosen permutation, with neurons in original order, with a random one.
     public var reorderCaptured: Double
+    /// The same share with neurons in their original order (blocks of consecutive neurons).
     public var identityCaptured: Double
+    /// The same share with a random (seeded) grouping.
     public var randomCaptured: Double
     /// Recall tables on the validation tokens (densities in decreasing order).
     public var ffnRecall: [RecallEntry]
+    /// Head predictor recall on the validation tokens (densities in decreasing order).
     public var headRecall: [RecallEntry]
     /// Chosen default densities (nil = dense).
     public var ffnDensity: Double?
+    /// Chosen default head density (nil = dense).
     public var headDensity: Double?
     /// Training logs (trained predictors only).
     public var ffnTraining: TrainingLog?
+    /// Head predictor training log (trained predictors only).
     public var headTraining: TrainingLog?
 }
 
 /// Everything a pack measured.
 public struct PackReport: Sendable, Equatable {
+    /// Calibration tokens recorded (training plus validation).
     public var calibrationTokens: Int
+    /// Tokens the predictors were built from (the first ones).
     public var trainingTokens: Int
+    /// Held-out tokens recall was measured on (the last ones).
     public var validationTokens: Int
     /// The records' directory when they were kept (`PackOptions.keepCalibration`).
     public var calibrationDirectory: URL?
+    /// What was measured for each block, in block order.
     public var blocks: [BlockPackReport]
 
     /// Mean over blocks of the FFN recall at `density` (nil when not measured).
@@ -274,8 +295,11 @@ public struct PackReport: Sendable, Equatable {
 
 /// The result of a pack: the sparse graph, the passes for the bundle's provenance, and the measurements.
 public struct PackResult: Sendable {
+    /// The sparse graph: blocked FFN weights, predictors and per-block densities attached.
     public var graph: ModelGraph
+    /// The passes applied, in order.
     public var passes: [PackPass]
+    /// What the pack measured.
     public var report: PackReport
 }
 

@@ -45,6 +45,7 @@ public struct PredictorTrainingOptions: Sendable, Equatable {
     /// Densities at which validation recall is averaged to pick the best epoch.
     public var selectionDensities: [Double]
 
+    /// Options with the given values.
     public init(rank: Int = 64, epochs: Int = 10, batchSize: Int = 256, learningRate: Double = 1e-2,
                 loss: PredictorLoss = .listwise(temperature: 1), seed: UInt64 = 0x5EED,
                 selectionDensities: [Double] = [0.5, 0.3, 0.2, 0.1]) {

@@ -12,6 +12,7 @@ public struct RecallEntry: Sendable, Equatable {
     /// Mean fraction of a token's total mass held by the oracle's top-k units.
     public var oracle: Double
 
+    /// An entry with the given values.
     public init(density: Double, recall: Double, captured: Double, oracle: Double) {
         self.density = density; self.recall = recall; self.captured = captured; self.oracle = oracle
     }
