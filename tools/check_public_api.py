@@ -2,7 +2,7 @@
 """Checks Sieve's public API: every public declaration has a doc comment, and no public type is named *Manager,
 *Helper or *Util(s).
 
-    python3 tools/check_public_api.py [--members-warn-only DIR ...] [ROOT]
+    python3 tools/check_public_api.py [ROOT]
 
 Scans the library modules (Sources/* except the CLI, Formats/*). A declaration needs a `///` (or `/** */`) comment
 directly above it (attributes such as `@discardableResult` may sit in between). Checked: `public`/`open` types,
@@ -11,9 +11,7 @@ public protocols (public without the keyword). Members that only witness a stand
 `description`, `==`, `hash(into:)`, `init(from:)`, `encode(to:)`, literal initialisers …) are exempt: the protocol
 documents them.
 
-Missing comments on public *types* and forbidden names are always errors. Missing comments on *members* are
-errors too, except under the folders given with --members-warn-only, where they are listed as warnings. Exit
-status 1 on any error. Run by `make test` through Tests/SieveTests/PublicAPITests.swift.
+A missing comment on a public type or member, and a forbidden name, are errors. Exit status 1 on any error. Run by `make test` through Tests/SieveTests/PublicAPITests.swift.
 """
 import os
 import re
@@ -173,37 +171,20 @@ def scan(path, rel):
 
 
 def main(argv):
-    warn_only = []
-    args = []
-    i = 0
-    while i < len(argv):
-        if argv[i] == "--members-warn-only":
-            i += 1
-            while i < len(argv) and not argv[i].startswith("--"):
-                warn_only.append(argv[i].rstrip("/"))
-                i += 1
-            continue
-        args.append(argv[i])
-        i += 1
-    root = args[0] if args else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = argv[0] if argv else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     folders = [os.path.join("Sources", d) for d in sorted(os.listdir(os.path.join(root, "Sources")))
                if d != "sieve"] + [os.path.join("Formats", d) for d in sorted(os.listdir(os.path.join(root, "Formats")))]
     errors = []
-    warnings = []
     for folder in folders:
         for dirpath, _, files in os.walk(os.path.join(root, folder)):
             for name in sorted(files):
                 if not name.endswith(".swift"):
                     continue
                 rel = os.path.relpath(os.path.join(dirpath, name), root)
-                for kind, message in scan(os.path.join(dirpath, name), rel):
-                    lenient = kind == "member" and any(rel.startswith(w + "/") for w in warn_only)
-                    (warnings if lenient else errors).append(message)
-    for message in warnings:
-        print("warning: " + message)
+                errors += [message for _, message in scan(os.path.join(dirpath, name), rel)]
     for message in errors:
         print("error: " + message)
-    print(f"public API check: {len(errors)} errors, {len(warnings)} warnings")
+    print(f"public API check: {len(errors)} errors")
     return 1 if errors else 0
 
 
