@@ -243,14 +243,16 @@ public enum MatMul {
         }
 
         /// Calls `body` with the rows of units `units`: contiguous ranges, or, for blocks of one row, positions in
-        /// the block list.
+        /// the block list, or, decoding blocks of a multiple of 4 rows, their groups (prefetched ahead).
         @inline(__always)
-        func forEachRows(units: Range<Int>, rows: Int, unit: Int, _ body: (DecodeRows) -> Void) {
+        func forEachRows(units: Range<Int>, rows: Int, unit: Int, decode: Bool, _ body: (DecodeRows) -> Void) {
             switch self {
             case .all:
                 body(DecodeRows((units.lowerBound * unit)..<min(rows, units.upperBound * unit)))
             case let .blocks(blocks, 1):
                 body(DecodeRows(list: blocks.baseAddress!, positions: (units.lowerBound * unit)..<min(blocks.count, units.upperBound * unit)))
+            case let .blocks(blocks, blockRows) where decode && unit == 4 && blockRows % 4 == 0:
+                body(DecodeRows(blocks: blocks.baseAddress!, blockRows: blockRows, groups: units))
             case let .blocks(blocks, blockRows):
                 let perBlock = (blockRows + unit - 1) / unit
                 var u = units.lowerBound
@@ -317,7 +319,7 @@ public enum MatMul {
                 }
                 let end = min(range.upperBound, base + count)
                 let p = products[productIndex]
-                selection.forEachRows(units: (u - base)..<(end - base), rows: p.weights.rows, unit: unit) { rows in
+                selection.forEachRows(units: (u - base)..<(end - base), rows: p.weights.rows, unit: unit, decode: !prefill) { rows in
                     compute(p, rows: rows, input: input, prefill: prefill, thread: thread)
                 }
                 u = end

@@ -94,6 +94,8 @@ public enum SparseFeedForward {
         func forEachRows(_ body: (DecodeRows) -> Void) {
             if b == 1 {
                 body(DecodeRows(list: blocks.baseAddress!, positions: 0..<blocks.count))
+            } else if b % 4 == 0 {
+                body(DecodeRows(blocks: blocks.baseAddress!, blockRows: b, groups: 0..<(blocks.count * b / 4)))
             } else {
                 for block in blocks { body(DecodeRows((block * b)..<((block + 1) * b))) }
             }

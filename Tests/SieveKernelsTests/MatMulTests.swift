@@ -114,6 +114,23 @@ import Testing
             // bit-identical to the full product's.
             var full = [Float](repeating: .nan, count: 11)
             full.withUnsafeMutableBufferPointer { MatMul.multiply(w, input, into: $0.baseAddress!, pool: pool) }
+            // Blocks of a multiple of four rows take the block-group path (each block read as its four quarters,
+            // the next groups prefetched): each row bit-identical to the full product's too.
+            for (blockRows, selected) in [(4, [1, 0]), (8, [0]), (4, [1])] {
+                var grouped = [Float](repeating: .nan, count: 11)
+                selected.withUnsafeBufferPointer { bb in
+                    grouped.withUnsafeMutableBufferPointer {
+                        MatMul.multiply(w, input, blocks: bb, blockRows: blockRows, into: $0.baseAddress!, pool: pool)
+                    }
+                }
+                for r in 0..<11 {
+                    if selected.contains(r / blockRows) {
+                        #expect(grouped[r] == full[r], "\(dtype.name) \(kernels) blocks of \(blockRows) \(selected): row \(r)")
+                    } else {
+                        #expect(grouped[r].isNaN, "row \(r) was written")
+                    }
+                }
+            }
             for listed in [[10, 1, 4, 5, 7], [3], [0, 2, 4, 6, 8, 9, 10]] {
                 var byRows = [Float](repeating: .nan, count: 11)
                 listed.withUnsafeBufferPointer { lb in
