@@ -124,7 +124,7 @@ def has_doc(lines, index):
 
 
 def scan(path, rel):
-    """Yields (kind, message) findings of one file: kind is 'type', 'member' or 'name'."""
+    """Yields the findings of one file as messages."""
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     state = {"block": False, "multiline": False}
@@ -151,11 +151,10 @@ def scan(path, rel):
             where = f"{rel}:{index + 1}"
             if keyword != "extension" and (public or implied):
                 if keyword in TYPE_KEYWORDS and public and FORBIDDEN.search(name):
-                    yield "name", f"{where}: public type {name} has a vague name (Manager/Helper/Util); name what it is"
+                    yield f"{where}: public type {name} has a vague name (Manager/Helper/Util); name what it is"
                 if not has_doc(lines, index) and not WITNESSES.search(code) and not (
                         keyword == "case" and enclosing != "public-enum"):
-                    kind = "type" if keyword in TYPE_KEYWORDS and keyword != "typealias" else "member"
-                    yield kind, f"{where}: public {keyword} {name} has no doc comment"
+                    yield f"{where}: public {keyword} {name} has no doc comment"
             if opening > closing and keyword in TYPE_KEYWORDS | {"extension"}:
                 kind = "other"
                 if public and keyword == "enum":
@@ -181,7 +180,7 @@ def main(argv):
                 if not name.endswith(".swift"):
                     continue
                 rel = os.path.relpath(os.path.join(dirpath, name), root)
-                errors += [message for _, message in scan(os.path.join(dirpath, name), rel)]
+                errors += scan(os.path.join(dirpath, name), rel)
     for message in errors:
         print("error: " + message)
     print(f"public API check: {len(errors)} errors")

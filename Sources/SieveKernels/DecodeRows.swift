@@ -47,44 +47,36 @@ struct DecodeRows {
         return (s, s + quarter, s + 2 * quarter, s + 3 * quarter)
     }
 
-    /// Groups of four listed rows fetched ahead of the group being computed.
+    /// Groups (of listed rows or of blocks) fetched ahead of the group being computed.
     static let prefetchGroups = 2
 
     /// Calls `body` with each group of four row indices of `w` and how many of them are real.
     @inline(__always)
     func forEachGroup(of w: WeightMatrix, _ body: ((Int, Int, Int, Int), Int) -> Void) {
-        if blockRows > 0, let list {
-            func prefetch(_ u: Int) {
-                guard u < span.upperBound else { return }
-                let r = blockGroup(u, list)
+        if let list {
+            // Listed rows: four consecutive entries per group; block groups: one group per position.
+            let last = span.upperBound - 1
+            let groups = blockRows > 0 ? span.count : (span.count + 3) / 4
+            @inline(__always)
+            func group(_ g: Int) -> ((Int, Int, Int, Int), Int) {
+                if blockRows > 0 { return (blockGroup(span.lowerBound + g, list), 4) }
+                let i = span.lowerBound + 4 * g
+                return ((list[i], list[min(i + 1, last)], list[min(i + 2, last)], list[min(i + 3, last)]), min(4, last - i + 1))
+            }
+            @inline(__always)
+            func prefetch(_ g: Int) {
+                guard g < groups else { return }
+                let (r, _) = group(g)
                 sieve_prefetch(w.row(r.0), w.rowBytes)
                 sieve_prefetch(w.row(r.1), w.rowBytes)
                 sieve_prefetch(w.row(r.2), w.rowBytes)
                 sieve_prefetch(w.row(r.3), w.rowBytes)
             }
-            for u in span.lowerBound..<min(span.upperBound, span.lowerBound + Self.prefetchGroups) { prefetch(u) }
-            for u in span {
-                prefetch(u + Self.prefetchGroups)
-                body(blockGroup(u, list), 4)
-            }
-            return
-        }
-        if let list {
-            var i = span.lowerBound
-            let last = span.upperBound - 1
-            let ahead = 4 * Self.prefetchGroups
-            func prefetch(_ positions: Range<Int>) {
-                var j = positions.lowerBound
-                while j < positions.upperBound && j <= last {
-                    sieve_prefetch(w.row(list[j]), w.rowBytes)
-                    j += 1
-                }
-            }
-            prefetch(i..<(i + ahead))
-            while i <= last {
-                prefetch((i + ahead)..<(i + ahead + 4))
-                body((list[i], list[min(i + 1, last)], list[min(i + 2, last)], list[min(i + 3, last)]), min(4, last - i + 1))
-                i += 4
+            for g in 0..<min(groups, Self.prefetchGroups) { prefetch(g) }
+            for g in 0..<groups {
+                prefetch(g + Self.prefetchGroups)
+                let (r, valid) = group(g)
+                body(r, valid)
             }
             return
         }

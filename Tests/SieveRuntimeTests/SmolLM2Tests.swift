@@ -18,6 +18,24 @@ struct SmolLM2Tests {
         return try Session(graph: graph, options: RuntimeOptions(contextLength: context))
     }
 
+    /// Feeds `prompt` as llama.cpp generated it (the prompt in one batch, then one token at a time along its greedy
+    /// path) and calls `score` with each step and that step's logits.
+    static func alongLlamaPath(_ model: Model, prompt: JSONValue, _ score: (Int, UnsafeBufferPointer<Float>) -> Void) throws {
+        let promptIDs = try #require(prompt["prompt_ids"]?.arrayItems).compactMap(\.intValue)
+        let newIDs = try #require(prompt["new_ids"]?.arrayItems).compactMap(\.intValue)
+        model.reset()
+        try model.evaluate(promptIDs, outputs: .last) { _, output in score(0, output.logits) }
+        for step in 1..<newIDs.count {
+            try model.decode(newIDs[step - 1]) { score(step, $0) }
+        }
+    }
+
+    /// log Σ exp(logits), in Double.
+    static func logSumExp(_ logits: UnsafeBufferPointer<Float>) -> Double {
+        let m = Double(logits.max()!)
+        return log(logits.reduce(0) { $0 + exp(Double($1) - m) }) + m
+    }
+
     /// Per prompt of `reference.json`: argmax agreement with llama.cpp and the medians over the steps of the mean
     /// and of the max |Δ log-prob| over llama.cpp's top 10, fed llama.cpp's greedy token path (teacher forcing).
     static func teacherForced(_ session: Session) throws -> [(name: String, agree: Int, steps: Int, meanMedian: Double, maxMedian: Double, max: Double)] {
@@ -31,31 +49,22 @@ struct SmolLM2Tests {
             if let text = prompt["prompt_text"]?.stringValue {
                 #expect(try session.tokens(for: .text(text)) == promptIDs, "\(name): tokenization")
             }
-            let model = session.model
-            model.reset()
             var agree = 0
             var stepDiffs: [Double] = []
             var stepMeans: [Double] = []
-            func score(_ step: Int, _ logits: UnsafeBufferPointer<Float>) {
+            try Self.alongLlamaPath(session.model, prompt: prompt) { step, logits in
                 if Sampler.argmax(logits) == newIDs[step] { agree += 1 }
-                let values = logits.map(Double.init)
-                let m = values.max()!
-                let logSum = log(values.reduce(0) { $0 + exp($1 - m) }) + m
+                let logSum = Self.logSumExp(logits)
                 var worst = 0.0
                 var total = 0.0
                 let pairs = top10[step].arrayItems ?? []
                 for pair in pairs {
                     guard let items = pair.arrayItems, let id = items[0].intValue, let lp = items[1].doubleValue else { continue }
-                    worst = max(worst, abs((values[id] - logSum) - lp))
-                    total += abs((values[id] - logSum) - lp)
+                    worst = max(worst, abs((Double(logits[id]) - logSum) - lp))
+                    total += abs((Double(logits[id]) - logSum) - lp)
                 }
                 stepDiffs.append(worst)
                 stepMeans.append(total / Double(max(pairs.count, 1)))
-            }
-            // As llama.cpp generated: the prompt in one batch, then one token at a time along its path.
-            try model.evaluate(promptIDs, outputs: .last) { _, output in score(0, output.logits) }
-            for step in 1..<newIDs.count {
-                try model.decode(newIDs[step - 1]) { score(step, $0) }
             }
             results.append((name, agree, newIDs.count, stepMeans.sorted()[stepMeans.count / 2], stepDiffs.sorted()[stepDiffs.count / 2],
                             stepDiffs.max() ?? 0))
@@ -87,18 +96,12 @@ struct SmolLM2Tests {
     /// Log-probabilities of llama.cpp's top-10 ids at each step of its greedy path, teacher-forced.
     static func topTenLogProbabilities(_ graph: ModelGraph, prompt: JSONValue) throws -> [[Double]] {
         let session = try Session(graph: graph, options: RuntimeOptions(contextLength: 512))
-        let promptIDs = try #require(prompt["prompt_ids"]?.arrayItems).compactMap(\.intValue)
-        let newIDs = try #require(prompt["new_ids"]?.arrayItems).compactMap(\.intValue)
         let ids = try #require(prompt["llama_top10_logprobs"]?.arrayItems).map { ($0.arrayItems ?? []).compactMap { $0.arrayItems?[0].intValue } }
         var result: [[Double]] = []
-        func score(_ step: Int, _ logits: UnsafeBufferPointer<Float>) {
-            let m = Double(logits.max()!)
-            let logSum = log(logits.reduce(0) { $0 + exp(Double($1) - m) }) + m
+        try Self.alongLlamaPath(session.model, prompt: prompt) { step, logits in
+            let logSum = Self.logSumExp(logits)
             result.append(ids[step].map { Double(logits[$0]) - logSum })
         }
-        let model = session.model
-        try model.evaluate(promptIDs, outputs: .last) { _, output in score(0, output.logits) }
-        for step in 1..<newIDs.count { try model.decode(newIDs[step - 1]) { score(step, $0) } }
         return result
     }
 
@@ -153,9 +156,7 @@ struct SmolLM2Tests {
                 guard let items = pair.arrayItems, let id = items[0].intValue, let logit = items[1].doubleValue else { continue }
                 worst = max(worst, abs(Double(output.logits[id]) - logit))
             }
-            let values = output.logits.map(Double.init)
-            let m = values.max()!
-            let logSum = log(values.reduce(0) { $0 + exp($1 - m) }) + m
+            let logSum = Self.logSumExp(output.logits)
             worstLogSum = max(worstLogSum, abs(logSum - (position["logsumexp"]?.doubleValue ?? .nan)))
         }
         print("SmolLM2 vs transformers f32: top-10 max |Δlogit| \(worst), max |Δlogsumexp| \(worstLogSum)")
