@@ -19,9 +19,10 @@ void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t up
 
 /// Asks the CPU to bring the cache lines of `bytes` bytes at `p` into the caches (a hint: no fault, no effect on
 /// results). For rows read in an order the hardware prefetcher cannot guess: listed rows of a sparse layer.
+/// Every line the bytes touch is asked for, the last one too when `p` is not at a line start.
 static inline void sieve_prefetch(const void *p, intptr_t bytes) {
-    const char *c = (const char *)p;
-    for (intptr_t i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
+    const char *end = (const char *)p + bytes;
+    for (const char *c = (const char *)((uintptr_t)p & ~(uintptr_t)63); c < end; c += 64) __builtin_prefetch(c, 0, 3);
 }
 
 #if defined(__x86_64__)
