@@ -90,6 +90,41 @@ VNNI void sieve_q8_0_dot_rows4_vnni(const void *r0, const void *r1, const void *
     for (int i = 0; i < 4; i++) out[i] = hsum256(acc[i]);
 }
 
+VNNI void sieve_q8_0_dot_list_vnni(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count, int nb,
+                                   const int8_t *xq, const float *xd, float *y) {
+    const uint8_t *w0 = (const uint8_t *)base;
+    intptr_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        const uint8_t *r[4] = {w0 + rows[i] * rowBytes, w0 + rows[i + 1] * rowBytes, w0 + rows[i + 2] * rowBytes,
+                               w0 + rows[i + 3] * rowBytes};
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int b = 0; b < nb; b++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+            __m256i ax = _mm256_sign_epi8(x, x);
+            float dx = xd[b];
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *p = r[k] + 34 * b;
+                __m256i w = _mm256_loadu_si256((const __m256i *)(p + 2));
+                __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, _mm256_sign_epi8(w, x));
+                acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(p) * dx), acc[k]);
+            }
+        }
+        for (int k = 0; k < 4; k++) y[rows[i + k]] = hsum256(acc[k]);
+    }
+    for (; i < count; i++) {
+        const uint8_t *r = w0 + rows[i] * rowBytes;
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+            const uint8_t *p = r + 34 * b;
+            __m256i w = _mm256_loadu_si256((const __m256i *)(p + 2));
+            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(x, x), _mm256_sign_epi8(w, x));
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(p) * xd[b]), acc);
+        }
+        y[rows[i]] = hsum256(acc);
+    }
+}
+
 int sieve_cpu_has_avx512_vnni(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&

@@ -40,6 +40,23 @@ enum VNNIGEMV {
     static func rows(_ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8Activation, _ y: UnsafeMutablePointer<Float>) {
         #if arch(x86_64)
         let nb = Int32(act.blocks)
+        if w.dtype == .q8_0 {
+            // Row indices gathered in the groups' order and handed to C a batch at a time.
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: listBatch + 4) { batch in
+                let list = batch.baseAddress!
+                var n = 0
+                rows.forEachGroup(of: w) { r, valid in
+                    list[n] = r.0; list[n + 1] = r.1; list[n + 2] = r.2; list[n + 3] = r.3
+                    n += valid
+                    if n >= listBatch {
+                        sieve_q8_0_dot_list_vnni(w.base, w.rowBytes, list, n, nb, act.qs, act.d, y)
+                        n = 0
+                    }
+                }
+                if n > 0 { sieve_q8_0_dot_list_vnni(w.base, w.rowBytes, list, n, nb, act.qs, act.d, y) }
+            }
+            return
+        }
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4) { out in
             let o = out.baseAddress!
             rows.forEachGroup(of: w) { r, valid in
@@ -57,6 +74,9 @@ enum VNNIGEMV {
         preconditionFailure("the VNNI kernels exist only on x86-64")
         #endif
     }
+
+    /// Rows per call of the list kernel.
+    static let listBatch = 64
 
     /// Whether `dtype` has a VNNI kernel.
     static func supports(_ dtype: DType) -> Bool { dtype == .q4_1 || dtype == .q4_0 || dtype == .q8_0 }
