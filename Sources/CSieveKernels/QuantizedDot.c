@@ -71,9 +71,8 @@ VNNI void sieve_q4_0_dot_rows4_vnni(const void *r0, const void *r1, const void *
     q4_dot_rows4(r, nb, 18, 0, xq, xd, xs, out);
 }
 
-VNNI void sieve_q8_0_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
-                                    const int8_t *xq, const float *xd, float *out) {
-    const uint8_t *const r[4] = {r0, r1, r2, r3};
+// Dot products of four q8_0 rows with the 8-bit activations (the body of both q8_0 entry points).
+VNNI static inline void q8_0_dot_rows4(const uint8_t *const r[4], int nb, const int8_t *xq, const float *xd, float *out) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < nb; b++) {
         __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
@@ -90,38 +89,24 @@ VNNI void sieve_q8_0_dot_rows4_vnni(const void *r0, const void *r1, const void *
     for (int i = 0; i < 4; i++) out[i] = hsum256(acc[i]);
 }
 
+VNNI void sieve_q8_0_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
+                                    const int8_t *xq, const float *xd, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    q8_0_dot_rows4(r, nb, xq, xd, out);
+}
+
 VNNI void sieve_q8_0_dot_list_vnni(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count, int nb,
                                    const int8_t *xq, const float *xd, float *y) {
-    const uint8_t *w0 = (const uint8_t *)base;
-    intptr_t i = 0;
-    for (; i + 4 <= count; i += 4) {
-        const uint8_t *r[4] = {w0 + rows[i] * rowBytes, w0 + rows[i + 1] * rowBytes, w0 + rows[i + 2] * rowBytes,
-                               w0 + rows[i + 3] * rowBytes};
-        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (int b = 0; b < nb; b++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
-            __m256i ax = _mm256_sign_epi8(x, x);
-            float dx = xd[b];
-            for (int k = 0; k < 4; k++) {
-                const uint8_t *p = r[k] + 34 * b;
-                __m256i w = _mm256_loadu_si256((const __m256i *)(p + 2));
-                __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, _mm256_sign_epi8(w, x));
-                acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(p) * dx), acc[k]);
-            }
-        }
-        for (int k = 0; k < 4; k++) y[rows[i + k]] = hsum256(acc[k]);
-    }
-    for (; i < count; i++) {
-        const uint8_t *r = w0 + rows[i] * rowBytes;
-        __m256 acc = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
-            const uint8_t *p = r + 34 * b;
-            __m256i w = _mm256_loadu_si256((const __m256i *)(p + 2));
-            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(x, x), _mm256_sign_epi8(w, x));
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(p) * xd[b]), acc);
-        }
-        y[rows[i]] = hsum256(acc);
+    const uint8_t *w = (const uint8_t *)base;
+    float out[4];
+    for (intptr_t i = 0; i < count; i += 4) {
+        // A last group of fewer than four repeats its last row.
+        intptr_t last = count - 1;
+        const intptr_t k[4] = {rows[i], rows[i + 1 <= last ? i + 1 : last], rows[i + 2 <= last ? i + 2 : last],
+                               rows[i + 3 <= last ? i + 3 : last]};
+        const uint8_t *const r[4] = {w + k[0] * rowBytes, w + k[1] * rowBytes, w + k[2] * rowBytes, w + k[3] * rowBytes};
+        q8_0_dot_rows4(r, nb, xq, xd, out);
+        for (int j = 0; j < 4 && i + j < count; j++) y[k[j]] = out[j];
     }
 }
 
