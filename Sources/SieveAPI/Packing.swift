@@ -28,9 +28,7 @@ extension Packer {
                             calibrationText: String? = nil, zstdLevel: Int = 3, overwrite: Bool = false,
                             progress: (@Sendable (PackProgress) -> Void)? = nil) async throws -> PackedBundle {
         guard FileManager.default.fileExists(atPath: source.path) else { throw SieveError.fileNotFound(path: source.path) }
-        if !overwrite && FileManager.default.fileExists(atPath: destination.path) {
-            throw SieveCoreError.outputExists(path: destination.path)
-        }
+        try AtomicFileWriter.checkDestination(destination, overwrite: overwrite)
         return try await runOnWorkerThread {
             let start = Date()
             let registry = BuiltInFormats.register()

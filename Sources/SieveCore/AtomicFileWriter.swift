@@ -19,15 +19,33 @@ public final class AtomicFileWriter {
     /// Opens a temporary file beside `destination`. Refuses to replace an existing file unless `overwrite`.
     public init(destination: URL, overwrite: Bool) throws {
         self.destination = destination
-        if !overwrite && FileManager.default.fileExists(atPath: destination.path) {
-            throw SieveCoreError.outputExists(path: destination.path)
-        }
+        try Self.checkDestination(destination, overwrite: overwrite)
         let dir = destination.deletingLastPathComponent()
         let name = ".\(destination.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         temporary = dir.appendingPathComponent(name)
         fd = TemporaryFileRegistry.shared.create(temporary.path)
         guard fd >= 0 else {
             throw SieveCoreError.writeFailed(path: destination.path, reason: fd == -2 ? "interrupted" : String(cString: strerror(errno)))
+        }
+    }
+
+    /// Throws unless `destination` can be written: its folder must exist and be writable, and an existing file
+    /// there needs `overwrite` (an existing folder is left to writers that write into folders). Commands that work
+    /// for a while before writing call this first, so that a wrong output path fails at once rather than after
+    /// the work.
+    public static func checkDestination(_ destination: URL, overwrite: Bool) throws {
+        let folder = destination.deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw SieveCoreError.writeFailed(path: destination.path, reason: "the folder \(folder) does not exist (create it first)")
+        }
+        guard access(folder, W_OK) == 0 else {
+            throw SieveCoreError.writeFailed(path: destination.path, reason: "the folder \(folder) is not writable")
+        }
+        var existingIsDirectory: ObjCBool = false
+        if !overwrite && FileManager.default.fileExists(atPath: destination.path, isDirectory: &existingIsDirectory),
+           !existingIsDirectory.boolValue {
+            throw SieveCoreError.outputExists(path: destination.path)
         }
     }
 

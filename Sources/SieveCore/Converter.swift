@@ -9,6 +9,7 @@ public enum Converter {
                                registry: FormatRegistry = .shared,
                                progress: (@Sendable (Int, Int, String) -> Void)? = nil) throws -> ModelGraph {
         let reader = try registry.plugin(for: input)
+        try AtomicFileWriter.checkDestination(output, overwrite: overwrite)
         let graph = try reader.read(input)
         let writer: FormatPlugin
         if let format {

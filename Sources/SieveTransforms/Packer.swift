@@ -15,11 +15,19 @@ public enum PredictorKind: String, Sendable, CaseIterable {
 public struct PackOptions: Sendable, Equatable {
     /// Neurons per FFN block `B` (`--block-size`); must divide the FFN width. nil: `automaticBlockSize(for:)`.
     public var blockSize: Int?
-    /// Predictor rank `r` (`--rank`). nil: `automaticRank(blockSize:)`.
-    public var rank: Int?
+    /// Predictor rank `r` (`--rank`). 64 by measurement: on SmolLM2 (blocks of 32) ranks 32, 64 and 128 give the
+    /// same mean FFN recall within 0.001 at densities 0.5–0.1; on docs-opt-relu (single neurons, lookahead 0) its
+    /// schedule costs +1.38% perplexity at rank 64 and +1.19% at rank 128 (dev.txt c256), while rank 128's
+    /// predictors (a 1024×128 product per block against fc1's 1024×256) took the whole sparse gain: 1.03× dense
+    /// against 1.04–1.12× at rank 64, same runs.
+    public var rank: Int = 64
     /// Blocks between the predictor's input and its block (`--lookahead`, 0 or 1): block `l`'s predictors read
-    /// the input of block `max(0, l − lookahead)`.
-    public var lookahead: Int = 1
+    /// the input of block `max(0, l − lookahead)`. 0 by measurement: the predictors of block `l` still run inside
+    /// block `l`'s Q/K/V and output-projection regions (the input of block `l` exists before its attention), so
+    /// reading it costs no extra parallel region for FFN predictors, and it predicts better — docs-opt-relu's
+    /// schedule costs +1.38% perplexity with lookahead 0 against +2.02% with 1 (rank 64); SmolLM2 is unchanged
+    /// (its schedule and FFN density 0.5 within 1.5% of each other's perplexity).
+    public var lookahead: Int = 0
     /// Trained or training-free predictors (`--predictor`).
     public var predictor: PredictorKind = .trained
     /// Element type of the blocked FFN weights (`--dtype`).
@@ -82,18 +90,9 @@ public struct PackOptions: Sendable, Equatable {
         rank % DType.q8_0.blockSize == 0 && hidden % DType.q8_0.blockSize == 0 ? .q8_0 : .f16
     }
 
-    /// 128 for single-neuron blocks, 64 otherwise, by measurement. SmolLM2 (blocks of 32): ranks 32, 64 and 128 give
-    /// the same mean FFN recall within 0.001 at densities 0.5–0.1. docs-opt-relu (single neurons): recall at 0.2 is
-    /// 0.933 / 0.952 / 0.956 at ranks 32 / 64 / 128, and its schedule (mean density 0.2) costs +2.02% perplexity at
-    /// rank 64 and +1.85% at rank 128 (q8_0 predictors, dev.txt c256).
-    public static func automaticRank(blockSize: Int) -> Int { blockSize == 1 ? 128 : 64 }
-
-    /// `rank`, or the automatic one for `graph`.
-    public func rank(for graph: ModelGraph) -> Int { rank ?? Self.automaticRank(blockSize: blockSize(for: graph)) }
-
     /// `predictorType`, or the automatic one for `graph`.
     public func predictorType(for graph: ModelGraph) -> DType {
-        predictorType ?? Self.automaticPredictorType(rank: rank(for: graph), hidden: graph.hyperparameters.hiddenSize)
+        predictorType ?? Self.automaticPredictorType(rank: rank, hidden: graph.hyperparameters.hiddenSize)
     }
 
     /// The type `predictor` is stored in: `predictorType(for:)`, except that a block-quantized type only applies to
@@ -115,7 +114,6 @@ public struct PackOptions: Sendable, Equatable {
         }
         let ff = graph.hyperparameters.intermediateSize
         guard blockSize >= 1, ff % blockSize == 0 else { throw fail("--block-size", blockSize, "must divide the FFN width \(ff) (try 16, 32 or 64)") }
-        let rank = rank(for: graph)
         guard rank >= 1 else { throw fail("--rank", rank, "must be positive") }
         guard lookahead == 0 || lookahead == 1 else { throw fail("--lookahead", lookahead, "must be 0 or 1") }
         let predictorType = predictorType(for: graph)
@@ -140,7 +138,7 @@ public struct PackOptions: Sendable, Equatable {
     /// Every option as JSON (for provenance).
     public var json: JSONValue {
         .object([
-            ("block_size", blockSize.map { .int(Int64($0)) } ?? .string("auto")), ("rank", rank.map { .int(Int64($0)) } ?? .string("auto")), ("lookahead", .int(Int64(lookahead))),
+            ("block_size", blockSize.map { .int(Int64($0)) } ?? .string("auto")), ("rank", .int(Int64(rank))), ("lookahead", .int(Int64(lookahead))),
             ("predictor", .string(predictor.rawValue)), ("dtype", .string(weightType.description)),
             ("predictor_dtype", .string(predictorType?.name ?? "auto")), ("epochs", .int(Int64(epochs))),
             ("batch_size", .int(Int64(batchSize))), ("learning_rate", .double(learningRate)), ("loss", loss.json),
@@ -397,7 +395,7 @@ public enum Packer {
         let headSchedule = options.headSchedule ?? .headDefault(heads: hp.headCount)
         let headGrid = Array(Set(options.headDensities + headSchedule.candidates)).sorted(by: >)
         var reports: [BlockPackReport] = []
-        var trainingOptions = PredictorTrainingOptions(rank: options.rank(for: graph), epochs: options.epochs, batchSize: options.batchSize,
+        var trainingOptions = PredictorTrainingOptions(rank: options.rank, epochs: options.epochs, batchSize: options.batchSize,
                                                        learningRate: options.learningRate, loss: options.loss, seed: options.seed,
                                                        selectionDensities: options.ffnDensities)
         for l in 0..<blockCount {
@@ -424,7 +422,7 @@ public enum Packer {
                     progress: { clock.report(stepBase + (0.5 + $0 * 0.5) / Double(blockCount), detail: "block \(l + 1) of \(blockCount): head predictor") })
             case .svd:
                 ffnPredictor = try SVDPredictor.feedForward(
-                    graph: graph, block: l, permutation: reorders[l].permutation, blockSize: blockSize, rank: options.rank(for: graph),
+                    graph: graph, block: l, permutation: reorders[l].permutation, blockSize: blockSize, rank: options.rank,
                     meanInverseRMS: SVDPredictor.meanInverseRMS(inputs, rows: trainRows), seed: options.seed &+ UInt64(l),
                     products: products)
                 headPredictor = SVDPredictor.heads(headNorms: norms, rows: trainRows, hidden: hp.hiddenSize)

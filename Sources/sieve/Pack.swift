@@ -28,11 +28,11 @@ struct Pack: ParsableCommand {
     @Option(help: "Neurons per FFN block (1, 16, 32, 64, …; must divide the FFN width). Default: 1 (single neurons) for ReLU FFNs, 32 otherwise.")
     var blockSize: Int?
 
-    @Option(help: "Predictor rank. Default: 128 for single-neuron blocks, 64 otherwise.")
-    var rank: Int?
+    @Option(help: "Predictor rank.")
+    var rank: Int = 64
 
-    @Option(help: "Predictor lookahead: 1 reads the previous block's input, 0 the block's own.")
-    var lookahead: Int = 1
+    @Option(help: "Predictor lookahead: 0 reads the block's own input, 1 the previous block's.")
+    var lookahead: Int = 0
 
     @Option(help: "Predictor kind: trained or svd (training-free).")
     var predictor: String = "trained"
@@ -77,9 +77,7 @@ struct Pack: ParsableCommand {
     func run() throws {
         let source = URL(fileURLWithPath: model)
         let destination = URL(fileURLWithPath: output)
-        if !force && FileManager.default.fileExists(atPath: destination.path) {
-            throw CLIError(message: "error: " + (SieveCoreError.outputExists(path: destination.path).errorDescription ?? ""))
-        }
+        try reportingErrors { try AtomicFileWriter.checkDestination(destination, overwrite: force) }
         let start = Date()
         let plugin = try reportingErrors { try FormatSetup.registry.plugin(for: source) }
         let graph = try reportingErrors { try plugin.read(source) }

@@ -99,6 +99,24 @@ import Testing
         #expect(throws: SieveCoreError.self) { try AtomicFileWriter.write(to: out, overwrite: false) { try $0.write([9]) } }
         #expect(try Data(contentsOf: out) == Data([1, 2, 3]))
     }
+
+    @Test func destinationCheckNamesAMissingFolderBeforeAnyWork() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-atomic-\(UUID().uuidString)")
+        let out = dir.appendingPathComponent("model.sieve")
+        do {
+            try AtomicFileWriter.checkDestination(out, overwrite: true)
+            Issue.record("a missing folder passed the check")
+        } catch let SieveCoreError.writeFailed(path, reason) {
+            #expect(path == out.path)
+            #expect(reason.contains(dir.path) && reason.contains("does not exist"))
+        }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try AtomicFileWriter.checkDestination(out, overwrite: false)
+        try Data([1]).write(to: out)
+        #expect(throws: SieveCoreError.outputExists(path: out.path)) { try AtomicFileWriter.checkDestination(out, overwrite: false) }
+        try AtomicFileWriter.checkDestination(out, overwrite: true)
+    }
 }
 
 @Suite struct HFConfigTests {

@@ -29,6 +29,7 @@ import Testing
         options.learningRate = 1e-2
         options.batchSize = 128
         options.threads = 2
+        options.lookahead = 1  // the planted activations are a map of the previous block's input
         var stages: [PackStage] = []
         let result = try Packer.pack(graph: model.graph, calibration: .records(records), options: options) { p in
             if stages.last != p.stage { stages.append(p.stage) }
@@ -128,7 +129,7 @@ struct RealModelPackReport {
         var stageTimes: [PackStage: Double] = [:]
         let first = try Packer.pack(graph: graph, calibration: .sequences(sequences), options: base) { stageTimes[$0.stage] = $0.elapsed }
         let stages = PackStage.allCases.map { "\($0.rawValue) \(String(format: "%.1f", stageTimes[$0] ?? 0)) s" }.joined(separator: ", ")
-        print("\n\(name), \(first.report.calibrationTokens) tokens, defaults (trained r\(base.rank(for: graph)) B\(base.blockSize(for: graph)) lookahead \(base.lookahead)): \(String(format: "%.1f", Date().timeIntervalSince(start))) s (\(stages)), peak RSS \(String(format: "%.0f", peakRSSMegabytes())) MB")
+        print("\n\(name), \(first.report.calibrationTokens) tokens, defaults (trained r\(base.rank) B\(base.blockSize(for: graph)) lookahead \(base.lookahead)): \(String(format: "%.1f", Date().timeIntervalSince(start))) s (\(stages)), peak RSS \(String(format: "%.0f", peakRSSMegabytes())) MB")
         print(first.report.table(ffnDensities: [0.5, 0.3, 0.2, 0.1], headDensities: [0.75, 0.5]))
         let directory = try #require(first.report.calibrationDirectory)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -146,7 +147,7 @@ struct RealModelPackReport {
 
     @Test func docsOptRelu() throws {
         try Self.report("docs-opt-relu", graph: try Fixtures.graph("docs-opt-relu/hf"), variants: [
-            ("lookahead 0", { $0.lookahead = 0 }), ("rank 32", { $0.rank = 32 }), ("rank 128", { $0.rank = 128 }),
+            ("lookahead 1", { $0.lookahead = 1 }), ("rank 32", { $0.rank = 32 }), ("rank 128", { $0.rank = 128 }),
             ("svd", { $0.predictor = .svd }), ("B16", { $0.blockSize = 16 }), ("B32", { $0.blockSize = 32 }),
             ("bce(0.2)", { $0.loss = .bce(labelDensity: 0.2) }),
         ])
@@ -158,8 +159,8 @@ struct RealModelPackReport {
         let url = URL(fileURLWithPath: models).appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
         guard FileManager.default.fileExists(atPath: url.path) else { return }
         try Self.report("SmolLM2-135M Q4_1", graph: try GGUFPlugin().read(url), variants: [
-            ("lookahead 0", { $0.lookahead = 0 }), ("rank 128", { $0.rank = 128 }), ("rank 32", { $0.rank = 32 }),
-            ("svd", { $0.predictor = .svd }), ("svd lookahead 0", { $0.predictor = .svd; $0.lookahead = 0 }),
+            ("lookahead 1", { $0.lookahead = 1 }), ("rank 128", { $0.rank = 128 }), ("rank 32", { $0.rank = 32 }),
+            ("svd", { $0.predictor = .svd }), ("svd lookahead 1", { $0.predictor = .svd; $0.lookahead = 1 }),
             ("B16", { $0.blockSize = 16 }), ("B64", { $0.blockSize = 64 }),
         ])
     }
