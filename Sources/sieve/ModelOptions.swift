@@ -82,11 +82,15 @@ struct SparsityOptions: ParsableArguments {
     @Flag(help: "Sparse bundles: give the predictors' products parallel regions of their own instead of running them inside the Q/K/V and output-projection regions (to measure what the lookahead overlap saves).")
     var noLookaheadOverlap = false
 
-    @Option(help: "Sparse bundles: choose the lowest densities whose perplexity on a short probe (the end of the shipped calibration text) stays within this many percent of dense, and say what was chosen.")
+    @Option(help: "Sparse bundles: choose the lowest densities whose perplexity on a short probe (the end of the shipped calibration text, or of --probe-file) stays within this many percent of dense, and say what was chosen.")
     var maxPplIncrease: Double?
+
+    @Option(help: "With --max-ppl-increase: a UTF-8 text file whose end is the probe (text like yours makes a better choice than the shipped Python documentation).")
+    var probeFile: String?
 
     func validate() throws {
         if oracle && dense { throw ValidationError("--oracle and --dense exclude each other") }
+        if probeFile != nil && maxPplIncrease == nil { throw ValidationError("--probe-file is the probe of --max-ppl-increase; give both") }
         if let p = maxPplIncrease {
             if !(p >= 0 && p <= 1000) { throw ValidationError("--max-ppl-increase takes a percentage between 0 and 1000, got \(p)") }
             if ffnDensity != nil || headDensity != nil || ffnSchedule != nil || headSchedule != nil || oracle || dense {
@@ -133,17 +137,33 @@ struct SparsityOptions: ParsableArguments {
         (options.ffnSchedule, options.headSchedule) = try schedules(for: graph)
         guard let budget = maxPplIncrease else { return options }
         guard graph.tokenizer != nil else { throw CLIError(message: "error: --max-ppl-increase needs the model's tokenizer for its probe text") }
+        let context = DensityProbe.context(for: options, graph: graph)
         let (probe, bos) = try reportingErrors { () throws -> ([Int], Int?) in
             let tokenizer = try Tokenizer(graph: graph, source: "model")
-            let text = try CalibrationText.defaultText()
-            // The end of the text: the packer calibrates on its beginning.
+            let text: String
+            if let probeFile {
+                guard let data = FileManager.default.contents(atPath: probeFile) else {
+                    throw SieveCoreError.cannotOpen(path: probeFile, reason: "no such file or not readable (--probe-file)")
+                }
+                guard let decoded = String(data: data, encoding: .utf8) else {
+                    throw SieveCoreError.cannotOpen(path: probeFile, reason: "not UTF-8 text (--probe-file)")
+                }
+                text = decoded
+            } else {
+                text = try CalibrationText.defaultText()
+            }
+            // The end of the text: the packer calibrates on the shipped text's beginning.
             let tail = String(text.suffix(64 * 1024))
             let tokens = tokenizer.encode(tail, addSpecial: true, parseSpecial: false)
-            return (Array(tokens.suffix(DensityProbe.chunks * DensityProbe.context(for: options, graph: graph))), tokenizer.definition.addBOS ? tokenizer.bosID : nil)
+            if let probeFile, tokens.count < 2 * context {
+                throw SieveCoreError.cannotOpen(path: probeFile, reason: "\(tokens.count) tokens; the probe needs at least \(2 * context) (two chunks of \(context)): give a longer text")
+            }
+            return (Array(tokens.suffix(DensityProbe.chunks * context)), tokenizer.definition.addBOS ? tokenizer.bosID : nil)
         }
-        printError("choosing densities within +\(budget)% of dense probe perplexity (\(probe.count) tokens of held-out calibration text)")
+        let source = probeFile.map { "the end of \($0)" } ?? "held-out calibration text"
+        printError("choosing densities within +\(budget)% of dense probe perplexity (\(probe.count) tokens of \(source))")
         let choice = try reportingErrors {
-            try DensityTuner.choose(graph: graph, maxIncrease: budget, probe: probe, context: DensityProbe.context(for: options, graph: graph), bos: bos,
+            try DensityTuner.choose(graph: graph, maxIncrease: budget, probe: probe, context: context, bos: bos,
                                     threads: options.threads) { printError("  " + $0) }
         }
         printError(String(format: "chose mean FFN density %.3f (mass target %@), mean head density %.3f (mass target %@): probe PPL %.4f vs dense %.4f (%+.2f%%)",

@@ -56,6 +56,22 @@ import Testing
         let line = try #require(result.stderr.split(separator: "\n").first { $0.contains("chose mean FFN density") })
         let increase = try #require(line.split(separator: "(").last?.split(separator: "%").first.flatMap { Double($0) })
         #expect(increase <= 3)
+
+        // --probe-file: the end of the user's text is the probe; a missing, short or unpaired file is refused.
+        let probe = dir.appendingPathComponent("probe.txt")
+        try String(repeating: Self.text, count: 4).write(to: probe, atomically: true, encoding: .utf8)
+        let own = try SieveCLI.run(["run", bundle, "--max-ppl-increase", "3", "--probe-file", probe.path, "-p", "Hello", "-n", "2", "--temp", "0", "-t", "2"])
+        #expect(own.status == 0, "\(own.stderr)")
+        #expect(own.stderr.contains("tokens of the end of \(probe.path)") && own.stderr.contains("chose mean FFN density"), "\(own.stderr)")
+        let missing = dir.appendingPathComponent("missing.txt").path
+        let absent = try SieveCLI.run(["run", bundle, "--max-ppl-increase", "3", "--probe-file", missing, "-p", "Hello", "-n", "2"])
+        #expect(absent.status != 0 && absent.stderr.contains(missing) && absent.stderr.contains("--probe-file"), "\(absent.stderr)")
+        let short = dir.appendingPathComponent("short.txt")
+        try "Hello there.".write(to: short, atomically: true, encoding: .utf8)
+        let tooShort = try SieveCLI.run(["run", bundle, "--max-ppl-increase", "3", "--probe-file", short.path, "-p", "Hello", "-n", "2"])
+        #expect(tooShort.status != 0 && tooShort.stderr.contains(short.path) && tooShort.stderr.contains("give a longer text"), "\(tooShort.stderr)")
+        let unpaired = try SieveCLI.run(["run", bundle, "--probe-file", probe.path, "-p", "Hello", "-n", "2"])
+        #expect(unpaired.status != 0 && unpaired.stderr.contains("--probe-file is the probe of --max-ppl-increase"), "\(unpaired.stderr)")
     }
 
     @Test func sparsityFlagsAreValidated() throws {
