@@ -19,7 +19,7 @@ public struct PackOptions: Sendable, Equatable {
     /// same mean FFN recall within 0.001 at densities 0.5–0.1; on docs-opt-relu (single neurons, lookahead 0) its
     /// schedule costs +1.38% perplexity at rank 64 and +1.19% at rank 128 (dev.txt c256), while rank 128's
     /// predictors (a 1024×128 product per block against fc1's 1024×256) took the whole sparse gain: 1.03× dense
-    /// against 1.04–1.12× at rank 64, same runs.
+    /// in one run, against 1.04–1.12× in four runs at rank 64.
     public var rank: Int = 64
     /// Blocks between the predictor's input and its block (`--lookahead`, 0 or 1): block `l`'s predictors read
     /// the input of block `max(0, l − lookahead)`. 0 by measurement: the predictors of block `l` still run inside

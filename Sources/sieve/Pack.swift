@@ -13,6 +13,9 @@ struct Pack: ParsableCommand {
     @Argument(help: "The dense source model (.gguf, .safetensors or a Hugging Face folder).")
     var model: String
 
+    /// The library's defaults, which the flags show and start from.
+    static let defaults = PackOptions()
+
     @Option(name: .shortAndLong, help: "The bundle to write (.sieve).")
     var output: String
 
@@ -20,28 +23,28 @@ struct Pack: ParsableCommand {
     var calibration: [String] = []
 
     @Option(help: "Tokens of calibration records.")
-    var calibrationTokens: Int = 16384
+    var calibrationTokens: Int = Pack.defaults.calibrationTokens
 
     @Option(help: "Tokens per calibration sequence.")
-    var calibrationCtx: Int = 256
+    var calibrationCtx: Int = Pack.defaults.calibrationContext
 
     @Option(help: "Neurons per FFN block (1, 16, 32, 64, …; must divide the FFN width). Default: 1 (single neurons) for ReLU FFNs, 32 otherwise.")
     var blockSize: Int?
 
     @Option(help: "Predictor rank.")
-    var rank: Int = 64
+    var rank: Int = Pack.defaults.rank
 
     @Option(help: "Predictor lookahead: 0 reads the block's own input, 1 the previous block's.")
-    var lookahead: Int = 0
+    var lookahead: Int = Pack.defaults.lookahead
 
     @Option(help: "Predictor kind: trained or svd (training-free).")
-    var predictor: String = "trained"
+    var predictor: String = Pack.defaults.predictor.rawValue
 
     @Option(help: "Training epochs of the predictors.")
-    var epochs: Int = 10
+    var epochs: Int = Pack.defaults.epochs
 
     @Option(help: "Blocked FFN weight type: keep, f32, f16, q8_0, q4_0, q4_1.")
-    var dtype: String = "keep"
+    var dtype: String = Pack.defaults.weightType.description
 
     @Option(help: "Predictor weight type: q8_0, f16 or f32. Default: q8_0 when the rank and the hidden size are multiples of 32, else f16.")
     var predictorDtype: String?
@@ -53,7 +56,7 @@ struct Pack: ParsableCommand {
     var threads: Int?
 
     @Option(help: "Seed of predictor training.")
-    var seed: UInt64 = 0x5EED
+    var seed: UInt64 = Pack.defaults.seed
 
     @Flag(help: "Print the pack report as JSON.")
     var json = false
