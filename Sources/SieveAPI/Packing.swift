@@ -18,7 +18,8 @@ public struct PackedBundle: Sendable {
 extension Packer {
     /// Packs the dense model at `source` into a contextually sparse `.sieve` bundle at `destination`, as
     /// `sieve pack` does: calibrate on `calibrationText` (default: the Python documentation text shipped with
-    /// Sieve), reorder FFN neurons into blocks, build predictors, choose densities, and write the bundle atomically
+    /// Sieve), reorder FFN neurons into blocks, build predictors, choose densities (checked on the end of the text when
+    /// `options.maxPerplexityIncrease` is set and the text is long enough), and write the bundle atomically
     /// with its provenance. Runs on a background thread; `progress` is called from it at least once per block of
     /// each stage.
     ///
@@ -35,9 +36,9 @@ extension Packer {
             let plugin = try registry.plugin(for: source)
             let graph = try plugin.read(source)
             let text = try calibrationText ?? CalibrationText.defaultText()
-            let sequences = try CalibrationText.sequences(text: text, graph: graph, context: options.calibrationContext,
-                                                          maxTokens: options.calibrationTokens)
-            let result = try pack(graph: graph, calibration: .sequences(sequences), options: options) { progress?($0) }
+            let (sequences, probe) = try CalibrationText.split(text: text, graph: graph, context: options.calibrationContext,
+                                                               maxTokens: options.calibrationTokens)
+            let result = try pack(graph: graph, calibration: .sequences(sequences), options: options, probe: probe) { progress?($0) }
             var isDirectory: ObjCBool = false
             _ = FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory)
             let digest = try SHA256.hex(contentsOf: isDirectory.boolValue ? source.appendingPathComponent("config.json") : source)

@@ -66,21 +66,89 @@ public enum DensityTuner {
         return 100 * (exp(mean + 2 * (variance / Double(n)).squareRoot()) - 1)
     }
 
+    /// What `check` measured of a graph's own default schedule, and the replacement when it was over budget.
+    public struct Check: Sendable, Equatable {
+        /// The budget, in percent.
+        public var maxIncrease: Double
+        /// Probe perplexity of the dense model.
+        public var densePerplexity: Double
+        /// Probe perplexity of the graph's own schedule.
+        public var schedulePerplexity: Double
+        /// Upper bound of the schedule's increase over dense, in percent (`pairedIncreaseBound`).
+        public var scheduleBound: Double
+        /// Tokens the probe scored.
+        public var scoredTokens: Int
+        /// `choose`'s schedules when the bound exceeded the budget; nil when the schedule was kept.
+        public var replacement: Choice?
+        /// Every probe run, as in `Choice.probes`.
+        public var probes: [String]
+        /// The schedule's relative increase over dense, in percent.
+        public var scheduleIncrease: Double { 100 * (schedulePerplexity / densePerplexity - 1) }
+    }
+
+    /// Measures `graph`'s own default schedule (its blocks' `ffnDensity`/`headDensity`) on `probe`: kept when the
+    /// upper bound of its increase over dense is within `maxIncrease` percent, otherwise replaced by what
+    /// `choose` picks for the same budget (which keeps a margin; dense when nothing qualifies).
+    public static func check(graph: ModelGraph, maxIncrease: Double, probe: [Int], context: Int, bos: Int?, threads: Int?,
+                             progress: ((String) -> Void)? = nil) throws -> Check {
+        var runner = try ProbeRunner(graph: graph, maxIncrease: maxIncrease, probe: probe, context: context, bos: bos,
+                                     threads: threads, progress: progress)
+        let ffn = graph.blocks.map { $0.ffnDensity ?? 1 }, heads = graph.blocks.map { $0.headDensity ?? 1 }
+        let (value, bound) = try runner.perplexity(
+            ffn: ffn, heads: heads, sparsity: .predicted,
+            label: String(format: "default schedule (mean FFN density %.3f, mean head density %.3f)", mean(ffn), mean(heads)))
+        var check = Check(maxIncrease: maxIncrease, densePerplexity: runner.densePerplexity, schedulePerplexity: value,
+                          scheduleBound: bound, scoredTokens: runner.denseNLL.count, replacement: nil, probes: [])
+        if bound > maxIncrease { check.replacement = try runner.choose() }
+        check.probes = runner.probes
+        return check
+    }
+
     /// Picks schedules for `graph` whose probe perplexity is within `maxIncrease` percent of dense.
     public static func choose(graph: ModelGraph, maxIncrease: Double, probe: [Int], context: Int, bos: Int?, threads: Int?,
                               progress: ((String) -> Void)? = nil) throws -> Choice {
-        guard maxIncrease >= 0 else {
-            throw SieveRuntimeError.invalidOption(name: "maximum perplexity increase", value: "\(maxIncrease)", reason: "must be 0 or more (percent)")
-        }
-        guard graph.blocks.contains(where: { $0.ffnPredictor?.recall.contains { $0.captured != nil } ?? false }) else {
-            throw SieveRuntimeError.unsupportedGraph(reason: "the model has no FFN predictors with captured-mass tables; --max-ppl-increase needs a bundle packed by this version of sieve pack")
-        }
-        let pool = ThreadPool(threads: threads ?? ThreadPool.defaultThreadCount)
+        var runner = try ProbeRunner(graph: graph, maxIncrease: maxIncrease, probe: probe, context: context, bos: bos,
+                                     threads: threads, progress: progress)
+        return try runner.choose()
+    }
+
+    private static func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(max(1, values.count)) }
+
+    /// The probe runs of one `choose` or `check`: the dense run first, then candidates judged against it.
+    private struct ProbeRunner {
+        let graph: ModelGraph
+        let maxIncrease: Double
+        let probe: [Int]
+        let context: Int
+        let bos: Int?
+        let pool: ThreadPool
+        let progress: ((String) -> Void)?
         var probes: [String] = []
         var denseNLL: [Double] = []
+        var densePerplexity = 0.0
+
+        init(graph: ModelGraph, maxIncrease: Double, probe: [Int], context: Int, bos: Int?, threads: Int?,
+             progress: ((String) -> Void)?) throws {
+            guard maxIncrease >= 0 else {
+                throw SieveRuntimeError.invalidOption(name: "maximum perplexity increase", value: "\(maxIncrease)", reason: "must be 0 or more (percent)")
+            }
+            guard graph.blocks.contains(where: { $0.ffnPredictor?.recall.contains { $0.captured != nil } ?? false }) else {
+                throw SieveRuntimeError.unsupportedGraph(reason: "the model has no FFN predictors with captured-mass tables; --max-ppl-increase needs a bundle packed by this version of sieve pack")
+            }
+            self.graph = graph
+            self.maxIncrease = maxIncrease
+            self.probe = probe
+            self.context = context
+            self.bos = bos
+            self.pool = ThreadPool(threads: threads ?? ThreadPool.defaultThreadCount)
+            self.progress = progress
+            let ones = [Double](repeating: 1, count: graph.blocks.count)
+            densePerplexity = try perplexity(ffn: ones, heads: ones, sparsity: .dense, label: "dense").value
+        }
+
         /// Probe perplexity, and the increase over dense that a candidate is judged by: the paired per-token
         /// log-likelihood difference plus two standard errors (a lucky probe does not pass).
-        func perplexity(ffn: [Double], heads: [Double], sparsity: SparsityMode, label: String) throws -> (value: Double, bound: Double) {
+        mutating func perplexity(ffn: [Double], heads: [Double], sparsity: SparsityMode, label: String) throws -> (value: Double, bound: Double) {
             var options = RuntimeOptions(contextLength: context, sparsity: sparsity, sparsePrefill: true)
             options.ffnSchedule = ffn
             options.headSchedule = heads
@@ -95,14 +163,28 @@ public enum DensityTuner {
             progress?(probes.last!)
             return (value, bound)
         }
-        let ones = [Double](repeating: 1, count: graph.blocks.count)
-        let dense = try perplexity(ffn: ones, heads: ones, sparsity: .dense, label: "dense").value
-        // The probe is short and its text is not the user's: a candidate's bound must stay within `probeMargin` of
-        // the budget (measured on SmolLM2: +2.8% on a 256-token probe became +7.6% on dev.txt).
-        let budget = probeMargin * maxIncrease
+
+        /// The sparsest mass targets within budget, FFN first, then heads with the FFN choice fixed.
+        mutating func choose() throws -> Choice {
+            let ones = [Double](repeating: 1, count: graph.blocks.count)
+            var choice = Choice(ffnSchedule: ones, headSchedule: ones, ffnTarget: nil, headTarget: nil,
+                                densePerplexity: densePerplexity, perplexity: densePerplexity, probes: [])
+            if let (target, s, value) = try bisect(kind: .ffnBlocks, fixed: ones) {
+                choice.ffnSchedule = s; choice.ffnTarget = target; choice.perplexity = value
+            }
+            if graph.blocks.contains(where: { $0.headPredictor?.recall.contains { $0.captured != nil } ?? false }),
+               let (target, s, value) = try bisect(kind: .heads, fixed: choice.ffnSchedule) {
+                choice.headSchedule = s; choice.headTarget = target; choice.perplexity = value
+            }
+            choice.probes = probes
+            return choice
+        }
 
         /// The sparsest target within budget (bisection over `targets`, assuming monotone perplexity).
-        func bisect(kind: PredictorTarget, fixed: [Double]) throws -> (Double, [Double], Double)? {
+        private mutating func bisect(kind: PredictorTarget, fixed: [Double]) throws -> (Double, [Double], Double)? {
+            // The probe is short and its text is not the user's: a candidate's bound must stay within
+            // `probeMargin` of the budget (measured on SmolLM2: +2.8% on a 256-token probe became +7.6% on dev.txt).
+            let budget = probeMargin * maxIncrease
             var lo = 0, hi = targets.count - 1
             var best: (Double, [Double], Double)?
             var seen = Set<[Double]>()
@@ -111,8 +193,7 @@ public enum DensityTuner {
                 let s = schedule(graph, kind: kind, target: targets[mid])
                 if seen.contains(s) && best?.1 == s { lo = mid + 1; continue }
                 seen.insert(s)
-                let mean = s.reduce(0, +) / Double(s.count)
-                let label = String(format: "%@ mass target %.2f (mean density %.3f)", kind == .ffnBlocks ? "FFN" : "heads", targets[mid], mean)
+                let label = String(format: "%@ mass target %.2f (mean density %.3f)", kind == .ffnBlocks ? "FFN" : "heads", targets[mid], mean(s))
                 let (value, bound) = kind == .ffnBlocks
                     ? try perplexity(ffn: s, heads: fixed, sparsity: .predicted, label: label)
                     : try perplexity(ffn: fixed, heads: s, sparsity: .predicted, label: label)
@@ -125,16 +206,5 @@ public enum DensityTuner {
             }
             return best
         }
-        var choice = Choice(ffnSchedule: ones, headSchedule: ones, ffnTarget: nil, headTarget: nil, densePerplexity: dense,
-                            perplexity: dense, probes: [])
-        if let (target, s, value) = try bisect(kind: .ffnBlocks, fixed: ones) {
-            choice.ffnSchedule = s; choice.ffnTarget = target; choice.perplexity = value
-        }
-        if graph.blocks.contains(where: { $0.headPredictor?.recall.contains { $0.captured != nil } ?? false }),
-           let (target, s, value) = try bisect(kind: .heads, fixed: choice.ffnSchedule) {
-            choice.headSchedule = s; choice.headTarget = target; choice.perplexity = value
-        }
-        choice.probes = probes
-        return choice
     }
 }

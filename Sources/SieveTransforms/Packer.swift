@@ -70,6 +70,11 @@ public struct PackOptions: Sendable, Equatable {
     public var workDirectory: URL?
     /// Keep the calibration records after packing (their directory is in `PackReport.calibrationDirectory`).
     public var keepCalibration: Bool = false
+    /// Budget of the schedule check (`--max-ppl-increase`, percent; nil: no check). When `pack` is given a probe,
+    /// the default schedule is kept only if the upper bound of its probe perplexity increase over dense is within
+    /// this, and otherwise replaced by `DensityTuner.choose`'s for the same budget. Measured on held-out calibration
+    /// text: docs-opt-relu's schedule +1.9% (dev.txt +1.4%), SmolLM2's +9.6% (dev.txt +13.5%).
+    public var maxPerplexityIncrease: Double? = 4
 
     /// The defaults.
     public init() {}
@@ -123,6 +128,7 @@ public struct PackOptions: Sendable, Equatable {
         }
         guard epochs >= 1, batchSize >= 1, learningRate > 0 else { throw fail("training", "\(epochs) epochs, batch \(batchSize), lr \(learningRate)", "must all be positive") }
         guard calibrationTokens >= 1, calibrationContext >= 2 else { throw fail("--calibration-tokens", calibrationTokens, "needs a positive token count and a context of at least 2") }
+        if let p = maxPerplexityIncrease, !(p >= 0 && p.isFinite) { throw fail("--max-ppl-increase", p, "must be 0 or more (percent)") }
         guard validationFraction > 0, validationFraction < 0.5 else { throw fail("validation fraction", validationFraction, "must be in (0, 0.5)") }
         for d in ffnDensities + headDensities + ffnSchedule.candidates + (headSchedule?.candidates ?? []) where !(d > 0 && d <= 1) {
             throw fail("density", d, "must be in (0, 1]")
@@ -145,6 +151,7 @@ public struct PackOptions: Sendable, Equatable {
             ("seed", .int(Int64(bitPattern: seed))), ("calibration_tokens", .int(Int64(calibrationTokens))),
             ("calibration_ctx", .int(Int64(calibrationContext))), ("validation_fraction", .double(validationFraction)),
             ("reorder_tokens", .int(Int64(reorderTokens))),
+            ("max_ppl_increase", maxPerplexityIncrease.map { .double($0) } ?? .null),
         ])
     }
 }
@@ -160,8 +167,9 @@ public enum PackCalibration {
 
 /// The stages of a pack, in order.
 public enum PackStage: String, Sendable, CaseIterable {
-    /// Record calibration data, reorder FFN neurons into blocks, build predictors, choose densities.
-    case calibrate, reorder, predictors, schedule
+    /// Record calibration data, reorder FFN neurons into blocks, build predictors, choose densities, check them on
+    /// held-out text (only with a probe).
+    case calibrate, reorder, predictors, schedule, check
 }
 
 /// A progress report: the stage, how far it is, and an estimate of the time it still needs.
@@ -180,7 +188,7 @@ public struct PackProgress: Sendable {
 
 /// One pass applied, with its options (the bundle manifest's `provenance.passes`).
 public struct PackPass: Sendable, Equatable {
-    /// The pass (`calibrate`, `reorder`, `block`, `predictors` or `schedule`).
+    /// The pass (`calibrate`, `reorder`, `block`, `predictors`, `schedule` or `check`).
     public var name: String
     /// The pass's options.
     public var options: JSONValue
@@ -225,6 +233,22 @@ public struct PackReport: Sendable, Equatable {
     public var calibrationDirectory: URL?
     /// What was measured for each block, in block order.
     public var blocks: [BlockPackReport]
+    /// The schedule check on held-out text (nil when there was none); `blocks`' densities are the final ones.
+    public var scheduleCheck: DensityTuner.Check?
+
+    /// What the schedule check measured and decided, in a few lines (nil without a check).
+    public var scheduleCheckSummary: String? {
+        guard let c = scheduleCheck else { return nil }
+        var lines = [String(format: "schedule check (%d held-out tokens): dense PPL %.4f, default schedule %.4f (%+.2f%%, bound %+.2f%%)",
+                            c.scoredTokens, c.densePerplexity, c.schedulePerplexity, c.scheduleIncrease, c.scheduleBound)]
+        if let r = c.replacement {
+            lines.append(String(format: "  over the +%g%% budget: replaced by mean FFN density %.3f, mean head density %.3f (PPL %.4f, %+.2f%%)",
+                                c.maxIncrease, r.meanFFNDensity, r.meanHeadDensity, r.perplexity, r.increase))
+        } else {
+            lines.append(String(format: "  within the +%g%% budget: kept", c.maxIncrease))
+        }
+        return lines.joined(separator: "\n")
+    }
 
     /// Mean over blocks of the FFN recall at `density` (nil when not measured).
     public func meanFFNRecall(at density: Double) -> Double? { mean(\.ffnRecall, density) }
@@ -261,6 +285,19 @@ public struct PackReport: Sendable, Equatable {
         return lines.joined(separator: "\n")
     }
 
+    /// A schedule check as JSON (`"replacement"` null when the schedule was kept).
+    public static func json(_ c: DensityTuner.Check) -> JSONValue {
+        .object([
+            ("max_ppl_increase", .double(c.maxIncrease)), ("tokens", .int(Int64(c.scoredTokens))),
+            ("dense_ppl", .double(c.densePerplexity)), ("schedule_ppl", .double(c.schedulePerplexity)),
+            ("schedule_bound", .double(c.scheduleBound)),
+            ("replacement", c.replacement.map { r in
+                .object([("ffn", .array(r.ffnSchedule.map { .double($0) })), ("heads", .array(r.headSchedule.map { .double($0) })),
+                         ("ppl", .double(r.perplexity))])
+            } ?? .null),
+        ])
+    }
+
     /// The report as JSON.
     public var json: JSONValue {
         func entries(_ t: [RecallEntry]) -> JSONValue {
@@ -276,6 +313,7 @@ public struct PackReport: Sendable, Equatable {
         return .object([
             ("calibration_tokens", .int(Int64(calibrationTokens))), ("training_tokens", .int(Int64(trainingTokens))),
             ("validation_tokens", .int(Int64(validationTokens))),
+            ("schedule_check", scheduleCheck.map(Self.json) ?? .null),
             ("blocks", .array(blocks.map { b in
                 .object([
                     ("block", .int(Int64(b.block))), ("source_block", .int(Int64(b.sourceBlock))),
@@ -304,8 +342,10 @@ public struct PackResult: Sendable {
 /// The `sieve pack` pipeline: calibrate → reorder FFN neurons and rewrite into the blocked layout → build
 /// predictors → measure recall on held-out tokens → choose per-block densities, attaching everything to the graph.
 public enum Packer {
-    /// Packs a dense `graph`. `progress` is called from the calling thread at least once per block of each stage.
-    public static func pack(graph: ModelGraph, calibration: PackCalibration, options: PackOptions,
+    /// Packs a dense `graph`. With a `probe` (held-out text, e.g. `CalibrationText.split`'s) and
+    /// `options.maxPerplexityIncrease`, the default schedule is checked on it (`DensityTuner.check`). `progress` is
+    /// called from the calling thread at least once per block of each stage.
+    public static func pack(graph: ModelGraph, calibration: PackCalibration, options: PackOptions, probe: PerplexityProbe? = nil,
                             progress: ((PackProgress) -> Void)? = nil) throws -> PackResult {
         try options.validate(graph: graph)
         var options = options
@@ -461,11 +501,33 @@ public enum Packer {
         }
         clock.report(1, detail: "\(blockCount) blocks")
 
+        // 5. Check the schedule on held-out text.
+        var check: DensityTuner.Check?
+        if let probe, let budget = options.maxPerplexityIncrease {
+            clock.begin(.check)
+            var runs = 0
+            check = try DensityTuner.check(graph: packed, maxIncrease: budget, probe: probe.tokens, context: probe.context,
+                                           bos: probe.bos, threads: pool.threadCount) { line in
+                runs += 1
+                clock.report(min(0.95, Double(runs) / 12), detail: line)
+            }
+            if let replacement = check?.replacement {
+                for l in 0..<blockCount {
+                    let ffn = replacement.ffnSchedule[l], heads = replacement.headSchedule[l]
+                    reports[l].ffnDensity = ffn < 1 ? ffn : nil
+                    reports[l].headDensity = heads < 1 ? heads : nil
+                    packed.blocks[l].ffnDensity = reports[l].ffnDensity
+                    packed.blocks[l].headDensity = reports[l].headDensity
+                }
+            }
+            clock.report(1, detail: check?.replacement == nil ? "schedule kept" : "schedule replaced")
+        }
+
         func schedule(_ s: DensitySchedule) -> JSONValue {
             .object([("candidates", .array(s.candidates.map { .double($0) })), ("mass_target", .double(s.massTarget)),
                      ("edge_steps", .int(Int64(s.edgeSteps))), ("first_block_mass_target", .double(s.firstBlockMassTarget))])
         }
-        let passes = [
+        var passes = [
             PackPass(name: "calibrate", options: .object(calibrationPass)),
             PackPass(name: "reorder", options: .object([
                 ("method", .string("balanced spherical k-means on per-token-normalised activation profiles")),
@@ -477,8 +539,10 @@ public enum Packer {
             PackPass(name: "predictors", options: options.json),
             PackPass(name: "schedule", options: .object([("ffn", schedule(options.ffnSchedule)), ("heads", schedule(headSchedule))])),
         ]
+        if let check { passes.append(PackPass(name: "check", options: PackReport.json(check))) }
         let report = PackReport(calibrationTokens: shape.tokens, trainingTokens: trainRows.count, validationTokens: validationRows.count,
-                                calibrationDirectory: options.keepCalibration ? store?.directory : nil, blocks: reports)
+                                calibrationDirectory: options.keepCalibration ? store?.directory : nil, blocks: reports,
+                                scheduleCheck: check)
         return PackResult(graph: packed, passes: passes, report: report)
     }
 

@@ -58,6 +58,12 @@ struct Pack: ParsableCommand {
     @Option(help: "Seed of predictor training.")
     var seed: UInt64 = Pack.defaults.seed
 
+    @Option(help: "Check the default schedule on held-out calibration text (the end of it): keep it if its perplexity stays within this many percent of dense, else choose densities that do.")
+    var maxPplIncrease: Double = Pack.defaults.maxPerplexityIncrease ?? 4
+
+    @Flag(help: "Keep the default schedule without checking it.")
+    var noPplCheck = false
+
     @Flag(help: "Print the pack report as JSON.")
     var json = false
 
@@ -66,6 +72,7 @@ struct Pack: ParsableCommand {
 
     func validate() throws {
         if PredictorKind(rawValue: predictor) == nil { throw ValidationError("--predictor must be trained or svd") }
+        if !(maxPplIncrease >= 0 && maxPplIncrease.isFinite) { throw ValidationError("--max-ppl-increase must be 0 or more (percent)") }
         if FFNWeightType(name: dtype) == nil { throw ValidationError("--dtype must be keep, f32, f16, q8_0, q4_0 or q4_1") }
         if let predictorDtype, !(DType(name: predictorDtype).map(LowRankPredictor.storageTypes.contains) ?? false) {
             throw ValidationError("--predictor-dtype must be q8_0, f16 or f32")
@@ -97,6 +104,7 @@ struct Pack: ParsableCommand {
         options.calibrationContext = calibrationCtx
         options.threads = threads
         options.seed = seed
+        options.maxPerplexityIncrease = noPplCheck ? nil : maxPplIncrease
 
         let text = try reportingErrors { () throws -> String in
             if calibration.isEmpty { return try CalibrationText.defaultText() }
@@ -107,12 +115,15 @@ struct Pack: ParsableCommand {
                 return text
             }.joined(separator: "\n\n")
         }
-        let sequences = try reportingErrors {
-            try CalibrationText.sequences(text: text, graph: graph, context: calibrationCtx, maxTokens: calibrationTokens)
+        let (sequences, probe) = try reportingErrors {
+            try CalibrationText.split(text: text, graph: graph, context: calibrationCtx, maxTokens: calibrationTokens)
+        }
+        if probe == nil && !noPplCheck {
+            printError("note: the calibration text leaves too little held-out text for the schedule check; the default schedule is not checked (give a longer --calibration text)")
         }
         let progress = StageProgress()
         let result = try reportingErrors {
-            try Packer.pack(graph: graph, calibration: .sequences(sequences), options: options) { p in progress.update(p) }
+            try Packer.pack(graph: graph, calibration: .sequences(sequences), options: options, probe: probe) { p in progress.update(p) }
         }
         progress.finish()
 
@@ -134,10 +145,12 @@ struct Pack: ParsableCommand {
                 ("output", .string(destination.path)), ("bytes", .int(Int64(written.fileSize))),
                 ("source_bytes", .int(Int64(sourceSize))), ("seconds", .double(seconds)),
                 ("calibration_tokens", .int(Int64(result.report.calibrationTokens))),
+                ("schedule_check", result.report.scheduleCheck.map(PackReport.json) ?? .null),
                 ("options", options.json),
             ]).serialized(pretty: true))
         } else {
             print(result.report.table(ffnDensities: options.ffnDensities, headDensities: options.headDensities))
+            if let summary = result.report.scheduleCheckSummary { print(summary) }
             print(String(format: "wrote %@: %@ (source %@), %d sections, in %.1f s", destination.path,
                          formatBytes(written.fileSize), formatBytes(sourceSize), written.sections.count, seconds))
         }

@@ -1,6 +1,7 @@
 import Foundation
 import SieveCore
 @testable import SieveRuntime
+import SieveTokenizers
 import SieveTransforms
 import Testing
 
@@ -54,6 +55,37 @@ import Testing
             recorder.observe(ActivationRecord(site: .blockInput, layer: 0, firstPosition: 0, tokens: 2, width: 5, values: $0))
         }
         #expect(throws: SieveTransformsError.self) { _ = try recorder.finish() }
+    }
+
+    /// `split` holds the probe out of the calibration sequences: a short text is tokenized once and the probe is the
+    /// end of what calibration left; a long one is tokenized as a prefix and a separate tail; a text calibration
+    /// uses up leaves no probe.
+    @Test func splitHoldsTheProbeOut() throws {
+        let graph = try Fixtures.graph("tiny-llama/hf")
+        let tokenizer = try Tokenizer(graph: graph, source: "model")
+        let full = try CalibrationText.defaultText()
+        let context = min(PerplexityProbe.maxContext, graph.hyperparameters.contextLength)
+
+        let short = String(full.prefix(12_000))
+        let tokens = tokenizer.encode(short, addSpecial: false)
+        let (sequences, probe) = try CalibrationText.split(text: short, graph: graph, context: 64, maxTokens: 300, probeTokens: 512)
+        let p = try #require(probe)
+        #expect(sequences == CalibrationText.sequences(tokens: tokens, context: 64, maxTokens: 300, bos: tokenizer.bosID))
+        let used = sequences.reduce(0) { $0 + $1.count - (tokenizer.bosID == nil ? 0 : 1) }
+        #expect(used == 300)
+        #expect(p.context == context && p.tokens.count == 512 / context * context)
+        #expect(p.tokens == Array(tokens.suffix(p.tokens.count)) && used + p.tokens.count <= tokens.count)
+        #expect(p.bos == (tokenizer.definition.addBOS ? tokenizer.bosID : nil))
+
+        let (longSequences, longProbe) = try CalibrationText.split(text: full, graph: graph, context: 64, maxTokens: 300, probeTokens: 512)
+        #expect(longSequences == sequences)
+        let tail = try #require(longProbe)
+        #expect(tail.tokens.count == p.tokens.count)
+        let decoded = tokenizer.decode(tail.tokens).trimmingCharacters(in: .whitespaces)
+        #expect(decoded.count > 500 && full.suffix(decoded.count + 100).contains(decoded))
+
+        let (_, none) = try CalibrationText.split(text: String(full.prefix(3000)), graph: graph, context: 64, maxTokens: 100_000)
+        #expect(none == nil)
     }
 
     @Test func sequencesCoverTheRequestedTokens() throws {

@@ -91,6 +91,61 @@ import Testing
             _ = try Packer.pack(graph: graph, calibration: .records(store), options: bad)
         }
     }
+
+    /// The schedule check on held-out text: no budget, no check; a generous budget keeps the recall schedule; a zero
+    /// budget replaces it with the tuner's choice. The graph, the report, its JSON and the provenance agree, and
+    /// the check's dense probe perplexity is the source model's on the same tokens.
+    @Test func checksTheScheduleOnHeldOutText() throws {
+        let graph = try Fixtures.graph("tiny-llama/hf")
+        let text = String(try CalibrationText.defaultText().prefix(40_000))
+        let (sequences, probe) = try CalibrationText.split(text: text, graph: graph, context: 64, maxTokens: 300, probeTokens: 1024)
+        let heldOut = try #require(probe)
+        var options = PackOptions()
+        options.calibrationTokens = 300
+        options.predictor = .svd
+        options.rank = 32
+        options.threads = 2
+        options.keepCalibration = true
+        // Every block but the first as sparse as the candidates allow, so that the schedule costs something.
+        options.ffnSchedule = DensitySchedule(candidates: [0.25, 0.5], massTarget: 0)
+        options.maxPerplexityIncrease = nil
+        let unchecked = try Packer.pack(graph: graph, calibration: .sequences(sequences), options: options, probe: heldOut)
+        let directory = try #require(unchecked.report.calibrationDirectory)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try CalibrationStore(opening: directory)
+        #expect(unchecked.report.scheduleCheck == nil && !unchecked.passes.contains { $0.name == "check" })
+        let schedule = unchecked.graph.blocks.map(\.ffnDensity)
+        #expect(schedule.contains { $0 != nil })
+
+        options.maxPerplexityIncrease = 1000
+        let kept = try Packer.pack(graph: graph, calibration: .records(store), options: options, probe: heldOut)
+        let keptCheck = try #require(kept.report.scheduleCheck)
+        #expect(keptCheck.replacement == nil && keptCheck.maxIncrease == 1000)
+        #expect(keptCheck.scheduleBound > keptCheck.scheduleIncrease && keptCheck.scheduleIncrease > 0)
+        #expect(kept.graph.blocks.map(\.ffnDensity) == schedule)
+        #expect(kept.passes.last?.name == "check" && kept.passes.last?.options["replacement"]?.isNull == true)
+        #expect(kept.report.scheduleCheckSummary?.contains("within the +1000% budget: kept") == true)
+
+        let dense = try Model(graph: graph, options: RuntimeOptions(contextLength: heldOut.context))
+        var scored = 0
+        let sourcePerplexity = try Perplexity.measure(model: dense, tokens: heldOut.tokens, contextLength: heldOut.context,
+                                                      bos: heldOut.bos, scored: { _ in scored += 1 }).value
+        #expect(abs(keptCheck.densePerplexity / sourcePerplexity - 1) < 1e-4)
+        #expect(keptCheck.scoredTokens == scored && scored > 0)
+
+        options.maxPerplexityIncrease = 0
+        let replaced = try Packer.pack(graph: graph, calibration: .records(store), options: options, probe: heldOut)
+        let check = try #require(replaced.report.scheduleCheck)
+        let choice = try #require(check.replacement)
+        #expect(check.schedulePerplexity == keptCheck.schedulePerplexity && check.densePerplexity == keptCheck.densePerplexity)
+        #expect(replaced.graph.blocks.map(\.ffnDensity) == choice.ffnSchedule.map { $0 < 1 ? $0 : nil })
+        #expect(replaced.graph.blocks.map(\.headDensity) == choice.headSchedule.map { $0 < 1 ? $0 : nil })
+        #expect(replaced.report.blocks.map(\.ffnDensity) == replaced.graph.blocks.map(\.ffnDensity))
+        #expect(replaced.graph.blocks.map(\.ffnDensity) != schedule)
+        let json = try #require(replaced.report.json["schedule_check"]?["replacement"]?["ffn"]?.arrayItems)
+        #expect(json.count == graph.blocks.count)
+        #expect(replaced.report.scheduleCheckSummary?.contains("over the +0% budget: replaced") == true)
+    }
 }
 
 /// Packs real models on real calibration text and prints their recall tables for several option sets, with pack
