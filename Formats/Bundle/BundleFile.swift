@@ -419,6 +419,14 @@ public final class BundleFile: @unchecked Sendable {
         if !m.provenance.passes.isEmpty {
             out.append(("provenance.passes", m.provenance.passes.map(\.name).joined(separator: ", ")))
         }
+        if let check = m.provenance.passes.last(where: { $0.name == "check" })?.options,
+           let budget = check["max_ppl_increase"]?.doubleValue, let dense = check["dense_ppl"]?.doubleValue,
+           let schedule = check["schedule_ppl"]?.doubleValue, let bound = check["schedule_bound"]?.doubleValue {
+            let tokens = check["tokens"]?.intValue.map { " on \($0) held-out tokens" } ?? ""
+            let outcome = check["replacement"].map { $0.isNull } ?? true ? "kept" : "replaced by the tuner's choice"
+            out.append(("provenance.schedule_check", String(format: "recall schedule %+.2f%% (bound %+.2f%%) over dense%@, budget +%g%%: %@",
+                                                         100 * (schedule / dense - 1), bound, tokens, budget, outcome)))
+        }
         out += m.metadata.sorted { $0.key < $1.key }.map { ("metadata.\($0.key)", $0.value) }
         return out
     }

@@ -16,6 +16,32 @@ import Testing
         return (bundle, textFile.path)
     }
 
+    /// `sieve pack` checks its default schedule on the end of the calibration text and says so; `inspect` shows the
+    /// outcome from the provenance; `--no-ppl-check` skips it; a negative budget is refused.
+    @Test func packChecksItsScheduleAndInspectShowsIt() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf").path
+        let common = ["--calibration-tokens", "512", "--calibration-ctx", "64", "--epochs", "2", "-t", "2"]
+        let checked = dir.appendingPathComponent("checked.sieve").path
+        let pack = try SieveCLI.run(["pack", model, "-o", checked, "--max-ppl-increase", "1000"] + common)
+        #expect(pack.status == 0, "\(pack.stderr)")
+        #expect(pack.stdout.contains("held-out tokens): dense PPL") && pack.stdout.contains("within the +1000% budget: kept"))
+        let inspect = try SieveCLI.run(["inspect", checked])
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        #expect(inspect.stdout.contains("provenance.passes = calibrate, reorder, block, predictors, schedule, check"))
+        #expect(inspect.stdout.contains("provenance.schedule_check = recall schedule") && inspect.stdout.contains("budget +1000%: kept"))
+
+        let unchecked = dir.appendingPathComponent("unchecked.sieve").path
+        let plain = try SieveCLI.run(["pack", model, "-o", unchecked, "--no-ppl-check"] + common)
+        #expect(plain.status == 0 && !plain.stdout.contains("schedule check"), "\(plain.stderr)")
+        let plainInspect = try SieveCLI.run(["inspect", unchecked])
+        #expect(!plainInspect.stdout.contains("schedule_check") && plainInspect.stdout.contains("predictors, schedule\n"))
+
+        let bad = try SieveCLI.run(["pack", model, "-o", dir.appendingPathComponent("bad.sieve").path, "--max-ppl-increase=-1"])
+        #expect(bad.status != 0 && bad.stderr.contains("--max-ppl-increase must be 0 or more"))
+    }
+
     @Test func densitiesTableJSONAndChart() throws {
         let dir = try SieveCLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
