@@ -59,18 +59,24 @@ import Testing
         #expect(result.report.json["blocks"]?.arrayItems?.count == 3)
     }
 
-    /// Calibration through the dense runtime (tiny-llama, f32): the recorder sees every block, and the SVD
-    /// predictor path runs end to end.
-    @Test func packsThroughTheRuntime() throws {
-        let graph = try Fixtures.graph("tiny-llama/hf")
-        let text = try CalibrationText.defaultText()
-        let sequences = try CalibrationText.sequences(text: String(text.prefix(20_000)), graph: graph, context: 64, maxTokens: 300)
+    /// A quick pack of tiny-llama: 300 calibration tokens, training-free rank-32 predictors, records kept.
+    static func smallSVDOptions() -> PackOptions {
         var options = PackOptions()
         options.calibrationTokens = 300
         options.predictor = .svd
         options.rank = 32
         options.threads = 2
         options.keepCalibration = true
+        return options
+    }
+
+    /// Calibration through the dense runtime (tiny-llama, f32): the recorder sees every block, and the SVD
+    /// predictor path runs end to end.
+    @Test func packsThroughTheRuntime() throws {
+        let graph = try Fixtures.graph("tiny-llama/hf")
+        let text = try CalibrationText.defaultText()
+        let sequences = try CalibrationText.sequences(text: String(text.prefix(20_000)), graph: graph, context: 64, maxTokens: 300)
+        let options = Self.smallSVDOptions()
         let result = try Packer.pack(graph: graph, calibration: .sequences(sequences), options: options)
         let directory = try #require(result.report.calibrationDirectory)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -100,12 +106,7 @@ import Testing
         let text = String(try CalibrationText.defaultText().prefix(40_000))
         let (sequences, probe) = try CalibrationText.split(text: text, graph: graph, context: 64, maxTokens: 300, probeTokens: 1024)
         let heldOut = try #require(probe)
-        var options = PackOptions()
-        options.calibrationTokens = 300
-        options.predictor = .svd
-        options.rank = 32
-        options.threads = 2
-        options.keepCalibration = true
+        var options = Self.smallSVDOptions()
         // Every block but the first as sparse as the candidates allow, so that the schedule costs something.
         options.ffnSchedule = DensitySchedule(candidates: [0.25, 0.5], massTarget: 0)
         options.maxPerplexityIncrease = nil
