@@ -7,6 +7,7 @@ import Sieve
 //   SievePackTool MODEL -o OUT.sieve [--calibration FILE…] [--calibration-tokens N] [--calibration-ctx N]
 //                 [--block-size N] [--rank N] [--lookahead 0|1] [--predictor trained|svd] [--epochs N]
 //                 [--dtype keep|f32|f16|q8_0|q4_0|q4_1] [--zstd-level N] [--threads N] [--seed N]
+//                 [--max-ppl-increase P] [--no-ppl-check]
 //
 // Options mean what they mean for `sieve pack`; the output is always replaced.
 
@@ -55,6 +56,13 @@ func parse(_ arguments: [String]) throws -> (model: URL, output: URL, options: P
             let text = try value(argument)
             guard let kind = PredictorKind(rawValue: text) else { throw UsageError(description: "--predictor must be trained or svd, not \(text)") }
             options.predictor = kind
+        case "--max-ppl-increase":
+            let text = try value(argument)
+            guard let p = Double(text), p >= 0, p.isFinite else {
+                throw UsageError(description: "--max-ppl-increase must be a number of percent, 0 or more, not \(text)")
+            }
+            options.maxPerplexityIncrease = p
+        case "--no-ppl-check": options.maxPerplexityIncrease = nil
         case "--dtype":
             let text = try value(argument)
             guard let type = FFNWeightType(name: text) else {
