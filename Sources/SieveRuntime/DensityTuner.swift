@@ -89,10 +89,9 @@ public enum DensityTuner {
     /// Measures `graph`'s own default schedule (its blocks' `ffnDensity`/`headDensity`) on `probe`: kept when the
     /// upper bound of its increase over dense is within `maxIncrease` percent, otherwise replaced by what
     /// `choose` picks for the same budget (which keeps a margin; dense when nothing qualifies).
-    public static func check(graph: ModelGraph, maxIncrease: Double, probe: [Int], context: Int, bos: Int?, threads: Int?,
+    public static func check(graph: ModelGraph, maxIncrease: Double, probe: PerplexityProbe, threads: Int?,
                              progress: ((String) -> Void)? = nil) throws -> Check {
-        var runner = try ProbeRunner(graph: graph, maxIncrease: maxIncrease, probe: probe, context: context, bos: bos,
-                                     threads: threads, progress: progress)
+        var runner = try ProbeRunner(graph: graph, maxIncrease: maxIncrease, probe: probe, threads: threads, progress: progress)
         let ffn = graph.blocks.map { $0.ffnDensity ?? 1 }, heads = graph.blocks.map { $0.headDensity ?? 1 }
         let (value, bound) = try runner.perplexity(
             ffn: ffn, heads: heads, sparsity: .predicted,
@@ -105,10 +104,9 @@ public enum DensityTuner {
     }
 
     /// Picks schedules for `graph` whose probe perplexity is within `maxIncrease` percent of dense.
-    public static func choose(graph: ModelGraph, maxIncrease: Double, probe: [Int], context: Int, bos: Int?, threads: Int?,
+    public static func choose(graph: ModelGraph, maxIncrease: Double, probe: PerplexityProbe, threads: Int?,
                               progress: ((String) -> Void)? = nil) throws -> Choice {
-        var runner = try ProbeRunner(graph: graph, maxIncrease: maxIncrease, probe: probe, context: context, bos: bos,
-                                     threads: threads, progress: progress)
+        var runner = try ProbeRunner(graph: graph, maxIncrease: maxIncrease, probe: probe, threads: threads, progress: progress)
         return try runner.choose()
     }
 
@@ -118,17 +116,14 @@ public enum DensityTuner {
     private struct ProbeRunner {
         let graph: ModelGraph
         let maxIncrease: Double
-        let probe: [Int]
-        let context: Int
-        let bos: Int?
+        let probe: PerplexityProbe
         let pool: ThreadPool
         let progress: ((String) -> Void)?
         var probes: [String] = []
         var denseNLL: [Double] = []
         var densePerplexity = 0.0
 
-        init(graph: ModelGraph, maxIncrease: Double, probe: [Int], context: Int, bos: Int?, threads: Int?,
-             progress: ((String) -> Void)?) throws {
+        init(graph: ModelGraph, maxIncrease: Double, probe: PerplexityProbe, threads: Int?, progress: ((String) -> Void)?) throws {
             guard maxIncrease >= 0 else {
                 throw SieveRuntimeError.invalidOption(name: "maximum perplexity increase", value: "\(maxIncrease)", reason: "must be 0 or more (percent)")
             }
@@ -138,8 +133,6 @@ public enum DensityTuner {
             self.graph = graph
             self.maxIncrease = maxIncrease
             self.probe = probe
-            self.context = context
-            self.bos = bos
             self.pool = ThreadPool(threads: threads ?? ThreadPool.defaultThreadCount)
             self.progress = progress
             let ones = [Double](repeating: 1, count: graph.blocks.count)
@@ -149,12 +142,12 @@ public enum DensityTuner {
         /// Probe perplexity, and the increase over dense that a candidate is judged by: the paired per-token
         /// log-likelihood difference plus two standard errors (a lucky probe does not pass).
         mutating func perplexity(ffn: [Double], heads: [Double], sparsity: SparsityMode, label: String) throws -> (value: Double, bound: Double) {
-            var options = RuntimeOptions(contextLength: context, sparsity: sparsity, sparsePrefill: true)
+            var options = RuntimeOptions(contextLength: probe.context, sparsity: sparsity, sparsePrefill: true)
             options.ffnSchedule = ffn
             options.headSchedule = heads
             let model = try Model(graph: graph, options: options, pool: pool)
             var nll: [Double] = []
-            let value = try Perplexity.measure(model: model, tokens: probe, contextLength: context, bos: bos, scored: { nll.append($0) }).value
+            let value = try Perplexity.measure(model: model, tokens: probe.tokens, contextLength: probe.context, bos: probe.bos, scored: { nll.append($0) }).value
             if denseNLL.isEmpty { denseNLL = nll }
             let bound = pairedIncreaseBound(nll, over: denseNLL)
             let denseValue: Double = exp(denseNLL.reduce(0, +) / Double(max(1, denseNLL.count)))

@@ -1,5 +1,6 @@
 import Foundation
 import SieveCore
+import SieveRuntime
 import SieveTokenizers
 
 /// The calibration text shipped with Sieve and the cutting of a token stream into calibration sequences.
@@ -36,8 +37,8 @@ public enum CalibrationText {
     }
 
     /// Calibration sequences as `sequences(text:graph:context:maxTokens:)` cuts them, and a perplexity probe from
-    /// the end of `text` that none of them holds: about `probeTokens` tokens in chunks of at most 512 (nil when the
-    /// text leaves fewer than two chunks after the calibration tokens).
+    /// the end of `text` that none of them holds: about `probeTokens` tokens in chunks of at most
+    /// `PerplexityProbe.maxContext` (nil when the text leaves fewer than two chunks after the calibration tokens).
     public static func split(text: String, graph: ModelGraph, context: Int, maxTokens: Int,
                              probeTokens: Int = PerplexityProbe.defaultTokens) throws -> (sequences: [[Int]], probe: PerplexityProbe?) {
         let tokenizer = try Tokenizer(graph: graph, source: "model")
@@ -47,24 +48,19 @@ public enum CalibrationText {
         let probeContext = min(PerplexityProbe.maxContext, modelContext)
         let probeCount = max(2, probeTokens / probeContext) * probeContext
         // Bytes to tokenize: 8 per token is about twice what BPE tokenizers use on prose.
-        let prefixBytes = maxTokens * 8, tailCharacters = probeCount * 8
-        let sequences: [[Int]], rest: ArraySlice<Int>
-        if text.utf8.count > prefixBytes + 4 * tailCharacters {
+        let prefixBytes = maxTokens * 8
+        if text.utf8.count > prefixBytes + 4 * PerplexityProbe.charactersPerToken * probeCount {
             // A long text: its beginning and its end are tokenized apart and cannot overlap.
             let prefix = String(decoding: Array(text.utf8.prefix(prefixBytes)), as: UTF8.self)
-            sequences = Self.sequences(tokens: tokenizer.encode(prefix, addSpecial: false), context: calibrationContext,
-                                       maxTokens: maxTokens, bos: bos)
-            rest = ArraySlice(tokenizer.encode(String(text.suffix(tailCharacters)), addSpecial: false))
-        } else {
-            let tokens = tokenizer.encode(text, addSpecial: false)
-            sequences = Self.sequences(tokens: tokens, context: calibrationContext, maxTokens: maxTokens, bos: bos)
-            let used = sequences.reduce(0) { $0 + $1.count - (bos == nil ? 0 : 1) }
-            rest = tokens[min(used, tokens.count)...]
+            let sequences = Self.sequences(tokens: tokenizer.encode(prefix, addSpecial: false), context: calibrationContext,
+                                           maxTokens: maxTokens, bos: bos)
+            return (sequences, PerplexityProbe(endOf: text, context: probeContext, maxTokens: probeCount, tokenizer: tokenizer))
         }
-        let chunks = min(probeCount, rest.count) / probeContext
-        guard chunks >= 2 else { return (sequences, nil) }
-        let probeBOS = tokenizer.definition.addBOS ? bos : nil
-        return (sequences, PerplexityProbe(tokens: Array(rest.suffix(chunks * probeContext)), context: probeContext, bos: probeBOS))
+        let tokens = tokenizer.encode(text, addSpecial: false)
+        let sequences = Self.sequences(tokens: tokens, context: calibrationContext, maxTokens: maxTokens, bos: bos)
+        let used = sequences.reduce(0) { $0 + $1.count - (bos == nil ? 0 : 1) }
+        let rest = tokens[min(used, tokens.count)...]
+        return (sequences, PerplexityProbe(endOf: rest, context: probeContext, maxTokens: probeCount, tokenizer: tokenizer))
     }
 
     /// Tokenizes `text` with `graph`'s tokenizer (no special tokens) and cuts it into sequences of `context`
@@ -81,25 +77,3 @@ public enum CalibrationText {
     }
 }
 
-/// Held-out text to measure perplexity on: `tokens` scored in chunks of `context`, each chunk after `bos` when given.
-public struct PerplexityProbe: Sendable, Equatable {
-    /// The probe's text tokens.
-    public var tokens: [Int]
-    /// Tokens per chunk.
-    public var context: Int
-    /// The token each chunk starts with, if the model adds one.
-    public var bos: Int?
-
-    /// A probe of `tokens` in chunks of `context` after `bos`.
-    public init(tokens: [Int], context: Int, bos: Int?) {
-        self.tokens = tokens
-        self.context = context
-        self.bos = bos
-    }
-
-    /// Tokens a pack's probe holds: 4096, half of them scored (on docs-opt-relu two standard errors of the paired
-    /// increase are about 1.3 points with 1016 scored tokens).
-    public static let defaultTokens = 4096
-    /// Longest chunk: head sparsity costs more at long contexts, so chunks are as long as the runtime's own probe's.
-    public static let maxContext = 512
-}

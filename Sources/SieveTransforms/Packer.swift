@@ -507,8 +507,7 @@ public enum Packer {
         if let probe, let budget = options.maxPerplexityIncrease {
             clock.begin(.check)
             var runs = 0
-            check = try DensityTuner.check(graph: packed, maxIncrease: budget, probe: probe.tokens, context: probe.context,
-                                           bos: probe.bos, threads: pool.threadCount) { line in
+            check = try DensityTuner.check(graph: packed, maxIncrease: budget, probe: probe, threads: pool.threadCount) { line in
                 runs += 1
                 clock.report(min(0.95, Double(runs) / 12), detail: line)
             }

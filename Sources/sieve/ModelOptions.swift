@@ -5,11 +5,11 @@ import SieveRuntime
 import SieveTokenizers
 import SieveTransforms
 
-/// The perplexity probe of `--max-ppl-increase`: chunks of the run's context (at most 512 tokens: head sparsity
-/// costs more at long contexts, so a short-context probe underestimates it), four of them.
+/// The perplexity probe of `--max-ppl-increase`: four chunks of the run's context, at most
+/// `PerplexityProbe.maxContext` tokens each.
 enum DensityProbe {
     static func context(for runtime: RuntimeOptions, graph: ModelGraph) -> Int {
-        min(512, graph.hyperparameters.contextLength, max(64, runtime.contextLength ?? 512))
+        min(PerplexityProbe.maxContext, graph.hyperparameters.contextLength, max(64, runtime.contextLength ?? PerplexityProbe.maxContext))
     }
     static let chunks = 4
 }
@@ -138,7 +138,7 @@ struct SparsityOptions: ParsableArguments {
         guard let budget = maxPplIncrease else { return options }
         guard graph.tokenizer != nil else { throw CLIError(message: "error: --max-ppl-increase needs the model's tokenizer for its probe text") }
         let context = DensityProbe.context(for: options, graph: graph)
-        let (probe, bos) = try reportingErrors { () throws -> ([Int], Int?) in
+        let probe = try reportingErrors { () throws -> PerplexityProbe in
             let tokenizer = try Tokenizer(graph: graph, source: "model")
             let text: String
             if let probeFile {
@@ -153,18 +153,15 @@ struct SparsityOptions: ParsableArguments {
                 text = try CalibrationText.defaultText()
             }
             // The end of the text: the packer calibrates on the shipped text's beginning.
-            let tail = String(text.suffix(64 * 1024))
-            let tokens = tokenizer.encode(tail, addSpecial: true, parseSpecial: false)
-            if let probeFile, tokens.count < 2 * context {
-                throw SieveCoreError.cannotOpen(path: probeFile, reason: "\(tokens.count) tokens; the probe needs at least \(2 * context) (two chunks of \(context)): give a longer text")
+            guard let probe = PerplexityProbe(endOf: text, context: context, maxTokens: DensityProbe.chunks * context, tokenizer: tokenizer) else {
+                throw SieveCoreError.cannotOpen(path: probeFile ?? "the shipped calibration text", reason: "fewer than \(2 * context) tokens; the probe needs two chunks of \(context): give a longer text")
             }
-            return (Array(tokens.suffix(DensityProbe.chunks * context)), tokenizer.definition.addBOS ? tokenizer.bosID : nil)
+            return probe
         }
         let source = probeFile.map { "the end of \($0)" } ?? "held-out calibration text"
-        printError("choosing densities within +\(budget)% of dense probe perplexity (\(probe.count) tokens of \(source))")
+        printError("choosing densities within +\(budget)% of dense probe perplexity (\(probe.tokens.count) tokens of \(source))")
         let choice = try reportingErrors {
-            try DensityTuner.choose(graph: graph, maxIncrease: budget, probe: probe, context: context, bos: bos,
-                                    threads: options.threads) { printError("  " + $0) }
+            try DensityTuner.choose(graph: graph, maxIncrease: budget, probe: probe, threads: options.threads) { printError("  " + $0) }
         }
         printError(String(format: "chose mean FFN density %.3f (mass target %@), mean head density %.3f (mass target %@): probe PPL %.4f vs dense %.4f (%+.2f%%)",
                           choice.meanFFNDensity, choice.ffnTarget.map { String(format: "%.2f", $0) } ?? "dense",
