@@ -37,7 +37,7 @@ enum VNNIGEMV {
     /// `y[r] = W[r, :]·x` for `r` in `rows` (q8_0, q4_0 or q4_1 weights). Only call when `DecodeKernels.vnni`
     /// is available.
     @inline(never)
-    static func rows(_ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8Activation, _ y: UnsafeMutablePointer<Float>) {
+    static func rows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8Activation, _ y: UnsafeMutablePointer<Float>) {
         #if arch(x86_64)
         let nb = Int32(act.blocks)
         if w.dtype == .q8_0 {

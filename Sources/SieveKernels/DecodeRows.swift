@@ -54,7 +54,7 @@ struct DecodeRows {
 
     /// Calls `body` with each group of four row indices of `w` and how many of them are real.
     @inline(__always)
-    func forEachGroup(of w: WeightMatrix, _ body: ((Int, Int, Int, Int), Int) -> Void) {
+    func forEachGroup(of w: WeightLayout, _ body: ((Int, Int, Int, Int), Int) -> Void) {
         let s = span.lowerBound
         let quarter = span.count / 4
         let rest = span.count - 4 * quarter

@@ -38,13 +38,13 @@ enum FloatGEMV {
     /// memory is read as four long sequential streams (see `QuantizedGEMV.rows`). Leftover rows are computed as
     /// a group that repeats its last row, so every row's result is the same whatever rows it is computed with.
     @inline(never)
-    static func rows<K: FloatRowKind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: DecodeRows, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    static func rows<K: FloatRowKind>(_ kind: K.Type, _ w: WeightLayout, _ rows: DecodeRows, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         rows.forEachGroup(of: w) { r, valid in group(kind, w, r, valid: valid, x, y) }
     }
 
     /// Rows `r.0…r.3` (the first `valid` of them stored).
     @inline(__always)
-    static func group<K: FloatRowKind>(_ kind: K.Type, _ w: WeightMatrix, _ r: (Int, Int, Int, Int), valid: Int,
+    static func group<K: FloatRowKind>(_ kind: K.Type, _ w: WeightLayout, _ r: (Int, Int, Int, Int), valid: Int,
                                       _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         let n = w.columns
         let vectorEnd = n & ~15

@@ -79,7 +79,7 @@ enum GEMM {
 
     /// Rows `rows` of `w` times all packed tokens, decoding the weights 8 rows at a time into `scratch`.
     @inline(never)
-    static func rows(_ w: WeightMatrix, _ rows: Range<Int>, panels: UnsafePointer<Float>, tokens: Int,
+    static func rows(_ w: WeightLayout, _ rows: Range<Int>, panels: UnsafePointer<Float>, tokens: Int,
                      _ y: UnsafeMutablePointer<Float>, outputStride: Int, scratch: UnsafeMutablePointer<Float>) {
         var r = rows.lowerBound
         while r < rows.upperBound {

@@ -19,11 +19,25 @@ public final class MatMulInput: @unchecked Sendable {
     /// The kernels of the 8-bit-activation products of q8_0, q4_0 and q4_1 (see `DecodeKernels`).
     public let kernels: DecodeKernels
     /// Bound token count.
-    public private(set) var tokens = 0
+    public var tokens: Int { binding.pointee.tokens }
     /// Bound column count.
-    public private(set) var columns = 0
-    private(set) var x: UnsafePointer<Float>
-    private(set) var stride = 0
+    public var columns: Int { binding.pointee.columns }
+    var x: UnsafePointer<Float> { binding.pointee.x }
+    var stride: Int { binding.pointee.stride }
+    var panelsReady: Bool { binding.pointee.panelsReady }
+
+    /// The bound rows and which derived forms are current. They live behind a pointer, not in stored `var`s, which
+    /// Swift checks for exclusive access at run time on every read: about a thousand checks per decoded token.
+    private struct Binding {
+        var x: UnsafePointer<Float>
+        var tokens = 0
+        var columns = 0
+        var stride = 0
+        var q8Ready = false
+        var q8KReady = false
+        var panelsReady = false
+    }
+    private let binding: UnsafeMutablePointer<Binding>
 
     private let q8Tokens: Int
     private let q8Codes: UnsafeMutablePointer<Int8>
@@ -37,9 +51,6 @@ public final class MatMulInput: @unchecked Sendable {
     let panels: UnsafeMutablePointer<Float>
     private let tileFloatsPerThread: Int
     private let tiles: UnsafeMutablePointer<Float>
-    private var q8Ready = false
-    private var q8KReady = false
-    private(set) var panelsReady = false
 
     /// Allocates buffers for up to `maxTokens` rows of up to `maxColumns` values, used with pools of up to
     /// `threads` threads.
@@ -71,13 +82,15 @@ public final class MatMulInput: @unchecked Sendable {
         panels = .allocate(capacity: max(1, panelTokens * maxColumns))
         tileFloatsPerThread = panelTokens > 0 ? GEMM.tileRows * maxColumns : 0
         tiles = .allocate(capacity: max(1, threads * tileFloatsPerThread))
-        x = UnsafePointer(tiles)
+        binding = .allocate(capacity: 1)
+        binding.initialize(to: Binding(x: UnsafePointer(tiles)))
     }
 
     deinit {
         q8Codes.deallocate(); q8Scales.deallocate(); q8Sums.deallocate(); q8OffsetSums.deallocate()
         q8KCodes.deallocate(); q8KScales.deallocate(); q8KSums.deallocate()
         panels.deallocate(); tiles.deallocate()
+        binding.deallocate()
     }
 
     /// Binds `tokens` rows of `columns` floats at `x` (row `t` at `x + t·rowStride`, default `columns`).
@@ -85,13 +98,7 @@ public final class MatMulInput: @unchecked Sendable {
     public func bind(_ x: UnsafePointer<Float>, tokens: Int, columns: Int, rowStride: Int? = nil) {
         precondition(tokens >= 1 && tokens <= maxTokens, "bound \(tokens) tokens, MatMulInput holds 1…\(maxTokens)")
         precondition(columns >= 1 && columns <= maxColumns, "bound \(columns) columns, MatMulInput holds 1…\(maxColumns)")
-        self.x = x
-        self.tokens = tokens
-        self.columns = columns
-        self.stride = rowStride ?? columns
-        q8Ready = false
-        q8KReady = false
-        panelsReady = false
+        binding.pointee = Binding(x: x, tokens: tokens, columns: columns, stride: rowStride ?? columns)
     }
 
     /// Token `t`'s floats.
@@ -117,15 +124,15 @@ public final class MatMulInput: @unchecked Sendable {
     }
 
     func prepareQ8() {
-        if q8Ready { return }
+        if binding.pointee.q8Ready { return }
         for t in 0..<tokens { q8(t).quantize(row(t)) }
-        q8Ready = true
+        binding.pointee.q8Ready = true
     }
 
     func prepareQ8K() {
-        if q8KReady { return }
+        if binding.pointee.q8KReady { return }
         for t in 0..<tokens { q8K(t).quantize(row(t)) }
-        q8KReady = true
+        binding.pointee.q8KReady = true
     }
 
     func preparePanels(_ pool: ThreadPool) {
@@ -134,21 +141,23 @@ public final class MatMulInput: @unchecked Sendable {
         pool.parallelFor(count) { range, _ in
             for p in range { GEMM.pack(self.x, tokens: self.tokens, columns: self.columns, stride: self.stride, panel: p, into: self.panels) }
         }
-        panelsReady = true
+        binding.pointee.panelsReady = true
     }
 }
 
 /// One product of a fused group (`MatMul.multiply(_:_:pool:)`): a weight matrix and where its outputs go.
 public struct MatMulProduct: @unchecked Sendable {
     /// The weights `[rows, columns]`.
-    public var weights: WeightMatrix
+    public let weights: WeightMatrix
     /// Output: token `t`, row `r` at `output[t·outputStride + r]`.
-    public var output: UnsafeMutablePointer<Float>
+    public let output: UnsafeMutablePointer<Float>
     /// Distance between consecutive tokens' outputs (at least `weights.rows`).
-    public var outputStride: Int
+    public let outputStride: Int
     /// The product's own right-hand side, when it differs from the group's (e.g. a sparsity predictor reading the
     /// raw residual stream, computed in the same parallel region as the Q/K/V products of the normed one).
-    public var input: MatMulInput?
+    public let input: MatMulInput?
+    /// `input`, for the kernels to use without retaining it (`input` keeps it alive).
+    let inputReference: Unmanaged<MatMulInput>?
 
     /// A product writing rows contiguously per token (`outputStride` defaults to `weights.rows`).
     public init(weights: WeightMatrix, output: UnsafeMutablePointer<Float>, outputStride: Int? = nil, input: MatMulInput? = nil) {
@@ -156,6 +165,14 @@ public struct MatMulProduct: @unchecked Sendable {
         self.output = output
         self.outputStride = outputStride ?? weights.rows
         self.input = input
+        inputReference = input.map { Unmanaged.passUnretained($0) }
+    }
+
+    /// Calls `body` with the input of `product` (its own, or `group` if it has none), retaining neither: reading
+    /// through the pointer copies no product.
+    @inline(__always)
+    static func withInput<R>(of product: UnsafePointer<MatMulProduct>, _ group: MatMulInput, _ body: (MatMulInput) -> R) -> R {
+        (product.pointee.inputReference ?? Unmanaged.passUnretained(group))._withUnsafeGuaranteedRef(body)
     }
 }
 
@@ -291,35 +308,39 @@ public enum MatMul {
                             pool: ThreadPool) {
         precondition(pool.threadCount <= input.threads, "the pool has \(pool.threadCount) threads, the MatMulInput was sized for \(input.threads)")
         let prefill = isPrefill(input)
-        for p in products {
-            let own = p.input ?? input
-            precondition(p.weights.columns == own.columns, "\(p.weights.name) has \(p.weights.columns) columns, the input \(own.columns)")
-            precondition(p.outputStride >= p.weights.rows || own.tokens == 1, "output stride \(p.outputStride) < \(p.weights.rows) rows")
-            precondition(isPrefill(own) == prefill, "the products of one region must all be prefill or all decode")
-            if prefill {
-                own.preparePanels(pool)
-                continue
+        // Products are read in place (their fields, not copies): a copy of a product retains its weights' owner and
+        // its input, atomics that both threads would otherwise hit on every chunk of every region.
+        for i in products.indices {
+            let w = products[i].weights.layout, outputStride = products[i].outputStride
+            MatMulProduct.withInput(of: products.baseAddress! + i, input) { own in
+                precondition(w.columns == own.columns, "\(products[i].weights.name) has \(w.columns) columns, the input \(own.columns)")
+                precondition(outputStride >= w.rows || own.tokens == 1, "output stride \(outputStride) < \(w.rows) rows")
+                precondition(isPrefill(own) == prefill, "the products of one region must all be prefill or all decode")
+                if prefill {
+                    own.preparePanels(pool)
+                } else {
+                    prepareDecode(w.dtype, own)
+                }
             }
-            prepareDecode(p.weights, own)
         }
         let unit = unitRows(prefill: prefill)
         // Units: row groups of each product in turn.
         var total = 0
-        for p in products { total += selection.unitCount(rows: p.weights.rows, unit: unit) }
+        for i in products.indices { total += selection.unitCount(rows: products[i].weights.layout.rows, unit: unit) }
         pool.parallelFor(total) { range, thread in
             var u = range.lowerBound
             var productIndex = 0
             var base = 0
             while u < range.upperBound {
-                var count = selection.unitCount(rows: products[productIndex].weights.rows, unit: unit)
+                var count = selection.unitCount(rows: products[productIndex].weights.layout.rows, unit: unit)
                 while u >= base + count {
                     base += count
                     productIndex += 1
-                    count = selection.unitCount(rows: products[productIndex].weights.rows, unit: unit)
+                    count = selection.unitCount(rows: products[productIndex].weights.layout.rows, unit: unit)
                 }
                 let end = min(range.upperBound, base + count)
-                let p = products[productIndex]
-                selection.forEachRows(units: (u - base)..<(end - base), rows: p.weights.rows, unit: unit, decode: !prefill) { rows in
+                let p = products.baseAddress! + productIndex
+                selection.forEachRows(units: (u - base)..<(end - base), rows: p.pointee.weights.layout.rows, unit: unit, decode: !prefill) { rows in
                     compute(p, rows: rows, input: input, prefill: prefill, thread: thread)
                 }
                 u = end
@@ -328,8 +349,11 @@ public enum MatMul {
     }
 
     /// Derives the 8-bit forms of `input` that decode products with `w` read.
-    static func prepareDecode(_ w: WeightMatrix, _ input: MatMulInput) {
-        switch w.dtype {
+    static func prepareDecode(_ w: WeightMatrix, _ input: MatMulInput) { prepareDecode(w.dtype, input) }
+
+    /// Derives the 8-bit forms of `input` that decode products with weights of `dtype` read.
+    static func prepareDecode(_ dtype: DType, _ input: MatMulInput) {
+        switch dtype {
         case .q8_0, .q4_0, .q4_1, .q5_0: input.prepareQ8()
         case .q4_K, .q6_K: input.prepareQ8K()
         default: break
@@ -337,9 +361,17 @@ public enum MatMul {
     }
 
     /// Rows `rows` of product `p` (inputs prepared).
-    static func compute(_ p: MatMulProduct, rows: DecodeRows, input group: MatMulInput, prefill: Bool, thread: Int) {
-        let w = p.weights
-        let input = p.input ?? group
+    static func compute(_ product: UnsafePointer<MatMulProduct>, rows: DecodeRows, input group: MatMulInput, prefill: Bool, thread: Int) {
+        let w = product.pointee.weights.layout, output = product.pointee.output, outputStride = product.pointee.outputStride
+        MatMulProduct.withInput(of: product, group) { input in
+            compute(w, output: output, outputStride: outputStride, rows: rows, input: input, prefill: prefill, thread: thread)
+        }
+    }
+
+    /// Rows `rows` of `w` times `input` into `output` (inputs prepared).
+    static func compute(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows: DecodeRows,
+                        input: MatMulInput, prefill: Bool, thread: Int) {
+        let p = (output: output, outputStride: outputStride)
         if prefill {
             rows.forEachRange { range in
                 GEMM.rows(w, range, panels: input.panels, tokens: input.tokens, p.output, outputStride: p.outputStride,

@@ -85,14 +85,14 @@ enum QuantizedGEMV {
     /// converted together, and each activation block is widened once for the four rows. Leftover rows (fewer
     /// than four) are computed as a group that repeats its last row and stores only the real ones.
     @inline(never)
-    static func rows<K: Block32Kind>(_ kind: K.Type, _ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8Activation,
+    static func rows<K: Block32Kind>(_ kind: K.Type, _ w: WeightLayout, _ rows: DecodeRows, _ act: Q8Activation,
                                     _ y: UnsafeMutablePointer<Float>) {
         rows.forEachGroup(of: w) { r, valid in group(kind, w, r, valid: valid, act, y) }
     }
 
     /// Rows `r.0…r.3` (the first `valid` of them stored).
     @inline(__always)
-    static func group<K: Block32Kind>(_ kind: K.Type, _ w: WeightMatrix, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8Activation,
+    static func group<K: Block32Kind>(_ kind: K.Type, _ w: WeightLayout, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8Activation,
                                      _ y: UnsafeMutablePointer<Float>) {
         let blockBytes = K.blockBytes
         let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
@@ -158,13 +158,13 @@ enum KQuant {
     /// `y[r] = W[r, :]·x` for q4_K rows: four rows at a time from the four quarters of `rows` (long sequential
     /// streams; see `QuantizedGEMV.rows`), each activation vector widened once for the four rows.
     @inline(never)
-    static func q4KRows(_ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+    static func q4KRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
         rows.forEachGroup(of: w) { r, valid in q4KGroup(w, r, valid: valid, act, y) }
     }
 
     /// `y[r] = W[r, :]·x` for q6_K rows, grouped like `q4KRows`.
     @inline(never)
-    static func q6KRows(_ w: WeightMatrix, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+    static func q6KRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
         rows.forEachGroup(of: w) { r, valid in q6KGroup(w, r, valid: valid, act, y) }
     }
 
@@ -197,7 +197,7 @@ enum KQuant {
     }
 
     @inline(__always)
-    static func q4KGroup(_ w: WeightMatrix, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+    static func q4KGroup(_ w: WeightLayout, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
         let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         var correction = SIMD4<Float>()
@@ -251,7 +251,7 @@ enum KQuant {
     }
 
     @inline(__always)
-    static func q6KGroup(_ w: WeightMatrix, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+    static func q6KGroup(_ w: WeightLayout, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
         let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         var correction = SIMD4<Float>()

@@ -101,11 +101,9 @@ public enum SparseFeedForward {
             }
         }
         if let gate = layer.gate, let gateOutput {
-            let product = MatMulProduct(weights: gate, output: gateOutput)
-            forEachRows { MatMul.compute(product, rows: $0, input: input, prefill: false, thread: thread) }
+            forEachRows { MatMul.compute(gate.layout, output: gateOutput, outputStride: gate.rows, rows: $0, input: input, prefill: false, thread: thread) }
         }
-        let up = MatMulProduct(weights: layer.up, output: activations)
-        forEachRows { MatMul.compute(up, rows: $0, input: input, prefill: false, thread: thread) }
+        forEachRows { MatMul.compute(layer.up.layout, output: activations, outputStride: layer.up.rows, rows: $0, input: input, prefill: false, thread: thread) }
         for block in blocks {
             let n = block * b
             if let bias = layer.gateBias, let gateOutput { Activations.add(bias + n, into: gateOutput + n, count: b) }
@@ -116,7 +114,7 @@ public enum SparseFeedForward {
                 Activations.apply(layer.function, activations + n, count: b)
             }
         }
-        TransposedMatMul.accumulateOne(layer.down, activations, rows: RowBlocks(blocks: blocks, blockRows: b, rows: layer.neurons),
+        TransposedMatMul.accumulateOne(layer.down.layout, activations, rows: RowBlocks(blocks: blocks, blockRows: b, rows: layer.neurons),
                                        columns: 0..<layer.outputs, into: out, scratch: scratch)
     }
 

@@ -127,10 +127,14 @@ final class PoolState: @unchecked Sendable {
     /// True while a region runs (re-entrancy check).
     let busy = Atomic<Bool>(false)
     /// The current region's body, element count and chunk size; written before `region` is published, read only by
-    /// a thread that took one of its chunks.
-    var body: UnsafePointer<SievePoolBody>?
-    var count = 0
-    var chunk = 0
+    /// a thread that took one of its chunks. Behind a pointer rather than in stored `var`s, which Swift would check
+    /// for exclusive access at run time on every chunk.
+    struct Region {
+        var body: UnsafePointer<SievePoolBody>?
+        var count = 0
+        var chunk = 0
+    }
+    let current: UnsafeMutablePointer<Region>
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
     let condition: UnsafeMutablePointer<pthread_cond_t>
 
@@ -138,6 +142,8 @@ final class PoolState: @unchecked Sendable {
         self.spinNanoseconds = spinNanoseconds
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
+        current = .allocate(capacity: 1)
+        current.initialize(to: Region())
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
     }
@@ -147,6 +153,7 @@ final class PoolState: @unchecked Sendable {
         pthread_cond_destroy(condition)
         mutex.deallocate()
         condition.deallocate()
+        current.deallocate()
     }
 
     @inline(__always) static func generation(_ word: UInt64) -> UInt64 { word >> 40 }
@@ -159,9 +166,7 @@ final class PoolState: @unchecked Sendable {
         let (exchanged, _) = busy.compareExchange(expected: false, desired: true, ordering: .acquiring)
         precondition(exchanged, "ThreadPool.parallelFor called from inside a parallel region or from two threads at once")
         precondition(chunks <= PoolState.maxChunks)
-        self.body = body
-        self.count = count
-        self.chunk = chunk
+        current.pointee = Region(body: body, count: count, chunk: chunk)
         completed.store(0, ordering: .relaxed)
         let generation = (PoolState.generation(region.load(ordering: .relaxed)) &+ 1) & 0xFF_FFFF
         region.store(generation << 40 | UInt64(chunks) << PoolState.chunkBits, ordering: .sequentiallyConsistent)
@@ -178,7 +183,7 @@ final class PoolState: @unchecked Sendable {
                 if deadline == 0 { deadline = now + 1_000_000 } else if now > deadline { sched_yield() }
             }
         }
-        self.body = nil
+        current.pointee.body = nil
         busy.store(false, ordering: .releasing)
     }
 
@@ -199,9 +204,10 @@ final class PoolState: @unchecked Sendable {
 
     @inline(never)
     private func runChunk(_ c: Int, thread: Int) {
-        guard let body else { return }
-        let start = c * chunk
-        sieve_pool_body_call(body, start, min(count, start + chunk), thread)
+        let region = current.pointee
+        guard let body = region.body else { return }
+        let start = c * region.chunk
+        sieve_pool_body_call(body, start, min(region.count, start + region.chunk), thread)
     }
 
     private func wakeSleepers() {

@@ -37,11 +37,12 @@ public enum TransposedMatMul {
         let rows = RowBlocks(blocks: blocks, blockRows: blockRows, rows: w.rows)
         let work = rows.count * w.columns * tokens
         if work < serialWork || pool.threadCount == 1 {
-            slice(w, x, inputStride: inputStride, tokens: tokens, rows: rows, units: 0..<units, unit: unit, into: y,
+            slice(w.layout, x, inputStride: inputStride, tokens: tokens, rows: rows, units: 0..<units, unit: unit, into: y,
                   outputStride: outputStride, scratch: scratch)
         } else {
+            let layout = w.layout
             pool.parallelChunks(units, chunk: perThread) { range, thread in
-                slice(w, x, inputStride: inputStride, tokens: tokens, rows: rows, units: range, unit: unit, into: y,
+                slice(layout, x, inputStride: inputStride, tokens: tokens, rows: rows, units: range, unit: unit, into: y,
                       outputStride: outputStride, scratch: scratch + thread * (w.columns + 32))
             }
         }
@@ -49,7 +50,7 @@ public enum TransposedMatMul {
 
     /// The columns of column units `units` (of `unit` columns each).
     @inline(__always)
-    private static func slice(_ w: WeightMatrix, _ x: UnsafePointer<Float>, inputStride: Int, tokens: Int, rows: RowBlocks,
+    private static func slice(_ w: WeightLayout, _ x: UnsafePointer<Float>, inputStride: Int, tokens: Int, rows: RowBlocks,
                               units: Range<Int>, unit: Int, into y: UnsafeMutablePointer<Float>, outputStride: Int,
                               scratch: UnsafeMutablePointer<Float>) {
         let columns = (units.lowerBound * unit)..<min(w.columns, units.upperBound * unit)
@@ -88,7 +89,7 @@ public enum TransposedMatMul {
     /// Rows ahead of the one being added whose column slice is prefetched.
     static let prefetchRows = 8
 
-    static func accumulateOne(_ w: WeightMatrix, _ x: UnsafePointer<Float>, rows: RowBlocks, columns: Range<Int>,
+    static func accumulateOne(_ w: WeightLayout, _ x: UnsafePointer<Float>, rows: RowBlocks, columns: Range<Int>,
                                       into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         for c in columns { y[c] = 0 }
         switch w.dtype {
@@ -114,7 +115,7 @@ public enum TransposedMatMul {
     /// registers across all the rows, so `y` is stored once per column chunk rather than read and written per row.
     /// Each column's sum runs over the rows in order, as in `reference`.
     @inline(__always)
-    private static func accumulate<K: AccumulateKind>(_ kind: K.Type, _ w: WeightMatrix, _ x: UnsafePointer<Float>, _ rows: RowBlocks,
+    private static func accumulate<K: AccumulateKind>(_ kind: K.Type, _ w: WeightLayout, _ x: UnsafePointer<Float>, _ rows: RowBlocks,
                                                       _ columns: Range<Int>, _ y: UnsafeMutablePointer<Float>) {
         let count = rows.count
         var chunk = columns.lowerBound / 32
@@ -170,7 +171,7 @@ public enum TransposedMatMul {
 
     // MARK: - Several tokens
 
-    private static func accumulateMany(_ w: WeightMatrix, _ x: UnsafePointer<Float>, inputStride: Int, tokens: Int, rows: RowBlocks,
+    private static func accumulateMany(_ w: WeightLayout, _ x: UnsafePointer<Float>, inputStride: Int, tokens: Int, rows: RowBlocks,
                                        columns: Range<Int>, into y: UnsafeMutablePointer<Float>, outputStride: Int,
                                        scratch: UnsafeMutablePointer<Float>) {
         let width = columns.count
@@ -199,7 +200,7 @@ public enum TransposedMatMul {
 
     /// Decodes columns `columns` (starting on a block boundary) of row `row`.
     @inline(__always)
-    private static func decodeSlice(_ w: WeightMatrix, row: Int, columns: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    private static func decodeSlice(_ w: WeightLayout, row: Int, columns: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let start = w.dtype.byteCount(elements: columns.lowerBound) ?? 0
         Dequantize.row(w.base + row * w.rowBytes + start, dtype: w.dtype, columns: columns.count, into: out)
     }

@@ -11,17 +11,20 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// The tensor's name, for error messages.
     public let name: String
-    /// Element type of the stored bytes.
-    public let dtype: DType
-    /// Number of rows (outputs of a product).
-    public let rows: Int
-    /// Number of columns (inputs of a product).
-    public let columns: Int
-    /// Bytes per row.
-    public let rowBytes: Int
-    /// The first byte of row 0.
-    public let base: UnsafeRawPointer
+    /// Element type, shape and address: what the kernels read (no reference counting when copied).
+    let layout: WeightLayout
     private let owner: AnyObject?
+
+    /// Element type of the stored bytes.
+    public var dtype: DType { layout.dtype }
+    /// Number of rows (outputs of a product).
+    public var rows: Int { layout.rows }
+    /// Number of columns (inputs of a product).
+    public var columns: Int { layout.columns }
+    /// Bytes per row.
+    public var rowBytes: Int { layout.rowBytes }
+    /// The first byte of row 0.
+    public var base: UnsafeRawPointer { layout.base }
 
     /// Views a tensor as a matrix: the innermost dimension is the columns, all outer dimensions are rows.
     public init(_ tensor: Tensor) throws {
@@ -53,21 +56,14 @@ public struct WeightMatrix: @unchecked Sendable {
             throw SieveKernelsError.invalidShape(tensor: name, reason: "has no storage")
         }
         self.name = name
-        self.dtype = dtype
-        self.rows = rows
-        self.columns = columns
-        self.rowBytes = rowBytes
-        self.base = start
+        layout = WeightLayout(dtype: dtype, rows: rows, columns: columns, rowBytes: rowBytes, base: start)
         self.owner = owner
     }
 
     private init(slicing m: WeightMatrix, rows range: Range<Int>) {
         name = m.name
-        dtype = m.dtype
-        rows = range.count
-        columns = m.columns
-        rowBytes = m.rowBytes
-        base = m.base + range.lowerBound * m.rowBytes
+        layout = WeightLayout(dtype: m.dtype, rows: range.count, columns: m.columns, rowBytes: m.rowBytes,
+                              base: m.base + range.lowerBound * m.rowBytes)
         owner = m.owner
     }
 
@@ -79,7 +75,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Address of row `r`.
     @inline(__always)
-    func row(_ r: Int) -> UnsafeRawPointer { base + r * rowBytes }
+    func row(_ r: Int) -> UnsafeRawPointer { layout.row(r) }
 
     /// Decodes row `r` to floats into `out[0..<columns]` with the vectorized dequantizers (embedding lookups).
     public func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
@@ -92,4 +88,20 @@ public struct WeightMatrix: @unchecked Sendable {
         precondition(r >= 0 && r < rows, "row \(r) outside 0..<\(rows)")
         Dequantize.rowReference(row(r), dtype: dtype, columns: columns, into: out)
     }
+}
+
+/// The part of a `WeightMatrix` that the kernels read — element type, shape and the address of row 0 — as a
+/// trivially copyable value: passing it around a decoded token's hundreds of products costs no reference counting
+/// (the matrix's name and storage owner would cost three atomic operations per copy, on lines both threads touch).
+/// Valid while the `WeightMatrix` it came from is alive.
+struct WeightLayout {
+    let dtype: DType
+    let rows: Int
+    let columns: Int
+    let rowBytes: Int
+    let base: UnsafeRawPointer
+
+    /// Address of row `r`.
+    @inline(__always)
+    func row(_ r: Int) -> UnsafeRawPointer { base + r * rowBytes }
 }
