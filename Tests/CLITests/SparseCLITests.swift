@@ -55,6 +55,14 @@ import Testing
         #expect(rows.map { $0["selection"] as? String } == ["dense", "predicted", "oracle", "predicted", "oracle"])
         #expect(rows.map { $0["ffn_density"] as? Double } == [1, 0.5, 0.5, 0.25, 0.25])
         #expect(rows[0]["speedup"] as? Double == 1)
+        // Speed-ups pair each repetition with the dense run of the same repetition (the median of two ratios is their mean).
+        let denseRuns = try #require(rows[0]["decode_runs"] as? [Double])
+        for row in rows {
+            let runs = try #require(row["decode_runs"] as? [Double])
+            #expect(runs.count == 2 && denseRuns.count == 2)
+            let paired = (runs[0] / denseRuns[0] + runs[1] / denseRuns[1]) / 2
+            #expect(abs((row["speedup"] as? Double ?? 0) - paired) <= 1e-12 * paired, "speed-up \(row["speedup"] ?? "nil"), paired \(paired)")
+        }
         for row in rows {
             #expect((row["decode_tokens_per_s"] as? Double ?? 0) > 0)
             #expect((row["ppl"] as? Double ?? 0) > 1)
