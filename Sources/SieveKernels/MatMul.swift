@@ -348,9 +348,6 @@ public enum MatMul {
         }
     }
 
-    /// Derives the 8-bit forms of `input` that decode products with `w` read.
-    static func prepareDecode(_ w: WeightMatrix, _ input: MatMulInput) { prepareDecode(w.dtype, input) }
-
     /// Derives the 8-bit forms of `input` that decode products with weights of `dtype` read.
     static func prepareDecode(_ dtype: DType, _ input: MatMulInput) {
         switch dtype {
@@ -371,17 +368,16 @@ public enum MatMul {
     /// Rows `rows` of `w` times `input` into `output` (inputs prepared).
     static func compute(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows: DecodeRows,
                         input: MatMulInput, prefill: Bool, thread: Int) {
-        let p = (output: output, outputStride: outputStride)
         if prefill {
             rows.forEachRange { range in
-                GEMM.rows(w, range, panels: input.panels, tokens: input.tokens, p.output, outputStride: p.outputStride,
+                GEMM.rows(w, range, panels: input.panels, tokens: input.tokens, output, outputStride: outputStride,
                           scratch: input.tile(thread))
             }
             return
         }
         let vnni = input.kernels == .vnni && VNNIGEMV.supports(w.dtype)
         for t in 0..<input.tokens {
-            let y = p.output + t * p.outputStride
+            let y = output + t * outputStride
             if vnni {
                 VNNIGEMV.rows(w, rows, input.q8(t), y)
                 continue

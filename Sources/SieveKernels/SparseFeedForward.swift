@@ -69,8 +69,8 @@ public enum SparseFeedForward {
             y.update(repeating: 0, count: d)
             return
         }
-        if let gate = layer.gate { MatMul.prepareDecode(gate, input) }
-        MatMul.prepareDecode(layer.up, input)
+        if let gate = layer.gate { MatMul.prepareDecode(gate.dtype, input) }
+        MatMul.prepareDecode(layer.up.dtype, input)
         let perChunk = max((minimumChunkNeurons + layer.blockRows - 1) / layer.blockRows, (blocks.count + maxChunks - 1) / maxChunks)
         let chunks = (blocks.count + perChunk - 1) / perChunk
         let threadScratch = scratch + maxChunks * d

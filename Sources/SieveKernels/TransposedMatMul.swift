@@ -36,11 +36,11 @@ public enum TransposedMatMul {
         let perThread = (units + pool.threadCount - 1) / pool.threadCount
         let rows = RowBlocks(blocks: blocks, blockRows: blockRows, rows: w.rows)
         let work = rows.count * w.columns * tokens
+        let layout = w.layout
         if work < serialWork || pool.threadCount == 1 {
-            slice(w.layout, x, inputStride: inputStride, tokens: tokens, rows: rows, units: 0..<units, unit: unit, into: y,
+            slice(layout, x, inputStride: inputStride, tokens: tokens, rows: rows, units: 0..<units, unit: unit, into: y,
                   outputStride: outputStride, scratch: scratch)
         } else {
-            let layout = w.layout
             pool.parallelChunks(units, chunk: perThread) { range, thread in
                 slice(layout, x, inputStride: inputStride, tokens: tokens, rows: rows, units: range, unit: unit, into: y,
                       outputStride: outputStride, scratch: scratch + thread * (w.columns + 32))
