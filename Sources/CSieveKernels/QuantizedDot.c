@@ -110,6 +110,32 @@ VNNI void sieve_q8_0_dot_list_vnni(const void *base, intptr_t rowBytes, const in
     }
 }
 
+#define VNNI512 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vl")))
+
+VNNI512 void sieve_q8_0_interleaved16_vnni(const void *packed, intptr_t rows, int nb, const int8_t *xq, const float *xd,
+                                           const int32_t *xo, float *y) {
+    const uint8_t *p = (const uint8_t *)packed;
+    for (intptr_t first = 0; first < rows; first += 16) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            // The codes are stored + 128 (unsigned): the sum starts at −128 · Σ xq to take that back.
+            __m512i sum = _mm512_set1_epi32(xo[b]);
+            const int8_t *x = xq + 32 * b;
+            for (int c = 0; c < 8; c++) {
+                int32_t x4;
+                __builtin_memcpy(&x4, x + 4 * c, 4);
+                sum = _mm512_dpbusd_epi32(sum, _mm512_load_si512((const void *)(p + 64 + 64 * c)), _mm512_set1_epi32(x4));
+            }
+            __m512 scale = _mm512_mul_ps(_mm512_load_ps((const float *)p), _mm512_set1_ps(xd[b]));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc);
+            p += 576;
+        }
+        intptr_t left = rows - first;
+        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        _mm512_mask_storeu_ps(y + first, mask, acc);
+    }
+}
+
 int sieve_cpu_has_avx512_vnni(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&

@@ -32,8 +32,12 @@ struct SparsityPlan {
         let plan: PredictorPlan
         /// `[batch, rank]`: `down · x` of each row of the source block's input.
         let hidden: FloatBuffer
+        /// `up` re-laid for the short-row kernel, when this CPU runs it: a row's scores then take one pass on the
+        /// calling thread (0.7 µs for 1024×64 against 3.3 µs row by row), and no region.
+        let interleavedUp: InterleavedQ8Matrix?
         /// Decoding one token, the scores are ready before they are needed when `up · hidden` runs in the source
-        /// block's output-projection region: always for FFN predictors, for head predictors that look ahead.
+        /// block's output-projection region: for FFN predictors and head predictors that look ahead, unless
+        /// `interleavedUp` computes them.
         let scoresEarly: Bool
         /// `up · hidden` of the decoded token when `scoresEarly` (bias not yet added).
         let scores: FloatBuffer
@@ -87,9 +91,11 @@ struct SparsityPlan {
                 guard let p else {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) computes \(what) sparsely but has no \(target.rawValue) predictor; use oracle selection (--oracle) or density 1 for it")
                 }
-                let early = target == .ffnBlocks || p.sourceBlock < i
+                let interleavedUp = InterleavedQ8Matrix(p.up)
+                let early = (target == .ffnBlocks || p.sourceBlock < i) && interleavedUp == nil
                 let active = ActivePredictor(layer: i, target: target, plan: p, hidden: FloatBuffer(count: batch * p.rank),
-                                             scoresEarly: early, scores: FloatBuffer(count: early ? p.units : 0),
+                                             interleavedUp: interleavedUp, scoresEarly: early,
+                                             scores: FloatBuffer(count: early ? p.units : 0),
                                              scoresInput: MatMulInput(maxTokens: 1, maxColumns: p.rank, threads: threads,
                                                                       alwaysQuantizeActivations: options.quantizedActivations))
                 readers[p.sourceBlock].append(active)
@@ -121,13 +127,17 @@ struct SparsityPlan {
         return predictor.scores.pointer
     }
 
-    /// Scores of `predictor` for batch row `row`: `up · hidden[row] + bias` into `scores[0..<units]`, with `up`
-    /// multiplied on `pool` (`input` is bound to the row).
+    /// Scores of `predictor` for batch row `row`: `up · hidden[row] + bias` into `scores[0..<units]`, with the
+    /// interleaved `up` on the calling thread, else with `up` multiplied on `pool` (`input` is bound to the row).
     static func scores(_ predictor: ActivePredictor, row: Int, into scores: UnsafeMutablePointer<Float>, input: MatMulInput,
                        pool: ThreadPool) {
         let p = predictor.plan
-        input.bind(predictor.hidden.row(row, width: p.rank), tokens: 1, columns: p.rank)
-        MatMul.multiply(p.up, input, into: scores, pool: pool)
+        if let up = predictor.interleavedUp {
+            up.multiply(predictor.hidden.row(row, width: p.rank), into: scores)
+        } else {
+            input.bind(predictor.hidden.row(row, width: p.rank), tokens: 1, columns: p.rank)
+            MatMul.multiply(p.up, input, into: scores, pool: pool)
+        }
         if let bias = p.bias { Activations.add(bias.pointer, into: scores, count: p.units) }
     }
 }

@@ -49,5 +49,13 @@ void sieve_q8_0_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, c
 /// `sieve_q8_0_dot_rows4_vnni` is as large as the products).
 void sieve_q8_0_dot_list_vnni(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count, int nb,
                               const int8_t *xq, const float *xd, float *y);
+
+/// `y[0..<rows]` = the products of a q8_0 matrix re-laid 16 rows at a time (`InterleavedQ8Matrix`, 64-byte
+/// aligned) with one token's activations quantized to q8_0 (`xq` codes, `xd` block scales, `xo[b]` = −128 · the sum
+/// of block b's codes). Per group of 16 rows and block of 32 columns: the 16 row scales (f32), then 8 × 64 bytes:
+/// for columns 4c…4c+3, each of the 16 rows' four codes + 128 as unsigned bytes. Rows past `rows` in the last
+/// group are computed but not stored.
+void sieve_q8_0_interleaved16_vnni(const void *packed, intptr_t rows, int nb, const int8_t *xq, const float *xd,
+                                   const int32_t *xo, float *y);
 #endif
 #endif
