@@ -25,29 +25,153 @@ public enum UnitSelection {
         }
         work.withMemoryRebound(to: UInt32.self, capacity: n) { keys in
             for i in 0..<n { keys[i] = orderedKey(scores[i]) }
-            let threshold = kthLargestKey(k, keys, n: n)
-            var j = 0
-            if countAtLeast(threshold, keys, n: n) == k {
-                // No surplus ties at the threshold: every key at or above it is selected. Each index is written
-                // at the next free slot, which only advances when the index is selected (no unpredictable branch);
-                // the loop ends at the k-th selected index, so nothing past `selected[k − 1]` is written.
-                var i = 0
-                while j < k {
-                    selected[j] = i
-                    j &+= keys[i] >= threshold ? 1 : 0
-                    i &+= 1
-                }
-            } else {
-                var ties = k - countAtLeast(threshold &+ 1, keys, n: n)
-                for i in 0..<n {
-                    let key = keys[i]
-                    if key > threshold || (key == threshold && ties > 0) {
-                        if key == threshold { ties -= 1 }
-                        selected[j] = i; j += 1
-                    }
+            collect(k, keys, n: n, threshold: kthLargestKey(k, keys, n: n), into: selected)
+        }
+    }
+
+    /// Like `top(_:of:count:work:into:)` (same indices, same order, same ties; `work` holds `n` floats), but searches
+    /// for the threshold from `hint`, a key near it: the previous token's threshold for the same layer. Any hint
+    /// gives the same result, a far one only costs time. On return `hint` holds the `k`-th largest key.
+    public static func top(_ k: Int, of scores: UnsafePointer<Float>, count n: Int, work: UnsafeMutablePointer<Float>,
+                           into selected: UnsafeMutablePointer<Int>, hint: inout UInt32) {
+        precondition(k >= 0 && k <= n, "top \(k) of \(n)")
+        if k == 0 { return }
+        work.withMemoryRebound(to: UInt32.self, capacity: n) { keys in
+            let summary = storeKeys(scores, keys, n: n, countingAtLeast: hint)
+            let threshold = kthLargestKey(k, keys, n: n, near: hint, atHint: summary.count,
+                                          smallest: summary.smallest, largest: summary.largest)
+            hint = threshold
+            collect(k, keys, n: n, threshold: threshold, into: selected)
+        }
+    }
+
+    /// Writes into `selected[0..<k]` the indices of the keys above `threshold` (the `k`-th largest key) and of the
+    /// first keys equal to it, in increasing order.
+    @inline(__always)
+    static func collect(_ k: Int, _ keys: UnsafePointer<UInt32>, n: Int, threshold: UInt32,
+                        into selected: UnsafeMutablePointer<Int>) {
+        var j = 0
+        if countAtLeast(threshold, keys, n: n) == k {
+            // No surplus ties at the threshold: every key at or above it is selected. Each index is written at the
+            // next free slot, which only advances when the index is selected (no unpredictable branch); the loop
+            // ends at the k-th selected index, so nothing past `selected[k − 1]` is written.
+            var i = 0
+            while j < k {
+                selected[j] = i
+                j &+= keys[i] >= threshold ? 1 : 0
+                i &+= 1
+            }
+        } else {
+            var ties = k - countAtLeast(threshold &+ 1, keys, n: n)
+            for i in 0..<n {
+                let key = keys[i]
+                if key > threshold || (key == threshold && ties > 0) {
+                    if key == threshold { ties -= 1 }
+                    selected[j] = i; j += 1
                 }
             }
         }
+    }
+
+    /// Stores the keys of `scores[0..<n]` in `keys`; returns how many are `≥ t`, the smallest and the largest.
+    @inline(__always)
+    static func storeKeys(_ scores: UnsafePointer<Float>, _ keys: UnsafeMutablePointer<UInt32>, n: Int,
+                          countingAtLeast t: UInt32) -> (count: Int, smallest: UInt32, largest: UInt32) {
+        let vt = SIMD16<UInt32>(repeating: t)
+        var counts = SIMD16<UInt32>(), smallest = SIMD16<UInt32>(repeating: .max), largest = SIMD16<UInt32>()
+        var i = 0
+        while i + 16 <= n {
+            let bits = UnsafeRawPointer(scores + i).loadUnaligned(as: SIMD16<UInt32>.self)
+            let negative = SIMD16<UInt32>(truncatingIfNeeded: SIMD16<Int32>(truncatingIfNeeded: bits) &>> 31)
+            let v = bits ^ (negative | 0x8000_0000)
+            UnsafeMutableRawPointer(keys + i).storeBytes(of: v, as: SIMD16<UInt32>.self)
+            counts &+= SIMD16<UInt32>(repeating: 0).replacing(with: 1, where: v .>= vt)
+            smallest.replace(with: v, where: v .< smallest)
+            largest.replace(with: v, where: v .> largest)
+            i += 16
+        }
+        var c = Int(counts.wrappedSum()), low = smallest.min(), high = largest.max()
+        while i < n {
+            let key = orderedKey(scores[i])
+            keys[i] = key
+            c += key >= t ? 1 : 0
+            low = min(low, key); high = max(high, key)
+            i += 1
+        }
+        return (c, low, high)
+    }
+
+    /// The `k`-th largest of `keys[0..<n]` (`1 ≤ k ≤ n`, `atHint` of them `≥ hint`, all in `smallest … largest`).
+    /// Keeps a range `lo ..< hi` that holds it (at least `k` keys `≥ lo`, fewer `≥ hi`): from the hint to a key a
+    /// small step away in scores (the bit search from scratch if the threshold is farther), then split where a
+    /// straight line through the counts at the ends crosses `k`, read in scores; a split that leaves more than 7/8
+    /// of the counts in the range is followed by one halving it in keys. Each split is one pass over the keys,
+    /// which also moves the range's ends onto keys, so the search ends when the range holds one key.
+    static func kthLargestKey(_ k: Int, _ keys: UnsafePointer<UInt32>, n: Int, near hint: UInt32, atHint: Int,
+                              smallest: UInt32, largest: UInt32) -> UInt32 {
+        if atHint == k { return smallestAtLeast(hint, keys, n: n) }
+        var lo = UInt64(smallest), hi = UInt64(largest) + 1, cLo = n, cHi = 0
+        if atHint > k { lo = max(lo, UInt64(hint)); cLo = atHint } else { hi = min(hi, UInt64(hint)); cHi = atHint }
+        // The other end a step away (consecutive thresholds are close), in scores: 1/64, then 1/8 of their range;
+        // a farther threshold is searched for from scratch.
+        let step = (Double(score(largest)) - Double(score(smallest))) / 64
+        let anchor = Double(score(UInt32(atHint > k ? lo : hi - 1)))
+        var bracketed = false, scale = atHint > k ? 1.0 : -1.0
+        while !bracketed && abs(scale) <= 8 && step.isFinite && anchor.isFinite {
+            let near = UInt64(orderedKey(Float(anchor + scale * step)))
+            guard near > lo && near < hi else { break }
+            let c = countAtLeast(UInt32(near), keys, n: n)
+            bracketed = (c >= k) != (atHint > k)
+            if c >= k { lo = near; cLo = c } else { hi = near; cHi = c }
+            scale *= 8
+        }
+        if !bracketed && hi - lo > 1 { return kthLargestKey(k, keys, n: n) }
+        var halve = false
+        while hi - lo > 1 {
+            let a = Double(score(UInt32(lo))), b = Double(score(UInt32(hi - 1)))
+            var split = lo + (hi - lo) / 2
+            if !halve && a.isFinite && b.isFinite {
+                split = UInt64(orderedKey(Float(a + (b - a) * Double(cLo - k) / Double(cLo - cHi))))
+                split = min(max(split, lo + 1), hi - 1)
+            }
+            let spread = cLo - cHi
+            let (c, above, below) = probe(UInt32(split), keys, n: n)
+            if c == k { return above }
+            if c > k { lo = UInt64(above); cLo = c } else { hi = UInt64(below) + 1; cHi = c }
+            halve = 8 * (cLo - cHi) > 7 * spread
+        }
+        return UInt32(lo)
+    }
+
+    /// The score of a key (inverse of `orderedKey`).
+    @inline(__always)
+    static func score(_ key: UInt32) -> Float {
+        Float(bitPattern: key & 0x8000_0000 != 0 ? key ^ 0x8000_0000 : ~key)
+    }
+
+    /// How many of `keys[0..<n]` are `≥ t`, the smallest of those (`.max` if none) and the largest of the others
+    /// (0 if none).
+    @inline(__always)
+    static func probe(_ t: UInt32, _ keys: UnsafePointer<UInt32>, n: Int) -> (count: Int, above: UInt32, below: UInt32) {
+        let vt = SIMD16<UInt32>(repeating: t)
+        var counts = SIMD16<UInt32>(), above = SIMD16<UInt32>(repeating: .max), below = SIMD16<UInt32>()
+        var i = 0
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(keys + i).loadUnaligned(as: SIMD16<UInt32>.self)
+            let atLeast = v .>= vt
+            counts &+= SIMD16<UInt32>(repeating: 0).replacing(with: 1, where: atLeast)
+            let up = v.replacing(with: .max, where: .!atLeast), down = v.replacing(with: 0, where: atLeast)
+            above.replace(with: up, where: up .< above)
+            below.replace(with: down, where: down .> below)
+            i += 16
+        }
+        var c = Int(counts.wrappedSum()), low = above.min(), high = below.max()
+        while i < n {
+            let key = keys[i]
+            if key >= t { c += 1; low = min(low, key) } else { high = max(high, key) }
+            i += 1
+        }
+        return (c, low, high)
     }
 
     /// An unsigned key ordered like the float: negative floats have their bits flipped, positive ones their sign

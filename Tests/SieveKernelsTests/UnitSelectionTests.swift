@@ -16,6 +16,77 @@ import Testing
         return Array(selected.prefix(k))
     }
 
+    /// The hinted `top`; it must not write past `selected[k − 1]`.
+    static func hintedTop(_ scores: [Float], _ k: Int, hint: inout UInt32) -> [Int] {
+        var work = [Float](repeating: 0, count: scores.count), selected = [Int](repeating: -1, count: scores.count)
+        scores.withUnsafeBufferPointer {
+            UnitSelection.top(k, of: $0.baseAddress!, count: scores.count, work: &work, into: &selected, hint: &hint)
+        }
+        #expect(selected[k...].allSatisfy { $0 == -1 }, "n \(scores.count) k \(k): wrote past k")
+        return Array(selected.prefix(k))
+    }
+
+    /// Scores of one of several shapes: spread of both signs, Gaussian-like, negative only, a few values with many
+    /// ties (±0 and ±infinity among them), all equal, and tiny magnitudes.
+    static func scores(_ n: Int, shape: Int, rng: inout SplitMix64) -> [Float] {
+        let few: [Float] = [-.infinity, -3, -0.0, 0, 1e-30, 2, .infinity]
+        let constant = rng.nextSignedUnit()
+        return (0..<n).map { _ in
+            switch shape {
+            case 0: rng.nextSignedUnit() * 20
+            case 1: (rng.nextSignedUnit() + rng.nextSignedUnit() + rng.nextSignedUnit()) * 2
+            case 2: -abs(rng.nextSignedUnit()) - 1
+            case 3: few[Int(rng.next() % UInt64(few.count))]
+            case 4: constant
+            default: rng.nextSignedUnit() * 1e-38
+            }
+        }
+    }
+
+    /// With any hint the hinted `top` picks exactly what `top` picks, and leaves the `k`-th largest key in `hint`.
+    @Test func hintedSelectionMatchesForEveryHint() {
+        var rng = SplitMix64(seed: 23)
+        for n in [1, 2, 15, 16, 17, 100, 1024, 1037] {
+            for shape in 0..<6 {
+                let scores = Self.scores(n, shape: shape, rng: &rng)
+                let sortedKeys = scores.map(UnitSelection.orderedKey).sorted(by: >)
+                for k in Set([1, 2, n / 20, n / 4, n / 2, n - 1, n, 1 + Int(rng.next() % UInt64(n))]) where k >= 1 && k <= n {
+                    let kth = sortedKeys[k - 1]
+                    let near = sortedKeys[min(n - 1, k - 1 + Int(rng.next() % 8))]
+                    let hints: [UInt32] = [0, .max, UInt32(truncatingIfNeeded: rng.next()), kth, kth &+ 1, kth &- 1, near,
+                                           sortedKeys[0], sortedKeys[n - 1], kth &- (1 << 20), kth &+ (1 << 24)]
+                    let expected = Self.top(scores, k)
+                    for start in hints {
+                        var hint = start
+                        #expect(Self.hintedTop(scores, k, hint: &hint) == expected, "n \(n) shape \(shape) k \(k) hint \(start)")
+                        #expect(hint == kth, "n \(n) shape \(shape) k \(k) hint \(start)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decoding-like use: each call's scores resemble the previous call's, and the hint carries over.
+    @Test func hintedSelectionFollowsAStream() {
+        var rng = SplitMix64(seed: 31)
+        let n = 1024
+        for k in [1, 51, 197, 512, 1023] {
+            var hint: UInt32 = 0
+            for step in 0..<40 {
+                let scores = Self.scores(n, shape: step % 10 == 9 ? 0 : 1, rng: &rng)
+                #expect(Self.hintedTop(scores, k, hint: &hint) == Self.top(scores, k), "k \(k) step \(step)")
+                #expect(hint == scores.map(UnitSelection.orderedKey).sorted(by: >)[k - 1], "k \(k) step \(step)")
+            }
+        }
+    }
+
+    /// Nothing is selected for k = 0, and the hint is kept.
+    @Test func hintedSelectionOfNothingKeepsTheHint() {
+        var hint: UInt32 = 12345
+        #expect(Self.hintedTop([3, 1, 2], 0, hint: &hint) == [])
+        #expect(hint == 12345)
+    }
+
     /// Equal scores at the boundary: the lowest indices win, and exactly k come back.
     @Test func selectionBreaksTiesByIndex() {
         let scores: [Float] = [1, 3, 2, 3, 3, 0, 3]
