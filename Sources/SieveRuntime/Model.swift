@@ -162,7 +162,8 @@ public final class Model {
         self.predictorInput = predictorInput
         scoresInput = MatMulInput(maxTokens: 1, maxColumns: max(1, plan.blocks.flatMap { [$0.ffnPredictor?.rank, $0.headPredictor?.rank] }.compactMap { $0 }.max() ?? 1),
                                   threads: threads, alwaysQuantizeActivations: options.quantizedActivations)
-        selection = SelectionBuffers(maxUnits: plan.blocks.map { max($0.feedForward.blocks, $0.attention.heads) }.max() ?? 1)
+        selection = SelectionBuffers(maxUnits: plan.blocks.map { max($0.feedForward.blocks, $0.attention.heads) }.max() ?? 1,
+                                     layers: plan.blocks.count)
         let blocked = plan.blocks.contains { $0.feedForward.blockSize != nil }
         downScratch = FloatBuffer(count: blocked ? TransposedMatMul.scratchFloats(columns: hp.hiddenSize, threads: threads) : 0)
         sparseFeedForwards = plan.blocks.map { b in
@@ -447,7 +448,7 @@ public final class Model {
             let i = rows.lowerBound
             let scores = SparsityPlan.rowScores(predictor, row: i, fallback: selection.scores.pointer, input: scoresInput,
                                                 early: earlyScores, pool: pool)
-            let heads = selection.top(kept, of: scores, units: a.heads)
+            let heads = selection.top(kept, of: scores, units: a.heads, layer: layer, heads: true)
             work.attended.row(i, width: qDim).update(repeating: 0, count: qDim)
             let span = a.causal ? start + i + 1 : start + n
             if heads.count * span * a.headDim < Self.serialAttentionWork {
@@ -526,7 +527,7 @@ public final class Model {
                 // Decode: gate/up rows, activation and down rows of the predicted blocks only.
                 let scores = SparsityPlan.rowScores(predictor, row: rows.lowerBound, fallback: selection.scores.pointer,
                                                     input: scoresInput, early: earlyScores, pool: pool)
-                let blocks = selection.top(kept, of: scores, units: f.blocks)
+                let blocks = selection.top(kept, of: scores, units: f.blocks, layer: layer, heads: false)
                 if let source = f.sourceDown, density.ffn >= Self.sourceDownDensity {
                     // The selected gate/up rows, then the source's down over the activations in source order
                     // (zeros elsewhere): at this density its 4-bit product is cheaper than the re-encoded rows.

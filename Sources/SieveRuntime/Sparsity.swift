@@ -151,16 +151,32 @@ final class SelectionBuffers {
     /// The selection keys of the scores.
     let work: FloatBuffer
     let capacity: Int
+    /// Per layer, the threshold keys of the last decoded token's FFN and head selections (`UnitSelection`'s hints:
+    /// consecutive tokens' thresholds are close).
+    private let hints: UnsafeMutablePointer<UInt32>
+    private let layers: Int
 
-    init(maxUnits: Int) {
+    init(maxUnits: Int, layers: Int) {
         capacity = max(1, maxUnits)
         scores = FloatBuffer(count: capacity)
         selected = .allocate(capacity: capacity)
         work = FloatBuffer(count: capacity)
+        self.layers = layers
+        hints = .allocate(capacity: 2 * max(1, layers))
+        hints.initialize(repeating: 0, count: 2 * max(1, layers))
     }
 
     deinit {
         selected.deallocate()
+        hints.deallocate()
+    }
+
+    /// The top `k` of a decoded token's `values[0..<units]` for layer `layer`'s FFN (or its heads), searched from the
+    /// previous token's threshold for the same: same result as `top(_:of:units:)`, about a third faster.
+    func top(_ k: Int, of values: UnsafePointer<Float>, units: Int, layer: Int, heads: Bool) -> UnsafeBufferPointer<Int> {
+        precondition(layer >= 0 && layer < layers, "layer \(layer) outside 0..<\(layers)")
+        UnitSelection.top(k, of: values, count: units, work: work.pointer, into: selected, hint: &hints[2 * layer + (heads ? 1 : 0)])
+        return UnsafeBufferPointer(start: selected, count: k)
     }
 
     /// Selects the top `k` of `scores[0..<units]` into `selected[0..<k]` and returns them.
