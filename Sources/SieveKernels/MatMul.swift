@@ -197,6 +197,18 @@ public enum MatMul {
         }
     }
 
+    /// `multiply(w, input, into: y, pool:)` with `task` run once in the same parallel region, by the thread that
+    /// takes the region's first chunk, while the other threads share the rows: serial work that does not depend on
+    /// the product (a predictor's scores and selection) then runs beside it. `task` must not use `pool`.
+    public static func multiply(_ w: WeightMatrix, _ input: MatMulInput, into y: UnsafeMutablePointer<Float>, pool: ThreadPool,
+                                alongside task: () -> Void) {
+        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 1) { products in
+            products.initializeElement(at: 0, to: MatMulProduct(weights: w, output: y))
+            run(UnsafeBufferPointer(products), input, rows: .all, pool: pool, task: task, taskUnits: 1)
+            products.deinitialize()
+        }
+    }
+
     /// Several products of the same input in one parallel region (fewer fork/joins, better balance).
     public static func multiply(_ products: [MatMulProduct], _ input: MatMulInput, pool: ThreadPool) {
         products.withUnsafeBufferPointer { run($0, input, rows: .all, pool: pool) }
@@ -305,7 +317,7 @@ public enum MatMul {
     private static func unitRows(prefill: Bool) -> Int { prefill ? GEMM.tileRows : 4 }
 
     private static func run(_ products: UnsafeBufferPointer<MatMulProduct>, _ input: MatMulInput, rows selection: RowSelection,
-                            pool: ThreadPool) {
+                            pool: ThreadPool, task: () -> Void = {}, taskUnits: Int = 0) {
         precondition(pool.threadCount <= input.threads, "the pool has \(pool.threadCount) threads, the MatMulInput was sized for \(input.threads)")
         let prefill = isPrefill(input)
         // Products are read in place (their fields, not copies): a copy of a product retains its weights' owner and
@@ -327,23 +339,32 @@ public enum MatMul {
         // Units: row groups of each product in turn.
         var total = 0
         for i in products.indices { total += selection.unitCount(rows: products[i].weights.layout.rows, unit: unit) }
-        pool.parallelFor(total) { range, thread in
-            var u = range.lowerBound
+        // With a task, unit 0 is the task and the rows' units follow.
+        pool.parallelFor(total + taskUnits) { range, thread in
+            var u = range.lowerBound, end = range.upperBound
+            if taskUnits > 0 {
+                if u == 0 {
+                    task()
+                    u = 1
+                }
+                u -= 1
+                end -= 1
+            }
             var productIndex = 0
             var base = 0
-            while u < range.upperBound {
+            while u < end {
                 var count = selection.unitCount(rows: products[productIndex].weights.layout.rows, unit: unit)
                 while u >= base + count {
                     base += count
                     productIndex += 1
                     count = selection.unitCount(rows: products[productIndex].weights.layout.rows, unit: unit)
                 }
-                let end = min(range.upperBound, base + count)
+                let last = min(end, base + count)
                 let p = products.baseAddress! + productIndex
-                selection.forEachRows(units: (u - base)..<(end - base), rows: p.pointee.weights.layout.rows, unit: unit, decode: !prefill) { rows in
+                selection.forEachRows(units: (u - base)..<(last - base), rows: p.pointee.weights.layout.rows, unit: unit, decode: !prefill) { rows in
                     compute(p, rows: rows, input: input, prefill: prefill, thread: thread)
                 }
-                u = end
+                u = last
             }
         }
     }

@@ -121,6 +121,9 @@ public final class Model {
     /// Whether this step computes the early predictor scores in the output-projection regions (one token,
     /// predicted selection, lookahead overlap).
     private var earlyScores = false
+    /// The layer whose decoded token's FFN selection is already in `selection.selected` (chosen beside its
+    /// output projection), or -1.
+    private var ffnSelectedEarly = -1
 
     /// The units each block computes per token (all of them for dense models and in dense mode).
     public var densities: [BlockDensity] { sparsity.densities }
@@ -312,6 +315,7 @@ public final class Model {
     private func forwardBlocks(tokens n: Int, at start: Int, outputRows: Range<Int>) {
         sparseStep = sparsity.isSparse && (n == 1 || options.sparsePrefill)
         earlyScores = sparseStep && n == 1 && sparsity.mode == .predicted && options.lookaheadOverlap
+        ffnSelectedEarly = -1
         embed(tokens: n, at: start)
         let all = 0..<n
         for layer in plan.blocks.indices {
@@ -402,6 +406,16 @@ public final class Model {
             // The o projection and the scores of the predictors that read this block's input, in one region.
             for p in sparsity.readers[layer] where p.scoresEarly { p.scoresInput.bind(p.hidden.pointer, tokens: 1, columns: p.plan.rank) }
             MatMul.multiply(outputAndScoreProducts[layer], work.input, pool: pool)
+        } else if earlyScores, let predictor = sparsity.ffnPredictors[layer], predictor.interleavedUp != nil {
+            // The FFN's scores and selection (serial, and independent of the output projection) run beside it.
+            let kept = sparsity.densities[layer].ffnBlocksKept, units = plan.blocks[layer].feedForward.blocks
+            let row = rows.lowerBound
+            MatMul.multiply(a.o.weight, work.input, into: work.projected.row(row, width: d), pool: pool) {
+                let scores = SparsityPlan.rowScores(predictor, row: row, fallback: self.selection.scores.pointer,
+                                                    input: self.scoresInput, early: true, pool: self.pool)
+                _ = self.selection.top(kept, of: scores, units: units, layer: layer, heads: false)
+            }
+            ffnSelectedEarly = layer
         } else {
             MatMul.multiply(a.o.weight, work.input, into: work.projected.row(rows.lowerBound, width: d), pool: pool)
         }
@@ -525,9 +539,15 @@ public final class Model {
             let kept = density.ffnBlocksKept
             if m == 1, sparsity.mode == .predicted, let predictor = sparsity.ffnPredictors[layer] {
                 // Decode: gate/up rows, activation and down rows of the predicted blocks only.
-                let scores = SparsityPlan.rowScores(predictor, row: rows.lowerBound, fallback: selection.scores.pointer,
-                                                    input: scoresInput, early: earlyScores, pool: pool)
-                let blocks = selection.top(kept, of: scores, units: f.blocks, layer: layer, heads: false)
+                let blocks: UnsafeBufferPointer<Int>
+                if ffnSelectedEarly == layer {
+                    blocks = UnsafeBufferPointer(start: selection.selected, count: kept)
+                    ffnSelectedEarly = -1
+                } else {
+                    let scores = SparsityPlan.rowScores(predictor, row: rows.lowerBound, fallback: selection.scores.pointer,
+                                                        input: scoresInput, early: earlyScores, pool: pool)
+                    blocks = selection.top(kept, of: scores, units: f.blocks, layer: layer, heads: false)
+                }
                 if let source = f.sourceDown, density.ffn >= Self.sourceDownDensity {
                     // The selected gate/up rows, then the source's down over the activations in source order
                     // (zeros elsewhere): at this density its 4-bit product is cheaper than the re-encoded rows.

@@ -267,6 +267,27 @@ import Testing
         #expect(fused == separate)
     }
 
+    /// A task run beside a product runs exactly once and leaves the product as it is without one: on one and two threads, for a decoded token and a batch of 16 (prefill).
+    @Test(arguments: [(1, 1), (2, 1), (2, 16)])
+    func taskBesideAProductRunsOnceAndChangesNothing(threads: Int, tokens: Int) throws {
+        let w = try Fixtures.matrix(.f16, rows: 256, columns: 128, seed: 9)
+        var rng = SplitMix64(seed: 10)
+        let x = rng.floats(tokens * 128)
+        let input = MatMulInput(maxTokens: tokens, maxColumns: 128, threads: threads)
+        let pool = ThreadPool(threads: threads)
+        var alone = [Float](repeating: 0, count: tokens * 256), beside = alone
+        var runs = 0
+        x.withUnsafeBufferPointer { xb in
+            input.bind(xb.baseAddress!, tokens: tokens, columns: 128)
+            alone.withUnsafeMutableBufferPointer { MatMul.multiply(w, input, into: $0.baseAddress!, pool: pool) }
+            beside.withUnsafeMutableBufferPointer { y in
+                MatMul.multiply(w, input, into: y.baseAddress!, pool: pool) { runs += 1 }
+            }
+        }
+        #expect(runs == 1)
+        #expect(beside == alone)
+    }
+
     @Test(arguments: WeightMatrix.supportedTypes)
     func fastRowDecodingMatchesReference(dtype: DType) throws {
         let w = try Fixtures.matrix(dtype, rows: 3, columns: Self.columns, seed: 9, scale: 3)
