@@ -411,9 +411,9 @@ public final class Model {
             let kept = sparsity.densities[layer].ffnBlocksKept, units = plan.blocks[layer].feedForward.blocks
             let row = rows.lowerBound
             MatMul.multiply(a.o.weight, work.input, into: work.projected.row(row, width: d), pool: pool) {
-                let scores = SparsityPlan.rowScores(predictor, row: row, fallback: self.selection.scores.pointer,
-                                                    input: self.scoresInput, early: true, pool: self.pool)
-                _ = self.selection.top(kept, of: scores, units: units, layer: layer, heads: false)
+                // With `interleavedUp`, `scores` runs on this thread and does not use the pool.
+                SparsityPlan.scores(predictor, row: row, into: self.selection.scores.pointer, input: self.scoresInput, pool: self.pool)
+                _ = self.selection.top(kept, of: self.selection.scores.pointer, units: units, layer: layer, heads: false)
             }
             ffnSelectedEarly = layer
         } else {
