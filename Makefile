@@ -1,5 +1,6 @@
 # Sieve — the two commands that matter on a fresh machine:
 #   make demo   set up, build release, fetch the default model, convert, inspect, pack and run it dense and sparse
+#               (and docs-opt-relu, a small ReLU model where sparsity pays, packed and benchmarked dense against sparse)
 #   make test   set up, then the whole test suite (and a 10 s fuzz run per reader)
 #   make fuzz   fuzz every reader for FUZZ_SECONDS (default 60) each; fails on a crash, hang or runaway allocation
 SHELL := /bin/bash
@@ -62,7 +63,11 @@ demo: setup build
 	"$$bin" run "$(SMOLLM2)" --chat -p "What is the tallest mountain in the world?" -n 48 --temp 0; \
 	echo; echo "== benchmark it (prefill 128 tokens, decode 128 tokens)"; \
 	"$$bin" bench "$(SMOLLM2)" -p 128 -n 128 -r 3; \
-	echo; echo "== pack it into a sparse bundle (calibrate, reorder FFN neurons into blocks, train predictors)"; \
+	echo; echo "== where contextual sparsity pays: docs-opt-relu (a small trained ReLU model, Tests/Fixtures), packed, dense against its schedule"; \
+	if [ ! -f "$(DEMO_DIR)/docs-opt-relu.sieve" ]; then "$$bin" pack "$(CURDIR)/Tests/Fixtures/models/docs-opt-relu/hf" -o "$(DEMO_DIR)/docs-opt-relu.sieve"; \
+	else echo "(reusing $(DEMO_DIR)/docs-opt-relu.sieve; delete it to pack again)"; fi; \
+	"$$bin" bench "$(DEMO_DIR)/docs-opt-relu.sieve" --densities 1 --head-density 1 -p 0 -n 200 -r 5; \
+	echo; echo "== pack the default model into a sparse bundle (calibrate, reorder FFN neurons into blocks, train predictors)"; \
 	if [ ! -f "$(DEMO_DIR)/smollm2.sieve" ]; then "$$bin" pack "$(SMOLLM2)" -o "$(DEMO_DIR)/smollm2.sieve"; \
 	else echo "(reusing $(DEMO_DIR)/smollm2.sieve; delete it to pack again)"; fi; \
 	echo; echo "== the bundle run densely, then sparsely (its per-block density schedule), on the same prompt"; \
