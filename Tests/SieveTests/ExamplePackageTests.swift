@@ -4,10 +4,32 @@ import Testing
 
 /// Builds `Examples/TinyGenerate` (a package that depends on Sieve by path and packs tiny-llama into a bundle resource
 /// with SievePackPlugin at build time) and runs it. Set SIEVE_SKIP_EXAMPLE=1 to skip (it builds Sieve a second time,
-/// in debug, in `.build/examples`).
+/// in debug, in `.build/examples/TinyGenerate-…`).
 @Suite(.serialized) struct ExamplePackageTests {
     static let example = Repository.root.appendingPathComponent("Examples/TinyGenerate")
-    static let scratch = Repository.root.appendingPathComponent(".build/examples/TinyGenerate")
+    /// The example's build folder, one per list of Sieve's source files. In a folder that had built the example
+    /// before, SwiftPM built the path dependency from its earlier file list: a source file added to SieveKernels
+    /// was not compiled, and SieveRuntime, which used it, failed. Folders of earlier lists are removed.
+    static let scratch: URL = {
+        let examples = Repository.root.appendingPathComponent(".build/examples")
+        let name = "TinyGenerate-" + String(sourceListFingerprint(), radix: 16)
+        for old in (try? FileManager.default.contentsOfDirectory(atPath: examples.path)) ?? []
+        where old.hasPrefix("TinyGenerate") && old != name {
+            try? FileManager.default.removeItem(at: examples.appendingPathComponent(old))
+        }
+        return examples.appendingPathComponent(name)
+    }()
+
+    /// FNV-1a of the sorted relative paths of the files under `Sources` (their names, not their contents).
+    static func sourceListFingerprint() -> UInt64 {
+        let sources = Repository.root.appendingPathComponent("Sources")
+        let paths = (FileManager.default.enumerator(atPath: sources.path)?.compactMap { $0 as? String } ?? []).sorted()
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in paths.joined(separator: "\n").utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0100_0000_01b3
+        }
+        return hash
+    }
     static let enabled = ProcessInfo.processInfo.environment["SIEVE_SKIP_EXAMPLE"] == nil
 
     /// The environment of nested SwiftPM runs: the outer `swift test`'s own settings left out.
