@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["sieve"], path: "Tests/CLITests", exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveTransformsTests",
-            dependencies: ["SieveTransforms", "SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "BundleFormat"],
+            dependencies: ["SieveTransforms", "SieveRuntime", "SieveCore", "SieveKernels", "SafetensorsFormat", "GGUFFormat", "BundleFormat"],
             path: "Tests/SieveTransformsTests"),
         .testTarget(
             name: "SieveServerTests", dependencies: ["SieveServer", "SieveRuntime", "SieveCore", "SieveTokenizers", "SieveTransforms", "SafetensorsFormat"],

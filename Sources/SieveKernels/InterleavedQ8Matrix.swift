@@ -28,6 +28,9 @@ public final class InterleavedQ8Matrix: @unchecked Sendable {
     /// Bytes of one group's block: 16 scales, 8 × 64 codes.
     static let groupBlockBytes = 576
 
+    /// Bytes of the re-laid copy (what one product reads).
+    public var byteCount: Int { (rows + 15) / 16 * blocks * Self.groupBlockBytes }
+
     /// Whether the interleaved kernel runs on this CPU with the preferred decode kernels.
     public static var isAvailable: Bool { DecodeKernels.preferred == .vnni }
 

@@ -61,6 +61,12 @@ public enum SparsityBenchmark {
         public var meanFFNDensity: Double
         /// Mean head density actually used.
         public var meanHeadDensity: Double
+        /// Bytes of weights a decoded token reads in this configuration (`Model.decodeWeightBytes`).
+        public var weightBytesPerToken: Int
+        /// The dense row's weight bytes per token over this row's: the speed-up if time followed the bytes read.
+        public var idealSpeedup: Double
+        /// The measured speed-up over the ideal one (1 when the run is as much faster as it reads less).
+        public var kernelEfficiency: Double { speedup / idealSpeedup }
     }
 
     /// What to measure.
@@ -128,13 +134,16 @@ public enum SparsityBenchmark {
                 model.reset()
             }
         }
+        let baselineBytes = Double(models[baseline].decodeWeightBytes)
         return configurations.indices.map { i in
             let c = configurations[i]
+            let bytes = models[i].decodeWeightBytes
             let increase = perplexities[i].flatMap { p in perplexities[baseline].map { 100 * (p.value / $0.value - 1) } }
             return Row(configuration: c, decodeRuns: runs[i], speedup: Benchmark.median(zip(runs[i], runs[baseline]).map { $0 / $1 }),
                        perplexity: perplexities[i], perplexityIncrease: increase,
                        recall: c.selection == .predicted && c.schedule == nil ? meanRecall(graph, density: c.ffnDensity) : nil,
-                       meanFFNDensity: models[i].meanFFNDensity, meanHeadDensity: models[i].meanHeadDensity)
+                       meanFFNDensity: models[i].meanFFNDensity, meanHeadDensity: models[i].meanHeadDensity,
+                       weightBytesPerToken: bytes, idealSpeedup: baselineBytes / Double(bytes))
         }
     }
 
@@ -151,16 +160,17 @@ public enum SparsityBenchmark {
 
     /// A plain-text table of `rows`.
     public static func table(_ rows: [Row]) -> String {
-        var lines = ["| selection | ffn density | head density | decode t/s (median) | speed-up |        ppl |  Δppl % | recall |",
-                     "| --------- | ----------: | -----------: | ------------------: | -------: | ---------: | ------: | -----: |"]
+        var lines = ["| selection | ffn density | head density | decode t/s (median) | speed-up | MB/token | ideal | efficiency |        ppl |  Δppl % | recall |",
+                     "| --------- | ----------: | -----------: | ------------------: | -------: | -------: | ----: | ---------: | ---------: | ------: | -----: |"]
         for r in rows {
             let c = r.configuration
             let ppl = r.perplexity.map { String(format: "%10.4f", $0.value) } ?? String(repeating: " ", count: 9) + "–"
             let inc = r.perplexityIncrease.map { String(format: "%+7.2f", $0) } ?? "      –"
             let recall = r.recall.map { String(format: "%6.3f", $0) } ?? "     –"
             let label = c.schedule == nil ? c.selection.rawValue : c.selection == .oracle ? "sched-orc" : "schedule"
-            lines.append(String(format: "| %-9@ | %11.3f | %12.3f | %19.2f | %7.2f× | %@ | %@ | %@ |", label as NSString,
-                                r.meanFFNDensity, r.meanHeadDensity, r.decodeTokensPerSecond, r.speedup, ppl, inc, recall))
+            lines.append(String(format: "| %-9@ | %11.3f | %12.3f | %19.2f | %7.2f× | %8.2f | %4.2f× | %10.2f | %@ | %@ | %@ |",
+                                label as NSString, r.meanFFNDensity, r.meanHeadDensity, r.decodeTokensPerSecond, r.speedup,
+                                Double(r.weightBytesPerToken) / 1e6, r.idealSpeedup, r.kernelEfficiency, ppl, inc, recall))
         }
         return lines.joined(separator: "\n")
     }

@@ -67,6 +67,18 @@ import Testing
             #expect((row["decode_tokens_per_s"] as? Double ?? 0) > 0)
             #expect((row["ppl"] as? Double ?? 0) > 1)
         }
+        // Weights read per token: the dense row's are the most, each row's ideal speed-up is their ratio, and its
+        // kernel efficiency the measured speed-up over that.
+        let denseBytes = try #require(rows[0]["weight_bytes_per_token"] as? Double)
+        for row in rows {
+            let bytes = try #require(row["weight_bytes_per_token"] as? Double), ideal = try #require(row["ideal_speedup"] as? Double)
+            #expect(bytes > 0 && bytes <= denseBytes && abs(ideal - denseBytes / bytes) <= 1e-12 * ideal)
+            let speedup = try #require(row["speedup"] as? Double)
+            #expect(abs((row["kernel_efficiency"] as? Double ?? 0) - speedup / ideal) <= 1e-12 * speedup / ideal)
+        }
+        #expect(rows[0]["ideal_speedup"] as? Double == 1)
+        #expect((rows[3]["weight_bytes_per_token"] as? Double ?? 0) < (rows[1]["weight_bytes_per_token"] as? Double ?? 0),
+                "FFN density 0.25 reads less than 0.5")
         #expect(rows[1]["recall"] is Double, "predicted rows carry the bundle's recall")
         #expect(rows[2]["recall"] is NSNull)
         let svg = try String(contentsOf: chart, encoding: .utf8)
@@ -76,6 +88,7 @@ import Testing
         let table = try SieveCLI.run(["bench", bundle, "--densities", "1,0.5", "-n", "4", "-r", "1", "-t", "2"])
         #expect(table.status == 0)
         #expect(table.stdout.contains("| predicted |") && table.stdout.contains("| dense"))
+        #expect(table.stdout.contains("| MB/token | ideal | efficiency |"))
     }
 
     @Test func maxPerplexityIncreaseChoosesAndReports() throws {

@@ -3,6 +3,7 @@ import Foundation
 import GGUFFormat
 import SafetensorsFormat
 import SieveCore
+import SieveKernels
 @testable import SieveRuntime
 import SieveTransforms
 import Testing
@@ -138,6 +139,53 @@ import Testing
         let gap = Self.worst(dense, denseBatched)
         #expect(Self.worst(decoded, batched) <= 2 * gap, "density \(density): 8-bit against float activations differ by \(gap) densely")
         #expect(Self.worst(decoded, dense) > 4 * gap, "density \(density): sparsity changed nothing")
+    }
+
+    /// `Model.decodeWeightBytes` against sums of the bundle's tensor sizes: a dense run reads every matrix (the
+    /// kept 4-bit source `down`, not the transposed one); a predicted run the kept blocks' gate/up rows, the source
+    /// `down` at FFN 0.5 but the kept transposed rows at 0.2, and the FFN predictors; an oracle run every gate/up
+    /// row and the kept transposed rows. Q/K/V/O, one embedding row and the LM head are read by all.
+    @Test func decodeWeightBytesCountTheRowsEachRunReads() throws {
+        let (graph, _) = try Self.packed(try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q4_1.gguf")))
+        func size(_ name: String) throws -> Int { try graph.tensor(name).byteCount }
+        let h = graph.hyperparameters
+        var shared = try size(graph.embedding.tokens) / h.vocabSize + size(try #require(graph.lmHead).projection.weight)
+        var dense = 0
+        for b in graph.blocks {
+            let a = b.attention, f = b.feedForward
+            shared += try size(a.q.weight) + size(a.k.weight) + size(a.v.weight) + size(a.o.weight)
+            dense += try size(f.up.weight) + size(try #require(f.gate).weight) + size(try #require(f.sourceDown))
+        }
+        func model(_ mode: SparsityMode, ffn: Double?) throws -> Model {
+            try Model(graph: graph, options: RuntimeOptions(contextLength: 64, threads: 2, sparsity: mode, ffnDensity: ffn,
+                                                            headDensity: ffn == nil ? nil : 1))
+        }
+        #expect(try model(.dense, ffn: nil).decodeWeightBytes == shared + dense)
+        for (mode, density) in [(SparsityMode.predicted, 0.5), (.predicted, 0.2), (.oracle, 0.2)] {
+            let m = try model(mode, ffn: density)
+            var expected = shared
+            for (layer, b) in graph.blocks.enumerated() {
+                let f = b.feedForward
+                guard case .blocked(let blockSize, _) = f.layout else { Issue.record("layer \(layer) is not blocked"); continue }
+                let rows = m.densities[layer].ffnBlocksKept * blockSize
+                #expect(rows < h.intermediateSize)
+                let gateAndUp = try size(f.up.weight) + size(try #require(f.gate).weight)
+                let downRows = try size(f.down.weight) / h.intermediateSize * rows
+                if mode == .oracle {
+                    expected += gateAndUp + downRows
+                    continue
+                }
+                expected += gateAndUp / h.intermediateSize * rows
+                expected += density >= Model.sourceDownDensity ? try size(try #require(f.sourceDown)) : downRows
+                let p = try #require(b.ffnPredictor)
+                let up = try graph.tensor(p.up)
+                // On AVX-512 VNNI a q8_0 `up` is read as its interleaved copy: groups of 16 rows, 576 bytes per 32 columns.
+                let upBytes = InterleavedQ8Matrix.isAvailable && up.dtype == .q8_0
+                    ? (p.units + 15) / 16 * (up.shape.dims[1] / 32) * 576 : up.byteCount
+                expected += try size(p.down) + upBytes
+            }
+            #expect(m.decodeWeightBytes == expected, "\(mode) at \(density)")
+        }
     }
 
     @Test func lookaheadOverlapDoesNotChangeResults() throws {
