@@ -313,3 +313,58 @@ import Testing
         }
     }
 }
+
+/// The C f16 kernel (`sieve_f16_dot_list_f16c`, eight rows a step, 256-bit conversions) against the plain
+/// reference and the Swift kernel: every row count from 1 to 19 (whole and partial groups of eight), columns with
+/// and without a tail past the last 8, and the row subsets the sparse runtime calls, which must be bit-identical
+/// to the same rows of the full product.
+@Suite struct F16DecodeKernelTests {
+    @Test(arguments: [8, 40, 256, 259])
+    func matchesTheReferenceAndTheSwiftKernel(columns: Int) throws {
+        guard DecodeKernels.vnni.isAvailable else { return }
+        let w = try Fixtures.matrix(.f16, rows: 19, columns: columns, seed: 31)
+        var rng = SplitMix64(seed: 32)
+        let x = rng.floats(columns, scale: 2)
+        let (products, _) = MatMulTests.magnitudes(Fixtures.decoded(w), x, rows: 19, columns: columns, tokens: 1)
+        let reference = MatMulTests.reference(w, x, tokens: 1)
+        let pool = ThreadPool(threads: 2)
+        func product(_ m: WeightMatrix, _ kernels: DecodeKernels) -> [Float] {
+            let input = MatMulInput(maxTokens: 1, maxColumns: columns, threads: 2, kernels: kernels)
+            var y = [Float](repeating: .nan, count: m.rows)
+            x.withUnsafeBufferPointer { xb in
+                input.bind(xb.baseAddress!, tokens: 1, columns: columns)
+                y.withUnsafeMutableBufferPointer { MatMul.multiply(m, input, into: $0.baseAddress!, pool: pool) }
+            }
+            return y
+        }
+        let swift = product(w, .swift)
+        for rows in 1...19 {
+            let y = product(w.rows(0..<rows), .vnni)
+            let ratio = worstRatio(y, Array(reference[0..<rows]), scale: Array(products[0..<rows]), tolerance: Tolerances.floatSum)
+            #expect(ratio <= 1, "\(columns) columns, \(rows) rows: worst/allowed against the reference = \(ratio)")
+            let againstSwift = worstRatio(y, Array(swift[0..<rows]), scale: Array(products[0..<rows]), tolerance: Tolerances.floatSum)
+            #expect(againstSwift <= 1, "\(columns) columns, \(rows) rows: worst/allowed against Swift = \(againstSwift)")
+        }
+        let full = product(w, .vnni)
+        let input = MatMulInput(maxTokens: 1, maxColumns: columns, threads: 2, kernels: .vnni)
+        x.withUnsafeBufferPointer { xb in
+            input.bind(xb.baseAddress!, tokens: 1, columns: columns)
+            // Listed single rows (any slot of a group of eight), and blocks of four rows (block groups).
+            for (blocks, blockRows) in [([18, 3, 7, 0, 11], 1), ([17], 1), ([3, 0, 2], 4), ([1], 8)] {
+                var y = [Float](repeating: .nan, count: 19)
+                blocks.withUnsafeBufferPointer { bb in
+                    y.withUnsafeMutableBufferPointer {
+                        MatMul.multiply(w, input, blocks: bb, blockRows: blockRows, into: $0.baseAddress!, pool: pool)
+                    }
+                }
+                for b in blocks {
+                    for r in (b * blockRows)..<((b + 1) * blockRows) {
+                        #expect(y[r] == full[r], "\(columns) columns, row \(r) of blocks \(blocks)×\(blockRows)")
+                    }
+                }
+                let untouched = Set(blocks.flatMap { b in (b * blockRows)..<((b + 1) * blockRows) })
+                #expect((0..<19).allSatisfy { untouched.contains($0) || y[$0].isNaN }, "rows outside the blocks stay untouched")
+            }
+        }
+    }
+}
