@@ -110,46 +110,6 @@ VNNI void sieve_q8_0_dot_list_vnni(const void *base, intptr_t rowBytes, const in
     }
 }
 
-#define F16C __attribute__((target("avx2,fma,f16c")))
-
-/// The lane sums of eight vectors, lane i of the result being a[i]'s: every sum added in the same order.
-F16C static inline __m256 lane_sums8(const __m256 a[8]) {
-    __m256 s01 = _mm256_hadd_ps(a[0], a[1]), s23 = _mm256_hadd_ps(a[2], a[3]);
-    __m256 s45 = _mm256_hadd_ps(a[4], a[5]), s67 = _mm256_hadd_ps(a[6], a[7]);
-    __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
-    return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
-}
-
-F16C void sieve_f16_dot_list_f16c(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count, intptr_t n,
-                                  const float *x, float *y) {
-    const uint8_t *w = (const uint8_t *)base;
-    const intptr_t vectorEnd = n & ~(intptr_t)7;
-    for (intptr_t i = 0; i < count; i += 8) {
-        // A last group of fewer than eight repeats its last row.
-        const intptr_t last = count - 1;
-        intptr_t k[8];
-        const uint16_t *r[8];
-        __m256 acc[8];
-        for (int j = 0; j < 8; j++) {
-            k[j] = rows[i + j <= last ? i + j : last];
-            r[j] = (const uint16_t *)(w + k[j] * rowBytes);
-            acc[j] = _mm256_setzero_ps();
-        }
-        for (intptr_t c = 0; c < vectorEnd; c += 8) {
-            __m256 xv = _mm256_loadu_ps(x + c);
-            for (int j = 0; j < 8; j++) {
-                acc[j] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r[j] + c))), xv, acc[j]);
-            }
-        }
-        float sums[8];
-        _mm256_storeu_ps(sums, lane_sums8(acc));
-        for (intptr_t c = vectorEnd; c < n; c++) {
-            for (int j = 0; j < 8; j++) sums[j] += _cvtsh_ss(r[j][c]) * x[c];
-        }
-        for (int j = 0; j < 8 && i + j < count; j++) y[k[j]] = sums[j];
-    }
-}
-
 #define VNNI512 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vl")))
 
 VNNI512 void sieve_q8_0_interleaved16_vnni(const void *packed, intptr_t rows, int nb, const int8_t *xq, const float *xd,

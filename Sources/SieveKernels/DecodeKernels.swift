@@ -2,8 +2,8 @@ import CSieveKernels
 import Foundation
 import SieveCore
 
-/// Which implementation computes the decode products of the 32-element quantized types q8_0, q4_0 and q4_1 (8-bit
-/// activations) and of f16 weights (float activations). Every other type, and prefill, always runs in Swift.
+/// Which implementation computes the decode (8-bit activation) products of the 32-element quantized types q8_0,
+/// q4_0 and q4_1. Every other type, and prefill, always runs in Swift.
 ///
 /// `preferred` is decided once, at first use: `vnni` when the CPU has AVX-512 VNNI, unless the environment
 /// variable `SIEVE_KERNELS=swift` forces the Swift kernels (to compare the two on one machine). A `MatMulInput`
@@ -11,8 +11,7 @@ import SieveCore
 public enum DecodeKernels: String, Sendable, CaseIterable {
     /// Swift SIMD kernels (`QuantizedGEMV`), portable to every CPU.
     case swift
-    /// C kernels (`CSieveKernels`), x86-64 only: AVX-512 VNNI byte dot products (`vpdpbusd`) for the quantized
-    /// types, 256-bit F16C conversions for f16 rows.
+    /// C kernels with AVX-512 VNNI byte dot products (`vpdpbusd`, `CSieveKernels`), x86-64 only.
     case vnni
 
     /// Whether this CPU can run these kernels.
@@ -81,32 +80,4 @@ enum VNNIGEMV {
 
     /// Whether `dtype` has a VNNI kernel.
     static func supports(_ dtype: DType) -> Bool { dtype == .q4_1 || dtype == .q4_0 || dtype == .q8_0 }
-}
-
-/// Decode products on f16 weights through the C F16C kernel (`sieve_f16_dot_list_f16c`), the rows taken in
-/// `DecodeRows` group order (four quarter streams, listed rows prefetched) and handed to C a batch at a time.
-/// On Zen 4 a 1024×256 product from L2 took 11.3 µs in Swift (16-column 512-bit conversions, four rows a
-/// step) and 6.8 µs in the C loop.
-enum F16CGEMV {
-    /// `y[r] = W[r, :]·x` for `r` in `rows`. Only call when `DecodeKernels.vnni` is available.
-    @inline(never)
-    static func rows(_ w: WeightLayout, _ rows: DecodeRows, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        #if arch(x86_64)
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: VNNIGEMV.listBatch + 4) { batch in
-            let list = batch.baseAddress!
-            var n = 0
-            rows.forEachGroup(of: w) { r, valid in
-                list[n] = r.0; list[n + 1] = r.1; list[n + 2] = r.2; list[n + 3] = r.3
-                n += valid
-                if n >= VNNIGEMV.listBatch {
-                    sieve_f16_dot_list_f16c(w.base, w.rowBytes, list, n, w.columns, x, y)
-                    n = 0
-                }
-            }
-            if n > 0 { sieve_f16_dot_list_f16c(w.base, w.rowBytes, list, n, w.columns, x, y) }
-        }
-        #else
-        preconditionFailure("the F16C kernel exists only on x86-64")
-        #endif
-    }
 }

@@ -20,7 +20,7 @@ public enum KernelBenchmark {
         public var tokens: Int
         /// Threads in the pool.
         public var threads: Int
-        /// The kernels that computed the product (`swift` for every type and path without a C kernel).
+        /// The kernels that computed the product (`swift` for every type and path without a VNNI kernel).
         public var kernels: DecodeKernels
         /// Median time of one product, in microseconds.
         public var microseconds: Double
@@ -43,7 +43,7 @@ public enum KernelBenchmark {
     public static var defaultKernels: [DecodeKernels] { DecodeKernels.preferred == .swift ? [.swift] : [.preferred, .swift] }
 
     /// Measures every type × shape × thread count for decode (1 token) and, when `prefillTokens > 0`, prefill.
-    /// Decode products that have a C kernel (q8_0, q4_0, q4_1, f16) are measured once per entry of `kernels` (which must be available
+    /// Decode products that have a VNNI kernel are measured once per entry of `kernels` (which must be available
     /// on this CPU); every other case once, in Swift. Shapes whose columns are not whole blocks of a type (576
     /// for the K-quants) are skipped for that type. Prints each row as it is measured when `verbose`.
     public static func run(threads: [Int] = [1, 2], types: [DType] = WeightMatrix.supportedTypes,
@@ -56,7 +56,7 @@ public enum KernelBenchmark {
             for dtype in types {
                 for shape in shapes where shape.columns % dtype.blockSize == 0 {
                     for tokens in prefillTokens > 0 ? [1, prefillTokens] : [1] {
-                        let choices = tokens < MatMul.prefillMinimumTokens && (VNNIGEMV.supports(dtype) || dtype == .f16) ? kernels : [.swift]
+                        let choices = tokens < MatMul.prefillMinimumTokens && VNNIGEMV.supports(dtype) ? kernels : [.swift]
                         for k in choices {
                             let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,
                                              kernels: k, repetitions: repetitions, hotCache: hotCache)

@@ -403,10 +403,6 @@ public enum MatMul {
                 VNNIGEMV.rows(w, rows, input.q8(t), y)
                 continue
             }
-            if input.kernels == .vnni && w.dtype == .f16 {
-                F16CGEMV.rows(w, rows, input.row(t), y)
-                continue
-            }
             switch w.dtype {
             case .f32: FloatGEMV.rows(F32Row.self, w, rows, input.row(t), y)
             case .f16: FloatGEMV.rows(F16Row.self, w, rows, input.row(t), y)

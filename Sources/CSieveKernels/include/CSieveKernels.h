@@ -50,15 +50,6 @@ void sieve_q8_0_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, c
 void sieve_q8_0_dot_list_vnni(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count, int nb,
                               const int8_t *xq, const float *xd, float *y);
 
-/// F16 rows `rows[0..<count]` (IEEE half, `n` values each) of the matrix at `base` (`rowBytes` bytes per row),
-/// eight at a time: `y[rows[i]]` receives row `rows[i]`'s dot product with the floats `x[0..<n]`. Eight rows per
-/// step, eight columns per 256-bit conversion (`vcvtph2ps`): on Zen 4, whose 512-bit units are two 256-bit halves,
-/// the 256-bit conversion moved 108 GB/s of halves on one core against 74 GB/s for the 512-bit one, and a
-/// 1024×256 product from L2 took 6.8 µs against 9.5 µs for four rows of 16 columns. Each row's sum is added in the
-/// same order in whichever group and slot it is computed. Needs AVX2, FMA and F16C (every CPU with AVX-512 VNNI).
-void sieve_f16_dot_list_f16c(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count, intptr_t n,
-                             const float *x, float *y);
-
 /// `y[0..<rows]` = the products of a q8_0 matrix re-laid 16 rows at a time (`InterleavedQ8Matrix`, 64-byte
 /// aligned) with one token's activations quantized to q8_0 (`xq` codes, `xd` block scales, `xo[b]` = −128 · the sum
 /// of block b's codes). Per group of 16 rows and block of 32 columns: the 16 row scales (f32), then 8 × 64 bytes:
