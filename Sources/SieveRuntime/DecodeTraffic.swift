@@ -2,46 +2,72 @@ import SieveKernels
 
 extension Model {
     /// Bytes of weights one decoded token reads with this model's options: each matrix of a dense product whole;
-    /// in a sparse FFN layer the kept blocks' gate, up and down rows (or the whole source `down`, where the runner
-    /// multiplies that instead) and the predictor; one embedding row; the LM head.
+    /// in a sparse FFN layer the kept blocks' gate and up rows, their down rows (or the whole source `down`, where
+    /// the runner multiplies that instead) and the predictor; one embedding row; the LM head.
     ///
     /// A layer with sparse heads still reads Q, K, V and O whole (only attention skips the unselected heads), plus
-    /// its head predictor. Down rows whose activation is zero count as read, although both runners skip them in a
-    /// ReLU layer; norms, biases and the KV cache are not counted. For two models of one bundle, the ratio of
-    /// their values is the speed-up a sparse run would have if time followed the weights it reads (the "ideal").
-    public var decodeWeightBytes: Int {
-        func bytes(_ w: WeightMatrix) -> Int { w.rows * w.rowBytes }
-        func predictorBytes(_ p: SparsityPlan.ActivePredictor?) -> Int {
+    /// its head predictor. Both runners skip the rows of a transposed `down` whose activation is zero (a ReLU
+    /// layer's many exact zeros): `downRowsRead[l]`, the mean number of rows layer `l` read per token (see
+    /// `meanDownRowsRead(decoding:)`), replaces the count of every kept row where given. Norms, biases and the KV
+    /// cache are not counted. For two models of one bundle, the ratio of their values is the speed-up a sparse run
+    /// would have if time followed the weights it reads (the "ideal").
+    public func decodeWeightBytes(downRowsRead: [Double]? = nil) -> Double {
+        func bytes(_ w: WeightMatrix) -> Double { Double(w.rows * w.rowBytes) }
+        func predictorBytes(_ p: SparsityPlan.ActivePredictor?) -> Double {
             guard let p else { return 0 }
-            return bytes(p.plan.down) + (p.interleavedUp?.byteCount ?? bytes(p.plan.up))
+            return bytes(p.plan.down) + (p.interleavedUp.map { Double($0.byteCount) } ?? bytes(p.plan.up))
         }
-        var total = plan.tokenEmbedding.rowBytes + (plan.positionEmbedding?.rowBytes ?? 0) + (plan.tokenTypeEmbedding?.rowBytes ?? 0)
+        var total = Double(plan.tokenEmbedding.rowBytes + (plan.positionEmbedding?.rowBytes ?? 0) + (plan.tokenTypeEmbedding?.rowBytes ?? 0))
         for (layer, block) in plan.blocks.enumerated() {
             let a = block.attention, f = block.feedForward
             let density = sparsity.densities[layer]
             total += bytes(a.q.weight) + bytes(a.k.weight) + bytes(a.v.weight) + bytes(a.o.weight)
             if density.sparseHeads && sparsity.mode == .predicted { total += predictorBytes(sparsity.headPredictors[layer]) }
             let gateAndUp = bytes(f.up.weight) + (f.gate.map { bytes($0.weight) } ?? 0)
-            guard let blockSize = f.blockSize, density.sparseFFN else {
-                total += gateAndUp + bytes(f.sourceDown ?? f.down.weight)
+            guard let blockSize = f.blockSize else {
+                total += gateAndUp + bytes(f.down.weight)
                 continue
             }
-            let keptRows = density.ffnBlocksKept * blockSize
+            // Rows of the transposed down a token reads: the kept ones, fewer where activations are zero.
+            let keptRows = Double((density.sparseFFN ? density.ffnBlocksKept : f.blocks) * blockSize)
+            let transposedDown = (downRowsRead?[layer] ?? keptRows) * Double(f.down.weight.rowBytes)
+            if !density.sparseFFN {
+                total += gateAndUp + (f.sourceDown.map(bytes) ?? transposedDown)
+                continue
+            }
             switch sparsity.mode {
             case .predicted:
-                total += keptRows * (f.up.weight.rowBytes + (f.gate?.weight.rowBytes ?? 0))
+                total += keptRows * Double(f.up.weight.rowBytes + (f.gate?.weight.rowBytes ?? 0))
                 if let source = f.sourceDown, density.ffn >= Self.sourceDownDensity {
                     total += bytes(source)
                 } else {
-                    total += keptRows * f.down.weight.rowBytes
+                    total += transposedDown
                 }
                 total += predictorBytes(sparsity.ffnPredictors[layer])
             case .oracle, .dense:
                 // Every activation, then the kept rows of the transposed down.
-                total += gateAndUp + keptRows * f.down.weight.rowBytes
+                total += gateAndUp + transposedDown
             }
         }
         if let head = plan.lmHead { total += bytes(head.weight) }
         return total
+    }
+
+    /// The mean number of non-zero FFN activations per decoded token in each layer while decoding `tokens` from
+    /// the current cache position (the rows of a transposed `down` the runners read), for
+    /// `decodeWeightBytes(downRowsRead:)`. Uses the activation observer, and leaves the cache where it was.
+    public func meanDownRowsRead(decoding tokens: [Int]) throws -> [Double] {
+        var counts = [Int](repeating: 0, count: plan.blocks.count)
+        let start = cache.length, previous = activationObserver
+        activationObserver = { record in
+            guard record.site == .feedForwardActivation, record.tokens == 1 else { return }
+            counts[record.layer] += record.values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+        }
+        defer {
+            activationObserver = previous
+            truncate(to: start)
+        }
+        for t in tokens { try decode(t) { _ in } }
+        return counts.map { Double($0) / Double(max(1, tokens.count)) }
     }
 }

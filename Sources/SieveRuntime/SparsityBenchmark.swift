@@ -61,8 +61,9 @@ public enum SparsityBenchmark {
         public var meanFFNDensity: Double
         /// Mean head density actually used.
         public var meanHeadDensity: Double
-        /// Bytes of weights a decoded token reads in this configuration (`Model.decodeWeightBytes`).
-        public var weightBytesPerToken: Int
+        /// Bytes of weights a decoded token reads in this configuration (`Model.decodeWeightBytes`, with the
+        /// down rows skipped for zero activations counted on the benchmark's tokens).
+        public var weightBytesPerToken: Double
         /// The dense row's weight bytes per token over this row's: the speed-up if time followed the bytes read.
         public var idealSpeedup: Double
         /// The measured speed-up over the ideal one (1 when the run is as much faster as it reads less).
@@ -134,16 +135,19 @@ public enum SparsityBenchmark {
                 model.reset()
             }
         }
-        let baselineBytes = Double(models[baseline].decodeWeightBytes)
+        // Weights read per token, with the down rows each configuration actually reads on the same tokens.
+        let bytes = try models.map { model in
+            model.reset()
+            return model.decodeWeightBytes(downRowsRead: try model.meanDownRowsRead(decoding: tokens))
+        }
         return configurations.indices.map { i in
             let c = configurations[i]
-            let bytes = models[i].decodeWeightBytes
             let increase = perplexities[i].flatMap { p in perplexities[baseline].map { 100 * (p.value / $0.value - 1) } }
             return Row(configuration: c, decodeRuns: runs[i], speedup: Benchmark.median(zip(runs[i], runs[baseline]).map { $0 / $1 }),
                        perplexity: perplexities[i], perplexityIncrease: increase,
                        recall: c.selection == .predicted && c.schedule == nil ? meanRecall(graph, density: c.ffnDensity) : nil,
                        meanFFNDensity: models[i].meanFFNDensity, meanHeadDensity: models[i].meanHeadDensity,
-                       weightBytesPerToken: bytes, idealSpeedup: baselineBytes / Double(bytes))
+                       weightBytesPerToken: bytes[i], idealSpeedup: bytes[baseline] / bytes[i])
         }
     }
 
@@ -170,7 +174,7 @@ public enum SparsityBenchmark {
             let label = c.schedule == nil ? c.selection.rawValue : c.selection == .oracle ? "sched-orc" : "schedule"
             lines.append(String(format: "| %-9@ | %11.3f | %12.3f | %19.2f | %7.2f× | %8.2f | %4.2f× | %10.2f | %@ | %@ | %@ |",
                                 label as NSString, r.meanFFNDensity, r.meanHeadDensity, r.decodeTokensPerSecond, r.speedup,
-                                Double(r.weightBytesPerToken) / 1e6, r.idealSpeedup, r.kernelEfficiency, ppl, inc, recall))
+                                r.weightBytesPerToken / 1e6, r.idealSpeedup, r.kernelEfficiency, ppl, inc, recall))
         }
         return lines.joined(separator: "\n")
     }

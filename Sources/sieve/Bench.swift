@@ -187,7 +187,7 @@ struct Bench: ParsableCommand {
                              ("selection", .string(r.configuration.selection.rawValue)),
                              ("schedule", .bool(r.configuration.schedule != nil)),
                              ("decode_tokens_per_s", .double(r.decodeTokensPerSecond)), ("speedup", .double(r.speedup)),
-                             ("weight_bytes_per_token", .int(Int64(r.weightBytesPerToken))),
+                             ("weight_bytes_per_token", .double(r.weightBytesPerToken)),
                              ("ideal_speedup", .double(r.idealSpeedup)), ("kernel_efficiency", .double(r.kernelEfficiency)),
                              ("ppl", r.perplexity.map { .double($0.value) } ?? .null),
                              ("ppl_increase_percent", r.perplexityIncrease.map { .double($0) } ?? .null),

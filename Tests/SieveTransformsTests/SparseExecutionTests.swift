@@ -160,7 +160,7 @@ import Testing
             try Model(graph: graph, options: RuntimeOptions(contextLength: 64, threads: 2, sparsity: mode, ffnDensity: ffn,
                                                             headDensity: ffn == nil ? nil : 1))
         }
-        #expect(try model(.dense, ffn: nil).decodeWeightBytes == shared + dense)
+        #expect(try model(.dense, ffn: nil).decodeWeightBytes() == Double(shared + dense))
         for (mode, density) in [(SparsityMode.predicted, 0.5), (.predicted, 0.2), (.oracle, 0.2)] {
             let m = try model(mode, ffn: density)
             var expected = shared
@@ -184,7 +184,35 @@ import Testing
                     ? (p.units + 15) / 16 * (up.shape.dims[1] / 32) * 576 : up.byteCount
                 expected += try size(p.down) + upBytes
             }
-            #expect(m.decodeWeightBytes == expected, "\(mode) at \(density)")
+            #expect(m.decodeWeightBytes() == Double(expected), "\(mode) at \(density)")
+        }
+    }
+
+    /// A ReLU model (tiny-opt): a decoded token reads only the transposed down rows of non-zero activations, in
+    /// dense and sparse runs; `meanDownRowsRead` counts them (fewer than the rows kept) and `decodeWeightBytes`
+    /// takes them instead of the kept rows, with the cache left where it was.
+    @Test func downRowsReadCountTheNonZeroActivations() throws {
+        let (graph, tokens) = try Self.packed("tiny-opt")
+        let h = graph.hyperparameters
+        for options in [RuntimeOptions(contextLength: 64, threads: 2, sparsity: .dense),
+                        RuntimeOptions(contextLength: 64, threads: 2, ffnDensity: 0.5, headDensity: 1)] {
+            let model = try Model(graph: graph, options: options)
+            try model.evaluate(tokens.prefix(3)) { _, _ in }
+            let rows = try model.meanDownRowsRead(decoding: Array(tokens[3..<15]))
+            #expect(model.position == 3, "the cache is left where it was")
+            #expect(rows.count == h.layerCount)
+            for (layer, r) in rows.enumerated() {
+                let kept = Double(model.densities[layer].ffnBlocksKept * h.intermediateSize / model.densities[layer].ffnBlocks)
+                #expect(r > 0 && r < kept, "layer \(layer): \(r) non-zero of \(kept) kept rows")
+            }
+            var fewer = 0.0
+            for (layer, b) in graph.blocks.enumerated() {
+                let f = b.feedForward
+                guard case .blocked(let blockSize, _) = f.layout else { continue }
+                let keptRows = Double(model.densities[layer].ffnBlocksKept * blockSize)
+                fewer += (keptRows - rows[layer]) * Double(try graph.tensor(f.down.weight).byteCount / h.intermediateSize)
+            }
+            #expect(abs(model.decodeWeightBytes(downRowsRead: rows) - (model.decodeWeightBytes() - fewer)) <= 1e-6 * model.decodeWeightBytes())
         }
     }
 
