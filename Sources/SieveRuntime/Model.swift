@@ -118,6 +118,24 @@ public final class Model {
     private let sourceOrderActivations: FloatBuffer
     /// Whether the batch being evaluated runs sparsely (decode, or prefill with `sparsePrefill`).
     private var sparseStep = false
+    /// Whether this step's time goes into `decodeProfile` (one token, `profilesDecode` on).
+    private var profiling = false
+
+    /// Whether decoded tokens' time is measured by step into `decodeProfile` (off by default).
+    public var profilesDecode = false
+    /// Where the tokens decoded while `profilesDecode` was on spent their time.
+    public private(set) var decodeProfile = DecodeProfile()
+    /// Starts a new profile.
+    public func resetDecodeProfile() { decodeProfile = DecodeProfile() }
+
+    /// Runs `body`, adding its wall time to `step` of the profile when this step is profiled.
+    @inline(__always)
+    private func timed<R>(_ step: DecodeProfile.Step, _ body: () throws -> R) rethrows -> R {
+        guard profiling else { return try body() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { decodeProfile.add(step, nanoseconds: DispatchTime.now().uptimeNanoseconds &- start) }
+        return try body()
+    }
     /// Whether this step computes the early predictor scores in the output-projection regions (one token,
     /// predicted selection, lookahead overlap).
     private var earlyScores = false
@@ -273,8 +291,11 @@ public final class Model {
             for i in 0..<n { work.tokens[i] = iterator.next()! }
             let rows = wanted.clamped(to: index..<(index + n))
             let local = rows.isEmpty ? 0..<0 : (rows.lowerBound - index)..<(rows.upperBound - index)
+            profiling = profilesDecode && n == 1
+            defer { profiling = false }
             forwardBlocks(tokens: n, at: cache.length, outputRows: local)
             cache.length += n
+            if profiling { decodeProfile.tokens += 1 }
             if !local.isEmpty { try emitOutputs(rows: local, batchOffset: index, body) }
             index += n
         }
@@ -316,7 +337,7 @@ public final class Model {
         sparseStep = sparsity.isSparse && (n == 1 || options.sparsePrefill)
         earlyScores = sparseStep && n == 1 && sparsity.mode == .predicted && options.lookaheadOverlap
         ffnSelectedEarly = -1
-        embed(tokens: n, at: start)
+        timed(.embedding) { embed(tokens: n, at: start) }
         let all = 0..<n
         for layer in plan.blocks.indices {
             let block = plan.blocks[layer]
@@ -328,23 +349,29 @@ public final class Model {
             if !sparsity.readers[layer].isEmpty && sparseStep {
                 // Lookahead: the predictors that read this block's input run now, inside its Q/K/V region.
                 predictorInput.bind(work.residual.pointer, tokens: n, columns: hiddenSize)
-                if !predictorProducts.isEmpty { MatMul.multiply(predictorProducts[layer], predictorInput, pool: pool) }
+                if !predictorProducts.isEmpty { timed(.predictors) { MatMul.multiply(predictorProducts[layer], predictorInput, pool: pool) } }
             }
             switch block.placement {
             case .pre:
-                normalize(block.attentionNorm, work.residual, into: work.normed, rows: all)
+                timed(.norms) { normalize(block.attentionNorm, work.residual, into: work.normed, rows: all) }
                 attention(block.attention, layer: layer, input: work.normed, tokens: n, at: start, rows: rows)
-                addRows(work.projected, into: work.residual, rows: rows)
-                normalize(block.feedForwardNorm, work.residual, into: work.normed, rows: rows)
-                feedForward(block.feedForward, layer: layer, input: work.normed, at: start, rows: rows)
-                addRows(work.projected, into: work.residual, rows: rows)
+                timed(.norms) {
+                    addRows(work.projected, into: work.residual, rows: rows)
+                    normalize(block.feedForwardNorm, work.residual, into: work.normed, rows: rows)
+                }
+                timed(.feedForward) { feedForward(block.feedForward, layer: layer, input: work.normed, at: start, rows: rows) }
+                timed(.norms) { addRows(work.projected, into: work.residual, rows: rows) }
             case .post:
                 attention(block.attention, layer: layer, input: work.residual, tokens: n, at: start, rows: rows)
-                addRows(work.projected, into: work.residual, rows: rows)
-                normalize(block.attentionNorm, work.residual, into: work.residual, rows: rows)
-                feedForward(block.feedForward, layer: layer, input: work.residual, at: start, rows: rows)
-                addRows(work.projected, into: work.residual, rows: rows)
-                normalize(block.feedForwardNorm, work.residual, into: work.residual, rows: rows)
+                timed(.norms) {
+                    addRows(work.projected, into: work.residual, rows: rows)
+                    normalize(block.attentionNorm, work.residual, into: work.residual, rows: rows)
+                }
+                timed(.feedForward) { feedForward(block.feedForward, layer: layer, input: work.residual, at: start, rows: rows) }
+                timed(.norms) {
+                    addRows(work.projected, into: work.residual, rows: rows)
+                    normalize(block.feedForwardNorm, work.residual, into: work.residual, rows: rows)
+                }
             }
         }
     }
@@ -373,34 +400,45 @@ public final class Model {
         let d = hiddenSize
         let qDim = a.heads * a.headDim
         let kvDim = a.kvHeads * a.headDim
-        work.input.bind(input.pointer, tokens: n, columns: d)
-        MatMul.multiply(sparseStep ? attentionAndPredictorProducts[layer] : attentionProducts[layer], work.input, pool: pool)
-        addBias(a.q.bias, to: work.queries, rows: 0..<n, width: qDim)
-        addBias(a.k.bias, to: work.keys, rows: 0..<n, width: kvDim)
-        addBias(a.v.bias, to: work.values, rows: 0..<n, width: kvDim)
-        if let rope {
-            rope.apply(work.queries.pointer, heads: a.heads, tokens: n, tokenStride: qDim, firstPosition: start)
-            rope.apply(work.keys.pointer, heads: a.kvHeads, tokens: n, tokenStride: kvDim, firstPosition: start)
-        }
-        let keys = cache.keys(layer), values = cache.values(layer)
-        for i in 0..<n {
-            keys.store(work.keys.row(i, width: kvDim), position: start + i, heads: a.kvHeads, headDimension: a.headDim)
-            values.store(work.values.row(i, width: kvDim), position: start + i, heads: a.kvHeads, headDimension: a.headDim)
+        timed(.qkv) {
+            work.input.bind(input.pointer, tokens: n, columns: d)
+            MatMul.multiply(sparseStep ? attentionAndPredictorProducts[layer] : attentionProducts[layer], work.input, pool: pool)
+            addBias(a.q.bias, to: work.queries, rows: 0..<n, width: qDim)
+            addBias(a.k.bias, to: work.keys, rows: 0..<n, width: kvDim)
+            addBias(a.v.bias, to: work.values, rows: 0..<n, width: kvDim)
+            if let rope {
+                rope.apply(work.queries.pointer, heads: a.heads, tokens: n, tokenStride: qDim, firstPosition: start)
+                rope.apply(work.keys.pointer, heads: a.kvHeads, tokens: n, tokenStride: kvDim, firstPosition: start)
+            }
+            let keys = cache.keys(layer), values = cache.values(layer)
+            for i in 0..<n {
+                keys.store(work.keys.row(i, width: kvDim), position: start + i, heads: a.kvHeads, headDimension: a.headDim)
+                values.store(work.values.row(i, width: kvDim), position: start + i, heads: a.kvHeads, headDimension: a.headDim)
+            }
         }
         guard !rows.isEmpty else { return }
-        let density = sparsity.densities[layer]
-        if density.sparseHeads && sparseStep {
-            attendSparse(a, layer: layer, tokens: n, at: start, rows: rows, kept: density.headsKept)
-        } else {
-            attend(a, layer: layer, tokens: n, at: start, rows: rows)
-            if let filter = unitFilter {
-                for i in rows { filter(.attentionOutput, layer, work.attended.slice(i * qDim, qDim)) }
+        timed(.attention) {
+            let density = sparsity.densities[layer]
+            if density.sparseHeads && sparseStep {
+                attendSparse(a, layer: layer, tokens: n, at: start, rows: rows, kept: density.headsKept)
+            } else {
+                attend(a, layer: layer, tokens: n, at: start, rows: rows)
+                if let filter = unitFilter {
+                    for i in rows { filter(.attentionOutput, layer, work.attended.slice(i * qDim, qDim)) }
+                }
             }
         }
         if let observer = activationObserver {
             observer(ActivationRecord(site: .attentionOutput, layer: layer, firstPosition: start, tokens: n, width: qDim,
                                       values: UnsafeBufferPointer(work.attended.slice(0, n * qDim))))
         }
+        timed(.outputProjection) { projectOutput(a, layer: layer, rows: rows) }
+    }
+
+    /// The output projection of `rows` of `attended` into the same rows of `projected`, with the FFN's scores and
+    /// selection beside it (or the early predictor scores in its region) when this decode step computes them.
+    private func projectOutput(_ a: AttentionPlan, layer: Int, rows: Range<Int>) {
+        let d = hiddenSize, qDim = a.heads * a.headDim
         work.input.bind(work.attended.row(rows.lowerBound, width: qDim), tokens: rows.count, columns: qDim)
         if earlyScores && outputAndScoreProducts[layer].count > 1 {
             // The o projection and the scores of the predictors that read this block's input, in one region.
@@ -687,12 +725,14 @@ public final class Model {
     private func emitOutputs(rows: Range<Int>, batchOffset: Int, _ body: (Int, PositionOutput) throws -> Void) throws {
         let d = hiddenSize
         // Final hidden states of the requested rows, packed from row 0 of `normed`.
-        for (k, i) in rows.enumerated() {
-            let src = work.residual.row(i, width: d), dst = work.normed.row(k, width: d)
-            if let norm = plan.finalNorm {
-                normalize(norm, src, into: dst, rows: 1)
-            } else {
-                dst.update(from: src, count: d)
+        timed(.lmHead) {
+            for (k, i) in rows.enumerated() {
+                let src = work.residual.row(i, width: d), dst = work.normed.row(k, width: d)
+                if let norm = plan.finalNorm {
+                    normalize(norm, src, into: dst, rows: 1)
+                } else {
+                    dst.update(from: src, count: d)
+                }
             }
         }
         guard let head = plan.lmHead else {
@@ -708,8 +748,10 @@ public final class Model {
         while k < rows.count {
             let m = min(group, rows.count - k)
             work.input.bind(work.normed.row(k, width: d), tokens: m, columns: d)
-            MatMul.multiply(head.weight, work.input, into: work.logits.pointer, pool: pool)
-            addBias(head.bias, to: work.logits, rows: 0..<m, width: vocab)
+            timed(.lmHead) {
+                MatMul.multiply(head.weight, work.input, into: work.logits.pointer, pool: pool)
+                addBias(head.bias, to: work.logits, rows: 0..<m, width: vocab)
+            }
             for j in 0..<m {
                 try body(batchOffset + rows.lowerBound + k + j,
                          PositionOutput(hidden: UnsafeBufferPointer(work.normed.slice((k + j) * d, d)),

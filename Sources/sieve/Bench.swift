@@ -28,6 +28,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print {prefill_tokens_per_s, decode_tokens_per_s, peak_rss_bytes, runs} as JSON.")
     var json = false
 
+    @Flag(help: "Also time each step of the decoded tokens' forward pass (Q/K/V, attention, output projection, feed-forward, LM head, …) and print µs per token and share; adds two clock reads per step.")
+    var profile = false
+
     @Flag(help: "Benchmark the matrix-vector/matrix-matrix kernels of every weight type instead of a model.")
     var kernels = false
 
@@ -65,6 +68,10 @@ struct Bench: ParsableCommand {
             if values.isEmpty { throw ValidationError("--densities is empty") }
         }
         if (pplFile != nil || plot != nil) && densities == nil { throw ValidationError("--ppl-file and --plot go with --densities") }
+        if profile && (densities != nil || kernels || tokenizer) {
+            throw ValidationError("--profile times one model's decode test; it does not go with --densities, --kernels or --tokenizer")
+        }
+        if profile && generateTokens == 0 { throw ValidationError("--profile needs decoded tokens (-n above 0)") }
         if plot != nil && pplFile == nil { throw ValidationError("--plot needs --ppl-file (the chart plots perplexity increase)") }
         if pplCtx < 8 { throw ValidationError("--ppl-ctx must be at least 8") }
         if let pplChunks, pplChunks < 1 { throw ValidationError("--ppl-chunks must be at least 1") }
@@ -102,6 +109,7 @@ struct Bench: ParsableCommand {
         let model = try reportingErrors {
             try Model(graph: graph, options: try sparsity.apply(to: RuntimeOptions(contextLength: context, threads: threads), graph: graph))
         }
+        model.profilesDecode = profile
         let options = Benchmark.Options(promptTokens: promptTokens, generateTokens: generateTokens, repetitions: repetitions)
         let result = try reportingErrors {
             try Benchmark.run(model: model, options: options) { name, speed in
@@ -118,6 +126,9 @@ struct Bench: ParsableCommand {
                 ("peak_rss_bytes", .int(Int64(result.peakResidentBytes))),
                 ("kv_cache_bytes", .int(Int64(result.kvCacheBytes))),
                 ("runs", .object([("prefill", runs(result.prefill)), ("decode", runs(result.decode))])),
+                ("decode_profile_us_per_token", profile
+                    ? .object(DecodeProfile.Step.allCases.map { ($0.rawValue, .double(model.decodeProfile.microsecondsPerToken($0))) })
+                    : .null),
             ]).serialized())
         } else {
             print("model: \(url.path) (\(graph.architecture.rawValue), \(formatCount(graph.parameterCount)) parameters)")
@@ -126,6 +137,7 @@ struct Bench: ParsableCommand {
                              model.meanFFNDensity, model.meanHeadDensity))
             }
             print(result.table)
+            if profile { print(model.decodeProfile.table) }
         }
     }
 

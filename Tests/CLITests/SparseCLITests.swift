@@ -42,6 +42,30 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("--max-ppl-increase must be 0 or more"))
     }
 
+    /// `bench --profile`: a table of the decode steps after the speeds, the same steps in `--json`, and a clear
+    /// error where it does not apply.
+    @Test func profileTimesEachDecodeStep() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (bundle, _) = try Self.packed(in: dir)
+        let table = try SieveCLI.run(["bench", bundle, "-p", "4", "-n", "8", "-r", "1", "-t", "2", "--profile"])
+        #expect(table.status == 0, "\(table.stderr)")
+        for step in ["embedding", "norms and residual adds", "predictors", "q/k/v projections", "attention", "output projection",
+                     "feed-forward", "lm head", "total"] {
+            #expect(table.stdout.contains("| \(step) |"), "missing \(step) in \(table.stdout)")
+        }
+        #expect(table.stdout.contains("| step (16 decoded tokens) |"), "8 tokens, one warm-up and one measured run")
+        let json = try SieveCLI.run(["bench", bundle, "-p", "0", "-n", "8", "-r", "1", "-t", "2", "--profile", "--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let profile = try #require(try parseJSON(json.stdout)["decode_profile_us_per_token"] as? [String: Double])
+        #expect(profile.count == 8 && profile.values.allSatisfy { $0 >= 0 })
+        #expect((profile["q/k/v projections"] ?? 0) > 0 && (profile["feed-forward"] ?? 0) > 0 && (profile["lm head"] ?? 0) > 0)
+        let wrong = try SieveCLI.run(["bench", bundle, "--densities", "1,0.5", "--profile"])
+        #expect(wrong.status != 0 && wrong.stderr.contains("--profile times one model's decode test"))
+        let none = try SieveCLI.run(["bench", bundle, "-n", "0", "--profile"])
+        #expect(none.status != 0 && none.stderr.contains("--profile needs decoded tokens"))
+    }
+
     @Test func densitiesTableJSONAndChart() throws {
         let dir = try SieveCLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

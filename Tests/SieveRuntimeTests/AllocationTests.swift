@@ -102,6 +102,20 @@ struct AllocationTests {
         #expect(path.count == 16)
     }
 
+    @Test("16 profiled decode steps of the tiny llama allocate nothing after warm-up",
+          .enabled(if: Fixtures.has("tiny-llama/q4_1.gguf")))
+    func tinyLlamaProfiledDecode() throws {
+        let model = try Fixtures.model("tiny-llama/q4_1.gguf", options: RuntimeOptions(contextLength: 256, threads: 2))
+        model.profilesDecode = true
+        var next = 1
+        for _ in 0..<3 { next = try model.decode(next) { Sampler.argmax($0) } }
+        let n = try Self.allocations(pool: model.pool) {
+            for _ in 0..<16 { next = try model.decode(next) { Sampler.argmax($0) } }
+        }
+        #expect(n == 0, "\(n) allocations in 16 profiled decode steps")
+        #expect(model.decodeProfile.tokens == 19)
+    }
+
     @Test("SmolLM2 Q4_1 decode at 150+ positions (parallel attention, tied q8_0 head, 2 threads) allocates nothing",
           .enabled(if: Fixtures.smollm2 != nil && Fixtures.modelScaleTests, "needs `make models` and a release build"))
     func smolLM2Decode() throws {
