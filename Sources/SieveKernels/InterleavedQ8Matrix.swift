@@ -74,11 +74,8 @@ public final class InterleavedQ8Matrix: @unchecked Sendable {
                     let s = scales.baseAddress!, q = codes.baseAddress!, o = offsets.baseAddress!
                     let act = Q8Activation(qs: q, d: s, s: s + n, offsetSum: s + 2 * n, blocks: n)
                     act.quantize(x)
-                    for b in 0..<n {
-                        var sum: Int32 = 0
-                        for i in 0..<32 { sum &+= Int32(q[32 * b + i]) }
-                        o[b] = -128 &* sum
-                    }
+                    // Each block's code sum, from `offsetSum = d · Σq` (an exact product, so the quotient is exact).
+                    for b in 0..<n { o[b] = s[b] > 0 ? -128 &* Int32(s[2 * n + b] / s[b]) : 0 }
                     sieve_q8_0_interleaved16_vnni(packed, rows, Int32(n), q, s, o, y)
                 }
             }
