@@ -149,6 +149,46 @@ VNNI512 void sieve_q8_0_interleaved16_vnni(const void *packed, intptr_t rows, in
     }
 }
 
+// Per group of 16 rows and block of 32 columns (see the header): 16 f16 scales, for q4_1 16 f16 mins, then 4 × 64
+// bytes of codes, chunk c holding each row's bytes 4c…4c+3 of its 16 code bytes (low nibbles: columns 4c…4c+3,
+// high nibbles: columns 16+4c…16+4c+3). Eight `vpdpbusd` advance the 16 rows by a block; no horizontal sums.
+VNNI512 static inline void q4_interleaved16(const uint8_t *p, intptr_t groups, int nb, int hasMin, const int8_t *xq,
+                                            const float *xd, const float *xs, float *y) {
+    const intptr_t blockBytes = hasMin ? 320 : 288, codes = hasMin ? 64 : 32;
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    for (intptr_t g = 0; g < groups; g++) {
+        __m512 acc = _mm512_setzero_ps(), corr = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *q = p + codes;
+            int32_t x32[8];
+            __builtin_memcpy(x32, xq + 32 * b, 32);
+            __m512i sum = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m512i v = _mm512_loadu_si512((const void *)(q + 64 * c));
+                sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(v, low), _mm512_set1_epi32(x32[c]));
+                sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(v, 4), low), _mm512_set1_epi32(x32[4 + c]));
+            }
+            __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(d, _mm512_set1_ps(xd[b])), acc);
+            __m512 c = hasMin ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32))) : d;
+            corr = _mm512_fmadd_ps(c, _mm512_set1_ps(xs[b]), corr);
+            p += blockBytes;
+        }
+        // q4_0 codes carry an offset of 8: its correction is −8 · Σ d·xs.
+        _mm512_storeu_ps(y + 16 * g, hasMin ? _mm512_add_ps(acc, corr) : _mm512_fmadd_ps(corr, _mm512_set1_ps(-8.0f), acc));
+    }
+}
+
+VNNI512 void sieve_q4_1_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
+                                           const float *xs, float *y) {
+    q4_interleaved16((const uint8_t *)packed, groups, nb, 1, xq, xd, xs, y);
+}
+
+VNNI512 void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
+                                           const float *xs, float *y) {
+    q4_interleaved16((const uint8_t *)packed, groups, nb, 0, xq, xd, xs, y);
+}
+
 int sieve_cpu_has_avx512_vnni(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&

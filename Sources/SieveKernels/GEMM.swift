@@ -88,7 +88,7 @@ enum GEMM {
             if w.dtype == .f32 {
                 tile = w.row(r).assumingMemoryBound(to: Float.self)
             } else {
-                for i in 0..<n { Dequantize.row(w.row(r + i), dtype: w.dtype, columns: w.columns, into: scratch + i * w.columns) }
+                for i in 0..<n { w.withRow(r + i) { Dequantize.row($0, dtype: w.dtype, columns: w.columns, into: scratch + i * w.columns) } }
                 tile = UnsafePointer(scratch)
             }
             multiplyTile(tile, tileStride: w.columns, rowCount: n, columns: w.columns, panels: panels, tokens: tokens,

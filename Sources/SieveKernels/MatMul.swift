@@ -313,8 +313,10 @@ public enum MatMul {
         input.tokens >= prefillMinimumTokens && !input.alwaysQuantizeActivations
     }
 
-    /// Rows handled together by a unit of work.
-    private static func unitRows(prefill: Bool) -> Int { prefill ? GEMM.tileRows : 4 }
+    /// Rows handled together by a unit of work: a decode kernel's group (16 rows of an interleaved matrix, else 4),
+    /// or a prefill tile.
+    @inline(__always)
+    private static func unitRows(prefill: Bool, _ w: WeightLayout) -> Int { prefill ? GEMM.tileRows : w.interleaved ? 16 : 4 }
 
     private static func run(_ products: UnsafeBufferPointer<MatMulProduct>, _ input: MatMulInput, rows selection: RowSelection,
                             pool: ThreadPool, task: () -> Void = {}, taskUnits: Int = 0) {
@@ -335,10 +337,12 @@ public enum MatMul {
                 }
             }
         }
-        let unit = unitRows(prefill: prefill)
         // Units: row groups of each product in turn.
         var total = 0
-        for i in products.indices { total += selection.unitCount(rows: products[i].weights.layout.rows, unit: unit) }
+        for i in products.indices {
+            let w = products[i].weights.layout
+            total += selection.unitCount(rows: w.rows, unit: unitRows(prefill: prefill, w))
+        }
         // With a task, unit 0 is the task and the rows' units follow.
         pool.parallelFor(total + taskUnits) { range, thread in
             var u = range.lowerBound, end = range.upperBound
@@ -353,10 +357,12 @@ public enum MatMul {
             var productIndex = 0
             var base = 0
             while u < end {
+                var unit = unitRows(prefill: prefill, products[productIndex].weights.layout)
                 var count = selection.unitCount(rows: products[productIndex].weights.layout.rows, unit: unit)
                 while u >= base + count {
                     base += count
                     productIndex += 1
+                    unit = unitRows(prefill: prefill, products[productIndex].weights.layout)
                     count = selection.unitCount(rows: products[productIndex].weights.layout.rows, unit: unit)
                 }
                 let last = min(end, base + count)
@@ -389,6 +395,9 @@ public enum MatMul {
     /// Rows `rows` of `w` times `input` into `output` (inputs prepared).
     static func compute(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows: DecodeRows,
                         input: MatMulInput, prefill: Bool, thread: Int) {
+        if w.interleaved && !prefill {
+            return InterleavedQ4.rows(w, output: output, outputStride: outputStride, rows: rows, input: input, thread: thread)
+        }
         if prefill {
             rows.forEachRange { range in
                 GEMM.rows(w, range, panels: input.panels, tokens: input.tokens, output, outputStride: outputStride,

@@ -61,7 +61,7 @@ extension MatMul {
                 var sum = 0.0
                 for c in 0..<w.columns { sum += Double(row[c]) * Double(rounded[t * w.columns + c]) }
                 if w.dtype == .q4_1 {
-                    for b in 0..<blocks { sum += Double(Dequantize.half(w.row(r), 20 * b + 2)) * sumExcess[t * blocks + b] }
+                    for b in 0..<blocks { sum += Double(w.layout.withRow(r) { Dequantize.half($0, 20 * b + 2) }) * sumExcess[t * blocks + b] }
                 }
                 y[t * stride + r] = Float(sum)
             }

@@ -1,10 +1,12 @@
+import Foundation
 import SieveCore
 
 /// A row-major weight matrix `[rows, columns]` as the matrix kernels read it: a pointer to the stored bytes in
 /// the tensor's own encoding (never converted), its dtype and shape.
 ///
 /// The matrix keeps the tensor's storage (mapped file or owned buffer) alive. Rows of block-quantized types are
-/// whole numbers of blocks, so a row starts at `row * rowBytes`.
+/// whole numbers of blocks, so a row starts at `row * rowBytes`, except in the interleaved copy of a q4_1 or q4_0
+/// matrix (`interleaved()`), which the decode kernel reads 16 rows at a time.
 public struct WeightMatrix: @unchecked Sendable {
     /// The weight types with matrix kernels.
     public static let supportedTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K]
@@ -25,6 +27,10 @@ public struct WeightMatrix: @unchecked Sendable {
     public var rowBytes: Int { layout.rowBytes }
     /// The first byte of row 0.
     public var base: UnsafeRawPointer { layout.base }
+    /// Whether the rows are re-laid 16 at a time (`interleaved()`).
+    public var isInterleaved: Bool { layout.interleaved }
+    /// The object that keeps the bytes alive (a `MappedFile`, a `TensorBuffer`, or nil).
+    public var storageOwner: AnyObject? { owner }
 
     /// Views a tensor as a matrix: the innermost dimension is the columns, all outer dimensions are rows.
     public init(_ tensor: Tensor) throws {
@@ -56,37 +62,92 @@ public struct WeightMatrix: @unchecked Sendable {
             throw SieveKernelsError.invalidShape(tensor: name, reason: "has no storage")
         }
         self.name = name
-        layout = WeightLayout(dtype: dtype, rows: rows, columns: columns, rowBytes: rowBytes, base: start)
+        layout = WeightLayout(dtype: dtype, rows: rows, columns: columns, rowBytes: rowBytes, base: start, interleaved: false)
         self.owner = owner
     }
 
     private init(slicing m: WeightMatrix, rows range: Range<Int>) {
         name = m.name
         layout = WeightLayout(dtype: m.dtype, rows: range.count, columns: m.columns, rowBytes: m.rowBytes,
-                              base: m.base + range.lowerBound * m.rowBytes)
+                              base: m.base + range.lowerBound * m.rowBytes, interleaved: m.isInterleaved)
         owner = m.owner
     }
 
-    /// The matrix made of rows `range` (no copy), e.g. the Q, K and V parts of a fused QKV weight.
+    init(name: String, layout: WeightLayout, owner: AnyObject) {
+        self.name = name
+        self.layout = layout
+        self.owner = owner
+    }
+
+    /// The matrix made of rows `range` (no copy), e.g. the Q, K and V parts of a fused QKV weight. An interleaved
+    /// matrix is cut at whole groups of 16 rows.
     public func rows(_ range: Range<Int>) -> WeightMatrix {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) outside 0..<\(rows)")
+        precondition(!isInterleaved || (range.lowerBound % 16 == 0 && range.upperBound % 16 == 0),
+                     "an interleaved matrix is cut at multiples of 16 rows, not \(range)")
         return WeightMatrix(slicing: self, rows: range)
     }
 
-    /// Address of row `r`.
+    /// Address of row `r` (row-major matrices only).
     @inline(__always)
     func row(_ r: Int) -> UnsafeRawPointer { layout.row(r) }
+
+    /// Whether `interleaved()` accepts this matrix: q4_1 or q4_0, a whole number of 16-row groups, row-major.
+    public var canInterleave: Bool {
+        (dtype == .q4_1 || dtype == .q4_0) && rows > 0 && rows % 16 == 0 && !isInterleaved
+    }
+
+    /// A copy re-laid for the 16-row decode kernel (`sieve_q4_1_interleaved16_vnni`): per group of 16 rows and
+    /// block of 32 columns, the 16 rows' scales, (q4_1) their 16 mins, then 4 × 64 bytes of codes, chunk `c` holding
+    /// each row's code bytes `4c…4c+3` in turn. The bytes are as many as the row-major matrix's (a group block is
+    /// 16 blocks), so `rows(_:)` and byte counts are unchanged. Every product, decode or prefill, and every row
+    /// decoder reads it and gives the results of the row-major matrix (decode products within
+    /// `Tolerances.q8Activation`: the 16-row kernel sums in another order; prefill and decoded rows exactly).
+    public func interleaved() -> WeightMatrix {
+        precondition(canInterleave, "\(name): only q4_1 and q4_0 matrices of whole 16-row groups are interleaved")
+        let buffer = TensorBuffer(count: rows * rowBytes)
+        let out = UnsafeMutableRawPointer(buffer.bytes.baseAddress!)
+        let blocks = columns / 32, blockBytes = dtype.blockBytes, codes = blockBytes - 16
+        let groupBlockBytes = 16 * blockBytes
+        for r in 0..<rows {
+            let source = row(r), group = r / 16, lane = r % 16
+            for b in 0..<blocks {
+                let block = source + blockBytes * b
+                let target = out + (group * blocks + b) * groupBlockBytes
+                // Scale, then (q4_1) min: 2 bytes each, lane by lane.
+                for h in 0..<(codes / 2) {
+                    let half = block.loadUnaligned(fromByteOffset: 2 * h, as: UInt16.self)
+                    target.storeBytes(of: half, toByteOffset: 32 * h + 2 * lane, as: UInt16.self)
+                }
+                for c in 0..<4 {
+                    let word = block.loadUnaligned(fromByteOffset: codes + 4 * c, as: UInt32.self)
+                    target.storeBytes(of: word, toByteOffset: 16 * codes + 64 * c + 4 * lane, as: UInt32.self)
+                }
+            }
+        }
+        return WeightMatrix(name: name, layout: WeightLayout(dtype: dtype, rows: rows, columns: columns, rowBytes: rowBytes,
+                                                             base: UnsafeRawPointer(out), interleaved: true),
+                            owner: buffer)
+    }
+
+    /// `interleaved()`, shared: while a copy of these bytes is alive, every caller gets it (models compiled from one
+    /// graph, e.g. the rows of `sieve bench --densities`, hold one copy between them). When the bytes are mapped from
+    /// a file, their pages are released after copying (`MappedFile.releasePages(of:)`), so the process holds the
+    /// weights once.
+    public func sharedInterleaved() -> WeightMatrix {
+        InterleavedCopies.shared.copy(of: self)
+    }
 
     /// Decodes row `r` to floats into `out[0..<columns]` with the vectorized dequantizers (embedding lookups).
     public func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         precondition(r >= 0 && r < rows, "row \(r) outside 0..<\(rows)")
-        Dequantize.row(row(r), dtype: dtype, columns: columns, into: out)
+        layout.withRow(r) { Dequantize.row($0, dtype: dtype, columns: columns, into: out) }
     }
 
     /// Decodes row `r` with the scalar reference decoders (`QuantizedCodecs`, `HalfPrecision`).
     public func decodeRowReference(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         precondition(r >= 0 && r < rows, "row \(r) outside 0..<\(rows)")
-        Dequantize.rowReference(row(r), dtype: dtype, columns: columns, into: out)
+        layout.withRow(r) { Dequantize.rowReference($0, dtype: dtype, columns: columns, into: out) }
     }
 }
 
@@ -100,8 +161,88 @@ struct WeightLayout {
     let columns: Int
     let rowBytes: Int
     let base: UnsafeRawPointer
+    /// Rows re-laid 16 at a time (`WeightMatrix.interleaved()`): `row(_:)` is then not a row; read rows through
+    /// `withRow` or `copyRow`.
+    let interleaved: Bool
 
-    /// Address of row `r`.
+    /// Address of row `r` (row-major layouts only).
     @inline(__always)
-    func row(_ r: Int) -> UnsafeRawPointer { base + r * rowBytes }
+    func row(_ r: Int) -> UnsafeRawPointer {
+        assert(!interleaved, "an interleaved matrix has no row addresses")
+        return base + r * rowBytes
+    }
+
+    /// Bytes of one 16-row group (interleaved layouts).
+    var groupBytes: Int { 16 * rowBytes }
+
+    /// Copies row `r`, in the row-major encoding, to `out[0..<rowBytes]`.
+    func copyRow(_ r: Int, into out: UnsafeMutableRawPointer) {
+        guard interleaved else { return out.copyMemory(from: row(r), byteCount: rowBytes) }
+        let blockBytes = dtype.blockBytes, codes = blockBytes - 16, blocks = columns / 32
+        let lane = r % 16
+        var source = base + (r / 16) * groupBytes
+        for b in 0..<blocks {
+            let block = out + blockBytes * b
+            for h in 0..<(codes / 2) {
+                let half = source.loadUnaligned(fromByteOffset: 32 * h + 2 * lane, as: UInt16.self)
+                block.storeBytes(of: half, toByteOffset: 2 * h, as: UInt16.self)
+            }
+            for c in 0..<4 {
+                let word = source.loadUnaligned(fromByteOffset: 16 * codes + 64 * c + 4 * lane, as: UInt32.self)
+                block.storeBytes(of: word, toByteOffset: codes + 4 * c, as: UInt32.self)
+            }
+            source += 16 * blockBytes
+        }
+    }
+
+    /// Calls `body` with row `r` in the row-major encoding: its address, or a copy on the stack when interleaved.
+    @inline(__always)
+    func withRow<R>(_ r: Int, _ body: (UnsafeRawPointer) -> R) -> R {
+        guard interleaved else { return body(row(r)) }
+        return withUnsafeTemporaryAllocation(byteCount: rowBytes, alignment: 16) { scratch in
+            copyRow(r, into: scratch.baseAddress!)
+            return body(UnsafeRawPointer(scratch.baseAddress!))
+        }
+    }
+}
+
+/// The live interleaved copies, keyed by the bytes they were made from (see `WeightMatrix.sharedInterleaved()`).
+/// An entry holds both objects weakly: the source's owner, so that a new object reusing a dead one's identity and
+/// address never matches, and the copy's buffer, so that a copy lives exactly as long as a matrix uses it.
+final class InterleavedCopies: @unchecked Sendable {
+    static let shared = InterleavedCopies()
+
+    private struct Key: Hashable {
+        let owner: ObjectIdentifier
+        let base: UInt
+        let rows: Int
+        let columns: Int
+        let dtype: DType
+    }
+    private struct Entry {
+        weak var source: AnyObject?
+        weak var buffer: TensorBuffer?
+        let copy: WeightLayout
+        let name: String
+    }
+    private var entries: [Key: Entry] = [:]
+    private let lock = NSLock()
+
+    func copy(of m: WeightMatrix) -> WeightMatrix {
+        guard let owner = m.storageOwner else { return m.interleaved() }
+        let key = Key(owner: ObjectIdentifier(owner), base: UInt(bitPattern: m.base), rows: m.rows, columns: m.columns, dtype: m.dtype)
+        lock.lock()
+        defer { lock.unlock() }
+        if let e = entries[key], e.source != nil, let buffer = e.buffer {
+            return WeightMatrix(name: e.name, layout: e.copy, owner: buffer)
+        }
+        entries = entries.filter { $0.value.source != nil && $0.value.buffer != nil }
+        let copy = m.interleaved()
+        guard let buffer = copy.storageOwner as? TensorBuffer else { return copy }
+        entries[key] = Entry(source: owner, buffer: buffer, copy: copy.layout, name: copy.name)
+        if let file = owner as? MappedFile {
+            file.releasePages(of: UnsafeRawBufferPointer(start: m.base, count: m.rows * m.rowBytes))
+        }
+        return copy
+    }
 }

@@ -99,7 +99,11 @@ struct ExecutionPlan {
         return widest
     }
 
-    init(graph: ModelGraph) throws {
+    /// With `interleavedWeights`, where the 16-row q4 decode kernel runs (`DecodeKernels.preferred` is VNNI), the
+    /// q4_1/q4_0 matrices of whole 16-row groups that products read — Q, K, V, O, gate and up (unless a sparse
+    /// layer reads them by single neurons), down, a kept source down, an untied LM head — are replaced by their
+    /// shared interleaved copies (`WeightMatrix.sharedInterleaved()`).
+    init(graph: ModelGraph, interleavedWeights: Bool = false) throws {
         let hp = graph.hyperparameters
         architecture = graph.architecture
         hyperparameters = hp
@@ -127,9 +131,14 @@ struct ExecutionPlan {
             }
             return try FloatBuffer(tensor: t)
         }
-        func linear(_ ref: LinearRef, outputs: Int, inputs: Int) throws -> LinearPlan {
-            LinearPlan(weight: try matrix(ref.weight, rows: outputs, columns: inputs),
-                       bias: try ref.bias.map { try vector($0, count: outputs) })
+        let interleave = interleavedWeights && DecodeKernels.preferred == .vnni
+        /// The matrix a product reads: its interleaved copy when it has one.
+        func product(_ m: WeightMatrix) -> WeightMatrix {
+            interleave && m.canInterleave ? m.sharedInterleaved() : m
+        }
+        func linear(_ ref: LinearRef, outputs: Int, inputs: Int, product read: Bool = true) throws -> LinearPlan {
+            let m = try matrix(ref.weight, rows: outputs, columns: inputs)
+            return LinearPlan(weight: read ? product(m) : m, bias: try ref.bias.map { try vector($0, count: outputs) })
         }
         func norm(_ node: NormNode) throws -> NormPlan {
             NormPlan(kind: node.kind, weight: try vector(node.weight, count: d), bias: try node.bias.map { try vector($0, count: d) },
@@ -182,10 +191,12 @@ struct ExecutionPlan {
                                   bias: try f.down.bias.map { try vector($0, count: d) })
                 blockSize = size
             }
+            // A sparse layer whose blocks are not whole 16-row groups (single neurons) reads gate/up rows row-major.
+            let byGroups = (blockSize ?? 16) % 16 == 0
             var sourceDown: WeightMatrix?
             var sourceOrder: [Int] = []
             if let source = f.sourceDown, case let .blocked(_, permutation) = f.layout {
-                sourceDown = try matrix(source, rows: d, columns: width)
+                sourceDown = product(try matrix(source, rows: d, columns: width))
                 let order = try tensor(permutation)
                 guard order.dtype == .i32, order.elementCount == width else {
                     throw SieveCoreError.invalidShape(source: "model", tensor: permutation, reason: "shape \(order.shape) as \(order.dtype.name), the runtime expects \(width) i32 values")
@@ -196,8 +207,8 @@ struct ExecutionPlan {
                 }
             }
             let feedForward = FeedForwardPlan(
-                kind: f.kind, activation: f.activation, up: try linear(f.up, outputs: width, inputs: d),
-                gate: try f.gate.map { try linear($0, outputs: width, inputs: d) }, down: down, blockSize: blockSize,
+                kind: f.kind, activation: f.activation, up: try linear(f.up, outputs: width, inputs: d, product: byGroups),
+                gate: try f.gate.map { try linear($0, outputs: width, inputs: d, product: byGroups) }, down: down, blockSize: blockSize,
                 sourceDown: sourceDown, sourceOrder: sourceOrder)
             func predictor(_ node: PredictorNode?, units: Int) throws -> PredictorPlan? {
                 guard let node else { return nil }
@@ -227,6 +238,9 @@ struct ExecutionPlan {
         guard !blocks.isEmpty else { throw SieveRuntimeError.unsupportedGraph(reason: "the graph has no transformer blocks") }
         self.blocks = blocks
         finalNorm = try graph.finalNorm.map(norm)
-        lmHead = try graph.lmHead.map { try linear($0.projection, outputs: hp.vocabSize, inputs: d) }
+        // A head tied to the embedding stays as it is: the embedding's row lookups read the same tensor.
+        lmHead = try graph.lmHead.map {
+            try linear($0.projection, outputs: hp.vocabSize, inputs: d, product: $0.projection.weight != graph.embedding.tokens)
+        }
     }
 }

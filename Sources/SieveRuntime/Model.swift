@@ -158,7 +158,7 @@ public final class Model {
         try options.validate()
         let hp = graph.hyperparameters
         try hp.validate(source: "model")
-        let plan = try ExecutionPlan(graph: graph)
+        let plan = try ExecutionPlan(graph: graph, interleavedWeights: options.interleavedWeights)
         let context = try options.resolvedContext(trainedContext: hp.contextLength)
         let first = plan.blocks[0].attention
         for (i, b) in plan.blocks.enumerated() {

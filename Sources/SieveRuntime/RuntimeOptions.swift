@@ -49,11 +49,17 @@ public struct RuntimeOptions: Sendable, Equatable {
     /// Whether the predictors' first product runs inside the parallel region of the block whose input it reads
     /// (lookahead overlap, the default) rather than in a region of its own (to measure what overlap saves).
     public var lookaheadOverlap: Bool
+    /// Whether the q4_1 and q4_0 projection weights are copied at load into the 16-row layout of the AVX-512 VNNI
+    /// decode kernel (`WeightMatrix.sharedInterleaved()`), where that kernel runs: on by default; off keeps the
+    /// row-major weights (to measure what the layout gains). The copy replaces the weights the model reads, and
+    /// pages mapped from a file are released, so a model holds its weights once.
+    public var interleavedWeights: Bool
 
     /// Options with the given values; `ffnSchedule` and `headSchedule` start nil (the bundle's schedule).
     public init(contextLength: Int? = nil, threads: Int? = nil, kvCacheType: KVCacheType = .f32, batchSize: Int = 512,
                 quantizedActivations: Bool = false, sparsity: SparsityMode = .predicted, ffnDensity: Double? = nil,
-                headDensity: Double? = nil, sparsePrefill: Bool = false, lookaheadOverlap: Bool = true) {
+                headDensity: Double? = nil, sparsePrefill: Bool = false, lookaheadOverlap: Bool = true,
+                interleavedWeights: Bool = true) {
         self.contextLength = contextLength
         self.threads = threads
         self.kvCacheType = kvCacheType
@@ -64,6 +70,7 @@ public struct RuntimeOptions: Sendable, Equatable {
         self.headDensity = headDensity
         self.sparsePrefill = sparsePrefill
         self.lookaheadOverlap = lookaheadOverlap
+        self.interleavedWeights = interleavedWeights
     }
 
     /// The context used for a model trained on `trainedContext` positions; throws when the request is out of

@@ -57,5 +57,15 @@ void sieve_q8_0_dot_list_vnni(const void *base, intptr_t rowBytes, const intptr_
 /// group are computed but not stored.
 void sieve_q8_0_interleaved16_vnni(const void *packed, intptr_t rows, int nb, const int8_t *xq, const float *xd,
                                    const int32_t *xo, float *y);
+
+/// `y[0..<16·groups]` = the products of `groups` groups of 16 q4_1 (or q4_0) rows re-laid 16 rows at a time (the
+/// interleaved `WeightMatrix` layout) with one token's 8-bit activations (`xq`, `xd`, and `xs` as for the row
+/// kernels above). Per group and block of 32 columns: the 16 rows' f16 scales, for q4_1 their 16 f16 mins, then
+/// 4 × 64 bytes of codes: chunk c holds, for each of the 16 rows in turn, its code bytes 4c…4c+3 as in the row
+/// layout (so a group block is exactly 16 blocks' bytes: 320 for q4_1, 288 for q4_0).
+void sieve_q4_1_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
+                                   const float *xs, float *y);
+void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
+                                   const float *xs, float *y);
 #endif
 #endif

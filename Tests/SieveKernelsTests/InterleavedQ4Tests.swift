@@ -1,0 +1,135 @@
+import SieveCore
+import Testing
+@testable import SieveKernels
+
+/// Interleaved q4_1/q4_0 matrices (`WeightMatrix.interleaved()`): the layout gives back every row exactly, and
+/// every product (the 16-row kernel, rows it cannot take, the Swift kernels, prefill) matches the row-major
+/// matrix's.
+@Suite struct InterleavedQ4Tests {
+    static let dtypes: [DType] = [.q4_1, .q4_0]
+
+    /// Outputs of `w` times `x` (`tokens` rows) for the rows `select` writes (NaN elsewhere).
+    static func product(_ w: WeightMatrix, _ x: [Float], tokens: Int, kernels: DecodeKernels = .preferred,
+                        _ select: (MatMulInput, UnsafeMutablePointer<Float>, ThreadPool) -> Void) -> [Float] {
+        let input = MatMulInput(maxTokens: 32, maxColumns: w.columns, threads: 2, kernels: kernels)
+        let pool = ThreadPool(threads: 2)
+        var y = [Float](repeating: .nan, count: tokens * w.rows)
+        x.withUnsafeBufferPointer { xb in
+            input.bind(xb.baseAddress!, tokens: tokens, columns: w.columns)
+            y.withUnsafeMutableBufferPointer { select(input, $0.baseAddress!, pool) }
+        }
+        return y
+    }
+
+    static func full(_ w: WeightMatrix, _ x: [Float], tokens: Int, kernels: DecodeKernels = .preferred) -> [Float] {
+        product(w, x, tokens: tokens, kernels: kernels) { MatMul.multiply(w, $0, into: $1, pool: $2) }
+    }
+
+    @Test(arguments: dtypes)
+    func rowsComeBackExactly(dtype: DType) throws {
+        let w = try Fixtures.matrix(dtype, rows: 48, columns: 96, seed: 5)
+        let v = w.interleaved()
+        #expect(v.isInterleaved && !w.isInterleaved && v.rows == 48 && v.columns == 96 && v.rowBytes == w.rowBytes)
+        #expect(v.base != w.base)
+        var copy = [UInt8](repeating: 0, count: w.rowBytes)
+        var a = [Float](repeating: 0, count: 96), b = a
+        for r in 0..<48 {
+            copy.withUnsafeMutableBytes { v.layout.copyRow(r, into: $0.baseAddress!) }
+            #expect(copy == Array(UnsafeRawBufferPointer(start: w.row(r), count: w.rowBytes)), "row \(r)")
+            a.withUnsafeMutableBufferPointer { w.decodeRow(r, into: $0.baseAddress!) }
+            b.withUnsafeMutableBufferPointer { v.decodeRow(r, into: $0.baseAddress!) }
+            #expect(a == b, "decoded row \(r)")
+        }
+        // A slice at group boundaries is the same rows.
+        let slice = v.rows(16..<48)
+        b.withUnsafeMutableBufferPointer { slice.decodeRowReference(5, into: $0.baseAddress!) }
+        a.withUnsafeMutableBufferPointer { w.decodeRowReference(21, into: $0.baseAddress!) }
+        #expect(a == b)
+    }
+
+    @Test func onlyWholeGroupsOfFourBitTypesInterleave() throws {
+        #expect(try Fixtures.matrix(.q4_1, rows: 32, columns: 64, seed: 1).canInterleave)
+        #expect(try !Fixtures.matrix(.q4_1, rows: 40, columns: 64, seed: 1).canInterleave)
+        #expect(try !Fixtures.matrix(.q8_0, rows: 32, columns: 64, seed: 1).canInterleave)
+        #expect(try !Fixtures.matrix(.q4_0, rows: 32, columns: 64, seed: 1).interleaved().canInterleave)
+    }
+
+    /// Whole matrices through the 16-row kernel (or the Swift kernels row by row): against the plain reference with
+    /// the same 8-bit activations and against the row-major matrix's product, for one and three tokens.
+    @Test(arguments: dtypes, MatMulTests.availableKernels)
+    func decodeProductMatchesTheRowLayout(dtype: DType, kernels: DecodeKernels) throws {
+        let rows = 80, columns = 576
+        let w = try Fixtures.matrix(dtype, rows: rows, columns: columns, seed: 7)
+        let v = w.interleaved()
+        for tokens in [1, 3] {
+            var rng = SplitMix64(seed: 70 + UInt64(tokens))
+            let x = rng.floats(tokens * columns, scale: 2)
+            let (products, _) = MatMulTests.magnitudes(Fixtures.decoded(w), x, rows: rows, columns: columns, tokens: tokens)
+            let fast = Self.full(v, x, tokens: tokens, kernels: kernels)
+            let reference = MatMulTests.reference(w, x, tokens: tokens, quantizedActivations: true)
+            let rowMajor = Self.full(w, x, tokens: tokens, kernels: kernels)
+            let r1 = worstRatio(fast, reference, scale: products, tolerance: Tolerances.quantizedSameActivations)
+            let r2 = worstRatio(fast, rowMajor, scale: products, tolerance: Tolerances.quantizedSameActivations)
+            #expect(r1 <= 1 && r2 <= 1, "\(dtype.name) \(kernels) tokens \(tokens): worst/allowed \(r1), \(r2)")
+        }
+    }
+
+    /// The row subsets the sparse runtime asks for: blocks of 32 rows (whole groups: bit-identical to the full
+    /// product), blocks of 8 and single listed rows, and ranges cutting groups (row by row), in one product or
+    /// beside a row-major one in the same region; other outputs untouched.
+    @Test(arguments: dtypes)
+    func rowSubsetsMatchTheFullProduct(dtype: DType) throws {
+        let rows = 96, columns = 256
+        let w = try Fixtures.matrix(dtype, rows: rows, columns: columns, seed: 9)
+        let v = w.interleaved()
+        var rng = SplitMix64(seed: 10)
+        let x = rng.floats(columns, scale: 2)
+        let full = Self.full(v, x, tokens: 1)
+        let (products, _) = MatMulTests.magnitudes(Fixtures.decoded(w), x, rows: rows, columns: columns, tokens: 1)
+        func check(_ y: [Float], _ wanted: (Int) -> Bool, exact: Bool, _ what: String) {
+            for r in 0..<rows {
+                if !wanted(r) {
+                    #expect(y[r].isNaN, "\(what): row \(r) was written")
+                } else if exact {
+                    #expect(y[r] == full[r], "\(what): row \(r)")
+                } else {
+                    #expect(abs(y[r] - full[r]) <= Tolerances.quantizedSameActivations * products[r], "\(what): row \(r)")
+                }
+            }
+        }
+        for (blockRows, blocks) in [(32, [2, 0]), (16, [5, 1, 2]), (8, [11, 0, 3]), (1, [95, 3, 17, 40, 41])] {
+            let y = Self.product(v, x, tokens: 1) { input, out, pool in
+                blocks.withUnsafeBufferPointer { MatMul.multiply(v, input, blocks: $0, blockRows: blockRows, into: out, pool: pool) }
+            }
+            check(y, { blocks.contains($0 / blockRows) }, exact: blockRows % 16 == 0, "blocks of \(blockRows) \(blocks)")
+        }
+        let ranges = [70..<90, 3..<5, 32..<48]
+        let y = Self.product(v, x, tokens: 1) { input, out, pool in
+            ranges.withUnsafeBufferPointer { MatMul.multiply(v, input, rowRanges: $0, into: out, pool: pool) }
+        }
+        check(y, { r in ranges.contains { $0.contains(r) } }, exact: false, "ranges \(ranges)")
+
+        // One region with the interleaved product and a row-major one of 13 rows (units of 16 and of 4 rows).
+        let other = try Fixtures.matrix(.q8_0, rows: 13, columns: columns, seed: 12)
+        var both = [Float](repeating: .nan, count: rows + 13)
+        let input = MatMulInput(maxTokens: 1, maxColumns: columns, threads: 2)
+        x.withUnsafeBufferPointer { xb in
+            input.bind(xb.baseAddress!, tokens: 1, columns: columns)
+            both.withUnsafeMutableBufferPointer { out in
+                MatMul.multiply([MatMulProduct(weights: v, output: out.baseAddress!), MatMulProduct(weights: other, output: out.baseAddress! + rows)],
+                                input, pool: ThreadPool(threads: 2))
+            }
+        }
+        #expect(Array(both[0..<rows]) == full)
+        #expect(Array(both[rows...]) == Self.full(other, x, tokens: 1))
+    }
+
+    /// Prefill decodes the rows it multiplies: the interleaved matrix gives exactly the row-major matrix's results.
+    @Test(arguments: dtypes)
+    func prefillIsExactlyTheRowLayoutsPrefill(dtype: DType) throws {
+        let w = try Fixtures.matrix(dtype, rows: 48, columns: 128, seed: 13)
+        var rng = SplitMix64(seed: 14)
+        let x = rng.floats(12 * 128)
+        #expect(Self.full(w.interleaved(), x, tokens: 12) == Self.full(w, x, tokens: 12))
+    }
+}

@@ -1,0 +1,51 @@
+import SieveCore
+import SieveKernels
+@testable import SieveRuntime
+import Testing
+
+/// Models whose q4_1/q4_0 weights are copied into the 16-row decode layout (`RuntimeOptions.interleavedWeights`)
+/// compute what the row-major weights compute.
+@Suite("interleaved q4 weights")
+struct InterleavedWeightsTests {
+    static let files = ["tiny-llama/q4_1.gguf", "tiny-llama/q4_0.gguf"].filter(Fixtures.has)
+
+    /// The decode products sum in another order (`Tolerances.quantizedSameActivations` per product, checked in
+    /// `InterleavedQ4Tests`), and a last-bit change can move an 8-bit activation code by one step, which the tiny
+    /// random model amplifies: its q4_1 decode logits move by up to 0.06 between the Swift and the VNNI row
+    /// kernels too. So the bound is llama.cpp's (`Tolerance.quantizedVersusLlamaCpp`), with the argmaxes.
+    static let logitTolerance = Tolerance.quantizedVersusLlamaCpp
+
+    @Test("decode and prefill logits match the row-major weights'; two models of one graph share the copies",
+          .enabled(if: DecodeKernels.preferred == .vnni, "the 16-row kernel needs AVX-512 VNNI"), arguments: files)
+    func matchesRowMajorWeights(_ file: String) throws {
+        let graph = try Fixtures.graph(file)
+        let interleaved = try Model(graph: graph, options: RuntimeOptions(threads: 2))
+        let rowMajor = try Model(graph: graph, options: RuntimeOptions(threads: 2, interleavedWeights: false))
+        let block = interleaved.plan.blocks[0]
+        #expect(block.attention.q.weight.isInterleaved && block.attention.o.weight.isInterleaved)
+        #expect(block.feedForward.up.weight.isInterleaved && block.feedForward.down.weight.isInterleaved)
+        #expect(!rowMajor.plan.blocks[0].attention.q.weight.isInterleaved)
+        let again = try Model(graph: graph, options: RuntimeOptions(threads: 1))
+        #expect(again.plan.blocks[0].attention.q.weight.base == block.attention.q.weight.base)
+
+        let ids = try Fixtures.inputIDs(try Fixtures.references("tiny-llama/ref.safetensors"))
+        #expect(try interleaved.allOutputs(ids).logits == rowMajor.allOutputs(ids).logits, "prefill decodes the same rows")
+        interleaved.reset()
+        rowMajor.reset()
+        var a: [Float] = [], b: [Float] = []
+        for t in ids {
+            try interleaved.decode(t) { a.append(contentsOf: $0) }
+            try rowMajor.decode(t) { b.append(contentsOf: $0) }
+        }
+        let worst = maxAbsDifference(a, b)
+        print("\(file): max |Δlogit| interleaved vs row-major decode \(worst)")
+        #expect(worst <= Self.logitTolerance)
+        let vocab = interleaved.vocabularySize
+        let agree = (0..<ids.count).filter { t in
+            let ra = (t * vocab)..<((t + 1) * vocab)
+            return a[ra].withUnsafeBufferPointer { Sampler.argmax($0) } == b[ra].withUnsafeBufferPointer { Sampler.argmax($0) }
+        }.count
+        #expect(agree >= ids.count - 1, "argmax agrees at \(agree) of \(ids.count) positions")
+        #expect(a != b, "the decode products ran the 16-row kernel")
+    }
+}
