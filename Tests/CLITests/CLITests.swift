@@ -242,6 +242,19 @@ let tinyFixtures: [FixtureFacts] = [
         #expect((json["decode_tokens_per_s"] as? Double ?? 0) > 0)
     }
 
+    /// A q4_1 GGUF runs greedily with its weights interleaved (the default where AVX-512 VNNI runs) and with
+    /// `--no-interleave`: both runs succeed, and the first tokens agree (the decode products only sum in another order).
+    @Test func noInterleaveKeepsTheRowLayoutAndTheTokens() throws {
+        let model = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/q4_1.gguf").path
+        var tokens: [[Int]] = []
+        for extra in [[], ["--no-interleave"]] {
+            let result = try SieveCLI.run(["run", model, "-p", "The quick brown fox jumps over", "-n", "4", "--temp", "0", "--json", "-t", "2"] + extra)
+            #expect(result.status == 0, "\(result.stderr)")
+            tokens.append(try parseJSON(result.stdout)["tokens"] as? [Int] ?? [])
+        }
+        #expect(tokens[0].count == 4 && tokens[0] == tokens[1], "\(tokens)")
+    }
+
     /// With both streams in one pipe (a log file, `2>&1`), the generated text ends its line before the speed
     /// report: the newline goes through the same unbuffered handle as the text.
     @Test func textEndsItsLineBeforeTheSpeedReport() throws {
