@@ -553,9 +553,11 @@ public final class Model {
 
     /// FFN density from which a decoded token of a layer with a kept source `down` multiplies that (4-bit, every
     /// neuron, zeros for the unselected) rather than the selected rows of the re-encoded transposed down. Measured
-    /// on SmolLM2 Q4_1 (speed-up over dense, two runs, source down / transposed rows): 0.99–1.12× / 0.80–0.82× at
-    /// 0.5, 1.06–1.10× / 0.89–0.95× at 0.4, 1.13–1.15× / 1.21–1.24× at 0.2.
-    static let sourceDownDensity = 0.3
+    /// on SmolLM2 Q4_1 (speed-up over dense, source down / transposed rows). With the four-row kernels (two runs):
+    /// 0.99–1.12× / 0.80–0.82× at 0.5, 1.06–1.10× / 0.89–0.95× at 0.4, 1.13–1.15× / 1.21–1.24× at 0.2. With the
+    /// source down interleaved (three alternating runs): 1.24–1.28× / 1.14–1.20× at 0.29, 1.28–1.34× / 1.28–1.33× at
+    /// 0.21, 1.37–1.45× / 1.52–1.58× at 0.1.
+    static let sourceDownDensity = 0.2
 
     /// Multiply-adds (heads × tokens × span × head size) below which attention runs on the calling thread: a
     /// region costs about 0.3 µs. At 1 << 16, docs-opt-relu (4 heads of 64) attended every decoded token of its
