@@ -31,8 +31,6 @@ public struct WeightMatrix: @unchecked Sendable {
     public var isInterleaved: Bool { layout.interleaved }
     /// The object that keeps the bytes alive (a `MappedFile`, a `TensorBuffer`, or nil).
     var storageOwner: AnyObject? { owner }
-    /// Whether the bytes are a slice of a file mapping (a `MappedFile`), not a buffer in memory.
-    public var isMapped: Bool { owner is MappedFile }
 
     /// Views a tensor as a matrix: the innermost dimension is the columns, all outer dimensions are rows.
     public init(_ tensor: Tensor) throws {

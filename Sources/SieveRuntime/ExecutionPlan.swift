@@ -102,10 +102,11 @@ struct ExecutionPlan {
     /// With `interleavedWeights`, where the 16-row q4 decode kernel runs (`DecodeKernels.preferred` is VNNI), the
     /// q4_1/q4_0 matrices of whole 16-row groups that products read — Q, K, V, O, gate and up (unless a sparse
     /// layer reads them by single neurons), down, a kept source down, an untied LM head — are replaced by their
-    /// shared interleaved copies (`WeightMatrix.sharedInterleaved()`), when they are mapped from the file: their
-    /// pages are then released, while a buffer the graph owns (a bundle's FFN rows, gathered from its blocks) would
-    /// stay and be held twice. On a SmolLM2 bundle, dense, interleaving the owned gate/up rows too decoded at 273
-    /// against 268 tokens/s (medians of five alternating runs; 239 row-major) and peaked at 294 against 261 MB.
+    /// shared interleaved copies (`WeightMatrix.sharedInterleaved()`), whatever holds their bytes, so that a matrix
+    /// runs the same kernel (and gives the same bits) from a GGUF and from a bundle packed with `--dtype keep`.
+    /// Pages mapped from a file are released after copying; a buffer the graph owns (a bundle's FFN rows gathered
+    /// from its blocks, a GGUF's Q/K rows put back in transformers' order) is held twice until the graph is
+    /// released.
     init(graph: ModelGraph, interleavedWeights: Bool = false) throws {
         let hp = graph.hyperparameters
         architecture = graph.architecture
@@ -137,7 +138,7 @@ struct ExecutionPlan {
         let interleave = interleavedWeights && DecodeKernels.preferred == .vnni
         /// The matrix a product reads: its interleaved copy when it has one.
         func product(_ m: WeightMatrix) -> WeightMatrix {
-            interleave && m.canInterleave && m.isMapped ? m.sharedInterleaved() : m
+            interleave && m.canInterleave ? m.sharedInterleaved() : m
         }
         func linear(_ ref: LinearRef, outputs: Int, inputs: Int, product read: Bool = true) throws -> LinearPlan {
             let m = try matrix(ref.weight, rows: outputs, columns: inputs)

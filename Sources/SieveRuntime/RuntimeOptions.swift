@@ -51,8 +51,8 @@ public struct RuntimeOptions: Sendable, Equatable {
     public var lookaheadOverlap: Bool
     /// Whether the q4_1 and q4_0 projection weights are copied at load into the 16-row layout of the AVX-512 VNNI
     /// decode kernel (`WeightMatrix.sharedInterleaved()`), where that kernel runs: on by default; off keeps the
-    /// row-major weights (to measure what the layout gains). Only matrices mapped from the model file are copied,
-    /// and their pages are released, so a model holds its weights once.
+    /// row-major weights (to measure what the layout gains). Pages mapped from the model file are released after
+    /// copying; buffers the graph owns are held twice until the graph is released.
     public var interleavedWeights: Bool
 
     /// Options with the given values; `ffnSchedule` and `headSchedule` start nil (the bundle's schedule).
