@@ -102,7 +102,8 @@ public struct WeightMatrix: @unchecked Sendable {
     /// each row's code bytes `4c…4c+3` in turn. The bytes are as many as the row-major matrix's (a group block is
     /// 16 blocks), so `rows(_:)` and byte counts are unchanged. Every product, decode or prefill, and every row
     /// decoder reads it and gives the results of the row-major matrix (decode products within
-    /// `Tolerances.q8Activation`: the 16-row kernel sums in another order; prefill and decoded rows exactly).
+    /// `Tolerances.quantizedSameActivations`: the 16-row kernel sums in another order; prefill and decoded rows
+    /// exactly).
     public func interleaved() -> WeightMatrix {
         precondition(canInterleave, "\(name): only q4_1 and q4_0 matrices of whole 16-row groups are interleaved")
         let buffer = TensorBuffer(count: rows * rowBytes)
