@@ -22,6 +22,9 @@ public enum KernelBenchmark {
         public var threads: Int
         /// The kernels that computed the product (`swift` for every type and path without a VNNI kernel).
         public var kernels: DecodeKernels
+        /// Whether the matrix was in the 16-row interleaved layout models decode q4_1/q4_0 from with the VNNI
+        /// kernels (`WeightMatrix.interleaved()`), rather than row by row.
+        public var interleaved: Bool = false
         /// Median time of one product, in microseconds.
         public var microseconds: Double
         /// Weight bytes read per second, in GB/s.
@@ -29,10 +32,13 @@ public enum KernelBenchmark {
         /// Arithmetic rate, `2·rows·columns·tokens` per second, in GFLOP/s.
         public var gigaflops: Double { 2 * Double(rows * columns * tokens) / microseconds / 1e3 }
 
+        /// The layout of the weights: `16-row` (interleaved) or `rows`.
+        public var layout: String { interleaved ? "16-row" : "rows" }
+
         public var description: String {
-            String(format: "%-5@ %5d×%-5d %4d tok %d thr %-5@ %10.1f µs %8.2f GB/s %8.2f GFLOP/s",
-                   dtype.name as NSString, rows, columns, tokens, threads, kernels.rawValue as NSString, microseconds,
-                   gigabytesPerSecond, gigaflops)
+            String(format: "%-5@ %5d×%-5d %4d tok %d thr %-5@ %-6@ %10.1f µs %8.2f GB/s %8.2f GFLOP/s",
+                   dtype.name as NSString, rows, columns, tokens, threads, kernels.rawValue as NSString, layout as NSString,
+                   microseconds, gigabytesPerSecond, gigaflops)
         }
     }
 
@@ -44,8 +50,9 @@ public enum KernelBenchmark {
 
     /// Measures every type × shape × thread count for decode (1 token) and, when `prefillTokens > 0`, prefill.
     /// Decode products that have a VNNI kernel are measured once per entry of `kernels` (which must be available
-    /// on this CPU); every other case once, in Swift. Shapes whose columns are not whole blocks of a type (576
-    /// for the K-quants) are skipped for that type. Prints each row as it is measured when `verbose`.
+    /// on this CPU); every other case once, in Swift. A q4_1/q4_0 decode product with the VNNI kernels is also
+    /// measured in the 16-row layout models use (rows a multiple of 16). Shapes whose columns are not whole blocks
+    /// of a type (576 for the K-quants) are skipped for that type. Prints each row as it is measured when `verbose`.
     public static func run(threads: [Int] = [1, 2], types: [DType] = WeightMatrix.supportedTypes,
                            shapes: [(rows: Int, columns: Int)] = defaultShapes, prefillTokens: Int = 128,
                            kernels: [DecodeKernels] = defaultKernels,
@@ -57,13 +64,16 @@ public enum KernelBenchmark {
                 for shape in shapes where shape.columns % dtype.blockSize == 0 {
                     for tokens in prefillTokens > 0 ? [1, prefillTokens] : [1] {
                         let choices = tokens < MatMul.prefillMinimumTokens && VNNIGEMV.supports(dtype) ? kernels : [.swift]
+                        let interleavable = (dtype == .q4_1 || dtype == .q4_0) && shape.rows % 16 == 0
                         for k in choices {
-                            let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,
-                                             kernels: k, repetitions: repetitions, hotCache: hotCache)
-                            let row = Row(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, threads: t,
-                                          kernels: k, microseconds: us)
-                            if verbose { print(row) }
-                            results.append(row)
+                            for interleaved in k == .vnni && interleavable ? [false, true] : [false] {
+                                let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,
+                                                 kernels: k, interleaved: interleaved, repetitions: repetitions, hotCache: hotCache)
+                                let row = Row(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, threads: t,
+                                              kernels: k, interleaved: interleaved, microseconds: us)
+                                if verbose { print(row) }
+                                results.append(row)
+                            }
                         }
                     }
                 }
@@ -73,13 +83,17 @@ public enum KernelBenchmark {
     }
 
     /// Median microseconds of one product of a random `[rows, columns]` matrix of `dtype` with `tokens` tokens,
-    /// with the decode `kernels` given.
+    /// with the decode `kernels` given, in the 16-row layout when `interleaved` (q4_1/q4_0, rows a multiple of 16).
     public static func measure(dtype: DType, rows: Int, columns: Int, tokens: Int, pool: ThreadPool,
-                               kernels: DecodeKernels = .preferred, repetitions: Int = 5, hotCache: Bool = false) -> Double {
+                               kernels: DecodeKernels = .preferred, interleaved: Bool = false, repetitions: Int = 5,
+                               hotCache: Bool = false) -> Double {
         let bytes = dtype.byteCount(elements: rows * columns)!
         let copies = hotCache || tokens > 1 ? 1 : max(1, (96 << 20) / bytes)
         var rng = SplitMix64(seed: 1)
-        let matrices = (0..<copies).map { _ in randomMatrix(dtype, rows: rows, columns: columns, rng: &rng) }
+        let matrices = (0..<copies).map { _ in
+            let m = randomMatrix(dtype, rows: rows, columns: columns, rng: &rng)
+            return interleaved ? m.interleaved() : m
+        }
         let x = rng.floats(tokens * columns)
         let input = MatMulInput(maxTokens: tokens, maxColumns: columns, threads: pool.threadCount, kernels: kernels)
         let y = UnsafeMutablePointer<Float>.allocate(capacity: tokens * rows)
@@ -129,10 +143,11 @@ public enum KernelBenchmark {
 
     /// Formats rows as a Markdown table.
     public static func table(_ rows: [Row]) -> String {
-        var out = "| type | shape | tokens | threads | kernels | µs | GB/s | GFLOP/s |\n|---|---|---:|---:|---|---:|---:|---:|\n"
+        var out = "| type | shape | tokens | threads | kernels | layout | µs | GB/s | GFLOP/s |\n|---|---|---:|---:|---|---|---:|---:|---:|\n"
         for r in rows {
-            out += String(format: "| %@ | %d×%d | %d | %d | %@ | %.1f | %.2f | %.2f |\n", r.dtype.name as NSString, r.rows, r.columns,
-                          r.tokens, r.threads, r.kernels.rawValue as NSString, r.microseconds, r.gigabytesPerSecond, r.gigaflops)
+            out += String(format: "| %@ | %d×%d | %d | %d | %@ | %@ | %.1f | %.2f | %.2f |\n", r.dtype.name as NSString, r.rows, r.columns,
+                          r.tokens, r.threads, r.kernels.rawValue as NSString, r.layout as NSString, r.microseconds,
+                          r.gigabytesPerSecond, r.gigaflops)
         }
         return out
     }
