@@ -17,13 +17,7 @@ enum InterleavedQ4 {
                 let lo = (range.lowerBound + 15) / 16 * 16, hi = range.upperBound / 16 * 16
                 if lo < hi {
                     for t in 0..<input.tokens {
-                        let act = input.q8(t)
-                        let packed = w.base + (lo / 16) * w.groupBytes, y = output + t * outputStride + lo
-                        if w.dtype == .q4_1 {
-                            sieve_q4_1_interleaved16_vnni(packed, (hi - lo) / 16, nb, act.qs, act.d, act.s, y)
-                        } else {
-                            sieve_q4_0_interleaved16_vnni(packed, (hi - lo) / 16, nb, act.qs, act.d, act.offsetSum, y)
-                        }
+                        groups(w, lo..<hi, nb: nb, input.q8(t), into: output + t * outputStride + lo)
                     }
                     rowByRow(w, first..<lo, output: output, outputStride: outputStride, input: input, thread: thread)
                     first = hi
@@ -31,6 +25,22 @@ enum InterleavedQ4 {
             }
             rowByRow(w, first..<range.upperBound, output: output, outputStride: outputStride, input: input, thread: thread)
         }
+    }
+
+    /// The rows `rows` (whole groups) through the C kernel, into `y[0..<rows.count]`. Only called when the VNNI
+    /// kernels are available (never off x86-64).
+    @inline(__always)
+    private static func groups(_ w: WeightLayout, _ rows: Range<Int>, nb: Int32, _ act: Q8Activation, into y: UnsafeMutablePointer<Float>) {
+        #if arch(x86_64)
+        let packed = w.base + (rows.lowerBound / 16) * w.groupBytes
+        if w.dtype == .q4_1 {
+            sieve_q4_1_interleaved16_vnni(packed, rows.count / 16, nb, act.qs, act.d, act.s, y)
+        } else {
+            sieve_q4_0_interleaved16_vnni(packed, rows.count / 16, nb, act.qs, act.d, act.offsetSum, y)
+        }
+        #else
+        preconditionFailure("the VNNI kernels exist only on x86-64")
+        #endif
     }
 
     /// Rows `range`, four at a time copied to the row layout on the stack and multiplied by the row kernels.
