@@ -56,12 +56,12 @@ public final class MappedFile: @unchecked Sendable {
     /// them from the process's memory, and a later read maps them from the file again (no effect on the contents).
     /// For weights the runtime has copied into another layout.
     public func releasePages(of range: UnsafeRawBufferPointer) {
-        guard let start = range.baseAddress, let base, let mapped = bytes.baseAddress,
+        guard let start = range.baseAddress, let mapped = bytes.baseAddress,
               start >= mapped, start + range.count <= mapped + bytes.count else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let first = (Int(bitPattern: start) + page - 1) / page * page
         let end = (Int(bitPattern: start) + range.count) / page * page
-        guard first < end, let p = UnsafeMutableRawPointer(bitPattern: first), p >= base else { return }
+        guard first < end, let p = UnsafeMutableRawPointer(bitPattern: first) else { return }
         _ = madvise(p, end - first, Int32(MADV_DONTNEED))
     }
 

@@ -15,7 +15,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let name: String
     /// Element type, shape and address: what the kernels read (no reference counting when copied).
     let layout: WeightLayout
-    private let owner: AnyObject?
+    /// What keeps the bytes alive (a `MappedFile`, a `TensorBuffer`, or nil).
+    let owner: AnyObject?
 
     /// Element type of the stored bytes.
     public var dtype: DType { layout.dtype }
@@ -29,8 +30,6 @@ public struct WeightMatrix: @unchecked Sendable {
     public var base: UnsafeRawPointer { layout.base }
     /// Whether the rows are re-laid 16 at a time (`interleaved()`).
     public var isInterleaved: Bool { layout.interleaved }
-    /// The object that keeps the bytes alive (a `MappedFile`, a `TensorBuffer`, or nil).
-    var storageOwner: AnyObject? { owner }
 
     /// Views a tensor as a matrix: the innermost dimension is the columns, all outer dimensions are rows.
     public init(_ tensor: Tensor) throws {
@@ -115,14 +114,14 @@ public struct WeightMatrix: @unchecked Sendable {
             for b in 0..<blocks {
                 let block = source + blockBytes * b
                 let target = out + (group * blocks + b) * groupBlockBytes
-                // Scale, then (q4_1) min: 2 bytes each, lane by lane.
+                // Scale, then (q4_1) min: 2 bytes each, lane by lane; then the code words.
                 for h in 0..<(codes / 2) {
                     let half = block.loadUnaligned(fromByteOffset: 2 * h, as: UInt16.self)
-                    target.storeBytes(of: half, toByteOffset: 32 * h + 2 * lane, as: UInt16.self)
+                    target.storeBytes(of: half, toByteOffset: WeightLayout.interleavedHalf(h, lane: lane), as: UInt16.self)
                 }
                 for c in 0..<4 {
                     let word = block.loadUnaligned(fromByteOffset: codes + 4 * c, as: UInt32.self)
-                    target.storeBytes(of: word, toByteOffset: 16 * codes + 64 * c + 4 * lane, as: UInt32.self)
+                    target.storeBytes(of: word, toByteOffset: WeightLayout.interleavedCodes(c, lane: lane, halves: codes / 2), as: UInt32.self)
                 }
             }
         }
@@ -176,6 +175,15 @@ struct WeightLayout {
     /// Bytes of one 16-row group (interleaved layouts).
     var groupBytes: Int { 16 * rowBytes }
 
+    /// Offset, in an interleaved group block, of half `h` (0: scale, 1: q4_1's min) of lane (row) `lane`.
+    @inline(__always)
+    static func interleavedHalf(_ h: Int, lane: Int) -> Int { 32 * h + 2 * lane }
+
+    /// Offset, in an interleaved group block after `halves` halves per row, of code word `c` (code bytes
+    /// `4c…4c+3`) of lane `lane`.
+    @inline(__always)
+    static func interleavedCodes(_ c: Int, lane: Int, halves: Int) -> Int { 32 * halves + 64 * c + 4 * lane }
+
     /// Copies row `r`, in the row-major encoding, to `out[0..<rowBytes]`.
     func copyRow(_ r: Int, into out: UnsafeMutableRawPointer) {
         guard interleaved else { return out.copyMemory(from: row(r), byteCount: rowBytes) }
@@ -185,11 +193,11 @@ struct WeightLayout {
         for b in 0..<blocks {
             let block = out + blockBytes * b
             for h in 0..<(codes / 2) {
-                let half = source.loadUnaligned(fromByteOffset: 32 * h + 2 * lane, as: UInt16.self)
+                let half = source.loadUnaligned(fromByteOffset: Self.interleavedHalf(h, lane: lane), as: UInt16.self)
                 block.storeBytes(of: half, toByteOffset: 2 * h, as: UInt16.self)
             }
             for c in 0..<4 {
-                let word = source.loadUnaligned(fromByteOffset: 16 * codes + 64 * c + 4 * lane, as: UInt32.self)
+                let word = source.loadUnaligned(fromByteOffset: Self.interleavedCodes(c, lane: lane, halves: codes / 2), as: UInt32.self)
                 block.storeBytes(of: word, toByteOffset: codes + 4 * c, as: UInt32.self)
             }
             source += 16 * blockBytes
@@ -230,7 +238,7 @@ final class InterleavedCopies: @unchecked Sendable {
     private let lock = NSLock()
 
     func copy(of m: WeightMatrix) -> WeightMatrix {
-        guard let owner = m.storageOwner else { return m.interleaved() }
+        guard let owner = m.owner else { return m.interleaved() }
         let key = Key(owner: ObjectIdentifier(owner), base: UInt(bitPattern: m.base), rows: m.rows, columns: m.columns, dtype: m.dtype)
         lock.lock()
         defer { lock.unlock() }
@@ -239,7 +247,7 @@ final class InterleavedCopies: @unchecked Sendable {
         }
         entries = entries.filter { $0.value.source != nil && $0.value.buffer != nil }
         let copy = m.interleaved()
-        guard let buffer = copy.storageOwner as? TensorBuffer else { return copy }
+        guard let buffer = copy.owner as? TensorBuffer else { return copy }
         entries[key] = Entry(source: owner, buffer: buffer, copy: copy.layout, name: copy.name)
         if let file = owner as? MappedFile {
             file.releasePages(of: UnsafeRawBufferPointer(start: m.base, count: m.rows * m.rowBytes))
