@@ -240,11 +240,13 @@ public struct PackReport: Sendable, Equatable {
     /// What the schedule check measured and decided, in a few lines (nil without a check).
     public var scheduleCheckSummary: String? {
         guard let c = scheduleCheck else { return nil }
-        var lines = [String(format: "schedule check (%d held-out tokens): dense PPL %.4f, default schedule %.4f (%+.2f%%, bound %+.2f%%)",
-                            c.scoredTokens, c.densePerplexity, c.schedulePerplexity, c.scheduleIncrease, c.scheduleBound)]
+        var lines = [String(format: "schedule check (%d held-out tokens): dense PPL %.4f, default schedule %.4f (%+.2f%%, bound %+.2f%%); %.2f MB/token against %.2f dense",
+                            c.scoredTokens, c.densePerplexity, c.schedulePerplexity, c.scheduleIncrease, c.scheduleBound,
+                            c.scheduleBytesPerToken / 1e6, c.denseBytesPerToken / 1e6)]
         if let r = c.replacement {
-            lines.append(String(format: "  over the +%g%% budget: replaced by mean FFN density %.3f, mean head density %.3f (PPL %.4f, %+.2f%%)",
-                                c.maxIncrease, r.meanFFNDensity, r.meanHeadDensity, r.perplexity, r.increase))
+            let reason = c.scheduleBound > c.maxIncrease ? String(format: "over the +%g%% budget", c.maxIncrease) : "no fewer bytes than dense"
+            lines.append(String(format: "  %@: replaced by mean FFN density %.3f, mean head density %.3f (PPL %.4f, %+.2f%%; %.2f MB/token)",
+                                reason, r.meanFFNDensity, r.meanHeadDensity, r.perplexity, r.increase, r.bytesPerToken / 1e6))
         } else {
             lines.append(String(format: "  within the +%g%% budget: kept", c.maxIncrease))
         }
@@ -292,9 +294,10 @@ public struct PackReport: Sendable, Equatable {
             ("max_ppl_increase", .double(c.maxIncrease)), ("tokens", .int(Int64(c.scoredTokens))),
             ("dense_ppl", .double(c.densePerplexity)), ("schedule_ppl", .double(c.schedulePerplexity)),
             ("schedule_bound", .double(c.scheduleBound)),
+            ("dense_bytes_per_token", .double(c.denseBytesPerToken)), ("schedule_bytes_per_token", .double(c.scheduleBytesPerToken)),
             ("replacement", c.replacement.map { r in
                 .object([("ffn", .array(r.ffnSchedule.map { .double($0) })), ("heads", .array(r.headSchedule.map { .double($0) })),
-                         ("ppl", .double(r.perplexity))])
+                         ("ppl", .double(r.perplexity)), ("bytes_per_token", .double(r.bytesPerToken))])
             } ?? .null),
         ])
     }

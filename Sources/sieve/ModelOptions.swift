@@ -166,10 +166,11 @@ struct SparsityOptions: ParsableArguments {
         let choice = try reportingErrors {
             try DensityTuner.choose(graph: graph, maxIncrease: budget, probe: probe, threads: options.threads) { printError("  " + $0) }
         }
-        printError(String(format: "chose mean FFN density %.3f (mass target %@), mean head density %.3f (mass target %@): probe PPL %.4f vs dense %.4f (%+.2f%%)",
+        printError(String(format: "chose mean FFN density %.3f (mass target %@), mean head density %.3f (mass target %@): probe PPL %.4f vs dense %.4f (%+.2f%%), %.2f MB/token vs %.2f",
                           choice.meanFFNDensity, choice.ffnTarget.map { String(format: "%.2f", $0) } ?? "dense",
                           choice.meanHeadDensity, choice.headTarget.map { String(format: "%.2f", $0) } ?? "dense",
-                          choice.perplexity, choice.densePerplexity, choice.increase))
+                          choice.perplexity, choice.densePerplexity, choice.increase,
+                          choice.bytesPerToken / 1e6, choice.denseBytesPerToken / 1e6))
         printError("  FFN densities per block: " + choice.ffnSchedule.map { String(format: "%.2f", $0) }.joined(separator: " "))
         printError("  head densities per block: " + choice.headSchedule.map { String(format: "%.2f", $0) }.joined(separator: " "))
         options.ffnSchedule = choice.ffnSchedule

@@ -146,6 +146,23 @@ import Testing
         let json = try #require(replaced.report.json["schedule_check"]?["replacement"]?["ffn"]?.arrayItems)
         #expect(json.count == graph.blocks.count)
         #expect(replaced.report.scheduleCheckSummary?.contains("over the +0% budget: replaced") == true)
+
+        // A schedule within budget that reads no fewer bytes than dense is replaced too: head sparsity reads Q, K, V
+        // and O whole and adds its predictors, so the tuner keeps heads dense and only FFN sparsity can remain.
+        var headsOnly = kept.graph
+        for l in headsOnly.blocks.indices {
+            headsOnly.blocks[l].ffnDensity = nil
+            headsOnly.blocks[l].headDensity = 0.5
+        }
+        let headCheck = try DensityTuner.check(graph: headsOnly, maxIncrease: 1000, probe: heldOut, threads: 2)
+        #expect(!headCheck.scheduleSavesBytes && headCheck.scheduleBytesPerToken > headCheck.denseBytesPerToken)
+        #expect(headCheck.scheduleBound <= 1000)
+        let headChoice = try #require(headCheck.replacement)
+        #expect(headChoice.headSchedule.allSatisfy { $0 == 1 } && headChoice.headTarget == nil)
+        #expect(headCheck.probes.contains { $0.hasPrefix("heads: even mass target") && $0.hasSuffix("kept dense") }, "\(headCheck.probes)")
+        #expect(headChoice.ffnSchedule.contains { $0 < 1 } && headChoice.bytesPerToken < headChoice.denseBytesPerToken)
+        #expect(keptCheck.scheduleSavesBytes && keptCheck.scheduleBytesPerToken < keptCheck.denseBytesPerToken)
+        #expect(kept.report.json["schedule_check"]?["schedule_bytes_per_token"]?.doubleValue == keptCheck.scheduleBytesPerToken)
     }
 }
 
