@@ -189,37 +189,6 @@ VNNI512 void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, 
     q4_interleaved16((const uint8_t *)packed, groups, nb, 0, xq, xd, xs, y);
 }
 
-// Per group of 16 rows and block of 32 columns (see the header): 16 f16 scales, then 8 × 64 bytes of signed codes,
-// chunk c holding each row's codes 4c…4c+3. `vpdpbusd` multiplies unsigned by signed bytes: the codes are flipped to
-// code + 128 as they are loaded and each block's sum starts at −128 · Σ xq, so the integer sums are the row kernel's.
-VNNI512 void sieve_q8_0_rows_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq,
-                                                const float *xd, float *y) {
-    const uint8_t *p = (const uint8_t *)packed;
-    int32_t xo[nb > 0 ? nb : 1];
-    for (int b = 0; b < nb; b++) {
-        int32_t s = 0;
-        for (int i = 0; i < 32; i++) s += xq[32 * b + i];
-        xo[b] = -128 * s;
-    }
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    for (intptr_t g = 0; g < groups; g++) {
-        __m512 acc = _mm512_setzero_ps();
-        for (int b = 0; b < nb; b++) {
-            int32_t x32[8];
-            __builtin_memcpy(x32, xq + 32 * b, 32);
-            __m512i sum = _mm512_set1_epi32(xo[b]);
-            for (int c = 0; c < 8; c++) {
-                __m512i v = _mm512_xor_si512(_mm512_loadu_si512((const void *)(p + 32 + 64 * c)), flip);
-                sum = _mm512_dpbusd_epi32(sum, v, _mm512_set1_epi32(x32[c]));
-            }
-            __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(d, _mm512_set1_ps(xd[b])), acc);
-            p += 544;
-        }
-        _mm512_storeu_ps(y + 16 * g, acc);
-    }
-}
-
 int sieve_cpu_has_avx512_vnni(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&

@@ -22,7 +22,7 @@ public enum KernelBenchmark {
         public var threads: Int
         /// The kernels that computed the product (`swift` for every type and path without a VNNI kernel).
         public var kernels: DecodeKernels
-        /// Whether the matrix was in the 16-row interleaved layout models decode q4_1/q4_0/q8_0 from with the VNNI
+        /// Whether the matrix was in the 16-row interleaved layout models decode q4_1/q4_0 from with the VNNI
         /// kernels (`WeightMatrix.interleaved()`), rather than row by row.
         public var interleaved: Bool = false
         /// Median time of one product, in microseconds.
@@ -50,7 +50,7 @@ public enum KernelBenchmark {
 
     /// Measures every type × shape × thread count for decode (1 token) and, when `prefillTokens > 0`, prefill.
     /// Decode products that have a VNNI kernel are measured once per entry of `kernels` (which must be available
-    /// on this CPU); every other case once, in Swift. A q4_1/q4_0/q8_0 decode product with the VNNI kernels is also
+    /// on this CPU); every other case once, in Swift. A q4_1/q4_0 decode product with the VNNI kernels is also
     /// measured in the 16-row layout models use (rows a multiple of 16). Shapes whose columns are not whole blocks
     /// of a type (576 for the K-quants) are skipped for that type. Prints each row as it is measured when `verbose`.
     public static func run(threads: [Int] = [1, 2], types: [DType] = WeightMatrix.supportedTypes,
@@ -64,7 +64,7 @@ public enum KernelBenchmark {
                 for shape in shapes where shape.columns % dtype.blockSize == 0 {
                     for tokens in prefillTokens > 0 ? [1, prefillTokens] : [1] {
                         let choices = tokens < MatMul.prefillMinimumTokens && VNNIGEMV.supports(dtype) ? kernels : [.swift]
-                        let interleavable = WeightLayout.interleavedCodeBytes(dtype) != nil && shape.rows % 16 == 0
+                        let interleavable = (dtype == .q4_1 || dtype == .q4_0) && shape.rows % 16 == 0
                         for k in choices {
                             for interleaved in k == .vnni && interleavable ? [false, true] : [false] {
                                 let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,
@@ -83,7 +83,7 @@ public enum KernelBenchmark {
     }
 
     /// Median microseconds of one product of a random `[rows, columns]` matrix of `dtype` with `tokens` tokens,
-    /// with the decode `kernels` given, in the 16-row layout when `interleaved` (q4_1/q4_0/q8_0, rows a multiple of 16).
+    /// with the decode `kernels` given, in the 16-row layout when `interleaved` (q4_1/q4_0, rows a multiple of 16).
     public static func measure(dtype: DType, rows: Int, columns: Int, tokens: Int, pool: ThreadPool,
                                kernels: DecodeKernels = .preferred, interleaved: Bool = false, repetitions: Int = 5,
                                hotCache: Bool = false) -> Double {

@@ -396,7 +396,7 @@ public enum MatMul {
     static func compute(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows: DecodeRows,
                         input: MatMulInput, prefill: Bool, thread: Int) {
         if w.interleaved && !prefill {
-            return InterleavedDecode.rows(w, output: output, outputStride: outputStride, rows: rows, input: input, thread: thread)
+            return InterleavedQ4.rows(w, output: output, outputStride: outputStride, rows: rows, input: input, thread: thread)
         }
         if prefill {
             rows.forEachRange { range in

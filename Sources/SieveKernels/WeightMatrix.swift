@@ -5,8 +5,8 @@ import SieveCore
 /// the tensor's own encoding (never converted), its dtype and shape.
 ///
 /// The matrix keeps the tensor's storage (mapped file or owned buffer) alive. Rows of block-quantized types are
-/// whole numbers of blocks, so a row starts at `row * rowBytes`, except in the interleaved copy of a q4_1, q4_0 or
-/// q8_0 matrix (`interleaved()`), which the decode kernel reads 16 rows at a time.
+/// whole numbers of blocks, so a row starts at `row * rowBytes`, except in the interleaved copy of a q4_1 or q4_0
+/// matrix (`interleaved()`), which the decode kernel reads 16 rows at a time.
 public struct WeightMatrix: @unchecked Sendable {
     /// The weight types with matrix kernels.
     public static let supportedTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K]
@@ -91,24 +91,23 @@ public struct WeightMatrix: @unchecked Sendable {
     @inline(__always)
     func row(_ r: Int) -> UnsafeRawPointer { layout.row(r) }
 
-    /// Whether `interleaved()` accepts this matrix: q4_1, q4_0 or q8_0, a whole number of 16-row groups, row-major.
+    /// Whether `interleaved()` accepts this matrix: q4_1 or q4_0, a whole number of 16-row groups, row-major.
     public var canInterleave: Bool {
-        WeightLayout.interleavedCodeBytes(dtype) != nil && rows > 0 && rows % 16 == 0 && !isInterleaved
+        (dtype == .q4_1 || dtype == .q4_0) && rows > 0 && rows % 16 == 0 && !isInterleaved
     }
 
-    /// A copy re-laid for the 16-row decode kernels (`sieve_q4_1_interleaved16_vnni` and the like): per group of 16
-    /// rows and block of 32 columns, the 16 rows' scales, (q4_1) their 16 mins, then 4 × 64 bytes of codes (8 × 64
-    /// for q8_0), chunk `c` holding each row's code bytes `4c…4c+3` in turn. The bytes are as many as the row-major
-    /// matrix's (a group block is 16 blocks), so `rows(_:)` and byte counts are unchanged. Every product, decode or prefill, and every row
+    /// A copy re-laid for the 16-row decode kernel (`sieve_q4_1_interleaved16_vnni`): per group of 16 rows and
+    /// block of 32 columns, the 16 rows' scales, (q4_1) their 16 mins, then 4 × 64 bytes of codes, chunk `c` holding
+    /// each row's code bytes `4c…4c+3` in turn. The bytes are as many as the row-major matrix's (a group block is
+    /// 16 blocks), so `rows(_:)` and byte counts are unchanged. Every product, decode or prefill, and every row
     /// decoder reads it and gives the results of the row-major matrix (decode products within
     /// `Tolerances.quantizedSameActivations`: the 16-row kernel sums in another order; prefill and decoded rows
     /// exactly).
     public func interleaved() -> WeightMatrix {
-        precondition(canInterleave, "\(name): only q4_1, q4_0 and q8_0 matrices of whole 16-row groups are interleaved")
+        precondition(canInterleave, "\(name): only q4_1 and q4_0 matrices of whole 16-row groups are interleaved")
         let buffer = TensorBuffer(count: rows * rowBytes)
         let out = UnsafeMutableRawPointer(buffer.bytes.baseAddress!)
-        let blocks = columns / 32, blockBytes = dtype.blockBytes, words = WeightLayout.interleavedCodeBytes(dtype)! / 4
-        let header = blockBytes - 4 * words
+        let blocks = columns / 32, blockBytes = dtype.blockBytes, codes = blockBytes - 16
         let groupBlockBytes = 16 * blockBytes
         for r in 0..<rows {
             let source = row(r), group = r / 16, lane = r % 16
@@ -116,13 +115,13 @@ public struct WeightMatrix: @unchecked Sendable {
                 let block = source + blockBytes * b
                 let target = out + (group * blocks + b) * groupBlockBytes
                 // Scale, then (q4_1) min: 2 bytes each, lane by lane; then the code words.
-                for h in 0..<(header / 2) {
+                for h in 0..<(codes / 2) {
                     let half = block.loadUnaligned(fromByteOffset: 2 * h, as: UInt16.self)
                     target.storeBytes(of: half, toByteOffset: WeightLayout.interleavedHalf(h, lane: lane), as: UInt16.self)
                 }
-                for c in 0..<words {
-                    let word = block.loadUnaligned(fromByteOffset: header + 4 * c, as: UInt32.self)
-                    target.storeBytes(of: word, toByteOffset: WeightLayout.interleavedCodes(c, lane: lane, halves: header / 2), as: UInt32.self)
+                for c in 0..<4 {
+                    let word = block.loadUnaligned(fromByteOffset: codes + 4 * c, as: UInt32.self)
+                    target.storeBytes(of: word, toByteOffset: WeightLayout.interleavedCodes(c, lane: lane, halves: codes / 2), as: UInt32.self)
                 }
             }
         }
@@ -176,15 +175,6 @@ struct WeightLayout {
     /// Bytes of one 16-row group (interleaved layouts).
     var groupBytes: Int { 16 * rowBytes }
 
-    /// Code bytes per block of the types with an interleaved layout (nil for the others).
-    static func interleavedCodeBytes(_ dtype: DType) -> Int? {
-        switch dtype {
-        case .q4_1, .q4_0: return 16
-        case .q8_0: return 32
-        default: return nil
-        }
-    }
-
     /// Offset, in an interleaved group block, of half `h` (0: scale, 1: q4_1's min) of lane (row) `lane`.
     @inline(__always)
     static func interleavedHalf(_ h: Int, lane: Int) -> Int { 32 * h + 2 * lane }
@@ -197,19 +187,18 @@ struct WeightLayout {
     /// Copies row `r`, in the row-major encoding, to `out[0..<rowBytes]`.
     func copyRow(_ r: Int, into out: UnsafeMutableRawPointer) {
         guard interleaved else { return out.copyMemory(from: row(r), byteCount: rowBytes) }
-        let blockBytes = dtype.blockBytes, words = Self.interleavedCodeBytes(dtype)! / 4, blocks = columns / 32
-        let header = blockBytes - 4 * words
+        let blockBytes = dtype.blockBytes, codes = blockBytes - 16, blocks = columns / 32
         let lane = r % 16
         var source = base + (r / 16) * groupBytes
         for b in 0..<blocks {
             let block = out + blockBytes * b
-            for h in 0..<(header / 2) {
+            for h in 0..<(codes / 2) {
                 let half = source.loadUnaligned(fromByteOffset: Self.interleavedHalf(h, lane: lane), as: UInt16.self)
                 block.storeBytes(of: half, toByteOffset: 2 * h, as: UInt16.self)
             }
-            for c in 0..<words {
-                let word = source.loadUnaligned(fromByteOffset: Self.interleavedCodes(c, lane: lane, halves: header / 2), as: UInt32.self)
-                block.storeBytes(of: word, toByteOffset: header + 4 * c, as: UInt32.self)
+            for c in 0..<4 {
+                let word = source.loadUnaligned(fromByteOffset: Self.interleavedCodes(c, lane: lane, halves: codes / 2), as: UInt32.self)
+                block.storeBytes(of: word, toByteOffset: codes + 4 * c, as: UInt32.self)
             }
             source += 16 * blockBytes
         }

@@ -99,10 +99,9 @@ struct ExecutionPlan {
         return widest
     }
 
-    /// With `interleavedWeights`, where the 16-row decode kernels run (`DecodeKernels.preferred` is VNNI), the
-    /// q4_1/q4_0/q8_0 matrices of whole 16-row groups that products read — Q, K, V, O, gate and up (unless a sparse
-    /// layer reads them by single neurons), down, a kept source down, the LM head (tied to the token embedding, the
-    /// embedding's row lookups read the same copy) — are replaced by their
+    /// With `interleavedWeights`, where the 16-row q4 decode kernel runs (`DecodeKernels.preferred` is VNNI), the
+    /// q4_1/q4_0 matrices of whole 16-row groups that products read — Q, K, V, O, gate and up (unless a sparse
+    /// layer reads them by single neurons), down, a kept source down, an untied LM head — are replaced by their
     /// shared interleaved copies (`WeightMatrix.sharedInterleaved()`), whatever holds their bytes, so that a matrix
     /// runs the same kernel (and gives the same bits) from a GGUF and from a bundle packed with `--dtype keep`.
     /// Pages mapped from a file are released after copying; a buffer the graph owns (a bundle's FFN rows gathered
@@ -150,10 +149,7 @@ struct ExecutionPlan {
                      epsilon: Float(node.epsilon))
         }
 
-        let tiedHead = graph.lmHead?.projection.weight == graph.embedding.tokens
-        let rawEmbedding = try matrix(graph.embedding.tokens, rows: hp.vocabSize, columns: d)
-        let embedding = tiedHead ? product(rawEmbedding) : rawEmbedding
-        tokenEmbedding = embedding
+        tokenEmbedding = try matrix(graph.embedding.tokens, rows: hp.vocabSize, columns: d)
         positionEmbedding = try graph.embedding.positions.map { try matrix($0, rows: nil, columns: d) }
         tokenTypeEmbedding = try graph.embedding.tokenTypes.map { try matrix($0, rows: nil, columns: d) }
         embeddingNorm = try graph.embedding.norm.map(norm)
@@ -246,10 +242,9 @@ struct ExecutionPlan {
         guard !blocks.isEmpty else { throw SieveRuntimeError.unsupportedGraph(reason: "the graph has no transformer blocks") }
         self.blocks = blocks
         finalNorm = try graph.finalNorm.map(norm)
-        // A head tied to the embedding is the embedding's matrix (one copy when interleaved).
-        lmHead = try graph.lmHead.map { head in
-            guard tiedHead else { return try linear(head.projection, outputs: hp.vocabSize, inputs: d) }
-            return LinearPlan(weight: embedding, bias: try head.projection.bias.map { try vector($0, count: hp.vocabSize) })
+        // A head tied to the embedding stays as it is: the embedding's row lookups read the same tensor.
+        lmHead = try graph.lmHead.map {
+            try linear($0.projection, outputs: hp.vocabSize, inputs: d, product: $0.projection.weight != graph.embedding.tokens)
         }
     }
 }

@@ -67,11 +67,5 @@ void sieve_q4_1_interleaved16_vnni(const void *packed, intptr_t groups, int nb, 
                                    const float *xs, float *y);
 void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
                                    const float *xs, float *y);
-
-/// The same for `groups` groups of 16 q8_0 rows in the interleaved `WeightMatrix` layout: per group and block of 32
-/// columns, the 16 rows' f16 scales, then 8 × 64 bytes of codes, chunk c holding each row's codes 4c…4c+3 in turn
-/// (544 bytes: the 16 blocks' bytes).
-void sieve_q8_0_rows_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
-                                        float *y);
 #endif
 #endif

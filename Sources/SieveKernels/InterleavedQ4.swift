@@ -1,11 +1,10 @@
 import CSieveKernels
 
-/// Decode products of interleaved q4_1, q4_0 and q8_0 matrices (`WeightMatrix.interleaved()`): whole 16-row groups
-/// in the C kernels, 16 rows per `vpdpbusd` (a prototype multiplied a 1536×576 q4_1 matrix on one core in 8.9 µs
-/// from L2 and 24.6 µs from memory, against 26.0 and 30.5 µs for the four-row kernel); any other rows (a listed
-/// neuron, a group cut by a range, or the Swift kernels) are copied back to the row layout and run through the row
-/// kernels.
-enum InterleavedDecode {
+/// Decode products of interleaved q4_1 and q4_0 matrices (`WeightMatrix.interleaved()`): whole 16-row groups in
+/// the C kernel, 16 rows per `vpdpbusd` (a prototype multiplied a 1536×576 q4_1 matrix on one core in 8.9 µs from
+/// L2 and 24.6 µs from memory, against 26.0 and 30.5 µs for the four-row kernel); any other rows (a listed neuron,
+/// a group cut by a range, or the Swift kernels) are copied back to the row layout and run through the row kernels.
+enum InterleavedQ4 {
     /// `output[t·outputStride + r]` for the rows `rows` of `w` and every bound token (inputs prepared).
     static func rows(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows: DecodeRows,
                      input: MatMulInput, thread: Int) {
@@ -34,10 +33,10 @@ enum InterleavedDecode {
     private static func groups(_ w: WeightLayout, _ rows: Range<Int>, nb: Int32, _ act: Q8Activation, into y: UnsafeMutablePointer<Float>) {
         #if arch(x86_64)
         let packed = w.base + (rows.lowerBound / 16) * w.groupBytes
-        switch w.dtype {
-        case .q4_1: sieve_q4_1_interleaved16_vnni(packed, rows.count / 16, nb, act.qs, act.d, act.s, y)
-        case .q4_0: sieve_q4_0_interleaved16_vnni(packed, rows.count / 16, nb, act.qs, act.d, act.offsetSum, y)
-        default: sieve_q8_0_rows_interleaved16_vnni(packed, rows.count / 16, nb, act.qs, act.d, y)
+        if w.dtype == .q4_1 {
+            sieve_q4_1_interleaved16_vnni(packed, rows.count / 16, nb, act.qs, act.d, act.s, y)
+        } else {
+            sieve_q4_0_interleaved16_vnni(packed, rows.count / 16, nb, act.qs, act.d, act.offsetSum, y)
         }
         #else
         preconditionFailure("the VNNI kernels exist only on x86-64")
