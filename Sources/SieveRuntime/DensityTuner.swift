@@ -102,8 +102,8 @@ public enum DensityTuner {
     }
 
     /// Measures `graph`'s own default schedule (its blocks' `ffnDensity`/`headDensity`) on `probe`: kept when the
-    /// upper bound of its increase over dense is within `maxIncrease` percent and a token reads fewer weight bytes
-    /// with it, otherwise replaced by what `choose` picks for the same budget (which keeps a margin; dense when
+    /// upper bound of its increase over dense is within `maxIncrease` percent and, unless it is dense, a token reads
+    /// fewer weight bytes with it; otherwise replaced by what `choose` picks for the same budget (which keeps a margin; dense when
     /// nothing qualifies).
     public static func check(graph: ModelGraph, maxIncrease: Double, probe: PerplexityProbe, threads: Int?,
                              progress: ((String) -> Void)? = nil) throws -> Check {
@@ -115,7 +115,8 @@ public enum DensityTuner {
         var check = Check(maxIncrease: maxIncrease, densePerplexity: runner.densePerplexity, schedulePerplexity: run.value,
                           denseBytesPerToken: runner.denseBytes, scheduleBytesPerToken: run.bytes,
                           scheduleBound: run.bound, scoredTokens: runner.denseNLL.count, replacement: nil, probes: [])
-        if run.bound > maxIncrease || !check.scheduleSavesBytes { check.replacement = try runner.choose() }
+        let sparse = ffn.contains { $0 < 1 } || heads.contains { $0 < 1 }
+        if run.bound > maxIncrease || (sparse && !check.scheduleSavesBytes) { check.replacement = try runner.choose() }
         check.probes = runner.probes
         return check
     }
