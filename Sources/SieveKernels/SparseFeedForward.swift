@@ -23,14 +23,19 @@ public enum SparseFeedForward {
         public var function: Activations.Function
         /// Neurons per block.
         public var blockRows: Int
+        /// Gate and up in one matrix, block by block (`WeightMatrix.interleavedBlocks`), read instead of both.
+        public var gateUp: WeightMatrix?
 
-        /// A layer from its matrices (one row per neuron each), biases, activation and block size; the bias
-        /// pointers must stay valid while the layer is used.
+        /// A layer from its matrices (one row per neuron each), biases, activation and block size, and optionally
+        /// gate and up fused block by block; the bias pointers must stay valid while the layer is used.
         public init(gate: WeightMatrix?, up: WeightMatrix, down: WeightMatrix, gateBias: UnsafePointer<Float>?,
-                    upBias: UnsafePointer<Float>?, function: Activations.Function, blockRows: Int) {
+                    upBias: UnsafePointer<Float>?, function: Activations.Function, blockRows: Int, gateUp: WeightMatrix? = nil) {
             precondition(blockRows >= 1 && up.rows % blockRows == 0, "\(up.rows) neurons are not whole blocks of \(blockRows)")
             precondition(down.rows == up.rows && gate.map { $0.rows == up.rows && $0.columns == up.columns } ?? true,
                          "gate, up and transposed down must have one row per neuron")
+            precondition(gateUp.map { gate != nil && $0.rows == 2 * up.rows && $0.columns == up.columns && blockRows % 4 == 0 } ?? true,
+                         "a fused gate/up matrix has a gate's and an up's rows per neuron, in blocks of a multiple of 4")
+            self.gateUp = gateUp
             self.gate = gate
             self.up = up
             self.down = down
@@ -54,8 +59,9 @@ public enum SparseFeedForward {
 
     /// `y[0..<d] = Σ_{n ∈ selected rows} a[n] · down[n, :]` with `a[n] = f(gate[n]·x + gb[n]) · (up[n]·x + ub[n])`
     /// (gated) or `f(up[n]·x + ub[n])`, for the rows of `blocks` (ascending block indices). `input` is bound to the
-    /// token. The selected entries of `activations` (and `gateOutput` for gated layers, each `ff` floats) receive
-    /// `a` (and the gate products); the others are left as they were.
+    /// token. The selected entries of `activations` (and `gateOutput` for gated layers, each `ff` floats; with
+    /// `gateUp`, `2·ff` floats receiving both products block by block) receive `a` (and the products); the others
+    /// are left as they were.
     public static func multiply(_ layer: Layer, _ input: MatMulInput, blocks: UnsafeBufferPointer<Int>,
                                 gateOutput: UnsafeMutablePointer<Float>?, activations: UnsafeMutablePointer<Float>,
                                 into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, scratchCount: Int,
@@ -70,6 +76,7 @@ public enum SparseFeedForward {
             return
         }
         if let gate = layer.gate { MatMul.prepareDecode(gate.dtype, input) }
+        if let gateUp = layer.gateUp { MatMul.prepareDecode(gateUp.dtype, input) }
         MatMul.prepareDecode(layer.up.dtype, input)
         let perChunk = max((minimumChunkNeurons + layer.blockRows - 1) / layer.blockRows, (blocks.count + maxChunks - 1) / maxChunks)
         let chunks = (blocks.count + perChunk - 1) / perChunk
@@ -99,6 +106,21 @@ public enum SparseFeedForward {
             } else {
                 for block in blocks { body(DecodeRows((block * b)..<((block + 1) * b))) }
             }
+        }
+        if let gateUp = layer.gateUp, let gateOutput {
+            // Both products of each block from one stream; then the activations from them.
+            MatMul.compute(gateUp.layout, output: gateOutput, outputStride: gateUp.rows,
+                           rows: DecodeRows(blocks: blocks.baseAddress!, blockRows: 2 * b, groups: 0..<(blocks.count * 2 * b / 4)),
+                           input: input, prefill: false, thread: thread)
+            for block in blocks {
+                let n = block * b, gate = gateOutput + 2 * n, up = gate + b
+                if let bias = layer.gateBias { Activations.add(bias + n, into: gate, count: b) }
+                if let bias = layer.upBias { Activations.add(bias + n, into: up, count: b) }
+                Activations.gatedProduct(layer.function, gate: gate, up: up, into: activations + n, count: b)
+            }
+            TransposedMatMul.accumulateOne(layer.down.layout, activations, rows: RowBlocks(blocks: blocks, blockRows: b, rows: layer.neurons),
+                                           columns: 0..<layer.outputs, into: out, scratch: scratch)
+            return
         }
         if let gate = layer.gate, let gateOutput {
             forEachRows { MatMul.compute(gate.layout, output: gateOutput, outputStride: gate.rows, rows: $0, input: input, prefill: false, thread: thread) }

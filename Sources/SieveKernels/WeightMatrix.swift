@@ -105,6 +105,33 @@ public struct WeightMatrix: @unchecked Sendable {
     /// exactly).
     public func interleaved() -> WeightMatrix {
         precondition(canInterleave, "\(name): only q4_1 and q4_0 matrices of whole 16-row groups are interleaved")
+        return Self.interleave(dtype: dtype, rows: rows, columns: columns, rowBytes: rowBytes, name: name) { row($0) }
+    }
+
+    /// The gate and up rows of a blocked feed-forward layer in one interleaved matrix (as `interleaved()`), block by
+    /// block: rows `2B·b ..< 2B·b + B` are gate's rows `B·b ..< B·(b+1)`, the next `B` up's, so that one block's
+    /// products read one contiguous stream. `blockRows` (B) must be a multiple of 16; both matrices q4_1 or q4_0 of
+    /// the same shape and type. Half the blocks of SmolLM2-sized pairs multiplied 1.13–1.27× faster this way than
+    /// from two matrices (from memory, two threads).
+    public static func interleavedBlocks(gate: WeightMatrix, up: WeightMatrix, blockRows: Int) -> WeightMatrix {
+        precondition(gate.canInterleave && up.canInterleave && gate.dtype == up.dtype && gate.rows == up.rows && gate.columns == up.columns,
+                     "\(gate.name), \(up.name): gate and up must be q4_1 or q4_0 matrices of one shape and whole 16-row groups")
+        precondition(blockRows > 0 && blockRows % 16 == 0 && gate.rows % blockRows == 0, "blocks of \(blockRows) rows are not whole 16-row groups of \(gate.rows) rows")
+        return interleave(dtype: gate.dtype, rows: 2 * gate.rows, columns: gate.columns, rowBytes: gate.rowBytes,
+                          name: "\(gate.name)+\(up.name)") { r in
+            let block = r / (2 * blockRows), i = r % (2 * blockRows)
+            return i < blockRows ? gate.row(block * blockRows + i) : up.row(block * blockRows + i - blockRows)
+        }
+    }
+
+    /// `interleavedBlocks(gate:up:blockRows:)`, shared like `sharedInterleaved()`.
+    public static func sharedInterleavedBlocks(gate: WeightMatrix, up: WeightMatrix, blockRows: Int) -> WeightMatrix {
+        InterleavedCopies.shared.blocks(gate: gate, up: up, blockRows: blockRows)
+    }
+
+    /// A new interleaved matrix of `rows` rows whose row `r` (row-major encoding) is at `source(r)`.
+    private static func interleave(dtype: DType, rows: Int, columns: Int, rowBytes: Int, name: String,
+                                   source row: (Int) -> UnsafeRawPointer) -> WeightMatrix {
         let buffer = TensorBuffer(count: rows * rowBytes)
         let out = UnsafeMutableRawPointer(buffer.bytes.baseAddress!)
         let blocks = columns / 32, blockBytes = dtype.blockBytes, codes = blockBytes - 16
@@ -227,6 +254,9 @@ final class InterleavedCopies: @unchecked Sendable {
         let rows: Int
         let columns: Int
         let dtype: DType
+        /// For a gate/up pair (`blocks(gate:up:blockRows:)`): up's address and the block size; 0 otherwise.
+        var upBase: UInt = 0
+        var blockRows = 0
     }
     private struct Entry {
         weak var source: AnyObject?
@@ -240,18 +270,34 @@ final class InterleavedCopies: @unchecked Sendable {
     func copy(of m: WeightMatrix) -> WeightMatrix {
         guard let owner = m.owner else { return m.interleaved() }
         let key = Key(owner: ObjectIdentifier(owner), base: UInt(bitPattern: m.base), rows: m.rows, columns: m.columns, dtype: m.dtype)
+        let copy = shared(key, source: owner) { m.interleaved() }
+        if let file = owner as? MappedFile {
+            file.releasePages(of: UnsafeRawBufferPointer(start: m.base, count: m.rows * m.rowBytes))
+        }
+        return copy
+    }
+
+    /// The shared `WeightMatrix.interleavedBlocks(gate:up:blockRows:)` of a pair (keyed by gate's owner). A mapped
+    /// source's pages are not released: the runner's other paths read gate and up row by row.
+    func blocks(gate: WeightMatrix, up: WeightMatrix, blockRows: Int) -> WeightMatrix {
+        let make = { WeightMatrix.interleavedBlocks(gate: gate, up: up, blockRows: blockRows) }
+        guard let owner = gate.owner else { return make() }
+        let key = Key(owner: ObjectIdentifier(owner), base: UInt(bitPattern: gate.base), rows: gate.rows, columns: gate.columns,
+                      dtype: gate.dtype, upBase: UInt(bitPattern: up.base), blockRows: blockRows)
+        return shared(key, source: owner, make)
+    }
+
+    /// The live copy under `key`, or `make()`'s, remembered while `source` and the copy live.
+    private func shared(_ key: Key, source: AnyObject, _ make: () -> WeightMatrix) -> WeightMatrix {
         lock.lock()
         defer { lock.unlock() }
         if let e = entries[key], e.source != nil, let buffer = e.buffer {
             return WeightMatrix(name: e.name, layout: e.copy, owner: buffer)
         }
         entries = entries.filter { $0.value.source != nil && $0.value.buffer != nil }
-        let copy = m.interleaved()
+        let copy = make()
         guard let buffer = copy.owner as? TensorBuffer else { return copy }
-        entries[key] = Entry(source: owner, buffer: buffer, copy: copy.layout, name: copy.name)
-        if let file = owner as? MappedFile {
-            file.releasePages(of: UnsafeRawBufferPointer(start: m.base, count: m.rows * m.rowBytes))
-        }
+        entries[key] = Entry(source: source, buffer: buffer, copy: copy.layout, name: copy.name)
         return copy
     }
 }

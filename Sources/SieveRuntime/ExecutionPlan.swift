@@ -45,6 +45,10 @@ struct FeedForwardPlan {
     /// them with it, exactly as the source does.
     let sourceDown: WeightMatrix?
     let sourceOrder: [Int]
+    /// A blocked gated layer's gate and up rows in one interleaved matrix, block by block
+    /// (`WeightMatrix.interleavedBlocks`), which every gate/up product then reads (`gate` and `up` keep the row
+    /// layout for row decoding and byte counts); nil otherwise.
+    let gateUp: WeightMatrix?
     var width: Int { up.outputs }
     /// Neuron blocks (1 for a dense layer).
     var blocks: Int { blockSize.map { width / $0 } ?? 1 }
@@ -195,8 +199,16 @@ struct ExecutionPlan {
                                   bias: try f.down.bias.map { try vector($0, count: d) })
                 blockSize = size
             }
-            // A sparse layer whose blocks are not whole 16-row groups (single neurons) reads gate/up rows row-major.
+            // A sparse layer whose blocks are not whole 16-row groups (single neurons) reads gate/up rows row-major;
+            // a gated one whose blocks are reads both from one matrix, block by block.
             let byGroups = (blockSize ?? 16) % 16 == 0
+            var gateUp: WeightMatrix?
+            if interleave, let blockSize, byGroups, let gate = f.gate {
+                let g = try matrix(gate.weight, rows: width, columns: d), u = try matrix(f.up.weight, rows: width, columns: d)
+                if g.canInterleave && u.canInterleave && g.dtype == u.dtype {
+                    gateUp = WeightMatrix.sharedInterleavedBlocks(gate: g, up: u, blockRows: blockSize)
+                }
+            }
             var sourceDown: WeightMatrix?
             var sourceOrder: [Int] = []
             if let source = f.sourceDown, case let .blocked(_, permutation) = f.layout {
@@ -210,10 +222,11 @@ struct ExecutionPlan {
                     throw SieveCoreError.invalidShape(source: "model", tensor: permutation, reason: "is not a permutation of 0..<\(width)")
                 }
             }
+            let interleaveRows = byGroups && gateUp == nil
             let feedForward = FeedForwardPlan(
-                kind: f.kind, activation: f.activation, up: try linear(f.up, outputs: width, inputs: d, product: byGroups),
-                gate: try f.gate.map { try linear($0, outputs: width, inputs: d, product: byGroups) }, down: down, blockSize: blockSize,
-                sourceDown: sourceDown, sourceOrder: sourceOrder)
+                kind: f.kind, activation: f.activation, up: try linear(f.up, outputs: width, inputs: d, product: interleaveRows),
+                gate: try f.gate.map { try linear($0, outputs: width, inputs: d, product: interleaveRows) }, down: down, blockSize: blockSize,
+                sourceDown: sourceDown, sourceOrder: sourceOrder, gateUp: gateUp)
             func predictor(_ node: PredictorNode?, units: Int) throws -> PredictorPlan? {
                 guard let node else { return nil }
                 guard node.units == units, node.sourceBlock >= 0, node.sourceBlock <= i else {

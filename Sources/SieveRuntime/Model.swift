@@ -191,7 +191,8 @@ public final class Model {
             let f = b.feedForward
             return f.blockSize.map {
                 SparseFeedForward.Layer(gate: f.gate?.weight, up: f.up.weight, down: f.down.weight, gateBias: f.gate?.bias?.pointer,
-                                        upBias: f.up.bias?.pointer, function: Self.kernelFunction(f.activation), blockRows: $0)
+                                        upBias: f.up.bias?.pointer, function: Self.kernelFunction(f.activation), blockRows: $0,
+                                        gateUp: f.gateUp)
             }
         }
         sourceOrderActivations = FloatBuffer(count: batch * (plan.blocks.filter { $0.feedForward.sourceDown != nil }.map(\.feedForward.width).max() ?? 0))
@@ -232,6 +233,7 @@ public final class Model {
                 } : [])
         }
         feedForwardProducts = plan.blocks.map { b in
+            if let gateUp = b.feedForward.gateUp { return [MatMulProduct(weights: gateUp, output: work.gate.pointer)] }
             guard let gate = b.feedForward.gate else { return [MatMulProduct(weights: b.feedForward.up.weight, output: work.up.pointer)] }
             return [MatMulProduct(weights: gate.weight, output: work.gate.pointer),
                     MatMulProduct(weights: b.feedForward.up.weight, output: work.up.pointer)]
@@ -591,7 +593,8 @@ public final class Model {
                 if let source = f.sourceDown, density.ffn >= Self.sourceDownDensity {
                     // The selected gate/up rows, then the source's down over the activations in source order
                     // (zeros elsewhere): at this density its 4-bit product is cheaper than the re-encoded rows.
-                    MatMul.multiply(feedForwardProducts[layer], work.input, blocks: blocks, blockRows: blockSize, pool: pool)
+                    MatMul.multiply(feedForwardProducts[layer], work.input, blocks: blocks,
+                                    blockRows: f.gateUp == nil ? blockSize : 2 * blockSize, pool: pool)
                     for b in blocks { activate(f, function, rows: 1, columns: (b * blockSize)..<((b + 1) * blockSize)) }
                     zeroUnselected(blocks, units: f.blocks, width: blockSize, row: work.up.pointer)
                     sourceDownProduct(f, source, tokens: 1, into: output)
@@ -645,9 +648,22 @@ public final class Model {
     }
 
     /// Bias, then the activation (times the gate for gated layers), on columns `columns` of rows `0..<rows` of
-    /// `up` (and `gate`).
+    /// `up` (and `gate`). With a fused gate/up matrix, `gate` holds both products block by block (`columns` whole
+    /// blocks) and the activations go to `up`.
     private func activate(_ f: FeedForwardPlan, _ function: Activations.Function, rows m: Int, columns: Range<Int>) {
         let width = f.width, count = columns.count
+        if f.gateUp != nil, let blockSize = f.blockSize {
+            for i in 0..<m {
+                for b in (columns.lowerBound / blockSize)..<(columns.upperBound / blockSize) {
+                    let n = b * blockSize
+                    let gate = work.gate.pointer + i * 2 * width + 2 * n, up = gate + blockSize
+                    if let bias = f.gate?.bias { Activations.add(bias.pointer + n, into: gate, count: blockSize) }
+                    if let bias = f.up.bias { Activations.add(bias.pointer + n, into: up, count: blockSize) }
+                    Activations.gatedProduct(function, gate: gate, up: up, into: work.up.pointer + i * width + n, count: blockSize)
+                }
+            }
+            return
+        }
         for i in 0..<m {
             let offset = i * width + columns.lowerBound
             if let bias = f.gate?.bias { Activations.add(bias.pointer + columns.lowerBound, into: work.gate.pointer + offset, count: count) }
@@ -808,7 +824,9 @@ final class Workspace {
         attended = FloatBuffer(count: batch * qDim)
         projected = FloatBuffer(count: batch * d)
         up = FloatBuffer(count: batch * ff)
-        gate = FloatBuffer(count: plan.blocks.contains { $0.feedForward.gate != nil } ? batch * ff : 0)
+        // A layer with a fused gate/up matrix writes both products here, block by block (2·ff per row).
+        let gateRows = plan.blocks.contains { $0.feedForward.gateUp != nil } ? 2 : 1
+        gate = FloatBuffer(count: plan.blocks.contains { $0.feedForward.gate != nil } ? gateRows * batch * ff : 0)
         scores = FloatBuffer(count: threads * context)
         scratchRow = FloatBuffer(count: d)
         input = MatMulInput(maxTokens: batch, maxColumns: plan.widestInput, threads: threads,

@@ -124,6 +124,78 @@ import Testing
         #expect(Array(both[rows...]) == Self.full(other, x, tokens: 1))
     }
 
+    /// Gate and up fused block by block: rows come back from the right matrix; products of selected blocks (decode)
+    /// and of everything (prefill) are bit for bit the separate interleaved matrices' (each row is one kernel lane);
+    /// the sparse feed-forward layer gives the same activations and output with either.
+    @Test(arguments: dtypes)
+    func fusedGateAndUpMatchSeparateMatrices(dtype: DType) throws {
+        let rows = 128, columns = 192, blockRows = 32
+        let gate = try Fixtures.matrix(dtype, rows: rows, columns: columns, seed: 21)
+        let up = try Fixtures.matrix(dtype, rows: rows, columns: columns, seed: 22)
+        let fused = WeightMatrix.interleavedBlocks(gate: gate, up: up, blockRows: blockRows)
+        #expect(fused.isInterleaved && fused.rows == 2 * rows && fused.rowBytes == gate.rowBytes)
+        var copy = [UInt8](repeating: 0, count: gate.rowBytes)
+        for r in [0, 31, 32, 63, 64, 200, 255] {
+            let block = r / (2 * blockRows), i = r % (2 * blockRows)
+            let source = i < blockRows ? gate.row(block * blockRows + i) : up.row(block * blockRows + i - blockRows)
+            copy.withUnsafeMutableBytes { fused.layout.copyRow(r, into: $0.baseAddress!) }
+            #expect(copy == Array(UnsafeRawBufferPointer(start: source, count: gate.rowBytes)), "row \(r)")
+        }
+        let g = gate.interleaved(), u = up.interleaved()
+        var rng = SplitMix64(seed: 23)
+        let x = rng.floats(columns, scale: 2)
+        let blocks = [3, 0, 2]
+        let z = Self.product(fused, x, tokens: 1) { input, out, pool in
+            blocks.sorted().withUnsafeBufferPointer { MatMul.multiply(fused, input, blocks: $0, blockRows: 2 * blockRows, into: out, pool: pool) }
+        }
+        let gy = Self.full(g, x, tokens: 1), uy = Self.full(u, x, tokens: 1)
+        for b in 0..<(rows / blockRows) {
+            for i in 0..<blockRows {
+                let gz = z[2 * blockRows * b + i], uz = z[2 * blockRows * b + blockRows + i]
+                if blocks.contains(b) {
+                    #expect(gz == gy[blockRows * b + i] && uz == uy[blockRows * b + i], "block \(b) row \(i)")
+                } else {
+                    #expect(gz.isNaN && uz.isNaN, "block \(b) was written")
+                }
+            }
+        }
+        var prefillInput = SplitMix64(seed: 24)
+        let xs = prefillInput.floats(9 * columns)
+        let all = Self.full(fused, xs, tokens: 9), gAll = Self.full(gate, xs, tokens: 9), uAll = Self.full(up, xs, tokens: 9)
+        for t in 0..<9 {
+            for n in 0..<rows {
+                let b = n / blockRows, i = n % blockRows
+                #expect(all[t * 2 * rows + 2 * blockRows * b + i] == gAll[t * rows + n] && all[t * 2 * rows + 2 * blockRows * b + blockRows + i] == uAll[t * rows + n])
+            }
+        }
+
+        // The sparse feed-forward layer with and without the fused matrix.
+        let down = try Fixtures.matrix(.q8_0, rows: rows, columns: 64, seed: 25)
+        let bias = rng.floats(rows)
+        try bias.withUnsafeBufferPointer { gb in
+            func run(_ gateUp: WeightMatrix?) throws -> (a: [Float], y: [Float]) {
+                let layer = SparseFeedForward.Layer(gate: g, up: u, down: down, gateBias: gb.baseAddress!, upBias: nil, function: .silu,
+                                                    blockRows: blockRows, gateUp: gateUp)
+                let pool = ThreadPool(threads: 2)
+                let input = MatMulInput(maxTokens: 1, maxColumns: columns, threads: 2)
+                var gateOut = [Float](repeating: 0, count: 2 * rows), a = [Float](repeating: 0, count: rows), y = [Float](repeating: 0, count: 64)
+                var scratch = [Float](repeating: 0, count: SparseFeedForward.scratchFloats(outputs: 64, threads: 2))
+                let selected = blocks.sorted()
+                x.withUnsafeBufferPointer { xb in
+                    input.bind(xb.baseAddress!, tokens: 1, columns: columns)
+                    selected.withUnsafeBufferPointer { sb in
+                        SparseFeedForward.multiply(layer, input, blocks: sb, gateOutput: &gateOut, activations: &a, into: &y,
+                                                   scratch: &scratch, scratchCount: scratch.count, pool: pool)
+                    }
+                }
+                return (a, y)
+            }
+            let separate = try run(nil), together = try run(fused)
+            #expect(separate.a == together.a && separate.y == together.y)
+            #expect(together.a.contains { $0 != 0 })
+        }
+    }
+
     /// Prefill decodes the rows it multiplies: the interleaved matrix gives exactly the row-major matrix's results.
     @Test(arguments: dtypes)
     func prefillIsExactlyTheRowLayoutsPrefill(dtype: DType) throws {

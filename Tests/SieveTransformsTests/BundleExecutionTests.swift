@@ -3,7 +3,8 @@ import Foundation
 import GGUFFormat
 import SafetensorsFormat
 import SieveCore
-import SieveRuntime
+import SieveKernels
+@testable import SieveRuntime
 import SieveTransforms
 import Testing
 
@@ -16,8 +17,8 @@ import Testing
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/models")
 
-    func logits(_ graph: ModelGraph, _ tokens: [Int]) throws -> [[Float]] {
-        let model = try Model(graph: graph, options: RuntimeOptions(contextLength: 64, threads: 2))
+    func logits(_ graph: ModelGraph, _ tokens: [Int], interleaved: Bool = true) throws -> [[Float]] {
+        let model = try Model(graph: graph, options: RuntimeOptions(contextLength: 64, threads: 2, interleavedWeights: interleaved))
         var rows: [[Float]] = []
         try model.evaluate(tokens, outputs: .all) { _, out in rows.append(Array(out.logits)) }
         return rows
@@ -63,6 +64,29 @@ import Testing
         let dense = RuntimeOptions(sparsity: .dense)
         #expect(try SparseExecutionTests.decodeLogits(reread, tokens, options: dense)
                 == (try SparseExecutionTests.decodeLogits(source, tokens, options: dense)), "\(file): decode logits differ")
+    }
+
+    /// Where the 16-row kernel runs, a q4 bundle's gated layers read gate and up from one matrix, block by block
+    /// (the row-major copies stay for row decoding): prefill is bit for bit the row layout's, and sparse decode at
+    /// FFN density 0.5 within the tolerance of a quantized decode (`InterleavedWeightsTests`).
+    @Test(.enabled(if: DecodeKernels.preferred == .vnni, "the 16-row kernel needs AVX-512 VNNI"))
+    func quantizedBundleFusesGateAndUp() throws {
+        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q4_1.gguf"))
+        let (packed, tokens) = try SparseExecutionTests.packed(source)
+        let fused = try Model(graph: packed, options: RuntimeOptions(contextLength: 64, threads: 2))
+        let rowMajor = try Model(graph: packed, options: RuntimeOptions(contextLength: 64, threads: 2, interleavedWeights: false))
+        for b in fused.plan.blocks {
+            let f = b.feedForward
+            #expect(f.gateUp?.isInterleaved == true && f.gateUp?.rows == 2 * f.width && f.up.weight.isInterleaved == false)
+        }
+        #expect(rowMajor.plan.blocks.allSatisfy { $0.feedForward.gateUp == nil })
+        #expect(try logits(packed, tokens) == (try logits(packed, tokens, interleaved: false)))
+        var options = RuntimeOptions(sparsity: .predicted, ffnDensity: 0.5, headDensity: 1)
+        let sparse = try SparseExecutionTests.decodeLogits(packed, tokens, options: options)
+        options.interleavedWeights = false
+        let sparseRowMajor = try SparseExecutionTests.decodeLogits(packed, tokens, options: options)
+        let worst = SparseExecutionTests.worst(sparse, sparseRowMajor)
+        #expect(worst <= 0.2 && worst > 0, "max |Δlogit| \(worst)")
     }
 
     /// The real default model, fetched by `make models` into `$SIEVE_MODELS` (default `~/.cache/sieve/models`).
