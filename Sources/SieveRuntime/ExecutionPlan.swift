@@ -110,7 +110,8 @@ struct ExecutionPlan {
     /// runs the same kernel (and gives the same bits) from a GGUF and from a bundle packed with `--dtype keep`.
     /// Pages mapped from a file are released after copying; a buffer the graph owns (a bundle's FFN rows gathered
     /// from its blocks, a GGUF's Q/K rows put back in transformers' order) is held twice until the graph is
-    /// released.
+    /// released. A blocked gated layer whose blocks are whole groups gets one copy of gate and up together, block
+    /// by block (`FeedForwardPlan.gateUp`), instead of one each.
     init(graph: ModelGraph, interleavedWeights: Bool = false) throws {
         let hp = graph.hyperparameters
         architecture = graph.architecture
