@@ -60,12 +60,32 @@ extension Converter {
 
 /// Runs blocking work (model loading, packing, a forward pass) on its own thread with a large stack, so it never
 /// occupies a thread of Swift's cooperative pool.
+///
+/// The work (and what it captured, e.g. a `LanguageModel`) is released before the thread's body returns: Foundation
+/// releases a thread's block only when the thread exits, among its thread-specific-data destructors, and a model
+/// deinitialized there crashed the process now and then (signal 11 in `LanguageModel`'s deinit, `packAndRun`).
 func runOnWorkerThread<T>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+    let work = WorkerThreadBody(body)
+    return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
         let thread = Thread {
-            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+            let result = Result { try work.run() }
+            continuation.resume(with: result)
         }
         thread.stackSize = 8 << 20
         thread.start()
+    }
+}
+
+/// A closure run once and dropped right after (see `runOnWorkerThread`).
+private final class WorkerThreadBody<T>: @unchecked Sendable {
+    private var body: (@Sendable () throws -> T)?
+
+    init(_ body: @escaping @Sendable () throws -> T) { self.body = body }
+
+    /// Runs the closure and releases it (and what it captured) before returning.
+    func run() throws -> T {
+        guard let body else { preconditionFailure("a worker thread body runs once") }
+        self.body = nil
+        return try body()
     }
 }

@@ -186,7 +186,7 @@ public enum DensityTuner {
             let bound = pairedIncreaseBound(nll, over: denseNLL)
             let denseValue: Double = exp(denseNLL.reduce(0, +) / Double(max(1, denseNLL.count)))
             let increase: Double = 100 * (value / denseValue - 1)
-            probes.append(String(format: "%@: probe PPL %.4f (%+.2f%%, bound %+.2f%%), %.2f MB/token", label, value, increase, bound, bytes / 1e6))
+            probes.append(label + String(format: ": probe PPL %.4f (%+.2f%%, bound %+.2f%%), %.2f MB/token", value, increase, bound, bytes / 1e6))
             progress?(probes.last!)
             return (value, bound, bytes)
         }
@@ -226,8 +226,8 @@ public enum DensityTuner {
             let sparsest = schedules(schedule(graph, kind: kind, target: targets[targets.count - 1]))
             let sparsestBytes = try bytes(ffn: sparsest.ffn, heads: sparsest.heads)
             guard sparsestBytes < reference else {
-                note(String(format: "%@: even mass target %.2f reads %.2f MB/token, not fewer than %.2f without its sparsity: kept dense",
-                            name, targets[targets.count - 1], sparsestBytes / 1e6, reference / 1e6))
+                note(name + String(format: ": even mass target %.2f reads %.2f MB/token, not fewer than %.2f without its sparsity: kept dense",
+                                   targets[targets.count - 1], sparsestBytes / 1e6, reference / 1e6))
                 return nil
             }
             // The probe is short and its text is not the user's: a candidate's bound must stay within
@@ -241,7 +241,7 @@ public enum DensityTuner {
                 let s = schedule(graph, kind: kind, target: targets[mid])
                 if seen.contains(s) && best?.schedule == s { lo = mid + 1; continue }
                 seen.insert(s)
-                let label = String(format: "%@ mass target %.2f (mean density %.3f)", name, targets[mid], mean(s))
+                let label = name + String(format: " mass target %.2f (mean density %.3f)", targets[mid], mean(s))
                 let run = try perplexity(ffn: schedules(s).ffn, heads: schedules(s).heads, sparsity: .predicted, label: label)
                 if run.bound <= budget {
                     best = (targets[mid], s, run.value, run.bytes)
@@ -251,8 +251,8 @@ public enum DensityTuner {
                 }
             }
             if let best, best.bytes >= reference {
-                note(String(format: "%@ mass target %.2f reads %.2f MB/token, not fewer than %.2f without its sparsity: kept dense",
-                            name, best.target, best.bytes / 1e6, reference / 1e6))
+                note(name + String(format: " mass target %.2f reads %.2f MB/token, not fewer than %.2f without its sparsity: kept dense",
+                                   best.target, best.bytes / 1e6, reference / 1e6))
                 return nil
             }
             return best

@@ -246,8 +246,8 @@ public struct PackReport: Sendable, Equatable {
                             c.scheduleBytesPerToken / 1e6, c.denseBytesPerToken / 1e6)]
         if let r = c.replacement {
             let reason = c.scheduleBound > c.maxIncrease ? String(format: "over the +%g%% budget", c.maxIncrease) : "no fewer bytes than dense"
-            lines.append(String(format: "  %@: replaced by mean FFN density %.3f, mean head density %.3f (PPL %.4f, %+.2f%%; %.2f MB/token)",
-                                reason, r.meanFFNDensity, r.meanHeadDensity, r.perplexity, r.increase, r.bytesPerToken / 1e6))
+            lines.append("  \(reason): " + String(format: "replaced by mean FFN density %.3f, mean head density %.3f (PPL %.4f, %+.2f%%; %.2f MB/token)",
+                                r.meanFFNDensity, r.meanHeadDensity, r.perplexity, r.increase, r.bytesPerToken / 1e6))
         } else {
             lines.append(String(format: "  within the +%g%% budget: kept", c.maxIncrease))
         }
