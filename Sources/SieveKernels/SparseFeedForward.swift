@@ -75,9 +75,12 @@ public enum SparseFeedForward {
             y.update(repeating: 0, count: d)
             return
         }
-        if let gate = layer.gate { MatMul.prepareDecode(gate.dtype, input) }
-        if let gateUp = layer.gateUp { MatMul.prepareDecode(gateUp.dtype, input) }
-        MatMul.prepareDecode(layer.up.dtype, input)
+        if let gateUp = layer.gateUp {
+            MatMul.prepareDecode(gateUp.dtype, input)
+        } else {
+            if let gate = layer.gate { MatMul.prepareDecode(gate.dtype, input) }
+            MatMul.prepareDecode(layer.up.dtype, input)
+        }
         let perChunk = max((minimumChunkNeurons + layer.blockRows - 1) / layer.blockRows, (blocks.count + maxChunks - 1) / maxChunks)
         let chunks = (blocks.count + perChunk - 1) / perChunk
         let threadScratch = scratch + maxChunks * d
@@ -108,7 +111,7 @@ public enum SparseFeedForward {
             }
         }
         if let gateUp = layer.gateUp, let gateOutput {
-            // Both products of each block from one stream; then the activations from them.
+            // Both products of each block from one stream, then the activations from them.
             MatMul.compute(gateUp.layout, output: gateOutput, outputStride: gateUp.rows,
                            rows: DecodeRows(blocks: blocks.baseAddress!, blockRows: 2 * b, groups: 0..<(blocks.count * 2 * b / 4)),
                            input: input, prefill: false, thread: thread)
@@ -118,22 +121,20 @@ public enum SparseFeedForward {
                 if let bias = layer.upBias { Activations.add(bias + n, into: up, count: b) }
                 Activations.gatedProduct(layer.function, gate: gate, up: up, into: activations + n, count: b)
             }
-            TransposedMatMul.accumulateOne(layer.down.layout, activations, rows: RowBlocks(blocks: blocks, blockRows: b, rows: layer.neurons),
-                                           columns: 0..<layer.outputs, into: out, scratch: scratch)
-            return
-        }
-        if let gate = layer.gate, let gateOutput {
-            forEachRows { MatMul.compute(gate.layout, output: gateOutput, outputStride: gate.rows, rows: $0, input: input, prefill: false, thread: thread) }
-        }
-        forEachRows { MatMul.compute(layer.up.layout, output: activations, outputStride: layer.up.rows, rows: $0, input: input, prefill: false, thread: thread) }
-        for block in blocks {
-            let n = block * b
-            if let bias = layer.gateBias, let gateOutput { Activations.add(bias + n, into: gateOutput + n, count: b) }
-            if let bias = layer.upBias { Activations.add(bias + n, into: activations + n, count: b) }
-            if let gateOutput, layer.gate != nil {
-                Activations.gatedProduct(layer.function, gate: gateOutput + n, up: activations + n, into: activations + n, count: b)
-            } else {
-                Activations.apply(layer.function, activations + n, count: b)
+        } else {
+            if let gate = layer.gate, let gateOutput {
+                forEachRows { MatMul.compute(gate.layout, output: gateOutput, outputStride: gate.rows, rows: $0, input: input, prefill: false, thread: thread) }
+            }
+            forEachRows { MatMul.compute(layer.up.layout, output: activations, outputStride: layer.up.rows, rows: $0, input: input, prefill: false, thread: thread) }
+            for block in blocks {
+                let n = block * b
+                if let bias = layer.gateBias, let gateOutput { Activations.add(bias + n, into: gateOutput + n, count: b) }
+                if let bias = layer.upBias { Activations.add(bias + n, into: activations + n, count: b) }
+                if let gateOutput, layer.gate != nil {
+                    Activations.gatedProduct(layer.function, gate: gateOutput + n, up: activations + n, into: activations + n, count: b)
+                } else {
+                    Activations.apply(layer.function, activations + n, count: b)
+                }
             }
         }
         TransposedMatMul.accumulateOne(layer.down.layout, activations, rows: RowBlocks(blocks: blocks, blockRows: b, rows: layer.neurons),

@@ -270,11 +270,13 @@ final class InterleavedCopies: @unchecked Sendable {
     func copy(of m: WeightMatrix) -> WeightMatrix {
         guard let owner = m.owner else { return m.interleaved() }
         let key = Key(owner: ObjectIdentifier(owner), base: UInt(bitPattern: m.base), rows: m.rows, columns: m.columns, dtype: m.dtype)
-        let copy = shared(key, source: owner) { m.interleaved() }
-        if let file = owner as? MappedFile {
-            file.releasePages(of: UnsafeRawBufferPointer(start: m.base, count: m.rows * m.rowBytes))
+        return shared(key, source: owner) {
+            let copy = m.interleaved()
+            if let file = owner as? MappedFile {
+                file.releasePages(of: UnsafeRawBufferPointer(start: m.base, count: m.rows * m.rowBytes))
+            }
+            return copy
         }
-        return copy
     }
 
     /// The shared `WeightMatrix.interleavedBlocks(gate:up:blockRows:)` of a pair (keyed by gate's owner). A mapped
