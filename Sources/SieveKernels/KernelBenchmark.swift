@@ -64,7 +64,7 @@ public enum KernelBenchmark {
                 for shape in shapes where shape.columns % dtype.blockSize == 0 {
                     for tokens in prefillTokens > 0 ? [1, prefillTokens] : [1] {
                         let choices = tokens < MatMul.prefillMinimumTokens && VNNIGEMV.supports(dtype) ? kernels : [.swift]
-                        let interleavable = (dtype == .q4_1 || dtype == .q4_0) && shape.rows % 16 == 0
+                        let interleavable = WeightMatrix.canInterleave(dtype, rows: shape.rows)
                         for k in choices {
                             for interleaved in k == .vnni && interleavable ? [false, true] : [false] {
                                 let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,

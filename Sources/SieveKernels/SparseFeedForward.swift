@@ -116,10 +116,8 @@ public enum SparseFeedForward {
                            rows: DecodeRows(blocks: blocks.baseAddress!, blockRows: 2 * b, groups: 0..<(blocks.count * 2 * b / 4)),
                            input: input, prefill: false, thread: thread)
             for block in blocks {
-                let n = block * b, gate = gateOutput + 2 * n, up = gate + b
-                if let bias = layer.gateBias { Activations.add(bias + n, into: gate, count: b) }
-                if let bias = layer.upBias { Activations.add(bias + n, into: up, count: b) }
-                Activations.gatedProduct(layer.function, gate: gate, up: up, into: activations + n, count: b)
+                activateFusedBlock(block, blockRows: b, layer.function, products: gateOutput, gateBias: layer.gateBias,
+                                   upBias: layer.upBias, into: activations)
             }
         } else {
             if let gate = layer.gate, let gateOutput {
@@ -139,6 +137,19 @@ public enum SparseFeedForward {
         }
         TransposedMatMul.accumulateOne(layer.down.layout, activations, rows: RowBlocks(blocks: blocks, blockRows: b, rows: layer.neurons),
                                        columns: 0..<layer.outputs, into: out, scratch: scratch)
+    }
+
+    /// Block `block`'s activations `activations[B·block ..< B·(block+1)]` (B = `blockRows`) from one token's fused
+    /// gate/up products (`products`: 2·B per block, gate's then up's, as `WeightMatrix.interleavedBlocks` lays them
+    /// out), after adding the biases to them.
+    @inline(__always)
+    public static func activateFusedBlock(_ block: Int, blockRows b: Int, _ function: Activations.Function,
+                                          products: UnsafeMutablePointer<Float>, gateBias: UnsafePointer<Float>?,
+                                          upBias: UnsafePointer<Float>?, into activations: UnsafeMutablePointer<Float>) {
+        let n = block * b, gate = products + 2 * n, up = gate + b
+        if let gateBias { Activations.add(gateBias + n, into: gate, count: b) }
+        if let upBias { Activations.add(upBias + n, into: up, count: b) }
+        Activations.gatedProduct(function, gate: gate, up: up, into: activations + n, count: b)
     }
 
     /// Plain reference: gate/up rows by `MatMul.multiplyReference` (or its quantized-activation form, as the

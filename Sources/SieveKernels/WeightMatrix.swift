@@ -92,8 +92,11 @@ public struct WeightMatrix: @unchecked Sendable {
     func row(_ r: Int) -> UnsafeRawPointer { layout.row(r) }
 
     /// Whether `interleaved()` accepts this matrix: q4_1 or q4_0, a whole number of 16-row groups, row-major.
-    public var canInterleave: Bool {
-        (dtype == .q4_1 || dtype == .q4_0) && rows > 0 && rows % 16 == 0 && !isInterleaved
+    public var canInterleave: Bool { Self.canInterleave(dtype, rows: rows) && !isInterleaved }
+
+    /// Whether a row-major `[rows, n]` matrix of `dtype` can be interleaved: q4_1 or q4_0, whole 16-row groups.
+    public static func canInterleave(_ dtype: DType, rows: Int) -> Bool {
+        (dtype == .q4_1 || dtype == .q4_0) && rows > 0 && rows % 16 == 0
     }
 
     /// A copy re-laid for the 16-row decode kernel (`sieve_q4_1_interleaved16_vnni`): per group of 16 rows and

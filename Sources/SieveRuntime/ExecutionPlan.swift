@@ -203,13 +203,14 @@ struct ExecutionPlan {
             // A sparse layer whose blocks are not whole 16-row groups (single neurons) reads gate/up rows row-major;
             // a gated one whose blocks are reads both from one matrix, block by block.
             let byGroups = (blockSize ?? 16) % 16 == 0
+            let up = try linear(f.up, outputs: width, inputs: d, product: false)
+            let gate = try f.gate.map { try linear($0, outputs: width, inputs: d, product: false) }
             var gateUp: WeightMatrix?
-            if interleave, let blockSize, byGroups, let gate = f.gate {
-                let g = try matrix(gate.weight, rows: width, columns: d), u = try matrix(f.up.weight, rows: width, columns: d)
-                if g.canInterleave && u.canInterleave && g.dtype == u.dtype {
-                    gateUp = WeightMatrix.sharedInterleavedBlocks(gate: g, up: u, blockRows: blockSize)
-                }
+            if interleave, let blockSize, byGroups, let g = gate?.weight, g.canInterleave, up.weight.canInterleave, g.dtype == up.weight.dtype {
+                gateUp = WeightMatrix.sharedInterleavedBlocks(gate: g, up: up.weight, blockRows: blockSize)
             }
+            /// Gate or up as products read it when they are not fused: interleaved where whole groups are read.
+            func read(_ l: LinearPlan) -> LinearPlan { byGroups && gateUp == nil ? LinearPlan(weight: product(l.weight), bias: l.bias) : l }
             var sourceDown: WeightMatrix?
             var sourceOrder: [Int] = []
             if let source = f.sourceDown, case let .blocked(_, permutation) = f.layout {
@@ -223,10 +224,8 @@ struct ExecutionPlan {
                     throw SieveCoreError.invalidShape(source: "model", tensor: permutation, reason: "is not a permutation of 0..<\(width)")
                 }
             }
-            let interleaveRows = byGroups && gateUp == nil
             let feedForward = FeedForwardPlan(
-                kind: f.kind, activation: f.activation, up: try linear(f.up, outputs: width, inputs: d, product: interleaveRows),
-                gate: try f.gate.map { try linear($0, outputs: width, inputs: d, product: interleaveRows) }, down: down, blockSize: blockSize,
+                kind: f.kind, activation: f.activation, up: read(up), gate: gate.map(read), down: down, blockSize: blockSize,
                 sourceDown: sourceDown, sourceOrder: sourceOrder, gateUp: gateUp)
             func predictor(_ node: PredictorNode?, units: Int) throws -> PredictorPlan? {
                 guard let node else { return nil }

@@ -655,11 +655,9 @@ public final class Model {
         if f.gateUp != nil, let blockSize = f.blockSize {
             for i in 0..<m {
                 for b in (columns.lowerBound / blockSize)..<(columns.upperBound / blockSize) {
-                    let n = b * blockSize
-                    let gate = work.gate.pointer + i * 2 * width + 2 * n, up = gate + blockSize
-                    if let bias = f.gate?.bias { Activations.add(bias.pointer + n, into: gate, count: blockSize) }
-                    if let bias = f.up.bias { Activations.add(bias.pointer + n, into: up, count: blockSize) }
-                    Activations.gatedProduct(function, gate: gate, up: up, into: work.up.pointer + i * width + n, count: blockSize)
+                    SparseFeedForward.activateFusedBlock(b, blockRows: blockSize, function, products: work.gate.pointer + i * 2 * width,
+                                                         gateBias: f.gate?.bias?.pointer, upBias: f.up.bias?.pointer,
+                                                         into: work.up.pointer + i * width)
                 }
             }
             return
