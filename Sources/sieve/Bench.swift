@@ -90,6 +90,10 @@ struct Bench: ParsableCommand {
         if kernels {
             let counts = threads.map { [$0] } ?? Array(Set([1, ProcessInfo.processInfo.activeProcessorCount])).sorted()
             _ = KernelBenchmark.run(threads: counts, repetitions: repetitions)
+            for t in counts where t > 1 {
+                let overhead = KernelBenchmark.forkJoinMicroseconds(pool: ThreadPool(threads: t))
+                print(String(format: "fork/join: %.2f µs per parallel region with %d threads (median of 5000 regions)", overhead, t))
+            }
             return
         }
         let url = URL(fileURLWithPath: model!)

@@ -18,6 +18,9 @@ import Testing
         #expect(rows.allSatisfy { $0.microseconds > 0 && $0.gigaflops > 0 && $0.gigabytesPerSecond > 0 })
         let table = KernelBenchmark.table(rows)
         #expect(table.split(separator: "\n").count == rows.count + 2)
-        #expect(KernelBenchmark.forkJoinMicroseconds(pool: ThreadPool(threads: 2), workMicroseconds: 1, regions: 50).isFinite)
+        // The calling thread busy-waits its own chunk, so a region never takes less than the work: the overhead is
+        // never negative (its size is not asserted).
+        let overhead = KernelBenchmark.forkJoinMicroseconds(pool: ThreadPool(threads: 2), workMicroseconds: 1, regions: 50)
+        #expect(overhead.isFinite && overhead >= 0)
     }
 }
