@@ -351,7 +351,8 @@ public final class BundleFile: @unchecked Sendable {
     }
 
     /// Every tensor, in manifest order, verified: owned buffers decoded in parallel for zstd sections, zero-copy
-    /// slices of the mapping for contiguous tensors of raw sections.
+    /// slices of the mapping for contiguous tensors of raw sections. The pages read to verify a section are
+    /// released afterwards (`MappedFile.releasePages`).
     public func readTensors() throws -> TensorStore {
         var storages = [TensorStorage?](repeating: nil, count: manifest.tensors.count)
         let bySection = Dictionary(grouping: manifest.tensors.indices, by: { manifest.tensors[$0].section })
@@ -379,6 +380,10 @@ public final class BundleFile: @unchecked Sendable {
                 }
                 try decodeFrames(of: s, into: extents)
             }
+            // Verifying (and copying or decompressing) read every page of the section: hand them back. A mapped
+            // tensor's pages come back from the file when a product first reads them, so the process holds only the
+            // pages it uses (not the copied FFN parts, the compressed bytes, or rows no run reads).
+            file.releasePages(of: UnsafeRawBufferPointer(rebasing: file.bytes[s.offset..<(s.offset + s.storedSize)]))
         }
         return TensorStore(try manifest.tensors.enumerated().map { i, e in
             try Tensor(name: e.name, dtype: e.dtype, shape: e.shape, storage: storages[i]!, source: path)

@@ -122,6 +122,50 @@ struct RoundTripTests {
         expectSameStructure(try bundle.readGraph(), graph)
     }
 
+    #if os(Linux)
+    @Test("reading every tensor hands back the pages verification read; mapped tensors read them again from the file")
+    func verifiedPagesAreReleased() throws {
+        let scratch = try Scratch()
+        let graph = try TinyModels.dense()
+        let url = scratch.file("released.sieve")
+        try BundleWriter.write(graph, to: url, options: BundleWriteOptions(compression: .none))
+        let bundle = try BundleFile.open(url)
+        let tensors = try bundle.readTensors()
+        guard case let .mapped(file, _, _) = tensors["embed.tokens.weight"]!.storage, let base = file.bytes.baseAddress else {
+            Issue.record("a contiguous tensor of a raw section should be a slice of the mapping")
+            return
+        }
+        // Whole pages inside the sections: every one of them was read to check its CRC, none may stay resident.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let inside = bundle.sections.reduce(0) { n, s in
+            max(0, (s.offset + s.storedSize) / page - (s.offset + page - 1) / page) + n
+        }
+        #expect(inside >= 8, "the fixture should span several pages of sections")
+        let resident = try Self.residentBytes(ofMappingAt: UInt(bitPattern: base))
+        #expect(resident <= ((file.count + page - 1) / page - inside) * page, "\(resident) bytes of a \(file.count)-byte mapping resident")
+        expectSameTensors(tensors, graph.tensors)
+    }
+
+    /// `Rss` of the mapping of this process that contains `address` (`/proc/self/smaps`).
+    static func residentBytes(ofMappingAt address: UInt) throws -> Int {
+        var inMapping = false
+        // procfs files report size 0: read until the end rather than by size.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/smaps") else { throw CocoaError(.fileReadNoSuchFile) }
+        defer { try? handle.close() }
+        let text = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let range = fields.first, range.contains("-"), !range.hasSuffix(":") {
+                let bounds = range.split(separator: "-").compactMap { UInt($0, radix: 16) }
+                inMapping = bounds.count == 2 && bounds[0] <= address && address < bounds[1]
+            } else if inMapping, fields.first == "Rss:", fields.count >= 2, let kB = Int(fields[1]) {
+                return kB * 1024
+            }
+        }
+        throw CocoaError(.fileReadUnknown)
+    }
+    #endif
+
     @Test("sections that zstd barely shrinks are stored raw")
     func incompressibleStoredRaw() throws {
         let scratch = try Scratch()
