@@ -9,10 +9,17 @@
 public enum SparseFeedForward {
     /// The weights of one blocked feed-forward layer.
     public struct Layer {
-        /// `[ff, d]` gate rows (gated layers).
-        public var gate: WeightMatrix?
-        /// `[ff, d]` up rows.
-        public var up: WeightMatrix
+        /// How gate and up are stored.
+        public enum GateUp {
+            /// `[ff, d]` up rows and, for gated layers, `[ff, d]` gate rows.
+            case separate(gate: WeightMatrix?, up: WeightMatrix)
+            /// Gate and up in one `[2·ff, d]` matrix, block by block (`WeightMatrix.interleavedBlocks`): one stream
+            /// per selected block (gated layers only).
+            case fused(WeightMatrix)
+        }
+
+        /// Gate and up rows.
+        public var gateUp: GateUp
         /// `[ff, d]`: the down projection transposed (row `n` is neuron `n`'s output column).
         public var down: WeightMatrix
         /// `[ff]` bias of the gate (gated layers with a gate bias).
@@ -23,29 +30,58 @@ public enum SparseFeedForward {
         public var function: Activations.Function
         /// Neurons per block.
         public var blockRows: Int
-        /// Gate and up in one matrix, block by block (`WeightMatrix.interleavedBlocks`), read instead of both.
-        public var gateUp: WeightMatrix?
 
-        /// A layer from its matrices (one row per neuron each), biases, activation and block size, and optionally
-        /// gate and up fused block by block; the bias pointers must stay valid while the layer is used.
+        /// A layer from its gate (gated layers) and up matrices (one row per neuron each), biases, activation and
+        /// block size; the bias pointers must stay valid while the layer is used.
         public init(gate: WeightMatrix?, up: WeightMatrix, down: WeightMatrix, gateBias: UnsafePointer<Float>?,
-                    upBias: UnsafePointer<Float>?, function: Activations.Function, blockRows: Int, gateUp: WeightMatrix? = nil) {
-            precondition(blockRows >= 1 && up.rows % blockRows == 0, "\(up.rows) neurons are not whole blocks of \(blockRows)")
-            precondition(down.rows == up.rows && gate.map { $0.rows == up.rows && $0.columns == up.columns } ?? true,
-                         "gate, up and transposed down must have one row per neuron")
-            precondition(gateUp.map { gate != nil && $0.rows == 2 * up.rows && $0.columns == up.columns && blockRows % 4 == 0 } ?? true,
+                    upBias: UnsafePointer<Float>?, function: Activations.Function, blockRows: Int) {
+            precondition(gate.map { $0.rows == up.rows && $0.columns == up.columns } ?? true, "gate and up must have the same shape")
+            self.init(gateUp: .separate(gate: gate, up: up), down: down, gateBias: gateBias, upBias: upBias, function: function,
+                      blockRows: blockRows)
+        }
+
+        /// A gated layer whose gate and up are fused block by block in `gateUp` (`WeightMatrix.interleavedBlocks`,
+        /// blocks of a multiple of 4 rows).
+        public init(gateUp: WeightMatrix, down: WeightMatrix, gateBias: UnsafePointer<Float>?, upBias: UnsafePointer<Float>?,
+                    function: Activations.Function, blockRows: Int) {
+            precondition(gateUp.rows % 2 == 0 && blockRows % 4 == 0,
                          "a fused gate/up matrix has a gate's and an up's rows per neuron, in blocks of a multiple of 4")
+            self.init(gateUp: .fused(gateUp), down: down, gateBias: gateBias, upBias: upBias, function: function, blockRows: blockRows)
+        }
+
+        private init(gateUp: GateUp, down: WeightMatrix, gateBias: UnsafePointer<Float>?, upBias: UnsafePointer<Float>?,
+                     function: Activations.Function, blockRows: Int) {
             self.gateUp = gateUp
-            self.gate = gate
-            self.up = up
             self.down = down
             self.gateBias = gateBias
             self.upBias = upBias
             self.function = function
             self.blockRows = blockRows
+            precondition(blockRows >= 1 && neurons % blockRows == 0, "\(neurons) neurons are not whole blocks of \(blockRows)")
+            precondition(down.rows == neurons, "the transposed down must have one row per neuron")
         }
 
-        var neurons: Int { up.rows }
+        /// Neurons (FFN width).
+        public var neurons: Int {
+            switch gateUp {
+            case let .separate(_, up): return up.rows
+            case let .fused(m): return m.rows / 2
+            }
+        }
+        /// Values of the input.
+        var inputs: Int {
+            switch gateUp {
+            case let .separate(_, up): return up.columns
+            case let .fused(m): return m.columns
+            }
+        }
+        /// Whether the activation is `f(gate)·up`.
+        var gated: Bool {
+            switch gateUp {
+            case let .separate(gate, _): return gate != nil
+            case .fused: return true
+            }
+        }
         var outputs: Int { down.columns }
     }
 
@@ -67,19 +103,20 @@ public enum SparseFeedForward {
                                 into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, scratchCount: Int,
                                 pool: ThreadPool) {
         let d = layer.outputs
-        precondition(input.tokens == 1 && input.columns == layer.up.columns, "SparseFeedForward multiplies one token of \(layer.up.columns) values")
-        precondition(layer.gate == nil || gateOutput != nil, "a gated layer needs a gate output buffer")
+        precondition(input.tokens == 1 && input.columns == layer.inputs, "SparseFeedForward multiplies one token of \(layer.inputs) values")
+        precondition(!layer.gated || gateOutput != nil, "a gated layer needs a gate output buffer")
         precondition(scratchCount >= scratchFloats(outputs: d, threads: pool.threadCount), "scratch too small for \(d) outputs and \(pool.threadCount) threads")
         for b in blocks { precondition(b >= 0 && (b + 1) * layer.blockRows <= layer.neurons, "block \(b) of \(layer.blockRows) rows outside \(layer.neurons) rows") }
         guard !blocks.isEmpty else {
             y.update(repeating: 0, count: d)
             return
         }
-        if let gateUp = layer.gateUp {
+        switch layer.gateUp {
+        case let .fused(gateUp):
             MatMul.prepareDecode(gateUp.dtype, input)
-        } else {
-            if let gate = layer.gate { MatMul.prepareDecode(gate.dtype, input) }
-            MatMul.prepareDecode(layer.up.dtype, input)
+        case let .separate(gate, up):
+            if let gate { MatMul.prepareDecode(gate.dtype, input) }
+            MatMul.prepareDecode(up.dtype, input)
         }
         let perChunk = max((minimumChunkNeurons + layer.blockRows - 1) / layer.blockRows, (blocks.count + maxChunks - 1) / maxChunks)
         let chunks = (blocks.count + perChunk - 1) / perChunk
@@ -110,25 +147,27 @@ public enum SparseFeedForward {
                 for block in blocks { body(DecodeRows((block * b)..<((block + 1) * b))) }
             }
         }
-        if let gateUp = layer.gateUp, let gateOutput {
+        switch layer.gateUp {
+        case let .fused(gateUp):
             // Both products of each block from one stream, then the activations from them.
-            MatMul.compute(gateUp.layout, output: gateOutput, outputStride: gateUp.rows,
+            let products = gateOutput!
+            MatMul.compute(gateUp.layout, output: products, outputStride: gateUp.rows,
                            rows: DecodeRows(blocks: blocks.baseAddress!, blockRows: 2 * b, groups: 0..<(blocks.count * 2 * b / 4)),
                            input: input, prefill: false, thread: thread)
             for block in blocks {
-                activateFusedBlock(block, blockRows: b, layer.function, products: gateOutput, gateBias: layer.gateBias,
+                activateFusedBlock(block, blockRows: b, layer.function, products: products, gateBias: layer.gateBias,
                                    upBias: layer.upBias, into: activations)
             }
-        } else {
-            if let gate = layer.gate, let gateOutput {
+        case let .separate(gate, up):
+            if let gate, let gateOutput {
                 forEachRows { MatMul.compute(gate.layout, output: gateOutput, outputStride: gate.rows, rows: $0, input: input, prefill: false, thread: thread) }
             }
-            forEachRows { MatMul.compute(layer.up.layout, output: activations, outputStride: layer.up.rows, rows: $0, input: input, prefill: false, thread: thread) }
+            forEachRows { MatMul.compute(up.layout, output: activations, outputStride: up.rows, rows: $0, input: input, prefill: false, thread: thread) }
             for block in blocks {
                 let n = block * b
                 if let bias = layer.gateBias, let gateOutput { Activations.add(bias + n, into: gateOutput + n, count: b) }
                 if let bias = layer.upBias { Activations.add(bias + n, into: activations + n, count: b) }
-                if let gateOutput, layer.gate != nil {
+                if let gateOutput, gate != nil {
                     Activations.gatedProduct(layer.function, gate: gateOutput + n, up: activations + n, into: activations + n, count: b)
                 } else {
                     Activations.apply(layer.function, activations + n, count: b)
@@ -153,12 +192,13 @@ public enum SparseFeedForward {
     }
 
     /// Plain reference: gate/up rows by `MatMul.multiplyReference` (or its quantized-activation form, as the
-    /// decode kernels compute quantized weights), the reference activations, then the down rows of the selected
+    /// decode kernels compute quantized weights; a fused matrix's rows split back into gate and up), the reference
+    /// activations, then the down rows of the selected
     /// neurons summed in Double. Returns `(activations of every neuron (zero when unselected), y)`.
     public static func reference(_ layer: Layer, x: [Float], blocks: [Int]) -> (activations: [Float], y: [Float]) {
         let ff = layer.neurons, d = layer.outputs
         func product(_ w: WeightMatrix) -> [Float] {
-            var out = [Float](repeating: 0, count: ff)
+            var out = [Float](repeating: 0, count: w.rows)
             x.withUnsafeBufferPointer { xb in
                 out.withUnsafeMutableBufferPointer {
                     if w.dtype.isFloat {
@@ -170,8 +210,17 @@ public enum SparseFeedForward {
             }
             return out
         }
-        var up = product(layer.up)
-        let gate = layer.gate.map(product)
+        var up: [Float], gate: [Float]?
+        switch layer.gateUp {
+        case let .separate(g, u):
+            up = product(u)
+            gate = g.map(product)
+        case let .fused(m):
+            // Block b's B gate rows, then its B up rows.
+            let both = product(m), b = layer.blockRows
+            gate = (0..<ff).map { both[2 * b * ($0 / b) + $0 % b] }
+            up = (0..<ff).map { both[2 * b * ($0 / b) + b + $0 % b] }
+        }
         var a = [Float](repeating: 0, count: ff)
         for block in blocks {
             for n in (block * layer.blockRows)..<((block + 1) * layer.blockRows) {

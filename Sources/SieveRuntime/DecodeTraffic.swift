@@ -23,7 +23,9 @@ extension Model {
             let density = sparsity.densities[layer]
             total += bytes(a.q.weight) + bytes(a.k.weight) + bytes(a.v.weight) + bytes(a.o.weight)
             if density.sparseHeads && sparsity.mode == .predicted { total += predictorBytes(sparsity.headPredictors[layer]) }
-            let gateAndUp = bytes(f.up.weight) + (f.gate.map { bytes($0.weight) } ?? 0)
+            // Gate and up: one fused matrix, or separate rows.
+            let gateAndUp = f.gateUp.map(bytes) ?? (f.up.map(bytes) ?? 0) + (f.gate.map(bytes) ?? 0)
+            let neuronBytes = Double(f.gateUp.map { 2 * $0.rowBytes } ?? (f.up?.rowBytes ?? 0) + (f.gate?.rowBytes ?? 0))
             guard let blockSize = f.blockSize else {
                 total += gateAndUp + bytes(f.down.weight)
                 continue
@@ -37,7 +39,7 @@ extension Model {
             }
             switch sparsity.mode {
             case .predicted:
-                total += keptRows * Double(f.up.weight.rowBytes + (f.gate?.weight.rowBytes ?? 0))
+                total += keptRows * neuronBytes
                 if let source = f.sourceDown, density.ffn >= Self.sourceDownDensity {
                     total += bytes(source)
                 } else {

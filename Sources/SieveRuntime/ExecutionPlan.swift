@@ -34,8 +34,15 @@ struct AttentionPlan {
 struct FeedForwardPlan {
     let kind: FeedForwardKind
     let activation: Activation
-    let up: LinearPlan
-    let gate: LinearPlan?
+    /// Neurons.
+    let width: Int
+    /// `[ff, hidden]` up and (gated layers) gate rows; nil in a layer whose fused `gateUp` copy replaces them.
+    let up: WeightMatrix?
+    let gate: WeightMatrix?
+    let upBias: FloatBuffer?
+    let gateBias: FloatBuffer?
+    /// Whether the activation is `f(gate)·up`.
+    let gated: Bool
     /// `[hidden, ff]`, or `[ff, hidden]` (transposed) when `blockSize` is set.
     let down: LinearPlan
     /// Neurons per block of a blocked (sparse-bundle) layer, whose `down` is stored transposed; nil when dense.
@@ -46,10 +53,9 @@ struct FeedForwardPlan {
     let sourceDown: WeightMatrix?
     let sourceOrder: [Int]
     /// A blocked gated layer's gate and up rows in one interleaved matrix, block by block
-    /// (`WeightMatrix.interleavedBlocks`), which every gate/up product then reads (`gate` and `up` keep the row
-    /// layout for row decoding and byte counts); nil otherwise.
+    /// (`WeightMatrix.interleavedBlocks`), which every gate/up product then reads (the plan keeps no other copy of
+    /// them, so the graph's rows are freed with the graph); nil otherwise.
     let gateUp: WeightMatrix?
-    var width: Int { up.outputs }
     /// Neuron blocks (1 for a dense layer).
     var blocks: Int { blockSize.map { width / $0 } ?? 1 }
 }
@@ -210,7 +216,7 @@ struct ExecutionPlan {
                 gateUp = WeightMatrix.sharedInterleavedBlocks(gate: g, up: up.weight, blockRows: blockSize)
             }
             /// Gate or up as products read it when they are not fused: interleaved where whole groups are read.
-            func read(_ l: LinearPlan) -> LinearPlan { byGroups && gateUp == nil ? LinearPlan(weight: product(l.weight), bias: l.bias) : l }
+            func read(_ m: WeightMatrix) -> WeightMatrix { byGroups ? product(m) : m }
             var sourceDown: WeightMatrix?
             var sourceOrder: [Int] = []
             if let source = f.sourceDown, case let .blocked(_, permutation) = f.layout {
@@ -225,8 +231,9 @@ struct ExecutionPlan {
                 }
             }
             let feedForward = FeedForwardPlan(
-                kind: f.kind, activation: f.activation, up: read(up), gate: gate.map(read), down: down, blockSize: blockSize,
-                sourceDown: sourceDown, sourceOrder: sourceOrder, gateUp: gateUp)
+                kind: f.kind, activation: f.activation, width: width, up: gateUp == nil ? read(up.weight) : nil,
+                gate: gateUp == nil ? gate.map { read($0.weight) } : nil, upBias: up.bias, gateBias: gate?.bias, gated: gate != nil,
+                down: down, blockSize: blockSize, sourceDown: sourceDown, sourceOrder: sourceOrder, gateUp: gateUp)
             func predictor(_ node: PredictorNode?, units: Int) throws -> PredictorPlan? {
                 guard let node else { return nil }
                 guard node.units == units, node.sourceBlock >= 0, node.sourceBlock <= i else {

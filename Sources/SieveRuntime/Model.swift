@@ -190,9 +190,13 @@ public final class Model {
         sparseFeedForwards = plan.blocks.map { b in
             let f = b.feedForward
             return f.blockSize.map {
-                SparseFeedForward.Layer(gate: f.gate?.weight, up: f.up.weight, down: f.down.weight, gateBias: f.gate?.bias?.pointer,
-                                        upBias: f.up.bias?.pointer, function: Self.kernelFunction(f.activation), blockRows: $0,
-                                        gateUp: f.gateUp)
+                let function = Self.kernelFunction(f.activation)
+                if let gateUp = f.gateUp {
+                    return SparseFeedForward.Layer(gateUp: gateUp, down: f.down.weight, gateBias: f.gateBias?.pointer,
+                                                   upBias: f.upBias?.pointer, function: function, blockRows: $0)
+                }
+                return SparseFeedForward.Layer(gate: f.gate, up: f.up!, down: f.down.weight, gateBias: f.gateBias?.pointer,
+                                               upBias: f.upBias?.pointer, function: function, blockRows: $0)
             }
         }
         sourceOrderActivations = FloatBuffer(count: batch * (plan.blocks.filter { $0.feedForward.sourceDown != nil }.map(\.feedForward.width).max() ?? 0))
@@ -233,10 +237,11 @@ public final class Model {
                 } : [])
         }
         feedForwardProducts = plan.blocks.map { b in
-            if let gateUp = b.feedForward.gateUp { return [MatMulProduct(weights: gateUp, output: work.gate.pointer)] }
-            guard let gate = b.feedForward.gate else { return [MatMulProduct(weights: b.feedForward.up.weight, output: work.up.pointer)] }
-            return [MatMulProduct(weights: gate.weight, output: work.gate.pointer),
-                    MatMulProduct(weights: b.feedForward.up.weight, output: work.up.pointer)]
+            let f = b.feedForward
+            if let gateUp = f.gateUp { return [MatMulProduct(weights: gateUp, output: work.gate.pointer)] }
+            let up = MatMulProduct(weights: f.up!, output: work.up.pointer)
+            guard let gate = f.gate else { return [up] }
+            return [MatMulProduct(weights: gate, output: work.gate.pointer), up]
         }
     }
 
@@ -600,7 +605,7 @@ public final class Model {
                     sourceDownProduct(f, source, tokens: 1, into: output)
                 } else {
                     SparseFeedForward.multiply(sparseFeedForwards[layer]!, work.input, blocks: blocks,
-                                               gateOutput: f.gate == nil ? nil : work.gate.pointer, activations: work.up.pointer,
+                                               gateOutput: f.gated ? work.gate.pointer : nil, activations: work.up.pointer,
                                                into: output, scratch: sparseScratch.pointer, scratchCount: sparseScratch.count, pool: pool)
                     if activationObserver != nil { zeroUnselected(blocks, units: f.blocks, width: blockSize, row: work.up.pointer) }
                 }
@@ -656,7 +661,7 @@ public final class Model {
             for i in 0..<m {
                 for b in (columns.lowerBound / blockSize)..<(columns.upperBound / blockSize) {
                     SparseFeedForward.activateFusedBlock(b, blockRows: blockSize, function, products: work.gate.pointer + i * 2 * width,
-                                                         gateBias: f.gate?.bias?.pointer, upBias: f.up.bias?.pointer,
+                                                         gateBias: f.gateBias?.pointer, upBias: f.upBias?.pointer,
                                                          into: work.up.pointer + i * width)
                 }
             }
@@ -664,9 +669,9 @@ public final class Model {
         }
         for i in 0..<m {
             let offset = i * width + columns.lowerBound
-            if let bias = f.gate?.bias { Activations.add(bias.pointer + columns.lowerBound, into: work.gate.pointer + offset, count: count) }
-            if let bias = f.up.bias { Activations.add(bias.pointer + columns.lowerBound, into: work.up.pointer + offset, count: count) }
-            if f.gate != nil {
+            if let bias = f.gateBias { Activations.add(bias.pointer + columns.lowerBound, into: work.gate.pointer + offset, count: count) }
+            if let bias = f.upBias { Activations.add(bias.pointer + columns.lowerBound, into: work.up.pointer + offset, count: count) }
+            if f.gated {
                 Activations.gatedProduct(function, gate: work.gate.pointer + offset, up: work.up.pointer + offset,
                                          into: work.up.pointer + offset, count: count)
             } else {
@@ -824,7 +829,7 @@ final class Workspace {
         up = FloatBuffer(count: batch * ff)
         // A layer with a fused gate/up matrix writes both products here, block by block (2·ff per row).
         let gateRows = plan.blocks.contains { $0.feedForward.gateUp != nil } ? 2 : 1
-        gate = FloatBuffer(count: plan.blocks.contains { $0.feedForward.gate != nil } ? gateRows * batch * ff : 0)
+        gate = FloatBuffer(count: plan.blocks.contains { $0.feedForward.gated } ? gateRows * batch * ff : 0)
         scores = FloatBuffer(count: threads * context)
         scratchRow = FloatBuffer(count: d)
         input = MatMulInput(maxTokens: batch, maxColumns: plan.widestInput, threads: threads,

@@ -173,9 +173,11 @@ import Testing
         let down = try Fixtures.matrix(.q8_0, rows: rows, columns: 64, seed: 25)
         let bias = rng.floats(rows)
         try bias.withUnsafeBufferPointer { gb in
-            func run(_ gateUp: WeightMatrix?) throws -> (a: [Float], y: [Float]) {
-                let layer = SparseFeedForward.Layer(gate: g, up: u, down: down, gateBias: gb.baseAddress!, upBias: nil, function: .silu,
-                                                    blockRows: blockRows, gateUp: gateUp)
+            func run(_ gateUp: WeightMatrix?) throws -> (a: [Float], y: [Float], reference: [Float]) {
+                let layer = gateUp.map {
+                    SparseFeedForward.Layer(gateUp: $0, down: down, gateBias: gb.baseAddress!, upBias: nil, function: .silu, blockRows: blockRows)
+                } ?? SparseFeedForward.Layer(gate: g, up: u, down: down, gateBias: gb.baseAddress!, upBias: nil, function: .silu,
+                                             blockRows: blockRows)
                 let pool = ThreadPool(threads: 2)
                 let input = MatMulInput(maxTokens: 1, maxColumns: columns, threads: 2)
                 var gateOut = [Float](repeating: 0, count: 2 * rows), a = [Float](repeating: 0, count: rows), y = [Float](repeating: 0, count: 64)
@@ -188,10 +190,12 @@ import Testing
                                                    scratch: &scratch, scratchCount: scratch.count, pool: pool)
                     }
                 }
-                return (a, y)
+                return (a, y, SparseFeedForward.reference(layer, x: x, blocks: selected).y)
             }
             let separate = try run(nil), together = try run(fused)
             #expect(separate.a == together.a && separate.y == together.y)
+            // The reference splits the fused rows back into gate and up: the same sums as from the separate matrices.
+            #expect(separate.reference == together.reference && together.reference.contains { $0 != 0 })
             #expect(together.a.contains { $0 != 0 })
         }
     }

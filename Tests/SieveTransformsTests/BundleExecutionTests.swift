@@ -67,7 +67,7 @@ import Testing
     }
 
     /// Where the 16-row kernel runs, a q4 bundle's gated layers read gate and up from one matrix, block by block
-    /// (the row-major copies stay for row decoding): prefill is bit for bit the row layout's, and sparse decode at
+    /// (the plan keeps no other copy of them): prefill is bit for bit the row layout's, and sparse decode at
     /// FFN density 0.5 within the tolerance of a quantized decode (`InterleavedWeightsTests`).
     @Test(.enabled(if: DecodeKernels.preferred == .vnni, "the 16-row kernel needs AVX-512 VNNI"))
     func quantizedBundleFusesGateAndUp() throws {
@@ -77,7 +77,7 @@ import Testing
         let rowMajor = try Model(graph: packed, options: RuntimeOptions(contextLength: 64, threads: 2, interleavedWeights: false))
         for b in fused.plan.blocks {
             let f = b.feedForward
-            #expect(f.gateUp?.isInterleaved == true && f.gateUp?.rows == 2 * f.width && f.up.weight.isInterleaved == false)
+            #expect(f.gateUp?.isInterleaved == true && f.gateUp?.rows == 2 * f.width && f.up == nil && f.gate == nil && f.gated)
         }
         #expect(rowMajor.plan.blocks.allSatisfy { $0.feedForward.gateUp == nil })
         #expect(try logits(packed, tokens) == (try logits(packed, tokens, interleaved: false)))
