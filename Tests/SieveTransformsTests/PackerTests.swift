@@ -84,7 +84,9 @@ import Testing
         #expect(store.shape.tokens == 300 && store.shape.blocks == 2 && store.shape.ffnWidth == 512)
         // The recorded FFN activations of block 0 are those of the dense model: re-derive one row by reference math.
         #expect(result.graph.blocks.allSatisfy { $0.ffnPredictor?.recall.isEmpty == false })
-        let x = try store.blockInputs(0).row(5)
+        // `row` is a view of the matrix's buffer: keep the matrix alive while reading it.
+        let inputs = try store.blockInputs(0)
+        let x = Array(inputs.row(5))
         #expect(x.contains { $0 != 0 })
         // Packing again from the kept records gives the same graph tensors (deterministic).
         let again = try Packer.pack(graph: graph, calibration: .records(store), options: options)
