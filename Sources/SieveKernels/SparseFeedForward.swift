@@ -19,17 +19,28 @@ public enum SparseFeedForward {
         }
 
         /// Gate and up rows.
-        public var gateUp: GateUp
+        public let gateUp: GateUp
         /// `[ff, d]`: the down projection transposed (row `n` is neuron `n`'s output column).
-        public var down: WeightMatrix
+        public let down: WeightMatrix
         /// `[ff]` bias of the gate (gated layers with a gate bias).
-        public var gateBias: UnsafePointer<Float>?
+        public let gateBias: UnsafePointer<Float>?
         /// `[ff]` bias of up, if any.
-        public var upBias: UnsafePointer<Float>?
+        public let upBias: UnsafePointer<Float>?
         /// The activation (`f(gate)·up` for gated layers, `f(up)` otherwise).
-        public var function: Activations.Function
+        public let function: Activations.Function
         /// Neurons per block.
-        public var blockRows: Int
+        public let blockRows: Int
+        /// Neurons (FFN width).
+        public let neurons: Int
+        /// Values of the input.
+        let inputs: Int
+        /// Whether the activation is `f(gate)·up`.
+        let gated: Bool
+        /// What the kernel reads, without reference counting (the matrices above keep the bytes alive): the fused
+        /// matrix, or up and gate.
+        let fused: WeightLayout?
+        let up: WeightLayout?
+        let gate: WeightLayout?
 
         /// A layer from its gate (gated layers) and up matrices (one row per neuron each), biases, activation and
         /// block size; the bias pointers must stay valid while the layer is used.
@@ -57,31 +68,18 @@ public enum SparseFeedForward {
             self.upBias = upBias
             self.function = function
             self.blockRows = blockRows
+            switch gateUp {
+            case let .separate(gate, up):
+                (neurons, inputs, gated) = (up.rows, up.columns, gate != nil)
+                (fused, self.up, self.gate) = (nil, up.layout, gate?.layout)
+            case let .fused(m):
+                (neurons, inputs, gated) = (m.rows / 2, m.columns, true)
+                (fused, self.up, self.gate) = (m.layout, nil, nil)
+            }
             precondition(blockRows >= 1 && neurons % blockRows == 0, "\(neurons) neurons are not whole blocks of \(blockRows)")
             precondition(down.rows == neurons, "the transposed down must have one row per neuron")
         }
 
-        /// Neurons (FFN width).
-        public var neurons: Int {
-            switch gateUp {
-            case let .separate(_, up): return up.rows
-            case let .fused(m): return m.rows / 2
-            }
-        }
-        /// Values of the input.
-        var inputs: Int {
-            switch gateUp {
-            case let .separate(_, up): return up.columns
-            case let .fused(m): return m.columns
-            }
-        }
-        /// Whether the activation is `f(gate)·up`.
-        var gated: Bool {
-            switch gateUp {
-            case let .separate(gate, _): return gate != nil
-            case .fused: return true
-            }
-        }
         var outputs: Int { down.columns }
     }
 
@@ -111,13 +109,9 @@ public enum SparseFeedForward {
             y.update(repeating: 0, count: d)
             return
         }
-        switch layer.gateUp {
-        case let .fused(gateUp):
-            MatMul.prepareDecode(gateUp.dtype, input)
-        case let .separate(gate, up):
-            if let gate { MatMul.prepareDecode(gate.dtype, input) }
-            MatMul.prepareDecode(up.dtype, input)
-        }
+        if let fused = layer.fused { MatMul.prepareDecode(fused.dtype, input) }
+        if let gate = layer.gate { MatMul.prepareDecode(gate.dtype, input) }
+        if let up = layer.up { MatMul.prepareDecode(up.dtype, input) }
         let perChunk = max((minimumChunkNeurons + layer.blockRows - 1) / layer.blockRows, (blocks.count + maxChunks - 1) / maxChunks)
         let chunks = (blocks.count + perChunk - 1) / perChunk
         let threadScratch = scratch + maxChunks * d
@@ -147,27 +141,26 @@ public enum SparseFeedForward {
                 for block in blocks { body(DecodeRows((block * b)..<((block + 1) * b))) }
             }
         }
-        switch layer.gateUp {
-        case let .fused(gateUp):
+        if let fused = layer.fused {
             // Both products of each block from one stream, then the activations from them.
             let products = gateOutput!
-            MatMul.compute(gateUp.layout, output: products, outputStride: gateUp.rows,
+            MatMul.compute(fused, output: products, outputStride: fused.rows,
                            rows: DecodeRows(blocks: blocks.baseAddress!, blockRows: 2 * b, groups: 0..<(blocks.count * 2 * b / 4)),
                            input: input, prefill: false, thread: thread)
             for block in blocks {
                 activateFusedBlock(block, blockRows: b, layer.function, products: products, gateBias: layer.gateBias,
                                    upBias: layer.upBias, into: activations)
             }
-        case let .separate(gate, up):
-            if let gate, let gateOutput {
-                forEachRows { MatMul.compute(gate.layout, output: gateOutput, outputStride: gate.rows, rows: $0, input: input, prefill: false, thread: thread) }
+        } else if let up = layer.up {
+            if let gate = layer.gate, let gateOutput {
+                forEachRows { MatMul.compute(gate, output: gateOutput, outputStride: gate.rows, rows: $0, input: input, prefill: false, thread: thread) }
             }
-            forEachRows { MatMul.compute(up.layout, output: activations, outputStride: up.rows, rows: $0, input: input, prefill: false, thread: thread) }
+            forEachRows { MatMul.compute(up, output: activations, outputStride: up.rows, rows: $0, input: input, prefill: false, thread: thread) }
             for block in blocks {
                 let n = block * b
                 if let bias = layer.gateBias, let gateOutput { Activations.add(bias + n, into: gateOutput + n, count: b) }
                 if let bias = layer.upBias { Activations.add(bias + n, into: activations + n, count: b) }
-                if let gateOutput, gate != nil {
+                if let gateOutput, layer.gated {
                     Activations.gatedProduct(layer.function, gate: gateOutput + n, up: activations + n, into: activations + n, count: b)
                 } else {
                     Activations.apply(layer.function, activations + n, count: b)
