@@ -141,8 +141,13 @@ struct RoundTripTests {
             max(0, (s.offset + s.storedSize) / page - (s.offset + page - 1) / page) + n
         }
         #expect(inside >= 8, "the fixture should span several pages of sections")
+        // A later touch of any page may map back a fault-around window of up to 16 cached pages (64 KiB), as one CI run
+        // showed (17 of 23 pages): allow one window on top of the pages outside the sections, and require that the
+        // mapping is not whole (before the release every page stayed resident).
         let resident = try Self.residentBytes(ofMappingAt: UInt(bitPattern: base))
-        #expect(resident <= ((file.count + page - 1) / page - inside) * page, "\(resident) bytes of a \(file.count)-byte mapping resident")
+        let pages = (file.count + page - 1) / page
+        #expect(resident <= (pages - inside + 16) * page && resident < pages * page,
+                "\(resident) bytes of a \(file.count)-byte mapping resident")
         expectSameTensors(tensors, graph.tensors)
     }
 
