@@ -186,8 +186,8 @@ public enum SparseFeedForward {
 
     /// Plain reference: gate/up rows by `MatMul.multiplyReference` (or its quantized-activation form, as the
     /// decode kernels compute quantized weights; a fused matrix's rows split back into gate and up), the reference
-    /// activations, then the down rows of the selected
-    /// neurons summed in Double. Returns `(activations of every neuron (zero when unselected), y)`.
+    /// activations, then the down rows of the selected neurons summed in Double. Returns `(activations of every
+    /// neuron (zero when unselected), y)`.
     public static func reference(_ layer: Layer, x: [Float], blocks: [Int]) -> (activations: [Float], y: [Float]) {
         let ff = layer.neurons, d = layer.outputs
         func product(_ w: WeightMatrix) -> [Float] {
