@@ -351,8 +351,9 @@ public final class BundleFile: @unchecked Sendable {
     }
 
     /// Every tensor, in manifest order, verified: owned buffers decoded in parallel for zstd sections, zero-copy
-    /// slices of the mapping for contiguous tensors of raw sections. The pages read to verify a section are
-    /// released afterwards (`MappedFile.releasePages`).
+    /// slices of the mapping for contiguous tensors of raw sections, and buffers gathered when first read for the
+    /// other tensors of raw sections. The pages read to verify a section (or to gather a tensor) are released
+    /// afterwards (`MappedFile.releasePages`).
     public func readTensors() throws -> TensorStore {
         var storages = [TensorStorage?](repeating: nil, count: manifest.tensors.count)
         let bySection = Dictionary(grouping: manifest.tensors.indices, by: { manifest.tensors[$0].section })
@@ -366,9 +367,14 @@ public final class BundleFile: @unchecked Sendable {
                     if let range = e.contiguousRange {
                         storages[i] = .mapped(file, offset: s.offset + range.lowerBound, count: range.count)
                     } else {
-                        let buffer = TensorBuffer(count: e.byteCount)
-                        copy(Self.extents(of: e, into: buffer), from: s)
-                        storages[i] = .owned(buffer)
+                        // Gathered from the section's parts (an FFN layer's rows from its blocks) when first read:
+                        // a model that never reads it (a transposed down beside a kept source down) never holds it.
+                        storages[i] = .deferred(DeferredBuffer(count: e.byteCount) { [self] buffer in
+                            copy(Self.extents(of: e, into: buffer), from: s)
+                            // The pages of the whole span: its parts' partial pages too (23 MB of SmolLM2's).
+                            let span = (s.offset + (e.ranges.map(\.lowerBound).min() ?? 0))..<(s.offset + (e.ranges.map(\.upperBound).max() ?? 0))
+                            file.releasePages(of: UnsafeRawBufferPointer(rebasing: file.bytes[span]))
+                        })
                     }
                 }
             case .zstd:
@@ -380,9 +386,9 @@ public final class BundleFile: @unchecked Sendable {
                 }
                 try decodeFrames(of: s, into: extents)
             }
-            // Verifying (and copying or decompressing) read every page of the section: hand them back. A mapped
-            // tensor's pages come back from the file when a product first reads them, so the process holds only the
-            // pages it uses (not the copied FFN parts, the compressed bytes, or rows no run reads).
+            // Verifying (and decompressing) read every page of the section: hand them back. A mapped tensor's pages
+            // come back from the file when a product first reads them, so the process holds only the pages it uses
+            // (not the gathered FFN parts, the compressed bytes, or rows no run reads).
             file.releasePages(of: UnsafeRawBufferPointer(rebasing: file.bytes[s.offset..<(s.offset + s.storedSize)]))
         }
         return TensorStore(try manifest.tensors.enumerated().map { i, e in

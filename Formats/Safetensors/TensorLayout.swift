@@ -49,7 +49,7 @@ enum TensorLayout {
         switch t.storage {
         case let .mapped(file, offset, _):
             storage = .mapped(file, offset: offset + rows.lowerBound * rowBytes, count: rows.count * rowBytes)
-        case .owned:
+        case .owned, .deferred:
             storage = .owned(TensorBuffer(copying: UnsafeRawBufferPointer(rebasing: t.bytes[(rows.lowerBound * rowBytes)..<(rows.upperBound * rowBytes)])))
         }
         return try Tensor(name: name, dtype: t.dtype, shape: Shape(shape), storage: storage, source: source)

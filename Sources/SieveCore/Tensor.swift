@@ -49,20 +49,73 @@ public final class TensorBuffer: @unchecked Sendable {
     }
 }
 
-/// Where a tensor's bytes live: a slice of a memory-mapped file (zero copy) or an owned buffer.
+/// An owned buffer made when its bytes are first read, then kept: a tensor gathered from parts of a file that a
+/// model may never read (a bundle's transposed down, when the model multiplies the kept source down instead).
+public final class DeferredBuffer: @unchecked Sendable {
+    /// Bytes of the buffer.
+    public let count: Int
+    private let fill: (TensorBuffer) -> Void
+    private let lock = NSLock()
+    private var made: TensorBuffer?
+
+    /// A buffer of `count` bytes that `fill` writes (once, under a lock) when they are first read.
+    public init(count: Int, fill: @escaping (TensorBuffer) -> Void) {
+        self.count = count
+        self.fill = fill
+    }
+
+    /// The buffer, made on first use.
+    public var buffer: TensorBuffer {
+        lock.withLock {
+            if let made { return made }
+            let buffer = TensorBuffer(count: count)
+            fill(buffer)
+            made = buffer
+            return buffer
+        }
+    }
+
+    /// Whether the buffer has been made.
+    public var isMade: Bool { lock.withLock { made != nil } }
+}
+
+/// Where a tensor's bytes live: a slice of a memory-mapped file (zero copy), an owned buffer, or an owned buffer
+/// made on first read.
 public enum TensorStorage: @unchecked Sendable {
     /// `count` bytes at `offset` in a mapped file.
     case mapped(MappedFile, offset: Int, count: Int)
     /// An owned buffer.
     case owned(TensorBuffer)
+    /// An owned buffer made when the bytes are first read.
+    case deferred(DeferredBuffer)
 
-    /// The stored bytes.
+    /// The stored bytes (a deferred buffer is made here).
     public var bytes: UnsafeRawBufferPointer {
         switch self {
         case let .mapped(file, offset, count):
             return UnsafeRawBufferPointer(rebasing: file.bytes[offset..<(offset + count)])
         case let .owned(buffer):
             return UnsafeRawBufferPointer(buffer.bytes)
+        case let .deferred(deferred):
+            return UnsafeRawBufferPointer(deferred.buffer.bytes)
+        }
+    }
+
+    /// Number of stored bytes (without making a deferred buffer).
+    public var count: Int {
+        switch self {
+        case let .mapped(_, _, count): return count
+        case let .owned(buffer): return buffer.bytes.count
+        case let .deferred(deferred): return deferred.count
+        }
+    }
+
+    /// What keeps `bytes` alive: the mapped file or the buffer (a deferred buffer is made here).
+    public var owner: AnyObject {
+        switch self {
+        case let .mapped(file, _, _): return file
+        case let .owned(buffer): return buffer
+        case let .deferred(deferred): return deferred.buffer
         }
     }
 }
@@ -75,7 +128,7 @@ public struct Tensor: @unchecked Sendable {
     public var dtype: DType
     /// Shape, outermost dimension first.
     public var shape: Shape
-    /// Where the bytes are (mapped file, memory or lazily decoded).
+    /// Where the bytes are (mapped file, memory, or memory filled when first read).
     public var storage: TensorStorage
 
     /// Creates a tensor after checking that the storage holds exactly the bytes the shape and dtype need.
@@ -89,8 +142,8 @@ public struct Tensor: @unchecked Sendable {
         guard let bytes = dtype.byteCount(elements: elements) else {
             throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "byte size of shape \(shape) as \(dtype.name) overflows")
         }
-        guard bytes == storage.bytes.count else {
-            throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "holds \(storage.bytes.count) bytes but shape \(shape) as \(dtype.name) needs \(bytes)")
+        guard bytes == storage.count else {
+            throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "holds \(storage.count) bytes but shape \(shape) as \(dtype.name) needs \(bytes)")
         }
         self.name = name
         self.dtype = dtype
@@ -111,7 +164,7 @@ public struct Tensor: @unchecked Sendable {
     public var bytes: UnsafeRawBufferPointer { storage.bytes }
 
     /// Size of the stored data in bytes.
-    public var byteCount: Int { storage.bytes.count }
+    public var byteCount: Int { storage.count }
 
     /// Number of elements.
     public var elementCount: Int { shape.elementCount }

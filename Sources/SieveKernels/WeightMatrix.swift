@@ -33,13 +33,8 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Views a tensor as a matrix: the innermost dimension is the columns, all outer dimensions are rows.
     public init(_ tensor: Tensor) throws {
-        let owner: AnyObject
-        switch tensor.storage {
-        case let .mapped(file, _, _): owner = file
-        case let .owned(buffer): owner = buffer
-        }
         try self.init(bytes: tensor.bytes, dtype: tensor.dtype, rows: tensor.shape.rows, columns: tensor.shape.innermost,
-                      name: tensor.name, owner: owner)
+                      name: tensor.name, owner: tensor.storage.owner)
     }
 
     /// Views `bytes` as a `[rows, columns]` matrix of `dtype`; `owner` is retained to keep the bytes alive.

@@ -27,12 +27,13 @@ extension Model {
             let gateAndUp = f.gateUp.map(bytes) ?? (f.up.map(bytes) ?? 0) + (f.gate.map(bytes) ?? 0)
             let neuronBytes = Double(f.gateUp.map { 2 * $0.rowBytes } ?? (f.up?.rowBytes ?? 0) + (f.gate?.rowBytes ?? 0))
             guard let blockSize = f.blockSize else {
-                total += gateAndUp + bytes(f.down.weight)
+                total += gateAndUp + (f.down.map(bytes) ?? 0)
                 continue
             }
             // Rows of the transposed down a token reads: the kept ones, fewer where activations are zero.
             let keptRows = Double((density.sparseFFN ? density.ffnBlocksKept : f.blocks) * blockSize)
-            let transposedDown = (downRowsRead?[layer] ?? keptRows) * Double(f.down.weight.rowBytes)
+            let transposedRowBytes = f.transposedDown.flatMap { $0.dtype.byteCount(elements: $0.shape.innermost) } ?? 0
+            let transposedDown = (downRowsRead?[layer] ?? keptRows) * Double(transposedRowBytes)
             if !density.sparseFFN {
                 total += gateAndUp + (f.sourceDown.map(bytes) ?? transposedDown)
                 continue

@@ -43,9 +43,15 @@ struct FeedForwardPlan {
     let gateBias: FloatBuffer?
     /// Whether the activation is `f(gate)·up`.
     let gated: Bool
-    /// `[hidden, ff]`, or `[ff, hidden]` (transposed) when `blockSize` is set.
-    let down: LinearPlan
-    /// Neurons per block of a blocked (sparse-bundle) layer, whose `down` is stored transposed; nil when dense.
+    /// A dense layer's `[hidden, ff]` down; nil in a blocked layer.
+    let down: WeightMatrix?
+    /// A blocked layer's down transposed, `[ff, hidden]` (neuron `n`'s output column is row `n`: one contiguous
+    /// stream per block), checked but not read: a model binds it only where its densities read it
+    /// (`Model.transposedDowns`), so that its bytes are never gathered when the kept `sourceDown` serves every token.
+    let transposedDown: Tensor?
+    /// `[hidden]` bias of the down projection.
+    let downBias: FloatBuffer?
+    /// Neurons per block of a blocked (sparse-bundle) layer, whose down is stored transposed; nil when dense.
     let blockSize: Int?
     /// A blocked layer's kept source `down` `[hidden, ff]` (`FeedForwardNode.sourceDown`), and `sourceOrder[n]`, the
     /// source index of stored neuron `n`: dense execution scatters the activations to source order and multiplies
@@ -128,11 +134,19 @@ struct ExecutionPlan {
             guard let t = graph.tensors[name] else { throw SieveCoreError.missingTensor(source: "model", name: name) }
             return t
         }
-        func matrix(_ name: String, rows: Int?, columns: Int) throws -> WeightMatrix {
+        /// Tensor `name`, checked to be a `[rows, columns]` matrix of a type the kernels read, without reading it.
+        func matrixTensor(_ name: String, rows: Int?, columns: Int) throws -> Tensor {
             let t = try tensor(name)
             guard t.shape.rank == 2, t.shape.dims[1] == columns, rows == nil || t.shape.dims[0] == rows else {
                 throw SieveCoreError.invalidShape(source: "model", tensor: name, reason: "shape \(t.shape), the runtime expects [\(rows.map(String.init) ?? "n"), \(columns)]")
             }
+            guard WeightMatrix.supportedTypes.contains(t.dtype) else {
+                throw SieveRuntimeError.unsupportedWeightType(tensor: name, dtype: t.dtype.name)
+            }
+            return t
+        }
+        func matrix(_ name: String, rows: Int?, columns: Int) throws -> WeightMatrix {
+            let t = try matrixTensor(name, rows: rows, columns: columns)
             do {
                 return try WeightMatrix(t)
             } catch is SieveKernelsError {
@@ -191,19 +205,18 @@ struct ExecutionPlan {
                 throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(f.kind.rawValue) feed-forward layer without a gate projection")
             }
             let width = try tensor(f.up.weight).shape.dims.first ?? 0
-            let down: LinearPlan
+            var down: WeightMatrix?
+            var transposedDown: Tensor?
             var blockSize: Int?
             switch f.layout {
             case .dense:
-                down = try linear(f.down, outputs: d, inputs: width)
+                down = product(try matrix(f.down.weight, rows: d, columns: width))
             case let .blocked(size, _):
-                // Bundles store down transposed, `[ff, hidden]`: neuron n's output column is row n (one contiguous
-                // stream per block), multiplied by `TransposedMatMul`.
+                // Bundles store down transposed, `[ff, hidden]`, multiplied by `TransposedMatMul`.
                 guard size > 0, width % size == 0 else {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): FFN width \(width) is not a whole number of blocks of \(size)")
                 }
-                down = LinearPlan(weight: try matrix(f.down.weight, rows: width, columns: d),
-                                  bias: try f.down.bias.map { try vector($0, count: d) })
+                transposedDown = try matrixTensor(f.down.weight, rows: width, columns: d)
                 blockSize = size
             }
             // A sparse layer whose blocks are not whole 16-row groups (single neurons) reads gate/up rows row-major;
@@ -233,7 +246,8 @@ struct ExecutionPlan {
             let feedForward = FeedForwardPlan(
                 kind: f.kind, activation: f.activation, width: width, up: gateUp == nil ? read(up.weight) : nil,
                 gate: gateUp == nil ? gate.map { read($0.weight) } : nil, upBias: up.bias, gateBias: gate?.bias, gated: gate != nil,
-                down: down, blockSize: blockSize, sourceDown: sourceDown, sourceOrder: sourceOrder, gateUp: gateUp)
+                down: down, transposedDown: transposedDown, downBias: try f.down.bias.map { try vector($0, count: d) },
+                blockSize: blockSize, sourceDown: sourceDown, sourceOrder: sourceOrder, gateUp: gateUp)
             func predictor(_ node: PredictorNode?, units: Int) throws -> PredictorPlan? {
                 guard let node else { return nil }
                 guard node.units == units, node.sourceBlock >= 0, node.sourceBlock <= i else {

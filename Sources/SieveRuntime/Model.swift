@@ -108,6 +108,9 @@ public final class Model {
     private let predictorInput: MatMulInput
     /// A predictor's hidden vector, as its `up` product reads it.
     private let scoresInput: MatMulInput
+    /// Per block, its blocked FFN's transposed down where this model's densities read it
+    /// (`readsTransposedDown`), else nil.
+    private let transposedDowns: [WeightMatrix?]
     /// Per-thread scratch of the transposed (blocked) down products.
     private let downScratch: FloatBuffer
     /// Per block, its blocked FFN as the one-region sparse kernel sees it (nil for dense FFNs), and that kernel's
@@ -187,17 +190,24 @@ public final class Model {
                                      layers: plan.blocks.count)
         let blocked = plan.blocks.contains { $0.feedForward.blockSize != nil }
         downScratch = FloatBuffer(count: blocked ? TransposedMatMul.scratchFloats(columns: hp.hiddenSize, threads: threads) : 0)
-        sparseFeedForwards = plan.blocks.map { b in
+        let transposedDowns = try plan.blocks.enumerated().map { i, b -> WeightMatrix? in
             let f = b.feedForward
-            return f.blockSize.map {
-                let function = Self.kernelFunction(f.activation)
-                if let gateUp = f.gateUp {
-                    return SparseFeedForward.Layer(gateUp: gateUp, down: f.down.weight, gateBias: f.gateBias?.pointer,
-                                                   upBias: f.upBias?.pointer, function: function, blockRows: $0)
-                }
-                return SparseFeedForward.Layer(gate: f.gate, up: f.up!, down: f.down.weight, gateBias: f.gateBias?.pointer,
-                                               upBias: f.upBias?.pointer, function: function, blockRows: $0)
+            guard let t = f.transposedDown,
+                  Self.readsTransposedDown(f, density: sparsity.densities[i], mode: sparsity.mode, sparsePrefill: options.sparsePrefill)
+            else { return nil }
+            return try WeightMatrix(t)
+        }
+        self.transposedDowns = transposedDowns
+        sparseFeedForwards = plan.blocks.enumerated().map { i, b in
+            let f = b.feedForward
+            guard let blockSize = f.blockSize, let down = transposedDowns[i] else { return nil }
+            let function = Self.kernelFunction(f.activation)
+            if let gateUp = f.gateUp {
+                return SparseFeedForward.Layer(gateUp: gateUp, down: down, gateBias: f.gateBias?.pointer,
+                                               upBias: f.upBias?.pointer, function: function, blockRows: blockSize)
             }
+            return SparseFeedForward.Layer(gate: f.gate, up: f.up!, down: down, gateBias: f.gateBias?.pointer,
+                                           upBias: f.upBias?.pointer, function: function, blockRows: blockSize)
         }
         sourceOrderActivations = FloatBuffer(count: batch * (plan.blocks.filter { $0.feedForward.sourceDown != nil }.map(\.feedForward.width).max() ?? 0))
         sparseScratch = FloatBuffer(count: blocked && sparsity.isSparse ? SparseFeedForward.scratchFloats(outputs: hp.hiddenSize, threads: threads) : 0)
@@ -566,6 +576,16 @@ public final class Model {
     /// 0.21, 1.37–1.45× / 1.52–1.58× at 0.1.
     static let sourceDownDensity = 0.2
 
+    /// Whether blocked layer `f` reads its transposed down with these settings: always without a kept source down;
+    /// with one, only where its FFN runs sparsely and a token's down is not the source's (decode below
+    /// `sourceDownDensity`, oracle selection, a sparse prefill). Elsewhere the model never binds it, and a bundle
+    /// never gathers it (`TensorStorage.deferred`): 28 MB of SmolLM2's.
+    static func readsTransposedDown(_ f: FeedForwardPlan, density: BlockDensity, mode: SparsityMode, sparsePrefill: Bool) -> Bool {
+        guard f.sourceDown != nil else { return true }
+        guard mode != .dense, density.sparseFFN else { return false }
+        return mode == .oracle || sparsePrefill || density.ffn < sourceDownDensity
+    }
+
     /// Multiply-adds (heads × tokens × span × head size) below which attention runs on the calling thread: a
     /// region costs about 0.3 µs. At 1 << 16, docs-opt-relu (4 heads of 64) attended every decoded token of its
     /// 256-token context serially, about a tenth of decode time with the second thread idle; at 1 << 13 its decode
@@ -610,7 +630,7 @@ public final class Model {
                     if activationObserver != nil { zeroUnselected(blocks, units: f.blocks, width: blockSize, row: work.up.pointer) }
                 }
                 observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: 1, width: width)
-                addBias(f.down.bias, to: work.projected, rows: rows, width: d)
+                addBias(f.downBias, to: work.projected, rows: rows, width: d)
                 return
             }
             // Oracle selection or a sparse batch: every row's activations, then each row keeps its own top blocks
@@ -631,8 +651,8 @@ public final class Model {
                 zeroUnselected(selection.top(kept, units: f.blocks), units: f.blocks, width: blockSize, row: row)
             }
             observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: m, width: width)
-            transposedDown(f, tokens: m, blocks: nil, blockSize: blockSize, into: output)
-            addBias(f.down.bias, to: work.projected, rows: rows, width: d)
+            transposedDown(f, layer: layer, tokens: m, blockSize: blockSize, into: output)
+            addBias(f.downBias, to: work.projected, rows: rows, width: d)
             return
         }
         MatMul.multiply(feedForwardProducts[layer], work.input, pool: pool)
@@ -644,12 +664,12 @@ public final class Model {
         if let source = f.sourceDown {
             sourceDownProduct(f, source, tokens: m, into: output)
         } else if let blockSize = f.blockSize {
-            transposedDown(f, tokens: m, blocks: nil, blockSize: blockSize, into: output)
+            transposedDown(f, layer: layer, tokens: m, blockSize: blockSize, into: output)
         } else {
             work.input.bind(work.up.pointer, tokens: m, columns: width)
-            MatMul.multiply(f.down.weight, work.input, into: output, pool: pool)
+            MatMul.multiply(f.down!, work.input, into: output, pool: pool)
         }
-        addBias(f.down.bias, to: work.projected, rows: rows, width: d)
+        addBias(f.downBias, to: work.projected, rows: rows, width: d)
     }
 
     /// Bias, then the activation (times the gate for gated layers), on columns `columns` of rows `0..<rows` of
@@ -692,10 +712,13 @@ public final class Model {
         MatMul.multiply(source, work.input, into: output, pool: pool)
     }
 
-    /// `output` rows `0..<tokens` = the activations in `up` times the transposed down rows of `blocks` (all if nil).
-    private func transposedDown(_ f: FeedForwardPlan, tokens: Int, blocks: UnsafeBufferPointer<Int>?, blockSize: Int,
-                                into output: UnsafeMutablePointer<Float>) {
-        TransposedMatMul.multiply(f.down.weight, work.up.pointer, inputStride: f.width, tokens: tokens, blocks: blocks,
+    /// `output` rows `0..<tokens` = the activations in `up` times block `layer`'s transposed down (rows of zero
+    /// activations skipped).
+    private func transposedDown(_ f: FeedForwardPlan, layer: Int, tokens: Int, blockSize: Int, into output: UnsafeMutablePointer<Float>) {
+        guard let down = transposedDowns[layer] else {
+            preconditionFailure("block \(layer) reads a transposed down its model did not bind (Model.readsTransposedDown)")
+        }
+        TransposedMatMul.multiply(down, work.up.pointer, inputStride: f.width, tokens: tokens, blocks: nil,
                                   blockRows: blockSize, into: output, outputStride: hiddenSize, scratch: downScratch.pointer,
                                   scratchCount: downScratch.count, pool: pool)
     }

@@ -80,6 +80,46 @@ import Testing
     }
 }
 
+@Suite struct DeferredBufferTests {
+    /// A deferred tensor is checked and sized without being made; its bytes are filled once, even when several
+    /// threads read them first at the same time, and every reader sees the same buffer.
+    @Test func fillsOnceOnFirstRead() throws {
+        let calls = ManagedCounter()
+        let deferred = DeferredBuffer(count: 16) { buffer in
+            calls.increment()
+            for i in 0..<16 { buffer.bytes[i] = UInt8(3 * i) }
+        }
+        let tensor = try Tensor(name: "t", dtype: .u8, shape: [16], storage: .deferred(deferred))
+        #expect(tensor.byteCount == 16 && !deferred.isMade && calls.value == 0)
+        #expect(throws: SieveCoreError.self) { try Tensor(name: "t", dtype: .u8, shape: [17], storage: .deferred(deferred)) }
+        let owners = ManagedBox<[ObjectIdentifier]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            let owner = tensor.storage.owner
+            owners.update { $0.append(ObjectIdentifier(owner)) }
+        }
+        #expect(calls.value == 1 && deferred.isMade)
+        #expect(Set(owners.value).count == 1)
+        #expect(Array(tensor.bytes) == (0..<16).map { UInt8(3 * $0) })
+        #expect(calls.value == 1)
+    }
+}
+
+/// A counter and a box that threads update under a lock (test helpers).
+final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
+
+final class ManagedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    func update(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
+    var value: Value { lock.withLock { stored } }
+}
+
 @Suite struct AtomicWriteTests {
     @Test func failedWriteLeavesNothing() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-atomic-\(UUID().uuidString)")

@@ -66,6 +66,37 @@ import Testing
                 == (try SparseExecutionTests.decodeLogits(source, tokens, options: dense)), "\(file): decode logits differ")
     }
 
+    /// A keep bundle's transposed down is gathered from the file's blocks only by a model that reads it: not by a
+    /// dense model or one that multiplies the kept source down (FFN density 0.5), but by one below
+    /// `Model.sourceDownDensity`, whose sparse decode then still matches the in-memory graph's.
+    @Test func keepBundleGathersTheTransposedDownOnlyWhereRead() throws {
+        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q8_0.gguf"))
+        let (packed, tokens) = try SparseExecutionTests.packed(source)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-bundle-down-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("tiny.sieve")
+        _ = try BundleWriter.write(packed, to: url)
+        let reread = try BundlePlugin().read(url)
+        let downs = try reread.blocks.map { block -> DeferredBuffer in
+            guard case let .deferred(d) = try reread.tensor(block.feedForward.down.weight).storage else {
+                throw SieveCoreError.invalidShape(source: "test", tensor: block.feedForward.down.weight, reason: "not deferred")
+            }
+            return d
+        }
+        func made() -> Int { downs.filter(\.isMade).count }
+        #expect(made() == 0)
+        let dense = RuntimeOptions(contextLength: 64, threads: 2, sparsity: .dense)
+        let half = RuntimeOptions(contextLength: 64, threads: 2, sparsity: .predicted, ffnDensity: 0.5, headDensity: 1)
+        _ = try SparseExecutionTests.decodeLogits(reread, tokens, options: dense)
+        _ = try SparseExecutionTests.decodeLogits(reread, tokens, options: half)
+        #expect(made() == 0, "a dense model or one at FFN density 0.5 gathered a transposed down")
+        let sparse = RuntimeOptions(contextLength: 64, threads: 2, sparsity: .predicted, ffnDensity: 0.125, headDensity: 1)
+        #expect(try SparseExecutionTests.decodeLogits(reread, tokens, options: sparse)
+                == (try SparseExecutionTests.decodeLogits(packed, tokens, options: sparse)))
+        #expect(made() == downs.count)
+    }
+
     /// Where the 16-row kernel runs, a q4 bundle's gated layers read gate and up from one matrix, block by block
     /// (the plan keeps no other copy of them): prefill is bit for bit the row layout's, and sparse decode at
     /// FFN density 0.5 within the tolerance of a quantized decode (`InterleavedWeightsTests`).
