@@ -19,6 +19,7 @@ Variants (`kind[:rank]:density`):
   (from the FFN input: the weights themselves, reduced with the input covariance; from the block input: least
   squares).
 - q1-ffn / q2-ffn: |silu(ĝ)·û| with gate and up quantized to 1 or 2 bits per weight (blocks of 32).
+- gate: the true |silu(g)| alone (the whole gate computed, up ignored), as CATS selects.
 """
 import argparse
 import json
@@ -164,6 +165,8 @@ def build(kind, rank, model, records):
         block_input, ffn_input, a = (np.asarray(r[layer], np.float32) for r in records)
         if kind == 'oracle':
             scorers.append(None)
+        elif kind == 'gate':
+            scorers.append((kind, gate))
         elif kind in ('linear-input', 'linear-ffn'):
             source = with_bias(normalized(block_input, eps) if kind == 'linear-input' else ffn_input)
             b = reduce_rank(np.linalg.lstsq(source, np.abs(a), rcond=None)[0], source, rank)
@@ -190,6 +193,8 @@ def scores(scorer, block_input, ffn_input, a, eps):
     if scorer is None:
         return np.abs(a)
     kind = scorer[0]
+    if kind == 'gate':
+        return np.abs(silu(ffn_input @ scorer[1].T))
     if kind.startswith('linear'):
         source = with_bias(normalized(block_input, eps) if kind == 'linear-input' else ffn_input)
         return source @ scorer[1]
