@@ -77,6 +77,15 @@ public final class DeferredBuffer: @unchecked Sendable {
 
     /// Whether the buffer has been made.
     public var isMade: Bool { lock.withLock { made != nil } }
+
+    /// Calls `body` with the bytes without making the buffer: the made buffer's, else a temporary one's, filled for
+    /// the call and freed after it (for a one-time copy of the bytes into another layout).
+    public func withTemporaryBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if let made = lock.withLock({ made }) { return try body(UnsafeRawBufferPointer(made.bytes)) }
+        let temporary = TensorBuffer(count: count)
+        fill(temporary)
+        return try body(UnsafeRawBufferPointer(temporary.bytes))
+    }
 }
 
 /// Where a tensor's bytes live: a slice of a memory-mapped file (zero copy), an owned buffer, or an owned buffer
@@ -107,6 +116,22 @@ public enum TensorStorage: @unchecked Sendable {
         case let .mapped(_, _, count): return count
         case let .owned(buffer): return buffer.bytes.count
         case let .deferred(deferred): return deferred.count
+        }
+    }
+
+    /// Calls `body` with the stored bytes; a deferred buffer is not made (`DeferredBuffer.withTemporaryBytes`).
+    public func withTemporaryBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if case let .deferred(deferred) = self { return try deferred.withTemporaryBytes(body) }
+        return try body(bytes)
+    }
+
+    /// The object and byte offset that identify these bytes while the object lives (the mapped file and the
+    /// offset, or the buffer, deferred or not, and 0), without making a deferred buffer.
+    public var identity: (object: AnyObject, offset: Int) {
+        switch self {
+        case let .mapped(file, offset, _): return (file, offset)
+        case let .owned(buffer): return (buffer, 0)
+        case let .deferred(deferred): return (deferred, 0)
         }
     }
 

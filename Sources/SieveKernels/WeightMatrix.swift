@@ -122,9 +122,11 @@ public struct WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// `interleavedBlocks(gate:up:blockRows:)`, shared like `sharedInterleaved()`.
-    public static func sharedInterleavedBlocks(gate: WeightMatrix, up: WeightMatrix, blockRows: Int) -> WeightMatrix {
-        InterleavedCopies.shared.blocks(gate: gate, up: up, blockRows: blockRows)
+    /// `interleavedBlocks(gate:up:blockRows:)` of two tensors, shared like `sharedInterleaved()`. Deferred tensors
+    /// (`TensorStorage.deferred`) are read through temporary buffers and left unmade, so that a bundle's gate and up
+    /// rows, gathered out of its blocks, are not held beside their fused copy.
+    public static func sharedInterleavedBlocks(gate: Tensor, up: Tensor, blockRows: Int) throws -> WeightMatrix {
+        try InterleavedCopies.shared.blocks(gate: gate, up: up, blockRows: blockRows)
     }
 
     /// A new interleaved matrix of `rows` rows whose row `r` (row-major encoding) is at `source(r)`.
@@ -252,7 +254,8 @@ final class InterleavedCopies: @unchecked Sendable {
         let rows: Int
         let columns: Int
         let dtype: DType
-        /// For a gate/up pair (`blocks(gate:up:blockRows:)`): up's address and the block size; 0 otherwise.
+        /// For a gate/up pair (`blocks(gate:up:blockRows:)`): up's owner, offset and the block size; else nil and 0.
+        var upOwner: ObjectIdentifier?
         var upBase: UInt = 0
         var blockRows = 0
     }
@@ -277,25 +280,35 @@ final class InterleavedCopies: @unchecked Sendable {
         }
     }
 
-    /// The shared `WeightMatrix.interleavedBlocks(gate:up:blockRows:)` of a pair (keyed by gate's owner). A mapped
-    /// source's pages are not released: the runner's other paths read gate and up row by row.
-    func blocks(gate: WeightMatrix, up: WeightMatrix, blockRows: Int) -> WeightMatrix {
-        let make = { WeightMatrix.interleavedBlocks(gate: gate, up: up, blockRows: blockRows) }
-        guard let owner = gate.owner else { return make() }
-        let key = Key(owner: ObjectIdentifier(owner), base: UInt(bitPattern: gate.base), rows: gate.rows, columns: gate.columns,
-                      dtype: gate.dtype, upBase: UInt(bitPattern: up.base), blockRows: blockRows)
-        return shared(key, source: owner, make)
+    /// The shared `WeightMatrix.interleavedBlocks(gate:up:blockRows:)` of a pair of tensors (keyed by the identity of
+    /// gate's and up's bytes). Deferred bytes are read through temporary buffers and stay unmade; a mapped source's
+    /// pages are not released: the runner's other paths read gate and up row by row.
+    func blocks(gate: Tensor, up: Tensor, blockRows: Int) throws -> WeightMatrix {
+        let g = gate.storage.identity, u = up.storage.identity
+        let key = Key(owner: ObjectIdentifier(g.object), base: UInt(g.offset), rows: gate.shape.rows, columns: gate.shape.innermost,
+                      dtype: gate.dtype, upOwner: ObjectIdentifier(u.object), upBase: UInt(u.offset), blockRows: blockRows)
+        return try shared(key, source: g.object) {
+            try gate.storage.withTemporaryBytes { gateBytes in
+                try up.storage.withTemporaryBytes { upBytes in
+                    let gateRows = try WeightMatrix(bytes: gateBytes, dtype: gate.dtype, rows: gate.shape.rows,
+                                                    columns: gate.shape.innermost, name: gate.name)
+                    let upRows = try WeightMatrix(bytes: upBytes, dtype: up.dtype, rows: up.shape.rows, columns: up.shape.innermost,
+                                                  name: up.name)
+                    return WeightMatrix.interleavedBlocks(gate: gateRows, up: upRows, blockRows: blockRows)
+                }
+            }
+        }
     }
 
     /// The live copy under `key`, or `make()`'s, remembered while `source` and the copy live.
-    private func shared(_ key: Key, source: AnyObject, _ make: () -> WeightMatrix) -> WeightMatrix {
+    private func shared(_ key: Key, source: AnyObject, _ make: () throws -> WeightMatrix) rethrows -> WeightMatrix {
         lock.lock()
         defer { lock.unlock() }
         if let e = entries[key], e.source != nil, let buffer = e.buffer {
             return WeightMatrix(name: e.name, layout: e.copy, owner: buffer)
         }
         entries = entries.filter { $0.value.source != nil && $0.value.buffer != nil }
-        let copy = make()
+        let copy = try make()
         guard let buffer = copy.owner as? TensorBuffer else { return copy }
         entries[key] = Entry(source: source, buffer: buffer, copy: copy.layout, name: copy.name)
         return copy

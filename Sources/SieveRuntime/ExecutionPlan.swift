@@ -120,10 +120,10 @@ struct ExecutionPlan {
     /// layer reads them by single neurons), down, a kept source down, an untied LM head — are replaced by their
     /// shared interleaved copies (`WeightMatrix.sharedInterleaved()`), whatever holds their bytes, so that a matrix
     /// runs the same kernel (and gives the same bits) from a GGUF and from a bundle packed with `--dtype keep`.
-    /// Pages mapped from a file are released after copying; a buffer the graph owns (a bundle's FFN rows gathered
-    /// from its blocks, a GGUF's Q/K rows put back in transformers' order) is held twice until the graph is
-    /// released. A blocked gated layer whose blocks are whole groups gets one copy of gate and up together, block
-    /// by block (`FeedForwardPlan.gateUp`), instead of one each.
+    /// Pages mapped from a file are released after copying; a buffer the graph owns (a GGUF's Q/K rows put back in
+    /// transformers' order) is held twice until the graph is released. A blocked gated layer whose blocks are whole
+    /// groups gets one copy of gate and up together, block by block (`FeedForwardPlan.gateUp`), instead of one
+    /// each, made from a bundle's blocks without gathering their rows (`TensorStorage.deferred`).
     init(graph: ModelGraph, interleavedWeights: Bool = false) throws {
         let hp = graph.hyperparameters
         architecture = graph.architecture
@@ -222,11 +222,11 @@ struct ExecutionPlan {
             // A sparse layer whose blocks are not whole 16-row groups (single neurons) reads gate/up rows row-major;
             // a gated one whose blocks are reads both from one matrix, block by block.
             let byGroups = (blockSize ?? 16) % 16 == 0
-            let up = try linear(f.up, outputs: width, inputs: d, product: false)
-            let gate = try f.gate.map { try linear($0, outputs: width, inputs: d, product: false) }
+            let up = try matrixTensor(f.up.weight, rows: width, columns: d)
+            let gate = try f.gate.map { try matrixTensor($0.weight, rows: width, columns: d) }
             var gateUp: WeightMatrix?
-            if interleave, let blockSize, byGroups, let g = gate?.weight, g.canInterleave, up.weight.canInterleave, g.dtype == up.weight.dtype {
-                gateUp = WeightMatrix.sharedInterleavedBlocks(gate: g, up: up.weight, blockRows: blockSize)
+            if interleave, let blockSize, byGroups, let gate, gate.dtype == up.dtype, WeightMatrix.canInterleave(up.dtype, rows: width) {
+                gateUp = try WeightMatrix.sharedInterleavedBlocks(gate: gate, up: up, blockRows: blockSize)
             }
             /// Gate or up as products read it when they are not fused: interleaved where whole groups are read.
             func read(_ m: WeightMatrix) -> WeightMatrix { byGroups ? product(m) : m }
@@ -244,8 +244,10 @@ struct ExecutionPlan {
                 }
             }
             let feedForward = FeedForwardPlan(
-                kind: f.kind, activation: f.activation, width: width, up: gateUp == nil ? read(up.weight) : nil,
-                gate: gateUp == nil ? gate.map { read($0.weight) } : nil, upBias: up.bias, gateBias: gate?.bias, gated: gate != nil,
+                kind: f.kind, activation: f.activation, width: width, up: gateUp == nil ? read(try WeightMatrix(up)) : nil,
+                gate: try gateUp == nil ? gate.map { read(try WeightMatrix($0)) } : nil,
+                upBias: try f.up.bias.map { try vector($0, count: width) }, gateBias: try f.gate?.bias.map { try vector($0, count: width) },
+                gated: gate != nil,
                 down: down, transposedDown: transposedDown, downBias: try f.down.bias.map { try vector($0, count: d) },
                 blockSize: blockSize, sourceDown: sourceDown, sourceOrder: sourceOrder, gateUp: gateUp)
             func predictor(_ node: PredictorNode?, units: Int) throws -> PredictorPlan? {

@@ -97,6 +97,37 @@ import Testing
         #expect(made() == downs.count)
     }
 
+    /// Where the 16-row kernel runs, a q4 keep bundle read from its file fuses gate and up out of its blocks without
+    /// gathering them (their deferred buffers stay unmade), models of one graph share the fused copy, and the logits
+    /// are the in-memory graph's.
+    @Test(.enabled(if: DecodeKernels.preferred == .vnni, "the 16-row kernel needs AVX-512 VNNI"))
+    func fusedBundleNeverGathersGateAndUp() throws {
+        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q4_1.gguf"))
+        let (packed, tokens) = try SparseExecutionTests.packed(source)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-bundle-fuse-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("tiny.sieve")
+        _ = try BundleWriter.write(packed, to: url)
+        let reread = try BundlePlugin().read(url)
+        let parts = try reread.blocks.flatMap { block in
+            try [block.feedForward.up.weight, block.feedForward.gate!.weight].map { name -> DeferredBuffer in
+                guard case let .deferred(d) = try reread.tensor(name).storage else {
+                    throw SieveCoreError.invalidShape(source: "test", tensor: name, reason: "not deferred")
+                }
+                return d
+            }
+        }
+        let first = try Model(graph: reread, options: RuntimeOptions(contextLength: 64, threads: 2))
+        let second = try Model(graph: reread, options: RuntimeOptions(contextLength: 64, threads: 1))
+        #expect(parts.allSatisfy { !$0.isMade }, "gate or up rows were gathered")
+        for (a, b) in zip(first.plan.blocks, second.plan.blocks) {
+            #expect(a.feedForward.gateUp != nil && a.feedForward.gateUp?.base == b.feedForward.gateUp?.base)
+        }
+        #expect(try logits(reread, tokens) == (try logits(packed, tokens)))
+        #expect(parts.allSatisfy { !$0.isMade })
+    }
+
     /// Where the 16-row kernel runs, a q4 bundle's gated layers read gate and up from one matrix, block by block
     /// (the plan keeps no other copy of them): prefill is bit for bit the row layout's, and sparse decode at
     /// FFN density 0.5 within the tolerance of a quantized decode (`InterleavedWeightsTests`).
