@@ -369,11 +369,13 @@ public final class BundleFile: @unchecked Sendable {
                     } else {
                         // Gathered from the section's parts (an FFN layer's rows from its blocks) when first read:
                         // a model that never reads it (a transposed down beside a kept source down) never holds it.
-                        storages[i] = .deferred(DeferredBuffer(count: e.byteCount) { [self] buffer in
-                            copy(Self.extents(of: e, into: buffer), from: s)
+                        // The closure holds the mapping, not this object (whose parsed manifest is megabytes).
+                        let file = file, section = UnsafeRawBufferPointer(rebasing: file.bytes[s.offset..<(s.offset + s.size)])
+                        let span = (e.ranges.map(\.lowerBound).min() ?? 0)..<(e.ranges.map(\.upperBound).max() ?? 0)
+                        storages[i] = .deferred(DeferredBuffer(count: e.byteCount) { buffer in
+                            Self.scatter(section, at: 0..<section.count, to: Self.extents(of: e, into: buffer))
                             // The pages of the whole span: its parts' partial pages too (23 MB of SmolLM2's).
-                            let span = (s.offset + (e.ranges.map(\.lowerBound).min() ?? 0))..<(s.offset + (e.ranges.map(\.upperBound).max() ?? 0))
-                            file.releasePages(of: UnsafeRawBufferPointer(rebasing: file.bytes[span]))
+                            file.releasePages(of: UnsafeRawBufferPointer(rebasing: section[span]))
                         })
                     }
                 }
