@@ -393,6 +393,11 @@ public final class BundleFile: @unchecked Sendable {
             // (not the gathered FFN parts, the compressed bytes, or rows no run reads).
             file.releasePages(of: UnsafeRawBufferPointer(rebasing: file.bytes[s.offset..<(s.offset + s.storedSize)]))
         }
+        // Once more over every section: on kernels whose page cache holds large folios, reading a section's first
+        // pages maps the whole folio, which may reach back into the section released before it.
+        if let first = sections.map(\.offset).min(), let end = sections.map({ $0.offset + $0.storedSize }).max(), first < end {
+            file.releasePages(of: UnsafeRawBufferPointer(rebasing: file.bytes[first..<end]))
+        }
         return TensorStore(try manifest.tensors.enumerated().map { i, e in
             try Tensor(name: e.name, dtype: e.dtype, shape: e.shape, storage: storages[i]!, source: path)
         })
