@@ -17,6 +17,16 @@ import Testing
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/models")
 
+    /// `graph` written to a bundle file and read back. The file is removed at once: its mapping stays valid.
+    static func throughFile(_ graph: ModelGraph) throws -> ModelGraph {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-bundle-exec-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("model.sieve")
+        _ = try BundleWriter.write(graph, to: url)
+        return try BundlePlugin().read(url)
+    }
+
     func logits(_ graph: ModelGraph, _ tokens: [Int], interleaved: Bool = true) throws -> [[Float]] {
         let model = try Model(graph: graph, options: RuntimeOptions(contextLength: 64, threads: 2, interleavedWeights: interleaved))
         var rows: [[Float]] = []
@@ -30,12 +40,7 @@ import Testing
     func packedBundleRunsDenselyLikeTheSource(_ name: String) throws {
         let source = try SafetensorsPlugin().read(Self.fixtures.appendingPathComponent("\(name)/hf"))
         let (packed, tokens) = try SparseExecutionTests.packed(name)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-bundle-exec-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let file = dir.appendingPathComponent("\(name).sieve")
-        _ = try BundleWriter.write(packed, to: file)
-        let reread = try BundlePlugin().read(file)
+        let reread = try Self.throughFile(packed)
         if case .dense = reread.blocks[0].feedForward.layout { Issue.record("the bundle lost its blocked layout") }
 
         let expected = try logits(source, tokens)
@@ -54,12 +59,7 @@ import Testing
         let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/\(file)"))
         let (packed, tokens) = try SparseExecutionTests.packed(source)
         #expect(packed.blocks.allSatisfy { $0.feedForward.sourceDown != nil }, "\(file): no source down kept")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-bundle-keep-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let url = dir.appendingPathComponent("tiny.sieve")
-        _ = try BundleWriter.write(packed, to: url)
-        let reread = try BundlePlugin().read(url)
+        let reread = try Self.throughFile(packed)
         #expect(try logits(reread, tokens) == (try logits(source, tokens)), "\(file): prefill logits differ")
         let dense = RuntimeOptions(sparsity: .dense)
         #expect(try SparseExecutionTests.decodeLogits(reread, tokens, options: dense)
@@ -72,12 +72,7 @@ import Testing
     @Test func keepBundleGathersTheTransposedDownOnlyWhereRead() throws {
         let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q8_0.gguf"))
         let (packed, tokens) = try SparseExecutionTests.packed(source)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-bundle-down-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let url = dir.appendingPathComponent("tiny.sieve")
-        _ = try BundleWriter.write(packed, to: url)
-        let reread = try BundlePlugin().read(url)
+        let reread = try Self.throughFile(packed)
         let downs = try reread.blocks.map { block -> DeferredBuffer in
             guard case let .deferred(d) = try reread.tensor(block.feedForward.down.weight).storage else {
                 throw SieveCoreError.invalidShape(source: "test", tensor: block.feedForward.down.weight, reason: "not deferred")
@@ -104,12 +99,7 @@ import Testing
     func fusedBundleNeverGathersGateAndUp() throws {
         let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q4_1.gguf"))
         let (packed, tokens) = try SparseExecutionTests.packed(source)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-bundle-fuse-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let url = dir.appendingPathComponent("tiny.sieve")
-        _ = try BundleWriter.write(packed, to: url)
-        let reread = try BundlePlugin().read(url)
+        let reread = try Self.throughFile(packed)
         let parts = try reread.blocks.flatMap { block in
             try [block.feedForward.up.weight, block.feedForward.gate!.weight].map { name -> DeferredBuffer in
                 guard case let .deferred(d) = try reread.tensor(name).storage else {
