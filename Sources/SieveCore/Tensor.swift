@@ -58,7 +58,8 @@ public final class DeferredBuffer: @unchecked Sendable {
     private let lock = NSLock()
     private var made: TensorBuffer?
 
-    /// A buffer of `count` bytes that `fill` writes (once, under a lock) when they are first read.
+    /// A buffer of `count` bytes that `fill` writes into the buffer it is given: once, under a lock, when they are
+    /// first read (`buffer`), or into a temporary buffer (`withTemporaryBytes`).
     public init(count: Int, fill: @escaping (TensorBuffer) -> Void) {
         self.count = count
         self.fill = fill

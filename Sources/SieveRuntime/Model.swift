@@ -113,8 +113,8 @@ public final class Model {
     private let transposedDowns: [WeightMatrix?]
     /// Per-thread scratch of the transposed (blocked) down products.
     private let downScratch: FloatBuffer
-    /// Per block, its blocked FFN as the one-region sparse kernel sees it (nil for dense FFNs), and that kernel's
-    /// scratch.
+    /// Per block, its blocked FFN as the one-region sparse kernel sees it (nil for dense FFNs and where the model
+    /// binds no transposed down), and that kernel's scratch.
     private let sparseFeedForwards: [SparseFeedForward.Layer?]
     private let sparseScratch: FloatBuffer
     /// `[batch, ff]`: FFN activations scattered back to source order, for blocked layers with a kept source `down`.
