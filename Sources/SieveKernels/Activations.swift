@@ -26,6 +26,19 @@ public enum Activations {
         }
     }
 
+    /// `x[n] = function(x[n] + bias[n])` (no bias if nil) for each listed `n`: a sparse layer's selected single
+    /// neurons in one pass, with the scalar forms `apply` uses past its last whole vector, so each value is the one
+    /// `add` and `apply` give it alone (as many calls cost more than their work).
+    public static func applyListed(_ function: Function, _ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+                                   at indices: UnsafeBufferPointer<Int>) {
+        switch function {
+        case .relu: listed(x, bias, indices) { Swift.max($0, 0) }
+        case .silu: listed(x, bias, indices) { silu1($0) }
+        case .geluErf: listed(x, bias, indices) { geluErf1($0) }
+        case .geluTanh: listed(x, bias, indices) { geluTanh1($0) }
+        }
+    }
+
     /// `out[i] = function(gate[i]) · up[i]` (SwiGLU with `.silu`, GeGLU with `.geluErf`/`.geluTanh`).
     /// `out` may alias `gate` or `up`.
     public static func gatedProduct(_ function: Function, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
@@ -164,6 +177,16 @@ public enum Activations {
             i += 16
         }
         while i < count { y[i] = scalar(x[i]); i += 1 }
+    }
+
+    @inline(__always)
+    static func listed(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?, _ indices: UnsafeBufferPointer<Int>,
+                       _ scalar: (Float) -> Float) {
+        if let bias {
+            for n in indices { x[n] = scalar(x[n] + bias[n]) }
+        } else {
+            for n in indices { x[n] = scalar(x[n]) }
+        }
     }
 
     @inline(__always)

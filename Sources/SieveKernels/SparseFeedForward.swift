@@ -156,19 +156,31 @@ public enum SparseFeedForward {
                 forEachRows { MatMul.compute(gate, output: gateOutput, outputStride: gate.rows, rows: $0, input: input, prefill: false, thread: thread) }
             }
             forEachRows { MatMul.compute(up, output: activations, outputStride: up.rows, rows: $0, input: input, prefill: false, thread: thread) }
-            for block in blocks {
-                let n = block * b
-                if let bias = layer.gateBias, let gateOutput { Activations.add(bias + n, into: gateOutput + n, count: b) }
-                if let bias = layer.upBias { Activations.add(bias + n, into: activations + n, count: b) }
-                if let gateOutput, layer.gated {
-                    Activations.gatedProduct(layer.function, gate: gateOutput + n, up: activations + n, into: activations + n, count: b)
-                } else {
-                    Activations.apply(layer.function, activations + n, count: b)
-                }
+            if b == 1 && !layer.gated {
+                Activations.applyListed(layer.function, activations, bias: layer.upBias, at: blocks)
+            } else {
+                activateBlocks(layer, blocks, gateOutput: gateOutput, activations: activations)
             }
         }
         TransposedMatMul.accumulateOne(layer.down.layout, activations, rows: RowBlocks(blocks: blocks, blockRows: b, rows: layer.neurons),
                                        columns: 0..<layer.outputs, into: out, scratch: scratch)
+    }
+
+    /// The biases and activation of the rows of `blocks` (separate gate and up products).
+    @inline(__always)
+    private static func activateBlocks(_ layer: Layer, _ blocks: UnsafeBufferPointer<Int>, gateOutput: UnsafeMutablePointer<Float>?,
+                                       activations: UnsafeMutablePointer<Float>) {
+        let b = layer.blockRows
+        for block in blocks {
+            let n = block * b
+            if let bias = layer.gateBias, let gateOutput { Activations.add(bias + n, into: gateOutput + n, count: b) }
+            if let bias = layer.upBias { Activations.add(bias + n, into: activations + n, count: b) }
+            if let gateOutput, layer.gated {
+                Activations.gatedProduct(layer.function, gate: gateOutput + n, up: activations + n, into: activations + n, count: b)
+            } else {
+                Activations.apply(layer.function, activations + n, count: b)
+            }
+        }
     }
 
     /// Block `block`'s activations `activations[B·block ..< B·(block+1)]` (B = `blockRows`) from one token's fused

@@ -83,6 +83,32 @@ import Testing
         #expect(worstRatio(fast, ref, scale: Self.inputs.map { max(1, abs($0)) }, tolerance: tolerance) <= 1)
     }
 
+    /// The listed neurons get the bias and the activation (against the reference, and bit for bit what `add` and
+    /// `apply` give each alone); the others are left as they were.
+    @Test(arguments: Activations.Function.allCases)
+    func listedActivationMatchesReference(function: Activations.Function) {
+        var rng = SplitMix64(seed: 9)
+        let bias = rng.floats(Self.inputs.count, scale: 2)
+        let listed = stride(from: 3, to: Self.inputs.count, by: 7).map { $0 }
+        var fast = Self.inputs, one = Self.inputs, ref = Self.inputs
+        listed.withUnsafeBufferPointer { Activations.applyListed(function, &fast, bias: bias, at: $0) }
+        for n in listed {
+            one.withUnsafeMutableBufferPointer { y in
+                bias.withUnsafeBufferPointer { Activations.add($0.baseAddress! + n, into: y.baseAddress! + n, count: 1) }
+                Activations.apply(function, y.baseAddress! + n, count: 1)
+            }
+            ref[n] = Activations.reference(function, Self.inputs[n] + bias[n])
+        }
+        #expect(fast == one)
+        let tolerance = function == .geluErf ? Tolerances.geluErf : Tolerances.activation
+        #expect(worstRatio(fast, ref, scale: ref.map { max(1, abs($0)) }, tolerance: tolerance) <= 1)
+        let unlisted = Set(0..<Self.inputs.count).subtracting(listed)
+        #expect(unlisted.allSatisfy { fast[$0] == Self.inputs[$0] })
+        var noBias = Self.inputs
+        listed.withUnsafeBufferPointer { Activations.applyListed(function, &noBias, bias: nil, at: $0) }
+        #expect(listed.allSatisfy { abs(noBias[$0] - Activations.reference(function, Self.inputs[$0])) <= tolerance * max(1, abs(Self.inputs[$0])) })
+    }
+
     @Test(arguments: Activations.Function.allCases)
     func gatedProductMatchesReference(function: Activations.Function) {
         var rng = SplitMix64(seed: 6)
