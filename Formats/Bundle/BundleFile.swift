@@ -343,7 +343,7 @@ public final class BundleFile: @unchecked Sendable {
         let extents = Self.extents(of: e, into: buffer)
         if s.compression == .none {
             for k in Set(e.ranges.flatMap { s.frames(covering: $0) }).sorted() { _ = try verifiedStoredBytes(of: s, frame: k) }
-            copy(extents, from: s)
+            Self.copy(extents, from: rawBytes(of: s))
         } else {
             try decodeFrames(of: s, into: extents)
         }
@@ -370,10 +370,10 @@ public final class BundleFile: @unchecked Sendable {
                         // Gathered from the section's parts (an FFN layer's rows from its blocks) when first read:
                         // a model that never reads it (a transposed down beside a kept source down) never holds it.
                         // The closure holds the mapping, not this object (whose parsed manifest is megabytes).
-                        let file = file, section = UnsafeRawBufferPointer(rebasing: file.bytes[s.offset..<(s.offset + s.size)])
+                        let file = file, section = rawBytes(of: s)
                         let span = (e.ranges.map(\.lowerBound).min() ?? 0)..<(e.ranges.map(\.upperBound).max() ?? 0)
                         storages[i] = .deferred(DeferredBuffer(count: e.byteCount) { buffer in
-                            Self.scatter(section, at: 0..<section.count, to: Self.extents(of: e, into: buffer))
+                            Self.copy(Self.extents(of: e, into: buffer), from: section)
                             // The pages of the whole span: its parts' partial pages too (23 MB of SmolLM2's).
                             file.releasePages(of: UnsafeRawBufferPointer(rebasing: section[span]))
                         })
@@ -519,9 +519,14 @@ public final class BundleFile: @unchecked Sendable {
         }
     }
 
-    /// Copies the extents out of a raw section (whose frames were verified).
-    private func copy(_ extents: [Extent], from s: BundleSection) {
-        Self.scatter(UnsafeRawBufferPointer(rebasing: file.bytes[s.offset..<(s.offset + s.size)]), at: 0..<s.size, to: extents)
+    /// The bytes of raw section `s` in the mapping.
+    private func rawBytes(of s: BundleSection) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: file.bytes[s.offset..<(s.offset + s.size)])
+    }
+
+    /// Copies the extents out of a raw section's bytes (its frames verified).
+    private static func copy(_ extents: [Extent], from section: UnsafeRawBufferPointer) {
+        scatter(section, at: 0..<section.count, to: extents)
     }
 
     /// Copies the part of each extent that lies in `window` (section offsets) out of `bytes` (the window's bytes).

@@ -146,12 +146,7 @@ struct ExecutionPlan {
             return t
         }
         func matrix(_ name: String, rows: Int?, columns: Int) throws -> WeightMatrix {
-            let t = try matrixTensor(name, rows: rows, columns: columns)
-            do {
-                return try WeightMatrix(t)
-            } catch is SieveKernelsError {
-                throw SieveRuntimeError.unsupportedWeightType(tensor: name, dtype: t.dtype.name)
-            }
+            try WeightMatrix(try matrixTensor(name, rows: rows, columns: columns))
         }
         func vector(_ name: String, count: Int) throws -> FloatBuffer {
             let t = try tensor(name)

@@ -84,9 +84,9 @@ import Testing
     /// A deferred tensor is checked and sized without being made; its bytes are filled once, even when several
     /// threads read them first at the same time, and every reader sees the same buffer.
     @Test func fillsOnceOnFirstRead() throws {
-        let calls = ManagedCounter()
+        let calls = ManagedBox(0)
         let deferred = DeferredBuffer(count: 16) { buffer in
-            calls.increment()
+            calls.update { $0 += 1 }
             for i in 0..<16 { buffer.bytes[i] = UInt8(3 * i) }
         }
         let tensor = try Tensor(name: "t", dtype: .u8, shape: [16], storage: .deferred(deferred))
@@ -104,14 +104,7 @@ import Testing
     }
 }
 
-/// A counter and a box that threads update under a lock (test helpers).
-final class ManagedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    func increment() { lock.withLock { count += 1 } }
-    var value: Int { lock.withLock { count } }
-}
-
+/// A value that threads update under a lock (test helper).
 final class ManagedBox<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: Value
