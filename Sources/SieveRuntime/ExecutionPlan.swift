@@ -17,8 +17,8 @@ struct NormPlan {
     let epsilon: Float
 }
 
-/// One attention layer.
-struct AttentionPlan {
+/// One attention layer. A class, like `BlockPlan`: the forward pass hands it on per layer and token.
+final class AttentionPlan {
     let q: LinearPlan
     let k: LinearPlan
     let v: LinearPlan
@@ -28,10 +28,22 @@ struct AttentionPlan {
     let headDim: Int
     let rope: RoPE?
     let causal: Bool
+
+    init(q: LinearPlan, k: LinearPlan, v: LinearPlan, o: LinearPlan, heads: Int, kvHeads: Int, headDim: Int, rope: RoPE?, causal: Bool) {
+        self.q = q
+        self.k = k
+        self.v = v
+        self.o = o
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.rope = rope
+        self.causal = causal
+    }
 }
 
-/// One feed-forward layer.
-struct FeedForwardPlan {
+/// One feed-forward layer. A class, like `BlockPlan`: the forward pass hands it on per layer and token.
+final class FeedForwardPlan {
     let kind: FeedForwardKind
     let activation: Activation
     /// Neurons.
@@ -64,6 +76,26 @@ struct FeedForwardPlan {
     let gateUp: WeightMatrix?
     /// Neuron blocks (1 for a dense layer).
     var blocks: Int { blockSize.map { width / $0 } ?? 1 }
+
+    init(kind: FeedForwardKind, activation: Activation, width: Int, up: WeightMatrix?, gate: WeightMatrix?, upBias: FloatBuffer?,
+         gateBias: FloatBuffer?, gated: Bool, down: WeightMatrix?, transposedDown: Tensor?, downBias: FloatBuffer?, blockSize: Int?,
+         sourceDown: WeightMatrix?, sourceOrder: [Int], gateUp: WeightMatrix?) {
+        self.kind = kind
+        self.activation = activation
+        self.width = width
+        self.up = up
+        self.gate = gate
+        self.upBias = upBias
+        self.gateBias = gateBias
+        self.gated = gated
+        self.down = down
+        self.transposedDown = transposedDown
+        self.downBias = downBias
+        self.blockSize = blockSize
+        self.sourceDown = sourceDown
+        self.sourceOrder = sourceOrder
+        self.gateUp = gateUp
+    }
 }
 
 /// A low-rank sparsity predictor `scores = up · (down · x) + bias`, reading block `sourceBlock`'s input.
@@ -78,8 +110,9 @@ struct PredictorPlan {
     var rank: Int { down.rows }
 }
 
-/// One transformer block.
-struct BlockPlan {
+/// One transformer block. A class: the forward pass reads a block per layer and token, and copying a struct of
+/// this many references would retain and release each of them every time.
+final class BlockPlan {
     let attentionNorm: NormPlan
     let attention: AttentionPlan
     let feedForwardNorm: NormPlan
@@ -91,6 +124,20 @@ struct BlockPlan {
     /// The bundle's per-block densities (its schedule), if any.
     let ffnDensity: Double?
     let headDensity: Double?
+
+    init(attentionNorm: NormPlan, attention: AttentionPlan, feedForwardNorm: NormPlan, feedForward: FeedForwardPlan,
+         placement: NormPlacement, ffnPredictor: PredictorPlan?, headPredictor: PredictorPlan?, ffnDensity: Double?,
+         headDensity: Double?) {
+        self.attentionNorm = attentionNorm
+        self.attention = attention
+        self.feedForwardNorm = feedForwardNorm
+        self.feedForward = feedForward
+        self.placement = placement
+        self.ffnPredictor = ffnPredictor
+        self.headPredictor = headPredictor
+        self.ffnDensity = ffnDensity
+        self.headDensity = headDensity
+    }
 }
 
 /// The compiled form of a `ModelGraph`: every tensor the forward pass reads, bound once, checked for shape

@@ -25,8 +25,9 @@ public struct BlockDensity: Sendable, Equatable {
 /// What sparse execution needs besides the dense plan: per block the resolved densities, which predictors run, in
 /// which block's region their first product is computed (lookahead), and the buffers of their outputs.
 struct SparsityPlan {
-    /// A predictor in use: block `layer`'s `target` predictor, whose `down · x` goes to `hidden`.
-    struct ActivePredictor {
+    /// A predictor in use: block `layer`'s `target` predictor, whose `down · x` goes to `hidden`. A class, so that
+    /// reading it per layer and token retains one reference rather than each of its own.
+    final class ActivePredictor {
         let layer: Int
         let target: PredictorTarget
         let plan: PredictorPlan
@@ -43,6 +44,18 @@ struct SparsityPlan {
         let scores: FloatBuffer
         /// `hidden`'s first row, as the early `up` product reads it.
         let scoresInput: MatMulInput
+
+        init(layer: Int, target: PredictorTarget, plan: PredictorPlan, hidden: FloatBuffer, interleavedUp: InterleavedQ8Matrix?,
+             scoresEarly: Bool, scores: FloatBuffer, scoresInput: MatMulInput) {
+            self.layer = layer
+            self.target = target
+            self.plan = plan
+            self.hidden = hidden
+            self.interleavedUp = interleavedUp
+            self.scoresEarly = scoresEarly
+            self.scores = scores
+            self.scoresInput = scoresInput
+        }
     }
 
     let mode: SparsityMode
