@@ -53,10 +53,12 @@ let package = Package(
             name: "SieveTransforms", dependencies: ["SieveCore", "SieveKernels", "SieveRuntime", "SieveTokenizers"],
             path: "Sources/SieveTransforms", resources: [.copy("Resources")]),
 
-        // Format plugins: each imports only SieveCore.
+        // Format plugins: each imports only SieveCore (and the bundle its C checksum).
         .target(name: "SafetensorsFormat", dependencies: ["SieveCore"], path: "Formats/Safetensors"),
         .target(name: "GGUFFormat", dependencies: ["SieveCore"], path: "Formats/GGUF"),
-        .target(name: "BundleFormat", dependencies: ["SieveCore"], path: "Formats/Bundle", exclude: ["SPEC.md"]),
+        // The bundle's CRC-32 folds with carry-less multiplication where the CPU has it (C: Swift cannot emit it).
+        .target(name: "CSieveChecksum", path: "Sources/CSieveChecksum"),
+        .target(name: "BundleFormat", dependencies: ["SieveCore", "CSieveChecksum"], path: "Formats/Bundle", exclude: ["SPEC.md"]),
 
         // The OpenAI-compatible HTTP server (`sieve serve`).
         .target(

@@ -1,4 +1,4 @@
-import BundleFormat
+@testable import BundleFormat
 import Foundation
 import SieveCore
 import Testing
@@ -57,6 +57,31 @@ struct RoundTripTests {
         var split = CRC32()
         data.withUnsafeBytes { split.update(UnsafeRawBufferPointer(rebasing: $0[0..<333])); split.update(UnsafeRawBufferPointer(rebasing: $0[333...])) }
         #expect(split.value == CRC32.checksum(data))
+    }
+
+    @Test("CRC-32 equals the bitwise reference at every length around its folding bounds, fed whole or in pieces")
+    func crcMatchesTheReference() {
+        var rng = SeededRNG(seed: 10)
+        let data = (0..<200_003).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let bound = CRC32.foldMinimum
+        data.withUnsafeBytes { all in
+            for count in [0, 1, 7, 8, 63, 64, bound - 1, bound, bound + 1, bound + 63, bound + 64, 3 * bound + 17, 65_536, 200_003] {
+                let bytes = UnsafeRawBufferPointer(rebasing: all[0..<count])
+                #expect(CRC32.checksum(bytes) == CRC32.reference(bytes), "\(count) bytes")
+            }
+            // Pieces long enough to fold and too short to, so that folding starts from a running register.
+            var pieces = CRC32()
+            var start = 0
+            for length in [5, 9000, 3, 50_000, 300, 140_695] {
+                pieces.update(UnsafeRawBufferPointer(rebasing: all[start..<(start + length)]))
+                start += length
+            }
+            #expect(start == data.count)
+            #expect(pieces.value == CRC32.reference(all))
+        }
+        #if arch(x86_64)
+        #expect(CRC32.folds, "an x86-64 CPU with PCLMULQDQ folds; only the tables were tested")
+        #endif
     }
 
     @Test("a dense f32 model round-trips byte for byte, with its tokenizer and metadata")
