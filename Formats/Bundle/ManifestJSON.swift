@@ -3,10 +3,25 @@ import SieveCore
 /// A JSON value being read from a manifest, with its JSON path, so every shape error names the offending key.
 struct ManifestCursor {
     let value: JSONValue
-    /// The JSON path of `value` (`$.tensors[3].shape`).
-    let path: String
+    /// The JSON path of `value`, or of its array when `index` is set.
+    private let base: String
+    /// `value`'s index in its array. The item's path is spelled out only when asked for: a tokenizer's arrays
+    /// have a hundred thousand items, each path a string too long to store inline.
+    private let index: Int?
     /// The bundle's path, for errors.
     let file: String
+
+    /// The root cursor (or any cursor at `path`).
+    init(value: JSONValue, path: String, file: String) {
+        (self.value, base, index, self.file) = (value, path, nil, file)
+    }
+
+    private init(item value: JSONValue, at index: Int, of array: String, file: String) {
+        (self.value, base, self.index, self.file) = (value, array, index, file)
+    }
+
+    /// The JSON path of `value` (`$.tensors[3].shape`).
+    var path: String { index.map { "\(base)[\($0)]" } ?? base }
 
     /// An `invalidManifest` error at this cursor.
     func error(_ reason: String) -> BundleError {
@@ -51,7 +66,8 @@ struct ManifestCursor {
     }
     func array() throws -> [ManifestCursor] {
         guard let items = value.arrayItems else { throw error("expected an array") }
-        return items.enumerated().map { ManifestCursor(value: $1, path: "\(path)[\($0)]", file: file) }
+        let path = self.path
+        return items.enumerated().map { ManifestCursor(item: $1, at: $0, of: path, file: file) }
     }
     func object() throws -> [(String, ManifestCursor)] {
         guard let members = value.objectMembers else { throw error("expected an object") }

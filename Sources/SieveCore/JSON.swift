@@ -1,8 +1,10 @@
 import CJSONC
 import Foundation
 
-/// A JSON value parsed and serialised by json-c. Objects keep their key order.
-public indirect enum JSONValue: Equatable, Sendable {
+/// A JSON value parsed and serialised by json-c. Objects keep their key order. Not `indirect`: arrays and objects
+/// already hold their items out of line, and a boxed case would cost an allocation per scalar (a tokenizer's
+/// hundred thousand strings).
+public enum JSONValue: Equatable, Sendable {
     /// `null`.
     case null
     /// `true` or `false`.
