@@ -13,7 +13,10 @@ public struct BundleWriteOptions: Sendable {
     public var compression: BundleCompression
     /// zstd level, 1…22.
     public var zstdLevel: Int
-    /// A section is stored raw unless zstd shrinks it by at least this fraction (0 ≤ value < 1).
+    /// A section is stored raw unless zstd shrinks it by at least this fraction (0 ≤ value < 1). The default, 10%,
+    /// stores quantized and f16 weights raw (zstd saves them 6–8%): a raw section is mapped, not decompressed at
+    /// every load into private memory (SmolLM2's q8_0 embedding: 30 MB of anonymous memory and ~30 ms a load, to
+    /// save 1.9 MB of disk).
     public var minimumSavings: Double
     /// Target decompressed bytes per frame (FFN bundle sections round it to whole FFN blocks).
     public var frameSize: Int
@@ -22,9 +25,9 @@ public struct BundleWriteOptions: Sendable {
     /// Called after each tensor is written with (tensors done, tensor count, tensor name).
     public var progress: (@Sendable (Int, Int, String) -> Void)?
 
-    /// Options with the given values (defaults: zstd level 3, 1 MiB frames).
+    /// Options with the given values (defaults: zstd level 3, 10% minimum savings, 1 MiB frames).
     public init(dtype: DType? = nil, overwrite: Bool = false, compression: BundleCompression = .zstd, zstdLevel: Int = 3,
-                minimumSavings: Double = 0.05, frameSize: Int = 1 << 20, provenance: BundleProvenance = BundleProvenance(),
+                minimumSavings: Double = 0.10, frameSize: Int = 1 << 20, provenance: BundleProvenance = BundleProvenance(),
                 progress: (@Sendable (Int, Int, String) -> Void)? = nil) {
         self.dtype = dtype
         self.overwrite = overwrite
