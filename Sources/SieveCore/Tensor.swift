@@ -80,12 +80,58 @@ public final class DeferredBuffer: @unchecked Sendable {
     public var isMade: Bool { lock.withLock { made != nil } }
 
     /// Calls `body` with the bytes without making the buffer: the made buffer's, else a temporary one's, filled for
-    /// the call and freed after it (for a one-time copy of the bytes into another layout).
+    /// the call and freed after it (for a one-time copy of the bytes into another layout), or kept for the next
+    /// call while `reusingTemporaryBuffers` runs.
     public func withTemporaryBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         if let made = lock.withLock({ made }) { return try body(UnsafeRawBufferPointer(made.bytes)) }
-        let temporary = TensorBuffer(count: count)
+        let temporary = Self.spares.take(count)
+        defer { Self.spares.giveBack(temporary) }
         fill(temporary)
-        return try body(UnsafeRawBufferPointer(temporary.bytes))
+        return try body(UnsafeRawBufferPointer(rebasing: temporary.bytes[0..<count]))
+    }
+
+    /// Runs `body`, within which the temporary buffers of `withTemporaryBytes` are kept and reused rather than freed
+    /// (until the outermost call returns). Compiling a model gathers each layer's gate and up in turn, and fresh
+    /// pages cost a fault and zeroing each: 15% of loading a SmolLM2 bundle.
+    public static func reusingTemporaryBuffers<R>(_ body: () throws -> R) rethrows -> R {
+        spares.enter()
+        defer { spares.leave() }
+        return try body()
+    }
+
+    private static let spares = SpareBuffers()
+}
+
+/// Temporary buffers kept for reuse while a `DeferredBuffer.reusingTemporaryBuffers` scope is open.
+private final class SpareBuffers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var scopes = 0
+    private var buffers: [TensorBuffer] = []
+
+    func enter() { lock.withLock { scopes += 1 } }
+
+    func leave() {
+        // The buffers are handed out of the lock and freed there.
+        _ = lock.withLock { () -> [TensorBuffer] in
+            scopes -= 1
+            guard scopes == 0 else { return [] }
+            defer { buffers = [] }
+            return buffers
+        }
+    }
+
+    /// The smallest kept buffer of at least `count` bytes, or a new one.
+    func take(_ count: Int) -> TensorBuffer {
+        let kept: TensorBuffer? = lock.withLock {
+            guard let i = buffers.indices.filter({ buffers[$0].bytes.count >= count })
+                .min(by: { buffers[$0].bytes.count < buffers[$1].bytes.count }) else { return nil }
+            return buffers.remove(at: i)
+        }
+        return kept ?? TensorBuffer(count: count)
+    }
+
+    func giveBack(_ buffer: TensorBuffer) {
+        lock.withLock { if scopes > 0 { buffers.append(buffer) } }
     }
 }
 

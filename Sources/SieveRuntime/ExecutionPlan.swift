@@ -228,94 +228,97 @@ struct ExecutionPlan {
         }
 
         var blocks: [BlockPlan] = []
-        for (i, b) in graph.blocks.enumerated() {
-            let a = b.attention
-            guard a.heads > 0, a.kvHeads > 0, a.heads % a.kvHeads == 0, a.headDim > 0 else {
-                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): \(a.heads) heads and \(a.kvHeads) KV heads (the KV heads must divide the heads)")
-            }
-            if let rope = a.rope, rope.dimensions <= 0 || rope.dimensions > a.headDim || rope.dimensions % 2 != 0 {
-                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): RoPE over \(rope.dimensions) of \(a.headDim) head dimensions (must be even and at most the head size)")
-            }
-            let qDim = a.heads * a.headDim
-            let kvDim = a.kvHeads * a.headDim
-            let attention = AttentionPlan(
-                q: try linear(a.q, outputs: qDim, inputs: d), k: try linear(a.k, outputs: kvDim, inputs: d),
-                v: try linear(a.v, outputs: kvDim, inputs: d), o: try linear(a.o, outputs: d, inputs: qDim),
-                heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, rope: a.rope, causal: a.causal)
-            let f = b.feedForward
-            if f.kind.isGated && f.gate == nil {
-                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(f.kind.rawValue) feed-forward layer without a gate projection")
-            }
-            let width = try tensor(f.up.weight).shape.dims.first ?? 0
-            var down: WeightMatrix?
-            var transposedDown: Tensor?
-            var blockSize: Int?
-            switch f.layout {
-            case .dense:
-                down = product(try matrix(f.down.weight, rows: d, columns: width))
-            case let .blocked(size, _):
-                // Bundles store down transposed, `[ff, hidden]`, multiplied by `TransposedMatMul`.
-                guard size > 0, width % size == 0 else {
-                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): FFN width \(width) is not a whole number of blocks of \(size)")
+        // Layers gather gate and up in turn into temporaries of the same sizes: reuse them.
+        try DeferredBuffer.reusingTemporaryBuffers {
+            for (i, b) in graph.blocks.enumerated() {
+                let a = b.attention
+                guard a.heads > 0, a.kvHeads > 0, a.heads % a.kvHeads == 0, a.headDim > 0 else {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): \(a.heads) heads and \(a.kvHeads) KV heads (the KV heads must divide the heads)")
                 }
-                transposedDown = try matrixTensor(f.down.weight, rows: width, columns: d)
-                blockSize = size
-            }
-            // A sparse layer whose blocks are not whole 16-row groups (single neurons) reads gate/up rows row-major;
-            // a gated one whose blocks are reads both from one matrix, block by block.
-            let byGroups = (blockSize ?? 16) % 16 == 0
-            let up = try matrixTensor(f.up.weight, rows: width, columns: d)
-            let gate = try f.gate.map { try matrixTensor($0.weight, rows: width, columns: d) }
-            var gateUp: WeightMatrix?
-            if interleave, let blockSize, byGroups, let gate, gate.dtype == up.dtype, WeightMatrix.canInterleave(up.dtype, rows: width) {
-                gateUp = try WeightMatrix.sharedInterleavedBlocks(gate: gate, up: up, blockRows: blockSize)
-            }
-            /// Gate or up as products read it when they are not fused: interleaved where whole groups are read.
-            func read(_ m: WeightMatrix) -> WeightMatrix { byGroups ? product(m) : m }
-            var sourceDown: WeightMatrix?
-            var sourceOrder: [Int] = []
-            if let source = f.sourceDown, case let .blocked(_, permutation) = f.layout {
-                sourceDown = product(try matrix(source, rows: d, columns: width))
-                let order = try tensor(permutation)
-                guard order.dtype == .i32, order.elementCount == width else {
-                    throw SieveCoreError.invalidShape(source: "model", tensor: permutation, reason: "shape \(order.shape) as \(order.dtype.name), the runtime expects \(width) i32 values")
+                if let rope = a.rope, rope.dimensions <= 0 || rope.dimensions > a.headDim || rope.dimensions % 2 != 0 {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): RoPE over \(rope.dimensions) of \(a.headDim) head dimensions (must be even and at most the head size)")
                 }
-                sourceOrder = try order.floats().map { Int($0) }
-                guard Set(sourceOrder) == Set(0..<width) else {
-                    throw SieveCoreError.invalidShape(source: "model", tensor: permutation, reason: "is not a permutation of 0..<\(width)")
+                let qDim = a.heads * a.headDim
+                let kvDim = a.kvHeads * a.headDim
+                let attention = AttentionPlan(
+                    q: try linear(a.q, outputs: qDim, inputs: d), k: try linear(a.k, outputs: kvDim, inputs: d),
+                    v: try linear(a.v, outputs: kvDim, inputs: d), o: try linear(a.o, outputs: d, inputs: qDim),
+                    heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, rope: a.rope, causal: a.causal)
+                let f = b.feedForward
+                if f.kind.isGated && f.gate == nil {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(f.kind.rawValue) feed-forward layer without a gate projection")
                 }
-            }
-            let feedForward = FeedForwardPlan(
-                kind: f.kind, activation: f.activation, width: width, up: gateUp == nil ? read(try WeightMatrix(up)) : nil,
-                gate: try gateUp == nil ? gate.map { read(try WeightMatrix($0)) } : nil,
-                upBias: try f.up.bias.map { try vector($0, count: width) }, gateBias: try f.gate?.bias.map { try vector($0, count: width) },
-                gated: gate != nil,
-                down: down, transposedDown: transposedDown, downBias: try f.down.bias.map { try vector($0, count: d) },
-                blockSize: blockSize, sourceDown: sourceDown, sourceOrder: sourceOrder, gateUp: gateUp)
-            func predictor(_ node: PredictorNode?, units: Int) throws -> PredictorPlan? {
-                guard let node else { return nil }
-                guard node.units == units, node.sourceBlock >= 0, node.sourceBlock <= i else {
-                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(node.target.rawValue) predictor of \(node.units) units reading block \(node.sourceBlock) (expected \(units) units and a block at most \(i))")
+                let width = try tensor(f.up.weight).shape.dims.first ?? 0
+                var down: WeightMatrix?
+                var transposedDown: Tensor?
+                var blockSize: Int?
+                switch f.layout {
+                case .dense:
+                    down = product(try matrix(f.down.weight, rows: d, columns: width))
+                case let .blocked(size, _):
+                    // Bundles store down transposed, `[ff, hidden]`, multiplied by `TransposedMatMul`.
+                    guard size > 0, width % size == 0 else {
+                        throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): FFN width \(width) is not a whole number of blocks of \(size)")
+                    }
+                    transposedDown = try matrixTensor(f.down.weight, rows: width, columns: d)
+                    blockSize = size
                 }
-                let downT = try tensor(node.down)
-                let rank = downT.shape.dims.first ?? 0
-                let up = try tensor(node.up)
-                guard up.shape.dims == [units, rank] else {
-                    throw SieveCoreError.invalidShape(source: "model", tensor: node.up, reason: "shape \(up.shape), the runtime expects [\(units), \(rank)]")
+                // A sparse layer whose blocks are not whole 16-row groups (single neurons) reads gate/up rows row-major;
+                // a gated one whose blocks are reads both from one matrix, block by block.
+                let byGroups = (blockSize ?? 16) % 16 == 0
+                let up = try matrixTensor(f.up.weight, rows: width, columns: d)
+                let gate = try f.gate.map { try matrixTensor($0.weight, rows: width, columns: d) }
+                var gateUp: WeightMatrix?
+                if interleave, let blockSize, byGroups, let gate, gate.dtype == up.dtype, WeightMatrix.canInterleave(up.dtype, rows: width) {
+                    gateUp = try WeightMatrix.sharedInterleavedBlocks(gate: gate, up: up, blockRows: blockSize)
                 }
-                return PredictorPlan(down: try matrix(node.down, rows: rank, columns: d), up: try matrix(node.up, rows: units, columns: rank),
-                                     bias: try node.bias.map { try vector($0, count: units) }, sourceBlock: node.sourceBlock,
-                                     units: units)
+                /// Gate or up as products read it when they are not fused: interleaved where whole groups are read.
+                func read(_ m: WeightMatrix) -> WeightMatrix { byGroups ? product(m) : m }
+                var sourceDown: WeightMatrix?
+                var sourceOrder: [Int] = []
+                if let source = f.sourceDown, case let .blocked(_, permutation) = f.layout {
+                    sourceDown = product(try matrix(source, rows: d, columns: width))
+                    let order = try tensor(permutation)
+                    guard order.dtype == .i32, order.elementCount == width else {
+                        throw SieveCoreError.invalidShape(source: "model", tensor: permutation, reason: "shape \(order.shape) as \(order.dtype.name), the runtime expects \(width) i32 values")
+                    }
+                    sourceOrder = try order.floats().map { Int($0) }
+                    guard Set(sourceOrder) == Set(0..<width) else {
+                        throw SieveCoreError.invalidShape(source: "model", tensor: permutation, reason: "is not a permutation of 0..<\(width)")
+                    }
+                }
+                let feedForward = FeedForwardPlan(
+                    kind: f.kind, activation: f.activation, width: width, up: gateUp == nil ? read(try WeightMatrix(up)) : nil,
+                    gate: try gateUp == nil ? gate.map { read(try WeightMatrix($0)) } : nil,
+                    upBias: try f.up.bias.map { try vector($0, count: width) }, gateBias: try f.gate?.bias.map { try vector($0, count: width) },
+                    gated: gate != nil,
+                    down: down, transposedDown: transposedDown, downBias: try f.down.bias.map { try vector($0, count: d) },
+                    blockSize: blockSize, sourceDown: sourceDown, sourceOrder: sourceOrder, gateUp: gateUp)
+                func predictor(_ node: PredictorNode?, units: Int) throws -> PredictorPlan? {
+                    guard let node else { return nil }
+                    guard node.units == units, node.sourceBlock >= 0, node.sourceBlock <= i else {
+                        throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(node.target.rawValue) predictor of \(node.units) units reading block \(node.sourceBlock) (expected \(units) units and a block at most \(i))")
+                    }
+                    let downT = try tensor(node.down)
+                    let rank = downT.shape.dims.first ?? 0
+                    let up = try tensor(node.up)
+                    guard up.shape.dims == [units, rank] else {
+                        throw SieveCoreError.invalidShape(source: "model", tensor: node.up, reason: "shape \(up.shape), the runtime expects [\(units), \(rank)]")
+                    }
+                    return PredictorPlan(down: try matrix(node.down, rows: rank, columns: d), up: try matrix(node.up, rows: units, columns: rank),
+                                         bias: try node.bias.map { try vector($0, count: units) }, sourceBlock: node.sourceBlock,
+                                         units: units)
+                }
+                let ffnPredictor = try predictor(b.ffnPredictor, units: feedForward.blocks)
+                if ffnPredictor != nil && blockSize == nil {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) has an FFN predictor but no blocked FFN layout")
+                }
+                blocks.append(BlockPlan(attentionNorm: try norm(b.attentionNorm), attention: attention,
+                                        feedForwardNorm: try norm(b.feedForwardNorm), feedForward: feedForward,
+                                        placement: b.normPlacement, ffnPredictor: ffnPredictor,
+                                        headPredictor: try predictor(b.headPredictor, units: a.heads),
+                                        ffnDensity: b.ffnDensity, headDensity: b.headDensity))
             }
-            let ffnPredictor = try predictor(b.ffnPredictor, units: feedForward.blocks)
-            if ffnPredictor != nil && blockSize == nil {
-                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) has an FFN predictor but no blocked FFN layout")
-            }
-            blocks.append(BlockPlan(attentionNorm: try norm(b.attentionNorm), attention: attention,
-                                    feedForwardNorm: try norm(b.feedForwardNorm), feedForward: feedForward,
-                                    placement: b.normPlacement, ffnPredictor: ffnPredictor,
-                                    headPredictor: try predictor(b.headPredictor, units: a.heads),
-                                    ffnDensity: b.ffnDensity, headDensity: b.headDensity))
         }
         guard !blocks.isEmpty else { throw SieveRuntimeError.unsupportedGraph(reason: "the graph has no transformer blocks") }
         self.blocks = blocks

@@ -102,6 +102,32 @@ import Testing
         #expect(Array(tensor.bytes) == (0..<16).map { UInt8(3 * $0) })
         #expect(calls.value == 1)
     }
+
+    /// Within `reusingTemporaryBuffers`, a temporary copy is reused by the next one that fits (the bytes are each
+    /// buffer's own, exactly `count` of them); outside it, and after it, none is kept; neither buffer is made.
+    @Test func reusesTemporariesWithinAScope() {
+        func deferred(_ count: Int, _ value: UInt8) -> DeferredBuffer {
+            DeferredBuffer(count: count) { buffer in
+                for i in 0..<count { buffer.bytes[i] = value &+ UInt8(truncatingIfNeeded: i) }
+            }
+        }
+        let big = deferred(300_000, 1), small = deferred(200_000, 7), other = deferred(300_000, 9)
+        func visit(_ d: DeferredBuffer, _ value: UInt8) -> UnsafeRawPointer? {
+            d.withTemporaryBytes { bytes in
+                #expect(bytes.count == d.count)
+                #expect(bytes[0] == value && bytes[d.count - 1] == value &+ UInt8(truncatingIfNeeded: d.count - 1))
+                return bytes.baseAddress
+            }
+        }
+        let (first, second, third) = DeferredBuffer.reusingTemporaryBuffers {
+            (visit(big, 1), visit(small, 7), visit(other, 9))
+        }
+        #expect(first == second && second == third, "each call reuses the one kept buffer")
+        #expect(!big.isMade && !small.isMade && !other.isMade)
+        // Outside a scope nothing is kept: two temporaries alive at once are two buffers.
+        let nested = big.withTemporaryBytes { outer in other.withTemporaryBytes { $0.baseAddress != outer.baseAddress } }
+        #expect(nested)
+    }
 }
 
 /// A value that threads update under a lock (test helper).
