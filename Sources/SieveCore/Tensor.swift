@@ -102,8 +102,10 @@ public final class DeferredBuffer: @unchecked Sendable {
     private static let spares = SpareBuffers()
 }
 
-/// Temporary buffers kept for reuse while a `DeferredBuffer.reusingTemporaryBuffers` scope is open.
+/// Temporary buffers kept for reuse while a `DeferredBuffer.reusingTemporaryBuffers` scope is open (at most
+/// `limit`: a gate and an up copy alive at once, and room for a layer of another size).
 private final class SpareBuffers: @unchecked Sendable {
+    private static let limit = 4
     private let lock = NSLock()
     private var scopes = 0
     private var buffers: [TensorBuffer] = []
@@ -131,7 +133,7 @@ private final class SpareBuffers: @unchecked Sendable {
     }
 
     func giveBack(_ buffer: TensorBuffer) {
-        lock.withLock { if scopes > 0 { buffers.append(buffer) } }
+        lock.withLock { if scopes > 0 && buffers.count < Self.limit { buffers.append(buffer) } }
     }
 }
 
