@@ -54,8 +54,24 @@ public enum UnitSelection {
         if countAtLeast(threshold, keys, n: n) == k {
             // No surplus ties at the threshold: every key at or above it is selected. Each index is written at the
             // next free slot, which only advances when the index is selected (no unpredictable branch); the loop
-            // ends at the k-th selected index, so nothing past `selected[k − 1]` is written.
+            // ends at the k-th selected index, so nothing past `selected[k − 1]` is written. A few selected among
+            // many (k ≤ n/8) are found sixteen keys at a time instead, as the set bits of a mask: 0.71 µs against
+            // 0.87 µs for 51 of 1024 (docs-opt-relu's layers), but slower when most keys are selected.
             var i = 0
+            if 8 * k <= n {
+                let vt = SIMD16<UInt32>(repeating: threshold)
+                let laneBits = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+                while i + 16 <= n && j < k {
+                    let v = UnsafeRawPointer(keys + i).loadUnaligned(as: SIMD16<UInt32>.self)
+                    var bits = SIMD16<UInt32>(repeating: 0).replacing(with: laneBits, where: v .>= vt).wrappedSum()
+                    while bits != 0 {
+                        selected[j] = i &+ bits.trailingZeroBitCount
+                        j &+= 1
+                        bits &= bits &- 1
+                    }
+                    i &+= 16
+                }
+            }
             while j < k {
                 selected[j] = i
                 j &+= keys[i] >= threshold ? 1 : 0
