@@ -125,8 +125,8 @@ private final class SpareBuffers: @unchecked Sendable {
     /// The smallest kept buffer of at least `count` bytes, or a new one.
     func take(_ count: Int) -> TensorBuffer {
         let kept: TensorBuffer? = lock.withLock {
-            guard let i = buffers.indices.filter({ buffers[$0].bytes.count >= count })
-                .min(by: { buffers[$0].bytes.count < buffers[$1].bytes.count }) else { return nil }
+            guard let i = buffers.indices.lazy.filter({ self.buffers[$0].bytes.count >= count })
+                .min(by: { self.buffers[$0].bytes.count < self.buffers[$1].bytes.count }) else { return nil }
             return buffers.remove(at: i)
         }
         return kept ?? TensorBuffer(count: count)
