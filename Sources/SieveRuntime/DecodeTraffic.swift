@@ -2,8 +2,8 @@ import SieveKernels
 
 extension Model {
     /// Bytes of weights one decoded token reads with this model's options: each matrix of a dense product whole;
-    /// in a sparse FFN layer the kept blocks' gate and up rows, their down rows (or the whole source `down`, where
-    /// the runner multiplies that instead) and the predictor; one embedding row; the LM head.
+    /// in a sparse FFN layer the kept blocks' gate and up rows, their down rows (or the whole source `down` of a
+    /// layer that keeps one, which the runners multiply instead) and the predictor; one embedding row; the LM head.
     ///
     /// A layer with sparse heads still reads Q, K, V and O whole (only attention skips the unselected heads), plus
     /// its head predictor. Both runners skip the rows of a transposed `down` whose activation is zero (a ReLU
@@ -41,15 +41,11 @@ extension Model {
             switch sparsity.mode {
             case .predicted:
                 total += keptRows * neuronBytes
-                if let source = f.sourceDown, density.ffn >= Self.sourceDownDensity {
-                    total += bytes(source)
-                } else {
-                    total += transposedDown
-                }
+                total += f.sourceDown.map(bytes) ?? transposedDown
                 total += predictorBytes(sparsity.ffnPredictors[layer])
             case .oracle, .dense:
-                // Every activation, then the kept rows of the transposed down.
-                total += gateAndUp + transposedDown
+                // Every activation, then the source down or the kept rows of the transposed down.
+                total += gateAndUp + (f.sourceDown.map(bytes) ?? transposedDown)
             }
         }
         if let head = plan.lmHead { total += bytes(head.weight) }

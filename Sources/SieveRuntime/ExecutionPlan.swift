@@ -58,8 +58,8 @@ final class FeedForwardPlan {
     /// A dense layer's `[hidden, ff]` down; nil in a blocked layer.
     let down: WeightMatrix?
     /// A blocked layer's down transposed, `[ff, hidden]` (neuron `n`'s output column is row `n`: one contiguous
-    /// stream per block), checked but not read: a model binds it only where its densities read it
-    /// (`Model.transposedDowns`), so that its bytes are never gathered when the kept `sourceDown` serves every token.
+    /// stream per block), checked but not read: a model binds it only in layers without a kept `sourceDown`
+    /// (`Model.transposedDowns`), so that a bundle never gathers its bytes where the source's down serves every token.
     let transposedDown: Tensor?
     /// `[hidden]` bias of the down projection.
     let downBias: FloatBuffer?

@@ -108,8 +108,7 @@ public final class Model {
     private let predictorInput: MatMulInput
     /// A predictor's hidden vector, as its `up` product reads it.
     private let scoresInput: MatMulInput
-    /// Per block, its blocked FFN's transposed down where this model's densities read it
-    /// (`readsTransposedDown`), else nil.
+    /// Per block, its blocked FFN's transposed down, unless the layer keeps a source down (which it reads instead).
     private let transposedDowns: [WeightMatrix?]
     /// Per-thread scratch of the transposed (blocked) down products.
     private let downScratch: FloatBuffer
@@ -177,9 +176,11 @@ public final class Model {
         let batch = encoder ? max(options.batchSize, context) : min(options.batchSize, context)
         let work = Workspace(plan: plan, batch: batch, context: context, threads: threads,
                              quantizedActivations: options.quantizedActivations)
-        let sparsity = try SparsityPlan(plan: plan, options: options, batch: batch, threads: threads)
+        // Predictors run for every row of a batch only with a sparse prefill; otherwise for decoded tokens alone.
+        let predictedRows = options.sparsePrefill ? batch : 1
+        let sparsity = try SparsityPlan(plan: plan, options: options, predictedRows: predictedRows, threads: threads)
         // Dense models and dense modes never bind it: keep it minimal then.
-        let predictorInput = MatMulInput(maxTokens: sparsity.readers.contains { !$0.isEmpty } ? batch : 1,
+        let predictorInput = MatMulInput(maxTokens: sparsity.readers.contains { !$0.isEmpty } ? predictedRows : 1,
                                          maxColumns: hp.hiddenSize, threads: threads,
                                          alwaysQuantizeActivations: options.quantizedActivations)
         self.sparsity = sparsity
@@ -190,11 +191,10 @@ public final class Model {
                                      layers: plan.blocks.count)
         let blocked = plan.blocks.contains { $0.feedForward.blockSize != nil }
         downScratch = FloatBuffer(count: blocked ? TransposedMatMul.scratchFloats(columns: hp.hiddenSize, threads: threads) : 0)
-        let transposedDowns = try plan.blocks.enumerated().map { i, b -> WeightMatrix? in
-            let f = b.feedForward
-            guard let t = f.transposedDown,
-                  Self.readsTransposedDown(f, density: sparsity.densities[i], mode: sparsity.mode, sparsePrefill: options.sparsePrefill)
-            else { return nil }
+        // A layer with a kept source down multiplies that at every density (see `feedForward`), so its transposed
+        // down is never bound and a bundle never gathers it (`TensorStorage.deferred`): 28 MB of SmolLM2's.
+        let transposedDowns = try plan.blocks.map { b -> WeightMatrix? in
+            guard b.feedForward.sourceDown == nil, let t = b.feedForward.transposedDown else { return nil }
             return try WeightMatrix(t)
         }
         self.transposedDowns = transposedDowns
@@ -568,24 +568,6 @@ public final class Model {
                             into: work.attended.row(i, width: qDim) + h * a.headDim)
     }
 
-    /// FFN density from which a decoded token of a layer with a kept source `down` multiplies that (4-bit, every
-    /// neuron, zeros for the unselected) rather than the selected rows of the re-encoded transposed down. Measured
-    /// on SmolLM2 Q4_1 (speed-up over dense, source down / transposed rows). With the four-row kernels (two runs):
-    /// 0.99–1.12× / 0.80–0.82× at 0.5, 1.06–1.10× / 0.89–0.95× at 0.4, 1.13–1.15× / 1.21–1.24× at 0.2. With the
-    /// source down interleaved (three alternating runs): 1.24–1.28× / 1.14–1.20× at 0.29, 1.28–1.34× / 1.28–1.33× at
-    /// 0.21, 1.37–1.45× / 1.52–1.58× at 0.1.
-    static let sourceDownDensity = 0.2
-
-    /// Whether blocked layer `f` reads its transposed down with these settings: always without a kept source down;
-    /// with one, only where its FFN runs sparsely and a token's down is not the source's (decode below
-    /// `sourceDownDensity`, oracle selection, a sparse prefill). Elsewhere the model never binds it, and a bundle
-    /// never gathers it (`TensorStorage.deferred`): 28 MB of SmolLM2's.
-    static func readsTransposedDown(_ f: FeedForwardPlan, density: BlockDensity, mode: SparsityMode, sparsePrefill: Bool) -> Bool {
-        guard f.sourceDown != nil else { return true }
-        guard mode != .dense, density.sparseFFN else { return false }
-        return mode == .oracle || sparsePrefill || density.ffn < sourceDownDensity
-    }
-
     /// Multiply-adds (heads × tokens × span × head size) below which attention runs on the calling thread: a
     /// region costs about 0.3 µs. At 1 << 16, docs-opt-relu (4 heads of 64) attended every decoded token of its
     /// 256-token context serially, about a tenth of decode time with the second thread idle; at 1 << 13 its decode
@@ -615,9 +597,10 @@ public final class Model {
                                                         input: scoresInput, early: earlyScores, pool: pool)
                     blocks = selection.top(kept, of: scores, units: f.blocks, layer: layer, heads: false)
                 }
-                if let source = f.sourceDown, density.ffn >= Self.sourceDownDensity {
+                if let source = f.sourceDown {
                     // The selected gate/up rows, then the source's down over the activations in source order
-                    // (zeros elsewhere): at this density its 4-bit product is cheaper than the re-encoded rows.
+                    // (zeros elsewhere): the sparse run holds no down of its own, so it never holds more memory than
+                    // the dense run, and its down product is exactly the source's.
                     MatMul.multiply(feedForwardProducts[layer], work.input, blocks: blocks,
                                     blockRows: f.gateUp == nil ? blockSize : 2 * blockSize, pool: pool)
                     for b in blocks { activate(f, function, rows: 1, columns: (b * blockSize)..<((b + 1) * blockSize)) }
@@ -651,7 +634,11 @@ public final class Model {
                 zeroUnselected(selection.top(kept, units: f.blocks), units: f.blocks, width: blockSize, row: row)
             }
             observeFeedForward(layer: layer, start: start + rows.lowerBound, tokens: m, width: width)
-            transposedDown(f, layer: layer, tokens: m, blockSize: blockSize, into: output)
+            if let source = f.sourceDown {
+                sourceDownProduct(f, source, tokens: m, into: output)
+            } else {
+                transposedDown(f, layer: layer, tokens: m, blockSize: blockSize, into: output)
+            }
             addBias(f.downBias, to: work.projected, rows: rows, width: d)
             return
         }
@@ -716,7 +703,7 @@ public final class Model {
     /// activations skipped).
     private func transposedDown(_ f: FeedForwardPlan, layer: Int, tokens: Int, blockSize: Int, into output: UnsafeMutablePointer<Float>) {
         guard let down = transposedDowns[layer] else {
-            preconditionFailure("block \(layer) reads a transposed down its model did not bind (Model.readsTransposedDown)")
+            preconditionFailure("block \(layer) keeps a source down: its transposed down is not bound")
         }
         TransposedMatMul.multiply(down, work.up.pointer, inputStride: f.width, tokens: tokens, blocks: nil,
                                   blockRows: blockSize, into: output, outputStride: hiddenSize, scratch: downScratch.pointer,

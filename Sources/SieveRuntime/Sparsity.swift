@@ -67,8 +67,9 @@ struct SparsityPlan {
     let headPredictors: [ActivePredictor?]
 
     /// Resolves densities: `options` override the bundle's schedule; dense mode, and dense FFN layers, compute
-    /// everything. Predicted selection needs a predictor for every sparse unit kind.
-    init(plan: ExecutionPlan, options: RuntimeOptions, batch: Int, threads: Int) throws {
+    /// everything. Predicted selection needs a predictor for every sparse unit kind. `predictedRows`: the most batch
+    /// rows one step runs the predictors for.
+    init(plan: ExecutionPlan, options: RuntimeOptions, predictedRows: Int, threads: Int) throws {
         mode = options.sparsity
         for (name, schedule) in [("FFN schedule", options.ffnSchedule), ("head schedule", options.headSchedule)] {
             guard let schedule else { continue }
@@ -106,7 +107,7 @@ struct SparsityPlan {
                 }
                 let interleavedUp = InterleavedQ8Matrix(p.up)
                 let early = (target == .ffnBlocks || p.sourceBlock < i) && interleavedUp == nil
-                let active = ActivePredictor(layer: i, target: target, plan: p, hidden: FloatBuffer(count: batch * p.rank),
+                let active = ActivePredictor(layer: i, target: target, plan: p, hidden: FloatBuffer(count: predictedRows * p.rank),
                                              interleavedUp: interleavedUp, scoresEarly: early,
                                              scores: FloatBuffer(count: early ? p.units : 0),
                                              scoresInput: MatMulInput(maxTokens: 1, maxColumns: p.rank, threads: threads,

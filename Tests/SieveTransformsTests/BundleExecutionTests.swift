@@ -66,10 +66,10 @@ import Testing
                 == (try SparseExecutionTests.decodeLogits(source, tokens, options: dense)), "\(file): decode logits differ")
     }
 
-    /// A keep bundle's transposed down is gathered from the file's blocks only by a model that reads it: not by a
-    /// dense model or one that multiplies the kept source down (FFN density 0.5), but by one below
-    /// `Model.sourceDownDensity`, whose sparse decode then still matches the in-memory graph's.
-    @Test func keepBundleGathersTheTransposedDownOnlyWhereRead() throws {
+    /// A keep bundle's transposed down is never gathered from the file's blocks: every run multiplies the kept
+    /// source down instead (dense, predicted at FFN 0.5 and 0.125, oracle, sparse prefill), and the sparse decode
+    /// of the bundle read from its file still matches the in-memory graph's.
+    @Test func keepBundleNeverGathersTheTransposedDown() throws {
         let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q8_0.gguf"))
         let (packed, tokens) = try SparseExecutionTests.packed(source)
         let reread = try Self.throughFile(packed)
@@ -79,17 +79,18 @@ import Testing
             }
             return d
         }
-        func made() -> Int { downs.filter(\.isMade).count }
-        #expect(made() == 0)
-        let dense = RuntimeOptions(contextLength: 64, threads: 2, sparsity: .dense)
-        let half = RuntimeOptions(contextLength: 64, threads: 2, sparsity: .predicted, ffnDensity: 0.5, headDensity: 1)
-        _ = try SparseExecutionTests.decodeLogits(reread, tokens, options: dense)
-        _ = try SparseExecutionTests.decodeLogits(reread, tokens, options: half)
-        #expect(made() == 0, "a dense model or one at FFN density 0.5 gathered a transposed down")
-        let sparse = RuntimeOptions(contextLength: 64, threads: 2, sparsity: .predicted, ffnDensity: 0.125, headDensity: 1)
-        #expect(try SparseExecutionTests.decodeLogits(reread, tokens, options: sparse)
-                == (try SparseExecutionTests.decodeLogits(packed, tokens, options: sparse)))
-        #expect(made() == downs.count)
+        let runs = [
+            RuntimeOptions(contextLength: 64, threads: 2, sparsity: .dense),
+            RuntimeOptions(contextLength: 64, threads: 2, sparsity: .predicted, ffnDensity: 0.5, headDensity: 1),
+            RuntimeOptions(contextLength: 64, threads: 2, sparsity: .predicted, ffnDensity: 0.125, headDensity: 1),
+            RuntimeOptions(contextLength: 64, threads: 2, sparsity: .oracle, ffnDensity: 0.125, headDensity: 1),
+            RuntimeOptions(contextLength: 64, threads: 2, sparsity: .predicted, ffnDensity: 0.125, headDensity: 1, sparsePrefill: true),
+        ]
+        for options in runs {
+            #expect(try SparseExecutionTests.decodeLogits(reread, tokens, options: options)
+                    == (try SparseExecutionTests.decodeLogits(packed, tokens, options: options)), "\(options.sparsity) at \(options.ffnDensity ?? 1)")
+        }
+        #expect(downs.allSatisfy { !$0.isMade }, "a run gathered a transposed down")
     }
 
     /// Where the 16-row kernel runs, a q4 keep bundle read from its file fuses gate and up out of its blocks without

@@ -143,8 +143,8 @@ import Testing
 
     /// `Model.decodeWeightBytes` against sums of the bundle's tensor sizes: a dense run reads every matrix (the
     /// kept 4-bit source `down`, not the transposed one); a predicted run the kept blocks' gate/up rows, the source
-    /// `down` at FFN 0.5 but the kept transposed rows at 0.1, and the FFN predictors; an oracle run every gate/up
-    /// row and the kept transposed rows. Q/K/V/O, one embedding row and the LM head are read by all.
+    /// `down` (at FFN 0.5 and 0.1 alike) and the FFN predictors; an oracle run every gate/up row and the source
+    /// `down`. Q/K/V/O, one embedding row and the LM head are read by all.
     @Test func decodeWeightBytesCountTheRowsEachRunReads() throws {
         let (graph, _) = try Self.packed(try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q4_1.gguf")))
         func size(_ name: String) throws -> Int { try graph.tensor(name).byteCount }
@@ -170,13 +170,12 @@ import Testing
                 let rows = m.densities[layer].ffnBlocksKept * blockSize
                 #expect(rows < h.intermediateSize)
                 let gateAndUp = try size(f.up.weight) + size(try #require(f.gate).weight)
-                let downRows = try size(f.down.weight) / h.intermediateSize * rows
+                let sourceDown = try size(try #require(f.sourceDown))
                 if mode == .oracle {
-                    expected += gateAndUp + downRows
+                    expected += gateAndUp + sourceDown
                     continue
                 }
-                expected += gateAndUp / h.intermediateSize * rows
-                expected += density >= Model.sourceDownDensity ? try size(try #require(f.sourceDown)) : downRows
+                expected += gateAndUp / h.intermediateSize * rows + sourceDown
                 let p = try #require(b.ffnPredictor)
                 let up = try graph.tensor(p.up)
                 // On AVX-512 VNNI a q8_0 `up` is read as its interleaved copy: groups of 16 rows, 576 bytes per 32 columns.
