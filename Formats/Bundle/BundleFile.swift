@@ -249,7 +249,7 @@ public final class BundleFile: @unchecked Sendable {
                 .invalidGraph(path: path, reason: "block \(bundle.block): FFN bundle in '\(bundle.section)': \(reason)")
             }
             guard byName[bundle.section] != nil else { throw fail("no such section") }
-            guard bundle.parts.count == 2 || bundle.parts.count == 3 else { throw fail("\(bundle.parts.count) parts; expected gate, up, down or up, down") }
+            guard (1...3).contains(bundle.parts.count) else { throw fail("\(bundle.parts.count) parts; expected gate, up, down or up, down (without down where the source's down is kept)") }
             let (neurons, overflow) = bundle.blockCount.multipliedReportingOverflow(by: bundle.blockSize)
             guard !overflow else { throw fail("\(bundle.blockCount) blocks of \(bundle.blockSize) neurons overflow") }
             var partOffset = bundle.offset

@@ -95,7 +95,8 @@ enum BundleGraphCodec {
     /// Builds the model graph of a bundle from its manifest and its (verified) tensors.
     ///
     /// The graph builder checks every tensor against the hyperparameters; it knows only dense layouts, so a
-    /// blocked FFN's transposed `down` (`[ff, d]`) is shown to it as a `[d, ff]` view of the same bytes. The
+    /// blocked FFN's transposed `down` (`[ff, d]`; not a kept source down) is shown to it as a `[d, ff]` view of the
+    /// same bytes. The
     /// manifest's node structure (tensor names, layouts, predictors, densities) then replaces the builder's.
     static func buildGraph(_ manifest: BundleManifest, tensors: TensorStore, file: String) throws -> ModelGraph {
         let root = ManifestCursor(value: manifest.graph, path: "$.graph", file: file)
@@ -105,7 +106,10 @@ enum BundleGraphCodec {
         }
         var builderTensors = tensors
         for (i, bundle) in manifest.ffnBundles.enumerated() where bundle != nil {
-            let downName = try blocks[i].member("ffn").member("down").string("weight")
+            let ffn = try blocks[i].member("ffn")
+            let downName = try ffn.member("down").string("weight")
+            // A kept source down is already `[d, ff]`.
+            if try ffn.member("layout").optionalMember("source_down")?.string() == downName { continue }
             guard let down = tensors[downName], down.shape.rank == 2 else {
                 throw BundleError.invalidGraph(path: file, reason: "block \(i): blocked FFN down tensor '\(downName)' is missing or not a matrix")
             }

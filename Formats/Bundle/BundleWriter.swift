@@ -293,11 +293,12 @@ struct BundlePlan {
         }
     }
 
-    /// Places a blocked FFN's gate, up and transposed down as one bundle (SPEC.md §7) and sets the section's
-    /// frame size to whole FFN blocks.
+    /// Places a blocked FFN's gate, up and transposed down (not a kept source down, stored beside them) as one
+    /// bundle (SPEC.md §7) and sets the section's frame size to whole FFN blocks.
     private mutating func placeBundle(block i: Int, blockSize: Int, permutation: String, in s: inout PlannedSection) throws {
         let f = graph.blocks[i].feedForward
-        let parts = try ([f.gate?.weight].compactMap { $0 } + [f.up.weight, f.down.weight]).map(tensor)
+        let transposedDown = f.sourceDown == f.down.weight ? nil : f.down.weight
+        let parts = try ([f.gate?.weight, f.up.weight, transposedDown].compactMap { $0 }).map(tensor)
         let hidden = graph.hyperparameters.hiddenSize
         let ff = parts[0].shape.dims.first ?? 0
         func fail(_ reason: String) -> BundleError {
@@ -315,7 +316,7 @@ struct BundlePlan {
         try checkPermutation(try tensor(permutation), ff: ff, block: i)
         let blockCount = ff / blockSize
         let dtypes = parts.map(outputDType)
-        if let downType = dtypes.last, downType.isQuantized, ff % downType.blockSize != 0 {
+        if transposedDown != nil, let downType = dtypes.last, downType.isQuantized, ff % downType.blockSize != 0 {
             throw fail("\(downType.name) down with \(ff) neurons (not a multiple of \(downType.blockSize)) cannot be read back as a dense-shaped view; store it as a float type")
         }
         var chunkSizes: [Int] = []

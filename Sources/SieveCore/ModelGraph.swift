@@ -249,16 +249,18 @@ public struct FeedForwardNode: Sendable, Equatable {
     public var up: LinearRef
     /// Gate projection (gated kinds only).
     public var gate: LinearRef?
-    /// Down projection.
+    /// Down projection: `[hidden, ff]`; in a blocked layout stored transposed, `[ff, hidden]` in stored neuron
+    /// order, unless `sourceDown` names it.
     public var down: LinearRef
     /// The exact activation (distinguishes erf GELU from its tanh approximation).
     public var activation: Activation
     /// Dense or blocked storage of the neurons.
     public var layout: FeedForwardLayout
-    /// Blocked layouts only: the source's `down` `[hidden, ff]`, in its own type and neuron order, kept when the
-    /// transposed `down` is not exact (a block-quantized source packed with `--dtype keep`). Dense execution
-    /// multiplies it with the un-permuted activations, so it computes exactly what the source computes; sparse
-    /// execution reads the transposed `down`.
+    /// Blocked layouts only: the source's `down` `[hidden, ff]`, in its own type and neuron order, kept where a
+    /// transposed `down` would not be exact (a block-quantized source packed with `--dtype keep`); it is then
+    /// `down`'s own tensor. Every run multiplies it with the activations scattered back to source order (zeros for
+    /// the neurons a sparse run skips), so it computes exactly what the source computes. (Bundles written before
+    /// it replaced the transposed `down` hold both, and runs ignore the transposed one.)
     public var sourceDown: String?
 
     /// A feed-forward node.

@@ -58,8 +58,8 @@ final class FeedForwardPlan {
     /// A dense layer's `[hidden, ff]` down; nil in a blocked layer.
     let down: WeightMatrix?
     /// A blocked layer's down transposed, `[ff, hidden]` (neuron `n`'s output column is row `n`: one contiguous
-    /// stream per block), checked but not read: a model binds it only in layers without a kept `sourceDown`
-    /// (`Model.transposedDowns`), so that a bundle never gathers its bytes where the source's down serves every token.
+    /// stream per block), checked but not read (`Model.transposedDowns` binds it); nil in a layer that keeps its
+    /// source's `down`.
     let transposedDown: Tensor?
     /// `[hidden]` bias of the down projection.
     let downBias: FloatBuffer?
@@ -260,7 +260,7 @@ struct ExecutionPlan {
                     guard size > 0, width % size == 0 else {
                         throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): FFN width \(width) is not a whole number of blocks of \(size)")
                     }
-                    transposedDown = try matrixTensor(f.down.weight, rows: width, columns: d)
+                    if f.sourceDown == nil { transposedDown = try matrixTensor(f.down.weight, rows: width, columns: d) }
                     blockSize = size
                 }
                 // A sparse layer whose blocks are not whole 16-row groups (single neurons) reads gate/up rows row-major;

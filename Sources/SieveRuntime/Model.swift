@@ -191,12 +191,7 @@ public final class Model {
                                      layers: plan.blocks.count)
         let blocked = plan.blocks.contains { $0.feedForward.blockSize != nil }
         downScratch = FloatBuffer(count: blocked ? TransposedMatMul.scratchFloats(columns: hp.hiddenSize, threads: threads) : 0)
-        // A layer with a kept source down multiplies that at every density (see `feedForward`), so its transposed
-        // down is never bound and a bundle never gathers it (`TensorStorage.deferred`): 28 MB of SmolLM2's.
-        let transposedDowns = try plan.blocks.map { b -> WeightMatrix? in
-            guard b.feedForward.sourceDown == nil, let t = b.feedForward.transposedDown else { return nil }
-            return try WeightMatrix(t)
-        }
+        let transposedDowns = try plan.blocks.map { b in try b.feedForward.transposedDown.map { try WeightMatrix($0) } }
         self.transposedDowns = transposedDowns
         sparseFeedForwards = plan.blocks.enumerated().map { i, b in
             let f = b.feedForward

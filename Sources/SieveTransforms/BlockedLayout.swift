@@ -2,12 +2,10 @@ import SieveCore
 
 /// The element type asked for the weights of a blocked FFN (`--dtype`).
 public enum FFNWeightType: Sendable, Equatable, CustomStringConvertible {
-    /// Keep the source's types where the rewrite is exact. Permuting `up`/`gate` rows moves whole rows, so they
-    /// keep their type (any type, K-quants included). The transposed `down` is exact only for float sources
-    /// (f32, f16, bf16 stay as they are); a block-quantized `down` is decoded and re-encoded along the other axis,
-    /// as `q8_0` when the hidden size is a multiple of 32 (error at most half a q8 step of the decoded values,
-    /// far below the 4-bit source's own error), else as f16, for sparse execution; the source's `down` is kept
-    /// too (`FeedForwardNode.sourceDown`), so that dense execution is exactly the source's.
+    /// Keep the source's types. Permuting `up`/`gate` rows moves whole rows, so they keep their type (any type,
+    /// K-quants included). A float `down` (f32, f16, bf16) is stored transposed in its type; a block-quantized
+    /// `down` cannot be transposed exactly, so it stays as it is, in source order (`FeedForwardNode.sourceDown`),
+    /// and every run multiplies it: dense execution is exactly the source's.
     case keep
     /// Every part (`gate`, `up`, `down`) in this type.
     case type(DType)
@@ -34,12 +32,11 @@ public enum FFNWeightType: Sendable, Equatable, CustomStringConvertible {
 ///
 /// The rewrite is function preserving: `up`/`gate` rows and their biases are permuted, `down`'s columns are
 /// permuted and stored transposed (`[ff, hidden]`, one row per neuron), and the permutation is stored as an i32
-/// tensor `blocks.<i>.ffn.permutation`. Tensor names are kept (`down.weight` changes shape to `[ff, hidden]`).
+/// tensor `blocks.<i>.ffn.permutation`. Tensor names are kept (`down.weight` changes shape to `[ff, hidden]`, except
+/// for a block-quantized `down` kept as it is by `FFNWeightType.keep`).
 public enum BlockedLayout {
     /// The IR name of block `block`'s permutation tensor.
     public static func permutationName(block: Int) -> String { IRName.feedForward(block, "permutation") }
-    /// The IR name of block `block`'s kept source `down` (`FeedForwardNode.sourceDown`).
-    public static func sourceDownName(block: Int) -> String { IRName.feedForward(block, "down_source.weight") }
 
     /// The stored types of a blocked FFN's parts.
     public struct PartTypes: Sendable, Equatable {
@@ -47,7 +44,7 @@ public enum BlockedLayout {
         public var up: DType
         /// Type of the gate rows (gated FFNs).
         public var gate: DType?
-        /// Type of the transposed down rows.
+        /// Type of the down (transposed unless a kept block-quantized source down).
         public var down: DType
     }
 
@@ -61,9 +58,7 @@ public enum BlockedLayout {
         let down = try graph.tensor(ffn.down.weight).dtype
         switch weightType {
         case .keep:
-            let downType: DType
-            if down.isFloat { downType = down } else { downType = hidden % DType.q8_0.blockSize == 0 ? .q8_0 : .f16 }
-            return PartTypes(up: up, gate: gate, down: downType)
+            return PartTypes(up: up, gate: gate, down: down)
         case let .type(t):
             guard hidden % t.blockSize == 0 else {
                 throw SieveTransformsError.invalidOption(name: "--dtype", value: t.name, reason: "the hidden size \(hidden) is not a multiple of the \(t.name) block size \(t.blockSize); use f16 or f32")
@@ -109,17 +104,17 @@ public enum BlockedLayout {
         guard down.shape.dims == [hidden, ff] else {
             throw SieveTransformsError.unsupportedGraph(block: block, reason: "down projection has shape \(down.shape), [\(hidden), \(ff)] expected")
         }
-        let dense = try down.floats()
-        var transposed = [Float](repeating: 0, count: ff * hidden)
-        for n in 0..<ff {
-            let column = perm[n]
-            for h in 0..<hidden { transposed[n * hidden + h] = dense[h * ff + column] }
-        }
-        graph.tensors.insert(try encode(transposed, name: down.name, shape: [ff, hidden], as: types.down))
         if weightType == .keep && !down.dtype.isFloat {
-            let name = sourceDownName(block: block)
-            graph.tensors.insert(try Tensor(name: name, dtype: down.dtype, shape: down.shape, storage: down.storage))
-            ffn.sourceDown = name
+            // Kept as it is: the runs scatter the activations back to source order for it.
+            ffn.sourceDown = down.name
+        } else {
+            let dense = try down.floats()
+            var transposed = [Float](repeating: 0, count: ff * hidden)
+            for n in 0..<ff {
+                let column = perm[n]
+                for h in 0..<hidden { transposed[n * hidden + h] = dense[h * ff + column] }
+            }
+            graph.tensors.insert(try encode(transposed, name: down.name, shape: [ff, hidden], as: types.down))
         }
 
         let permName = permutationName(block: block)
@@ -163,15 +158,21 @@ public enum BlockedLayout {
                 if let bias = ref.bias { graph.tensors.insert(try permuteVector(try graph.tensor(bias), inverse)) }
             }
             let downT = try graph.tensor(ffn.down.weight)
-            let hidden = downT.shape.innermost
-            let values = try downT.floats()
-            var dense = [Float](repeating: 0, count: ff * hidden)
-            for n in 0..<ff {
-                for h in 0..<hidden { dense[h * ff + perm[n]] = values[n * hidden + h] }
+            if let source = ffn.sourceDown {
+                // The source's own down, in source order: what every run of the bundle multiplies.
+                let kept = try graph.tensor(source)
+                graph.tensors.remove(source)
+                graph.tensors.insert(Tensor(name: downT.name, shape: kept.shape, floats: try kept.floats()))
+            } else {
+                let hidden = downT.shape.innermost
+                let values = try downT.floats()
+                var dense = [Float](repeating: 0, count: ff * hidden)
+                for n in 0..<ff {
+                    for h in 0..<hidden { dense[h * ff + perm[n]] = values[n * hidden + h] }
+                }
+                graph.tensors.insert(Tensor(name: downT.name, shape: [hidden, ff], floats: dense))
             }
-            graph.tensors.insert(Tensor(name: downT.name, shape: [hidden, ff], floats: dense))
             graph.tensors.remove(permName)
-            if let source = block.feedForward.sourceDown { graph.tensors.remove(source) }
             block.feedForward.sourceDown = nil
             block.feedForward.layout = .dense
             graph.blocks[i] = block

@@ -66,18 +66,28 @@ import Testing
                 == (try SparseExecutionTests.decodeLogits(source, tokens, options: dense)), "\(file): decode logits differ")
     }
 
-    /// A keep bundle's transposed down is never gathered from the file's blocks: every run multiplies the kept
-    /// source down instead (dense, predicted at FFN 0.5 and 0.125, oracle, sparse prefill), and the sparse decode
-    /// of the bundle read from its file still matches the in-memory graph's.
-    @Test func keepBundleNeverGathersTheTransposedDown() throws {
+    /// A keep bundle of a block-quantized source holds no transposed down: each layer's down is the source's
+    /// (same type, shape and bytes, outside the FFN's blocks of gate and up rows), and every run of the bundle read
+    /// from its file (dense, predicted at FFN 0.5 and 0.125, oracle, sparse prefill) matches the in-memory graph's.
+    @Test func keepBundleHoldsNoTransposedDown() throws {
         let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q8_0.gguf"))
         let (packed, tokens) = try SparseExecutionTests.packed(source)
-        let reread = try Self.throughFile(packed)
-        let downs = try reread.blocks.map { block -> DeferredBuffer in
-            guard case let .deferred(d) = try reread.tensor(block.feedForward.down.weight).storage else {
-                throw SieveCoreError.invalidShape(source: "test", tensor: block.feedForward.down.weight, reason: "not deferred")
-            }
-            return d
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-keep-\(UUID().uuidString).sieve")
+        defer { try? FileManager.default.removeItem(at: url) }
+        _ = try BundleWriter.write(packed, to: url)
+        let file = try BundleFile.open(url)
+        for (i, block) in packed.blocks.enumerated() {
+            let f = block.feedForward
+            #expect(f.sourceDown == f.down.weight)
+            let down = try #require(file.manifest.tensors.first { $0.name == f.down.weight })
+            let original = try source.tensor(source.blocks[i].feedForward.down.weight)
+            #expect(down.shape == original.shape && down.dtype == original.dtype && down.chunks == nil)
+            #expect(file.manifest.ffnBundles[i]?.parts == [try #require(f.gate).weight, f.up.weight])
+        }
+        let reread = try BundlePlugin().read(url)
+        for (i, block) in reread.blocks.enumerated() {
+            #expect(Array(try reread.tensor(block.feedForward.down.weight).bytes)
+                    == Array(try source.tensor(source.blocks[i].feedForward.down.weight).bytes))
         }
         let runs = [
             RuntimeOptions(contextLength: 64, threads: 2, sparsity: .dense),
@@ -90,7 +100,6 @@ import Testing
             #expect(try SparseExecutionTests.decodeLogits(reread, tokens, options: options)
                     == (try SparseExecutionTests.decodeLogits(packed, tokens, options: options)), "\(options.sparsity) at \(options.ffnDensity ?? 1)")
         }
-        #expect(downs.allSatisfy { !$0.isMade }, "a run gathered a transposed down")
     }
 
     /// Where the 16-row kernel runs, a q4 keep bundle read from its file fuses gate and up out of its blocks without

@@ -119,9 +119,9 @@ import Testing
         #expect(abs(model.meanFFNDensity - 0.5) < 0.01)
     }
 
-    /// A q4_1 source packed with `--dtype keep`: the decode path at FFN 0.5 (selected gate/up rows, then the kept
-    /// 4-bit source down over the scattered activations) and at 0.1 (the one-region kernel on the re-encoded
-    /// transposed down) against sparse prefill of the same tokens (every row computed, then masked). Decode
+    /// A q4_1 source packed with `--dtype keep`: the decode path at FFN 0.5 and 0.1 (selected gate/up rows, then
+    /// the kept 4-bit source down over the scattered activations) against sparse prefill of the same tokens (every
+    /// row computed, then masked). Decode
     /// multiplies 8-bit activations and prefill float ones: the bound is twice that gap measured densely.
     @Test(arguments: [0.5, 0.1])
     func quantizedKeepDecodesLikeMaskedBatches(_ density: Double) throws {
