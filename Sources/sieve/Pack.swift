@@ -43,7 +43,7 @@ struct Pack: ParsableCommand {
     @Option(help: "Training epochs of the predictors.")
     var epochs: Int = Pack.defaults.epochs
 
-    @Option(help: "Blocked FFN weight type: keep, f32, f16, q8_0, q4_0, q4_1.")
+    @Option(help: "Blocked FFN weight type: keep (the source's types; dense runs are bit for bit the source's), f32, f16, q8_0, q4_0, q4_1.")
     var dtype: String = Pack.defaults.weightType.description
 
     @Option(help: "Predictor weight type: q8_0, f16 or f32. Default: q8_0 when the rank and the hidden size are multiples of 32, else f16.")
