@@ -11,11 +11,16 @@ import SieveCore
 ///
 /// One token runs a fused decode-and-accumulate loop per weight type (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0) that
 /// keeps 128 output columns in registers while every row streams past;
-/// several tokens decode each row slice once into per-thread scratch and add it to every token that uses the
-/// neuron. Both are compared with `reference` within `Tolerances.floatSum` (they only reorder float sums).
+/// several tokens decode panels of rows into per-thread scratch and add each to four tokens at a time in registers
+/// (a matrix product). Both are compared with `reference` within `Tolerances.floatSum` (they only reorder float
+/// sums).
 public enum TransposedMatMul {
-    /// Floats of per-thread scratch `multiply` needs for a matrix of `columns` columns.
-    public static func scratchFloats(columns: Int, threads: Int) -> Int { threads * (columns + 32) }
+    /// Floats of per-thread scratch `multiply` needs for a matrix of `columns` columns (a decoded row slice, or a
+    /// panel of rows and its row list for several tokens).
+    public static func scratchFloats(columns: Int, threads: Int) -> Int { threads * threadScratchFloats(columns: columns) }
+
+    /// Floats of one thread's scratch.
+    static func threadScratchFloats(columns: Int) -> Int { max(columns + 32, panelRows * (panelWidth(.q4_K) + 2)) }
 
     /// `y[t·outputStride + c] = Σ_{n ∈ rows} x[t·inputStride + n] · W[n, c]` for every column `c` and token
     /// `t < tokens`; the rows are those of the blocks in `blocks` (rows `b·blockRows ..< (b+1)·blockRows`), or all
@@ -43,7 +48,7 @@ public enum TransposedMatMul {
         } else {
             pool.parallelChunks(units, chunk: perThread) { range, thread in
                 slice(layout, x, inputStride: inputStride, tokens: tokens, rows: rows, units: range, unit: unit, into: y,
-                      outputStride: outputStride, scratch: scratch + thread * (w.columns + 32))
+                      outputStride: outputStride, scratch: scratch + thread * threadScratchFloats(columns: w.columns))
             }
         }
     }
@@ -171,31 +176,118 @@ public enum TransposedMatMul {
 
     // MARK: - Several tokens
 
+    /// Rows of a decoded panel (`accumulateMany`).
+    static let panelRows = 64
+
+    /// Floats of a thread's panel: `panelRows` rows of `panelWidth` columns.
+    static func panelFloats(_ dtype: DType) -> Int { panelRows * panelWidth(dtype) }
+
+    /// Columns of a panel: 64, or a whole block of wider block types (K-quants).
+    static func panelWidth(_ dtype: DType) -> Int { max(64, dtype.blockSize) }
+
+    /// Several tokens, as a matrix product: the used rows (a non-zero activation in some token) are decoded
+    /// `panelRows` at a time, `panelWidth` columns wide, into the thread's scratch, and each tile of four tokens by
+    /// 64 columns adds a panel in sixteen registers (`tile`), so every decoded weight serves four tokens from L1 and
+    /// `y` is read and written once per panel rather than once per row. Each output's sum still runs over the rows
+    /// in order, panel after panel.
     private static func accumulateMany(_ w: WeightLayout, _ x: UnsafePointer<Float>, inputStride: Int, tokens: Int, rows: RowBlocks,
                                        columns: Range<Int>, into y: UnsafeMutablePointer<Float>, outputStride: Int,
                                        scratch: UnsafeMutablePointer<Float>) {
-        let width = columns.count
-        // Token tiles small enough that their output slices stay in L1 while the rows stream past.
-        let tile = max(1, min(tokens, 16 * 1024 / max(1, width)))
-        var t0 = 0
-        while t0 < tokens {
-            let t1 = min(tokens, t0 + tile)
-            for t in t0..<t1 {
-                let out = y + t * outputStride + columns.lowerBound
-                for c in 0..<width { out[c] = 0 }
-            }
-            rows.forEach { n in
-                var used = false
-                for t in t0..<t1 where x[t * inputStride + n] != 0 { used = true; break }
-                if !used { return }
-                decodeSlice(w, row: n, columns: columns, into: scratch)
-                for t in t0..<t1 {
-                    let a = x[t * inputStride + n]
-                    if a != 0 { axpy(a, scratch, y + t * outputStride + columns.lowerBound, count: width) }
-                }
-            }
-            t0 = t1
+        for t in 0..<tokens {
+            (y + t * outputStride + columns.lowerBound).update(repeating: 0, count: columns.count)
         }
+        let width = panelWidth(w.dtype)
+        let panel = scratch
+        let used = UnsafeMutableRawPointer(scratch + panelRows * width).bindMemory(to: Int.self, capacity: panelRows)
+        var i = 0
+        let count = rows.count
+        while i < count {
+            // The next rows some token uses.
+            var n = 0
+            while n < panelRows && i < count {
+                let row = rows[i]
+                i += 1
+                var any = false
+                for t in 0..<tokens where x[t * inputStride + row] != 0 { any = true; break }
+                if any { used[n] = row; n += 1 }
+            }
+            if n == 0 { continue }
+            var c0 = columns.lowerBound
+            while c0 < columns.upperBound {
+                let span = min(width, columns.upperBound - c0)
+                for r in 0..<n { decodeSlice(w, row: used[r], columns: c0..<(c0 + span), into: panel + r * width) }
+                var t = 0
+                while t + 4 <= tokens {
+                    addPanel(panel, width: width, span: span, rows: UnsafePointer(used), count: n, x: x + t * inputStride,
+                             inputStride: inputStride, tokens: 4, into: y + t * outputStride + c0, outputStride: outputStride)
+                    t += 4
+                }
+                if t < tokens {
+                    addPanel(panel, width: width, span: span, rows: UnsafePointer(used), count: n, x: x + t * inputStride,
+                             inputStride: inputStride, tokens: tokens - t, into: y + t * outputStride + c0, outputStride: outputStride)
+                }
+                c0 += span
+            }
+        }
+    }
+
+    /// Adds `Σᵢ x[t, rows[i]] · panel[i, c]` to `y[t, c]` for `t < tokens` (at most 4) and `c < span`.
+    @inline(__always)
+    private static func addPanel(_ panel: UnsafePointer<Float>, width: Int, span: Int, rows: UnsafePointer<Int>, count: Int,
+                                 x: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                                 into y: UnsafeMutablePointer<Float>, outputStride: Int) {
+        var c = 0
+        if tokens == 4 {
+            while c + 64 <= span {
+                tile4(panel + c, width: width, rows: rows, count: count, x: x, inputStride: inputStride, into: y + c, outputStride: outputStride)
+                c += 64
+            }
+        }
+        // Other token counts and the last columns: sixteen columns of one token at a time.
+        while c + 16 <= span {
+            for t in 0..<tokens {
+                let xt = x + t * inputStride, out = y + t * outputStride + c
+                var acc = out.load16(0)
+                for i in 0..<count { acc.addProduct(SIMD16(repeating: xt[rows[i]]), panel.load16(i * width + c)) }
+                out.store16(acc, 0)
+            }
+            c += 16
+        }
+        while c < span {
+            for t in 0..<tokens {
+                let xt = x + t * inputStride
+                var sum = y[t * outputStride + c]
+                for i in 0..<count { sum += xt[rows[i]] * panel[i * width + c] }
+                y[t * outputStride + c] = sum
+            }
+            c += 1
+        }
+    }
+
+    /// Four tokens by 64 columns of `addPanel`, in sixteen registers.
+    @inline(__always)
+    private static func tile4(_ panel: UnsafePointer<Float>, width: Int, rows: UnsafePointer<Int>, count: Int, x: UnsafePointer<Float>,
+                              inputStride: Int, into y: UnsafeMutablePointer<Float>, outputStride: Int) {
+        let x0 = x, x1 = x + inputStride, x2 = x + 2 * inputStride, x3 = x + 3 * inputStride
+        let y0 = y, y1 = y + outputStride, y2 = y + 2 * outputStride, y3 = y + 3 * outputStride
+        var a00 = y0.load16(0), a01 = y0.load16(16), a02 = y0.load16(32), a03 = y0.load16(48)
+        var a10 = y1.load16(0), a11 = y1.load16(16), a12 = y1.load16(32), a13 = y1.load16(48)
+        var a20 = y2.load16(0), a21 = y2.load16(16), a22 = y2.load16(32), a23 = y2.load16(48)
+        var a30 = y3.load16(0), a31 = y3.load16(16), a32 = y3.load16(32), a33 = y3.load16(48)
+        for i in 0..<count {
+            let p = panel + i * width, n = rows[i]
+            let w0 = p.load16(0), w1 = p.load16(16), w2 = p.load16(32), w3 = p.load16(48)
+            let s0 = SIMD16<Float>(repeating: x0[n]), s1 = SIMD16<Float>(repeating: x1[n])
+            let s2 = SIMD16<Float>(repeating: x2[n]), s3 = SIMD16<Float>(repeating: x3[n])
+            a00.addProduct(s0, w0); a01.addProduct(s0, w1); a02.addProduct(s0, w2); a03.addProduct(s0, w3)
+            a10.addProduct(s1, w0); a11.addProduct(s1, w1); a12.addProduct(s1, w2); a13.addProduct(s1, w3)
+            a20.addProduct(s2, w0); a21.addProduct(s2, w1); a22.addProduct(s2, w2); a23.addProduct(s2, w3)
+            a30.addProduct(s3, w0); a31.addProduct(s3, w1); a32.addProduct(s3, w2); a33.addProduct(s3, w3)
+        }
+        y0.store16(a00, 0); y0.store16(a01, 16); y0.store16(a02, 32); y0.store16(a03, 48)
+        y1.store16(a10, 0); y1.store16(a11, 16); y1.store16(a12, 32); y1.store16(a13, 48)
+        y2.store16(a20, 0); y2.store16(a21, 16); y2.store16(a22, 32); y2.store16(a23, 48)
+        y3.store16(a30, 0); y3.store16(a31, 16); y3.store16(a32, 32); y3.store16(a33, 48)
     }
 
     /// Decodes columns `columns` (starting on a block boundary) of row `row`.

@@ -121,6 +121,63 @@ import Testing
         }
     }
 
+    /// Several tokens take the panel kernel: shapes with several panels of rows (150), a last column slice of 32
+    /// (544 columns) or a float tail under 16 (100 columns), token counts around its tiles of four, rows no token
+    /// uses (skipped) and a block selection, on one and two threads.
+    @Test(arguments: types)
+    func severalTokensMatchTheReference(_ dtype: DType) throws {
+        let rows = 150
+        let columns = dtype.blockSize == 256 ? 768 : dtype.isQuantized ? 544 : 100
+        let w = try Fixtures.matrix(dtype, rows: rows, columns: columns, seed: 11)
+        var decoded = [Float](repeating: 0, count: rows * columns)
+        decoded.withUnsafeMutableBufferPointer { out in
+            for n in 0..<rows { w.decodeRowReference(n, into: out.baseAddress! + n * columns) }
+        }
+        for tokens in [2, 4, 5, 9] {
+            var rng = SplitMix64(seed: 100 + UInt64(tokens))
+            // Every fifth row is zero in every token.
+            let x = (0..<(tokens * rows)).map { i in (i % rows) % 5 == 2 || i % 7 == 3 ? 0 : rng.nextSignedUnit() }
+            for blocks in [nil, [0, 3, 7, 8]] as [[Int]?] {
+                let blockRows = 10
+                let selected = blocks.map { $0.flatMap { b in (b * blockRows)..<((b + 1) * blockRows) } } ?? Array(0..<rows)
+                var expected = [Float](repeating: .nan, count: tokens * columns)
+                x.withUnsafeBufferPointer { xb in
+                    expected.withUnsafeMutableBufferPointer {
+                        TransposedMatMul.reference(w, xb.baseAddress!, inputStride: rows, tokens: tokens, blocks: blocks,
+                                                   blockRows: blockRows, into: $0.baseAddress!, outputStride: columns)
+                    }
+                }
+                var scale = [Float](repeating: 0, count: tokens * columns)
+                for t in 0..<tokens {
+                    for n in selected {
+                        for c in 0..<columns { scale[t * columns + c] += abs(x[t * rows + n] * decoded[n * columns + c]) }
+                    }
+                }
+                for threads in [1, 2] {
+                    let pool = ThreadPool(threads: threads)
+                    let scratchCount = TransposedMatMul.scratchFloats(columns: columns, threads: threads)
+                    var scratch = [Float](repeating: 0, count: scratchCount)
+                    var y = [Float](repeating: .nan, count: tokens * columns)
+                    x.withUnsafeBufferPointer { xb in
+                        y.withUnsafeMutableBufferPointer { yb in
+                            scratch.withUnsafeMutableBufferPointer { sb in
+                                let (out, work) = (yb.baseAddress!, sb.baseAddress!)
+                                func run(_ bb: UnsafeBufferPointer<Int>?) {
+                                    TransposedMatMul.multiply(w, xb.baseAddress!, inputStride: rows, tokens: tokens, blocks: bb,
+                                                              blockRows: blockRows, into: out, outputStride: columns,
+                                                              scratch: work, scratchCount: scratchCount, pool: pool)
+                                }
+                                if let blocks { blocks.withUnsafeBufferPointer { run($0) } } else { run(nil) }
+                            }
+                        }
+                    }
+                    let ratio = worstRatio(y, expected, scale: scale, tolerance: Tolerances.floatSum)
+                    #expect(ratio <= 1, "\(dtype.name) tokens \(tokens) blocks \(String(describing: blocks)) threads \(threads): \(ratio)")
+                }
+            }
+        }
+    }
+
     @Test func resultsDoNotDependOnTheThreadCount() throws {
         let w = try Fixtures.matrix(.q4_1, rows: Self.rows, columns: Self.columns, seed: 9)
         let x = Self.activations(tokens: 1, seed: 3)
