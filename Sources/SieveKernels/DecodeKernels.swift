@@ -5,55 +5,73 @@ import SieveCore
 /// Which implementation computes the decode (8-bit activation) products of the 32-element quantized types q8_0,
 /// q4_0 and q4_1. Every other type, and prefill, always runs in Swift.
 ///
-/// `preferred` is decided once, at first use: `vnni` when the CPU has AVX-512 VNNI, unless the environment
-/// variable `SIEVE_KERNELS=swift` forces the Swift kernels (to compare the two on one machine). A `MatMulInput`
-/// carries the choice it was created with, so tests and benchmarks can run both in one process.
+/// `preferred` is decided once, at first use: `vnni` when the CPU has AVX-512 VNNI, else `avx2` when it has AVX2
+/// (with FMA and F16C), else `swift`. The environment variable `SIEVE_KERNELS=swift` (or `avx2`, where available)
+/// forces a choice, to compare them on one machine. A `MatMulInput` carries the choice it was created with, so
+/// tests and benchmarks can run several in one process.
 public enum DecodeKernels: String, Sendable, CaseIterable {
     /// Swift SIMD kernels (`QuantizedGEMV`), portable to every CPU.
     case swift
     /// C kernels with AVX-512 VNNI byte dot products (`vpdpbusd`, `CSieveKernels`), x86-64 only.
     case vnni
+    /// The same C kernels with AVX2 byte products (`vpmaddubsw`, then `vpmaddwd`), for x86-64 CPUs without
+    /// AVX-512 VNNI (AMD Zen 2/3, Intel before Ice Lake); same results as `vnni`.
+    case avx2
 
     /// Whether this CPU can run these kernels.
     public var isAvailable: Bool {
         switch self {
         case .swift: return true
         case .vnni: return DecodeKernels.cpuHasVNNI
+        case .avx2: return DecodeKernels.cpuHasAVX2
         }
     }
 
     /// The kernels used when a `MatMulInput` is created without an explicit choice.
     public static let preferred: DecodeKernels = {
-        if ProcessInfo.processInfo.environment["SIEVE_KERNELS"]?.lowercased() == "swift" { return .swift }
-        return cpuHasVNNI ? .vnni : .swift
+        let forced = ProcessInfo.processInfo.environment["SIEVE_KERNELS"].flatMap { DecodeKernels(rawValue: $0.lowercased()) }
+        if let forced, forced.isAvailable { return forced }
+        return cpuHasVNNI ? .vnni : cpuHasAVX2 ? .avx2 : .swift
     }()
 
     private static let cpuHasVNNI = sieve_cpu_has_avx512_vnni() != 0
+    private static let cpuHasAVX2 = sieve_cpu_has_avx2() != 0
 }
 
-/// Decode products on 32-element quantized blocks through the C VNNI kernels, four rows at a time from the four
-/// quarters of the row range (as `QuantizedGEMV.rows`), reading the activations `MatMulInput` prepared.
-enum VNNIGEMV {
-    /// `y[r] = W[r, :]·x` for `r` in `rows` (q8_0, q4_0 or q4_1 weights). Only call when `DecodeKernels.vnni`
-    /// is available.
+/// Decode products on 32-element quantized blocks through the C kernels (`DecodeKernels.vnni` or `.avx2`), four
+/// rows at a time from the four quarters of the row range (as `QuantizedGEMV.rows`), reading the activations
+/// `MatMulInput` prepared.
+enum CRowKernels {
+    /// `y[r] = W[r, :]·x` for `r` in `rows` (q8_0, q4_0 or q4_1 weights) with the C kernels `kernels` (`vnni` or
+    /// `avx2`, available on this CPU).
     @inline(never)
-    static func rows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8Activation, _ y: UnsafeMutablePointer<Float>) {
+    static func rows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8Activation, _ y: UnsafeMutablePointer<Float>,
+                     kernels: DecodeKernels) {
         #if arch(x86_64)
         let nb = Int32(act.blocks)
+        let vnni = kernels == .vnni
+        precondition(vnni || kernels == .avx2, "no C row kernels named \(kernels.rawValue)")
         if w.dtype == .q8_0 {
             // Row indices gathered in the groups' order and handed to C a batch at a time.
             withUnsafeTemporaryAllocation(of: Int.self, capacity: listBatch + 4) { batch in
                 let list = batch.baseAddress!
+                func flush(_ n: Int) {
+                    if vnni {
+                        sieve_q8_0_dot_list_vnni(w.base, w.rowBytes, list, n, nb, act.qs, act.d, y)
+                    } else {
+                        sieve_q8_0_dot_list_avx2(w.base, w.rowBytes, list, n, nb, act.qs, act.d, y)
+                    }
+                }
                 var n = 0
                 rows.forEachGroup(of: w) { r, valid in
                     list[n] = r.0; list[n + 1] = r.1; list[n + 2] = r.2; list[n + 3] = r.3
                     n += valid
                     if n >= listBatch {
-                        sieve_q8_0_dot_list_vnni(w.base, w.rowBytes, list, n, nb, act.qs, act.d, y)
+                        flush(n)
                         n = 0
                     }
                 }
-                if n > 0 { sieve_q8_0_dot_list_vnni(w.base, w.rowBytes, list, n, nb, act.qs, act.d, y) }
+                if n > 0 { flush(n) }
             }
             return
         }
@@ -61,23 +79,24 @@ enum VNNIGEMV {
             let o = out.baseAddress!
             rows.forEachGroup(of: w) { r, valid in
                 let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
-                switch w.dtype {
-                case .q4_1: sieve_q4_1_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
-                case .q4_0: sieve_q4_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
-                case .q8_0: sieve_q8_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, o)
-                default: preconditionFailure("no VNNI kernel for \(w.dtype.name)")
+                switch (w.dtype, vnni) {
+                case (.q4_1, true): sieve_q4_1_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
+                case (.q4_1, false): sieve_q4_1_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
+                case (.q4_0, true): sieve_q4_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
+                case (.q4_0, false): sieve_q4_0_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
+                default: preconditionFailure("no C row kernel for \(w.dtype.name)")
                 }
                 KQuant.store(SIMD4(o[0], o[1], o[2], o[3]), r, valid: valid, y)
             }
         }
         #else
-        preconditionFailure("the VNNI kernels exist only on x86-64")
+        preconditionFailure("the C row kernels exist only on x86-64")
         #endif
     }
 
     /// Rows per call of the list kernel.
     static let listBatch = 64
 
-    /// Whether `dtype` has a VNNI kernel.
+    /// Whether `dtype` has a C row kernel.
     static func supports(_ dtype: DType) -> Bool { dtype == .q4_1 || dtype == .q4_0 || dtype == .q8_0 }
 }

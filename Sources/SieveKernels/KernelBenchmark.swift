@@ -20,7 +20,7 @@ public enum KernelBenchmark {
         public var tokens: Int
         /// Threads in the pool.
         public var threads: Int
-        /// The kernels that computed the product (`swift` for every type and path without a VNNI kernel).
+        /// The kernels that computed the product (`swift` for every type and path without a C kernel).
         public var kernels: DecodeKernels
         /// Whether the matrix was in the 16-row interleaved layout models decode q4_1/q4_0 from with the VNNI
         /// kernels (`WeightMatrix.interleaved()`), rather than row by row.
@@ -49,7 +49,7 @@ public enum KernelBenchmark {
     public static var defaultKernels: [DecodeKernels] { DecodeKernels.preferred == .swift ? [.swift] : [.preferred, .swift] }
 
     /// Measures every type × shape × thread count for decode (1 token) and, when `prefillTokens > 0`, prefill.
-    /// Decode products that have a VNNI kernel are measured once per entry of `kernels` (which must be available
+    /// Decode products that have a C kernel are measured once per entry of `kernels` (which must be available
     /// on this CPU); every other case once, in Swift. A q4_1/q4_0 decode product with the VNNI kernels is also
     /// measured in the 16-row layout models use (rows a multiple of 16). Shapes whose columns are not whole blocks
     /// of a type (576 for the K-quants) are skipped for that type. Prints each row as it is measured when `verbose`.
@@ -63,7 +63,7 @@ public enum KernelBenchmark {
             for dtype in types {
                 for shape in shapes where shape.columns % dtype.blockSize == 0 {
                     for tokens in prefillTokens > 0 ? [1, prefillTokens] : [1] {
-                        let choices = tokens < MatMul.prefillMinimumTokens && VNNIGEMV.supports(dtype) ? kernels : [.swift]
+                        let choices = tokens < MatMul.prefillMinimumTokens && CRowKernels.supports(dtype) ? kernels : [.swift]
                         let interleavable = WeightMatrix.canInterleave(dtype, rows: shape.rows)
                         for k in choices {
                             for interleaved in k == .vnni && interleavable ? [false, true] : [false] {

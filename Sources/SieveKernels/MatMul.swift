@@ -405,11 +405,11 @@ public enum MatMul {
             }
             return
         }
-        let vnni = input.kernels == .vnni && VNNIGEMV.supports(w.dtype)
+        let inC = input.kernels != .swift && CRowKernels.supports(w.dtype)
         for t in 0..<input.tokens {
             let y = output + t * outputStride
-            if vnni {
-                VNNIGEMV.rows(w, rows, input.q8(t), y)
+            if inC {
+                CRowKernels.rows(w, rows, input.q8(t), y, kernels: input.kernels)
                 continue
             }
             switch w.dtype {

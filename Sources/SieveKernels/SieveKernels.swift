@@ -10,7 +10,7 @@ import SieveCore
 ///   every weight type of the IR, computed directly on quantized blocks; `MatMul.multiply(_:_:pool:)` runs
 ///   several products of one input in a single parallel region, and the `rowRanges:`/`blocks:` variants compute
 ///   only selected rows (sparse FFN blocks, selected heads). The 8-bit decode products of q8_0, q4_0 and q4_1
-///   run in C with AVX-512 VNNI when the CPU has it (`DecodeKernels`; `SIEVE_KERNELS=swift` forces Swift).
+///   run in C with AVX-512 VNNI or AVX2, whichever the CPU has (`DecodeKernels`; `SIEVE_KERNELS=swift` forces Swift).
 /// - `Norms`, `RotaryEmbedding`, `Activations`, `Attention` (with `CacheView`, `AttentionScratch`), `Convert` —
 ///   the per-token kernels around them.
 /// - `KernelBenchmark` — throughput of the products on realistic shapes and the pool's fork/join cost.

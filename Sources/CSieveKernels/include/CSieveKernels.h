@@ -6,6 +6,9 @@
 /// (always 0 off x86-64).
 int sieve_cpu_has_avx512_vnni(void);
 
+/// 1 when the CPU has AVX2, FMA and F16C, so the *_avx2 kernels may be called; 0 otherwise (always 0 off x86-64).
+int sieve_cpu_has_avx2(void);
+
 /// A Swift closure `(Range<Int>, Int) -> Void` as its two machine words, for SieveKernels' thread pool.
 typedef struct {
     void *function;
@@ -30,25 +33,25 @@ static inline void sieve_prefetch(const void *p, intptr_t bytes) {
 // one token's activations quantized to 8-bit blocks of 32 (ggml's q8_0/q8_1): xq holds 32·nb int8 codes, xd
 // the per-block scales (x ≈ xd[b]·xq, f16-rounded values), xs a per-block sum: for q4_1 q8_1's s (the
 // f16-rounded scale·Σxq, multiplied with the block min), for q4_0 xd[b]·Σxq (times the code offset −8).
-// out[i] receives the dot product of row i. Call only when sieve_cpu_has_avx512_vnni() returns 1.
-
-/// Q4_1 rows (20-byte blocks: f16 scale, f16 min, 16 bytes of nibbles).
-void sieve_q4_1_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
-                               const int8_t *xq, const float *xd, const float *xs, float *out);
-
-/// Q4_0 rows (18-byte blocks: f16 scale, 16 bytes of nibbles with offset 8).
-void sieve_q4_0_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
-                               const int8_t *xq, const float *xd, const float *xs, float *out);
-
-/// Q8_0 rows (34-byte blocks: f16 scale, 32 int8 codes); xs is not needed.
-void sieve_q8_0_dot_rows4_vnni(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
-                               const int8_t *xq, const float *xd, float *out);
-
-/// Q8_0 rows `rows[0..<count]` of the matrix at `base` (`rowBytes` bytes per row), four at a time:
-/// `y[rows[i]]` receives row `rows[i]`'s dot product (the loop stays in C: for short rows the per-call cost of
-/// `sieve_q8_0_dot_rows4_vnni` is as large as the products).
-void sieve_q8_0_dot_list_vnni(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count, int nb,
-                              const int8_t *xq, const float *xd, float *y);
+// out[i] receives the dot product of row i. Each kernel exists twice with the same results: *_vnni (call only
+// when sieve_cpu_has_avx512_vnni() returns 1) and *_avx2 (only when sieve_cpu_has_avx2() returns 1).
+#define SIEVE_ROW_KERNELS(suffix) \
+    /** Q4_1 rows (20-byte blocks: f16 scale, f16 min, 16 bytes of nibbles). */ \
+    void sieve_q4_1_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
+                                       const int8_t *xq, const float *xd, const float *xs, float *out); \
+    /** Q4_0 rows (18-byte blocks: f16 scale, 16 bytes of nibbles with offset 8). */ \
+    void sieve_q4_0_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
+                                       const int8_t *xq, const float *xd, const float *xs, float *out); \
+    /** Q8_0 rows (34-byte blocks: f16 scale, 32 int8 codes); xs is not needed. */ \
+    void sieve_q8_0_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
+                                       const int8_t *xq, const float *xd, float *out); \
+    /** Q8_0 rows `rows[0..<count]` of the matrix at `base` (`rowBytes` bytes per row), four at a time: */ \
+    /** `y[rows[i]]` receives row `rows[i]`'s dot product (the loop stays in C: for short rows the per-call */ \
+    /** cost of the four-row kernel is as large as the products). */ \
+    void sieve_q8_0_dot_list_##suffix(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count, \
+                                      int nb, const int8_t *xq, const float *xd, float *y);
+SIEVE_ROW_KERNELS(vnni)
+SIEVE_ROW_KERNELS(avx2)
 
 /// `y[0..<rows]` = the products of a q8_0 matrix re-laid 16 rows at a time (`InterleavedQ8Matrix`, 64-byte
 /// aligned) with one token's activations quantized to q8_0 (`xq` codes, `xd` block scales, `xo[b]` = −128 · the sum
