@@ -106,8 +106,7 @@ VNNI512 void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, 
 
 int sieve_cpu_has_avx512_vnni(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && sieve_cpu_has_avx2();
 }
 
 int sieve_cpu_has_avx2(void) {

@@ -63,7 +63,7 @@ KERNEL_TARGET void KERNEL(sieve_q4_0_dot_rows4)(const void *r0, const void *r1, 
     KERNEL(q4_dot_rows4)(r, nb, 18, 0, xq, xd, xs, out);
 }
 
-// Dot products of four q8_0 rows with the 8-bit activations (the body of both q8_0 entry points). The four rows'
+// Dot products of four q8_0 rows with the 8-bit activations (the body of the q8_0 list kernel). The four rows'
 // block scales are converted and multiplied by the activation scale as one vector, each row's then taken as a
 // `vpermps` lane: against a scalar conversion and product per row and block, an 8192×576 product took 131 instead of
 // 155 µs from L3 on one core (VNNI; best of 20), and the same from memory.
@@ -86,12 +86,6 @@ KERNEL_TARGET static inline void KERNEL(q8_0_dot_rows4)(const uint8_t *const r[4
         }
     }
     for (int i = 0; i < 4; i++) out[i] = KERNEL(hsum256)(acc[i]);
-}
-
-KERNEL_TARGET void KERNEL(sieve_q8_0_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
-                                                const int8_t *xq, const float *xd, float *out) {
-    const uint8_t *const r[4] = {r0, r1, r2, r3};
-    KERNEL(q8_0_dot_rows4)(r, nb, xq, xd, out);
 }
 
 KERNEL_TARGET void KERNEL(sieve_q8_0_dot_list)(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count,

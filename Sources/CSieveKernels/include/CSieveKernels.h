@@ -42,10 +42,8 @@ static inline void sieve_prefetch(const void *p, intptr_t bytes) {
     /** Q4_0 rows (18-byte blocks: f16 scale, 16 bytes of nibbles with offset 8). */ \
     void sieve_q4_0_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
                                        const int8_t *xq, const float *xd, const float *xs, float *out); \
-    /** Q8_0 rows (34-byte blocks: f16 scale, 32 int8 codes); xs is not needed. */ \
-    void sieve_q8_0_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
-                                       const int8_t *xq, const float *xd, float *out); \
-    /** Q8_0 rows `rows[0..<count]` of the matrix at `base` (`rowBytes` bytes per row), four at a time: */ \
+    /** Q8_0 rows (34-byte blocks: f16 scale, 32 int8 codes; xs is not needed) `rows[0..<count]` of the */ \
+    /** matrix at `base` (`rowBytes` bytes per row), four at a time: */ \
     /** `y[rows[i]]` receives row `rows[i]`'s dot product (the loop stays in C: for short rows the per-call */ \
     /** cost of the four-row kernel is as large as the products). */ \
     void sieve_q8_0_dot_list_##suffix(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count, \
