@@ -99,7 +99,7 @@ struct Bench: ParsableCommand {
         let url = URL(fileURLWithPath: model!)
         let graph = try reportingErrors { try FormatSetup.registry.plugin(for: url).read(url) }
         if tokenizer {
-            guard let description = graph.tokenizer else { throw CLIError(message: "error: \(url.path) has no tokenizer") }
+            guard let description = graph.tokenizer else { throw CLIError(message: "\(url.path) has no tokenizer") }
             let text = TokenizerBenchmark.sampleText(bytes: 1 << 20)
             let result = try reportingErrors { try TokenizerBenchmark.run(name: url.lastPathComponent, description: description, text: text) }
             print(TokenizerBenchmark.table([result]))
@@ -171,7 +171,7 @@ struct Bench: ParsableCommand {
         options.perplexityContext = pplCtx
         options.perplexityChunks = pplChunks
         if let pplFile {
-            guard graph.tokenizer != nil else { throw CLIError(message: "error: \(url.path) has no tokenizer; --ppl-file needs one") }
+            guard graph.tokenizer != nil else { throw CLIError(message: "\(url.path) has no tokenizer; --ppl-file needs one") }
             let tokenizer = try reportingErrors { try Tokenizer(graph: graph, source: url.path) }
             let text = try reportingErrors { () throws -> String in
                 guard let data = FileManager.default.contents(atPath: pplFile), let text = String(data: data, encoding: .utf8) else {

@@ -127,7 +127,7 @@ struct SparsityOptions: ParsableArguments {
         let heads = try Self.parseSchedule(headSchedule, name: "--head-schedule")
         for (name, schedule) in [("--ffn-schedule", ffn), ("--head-schedule", heads)] {
             if let schedule, schedule.count != graph.blocks.count {
-                throw CLIError(message: "error: \(name) lists \(schedule.count) densities but the model has \(graph.blocks.count) blocks; give one per block")
+                throw CLIError(message: "\(name) lists \(schedule.count) densities but the model has \(graph.blocks.count) blocks; give one per block")
             }
         }
         return (ffn, heads)
@@ -139,7 +139,7 @@ struct SparsityOptions: ParsableArguments {
         var options = apply(to: options)
         (options.ffnSchedule, options.headSchedule) = try schedules(for: graph)
         guard let budget = maxPplIncrease else { return options }
-        guard graph.tokenizer != nil else { throw CLIError(message: "error: --max-ppl-increase needs the model's tokenizer for its probe text") }
+        guard graph.tokenizer != nil else { throw CLIError(message: "--max-ppl-increase needs the model's tokenizer for its probe text") }
         let context = DensityProbe.context(for: options, graph: graph)
         let probe = try reportingErrors { () throws -> PerplexityProbe in
             let tokenizer = try Tokenizer(graph: graph, source: "model")

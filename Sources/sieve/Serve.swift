@@ -67,7 +67,7 @@ struct Serve: AsyncParsableCommand {
                 do {
                     return try String(contentsOfFile: path, encoding: .utf8)
                 } catch {
-                    throw CLIError(message: "error: cannot read the chat template \(path): \(error.localizedDescription). Pass a readable UTF-8 Jinja file to --chat-template.")
+                    throw CLIError(message: "cannot read the chat template \(path): \(error.localizedDescription). Pass a readable UTF-8 Jinja file to --chat-template.")
                 }
             }
         }
@@ -91,7 +91,7 @@ struct Serve: AsyncParsableCommand {
                 fflush(stdout)
             }
         } catch {
-            throw CLIError(message: "error: the server on \(host):\(port) failed: \(error). If the address is in use, pick another --port (0 picks a free one).")
+            throw CLIError(message: "the server on \(host):\(port) failed: \(error). If the address is in use, pick another --port (0 picks a free one).")
         }
         printError("sieve serve: stopped")
     }

@@ -52,11 +52,12 @@ struct CLIError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Runs `body`, reporting a thrown error as `sieve: <message>` on stderr.
+/// Runs `body`, reporting a thrown library error as its one-line description (ArgumentParser prints it after
+/// `Error: ` on stderr and exits non-zero).
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as LocalizedError {
-        throw CLIError(message: "error: " + (error.errorDescription ?? "\(error)"))
+        throw CLIError(message: error.errorDescription ?? "\(error)")
     }
 }

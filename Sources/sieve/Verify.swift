@@ -27,7 +27,7 @@ struct Verify: ParsableCommand {
     func run() throws {
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw CLIError(message: "error: \(url.path): no such file or folder")
+            throw CLIError(message: "\(url.path): no such file or folder")
         }
         let plugin = try reportingErrors { try FormatSetup.registry.plugin(for: url) }
         var report = VerifyReport(format: plugin.name)

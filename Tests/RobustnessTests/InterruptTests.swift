@@ -111,6 +111,7 @@ struct InterruptTests {
             let r = try Child.run(command, scratch: scratch.url)
             #expect(r.status != 0)
             #expect(r.stderr.contains("already exists") && r.stderr.contains("--force"), "\(r.stderr)")
+            #expect(r.stderr.hasPrefix("Error: \(output.path)"), "one `Error:` prefix, then the file: \(r.stderr)")
             #expect(Array(try Data(contentsOf: output)) == previous, "the existing file was changed")
         }
         let forced = try Child.run(["convert", Self.tinyLlama, "-o", output.path, "--dtype", "q8_0", "--force"], scratch: scratch.url)
