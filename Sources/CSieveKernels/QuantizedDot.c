@@ -21,7 +21,7 @@ void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t up
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-// The row kernels, once with AVX-512 VNNI (256-bit `vpdpbusd`) and once with AVX2 alone.
+// The row kernels, once with AVX-512 VNNI (256-bit `vpdpbusd`) and once with AVX2 alone (horizontal adds).
 #define KERNEL_TARGET __attribute__((target("avx512vnni,avx512vl,avx2,fma,f16c")))
 #define KERNEL(name) name##_vnni
 #define DOT_U8_S8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
@@ -32,11 +32,11 @@ void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t up
 
 #define KERNEL_TARGET __attribute__((target("avx2,fma,f16c")))
 #define KERNEL(name) name##_avx2
-#define DOT_U8_S8(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1))
+#define KERNEL_HADD_ROWS
 #include "QuantizedDotRows.h"
 #undef KERNEL_TARGET
 #undef KERNEL
-#undef DOT_U8_S8
+#undef KERNEL_HADD_ROWS
 
 #define VNNI512 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vl")))
 
