@@ -31,13 +31,24 @@ KERNEL_TARGET static inline __m256i KERNEL(nibbles)(const uint8_t *q) {
 /// four bytes of each block (the scale, then the min or two code bytes) go into one 128-bit lane set, whose even
 /// halves are the scales. Against two scalar conversions and products per row and block, this took a 1536×576
 /// q4_1 product from 32–36 µs to 26–31 µs on one core (VNNI; best of 30, from L2, L3 and memory alike).
-#ifndef KERNEL_HADD_ROWS
+///
+/// With VNNI each row's int32 sums are converted and multiplied by its scale (a `vpermps` lane) on their own. With
+/// KERNEL_HADD_ROWS each row's 16 int16 pair sums from `vpmaddubsw` are gathered by two rounds of `vphaddw` into one
+/// vector (lane j and 4 + j: row j's sums over the two halves of the block; |sum| ≤ 8·2·15·127 < 32767), widened by
+/// one `vpmaddwd` by ones, and all four rows converted and accumulated at once. Against widening, converting and
+/// scaling each row, a 1536×576 q4_1 product took 34 instead of 43 µs on one Zen 2 core (best of 2000, from L2),
+/// 2048×5632 from memory 449 instead of 551 µs.
 KERNEL_TARGET static inline void KERNEL(q4_dot_rows4)(const uint8_t *const r[4], int nb, int blockBytes, int hasMin,
                                                       const int8_t *xq, const float *xd, const float *xs, float *out) {
+#ifdef KERNEL_HADD_ROWS
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i evenLanes = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6), ones = _mm256_set1_epi16(1);
+#else
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const __m256i scaleLane[4] = {_mm256_set1_epi32(0), _mm256_set1_epi32(2), _mm256_set1_epi32(4), _mm256_set1_epi32(6)};
+#endif
     // Lane 2i + 1: row i's Σ min·xs (q4_1); lane 2i: row i's Σ d·xs (q4_0, times −8 at the end).
     __m256 corr = _mm256_setzero_ps();
-    const __m256i scaleLane[4] = {_mm256_set1_epi32(0), _mm256_set1_epi32(2), _mm256_set1_epi32(4), _mm256_set1_epi32(6)};
     const int codes = hasMin ? 4 : 2;
     for (int b = 0; b < nb; b++) {
         __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
@@ -45,54 +56,31 @@ KERNEL_TARGET static inline void KERNEL(q4_dot_rows4)(const uint8_t *const r[4],
         for (int i = 0; i < 4; i++) __builtin_memcpy(&head[i], r[i] + blockBytes * b, 4);
         // d0 m0 d1 m1 d2 m2 d3 m3 (for q4_0 the odd lanes are code bytes read as halves, never used).
         __m256 dm = _mm256_cvtph_ps(_mm_set_epi32(head[3], head[2], head[1], head[0]));
-        __m256 scaled = _mm256_mul_ps(dm, _mm256_set1_ps(xd[b]));
         corr = _mm256_fmadd_ps(dm, _mm256_set1_ps(xs[b]), corr);
+#ifdef KERNEL_HADD_ROWS
+        __m256 scale = _mm256_mul_ps(_mm256_permutevar8x32_ps(dm, evenLanes), _mm256_set1_ps(xd[b]));
+        __m256i s[4];
+        for (int i = 0; i < 4; i++) s[i] = _mm256_maddubs_epi16(KERNEL(nibbles)(r[i] + blockBytes * b + codes), x);
+        __m256i sums = _mm256_hadd_epi16(_mm256_hadd_epi16(s[0], s[1]), _mm256_hadd_epi16(s[2], s[3]));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sums, ones)), scale, acc);
+#else
+        __m256 scaled = _mm256_mul_ps(dm, _mm256_set1_ps(xd[b]));
         for (int i = 0; i < 4; i++) {
             __m256i s = DOT_U8_S8(KERNEL(nibbles)(r[i] + blockBytes * b + codes), x);
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_permutevar8x32_ps(scaled, scaleLane[i]), acc[i]);
         }
+#endif
     }
     float c[8];
     _mm256_storeu_ps(c, corr);
-    for (int i = 0; i < 4; i++) out[i] = KERNEL(hsum256)(acc[i]) + (hasMin ? c[2 * i + 1] : -8 * c[2 * i]);
-}
-
-#else
-/// Four rows of 4-bit blocks, as above, for AVX2: each row's 16 int16 pair sums from `vpmaddubsw`, then two rounds
-/// of `vphaddw` gather the four rows into one vector (lane j and 4 + j: row j's sums over the two halves of the
-/// block; |sum| ≤ 8·2·15·127 < 32767), one `vpmaddwd` by ones widens them, and one conversion and one fused
-/// multiply-add with the rows' scales accumulate all four rows. Against `vpmaddwd`, conversion, `vpermps` and
-/// multiply-add per row, a 1536×576 q4_1 product took 34 instead of 43 µs on one Zen 2 core (best of 2000, from L2),
-/// 2048×5632 from memory 449 instead of 551 µs.
-KERNEL_TARGET static inline void KERNEL(q4_dot_rows4)(const uint8_t *const r[4], int nb, int blockBytes, int hasMin,
-                                                      const int8_t *xq, const float *xd, const float *xs, float *out) {
-    __m256 acc = _mm256_setzero_ps();
-    // Lane 2i + 1: row i's Σ min·xs (q4_1); lane 2i: row i's Σ d·xs (q4_0, times −8 at the end).
-    __m256 corr = _mm256_setzero_ps();
-    const __m256i evenLanes = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-    const __m256i ones = _mm256_set1_epi16(1);
-    const int codes = hasMin ? 4 : 2;
-    for (int b = 0; b < nb; b++) {
-        __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
-        int32_t head[4];
-        for (int i = 0; i < 4; i++) __builtin_memcpy(&head[i], r[i] + blockBytes * b, 4);
-        // d0 m0 d1 m1 d2 m2 d3 m3 (for q4_0 the odd lanes are code bytes read as halves, never used).
-        __m256 dm = _mm256_cvtph_ps(_mm_set_epi32(head[3], head[2], head[1], head[0]));
-        corr = _mm256_fmadd_ps(dm, _mm256_set1_ps(xs[b]), corr);
-        __m256 scale = _mm256_mul_ps(_mm256_permutevar8x32_ps(dm, evenLanes), _mm256_set1_ps(xd[b]));
-        __m256i s0 = _mm256_maddubs_epi16(KERNEL(nibbles)(r[0] + blockBytes * b + codes), x);
-        __m256i s1 = _mm256_maddubs_epi16(KERNEL(nibbles)(r[1] + blockBytes * b + codes), x);
-        __m256i s2 = _mm256_maddubs_epi16(KERNEL(nibbles)(r[2] + blockBytes * b + codes), x);
-        __m256i s3 = _mm256_maddubs_epi16(KERNEL(nibbles)(r[3] + blockBytes * b + codes), x);
-        __m256i sums = _mm256_hadd_epi16(_mm256_hadd_epi16(s0, s1), _mm256_hadd_epi16(s2, s3));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sums, ones)), scale, acc);
-    }
-    float a[8], c[8];
+#ifdef KERNEL_HADD_ROWS
+    float a[8];
     _mm256_storeu_ps(a, acc);
-    _mm256_storeu_ps(c, corr);
     for (int i = 0; i < 4; i++) out[i] = a[i] + a[4 + i] + (hasMin ? c[2 * i + 1] : -8 * c[2 * i]);
-}
+#else
+    for (int i = 0; i < 4; i++) out[i] = KERNEL(hsum256)(acc[i]) + (hasMin ? c[2 * i + 1] : -8 * c[2 * i]);
 #endif
+}
 
 KERNEL_TARGET void KERNEL(sieve_q4_1_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
                                                 const int8_t *xq, const float *xd, const float *xs, float *out) {
@@ -106,41 +94,23 @@ KERNEL_TARGET void KERNEL(sieve_q4_0_dot_rows4)(const void *r0, const void *r1, 
     KERNEL(q4_dot_rows4)(r, nb, 18, 0, xq, xd, xs, out);
 }
 
-#ifndef KERNEL_HADD_ROWS
 // Dot products of four q8_0 rows with the 8-bit activations (the body of the q8_0 list kernel). The four rows'
-// block scales are converted and multiplied by the activation scale as one vector, each row's then taken as a
-// `vpermps` lane: against a scalar conversion and product per row and block, an 8192×576 product took 131 instead of
-// 155 µs from L3 on one core (VNNI; best of 20), and the same from memory.
+// block scales are converted and multiplied by the activation scale as one vector. With VNNI each row's sums are
+// converted and multiplied by its scale (a `vpermps` lane): against a scalar conversion and product per row and
+// block, an 8192×576 product took 131 instead of 155 µs from L3 on one core (best of 20), and the same from memory.
+// With KERNEL_HADD_ROWS each row's sums are widened to int32 (`vpmaddubsw` pairs of up to 2·127·128 leave no room
+// for int16 additions), two rounds of `vphaddd` gather the four rows into one vector (lane j and 4 + j: row j), then
+// one conversion and one multiply-add: against widening, converting and scaling each row, a 1536×576 product took 28
+// instead of 34 µs on one Zen 2 core (best of 2000, from L2), 49152×576 from memory 1444 instead of 1515 µs.
 KERNEL_TARGET static inline void KERNEL(q8_0_dot_rows4)(const uint8_t *const r[4], int nb, const int8_t *xq,
                                                         const float *xd, float *out) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    const __m256i scaleLane[4] = {_mm256_set1_epi32(0), _mm256_set1_epi32(1), _mm256_set1_epi32(2), _mm256_set1_epi32(3)};
-    for (int b = 0; b < nb; b++) {
-        __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
-        __m256i ax = _mm256_sign_epi8(x, x);  // |x| as unsigned bytes
-        int16_t h[4];
-        for (int i = 0; i < 4; i++) __builtin_memcpy(&h[i], r[i] + 34 * b, 2);
-        __m256 d = _mm256_castps128_ps256(
-            _mm_mul_ps(_mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, h[3], h[2], h[1], h[0])), _mm_set1_ps(xd[b])));
-        for (int i = 0; i < 4; i++) {
-            __m256i w = _mm256_loadu_si256((const __m256i *)(r[i] + 34 * b + 2));
-            __m256i sw = _mm256_sign_epi8(w, x);  // w with x's sign, so |x|·sw = x·w
-            __m256i s = DOT_U8_S8(ax, sw);
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_permutevar8x32_ps(d, scaleLane[i]), acc[i]);
-        }
-    }
-    for (int i = 0; i < 4; i++) out[i] = KERNEL(hsum256)(acc[i]);
-}
-
-#else
-// The same for AVX2: each row's int32 sums (`vpmaddubsw` pairs of up to 2·127·128 leave no room for int16
-// additions), two rounds of `vphaddd` gather the four rows into one vector (lane j and 4 + j: row j), then one
-// conversion and one multiply-add. Against conversion, `vpermps` and multiply-add per row: a 1536×576 product took
-// 28 instead of 34 µs on one Zen 2 core (best of 2000, from L2), 49152×576 from memory 1444 instead of 1515 µs.
-KERNEL_TARGET static inline void KERNEL(q8_0_dot_rows4)(const uint8_t *const r[4], int nb, const int8_t *xq,
-                                                        const float *xd, float *out) {
+#ifdef KERNEL_HADD_ROWS
     __m256 acc = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
+#else
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const __m256i scaleLane[4] = {_mm256_set1_epi32(0), _mm256_set1_epi32(1), _mm256_set1_epi32(2), _mm256_set1_epi32(3)};
+#endif
     for (int b = 0; b < nb; b++) {
         __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
         __m256i ax = _mm256_sign_epi8(x, x);  // |x| as unsigned bytes
@@ -150,16 +120,27 @@ KERNEL_TARGET static inline void KERNEL(q8_0_dot_rows4)(const uint8_t *const r[4
         __m256i s[4];
         for (int i = 0; i < 4; i++) {
             __m256i w = _mm256_loadu_si256((const __m256i *)(r[i] + 34 * b + 2));
-            s[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w, x)), ones);  // w·x in int32
+            __m256i sw = _mm256_sign_epi8(w, x);  // w with x's sign, so |x|·sw = x·w
+#ifdef KERNEL_HADD_ROWS
+            s[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sw), ones);
+#else
+            s[i] = DOT_U8_S8(ax, sw);
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i]), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d), scaleLane[i]), acc[i]);
+#endif
         }
+#ifdef KERNEL_HADD_ROWS
         __m256i sums = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set_m128(d, d), acc);
+#endif
     }
+#ifdef KERNEL_HADD_ROWS
     float a[8];
     _mm256_storeu_ps(a, acc);
     for (int i = 0; i < 4; i++) out[i] = a[i] + a[4 + i];
-}
+#else
+    for (int i = 0; i < 4; i++) out[i] = KERNEL(hsum256)(acc[i]);
 #endif
+}
 
 KERNEL_TARGET void KERNEL(sieve_q8_0_dot_list)(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count,
                                                int nb, const int8_t *xq, const float *xd, float *y) {
