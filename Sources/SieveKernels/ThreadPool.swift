@@ -65,11 +65,11 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// Runs `body(range, thread)` over chunks covering `0..<count` on all threads and returns when every chunk is
-    /// done. Chunks are multiples of `grain` elements (the last may be shorter), about four per thread.
-    public func parallelFor(_ count: Int, grain: Int = 1, _ body: (Range<Int>, Int) -> Void) {
+    /// done. Chunks are multiples of `grain` elements (the last may be shorter), about `chunksPerThread` per thread.
+    public func parallelFor(_ count: Int, grain: Int = 1, chunksPerThread: Int = 4, _ body: (Range<Int>, Int) -> Void) {
         guard count > 0 else { return }
-        let grain = max(1, grain)
-        let perChunk = (count + threadCount * 4 - 1) / (threadCount * 4)
+        let grain = max(1, grain), chunks = threadCount * max(1, chunksPerThread)
+        let perChunk = (count + chunks - 1) / chunks
         let chunk = max(grain, (perChunk + grain - 1) / grain * grain)
         parallelChunks(count, chunk: chunk, body)
     }

@@ -9,17 +9,22 @@ import Testing
         let pool = ThreadPool(threads: threads)
         for count in [0, 1, 5, 64, 1000] {
             for grain in [1, 4, 7] {
-                let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
-                hits.initialize(repeating: 0, count: max(count, 1))
-                let badThread = Atomic<Int>(0)
-                pool.parallelFor(count, grain: grain) { range, thread in
-                    if thread < 0 || thread >= threads { badThread.add(1, ordering: .relaxed) }
-                    if range.lowerBound % grain != 0 { badThread.add(1, ordering: .relaxed) }
-                    for i in range { hits[i] += 1 }
+                for chunksPerThread in [1, 2, 4] {
+                    let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+                    hits.initialize(repeating: 0, count: max(count, 1))
+                    let badThread = Atomic<Int>(0), chunks = Atomic<Int>(0)
+                    pool.parallelFor(count, grain: grain, chunksPerThread: chunksPerThread) { range, thread in
+                        if thread < 0 || thread >= threads { badThread.add(1, ordering: .relaxed) }
+                        if range.lowerBound % grain != 0 { badThread.add(1, ordering: .relaxed) }
+                        chunks.add(1, ordering: .relaxed)
+                        for i in range { hits[i] += 1 }
+                    }
+                    #expect((0..<count).allSatisfy { hits[$0] == 1 }, "count \(count) grain \(grain)")
+                    #expect(badThread.load(ordering: .relaxed) == 0)
+                    // A chunk per call at most as many times as asked (the body may be handed several chunks at once).
+                    #expect(chunks.load(ordering: .relaxed) <= threads * chunksPerThread, "count \(count) grain \(grain) chunks \(chunksPerThread)")
+                    hits.deallocate()
                 }
-                #expect((0..<count).allSatisfy { hits[$0] == 1 }, "count \(count) grain \(grain)")
-                #expect(badThread.load(ordering: .relaxed) == 0)
-                hits.deallocate()
             }
         }
     }
