@@ -344,9 +344,9 @@ public enum MatMul {
             total += selection.unitCount(rows: w.rows, unit: unitRows(prefill: prefill, w))
         }
         // With a task, unit 0 is the task and the rows' units follow. A decode product streams its weights from
-        // memory: in two chunks per thread rather than four, each chunk's row streams are twice as long, and SmolLM2
-        // Q4_1 decoded 6% faster on a 2-core Zen 2 EPYC (188.3/196.1/196.0/199.1 against 177.6/186.0/184.1/186.5
-        // tokens/s, alternating runs); prefill tiles keep four, to balance compute.
+        // memory: in two chunks per thread rather than four, each chunk's row streams are twice as long, and on a
+        // 2-core Zen 2 EPYC SmolLM2 Q4_1 decoded at 192.1/179.4/189.9 against 171.1/166.5/173.9 tokens/s and
+        // docs-opt-relu at 2753 against 2408 (alternating runs); prefill tiles keep four, to balance compute.
         pool.parallelFor(total + taskUnits, chunksPerThread: prefill ? 4 : 2) { range, thread in
             var u = range.lowerBound, end = range.upperBound
             if taskUnits > 0 {
