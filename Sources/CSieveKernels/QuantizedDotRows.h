@@ -9,7 +9,7 @@
 //                      vector before a single conversion and multiply-add (see the kernels below).
 // The int16 pairs cannot saturate: 4-bit codes are at most 15 and activation codes at most 127 in magnitude
 // (2·15·127), and for q8_0 |x| ≤ 127 meets a weight of magnitude ≤ 128 (2·127·128 < 32767), so both sets give
-// the same integer sums.
+// the same integer sums per block (their float accumulation orders differ).
 
 #ifndef KERNEL_HADD_ROWS
 KERNEL_TARGET static inline float KERNEL(hsum256)(__m256 v) {

@@ -14,8 +14,9 @@ public enum DecodeKernels: String, Sendable, CaseIterable {
     case swift
     /// C kernels with AVX-512 VNNI byte dot products (`vpdpbusd`, `CSieveKernels`), x86-64 only.
     case vnni
-    /// The same C kernels with AVX2 byte products (`vpmaddubsw`, then `vpmaddwd`), for x86-64 CPUs without
-    /// AVX-512 VNNI (AMD Zen 2/3, Intel before Ice Lake); same results as `vnni`.
+    /// The same C kernels with AVX2 byte products (`vpmaddubsw`, then horizontal adds), for x86-64 CPUs without
+    /// AVX-512 VNNI (AMD Zen 2/3, Intel before Ice Lake): the same integer block sums as `vnni`, scaled and summed
+    /// in float in another order, so results agree to rounding.
     case avx2
 
     /// Whether this CPU can run these kernels.

@@ -33,8 +33,9 @@ static inline void sieve_prefetch(const void *p, intptr_t bytes) {
 // one token's activations quantized to 8-bit blocks of 32 (ggml's q8_0/q8_1): xq holds 32·nb int8 codes, xd
 // the per-block scales (x ≈ xd[b]·xq, f16-rounded values), xs a per-block sum: for q4_1 q8_1's s (the
 // f16-rounded scale·Σxq, multiplied with the block min), for q4_0 xd[b]·Σxq (times the code offset −8).
-// out[i] receives the dot product of row i. Each kernel exists twice with the same results: *_vnni (call only
-// when sieve_cpu_has_avx512_vnni() returns 1) and *_avx2 (only when sieve_cpu_has_avx2() returns 1).
+// out[i] receives the dot product of row i. Each kernel exists twice, with the same integer block sums (the float
+// accumulation order differs, so results agree to rounding): *_vnni (call only when sieve_cpu_has_avx512_vnni()
+// returns 1) and *_avx2 (only when sieve_cpu_has_avx2() returns 1).
 #define SIEVE_ROW_KERNELS(suffix) \
     /** Q4_1 rows (20-byte blocks: f16 scale, f16 min, 16 bytes of nibbles). */ \
     void sieve_q4_1_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
