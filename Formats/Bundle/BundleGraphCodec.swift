@@ -68,14 +68,16 @@ enum BundleGraphCodec {
     }
 
     static func encode(_ p: PredictorNode, graph: ModelGraph) -> JSONValue {
-        .object([
-            ("target", .string(p.target.rawValue)), ("source_block", .integer(p.sourceBlock)),
+        var members: [(String, JSONValue)] = [("target", .string(p.target.rawValue)), ("source_block", .integer(p.sourceBlock))]
+        if p.input != .blockInput { members.append(("reads", .string(p.input.rawValue))) }
+        members += [
             ("rank", .integer(graph.tensors[p.down]?.shape.dims.first ?? 0)), ("units", .integer(p.units)),
             ("down", .string(p.down)), ("up", .string(p.up)), ("bias", .optional(p.bias)),
             ("recall", .array(p.recall.map { r in
                 .object([("density", .double(r.density)), ("recall", .double(r.recall))] + (r.captured.map { [("captured", .double($0))] } ?? []))
             })),
-        ])
+        ]
+        return .object(members)
     }
 
     /// Why `t` is not an i32 `[ff]` permutation of `0..<ff`, or nil when it is one.
@@ -155,9 +157,10 @@ private struct NodeDecoder {
     }
     func shape(_ tensor: String) -> [Int] { tensors[tensor]?.shape.dims ?? [] }
 
-    func predictor(_ c: ManifestCursor) throws -> PredictorNode {
+    func predictor(_ c: ManifestCursor, block: Int) throws -> PredictorNode {
         let p = PredictorNode(
             target: try c.member("target").enumeration(PredictorTarget.self), sourceBlock: try c.int("source_block"),
+            input: try c.optionalMember("reads").map { try $0.enumeration(PredictorInput.self) } ?? .blockInput,
             down: try name(try c.member("down")), up: try name(try c.member("up")), bias: try optionalName(c, "bias"),
             units: try c.int("units", atLeast: 1),
             recall: try c.member("recall").array().map {
@@ -166,6 +169,9 @@ private struct NodeDecoder {
         let rank = try c.int("rank", atLeast: 1)
         guard (0..<layerCount).contains(p.sourceBlock) else {
             throw BundleError.invalidGraph(path: file, reason: "\(c.path): source block \(p.sourceBlock) is outside 0..<\(layerCount)")
+        }
+        guard p.input == .blockInput || (p.target == .ffnBlocks && p.sourceBlock == block) else {
+            throw BundleError.invalidGraph(path: file, reason: "\(c.path): only an FFN predictor can read its own block's FFN input (this one scores \(p.target.rawValue) of block \(block) from block \(p.sourceBlock))")
         }
         guard shape(p.down) == [rank, hiddenSize], shape(p.up) == [p.units, rank], p.bias.map({ shape($0) == [p.units] }) ?? true else {
             throw BundleError.invalidGraph(path: file, reason: "\(c.path): predictor tensors have shapes down \(Shape(shape(p.down))), up \(Shape(shape(p.up)))\(p.bias.map { ", bias \(Shape(shape($0)))" } ?? ""); rank \(rank), \(p.units) units and hidden size \(hiddenSize) need down [\(rank), \(hiddenSize)], up [\(p.units), \(rank)], bias [\(p.units)]")
@@ -232,8 +238,8 @@ private struct NodeDecoder {
                 b.feedForward.layout = .dense
             }
             b.normPlacement = try c.member("norm_placement").enumeration(NormPlacement.self)
-            b.ffnPredictor = try c.optionalMember("ffn_predictor").map(predictor)
-            b.headPredictor = try c.optionalMember("head_predictor").map(predictor)
+            b.ffnPredictor = try c.optionalMember("ffn_predictor").map { try predictor($0, block: i) }
+            b.headPredictor = try c.optionalMember("head_predictor").map { try predictor($0, block: i) }
             b.ffnDensity = try c.optionalDouble("ffn_density")
             b.headDensity = try c.optionalDouble("head_density")
             graph.blocks[i] = b

@@ -140,9 +140,11 @@ public struct InspectionReport {
         header += ffnDensities.map { String(format: " %7@", String(format: "f@%.2f", $0)) }.joined()
         header += headDensities.map { String(format: " %7@", String(format: "h@%.2f", $0)) }.joined()
         header += "  ffn_d  head_d"
-        var rows = ["predictor recall at FFN (f@) and head (h@) densities on held-out calibration tokens, default densities:", header]
+        var rows = ["predictor recall at FFN (f@) and head (h@) densities on held-out calibration tokens, default densities"
+                    + " (src: the block whose input the predictors read; f: the FFN predictor reads its FFN input):", header]
         for (i, b) in g.blocks.enumerated() {
-            var row = String(format: "%5d %3d", i, b.ffnPredictor?.sourceBlock ?? b.headPredictor?.sourceBlock ?? i)
+            let source = b.ffnPredictor?.sourceBlock ?? b.headPredictor?.sourceBlock ?? i
+            var row = String(format: "%5d %3@", i, "\(source)" + (b.ffnPredictor?.input == .feedForwardInput ? "f" : ""))
             row += ffnDensities.map { " " + cell(b.ffnPredictor, $0) }.joined()
             row += headDensities.map { " " + cell(b.headPredictor, $0) }.joined()
             row += " " + density(b.ffnDensity) + "  " + density(b.headDensity)

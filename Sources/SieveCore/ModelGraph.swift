@@ -200,14 +200,27 @@ public enum PredictorTarget: String, Sendable, Codable {
     case heads
 }
 
+/// Where in its source block a predictor reads the residual stream.
+public enum PredictorInput: String, Sendable, Codable {
+    /// The residual stream entering the block, before its first norm: known before the block's attention runs,
+    /// so the predictor's products overlap it (and, read from the previous block, the previous block's work).
+    case blockInput = "block_input"
+    /// The residual stream as the block's FFN receives it (attention's output added; for post-norm blocks also
+    /// normalised): known only after attention, so the predictor runs between attention and the FFN, but it has
+    /// seen the token's context. FFN predictors only, and only of their own block.
+    case feedForwardInput = "ffn_input"
+}
+
 /// A small learned low-rank network `scores = up · (down · x) (+ bias)` that predicts which units of a block
-/// matter for the current token, reading the residual stream at the input of block `sourceBlock`
-/// (the block itself, or the one before it for lookahead).
+/// matter for the current token, reading the residual stream of block `sourceBlock` (the block itself, or the one
+/// before it for lookahead) at `input`.
 public struct PredictorNode: Sendable, Equatable {
     /// What the predictor scores.
     public var target: PredictorTarget
-    /// The block whose input (residual stream before its first norm) the predictor reads.
+    /// The block whose residual stream the predictor reads.
     public var sourceBlock: Int
+    /// Where in `sourceBlock` it reads it.
+    public var input: PredictorInput
     /// Tensor `[rank, hidden]`.
     public var down: String
     /// Tensor `[units, rank]`.
@@ -219,9 +232,9 @@ public struct PredictorNode: Sendable, Equatable {
     /// Measured recall of the oracle's activation mass, by density, on held-out calibration data.
     public var recall: [DensityRecall]
     /// A predictor node.
-    public init(target: PredictorTarget, sourceBlock: Int, down: String, up: String, bias: String?, units: Int,
-                recall: [DensityRecall]) {
-        self.target = target; self.sourceBlock = sourceBlock; self.down = down; self.up = up; self.bias = bias
+    public init(target: PredictorTarget, sourceBlock: Int, input: PredictorInput = .blockInput, down: String, up: String,
+                bias: String?, units: Int, recall: [DensityRecall]) {
+        self.target = target; self.sourceBlock = sourceBlock; self.input = input; self.down = down; self.up = up; self.bias = bias
         self.units = units; self.recall = recall
     }
 }

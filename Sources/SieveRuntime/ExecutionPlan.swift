@@ -98,14 +98,17 @@ final class FeedForwardPlan {
     }
 }
 
-/// A low-rank sparsity predictor `scores = up · (down · x) + bias`, reading block `sourceBlock`'s input.
+/// A low-rank sparsity predictor `scores = up · (down · x) + bias`, reading block `sourceBlock`'s residual stream at
+/// `input`.
 struct PredictorPlan {
-    /// `[rank, hidden]`, in its stored dtype (multiplied in the source block's Q/K/V region).
+    /// `[rank, hidden]`, in its stored dtype (multiplied in the source block's Q/K/V region, or before the FFN for
+    /// a predictor of the FFN input).
     let down: WeightMatrix
     /// `[units, rank]`, in its stored dtype (multiplied on the thread pool when the scores are needed).
     let up: WeightMatrix
     let bias: FloatBuffer?
     let sourceBlock: Int
+    let input: PredictorInput
     let units: Int
     var rank: Int { down.rows }
 }
@@ -299,6 +302,9 @@ struct ExecutionPlan {
                     guard node.units == units, node.sourceBlock >= 0, node.sourceBlock <= i else {
                         throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(node.target.rawValue) predictor of \(node.units) units reading block \(node.sourceBlock) (expected \(units) units and a block at most \(i))")
                     }
+                    guard node.input == .blockInput || (node.target == .ffnBlocks && node.sourceBlock == i) else {
+                        throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(node.target.rawValue) predictor reads the FFN input of block \(node.sourceBlock); only an FFN predictor can read its own block's FFN input")
+                    }
                     let downT = try tensor(node.down)
                     let rank = downT.shape.dims.first ?? 0
                     let up = try tensor(node.up)
@@ -307,7 +313,7 @@ struct ExecutionPlan {
                     }
                     return PredictorPlan(down: try matrix(node.down, rows: rank, columns: d), up: try matrix(node.up, rows: units, columns: rank),
                                          bias: try node.bias.map { try vector($0, count: units) }, sourceBlock: node.sourceBlock,
-                                         units: units)
+                                         input: node.input, units: units)
                 }
                 let ffnPredictor = try predictor(b.ffnPredictor, units: feedForward.blocks)
                 if ffnPredictor != nil && blockSize == nil {

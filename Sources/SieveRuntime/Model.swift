@@ -38,6 +38,8 @@ public enum ActivationSite: String, Sendable, CaseIterable {
     case blockInput
     /// The attention heads' concatenated outputs (the input of the output projection), `[tokens, heads·headDim]`.
     case attentionOutput
+    /// The residual stream as the FFN receives it (attention's output added; for post-norm blocks normalised).
+    case feedForwardInput
     /// The FFN's intermediate activation (the input of the down projection), `[tokens, ffnWidth]`.
     case feedForwardActivation
 }
@@ -101,6 +103,8 @@ public final class Model {
     private let outputAndScoreProducts: [[MatMulProduct]]
     /// Per block, the predictors' first products when they run in a region of their own (no overlap).
     private let predictorProducts: [[MatMulProduct]]
+    /// Per block, the first product of its FFN predictor when that reads the FFN input (run before the FFN).
+    private let feedForwardInputPredictorProducts: [[MatMulProduct]]
     /// Densities, predictors and their buffers.
     let sparsity: SparsityPlan
     private let selection: SelectionBuffers
@@ -180,7 +184,8 @@ public final class Model {
         let predictedRows = options.sparsePrefill ? batch : 1
         let sparsity = try SparsityPlan(plan: plan, options: options, predictedRows: predictedRows, threads: threads)
         // Dense models and dense modes never bind it: keep it minimal then.
-        let predictorInput = MatMulInput(maxTokens: sparsity.readers.contains { !$0.isEmpty } ? predictedRows : 1,
+        let predictorsRun = sparsity.readers.contains { !$0.isEmpty } || sparsity.feedForwardInputReaders.contains { $0 != nil }
+        let predictorInput = MatMulInput(maxTokens: predictorsRun ? predictedRows : 1,
                                          maxColumns: hp.hiddenSize, threads: threads,
                                          alwaysQuantizeActivations: options.quantizedActivations)
         self.sparsity = sparsity
@@ -223,6 +228,9 @@ public final class Model {
         }
         let predictorProducts = sparsity.readers.map { readers in
             readers.map { MatMulProduct(weights: $0.plan.down, output: $0.hidden.pointer, input: predictorInput) }
+        }
+        feedForwardInputPredictorProducts = sparsity.feedForwardInputReaders.map { reader in
+            reader.map { [MatMulProduct(weights: $0.plan.down, output: $0.hidden.pointer, input: predictorInput)] } ?? []
         }
         let overlap = options.lookaheadOverlap
         self.predictorProducts = overlap ? [] : predictorProducts
@@ -367,10 +375,9 @@ public final class Model {
             case .pre:
                 timed(.norms) { normalize(block.attentionNorm, work.residual, into: work.normed, rows: all) }
                 attention(block.attention, layer: layer, input: work.normed, tokens: n, at: start, rows: rows)
-                timed(.norms) {
-                    addRows(work.projected, into: work.residual, rows: rows)
-                    normalize(block.feedForwardNorm, work.residual, into: work.normed, rows: rows)
-                }
+                timed(.norms) { addRows(work.projected, into: work.residual, rows: rows) }
+                feedForwardInputReady(layer: layer, tokens: n, at: start, rows: rows)
+                timed(.norms) { normalize(block.feedForwardNorm, work.residual, into: work.normed, rows: rows) }
                 timed(.feedForward) { feedForward(block.feedForward, layer: layer, input: work.normed, at: start, rows: rows) }
                 timed(.norms) { addRows(work.projected, into: work.residual, rows: rows) }
             case .post:
@@ -379,12 +386,27 @@ public final class Model {
                     addRows(work.projected, into: work.residual, rows: rows)
                     normalize(block.attentionNorm, work.residual, into: work.residual, rows: rows)
                 }
+                feedForwardInputReady(layer: layer, tokens: n, at: start, rows: rows)
                 timed(.feedForward) { feedForward(block.feedForward, layer: layer, input: work.residual, at: start, rows: rows) }
                 timed(.norms) {
                     addRows(work.projected, into: work.residual, rows: rows)
                     normalize(block.feedForwardNorm, work.residual, into: work.residual, rows: rows)
                 }
             }
+        }
+    }
+
+    /// Block `layer`'s FFN input is in `work.residual` (rows `0..<n` when an observer or a sparse step needs them):
+    /// reported to the activation observer, and multiplied by the first product of the FFN predictor that reads it.
+    private func feedForwardInputReady(layer: Int, tokens n: Int, at start: Int, rows: Range<Int>) {
+        if let observer = activationObserver {
+            observer(ActivationRecord(site: .feedForwardInput, layer: layer, firstPosition: start, tokens: n, width: hiddenSize,
+                                      values: UnsafeBufferPointer(work.residual.slice(0, n * hiddenSize))))
+        }
+        if sparseStep && !feedForwardInputPredictorProducts[layer].isEmpty {
+            // Rows outside `rows` (the last block's unused rows) are stale; their scores are never read.
+            predictorInput.bind(work.residual.pointer, tokens: n, columns: hiddenSize)
+            timed(.predictors) { MatMul.multiply(feedForwardInputPredictorProducts[layer], predictorInput, pool: pool) }
         }
     }
 
@@ -456,7 +478,8 @@ public final class Model {
             // The o projection and the scores of the predictors that read this block's input, in one region.
             for p in sparsity.readers[layer] where p.scoresEarly { p.scoresInput.bind(p.hidden.pointer, tokens: 1, columns: p.plan.rank) }
             MatMul.multiply(outputAndScoreProducts[layer], work.input, pool: pool)
-        } else if earlyScores, let predictor = sparsity.ffnPredictors[layer], predictor.interleavedUp != nil {
+        } else if earlyScores, let predictor = sparsity.ffnPredictors[layer], predictor.interleavedUp != nil,
+                  predictor.plan.input == .blockInput {
             // The FFN's scores and selection (serial, and independent of the output projection) run beside it.
             let kept = sparsity.densities[layer].ffnBlocksKept, units = plan.blocks[layer].feedForward.blocks
             let row = rows.lowerBound

@@ -23,7 +23,8 @@ public struct BlockDensity: Sendable, Equatable {
 }
 
 /// What sparse execution needs besides the dense plan: per block the resolved densities, which predictors run, in
-/// which block's region their first product is computed (lookahead), and the buffers of their outputs.
+/// which block's region their first product is computed (lookahead, or before the FFN for predictors of the FFN
+/// input), and the buffers of their outputs.
 struct SparsityPlan {
     /// A predictor in use: block `layer`'s `target` predictor, whose `down · x` goes to `hidden`. A class, so that
     /// reading it per layer and token retains one reference rather than each of its own.
@@ -31,7 +32,7 @@ struct SparsityPlan {
         let layer: Int
         let target: PredictorTarget
         let plan: PredictorPlan
-        /// `[batch, rank]`: `down · x` of each row of the source block's input.
+        /// `[batch, rank]`: `down · x` of each row of the residual stream the predictor reads.
         let hidden: FloatBuffer
         /// `up` re-laid for the short-row kernel, when this CPU runs it: a row's scores then take one pass on the
         /// calling thread (0.7 µs for 1024×64 against 3.3 µs row by row), and no region.
@@ -62,6 +63,8 @@ struct SparsityPlan {
     let densities: [BlockDensity]
     /// Per block: the predictors whose source is that block's input (computed in its Q/K/V region).
     let readers: [[ActivePredictor]]
+    /// Per block: its FFN predictor when it reads the block's FFN input (computed between attention and the FFN).
+    let feedForwardInputReaders: [ActivePredictor?]
     /// Per block: its FFN predictor and head predictor, when in use.
     let ffnPredictors: [ActivePredictor?]
     let headPredictors: [ActivePredictor?]
@@ -79,6 +82,7 @@ struct SparsityPlan {
         }
         var densities: [BlockDensity] = []
         var readers = [[ActivePredictor]](repeating: [], count: plan.blocks.count)
+        var feedForwardInputReaders = [ActivePredictor?](repeating: nil, count: plan.blocks.count)
         var ffnPredictors = [ActivePredictor?](repeating: nil, count: plan.blocks.count)
         var headPredictors = [ActivePredictor?](repeating: nil, count: plan.blocks.count)
         let anyBlocked = plan.blocks.contains { $0.feedForward.blockSize != nil }
@@ -106,13 +110,17 @@ struct SparsityPlan {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) computes \(what) sparsely but has no \(target.rawValue) predictor; use oracle selection (--oracle) or density 1 for it")
                 }
                 let interleavedUp = InterleavedQ8Matrix(p.up)
-                let early = (target == .ffnBlocks || p.sourceBlock < i) && interleavedUp == nil
+                // A predictor of the FFN input has nothing to compute before attention ends.
+                let early = p.input == .blockInput && (target == .ffnBlocks || p.sourceBlock < i) && interleavedUp == nil
                 let active = ActivePredictor(layer: i, target: target, plan: p, hidden: FloatBuffer(count: predictedRows * p.rank),
                                              interleavedUp: interleavedUp, scoresEarly: early,
                                              scores: FloatBuffer(count: early ? p.units : 0),
                                              scoresInput: MatMulInput(maxTokens: 1, maxColumns: p.rank, threads: threads,
                                                                       alwaysQuantizeActivations: options.quantizedActivations))
-                readers[p.sourceBlock].append(active)
+                switch p.input {
+                case .blockInput: readers[p.sourceBlock].append(active)
+                case .feedForwardInput: feedForwardInputReaders[i] = active
+                }
                 return active
             }
             if density.sparseFFN { ffnPredictors[i] = try activate(b.ffnPredictor, .ffnBlocks, what: "its FFN") }
@@ -120,6 +128,7 @@ struct SparsityPlan {
         }
         self.densities = densities
         self.readers = readers
+        self.feedForwardInputReaders = feedForwardInputReaders
         self.ffnPredictors = ffnPredictors
         self.headPredictors = headPredictors
     }

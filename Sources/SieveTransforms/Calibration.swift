@@ -32,8 +32,8 @@ public struct CalibrationShape: Sendable, Equatable {
     }
 
     /// Bytes one recorded token takes in a `CalibrationStore` (f16 values: block input, FFN magnitudes and head
-    /// norms of every block).
-    public var bytesPerToken: Int { blocks * 2 * (hidden + ffnWidth + heads) }
+    /// norms of every block, and the first block's FFN input).
+    public var bytesPerToken: Int { blocks * 2 * (hidden + ffnWidth + heads) + 2 * hidden }
 }
 
 /// Calibration records the passes read, one block at a time: for every recorded token, the block's input (the
@@ -51,6 +51,10 @@ public protocol CalibrationRecords {
     func ffnMagnitudes(_ block: Int) throws -> FloatMatrix
     /// `[tokens, heads]`: the L2 norm of each head's attention output (before the output projection).
     func headNorms(_ block: Int) throws -> FloatMatrix
+    /// `[tokens, hidden]`: the residual stream entering the first block's FFN (attention's output added), or nil
+    /// when it was not recorded. Only the first block's is recorded: that block's input is the token's embedding
+    /// alone, so its FFN predictor reads this instead (`PackOptions.firstFFNPredictorInput`).
+    func firstFeedForwardInputs() throws -> FloatMatrix?
 }
 
 /// Calibration records held in memory (synthetic data, small models, tests).
@@ -60,9 +64,12 @@ public struct InMemoryCalibration: CalibrationRecords {
     private let inputs: [FloatMatrix]
     private let magnitudes: [FloatMatrix]
     private let norms: [FloatMatrix]
+    private let firstFFNInputs: FloatMatrix?
 
-    /// Records from per-block matrices; checks that every block has the same token count and consistent widths.
-    public init(blockInputs: [FloatMatrix], ffnMagnitudes: [FloatMatrix], headNorms: [FloatMatrix], headDim: Int = 1) throws {
+    /// Records from per-block matrices (and, optionally, the first block's FFN inputs); checks that every block has
+    /// the same token count and consistent widths.
+    public init(blockInputs: [FloatMatrix], ffnMagnitudes: [FloatMatrix], headNorms: [FloatMatrix], headDim: Int = 1,
+                firstFeedForwardInputs: FloatMatrix? = nil) throws {
         guard let first = blockInputs.first, blockInputs.count == ffnMagnitudes.count, blockInputs.count == headNorms.count,
               let ffn = ffnMagnitudes.first, let heads = headNorms.first else {
             throw SieveTransformsError.calibration(reason: "in-memory records need the same positive number of blocks for inputs (\(blockInputs.count)), FFN magnitudes (\(ffnMagnitudes.count)) and head norms (\(headNorms.count))")
@@ -73,6 +80,10 @@ public struct InMemoryCalibration: CalibrationRecords {
                 && blockInputs[l].columns == first.columns && ffnMagnitudes[l].columns == ffn.columns && headNorms[l].columns == heads.columns
             if !ok { throw SieveTransformsError.calibration(reason: "block \(l)'s record matrices disagree with block 0's sizes") }
         }
+        if let f = firstFeedForwardInputs, f.rows != tokens || f.columns != first.columns {
+            throw SieveTransformsError.calibration(reason: "the first block's FFN inputs are \(f.rows)×\(f.columns), \(tokens)×\(first.columns) expected")
+        }
+        firstFFNInputs = firstFeedForwardInputs
         shape = CalibrationShape(blocks: blockInputs.count, hidden: first.columns, ffnWidth: ffn.columns, heads: heads.columns,
                                  headDim: headDim, tokens: tokens)
         inputs = blockInputs
@@ -86,15 +97,20 @@ public struct InMemoryCalibration: CalibrationRecords {
     public func ffnMagnitudes(_ block: Int) throws -> FloatMatrix { magnitudes[block] }
     /// Block `block`'s head norm matrix, as given.
     public func headNorms(_ block: Int) throws -> FloatMatrix { norms[block] }
+    /// The first block's FFN inputs, if given.
+    public func firstFeedForwardInputs() throws -> FloatMatrix? { firstFFNInputs }
 }
 
 /// Which record of a block a store file holds.
 enum RecordKind: String, CaseIterable {
-    case input, ffn, heads
+    case input, ffn, heads, ffnInput = "ffn-input"
+
+    /// The kinds recorded for `block`: the FFN input only for the first block.
+    static func kinds(block: Int) -> [RecordKind] { block == 0 ? allCases : [.input, .ffn, .heads] }
 
     func width(_ shape: CalibrationShape) -> Int {
         switch self {
-        case .input: return shape.hidden
+        case .input, .ffnInput: return shape.hidden
         case .ffn: return shape.ffnWidth
         case .heads: return shape.heads
         }
@@ -134,7 +150,7 @@ public final class CalibrationStore: CalibrationRecords {
                                  heads: try int("heads"), headDim: try int("head_dim"), tokens: try int("tokens"))
         self.directory = directory
         for block in 0..<shape.blocks {
-            for kind in RecordKind.allCases {
+            for kind in RecordKind.kinds(block: block) {
                 let url = directory.appendingPathComponent(kind.fileName(block: block))
                 let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? -1
                 let expected = shape.tokens * kind.width(shape) * 2
@@ -151,6 +167,8 @@ public final class CalibrationStore: CalibrationRecords {
     public func ffnMagnitudes(_ block: Int) throws -> FloatMatrix { try read(.ffn, block) }
     /// Reads block `block`'s head norms from disk, as f32.
     public func headNorms(_ block: Int) throws -> FloatMatrix { try read(.heads, block) }
+    /// Reads the first block's FFN inputs from disk, as f32.
+    public func firstFeedForwardInputs() throws -> FloatMatrix? { try read(.ffnInput, 0) }
 
     /// Deletes the store's directory.
     public func remove() throws { try FileManager.default.removeItem(at: directory) }
@@ -230,7 +248,7 @@ final class ScratchBuffer<Element> {
 }
 
 /// Records calibration data while the runtime runs the dense model: its `observe` is the runtime's
-/// `Model.activationObserver`, and it streams, for the tokens it keeps, every block's input, FFN activation magnitudes and head output norms into a `CalibrationStore`
+/// `Model.activationObserver`, and it streams, for the tokens it keeps, every block's input, FFN activation magnitudes and head output norms (and the first block's FFN input) into a `CalibrationStore`
 /// as f16 rows.
 ///
 /// Memory stays bounded: besides the open files it holds one batch of converted rows (`batch · max(hidden, ffn)`
@@ -267,8 +285,9 @@ public final class CalibrationRecorder {
     /// Tokens recorded so far.
     public var recordedTokens: Int { shape.tokens }
 
-    private var files: [Int32]
-    private let paths: [String]
+    /// Per block, the file descriptor and path of each of its `RecordKind.kinds(block:)`.
+    private var files: [[RecordKind: Int32]]
+    private let paths: [[RecordKind: String]]
     private var failure: Error?
     private var finished = false
     /// Rows of the current batch that are kept.
@@ -293,18 +312,18 @@ public final class CalibrationRecorder {
         self.shape = shape
         self.shape.tokens = 0
         self.options = options
-        var files: [Int32] = []
-        var paths: [String] = []
+        var files = [[RecordKind: Int32]](repeating: [:], count: shape.blocks)
+        var paths = [[RecordKind: String]](repeating: [:], count: shape.blocks)
         for block in 0..<shape.blocks {
-            for kind in RecordKind.allCases {
+            for kind in RecordKind.kinds(block: block) {
                 let path = directory.appendingPathComponent(kind.fileName(block: block)).path
-                paths.append(path)
                 let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
                 guard fd >= 0 else {
-                    for f in files { close(f) }
+                    for f in files.flatMap(\.values) { close(f) }
                     throw SieveTransformsError.storeIO(path: path, reason: "cannot create: \(String(cString: strerror(errno)))")
                 }
-                files.append(fd)
+                files[block][kind] = fd
+                paths[block][kind] = path
             }
         }
         self.files = files
@@ -314,8 +333,8 @@ public final class CalibrationRecorder {
     deinit { closeFiles() }
 
     /// Records one block activation of the runtime (`Model.activationObserver = recorder.observe`). The runtime
-    /// reports, for each batch and each block in order, the block input, the attention output and the FFN
-    /// activation; anything else is remembered as an error for `finish()`.
+    /// reports, for each batch and each block in order, the block input, the attention output, the FFN input (kept
+    /// for the first block) and the FFN activation; anything else is remembered as an error for `finish()`.
     public func observe(_ record: ActivationRecord) {
         guard failure == nil, !finished else { return }
         switch record.site {
@@ -334,6 +353,12 @@ public final class CalibrationRecorder {
                     for c in (h * headDim)..<((h + 1) * headDim) { sum += src[c] * src[c] }
                     dst[h] = Self.clampToHalf(sum.squareRoot())
                 }
+            }
+        case .feedForwardInput:
+            guard record.layer == 0 else { return }
+            guard check(record, width: shape.hidden) else { return }
+            writeRows(record, kind: .ffnInput, width: shape.hidden) { src, dst in
+                for c in 0..<self.shape.hidden { dst[c] = Self.clampToHalf(src[c]) }
             }
         case .feedForwardActivation:
             guard check(record, width: shape.ffnWidth) else { return }
@@ -421,16 +446,16 @@ public final class CalibrationRecorder {
     private func store(block: Int, kind: RecordKind, values: UnsafeMutablePointer<Float>, count: Int) {
         let h = halves.reserve(count)
         Convert.floatToHalf(values, into: h, count: count)
-        let index = block * 3 + (kind == .input ? 0 : kind == .ffn ? 1 : 2)
+        guard let fd = files[block][kind], let path = paths[block][kind] else { return }
         do {
-            try POSIXFile.writeFully(files[index], UnsafeRawPointer(h), byteCount: count * 2, path: paths[index])
+            try POSIXFile.writeFully(fd, UnsafeRawPointer(h), byteCount: count * 2, path: path)
         } catch {
             failure = error
         }
     }
 
     private func closeFiles() {
-        for fd in files { close(fd) }
+        for fd in files.flatMap(\.values) { close(fd) }
         files = []
     }
 }

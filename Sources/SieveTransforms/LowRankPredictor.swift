@@ -59,9 +59,10 @@ public struct LowRankPredictor: @unchecked Sendable {
     }
 
     /// Adds the predictor's tensors to `graph` and attaches it to block `block` as its `target` predictor, reading
-    /// block `sourceBlock`'s input; weights are stored as `dtype` (one of `storageTypes`), the bias as f32.
+    /// block `sourceBlock`'s residual stream at `input`; weights are stored as `dtype` (one of `storageTypes`), the
+    /// bias as f32.
     public func attach(to graph: inout ModelGraph, block: Int, target: PredictorTarget, sourceBlock: Int,
-                       recall: [DensityRecall], dtype: DType) throws {
+                       input: PredictorInput = .blockInput, recall: [DensityRecall], dtype: DType) throws {
         guard Self.storageTypes.contains(dtype) else {
             throw SieveTransformsError.invalidOption(name: "predictor dtype", value: dtype.name, reason: "must be one of \(Self.storageTypes.map(\.name).joined(separator: ", "))")
         }
@@ -72,8 +73,8 @@ public struct LowRankPredictor: @unchecked Sendable {
         graph.tensors.insert(try down.tensor(name: names.down).converted(to: dtype))
         graph.tensors.insert(try up.tensor(name: names.up).converted(to: dtype))
         graph.tensors.insert(Tensor(name: names.bias, shape: [units], floats: bias))
-        let node = PredictorNode(target: target, sourceBlock: sourceBlock, down: names.down, up: names.up, bias: names.bias,
-                                 units: units, recall: recall)
+        let node = PredictorNode(target: target, sourceBlock: sourceBlock, input: input, down: names.down, up: names.up,
+                                 bias: names.bias, units: units, recall: recall)
         switch target {
         case .ffnBlocks: graph.blocks[block].ffnPredictor = node
         case .heads: graph.blocks[block].headPredictor = node

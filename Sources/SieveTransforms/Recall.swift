@@ -73,9 +73,9 @@ public struct DensitySchedule: Sendable, Equatable {
     public var massTarget: Double
     /// Candidates to move up for the last block.
     public var edgeSteps: Int
-    /// Mass the first block's predicted units must hold. Its predictor can only read the block's own input and its
-    /// errors reach every later block (docs-opt-relu, neuron selection: block 0 at 0.5 instead of 0.75 raised
-    /// dev.txt perplexity from +1.9% to +3.7%).
+    /// Mass the first block's predicted units must hold: its errors reach every later block (docs-opt-relu, neuron
+    /// selection, a predictor of the block's input: block 0 at 0.5 instead of 0.75 raised dev.txt perplexity from
+    /// +1.9% to +3.7%; a predictor of its FFN input, the pack's default, passes this target at 0.6, +1.27%).
     public var firstBlockMassTarget: Double
 
     /// `firstBlockMassTarget` defaults to missing a tenth of the mass the other blocks may miss.

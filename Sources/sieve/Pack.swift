@@ -37,6 +37,9 @@ struct Pack: ParsableCommand {
     @Option(help: "Predictor lookahead: 0 reads the block's own input, 1 the previous block's.")
     var lookahead: Int = Pack.defaults.lookahead
 
+    @Option(help: "Where the first block's FFN predictor reads: ffn_input (after attention, with the token's context) or block_input (the token's embedding).")
+    var firstFfnPredictorInput: String = Pack.defaults.firstFFNPredictorInput.rawValue
+
     @Option(help: "Predictor kind: trained or svd (training-free).")
     var predictor: String = Pack.defaults.predictor.rawValue
 
@@ -72,6 +75,9 @@ struct Pack: ParsableCommand {
 
     func validate() throws {
         if PredictorKind(rawValue: predictor) == nil { throw ValidationError("--predictor must be trained or svd") }
+        if PredictorInput(rawValue: firstFfnPredictorInput) == nil {
+            throw ValidationError("--first-ffn-predictor-input must be ffn_input or block_input")
+        }
         if !(maxPplIncrease >= 0 && maxPplIncrease.isFinite) { throw ValidationError("--max-ppl-increase must be 0 or more (percent)") }
         if FFNWeightType(name: dtype) == nil { throw ValidationError("--dtype must be keep, f32, f16, q8_0, q4_0 or q4_1") }
         if let predictorDtype, !(DType(name: predictorDtype).map(LowRankPredictor.storageTypes.contains) ?? false) {
@@ -96,6 +102,7 @@ struct Pack: ParsableCommand {
         options.blockSize = blockSize
         options.rank = rank
         options.lookahead = lookahead
+        options.firstFFNPredictorInput = PredictorInput(rawValue: firstFfnPredictorInput)!
         options.predictor = PredictorKind(rawValue: predictor)!
         options.weightType = FFNWeightType(name: dtype)!
         options.predictorType = predictorDtype.flatMap { DType(name: $0) }

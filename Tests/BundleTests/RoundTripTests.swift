@@ -113,7 +113,27 @@ struct RoundTripTests {
         expectSameStructure(read, graph)
         #expect(read.blocks[1].feedForward.layout == .blocked(blockSize: 16, permutation: "blocks.1.ffn.permutation"))
         #expect(read.blocks[1].ffnPredictor?.recall.count == 2)
+        #expect(read.blocks[0].ffnPredictor?.input == .feedForwardInput && read.blocks[1].ffnPredictor?.input == .blockInput)
         #expect(bundle.sections.map(\.name).contains("predictors"))
+    }
+
+    @Test("only an FFN predictor may read its own block's FFN input")
+    func feedForwardInputPredictorsAreChecked() throws {
+        let scratch = try Scratch()
+        for (block, target) in [(1, PredictorTarget.heads), (1, .ffnBlocks)] {
+            var graph = try TinyModels.blocked()
+            switch target {
+            case .heads: graph.blocks[block].headPredictor?.input = .feedForwardInput
+            case .ffnBlocks: graph.blocks[block].ffnPredictor?.input = .feedForwardInput  // It reads block 0, not block 1.
+            }
+            let url = scratch.file("bad-\(target.rawValue).sieve")
+            let error = #expect(throws: BundleError.self) {
+                try BundleWriter.write(graph, to: url)
+                _ = try BundleFile.open(url).readGraph()
+            }
+            #expect(error?.errorDescription?.contains("only an FFN predictor can read its own block's FFN input") == true,
+                    "\(error?.errorDescription ?? "no error")")
+        }
     }
 
     @Test("writing is deterministic")

@@ -104,8 +104,9 @@ enum TinyModels {
             graph.tensors.insert(Tensor(name: prefix + ".ffn.bias", shape: [ff / ffnBlockSize], floats: rng.floats(ff / ffnBlockSize)))
             graph.tensors.insert(Tensor(name: prefix + ".heads.down", shape: [rank, hidden], floats: rng.floats(rank * hidden)))
             graph.tensors.insert(Tensor(name: prefix + ".heads.up", shape: [heads, rank], floats: rng.floats(heads * rank)))
+            // The first block's FFN predictor reads its FFN input, as `sieve pack` makes it.
             graph.blocks[i].ffnPredictor = PredictorNode(
-                target: .ffnBlocks, sourceBlock: max(0, i - 1), down: prefix + ".ffn.down", up: prefix + ".ffn.up",
+                target: .ffnBlocks, sourceBlock: max(0, i - 1), input: i == 0 ? .feedForwardInput : .blockInput, down: prefix + ".ffn.down", up: prefix + ".ffn.up",
                 bias: prefix + ".ffn.bias", units: ff / ffnBlockSize,
                 recall: [DensityRecall(density: 0.5, recall: 0.97), DensityRecall(density: 0.3, recall: 0.91)])
             graph.blocks[i].headPredictor = PredictorNode(

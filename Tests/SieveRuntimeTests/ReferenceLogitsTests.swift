@@ -44,7 +44,7 @@ struct ReferenceLogitsTests {
                     }
                 }
                 headNorms[record.layer] = norms
-            case .blockInput:
+            case .blockInput, .feedForwardInput:
                 break
             }
         }

@@ -10,7 +10,8 @@ import Testing
         FileManager.default.temporaryDirectory.appendingPathComponent("sieve-transforms-test-\(UUID().uuidString)")
     }
 
-    /// Feeds two batches of known rows through the recorder the way the runtime does and reads them back.
+    /// Feeds two batches of known rows through the recorder the way the runtime does and reads them back; the FFN
+    /// input is kept for the first block only.
     @Test func recorderStoresWhatTheRuntimeReports() throws {
         let shape = CalibrationShape(blocks: 2, hidden: 3, ffnWidth: 4, heads: 2, headDim: 2, tokens: 0)
         let directory = Self.temporaryDirectory()
@@ -19,8 +20,9 @@ import Testing
         func value(_ block: Int, _ position: Int, _ c: Int) -> Float { Float(block * 100 + position * 10 + c) - 50 }
         for (first, count) in [(0, 4), (0, 3)] {  // Two sequences: 3 + 2 recorded tokens (position 0 skipped).
             for block in 0..<2 {
-                for (site, width) in [(ActivationSite.blockInput, 3), (.attentionOutput, 4), (.feedForwardActivation, 4)] {
-                    let values = (0..<count).flatMap { t in (0..<width).map { value(block, first + t, $0) } }
+                for (site, width) in [(ActivationSite.blockInput, 3), (.attentionOutput, 4), (.feedForwardInput, 3), (.feedForwardActivation, 4)] {
+                    let offset: Float = site == .feedForwardInput ? 1000 : 0
+                    let values = (0..<count).flatMap { t in (0..<width).map { value(block, first + t, $0) + offset } }
                     values.withUnsafeBufferPointer {
                         recorder.observe(ActivationRecord(site: site, layer: block, firstPosition: first, tokens: count, width: width, values: $0))
                     }
@@ -32,6 +34,12 @@ import Testing
         let reopened = try CalibrationStore(opening: directory)
         #expect(reopened.shape == store.shape)
         let positions = [1, 2, 3, 1, 2]
+        let ffnInputs = try #require(try reopened.firstFeedForwardInputs())
+        #expect(ffnInputs.rows == 5 && ffnInputs.columns == 3)
+        for (row, p) in positions.enumerated() {
+            for c in 0..<3 { #expect(ffnInputs[row, c] == value(0, p, c) + 1000) }
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("block-1.ffn-input.f16").path))
         for block in 0..<2 {
             let inputs = try reopened.blockInputs(block), ffn = try reopened.ffnMagnitudes(block), heads = try reopened.headNorms(block)
             for (row, p) in positions.enumerated() {

@@ -27,8 +27,9 @@ import Testing
 
     /// `source` packed with a small calibration budget (svd predictors, the default `--dtype keep`), and 20
     /// calibration tokens to evaluate.
-    static func packed(_ source: ModelGraph) throws -> (graph: ModelGraph, tokens: [Int]) {
+    static func packed(_ source: ModelGraph, firstFFNPredictorInput: PredictorInput = .feedForwardInput) throws -> (graph: ModelGraph, tokens: [Int]) {
         var options = PackOptions()
+        options.firstFFNPredictorInput = firstFFNPredictorInput
         options.predictor = .svd
         options.rank = 16
         options.calibrationTokens = 256
@@ -94,7 +95,7 @@ import Testing
                     Self.keepTop(values, width: blockSize, kept: min(blocks, max(1, Int((ffn * Double(blocks)).rounded()))), squares: false)
                 case .attentionOutput:
                     Self.keepTop(values, width: headDim, kept: min(heads, max(1, Int((head * Double(heads)).rounded()))), squares: true)
-                case .blockInput: break
+                case .blockInput, .feedForwardInput: break
                 }
             }
             let dense = try Self.decodeLogits(graph, tokens, options: RuntimeOptions(sparsity: .dense))
@@ -122,10 +123,13 @@ import Testing
     /// A q4_1 source packed with `--dtype keep`: the decode path at FFN 0.5 and 0.1 (selected gate/up rows, then
     /// the kept 4-bit source down over the scattered activations) against sparse prefill of the same tokens (every
     /// row computed, then masked). Decode
-    /// multiplies 8-bit activations and prefill float ones: the bound is twice that gap measured densely.
+    /// multiplies 8-bit activations and prefill float ones: the bound is twice that gap measured densely. The
+    /// predictors read block inputs here: the first block's FFN input already differs between the two by that gap,
+    /// enough to swap two nearly tied blocks of its selection (a logit gap of 1.09 at 0.5).
     @Test(arguments: [0.5, 0.1])
     func quantizedKeepDecodesLikeMaskedBatches(_ density: Double) throws {
-        let (graph, tokens) = try Self.packed(try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q4_1.gguf")))
+        let (graph, tokens) = try Self.packed(try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q4_1.gguf")),
+                                              firstFFNPredictorInput: .blockInput)
         var options = RuntimeOptions(contextLength: 64, threads: 2, ffnDensity: density, headDensity: 1)
         let decoded = try Self.decodeLogits(graph, tokens, options: options)
         options.sparsePrefill = true
@@ -213,6 +217,44 @@ import Testing
             }
             #expect(abs(model.decodeWeightBytes(downRowsRead: rows) - (model.decodeWeightBytes() - fewer)) <= 1e-6 * model.decodeWeightBytes())
         }
+    }
+
+    /// The packed first block's FFN predictor reads its FFN input (attention's output added): predicted decode
+    /// with that block at FFN density 0.5 (the others dense) equals the dense model whose first FFN keeps the top
+    /// blocks of `up · (down · x) + bias` for that x, computed here in plain floats.
+    @Test func firstFFNPredictorReadsTheFFNInput() throws {
+        let (graph, tokens) = try Self.packed("tiny-llama")
+        let p = try #require(graph.blocks[0].ffnPredictor)
+        #expect(p.input == .feedForwardInput && p.sourceBlock == 0)
+        #expect(graph.blocks.dropFirst().allSatisfy { $0.ffnPredictor?.input == .blockInput })
+        guard case let .blocked(blockSize, _) = graph.blocks[0].feedForward.layout else {
+            Issue.record("not blocked"); return
+        }
+        let down = try graph.tensor(p.down).floats(), up = try graph.tensor(p.up).floats()
+        let bias = try p.bias.map { try graph.tensor($0).floats() } ?? [Float](repeating: 0, count: p.units)
+        let hidden = graph.hyperparameters.hiddenSize, rank = down.count / hidden, kept = p.units / 2
+        var options = RuntimeOptions(headDensity: 1)
+        options.ffnSchedule = [0.5] + [Double](repeating: 1, count: graph.blocks.count - 1)
+        let predicted = try Self.decodeLogits(graph, tokens, options: options)
+
+        let model = try Model(graph: graph, options: RuntimeOptions(contextLength: 64, threads: 2, sparsity: .dense))
+        var ffnInput: [Float] = []
+        model.activationObserver = { record in
+            if record.site == .feedForwardInput && record.layer == 0 { ffnInput = Array(record.values) }
+        }
+        model.unitFilter = { site, layer, values in
+            guard site == .feedForwardActivation, layer == 0 else { return }
+            let h = (0..<rank).map { r in (0..<hidden).reduce(Float(0)) { $0 + down[r * hidden + $1] * ffnInput[$1] } }
+            let scores = (0..<p.units).map { u in (0..<rank).reduce(bias[u]) { $0 + up[u * rank + $1] * h[$1] } }
+            let top = Set(scores.indices.sorted { scores[$0] > scores[$1] }.prefix(kept))
+            for u in 0..<p.units where !top.contains(u) {
+                for j in (u * blockSize)..<((u + 1) * blockSize) { values[j] = 0 }
+            }
+        }
+        let reference = try tokens.map { t in try model.decode(t) { Array($0) } }
+        #expect(Self.worst(predicted, reference) <= Self.oracleTolerance)
+        let dense = try Self.decodeLogits(graph, tokens, options: RuntimeOptions(sparsity: .dense))
+        #expect(Self.worst(predicted, dense) > 1e-3, "sparsity changed nothing")
     }
 
     @Test func lookaheadOverlapDoesNotChangeResults() throws {
