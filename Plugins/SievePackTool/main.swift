@@ -5,7 +5,8 @@ import Sieve
 // without the CLI's other dependencies (the HTTP server), so an app's build compiles only what the app links.
 //
 //   SievePackTool MODEL -o OUT.sieve [--calibration FILE…] [--calibration-tokens N] [--calibration-ctx N]
-//                 [--block-size N] [--rank N] [--lookahead 0|1] [--predictor trained|svd] [--epochs N]
+//                 [--block-size N] [--rank N] [--lookahead 0|1] [--first-ffn-predictor-input ffn_input|block_input]
+//                 [--predictor trained|svd] [--epochs N]
 //                 [--dtype keep|f32|f16|q8_0|q4_0|q4_1] [--zstd-level N] [--threads N] [--seed N]
 //                 [--max-ppl-increase P] [--no-ppl-check]
 //
@@ -45,6 +46,12 @@ func parse(_ arguments: [String]) throws -> (model: URL, output: URL, options: P
         case "--block-size": options.blockSize = try integer(argument, 1...(1 << 16))
         case "--rank": options.rank = try integer(argument, 1...(1 << 16))
         case "--lookahead": options.lookahead = try integer(argument, 0...1)
+        case "--first-ffn-predictor-input":
+            let text = try value(argument)
+            guard let input = PredictorInput(rawValue: text) else {
+                throw UsageError(description: "--first-ffn-predictor-input must be ffn_input or block_input, not \(text)")
+            }
+            options.firstFFNPredictorInput = input
         case "--epochs": options.epochs = try integer(argument, 1...10_000)
         case "--zstd-level": zstdLevel = try integer(argument, 1...19)
         case "--threads", "-t": options.threads = try integer(argument, 1...1024)

@@ -144,7 +144,8 @@ public struct InspectionReport {
                     + " (src: the block whose input the predictors read; f: the FFN predictor reads its FFN input):", header]
         for (i, b) in g.blocks.enumerated() {
             let source = b.ffnPredictor?.sourceBlock ?? b.headPredictor?.sourceBlock ?? i
-            var row = String(format: "%5d %3@", i, "\(source)" + (b.ffnPredictor?.input == .feedForwardInput ? "f" : ""))
+            let sourceText = "\(source)" + (b.ffnPredictor?.input == .feedForwardInput ? "f" : "")
+            var row = String(format: "%5d ", i) + String(repeating: " ", count: max(0, 3 - sourceText.count)) + sourceText
             row += ffnDensities.map { " " + cell(b.ffnPredictor, $0) }.joined()
             row += headDensities.map { " " + cell(b.headPredictor, $0) }.joined()
             row += " " + density(b.ffnDensity) + "  " + density(b.headDensity)

@@ -276,7 +276,8 @@ public struct PackReport: Sendable, Equatable {
         return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
     }
 
-    /// A plain-text table: per block, recall at each measured density, the chosen densities and the reorder gain.
+    /// A plain-text table: per block, the predictors' source, recall at each measured density, the chosen densities
+    /// and the reorder gain.
     public func table(ffnDensities: [Double], headDensities: [Double]) -> String {
         func pct(_ d: Double) -> String { String(format: "%.2f", d) }
         var header = "block src"
@@ -285,7 +286,8 @@ public struct PackReport: Sendable, Equatable {
         header += "  ffn_d head_d  top-blk mass (perm/orig/rand)"
         var lines = [header]
         for b in blocks {
-            var line = String(format: "%5d %3@", b.block, "\(b.sourceBlock)" + (b.ffnInput == .feedForwardInput ? "f" : ""))
+            let source = "\(b.sourceBlock)" + (b.ffnInput == .feedForwardInput ? "f" : "")
+            var line = String(format: "%5d ", b.block) + String(repeating: " ", count: max(0, 3 - source.count)) + source
             for d in ffnDensities { line += String(format: "  %8.3f", b.ffnRecall.first(where: { abs($0.density - d) < 1e-9 })?.recall ?? .nan) }
             for d in headDensities { line += String(format: "  %8.3f", b.headRecall.first(where: { abs($0.density - d) < 1e-9 })?.recall ?? .nan) }
             let ffnD = b.ffnDensity.map(pct) ?? "dense", headD = b.headDensity.map(pct) ?? "dense"
@@ -298,6 +300,9 @@ public struct PackReport: Sendable, Equatable {
         for d in ffnDensities { mean += String(format: "  %8.3f", meanFFNRecall(at: d) ?? .nan) }
         for d in headDensities { mean += String(format: "  %8.3f", meanHeadRecall(at: d) ?? .nan) }
         lines.append(mean)
+        if blocks.contains(where: { $0.ffnInput == .feedForwardInput }) {
+            lines.append("src: the block whose input the predictors read; f: the FFN predictor reads its block's FFN input")
+        }
         return lines.joined(separator: "\n")
     }
 
