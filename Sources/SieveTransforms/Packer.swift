@@ -28,7 +28,8 @@ public struct PackOptions: Sendable, Equatable {
     /// schedule costs +1.38% perplexity with lookahead 0 against +2.02% with 1 (rank 64); SmolLM2 is unchanged
     /// (its schedule and FFN density 0.5 within 1.5% of each other's perplexity).
     public var lookahead: Int = 0
-    /// Where the first block's FFN predictor reads the residual stream (`--first-ffn-predictor-input`). The first
+    /// Where the first block's FFN predictor reads the residual stream (`--first-ffn-predictor-input`; the FFN input
+    /// needs records that hold it, as a calibration run's do, else the block input is read). The first
     /// block's input is the token's embedding (and position) alone, so a predictor reading it cannot see the
     /// context that decides much of its FFN; its FFN input (attention's output added) can, at the cost of running
     /// the predictor's two products and selection between attention and the FFN (where a block-input predictor

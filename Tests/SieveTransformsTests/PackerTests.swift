@@ -43,7 +43,7 @@ import Testing
             guard case .blocked(8, _) = block.feedForward.layout else { Issue.record("block \(l) not blocked"); continue }
             let ffn = try #require(block.ffnPredictor), heads = try #require(block.headPredictor)
             #expect(ffn.units == 16 && heads.units == 4)
-            #expect(ffn.sourceBlock == max(0, l - 1))
+            #expect(ffn.sourceBlock == max(0, l - 1) && ffn.input == (l == 0 ? .feedForwardInput : .blockInput))
             #expect(try g.tensor(ffn.down).shape == [16, 32] && g.tensor(ffn.down).dtype == .f16)
             #expect(try g.tensor(ffn.up).shape == [16, 16])
             #expect(ffn.recall.contains { $0.density == 0.2 } && heads.recall.contains { $0.density == 0.75 })
@@ -57,6 +57,44 @@ import Testing
         #expect(result.report.meanFFNRecall(at: 0.5)! > 0.9)
         // The report serialises.
         #expect(result.report.json["blocks"]?.arrayItems?.count == 3)
+    }
+
+    /// The first block's FFN predictor is trained and measured on that block's FFN inputs. Planted records whose
+    /// first block inputs are replaced by noise leave only the FFN inputs to predict from: reading them, block 0's
+    /// recall at FFN density 0.5 is high; reading the block inputs (`.blockInput`, or records without FFN inputs) it
+    /// is not.
+    @Test func firstFFNPredictorLearnsFromTheFFNInputs() throws {
+        let model = try PlantedModel.make(seed: 31)
+        let planted = try model.records(tokens: 2000, seed: 32)
+        var rng = TestRandom(seed: 33)
+        let blocks = model.graph.blocks.indices, hidden = planted.shape.hidden
+        let noise = FloatMatrix(rows: 2000, columns: hidden, values: rng.gaussians(2000 * hidden, scale: 1))
+        let inputs = try blocks.map { $0 == 0 ? noise : try planted.blockInputs($0) }
+        let magnitudes = try blocks.map { try planted.ffnMagnitudes($0) }, norms = try blocks.map { try planted.headNorms($0) }
+        let withFFNInputs = try InMemoryCalibration(blockInputs: inputs, ffnMagnitudes: magnitudes, headNorms: norms, headDim: 8,
+                                                    firstFeedForwardInputs: try planted.firstFeedForwardInputs())
+        let withoutFFNInputs = try InMemoryCalibration(blockInputs: inputs, ffnMagnitudes: magnitudes, headNorms: norms, headDim: 8)
+        var options = PackOptions()
+        options.blockSize = 8
+        options.rank = 16
+        options.epochs = 6
+        options.batchSize = 128
+        options.threads = 2
+        func firstBlock(_ records: CalibrationRecords, _ input: PredictorInput) throws -> (PredictorNode, Double) {
+            options.firstFFNPredictorInput = input
+            let result = try Packer.pack(graph: model.graph, calibration: .records(records), options: options)
+            let recall = try #require(result.report.blocks[0].ffnRecall.first { $0.density == 0.5 }).recall
+            #expect(result.report.blocks[0].ffnInput == result.graph.blocks[0].ffnPredictor?.input)
+            return (try #require(result.graph.blocks[0].ffnPredictor), recall)
+        }
+        let (ffnReader, ffnRecall) = try firstBlock(withFFNInputs, .feedForwardInput)
+        let (blockReader, blockRecall) = try firstBlock(withFFNInputs, .blockInput)
+        let (fallback, fallbackRecall) = try firstBlock(withoutFFNInputs, .feedForwardInput)
+        #expect(ffnReader.input == .feedForwardInput && ffnReader.sourceBlock == 0)
+        #expect(blockReader.input == .blockInput && fallback.input == .blockInput)
+        #expect(ffnRecall > 0.9, "recall \(ffnRecall) from the FFN inputs")
+        #expect(ffnRecall > blockRecall + 0.1 && ffnRecall > fallbackRecall + 0.1,
+                "recall \(ffnRecall) from the FFN inputs against \(blockRecall) and \(fallbackRecall) from noise")
     }
 
     /// A quick pack of tiny-llama: 300 calibration tokens, training-free rank-32 predictors, records kept.

@@ -95,7 +95,8 @@ struct PlantedModel {
     }
 
     /// Simulates `tokens` tokens: block inputs, FFN magnitudes (from the graph's real FFN weights) and head norms
-    /// (norms of the graph's V projection per head, switched by `headSwitches`). Matrix products run on `MatrixProducts`.
+    /// (norms of the graph's V projection per head, switched by `headSwitches`), and the first block's FFN inputs.
+    /// Matrix products run on `MatrixProducts`.
     func records(tokens: Int, seed: UInt64) throws -> InMemoryCalibration {
         var rng = TestRandom(seed: seed)
         let hp = graph.hyperparameters
@@ -103,6 +104,7 @@ struct PlantedModel {
         let products = MatrixProducts(threads: 2)
         var x = FloatMatrix(rows: tokens, columns: d, values: rng.gaussians(tokens * d, scale: 1))
         var inputs: [FloatMatrix] = [], magnitudes: [FloatMatrix] = [], norms: [FloatMatrix] = []
+        var firstFFNInputs: FloatMatrix?
         func normed(_ m: FloatMatrix, _ gamma: [Float]) -> FloatMatrix {
             let out = FloatMatrix(rows: m.rows, columns: m.columns)
             for t in 0..<m.rows {
@@ -129,6 +131,7 @@ struct PlantedModel {
             let mixed = FloatMatrix(rows: tokens, columns: d)
             products.multiplyTransposed(x, FloatMatrix(rows: d, columns: d, values: mixing[l]), into: mixed)
             for i in 0..<mixed.count { mixed.elements[i] += x.elements[i] }
+            if l == 0 { firstFFNInputs = mixed }
             let xhat = normed(mixed, try graph.tensor(block.feedForwardNorm.weight).floats())
             let g = FloatMatrix(rows: tokens, columns: ff), u = FloatMatrix(rows: tokens, columns: ff)
             products.multiplyTransposed(xhat, try FloatMatrix(tensor: try graph.tensor(block.feedForward.gate!.weight)), into: g)
@@ -145,7 +148,8 @@ struct PlantedModel {
             magnitudes.append(mag)
             norms.append(headNorm)
         }
-        return try InMemoryCalibration(blockInputs: inputs, ffnMagnitudes: magnitudes, headNorms: norms, headDim: headDim)
+        return try InMemoryCalibration(blockInputs: inputs, ffnMagnitudes: magnitudes, headNorms: norms, headDim: headDim,
+                                       firstFeedForwardInputs: firstFFNInputs)
     }
 }
 
