@@ -170,9 +170,7 @@ private struct NodeDecoder {
         guard (0..<layerCount).contains(p.sourceBlock) else {
             throw BundleError.invalidGraph(path: file, reason: "\(c.path): source block \(p.sourceBlock) is outside 0..<\(layerCount)")
         }
-        guard p.input == .blockInput || (p.target == .ffnBlocks && p.sourceBlock == block) else {
-            throw BundleError.invalidGraph(path: file, reason: "\(c.path): only an FFN predictor can read its own block's FFN input (this one scores \(p.target.rawValue) of block \(block) from block \(p.sourceBlock))")
-        }
+        if let problem = p.inputProblem(block: block) { throw BundleError.invalidGraph(path: file, reason: "\(c.path): \(problem)") }
         guard shape(p.down) == [rank, hiddenSize], shape(p.up) == [p.units, rank], p.bias.map({ shape($0) == [p.units] }) ?? true else {
             throw BundleError.invalidGraph(path: file, reason: "\(c.path): predictor tensors have shapes down \(Shape(shape(p.down))), up \(Shape(shape(p.up)))\(p.bias.map { ", bias \(Shape(shape($0)))" } ?? ""); rank \(rank), \(p.units) units and hidden size \(hiddenSize) need down [\(rank), \(hiddenSize)], up [\(p.units), \(rank)], bias [\(p.units)]")
         }

@@ -144,8 +144,7 @@ public struct InspectionReport {
                     + " (src: the block whose input the predictors read; f: the FFN predictor reads its FFN input):", header]
         for (i, b) in g.blocks.enumerated() {
             let source = b.ffnPredictor?.sourceBlock ?? b.headPredictor?.sourceBlock ?? i
-            let sourceText = "\(source)" + (b.ffnPredictor?.input == .feedForwardInput ? "f" : "")
-            var row = String(format: "%5d ", i) + String(repeating: " ", count: max(0, 3 - sourceText.count)) + sourceText
+            var row = String(format: "%5d ", i) + PredictorInput.sourceColumn(source, ffnPredictorReads: b.ffnPredictor?.input)
             row += ffnDensities.map { " " + cell(b.ffnPredictor, $0) }.joined()
             row += headDensities.map { " " + cell(b.headPredictor, $0) }.joined()
             row += " " + density(b.ffnDensity) + "  " + density(b.headDensity)

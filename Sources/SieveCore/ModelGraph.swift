@@ -209,6 +209,13 @@ public enum PredictorInput: String, Sendable, Codable {
     /// normalised): known only after attention, so the predictor runs between attention and the FFN, but it has
     /// seen the token's context. FFN predictors only, and only of their own block.
     case feedForwardInput = "ffn_input"
+
+    /// The predictor source column of recall tables: the source block, marked `f` when the FFN input is read,
+    /// right-aligned in `width` characters.
+    public static func sourceColumn(_ sourceBlock: Int, ffnPredictorReads input: PredictorInput?, width: Int = 3) -> String {
+        let text = "\(sourceBlock)" + (input == .feedForwardInput ? "f" : "")
+        return String(repeating: " ", count: max(0, width - text.count)) + text
+    }
 }
 
 /// A small learned low-rank network `scores = up · (down · x) (+ bias)` that predicts which units of a block
@@ -236,6 +243,13 @@ public struct PredictorNode: Sendable, Equatable {
                 bias: String?, units: Int, recall: [DensityRecall]) {
         self.target = target; self.sourceBlock = sourceBlock; self.input = input; self.down = down; self.up = up; self.bias = bias
         self.units = units; self.recall = recall
+    }
+
+    /// Why this predictor cannot read what it reads from block `block`'s position, or nil: only an FFN predictor
+    /// can read an FFN input, and only its own block's.
+    public func inputProblem(block: Int) -> String? {
+        guard input == .feedForwardInput, target != .ffnBlocks || sourceBlock != block else { return nil }
+        return "only an FFN predictor can read its own block's FFN input (this one scores \(target.rawValue) of block \(block) from block \(sourceBlock)'s FFN input)"
     }
 }
 

@@ -302,9 +302,7 @@ struct ExecutionPlan {
                     guard node.units == units, node.sourceBlock >= 0, node.sourceBlock <= i else {
                         throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(node.target.rawValue) predictor of \(node.units) units reading block \(node.sourceBlock) (expected \(units) units and a block at most \(i))")
                     }
-                    guard node.input == .blockInput || (node.target == .ffnBlocks && node.sourceBlock == i) else {
-                        throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(node.target.rawValue) predictor reads the FFN input of block \(node.sourceBlock); only an FFN predictor can read its own block's FFN input")
-                    }
+                    if let problem = node.inputProblem(block: i) { throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): \(problem)") }
                     let downT = try tensor(node.down)
                     let rank = downT.shape.dims.first ?? 0
                     let up = try tensor(node.up)

@@ -285,9 +285,8 @@ public final class CalibrationRecorder {
     /// Tokens recorded so far.
     public var recordedTokens: Int { shape.tokens }
 
-    /// Per block, the file descriptor and path of each of its `RecordKind.kinds(block:)`.
-    private var files: [[RecordKind: Int32]]
-    private let paths: [[RecordKind: String]]
+    /// Per block, the open file (descriptor and path) of each of its `RecordKind.kinds(block:)`.
+    private var files: [[RecordKind: (fd: Int32, path: String)]]
     private var failure: Error?
     private var finished = false
     /// Rows of the current batch that are kept.
@@ -312,22 +311,19 @@ public final class CalibrationRecorder {
         self.shape = shape
         self.shape.tokens = 0
         self.options = options
-        var files = [[RecordKind: Int32]](repeating: [:], count: shape.blocks)
-        var paths = [[RecordKind: String]](repeating: [:], count: shape.blocks)
+        var files = [[RecordKind: (fd: Int32, path: String)]](repeating: [:], count: shape.blocks)
         for block in 0..<shape.blocks {
             for kind in RecordKind.kinds(block: block) {
                 let path = directory.appendingPathComponent(kind.fileName(block: block)).path
                 let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
                 guard fd >= 0 else {
-                    for f in files.flatMap(\.values) { close(f) }
+                    for f in files.flatMap(\.values) { close(f.fd) }
                     throw SieveTransformsError.storeIO(path: path, reason: "cannot create: \(String(cString: strerror(errno)))")
                 }
-                files[block][kind] = fd
-                paths[block][kind] = path
+                files[block][kind] = (fd, path)
             }
         }
         self.files = files
-        self.paths = paths
     }
 
     deinit { closeFiles() }
@@ -446,16 +442,16 @@ public final class CalibrationRecorder {
     private func store(block: Int, kind: RecordKind, values: UnsafeMutablePointer<Float>, count: Int) {
         let h = halves.reserve(count)
         Convert.floatToHalf(values, into: h, count: count)
-        guard let fd = files[block][kind], let path = paths[block][kind] else { return }
+        guard let file = files[block][kind] else { return }
         do {
-            try POSIXFile.writeFully(fd, UnsafeRawPointer(h), byteCount: count * 2, path: path)
+            try POSIXFile.writeFully(file.fd, UnsafeRawPointer(h), byteCount: count * 2, path: file.path)
         } catch {
             failure = error
         }
     }
 
     private func closeFiles() {
-        for fd in files.flatMap(\.values) { close(fd) }
+        for file in files.flatMap(\.values) { close(file.fd) }
         files = []
     }
 }

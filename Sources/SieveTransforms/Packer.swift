@@ -287,8 +287,7 @@ public struct PackReport: Sendable, Equatable {
         header += "  ffn_d head_d  top-blk mass (perm/orig/rand)"
         var lines = [header]
         for b in blocks {
-            let source = "\(b.sourceBlock)" + (b.ffnInput == .feedForwardInput ? "f" : "")
-            var line = String(format: "%5d ", b.block) + String(repeating: " ", count: max(0, 3 - source.count)) + source
+            var line = String(format: "%5d ", b.block) + PredictorInput.sourceColumn(b.sourceBlock, ffnPredictorReads: b.ffnInput)
             for d in ffnDensities { line += String(format: "  %8.3f", b.ffnRecall.first(where: { abs($0.density - d) < 1e-9 })?.recall ?? .nan) }
             for d in headDensities { line += String(format: "  %8.3f", b.headRecall.first(where: { abs($0.density - d) < 1e-9 })?.recall ?? .nan) }
             let ffnD = b.ffnDensity.map(pct) ?? "dense", headD = b.headDensity.map(pct) ?? "dense"
