@@ -36,7 +36,10 @@ public struct PackOptions: Sendable, Equatable {
     /// runs them beside attention). `.feedForwardInput` by measurement on docs-opt-relu (rank 64, lookahead 0):
     /// block 0's recall rose from 0.950 to 0.985 at FFN density 0.5 and from 0.846 to 0.940 at 0.3, the schedule
     /// took block 0 from 0.75 to 0.6 (mean FFN density 0.192 to 0.167) and dev.txt perplexity went from +1.38% to
-    /// +1.27%, at the same decode speed (1.10/1.11/1.11× against 1.11/1.14/1.11× dense, alternating runs).
+    /// +1.27%, at the same decode speed (1.10/1.11/1.11× against 1.11/1.14/1.11× dense, alternating runs). For a
+    /// non-gated FFN the pack also fits that predictor to the pre-activations (`PreActivationPredictor`) and keeps
+    /// whichever has the higher mean validation recall: on docs-opt-relu the fit (0.991 at 0.5, 0.954 at 0.3) took
+    /// block 0 to 0.5 (mean density 0.150, dev.txt +1.41%).
     public var firstFFNPredictorInput: PredictorInput = .feedForwardInput
     /// Trained or training-free predictors (`--predictor`).
     public var predictor: PredictorKind = .trained
@@ -234,6 +237,31 @@ public struct BlockPackReport: Sendable, Equatable {
     public var ffnTraining: TrainingLog?
     /// Head predictor training log (trained predictors only).
     public var headTraining: TrainingLog?
+    /// How the kept FFN predictor was made.
+    public var ffnFit: FeedForwardPredictorFit = .trained
+}
+
+/// How an FFN predictor was made: trained, or (a predictor reading its own non-gated FFN's input) fitted to the
+/// pre-activations by `PreActivationPredictor` when that fit had the higher mean validation recall.
+public enum FeedForwardPredictorFit: Sendable, Equatable {
+    /// Trained (or built from the weights with `--predictor svd`); no pre-activation fit was tried.
+    case trained
+    /// Fitted to the pre-activations: mean validation recall over the pack's FFN densities, and the trained one's.
+    case preActivations(recall: Double, trainedRecall: Double)
+    /// Trained, which beat the pre-activation fit: both mean validation recalls.
+    case trainedOverPreActivations(recall: Double, fittedRecall: Double)
+
+    /// The fit as JSON: `{"kept": "trained"|"pre_activations", "recall", "other_recall"}` (only `kept` when no fit
+    /// was tried).
+    public var json: JSONValue {
+        switch self {
+        case .trained: return .object([("kept", .string("trained"))])
+        case let .preActivations(recall, trained):
+            return .object([("kept", .string("pre_activations")), ("recall", .double(recall)), ("other_recall", .double(trained))])
+        case let .trainedOverPreActivations(recall, fitted):
+            return .object([("kept", .string("trained")), ("recall", .double(recall)), ("other_recall", .double(fitted))])
+        }
+    }
 }
 
 /// Everything a pack measured.
@@ -303,6 +331,15 @@ public struct PackReport: Sendable, Equatable {
         if blocks.contains(where: { $0.ffnInput == .feedForwardInput }) {
             lines.append("src: the block whose input the predictors read; f: the FFN predictor reads its block's FFN input")
         }
+        for b in blocks {
+            switch b.ffnFit {
+            case .trained: break
+            case let .preActivations(recall, trained):
+                lines.append(String(format: "block %d: FFN predictor fitted to the pre-activations (mean recall %.3f; trained %.3f)", b.block, recall, trained))
+            case let .trainedOverPreActivations(recall, fitted):
+                lines.append(String(format: "block %d: FFN predictor trained (mean recall %.3f; fitted to the pre-activations %.3f)", b.block, recall, fitted))
+            }
+        }
         return lines.joined(separator: "\n")
     }
 
@@ -346,6 +383,7 @@ public struct PackReport: Sendable, Equatable {
                     ("ffn_density", b.ffnDensity.map { .double($0) } ?? .null),
                     ("head_density", b.headDensity.map { .double($0) } ?? .null),
                     ("ffn_training", log(b.ffnTraining)), ("head_training", log(b.headTraining)),
+                    ("ffn_fit", b.ffnFit.json),
                 ])
             })),
         ])
@@ -498,8 +536,24 @@ public enum Packer {
             // Recall is measured on the weights as stored.
             ffnPredictor = try ffnPredictor.rounded(to: options.storageType(of: ffnPredictor, graph: graph))
             headPredictor = try headPredictor.rounded(to: options.storageType(of: headPredictor, graph: graph))
-            let ffnTable = RecallMeasurement.measure(scores: ffnPredictor.scores(ffnValidationInputs, products: products),
-                                                     masses: rows(masses[l], validationRows), densities: ffnGrid)
+            let validationMasses = rows(masses[l], validationRows)
+            var ffnTable = RecallMeasurement.measure(scores: ffnPredictor.scores(ffnValidationInputs, products: products),
+                                                     masses: validationMasses, densities: ffnGrid)
+            var ffnFit = FeedForwardPredictorFit.trained
+            if options.predictor == .trained && ffnReads == .feedForwardInput && PreActivationPredictor.applies(to: graph, block: l) {
+                // A predictor reading the FFN input can also be fitted to the pre-activations; keep the better one.
+                var fitted = try PreActivationPredictor.fit(
+                    graph: graph, block: l, permutation: reorders[l].permutation, blockSize: blockSize, inputs: ffnInputs,
+                    trainRows: trainRows, rank: options.rank, seed: options.seed &+ UInt64(l), products: products)
+                fitted = try fitted.rounded(to: options.storageType(of: fitted, graph: graph))
+                let fittedTable = RecallMeasurement.measure(scores: fitted.scores(ffnValidationInputs, products: products),
+                                                            masses: validationMasses, densities: ffnGrid)
+                let trainedRecall = Self.meanRecall(ffnTable, at: options.ffnDensities)
+                let fittedRecall = Self.meanRecall(fittedTable, at: options.ffnDensities)
+                ffnFit = fittedRecall > trainedRecall ? .preActivations(recall: fittedRecall, trainedRecall: trainedRecall)
+                                                      : .trainedOverPreActivations(recall: trainedRecall, fittedRecall: fittedRecall)
+                if fittedRecall > trainedRecall { (ffnPredictor, ffnTable) = (fitted, fittedTable) }
+            }
             let headTable = RecallMeasurement.measure(scores: headPredictor.scores(validationInputs, products: products),
                                                       masses: rows(norms, validationRows), densities: headGrid)
             try ffnPredictor.attach(to: &packed, block: l, target: .ffnBlocks, sourceBlock: source,
@@ -512,7 +566,7 @@ public enum Packer {
                 block: l, sourceBlock: source, ffnInput: ffnReads, reorderCaptured: reorders[l].capturedMass,
                 identityCaptured: reorders[l].identityCapturedMass, randomCaptured: reorders[l].randomCapturedMass,
                 ffnRecall: ffnTable, headRecall: headTable, ffnDensity: nil, headDensity: nil,
-                ffnTraining: ffnLog, headTraining: headLog))
+                ffnTraining: ffnLog, headTraining: headLog, ffnFit: ffnFit))
             masses[l] = FloatMatrix(rows: 0, columns: units)
             clock.report(Double(l + 1) / Double(blockCount), detail: "block \(l + 1) of \(blockCount)")
         }
@@ -571,6 +625,12 @@ public enum Packer {
                                 calibrationDirectory: options.keepCalibration ? store?.directory : nil, blocks: reports,
                                 scheduleCheck: check)
         return PackResult(graph: packed, passes: passes, report: report)
+    }
+
+    /// Mean recall of `table` over the entries at `densities` (the densities a trained predictor is selected on).
+    static func meanRecall(_ table: [RecallEntry], at densities: [Double]) -> Double {
+        let entries = table.filter { e in densities.contains { abs($0 - e.density) < 1e-9 } }
+        return entries.isEmpty ? 0 : entries.reduce(0) { $0 + $1.recall } / Double(entries.count)
     }
 
     /// Rows `range` of `m` as a new matrix.

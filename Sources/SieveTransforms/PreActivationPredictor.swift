@@ -1,0 +1,188 @@
+import SieveCore
+
+/// A predictor fitted, without training, to the pre-activations of a non-gated FFN from that FFN's own input (the
+/// first block's FFN predictor reads it: `PredictorInput.feedForwardInput`).
+///
+/// A ReLU neuron's magnitude is its pre-activation `z = up·norm(x) + b` when positive and zero otherwise, so the
+/// neurons with the largest `z` are the ones with the largest mass. `z` is almost linear in the FFN input `x` (the
+/// norm's per-token scale is the only non-linearity), which makes a reduced-rank least-squares fit of `z` on `x`
+/// a strong predictor: on docs-opt-relu's first block at rank 64, recall 0.955 at density 0.3 against 0.921 for a
+/// least-squares fit of the ReLU magnitudes themselves (numpy study, 30 600 calibration tokens). The fit is ridge
+/// regression on standardised inputs, `B = (XᵀX + λI)⁻¹ Xᵀ Z`, then the rank-`r` projection of the fitted values
+/// onto their leading right singular vectors `V_r` (reduced-rank regression): `scores = V_r·V_rᵀ·Bᵀ·x̂ + z̄`.
+///
+/// `Z` is never formed: with `h` the normed input and `W_u` a unit's summed `up` rows, `Z = H·W_uᵀ + b_u`, so
+/// `XᵀZ = (XᵀH)·W_uᵀ` needs only `[hidden, hidden]` cross products of the calibration tokens.
+public enum PreActivationPredictor {
+    /// Ridge added to the diagonal of the standardised inputs' correlation matrix.
+    static let ridge = 1e-4
+
+    /// Whether block `block`'s FFN has pre-activations that rank its units (non-gated: ReLU, GELU).
+    public static func applies(to graph: ModelGraph, block: Int) -> Bool {
+        !graph.blocks[block].feedForward.kind.isGated
+    }
+
+    /// The rank-`rank` predictor of block `block`'s FFN units (neurons in blocks of `blockSize` under
+    /// `permutation`, stored position → source neuron) from rows `trainRows` of `inputs`, the block's recorded FFN
+    /// inputs (`[tokens, hidden]`, before the FFN norm of a pre-norm block).
+    public static func fit(graph: ModelGraph, block: Int, permutation: [Int32], blockSize: Int, inputs: FloatMatrix,
+                           trainRows: Range<Int>, rank: Int, seed: UInt64, products: MatrixProducts) throws -> LowRankPredictor {
+        let b = graph.blocks[block]
+        guard applies(to: graph, block: block) else {
+            throw SieveTransformsError.unsupportedGraph(block: block, reason: "a gated FFN has no pre-activation that ranks its neurons")
+        }
+        let w = try FloatMatrix(tensor: try graph.tensor(b.feedForward.up.weight))
+        let ff = w.rows, d = w.columns
+        guard permutation.count == ff, ff % blockSize == 0, inputs.columns == d, !trainRows.isEmpty else {
+            throw SieveTransformsError.unsupportedGraph(block: block, reason: "a permutation of \(permutation.count) neurons in blocks of \(blockSize) and inputs of \(inputs.columns) values for an FFN of \(ff)×\(d)")
+        }
+        let upBias = try b.feedForward.up.bias.map { try graph.tensor($0).floats() }
+        let units = ff / blockSize
+        let n = trainRows.count
+
+        // Unit rows `W_u` (sums of their neurons' up rows, in stored order) and biases.
+        let unitRows = FloatMatrix(rows: units, columns: d)
+        var unitBias = [Double](repeating: 0, count: units)
+        for u in 0..<units {
+            let dst = unitRows.row(u)
+            for s in (u * blockSize)..<((u + 1) * blockSize) {
+                let neuron = Int(permutation[s])
+                let src = w.row(neuron)
+                for j in 0..<d { dst[j] += src[j] }
+                unitBias[u] += Double(upBias?[neuron] ?? 0)
+            }
+        }
+
+        // Standardised inputs X̂ and normed inputs H, both transposed ([hidden, tokens]) for the cross products.
+        var mean = [Double](repeating: 0, count: d), meanSquare = [Double](repeating: 0, count: d)
+        for t in trainRows {
+            let x = inputs.row(t)
+            for j in 0..<d { let v = Double(x[j]); mean[j] += v; meanSquare[j] += v * v }
+        }
+        for j in 0..<d { mean[j] /= Double(n) }
+        var std = (0..<d).map { j in (max(0, meanSquare[j] / Double(n) - mean[j] * mean[j])).squareRoot() }
+        let floor = max(1e-12, (std.max() ?? 1) * 1e-6)
+        std = std.map { max($0, floor) }
+        let norm: (kind: NormKind, gamma: [Float], beta: [Float]?, epsilon: Double)? = b.normPlacement == .pre
+            ? (b.feedForwardNorm.kind, try graph.tensor(b.feedForwardNorm.weight).floats(),
+               try b.feedForwardNorm.bias.map { try graph.tensor($0).floats() }, b.feedForwardNorm.epsilon)
+            : nil
+        let xT = FloatMatrix(rows: d, columns: n), hT = FloatMatrix(rows: d, columns: n)
+        var hMean = [Double](repeating: 0, count: d)
+        var h = [Float](repeating: 0, count: d)
+        for (i, t) in trainRows.enumerated() {
+            let x = inputs.row(t)
+            normed(x, norm, into: &h)
+            for j in 0..<d {
+                xT[j, i] = Float((Double(x[j]) - mean[j]) / std[j])
+                hT[j, i] = h[j]
+                hMean[j] += Double(h[j])
+            }
+        }
+        for j in 0..<d { hMean[j] /= Double(n) }
+        let gram = FloatMatrix(rows: d, columns: d), cross = FloatMatrix(rows: d, columns: d)
+        products.multiplyTransposed(xT, xT, into: gram)     // X̂ᵀX̂
+        products.multiplyTransposed(xT, hT, into: cross)    // X̂ᵀH (= X̂ᵀ(H − H̄): X̂'s columns have zero mean)
+
+        // A = (G + λI)⁻¹ C with G, C per token; Cholesky G + λI = L·Lᵀ in f64.
+        var g = [Double](repeating: 0, count: d * d)
+        for i in 0..<d { for j in 0..<d { g[i * d + j] = Double(gram[i, j]) / Double(n) } }
+        for i in 0..<d { g[i * d + i] += ridge }
+        let l = try cholesky(g, d, block: block)
+        let a = FloatMatrix(rows: d, columns: d)
+        var column = [Double](repeating: 0, count: d)
+        for c in 0..<d {
+            for i in 0..<d { column[i] = Double(cross[i, c]) / Double(n) }
+            solve(l, d, &column)
+            for i in 0..<d { a[i, c] = Float(column[i]) }
+        }
+
+        // Bᵀ = W_u·Aᵀ ([units, hidden]); M = Lᵀ·B = (Bᵀ·L)ᵀ, whose right singular vectors are the fitted values'.
+        let bT = FloatMatrix(rows: units, columns: d)
+        products.multiplyTransposed(unitRows, a, into: bT)
+        let lT = FloatMatrix(rows: d, columns: d)
+        for i in 0..<d { for j in 0...i { lT[j, i] = Float(l[i * d + j]) } }
+        let mT = FloatMatrix(rows: units, columns: d)
+        products.multiplyTransposed(bT, lT, into: mT)       // Bᵀ·L
+        let svd = LowRankApproximation.randomizedSVD(mT.transposed(), rank: rank, seed: seed, products: products)
+        let r = svd.rank
+        let vT = svd.rightT                                 // [r, units]
+
+        // down = V_rᵀ·Bᵀ·diag(1/σ), up = V_r, bias = z̄ − V_r·V_rᵀ·Bᵀ·(μ/σ).
+        let projected = FloatMatrix(rows: r, columns: d)
+        products.multiplyTransposed(vT, bT.transposed(), into: projected)   // V_rᵀ·Bᵀ
+        let down = FloatMatrix(rows: r, columns: d)
+        var shift = [Double](repeating: 0, count: r)
+        for k in 0..<r {
+            for j in 0..<d {
+                down[k, j] = Float(Double(projected[k, j]) / std[j])
+                shift[k] += Double(projected[k, j]) * mean[j] / std[j]
+            }
+        }
+        let up = vT.transposed()
+        var bias = [Float](repeating: 0, count: units)
+        for u in 0..<units {
+            var z = unitBias[u]
+            let row = unitRows.row(u)
+            for j in 0..<d { z += Double(row[j]) * hMean[j] }
+            for k in 0..<r { z -= Double(up[u, k]) * shift[k] }
+            bias[u] = Float(z)
+        }
+        return LowRankPredictor(down: down, up: up, bias: bias)
+    }
+
+    /// `x` through the FFN norm (or unchanged for a post-norm block, whose FFN input is already normed).
+    private static func normed(_ x: UnsafeMutableBufferPointer<Float>,
+                               _ norm: (kind: NormKind, gamma: [Float], beta: [Float]?, epsilon: Double)?, into h: inout [Float]) {
+        let d = x.count
+        guard let norm else {
+            for j in 0..<d { h[j] = x[j] }
+            return
+        }
+        var center = 0.0
+        if norm.kind == .layer {
+            for v in x { center += Double(v) }
+            center /= Double(d)
+        }
+        var square = 0.0
+        for v in x { let c = Double(v) - center; square += c * c }
+        let scale = 1 / (square / Double(d) + norm.epsilon).squareRoot()
+        for j in 0..<d {
+            h[j] = Float((Double(x[j]) - center) * scale) * norm.gamma[j] + (norm.beta?[j] ?? 0)
+        }
+    }
+
+    /// The lower Cholesky factor of the symmetric positive definite `[n, n]` matrix `m` (row-major).
+    private static func cholesky(_ m: [Double], _ n: Int, block: Int) throws -> [Double] {
+        var l = [Double](repeating: 0, count: n * n)
+        for i in 0..<n {
+            for j in 0...i {
+                var s = m[i * n + j]
+                for k in 0..<j { s -= l[i * n + k] * l[j * n + k] }
+                if i == j {
+                    guard s > 0 else {
+                        throw SieveTransformsError.calibration(reason: "block \(block)'s FFN inputs are degenerate (correlation matrix not positive definite); record more calibration tokens")
+                    }
+                    l[i * n + i] = s.squareRoot()
+                } else {
+                    l[i * n + j] = s / l[j * n + j]
+                }
+            }
+        }
+        return l
+    }
+
+    /// Solves `L·Lᵀ·y = v` in place.
+    private static func solve(_ l: [Double], _ n: Int, _ v: inout [Double]) {
+        for i in 0..<n {
+            var s = v[i]
+            for k in 0..<i { s -= l[i * n + k] * v[k] }
+            v[i] = s / l[i * n + i]
+        }
+        for i in stride(from: n - 1, through: 0, by: -1) {
+            var s = v[i]
+            for k in (i + 1)..<n { s -= l[k * n + i] * v[k] }
+            v[i] = s / l[i * n + i]
+        }
+    }
+}
