@@ -97,6 +97,38 @@ import Testing
                 "recall \(ffnRecall) from the FFN inputs against \(blockRecall) and \(fallbackRecall) from noise")
     }
 
+    /// A ReLU model's first FFN predictor reads its FFN input and is fitted to the pre-activations as well as
+    /// trained; the pack keeps the one with the higher mean validation recall and says so. On tiny-opt (random
+    /// weights, 400 tokens) the fit wins; the kept predictor's recall table is the fit's, and the other blocks, which
+    /// read their block input, are trained only.
+    @Test func firstFFNPredictorOfAReLUModelIsFittedToThePreActivations() throws {
+        let graph = try Fixtures.graph("tiny-opt/hf")
+        let text = String(try CalibrationText.defaultText().prefix(20_000))
+        let sequences = try CalibrationText.sequences(text: text, graph: graph, context: 64, maxTokens: 400)
+        var options = PackOptions()
+        options.calibrationTokens = 400
+        options.blockSize = 4
+        options.rank = 32
+        options.epochs = 3
+        options.batchSize = 64
+        options.threads = 2
+        options.maxPerplexityIncrease = nil
+        let result = try Packer.pack(graph: graph, calibration: .sequences(sequences), options: options)
+        let first = result.report.blocks[0]
+        guard case let .preActivations(recall, trainedRecall) = first.ffnFit else {
+            Issue.record("block 0 kept \(first.ffnFit)")
+            return
+        }
+        #expect(recall > trainedRecall, "fit \(recall), trained \(trainedRecall)")
+        let kept = options.ffnDensities.compactMap { d in first.ffnRecall.first { abs($0.density - d) < 1e-9 }?.recall }
+        #expect(kept.count == options.ffnDensities.count && abs(kept.reduce(0, +) / Double(kept.count) - recall) < 1e-12)
+        #expect(result.graph.blocks[0].ffnPredictor?.input == .feedForwardInput)
+        #expect(result.report.blocks.dropFirst().allSatisfy { $0.ffnFit == .trained })
+        let table = result.report.table(ffnDensities: options.ffnDensities, headDensities: options.headDensities)
+        #expect(table.contains(String(format: "block 0: FFN predictor fitted to the pre-activations (mean recall %.3f; trained %.3f)", recall, trainedRecall)))
+        #expect(result.report.json["blocks"]?.arrayItems?.first?["ffn_fit"]?["kept"]?.stringValue == "pre_activations")
+    }
+
     /// A quick pack of tiny-llama: 300 calibration tokens, training-free rank-32 predictors, records kept.
     static func smallSVDOptions() -> PackOptions {
         var options = PackOptions()
