@@ -75,7 +75,8 @@ public struct DensitySchedule: Sendable, Equatable {
     public var edgeSteps: Int
     /// Mass the first block's predicted units must hold: its errors reach every later block (docs-opt-relu, neuron
     /// selection, a predictor of the block's input: block 0 at 0.5 instead of 0.75 raised dev.txt perplexity from
-    /// +1.9% to +3.7%; a predictor of its FFN input, the pack's default, passes this target at 0.6, +1.27%).
+    /// +1.9% to +3.7%; a predictor of its FFN input, the pack's default, passes this target at 0.6, +1.27%, and one fitted to the
+    /// pre-activations at 0.5, +1.41%).
     public var firstBlockMassTarget: Double
 
     /// `firstBlockMassTarget` defaults to missing a tenth of the mass the other blocks may miss.
