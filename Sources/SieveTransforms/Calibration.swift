@@ -17,23 +17,28 @@ public struct CalibrationShape: Sendable, Equatable {
     public var headDim: Int
     /// Tokens recorded (rows of every record matrix).
     public var tokens: Int
+    /// Blocks whose FFN input is recorded: the first `feedForwardInputBlocks` (at least the first block's, which its
+    /// FFN predictor reads; every block's for non-gated FFNs, whose pre-activations the pack fits predictors to).
+    public var feedForwardInputBlocks: Int
 
     /// A shape from explicit sizes.
-    public init(blocks: Int, hidden: Int, ffnWidth: Int, heads: Int, headDim: Int, tokens: Int) {
+    public init(blocks: Int, hidden: Int, ffnWidth: Int, heads: Int, headDim: Int, tokens: Int, feedForwardInputBlocks: Int = 1) {
         self.blocks = blocks; self.hidden = hidden; self.ffnWidth = ffnWidth
         self.heads = heads; self.headDim = headDim; self.tokens = tokens
+        self.feedForwardInputBlocks = min(blocks, max(1, feedForwardInputBlocks))
     }
 
     /// The shape of records of `graph` (no tokens yet).
     public init(graph: ModelGraph) {
         let hp = graph.hyperparameters
         self.init(blocks: graph.blocks.count, hidden: hp.hiddenSize, ffnWidth: hp.intermediateSize, heads: hp.headCount,
-                  headDim: hp.headDim, tokens: 0)
+                  headDim: hp.headDim, tokens: 0,
+                  feedForwardInputBlocks: graph.blocks.contains { $0.feedForward.kind.isGated } ? 1 : graph.blocks.count)
     }
 
     /// Bytes one recorded token takes in a `CalibrationStore` (f16 values: block input, FFN magnitudes and head
-    /// norms of every block, and the first block's FFN input).
-    public var bytesPerToken: Int { blocks * 2 * (hidden + ffnWidth + heads) + 2 * hidden }
+    /// norms of every block, and the FFN inputs of the first `feedForwardInputBlocks`).
+    public var bytesPerToken: Int { blocks * 2 * (hidden + ffnWidth + heads) + feedForwardInputBlocks * 2 * hidden }
 }
 
 /// Calibration records the passes read, one block at a time: for every recorded token, the block's input (the
@@ -51,10 +56,16 @@ public protocol CalibrationRecords {
     func ffnMagnitudes(_ block: Int) throws -> FloatMatrix
     /// `[tokens, heads]`: the L2 norm of each head's attention output (before the output projection).
     func headNorms(_ block: Int) throws -> FloatMatrix
-    /// `[tokens, hidden]`: the residual stream entering the first block's FFN (attention's output added), or nil
-    /// when it was not recorded. Only the first block's is recorded: that block's input is the token's embedding
-    /// alone, so its FFN predictor reads this instead (`PackOptions.firstFFNPredictorInput`).
-    func firstFeedForwardInputs() throws -> FloatMatrix?
+    /// `[tokens, hidden]`: the residual stream entering `block`'s FFN (attention's output added; for a post-norm
+    /// block, normed), or nil when it was not recorded (`CalibrationShape.feedForwardInputBlocks`). The first
+    /// block's FFN predictor reads it (`PackOptions.firstFFNPredictorInput`): that block's input is the token's
+    /// embedding alone. The pack fits non-gated FFNs' predictors to the pre-activations it gives.
+    func feedForwardInputs(_ block: Int) throws -> FloatMatrix?
+}
+
+extension CalibrationRecords {
+    /// The first block's FFN inputs, if recorded.
+    public func firstFeedForwardInputs() throws -> FloatMatrix? { try feedForwardInputs(0) }
 }
 
 /// Calibration records held in memory (synthetic data, small models, tests).
@@ -64,12 +75,12 @@ public struct InMemoryCalibration: CalibrationRecords {
     private let inputs: [FloatMatrix]
     private let magnitudes: [FloatMatrix]
     private let norms: [FloatMatrix]
-    private let firstFFNInputs: FloatMatrix?
+    private let ffnInputs: [FloatMatrix]
 
-    /// Records from per-block matrices (and, optionally, the first block's FFN inputs); checks that every block has
-    /// the same token count and consistent widths.
+    /// Records from per-block matrices (and, optionally, the first block's FFN inputs, or the FFN inputs of every
+    /// block); checks that every block has the same token count and consistent widths.
     public init(blockInputs: [FloatMatrix], ffnMagnitudes: [FloatMatrix], headNorms: [FloatMatrix], headDim: Int = 1,
-                firstFeedForwardInputs: FloatMatrix? = nil) throws {
+                firstFeedForwardInputs: FloatMatrix? = nil, feedForwardInputs: [FloatMatrix]? = nil) throws {
         guard let first = blockInputs.first, blockInputs.count == ffnMagnitudes.count, blockInputs.count == headNorms.count,
               let ffn = ffnMagnitudes.first, let heads = headNorms.first else {
             throw SieveTransformsError.calibration(reason: "in-memory records need the same positive number of blocks for inputs (\(blockInputs.count)), FFN magnitudes (\(ffnMagnitudes.count)) and head norms (\(headNorms.count))")
@@ -80,12 +91,19 @@ public struct InMemoryCalibration: CalibrationRecords {
                 && blockInputs[l].columns == first.columns && ffnMagnitudes[l].columns == ffn.columns && headNorms[l].columns == heads.columns
             if !ok { throw SieveTransformsError.calibration(reason: "block \(l)'s record matrices disagree with block 0's sizes") }
         }
-        if let f = firstFeedForwardInputs, f.rows != tokens || f.columns != first.columns {
-            throw SieveTransformsError.calibration(reason: "the first block's FFN inputs are \(f.rows)×\(f.columns), \(tokens)×\(first.columns) expected")
+        if firstFeedForwardInputs != nil && feedForwardInputs != nil {
+            throw SieveTransformsError.calibration(reason: "in-memory records take the first block's FFN inputs or every block's, not both")
         }
-        firstFFNInputs = firstFeedForwardInputs
+        let given = feedForwardInputs ?? firstFeedForwardInputs.map { [$0] } ?? []
+        if given.count > 1 && given.count != blockInputs.count {
+            throw SieveTransformsError.calibration(reason: "FFN inputs of \(given.count) blocks for \(blockInputs.count) blocks")
+        }
+        for (l, f) in given.enumerated() where f.rows != tokens || f.columns != first.columns {
+            throw SieveTransformsError.calibration(reason: "block \(l)'s FFN inputs are \(f.rows)×\(f.columns), \(tokens)×\(first.columns) expected")
+        }
+        ffnInputs = given
         shape = CalibrationShape(blocks: blockInputs.count, hidden: first.columns, ffnWidth: ffn.columns, heads: heads.columns,
-                                 headDim: headDim, tokens: tokens)
+                                 headDim: headDim, tokens: tokens, feedForwardInputBlocks: given.count)
         inputs = blockInputs
         magnitudes = ffnMagnitudes
         norms = headNorms
@@ -97,16 +115,18 @@ public struct InMemoryCalibration: CalibrationRecords {
     public func ffnMagnitudes(_ block: Int) throws -> FloatMatrix { magnitudes[block] }
     /// Block `block`'s head norm matrix, as given.
     public func headNorms(_ block: Int) throws -> FloatMatrix { norms[block] }
-    /// The first block's FFN inputs, if given.
-    public func firstFeedForwardInputs() throws -> FloatMatrix? { firstFFNInputs }
+    /// Block `block`'s FFN inputs, if given.
+    public func feedForwardInputs(_ block: Int) throws -> FloatMatrix? { block < ffnInputs.count ? ffnInputs[block] : nil }
 }
 
 /// Which record of a block a store file holds.
 enum RecordKind: String, CaseIterable {
     case input, ffn, heads, ffnInput = "ffn-input"
 
-    /// The kinds recorded for `block`: the FFN input only for the first block.
-    static func kinds(block: Int) -> [RecordKind] { block == 0 ? allCases : [.input, .ffn, .heads] }
+    /// The kinds recorded for `block`: the FFN input only for the first `shape.feedForwardInputBlocks`.
+    static func kinds(block: Int, _ shape: CalibrationShape) -> [RecordKind] {
+        block < shape.feedForwardInputBlocks ? allCases : [.input, .ffn, .heads]
+    }
 
     func width(_ shape: CalibrationShape) -> Int {
         switch self {
@@ -147,10 +167,11 @@ public final class CalibrationStore: CalibrationRecords {
             throw SieveTransformsError.storeIO(path: metaURL.path, reason: "unknown calibration store version; record the calibration again")
         }
         shape = CalibrationShape(blocks: try int("blocks"), hidden: try int("hidden"), ffnWidth: try int("ffn_width"),
-                                 heads: try int("heads"), headDim: try int("head_dim"), tokens: try int("tokens"))
+                                 heads: try int("heads"), headDim: try int("head_dim"), tokens: try int("tokens"),
+                                 feedForwardInputBlocks: meta["ffn_input_blocks"] == nil ? 1 : try int("ffn_input_blocks"))
         self.directory = directory
         for block in 0..<shape.blocks {
-            for kind in RecordKind.kinds(block: block) {
+            for kind in RecordKind.kinds(block: block, shape) {
                 let url = directory.appendingPathComponent(kind.fileName(block: block))
                 let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? -1
                 let expected = shape.tokens * kind.width(shape) * 2
@@ -167,8 +188,10 @@ public final class CalibrationStore: CalibrationRecords {
     public func ffnMagnitudes(_ block: Int) throws -> FloatMatrix { try read(.ffn, block) }
     /// Reads block `block`'s head norms from disk, as f32.
     public func headNorms(_ block: Int) throws -> FloatMatrix { try read(.heads, block) }
-    /// Reads the first block's FFN inputs from disk, as f32.
-    public func firstFeedForwardInputs() throws -> FloatMatrix? { try read(.ffnInput, 0) }
+    /// Reads block `block`'s FFN inputs from disk, as f32, if they were recorded.
+    public func feedForwardInputs(_ block: Int) throws -> FloatMatrix? {
+        block < shape.feedForwardInputBlocks ? try read(.ffnInput, block) : nil
+    }
 
     /// Deletes the store's directory.
     public func remove() throws { try FileManager.default.removeItem(at: directory) }
@@ -285,7 +308,7 @@ public final class CalibrationRecorder {
     /// Tokens recorded so far.
     public var recordedTokens: Int { shape.tokens }
 
-    /// Per block, the open file (descriptor and path) of each of its `RecordKind.kinds(block:)`.
+    /// Per block, the open file (descriptor and path) of each of its `RecordKind.kinds(block:_:)`.
     private var files: [[RecordKind: (fd: Int32, path: String)]]
     private var failure: Error?
     private var finished = false
@@ -313,7 +336,7 @@ public final class CalibrationRecorder {
         self.options = options
         var files = [[RecordKind: (fd: Int32, path: String)]](repeating: [:], count: shape.blocks)
         for block in 0..<shape.blocks {
-            for kind in RecordKind.kinds(block: block) {
+            for kind in RecordKind.kinds(block: block, shape) {
                 let path = directory.appendingPathComponent(kind.fileName(block: block)).path
                 let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
                 guard fd >= 0 else {
@@ -330,7 +353,7 @@ public final class CalibrationRecorder {
 
     /// Records one block activation of the runtime (`Model.activationObserver = recorder.observe`). The runtime
     /// reports, for each batch and each block in order, the block input, the attention output, the FFN input (kept
-    /// for the first block) and the FFN activation; anything else is remembered as an error for `finish()`.
+    /// for the first `shape.feedForwardInputBlocks`) and the FFN activation; anything else is remembered as an error for `finish()`.
     public func observe(_ record: ActivationRecord) {
         guard failure == nil, !finished else { return }
         switch record.site {
@@ -351,7 +374,7 @@ public final class CalibrationRecorder {
                 }
             }
         case .feedForwardInput:
-            guard record.layer == 0 else { return }
+            guard record.layer < shape.feedForwardInputBlocks else { return }
             guard check(record, width: shape.hidden) else { return }
             writeRows(record, kind: .ffnInput, width: shape.hidden) { src, dst in
                 for c in 0..<self.shape.hidden { dst[c] = Self.clampToHalf(src[c]) }
@@ -380,6 +403,7 @@ public final class CalibrationRecorder {
             ("version", .int(1)), ("blocks", .int(Int64(shape.blocks))), ("hidden", .int(Int64(shape.hidden))),
             ("ffn_width", .int(Int64(shape.ffnWidth))), ("heads", .int(Int64(shape.heads))),
             ("head_dim", .int(Int64(shape.headDim))), ("tokens", .int(Int64(shape.tokens))),
+            ("ffn_input_blocks", .int(Int64(shape.feedForwardInputBlocks))),
         ])
         let url = directory.appendingPathComponent(CalibrationStore.metaFile)
         do {

@@ -500,7 +500,7 @@ public enum Packer {
                                                        learningRate: options.learningRate, loss: options.loss, seed: options.seed,
                                                        selectionDensities: options.ffnDensities)
         // The first block's FFN predictor reads its FFN input when asked and recorded.
-        let firstFFNInputs = options.firstFFNPredictorInput == .feedForwardInput ? try records.firstFeedForwardInputs() : nil
+        let firstFFNInputs = options.firstFFNPredictorInput == .feedForwardInput ? try records.feedForwardInputs(0) : nil
         for l in 0..<blockCount {
             let source = max(0, l - options.lookahead)
             let inputs = try records.blockInputs(source)
@@ -540,11 +540,13 @@ public enum Packer {
             var ffnTable = RecallMeasurement.measure(scores: ffnPredictor.scores(ffnValidationInputs, products: products),
                                                      masses: validationMasses, densities: ffnGrid)
             var ffnFit = FeedForwardPredictorFit.trained
-            if options.predictor == .trained && ffnReads == .feedForwardInput && PreActivationPredictor.applies(to: graph, block: l) {
-                // A predictor reading the FFN input can also be fitted to the pre-activations; keep the better one.
+            if options.predictor == .trained && PreActivationPredictor.applies(to: graph, block: l),
+               let blockFFNInputs = ffnReads == .feedForwardInput ? ffnInputs : try records.feedForwardInputs(l) {
+                // A non-gated FFN's predictor can also be fitted to the pre-activations; keep the better one.
                 var fitted = try PreActivationPredictor.fit(
                     graph: graph, block: l, permutation: reorders[l].permutation, blockSize: blockSize, inputs: ffnInputs,
-                    trainRows: trainRows, rank: options.rank, seed: options.seed &+ UInt64(l), products: products)
+                    feedForwardInputs: blockFFNInputs, trainRows: trainRows, rank: options.rank, seed: options.seed &+ UInt64(l),
+                    products: products)
                 fitted = try fitted.rounded(to: options.storageType(of: fitted, graph: graph))
                 let fittedTable = RecallMeasurement.measure(scores: fitted.scores(ffnValidationInputs, products: products),
                                                             masses: validationMasses, densities: ffnGrid)

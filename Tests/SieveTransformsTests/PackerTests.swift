@@ -97,11 +97,11 @@ import Testing
                 "recall \(ffnRecall) from the FFN inputs against \(blockRecall) and \(fallbackRecall) from noise")
     }
 
-    /// A ReLU model's first FFN predictor reads its FFN input and is fitted to the pre-activations as well as
-    /// trained; the pack keeps the one with the higher mean validation recall and says so. On tiny-opt (random
-    /// weights, 400 tokens) the fit wins; the kept predictor's recall table is the fit's, and the other blocks, which
-    /// read their block input, are trained only.
-    @Test func firstFFNPredictorOfAReLUModelIsFittedToThePreActivations() throws {
+    /// A ReLU model's FFN predictors (the first block's reading its FFN input, the others their block input) are
+    /// fitted to the pre-activations as well as trained; the pack keeps the one with the higher mean validation
+    /// recall and says so. On tiny-opt (random weights, 400 tokens) the fit wins in the first block, and the kept
+    /// predictor's recall table is the fit's; every block's calibration records its FFN inputs.
+    @Test func reluModelPredictorsAreFittedToThePreActivations() throws {
         let graph = try Fixtures.graph("tiny-opt/hf")
         let text = String(try CalibrationText.defaultText().prefix(20_000))
         let sequences = try CalibrationText.sequences(text: text, graph: graph, context: 64, maxTokens: 400)
@@ -123,7 +123,9 @@ import Testing
         let kept = options.ffnDensities.compactMap { d in first.ffnRecall.first { abs($0.density - d) < 1e-9 }?.recall }
         #expect(kept.count == options.ffnDensities.count && abs(kept.reduce(0, +) / Double(kept.count) - recall) < 1e-12)
         #expect(result.graph.blocks[0].ffnPredictor?.input == .feedForwardInput)
-        #expect(result.report.blocks.dropFirst().allSatisfy { $0.ffnFit == .trained })
+        #expect(result.report.blocks.allSatisfy { $0.ffnFit != .trained }, "\(result.report.blocks.map(\.ffnFit))")
+        #expect(CalibrationShape(graph: graph).feedForwardInputBlocks == graph.blocks.count)
+        #expect(CalibrationShape(graph: try Fixtures.graph("tiny-llama/hf")).feedForwardInputBlocks == 1)
         let table = result.report.table(ffnDensities: options.ffnDensities, headDensities: options.headDensities)
         #expect(table.contains(String(format: "block 0: FFN predictor fitted to the pre-activations (mean recall %.3f; trained %.3f)", recall, trainedRecall)))
         #expect(result.report.json["blocks"]?.arrayItems?.first?["ffn_fit"]?["kept"]?.stringValue == "pre_activations")

@@ -49,23 +49,42 @@ import Testing
         }
     }
 
-    /// At full rank the fit reproduces the units' pre-activations on held-out inputs (the norm is affine on them,
-    /// so the exact answer is linear in the input): checks the unit sums under the permutation, the folded
-    /// standardisation and the bias.
-    @Test func fullRankFitIsExactWhereTheNormIsAffine() throws {
+    /// At full rank the fit reproduces the units' pre-activations on held-out tokens (the norm is affine on their
+    /// FFN inputs, so the exact answer is linear in them, and in any invertible affine map of them): checks the
+    /// unit sums under the permutation, the folded standardisation and the bias, reading the FFN inputs themselves
+    /// (the first block's predictor) or another stream that determines them (a block input).
+    @Test(arguments: [false, true]) func fullRankFitIsExactWhereTheNormIsAffine(readsAnotherStream: Bool) throws {
         let graph = try Fixtures.graph("tiny-opt/hf")
         let d = graph.hyperparameters.hiddenSize, ff = graph.hyperparameters.intermediateSize
         var rng = TestRandom(seed: 41)
         let permutation = rng.shuffled(ff)
-        let inputs = Self.standardisedInputs(tokens: 700, d: d, seed: 42)
+        let ffnInputs = Self.standardisedInputs(tokens: 700, d: d, seed: 42)
+        var inputs = ffnInputs
+        if readsAnotherStream {
+            // x = M·f + c with M = diag(s)·(I + 0.2·G/√d) (singular values of the second factor within 0.6–1.4),
+            // scales s from 0.5 to 4: well conditioned, so the ridge does not bias the fit.
+            let m = FloatMatrix(rows: d, columns: d, values: rng.gaussians(d * d, scale: 0.2 / Float(d).squareRoot()))
+            for i in 0..<d {
+                m[i, i] += 1
+                let scale = 0.5 + 3.5 * Float(rng.uniform())
+                for j in 0..<d { m[i, j] *= scale }
+            }
+            inputs = FloatMatrix(rows: ffnInputs.rows, columns: d)
+            MatrixProducts(threads: 2).multiplyTransposed(ffnInputs, m, into: inputs)
+            let shift = rng.gaussians(d, scale: 3)
+            for t in 0..<inputs.rows { for j in 0..<d { inputs[t, j] += shift[j] } }
+        }
         let predictor = try PreActivationPredictor.fit(
             graph: graph, block: 0, permutation: permutation.map(Int32.init), blockSize: Self.blockSize, inputs: inputs,
-            trainRows: 0..<600, rank: d, seed: 1, products: MatrixProducts(threads: 2))
+            feedForwardInputs: ffnInputs, trainRows: 0..<600, rank: d, seed: 1, products: MatrixProducts(threads: 2))
         #expect(predictor.units == ff / Self.blockSize && predictor.rank == d)
-        let heldOut = FloatMatrix(rows: 100, columns: d)
-        for t in 0..<100 { for j in 0..<d { heldOut[t, j] = inputs[600 + t, j] } }
-        let scores = predictor.scores(heldOut, products: MatrixProducts(threads: 2))
-        let expected = try Self.preActivations(graph, heldOut, permutation: permutation, blockSize: Self.blockSize)
+        func heldOut(_ m: FloatMatrix) -> FloatMatrix {
+            let out = FloatMatrix(rows: 100, columns: d)
+            for t in 0..<100 { for j in 0..<d { out[t, j] = m[600 + t, j] } }
+            return out
+        }
+        let scores = predictor.scores(heldOut(inputs), products: MatrixProducts(threads: 2))
+        let expected = try Self.preActivations(graph, heldOut(ffnInputs), permutation: permutation, blockSize: Self.blockSize)
         let scale = expected.flatMap { $0 }.map { abs($0) }.max()!
         var worst = 0.0
         for t in 0..<100 { for u in 0..<predictor.units { worst = max(worst, abs(Double(scores[t, u]) - expected[t][u])) } }
@@ -83,9 +102,9 @@ import Testing
         let products = MatrixProducts(threads: 2)
         let rank = 64
         let fitted = try PreActivationPredictor.fit(graph: graph, block: 0, permutation: identity.map(Int32.init), blockSize: 1,
-                                                    inputs: inputs, trainRows: 0..<600, rank: rank, seed: 1, products: products)
+                                                    inputs: inputs, feedForwardInputs: inputs, trainRows: 0..<600, rank: rank, seed: 1, products: products)
         let exact = try PreActivationPredictor.fit(graph: graph, block: 0, permutation: identity.map(Int32.init), blockSize: 1,
-                                                   inputs: inputs, trainRows: 0..<600, rank: d, seed: 1, products: products)
+                                                   inputs: inputs, feedForwardInputs: inputs, trainRows: 0..<600, rank: d, seed: 1, products: products)
         // The exact map as one matrix [units, d] (up·down) and its rank-r truncation.
         let map = FloatMatrix(rows: ff, columns: d)
         products.multiplyTransposed(exact.up, exact.down.transposed(), into: map)
@@ -117,9 +136,10 @@ import Testing
         #expect(!PreActivationPredictor.applies(to: graph, block: 0))
         let d = graph.hyperparameters.hiddenSize, ff = graph.hyperparameters.intermediateSize
         #expect(throws: SieveTransformsError.self) {
+            let inputs = Self.standardisedInputs(tokens: 10, d: d, seed: 1)
             try PreActivationPredictor.fit(graph: graph, block: 0, permutation: (0..<ff).map(Int32.init), blockSize: 1,
-                                           inputs: Self.standardisedInputs(tokens: 10, d: d, seed: 1), trainRows: 0..<10, rank: 4,
-                                           seed: 1, products: MatrixProducts(threads: 2))
+                                           inputs: inputs, feedForwardInputs: inputs, trainRows: 0..<10, rank: 4, seed: 1,
+                                           products: MatrixProducts(threads: 2))
         }
     }
 }
