@@ -11,9 +11,11 @@ import Testing
     }
 
     /// Feeds two batches of known rows through the recorder the way the runtime does and reads them back; the FFN
-    /// input is kept for the first block only.
-    @Test func recorderStoresWhatTheRuntimeReports() throws {
-        let shape = CalibrationShape(blocks: 2, hidden: 3, ffnWidth: 4, heads: 2, headDim: 2, tokens: 0)
+    /// input is kept for the first `feedForwardInputBlocks` blocks only (the first block's, or every block's as for a
+    /// non-gated model), and a reopened store knows which.
+    @Test(arguments: [1, 2]) func recorderStoresWhatTheRuntimeReports(feedForwardInputBlocks: Int) throws {
+        let shape = CalibrationShape(blocks: 2, hidden: 3, ffnWidth: 4, heads: 2, headDim: 2, tokens: 0,
+                                     feedForwardInputBlocks: feedForwardInputBlocks)
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let recorder = try CalibrationRecorder(directory: directory, shape: shape, options: .init(maxTokens: 5))
@@ -34,12 +36,19 @@ import Testing
         let reopened = try CalibrationStore(opening: directory)
         #expect(reopened.shape == store.shape)
         let positions = [1, 2, 3, 1, 2]
-        let ffnInputs = try #require(try reopened.firstFeedForwardInputs())
-        #expect(ffnInputs.rows == 5 && ffnInputs.columns == 3)
-        for (row, p) in positions.enumerated() {
-            for c in 0..<3 { #expect(ffnInputs[row, c] == value(0, p, c) + 1000) }
+        #expect(reopened.shape.feedForwardInputBlocks == feedForwardInputBlocks)
+        for block in 0..<feedForwardInputBlocks {
+            let ffnInputs = try #require(try reopened.feedForwardInputs(block))
+            #expect(ffnInputs.rows == 5 && ffnInputs.columns == 3)
+            for (row, p) in positions.enumerated() {
+                for c in 0..<3 { #expect(ffnInputs[row, c] == value(block, p, c) + 1000) }
+            }
         }
-        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("block-1.ffn-input.f16").path))
+        #expect(try reopened.firstFeedForwardInputs() != nil)
+        if feedForwardInputBlocks == 1 {
+            #expect(try reopened.feedForwardInputs(1) == nil)
+            #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("block-1.ffn-input.f16").path))
+        }
         for block in 0..<2 {
             let inputs = try reopened.blockInputs(block), ffn = try reopened.ffnMagnitudes(block), heads = try reopened.headNorms(block)
             for (row, p) in positions.enumerated() {
