@@ -36,10 +36,10 @@ public struct PackOptions: Sendable, Equatable {
     /// runs them beside attention). `.feedForwardInput` by measurement on docs-opt-relu (rank 64, lookahead 0):
     /// block 0's recall rose from 0.950 to 0.985 at FFN density 0.5 and from 0.846 to 0.940 at 0.3, the schedule
     /// took block 0 from 0.75 to 0.6 (mean FFN density 0.192 to 0.167) and dev.txt perplexity went from +1.38% to
-    /// +1.27%, at the same decode speed (1.10/1.11/1.11× against 1.11/1.14/1.11× dense, alternating runs). For a
-    /// non-gated FFN the pack also fits that predictor to the pre-activations (`PreActivationPredictor`) and keeps
-    /// whichever has the higher mean validation recall: on docs-opt-relu the fit (0.991 at 0.5, 0.954 at 0.3) took
-    /// block 0 to 0.5 (mean density 0.150, dev.txt +1.41%).
+    /// +1.27%, at the same decode speed (1.10/1.11/1.11× against 1.11/1.14/1.11× dense, alternating runs). For
+    /// non-gated FFNs the pack also fits every block's FFN predictor to the pre-activations (`PreActivationPredictor`)
+    /// and keeps whichever has the higher mean validation recall: on docs-opt-relu the fit (block 0: 0.991 at 0.5,
+    /// 0.954 at 0.3) took block 0 to 0.5 (mean density 0.150, dev.txt +1.13%).
     public var firstFFNPredictorInput: PredictorInput = .feedForwardInput
     /// Trained or training-free predictors (`--predictor`).
     public var predictor: PredictorKind = .trained
