@@ -619,7 +619,12 @@ public enum Packer {
             ])),
             PackPass(name: "block", options: .object([("block_size", .int(Int64(blockSize))),
                                                       ("dtype", .string(options.weightType.description))])),
-            PackPass(name: "predictors", options: options.json),
+            PackPass(name: "predictors", options: .object((options.json.objectMembers ?? []) + [
+                // The blocks whose kept FFN predictor was fitted to the pre-activations rather than trained.
+                ("pre_activation_fit_blocks", .array(reports.filter {
+                    if case .preActivations = $0.ffnFit { return true } else { return false }
+                }.map { .int(Int64($0.block)) })),
+            ])),
             PackPass(name: "schedule", options: .object([("ffn", schedule(options.ffnSchedule)), ("heads", schedule(headSchedule))])),
         ]
         if let check { passes.append(PackPass(name: "check", options: PackReport.json(check))) }

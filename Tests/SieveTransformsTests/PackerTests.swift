@@ -129,6 +129,9 @@ import Testing
         let table = result.report.table(ffnDensities: options.ffnDensities, headDensities: options.headDensities)
         #expect(table.contains(String(format: "block 0: FFN predictor fitted to the pre-activations (mean recall %.3f; trained %.3f)", recall, trainedRecall)))
         #expect(result.report.json["blocks"]?.arrayItems?.first?["ffn_fit"]?["kept"]?.stringValue == "pre_activations")
+        let fitted = result.passes.first { $0.name == "predictors" }?.options["pre_activation_fit_blocks"]?.arrayItems?.compactMap(\.intValue)
+        #expect(fitted == result.report.blocks.filter { if case .preActivations = $0.ffnFit { true } else { false } }.map(\.block))
+        #expect(fitted?.first == 0)
     }
 
     /// A quick pack of tiny-llama: 300 calibration tokens, training-free rank-32 predictors, records kept.
