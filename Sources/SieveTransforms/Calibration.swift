@@ -353,7 +353,8 @@ public final class CalibrationRecorder {
 
     /// Records one block activation of the runtime (`Model.activationObserver = recorder.observe`). The runtime
     /// reports, for each batch and each block in order, the block input, the attention output, the FFN input (kept
-    /// for the first `shape.feedForwardInputBlocks`) and the FFN activation; anything else is remembered as an error for `finish()`.
+    /// for the first `shape.feedForwardInputBlocks`) and the FFN activation; anything else is remembered as an error
+    /// for `finish()`.
     public func observe(_ record: ActivationRecord) {
         guard failure == nil, !finished else { return }
         switch record.site {

@@ -241,8 +241,8 @@ public struct BlockPackReport: Sendable, Equatable {
     public var ffnFit: FeedForwardPredictorFit = .trained
 }
 
-/// How an FFN predictor was made: trained, or (a predictor reading its own non-gated FFN's input) fitted to the
-/// pre-activations by `PreActivationPredictor` when that fit had the higher mean validation recall.
+/// How an FFN predictor was made: trained, or (a non-gated FFN's predictor, when its FFN inputs were recorded) fitted
+/// to the pre-activations by `PreActivationPredictor` when that fit had the higher mean validation recall.
 public enum FeedForwardPredictorFit: Sendable, Equatable {
     /// Trained (or built from the weights with `--predictor svd`); no pre-activation fit was tried.
     case trained
@@ -250,6 +250,12 @@ public enum FeedForwardPredictorFit: Sendable, Equatable {
     case preActivations(recall: Double, trainedRecall: Double)
     /// Trained, which beat the pre-activation fit: both mean validation recalls.
     case trainedOverPreActivations(recall: Double, fittedRecall: Double)
+
+    /// Whether the kept predictor is the pre-activation fit.
+    public var isPreActivations: Bool {
+        if case .preActivations = self { return true }
+        return false
+    }
 
     /// The fit as JSON: `{"kept": "trained"|"pre_activations", "recall", "other_recall"}` (only `kept` when no fit
     /// was tried).
@@ -552,9 +558,12 @@ public enum Packer {
                                                             masses: validationMasses, densities: ffnGrid)
                 let trainedRecall = Self.meanRecall(ffnTable, at: options.ffnDensities)
                 let fittedRecall = Self.meanRecall(fittedTable, at: options.ffnDensities)
-                ffnFit = fittedRecall > trainedRecall ? .preActivations(recall: fittedRecall, trainedRecall: trainedRecall)
-                                                      : .trainedOverPreActivations(recall: trainedRecall, fittedRecall: fittedRecall)
-                if fittedRecall > trainedRecall { (ffnPredictor, ffnTable) = (fitted, fittedTable) }
+                if fittedRecall > trainedRecall {
+                    ffnFit = .preActivations(recall: fittedRecall, trainedRecall: trainedRecall)
+                    (ffnPredictor, ffnTable) = (fitted, fittedTable)
+                } else {
+                    ffnFit = .trainedOverPreActivations(recall: trainedRecall, fittedRecall: fittedRecall)
+                }
             }
             let headTable = RecallMeasurement.measure(scores: headPredictor.scores(validationInputs, products: products),
                                                       masses: rows(norms, validationRows), densities: headGrid)
@@ -621,9 +630,7 @@ public enum Packer {
                                                       ("dtype", .string(options.weightType.description))])),
             PackPass(name: "predictors", options: .object((options.json.objectMembers ?? []) + [
                 // The blocks whose kept FFN predictor was fitted to the pre-activations rather than trained.
-                ("pre_activation_fit_blocks", .array(reports.filter {
-                    if case .preActivations = $0.ffnFit { return true } else { return false }
-                }.map { .int(Int64($0.block)) })),
+                ("pre_activation_fit_blocks", .array(reports.filter(\.ffnFit.isPreActivations).map { .int(Int64($0.block)) })),
             ])),
             PackPass(name: "schedule", options: .object([("ffn", schedule(options.ffnSchedule)), ("heads", schedule(headSchedule))])),
         ]

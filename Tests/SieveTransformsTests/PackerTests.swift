@@ -130,7 +130,7 @@ import Testing
         #expect(table.contains(String(format: "block 0: FFN predictor fitted to the pre-activations (mean recall %.3f; trained %.3f)", recall, trainedRecall)))
         #expect(result.report.json["blocks"]?.arrayItems?.first?["ffn_fit"]?["kept"]?.stringValue == "pre_activations")
         let fitted = result.passes.first { $0.name == "predictors" }?.options["pre_activation_fit_blocks"]?.arrayItems?.compactMap(\.intValue)
-        #expect(fitted == result.report.blocks.filter { if case .preActivations = $0.ffnFit { true } else { false } }.map(\.block))
+        #expect(fitted == result.report.blocks.filter(\.ffnFit.isPreActivations).map(\.block))
         #expect(fitted?.first == 0)
     }
 
