@@ -63,11 +63,6 @@ public protocol CalibrationRecords {
     func feedForwardInputs(_ block: Int) throws -> FloatMatrix?
 }
 
-extension CalibrationRecords {
-    /// The first block's FFN inputs, if recorded.
-    public func firstFeedForwardInputs() throws -> FloatMatrix? { try feedForwardInputs(0) }
-}
-
 /// Calibration records held in memory (synthetic data, small models, tests).
 public struct InMemoryCalibration: CalibrationRecords {
     /// Sizes of the records.
@@ -77,10 +72,10 @@ public struct InMemoryCalibration: CalibrationRecords {
     private let norms: [FloatMatrix]
     private let ffnInputs: [FloatMatrix]
 
-    /// Records from per-block matrices (and, optionally, the first block's FFN inputs, or the FFN inputs of every
-    /// block); checks that every block has the same token count and consistent widths.
+    /// Records from per-block matrices (and, optionally, the FFN inputs of the first block, or of every block);
+    /// checks that every block has the same token count and consistent widths.
     public init(blockInputs: [FloatMatrix], ffnMagnitudes: [FloatMatrix], headNorms: [FloatMatrix], headDim: Int = 1,
-                firstFeedForwardInputs: FloatMatrix? = nil, feedForwardInputs: [FloatMatrix]? = nil) throws {
+                feedForwardInputs: [FloatMatrix] = []) throws {
         guard let first = blockInputs.first, blockInputs.count == ffnMagnitudes.count, blockInputs.count == headNorms.count,
               let ffn = ffnMagnitudes.first, let heads = headNorms.first else {
             throw SieveTransformsError.calibration(reason: "in-memory records need the same positive number of blocks for inputs (\(blockInputs.count)), FFN magnitudes (\(ffnMagnitudes.count)) and head norms (\(headNorms.count))")
@@ -91,19 +86,15 @@ public struct InMemoryCalibration: CalibrationRecords {
                 && blockInputs[l].columns == first.columns && ffnMagnitudes[l].columns == ffn.columns && headNorms[l].columns == heads.columns
             if !ok { throw SieveTransformsError.calibration(reason: "block \(l)'s record matrices disagree with block 0's sizes") }
         }
-        if firstFeedForwardInputs != nil && feedForwardInputs != nil {
-            throw SieveTransformsError.calibration(reason: "in-memory records take the first block's FFN inputs or every block's, not both")
+        if feedForwardInputs.count > 1 && feedForwardInputs.count != blockInputs.count {
+            throw SieveTransformsError.calibration(reason: "FFN inputs of \(feedForwardInputs.count) blocks for \(blockInputs.count) blocks: give the first block's or every block's")
         }
-        let given = feedForwardInputs ?? firstFeedForwardInputs.map { [$0] } ?? []
-        if given.count > 1 && given.count != blockInputs.count {
-            throw SieveTransformsError.calibration(reason: "FFN inputs of \(given.count) blocks for \(blockInputs.count) blocks")
-        }
-        for (l, f) in given.enumerated() where f.rows != tokens || f.columns != first.columns {
+        for (l, f) in feedForwardInputs.enumerated() where f.rows != tokens || f.columns != first.columns {
             throw SieveTransformsError.calibration(reason: "block \(l)'s FFN inputs are \(f.rows)×\(f.columns), \(tokens)×\(first.columns) expected")
         }
-        ffnInputs = given
+        ffnInputs = feedForwardInputs
         shape = CalibrationShape(blocks: blockInputs.count, hidden: first.columns, ffnWidth: ffn.columns, heads: heads.columns,
-                                 headDim: headDim, tokens: tokens, feedForwardInputBlocks: given.count)
+                                 headDim: headDim, tokens: tokens, feedForwardInputBlocks: feedForwardInputs.count)
         inputs = blockInputs
         magnitudes = ffnMagnitudes
         norms = headNorms

@@ -1,4 +1,5 @@
 import SieveCore
+import SieveKernels
 
 /// A predictor fitted, without training, to the pre-activations of a non-gated FFN, from the residual stream the
 /// predictor reads: the FFN's own input (the first block's FFN predictor: `PredictorInput.feedForwardInput`) or a
@@ -60,32 +61,30 @@ public enum PreActivationPredictor {
             }
         }
 
-        // Standardised inputs X̂ and normed FFN inputs H, both transposed ([hidden, tokens]) for the cross products.
-        var mean = [Double](repeating: 0, count: d), meanSquare = [Double](repeating: 0, count: d)
-        for t in trainRows {
-            let x = inputs.row(t)
-            for j in 0..<d { let v = Double(x[j]); mean[j] += v; meanSquare[j] += v * v }
-        }
-        for j in 0..<d { mean[j] /= Double(n) }
-        var std = (0..<d).map { j in (max(0, meanSquare[j] / Double(n) - mean[j] * mean[j])).squareRoot() }
-        let floor = max(1e-12, (std.max() ?? 1) * 1e-6)
-        std = std.map { max($0, floor) }
-        let norm: (kind: NormKind, gamma: [Float], beta: [Float]?, epsilon: Double)? = b.normPlacement == .pre
-            ? (b.feedForwardNorm.kind, try graph.tensor(b.feedForwardNorm.weight).floats(),
-               try b.feedForwardNorm.bias.map { try graph.tensor($0).floats() }, b.feedForwardNorm.epsilon)
-            : nil
-        let xT = FloatMatrix(rows: d, columns: n), hT = FloatMatrix(rows: d, columns: n)
-        var hMean = [Double](repeating: 0, count: d)
-        var h = [Float](repeating: 0, count: d)
-        for (i, t) in trainRows.enumerated() {
-            let x = inputs.row(t)
-            normed(feedForwardInputs.row(t), norm, into: &h)
-            for j in 0..<d {
-                xT[j, i] = Float((Double(x[j]) - mean[j]) / std[j])
-                hT[j, i] = h[j]
-                hMean[j] += Double(h[j])
+        // Standardised inputs X̂ (the trainer's standardisation) and normed FFN inputs H, both transposed
+        // ([hidden, tokens]) for the cross products.
+        let (mean, inverseStd) = PredictorTrainer.standardisation(of: inputs, rows: trainRows)
+        let xT = PredictorTrainer.standardised(inputs, rows: trainRows, mean: mean, inverseStd: inverseStd).transposed()
+        let normed = Packer.rows(feedForwardInputs, trainRows)
+        if b.normPlacement == .pre {
+            // The runtime's own norm kernels (a post-norm block's FFN input is already normed).
+            let norm = b.feedForwardNorm
+            let gamma = try graph.tensor(norm.weight).floats(), beta = try norm.bias.map { try graph.tensor($0).floats() }
+            gamma.withUnsafeBufferPointer { g in
+                switch norm.kind {
+                case .layer:
+                    (beta ?? []).withUnsafeBufferPointer { bb in
+                        Norms.layerNorm(normed.base, weight: g.baseAddress, bias: beta == nil ? nil : bb.baseAddress, count: d,
+                                        epsilon: Float(norm.epsilon), rows: n, into: normed.base)
+                    }
+                case .rms:
+                    Norms.rmsNorm(normed.base, weight: g.baseAddress, count: d, epsilon: Float(norm.epsilon), rows: n, into: normed.base)
+                }
             }
         }
+        let hT = normed.transposed()
+        var hMean = [Double](repeating: 0, count: d)
+        for i in 0..<n { for j in 0..<d { hMean[j] += Double(normed[i, j]) } }
         for j in 0..<d { hMean[j] /= Double(n) }
         let gram = FloatMatrix(rows: d, columns: d), cross = FloatMatrix(rows: d, columns: d)
         products.multiplyTransposed(xT, xT, into: gram)     // X̂ᵀX̂
@@ -115,48 +114,18 @@ public enum PreActivationPredictor {
         let r = svd.rank
         let vT = svd.rightT                                 // [r, units]
 
-        // down = V_rᵀ·Bᵀ·diag(1/σ), up = V_r, bias = z̄ − V_r·V_rᵀ·Bᵀ·(μ/σ).
-        let projected = FloatMatrix(rows: r, columns: d)
-        products.multiplyTransposed(vT, bT.transposed(), into: projected)   // V_rᵀ·Bᵀ
+        // On standardised inputs: down = V_rᵀ·Bᵀ, up = V_r, bias = z̄ (the units' mean pre-activation); then folded
+        // into a predictor of the raw stream, as the trainer folds its own.
         let down = FloatMatrix(rows: r, columns: d)
-        var shift = [Double](repeating: 0, count: r)
-        for k in 0..<r {
-            for j in 0..<d {
-                down[k, j] = Float(Double(projected[k, j]) / std[j])
-                shift[k] += Double(projected[k, j]) * mean[j] / std[j]
-            }
-        }
-        let up = vT.transposed()
+        products.multiplyTransposed(vT, bT.transposed(), into: down)   // V_rᵀ·Bᵀ
         var bias = [Float](repeating: 0, count: units)
         for u in 0..<units {
             var z = unitBias[u]
             let row = unitRows.row(u)
             for j in 0..<d { z += Double(row[j]) * hMean[j] }
-            for k in 0..<r { z -= Double(up[u, k]) * shift[k] }
             bias[u] = Float(z)
         }
-        return LowRankPredictor(down: down, up: up, bias: bias)
-    }
-
-    /// `x` through the FFN norm (or unchanged for a post-norm block, whose FFN input is already normed).
-    private static func normed(_ x: UnsafeMutableBufferPointer<Float>,
-                               _ norm: (kind: NormKind, gamma: [Float], beta: [Float]?, epsilon: Double)?, into h: inout [Float]) {
-        let d = x.count
-        guard let norm else {
-            for j in 0..<d { h[j] = x[j] }
-            return
-        }
-        var center = 0.0
-        if norm.kind == .layer {
-            for v in x { center += Double(v) }
-            center /= Double(d)
-        }
-        var square = 0.0
-        for v in x { let c = Double(v) - center; square += c * c }
-        let scale = 1 / (square / Double(d) + norm.epsilon).squareRoot()
-        for j in 0..<d {
-            h[j] = Float((Double(x[j]) - center) * scale) * norm.gamma[j] + (norm.beta?[j] ?? 0)
-        }
+        return PredictorTrainer.fold(LowRankPredictor(down: down, up: vT.transposed(), bias: bias), mean: mean, inverseStd: inverseStd)
     }
 
     /// The lower Cholesky factor of the symmetric positive definite `[n, n]` matrix `m` (row-major).

@@ -95,18 +95,7 @@ public enum PredictorTrainer {
             throw SieveTransformsError.calibration(reason: "\(trainRows.count) training tokens and \(validationRows.count) validation tokens; predictor training needs at least one batch (\(nb)) and one validation token — record more calibration tokens")
         }
 
-        // Standardisation.
-        var mean = [Double](repeating: 0, count: d), meanSquare = [Double](repeating: 0, count: d)
-        for t in trainRows {
-            let x = inputs.row(t)
-            for j in 0..<d { let v = Double(x[j]); mean[j] += v; meanSquare[j] += v * v }
-        }
-        let n = Double(trainRows.count)
-        var std = (0..<d).map { j -> Double in (max(0, meanSquare[j] / n - (mean[j] / n) * (mean[j] / n))).squareRoot() }
-        for j in 0..<d { mean[j] /= n }
-        let floor = max(1e-12, (std.max() ?? 1) * 1e-6)
-        std = std.map { max($0, floor) }
-        let mu = mean.map { Float($0) }, inv = std.map { Float(1 / $0) }
+        let (mu, inv) = standardisation(of: inputs, rows: trainRows)
 
         // Parameters and Adam state.
         var gaussian = GaussianSampler(seed: options.seed)
@@ -225,6 +214,24 @@ public enum PredictorTrainer {
         return LowRankPredictor(down: down, up: p.up.copy(), bias: bias)
     }
 
+    /// Per-feature mean and inverse standard deviation of rows `rows` of `inputs` (a standard deviation is at least
+    /// 1e-6 of the largest one, so constant features do not blow up).
+    static func standardisation(of inputs: FloatMatrix, rows: Range<Int>) -> (mean: [Float], inverseStd: [Float]) {
+        let d = inputs.columns
+        var mean = [Double](repeating: 0, count: d), meanSquare = [Double](repeating: 0, count: d)
+        for t in rows {
+            let x = inputs.row(t)
+            for j in 0..<d { let v = Double(x[j]); mean[j] += v; meanSquare[j] += v * v }
+        }
+        let n = Double(rows.count)
+        var std = (0..<d).map { j -> Double in (max(0, meanSquare[j] / n - (mean[j] / n) * (mean[j] / n))).squareRoot() }
+        for j in 0..<d { mean[j] /= n }
+        let floor = max(1e-12, (std.max() ?? 1) * 1e-6)
+        std = std.map { max($0, floor) }
+        return (mean.map { Float($0) }, std.map { Float(1 / $0) })
+    }
+
+    /// Rows `rows` of `m`, each feature standardised: `(x − mean)·inverseStd`.
     static func standardised(_ m: FloatMatrix, rows: Range<Int>, mean: [Float], inverseStd: [Float]) -> FloatMatrix {
         let out = FloatMatrix(rows: rows.count, columns: m.columns)
         for (i, t) in rows.enumerated() {

@@ -44,7 +44,7 @@ import Testing
                 for c in 0..<3 { #expect(ffnInputs[row, c] == value(block, p, c) + 1000) }
             }
         }
-        #expect(try reopened.firstFeedForwardInputs() != nil)
+        #expect(try reopened.feedForwardInputs(0) != nil)
         if feedForwardInputBlocks == 1 {
             #expect(try reopened.feedForwardInputs(1) == nil)
             #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("block-1.ffn-input.f16").path))

@@ -72,7 +72,7 @@ import Testing
         let inputs = try blocks.map { $0 == 0 ? noise : try planted.blockInputs($0) }
         let magnitudes = try blocks.map { try planted.ffnMagnitudes($0) }, norms = try blocks.map { try planted.headNorms($0) }
         let withFFNInputs = try InMemoryCalibration(blockInputs: inputs, ffnMagnitudes: magnitudes, headNorms: norms, headDim: 8,
-                                                    firstFeedForwardInputs: try planted.firstFeedForwardInputs())
+                                                    feedForwardInputs: [try #require(try planted.feedForwardInputs(0))])
         let withoutFFNInputs = try InMemoryCalibration(blockInputs: inputs, ffnMagnitudes: magnitudes, headNorms: norms, headDim: 8)
         var options = PackOptions()
         options.blockSize = 8

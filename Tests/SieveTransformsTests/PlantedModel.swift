@@ -149,7 +149,7 @@ struct PlantedModel {
             norms.append(headNorm)
         }
         return try InMemoryCalibration(blockInputs: inputs, ffnMagnitudes: magnitudes, headNorms: norms, headDim: headDim,
-                                       firstFeedForwardInputs: firstFFNInputs)
+                                       feedForwardInputs: firstFFNInputs.map { [$0] } ?? [])
     }
 }
 
