@@ -104,6 +104,46 @@ VNNI512 void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, 
     q4_interleaved16((const uint8_t *)packed, groups, nb, 0, xq, xd, xs, y);
 }
 
+// The same 16-row groups with AVX2 alone (`InterleavedQ8Matrix` stores the codes signed for it): per 4 columns,
+// the activation's 4 codes are broadcast, their magnitudes multiplied with the codes carrying the activation's
+// signs (`vpmaddubsw`: |x| ≤ 127 unsigned × signed codes, pairs of at most 2·127·127, no saturation), and the
+// pairs widened to each row's int32 sum (`vpmaddwd` by ones). Rows 0–7 and 8–15 of a group are two vectors.
+__attribute__((target("avx2,fma"))) void sieve_q8_0_interleaved16_avx2(const void *packed, intptr_t rows, int nb,
+                                                                      const int8_t *xq, const float *xd, float *y) {
+    const uint8_t *p = (const uint8_t *)packed;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (intptr_t first = 0; first < rows; first += 16) {
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+            const int8_t *x = xq + 32 * b;
+            for (int c = 0; c < 8; c++) {
+                int32_t x4;
+                __builtin_memcpy(&x4, x + 4 * c, 4);
+                const __m256i xs = _mm256_set1_epi32(x4), ax = _mm256_sign_epi8(xs, xs);
+                const __m256i w0 = _mm256_load_si256((const __m256i *)(p + 64 + 64 * c));
+                const __m256i w1 = _mm256_load_si256((const __m256i *)(p + 96 + 64 * c));
+                sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w0, xs)), ones));
+                sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w1, xs)), ones));
+            }
+            const __m256 d = _mm256_set1_ps(xd[b]);
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum0), _mm256_mul_ps(_mm256_load_ps((const float *)p), d), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum1), _mm256_mul_ps(_mm256_load_ps((const float *)p + 8), d), acc1);
+            p += 576;
+        }
+        intptr_t left = rows - first;
+        if (left >= 16) {
+            _mm256_storeu_ps(y + first, acc0);
+            _mm256_storeu_ps(y + first + 8, acc1);
+        } else {
+            float out[16];
+            _mm256_storeu_ps(out, acc0);
+            _mm256_storeu_ps(out + 8, acc1);
+            for (intptr_t i = 0; i < left; i++) y[first + i] = out[i];
+        }
+    }
+}
+
 int sieve_cpu_has_avx512_vnni(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && sieve_cpu_has_avx2();

@@ -4,14 +4,17 @@ import Testing
 
 /// `InterleavedQ8Matrix` (the re-laid predictor scores kernel) against the plain reference with the same 8-bit
 /// activations, and against the row-by-row decode product it replaces.
-@Suite(.enabled(if: InterleavedQ8Matrix.isAvailable, "needs the AVX-512 VNNI decode kernels"))
+@Suite(.enabled(if: InterleavedQ8Matrix.isAvailable, "needs the AVX-512 VNNI or AVX2 decode kernels"))
 struct InterleavedQ8MatrixTests {
     /// The integer sums are exact in both; only the order of the float sums differs.
     static let tolerance: Float = 1e-5
 
-    static func interleaved(_ w: WeightMatrix, _ x: [Float]) throws -> [Float] {
-        let m = try #require(InterleavedQ8Matrix(w))
-        #expect(m.rows == w.rows && m.columns == w.columns)
+    /// The kernels with an interleaved form this CPU runs (AVX2, and VNNI where available).
+    static let kernels = [DecodeKernels.vnni, .avx2].filter(\.isAvailable)
+
+    static func interleaved(_ w: WeightMatrix, _ x: [Float], kernels: DecodeKernels) throws -> [Float] {
+        let m = try #require(InterleavedQ8Matrix(w, kernels: kernels))
+        #expect(m.rows == w.rows && m.columns == w.columns && m.kernels == kernels)
         // One guard element past the end: the last partial group must not store there.
         var y = [Float](repeating: .nan, count: w.rows + 1)
         x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { m.multiply(xb.baseAddress!, into: $0.baseAddress!) } }
@@ -26,12 +29,14 @@ struct InterleavedQ8MatrixTests {
         let w = try Fixtures.matrix(.q8_0, rows: rows, columns: columns, seed: UInt64(rows * 7 + columns))
         var rng = SplitMix64(seed: UInt64(columns))
         let x = rng.floats(columns, scale: 3)
-        let fast = try Self.interleaved(w, x)
         let reference = MatMulTests.reference(w, x, tokens: 1, quantizedActivations: true)
         let rowByRow = MatMulTests.fast(w, x, tokens: 1)
         let scale = MatMulTests.magnitudes(Fixtures.decoded(w), x, rows: rows, columns: columns, tokens: 1).products
-        #expect(worstRatio(fast, reference, scale: scale, tolerance: Self.tolerance) <= 1)
-        #expect(worstRatio(fast, rowByRow, scale: scale, tolerance: Self.tolerance) <= 1)
+        for kernels in Self.kernels {
+            let fast = try Self.interleaved(w, x, kernels: kernels)
+            #expect(worstRatio(fast, reference, scale: scale, tolerance: Self.tolerance) <= 1, "\(kernels)")
+            #expect(worstRatio(fast, rowByRow, scale: scale, tolerance: Self.tolerance) <= 1, "\(kernels)")
+        }
     }
 
     /// Zero activations give zero scores (the start value takes the offset back exactly), and codes at the extremes
@@ -43,19 +48,22 @@ struct InterleavedQ8MatrixTests {
         let buffer = TensorBuffer(count: DType.q8_0.byteCount(elements: rows * columns)!)
         try values.withUnsafeBufferPointer { try DTypeCodec.encode($0, as: .q8_0, into: buffer.bytes, tensor: "w") }
         let w = try WeightMatrix(bytes: UnsafeRawBufferPointer(buffer.bytes), dtype: .q8_0, rows: rows, columns: columns, owner: buffer)
-        #expect(try Self.interleaved(w, [Float](repeating: 0, count: columns)) == [Float](repeating: 0, count: rows))
-        let x = (0..<columns).map { c -> Float in c % 2 == 0 ? 2 : -2 }
-        let y = try Self.interleaved(w, x)
-        for r in 0..<rows {
-            // Row r's signs agree with x's when r is even: every product is +2, else −2 (up to the f16 scales).
-            #expect(abs(y[r] - (r % 2 == 0 ? 128 : -128)) < 0.05, "row \(r): \(y[r])")
+        for kernels in Self.kernels {
+            #expect(try Self.interleaved(w, [Float](repeating: 0, count: columns), kernels: kernels) == [Float](repeating: 0, count: rows))
+            let x = (0..<columns).map { c -> Float in c % 2 == 0 ? 2 : -2 }
+            let y = try Self.interleaved(w, x, kernels: kernels)
+            for r in 0..<rows {
+                // Row r's signs agree with x's when r is even: every product is +2, else −2 (up to the f16 scales).
+                #expect(abs(y[r] - (r % 2 == 0 ? 128 : -128)) < 0.05, "\(kernels) row \(r): \(y[r])")
+            }
         }
     }
 
-    /// Only q8_0 matrices are re-laid.
+    /// Only q8_0 matrices are re-laid, and only for C kernels.
     @Test func otherTypesAreNotInterleaved() throws {
         for dtype in [DType.f16, .q4_0, .q4_1] {
             #expect(InterleavedQ8Matrix(try Fixtures.matrix(dtype, rows: 16, columns: 64, seed: 1)) == nil)
         }
+        #expect(InterleavedQ8Matrix(try Fixtures.matrix(.q8_0, rows: 16, columns: 64, seed: 1), kernels: .swift) == nil)
     }
 }

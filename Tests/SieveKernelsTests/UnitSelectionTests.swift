@@ -9,21 +9,41 @@ import Testing
         Array(scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }.prefix(k)).sorted()
     }
 
+    /// The implementations of the passes over the keys this CPU runs: the Swift reference, and the C AVX2 passes
+    /// where available. Every selection below runs with each, and they must agree exactly.
+    static let passes: [UnitSelection.Passes] = DecodeKernels.avx2.isAvailable ? [.swift, .avx2] : [.swift]
+
+    /// `top` with every implementation of the passes (which must agree); it must not write past `selected[k − 1]`.
     static func top(_ scores: [Float], _ k: Int) -> [Int] {
-        var work = [Float](repeating: 0, count: scores.count), selected = [Int](repeating: -1, count: scores.count)
-        scores.withUnsafeBufferPointer { UnitSelection.top(k, of: $0.baseAddress!, count: scores.count, work: &work, into: &selected) }
-        #expect(selected[k...].allSatisfy { $0 == -1 }, "n \(scores.count) k \(k): wrote past k")
-        return Array(selected.prefix(k))
+        let results = passes.map { passes in
+            var work = [Float](repeating: 0, count: scores.count), selected = [Int](repeating: -1, count: scores.count)
+            scores.withUnsafeBufferPointer {
+                UnitSelection.top(k, of: $0.baseAddress!, count: scores.count, work: &work, into: &selected, passes: passes)
+            }
+            #expect(selected[k...].allSatisfy { $0 == -1 }, "n \(scores.count) k \(k) \(passes): wrote past k")
+            return Array(selected.prefix(k))
+        }
+        #expect(Set(results).count == 1, "n \(scores.count) k \(k): the implementations of the passes disagree")
+        return results[0]
     }
 
-    /// The hinted `top`; it must not write past `selected[k − 1]`.
+    /// The hinted `top` with every implementation of the passes (which must agree, on the selection and the new
+    /// hint); it must not write past `selected[k − 1]`.
     static func hintedTop(_ scores: [Float], _ k: Int, hint: inout UInt32) -> [Int] {
-        var work = [Float](repeating: 0, count: scores.count), selected = [Int](repeating: -1, count: scores.count)
-        scores.withUnsafeBufferPointer {
-            UnitSelection.top(k, of: $0.baseAddress!, count: scores.count, work: &work, into: &selected, hint: &hint)
+        let start = hint
+        let results = passes.map { passes in
+            var work = [Float](repeating: 0, count: scores.count), selected = [Int](repeating: -1, count: scores.count)
+            var h = start
+            scores.withUnsafeBufferPointer {
+                UnitSelection.top(k, of: $0.baseAddress!, count: scores.count, work: &work, into: &selected, hint: &h, passes: passes)
+            }
+            #expect(selected[k...].allSatisfy { $0 == -1 }, "n \(scores.count) k \(k) \(passes): wrote past k")
+            return (Array(selected.prefix(k)), h)
         }
-        #expect(selected[k...].allSatisfy { $0 == -1 }, "n \(scores.count) k \(k): wrote past k")
-        return Array(selected.prefix(k))
+        #expect(results.allSatisfy { $0.0 == results[0].0 && $0.1 == results[0].1 },
+                "n \(scores.count) k \(k) hint \(start): the implementations of the passes disagree")
+        hint = results[0].1
+        return results[0].0
     }
 
     /// Scores of one of several shapes: spread of both signs, Gaussian-like, negative only, a few values with many

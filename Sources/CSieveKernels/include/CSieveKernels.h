@@ -59,6 +59,9 @@ SIEVE_ROW_KERNELS(avx2)
 /// group are computed but not stored.
 void sieve_q8_0_interleaved16_vnni(const void *packed, intptr_t rows, int nb, const int8_t *xq, const float *xd,
                                    const int32_t *xo, float *y);
+/// The same product with AVX2 alone (call only when sieve_cpu_has_avx2() returns 1), on the same layout but with
+/// the codes stored as they are (signed bytes, not + 128), so no offset sums are needed.
+void sieve_q8_0_interleaved16_avx2(const void *packed, intptr_t rows, int nb, const int8_t *xq, const float *xd, float *y);
 
 /// `y[0..<16·groups]` = the products of `groups` groups of 16 q4_1 (or q4_0) rows re-laid 16 rows at a time (the
 /// interleaved `WeightMatrix` layout) with one token's 8-bit activations (`xq`, `xd`, and `xs` as for the row
@@ -69,5 +72,23 @@ void sieve_q4_1_interleaved16_vnni(const void *packed, intptr_t groups, int nb, 
                                    const float *xs, float *y);
 void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
                                    const float *xs, float *y);
+
+// The passes of `UnitSelection`'s top-k over ordered 32-bit keys (SelectionPasses.c), with AVX2 (call only when
+// sieve_cpu_has_avx2() returns 1); each gives exactly what its Swift version in UnitSelection.swift gives.
+
+/// Stores the ordered keys of `scores[0..<n]` in `keys`; returns how many are ≥ `t`, with the smallest and the
+/// largest key in `*smallest` and `*largest`.
+intptr_t sieve_selection_store_keys_avx2(const float *scores, uint32_t *keys, intptr_t n, uint32_t t,
+                                         uint32_t *smallest, uint32_t *largest);
+/// How many of `keys[0..<n]` are ≥ `t`.
+intptr_t sieve_selection_count_avx2(const uint32_t *keys, intptr_t n, uint32_t t);
+/// How many of `keys[0..<n]` are ≥ `t`; `*above`: the smallest of those (UINT32_MAX if none), `*below`: the
+/// largest of the others (0 if none).
+intptr_t sieve_selection_probe_avx2(const uint32_t *keys, intptr_t n, uint32_t t, uint32_t *above, uint32_t *below);
+/// The smallest of `keys[0..<n]` that is ≥ `t` (UINT32_MAX if none).
+uint32_t sieve_selection_smallest_at_least_avx2(const uint32_t *keys, intptr_t n, uint32_t t);
+/// Writes the indices of the keys ≥ `t`, ascending, into `selected` until `k` are written (nothing past
+/// `selected[k − 1]`); returns how many were written.
+intptr_t sieve_selection_collect_avx2(const uint32_t *keys, intptr_t n, uint32_t t, intptr_t k, intptr_t *selected);
 #endif
 #endif
