@@ -76,8 +76,9 @@ public final class InterleavedQ8Matrix: @unchecked Sendable {
 
     /// `y[0..<rows] = W · x` for one token `x[0..<columns]`, its activations quantized to q8_0 as the decode
     /// products quantize them (`MatMul.multiplyReferenceQuantizedActivations` is the reference). Runs on the
-    /// calling thread; allocates nothing on the heap.
-    public func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    /// calling thread, or with `pool` its groups of 16 rows are shared among the pool's threads (the results are
+    /// the same); allocates nothing on the heap.
+    public func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil) {
         #if arch(x86_64)
         let n = blocks
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * n) { scales in
@@ -86,13 +87,11 @@ public final class InterleavedQ8Matrix: @unchecked Sendable {
                     let s = scales.baseAddress!, q = codes.baseAddress!, o = offsets.baseAddress!
                     let act = Q8Activation(qs: q, d: s, s: s + n, offsetSum: s + 2 * n, blocks: n)
                     act.quantize(x)
-                    if kernels == .avx2 {
-                        sieve_q8_0_interleaved16_avx2(packed, rows, Int32(n), q, s, y)
-                        return
-                    }
                     // Each block's code sum, from `offsetSum = d · Σq` (an exact product, so the quotient is exact).
-                    for b in 0..<n { o[b] = s[b] > 0 ? -128 &* Int32(s[2 * n + b] / s[b]) : 0 }
-                    sieve_q8_0_interleaved16_vnni(packed, rows, Int32(n), q, s, o, y)
+                    if kernels == .vnni { for b in 0..<n { o[b] = s[b] > 0 ? -128 &* Int32(s[2 * n + b] / s[b]) : 0 } }
+                    let groups = (rows + 15) / 16
+                    guard let pool, pool.threadCount > 1 else { return groupProducts(0..<groups, q, s, o, y) }
+                    pool.parallelFor(groups) { range, _ in self.groupProducts(range, q, s, o, y) }
                 }
             }
         }
@@ -100,4 +99,19 @@ public final class InterleavedQ8Matrix: @unchecked Sendable {
         preconditionFailure("InterleavedQ8Matrix exists only where its kernels run (x86-64)")
         #endif
     }
+
+    #if arch(x86_64)
+    /// The rows of groups `groups` from the quantized activations (`q` codes, `d` block scales, `o` VNNI's offset
+    /// sums).
+    private func groupProducts(_ groups: Range<Int>, _ q: UnsafePointer<Int8>, _ d: UnsafePointer<Float>,
+                               _ o: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>) {
+        let first = 16 * groups.lowerBound, count = min(rows, 16 * groups.upperBound) - first
+        let group = packed + groups.lowerBound * blocks * Self.groupBlockBytes
+        if kernels == .avx2 {
+            sieve_q8_0_interleaved16_avx2(group, count, Int32(blocks), q, d, y + first)
+        } else {
+            sieve_q8_0_interleaved16_vnni(group, count, Int32(blocks), q, d, o, y + first)
+        }
+    }
+    #endif
 }

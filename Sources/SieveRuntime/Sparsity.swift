@@ -152,13 +152,15 @@ struct SparsityPlan {
     }
 
     /// Scores of `predictor` for batch row `row`: `up · hidden[row] + bias` into `scores[0..<units]`, with the
-    /// interleaved `up` on the calling thread, else with `up` multiplied on `pool` (`input` is bound to the row).
+    /// interleaved `up` (on the calling thread alone when `onCallingThread`, inside another region), else with `up`
+    /// multiplied on `pool` (`input` is bound to the row).
     static func scores(_ predictor: ActivePredictor, row: Int, into scores: UnsafeMutablePointer<Float>, input: MatMulInput,
-                       pool: ThreadPool) {
+                       pool: ThreadPool, onCallingThread: Bool = false) {
         let p = predictor.plan
         if let up = predictor.interleavedUp {
-            up.multiply(predictor.hidden.row(row, width: p.rank), into: scores)
+            up.multiply(predictor.hidden.row(row, width: p.rank), into: scores, pool: onCallingThread ? nil : pool)
         } else {
+            precondition(!onCallingThread, "only interleaved scores run on the calling thread alone")
             input.bind(predictor.hidden.row(row, width: p.rank), tokens: 1, columns: p.rank)
             MatMul.multiply(p.up, input, into: scores, pool: pool)
         }

@@ -12,14 +12,20 @@ struct InterleavedQ8MatrixTests {
     /// The kernels with an interleaved form this CPU runs (AVX2, and VNNI where available).
     static let kernels = [DecodeKernels.vnni, .avx2].filter(\.isAvailable)
 
+    /// The product on the calling thread; the same product shared by a pool's threads must equal it exactly.
     static func interleaved(_ w: WeightMatrix, _ x: [Float], kernels: DecodeKernels) throws -> [Float] {
         let m = try #require(InterleavedQ8Matrix(w, kernels: kernels))
         #expect(m.rows == w.rows && m.columns == w.columns && m.kernels == kernels)
-        // One guard element past the end: the last partial group must not store there.
-        var y = [Float](repeating: .nan, count: w.rows + 1)
-        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { m.multiply(xb.baseAddress!, into: $0.baseAddress!) } }
-        #expect(y[w.rows].isNaN, "wrote past row \(w.rows)")
-        return Array(y.prefix(w.rows))
+        let pool = ThreadPool(threads: 3)
+        let results = [nil, pool].map { pool in
+            // One guard element past the end: the last partial group must not store there.
+            var y = [Float](repeating: .nan, count: w.rows + 1)
+            x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { m.multiply(xb.baseAddress!, into: $0.baseAddress!, pool: pool) } }
+            #expect(y[w.rows].isNaN, "wrote past row \(w.rows)")
+            return Array(y.prefix(w.rows))
+        }
+        #expect(results[0] == results[1], "\(kernels): the pool's threads computed other values")
+        return results[0]
     }
 
     /// Row counts of one partial group, whole groups and a partial last group (4 heads, 1024 and 1000 neurons);
