@@ -85,8 +85,19 @@ public enum SparseFeedForward {
 
     /// Most chunks a selection is split into (each holds a partial output).
     public static let maxChunks = 8
-    /// Neurons a chunk holds at least, so that it amortises its partial output.
-    static let minimumChunkNeurons = 32
+    /// Selected neurons per pair of chunks: a selection is split into an even number of chunks of equal size (up to
+    /// `maxChunks`), two per 128 neurons, so that two threads share it evenly. Chunks of 32 neurons cut from the
+    /// front left one thread with more of the work: docs-opt-relu's layers of 102 and 154 neurons (32 + 32 + 32 + 6,
+    /// 4 × 32 + 26) took 5.6–6.3 and 7.8–8.6 µs per token, split evenly (2 × 51, 4 × 38.5) 4.8–5.6 and 7.0–8.3 µs
+    /// (three alternating profiled decode runs on 2 Zen 2 cores).
+    static let neuronsPerChunkPair = 128
+
+    /// The chunks a selection of `count` blocks of `blockRows` neurons is split into: an even number (or one, for a
+    /// single block), independent of the thread count.
+    static func chunkCount(blocks count: Int, blockRows: Int) -> Int {
+        let pairs = (count * blockRows + neuronsPerChunkPair - 1) / neuronsPerChunkPair
+        return max(1, min(count, maxChunks, 2 * pairs))
+    }
 
     /// Floats of scratch `multiply` needs for `outputs` outputs on `threads` threads.
     public static func scratchFloats(outputs: Int, threads: Int) -> Int { maxChunks * outputs + threads * (outputs + 32) }
@@ -112,12 +123,13 @@ public enum SparseFeedForward {
         if let fused = layer.fused { MatMul.prepareDecode(fused.dtype, input) }
         if let gate = layer.gate { MatMul.prepareDecode(gate.dtype, input) }
         if let up = layer.up { MatMul.prepareDecode(up.dtype, input) }
-        let perChunk = max((minimumChunkNeurons + layer.blockRows - 1) / layer.blockRows, (blocks.count + maxChunks - 1) / maxChunks)
-        let chunks = (blocks.count + perChunk - 1) / perChunk
+        let chunks = chunkCount(blocks: blocks.count, blockRows: layer.blockRows)
+        // Chunk c holds blocks c·n/chunks ..< (c+1)·n/chunks: sizes differ by one at most.
+        let n = blocks.count
         let threadScratch = scratch + maxChunks * d
         pool.parallelChunks(chunks, chunk: 1) { range, thread in
             for c in range {
-                let selection = (c * perChunk)..<min(blocks.count, (c + 1) * perChunk)
+                let selection = (c * n / chunks)..<((c + 1) * n / chunks)
                 chunk(layer, input, blocks: UnsafeBufferPointer(rebasing: blocks[selection]), gateOutput: gateOutput,
                       activations: activations, into: c == 0 ? y : scratch + c * d, scratch: threadScratch + thread * (d + 32),
                       thread: thread)

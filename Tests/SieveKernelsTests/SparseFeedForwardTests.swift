@@ -102,4 +102,16 @@ import Testing
             }
         }
     }
+
+    /// Selections are cut into an even number of chunks (two per 128 neurons, at most `maxChunks`), never more
+    /// chunks than blocks.
+    @Test func selectionsSplitIntoEvenChunks() {
+        let cases: [(blocks: Int, blockRows: Int, chunks: Int)] = [
+            (1, 1, 1), (2, 1, 2), (51, 1, 2), (102, 1, 2), (128, 1, 2), (129, 1, 4), (154, 1, 4), (512, 1, 8), (1024, 1, 8),
+            (1, 32, 1), (3, 32, 2), (5, 32, 4), (24, 32, 8),
+        ]
+        for c in cases {
+            #expect(SparseFeedForward.chunkCount(blocks: c.blocks, blockRows: c.blockRows) == c.chunks, "\(c)")
+        }
+    }
 }
