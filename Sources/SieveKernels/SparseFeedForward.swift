@@ -86,11 +86,12 @@ public enum SparseFeedForward {
     /// Most chunks a selection is split into (each holds a partial output).
     public static let maxChunks = 8
     /// Selected neurons per pair of chunks: a selection is split into an even number of chunks of equal size (up to
-    /// `maxChunks`), two per 128 neurons, so that two threads share it evenly. Chunks of 32 neurons cut from the
-    /// front left one thread with more of the work: docs-opt-relu's layers of 102 and 154 neurons (32 + 32 + 32 + 6,
-    /// 4 × 32 + 26) took 5.6–6.3 and 7.8–8.6 µs per token, split evenly (2 × 51, 4 × 38.5) 4.8–5.6 and 7.0–8.3 µs
-    /// (three alternating profiled decode runs on 2 Zen 2 cores).
-    static let neuronsPerChunkPair = 128
+    /// `maxChunks`), two per 512 neurons, so that two threads share it evenly in long row streams. On docs-opt-relu
+    /// (2 Zen 2 cores, profiled decode runs alternating in one slow spell), block 0's 512 neurons took 28.6–29.3 µs
+    /// per token in 8 chunks, 25.8–28.1 in 4 and 23.6–25.1 in 2; layers of 102 and 154 neurons in chunks of 32 cut
+    /// from the front (32 + 32 + 32 + 6, 4 × 32 + 26) 5.6–6.3 and 7.8–8.6 µs in a faster spell, in two equal
+    /// halves 4.8–5.6 and 7.0–8.3 µs.
+    static let neuronsPerChunkPair = 512
 
     /// The chunks a selection of `count` blocks of `blockRows` neurons is split into: an even number (or one, for a
     /// single block), independent of the thread count.

@@ -7,7 +7,8 @@ import Testing
 /// the thread count.
 @Suite struct SparseFeedForwardTests {
     static let hidden = 256
-    static let neurons = 96
+    /// Enough neurons for selections of one chunk, two, four (about half) and six (all of them).
+    static let neurons = 1088
 
     /// Weight types of (gate, up, down) as bundles hold them: OPT-like f16 without a gate, SwiGLU in q4_1 with a
     /// q8_0 down, and K-quants with a float down.
@@ -55,7 +56,7 @@ import Testing
                     let layer = SparseFeedForward.Layer(gate: gate, up: up, down: down, gateBias: gate == nil ? nil : gb.baseAddress,
                                                         upBias: ub.baseAddress, function: c.function, blockRows: blockRows)
                     let blockCount = Self.neurons / blockRows
-                    // A few blocks, about half of them (several chunks for single neurons), and all of them.
+                    // A few blocks (one or two chunks), about half of them (four chunks) and all of them (six).
                     for blocks in [[1], Array(stride(from: 0, to: blockCount, by: 2)), Array(0..<blockCount)] {
                         let expected = SparseFeedForward.reference(layer, x: x, blocks: blocks)
                         let fast = Self.run(layer, x: x, blocks: blocks, threads: 2)
@@ -103,12 +104,12 @@ import Testing
         }
     }
 
-    /// Selections are cut into an even number of chunks (two per 128 neurons, at most `maxChunks`), never more
+    /// Selections are cut into an even number of chunks (two per 512 neurons, at most `maxChunks`), never more
     /// chunks than blocks.
     @Test func selectionsSplitIntoEvenChunks() {
         let cases: [(blocks: Int, blockRows: Int, chunks: Int)] = [
-            (1, 1, 1), (2, 1, 2), (51, 1, 2), (102, 1, 2), (128, 1, 2), (129, 1, 4), (154, 1, 4), (512, 1, 8), (1024, 1, 8),
-            (1, 32, 1), (3, 32, 2), (5, 32, 4), (24, 32, 8),
+            (1, 1, 1), (2, 1, 2), (51, 1, 2), (154, 1, 2), (512, 1, 2), (513, 1, 4), (1024, 1, 4), (3000, 1, 8),
+            (1, 32, 1), (3, 32, 2), (16, 32, 2), (17, 32, 4), (48, 32, 6), (200, 32, 8),
         ]
         for c in cases {
             #expect(SparseFeedForward.chunkCount(blocks: c.blocks, blockRows: c.blockRows) == c.chunks, "\(c)")
