@@ -344,10 +344,15 @@ public enum MatMul {
             total += selection.unitCount(rows: w.rows, unit: unitRows(prefill: prefill, w))
         }
         // With a task, unit 0 is the task and the rows' units follow. A decode product streams its weights from
-        // memory: in two chunks per thread rather than four, each chunk's row streams are twice as long, and on a
-        // 2-core Zen 2 EPYC SmolLM2 Q4_1 decoded at 192.1/179.4/189.9 against 171.1/166.5/173.9 tokens/s and
-        // docs-opt-relu at 2753 against 2408 (alternating runs); prefill tiles keep four, to balance compute.
-        pool.parallelFor(total + taskUnits, chunksPerThread: prefill ? 4 : 2) { range, thread in
+        // memory, in long row streams: one chunk per thread (two chunks per thread, and four before that, cut the
+        // streams shorter). On a 2-core Zen 2 EPYC, four chunks per thread to two took SmolLM2 Q4_1 from
+        // 171.1/166.5/173.9 to 192.1/179.4/189.9 tokens/s and docs-opt-relu from 2408 to 2753; two to one took SmolLM2
+        // from 204.5/215.0/209.8 to 217.6/222.1/224.0 and docs-opt-relu's dense decode from 3316/3346/3047 to
+        // 3359/3420/3289 (alternating runs). A region with a task keeps two per thread, so the thread that takes the
+        // task takes a quarter of the rows with it rather than half (docs-opt-relu's schedule, where the task is a
+        // predictor's scores and selection: 3885/4030/3910 tokens/s with two, 3784/3731/3649 with one). Prefill tiles
+        // keep four, to balance compute.
+        pool.parallelFor(total + taskUnits, chunksPerThread: prefill ? 4 : taskUnits > 0 ? 2 : 1) { range, thread in
             var u = range.lowerBound, end = range.upperBound
             if taskUnits > 0 {
                 if u == 0 {
