@@ -65,6 +65,30 @@ public final class MappedFile: @unchecked Sendable {
         _ = madvise(p, end - first, Int32(MADV_DONTNEED))
     }
 
+    #if os(Linux)
+    /// Bytes of this mapping resident in the process's memory (`Rss` of its entry in `/proc/self/smaps`), or nil when
+    /// that cannot be read; 0 for an empty file. For checking that released pages left.
+    public var residentBytes: Int? {
+        guard let base else { return 0 }
+        let address = UInt(bitPattern: base)
+        // procfs files report size 0: read until the end rather than by size.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/smaps"),
+              let data = try? handle.readToEnd() else { return nil }
+        try? handle.close()
+        var inMapping = false
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let range = fields.first, range.contains("-"), !range.hasSuffix(":") {
+                let bounds = range.split(separator: "-").compactMap { UInt($0, radix: 16) }
+                inMapping = bounds.count == 2 && bounds[0] <= address && address < bounds[1]
+            } else if inMapping, fields.first == "Rss:", fields.count >= 2, let kB = Int(fields[1]) {
+                return kB * 1024
+            }
+        }
+        return nil
+    }
+    #endif
+
     deinit {
         if let base { munmap(base, bytes.count) }
     }

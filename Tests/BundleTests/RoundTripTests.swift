@@ -178,7 +178,7 @@ struct RoundTripTests {
         try BundleWriter.write(graph, to: url, options: BundleWriteOptions(compression: .none))
         let bundle = try BundleFile.open(url)
         let tensors = try bundle.readTensors()
-        guard case let .mapped(file, _, _) = tensors["embed.tokens.weight"]!.storage, let base = file.bytes.baseAddress else {
+        guard case let .mapped(file, _, _) = tensors["embed.tokens.weight"]!.storage, file.bytes.baseAddress != nil else {
             Issue.record("a contiguous tensor of a raw section should be a slice of the mapping")
             return
         }
@@ -191,30 +191,11 @@ struct RoundTripTests {
         // A later touch of any page may map back a fault-around window of up to 16 cached pages (64 KiB), as one CI run
         // showed (17 of 23 pages): allow one window on top of the pages outside the sections, and require that the
         // mapping is not whole (before the release every page stayed resident).
-        let resident = try Self.residentBytes(ofMappingAt: UInt(bitPattern: base))
+        let resident = try #require(file.residentBytes)
         let pages = (file.count + page - 1) / page
         #expect(resident <= (pages - inside + 16) * page && resident < pages * page,
                 "\(resident) bytes of a \(file.count)-byte mapping resident")
         expectSameTensors(tensors, graph.tensors)
-    }
-
-    /// `Rss` of the mapping of this process that contains `address` (`/proc/self/smaps`).
-    static func residentBytes(ofMappingAt address: UInt) throws -> Int {
-        var inMapping = false
-        // procfs files report size 0: read until the end rather than by size.
-        guard let handle = FileHandle(forReadingAtPath: "/proc/self/smaps") else { throw CocoaError(.fileReadNoSuchFile) }
-        defer { try? handle.close() }
-        let text = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            if let range = fields.first, range.contains("-"), !range.hasSuffix(":") {
-                let bounds = range.split(separator: "-").compactMap { UInt($0, radix: 16) }
-                inMapping = bounds.count == 2 && bounds[0] <= address && address < bounds[1]
-            } else if inMapping, fields.first == "Rss:", fields.count >= 2, let kB = Int(fields[1]) {
-                return kB * 1024
-            }
-        }
-        throw CocoaError(.fileReadUnknown)
     }
     #endif
 

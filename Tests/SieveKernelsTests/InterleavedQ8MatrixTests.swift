@@ -1,3 +1,4 @@
+import Foundation
 import SieveCore
 import Testing
 @testable import SieveKernels
@@ -72,4 +73,32 @@ struct InterleavedQ8MatrixTests {
         }
         #expect(InterleavedQ8Matrix(try Fixtures.matrix(.q8_0, rows: 16, columns: 64, seed: 1), kernels: .swift) == nil)
     }
+
+    #if os(Linux)
+    /// A matrix mapped from a file gives back the pages its copy read (the copy is what products read), and the
+    /// copy's products are still right.
+    @Test func mappedSourcePagesAreReleased() throws {
+        let source = try Fixtures.matrix(.q8_0, rows: 1024, columns: 64, seed: 3)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-interleaved-\(UUID().uuidString).bin")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data(bytes: source.base, count: source.rows * source.rowBytes).write(to: url)
+        let file = try MappedFile(url: url)
+        let w = try WeightMatrix(bytes: file.bytes, dtype: .q8_0, rows: 1024, columns: 64, owner: file)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var touched: UInt8 = 0
+        for i in stride(from: 0, to: file.count, by: page) { touched &+= file.bytes[i] }
+        #expect(try #require(file.residentBytes) >= file.count / page * page, "reading every page maps it (\(touched))")
+        let m = try #require(InterleavedQ8Matrix(w, kernels: Self.kernels[0]))
+        // Only the last, partial page is not released.
+        let resident = try #require(file.residentBytes)
+        #expect(resident <= page, "\(resident) of \(file.count) bytes still resident")
+        var rng = SplitMix64(seed: 4)
+        let x = rng.floats(64, scale: 3)
+        var y = [Float](repeating: .nan, count: 1024)
+        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { m.multiply(xb.baseAddress!, into: $0.baseAddress!) } }
+        let reference = MatMulTests.reference(source, x, tokens: 1, quantizedActivations: true)
+        let scale = MatMulTests.magnitudes(Fixtures.decoded(source), x, rows: 1024, columns: 64, tokens: 1).products
+        #expect(worstRatio(y, reference, scale: scale, tolerance: Self.tolerance) <= 1)
+    }
+    #endif
 }
