@@ -88,8 +88,9 @@ public final class Model {
 
     let plan: ExecutionPlan
     let pool: ThreadPool
-    /// A pool of the calling thread alone, for products too small to pay for a parallel region (the first product
-    /// of a predictor of the FFN input: 64×256 on docs-opt-relu, 0.4 µs, where a region costs about a microsecond).
+    /// A pool of the calling thread alone: for products too small to pay for a parallel region (the first product
+    /// of a predictor of the FFN input: 64×256 on docs-opt-relu, 0.4 µs, where a region costs about a microsecond),
+    /// and for work run as the task of another region (a predictor's scores beside the output projection).
     private let callingThread = ThreadPool(threads: 1)
     let cache: KVCache
     private let work: Workspace
@@ -487,8 +488,8 @@ public final class Model {
             let kept = sparsity.densities[layer].ffnBlocksKept, units = plan.blocks[layer].feedForward.blocks
             let row = rows.lowerBound
             MatMul.multiply(a.o.weight, work.input, into: work.projected.row(row, width: d), pool: pool) {
-                SparsityPlan.scores(predictor, row: row, into: self.selection.scores.pointer, input: self.scoresInput, pool: self.pool,
-                                    onCallingThread: true)
+                SparsityPlan.scores(predictor, row: row, into: self.selection.scores.pointer, input: self.scoresInput,
+                                    pool: self.callingThread)
                 _ = self.selection.top(kept, of: self.selection.scores.pointer, units: units, layer: layer, heads: false)
             }
             ffnSelectedEarly = layer

@@ -152,15 +152,14 @@ struct SparsityPlan {
     }
 
     /// Scores of `predictor` for batch row `row`: `up · hidden[row] + bias` into `scores[0..<units]`, with the
-    /// interleaved `up` (on the calling thread alone when `onCallingThread`, inside another region), else with `up`
-    /// multiplied on `pool` (`input` is bound to the row).
+    /// interleaved `up` or else `up` multiplied on `pool` (`input` is bound to the row). Inside another region, pass
+    /// a pool of the calling thread alone.
     static func scores(_ predictor: ActivePredictor, row: Int, into scores: UnsafeMutablePointer<Float>, input: MatMulInput,
-                       pool: ThreadPool, onCallingThread: Bool = false) {
+                       pool: ThreadPool) {
         let p = predictor.plan
         if let up = predictor.interleavedUp {
-            up.multiply(predictor.hidden.row(row, width: p.rank), into: scores, pool: onCallingThread ? nil : pool)
+            up.multiply(predictor.hidden.row(row, width: p.rank), into: scores, pool: pool)
         } else {
-            precondition(!onCallingThread, "only interleaved scores run on the calling thread alone")
             input.bind(predictor.hidden.row(row, width: p.rank), tokens: 1, columns: p.rank)
             MatMul.multiply(p.up, input, into: scores, pool: pool)
         }
