@@ -34,6 +34,8 @@ public enum SparseFeedForward {
         public let neurons: Int
         /// Values of the input.
         let inputs: Int
+        /// Bytes of gate and up rows one neuron reads.
+        let neuronBytes: Int
         /// Whether the activation is `f(gate)·up`.
         let gated: Bool
         /// What the kernel reads, without reference counting (the matrices above keep the bytes alive): the fused
@@ -72,9 +74,11 @@ public enum SparseFeedForward {
             case let .separate(gate, up):
                 (neurons, inputs, gated) = (up.rows, up.columns, gate != nil)
                 (fused, self.up, self.gate) = (nil, up.layout, gate?.layout)
+                neuronBytes = up.rowBytes + (gate?.rowBytes ?? 0)
             case let .fused(m):
                 (neurons, inputs, gated) = (m.rows / 2, m.columns, true)
                 (fused, self.up, self.gate) = (m.layout, nil, nil)
+                neuronBytes = 2 * m.rowBytes
             }
             precondition(blockRows >= 1 && neurons % blockRows == 0, "\(neurons) neurons are not whole blocks of \(blockRows)")
             precondition(down.rows == neurons, "the transposed down must have one row per neuron")
@@ -92,10 +96,19 @@ public enum SparseFeedForward {
     /// from the front (32 + 32 + 32 + 6, 4 × 32 + 26) 5.6–6.3 and 7.8–8.6 µs in a faster spell, in two equal
     /// halves 4.8–5.6 and 7.0–8.3 µs.
     static let neuronsPerChunkPair = 512
+    /// Gate/up bytes below which a selection is one chunk, run on the calling thread without a parallel region: a
+    /// region's fork/join and the partial output crossing cores cost more than the second thread saves on a few
+    /// rows. docs-opt-relu's schedule (f16 rows of 512 bytes; 51 neurons in blocks 1–3, 102 in block 4, 154 in
+    /// block 5) decoded 3714/3733/3776/3789 tokens/s in two chunks everywhere, 3820/3745/3934/3920 with blocks 1–3
+    /// (26 KB) in one, 3839/3843/3834/3843 with blocks 1–4 (52 KB) and 3863/3824/3871/3854 with all five (79 KB),
+    /// alternating runs; one chunk of 256 neurons (131 KB) was 1–5% slower than two.
+    static let singleChunkBytes = 64 << 10
 
-    /// The chunks a selection of `count` blocks of `blockRows` neurons is split into: an even number (or one, for a
-    /// single block), independent of the thread count.
-    static func chunkCount(blocks count: Int, blockRows: Int) -> Int {
+    /// The chunks a selection of `count` blocks of `blockRows` neurons, each reading `neuronBytes` of gate/up rows,
+    /// is split into: one below `singleChunkBytes` (or for a single block), else an even number, independent of
+    /// the thread count.
+    static func chunkCount(blocks count: Int, blockRows: Int, neuronBytes: Int) -> Int {
+        if count * blockRows * neuronBytes < singleChunkBytes { return 1 }
         let pairs = (count * blockRows + neuronsPerChunkPair - 1) / neuronsPerChunkPair
         return max(1, min(count, maxChunks, 2 * pairs))
     }
@@ -124,7 +137,7 @@ public enum SparseFeedForward {
         if let fused = layer.fused { MatMul.prepareDecode(fused.dtype, input) }
         if let gate = layer.gate { MatMul.prepareDecode(gate.dtype, input) }
         if let up = layer.up { MatMul.prepareDecode(up.dtype, input) }
-        let chunks = chunkCount(blocks: blocks.count, blockRows: layer.blockRows)
+        let chunks = chunkCount(blocks: blocks.count, blockRows: layer.blockRows, neuronBytes: layer.neuronBytes)
         // Chunk c holds blocks c·n/chunks ..< (c+1)·n/chunks: sizes differ by one at most.
         let n = blocks.count
         let threadScratch = scratch + maxChunks * d

@@ -7,7 +7,7 @@ import Testing
 /// the thread count.
 @Suite struct SparseFeedForwardTests {
     static let hidden = 256
-    /// Enough neurons for selections of one chunk, two, four (about half) and six (all of them).
+    /// Enough neurons for selections of one chunk (a few neurons), two (a third), four (about half) and six (all).
     static let neurons = 1088
 
     /// Weight types of (gate, up, down) as bundles hold them: OPT-like f16 without a gate, SwiGLU in q4_1 with a
@@ -56,8 +56,10 @@ import Testing
                     let layer = SparseFeedForward.Layer(gate: gate, up: up, down: down, gateBias: gate == nil ? nil : gb.baseAddress,
                                                         upBias: ub.baseAddress, function: c.function, blockRows: blockRows)
                     let blockCount = Self.neurons / blockRows
-                    // A few blocks (one or two chunks), about half of them (four chunks) and all of them (six).
-                    for blocks in [[1], Array(stride(from: 0, to: blockCount, by: 2)), Array(0..<blockCount)] {
+                    // One block, a few spread out (one chunk), a third (two chunks, one for q5_0's short rows), about
+                    // half of them (four chunks) and all of them (six).
+                    for step in [blockCount, blockCount / max(2, 16 / blockRows), 3, 2, 1] {
+                        let blocks = step == blockCount ? [1] : Array(stride(from: 0, to: blockCount, by: step))
                         let expected = SparseFeedForward.reference(layer, x: x, blocks: blocks)
                         let fast = Self.run(layer, x: x, blocks: blocks, threads: 2)
                         let selected = Set(blocks.flatMap { ($0 * blockRows)..<(($0 + 1) * blockRows) })
@@ -104,15 +106,18 @@ import Testing
         }
     }
 
-    /// Selections are cut into an even number of chunks (two per 512 neurons, at most `maxChunks`), never more
-    /// chunks than blocks.
+    /// Selections reading under 64 KiB of gate/up rows are one chunk; the others are cut into an even number of
+    /// chunks (two per 512 neurons, at most `maxChunks`), never more chunks than blocks.
     @Test func selectionsSplitIntoEvenChunks() {
-        let cases: [(blocks: Int, blockRows: Int, chunks: Int)] = [
-            (1, 1, 1), (2, 1, 2), (51, 1, 2), (154, 1, 2), (512, 1, 2), (513, 1, 4), (1024, 1, 4), (3000, 1, 8),
-            (1, 32, 1), (3, 32, 2), (16, 32, 2), (17, 32, 4), (48, 32, 6), (200, 32, 8),
+        let cases: [(blocks: Int, blockRows: Int, neuronBytes: Int, chunks: Int)] = [
+            (1, 1, 512, 1), (2, 1, 512, 1), (51, 1, 512, 1), (127, 1, 512, 1), (128, 1, 512, 2), (154, 1, 512, 2),
+            (512, 1, 512, 2), (513, 1, 512, 4), (1024, 1, 512, 4), (3000, 1, 512, 8), (2, 1, 1 << 16, 2),
+            (1, 32, 720, 1), (2, 32, 720, 1), (3, 32, 720, 2), (16, 32, 720, 2), (17, 32, 720, 4), (48, 32, 720, 6),
+            (200, 32, 720, 8),
         ]
         for c in cases {
-            #expect(SparseFeedForward.chunkCount(blocks: c.blocks, blockRows: c.blockRows) == c.chunks, "\(c)")
+            #expect(SparseFeedForward.chunkCount(blocks: c.blocks, blockRows: c.blockRows, neuronBytes: c.neuronBytes) == c.chunks,
+                    "\(c)")
         }
     }
 }
