@@ -78,6 +78,8 @@ public enum SparsityBenchmark {
         public var repetitions: Int = 5
         /// Kernel threads.
         public var threads: Int?
+        /// KV cache element type of every configuration.
+        public var kvCacheType: KVCacheType = .f32
         /// Tokens of the perplexity text (nil: no perplexity).
         public var perplexityTokens: [Int]?
         /// Chunk length of the perplexity measurement.
@@ -104,6 +106,7 @@ public enum SparsityBenchmark {
             var runtime = RuntimeOptions(contextLength: context, threads: options.threads, sparsity: c.selection,
                                          ffnDensity: perUnit ? c.ffnDensity : nil, headDensity: perUnit ? c.headDensity : nil,
                                          sparsePrefill: true)
+            runtime.kvCacheType = options.kvCacheType
             runtime.ffnSchedule = c.schedule?.ffn
             runtime.headSchedule = c.schedule?.heads
             models.append(try Model(graph: graph, options: runtime, pool: models.first?.pool))

@@ -66,6 +66,26 @@ import Testing
         #expect(none.status != 0 && none.stderr.contains("--profile needs decoded tokens"))
     }
 
+    /// `bench --kv-type f16` holds half the cache of f32 (both the plain test and the densities table take it); other
+    /// types are refused.
+    @Test func benchTakesTheKVCacheType() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (bundle, _) = try Self.packed(in: dir)
+        var bytes: [String: Int] = [:]
+        for type in ["f32", "f16"] {
+            let result = try SieveCLI.run(["bench", bundle, "-p", "0", "-n", "8", "-r", "1", "-t", "2", "--kv-type", type, "--json"])
+            #expect(result.status == 0, "\(result.stderr)")
+            bytes[type] = try #require(try parseJSON(result.stdout)["kv_cache_bytes"] as? Int)
+        }
+        let f32 = try #require(bytes["f32"]), f16 = try #require(bytes["f16"])
+        #expect(f32 > 0 && f16 * 2 == f32, "f32 cache \(f32) bytes, f16 \(f16)")
+        let table = try SieveCLI.run(["bench", bundle, "--densities", "1,0.5", "-n", "4", "-r", "1", "-t", "2", "--kv-type", "f16"])
+        #expect(table.status == 0 && table.stdout.contains("| predicted |"), "\(table.stderr)")
+        let wrong = try SieveCLI.run(["bench", bundle, "-n", "4", "--kv-type", "q8_0"])
+        #expect(wrong.status != 0 && wrong.stderr.contains("--kv-type must be f32 or f16"))
+    }
+
     @Test func densitiesTableJSONAndChart() throws {
         let dir = try SieveCLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
