@@ -43,3 +43,21 @@ final class FloatBuffer {
         return UnsafeMutableBufferPointer(start: pointer + start, count: length)
     }
 }
+
+/// An owned array of `Int`s the forward pass writes through a raw pointer (a list of row indices). Allocated once
+/// when a model is compiled.
+final class IndexBuffer {
+    /// The first element.
+    let pointer: UnsafeMutablePointer<Int>
+    /// Number of elements.
+    let count: Int
+
+    /// `count` zeros.
+    init(count: Int) {
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+        self.count = count
+    }
+
+    deinit { pointer.deallocate() }
+}

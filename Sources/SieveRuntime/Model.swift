@@ -120,6 +120,8 @@ public final class Model {
     private let transposedDowns: [WeightMatrix?]
     /// Per-thread scratch of the transposed (blocked) down products.
     private let downScratch: FloatBuffer
+    /// The rows of a decoded token's non-zero activations (`TransposedMatMul.multiplyNonzero`).
+    private let nonzeroRows: IndexBuffer
     /// Per block, its blocked FFN as the one-region sparse kernel sees it (nil for dense FFNs and where the model
     /// binds no transposed down), and that kernel's scratch.
     private let sparseFeedForwards: [SparseFeedForward.Layer?]
@@ -200,6 +202,7 @@ public final class Model {
                                      layers: plan.blocks.count)
         let blocked = plan.blocks.contains { $0.feedForward.blockSize != nil }
         downScratch = FloatBuffer(count: blocked ? TransposedMatMul.scratchFloats(columns: hp.hiddenSize, threads: threads) : 0)
+        nonzeroRows = IndexBuffer(count: blocked ? plan.blocks.map(\.feedForward.width).max() ?? 0 : 0)
         let transposedDowns = try plan.blocks.map { b in try b.feedForward.transposedDown.map { try WeightMatrix($0) } }
         self.transposedDowns = transposedDowns
         sparseFeedForwards = plan.blocks.enumerated().map { i, b in
@@ -726,6 +729,12 @@ public final class Model {
     private func transposedDown(_ f: FeedForwardPlan, layer: Int, tokens: Int, blockSize: Int, into output: UnsafeMutablePointer<Float>) {
         guard let down = transposedDowns[layer] else {
             preconditionFailure("block \(layer) keeps a source down: its transposed down is not bound")
+        }
+        if tokens == 1 && (f.activation == .relu || sparseStep) {
+            // ReLU zeros (and a sparse step's unselected units): only the rows of non-zero activations are read.
+            TransposedMatMul.multiplyNonzero(down, work.up.pointer, into: output, rowList: nonzeroRows.pointer,
+                                             scratch: downScratch.pointer, scratchCount: downScratch.count, pool: pool)
+            return
         }
         TransposedMatMul.multiply(down, work.up.pointer, inputStride: f.width, tokens: tokens, blocks: nil,
                                   blockRows: blockSize, into: output, outputStride: hiddenSize, scratch: downScratch.pointer,

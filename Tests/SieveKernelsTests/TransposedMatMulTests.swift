@@ -85,6 +85,40 @@ import Testing
         }
     }
 
+    /// `multiplyNonzero` (one token over its non-zero rows, listed when few enough, else walked) equals the product
+    /// over every row exactly (same sums in the same order) and the reference within `Tolerances.floatSum`, from no
+    /// non-zero row to all of them; `nonzeroRows` lists exactly the non-zero entries in order.
+    @Test(arguments: [DType.f16, .q8_0, .q4_1])
+    func nonzeroRowsMatchEveryRow(_ dtype: DType) throws {
+        let w = try Fixtures.matrix(dtype, rows: Self.rows, columns: Self.columns, seed: 11)
+        let decoded = Fixtures.decoded(w)
+        var rng = SplitMix64(seed: 12)
+        // Shares of non-zero rows: none, a few and half (listed), about the threshold, 0.9 and all (walked).
+        for share in [0.0, 0.1, 0.5, 0.75, 0.9, 1.0] {
+            let x = (0..<Self.rows).map { _ in Double(rng.nextSignedUnit() + 1) / 2 < share ? rng.nextSignedUnit() + 2 : 0 }
+            let nonzero = (0..<Self.rows).filter { x[$0] != 0 }
+            var listed = [Int](repeating: -1, count: Self.rows)
+            let count = x.withUnsafeBufferPointer { TransposedMatMul.nonzeroRows($0.baseAddress!, count: Self.rows, into: &listed) }
+            #expect(Array(listed.prefix(count)) == nonzero, "share \(share)")
+            let every = Self.run(w, x, tokens: 1, blocks: nil, threads: 2)
+            for threads in [1, 2] {
+                let pool = ThreadPool(threads: threads)
+                let scratchCount = TransposedMatMul.scratchFloats(columns: w.columns, threads: threads)
+                var scratch = [Float](repeating: 0, count: scratchCount)
+                var rowList = [Int](repeating: 0, count: Self.rows)
+                var y = [Float](repeating: .nan, count: Self.columns)
+                TransposedMatMul.multiplyNonzero(w, x, into: &y, rowList: &rowList, scratch: &scratch, scratchCount: scratchCount, pool: pool)
+                #expect(y == every, "\(dtype.name) share \(share) threads \(threads)")
+                var plain = [Float](repeating: 0, count: Self.columns)
+                for n in nonzero {
+                    for c in 0..<Self.columns { plain[c] += x[n] * decoded[n * Self.columns + c] }
+                }
+                let scale = Self.magnitudes(decoded, x, tokens: 1, rows: nonzero)
+                #expect(worstRatio(y, plain, scale: scale, tolerance: Tolerances.floatSum) <= 1, "\(dtype.name) share \(share)")
+            }
+        }
+    }
+
     /// Single-neuron blocks (neuron-level selection): every count of non-zero rows from 1 to 9, so the fused loop's
     /// groups of four and its one to three leftover rows all run.
     @Test(arguments: types)
