@@ -72,18 +72,19 @@ public enum TransposedMatMul {
 
     /// One token's product over the rows whose entry of `x` is non-zero (a ReLU layer's down, every neuron
     /// computed): `y[c] = Σ_{n: x[n] ≠ 0} x[n] · W[n, c]`. When at most `listedShare` of the rows are non-zero they
-    /// are listed first (into `rowList`, `w.rows` Ints) and read as a selection is, prefetched ahead, since the
+    /// are listed first (into `rowList`, at least `w.rows` Ints) and read as a selection is, prefetched ahead, since the
     /// hardware prefetcher cannot guess where the next one is; otherwise every row is walked. Same sums, in the
     /// same order, as `multiply` over all rows. docs-opt-relu's dense decode (its layers 1–5 keep 26–114 of 1024
     /// neurons non-zero, layer 0 about 519), which walked every row checking for zeros with nothing prefetched:
     /// 3060/3081/3106 against 3261/3312/3131 tokens/s (alternating runs); walking layer 0 (a share of 0.4 instead
     /// of 0.75) 3354/3226/3214 against 3480/3236/3269.
     public static func multiplyNonzero(_ w: WeightMatrix, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-                                       rowList: UnsafeMutablePointer<Int>, scratch: UnsafeMutablePointer<Float>, scratchCount: Int,
+                                       rowList: UnsafeMutableBufferPointer<Int>, scratch: UnsafeMutablePointer<Float>, scratchCount: Int,
                                        pool: ThreadPool) {
-        let listed = nonzeroRows(x, count: w.rows, into: rowList)
+        precondition(rowList.count >= w.rows, "a row list of \(rowList.count) for \(w.rows) rows")
+        let listed = nonzeroRows(x, count: w.rows, into: rowList.baseAddress!)
         let all = Double(listed) > listedShare * Double(w.rows)
-        multiply(w, x, inputStride: w.rows, tokens: 1, blocks: all ? nil : UnsafeBufferPointer(start: rowList, count: listed),
+        multiply(w, x, inputStride: w.rows, tokens: 1, blocks: all ? nil : UnsafeBufferPointer(rebasing: rowList[..<listed]),
                  blockRows: 1, into: y, outputStride: w.columns, scratch: scratch, scratchCount: scratchCount, pool: pool)
     }
 

@@ -44,20 +44,17 @@ final class FloatBuffer {
     }
 }
 
-/// An owned array of `Int`s the forward pass writes through a raw pointer (a list of row indices). Allocated once
-/// when a model is compiled.
+/// An owned array of `Int`s the forward pass writes through a buffer pointer (a list of row indices). Allocated
+/// once when a model is compiled.
 final class IndexBuffer {
-    /// The first element.
-    let pointer: UnsafeMutablePointer<Int>
-    /// Number of elements.
-    let count: Int
+    /// The elements.
+    let buffer: UnsafeMutableBufferPointer<Int>
 
     /// `count` zeros.
     init(count: Int) {
-        pointer = .allocate(capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
-        self.count = count
+        buffer = .allocate(capacity: count)
+        buffer.initialize(repeating: 0)
     }
 
-    deinit { pointer.deallocate() }
+    deinit { buffer.deallocate() }
 }

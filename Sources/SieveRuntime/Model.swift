@@ -732,7 +732,7 @@ public final class Model {
         }
         if tokens == 1 && (f.activation == .relu || sparseStep) {
             // ReLU zeros (and a sparse step's unselected units): only the rows of non-zero activations are read.
-            TransposedMatMul.multiplyNonzero(down, work.up.pointer, into: output, rowList: nonzeroRows.pointer,
+            TransposedMatMul.multiplyNonzero(down, work.up.pointer, into: output, rowList: nonzeroRows.buffer,
                                              scratch: downScratch.pointer, scratchCount: downScratch.count, pool: pool)
             return
         }

@@ -25,8 +25,7 @@ struct Bench: ParsableCommand {
     @Option(name: [.customShort("t"), .long], help: "Worker threads (default: one per core).")
     var threads: Int?
 
-    @Option(help: "KV cache element type: f32 or f16 (llama-bench's -ctk/-ctv; f32 by default, as in sieve run).")
-    var kvType: String = "f32"
+    @OptionGroup var kvCache: KVCacheOption
 
     @Flag(help: "Print {prefill_tokens_per_s, decode_tokens_per_s, peak_rss_bytes, runs} as JSON.")
     var json = false
@@ -64,7 +63,6 @@ struct Bench: ParsableCommand {
         }
         if repetitions < 1 { throw ValidationError("-r must be at least 1") }
         if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
-        if KVCacheType(rawValue: kvType) == nil { throw ValidationError("--kv-type must be f32 or f16") }
         if let densities {
             guard let values = Self.parseDensities(densities) else {
                 throw ValidationError("--densities takes comma-separated values in (0, 1], e.g. 1,0.5,0.3,0.2")
@@ -80,8 +78,6 @@ struct Bench: ParsableCommand {
         if pplCtx < 8 { throw ValidationError("--ppl-ctx must be at least 8") }
         if let pplChunks, pplChunks < 1 { throw ValidationError("--ppl-chunks must be at least 1") }
     }
-
-    var kvCacheType: KVCacheType { KVCacheType(rawValue: kvType) ?? .f32 }
 
     static func parseDensities(_ text: String) -> [Double]? {
         var values: [Double] = []
@@ -117,7 +113,7 @@ struct Bench: ParsableCommand {
         }
         let context = max(promptTokens, generateTokens, 1)
         let model = try reportingErrors {
-            try Model(graph: graph, options: try sparsity.apply(to: RuntimeOptions(contextLength: context, threads: threads, kvCacheType: kvCacheType), graph: graph))
+            try Model(graph: graph, options: try sparsity.apply(to: RuntimeOptions(contextLength: context, threads: threads, kvCacheType: kvCache.type), graph: graph))
         }
         model.profilesDecode = profile
         let options = Benchmark.Options(promptTokens: promptTokens, generateTokens: generateTokens, repetitions: repetitions)
@@ -174,7 +170,7 @@ struct Bench: ParsableCommand {
         options.generateTokens = max(1, generateTokens)
         options.repetitions = repetitions
         options.threads = threads
-        options.kvCacheType = kvCacheType
+        options.kvCacheType = kvCache.type
         options.perplexityContext = pplCtx
         options.perplexityChunks = pplChunks
         if let pplFile {

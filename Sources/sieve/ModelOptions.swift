@@ -14,6 +14,19 @@ enum DensityProbe {
     static let chunks = 4
 }
 
+/// `--kv-type`, shared by the commands that run a model and by `bench`.
+struct KVCacheOption: ParsableArguments {
+    @Option(help: "KV cache element type: f32 or f16 (llama-bench's -ctk/-ctv; f32 by default).")
+    var kvType: String = "f32"
+
+    func validate() throws {
+        if KVCacheType(rawValue: kvType) == nil { throw ValidationError("--kv-type must be f32 or f16") }
+    }
+
+    /// The validated type.
+    var type: KVCacheType { KVCacheType(rawValue: kvType) ?? .f32 }
+}
+
 /// Options shared by the commands that load and run a model.
 struct ModelOptions: ParsableArguments {
     @Argument(help: "The model: a .gguf, .sieve or .safetensors file, or a Hugging Face folder.")
@@ -25,19 +38,17 @@ struct ModelOptions: ParsableArguments {
     @Option(name: [.customShort("c"), .customLong("ctx")], help: "Context length: positions the KV cache holds (default: min(trained context, 4096)).")
     var contextLength: Int?
 
-    @Option(help: "KV cache element type: f32 or f16.")
-    var kvType: String = "f32"
+    @OptionGroup var kvCache: KVCacheOption
 
     @OptionGroup var sparsity: SparsityOptions
 
     func validate() throws {
         if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
         if let c = contextLength, c < 1 { throw ValidationError("--ctx must be positive") }
-        if KVCacheType(rawValue: kvType) == nil { throw ValidationError("--kv-type must be f32 or f16") }
     }
 
     var runtimeOptions: RuntimeOptions {
-        sparsity.apply(to: RuntimeOptions(contextLength: contextLength, threads: threads, kvCacheType: KVCacheType(rawValue: kvType) ?? .f32))
+        sparsity.apply(to: RuntimeOptions(contextLength: contextLength, threads: threads, kvCacheType: kvCache.type))
     }
 
     /// Reads the model file into the IR.

@@ -107,7 +107,9 @@ import Testing
                 var scratch = [Float](repeating: 0, count: scratchCount)
                 var rowList = [Int](repeating: 0, count: Self.rows)
                 var y = [Float](repeating: .nan, count: Self.columns)
-                TransposedMatMul.multiplyNonzero(w, x, into: &y, rowList: &rowList, scratch: &scratch, scratchCount: scratchCount, pool: pool)
+                rowList.withUnsafeMutableBufferPointer {
+                    TransposedMatMul.multiplyNonzero(w, x, into: &y, rowList: $0, scratch: &scratch, scratchCount: scratchCount, pool: pool)
+                }
                 #expect(y == every, "\(dtype.name) share \(share) threads \(threads)")
                 var plain = [Float](repeating: 0, count: Self.columns)
                 for n in nonzero {
