@@ -3,7 +3,8 @@ import Foundation
 import SieveCore
 
 /// Which implementation computes the decode (8-bit activation) products of the 32-element quantized types q8_0,
-/// q4_0 and q4_1. Every other type, and prefill, always runs in Swift.
+/// q4_0 and q4_1, and the decode products of f16 weights (`vnni` and `avx2` both run the AVX2 C kernels of
+/// `CRowKernels.halfRows` for those). Every other type, and prefill, always runs in Swift.
 ///
 /// `preferred` is decided once, at first use: `vnni` when the CPU has AVX-512 VNNI, else `avx2` when it has AVX2
 /// (with FMA and F16C), else `swift`. The environment variable `SIEVE_KERNELS=swift` (or `avx2`, where available)
@@ -89,6 +90,43 @@ enum CRowKernels {
                 }
                 KQuant.store(SIMD4(o[0], o[1], o[2], o[3]), r, valid: valid, y)
             }
+        }
+        #else
+        preconditionFailure("the C row kernels exist only on x86-64")
+        #endif
+    }
+
+    /// Whether the C f16 row kernels (`halfRows`, `TransposedMatMul`'s f16 rows) can run here: x86-64 with AVX2,
+    /// FMA and F16C. They serve the `vnni` and `avx2` choices; `swift` keeps the Swift SIMD loops.
+    static let halfAvailable: Bool = {
+        #if arch(x86_64)
+        return sieve_cpu_has_avx2() != 0
+        #else
+        return false
+        #endif
+    }()
+
+    /// `y[r] = W[r, :]·x` for `r` in `rows` of an f16 matrix, in C (`sieve_f16_dot_list_avx2`, half of the values
+    /// converted with integer instructions against `scaled`, x·2^112, when given): row indices gathered in the
+    /// groups' order and handed over a batch at a time (the kernel prefetches a selection's rows two groups ahead
+    /// as it goes: listing a batch with its prefetches first made docs-opt-relu's sparse FFN slower).
+    @inline(never)
+    static func halfRows(_ w: WeightLayout, _ rows: DecodeRows, _ x: UnsafePointer<Float>, _ scaled: UnsafePointer<Float>?,
+                         _ y: UnsafeMutablePointer<Float>) {
+        #if arch(x86_64)
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: listBatch + 4) { batch in
+            let list = batch.baseAddress!
+            let prefetch: Int32 = rows.isSelection ? 1 : 0
+            var n = 0
+            rows.forEachGroup(of: w, prefetching: false) { r, valid in
+                list[n] = r.0; list[n + 1] = r.1; list[n + 2] = r.2; list[n + 3] = r.3
+                n += valid
+                if n >= listBatch {
+                    sieve_f16_dot_list_avx2(w.base, w.rowBytes, list, n, w.columns, x, scaled, prefetch, y)
+                    n = 0
+                }
+            }
+            if n > 0 { sieve_f16_dot_list_avx2(w.base, w.rowBytes, list, n, w.columns, x, scaled, prefetch, y) }
         }
         #else
         preconditionFailure("the C row kernels exist only on x86-64")

@@ -52,9 +52,13 @@ struct DecodeRows {
     /// Groups (of listed rows or of blocks) fetched ahead of the group being computed.
     static let prefetchGroups = 2
 
-    /// Calls `body` with each group of four row indices of `w` and how many of them are real.
+    /// Whether the rows are a selection (listed rows or blocks), which the hardware prefetcher cannot follow.
+    var isSelection: Bool { list != nil }
+
+    /// Calls `body` with each group of four row indices of `w` and how many of them are real; a selection's rows are
+    /// prefetched ahead unless `prefetching` is false (a kernel that prefetches them itself).
     @inline(__always)
-    func forEachGroup(of w: WeightLayout, _ body: ((Int, Int, Int, Int), Int) -> Void) {
+    func forEachGroup(of w: WeightLayout, prefetching: Bool = true, _ body: ((Int, Int, Int, Int), Int) -> Void) {
         let s = span.lowerBound
         let quarter = span.count / 4
         let rest = span.count - 4 * quarter
@@ -71,7 +75,7 @@ struct DecodeRows {
             sieve_prefetch(w.row(r.2), w.rowBytes)
             sieve_prefetch(w.row(r.3), w.rowBytes)
         }
-        if list != nil {
+        if list != nil && prefetching {
             for g in 0..<min(quarter, Self.prefetchGroups) { prefetch(g) }
             for g in 0..<quarter {
                 prefetch(g + Self.prefetchGroups)

@@ -1,3 +1,4 @@
+import CSieveKernels
 import SieveCore
 
 /// The right-hand side of the matrix products: `tokens` rows of `columns` floats, and the forms the kernels derive
@@ -35,6 +36,7 @@ public final class MatMulInput: @unchecked Sendable {
         var stride = 0
         var q8Ready = false
         var q8KReady = false
+        var halfReady = false
         var panelsReady = false
     }
     private let binding: UnsafeMutablePointer<Binding>
@@ -47,6 +49,10 @@ public final class MatMulInput: @unchecked Sendable {
     private let q8KCodes: UnsafeMutablePointer<Int8>
     private let q8KScales: UnsafeMutablePointer<Float>
     private let q8KSums: UnsafeMutablePointer<Int16>
+    /// Decode tokens times 2^112 for the C f16 kernels (`sieve_half_scale_activations`), and whether each token's
+    /// scaled copy is usable.
+    private let halfScaled: UnsafeMutablePointer<Float>
+    private let halfUsable: UnsafeMutablePointer<Bool>
     private let maxBlocks: Int
     let panels: UnsafeMutablePointer<Float>
     private let tileFloatsPerThread: Int
@@ -78,6 +84,9 @@ public final class MatMulInput: @unchecked Sendable {
         q8KCodes = .allocate(capacity: q8Tokens * maxColumns)
         q8KScales = .allocate(capacity: q8Tokens * superBlocks)
         q8KSums = .allocate(capacity: q8Tokens * superBlocks * 16)
+        halfScaled = .allocate(capacity: q8Tokens * maxColumns)
+        halfUsable = .allocate(capacity: q8Tokens)
+        halfUsable.initialize(repeating: false, count: q8Tokens)
         let panelTokens = maxTokens >= MatMul.prefillMinimumTokens && !alwaysQuantizeActivations ? (maxTokens + 15) / 16 * 16 : 0
         panels = .allocate(capacity: max(1, panelTokens * maxColumns))
         tileFloatsPerThread = panelTokens > 0 ? GEMM.tileRows * maxColumns : 0
@@ -89,6 +98,7 @@ public final class MatMulInput: @unchecked Sendable {
     deinit {
         q8Codes.deallocate(); q8Scales.deallocate(); q8Sums.deallocate(); q8OffsetSums.deallocate()
         q8KCodes.deallocate(); q8KScales.deallocate(); q8KSums.deallocate()
+        halfScaled.deallocate(); halfUsable.deallocate()
         panels.deallocate(); tiles.deallocate()
         binding.deallocate()
     }
@@ -127,6 +137,19 @@ public final class MatMulInput: @unchecked Sendable {
         if binding.pointee.q8Ready { return }
         for t in 0..<tokens { q8(t).quantize(row(t)) }
         binding.pointee.q8Ready = true
+    }
+
+    /// Token `t` times 2^112 for the C f16 kernels, or nil when a value is too large for that (valid after
+    /// `prepareHalf`).
+    @inline(__always)
+    func halfScaledRow(_ t: Int) -> UnsafePointer<Float>? { t < q8Tokens && halfUsable[t] ? UnsafePointer(halfScaled + t * maxColumns) : nil }
+
+    func prepareHalf() {
+        if binding.pointee.halfReady { return }
+        for t in 0..<min(tokens, q8Tokens) {
+            halfUsable[t] = sieve_half_scale_activations(row(t), columns, halfScaled + t * maxColumns) != 0
+        }
+        binding.pointee.halfReady = true
     }
 
     func prepareQ8K() {
@@ -388,6 +411,7 @@ public enum MatMul {
         switch dtype {
         case .q8_0, .q4_0, .q4_1, .q5_0: input.prepareQ8()
         case .q4_K, .q6_K: input.prepareQ8K()
+        case .f16 where CRowKernels.halfAvailable && input.kernels != .swift: input.prepareHalf()
         default: break
         }
     }
@@ -416,6 +440,10 @@ public enum MatMul {
         let inC = input.kernels != .swift && CRowKernels.supports(w.dtype)
         for t in 0..<input.tokens {
             let y = output + t * outputStride
+            if w.dtype == .f16 && input.kernels != .swift && CRowKernels.halfAvailable {
+                CRowKernels.halfRows(w, rows, input.row(t), input.halfScaledRow(t), y)
+                continue
+            }
             if inC {
                 CRowKernels.rows(w, rows, input.q8(t), y, kernels: input.kernels)
                 continue

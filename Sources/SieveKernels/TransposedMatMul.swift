@@ -130,12 +130,25 @@ public enum TransposedMatMul {
     /// (`multiplyNonzero`).
     static let prefetchRows = 8
 
+    /// Whether f16 rows are added by the C kernel (`sieve_f16_accumulate_avx2`: the same sums, half of the values
+    /// converted with integer instructions), unless `SIEVE_KERNELS=swift` chose the Swift loops.
+    static let halfInC = CRowKernels.halfAvailable && DecodeKernels.preferred != .swift
+
+    /// `y[columns] = Σ x[n]·W[n, columns]` over the rows of `rows` with a non-zero activation, each column summed in
+    /// row order (`halfC` picks the C kernel for f16 rows; the Swift loop gives the same sums).
     static func accumulateOne(_ w: WeightLayout, _ x: UnsafePointer<Float>, rows: RowBlocks, columns: Range<Int>,
-                                      into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+                              into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, halfC: Bool = halfInC) {
         for c in columns { y[c] = 0 }
         switch w.dtype {
         case .f32: accumulate(F32Accumulate.self, w, x, rows, columns, y)
-        case .f16: accumulate(F16Accumulate.self, w, x, rows, columns, y)
+        case .f16:
+            #if arch(x86_64)
+            if halfC {
+                return sieve_f16_accumulate_avx2(w.base, w.rowBytes, rows.blocks?.baseAddress, rows.blockRows, rows.count, x,
+                                                 columns.lowerBound, columns.count, y)
+            }
+            #endif
+            accumulate(F16Accumulate.self, w, x, rows, columns, y)
         case .bf16: accumulate(BF16Accumulate.self, w, x, rows, columns, y)
         case .q8_0: accumulate(Q8_0Accumulate.self, w, x, rows, columns, y)
         case .q4_0: accumulate(Q4_0Accumulate.self, w, x, rows, columns, y)
@@ -203,7 +216,7 @@ public enum TransposedMatMul {
             for i in 0..<count {
                 let n = rows[i]
                 let a = x[n]
-                if a != 0 { sum += a * K.element(w.base + n * w.rowBytes, c) }
+                if a != 0 { sum = sum.addingProduct(a, K.element(w.base + n * w.rowBytes, c)) }
             }
             y[c] = sum
         }

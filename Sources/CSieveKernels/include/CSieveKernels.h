@@ -28,6 +28,11 @@ static inline void sieve_prefetch(const void *p, intptr_t bytes) {
     for (const char *c = (const char *)((uintptr_t)p & ~(uintptr_t)63); c < end; c += 64) __builtin_prefetch(c, 0, 3);
 }
 
+/// f16 weights (HalfRows.c). `scaled[0..<n]` = `x[0..<n]` · 2^112, the activations the kernels below multiply with
+/// their integer-converted halves; returns 0 (and the kernels must get no scaled activations) when some |x| is 2^16
+/// or more, or not finite, where that product would overflow. Always 0 off x86-64.
+int sieve_half_scale_activations(const float *x, intptr_t n, float *scaled);
+
 #if defined(__x86_64__)
 // Dot products of four rows of 32-element blocks (nb blocks each; r0…r3 point at the rows' first blocks) with
 // one token's activations quantized to 8-bit blocks of 32 (ggml's q8_0/q8_1): xq holds 32·nb int8 codes, xd
@@ -72,6 +77,21 @@ void sieve_q4_1_interleaved16_vnni(const void *packed, intptr_t groups, int nb, 
                                    const float *xs, float *y);
 void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
                                    const float *xs, float *y);
+
+/// `y[rows[i]]` = the dot product of f16 row `rows[i]` (of `n` values; `rowBytes` apart from `base`) with `x`, for
+/// `i` in `0..<count`, four rows at a time. `xs` is `x` scaled by `sieve_half_scale_activations`, or NULL: the sums
+/// are the same either way (bit for bit), `xs` only makes them faster. With `prefetch`, rows are prefetched two
+/// groups ahead (for selected rows, whose order the hardware prefetcher cannot guess). Call only when
+/// sieve_cpu_has_avx2() returns 1.
+void sieve_f16_dot_list_avx2(const void *base, intptr_t rowBytes, const intptr_t *rows, intptr_t count, intptr_t n,
+                             const float *x, const float *xs, int prefetch, float *y);
+
+/// `y[first ..< first + columns]` = Σ_i a[r]·W[r, first ..< first + columns] over the rows r of the selection in
+/// order (row i: `blocks[i / blockRows]·blockRows + i % blockRows`, or i when `blocks` is NULL; `count` rows),
+/// skipping rows with a[r] = 0, each column summed with fused multiply-adds from zero in row order (the non-zero
+/// rows added four at a time). Rows of a selection are prefetched ahead. Call only when sieve_cpu_has_avx2() returns 1.
+void sieve_f16_accumulate_avx2(const void *base, intptr_t rowBytes, const intptr_t *blocks, intptr_t blockRows,
+                               intptr_t count, const float *a, intptr_t first, intptr_t columns, float *y);
 
 // The passes of `UnitSelection`'s top-k over ordered 32-bit keys (SelectionPasses.c), with AVX2 (call only when
 // sieve_cpu_has_avx2() returns 1); each gives exactly what its Swift version in UnitSelection.swift gives.
