@@ -138,4 +138,8 @@ enum CRowKernels {
 
     /// Whether `dtype` has a C row kernel.
     static func supports(_ dtype: DType) -> Bool { dtype == .q4_1 || dtype == .q4_0 || dtype == .q8_0 }
+
+    /// Whether decode products of `dtype` run in C with the `vnni`/`avx2` choices on this CPU (the 8-bit kernels,
+    /// or `halfRows`).
+    static func decodesInC(_ dtype: DType) -> Bool { supports(dtype) || (dtype == .f16 && halfAvailable) }
 }

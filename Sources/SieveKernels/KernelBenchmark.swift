@@ -63,7 +63,7 @@ public enum KernelBenchmark {
             for dtype in types {
                 for shape in shapes where shape.columns % dtype.blockSize == 0 {
                     for tokens in prefillTokens > 0 ? [1, prefillTokens] : [1] {
-                        let choices = tokens < MatMul.prefillMinimumTokens && CRowKernels.supports(dtype) ? kernels : [.swift]
+                        let choices = tokens < MatMul.prefillMinimumTokens && CRowKernels.decodesInC(dtype) ? kernels : [.swift]
                         let interleavable = WeightMatrix.canInterleave(dtype, rows: shape.rows)
                         for k in choices {
                             for interleaved in k == .vnni && interleavable ? [false, true] : [false] {

@@ -38,6 +38,7 @@ public final class MatMulInput: @unchecked Sendable {
         var q8KReady = false
         var halfReady = false
         var panelsReady = false
+        var mixedHalf = true
     }
     private let binding: UnsafeMutablePointer<Binding>
 
@@ -108,7 +109,17 @@ public final class MatMulInput: @unchecked Sendable {
     public func bind(_ x: UnsafePointer<Float>, tokens: Int, columns: Int, rowStride: Int? = nil) {
         precondition(tokens >= 1 && tokens <= maxTokens, "bound \(tokens) tokens, MatMulInput holds 1…\(maxTokens)")
         precondition(columns >= 1 && columns <= maxColumns, "bound \(columns) columns, MatMulInput holds 1…\(maxColumns)")
-        binding.pointee = Binding(x: x, tokens: tokens, columns: columns, stride: rowStride ?? columns)
+        binding.pointee = Binding(x: x, tokens: tokens, columns: columns, stride: rowStride ?? columns, mixedHalf: binding.pointee.mixedHalf)
+    }
+
+    /// Whether the C f16 decode kernels convert half of each row's values with integer instructions, against the
+    /// activations scaled by 2^112, beside `vcvtph2ps` (same sums either way). That is faster when the weights come
+    /// from the caches, where the conversion bounds a product (docs-opt-relu: 10.9 MB per token, 16 MiB L3), and
+    /// slower when they stream from memory (an f16 SmolLM2: 129–134 against 136–145 tokens/s), where the extra
+    /// instructions keep fewer loads in flight. Default true; a `Model` sets it from its weights and the cache size.
+    public var mixedHalfConversion: Bool {
+        get { binding.pointee.mixedHalf }
+        set { binding.pointee.mixedHalf = newValue; binding.pointee.halfReady = false }
     }
 
     /// Token `t`'s floats.
@@ -146,8 +157,9 @@ public final class MatMulInput: @unchecked Sendable {
 
     func prepareHalf() {
         if binding.pointee.halfReady { return }
+        let mixed = binding.pointee.mixedHalf
         for t in 0..<min(tokens, q8Tokens) {
-            halfUsable[t] = sieve_half_scale_activations(row(t), columns, halfScaled + t * maxColumns) != 0
+            halfUsable[t] = mixed && sieve_half_scale_activations(row(t), columns, halfScaled + t * maxColumns) != 0
         }
         binding.pointee.halfReady = true
     }

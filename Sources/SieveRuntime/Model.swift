@@ -263,6 +263,16 @@ public final class Model {
             guard let gate = f.gate else { return [up] }
             return [MatMulProduct(weights: gate, output: work.gate.pointer), up]
         }
+        let cacheResident = Self.weightsStayCached(decodeWeightBytes())
+        let predictorInputs = (sparsity.ffnPredictors + sparsity.headPredictors).compactMap { $0?.scoresInput }
+        for input in [work.input, predictorInput, scoresInput] + predictorInputs { input.mixedHalfConversion = cacheResident }
+    }
+
+    /// Whether a decoded token's weights (`bytes`) fit in three quarters of the last-level cache, so that they are
+    /// read from it token after token (false when the cache size is unknown).
+    static func weightsStayCached(_ bytes: Double) -> Bool {
+        guard let cache = CPUCaches.lastLevelBytes else { return false }
+        return bytes <= 0.75 * Double(cache)
     }
 
     /// Tokens in the KV cache; the next evaluated token gets this position.

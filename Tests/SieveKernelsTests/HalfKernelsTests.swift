@@ -1,4 +1,5 @@
 import CSieveKernels
+import Foundation
 import SieveCore
 import Testing
 @testable import SieveKernels
@@ -27,8 +28,9 @@ import Testing
         }
     }
 
-    static func product(_ w: WeightMatrix, _ x: [Float], kernels: DecodeKernels = .preferred) -> [Float] {
+    static func product(_ w: WeightMatrix, _ x: [Float], kernels: DecodeKernels = .preferred, mixed: Bool = true) -> [Float] {
         let input = MatMulInput(maxTokens: 1, maxColumns: w.columns, threads: 2, kernels: kernels)
+        input.mixedHalfConversion = mixed
         let pool = ThreadPool(threads: 2)
         var y = [Float](repeating: .nan, count: w.rows)
         x.withUnsafeBufferPointer { xb in
@@ -89,6 +91,11 @@ import Testing
             }
         }
         for r in 0..<rows { #expect(listed.contains(r) ? byList[r] == fast[r] : byList[r].isNaN, "row \(r)") }
+        // Through `MatMul`, with and without the integer conversion (`mixedHalfConversion`), and in Swift.
+        #expect(Self.product(w, x) == fast)
+        #expect(Self.product(w, x, mixed: false) == fast)
+        #expect(worstRatio(Self.product(w, x, kernels: .swift), fast, scale: MatMulTests.magnitudes(Fixtures.decoded(w), x, rows: rows,
+                           columns: columns, tokens: 1).products, tolerance: 2 * Tolerances.floatSum) <= 1)
         let (products, _) = MatMulTests.magnitudes(Fixtures.decoded(w), x, rows: rows, columns: columns, tokens: 1)
         let reference = MatMulTests.reference(w, x, tokens: 1)
         #expect(worstRatio(fast, reference, scale: products, tolerance: Tolerances.floatSum) <= 1)
@@ -146,6 +153,17 @@ import Testing
                 #expect(c[slice] == swift[slice], "columns \(slice.filter { c[$0] != swift[$0] }) differ: blocks \(String(describing: blocks)) of \(blockRows), columns \(slice)")
                 #expect(c[..<slice.lowerBound].allSatisfy(\.isNaN) && c[slice.upperBound...].allSatisfy(\.isNaN), "wrote outside \(slice)")
             }
+        }
+    }
+
+    @Test func cacheSizesParse() {
+        #expect(CPUCaches.parseSize("16384K") == 16 << 20)
+        #expect(CPUCaches.parseSize("16M") == 16 << 20)
+        #expect(CPUCaches.parseSize("524288") == 524_288)
+        #expect(CPUCaches.parseSize("1G") == 1 << 30)
+        for bad in ["", "K", "-5K", "12Q", "0", "abc"] { #expect(CPUCaches.parseSize(bad) == nil, "\(bad)") }
+        if FileManager.default.fileExists(atPath: "/sys/devices/system/cpu/cpu0/cache/index0/size") {
+            #expect((CPUCaches.lastLevelBytes ?? 0) >= 1 << 16, "no last-level cache size from sysfs")
         }
     }
 }
