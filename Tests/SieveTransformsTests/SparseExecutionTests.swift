@@ -145,6 +145,52 @@ import Testing
         #expect(Self.worst(decoded, dense) > 4 * gap, "density \(density): sparsity changed nothing")
     }
 
+    /// A ReLU model converted to q8_0 and packed with `--dtype keep` (single neurons, the kept q8_0 source down):
+    /// decoding at FFN 0.5 and 0.1 activates the selected neurons in place and scatters only them to source order
+    /// for the source down. It must equal the dense decode with every other neuron zeroed (the neurons each
+    /// token's predictors kept, observed in the sparse run): same rows, same kernels, so the same logits.
+    @Test(arguments: [0.5, 0.1])
+    func quantizedReLUKeepDecodesAsDenseWithTheSameNeuronsZeroed(_ density: Double) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-relu-keep-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("q8_0.sieve")
+        var write = BundleWriteOptions()
+        write.dtype = .q8_0
+        _ = try BundleWriter.write(try SafetensorsPlugin().read(Self.fixtures.appendingPathComponent("tiny-opt/hf")), to: url, options: write)
+        let (graph, tokens) = try Self.packed(try BundlePlugin().read(url))
+        for block in graph.blocks {
+            #expect(block.feedForward.sourceDown != nil, "no source down kept")
+            if case .blocked(let blockSize, _) = block.feedForward.layout { #expect(blockSize == 1) }
+        }
+        let layers = graph.blocks.count
+        let sparse = try Model(graph: graph, options: RuntimeOptions(contextLength: 64, threads: 2, ffnDensity: density, headDensity: 1))
+        var kept: [[Bool]] = []
+        sparse.activationObserver = { record in
+            if record.site == .feedForwardActivation { kept.append(record.values.map { $0 != 0 }) }
+        }
+        let predicted = try tokens.map { t in try sparse.decode(t) { Array($0) } }
+        #expect(kept.count == tokens.count * layers)
+        let share = Double(kept.joined().filter { $0 }.count) / Double(kept.joined().count)
+        #expect(share <= density + 0.01, "density \(density): \(share) of the neurons are non-zero")
+
+        let dense = try Model(graph: graph, options: RuntimeOptions(contextLength: 64, threads: 2, sparsity: .dense))
+        var step = 0
+        dense.unitFilter = { site, layer, values in
+            guard site == .feedForwardActivation else { return }
+            let mask = kept[step * layers + layer]
+            for n in values.indices where !mask[n] { values[n] = 0 }
+        }
+        var reference: [[Float]] = []
+        for t in tokens {
+            reference.append(try dense.decode(t) { Array($0) })
+            step += 1
+        }
+        #expect(Self.worst(predicted, reference) <= 1e-5, "density \(density)")
+        let unmasked = try Self.decodeLogits(graph, tokens, options: RuntimeOptions(sparsity: .dense))
+        #expect(Self.worst(predicted, unmasked) > 1e-3, "density \(density): sparsity changed nothing")
+    }
+
     /// `Model.decodeWeightBytes` against sums of the bundle's tensor sizes: a dense run reads every matrix (the
     /// kept 4-bit source `down`, not the transposed one); a predicted run the kept blocks' gate/up rows, the source
     /// `down` (at FFN 0.5 and 0.1 alike) and the FFN predictors; an oracle run every gate/up row and the source
