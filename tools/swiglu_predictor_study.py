@@ -20,6 +20,9 @@ Variants (`kind[:rank]:density`):
   squares).
 - q1-ffn / q2-ffn: |silu(ĝ)·û| with gate and up quantized to 1 or 2 bits per weight (blocks of 32).
 - gate: the true |silu(g)| alone (the whole gate computed, up ignored), as CATS selects.
+- `input:<share>:<density>` (no neuron predictor): input sparsity, as TEAL: each token keeps the `share` of the
+  FFN input's entries with the largest |x_j|·‖(gate, up)[:, j]‖ (so gate and up read only those columns), then the
+  true top `density` of the resulting |silu(g)·u| for down. Gate/up/down bytes read: (2·share + density) / 3.
 """
 import argparse
 import json
@@ -204,6 +207,31 @@ def scores(scorer, block_input, ffn_input, a, eps):
     return np.abs(silu(ffn_input @ scorer[1].T) * (ffn_input @ scorer[2].T))
 
 
+def input_sparsity_perplexity(model, ids, chunks, context, share, density):
+    """Perplexity with each FFN's input cut to its `share` largest weighted entries, and down to `density`."""
+    hidden, width = model.c['hidden'], model.c['ffn']
+    keep_in, keep_down = int(round(share * hidden)), int(round(density * width))
+    weights = []
+    for layer in range(model.c['layers']):
+        gate, up = model.w[f'blk.{layer}.ffn_gate.weight'], model.w[f'blk.{layer}.ffn_up.weight']
+        weights.append((gate, up, np.sqrt((gate * gate).sum(0) + (up * up).sum(0))))
+
+    def top_mask(scores, k):
+        mask = np.zeros_like(scores)
+        np.put_along_axis(mask, np.argpartition(-scores, k - 1, axis=1)[:, :k], 1, 1)
+        return mask
+
+    def select(layer, block_input, ffn_input, a):
+        gate, up, norms = weights[layer]
+        if keep_in < hidden:
+            f = ffn_input * top_mask(np.abs(ffn_input) * norms, keep_in)
+            a = silu(f @ gate.T) * (f @ up.T)
+        return a * top_mask(np.abs(a), keep_down) if keep_down < width else a
+
+    nll = [model.chunk_nll(ids[c * context:(c + 1) * context], select) for c in range(chunks)]
+    return float(np.exp(np.concatenate(nll).mean()))
+
+
 def perplexity(model, ids, chunks, context, scorers=None, density=1.0):
     width = model.c['ffn']
     keep = int(round(density * width))
@@ -253,10 +281,14 @@ def main():
     for spec in args.variants:
         parts = spec.split(':')
         kind, density = parts[0], float(parts[-1])
-        rank = int(parts[1]) if len(parts) == 3 else 0
         began = time.time()
-        value = perplexity(model, ids, args.chunks, args.context, build(kind, rank, model, records), density)
-        results.append(dict(kind=kind, rank=rank, density=density, ppl=value, increase_percent=100 * (value / dense - 1)))
+        if kind == 'input':
+            rank = 0
+            value = input_sparsity_perplexity(model, ids, args.chunks, args.context, float(parts[1]), density)
+        else:
+            rank = int(parts[1]) if len(parts) == 3 else 0
+            value = perplexity(model, ids, args.chunks, args.context, build(kind, rank, model, records), density)
+        results.append(dict(spec=spec, kind=kind, rank=rank, density=density, ppl=value, increase_percent=100 * (value / dense - 1)))
         print(f'{spec}: PPL {value:.4f} ({results[-1]["increase_percent"]:+.2f}%), {time.time() - began:.0f} s', flush=True)
     print(json.dumps(dict(dense_ppl=dense, results=results)))
 

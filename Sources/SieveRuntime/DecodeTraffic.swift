@@ -12,6 +12,11 @@ extension Model {
     /// cache are not counted. For two models of one bundle, the ratio of their values is the speed-up a sparse run
     /// would have if time followed the weights it reads (the "ideal").
     public func decodeWeightBytes(downRowsRead: [Double]? = nil) -> Double {
+        decodeWeightBytes(downRowsRead: downRowsRead, dense: false)
+    }
+
+    /// `decodeWeightBytes(downRowsRead:)`, or with `dense` what a dense run of this model reads, whatever its sparsity.
+    func decodeWeightBytes(downRowsRead: [Double]?, dense: Bool) -> Double {
         func bytes(_ w: WeightMatrix) -> Double { Double(w.rows * w.rowBytes) }
         func predictorBytes(_ p: SparsityPlan.ActivePredictor?) -> Double {
             guard let p else { return 0 }
@@ -22,7 +27,7 @@ extension Model {
             let a = block.attention, f = block.feedForward
             let density = sparsity.densities[layer]
             total += bytes(a.q.weight) + bytes(a.k.weight) + bytes(a.v.weight) + bytes(a.o.weight)
-            if density.sparseHeads && sparsity.mode == .predicted { total += predictorBytes(sparsity.headPredictors[layer]) }
+            if !dense && density.sparseHeads && sparsity.mode == .predicted { total += predictorBytes(sparsity.headPredictors[layer]) }
             // Gate and up: one fused matrix, or separate rows.
             let gateAndUp = f.gateUp.map(bytes) ?? (f.up.map(bytes) ?? 0) + (f.gate.map(bytes) ?? 0)
             let neuronBytes = Double(f.gateUp.map { 2 * $0.rowBytes } ?? (f.up?.rowBytes ?? 0) + (f.gate?.rowBytes ?? 0))
@@ -34,7 +39,7 @@ extension Model {
             let keptRows = Double((density.sparseFFN ? density.ffnBlocksKept : f.blocks) * blockSize)
             let transposedRowBytes = f.transposedDown.flatMap { $0.dtype.byteCount(elements: $0.shape.innermost) } ?? 0
             let transposedDown = (downRowsRead?[layer] ?? keptRows) * Double(transposedRowBytes)
-            if !density.sparseFFN {
+            if dense || !density.sparseFFN {
                 total += gateAndUp + (f.sourceDown.map(bytes) ?? transposedDown)
                 continue
             }
