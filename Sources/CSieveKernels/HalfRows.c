@@ -48,31 +48,25 @@ HALF_TARGET static void dot4(const uint16_t *p0, const uint16_t *p1, const uint1
                              const float *x, const float *xs, float out[4]) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     intptr_t c = 0;
-    if (xs) {
-        for (; c + 16 <= n; c += 16) {
-            __m256 x0 = _mm256_loadu_ps(x + c), s1 = _mm256_loadu_ps(xs + c + 8);
-            a0 = _mm256_fmadd_ps(half8(p0 + c), x0, a0);
-            b0 = _mm256_fmadd_ps(halfDown8(p0 + c + 8), s1, b0);
-            a1 = _mm256_fmadd_ps(half8(p1 + c), x0, a1);
-            b1 = _mm256_fmadd_ps(halfDown8(p1 + c + 8), s1, b1);
-            a2 = _mm256_fmadd_ps(half8(p2 + c), x0, a2);
-            b2 = _mm256_fmadd_ps(halfDown8(p2 + c + 8), s1, b2);
-            a3 = _mm256_fmadd_ps(half8(p3 + c), x0, a3);
-            b3 = _mm256_fmadd_ps(halfDown8(p3 + c + 8), s1, b3);
-        }
-    } else {
-        for (; c + 16 <= n; c += 16) {
-            __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
-            a0 = _mm256_fmadd_ps(half8(p0 + c), x0, a0);
-            b0 = _mm256_fmadd_ps(half8(p0 + c + 8), x1, b0);
-            a1 = _mm256_fmadd_ps(half8(p1 + c), x0, a1);
-            b1 = _mm256_fmadd_ps(half8(p1 + c + 8), x1, b1);
-            a2 = _mm256_fmadd_ps(half8(p2 + c), x0, a2);
-            b2 = _mm256_fmadd_ps(half8(p2 + c + 8), x1, b2);
-            a3 = _mm256_fmadd_ps(half8(p3 + c), x0, a3);
-            b3 = _mm256_fmadd_ps(half8(p3 + c + 8), x1, b3);
-        }
+    // The second eight of each 16 values converted by `second`, against `x1s` (x, or x scaled by 2^112).
+#define DOT4_LOOP(second, x1s)                                                        \
+    for (; c + 16 <= n; c += 16) {                                                    \
+        __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps((x1s) + c + 8);      \
+        a0 = _mm256_fmadd_ps(half8(p0 + c), x0, a0);                                  \
+        b0 = _mm256_fmadd_ps(second(p0 + c + 8), x1, b0);                             \
+        a1 = _mm256_fmadd_ps(half8(p1 + c), x0, a1);                                  \
+        b1 = _mm256_fmadd_ps(second(p1 + c + 8), x1, b1);                             \
+        a2 = _mm256_fmadd_ps(half8(p2 + c), x0, a2);                                  \
+        b2 = _mm256_fmadd_ps(second(p2 + c + 8), x1, b2);                             \
+        a3 = _mm256_fmadd_ps(half8(p3 + c), x0, a3);                                  \
+        b3 = _mm256_fmadd_ps(second(p3 + c + 8), x1, b3);                             \
     }
+    if (xs) {
+        DOT4_LOOP(halfDown8, xs)
+    } else {
+        DOT4_LOOP(half8, x)
+    }
+#undef DOT4_LOOP
     if (c + 8 <= n) {
         __m256 x0 = _mm256_loadu_ps(x + c);
         a0 = _mm256_fmadd_ps(half8(p0 + c), x0, a0);
@@ -123,7 +117,6 @@ static inline intptr_t selectedRow(const intptr_t *blocks, intptr_t blockRows, i
     if (blockRows == 1) return blocks[i];
     return blocks[i / blockRows] * blockRows + i % blockRows;
 }
-
 
 /// `out[0..<columns] += Σ a[k]·row_k` for four rows in order (column by column, one fused multiply-add per row);
 /// `scaled` tells whether every |a[k]| < 2^16, so that the second eight of each 16 columns can be converted with
