@@ -117,6 +117,8 @@ public final class MatMulInput: @unchecked Sendable {
     /// from the caches, where the conversion bounds a product (docs-opt-relu: 10.9 MB per token, 16 MiB L3), and
     /// slower when they stream from memory (an f16 SmolLM2: 129–134 against 136–145 tokens/s), where the extra
     /// instructions keep fewer loads in flight. Default true; a `Model` sets it from its weights and the cache size.
+    /// (A transposed down's f16 rows, `TransposedMatMul`, always convert this way: a selection's rows are
+    /// prefetched, and its activations are scaled row by row.)
     public var mixedHalfConversion: Bool {
         get { binding.pointee.mixedHalf }
         set { binding.pointee.mixedHalf = newValue; binding.pointee.halfReady = false }
@@ -423,7 +425,7 @@ public enum MatMul {
         switch dtype {
         case .q8_0, .q4_0, .q4_1, .q5_0: input.prepareQ8()
         case .q4_K, .q6_K: input.prepareQ8K()
-        case .f16 where CRowKernels.halfAvailable && input.kernels != .swift: input.prepareHalf()
+        case .f16 where input.kernels != .swift && CRowKernels.decodesInC(.f16): input.prepareHalf()
         default: break
         }
     }
@@ -449,15 +451,15 @@ public enum MatMul {
             }
             return
         }
-        let inC = input.kernels != .swift && CRowKernels.supports(w.dtype)
+        let inC = input.kernels != .swift && CRowKernels.decodesInC(w.dtype)
         for t in 0..<input.tokens {
             let y = output + t * outputStride
-            if w.dtype == .f16 && input.kernels != .swift && CRowKernels.halfAvailable {
-                CRowKernels.halfRows(w, rows, input.row(t), input.halfScaledRow(t), y)
-                continue
-            }
             if inC {
-                CRowKernels.rows(w, rows, input.q8(t), y, kernels: input.kernels)
+                if w.dtype == .f16 {
+                    CRowKernels.halfRows(w, rows, input.row(t), input.halfScaledRow(t), y)
+                } else {
+                    CRowKernels.rows(w, rows, input.q8(t), y, kernels: input.kernels)
+                }
                 continue
             }
             switch w.dtype {

@@ -744,6 +744,11 @@ public final class Model {
             let stored = work.up.row(i, width: width), original = sourceOrderActivations.row(i, width: width)
             for n in 0..<width { original[f.sourceOrder[n]] = stored[n] }
         }
+        multiplySourceDown(source, tokens: m, width: width, into: output)
+    }
+
+    /// `output` rows `0..<tokens` = `source` times the activations in `sourceOrderActivations`.
+    private func multiplySourceDown(_ source: WeightMatrix, tokens m: Int, width: Int, into output: UnsafeMutablePointer<Float>) {
         work.input.bind(sourceOrderActivations.pointer, tokens: m, columns: width)
         MatMul.multiply(source, work.input, into: output, pool: pool)
     }
@@ -761,8 +766,7 @@ public final class Model {
                 for n in (b * blockSize)..<((b + 1) * blockSize) { original[order[n]] = stored[n] }
             }
         }
-        work.input.bind(original, tokens: 1, columns: f.width)
-        MatMul.multiply(source, work.input, into: output, pool: pool)
+        multiplySourceDown(source, tokens: 1, width: f.width, into: output)
     }
 
     /// `output` rows `0..<tokens` = the activations in `up` times block `layer`'s transposed down (rows of zero
