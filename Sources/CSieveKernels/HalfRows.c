@@ -11,7 +11,8 @@
 // zero stays zero), and the activation they multiply is taken times 2^112 (exact while |x| < 2^16). The product is
 // then exactly `value · x`, so the sums are those of an all-`vcvtph2ps` loop, bit for bit. A half with the largest
 // exponent (infinity, NaN) becomes a finite float this way: such weights are not a usable model. 12 against 20 ns
-// per row in a C microbenchmark on Zen 2.
+// per row in a C microbenchmark on Zen 2; on Zen 4, where `vcvtph2ps` is faster, 11 against 7.5 ns: the callers
+// choose per CPU (`CRowKernels.mixedHalfConversionPays`).
 
 #define HALF_TARGET __attribute__((target("avx2,fma,f16c")))
 
@@ -165,7 +166,7 @@ HALF_TARGET static void add1(const uint16_t *p, float a, intptr_t columns, float
 }
 
 HALF_TARGET void sieve_f16_accumulate_avx2(const void *base, intptr_t rowBytes, const intptr_t *blocks, intptr_t blockRows,
-                                           intptr_t count, const float *a, intptr_t first, intptr_t columns, float *y) {
+                                           intptr_t count, const float *a, intptr_t first, intptr_t columns, float *y, int mixed) {
     const char *b = (const char *)base + 2 * first;
     float *out = y + first;
     for (intptr_t c = 0; c < columns; c++) out[c] = 0;
@@ -173,7 +174,7 @@ HALF_TARGET void sieve_f16_accumulate_avx2(const void *base, intptr_t rowBytes, 
     // four rows, each row read once, front to back.
     const uint16_t *p[4];
     float pa[4];
-    int pending = 0, scaled = 1;
+    int pending = 0, scaled = mixed;
     for (intptr_t i = 0; i < count; i++) {
         if (blocks && i + prefetchRows < count) {
             intptr_t ahead = selectedRow(blocks, blockRows, i + prefetchRows);
@@ -188,7 +189,7 @@ HALF_TARGET void sieve_f16_accumulate_avx2(const void *base, intptr_t rowBytes, 
         if (++pending == 4) {
             add4(p, pa, scaled, columns, out);
             pending = 0;
-            scaled = 1;
+            scaled = mixed;
         }
     }
     for (int k = 0; k < pending; k++) add1(p[k], pa[k], columns, out);

@@ -106,6 +106,49 @@ enum CRowKernels {
         #endif
     }()
 
+    /// Whether the f16 kernels convert half of each row's values with integer instructions on this CPU
+    /// (`MatMulInput.mixedHalfConversion`, `TransposedMatMul`'s down rows): measured once per process on 64 rows
+    /// of 256 values in the first-level cache, each conversion timed eight times over in seven alternating rounds
+    /// (about 0.1 ms), the faster minimum chosen. Both give the same sums. Zen 2 converts eight halves per two
+    /// cycles, and the mixed conversion was faster there (12.0 against 16.0 ns per row); Zen 4 converts faster,
+    /// and the plain one was (7.5 against 11.0 ns; docs-opt-relu decoded 16–19% faster with it).
+    static let mixedHalfConversionPays: Bool = {
+        guard halfAvailable else { return false }
+        let times = halfConversionNanoseconds()
+        return times.mixed < times.plain
+    }()
+
+    /// The shortest time of seven rounds of eight products of 64 L1-resident f16 rows of 256 values, with the plain
+    /// and the mixed conversion (`mixedHalfConversionPays`).
+    static func halfConversionNanoseconds() -> (plain: UInt64, mixed: UInt64) {
+        #if arch(x86_64)
+        let rows = 64, columns = 256
+        // Halves of magnitude 1/8…1/4, both signs; activations in ±1.
+        let weights = (0..<(rows * columns)).map { UInt16(0x3000 | ($0 % 1021)) | UInt16(($0 % 3 == 0 ? 1 : 0) << 15) }
+        let x = (0..<columns).map { Float($0 % 17) / 8 - 1 }
+        var scaled = [Float](repeating: 0, count: columns)
+        _ = sieve_half_scale_activations(x, columns, &scaled)
+        let list = Array(0..<rows)
+        var y = [Float](repeating: 0, count: rows)
+        var best = (plain: UInt64.max, mixed: UInt64.max)
+        weights.withUnsafeBytes { w in
+            for _ in 0..<7 {
+                for mixed in [false, true] {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    for _ in 0..<8 {
+                        sieve_f16_dot_list_avx2(w.baseAddress!, 2 * columns, list, rows, columns, x, mixed ? scaled : nil, 0, &y)
+                    }
+                    let elapsed = DispatchTime.now().uptimeNanoseconds &- start
+                    if mixed { best.mixed = min(best.mixed, elapsed) } else { best.plain = min(best.plain, elapsed) }
+                }
+            }
+        }
+        return best
+        #else
+        return (0, 0)
+        #endif
+    }
+
     /// `y[r] = W[r, :]·x` for `r` in `rows` of an f16 matrix, in C (`sieve_f16_dot_list_avx2`, half of the values
     /// converted with integer instructions against `scaled`, x·2^112, when given): row indices gathered in the
     /// groups' order and handed over a batch at a time (the kernel prefetches a selection's rows two groups ahead

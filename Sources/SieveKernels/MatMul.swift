@@ -38,7 +38,7 @@ public final class MatMulInput: @unchecked Sendable {
         var q8KReady = false
         var halfReady = false
         var panelsReady = false
-        var mixedHalf = true
+        var mixedHalf = CRowKernels.mixedHalfConversionPays
     }
     private let binding: UnsafeMutablePointer<Binding>
 
@@ -116,13 +116,18 @@ public final class MatMulInput: @unchecked Sendable {
     /// activations scaled by 2^112, beside `vcvtph2ps` (same sums either way). That is faster when the weights come
     /// from the caches, where the conversion bounds a product (docs-opt-relu: 10.9 MB per token, 16 MiB L3), and
     /// slower when they stream from memory (an f16 SmolLM2: 129–134 against 136–145 tokens/s), where the extra
-    /// instructions keep fewer loads in flight. Default true; a `Model` sets it from its weights and the cache size.
-    /// (A transposed down's f16 rows, `TransposedMatMul`, always convert this way: a selection's rows are
-    /// prefetched, and its activations are scaled row by row.)
+    /// instructions keep fewer loads in flight, and on CPUs whose `vcvtph2ps` is fast (Zen 4). Default: whether it
+    /// pays on this CPU (`CRowKernels.mixedHalfConversionPays`); a `Model` also asks that its weights stay in the
+    /// last-level cache. (A transposed down's f16 rows, `TransposedMatMul`, convert this way wherever it pays on the
+    /// CPU: a selection's rows are prefetched, and its activations are scaled row by row.)
     public var mixedHalfConversion: Bool {
         get { binding.pointee.mixedHalf }
         set { binding.pointee.mixedHalf = newValue; binding.pointee.halfReady = false }
     }
+
+    /// Whether the mixed f16 conversion is the faster one on this CPU (measured once per process; see
+    /// `mixedHalfConversion`).
+    public static var mixedHalfConversionPays: Bool { CRowKernels.mixedHalfConversionPays }
 
     /// Token `t`'s floats.
     @inline(__always)

@@ -131,13 +131,15 @@ public enum TransposedMatMul {
     static let prefetchRows = 8
 
     /// Whether f16 rows are added by the C kernel (`sieve_f16_accumulate_avx2`: the same sums, half of the values
-    /// converted with integer instructions), unless `SIEVE_KERNELS=swift` chose the Swift loops.
+    /// converted with integer instructions where that pays, `CRowKernels.mixedHalfConversionPays`), unless `SIEVE_KERNELS=swift` chose the Swift loops.
     static let halfInC = CRowKernels.halfAvailable && DecodeKernels.preferred != .swift
 
     /// `y[columns] = Σ x[n]·W[n, columns]` over the rows of `rows` with a non-zero activation, each column summed in
-    /// row order (`halfC` picks the C kernel for f16 rows; the Swift loop gives the same sums).
+    /// row order (`halfC` picks the C kernel for f16 rows, `mixedHalf` its conversion; the Swift loop gives the
+    /// same sums).
     static func accumulateOne(_ w: WeightLayout, _ x: UnsafePointer<Float>, rows: RowBlocks, columns: Range<Int>,
-                              into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, halfC: Bool = halfInC) {
+                              into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, halfC: Bool = halfInC,
+                              mixedHalf: Bool = CRowKernels.mixedHalfConversionPays) {
         for c in columns { y[c] = 0 }
         switch w.dtype {
         case .f32: accumulate(F32Accumulate.self, w, x, rows, columns, y)
@@ -145,7 +147,7 @@ public enum TransposedMatMul {
             #if arch(x86_64)
             if halfC {
                 return sieve_f16_accumulate_avx2(w.base, w.rowBytes, rows.blocks?.baseAddress, rows.blockRows, rows.count, x,
-                                                 columns.lowerBound, columns.count, y)
+                                                 columns.lowerBound, columns.count, y, mixedHalf ? 1 : 0)
             }
             #endif
             accumulate(F16Accumulate.self, w, x, rows, columns, y)

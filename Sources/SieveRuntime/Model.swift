@@ -263,8 +263,10 @@ public final class Model {
             guard let gate = f.gate else { return [up] }
             return [MatMulProduct(weights: gate, output: work.gate.pointer), up]
         }
-        // Decided on what a dense run reads, so that the dense and sparse runs of one bundle use the same kernels.
+        // Decided on what a dense run reads, so that the dense and sparse runs of one bundle use the same kernels,
+        // and on whether the mixed conversion is the faster one on this CPU at all.
         let cacheResident = Self.weightsStayCached(decodeWeightBytes(downRowsRead: nil, dense: true))
+            && MatMulInput.mixedHalfConversionPays
         let predictorInputs = (sparsity.ffnPredictors + sparsity.headPredictors).compactMap { $0?.scoresInput }
         for input in [work.input, predictorInput, scoresInput] + predictorInputs { input.mixedHalfConversion = cacheResident }
     }

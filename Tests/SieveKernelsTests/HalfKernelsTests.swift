@@ -130,14 +130,15 @@ import Testing
         for (blocks, blockRows) in selections {
             for slice in [0..<columns, 32..<columns, 0..<(columns - 3)] {
                 var scratch = [Float](repeating: 0, count: columns)
-                func run(halfC: Bool) -> [Float] {
+                func run(halfC: Bool, mixed: Bool = false) -> [Float] {
                     var y = [Float](repeating: .nan, count: columns)
                     func add(_ selection: RowBlocks) {
                         x.withUnsafeBufferPointer { xb in
                             y.withUnsafeMutableBufferPointer { yb in
                                 scratch.withUnsafeMutableBufferPointer { sb in
                                     TransposedMatMul.accumulateOne(w.layout, xb.baseAddress!, rows: selection, columns: slice,
-                                                                   into: yb.baseAddress!, scratch: sb.baseAddress!, halfC: halfC)
+                                                                   into: yb.baseAddress!, scratch: sb.baseAddress!, halfC: halfC,
+                                                                   mixedHalf: mixed)
                                 }
                             }
                         }
@@ -149,11 +150,26 @@ import Testing
                     }
                     return y
                 }
-                let swift = run(halfC: false), c = run(halfC: true)
-                #expect(c[slice] == swift[slice], "columns \(slice.filter { c[$0] != swift[$0] }) differ: blocks \(String(describing: blocks)) of \(blockRows), columns \(slice)")
-                #expect(c[..<slice.lowerBound].allSatisfy(\.isNaN) && c[slice.upperBound...].allSatisfy(\.isNaN), "wrote outside \(slice)")
+                let swift = run(halfC: false)
+                for mixed in [false, true] {
+                    let c = run(halfC: true, mixed: mixed)
+                    #expect(c[slice] == swift[slice], "columns \(slice.filter { c[$0] != swift[$0] }) differ: blocks \(String(describing: blocks)) of \(blockRows), columns \(slice), mixed \(mixed)")
+                    #expect(c[..<slice.lowerBound].allSatisfy(\.isNaN) && c[slice.upperBound...].allSatisfy(\.isNaN), "wrote outside \(slice)")
+                }
             }
         }
+    }
+
+    /// The per-CPU choice of conversion is the faster of two real timings.
+    @Test func conversionChoiceIsMeasured() {
+        guard CRowKernels.halfAvailable else {
+            #expect(!CRowKernels.mixedHalfConversionPays)
+            return
+        }
+        let times = CRowKernels.halfConversionNanoseconds()
+        // 64 rows × 8 products take well over a microsecond and far under a second either way.
+        for t in [times.plain, times.mixed] { #expect(t > 1_000 && t < 1_000_000_000, "\(t) ns") }
+        #expect(MatMulInput(maxTokens: 1, maxColumns: 32, threads: 1).mixedHalfConversion == CRowKernels.mixedHalfConversionPays)
     }
 
     @Test func cacheSizesParse() {

@@ -89,9 +89,11 @@ void sieve_f16_dot_list_avx2(const void *base, intptr_t rowBytes, const intptr_t
 /// `y[first ..< first + columns]` = Σ_i a[r]·W[r, first ..< first + columns] over the rows r of the selection in
 /// order (row i: `blocks[i / blockRows]·blockRows + i % blockRows`, or i when `blocks` is NULL; `count` rows),
 /// skipping rows with a[r] = 0, each column summed with fused multiply-adds from zero in row order (the non-zero
-/// rows added four at a time). Rows of a selection are prefetched ahead. Call only when sieve_cpu_has_avx2() returns 1.
+/// rows added four at a time). Rows of a selection are prefetched ahead. With `mixed` non-zero, half of the values
+/// of four rows whose |a| < 2^16 are converted with integer instructions (same sums). Call only when
+/// sieve_cpu_has_avx2() returns 1.
 void sieve_f16_accumulate_avx2(const void *base, intptr_t rowBytes, const intptr_t *blocks, intptr_t blockRows,
-                               intptr_t count, const float *a, intptr_t first, intptr_t columns, float *y);
+                               intptr_t count, const float *a, intptr_t first, intptr_t columns, float *y, int mixed);
 
 // The passes of `UnitSelection`'s top-k over ordered 32-bit keys (SelectionPasses.c), with AVX2 (call only when
 // sieve_cpu_has_avx2() returns 1); each gives exactly what its Swift version in UnitSelection.swift gives.
