@@ -118,11 +118,14 @@ enum CRowKernels {
         return times.mixed < times.plain
     }()
 
+    /// Rows and passes over them of each timing of `halfConversionNanoseconds`.
+    static let halfConversionRows = 64, halfConversionPasses = 8
+
     /// The shortest time of seven rounds of eight products of 64 L1-resident f16 rows of 256 values, with the plain
     /// and the mixed conversion (`mixedHalfConversionPays`).
     static func halfConversionNanoseconds() -> (plain: UInt64, mixed: UInt64) {
         #if arch(x86_64)
-        let rows = 64, columns = 256
+        let rows = halfConversionRows, columns = 256
         // Halves of magnitude 1/8…1/4, both signs; activations in ±1.
         let weights = (0..<(rows * columns)).map { UInt16(0x3000 | ($0 % 1021)) | UInt16(($0 % 3 == 0 ? 1 : 0) << 15) }
         let x = (0..<columns).map { Float($0 % 17) / 8 - 1 }
@@ -135,7 +138,7 @@ enum CRowKernels {
             for _ in 0..<7 {
                 for mixed in [false, true] {
                     let start = DispatchTime.now().uptimeNanoseconds
-                    for _ in 0..<8 {
+                    for _ in 0..<halfConversionPasses {
                         sieve_f16_dot_list_avx2(w.baseAddress!, 2 * columns, list, rows, columns, x, mixed ? scaled : nil, 0, &y)
                     }
                     let elapsed = DispatchTime.now().uptimeNanoseconds &- start

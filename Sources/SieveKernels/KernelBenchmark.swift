@@ -121,6 +121,15 @@ public enum KernelBenchmark {
         }
     }
 
+    /// The f16 decode kernels' two conversions timed as `MatMulInput.mixedHalfConversionPays` times them (ns per
+    /// row of 256 values from L1, plain `vcvtph2ps` and mixed), or nil where the C f16 kernels do not run.
+    public static func halfConversionNanosecondsPerRow() -> (plain: Double, mixed: Double)? {
+        guard CRowKernels.halfAvailable else { return nil }
+        let times = CRowKernels.halfConversionNanoseconds()
+        let rows = Double(CRowKernels.halfConversionRows * CRowKernels.halfConversionPasses)
+        return (Double(times.plain) / rows, Double(times.mixed) / rows)
+    }
+
     /// Fork/join overhead of one region, in microseconds: each region has `threadCount` chunks that busy-wait
     /// `workMicroseconds` each; its overhead is its time minus `workMicroseconds` (what a perfectly parallel
     /// region takes). Regions are timed one by one and the median is returned, so a region slowed by another

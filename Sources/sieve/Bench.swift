@@ -96,6 +96,11 @@ struct Bench: ParsableCommand {
                 let overhead = KernelBenchmark.forkJoinMicroseconds(pool: ThreadPool(threads: t))
                 print(String(format: "fork/join: %.2f µs per parallel region with %d threads (median of 5000 regions)", overhead, t))
             }
+            if let half = KernelBenchmark.halfConversionNanosecondsPerRow() {
+                let chosen = MatMulInput.mixedHalfConversionPays ? "mixed" : "plain"
+                print(String(format: "f16 conversion: plain %.1f ns, mixed %.1f ns per 256-value row from L1; ", half.plain, half.mixed)
+                      + "decode uses \(chosen)")
+            }
             return
         }
         let url = URL(fileURLWithPath: model!)

@@ -166,9 +166,10 @@ import Testing
             #expect(!CRowKernels.mixedHalfConversionPays)
             return
         }
-        let times = CRowKernels.halfConversionNanoseconds()
-        // 64 rows × 8 products take well over a microsecond and far under a second either way.
-        for t in [times.plain, times.mixed] { #expect(t > 1_000 && t < 1_000_000_000, "\(t) ns") }
+        // A 256-value row takes a few nanoseconds from L1 (a busy machine may stretch that, not to microseconds).
+        let perRow = KernelBenchmark.halfConversionNanosecondsPerRow()
+        #expect(perRow != nil)
+        for t in [perRow?.plain ?? 0, perRow?.mixed ?? 0] { #expect(t > 0.5 && t < 10_000, "\(t) ns per row") }
         #expect(MatMulInput(maxTokens: 1, maxColumns: 32, threads: 1).mixedHalfConversion == CRowKernels.mixedHalfConversionPays)
     }
 
