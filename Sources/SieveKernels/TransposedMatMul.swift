@@ -131,7 +131,8 @@ public enum TransposedMatMul {
     static let prefetchRows = 8
 
     /// Whether f16 rows are added by the C kernel (`sieve_f16_accumulate_avx2`: the same sums, half of the values
-    /// converted with integer instructions where that pays, `CRowKernels.mixedHalfConversionPays`), unless `SIEVE_KERNELS=swift` chose the Swift loops.
+    /// converted with integer instructions where that pays, `CRowKernels.mixedHalfConversionPays`), unless
+    /// `SIEVE_KERNELS=swift` chose the Swift loops.
     static let halfInC = CRowKernels.halfAvailable && DecodeKernels.preferred != .swift
 
     /// `y[columns] = Σ x[n]·W[n, columns]` over the rows of `rows` with a non-zero activation, each column summed in

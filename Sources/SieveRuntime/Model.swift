@@ -265,10 +265,10 @@ public final class Model {
         }
         // Decided on what a dense run reads, so that the dense and sparse runs of one bundle use the same kernels,
         // and on whether the mixed conversion is the faster one on this CPU at all.
-        let cacheResident = Self.weightsStayCached(decodeWeightBytes(downRowsRead: nil, dense: true))
-            && MatMulInput.mixedHalfConversionPays
+        let mixedConversion = MatMulInput.mixedHalfConversionPays
+            && Self.weightsStayCached(decodeWeightBytes(downRowsRead: nil, dense: true))
         let predictorInputs = (sparsity.ffnPredictors + sparsity.headPredictors).compactMap { $0?.scoresInput }
-        for input in [work.input, predictorInput, scoresInput] + predictorInputs { input.mixedHalfConversion = cacheResident }
+        for input in [work.input, predictorInput, scoresInput] + predictorInputs { input.mixedHalfConversion = mixedConversion }
     }
 
     /// Whether a decoded token's weights (`bytes`, counting every row of a transposed down, of which a ReLU layer
