@@ -137,11 +137,11 @@ enum CRowKernels {
         weights.withUnsafeBytes { w in
             for _ in 0..<7 {
                 for mixed in [false, true] {
-                    let start = DispatchTime.now().uptimeNanoseconds
+                    let start = monotonicNanoseconds()
                     for _ in 0..<halfConversionPasses {
                         sieve_f16_dot_list_avx2(w.baseAddress!, 2 * columns, list, rows, columns, x, mixed ? scaled : nil, 0, &y)
                     }
-                    let elapsed = DispatchTime.now().uptimeNanoseconds &- start
+                    let elapsed = monotonicNanoseconds() &- start
                     if mixed { best.mixed = min(best.mixed, elapsed) } else { best.plain = min(best.plain, elapsed) }
                 }
             }
