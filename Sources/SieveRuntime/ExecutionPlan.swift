@@ -309,7 +309,8 @@ struct ExecutionPlan {
                     guard up.shape.dims == [units, rank] else {
                         throw SieveCoreError.invalidShape(source: "model", tensor: node.up, reason: "shape \(up.shape), the runtime expects [\(units), \(rank)]")
                     }
-                    return PredictorPlan(down: try matrix(node.down, rows: rank, columns: d), up: try matrix(node.up, rows: units, columns: rank),
+                    return PredictorPlan(down: product(try matrix(node.down, rows: rank, columns: d)),
+                                         up: product(try matrix(node.up, rows: units, columns: rank)),
                                          bias: try node.bias.map { try vector($0, count: units) }, sourceBlock: node.sourceBlock,
                                          input: node.input, units: units)
                 }

@@ -499,7 +499,7 @@ public final class Model {
             // The o projection and the scores of the predictors that read this block's input, in one region.
             for p in sparsity.readers[layer] where p.scoresEarly { p.scoresInput.bind(p.hidden.pointer, tokens: 1, columns: p.plan.rank) }
             MatMul.multiply(outputAndScoreProducts[layer], work.input, pool: pool)
-        } else if earlyScores, let predictor = sparsity.ffnPredictors[layer], predictor.interleavedUp != nil,
+        } else if earlyScores, let predictor = sparsity.ffnPredictors[layer], predictor.scoresOnCallingThread,
                   predictor.plan.input == .blockInput {
             // The FFN's scores and selection (serial, and independent of the output projection) run beside it.
             let kept = sparsity.densities[layer].ffnBlocksKept, units = plan.blocks[layer].feedForward.blocks

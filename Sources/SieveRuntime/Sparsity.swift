@@ -38,9 +38,13 @@ struct SparsityPlan {
         /// take one pass on the calling thread (1024×64: 0.7 µs with VNNI, 1.5 µs with AVX2 on a Zen 2 core, against
         /// 3.3–3.6 µs row by row), and no region.
         let interleavedUp: InterleavedQ8Matrix?
+        /// Whether a row's scores take one short pass on the calling thread, so that they and the selection can run
+        /// beside the output projection: `up` re-laid for the short-row kernel (`interleavedUp`, q8_0), or a q4_0
+        /// `up` already in the 16-row layout of the VNNI decode kernel (half the bytes of q8_0).
+        let scoresOnCallingThread: Bool
         /// Decoding one token, the scores are ready before they are needed when `up · hidden` runs in the source
-        /// block's output-projection region: for FFN predictors and head predictors that look ahead, unless
-        /// `interleavedUp` computes them.
+        /// block's output-projection region: for FFN predictors and head predictors that look ahead, unless they run
+        /// on the calling thread (`scoresOnCallingThread`).
         let scoresEarly: Bool
         /// `up · hidden` of the decoded token when `scoresEarly` (bias not yet added).
         let scores: FloatBuffer
@@ -54,6 +58,7 @@ struct SparsityPlan {
             self.plan = plan
             self.hidden = hidden
             self.interleavedUp = interleavedUp
+            scoresOnCallingThread = interleavedUp != nil || plan.up.isInterleaved
             self.scoresEarly = scoresEarly
             self.scores = scores
             self.scoresInput = scoresInput
@@ -113,6 +118,7 @@ struct SparsityPlan {
                 let interleavedUp = InterleavedQ8Matrix(p.up)
                 // A predictor of the FFN input has nothing to compute before attention ends.
                 let early = p.input == .blockInput && (target == .ffnBlocks || p.sourceBlock < i) && interleavedUp == nil
+                    && !p.up.isInterleaved
                 let active = ActivePredictor(layer: i, target: target, plan: p, hidden: FloatBuffer(count: predictedRows * p.rank),
                                              interleavedUp: interleavedUp, scoresEarly: early,
                                              scores: FloatBuffer(count: early ? p.units : 0),

@@ -42,7 +42,7 @@ public struct LowRankPredictor: @unchecked Sendable {
     }
 
     /// Element types a predictor's matrices can be stored in.
-    public static let storageTypes: [DType] = [.f32, .f16, .q8_0]
+    public static let storageTypes: [DType] = [.f32, .f16, .q8_0, .q4_0]
 
     /// The predictor with its matrices rounded to `dtype` (encoded and decoded), i.e. as the runtime will compute
     /// it, so that recall is measured on the stored weights.

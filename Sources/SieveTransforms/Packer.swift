@@ -45,7 +45,7 @@ public struct PackOptions: Sendable, Equatable {
     public var predictor: PredictorKind = .trained
     /// Element type of the blocked FFN weights (`--dtype`).
     public var weightType: FFNWeightType = .keep
-    /// Element type of the predictor matrices (`--predictor-dtype`: f16, f32 or q8_0; biases are f32). nil:
+    /// Element type of the predictor matrices (`--predictor-dtype`: f16, f32, q8_0 or q4_0; biases are f32). nil:
     /// `automaticPredictorType(rank:hidden:)`.
     public var predictorType: DType?
     /// Training: epochs, mini-batch, Adam step size, loss and seed (defaults measured on docs-opt-relu: the listwise
@@ -138,7 +138,7 @@ public struct PackOptions: Sendable, Equatable {
         guard rank >= 1 else { throw fail("--rank", rank, "must be positive") }
         guard lookahead == 0 || lookahead == 1 else { throw fail("--lookahead", lookahead, "must be 0 or 1") }
         let predictorType = predictorType(for: graph)
-        guard LowRankPredictor.storageTypes.contains(predictorType) else { throw fail("--predictor-dtype", predictorType.name, "must be f16, f32 or q8_0") }
+        guard LowRankPredictor.storageTypes.contains(predictorType) else { throw fail("--predictor-dtype", predictorType.name, "must be f16, f32, q8_0 or q4_0") }
         if predictorType.blockSize > 1, rank % predictorType.blockSize != 0 || graph.hyperparameters.hiddenSize % predictorType.blockSize != 0 {
             throw fail("--predictor-dtype", predictorType.name, "needs the rank (\(rank)) and the hidden size (\(graph.hyperparameters.hiddenSize)) to be multiples of \(predictorType.blockSize); use --predictor-dtype f16")
         }

@@ -49,7 +49,7 @@ struct Pack: ParsableCommand {
     @Option(help: "Blocked FFN weight type: keep (the source's types; dense runs are bit for bit the source's), f32, f16, q8_0, q4_0, q4_1.")
     var dtype: String = Pack.defaults.weightType.description
 
-    @Option(help: "Predictor weight type: q8_0, f16 or f32. Default: q8_0 when the rank and the hidden size are multiples of 32, else f16.")
+    @Option(help: "Predictor weight type: q8_0, q4_0 (half the bytes), f16 or f32. Default: q8_0 when the rank and the hidden size are multiples of 32, else f16.")
     var predictorDtype: String?
 
     @Option(help: "zstd level of compressed sections (1…19).")
@@ -81,7 +81,7 @@ struct Pack: ParsableCommand {
         if !(maxPplIncrease >= 0 && maxPplIncrease.isFinite) { throw ValidationError("--max-ppl-increase must be 0 or more (percent)") }
         if FFNWeightType(name: dtype) == nil { throw ValidationError("--dtype must be keep, f32, f16, q8_0, q4_0 or q4_1") }
         if let predictorDtype, !(DType(name: predictorDtype).map(LowRankPredictor.storageTypes.contains) ?? false) {
-            throw ValidationError("--predictor-dtype must be q8_0, f16 or f32")
+            throw ValidationError("--predictor-dtype must be q8_0, q4_0, f16 or f32")
         }
         if !(1...19).contains(zstdLevel) { throw ValidationError("--zstd-level must be between 1 and 19") }
         if lookahead != 0 && lookahead != 1 { throw ValidationError("--lookahead must be 0 or 1") }

@@ -55,10 +55,16 @@ import Testing
     }
 
     /// Whole matrices through the 16-row kernel (or the Swift kernels row by row): against the plain reference with
-    /// the same 8-bit activations and against the row-major matrix's product, for one and three tokens.
+    /// the same 8-bit activations and against the row-major matrix's product, for one and three tokens; a
+    /// projection's shape and a sparsity predictor's `up` (short rows of two blocks, as `--predictor-dtype q4_0`).
     @Test(arguments: dtypes, MatMulTests.availableKernels)
     func decodeProductMatchesTheRowLayout(dtype: DType, kernels: DecodeKernels) throws {
-        let rows = 80, columns = 576
+        for (rows, columns) in [(80, 576), (1024, 64)] {
+            try decodeProductMatchesTheRowLayout(dtype: dtype, kernels: kernels, rows: rows, columns: columns)
+        }
+    }
+
+    private func decodeProductMatchesTheRowLayout(dtype: DType, kernels: DecodeKernels, rows: Int, columns: Int) throws {
         let w = try Fixtures.matrix(dtype, rows: rows, columns: columns, seed: 7)
         let v = w.interleaved()
         for tokens in [1, 3] {
@@ -70,7 +76,7 @@ import Testing
             let rowMajor = Self.full(w, x, tokens: tokens, kernels: kernels)
             let r1 = worstRatio(fast, reference, scale: products, tolerance: Tolerances.quantizedSameActivations)
             let r2 = worstRatio(fast, rowMajor, scale: products, tolerance: Tolerances.quantizedSameActivations)
-            #expect(r1 <= 1 && r2 <= 1, "\(dtype.name) \(kernels) tokens \(tokens): worst/allowed \(r1), \(r2)")
+            #expect(r1 <= 1 && r2 <= 1, "\(dtype.name) \(rows)×\(columns) \(kernels) tokens \(tokens): worst/allowed \(r1), \(r2)")
         }
     }
 

@@ -310,6 +310,36 @@ import Testing
         #expect(overlapped == separate)
     }
 
+    /// `--predictor-dtype q4_0`: the predictors are stored in q4_0, and where the VNNI kernel runs their matrices
+    /// are read in its 16-row layout, the scores and selection beside the output projection. Decoding selects
+    /// what the row-major q4_0 predictors select (the same integer sums, summed in another order) and gives the
+    /// same logits; the run is sparse.
+    @Test func q4_0PredictorsSelectAsTheirRowLayout() throws {
+        let source = try SafetensorsPlugin().read(Self.fixtures.appendingPathComponent("tiny-opt/hf"))
+        var options = PackOptions()
+        options.predictor = .svd
+        options.rank = 32
+        options.predictorType = .q4_0
+        options.calibrationTokens = 256
+        options.calibrationContext = 64
+        options.threads = 2
+        let text = try CalibrationText.defaultText()
+        let sequences = try CalibrationText.sequences(text: text, graph: source, context: 64, maxTokens: 256)
+        let graph = try Packer.pack(graph: source, calibration: .sequences(sequences), options: options).graph
+        let tokens = Array(sequences[0].prefix(20))
+        for block in graph.blocks {
+            let node = try #require(block.ffnPredictor)
+            #expect(try graph.tensor(node.up).dtype == .q4_0 && graph.tensor(node.down).dtype == .q4_0)
+        }
+        var runtime = RuntimeOptions(ffnDensity: 0.3, headDensity: 1)
+        let interleaved = try Self.decodeLogits(graph, tokens, options: runtime)
+        runtime.interleavedWeights = false
+        let rowMajor = try Self.decodeLogits(graph, tokens, options: runtime)
+        #expect(Self.worst(interleaved, rowMajor) <= Self.oracleTolerance)
+        let dense = try Self.decodeLogits(graph, tokens, options: RuntimeOptions(sparsity: .dense))
+        #expect(Self.worst(interleaved, dense) > 1e-3, "sparsity changed nothing")
+    }
+
     @Test func sparseOptionsOnADenseModelAreRejected() throws {
         let source = try SafetensorsPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/hf"))
         #expect(throws: SieveRuntimeError.self) { try Model(graph: source, options: RuntimeOptions(ffnDensity: 0.5)) }
