@@ -144,6 +144,68 @@ __attribute__((target("avx2,fma"))) void sieve_q8_0_interleaved16_avx2(const voi
     }
 }
 
+// The 16-row q4 groups with AVX2 alone: per chunk of codes, rows 0–7 and 8–15 are two 32-byte halves; the low and
+// high nibbles (unsigned, at most 15) are multiplied with the activation's 4 codes of their columns (`vpmaddubsw`:
+// pairs of at most 2·15·127, no saturation; the two nibbles' pairs added stay below 2^15) and widened to each row's
+// int32 sum (`vpmaddwd` by ones). Scales, mins and the q4_0 offset are applied as in the VNNI kernel.
+__attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_avx2(const uint8_t *p, intptr_t groups, int nb,
+                                                                                  int hasMin, const int8_t *xq,
+                                                                                  const float *xd, const float *xs, float *y) {
+    const intptr_t blockBytes = hasMin ? 320 : 288, codes = hasMin ? 64 : 32;
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    for (intptr_t g = 0; g < groups; g++) {
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        __m256 corr0 = _mm256_setzero_ps(), corr1 = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *q = p + codes;
+            int32_t x32[8];
+            __builtin_memcpy(x32, xq + 32 * b, 32);
+            __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+            for (int c = 0; c < 4; c++) {
+                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 64 * c));
+                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32));
+                const __m256i xl = _mm256_set1_epi32(x32[c]), xh = _mm256_set1_epi32(x32[4 + c]);
+                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v0, low), xl),
+                                                    _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v0, 4), low), xh));
+                const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v1, low), xl),
+                                                    _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v1, 4), low), xh));
+                sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, ones));
+                sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, ones));
+            }
+            const __m256 xdb = _mm256_set1_ps(xd[b]), xsb = _mm256_set1_ps(xs[b]);
+            const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+            const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum0), _mm256_mul_ps(d0, xdb), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum1), _mm256_mul_ps(d1, xdb), acc1);
+            const __m256 c0 = hasMin ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 32))) : d0;
+            const __m256 c1 = hasMin ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 48))) : d1;
+            corr0 = _mm256_fmadd_ps(c0, xsb, corr0);
+            corr1 = _mm256_fmadd_ps(c1, xsb, corr1);
+            p += blockBytes;
+        }
+        if (hasMin) {
+            _mm256_storeu_ps(y + 16 * g, _mm256_add_ps(acc0, corr0));
+            _mm256_storeu_ps(y + 16 * g + 8, _mm256_add_ps(acc1, corr1));
+        } else {
+            const __m256 m8 = _mm256_set1_ps(-8.0f);
+            _mm256_storeu_ps(y + 16 * g, _mm256_fmadd_ps(corr0, m8, acc0));
+            _mm256_storeu_ps(y + 16 * g + 8, _mm256_fmadd_ps(corr1, m8, acc1));
+        }
+    }
+}
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_q4_1_interleaved16_avx2(const void *packed, intptr_t groups, int nb,
+                                                                           const int8_t *xq, const float *xd, const float *xs,
+                                                                           float *y) {
+    q4_interleaved16_avx2((const uint8_t *)packed, groups, nb, 1, xq, xd, xs, y);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_q4_0_interleaved16_avx2(const void *packed, intptr_t groups, int nb,
+                                                                           const int8_t *xq, const float *xd, const float *xs,
+                                                                           float *y) {
+    q4_interleaved16_avx2((const uint8_t *)packed, groups, nb, 0, xq, xd, xs, y);
+}
+
 int sieve_cpu_has_avx512_vnni(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && sieve_cpu_has_avx2();

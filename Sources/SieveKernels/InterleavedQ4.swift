@@ -2,22 +2,24 @@ import CSieveKernels
 
 /// Decode products of interleaved q4_1 and q4_0 matrices (`WeightMatrix.interleaved()`): whole 16-row groups in
 /// the C kernel, 16 rows per `vpdpbusd` (a prototype multiplied a 1536×576 q4_1 matrix on one core in 8.9 µs from
-/// L2 and 24.6 µs from memory, against 26.0 and 30.5 µs for the four-row kernel); any other rows (a listed neuron,
-/// a group cut by a range, or the Swift kernels) are copied back to the row layout and run through the row kernels.
+/// L2 and 24.6 µs from memory, against 26.0 and 30.5 µs for the four-row kernel), or with AVX2 alone 8 rows per
+/// `vpmaddubsw` (the models interleave only their predictors' short rows there, see `ExecutionPlan`); any other
+/// rows (a listed neuron, a group cut by a range, or the Swift kernels) are copied back to the row layout and run
+/// through the row kernels.
 enum InterleavedQ4 {
     /// `output[t·outputStride + r]` for the rows `rows` of `w` and every bound token (inputs prepared).
     static func rows(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows: DecodeRows,
                      input: MatMulInput, thread: Int) {
-        let vnni = input.kernels == .vnni
+        let grouped = input.kernels == .vnni || input.kernels == .avx2
         let nb = Int32(w.columns / 32)
         rows.forEachRange { range in
             var first = range.lowerBound
-            if vnni {
+            if grouped {
                 // Whole groups inside the range.
                 let lo = (range.lowerBound + 15) / 16 * 16, hi = range.upperBound / 16 * 16
                 if lo < hi {
                     for t in 0..<input.tokens {
-                        groups(w, lo..<hi, nb: nb, input.q8(t), into: output + t * outputStride + lo)
+                        groups(w, lo..<hi, nb: nb, input.q8(t), vnni: input.kernels == .vnni, into: output + t * outputStride + lo)
                     }
                     rowByRow(w, first..<lo, output: output, outputStride: outputStride, input: input, thread: thread)
                     first = hi
@@ -27,19 +29,21 @@ enum InterleavedQ4 {
         }
     }
 
-    /// The rows `rows` (whole groups) through the C kernel, into `y[0..<rows.count]`. Only called when the VNNI
-    /// kernels are available (never off x86-64).
+    /// The rows `rows` (whole groups) through the C kernel (`vnni`, else the AVX2 one), into `y[0..<rows.count]`.
+    /// Only called when those kernels are available (never off x86-64).
     @inline(__always)
-    private static func groups(_ w: WeightLayout, _ rows: Range<Int>, nb: Int32, _ act: Q8Activation, into y: UnsafeMutablePointer<Float>) {
+    private static func groups(_ w: WeightLayout, _ rows: Range<Int>, nb: Int32, _ act: Q8Activation, vnni: Bool,
+                               into y: UnsafeMutablePointer<Float>) {
         #if arch(x86_64)
-        let packed = w.base + (rows.lowerBound / 16) * w.groupBytes
-        if w.dtype == .q4_1 {
-            sieve_q4_1_interleaved16_vnni(packed, rows.count / 16, nb, act.qs, act.d, act.s, y)
-        } else {
-            sieve_q4_0_interleaved16_vnni(packed, rows.count / 16, nb, act.qs, act.d, act.offsetSum, y)
+        let packed = w.base + (rows.lowerBound / 16) * w.groupBytes, groups = rows.count / 16
+        switch (w.dtype == .q4_1, vnni) {
+        case (true, true): sieve_q4_1_interleaved16_vnni(packed, groups, nb, act.qs, act.d, act.s, y)
+        case (true, false): sieve_q4_1_interleaved16_avx2(packed, groups, nb, act.qs, act.d, act.s, y)
+        case (false, true): sieve_q4_0_interleaved16_vnni(packed, groups, nb, act.qs, act.d, act.offsetSum, y)
+        case (false, false): sieve_q4_0_interleaved16_avx2(packed, groups, nb, act.qs, act.d, act.offsetSum, y)
         }
         #else
-        preconditionFailure("the VNNI kernels exist only on x86-64")
+        preconditionFailure("the group kernels exist only on x86-64")
         #endif
     }
 

@@ -173,7 +173,9 @@ struct ExecutionPlan {
     /// Pages mapped from a file are released after copying; a buffer the graph owns (a GGUF's Q/K rows put back in
     /// transformers' order) is held twice until the graph is released. A blocked gated layer whose blocks are whole
     /// groups gets one copy of gate and up together, block by block (`FeedForwardPlan.gateUp`), instead of one
-    /// each, made from a bundle's blocks without gathering their rows (`TensorStorage.deferred`).
+    /// each, made from a bundle's blocks without gathering their rows (`TensorStorage.deferred`). Sparsity
+    /// predictors stored in q4_0 are interleaved wherever a group kernel runs, VNNI or AVX2: their rows are short
+    /// (two blocks at rank 64), and a token's scores then take one pass on the calling thread.
     init(graph: ModelGraph, interleavedWeights: Bool = false) throws {
         let hp = graph.hyperparameters
         architecture = graph.architecture
@@ -209,6 +211,10 @@ struct ExecutionPlan {
         /// The matrix a product reads: its interleaved copy when it has one.
         func product(_ m: WeightMatrix) -> WeightMatrix {
             interleave && m.canInterleave ? m.sharedInterleaved() : m
+        }
+        let interleavePredictors = interleavedWeights && DecodeKernels.preferred != .swift
+        func predictorProduct(_ m: WeightMatrix) -> WeightMatrix {
+            interleavePredictors && m.canInterleave ? m.sharedInterleaved() : m
         }
         func linear(_ ref: LinearRef, outputs: Int, inputs: Int, product read: Bool = true) throws -> LinearPlan {
             let m = try matrix(ref.weight, rows: outputs, columns: inputs)
@@ -309,8 +315,8 @@ struct ExecutionPlan {
                     guard up.shape.dims == [units, rank] else {
                         throw SieveCoreError.invalidShape(source: "model", tensor: node.up, reason: "shape \(up.shape), the runtime expects [\(units), \(rank)]")
                     }
-                    return PredictorPlan(down: product(try matrix(node.down, rows: rank, columns: d)),
-                                         up: product(try matrix(node.up, rows: units, columns: rank)),
+                    return PredictorPlan(down: predictorProduct(try matrix(node.down, rows: rank, columns: d)),
+                                         up: predictorProduct(try matrix(node.up, rows: units, columns: rank)),
                                          bias: try node.bias.map { try vector($0, count: units) }, sourceBlock: node.sourceBlock,
                                          input: node.input, units: units)
                 }

@@ -40,7 +40,7 @@ struct SparsityPlan {
         let interleavedUp: InterleavedQ8Matrix?
         /// Whether a row's scores take one short pass on the calling thread, so that they and the selection can run
         /// beside the output projection: `up` re-laid for the short-row kernel (`interleavedUp`, q8_0), or a q4_0
-        /// `up` already in the 16-row layout of the VNNI decode kernel (half the bytes of q8_0).
+        /// `up` in the 16-row layout of the q4 group kernels (half the bytes of q8_0; see `ExecutionPlan`).
         let scoresOnCallingThread: Bool
         /// Decoding one token, the scores are ready before they are needed when `up · hidden` runs in the source
         /// block's output-projection region: for FFN predictors and head predictors that look ahead, unless they run

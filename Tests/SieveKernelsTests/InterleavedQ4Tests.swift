@@ -54,7 +54,7 @@ import Testing
         #expect(try !Fixtures.matrix(.q4_0, rows: 32, columns: 64, seed: 1).interleaved().canInterleave)
     }
 
-    /// Whole matrices through the 16-row kernel (or the Swift kernels row by row): against the plain reference with
+    /// Whole matrices through the 16-row kernels (VNNI or AVX2; the Swift kernels row by row): against the plain reference with
     /// the same 8-bit activations and against the row-major matrix's product, for one and three tokens; a
     /// projection's shape and a sparsity predictor's `up` (short rows of two blocks, as `--predictor-dtype q4_0`).
     @Test(arguments: dtypes, MatMulTests.availableKernels)

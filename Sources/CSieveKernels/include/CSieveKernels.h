@@ -77,6 +77,11 @@ void sieve_q4_1_interleaved16_vnni(const void *packed, intptr_t groups, int nb, 
                                    const float *xs, float *y);
 void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
                                    const float *xs, float *y);
+/// The same products with AVX2 alone (call only when sieve_cpu_has_avx2() returns 1).
+void sieve_q4_1_interleaved16_avx2(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
+                                   const float *xs, float *y);
+void sieve_q4_0_interleaved16_avx2(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
+                                   const float *xs, float *y);
 
 /// `y[rows[i]]` = the dot product of f16 row `rows[i]` (of `n` values; `rowBytes` apart from `base`) with `x`, for
 /// `i` in `0..<count`, four rows at a time. `xs` is `x` scaled by `sieve_half_scale_activations`, or NULL: the sums
