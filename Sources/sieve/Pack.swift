@@ -49,7 +49,7 @@ struct Pack: ParsableCommand {
     @Option(help: "Blocked FFN weight type: keep (the source's types; dense runs are bit for bit the source's), f32, f16, q8_0, q4_0, q4_1.")
     var dtype: String = Pack.defaults.weightType.description
 
-    @Option(help: "Predictor weight type: q8_0, q4_0 (half the bytes), f16 or f32. Default: q8_0 when the rank and the hidden size are multiples of 32, else f16.")
+    @Option(help: "Predictor weight type: q4_0, q8_0 (twice the bytes), f16 or f32. Default: q4_0 when the rank and the hidden size are multiples of 32, else f16.")
     var predictorDtype: String?
 
     @Option(help: "zstd level of compressed sections (1…19).")
