@@ -3,9 +3,8 @@ import CSieveKernels
 /// Decode products of interleaved q4_1 and q4_0 matrices (`WeightMatrix.interleaved()`): whole 16-row groups in
 /// the C kernel, 16 rows per `vpdpbusd` (a prototype multiplied a 1536×576 q4_1 matrix on one core in 8.9 µs from
 /// L2 and 24.6 µs from memory, against 26.0 and 30.5 µs for the four-row kernel), or with AVX2 alone 8 rows per
-/// `vpmaddubsw` (the models interleave only their predictors' short rows there, see `ExecutionPlan`); any other
-/// rows (a listed neuron, a group cut by a range, or the Swift kernels) are copied back to the row layout and run
-/// through the row kernels.
+/// `vpmaddubsw`; any other rows (a listed neuron, a group cut by a range, or the Swift kernels) are copied back to
+/// the row layout and run through the row kernels.
 enum InterleavedQ4 {
     /// `output[t·outputStride + r]` for the rows `rows` of `w` and every bound token (inputs prepared).
     static func rows(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows: DecodeRows,

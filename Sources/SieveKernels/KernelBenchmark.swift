@@ -22,8 +22,8 @@ public enum KernelBenchmark {
         public var threads: Int
         /// The kernels that computed the product (`swift` for every type and path without a C kernel).
         public var kernels: DecodeKernels
-        /// Whether the matrix was in the 16-row interleaved layout models decode q4_1/q4_0 from with the VNNI
-        /// kernels (`WeightMatrix.interleaved()`), rather than row by row.
+        /// Whether the matrix was in the 16-row interleaved layout models decode q4_1/q4_0 from with the VNNI or
+        /// AVX2 kernels (`WeightMatrix.interleaved()`), rather than row by row.
         public var interleaved: Bool = false
         /// Median time of one product, in microseconds.
         public var microseconds: Double
@@ -50,7 +50,7 @@ public enum KernelBenchmark {
 
     /// Measures every type × shape × thread count for decode (1 token) and, when `prefillTokens > 0`, prefill.
     /// Decode products that have a C kernel are measured once per entry of `kernels` (which must be available
-    /// on this CPU); every other case once, in Swift. A q4_1/q4_0 decode product with the VNNI kernels is also
+    /// on this CPU); every other case once, in Swift. A q4_1/q4_0 decode product with the VNNI or AVX2 kernels is also
     /// measured in the 16-row layout models use (rows a multiple of 16). Shapes whose columns are not whole blocks
     /// of a type (576 for the K-quants) are skipped for that type. Prints each row as it is measured when `verbose`.
     public static func run(threads: [Int] = [1, 2], types: [DType] = WeightMatrix.supportedTypes,
@@ -66,7 +66,7 @@ public enum KernelBenchmark {
                         let choices = tokens < MatMul.prefillMinimumTokens && CRowKernels.decodesInC(dtype) ? kernels : [.swift]
                         let interleavable = WeightMatrix.canInterleave(dtype, rows: shape.rows)
                         for k in choices {
-                            for interleaved in k == .vnni && interleavable ? [false, true] : [false] {
+                            for interleaved in k != .swift && interleavable ? [false, true] : [false] {
                                 let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,
                                                  kernels: k, interleaved: interleaved, repetitions: repetitions, hotCache: hotCache)
                                 let row = Row(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, threads: t,

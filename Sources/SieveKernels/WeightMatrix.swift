@@ -94,7 +94,7 @@ public struct WeightMatrix: @unchecked Sendable {
         (dtype == .q4_1 || dtype == .q4_0) && rows > 0 && rows % 16 == 0
     }
 
-    /// A copy re-laid for the 16-row decode kernel (`sieve_q4_1_interleaved16_vnni`): per group of 16 rows and
+    /// A copy re-laid for the 16-row decode kernels (`sieve_q4_1_interleaved16_vnni`, `_avx2`): per group of 16 rows and
     /// block of 32 columns, the 16 rows' scales, (q4_1) their 16 mins, then 4 × 64 bytes of codes, chunk `c` holding
     /// each row's code bytes `4c…4c+3` in turn. The bytes are as many as the row-major matrix's (a group block is
     /// 16 blocks), so `rows(_:)` and byte counts are unchanged. Every product, decode or prefill, and every row
