@@ -175,8 +175,8 @@ struct ExecutionPlan {
     /// transformers' order) is held twice until the graph is released. A blocked gated layer whose blocks are whole
     /// groups gets one copy of gate and up together, block by block (`FeedForwardPlan.gateUp`), instead of one
     /// each, made from a bundle's blocks without gathering their rows (`TensorStorage.deferred`). With AVX2 alone
-    /// (forced on a Zen 4 machine) SmolLM2 Q4_1 decoded 262–274 tokens/s this way against 201–232 row by row; a
-    /// predictor's short rows (two blocks at rank 64) then take one pass on the calling thread.
+    /// (forced on a Zen 4 machine) SmolLM2 Q4_1 decoded 332–366 tokens/s this way against 278–288 row by row
+    /// (`--no-interleave`); a predictor's short rows (two blocks at rank 64) then take one pass on the calling thread.
     init(graph: ModelGraph, interleavedWeights: Bool = false) throws {
         let hp = graph.hyperparameters
         architecture = graph.architecture
