@@ -70,13 +70,13 @@ demo: setup build
 	echo; echo "== pack the default model into a sparse bundle (calibrate, reorder FFN neurons into blocks, train predictors)"; \
 	if [ ! -f "$(DEMO_DIR)/smollm2.sieve" ]; then "$$bin" pack "$(SMOLLM2)" -o "$(DEMO_DIR)/smollm2.sieve"; \
 	else echo "(reusing $(DEMO_DIR)/smollm2.sieve; delete it to pack again)"; fi; \
-	echo; echo "== the bundle run densely, at its per-block density schedule (the pack keeps SmolLM2 dense: no sparser"; \
-	echo "   schedule stayed within +4% perplexity while reading fewer bytes), then at FFN density 0.5, on the same prompt"; \
+	echo; echo "== the bundle run densely, at its per-block density schedule (kept by the pack only if it reads 3% fewer bytes"; \
+	echo "   within +4% of dense perplexity on held-out text: see its check above), then at FFN density 0.5, on the same prompt"; \
 	"$$bin" run "$(DEMO_DIR)/smollm2.sieve" --dense --chat -p "What is the tallest mountain in the world?" -n 48 --temp 0; \
 	"$$bin" run "$(DEMO_DIR)/smollm2.sieve" --chat -p "What is the tallest mountain in the world?" -n 48 --temp 0; \
 	"$$bin" run "$(DEMO_DIR)/smollm2.sieve" --ffn-density 0.5 --head-density 1 --chat -p "What is the tallest mountain in the world?" -n 48 --temp 0; \
-	echo; echo "== dense against FFN density 0.5 as medians of interleaved repetitions (a single 48-token run drifts on a busy"; \
-	echo "   machine: in one demo the first run above decoded 148.8 tokens/s and the second, the same dense computation, 190.3)"; \
+	echo; echo "== dense, the schedule and FFN density 0.5 as medians of interleaved repetitions (a single 48-token run drifts"; \
+	echo "   on a busy machine: in one demo two runs of the same dense computation decoded 148.8 and 190.3 tokens/s)"; \
 	"$$bin" bench "$(DEMO_DIR)/smollm2.sieve" --densities 1,0.5 --head-density 1 -p 0 -n 64 -r 5
 
 # Tests run on a release build (with -enable-testing for @testable imports): the numeric suites run real models

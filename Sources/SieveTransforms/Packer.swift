@@ -296,7 +296,8 @@ public struct PackReport: Sendable, Equatable {
                             c.scoredTokens, c.densePerplexity, c.schedulePerplexity, c.scheduleIncrease, c.scheduleBound,
                             c.scheduleBytesPerToken / 1e6, c.denseBytesPerToken / 1e6)]
         if let r = c.replacement {
-            let reason = c.scheduleBound > c.maxIncrease ? String(format: "over the +%g%% budget", c.maxIncrease) : "no fewer bytes than dense"
+            let reason = c.scheduleBound > c.maxIncrease ? String(format: "over the +%g%% budget", c.maxIncrease)
+                : String(format: "not %g%% fewer bytes than dense", 100 * DensityTuner.minimumByteSaving)
             lines.append("  \(reason): " + String(format: "replaced by mean FFN density %.3f, mean head density %.3f (PPL %.4f, %+.2f%%; %.2f MB/token)",
                                 r.meanFFNDensity, r.meanHeadDensity, r.perplexity, r.increase, r.bytesPerToken / 1e6))
         } else {

@@ -224,7 +224,7 @@ import Testing
         #expect(json.count == graph.blocks.count)
         #expect(replaced.report.scheduleCheckSummary?.contains("over the +0% budget: replaced") == true)
 
-        // A schedule within budget that reads no fewer bytes than dense is replaced too: head sparsity reads Q, K, V
+        // A schedule within budget that does not read 3% fewer bytes than dense is replaced too: head sparsity reads Q, K, V
         // and O whole and adds its predictors, so the tuner keeps heads dense and only FFN sparsity can remain.
         var headsOnly = kept.graph
         for l in headsOnly.blocks.indices {
@@ -239,6 +239,12 @@ import Testing
         #expect(headCheck.probes.contains { $0.hasPrefix("heads: even mass target") && $0.hasSuffix("kept dense") }, "\(headCheck.probes)")
         #expect(headChoice.ffnSchedule.contains { $0 < 1 } && headChoice.bytesPerToken < headChoice.denseBytesPerToken)
         #expect(keptCheck.scheduleSavesBytes && keptCheck.scheduleBytesPerToken < keptCheck.denseBytesPerToken)
+        // Saving bytes is not enough: at least `minimumByteSaving` of them (a 1% saving cannot be told from drift).
+        var barely = keptCheck
+        barely.scheduleBytesPerToken = 0.99 * barely.denseBytesPerToken
+        #expect(!barely.scheduleSavesBytes)
+        barely.scheduleBytesPerToken = (1 - DensityTuner.minimumByteSaving) * barely.denseBytesPerToken
+        #expect(barely.scheduleSavesBytes)
         #expect(kept.report.json["schedule_check"]?["schedule_bytes_per_token"]?.doubleValue == keptCheck.scheduleBytesPerToken)
     }
 }
