@@ -146,7 +146,7 @@ __attribute__((target("avx2,fma"))) void sieve_q8_0_interleaved16_avx2(const voi
 
 // The 16-row q4 groups with AVX2 alone: per chunk of codes, rows 0–7 and 8–15 are two 32-byte halves; the low and
 // high nibbles (unsigned, at most 15) are multiplied with the activation's 4 codes of their columns (`vpmaddubsw`:
-// pairs of at most 2·15·127, no saturation; the two nibbles' pairs added stay below 2^15) and widened to each row's
+// pairs of at most 2·15·128 in magnitude, no saturation; the two nibbles' pairs added stay below 2^15) and widened to each row's
 // int32 sum (`vpmaddwd` by ones). Scales, mins and the q4_0 offset are applied as in the VNNI kernel.
 __attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_avx2(const uint8_t *p, intptr_t groups, int nb,
                                                                                   int hasMin, const int8_t *xq,

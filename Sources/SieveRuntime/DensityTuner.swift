@@ -113,8 +113,8 @@ public enum DensityTuner {
 
     /// Measures `graph`'s own default schedule (its blocks' `ffnDensity`/`headDensity`) on `probe`: kept when the
     /// upper bound of its increase over dense is within `maxIncrease` percent and, unless it is dense, a token reads
-    /// at least `minimumByteSaving` fewer weight bytes with it; otherwise replaced by what `choose` picks for the same budget (which keeps a margin; dense when
-    /// nothing qualifies).
+    /// at least `minimumByteSaving` fewer weight bytes with it; otherwise replaced by what `choose` picks for the
+    /// same budget (which keeps a margin; dense when nothing qualifies).
     public static func check(graph: ModelGraph, maxIncrease: Double, probe: PerplexityProbe, threads: Int?,
                              progress: ((String) -> Void)? = nil) throws -> Check {
         var runner = try ProbeRunner(graph: graph, maxIncrease: maxIncrease, probe: probe, threads: threads, progress: progress)
