@@ -52,13 +52,13 @@ struct SparsityPlan {
         let scoresInput: MatMulInput
 
         init(layer: Int, target: PredictorTarget, plan: PredictorPlan, hidden: FloatBuffer, interleavedUp: InterleavedQ8Matrix?,
-             scoresEarly: Bool, scores: FloatBuffer, scoresInput: MatMulInput) {
+             scoresOnCallingThread: Bool, scoresEarly: Bool, scores: FloatBuffer, scoresInput: MatMulInput) {
             self.layer = layer
             self.target = target
             self.plan = plan
             self.hidden = hidden
             self.interleavedUp = interleavedUp
-            scoresOnCallingThread = interleavedUp != nil || plan.up.isInterleaved
+            self.scoresOnCallingThread = scoresOnCallingThread
             self.scoresEarly = scoresEarly
             self.scores = scores
             self.scoresInput = scoresInput
@@ -116,11 +116,11 @@ struct SparsityPlan {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) computes \(what) sparsely but has no \(target.rawValue) predictor; use oracle selection (--oracle) or density 1 for it")
                 }
                 let interleavedUp = InterleavedQ8Matrix(p.up)
+                let onCallingThread = interleavedUp != nil || p.up.isInterleaved
                 // A predictor of the FFN input has nothing to compute before attention ends.
-                let early = p.input == .blockInput && (target == .ffnBlocks || p.sourceBlock < i) && interleavedUp == nil
-                    && !p.up.isInterleaved
+                let early = p.input == .blockInput && (target == .ffnBlocks || p.sourceBlock < i) && !onCallingThread
                 let active = ActivePredictor(layer: i, target: target, plan: p, hidden: FloatBuffer(count: predictedRows * p.rank),
-                                             interleavedUp: interleavedUp, scoresEarly: early,
+                                             interleavedUp: interleavedUp, scoresOnCallingThread: onCallingThread, scoresEarly: early,
                                              scores: FloatBuffer(count: early ? p.units : 0),
                                              scoresInput: MatMulInput(maxTokens: 1, maxColumns: p.rank, threads: threads,
                                                                       alwaysQuantizeActivations: options.quantizedActivations))
