@@ -3,8 +3,9 @@ import SieveCore
 
 /// Errors raised while compiling or running a model. Each message names the problem and says how to fix it.
 public enum SieveRuntimeError: Error, LocalizedError, Equatable {
-    /// The prompt plus the tokens to generate do not fit in the KV cache.
-    case contextOverflow(promptTokens: Int, generateTokens: Int, context: Int)
+    /// The prompt plus the tokens to generate do not fit in the KV cache (`context` positions; the model was trained
+    /// for `trainedContext`).
+    case contextOverflow(promptTokens: Int, generateTokens: Int, context: Int, trainedContext: Int)
     /// A batch of tokens was evaluated past the end of the KV cache.
     case cacheFull(position: Int, tokens: Int, context: Int)
     /// A token id outside the vocabulary.
@@ -24,8 +25,11 @@ public enum SieveRuntimeError: Error, LocalizedError, Equatable {
 
     public var errorDescription: String? {
         switch self {
-        case let .contextOverflow(prompt, generate, context):
-            return "prompt of \(prompt) tokens + \(generate) to generate exceeds the context of \(context); pass --ctx \(prompt + generate) or more (at most the model's trained context), or shorten the prompt / lower -n."
+        case let .contextOverflow(prompt, generate, context, trained):
+            if prompt + generate > trained {
+                return "prompt of \(prompt) tokens + \(generate) to generate exceeds the model's trained context of \(trained) positions; shorten the prompt or lower -n."
+            }
+            return "prompt of \(prompt) tokens + \(generate) to generate exceeds the context of \(context); pass --ctx \(prompt + generate) or more (the model was trained for \(trained)), or shorten the prompt / lower -n."
         case let .cacheFull(position, tokens, context):
             return "cannot evaluate \(tokens) tokens at position \(position): the KV cache holds \(context) positions; pass a larger --ctx or reset the session."
         case let .tokenOutOfRange(token, vocabularySize):

@@ -151,7 +151,8 @@ public final class Session: @unchecked Sendable {
         }
         guard promptTokens.count + parameters.maxTokens <= model.contextLength else {
             throw SieveRuntimeError.contextOverflow(promptTokens: promptTokens.count, generateTokens: parameters.maxTokens,
-                                                    context: model.contextLength)
+                                                    context: model.contextLength,
+                                                    trainedContext: model.hyperparameters.contextLength)
         }
         lock.lock(); defer { lock.unlock() }
 

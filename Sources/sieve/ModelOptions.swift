@@ -60,8 +60,10 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Reads and compiles the model with its tokenizer.
-    func loadSession() throws -> Session {
-        let graph = try loadGraph()
+    func loadSession() throws -> Session { try loadSession(graph: try loadGraph()) }
+
+    /// Compiles `graph` (read by `loadGraph()`) with its tokenizer.
+    func loadSession(graph: ModelGraph) throws -> Session {
         let options = try sparsity.apply(to: runtimeOptions, graph: graph)
         return try reportingErrors { try Session(graph: graph, options: options) }
     }

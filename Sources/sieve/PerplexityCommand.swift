@@ -7,7 +7,11 @@ import SieveRuntime
 struct PerplexityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "perplexity",
-        abstract: "Measure perplexity on a text file the way llama-perplexity does (second half of each chunk scored).")
+        abstract: "Measure perplexity on a text file the way llama-perplexity does (second half of each chunk scored).",
+        discussion: "Chunks are --ctx tokens long (default: \(defaultChunkLength), or the model's trained context if shorter).")
+
+    /// llama-perplexity's default chunk length.
+    static let defaultChunkLength = 512
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -26,11 +30,12 @@ struct PerplexityCommand: ParsableCommand {
 
     func run() throws {
         var options = modelOptions
-        let chunkLength = options.contextLength ?? 512
+        let graph = try options.loadGraph()
+        let chunkLength = options.contextLength ?? min(Self.defaultChunkLength, graph.hyperparameters.contextLength)
         options.contextLength = chunkLength
         // Chunks are evaluated in batches: a sparse bundle must select units per token in them too.
         options.sparsity.sparsePrefill = true
-        let session = try options.loadSession()
+        let session = try options.loadSession(graph: graph)
         let text = try reportingErrors { () throws -> String in
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw SieveCoreError.cannotOpen(path: file, reason: "cannot read the file")

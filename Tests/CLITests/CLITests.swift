@@ -277,7 +277,8 @@ let tinyFixtures: [FixtureFacts] = [
         (["--temp=-1"], "--temp must be 0 (greedy) or positive"),
         (["--top-p", "1.5"], "--top-p must be in (0, 1]"),
         (["--top-p", "0"], "--top-p must be in (0, 1]"),
-        (["-n", "250"], "exceeds the context"),
+        (["-n", "250"], "exceeds the model's trained context of 256 positions"),
+        (["--ctx", "64", "-n", "50"], "exceeds the context of 64; pass --ctx 74 or more (the model was trained for 256)"),
         (["--ctx", "100000"], "trained for at most"),
     ])
     func badRunOptionsAreClearErrors(_ extra: [String], _ message: String) throws {
@@ -292,7 +293,21 @@ let tinyFixtures: [FixtureFacts] = [
         let result = try SieveCLI.run(["run", Self.tinyLlama, "-p", prompt, "-n", "4"])
         #expect(result.status != 0)
         #expect(result.stdout.isEmpty)
-        #expect(result.stderr.contains("context"), "\(result.stderr)")
+        #expect(result.stderr.contains("exceeds the model's trained context of 256 positions; shorten the prompt"), "\(result.stderr)")
+    }
+
+    /// Without `--ctx`, perplexity chunks are llama-perplexity's 512 tokens, or the trained context if shorter.
+    @Test func perplexityChunksFitTheTrainedContext() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let text = dir.appendingPathComponent("text.txt")
+        try String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 60).write(to: text, atomically: true, encoding: .utf8)
+        let result = try SieveCLI.run(["perplexity", Self.tinyLlama, "-f", text.path, "--chunks", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try parseJSON(result.stdout)
+        #expect(report["ctx"] as? Int == 256)
+        #expect(report["chunks"] as? Int == 1)
+        #expect((report["ppl"] as? Double ?? 0) > 1)
     }
 
     @Test func missingTensorIsAClearError() throws {

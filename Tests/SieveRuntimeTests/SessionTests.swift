@@ -128,11 +128,16 @@ struct SessionTests {
     @Test("bad input is a clear error and leaves nothing half-done")
     func badInput() throws {
         let session = try Self.session(options: RuntimeOptions(contextLength: 32))
-        #expect(throws: SieveRuntimeError.contextOverflow(promptTokens: 30, generateTokens: 8, context: 32)) {
+        let trained = session.model.hyperparameters.contextLength
+        #expect(trained >= 38)
+        #expect(throws: SieveRuntimeError.contextOverflow(promptTokens: 30, generateTokens: 8, context: 32, trainedContext: trained)) {
             try session.complete(prompt: .tokens(Array(repeating: 5, count: 30)), parameters: GenerationParameters(maxTokens: 8))
         }
-        let message = SieveRuntimeError.contextOverflow(promptTokens: 30, generateTokens: 8, context: 32).localizedDescription
-        #expect(message.contains("prompt of 30 tokens + 8 to generate exceeds the context of 32; pass --ctx"))
+        let message = SieveRuntimeError.contextOverflow(promptTokens: 30, generateTokens: 8, context: 32, trainedContext: trained).localizedDescription
+        #expect(message.contains("prompt of 30 tokens + 8 to generate exceeds the context of 32; pass --ctx 38 or more"))
+        // Past the trained context, a larger --ctx cannot help: the message says so.
+        let past = SieveRuntimeError.contextOverflow(promptTokens: 250, generateTokens: 10, context: 256, trainedContext: 256).localizedDescription
+        #expect(past == "prompt of 250 tokens + 10 to generate exceeds the model's trained context of 256 positions; shorten the prompt or lower -n.")
         #expect(throws: SieveRuntimeError.self) { try session.complete(prompt: .tokens([1]), parameters: GenerationParameters(maxTokens: 0)) }
         #expect(throws: SieveRuntimeError.self) {
             try session.complete(prompt: .tokens([1]), parameters: GenerationParameters(sampling: SamplingParameters(temperature: -1)))
