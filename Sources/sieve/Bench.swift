@@ -47,8 +47,8 @@ struct Bench: ParsableCommand {
     @Option(help: "With --densities: also measure perplexity on this text file (llama-perplexity's method).")
     var pplFile: String?
 
-    @Option(help: "With --ppl-file: tokens per perplexity chunk.")
-    var pplCtx: Int = 512
+    @Option(help: "With --ppl-file: tokens per perplexity chunk (default: 512, or the model's trained context if shorter).")
+    var pplCtx: Int?
 
     @Option(help: "With --ppl-file: score at most this many chunks (default: the whole file).")
     var pplChunks: Int?
@@ -75,7 +75,7 @@ struct Bench: ParsableCommand {
         }
         if profile && generateTokens == 0 { throw ValidationError("--profile needs decoded tokens (-n above 0)") }
         if plot != nil && pplFile == nil { throw ValidationError("--plot needs --ppl-file (the chart plots perplexity increase)") }
-        if pplCtx < 8 { throw ValidationError("--ppl-ctx must be at least 8") }
+        if let pplCtx, pplCtx < 8 { throw ValidationError("--ppl-ctx must be at least 8") }
         if let pplChunks, pplChunks < 1 { throw ValidationError("--ppl-chunks must be at least 1") }
     }
 
@@ -176,7 +176,7 @@ struct Bench: ParsableCommand {
         options.repetitions = repetitions
         options.threads = threads
         options.kvCacheType = kvCache.type
-        options.perplexityContext = pplCtx
+        options.perplexityContext = pplCtx ?? min(PerplexityCommand.defaultChunkLength, graph.hyperparameters.contextLength)
         options.perplexityChunks = pplChunks
         if let pplFile {
             guard graph.tokenizer != nil else { throw CLIError(message: "\(url.path) has no tokenizer; --ppl-file needs one") }

@@ -189,5 +189,10 @@ import Testing
         let scheduled = try SieveCLI.run(["perplexity", bundle, "-f", text, "-c", "64", "--chunks", "2", "--oracle", "--ffn-schedule", "1,0.5", "--json"])
         #expect(scheduled.status == 0, "\(scheduled.stderr)")
         #expect(scheduled.stderr.contains("oracle selection, mean FFN density 0.750"), "\(scheduled.stderr)")
+        // Without --ppl-ctx the chunks fit the model's trained context (256 positions here, under the default 512).
+        let fitted = try SieveCLI.run(["bench", bundle, "--densities", "1", "-n", "4", "-r", "1", "--ppl-file", text, "--ppl-chunks", "1", "--json"])
+        #expect(fitted.status == 0, "\(fitted.stderr)")
+        let fittedRows = try #require(try parseJSON(fitted.stdout)["rows"] as? [[String: Any]])
+        #expect(fittedRows.allSatisfy { ($0["ppl"] as? Double ?? 0) > 1 })
     }
 }
