@@ -112,6 +112,10 @@ struct Bench: ParsableCommand {
             print(TokenizerBenchmark.table([result]))
             return
         }
+        let trained = graph.hyperparameters.contextLength
+        for (flag, count) in [("-n", generateTokens), ("-p", densities == nil ? promptTokens : 0)] where count > trained {
+            throw CLIError(message: "\(url.path): \(flag) \(count) exceeds the model's trained context of \(trained) positions; use \(flag) \(trained) or less")
+        }
         if let densities, let values = Self.parseDensities(densities) {
             try runDensities(graph: graph, url: url, densities: values)
             return

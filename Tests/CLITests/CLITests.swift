@@ -296,6 +296,15 @@ let tinyFixtures: [FixtureFacts] = [
         #expect(result.stderr.contains("exceeds the model's trained context of 256 positions; shorten the prompt"), "\(result.stderr)")
     }
 
+    /// bench's token counts past the trained context are refused with the flag to change, not a `--ctx` it lacks.
+    @Test(arguments: [(["-p", "300", "-n", "4"], "-p 300 exceeds the model's trained context of 256 positions; use -p 256 or less"),
+                      (["-p", "0", "-n", "300"], "-n 300 exceeds the model's trained context of 256 positions; use -n 256 or less")])
+    func benchPastTheTrainedContextIsAClearError(_ counts: [String], _ message: String) throws {
+        let result = try SieveCLI.run(["bench", Self.tinyLlama, "-r", "1"] + counts)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+    }
+
     /// Without `--ctx`, perplexity chunks are llama-perplexity's 512 tokens, or the trained context if shorter.
     @Test func perplexityChunksFitTheTrainedContext() throws {
         let dir = try SieveCLI.temporaryDirectory()
