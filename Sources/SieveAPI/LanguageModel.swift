@@ -69,25 +69,7 @@ public final class LanguageModel: @unchecked Sendable {
     /// Generates from a prompt given as text, chat messages (rendered with the model's chat template) or token ids.
     public func generate(_ prompt: Prompt, _ parameters: GenerationParameters = GenerationParameters())
         -> AsyncThrowingStream<GeneratedPiece, Error> {
-        AsyncThrowingStream { continuation in
-            let cancelled = CancellationFlag()
-            continuation.onTermination = { _ in cancelled.set() }
-            let thread = Thread { [self] in
-                operationLock.lock()
-                defer { operationLock.unlock() }
-                do {
-                    try session.complete(prompt: prompt, parameters: parameters) { piece in
-                        continuation.yield(piece)
-                        return !cancelled.isSet
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            thread.stackSize = 8 << 20
-            thread.start()
-        }
+        session.generate(prompt: prompt, parameters: parameters, holding: operationLock)
     }
 
     /// Generates from `prompt` and returns the whole result (token ids, text, stop reason and speeds).
@@ -123,10 +105,3 @@ public final class LanguageModel: @unchecked Sendable {
     }
 }
 
-/// A flag set from one thread and read from another (a stream's cancellation).
-private final class CancellationFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-}

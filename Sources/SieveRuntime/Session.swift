@@ -210,12 +210,16 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Generates from `prompt` as an asynchronous stream of pieces (library API). Cancelling the consuming task
-    /// stops generation at the next token.
-    public func generate(prompt: Prompt, parameters: GenerationParameters = GenerationParameters()) -> AsyncThrowingStream<GeneratedPiece, Error> {
+    /// stops generation at the next token. With `lock`, the generating thread holds it from start to end (a caller
+    /// that serializes its own operations on the session).
+    public func generate(prompt: Prompt, parameters: GenerationParameters = GenerationParameters(),
+                         holding lock: NSLock? = nil) -> AsyncThrowingStream<GeneratedPiece, Error> {
         AsyncThrowingStream { continuation in
             let cancelled = CancellationFlag()
             continuation.onTermination = { _ in cancelled.set() }
             let thread = Thread { [self] in
+                lock?.lock()
+                defer { lock?.unlock() }
                 do {
                     try complete(prompt: prompt, parameters: parameters) { piece in
                         continuation.yield(piece)
