@@ -13,7 +13,7 @@ export SIEVE_MODELS
 DEMO_DIR ?= $(CURDIR)/.build-demo
 SMOLLM2 := $(SIEVE_MODELS)/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 MINILM := $(SIEVE_MODELS)/all-MiniLM-L6-v2
-PY_DEPS := numpy gguf==0.19.0 safetensors==0.8.0 zstandard openai==3.57.0
+PY_DEPS := numpy gguf==0.19.0 safetensors==0.8.0 tokenizers==0.23.3 zstandard openai==3.57.0
 
 .PHONY: all setup deps pydeps build models demo test fuzz fuzz-run bench clean
 
@@ -39,7 +39,7 @@ deps:
 	echo "setup: libzstd $$(pkg-config --modversion libzstd), json-c $$(pkg-config --modversion json-c)"
 
 pydeps:
-	@python3 -c "import numpy, gguf, safetensors, zstandard, openai" 2>/dev/null || { \
+	@python3 -c "import numpy, gguf, safetensors, tokenizers, zstandard, openai" 2>/dev/null || { \
 	  echo "setup: installing Python cross-check libraries and the openai client for the server tests ($(PY_DEPS))"; \
 	  python3 -m pip install --quiet --disable-pip-version-check $(PY_DEPS); }
 

@@ -102,8 +102,16 @@ public struct SafetensorsPlugin: FormatPlugin {
                 if fm.fileExists(atPath: from.path) { copies.append((from, url.appendingPathComponent(name))) }
             }
         }
+        // Without a source folder to copy from (a GGUF or bundle source), the tokenizer is written from the graph's
+        // description where it has an exact Hugging Face form.
+        var tokenizerFiles: [(url: URL, json: JSONValue)] = []
+        if copies.isEmpty, let files = graph.tokenizer?.huggingFaceFiles() {
+            tokenizerFiles = [(url.appendingPathComponent("tokenizer.json"), files.tokenizer),
+                              (url.appendingPathComponent("tokenizer_config.json"), files.config)]
+        }
         if !options.overwrite {
-            for destination in [weightsURL, configURL] + copies.map(\.to) where fm.fileExists(atPath: destination.path) {
+            for destination in [weightsURL, configURL] + copies.map(\.to) + tokenizerFiles.map(\.url)
+            where fm.fileExists(atPath: destination.path) {
                 throw SieveCoreError.outputExists(path: destination.path)
             }
         }
@@ -124,6 +132,9 @@ public struct SafetensorsPlugin: FormatPlugin {
         for (from, to) in copies {
             let source = try MappedFile(url: from)
             try AtomicFileWriter.write(to: to, overwrite: options.overwrite) { try $0.write(source.bytes) }
+        }
+        for (to, json) in tokenizerFiles {
+            try AtomicFileWriter.write(to: to, overwrite: options.overwrite) { try $0.write(Array((json.serialized(pretty: true) + "\n").utf8)) }
         }
     }
 

@@ -10,7 +10,7 @@ public enum Converter {
                                progress: (@Sendable (Int, Int, String) -> Void)? = nil) throws -> ModelGraph {
         let reader = try registry.plugin(for: input)
         try AtomicFileWriter.checkDestination(output, overwrite: overwrite)
-        let graph = try reader.read(input)
+        // The writer is settled before the input is read, so a bad output name fails at once.
         let writer: FormatPlugin
         if let format {
             guard let p = registry.plugin(named: format) else {
@@ -21,6 +21,7 @@ public enum Converter {
             writer = try registry.plugin(forOutput: output)
         }
         guard writer.canWrite else { throw SieveCoreError.unsupportedOperation(format: writer.name, operation: "writing") }
+        let graph = try reader.read(input)
         try writer.write(graph, to: output, options: WriteOptions(dtype: dtype, overwrite: overwrite, progress: progress))
         return graph
     }

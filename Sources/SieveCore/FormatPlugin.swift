@@ -132,6 +132,6 @@ public final class FormatRegistry: @unchecked Sendable {
     public func plugin(forOutput url: URL) throws -> FormatPlugin {
         let ext = url.pathExtension.lowercased()
         if let p = all.first(where: { $0.fileExtensions.contains(ext) }) { return p }
-        throw SieveCoreError.unknownFormat(path: url.path, registered: names)
+        throw SieveCoreError.unknownOutputFormat(path: url.path, registered: names)
     }
 }

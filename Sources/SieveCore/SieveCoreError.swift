@@ -28,6 +28,8 @@ public enum SieveCoreError: Error, LocalizedError, Equatable {
     case invalidHyperparameter(source: String, name: String, reason: String)
     /// No registered format plugin claims the file.
     case unknownFormat(path: String, registered: [String])
+    /// No registered format writes files with the output's extension (or it has none), and no format was named.
+    case unknownOutputFormat(path: String, registered: [String])
     /// The format plugin cannot perform the requested operation.
     case unsupportedOperation(format: String, operation: String)
     /// Writing an output failed; no partial file was left behind.
@@ -63,6 +65,9 @@ public enum SieveCoreError: Error, LocalizedError, Equatable {
             return "\(source): hyperparameter '\(name)': \(reason). Fix the model's config."
         case let .unknownFormat(path, registered):
             return "\(path): no format plugin recognises this file. Registered formats: \(registered.joined(separator: ", ")). Check the extension and that the file is not corrupt."
+        case let .unknownOutputFormat(path, registered):
+            let ext = URL(fileURLWithPath: path).pathExtension
+            return "\(path): cannot tell the output format from \(ext.isEmpty ? "a name without an extension" : "the extension '.\(ext)'"). Name the output .gguf, .safetensors or .sieve, or pass --to (\(registered.joined(separator: ", ")); --to safetensors with a folder writes a Hugging Face folder)."
         case let .unsupportedOperation(format, operation):
             return "format '\(format)' does not support \(operation). Choose another format with --to."
         case let .writeFailed(path, reason):

@@ -43,5 +43,11 @@ struct Convert: ParsableCommand {
         progress.finish()
         let seconds = Date().timeIntervalSince(start)
         print("wrote \(output): \(graph.architecture.rawValue), \(graph.tensors.count) tensors, dtype \(dtype), in \(String(format: "%.2f", seconds)) s")
+        // A Hugging Face folder without tokenizer.json cannot encode text (here or in transformers): say so.
+        var isFolder: ObjCBool = false
+        if let tokenizer = graph.tokenizer, FileManager.default.fileExists(atPath: output, isDirectory: &isFolder), isFolder.boolValue,
+           !FileManager.default.fileExists(atPath: URL(fileURLWithPath: output).appendingPathComponent("tokenizer.json").path) {
+            printError("note: no tokenizer.json written: Sieve writes byte-level BPE tokenizers (\(TokenizerDescription.huggingFacePreTokenizers.joined(separator: ", ")) pre-tokenizers), and this one is \(tokenizer.kind == .sentencePiece ? "SentencePiece" : tokenizer.kind == .wordPiece ? "WordPiece" : "byte-level BPE with the '\(tokenizer.preTokenizer)' pre-tokenizer"). Copy the original model's tokenizer files into \(output) to encode text there.")
+        }
     }
 }

@@ -228,6 +228,46 @@ let tinyFixtures: [FixtureFacts] = [
         #expect(result.status != 0)
         #expect(result.stderr.contains("unknown --dtype"))
     }
+
+    /// A GGUF converted to a Hugging Face folder carries its tokenizer: the folder encodes and generates as the
+    /// GGUF does. A SentencePiece vocabulary gets no tokenizer.json, and the command says so.
+    @Test func ggufToFolderWritesTheTokenizer() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let gguf = dir.appendingPathComponent("qwen2.gguf").path, folder = dir.appendingPathComponent("qwen2-hf").path
+        let source = SieveCLI.fixtures.appendingPathComponent("models/tiny-qwen2/hf").path
+        #expect(try SieveCLI.run(["convert", source, "-o", gguf]).status == 0)
+        let converted = try SieveCLI.run(["convert", gguf, "-o", folder, "--to", "safetensors"])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        #expect(!converted.stderr.contains("no tokenizer.json"))
+        #expect(FileManager.default.fileExists(atPath: folder + "/tokenizer.json") && FileManager.default.fileExists(atPath: folder + "/tokenizer_config.json"))
+        let prompt = "The quick brown fox jumps over the lazy dog 12345"
+        let fromGGUF = try SieveCLI.run(["run", gguf, "-p", prompt, "-n", "8", "--temp", "0", "--json"])
+        let fromFolder = try SieveCLI.run(["run", folder, "-p", prompt, "-n", "8", "--temp", "0", "--json"])
+        #expect(fromGGUF.status == 0 && fromFolder.status == 0, "\(fromGGUF.stderr) \(fromFolder.stderr)")
+        let a = try parseJSON(fromGGUF.stdout), b = try parseJSON(fromFolder.stdout)
+        #expect((a["prompt_tokens"] as? Int ?? 0) > 0 && a["prompt_tokens"] as? Int == b["prompt_tokens"] as? Int)
+        #expect((a["tokens"] as? [Int]) == (b["tokens"] as? [Int]) && (a["text"] as? String) == (b["text"] as? String))
+
+        let spm = dir.appendingPathComponent("llama.gguf").path
+        #expect(try SieveCLI.run(["convert", SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf").path, "-o", spm]).status == 0)
+        let noTokenizer = try SieveCLI.run(["convert", spm, "-o", dir.appendingPathComponent("llama-hf").path, "--to", "safetensors"])
+        #expect(noTokenizer.status == 0)
+        #expect(noTokenizer.stderr.contains("note: no tokenizer.json written") && noTokenizer.stderr.contains("SentencePiece"), "\(noTokenizer.stderr)")
+    }
+
+    /// An output name whose extension names no format says how to choose one, and writes nothing.
+    @Test(arguments: ["hf-out", "model.bin"])
+    func convertToAnUnknownOutputFormatSaysHowToChoose(_ name: String) throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf")
+        let result = try SieveCLI.run(["convert", source.path, "-o", dir.appendingPathComponent(name).path])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("cannot tell the output format from"), "\(result.stderr)")
+        #expect(result.stderr.contains("pass --to (safetensors, gguf, sieve"), "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
 }
 
 @Suite struct RunTests {
