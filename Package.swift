@@ -113,15 +113,17 @@ let package = Package(
         // Tests.
         // Counts heap allocations (malloc interposition) for the "hot loops allocate nothing" tests; tests only.
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        // Runs the sieve binary and python3 for the tests that cross-check against other tools; tests only.
+        .target(name: "SieveTestSupport", path: "Tests/SieveTestSupport"),
         .testTarget(name: "SieveCoreTests", dependencies: ["SieveCore"], path: "Tests/SieveCoreTests"),
         .testTarget(
-            name: "SafetensorsTests", dependencies: ["SafetensorsFormat", "SieveCore"],
+            name: "SafetensorsTests", dependencies: ["SafetensorsFormat", "SieveCore", "SieveTestSupport"],
             path: "Tests/SafetensorsTests", resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "GGUFTests", dependencies: ["GGUFFormat", "SieveCore"], path: "Tests/GGUFTests",
+            name: "GGUFTests", dependencies: ["GGUFFormat", "SieveCore", "SieveTestSupport"], path: "Tests/GGUFTests",
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "SieveTokenizersTests", dependencies: ["SieveTokenizers", "SieveCore", "GGUFFormat", "SafetensorsFormat"],
+            name: "SieveTokenizersTests", dependencies: ["SieveTokenizers", "SieveCore", "GGUFFormat", "SafetensorsFormat", "SieveTestSupport"],
             path: "Tests/SieveTokenizersTests", resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SieveKernelsTests", dependencies: ["SieveKernels", "SieveCore"], path: "Tests/SieveKernelsTests"),
@@ -129,7 +131,7 @@ let package = Package(
             name: "SieveRuntimeTests",
             dependencies: ["SieveRuntime", "SieveCore", "SafetensorsFormat", "GGUFFormat", "SieveTokenizers", "CAllocationCounter"],
             path: "Tests/SieveRuntimeTests", exclude: ["Fixtures"]),
-        .testTarget(name: "CLITests", dependencies: ["sieve"], path: "Tests/CLITests", exclude: ["Fixtures"]),
+        .testTarget(name: "CLITests", dependencies: ["sieve", "SieveTestSupport"], path: "Tests/CLITests", exclude: ["Fixtures"]),
         .testTarget(
             name: "SieveTransformsTests",
             dependencies: ["SieveTransforms", "SieveRuntime", "SieveCore", "SieveKernels", "SafetensorsFormat", "GGUFFormat", "BundleFormat"],
@@ -137,12 +139,12 @@ let package = Package(
         .testTarget(
             name: "SieveServerTests", dependencies: ["SieveServer", "SieveRuntime", "SieveCore", "SieveTokenizers", "SieveTransforms", "SafetensorsFormat"],
             path: "Tests/SieveServerTests", exclude: ["Fixtures"]),
-        .testTarget(name: "BundleTests", dependencies: ["BundleFormat", "SieveCore"], path: "Tests/BundleTests"),
+        .testTarget(name: "BundleTests", dependencies: ["BundleFormat", "SieveCore", "SieveTestSupport"], path: "Tests/BundleTests"),
         .testTarget(
             name: "RobustnessTests",
             dependencies: ["sieve", "sieve-fuzz", "SieveFuzzTargets", "BundleFormat", "GGUFFormat", "SafetensorsFormat", "SieveCore"],
             path: "Tests/RobustnessTests"),
-        .testTarget(name: "SieveTests", dependencies: ["Sieve"], path: "Tests/SieveTests"),
+        .testTarget(name: "SieveTests", dependencies: ["Sieve", "SieveTestSupport"], path: "Tests/SieveTests"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,7 @@
 import BundleFormat
 import Foundation
 import SieveCore
+import SieveTestSupport
 import Testing
 
 /// Runs `tools/read_bundle.py`, the reader written only from SPEC.md.
@@ -9,21 +10,9 @@ enum PythonReader {
         .deletingLastPathComponent().appendingPathComponent("tools/read_bundle.py")
 
     /// Whether `python3` can import `zstandard` and `numpy` (the Makefile's set-up installs them).
-    static let available: Bool = (try? run(["-c", "import zstandard, numpy"]).status) == 0
+    static let available = ChildProcess.pythonImports("zstandard, numpy")
 
-    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-    }
+    static func run(_ arguments: [String]) throws -> ChildProcess.Result { try ChildProcess.python(arguments) }
 }
 
 @Suite("The Python reader written from SPEC.md",

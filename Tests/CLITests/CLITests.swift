@@ -1,4 +1,5 @@
 import Foundation
+import SieveTestSupport
 import Testing
 
 /// Runs the built `sieve` executable and captures its output.
@@ -20,29 +21,14 @@ struct SieveCLI {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Result = ChildProcess.Result
 
     static func run(_ arguments: [String], executable: URL? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = executable ?? binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        try ChildProcess.run(executable ?? binary, arguments)
     }
 
     static func python(_ arguments: [String]) throws -> Result {
-        try run(arguments, executable: URL(fileURLWithPath: "/usr/bin/env"))
+        try ChildProcess.run(URL(fileURLWithPath: "/usr/bin/env"), arguments)
     }
 
     static func temporaryDirectory() throws -> URL {

@@ -1,4 +1,5 @@
 import Foundation
+import SieveTestSupport
 import Testing
 @testable import GGUFFormat
 @testable import SieveCore
@@ -254,20 +255,9 @@ enum GGUFPy {
 
     @discardableResult
     static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw PythonFailed(status: process.terminationStatus, stderr: String(decoding: errData, as: UTF8.self))
-        }
-        return String(decoding: data, as: UTF8.self)
+        let result = try ChildProcess.python(arguments)
+        guard result.status == 0 else { throw PythonFailed(status: result.status, stderr: result.stderr) }
+        return result.stdout
     }
 
     struct PythonFailed: Error, CustomStringConvertible {

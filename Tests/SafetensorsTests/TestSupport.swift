@@ -1,4 +1,5 @@
 import Foundation
+import SieveTestSupport
 import SafetensorsFormat
 import SieveCore
 
@@ -55,20 +56,12 @@ final class TemporaryFolder {
 /// Runs the Python scripts of the fixtures folder with the official `safetensors` library.
 enum Python {
     /// Whether `python3` with `safetensors` and `numpy` is available.
-    static let hasSafetensors: Bool = (try? run(["-c", "import safetensors, numpy"]).status) == 0
+    static let hasSafetensors = ChildProcess.pythonImports("safetensors, numpy")
 
-    /// Runs `python3 arguments…`, returning the exit status and standard output (stderr appended).
+    /// Runs `python3 arguments…`, returning the exit status and standard output (standard error appended).
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try ChildProcess.python(arguments)
+        return (result.status, result.stdout + result.stderr)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SieveTestSupport
 
 /// Paths of the repository and helpers to run processes.
 enum Repository {
@@ -29,42 +30,12 @@ enum Repository {
 }
 
 /// A finished process's exit status and output.
-struct ProcessOutput {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
+typealias ProcessOutput = ChildProcess.Result
 
 /// Runs `executable` with `arguments` (in `directory` when given) and captures its output.
 func runProcess(_ executable: URL, _ arguments: [String], in directory: URL? = nil,
                 environment: [String: String]? = nil) throws -> ProcessOutput {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    if let directory { process.currentDirectoryURL = directory }
-    if let environment { process.environment = environment }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    // Drain stderr on another thread so neither pipe can fill up and block the child.
-    let errBox = DataBox()
-    let done = DispatchSemaphore(value: 0)
-    let errThread = Thread {
-        errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-        done.signal()
-    }
-    errThread.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    done.wait()
-    return ProcessOutput(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errBox.data, as: UTF8.self))
-}
-
-/// Bytes filled in by one thread and read by another after a semaphore.
-private final class DataBox: @unchecked Sendable {
-    var data = Data()
+    try ChildProcess.run(executable, arguments, in: directory, environment: environment)
 }
 
 /// Parses a JSON object printed by a program (the test's own reader: Foundation's JSONSerialization).

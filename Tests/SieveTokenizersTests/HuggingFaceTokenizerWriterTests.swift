@@ -1,5 +1,6 @@
 import Foundation
 import SieveCore
+import SieveTestSupport
 import Testing
 @testable import SieveTokenizers
 
@@ -11,22 +12,7 @@ struct HuggingFaceTokenizerWriterTests {
     static let written = ["gpt-2", "llama-bpe", "qwen2"]
 
     /// Whether python3 can import `tokenizers` (`make test` installs it).
-    static let pythonTokenizers: Bool = (try? python(["-c", "import tokenizers"]).status) == 0
-
-    /// Runs python3 with `arguments`; returns its exit status and standard output.
-    static func python(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-    }
+    static let pythonTokenizers = ChildProcess.pythonImports("tokenizers")
 
     /// The two files as text (what the converter writes), parsed again into a description.
     static func readBack(_ d: TokenizerDescription) throws -> (description: TokenizerDescription, tokenizerJSON: String) {
@@ -75,7 +61,7 @@ struct HuggingFaceTokenizerWriterTests {
             t = Tokenizer.from_file(sys.argv[1])
             print(json.dumps([t.encode(s, add_special_tokens=False).ids for s in json.load(open(sys.argv[2], encoding="utf-8"))]))
             """
-        let result = try Self.python(["-c", script, tokenizerURL.path, inputsURL.path])
+        let result = try ChildProcess.python(["-c", script, tokenizerURL.path, inputsURL.path])
         #expect(result.status == 0, "\(result.stderr)")
         let encoded = try #require(try JSONValue.parse(result.stdout, source: "python").arrayItems)
         #expect(encoded.count == vectors.count)
@@ -118,7 +104,7 @@ struct HuggingFaceTokenizerWriterTests {
         let tokenizerURL = dir.appendingPathComponent("tokenizer.json")
         try Self.readBack(source).tokenizerJSON.write(to: tokenizerURL, atomically: true, encoding: .utf8)
         let script = "import json, sys\nfrom tokenizers import Tokenizer\nprint(json.dumps(Tokenizer.from_file(sys.argv[1]).encode(sys.argv[2], add_special_tokens=False).ids))"
-        let result = try Self.python(["-c", script, tokenizerURL.path, prompt])
+        let result = try ChildProcess.python(["-c", script, tokenizerURL.path, prompt])
         #expect(result.status == 0, "\(result.stderr)")
         let python = (try JSONValue.parse(result.stdout, source: "python").arrayItems ?? []).compactMap { $0.intValue.map { Int($0) } }
         #expect(python == ids)
