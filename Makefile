@@ -53,9 +53,10 @@ demo: setup build
 	@bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/sieve"; set -e; mkdir -p "$(DEMO_DIR)"; \
 	echo; echo "== inspect the default model (SmolLM2-135M-Instruct, GGUF Q4_1)"; \
 	"$$bin" inspect "$(SMOLLM2)"; \
-	echo; echo "== convert it to safetensors (f16) and inspect the result"; \
+	echo; echo "== convert it to a Hugging Face folder (f16 safetensors, config.json, tokenizer.json), inspect and run it"; \
 	"$$bin" convert "$(SMOLLM2)" -o "$(DEMO_DIR)/smollm2-f16" --to safetensors --dtype f16 --force; \
 	"$$bin" inspect "$(DEMO_DIR)/smollm2-f16"; \
+	"$$bin" run "$(DEMO_DIR)/smollm2-f16" --chat -p "What is the tallest mountain in the world?" -n 16 --temp 0; \
 	echo; echo "== convert all-MiniLM-L6-v2 (safetensors F32) to bf16"; \
 	"$$bin" convert "$(MINILM)" -o "$(DEMO_DIR)/minilm-bf16.safetensors" --dtype bf16 --force; \
 	"$$bin" inspect "$(DEMO_DIR)/minilm-bf16.safetensors" | head -8; \
