@@ -22,6 +22,9 @@ public enum Converter {
         }
         guard writer.canWrite else { throw SieveCoreError.unsupportedOperation(format: writer.name, operation: "writing") }
         let graph = try reader.read(input)
+        if graph.isPacked && writer.name != reader.name {
+            throw SieveCoreError.packedModel(path: input.path, format: writer.name)
+        }
         try writer.write(graph, to: output, options: WriteOptions(dtype: dtype, overwrite: overwrite, progress: progress))
         return graph
     }

@@ -412,6 +412,15 @@ public struct ModelGraph: @unchecked Sendable {
     /// Total number of parameters (elements of all tensors).
     public var parameterCount: Int { tensors.all.reduce(0) { $0 + $1.elementCount } }
 
+    /// Whether the graph is a packed sparse model (`sieve pack`): reordered, blocked FFN layouts or predictors,
+    /// which only the `.sieve` bundle holds.
+    public var isPacked: Bool {
+        blocks.contains { b in
+            if case .blocked = b.feedForward.layout { return true }
+            return b.ffnPredictor != nil || b.headPredictor != nil
+        }
+    }
+
     /// The tensor called `name`, or a `missingTensor` error naming `source`.
     public func tensor(_ name: String, source: String = "model") throws -> Tensor {
         guard let t = tensors[name] else { throw SieveCoreError.missingTensor(source: source, name: name) }

@@ -32,6 +32,8 @@ public enum SieveCoreError: Error, LocalizedError, Equatable {
     case unknownOutputFormat(path: String, registered: [String])
     /// The format plugin cannot perform the requested operation.
     case unsupportedOperation(format: String, operation: String)
+    /// A packed sparse bundle was to be written in a format that cannot hold its reordered FFN and predictors.
+    case packedModel(path: String, format: String)
     /// Writing an output failed; no partial file was left behind.
     case writeFailed(path: String, reason: String)
     /// Refusing to replace an existing output file.
@@ -68,6 +70,8 @@ public enum SieveCoreError: Error, LocalizedError, Equatable {
         case let .unknownOutputFormat(path, registered):
             let ext = URL(fileURLWithPath: path).pathExtension
             return "\(path): cannot tell the output format from \(ext.isEmpty ? "a name without an extension" : "the extension '.\(ext)'"). Name the output .gguf, .safetensors or .sieve, or pass --to (\(registered.joined(separator: ", ")); --to safetensors with a folder writes a Hugging Face folder)."
+        case let .packedModel(path, format):
+            return "\(path) is a packed sparse bundle: its FFN neurons are reordered and it carries predictors, which \(format) cannot hold. Convert the model it was packed from (`sieve inspect` shows provenance.source), or write another .sieve."
         case let .unsupportedOperation(format, operation):
             return "format '\(format)' does not support \(operation). Choose another format with --to."
         case let .writeFailed(path, reason):

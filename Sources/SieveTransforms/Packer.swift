@@ -132,6 +132,12 @@ public struct PackOptions: Sendable, Equatable {
 
     /// Checks the options against `graph`.
     public func validate(graph: ModelGraph) throws {
+        guard graph.lmHead != nil else {
+            throw SieveTransformsError.unsupportedGraph(block: nil, reason: "a \(graph.architecture.rawValue) model is an encoder: packing calibrates and checks a causal language model's next-token predictions; pack a decoder (Llama, Qwen2, GPT-2, OPT, …)")
+        }
+        guard !graph.isPacked else {
+            throw SieveTransformsError.unsupportedGraph(block: nil, reason: "the model is already a packed sparse bundle; pack the model it was packed from (sieve inspect shows provenance.source)")
+        }
         let blockSize = blockSize(for: graph)
         func fail(_ name: String, _ value: Any, _ reason: String) -> SieveTransformsError {
             .invalidOption(name: name, value: "\(value)", reason: reason)

@@ -112,6 +112,12 @@ struct Pack: ParsableCommand {
         options.threads = threads
         options.seed = seed
         options.maxPerplexityIncrease = noPplCheck ? nil : maxPplIncrease
+        // The model and the options are checked before any calibration work, in an error that names the model.
+        do {
+            try options.validate(graph: graph)
+        } catch let error as LocalizedError {
+            throw CLIError(message: "\(source.path): \(error.errorDescription ?? "\(error)")")
+        }
 
         let text = try reportingErrors { () throws -> String in
             if calibration.isEmpty { return try CalibrationText.defaultText() }

@@ -165,6 +165,27 @@ import Testing
         #expect(unpaired.status != 0 && unpaired.stderr.contains("--probe-file is the probe of --max-ppl-increase"), "\(unpaired.stderr)")
     }
 
+    /// A packed bundle is not packed again, nor written as GGUF or safetensors (which cannot hold its reordered FFN
+    /// and predictors); another .sieve is fine. An encoder is not packed. Each error names the model.
+    @Test func packedBundlesAndEncodersAreRefusedClearly() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (bundle, _) = try Self.packed(in: dir)
+        let again = try SieveCLI.run(["pack", bundle, "-o", dir.appendingPathComponent("again.sieve").path])
+        #expect(again.status != 0 && again.stderr.contains("\(bundle): the model is already a packed sparse bundle"), "\(again.stderr)")
+        for name in ["dense.gguf", "dense.safetensors"] {
+            let out = dir.appendingPathComponent(name).path
+            let converted = try SieveCLI.run(["convert", bundle, "-o", out])
+            #expect(converted.status != 0 && converted.stderr.contains("\(bundle) is a packed sparse bundle"), "\(converted.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+        #expect(try SieveCLI.run(["convert", bundle, "-o", dir.appendingPathComponent("copy.sieve").path]).status == 0)
+        let minilm = SieveCLI.modelCache.appendingPathComponent("all-MiniLM-L6-v2")
+        guard FileManager.default.fileExists(atPath: minilm.path) else { return }
+        let encoder = try SieveCLI.run(["pack", minilm.path, "-o", dir.appendingPathComponent("minilm.sieve").path])
+        #expect(encoder.status != 0 && encoder.stderr.contains("\(minilm.path): a bert model is an encoder"), "\(encoder.stderr)")
+    }
+
     @Test func sparsityFlagsAreValidated() throws {
         let dir = try SieveCLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
