@@ -485,7 +485,7 @@ public enum Packer {
         let trainRows = 0..<(shape.tokens - validationCount)
         let validationRows = (shape.tokens - validationCount)..<shape.tokens
         guard trainRows.count >= max(options.batchSize, 2) || options.predictor == .svd else {
-            throw SieveTransformsError.calibration(reason: "\(shape.tokens) calibration tokens leave \(trainRows.count) for training, fewer than one batch of \(options.batchSize); record more tokens (--calibration-tokens)")
+            throw SieveTransformsError.calibration(reason: "\(shape.tokens) calibration tokens leave \(trainRows.count) for training, fewer than one batch of \(options.batchSize); \(shape.tokens < options.calibrationTokens ? "the calibration text is too short: give a longer one (--calibration), at least \(2 * options.batchSize) tokens" : "record more tokens (--calibration-tokens)")")
         }
 
         var packed = graph

@@ -180,6 +180,13 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: out))
         }
         #expect(try SieveCLI.run(["convert", bundle, "-o", dir.appendingPathComponent("copy.sieve").path]).status == 0)
+        // Calibration text too short for one training batch: the fix is more text, not more tokens.
+        let short = dir.appendingPathComponent("short.txt")
+        try "Just a few words.".write(to: short, atomically: true, encoding: .utf8)
+        let tooShort = try SieveCLI.run(["pack", SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/hf").path, "--calibration", short.path,
+                                         "-o", dir.appendingPathComponent("short.sieve").path])
+        #expect(tooShort.status != 0 && tooShort.stderr.contains("the calibration text is too short: give a longer one (--calibration)"), "\(tooShort.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("short.sieve").path))
         let minilm = SieveCLI.modelCache.appendingPathComponent("all-MiniLM-L6-v2")
         guard FileManager.default.fileExists(atPath: minilm.path) else { return }
         let encoder = try SieveCLI.run(["pack", minilm.path, "-o", dir.appendingPathComponent("minilm.sieve").path])
