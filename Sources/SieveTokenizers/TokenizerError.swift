@@ -24,7 +24,7 @@ public enum TokenizerError: Error, LocalizedError, Equatable {
         case let .noTokenizer(source):
             return "\(source): the model has no tokenizer. Use a GGUF with tokenizer metadata or put tokenizer.json beside the safetensors files."
         case .noChatTemplate:
-            return "the model has no chat template (tokenizer.chat_template / tokenizer_config.json chat_template). Pass one (`applyChatTemplate(_:template:)`), or format the prompt yourself (on the command line: without --chat)."
+            return "the model has no chat template (tokenizer.chat_template / tokenizer_config.json chat_template). Pass one (`applyChatTemplate(_:template:)`), or format the prompt yourself (on the command line: --chat-template FILE, or no --chat)."
         }
     }
 }

@@ -14,6 +14,15 @@ enum DensityProbe {
     static let chunks = 4
 }
 
+/// The text of the Jinja chat template file `path` (`--chat-template` of `run` and `serve`).
+func readChatTemplate(_ path: String) throws -> String {
+    do {
+        return try String(contentsOfFile: path, encoding: .utf8)
+    } catch {
+        throw CLIError(message: "cannot read the chat template \(path): \(error.localizedDescription). Pass a readable UTF-8 Jinja file to --chat-template.")
+    }
+}
+
 /// `--kv-type`, shared by the commands that run a model and by `bench`.
 struct KVCacheOption: ParsableArguments {
     @Option(help: "KV cache element type: f32 or f16 (llama-bench's -ctk/-ctv; f32 by default).")

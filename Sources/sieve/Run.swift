@@ -44,6 +44,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Render the prompt with the model's chat template as a user message.")
     var chat = false
 
+    @Option(help: "A Jinja chat template file to render the prompt with instead of the model's own (implies --chat).")
+    var chatTemplate: String?
+
     @Flag(help: "Keep generating past end-of-generation tokens.")
     var ignoreEOS = false
 
@@ -60,7 +63,15 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let session = try modelOptions.loadSession()
+        var graph = try modelOptions.loadGraph()
+        if let chatTemplate {
+            let template = try readChatTemplate(chatTemplate)
+            guard graph.tokenizer != nil else {
+                throw CLIError(message: "\(modelOptions.model) has no tokenizer, so --chat-template cannot render a prompt; use a model with one")
+            }
+            graph.tokenizer?.chatTemplate = template
+        }
+        let session = try modelOptions.loadSession(graph: graph)
         let sampling = SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP,
                                           repetitionPenalty: repeatPenalty, seed: seed)
         let parameters = GenerationParameters(maxTokens: tokens, sampling: sampling, stopStrings: stop,
@@ -68,7 +79,7 @@ struct Run: ParsableCommand {
         var messages: [ChatMessage] = []
         if let system { messages.append(ChatMessage(role: "system", content: system)) }
         messages.append(ChatMessage(role: "user", content: prompt))
-        let input: Prompt = chat ? .chat(messages) : .text(prompt)
+        let input: Prompt = chat || chatTemplate != nil ? .chat(messages) : .text(prompt)
 
         let interrupted = InterruptFlag()
         let out = FileHandle.standardOutput

@@ -61,16 +61,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var template: String?
-        if let path = chatTemplate {
-            template = try reportingErrors {
-                do {
-                    return try String(contentsOfFile: path, encoding: .utf8)
-                } catch {
-                    throw CLIError(message: "cannot read the chat template \(path): \(error.localizedDescription). Pass a readable UTF-8 Jinja file to --chat-template.")
-                }
-            }
-        }
+        let template = try chatTemplate.map(readChatTemplate)
         let options = modelOptions.runtimeOptions   // threads, context, KV type, --ffn-density/--head-density/--oracle/--dense
         let graph = try modelOptions.loadGraph()
         let name = modelName ?? Self.defaultName(modelOptions.model)

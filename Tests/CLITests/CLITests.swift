@@ -314,6 +314,26 @@ let tinyFixtures: [FixtureFacts] = [
         #expect(result.stderr.contains(message), "\(result.stderr)")
     }
 
+    /// tiny-llama has no chat template: --chat says how to give one, and --chat-template FILE renders with it.
+    @Test func chatTemplateFileRendersThePrompt() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let missing = try SieveCLI.run(["run", Self.tinyLlama, "--chat", "-p", "Hello", "-n", "2"])
+        #expect(missing.status != 0 && missing.stderr.contains("no chat template") && missing.stderr.contains("--chat-template FILE"), "\(missing.stderr)")
+        let template = dir.appendingPathComponent("chat.jinja")
+        // Like real templates, it writes the BOS token itself (chat prompts are encoded without adding one).
+        try "{{ bos_token }}{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}"
+            .write(to: template, atomically: true, encoding: .utf8)
+        let plain = try SieveCLI.run(["run", Self.tinyLlama, "-p", "[user] Hello\n[assistant] ", "-n", "4", "--temp", "0", "--json"])
+        let chat = try SieveCLI.run(["run", Self.tinyLlama, "--chat-template", template.path, "-p", "Hello", "-n", "4", "--temp", "0", "--json"])
+        #expect(plain.status == 0 && chat.status == 0, "\(plain.stderr) \(chat.stderr)")
+        // The rendered prompt is the plain one written out by hand: the same tokens and continuation.
+        let a = try parseJSON(plain.stdout), b = try parseJSON(chat.stdout)
+        #expect(a["prompt_tokens"] as? Int == b["prompt_tokens"] as? Int && (a["tokens"] as? [Int]) == (b["tokens"] as? [Int]))
+        let unreadable = try SieveCLI.run(["run", Self.tinyLlama, "--chat-template", dir.appendingPathComponent("none.jinja").path, "-p", "Hi", "-n", "2"])
+        #expect(unreadable.status != 0 && unreadable.stderr.contains("cannot read the chat template"), "\(unreadable.stderr)")
+    }
+
     @Test func promptLongerThanContextIsAClearError() throws {
         let prompt = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 60)
         let result = try SieveCLI.run(["run", Self.tinyLlama, "-p", prompt, "-n", "4"])
