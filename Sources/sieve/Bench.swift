@@ -185,12 +185,7 @@ struct Bench: ParsableCommand {
         if let pplFile {
             guard graph.tokenizer != nil else { throw CLIError(message: "\(url.path) has no tokenizer; --ppl-file needs one") }
             let tokenizer = try reportingErrors { try Tokenizer(graph: graph, source: url.path) }
-            let text = try reportingErrors { () throws -> String in
-                guard let data = FileManager.default.contents(atPath: pplFile), let text = String(data: data, encoding: .utf8) else {
-                    throw SieveCoreError.cannotOpen(path: pplFile, reason: "cannot read it as UTF-8 text")
-                }
-                return text
-            }
+            let text = try readTextFile(pplFile, option: "--ppl-file")
             options.perplexityTokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
             options.bos = tokenizer.definition.addBOS ? tokenizer.bosID : nil
         }

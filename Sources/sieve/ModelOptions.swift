@@ -14,13 +14,23 @@ enum DensityProbe {
     static let chunks = 4
 }
 
-/// The text of the Jinja chat template file `path` (`--chat-template` of `run` and `serve`).
-func readChatTemplate(_ path: String) throws -> String {
-    do {
-        return try String(contentsOfFile: path, encoding: .utf8)
-    } catch {
-        throw CLIError(message: "cannot read the chat template \(path): \(error.localizedDescription). Pass a readable UTF-8 Jinja file to --chat-template.")
+/// Largest text file the commands read (prompts, perplexity and calibration texts, templates).
+let maxTextFileBytes = 1 << 30
+
+/// The UTF-8 text of the file `path` given to `option` (`-f`, `--calibration`, …), read whole: errors name the file
+/// and the option.
+func readTextFile(_ path: String, option: String) throws -> String {
+    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+    guard let size, let data = FileManager.default.contents(atPath: path) else {
+        throw CLIError(message: "\(path): cannot read the file given to \(option): no such file, or not readable. Check the path.")
     }
+    guard size <= maxTextFileBytes else {
+        throw CLIError(message: "\(path): \(size) bytes, more than the \(maxTextFileBytes >> 30) GiB a text for \(option) may have. Give a shorter text.")
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+        throw CLIError(message: "\(path): the file given to \(option) is not UTF-8 text. Convert it (for example with iconv -t UTF-8).")
+    }
+    return text
 }
 
 /// `--kv-type`, shared by the commands that run a model and by `bench`.
@@ -167,13 +177,7 @@ struct SparsityOptions: ParsableArguments {
             let tokenizer = try Tokenizer(graph: graph, source: "model")
             let text: String
             if let probeFile {
-                guard let data = FileManager.default.contents(atPath: probeFile) else {
-                    throw SieveCoreError.cannotOpen(path: probeFile, reason: "no such file or not readable (--probe-file)")
-                }
-                guard let decoded = String(data: data, encoding: .utf8) else {
-                    throw SieveCoreError.cannotOpen(path: probeFile, reason: "not UTF-8 text (--probe-file)")
-                }
-                text = decoded
+                text = try readTextFile(probeFile, option: "--probe-file")
             } else {
                 text = try CalibrationText.defaultText()
             }

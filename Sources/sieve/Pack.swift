@@ -119,15 +119,8 @@ struct Pack: ParsableCommand {
             throw CLIError(message: "\(source.path): \(error.errorDescription ?? "\(error)")")
         }
 
-        let text = try reportingErrors { () throws -> String in
-            if calibration.isEmpty { return try CalibrationText.defaultText() }
-            return try calibration.map { path -> String in
-                guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                    throw SieveCoreError.cannotOpen(path: path, reason: "cannot read it as UTF-8 text")
-                }
-                return text
-            }.joined(separator: "\n\n")
-        }
+        let text = try calibration.isEmpty ? reportingErrors { try CalibrationText.defaultText() }
+            : calibration.map { try readTextFile($0, option: "--calibration") }.joined(separator: "\n\n")
         let (sequences, probe) = try reportingErrors {
             try CalibrationText.split(text: text, graph: graph, context: calibrationCtx, maxTokens: calibrationTokens)
         }

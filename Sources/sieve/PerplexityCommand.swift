@@ -36,15 +36,7 @@ struct PerplexityCommand: ParsableCommand {
         // Chunks are evaluated in batches: a sparse bundle must select units per token in them too.
         options.sparsity.sparsePrefill = true
         let session = try options.loadSession(graph: graph)
-        let text = try reportingErrors { () throws -> String in
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw SieveCoreError.cannotOpen(path: file, reason: "cannot read the file")
-            }
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw SieveCoreError.invalidJSON(source: file, reason: "the text is not valid UTF-8")
-            }
-            return text
-        }
+        let text = try readTextFile(file, option: "-f")
         let tokenizer = session.tokenizer
         let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
         let bos = tokenizer.definition.addBOS ? tokenizer.bosID : nil

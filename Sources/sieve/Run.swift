@@ -12,7 +12,10 @@ struct Run: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(name: .shortAndLong, help: "The prompt (with --chat: the user message).")
-    var prompt: String
+    var prompt: String?
+
+    @Option(name: [.customShort("f"), .customLong("file")], help: "Read the prompt from this UTF-8 text file instead of -p.")
+    var promptFile: String?
 
     @Option(name: .customShort("n"), help: "Most tokens to generate.")
     var tokens: Int = 128
@@ -54,6 +57,7 @@ struct Run: ParsableCommand {
     var json = false
 
     func validate() throws {
+        if (prompt == nil) == (promptFile == nil) { throw ValidationError("give the prompt with -p TEXT or -f FILE (one of them)") }
         if tokens < 1 { throw ValidationError("-n must be at least 1") }
         if !(temp >= 0) { throw ValidationError("--temp must be 0 (greedy) or positive") }
         if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
@@ -65,7 +69,7 @@ struct Run: ParsableCommand {
     func run() throws {
         var graph = try modelOptions.loadGraph()
         if let chatTemplate {
-            let template = try readChatTemplate(chatTemplate)
+            let template = try readTextFile(chatTemplate, option: "--chat-template")
             guard graph.tokenizer != nil else {
                 throw CLIError(message: "\(modelOptions.model) has no tokenizer, so --chat-template cannot render a prompt; use a model with one")
             }
@@ -76,6 +80,7 @@ struct Run: ParsableCommand {
                                           repetitionPenalty: repeatPenalty, seed: seed)
         let parameters = GenerationParameters(maxTokens: tokens, sampling: sampling, stopStrings: stop,
                                               stopAtEndOfGeneration: !ignoreEOS)
+        let prompt = try prompt ?? readTextFile(promptFile!, option: "-f")
         var messages: [ChatMessage] = []
         if let system { messages.append(ChatMessage(role: "system", content: system)) }
         messages.append(ChatMessage(role: "user", content: prompt))

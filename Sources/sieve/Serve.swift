@@ -61,7 +61,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let template = try chatTemplate.map(readChatTemplate)
+        let template = try chatTemplate.map { try readTextFile($0, option: "--chat-template") }
         let options = modelOptions.runtimeOptions   // threads, context, KV type, --ffn-density/--head-density/--oracle/--dense
         let graph = try modelOptions.loadGraph()
         let name = modelName ?? Self.defaultName(modelOptions.model)

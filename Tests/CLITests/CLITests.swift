@@ -314,6 +314,28 @@ let tinyFixtures: [FixtureFacts] = [
         #expect(result.stderr.contains(message), "\(result.stderr)")
     }
 
+    /// -f reads the prompt from a file: the same run as -p with its text; a missing file, a non-UTF-8 file and
+    /// neither or both of -p/-f are clear errors.
+    @Test func promptFromAFile() throws {
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("prompt.txt")
+        try "The quick brown fox jumps over".write(to: file, atomically: true, encoding: .utf8)
+        let fromFile = try SieveCLI.run(["run", Self.tinyLlama, "-f", file.path, "-n", "6", "--temp", "0", "--json"])
+        let inline = try SieveCLI.run(["run", Self.tinyLlama, "-p", "The quick brown fox jumps over", "-n", "6", "--temp", "0", "--json"])
+        #expect(fromFile.status == 0, "\(fromFile.stderr)")
+        #expect((try parseJSON(fromFile.stdout)["tokens"] as? [Int]) == (try parseJSON(inline.stdout)["tokens"] as? [Int]))
+        let latin1 = dir.appendingPathComponent("latin1.txt")
+        try Data([0x63, 0x61, 0x66, 0xE9]).write(to: latin1)
+        for (arguments, message) in [(["-f", dir.appendingPathComponent("none.txt").path], "cannot read the file given to -f"),
+                                     (["-f", latin1.path], "the file given to -f is not UTF-8 text"),
+                                     ([], "give the prompt with -p TEXT or -f FILE"),
+                                     (["-p", "Hi", "-f", file.path], "give the prompt with -p TEXT or -f FILE")] {
+            let result = try SieveCLI.run(["run", Self.tinyLlama, "-n", "2"] + arguments)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+    }
+
     /// tiny-llama has no chat template: --chat says how to give one, and --chat-template FILE renders with it.
     @Test func chatTemplateFileRendersThePrompt() throws {
         let dir = try SieveCLI.temporaryDirectory()
@@ -331,7 +353,7 @@ let tinyFixtures: [FixtureFacts] = [
         let a = try parseJSON(plain.stdout), b = try parseJSON(chat.stdout)
         #expect(a["prompt_tokens"] as? Int == b["prompt_tokens"] as? Int && (a["tokens"] as? [Int]) == (b["tokens"] as? [Int]))
         let unreadable = try SieveCLI.run(["run", Self.tinyLlama, "--chat-template", dir.appendingPathComponent("none.jinja").path, "-p", "Hi", "-n", "2"])
-        #expect(unreadable.status != 0 && unreadable.stderr.contains("cannot read the chat template"), "\(unreadable.stderr)")
+        #expect(unreadable.status != 0 && unreadable.stderr.contains("cannot read the file given to --chat-template"), "\(unreadable.stderr)")
     }
 
     @Test func promptLongerThanContextIsAClearError() throws {
