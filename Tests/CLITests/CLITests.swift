@@ -327,7 +327,14 @@ let tinyFixtures: [FixtureFacts] = [
         #expect((try parseJSON(fromFile.stdout)["tokens"] as? [Int]) == (try parseJSON(inline.stdout)["tokens"] as? [Int]))
         let latin1 = dir.appendingPathComponent("latin1.txt")
         try Data([0x63, 0x61, 0x66, 0xE9]).write(to: latin1)
+        // A sparse file past the limit: refused from its size, before anything is read.
+        let huge = dir.appendingPathComponent("huge.txt")
+        FileManager.default.createFile(atPath: huge.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: huge)
+        try handle.truncate(atOffset: UInt64(1 << 30) + 1)
+        try handle.close()
         for (arguments, message) in [(["-f", dir.appendingPathComponent("none.txt").path], "cannot read the file given to -f"),
+                                     (["-f", huge.path], "1073741825 bytes, more than the 1 GiB a text for -f may have"),
                                      (["-f", latin1.path], "the file given to -f is not UTF-8 text"),
                                      ([], "give the prompt with -p TEXT or -f FILE"),
                                      (["-p", "Hi", "-f", file.path], "give the prompt with -p TEXT or -f FILE")] {
