@@ -58,6 +58,7 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         if (prompt == nil) == (promptFile == nil) { throw ValidationError("give the prompt with -p TEXT or -f FILE (one of them)") }
+        if system != nil && !chat && chatTemplate == nil { throw ValidationError("--system is the system message of --chat: add --chat") }
         if tokens < 1 { throw ValidationError("-n must be at least 1") }
         if !(temp >= 0) { throw ValidationError("--temp must be 0 (greedy) or positive") }
         if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
@@ -67,9 +68,11 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        // The text files first: a bad path fails before the model loads.
+        let prompt = try prompt ?? readTextFile(promptFile!, option: "-f")
+        let template = try chatTemplate.map { try readTextFile($0, option: "--chat-template") }
         var graph = try modelOptions.loadGraph()
-        if let chatTemplate {
-            let template = try readTextFile(chatTemplate, option: "--chat-template")
+        if let template {
             guard graph.tokenizer != nil else {
                 throw CLIError(message: "\(modelOptions.model) has no tokenizer, so --chat-template cannot render a prompt; use a model with one")
             }
@@ -80,7 +83,6 @@ struct Run: ParsableCommand {
                                           repetitionPenalty: repeatPenalty, seed: seed)
         let parameters = GenerationParameters(maxTokens: tokens, sampling: sampling, stopStrings: stop,
                                               stopAtEndOfGeneration: !ignoreEOS)
-        let prompt = try prompt ?? readTextFile(promptFile!, option: "-f")
         var messages: [ChatMessage] = []
         if let system { messages.append(ChatMessage(role: "system", content: system)) }
         messages.append(ChatMessage(role: "user", content: prompt))

@@ -306,6 +306,7 @@ let tinyFixtures: [FixtureFacts] = [
         (["-n", "250"], "exceeds the model's trained context of 256 positions"),
         (["--ctx", "64", "-n", "50"], "exceeds the context of 64; pass --ctx 74 or more (the model was trained for 256)"),
         (["--ctx", "100000"], "trained for at most"),
+        (["--system", "Be brief."], "--system is the system message of --chat: add --chat"),
     ])
     func badRunOptionsAreClearErrors(_ extra: [String], _ message: String) throws {
         let result = try SieveCLI.run(["run", Self.tinyLlama, "-p", "The quick brown fox jumps over"] + extra)
