@@ -92,7 +92,7 @@ public final class LanguageModel: @unchecked Sendable {
             defer { session.reset() }
             let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
             let bos = tokenizer.definition.addBOS ? tokenizer.bosID : nil
-            return try Perplexity.measure(model: model, tokens: tokens, contextLength: chunkLength ?? min(512, contextLength),
+            return try Perplexity.measure(model: model, tokens: tokens, contextLength: chunkLength ?? Perplexity.defaultChunkLength(contextLength: contextLength),
                                           bos: bos, maxChunks: maxChunks)
         }
     }

@@ -23,6 +23,12 @@ public struct PerplexityResult: Sendable, Equatable, Codable {
 /// positions `contextLength/2 … contextLength−2` each predict the next token, and the mean negative
 /// log-likelihood of those predictions over all chunks gives the perplexity.
 public enum Perplexity {
+    /// llama-perplexity's chunk length, the default where the model was trained for at least that many positions.
+    public static let defaultChunkLength = 512
+
+    /// The chunk length used when none is given: `defaultChunkLength`, or `contextLength` if shorter.
+    public static func defaultChunkLength(contextLength: Int) -> Int { min(defaultChunkLength, contextLength) }
+
     /// Measures the perplexity of `tokens` (already tokenized as the caller wants, e.g. with a leading BOS).
     ///
     /// - Parameters:

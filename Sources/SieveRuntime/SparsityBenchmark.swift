@@ -83,7 +83,7 @@ public enum SparsityBenchmark {
         /// Tokens of the perplexity text (nil: no perplexity).
         public var perplexityTokens: [Int]?
         /// Chunk length of the perplexity measurement.
-        public var perplexityContext: Int = 512
+        public var perplexityContext: Int = Perplexity.defaultChunkLength
         /// Chunks scored at most.
         public var perplexityChunks: Int?
         /// BOS prepended to each chunk, if the tokenizer adds one.

@@ -180,7 +180,7 @@ struct Bench: ParsableCommand {
         options.repetitions = repetitions
         options.threads = threads
         options.kvCacheType = kvCache.type
-        options.perplexityContext = pplCtx ?? min(PerplexityCommand.defaultChunkLength, graph.hyperparameters.contextLength)
+        options.perplexityContext = pplCtx ?? Perplexity.defaultChunkLength(contextLength: graph.hyperparameters.contextLength)
         options.perplexityChunks = pplChunks
         if let pplFile {
             guard graph.tokenizer != nil else { throw CLIError(message: "\(url.path) has no tokenizer; --ppl-file needs one") }

@@ -14,25 +14,6 @@ enum DensityProbe {
     static let chunks = 4
 }
 
-/// Largest text file the commands read (prompts, perplexity and calibration texts, templates).
-let maxTextFileBytes = 1 << 30
-
-/// The UTF-8 text of the file `path` given to `option` (`-f`, `--calibration`, …), read whole: errors name the file
-/// and the option.
-func readTextFile(_ path: String, option: String) throws -> String {
-    let unreadable = CLIError(message: "\(path): cannot read the file given to \(option): no such file, or not readable. Check the path.")
-    // The size is checked before the file is read.
-    guard let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int else { throw unreadable }
-    guard size <= maxTextFileBytes else {
-        throw CLIError(message: "\(path): \(size) bytes, more than the \(maxTextFileBytes >> 30) GiB a text for \(option) may have. Give a shorter text.")
-    }
-    guard let data = FileManager.default.contents(atPath: path) else { throw unreadable }
-    guard let text = String(data: data, encoding: .utf8) else {
-        throw CLIError(message: "\(path): the file given to \(option) is not UTF-8 text. Convert it (for example with iconv -t UTF-8).")
-    }
-    return text
-}
-
 /// `--kv-type`, shared by the commands that run a model and by `bench`.
 struct KVCacheOption: ParsableArguments {
     @Option(help: "KV cache element type: f32 or f16 (llama-bench's -ctk/-ctv; f32 by default).")

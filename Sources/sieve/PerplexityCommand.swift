@@ -8,10 +8,7 @@ struct PerplexityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "perplexity",
         abstract: "Measure perplexity on a text file the way llama-perplexity does (second half of each chunk scored).",
-        discussion: "Chunks are --ctx tokens long (default: \(defaultChunkLength), or the model's trained context if shorter).")
-
-    /// llama-perplexity's default chunk length.
-    static let defaultChunkLength = 512
+        discussion: "Chunks are --ctx tokens long (default: \(Perplexity.defaultChunkLength), or the model's trained context if shorter).")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -31,7 +28,7 @@ struct PerplexityCommand: ParsableCommand {
     func run() throws {
         var options = modelOptions
         let graph = try options.loadGraph()
-        let chunkLength = options.contextLength ?? min(Self.defaultChunkLength, graph.hyperparameters.contextLength)
+        let chunkLength = options.contextLength ?? Perplexity.defaultChunkLength(contextLength: graph.hyperparameters.contextLength)
         options.contextLength = chunkLength
         // Chunks are evaluated in batches: a sparse bundle must select units per token in them too.
         options.sparsity.sparsePrefill = true
