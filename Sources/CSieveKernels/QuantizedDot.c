@@ -21,22 +21,28 @@ void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t up
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-// The row kernels, once with AVX-512 VNNI (256-bit `vpdpbusd`) and once with AVX2 alone (horizontal adds).
+// The row kernels, once with AVX-512 VNNI (256-bit `vpdpbusd`, `vpdpwssd`) and once with AVX2 alone (horizontal adds).
 #define KERNEL_TARGET __attribute__((target("avx512vnni,avx512vl,avx2,fma,f16c")))
 #define KERNEL(name) name##_vnni
 #define DOT_U8_S8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#define DOT_I16_ADD(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
 #include "QuantizedDotRows.h"
+#include "KQuantDotRows.h"
 #undef KERNEL_TARGET
 #undef KERNEL
 #undef DOT_U8_S8
+#undef DOT_I16_ADD
 
 #define KERNEL_TARGET __attribute__((target("avx2,fma,f16c")))
 #define KERNEL(name) name##_avx2
 #define KERNEL_HADD_ROWS
+#define DOT_I16_ADD(acc, a, b) _mm256_add_epi32((acc), _mm256_madd_epi16((a), (b)))
 #include "QuantizedDotRows.h"
+#include "KQuantDotRows.h"
 #undef KERNEL_TARGET
 #undef KERNEL
 #undef KERNEL_HADD_ROWS
+#undef DOT_I16_ADD
 
 #define VNNI512 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vl")))
 

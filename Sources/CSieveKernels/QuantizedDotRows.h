@@ -7,9 +7,10 @@
 //                      `vpdpbusd` with VNNI: each row's sums are then converted, scaled and accumulated on their own;
 //   KERNEL_HADD_ROWS   for AVX2: `vpmaddubsw` (pairs to int16), and horizontal adds gather four rows' sums into one
 //                      vector before a single conversion and multiply-add (see the kernels below).
-// The int16 pairs cannot saturate: 4-bit codes are at most 15 and activation codes at most 127 in magnitude
-// (2·15·127), and for q8_0 |x| ≤ 127 meets a weight of magnitude ≤ 128 (2·127·128 < 32767), so both sets give
-// the same integer sums per block (their float accumulation orders differ).
+// The int16 pairs cannot saturate: 4- and 5-bit codes are at most 31 and activation codes at most 127 in
+// magnitude (2·31·127), and for q8_0 |x| ≤ 127 meets a weight of magnitude ≤ 128 (2·127·128 < 32767); the two
+// rounds of horizontal adds of KERNEL_HADD_ROWS sum eight products (8·31·127 < 32767). So both sets give the same
+// integer sums per block (their float accumulation orders differ).
 
 #ifndef KERNEL_HADD_ROWS
 KERNEL_TARGET static inline float KERNEL(hsum256)(__m256 v) {
@@ -34,12 +35,34 @@ KERNEL_TARGET static inline __m256i KERNEL(nibbles)(const uint8_t *q) {
 ///
 /// With VNNI each row's int32 sums are converted and multiplied by its scale (a `vpermps` lane) on their own. With
 /// KERNEL_HADD_ROWS each row's 16 int16 pair sums from `vpmaddubsw` are gathered by two rounds of `vphaddw` into one
-/// vector (lane j and 4 + j: row j's sums over the two halves of the block; |sum| ≤ 8·2·15·127 < 32767), widened by
+/// vector (lane j and 4 + j: row j's sums over the two halves of the block; |sum| ≤ 8·31·127 < 32767), widened by
 /// one `vpmaddwd` by ones, and all four rows converted and accumulated at once. Against widening, converting and
 /// scaling each row, a 1536×576 q4_1 product took 34 instead of 43 µs on one Zen 2 core (best of 2000, from L2),
 /// 2048×5632 from memory 449 instead of 551 µs.
-KERNEL_TARGET static inline void KERNEL(q4_dot_rows4)(const uint8_t *const r[4], int nb, int blockBytes, int hasMin,
-                                                      const int8_t *xq, const float *xd, const float *xs, float *out) {
+/// The 32 five-bit codes of a q5 block: the nibbles (as `nibbles`) with bit k of the 32-bit `qh` at `h` as bit 4 of
+/// element k (each of the four qh bytes broadcast to the eight elements it covers, then tested against one bit each).
+KERNEL_TARGET static inline __m256i KERNEL(fiveBitCodes)(const uint8_t *q, const uint8_t *h) {
+    int32_t qh;
+    __builtin_memcpy(&qh, h, 4);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread);
+    __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+    return _mm256_or_si256(KERNEL(nibbles)(q), _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+}
+
+/// A block's 32 codes as unsigned bytes in element order: nibbles at `codesAt`, and with `qhAt` ≥ 0 the fifth bits.
+KERNEL_TARGET static inline __m256i KERNEL(codes)(const uint8_t *block, int codesAt, int qhAt) {
+    return qhAt < 0 ? KERNEL(nibbles)(block + codesAt) : KERNEL(fiveBitCodes)(block + codesAt, block + qhAt);
+}
+
+/// Four rows of 4- or 5-bit blocks of 32 (`blockBytes` each, the nibbles at byte `codesAt`, for 5-bit codes the
+/// high bits at `qhAt`, else `qhAt` < 0): Σ_b d_b·dx_b·Σ(q·xq) + Σ_b c_b·xs_b, where c_b is the f16 min
+/// (q4_1/q5_1, hasMin) or −offset·d_b (q4_0: 8, q5_0: 16).
+KERNEL_TARGET static inline void KERNEL(q4_dot_rows4)(const uint8_t *const r[4], int nb, int blockBytes, int codesAt,
+                                                      int qhAt, int hasMin, float offset, const int8_t *xq,
+                                                      const float *xd, const float *xs, float *out) {
 #ifdef KERNEL_HADD_ROWS
     __m256 acc = _mm256_setzero_ps();
     const __m256i evenLanes = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6), ones = _mm256_set1_epi16(1);
@@ -49,7 +72,6 @@ KERNEL_TARGET static inline void KERNEL(q4_dot_rows4)(const uint8_t *const r[4],
 #endif
     // Lane 2i + 1: row i's Σ min·xs (q4_1); lane 2i: row i's Σ d·xs (q4_0, times −8 at the end).
     __m256 corr = _mm256_setzero_ps();
-    const int codes = hasMin ? 4 : 2;
     for (int b = 0; b < nb; b++) {
         __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
         int32_t head[4];
@@ -60,13 +82,13 @@ KERNEL_TARGET static inline void KERNEL(q4_dot_rows4)(const uint8_t *const r[4],
 #ifdef KERNEL_HADD_ROWS
         __m256 scale = _mm256_mul_ps(_mm256_permutevar8x32_ps(dm, evenLanes), _mm256_set1_ps(xd[b]));
         __m256i s[4];
-        for (int i = 0; i < 4; i++) s[i] = _mm256_maddubs_epi16(KERNEL(nibbles)(r[i] + blockBytes * b + codes), x);
+        for (int i = 0; i < 4; i++) s[i] = _mm256_maddubs_epi16(KERNEL(codes)(r[i] + blockBytes * b, codesAt, qhAt), x);
         __m256i sums = _mm256_hadd_epi16(_mm256_hadd_epi16(s[0], s[1]), _mm256_hadd_epi16(s[2], s[3]));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sums, ones)), scale, acc);
 #else
         __m256 scaled = _mm256_mul_ps(dm, _mm256_set1_ps(xd[b]));
         for (int i = 0; i < 4; i++) {
-            __m256i s = DOT_U8_S8(KERNEL(nibbles)(r[i] + blockBytes * b + codes), x);
+            __m256i s = DOT_U8_S8(KERNEL(codes)(r[i] + blockBytes * b, codesAt, qhAt), x);
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_permutevar8x32_ps(scaled, scaleLane[i]), acc[i]);
         }
 #endif
@@ -76,22 +98,34 @@ KERNEL_TARGET static inline void KERNEL(q4_dot_rows4)(const uint8_t *const r[4],
 #ifdef KERNEL_HADD_ROWS
     float a[8];
     _mm256_storeu_ps(a, acc);
-    for (int i = 0; i < 4; i++) out[i] = a[i] + a[4 + i] + (hasMin ? c[2 * i + 1] : -8 * c[2 * i]);
+    for (int i = 0; i < 4; i++) out[i] = a[i] + a[4 + i] + (hasMin ? c[2 * i + 1] : -offset * c[2 * i]);
 #else
-    for (int i = 0; i < 4; i++) out[i] = KERNEL(hsum256)(acc[i]) + (hasMin ? c[2 * i + 1] : -8 * c[2 * i]);
+    for (int i = 0; i < 4; i++) out[i] = KERNEL(hsum256)(acc[i]) + (hasMin ? c[2 * i + 1] : -offset * c[2 * i]);
 #endif
 }
 
 KERNEL_TARGET void KERNEL(sieve_q4_1_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
                                                 const int8_t *xq, const float *xd, const float *xs, float *out) {
     const uint8_t *const r[4] = {r0, r1, r2, r3};
-    KERNEL(q4_dot_rows4)(r, nb, 20, 1, xq, xd, xs, out);
+    KERNEL(q4_dot_rows4)(r, nb, 20, 4, -1, 1, 0, xq, xd, xs, out);
 }
 
 KERNEL_TARGET void KERNEL(sieve_q4_0_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
                                                 const int8_t *xq, const float *xd, const float *xs, float *out) {
     const uint8_t *const r[4] = {r0, r1, r2, r3};
-    KERNEL(q4_dot_rows4)(r, nb, 18, 0, xq, xd, xs, out);
+    KERNEL(q4_dot_rows4)(r, nb, 18, 2, -1, 0, 8, xq, xd, xs, out);
+}
+
+KERNEL_TARGET void KERNEL(sieve_q5_0_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
+                                                const int8_t *xq, const float *xd, const float *xs, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    KERNEL(q4_dot_rows4)(r, nb, 22, 6, 2, 0, 16, xq, xd, xs, out);
+}
+
+KERNEL_TARGET void KERNEL(sieve_q5_1_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
+                                                const int8_t *xq, const float *xd, const float *xs, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    KERNEL(q4_dot_rows4)(r, nb, 24, 8, 4, 1, 0, xq, xd, xs, out);
 }
 
 // Dot products of four q8_0 rows with the 8-bit activations (the body of the q8_0 list kernel). The four rows'

@@ -2,8 +2,8 @@ import CSieveKernels
 import Foundation
 import SieveCore
 
-/// Which implementation computes the decode (8-bit activation) products of the 32-element quantized types q8_0,
-/// q4_0 and q4_1, and the decode products of f16 weights (`vnni` and `avx2` both run the AVX2 C kernels of
+/// Which implementation computes the decode (8-bit activation) products of the quantized types (q8_0, q4_0, q4_1,
+/// q5_0, q5_1 and the K-quants q4_K, q5_K, q6_K), and the decode products of f16 weights (`vnni` and `avx2` both run the AVX2 C kernels of
 /// `CRowKernels.halfRows` for those). Every other type, and prefill, always runs in Swift.
 ///
 /// `preferred` is decided once, at first use: `vnni` when the CPU has AVX-512 VNNI, else `avx2` when it has AVX2
@@ -40,11 +40,11 @@ public enum DecodeKernels: String, Sendable, CaseIterable {
     private static let cpuHasAVX2 = sieve_cpu_has_avx2() != 0
 }
 
-/// Decode products on 32-element quantized blocks through the C kernels (`DecodeKernels.vnni` or `.avx2`), four
+/// Decode products on quantized blocks through the C kernels (`DecodeKernels.vnni` or `.avx2`), four
 /// rows at a time from the four quarters of the row range (as `QuantizedGEMV.rows`), reading the activations
 /// `MatMulInput` prepared.
 enum CRowKernels {
-    /// `y[r] = W[r, :]·x` for `r` in `rows` (q8_0, q4_0 or q4_1 weights) with the C kernels `kernels` (`vnni` or
+    /// `y[r] = W[r, :]·x` for `r` in `rows` (q8_0, q4_0, q4_1, q5_0 or q5_1 weights) with the C kernels `kernels` (`vnni` or
     /// `avx2`, available on this CPU).
     @inline(never)
     static func rows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8Activation, _ y: UnsafeMutablePointer<Float>,
@@ -86,7 +86,41 @@ enum CRowKernels {
                 case (.q4_1, false): sieve_q4_1_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
                 case (.q4_0, true): sieve_q4_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
                 case (.q4_0, false): sieve_q4_0_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
+                case (.q5_0, true): sieve_q5_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
+                case (.q5_0, false): sieve_q5_0_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
+                case (.q5_1, true): sieve_q5_1_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
+                case (.q5_1, false): sieve_q5_1_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
                 default: preconditionFailure("no C row kernel for \(w.dtype.name)")
+                }
+                KQuant.store(SIMD4(o[0], o[1], o[2], o[3]), r, valid: valid, y)
+            }
+        }
+        #else
+        preconditionFailure("the C row kernels exist only on x86-64")
+        #endif
+    }
+
+    /// `y[r] = W[r, :]·x` for `r` in `rows` of a q4_K, q5_K or q6_K matrix with the C kernels `kernels` (`vnni`
+    /// or `avx2`, available on this CPU), four rows at a time as `rows(_:_:_:_:kernels:)`.
+    @inline(never)
+    static func superBlockRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>,
+                               kernels: DecodeKernels) {
+        #if arch(x86_64)
+        let nsb = Int32(act.blocks)
+        let vnni = kernels == .vnni
+        precondition(vnni || kernels == .avx2, "no C row kernels named \(kernels.rawValue)")
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4) { out in
+            let o = out.baseAddress!
+            rows.forEachGroup(of: w) { r, valid in
+                let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
+                switch (w.dtype, vnni) {
+                case (.q4_K, true): sieve_q4_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+                case (.q4_K, false): sieve_q4_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+                case (.q5_K, true): sieve_q5_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+                case (.q5_K, false): sieve_q5_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+                case (.q6_K, true): sieve_q6_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+                case (.q6_K, false): sieve_q6_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+                default: preconditionFailure("no C super-block row kernel for \(w.dtype.name)")
                 }
                 KQuant.store(SIMD4(o[0], o[1], o[2], o[3]), r, valid: valid, y)
             }
@@ -183,7 +217,10 @@ enum CRowKernels {
     static let listBatch = 64
 
     /// Whether `dtype` has a C row kernel.
-    static func supports(_ dtype: DType) -> Bool { dtype == .q4_1 || dtype == .q4_0 || dtype == .q8_0 }
+    static func supports(_ dtype: DType) -> Bool { supportedTypes.contains(dtype) }
+
+    /// The quantized types with C row kernels.
+    static let supportedTypes: Set<DType> = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
 
     /// Whether decode products of `dtype` run in C with the `vnni`/`avx2` choices on this CPU (the 8-bit kernels,
     /// or `halfRows`).

@@ -13,7 +13,9 @@ enum Dequantize {
         case .q4_0: q4_0(src, blocks: columns / 32, into: out)
         case .q4_1: q4_1(src, blocks: columns / 32, into: out)
         case .q5_0: q5_0(src, blocks: columns / 32, into: out)
+        case .q5_1: q5_1(src, blocks: columns / 32, into: out)
         case .q4_K: q4_K(src, blocks: columns / 256, into: out)
+        case .q5_K: q4_K(src, blocks: columns / 256, into: out, fiveBits: true)
         case .q6_K: q6_K(src, blocks: columns / 256, into: out)
         default: rowReference(src, dtype: dtype, columns: columns, into: out)
         }
@@ -78,20 +80,31 @@ enum Dequantize {
         }
     }
 
-    static func q4_K(_ src: UnsafeRawPointer, blocks: Int, into out: UnsafeMutablePointer<Float>) {
+    static func q5_1(_ src: UnsafeRawPointer, blocks: Int, into out: UnsafeMutablePointer<Float>) {
         for b in 0..<blocks {
-            let p = src + b * 144
+            let p = src + b * 24
+            let d = SIMD16<Float>(repeating: half(p)), m = SIMD16<Float>(repeating: half(p, 2))
+            let (w0, w1) = Q5_0Dot.codes(p, qhAt: 4)
+            out.store16(toFloat(w0) * d + m, 32 * b)
+            out.store16(toFloat(w1) * d + m, 32 * b + 16)
+        }
+    }
+
+    /// q4_K, or with `fiveBits` q5_K (176-byte blocks, the fifth bits before the nibbles).
+    static func q4_K(_ src: UnsafeRawPointer, blocks: Int, into out: UnsafeMutablePointer<Float>, fiveBits: Bool = false) {
+        for b in 0..<blocks {
+            let p = src + b * (fiveBits ? 176 : 144)
             let d = half(p), dmin = half(p, 2)
             let (scales, mins) = KQuant.q4KScalesAndMins(p)
             let o = out + 256 * b
             for c in 0..<4 {
                 let sc0 = d * Float(UInt8(truncatingIfNeeded: scales >> (16 * c))), sc1 = d * Float(UInt8(truncatingIfNeeded: scales >> (16 * c + 8)))
                 let m0 = dmin * Float(UInt8(truncatingIfNeeded: mins >> (16 * c))), m1 = dmin * Float(UInt8(truncatingIfNeeded: mins >> (16 * c + 8)))
-                for h in 0..<2 {
-                    let q: SIMD16<UInt8> = p.vector(at: 16 + 32 * c + 16 * h)
-                    o.store16(toFloat(widen(q & 15)) * sc0 - m0, 64 * c + 16 * h)
-                    o.store16(toFloat(widen(q &>> 4)) * sc1 - m1, 64 * c + 32 + 16 * h)
-                }
+                let (q0, q1, q2, q3) = KQuant.q4KCodes(p, c, fiveBits: fiveBits)
+                o.store16(toFloat(widen(q0)) * sc0 - m0, 64 * c)
+                o.store16(toFloat(widen(q1)) * sc0 - m0, 64 * c + 16)
+                o.store16(toFloat(widen(q2)) * sc1 - m1, 64 * c + 32)
+                o.store16(toFloat(widen(q3)) * sc1 - m1, 64 * c + 48)
             }
         }
     }

@@ -183,7 +183,7 @@ public enum KernelBenchmark {
             let scale = HalfPrecision.floatToF16(0.01)
             let offsets: [Int]
             switch dtype {
-            case .q4_1, .q4_K: offsets = [0, 2]
+            case .q4_1, .q5_1, .q4_K, .q5_K: offsets = [0, 2]
             case .q6_K: offsets = [208]
             default: offsets = [0]
             }

@@ -428,8 +428,8 @@ public enum MatMul {
     /// Derives the 8-bit forms of `input` that decode products with weights of `dtype` read.
     static func prepareDecode(_ dtype: DType, _ input: MatMulInput) {
         switch dtype {
-        case .q8_0, .q4_0, .q4_1, .q5_0: input.prepareQ8()
-        case .q4_K, .q6_K: input.prepareQ8K()
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1: input.prepareQ8()
+        case .q4_K, .q5_K, .q6_K: input.prepareQ8K()
         case .f16 where input.kernels != .swift && CRowKernels.decodesInC(.f16): input.prepareHalf()
         default: break
         }
@@ -462,6 +462,8 @@ public enum MatMul {
             if inC {
                 if w.dtype == .f16 {
                     CRowKernels.halfRows(w, rows, input.row(t), input.halfScaledRow(t), y)
+                } else if w.dtype.blockSize == 256 {
+                    CRowKernels.superBlockRows(w, rows, input.q8K(t), y, kernels: input.kernels)
                 } else {
                     CRowKernels.rows(w, rows, input.q8(t), y, kernels: input.kernels)
                 }
@@ -475,7 +477,9 @@ public enum MatMul {
             case .q4_0: QuantizedGEMV.rows(Q4_0Dot.self, w, rows, input.q8(t), y)
             case .q4_1: QuantizedGEMV.rows(Q4_1Dot.self, w, rows, input.q8(t), y)
             case .q5_0: QuantizedGEMV.rows(Q5_0Dot.self, w, rows, input.q8(t), y)
+            case .q5_1: QuantizedGEMV.rows(Q5_1Dot.self, w, rows, input.q8(t), y)
             case .q4_K: KQuant.q4KRows(w, rows, input.q8K(t), y)
+            case .q5_K: KQuant.q5KRows(w, rows, input.q8K(t), y)
             case .q6_K: KQuant.q6KRows(w, rows, input.q8K(t), y)
             default: preconditionFailure("WeightMatrix admits no \(w.dtype.name)")
             }

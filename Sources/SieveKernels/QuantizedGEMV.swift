@@ -56,11 +56,12 @@ enum Q5_0Dot: Block32Kind {
     static var hasMin: Bool { false }
     static var codeOffset: Float { 16 }
 
-    /// The 5-bit codes (0…31) of elements 0…15 and 16…31: the nibble plus bit i of `qh` as bit 4.
+    /// The 5-bit codes (0…31) of elements 0…15 and 16…31: the nibble plus bit i of `qh` as bit 4 (q5_0's layout:
+    /// the 32 fifth bits at byte 2, the nibbles at 6; q5_1 keeps them at 4 and 8, after its min).
     @inline(__always)
-    static func codes(_ block: UnsafeRawPointer) -> (SIMD16<Int32>, SIMD16<Int32>) {
-        let qh = block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
-        let q: SIMD16<UInt8> = block.vector(at: 6)
+    static func codes(_ block: UnsafeRawPointer, qhAt: Int = 2) -> (SIMD16<Int32>, SIMD16<Int32>) {
+        let qh = block.loadUnaligned(fromByteOffset: qhAt, as: UInt32.self)
+        let q: SIMD16<UInt8> = block.vector(at: qhAt + 4)
         let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
         // Bit i (and bit 16 + i) moved to bit 4 of lane i.
         let high0 = (SIMD16<UInt32>(repeating: qh &<< 4) &>> lanes) & 16
@@ -71,6 +72,17 @@ enum Q5_0Dot: Block32Kind {
     @inline(__always)
     static func products(_ block: UnsafeRawPointer, _ x0: SIMD16<Int32>, _ x1: SIMD16<Int32>) -> SIMD16<Int32> {
         let (c0, c1) = codes(block)
+        return c0 &* x0 &+ c1 &* x1
+    }
+}
+
+enum Q5_1Dot: Block32Kind {
+    static var blockBytes: Int { 24 }
+    static var hasMin: Bool { true }
+    static var codeOffset: Float { 0 }
+    @inline(__always)
+    static func products(_ block: UnsafeRawPointer, _ x0: SIMD16<Int32>, _ x1: SIMD16<Int32>) -> SIMD16<Int32> {
+        let (c0, c1) = Q5_0Dot.codes(block, qhAt: 4)
         return c0 &* x0 &+ c1 &* x1
     }
 }
@@ -162,6 +174,12 @@ enum KQuant {
         rows.forEachGroup(of: w) { r, valid in q4KGroup(w, r, valid: valid, act, y) }
     }
 
+    /// `y[r] = W[r, :]·x` for q5_K rows, grouped like `q4KRows`.
+    @inline(never)
+    static func q5KRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+        rows.forEachGroup(of: w) { r, valid in q4KGroup(w, r, valid: valid, act, y, fiveBits: true) }
+    }
+
     /// `y[r] = W[r, :]·x` for q6_K rows, grouped like `q4KRows`.
     @inline(never)
     static func q6KRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
@@ -177,14 +195,29 @@ enum KQuant {
         if valid > 3 { y[r.3] = sums[3] }
     }
 
-    /// Integer products of 64 elements of a q4_K block (chunk `c`: sub-blocks 2c and 2c+1) with the widened
-    /// activations, each sub-block weighted by its 6-bit scale.
+    /// The codes of 64 elements of a q4_K block (chunk `c`: sub-blocks 2c and 2c+1), 16 at a time: elements
+    /// 64c + (0..<16), + (16..<32), + (32..<48), + (48..<64). A q5_K block (`fiveBits`) adds bit 2c (sub-block 2c)
+    /// or 2c+1 of its 32 high-bit bytes (at byte 16, the nibbles after them at 48) as bit 4.
     @inline(__always)
-    static func q4KChunk(_ block: UnsafeRawPointer, _ c: Int, _ scales: UInt64, _ x: (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)) -> SIMD16<Int32> {
-        let qa: SIMD16<UInt8> = block.vector(at: 16 + 32 * c)
-        let qb: SIMD16<UInt8> = block.vector(at: 32 + 32 * c)
-        let low = widen(qa & 15) &* x.0 &+ widen(qb & 15) &* x.1
-        let high = widen(qa &>> 4) &* x.2 &+ widen(qb &>> 4) &* x.3
+    static func q4KCodes(_ block: UnsafeRawPointer, _ c: Int, fiveBits: Bool = false) -> (SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>) {
+        let at = fiveBits ? 48 : 16
+        let qa: SIMD16<UInt8> = block.vector(at: at + 32 * c)
+        let qb: SIMD16<UInt8> = block.vector(at: at + 16 + 32 * c)
+        guard fiveBits else { return (qa & 15, qb & 15, qa &>> 4, qb &>> 4) }
+        let ha: SIMD16<UInt8> = block.vector(at: 16), hb: SIMD16<UInt8> = block.vector(at: 32)
+        let lowShift = SIMD16<UInt8>(repeating: UInt8(2 * c)), highShift = SIMD16<UInt8>(repeating: UInt8(2 * c + 1))
+        return ((qa & 15) | (((ha &>> lowShift) & 1) &<< 4), (qb & 15) | (((hb &>> lowShift) & 1) &<< 4),
+                (qa &>> 4) | (((ha &>> highShift) & 1) &<< 4), (qb &>> 4) | (((hb &>> highShift) & 1) &<< 4))
+    }
+
+    /// Integer products of 64 elements of a q4_K (or q5_K) block (chunk `c`: sub-blocks 2c and 2c+1) with the
+    /// widened activations, each sub-block weighted by its 6-bit scale.
+    @inline(__always)
+    static func q4KChunk(_ block: UnsafeRawPointer, _ c: Int, _ scales: UInt64, _ x: (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>),
+                         fiveBits: Bool) -> SIMD16<Int32> {
+        let (q0, q1, q2, q3) = q4KCodes(block, c, fiveBits: fiveBits)
+        let low = widen(q0) &* x.0 &+ widen(q1) &* x.1
+        let high = widen(q2) &* x.2 &+ widen(q3) &* x.3
         return low &* Int32(truncatingIfNeeded: (scales >> (16 * c)) & 0xFF) &+ high &* Int32(truncatingIfNeeded: (scales >> (16 * c + 8)) & 0xFF)
     }
 
@@ -197,12 +230,14 @@ enum KQuant {
     }
 
     @inline(__always)
-    static func q4KGroup(_ w: WeightLayout, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+    static func q4KGroup(_ w: WeightLayout, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>,
+                         fiveBits: Bool = false) {
         let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         var correction = SIMD4<Float>()
+        let blockBytes = fiveBits ? 176 : 144
         for sb in 0..<act.blocks {
-            let o = 144 &* sb
+            let o = blockBytes &* sb
             let b0 = p0 + o, b1 = p1 + o, b2 = p2 + o, b3 = p3 + o
             let dx = act.d[sb]
             let d = SIMD4(Dequantize.half(b0), Dequantize.half(b1), Dequantize.half(b2), Dequantize.half(b3)) * dx
@@ -215,10 +250,10 @@ enum KQuant {
                 let xc = xq + 64 * c
                 let x = (widen(xc.vector(as: SIMD16<Int8>.self)), widen(xc.vector(at: 16, as: SIMD16<Int8>.self)),
                          widen(xc.vector(at: 32, as: SIMD16<Int8>.self)), widen(xc.vector(at: 48, as: SIMD16<Int8>.self)))
-                i0 &+= q4KChunk(b0, c, s0, x)
-                i1 &+= q4KChunk(b1, c, s1, x)
-                i2 &+= q4KChunk(b2, c, s2, x)
-                i3 &+= q4KChunk(b3, c, s3, x)
+                i0 &+= q4KChunk(b0, c, s0, x, fiveBits: fiveBits)
+                i1 &+= q4KChunk(b1, c, s1, x, fiveBits: fiveBits)
+                i2 &+= q4KChunk(b2, c, s2, x, fiveBits: fiveBits)
+                i3 &+= q4KChunk(b3, c, s3, x, fiveBits: fiveBits)
             }
             a0.addProduct(toFloat(i0), SIMD16(repeating: d[0]))
             a1.addProduct(toFloat(i1), SIMD16(repeating: d[1]))

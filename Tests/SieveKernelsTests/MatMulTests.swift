@@ -79,9 +79,10 @@ import Testing
     /// Every row count from 1 to 11 (whole groups of four, leftovers of one to three rows, fewer rows than a
     /// group) through each decode kernel, and the row-subset products the sparse runtime calls (ranges, blocks,
     /// and listed single rows).
-    @Test(arguments: [DType.q4_1, .q8_0, .q4_0], availableKernels)
+    @Test(arguments: [DType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K], availableKernels)
     func decodeKernelsHandleAnyRowCountAndSubset(dtype: DType, kernels: DecodeKernels) throws {
-        let columns = 96
+        // Three blocks of 32, or two super-blocks of 256.
+        let columns = dtype.blockSize == 256 ? 512 : 96
         let w = try Fixtures.matrix(dtype, rows: 11, columns: columns, seed: 21)
         var rng = SplitMix64(seed: 22)
         let x = rng.floats(columns, scale: 2)
@@ -303,7 +304,7 @@ import Testing
     @Test func rejectsUnsupportedTypesAndWrongSizes() {
         let buffer = TensorBuffer(count: 24 * 4)
         #expect(throws: SieveKernelsError.self) {
-            try WeightMatrix(bytes: UnsafeRawBufferPointer(buffer.bytes), dtype: .q5_1, rows: 4, columns: 32)
+            try WeightMatrix(bytes: UnsafeRawBufferPointer(buffer.bytes), dtype: .i32, rows: 4, columns: 6)
         }
         #expect(throws: SieveKernelsError.self) {
             try WeightMatrix(bytes: UnsafeRawBufferPointer(buffer.bytes), dtype: .f32, rows: 4, columns: 32)

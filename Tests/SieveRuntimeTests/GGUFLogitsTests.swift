@@ -72,7 +72,11 @@ struct GGUFLogitsTests {
         #expect(agreePrefill >= 20 && agreeDecode >= 20)
     }
 
-    @Test("with 8-bit activations at every batch size, a batch gives the one-token-at-a-time logits", arguments: quantizedFiles)
+    /// The same with llama.cpp's q5_1 and q5_K_M quantizations, which have llama-perplexity values (`ref-q5.json`,
+    /// checked in `PerplexityTests`) but no llama.cpp logits.
+    static let allQuantizedFiles = quantizedFiles + ["tiny-llama/q5_1.gguf", "tiny-llama/q5_k_m.gguf"].filter(Fixtures.has)
+
+    @Test("with 8-bit activations at every batch size, a batch gives the one-token-at-a-time logits", arguments: allQuantizedFiles)
     func quantizedActivationBatches(_ file: String) throws {
         let ids = try Fixtures.inputIDs(try Fixtures.references("\(file.split(separator: "/")[0])/ref.safetensors"))
         let model = try Fixtures.model(file, options: RuntimeOptions(quantizedActivations: true))
@@ -85,7 +89,7 @@ struct GGUFLogitsTests {
         #expect(d <= Tolerance.float32Logits)
     }
 
-    @Test("the prefill path equals the same weights dequantized to f32 (atol 1e-4)", arguments: quantizedFiles)
+    @Test("the prefill path equals the same weights dequantized to f32 (atol 1e-4)", arguments: allQuantizedFiles)
     func dequantizedEquivalence(_ file: String) throws {
         let graph = try Fixtures.graph(file)
         var dequantized = graph

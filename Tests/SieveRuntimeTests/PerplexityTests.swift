@@ -68,13 +68,14 @@ extension PerplexityTests {
     static let ggufFiles = ["tiny-llama/f32.gguf", "tiny-llama/f16.gguf", "tiny-llama/bf16.gguf", "tiny-llama/q8_0.gguf",
                             "tiny-llama/q6_k.gguf", "tiny-llama/q5_0.gguf", "tiny-llama/q4_1.gguf", "tiny-llama/q4_k_m.gguf",
                             "tiny-llama/q4_0.gguf", "tiny-llama-bpe/f32.gguf", "tiny-llama-bpe/q8_0.gguf", "tiny-qwen2/f32.gguf",
-                            "tiny-gpt2/f32.gguf"].filter(Fixtures.has)
+                            "tiny-gpt2/f32.gguf", "tiny-llama/q5_1.gguf", "tiny-llama/q5_k_m.gguf"].filter(Fixtures.has)
 
     @Test("GGUF perplexity on GPL-3 at ctx 128 within 0.5% of llama-perplexity's", .enabled(if: Fixtures.modelScaleTests, "release build (or SIEVE_MODEL_TESTS=1)"),
           arguments: ggufFiles)
     func ggufPerplexity(_ file: String) throws {
         let parts = file.split(separator: "/").map(String.init)
-        let ref = try Fixtures.json("\(parts[0])/ref.json")
+        // The q5_1 and q5_K_M quantizations have their llama-perplexity values in ref-q5.json.
+        let ref = try Fixtures.json("\(parts[0])/\(parts[1].hasPrefix("q5_1") || parts[1].hasPrefix("q5_k") ? "ref-q5.json" : "ref.json")")
         let expected = try #require(ref["perplexity"]?["llama_cpp"]?[parts[1]])
         let graph = try Fixtures.graph(file)
         let tokenizer = try Tokenizer(graph: graph, source: file)
@@ -84,6 +85,25 @@ extension PerplexityTests {
         let value = try #require(expected["ppl"]?.doubleValue)
         print("\(file): PPL \(result.value) ± \(result.standardError); llama.cpp \(value) ± \(expected["stderr"]?.doubleValue ?? 0)")
         #expect(result.chunks == expected["n_chunks"]?.intValue)
+        #expect(abs(result.value - value) / value <= 0.005)
+    }
+
+    /// The decode kernels (8-bit activations, C kernels where the CPU has them) at every batch size: the arithmetic
+    /// llama.cpp uses for these files.
+    @Test("GGUF perplexity with 8-bit activations within 0.5% of llama-perplexity's", .enabled(if: Fixtures.modelScaleTests, "release build (or SIEVE_MODEL_TESTS=1)"),
+          arguments: ["tiny-llama/q6_k.gguf", "tiny-llama/q5_0.gguf", "tiny-llama/q4_k_m.gguf", "tiny-llama/q5_1.gguf",
+                      "tiny-llama/q5_k_m.gguf"].filter(Fixtures.has))
+    func ggufPerplexityWithQuantizedActivations(_ file: String) throws {
+        let parts = file.split(separator: "/").map(String.init)
+        let ref = try Fixtures.json("\(parts[0])/\(parts[1].hasPrefix("q5_1") || parts[1].hasPrefix("q5_k") ? "ref-q5.json" : "ref.json")")
+        let value = try #require(ref["perplexity"]?["llama_cpp"]?[parts[1]]?["ppl"]?.doubleValue)
+        let graph = try Fixtures.graph(file)
+        let tokenizer = try Tokenizer(graph: graph, source: file)
+        let tokens = tokenizer.encode(try Fixtures.gpl3(), addSpecial: true)
+        let model = try Model(graph: graph, options: RuntimeOptions(contextLength: 128, quantizedActivations: true))
+        let result = try Perplexity.measure(model: model, tokens: tokens, contextLength: 128, bos: tokenizer.definition.addBOS ? tokenizer.bosID : nil)
+        print("\(file), 8-bit activations: PPL \(result.value); llama.cpp \(value)")
+        #expect(result.chunks == 138)
         #expect(abs(result.value - value) / value <= 0.005)
     }
 

@@ -48,6 +48,12 @@ int sieve_half_scale_activations(const float *x, intptr_t n, float *scaled);
     /** Q4_0 rows (18-byte blocks: f16 scale, 16 bytes of nibbles with offset 8). */ \
     void sieve_q4_0_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
                                        const int8_t *xq, const float *xd, const float *xs, float *out); \
+    /** Q5_0 rows (22-byte blocks: f16 scale, 32 fifth bits, 16 bytes of nibbles; offset 16; xs as for q4_0). */ \
+    void sieve_q5_0_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
+                                       const int8_t *xq, const float *xd, const float *xs, float *out); \
+    /** Q5_1 rows (24-byte blocks: f16 scale, f16 min, 32 fifth bits, 16 bytes of nibbles; xs as for q4_1). */ \
+    void sieve_q5_1_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
+                                       const int8_t *xq, const float *xd, const float *xs, float *out); \
     /** Q8_0 rows (34-byte blocks: f16 scale, 32 int8 codes; xs is not needed) `rows[0..<count]` of the */ \
     /** matrix at `base` (`rowBytes` bytes per row), four at a time: */ \
     /** `y[rows[i]]` receives row `rows[i]`'s dot product (the loop stays in C: for short rows the per-call */ \
@@ -56,6 +62,24 @@ int sieve_half_scale_activations(const float *x, intptr_t n, float *scaled);
                                       int nb, const int8_t *xq, const float *xd, float *y);
 SIEVE_ROW_KERNELS(vnni)
 SIEVE_ROW_KERNELS(avx2)
+
+// Dot products of four rows of 256-element K-quant super-blocks (nsb each, ggml's layouts) with one token's
+// activations quantized to q8_K: xq holds 256·nsb int8 codes, xd the per-super-block scales, bsums the sums of
+// each 16 consecutive codes (16 per super-block). out[i] receives row i's dot product. Each kernel exists as *_vnni
+// and *_avx2 with the same integer sums per super-block (call only where sieve_cpu_has_avx512_vnni(), respectively
+// sieve_cpu_has_avx2(), returns 1).
+#define SIEVE_K_ROW_KERNELS(suffix) \
+    /** Q4_K rows (144-byte super-blocks: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 of nibbles). */ \
+    void sieve_q4_K_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
+                                       const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
+    /** Q5_K rows (176 bytes: as q4_K, with 32 bytes of fifth bits before the nibbles). */ \
+    void sieve_q5_K_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
+                                       const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
+    /** Q6_K rows (210 bytes: 128 of low nibbles, 64 of high bit pairs, 16 int8 scales, f16 d). */ \
+    void sieve_q6_K_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
+                                       const int8_t *xq, const float *xd, const int16_t *bsums, float *out);
+SIEVE_K_ROW_KERNELS(vnni)
+SIEVE_K_ROW_KERNELS(avx2)
 
 /// `y[0..<rows]` = the products of a q8_0 matrix re-laid 16 rows at a time (`InterleavedQ8Matrix`, 64-byte
 /// aligned) with one token's activations quantized to q8_0 (`xq` codes, `xd` block scales, `xo[b]` = −128 · the sum

@@ -1,0 +1,143 @@
+// The K-quant row kernels of CSieveKernels.h (four rows of 256-element super-blocks with q8_K activations), written
+// once and compiled once per instruction set by QuantizedDot.c, which defines before each inclusion KERNEL_TARGET and
+// KERNEL(name) (see QuantizedDotRows.h) and:
+//   DOT_I16_ADD(acc, a, b)  acc + the eight int32 lanes Σ_{k<2} a[2j+k]·b[2j+k] of two int16 vectors: one `vpdpwssd`
+//                           with VNNI, `vpmaddwd` then `vpaddd` with AVX2 alone (the same integer sums).
+//
+// Codes (at most 63) times activation codes (|x| ≤ 127) are summed in pairs by `vpmaddubsw` (at most 2·63·127, no
+// saturation), and each sub-block's pairs are weighted by its scale (6 bits in q4_K/q5_K, signed 8 bits in q6_K)
+// with DOT_I16_ADD, so a super-block's integer sum (below 256·63·127·128 < 2^31) needs one conversion per row.
+// Each row's eight float lanes are reduced once, at the end.
+
+/// The four rows' sums of eight lanes each: out[i] = Σ lanes of a[i].
+KERNEL_TARGET static inline void KERNEL(reduce4)(const __m256 a[4], float *out) {
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+}
+
+/// The eight 6-bit scales and mins of a q4_K/q5_K super-block (the 12 bytes at `s`), one byte each.
+KERNEL_TARGET static inline void KERNEL(scalesAndMins)(const uint8_t *s, uint8_t scales[8], uint8_t mins[8]) {
+    uint32_t u0, u1, u2;
+    __builtin_memcpy(&u0, s, 4);
+    __builtin_memcpy(&u1, s + 4, 4);
+    __builtin_memcpy(&u2, s + 8, 4);
+    const uint32_t low6 = 0x3F3F3F3Fu, low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
+    const uint32_t scalesLow = u0 & low6, minsLow = u1 & low6;
+    const uint32_t scalesHigh = (u2 & low4) | (((u0 >> 6) & low2) << 4);
+    const uint32_t minsHigh = ((u2 >> 4) & low4) | (((u1 >> 6) & low2) << 4);
+    __builtin_memcpy(scales, &scalesLow, 4);
+    __builtin_memcpy(scales + 4, &scalesHigh, 4);
+    __builtin_memcpy(mins, &minsLow, 4);
+    __builtin_memcpy(mins + 4, &minsHigh, 4);
+}
+
+/// Four q4_K (144-byte super-blocks: f16 d, f16 dmin, 12 bytes of scales and mins, 128 bytes of nibbles) or q5_K
+/// (176 bytes: the same, with 32 bytes of fifth bits before the nibbles) rows: Σ_sb d·dx·Σ_j sc_j·Σ(q·x) −
+/// dmin·dx·Σ_j m_j·Σx over sub-blocks j of 32 (the activation sums from the q8_K block sums).
+KERNEL_TARGET static inline void KERNEL(qK_dot_rows4)(const uint8_t *const r[4], int nsb, int fiveBits, const int8_t *xq,
+                                                      const float *xd, const int16_t *bsums, float *out) {
+    const int blockBytes = fiveBits ? 176 : 144, codesAt = fiveBits ? 48 : 16;
+    const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 corr[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int sb = 0; sb < nsb; sb++) {
+        const int8_t *x = xq + 256 * sb;
+        // Σx per sub-block of 32 (pairs of the 16-element block sums), as int16 in the low 128 bits.
+        const __m256i b16 = _mm256_loadu_si256((const __m256i *)(bsums + 16 * sb));
+        const __m256i pairs = _mm256_madd_epi16(b16, _mm256_set1_epi16(1));
+        const __m128i subSums = _mm_packs_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
+        const __m256 dx = _mm256_set1_ps(xd[sb]);
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *b = r[i] + blockBytes * sb;
+            uint16_t h[2];
+            __builtin_memcpy(h, b, 4);
+            const __m128 dm = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, (short)h[1], (short)h[0]));
+            uint8_t sc[8], mn[8];
+            KERNEL(scalesAndMins)(b + 4, sc, mn);
+            const __m256i qh = fiveBits ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+            __m256i sum = _mm256_setzero_si256();
+            for (int c = 0; c < 4; c++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(b + codesAt + 32 * c));
+                __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+                if (fiveBits) {
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+                }
+                const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x + 64 * c)));
+                const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 64 * c + 32)));
+                sum = DOT_I16_ADD(sum, pl, _mm256_set1_epi16(sc[2 * c]));
+                sum = DOT_I16_ADD(sum, ph, _mm256_set1_epi16(sc[2 * c + 1]));
+            }
+            const float d = _mm_cvtss_f32(dm), dmin = _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dx, _mm256_set1_ps(d)), acc[i]);
+            uint64_t m8;
+            __builtin_memcpy(&m8, mn, 8);
+            const __m128i m = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8)), subSums);
+            corr[i] = _mm256_fmadd_ps(_mm256_castps128_ps256(_mm_cvtepi32_ps(m)), _mm256_mul_ps(dx, _mm256_set1_ps(dmin)), corr[i]);
+        }
+    }
+    float a[4], c[4];
+    for (int i = 0; i < 4; i++) corr[i] = _mm256_blend_ps(_mm256_setzero_ps(), corr[i], 0x0F);
+    KERNEL(reduce4)(acc, a);
+    KERNEL(reduce4)(corr, c);
+    for (int i = 0; i < 4; i++) out[i] = a[i] - c[i];
+}
+
+KERNEL_TARGET void KERNEL(sieve_q4_K_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nsb,
+                                                const int8_t *xq, const float *xd, const int16_t *bsums, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    KERNEL(qK_dot_rows4)(r, nsb, 0, xq, xd, bsums, out);
+}
+
+KERNEL_TARGET void KERNEL(sieve_q5_K_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nsb,
+                                                const int8_t *xq, const float *xd, const int16_t *bsums, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    KERNEL(qK_dot_rows4)(r, nsb, 1, xq, xd, bsums, out);
+}
+
+/// Four q6_K rows (210-byte super-blocks: 128 bytes of low nibbles, 64 bytes of high bit pairs, 16 signed 8-bit
+/// scales of 16 elements each, f16 d): Σ_sb d·dx·(Σ_g sc_g·Σ(q·x) − 32·Σ_g sc_g·Σx) over the groups g of 16, the
+/// codes' offset of 32 taken off with the q8_K block sums in the same integer sum.
+KERNEL_TARGET void KERNEL(sieve_q6_K_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nsb,
+                                                const int8_t *xq, const float *xd, const int16_t *bsums, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int sb = 0; sb < nsb; sb++) {
+        const int8_t *x = xq + 256 * sb;
+        const __m256i b16 = _mm256_loadu_si256((const __m256i *)(bsums + 16 * sb));
+        const __m256 dx = _mm256_set1_ps(xd[sb]);
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *b = r[i] + 210 * sb;
+            const int8_t *sc = (const int8_t *)(b + 192);
+            // −32 · Σ_g sc_g · Σx_g, the offset, starts the sum.
+            const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+            __m256i sum = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(scales, b16)), 5);
+            for (int half = 0; half < 2; half++) {
+                const __m256i qa = _mm256_loadu_si256((const __m256i *)(b + 64 * half));
+                const __m256i qb = _mm256_loadu_si256((const __m256i *)(b + 64 * half + 32));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * half));
+                // Elements 128·half + 32k + (0..<32), k = 0…3.
+                const __m256i q[4] = {
+                    _mm256_or_si256(_mm256_and_si256(qa, low), _mm256_slli_epi16(_mm256_and_si256(qh, two), 4)),
+                    _mm256_or_si256(_mm256_and_si256(qb, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two), 4)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), low),
+                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two), 4)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), low),
+                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two), 4)),
+                };
+                for (int k = 0; k < 4; k++) {
+                    const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x + 128 * half + 32 * k)));
+                    const int g = 8 * half + 2 * k;
+                    const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+                    sum = DOT_I16_ADD(sum, p, s);
+                }
+            }
+            uint16_t h;
+            __builtin_memcpy(&h, b + 208, 2);
+            const float d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dx, _mm256_set1_ps(d)), acc[i]);
+        }
+    }
+    KERNEL(reduce4)(acc, out);
+}
