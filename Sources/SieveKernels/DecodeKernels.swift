@@ -77,22 +77,17 @@ enum CRowKernels {
             }
             return
         }
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4) { out in
-            let o = out.baseAddress!
-            rows.forEachGroup(of: w) { r, valid in
-                let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
-                switch (w.dtype, vnni) {
-                case (.q4_1, true): sieve_q4_1_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
-                case (.q4_1, false): sieve_q4_1_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
-                case (.q4_0, true): sieve_q4_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
-                case (.q4_0, false): sieve_q4_0_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
-                case (.q5_0, true): sieve_q5_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
-                case (.q5_0, false): sieve_q5_0_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
-                case (.q5_1, true): sieve_q5_1_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
-                case (.q5_1, false): sieve_q5_1_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
-                default: preconditionFailure("no C row kernel for \(w.dtype.name)")
-                }
-                KQuant.store(SIMD4(o[0], o[1], o[2], o[3]), r, valid: valid, y)
+        fourRowGroups(w, rows, y) { p0, p1, p2, p3, o in
+            switch (w.dtype, vnni) {
+            case (.q4_1, true): sieve_q4_1_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
+            case (.q4_1, false): sieve_q4_1_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
+            case (.q4_0, true): sieve_q4_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
+            case (.q4_0, false): sieve_q4_0_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
+            case (.q5_0, true): sieve_q5_0_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
+            case (.q5_0, false): sieve_q5_0_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
+            case (.q5_1, true): sieve_q5_1_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
+            case (.q5_1, false): sieve_q5_1_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
+            default: preconditionFailure("no C row kernel for \(w.dtype.name)")
             }
         }
         #else
@@ -109,25 +104,35 @@ enum CRowKernels {
         let nsb = Int32(act.blocks)
         let vnni = kernels == .vnni
         precondition(vnni || kernels == .avx2, "no C row kernels named \(kernels.rawValue)")
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4) { out in
-            let o = out.baseAddress!
-            rows.forEachGroup(of: w) { r, valid in
-                let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
-                switch (w.dtype, vnni) {
-                case (.q4_K, true): sieve_q4_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
-                case (.q4_K, false): sieve_q4_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
-                case (.q5_K, true): sieve_q5_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
-                case (.q5_K, false): sieve_q5_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
-                case (.q6_K, true): sieve_q6_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
-                case (.q6_K, false): sieve_q6_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
-                default: preconditionFailure("no C super-block row kernel for \(w.dtype.name)")
-                }
-                KQuant.store(SIMD4(o[0], o[1], o[2], o[3]), r, valid: valid, y)
+        fourRowGroups(w, rows, y) { p0, p1, p2, p3, o in
+            switch (w.dtype, vnni) {
+            case (.q4_K, true): sieve_q4_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+            case (.q4_K, false): sieve_q4_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+            case (.q5_K, true): sieve_q5_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+            case (.q5_K, false): sieve_q5_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+            case (.q6_K, true): sieve_q6_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+            case (.q6_K, false): sieve_q6_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+            default: preconditionFailure("no C super-block row kernel for \(w.dtype.name)")
             }
         }
         #else
         preconditionFailure("the C row kernels exist only on x86-64")
         #endif
+    }
+
+    /// Calls `kernel` with the four rows of each group of `rows` (`DecodeRows.forEachGroup`) and a buffer of four
+    /// outputs, then stores the group's valid outputs into `y`.
+    @inline(__always)
+    private static func fourRowGroups(_ w: WeightLayout, _ rows: DecodeRows, _ y: UnsafeMutablePointer<Float>,
+                                      _ kernel: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer,
+                                                 UnsafeMutablePointer<Float>) -> Void) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4) { out in
+            let o = out.baseAddress!
+            rows.forEachGroup(of: w) { r, valid in
+                kernel(w.row(r.0), w.row(r.1), w.row(r.2), w.row(r.3), o)
+                KQuant.store(SIMD4(o[0], o[1], o[2], o[3]), r, valid: valid, y)
+            }
+        }
     }
 
     /// Whether the C f16 row kernels (`halfRows`, `TransposedMatMul`'s f16 rows) can run here: x86-64 with AVX2,
