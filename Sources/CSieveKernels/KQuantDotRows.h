@@ -39,7 +39,7 @@ KERNEL_TARGET static inline void KERNEL(qK_dot_rows4)(const uint8_t *const r[4],
     const int blockBytes = fiveBits ? 176 : 144, codesAt = fiveBits ? 48 : 16;
     const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    __m256 corr[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m128 corr[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
     for (int sb = 0; sb < nsb; sb++) {
         const int8_t *x = xq + 256 * sb;
         // Σx per sub-block of 32 (pairs of the 16-element block sums), as int16 in the low 128 bits.
@@ -47,6 +47,7 @@ KERNEL_TARGET static inline void KERNEL(qK_dot_rows4)(const uint8_t *const r[4],
         const __m256i pairs = _mm256_madd_epi16(b16, _mm256_set1_epi16(1));
         const __m128i subSums = _mm_packs_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
         const __m256 dx = _mm256_set1_ps(xd[sb]);
+        const __m128 dx4 = _mm256_castps256_ps128(dx);
         for (int i = 0; i < 4; i++) {
             const uint8_t *b = r[i] + blockBytes * sb;
             uint16_t h[2];
@@ -73,14 +74,14 @@ KERNEL_TARGET static inline void KERNEL(qK_dot_rows4)(const uint8_t *const r[4],
             uint64_t m8;
             __builtin_memcpy(&m8, mn, 8);
             const __m128i m = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8)), subSums);
-            corr[i] = _mm256_fmadd_ps(_mm256_castps128_ps256(_mm_cvtepi32_ps(m)), _mm256_mul_ps(dx, _mm256_set1_ps(dmin)), corr[i]);
+            corr[i] = _mm_fmadd_ps(_mm_cvtepi32_ps(m), _mm_mul_ps(dx4, _mm_set1_ps(dmin)), corr[i]);
         }
     }
-    float a[4], c[4];
-    for (int i = 0; i < 4; i++) corr[i] = _mm256_blend_ps(_mm256_setzero_ps(), corr[i], 0x0F);
+    float a[4];
     KERNEL(reduce4)(acc, a);
-    KERNEL(reduce4)(corr, c);
-    for (int i = 0; i < 4; i++) out[i] = a[i] - c[i];
+    // Lane i: the sum of corr[i]'s four lanes.
+    const __m128 c = _mm_hadd_ps(_mm_hadd_ps(corr[0], corr[1]), _mm_hadd_ps(corr[2], corr[3]));
+    _mm_storeu_ps(out, _mm_sub_ps(_mm_loadu_ps(a), c));
 }
 
 KERNEL_TARGET void KERNEL(sieve_q4_K_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nsb,

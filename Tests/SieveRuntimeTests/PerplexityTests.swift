@@ -65,6 +65,14 @@ struct PerplexityTests {
 }
 
 extension PerplexityTests {
+    /// llama-perplexity's entry for `file` (`model/file.gguf`): from the model's `ref.json`, or for the q5_1 and
+    /// q5_K_M quantizations made for Sieve, from `ref-q5.json`.
+    static func llamaPerplexity(_ file: String) throws -> JSONValue {
+        let parts = file.split(separator: "/").map(String.init)
+        let refFile = parts[1].hasPrefix("q5_1") || parts[1].hasPrefix("q5_k") ? "ref-q5.json" : "ref.json"
+        return try #require(try Fixtures.json("\(parts[0])/\(refFile)")["perplexity"]?["llama_cpp"]?[parts[1]])
+    }
+
     static let ggufFiles = ["tiny-llama/f32.gguf", "tiny-llama/f16.gguf", "tiny-llama/bf16.gguf", "tiny-llama/q8_0.gguf",
                             "tiny-llama/q6_k.gguf", "tiny-llama/q5_0.gguf", "tiny-llama/q4_1.gguf", "tiny-llama/q4_k_m.gguf",
                             "tiny-llama/q4_0.gguf", "tiny-llama-bpe/f32.gguf", "tiny-llama-bpe/q8_0.gguf", "tiny-qwen2/f32.gguf",
@@ -73,10 +81,7 @@ extension PerplexityTests {
     @Test("GGUF perplexity on GPL-3 at ctx 128 within 0.5% of llama-perplexity's", .enabled(if: Fixtures.modelScaleTests, "release build (or SIEVE_MODEL_TESTS=1)"),
           arguments: ggufFiles)
     func ggufPerplexity(_ file: String) throws {
-        let parts = file.split(separator: "/").map(String.init)
-        // The q5_1 and q5_K_M quantizations have their llama-perplexity values in ref-q5.json.
-        let ref = try Fixtures.json("\(parts[0])/\(parts[1].hasPrefix("q5_1") || parts[1].hasPrefix("q5_k") ? "ref-q5.json" : "ref.json")")
-        let expected = try #require(ref["perplexity"]?["llama_cpp"]?[parts[1]])
+        let expected = try Self.llamaPerplexity(file)
         let graph = try Fixtures.graph(file)
         let tokenizer = try Tokenizer(graph: graph, source: file)
         let tokens = tokenizer.encode(try Fixtures.gpl3(), addSpecial: true)
@@ -94,9 +99,7 @@ extension PerplexityTests {
           arguments: ["tiny-llama/q6_k.gguf", "tiny-llama/q5_0.gguf", "tiny-llama/q4_k_m.gguf", "tiny-llama/q5_1.gguf",
                       "tiny-llama/q5_k_m.gguf"].filter(Fixtures.has))
     func ggufPerplexityWithQuantizedActivations(_ file: String) throws {
-        let parts = file.split(separator: "/").map(String.init)
-        let ref = try Fixtures.json("\(parts[0])/\(parts[1].hasPrefix("q5_1") || parts[1].hasPrefix("q5_k") ? "ref-q5.json" : "ref.json")")
-        let value = try #require(ref["perplexity"]?["llama_cpp"]?[parts[1]]?["ppl"]?.doubleValue)
+        let value = try #require(try Self.llamaPerplexity(file)["ppl"]?.doubleValue)
         let graph = try Fixtures.graph(file)
         let tokenizer = try Tokenizer(graph: graph, source: file)
         let tokens = tokenizer.encode(try Fixtures.gpl3(), addSpecial: true)
