@@ -74,6 +74,8 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
         case .q4_1: return .q4_1
         case .q5_0: return .q5_0
         case .q5_1: return .q5_1
+        case .q2_K: return .q2_K
+        case .q3_K: return .q3_K
         case .q4_K: return .q4_K
         case .q5_K: return .q5_K
         case .q6_K: return .q6_K

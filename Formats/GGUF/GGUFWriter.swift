@@ -12,7 +12,7 @@ public enum GGUFWriter {
     public static let alignment = 32
 
     /// Target types `WriteOptions.dtype` may name for GGUF output (nil keeps each tensor's type).
-    public static let targetTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
+    public static let targetTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     /// One tensor of the output: its GGUF name, the IR tensors it is made of (several when fused), its type.
     struct Entry {
@@ -221,7 +221,7 @@ public enum GGUFWriter {
         for e in entries where e.shape.rank >= 2 { counts[e.dtype, default: 0] += 1 }
         let dominant = counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key.rawValue > $1.key.rawValue) }?.key ?? .f32
         let codes: [DType: Int] = [.f32: 0, .f16: 1, .q4_0: 2, .q4_1: 3, .q8_0: 7, .q5_0: 8, .q5_1: 9,
-                                   .q4_K: 15, .q5_K: 17, .q6_K: 18, .bf16: 32]
+                                   .q2_K: 10, .q3_K: 12, .q4_K: 15, .q5_K: 17, .q6_K: 18, .bf16: 32]
         return codes[dominant] ?? 0
     }
 

@@ -5,8 +5,10 @@
 //                           with VNNI, `vpmaddwd` then `vpaddd` with AVX2 alone (the same integer sums).
 //
 // Codes (at most 63) times activation codes (|x| ≤ 127) are summed in pairs by `vpmaddubsw` (at most 2·63·127, no
-// saturation), and each sub-block's pairs are weighted by its scale (6 bits in q4_K/q5_K, signed 8 bits in q6_K)
-// with DOT_I16_ADD, so a super-block's integer sum (below 256·63·127·128 < 2^31) needs one conversion per row.
+// saturation), and each sub-block's pairs are weighted by its scale (6 bits in q4_K/q5_K, signed 8 bits in q6_K,
+// 4 bits with codes ≤ 3 in q2_K, −32…31 with codes ≤ 7 in q3_K) with DOT_I16_ADD, so a super-block's integer sum
+// (below 256·63·127·128 < 2^31, offsets of q6_K and q3_K included: 32·128 resp. 4·32 times 256·127) needs one
+// conversion per row.
 // Each row's eight float lanes are reduced once, at the end.
 
 /// The four rows' sums of eight lanes each: out[i] = Σ lanes of a[i].
@@ -136,6 +138,123 @@ KERNEL_TARGET void KERNEL(sieve_q6_K_dot_rows4)(const void *r0, const void *r1, 
             }
             uint16_t h;
             __builtin_memcpy(&h, b + 208, 2);
+            const float d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dx, _mm256_set1_ps(d)), acc[i]);
+        }
+    }
+    KERNEL(reduce4)(acc, out);
+}
+
+/// The four 2-bit code vectors of 32 bytes of q2_K/q3_K codes: c[j] holds bits 2j…2j+1 of each byte, as bytes.
+KERNEL_TARGET static inline void KERNEL(crumbs4)(__m256i q, __m256i c[4]) {
+    const __m256i three = _mm256_set1_epi8(3);
+    for (int j = 0; j < 4; j++) c[j] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), three);
+}
+
+/// The scales of groups 8·half … 8·half + 7 (int8 in the 16 bytes of `s8`) as int16, in both 128-bit halves.
+KERNEL_TARGET static inline __m256i KERNEL(halfScales)(__m128i s8, int half) {
+    return _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(half ? _mm_srli_si128(s8, 8) : s8));
+}
+
+/// `sum` + Σ_j Σ_l scale(g)·c[j]_l·x[32j + l] for the groups g = 8·half + 2j + (l ≥ 16) of one half super-block:
+/// each code vector's pairs (`vpmaddubsw`) weighted by group 2j's scale in the low 128 bits and 2j + 1's in the
+/// high (a `vpshufb` of the half's scales from `halfScales`).
+KERNEL_TARGET static inline __m256i KERNEL(halfDots)(__m256i sum, const __m256i c[4], const int8_t *x, __m256i scales) {
+    for (int j = 0; j < 4; j++) {
+        const __m256i p = _mm256_maddubs_epi16(c[j], _mm256_loadu_si256((const __m256i *)(x + 32 * j)));
+        const short lo = (short)((4 * j + 1) << 8 | 4 * j), hi = (short)((4 * j + 3) << 8 | (4 * j + 2));
+        const __m256i pick = _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
+        sum = DOT_I16_ADD(sum, p, _mm256_shuffle_epi8(scales, pick));
+    }
+    return sum;
+}
+
+/// Four q2_K rows (84-byte super-blocks: 16 bytes of 4-bit scales (low nibbles) and mins (high nibbles) of the
+/// groups of 16, 64 bytes of 2-bit codes, f16 d, f16 dmin): Σ_sb d·dx·Σ_g sc_g·Σ(q·x) − dmin·dx·Σ_g m_g·Σx, the mins'
+/// term from the q8_K block sums (|Σ_g m_g·Σx| ≤ 16·15·16·127) and subtracted at the end.
+KERNEL_TARGET void KERNEL(sieve_q2_K_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nsb,
+                                                const int8_t *xq, const float *xd, const int16_t *bsums, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    const __m128i low = _mm_set1_epi8(0x0F);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 corr[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int sb = 0; sb < nsb; sb++) {
+        const int8_t *x = xq + 256 * sb;
+        const __m256i b16 = _mm256_loadu_si256((const __m256i *)(bsums + 16 * sb));
+        const __m256 dx = _mm256_set1_ps(xd[sb]);
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *b = r[i] + 84 * sb;
+            const __m128i sm = _mm_loadu_si128((const __m128i *)b);
+            const __m128i sc = _mm_and_si128(sm, low), mn = _mm_and_si128(_mm_srli_epi16(sm, 4), low);
+            __m256i sum = _mm256_setzero_si256();
+            for (int half = 0; half < 2; half++) {
+                __m256i c[4];
+                KERNEL(crumbs4)(_mm256_loadu_si256((const __m256i *)(b + 16 + 32 * half)), c);
+                sum = KERNEL(halfDots)(sum, c, x + 128 * half, KERNEL(halfScales)(sc, half));
+            }
+            const __m256i m = _mm256_madd_epi16(_mm256_cvtepu8_epi16(mn), b16);
+            uint32_t h;
+            __builtin_memcpy(&h, b + 80, 4);
+            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)h));
+            const float d = _mm_cvtss_f32(dm), dmin = _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dx, _mm256_set1_ps(d)), acc[i]);
+            corr[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dx, _mm256_set1_ps(dmin)), corr[i]);
+        }
+    }
+    float a[4], c[4];
+    KERNEL(reduce4)(acc, a);
+    KERNEL(reduce4)(corr, c);
+    _mm_storeu_ps(out, _mm_sub_ps(_mm_loadu_ps(a), _mm_loadu_ps(c)));
+}
+
+/// The 16 signed scales s_g = u_g − 32 of a q3_K super-block (the 12 bytes at `s`), one int8 each: u_g's low four
+/// bits are the low (g < 8) or high (g ≥ 8) nibble of byte g % 8, its high two bits bits 2·(g / 4)… of byte 8 + g % 4.
+KERNEL_TARGET static inline __m128i KERNEL(q3Scales)(const uint8_t *s) {
+    uint32_t u0, u1, u2;
+    __builtin_memcpy(&u0, s, 4);
+    __builtin_memcpy(&u1, s + 4, 4);
+    __builtin_memcpy(&u2, s + 8, 4);
+    const uint32_t low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
+    const __m128i u = _mm_setr_epi32((int)((u0 & low4) | ((u2 & low2) << 4)),
+                                     (int)((u1 & low4) | (((u2 >> 2) & low2) << 4)),
+                                     (int)(((u0 >> 4) & low4) | (((u2 >> 4) & low2) << 4)),
+                                     (int)(((u1 >> 4) & low4) | (((u2 >> 6) & low2) << 4)));
+    return _mm_sub_epi8(u, _mm_set1_epi8(32));
+}
+
+/// Four q3_K rows (110-byte super-blocks: 32 bytes of high bits, 64 bytes of low 2-bit codes, 12 bytes of 6-bit
+/// scales of the groups of 16, f16 d): Σ_sb d·dx·(Σ_g s_g·Σ(c·x) − 4·Σ_g s_g·Σx), c = low bits + 4·high bit and
+/// s_g = scale − 32, the codes' offset of 4 taken off with the q8_K block sums in the same integer sum.
+KERNEL_TARGET void KERNEL(sieve_q3_K_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nsb,
+                                                const int8_t *xq, const float *xd, const int16_t *bsums, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    const __m256i four = _mm256_set1_epi8(4);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int sb = 0; sb < nsb; sb++) {
+        const int8_t *x = xq + 256 * sb;
+        const __m256i b16 = _mm256_loadu_si256((const __m256i *)(bsums + 16 * sb));
+        const __m256 dx = _mm256_set1_ps(xd[sb]);
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *b = r[i] + 110 * sb;
+            const __m128i s = KERNEL(q3Scales)(b + 96);
+            // −4 · Σ_g s_g · Σx_g, the offset, starts the sum.
+            __m256i sum = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_setzero_si256(),
+                                                             _mm256_madd_epi16(_mm256_cvtepi8_epi16(s), b16)), 2);
+            const __m256i hm = _mm256_loadu_si256((const __m256i *)b);
+            for (int half = 0; half < 2; half++) {
+                __m256i c[4];
+                KERNEL(crumbs4)(_mm256_loadu_si256((const __m256i *)(b + 32 + 32 * half)), c);
+                // Bit k = 4·half + j of each high-bit byte, moved to bit 2 (within each byte: bits of the other
+                // byte of a 16-bit lane land elsewhere and are masked off).
+                for (int j = 0; j < 4; j++) {
+                    const int k = 4 * half + j;
+                    const __m256i h = k >= 2 ? _mm256_srli_epi16(hm, k - 2) : _mm256_slli_epi16(hm, 2 - k);
+                    c[j] = _mm256_or_si256(c[j], _mm256_and_si256(h, four));
+                }
+                sum = KERNEL(halfDots)(sum, c, x + 128 * half, KERNEL(halfScales)(s, half));
+            }
+            uint16_t h;
+            __builtin_memcpy(&h, b + 108, 2);
             const float d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dx, _mm256_set1_ps(d)), acc[i]);
         }

@@ -6,7 +6,7 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
     /// Plain numeric types (floats, integers, booleans).
     case f64, f32, f16, bf16, i64, i32, i16, i8, u8, bool
     /// llama.cpp block-quantized types.
-    case q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K, q8_K
+    case q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K, q8_K
 
     /// The name used in manifests and on the command line (`f32`, `q4_K`, …).
     public var name: String { rawValue }
@@ -21,7 +21,7 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
     public var blockSize: Int {
         switch self {
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1: return 32
-        case .q4_K, .q5_K, .q6_K, .q8_K: return 256
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: return 256
         default: return 1
         }
     }
@@ -38,6 +38,8 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
         case .q4_1: return 20
         case .q5_0: return 22
         case .q5_1: return 24
+        case .q2_K: return 84
+        case .q3_K: return 110
         case .q4_K: return 144
         case .q5_K: return 176
         case .q6_K: return 210

@@ -10,6 +10,8 @@
 /// | q4_1 | 32 | 20 | `half d, m; u8 qs[16]` — `x = d·q + m` |
 /// | q5_0 | 32 | 22 | `half d; u32 qh; u8 qs[16]` — bit i of `qh` is bit 4 of element i; `x = d·(q − 16)` |
 /// | q5_1 | 32 | 24 | `half d, m; u32 qh; u8 qs[16]` — `x = d·q + m` |
+/// | q2_K | 256 | 84 | `u8 scales[16]; u8 qs[64]; half d, dmin` — 16 sub-blocks of 16, 4-bit scale (low nibble) and min; `x = d·sc·q − dmin·m` |
+/// | q3_K | 256 | 110 | `u8 hmask[32]; u8 qs[64]; u8 scales[12]; half d` — 16 sub-blocks of 16, 6-bit scales − 32; `x = d·s·(q − 4)`, q's bit 2 in `hmask` |
 /// | q4_K | 256 | 144 | `half d, dmin; u8 scales[12]; u8 qs[128]` — 8 sub-blocks of 32 with 6-bit scales and mins |
 /// | q5_K | 256 | 176 | `half d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]` |
 /// | q6_K | 256 | 210 | `u8 ql[128]; u8 qh[64]; int8 scales[16]; half d` — 16 sub-blocks of 16 |
@@ -89,6 +91,8 @@ public enum QuantizedCodecs {
         case .q4_1: dequantizeQ4_1(block, out)
         case .q5_0: dequantizeQ5(block, out, hasMin: false)
         case .q5_1: dequantizeQ5(block, out, hasMin: true)
+        case .q2_K: dequantizeQ2_K(block, out)
+        case .q3_K: dequantizeQ3_K(block, out)
         case .q4_K: dequantizeQ4_K(block, out)
         case .q5_K: dequantizeQ5_K(block, out)
         case .q6_K: dequantizeQ6_K(block, out)
@@ -105,6 +109,8 @@ public enum QuantizedCodecs {
         case .q4_1: quantizeQ4_1(values, block)
         case .q5_0: quantizeQ5_0(values, block)
         case .q5_1: quantizeQ5_1(values, block)
+        case .q2_K: quantizeQ2_K(values, block)
+        case .q3_K: quantizeQ3_K(values, block)
         case .q4_K: quantizeQ45_K(values, block, highBits: false)
         case .q5_K: quantizeQ45_K(values, block, highBits: true)
         case .q6_K: quantizeQ6_K(values, block)
@@ -344,7 +350,7 @@ public enum QuantizedCodecs {
     /// weighted least-squares search over `nstep + 1` candidate scales. Returns (scale, -offset).
     static func makeQKX2Quants(_ x: UnsafePointer<Float>, _ n: Int, nmax: Int, weights: UnsafePointer<Float>,
                                codes: UnsafeMutablePointer<UInt8>, scratch: UnsafeMutablePointer<UInt8>,
-                               rmin: Float, rdelta: Float, nstep: Int) -> (scale: Float, min: Float) {
+                               rmin: Float, rdelta: Float, nstep: Int, absoluteErrors: Bool = false) -> (scale: Float, min: Float) {
         var lo = x[0], hi = x[0]
         var sumW = weights[0]
         var sumX = sumW * x[0]
@@ -366,7 +372,7 @@ public enum QuantizedCodecs {
             let l = Swift.max(0, Swift.min(nmax, nearestInt(iscale * (x[i] - lo))))
             codes[i] = UInt8(l)
             let diff = scale * Float(l) + lo - x[i]
-            bestError += weights[i] * diff * diff
+            bestError += weights[i] * (absoluteErrors ? abs(diff) : diff * diff)
         }
         for step in 0...nstep {
             iscale = (rmin + rdelta * Float(step) + Float(nmax)) / (hi - lo)
@@ -390,7 +396,7 @@ public enum QuantizedCodecs {
             var error: Float = 0
             for i in 0..<n {
                 let diff = thisScale * Float(scratch[i]) + thisMin - x[i]
-                error += weights[i] * diff * diff
+                error += weights[i] * (absoluteErrors ? abs(diff) : diff * diff)
             }
             if error < bestError {
                 for i in 0..<n { codes[i] = scratch[i] }
@@ -400,6 +406,185 @@ public enum QuantizedCodecs {
             }
         }
         return (scale, -lo)
+    }
+
+    // MARK: 2- and 3-bit K-quants
+
+    /// Element `e` of a q2_K/q3_K super-block: its 2-bit code is bits 2j…2j+1 of byte `32·half + l` of the codes,
+    /// and its sub-block of 16 is `8·half + 2j + l/16` (e = 128·half + 32j + l).
+    @inline(__always) static func twoBitPosition(_ e: Int) -> (byte: Int, shift: UInt8, group: Int) {
+        let half = e / 128, j = (e % 128) / 32, l = e % 32
+        return (32 * half + l, UInt8(2 * j), 8 * half + 2 * j + l / 16)
+    }
+
+    static func dequantizeQ2_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(b, 80), dmin = half(b, 82)
+        for e in 0..<256 {
+            let (at, shift, g) = twoBitPosition(e)
+            let sc = byte(b, g), q = (byte(b, 16 + at) >> shift) & 3
+            y[e] = d * Float(sc & 0x0F) * Float(q) - dmin * Float(sc >> 4)
+        }
+    }
+
+    /// The 6-bit scale (0…63, before its −32 offset) of sub-block `g` of a q3_K block whose 12 scale bytes are at
+    /// `s`: the low four bits in a nibble of bytes 0…7, the high two in bits 2(g/4)… of byte 8 + g%4.
+    @inline(__always) static func q3KScale(_ s: UnsafeRawPointer, _ g: Int) -> Int {
+        let low = g < 8 ? byte(s, g) & 0x0F : byte(s, g - 8) >> 4
+        return Int(low | ((byte(s, 8 + g % 4) >> UInt8(2 * (g / 4))) & 3) << 4)
+    }
+
+    static func dequantizeQ3_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(b, 108)
+        for e in 0..<256 {
+            let (at, shift, g) = twoBitPosition(e)
+            let low = Int((byte(b, 32 + at) >> shift) & 3)
+            // Bit 2 of the code: bit 4·half + j of hmask byte l (bit `shift/2 + 4·half`).
+            let high = Int((byte(b, e % 32) >> UInt8(e / 32)) & 1)
+            y[e] = d * Float(q3KScale(b + 96, g) - 32) * Float(low + 4 * high - 4)
+        }
+    }
+
+    /// Packs 256 codes of 0…3 as q2_K/q3_K store them (four per byte, see `twoBitPosition`) at `qs`.
+    static func packTwoBitCodes(_ codes: [UInt8], into qs: UnsafeMutableRawPointer) {
+        for half in 0..<2 {
+            for l in 0..<32 {
+                let c = 128 * half + l
+                let packed = codes[c] | codes[c + 32] << 2 | codes[c + 64] << 4 | codes[c + 96] << 6
+                qs.storeBytes(of: packed, toByteOffset: 32 * half + l, as: UInt8.self)
+            }
+        }
+    }
+
+    /// q2_K quantization, as ggml's `quantize_row_q2_K_ref`: each sub-block's scale and min by `make_qkx2_quants`
+    /// (weights |x|, absolute errors), both quantized to 4 bits against the block's largest, then the codes again
+    /// against the stored scales.
+    static func quantizeQ2_K(_ x: UnsafePointer<Float>, _ b: UnsafeMutableRawPointer) {
+        var codes = [UInt8](repeating: 0, count: 256)
+        var scratch = [UInt8](repeating: 0, count: 16)
+        var weights = [Float](repeating: 0, count: 16)
+        var scales = [Float](repeating: 0, count: 16), mins = [Float](repeating: 0, count: 16)
+        var maxScale: Float = 0, maxMin: Float = 0
+        for j in 0..<16 {
+            let xs = x + 16 * j
+            for l in 0..<16 { weights[l] = abs(xs[l]) }
+            let (s, m) = codes.withUnsafeMutableBufferPointer { c in
+                scratch.withUnsafeMutableBufferPointer { a in
+                    weights.withUnsafeBufferPointer { w in
+                        makeQKX2Quants(xs, 16, nmax: 3, weights: w.baseAddress!, codes: c.baseAddress! + 16 * j,
+                                       scratch: a.baseAddress!, rmin: -0.5, rdelta: 0.1, nstep: 15, absoluteErrors: true)
+                    }
+                }
+            }
+            scales[j] = s; mins[j] = m
+            if s > maxScale { maxScale = s }
+            if m > maxMin { maxMin = m }
+        }
+        // ggml stores the rounded values in bytes as they are (wrapping; in range for finite inputs).
+        for j in 0..<16 {
+            let ls = maxScale > 0 ? nearestInt(15 / maxScale * scales[j]) : 0
+            let lm = maxMin > 0 ? nearestInt(15 / maxMin * mins[j]) : 0
+            b.storeBytes(of: UInt8(truncatingIfNeeded: ls | lm << 4), toByteOffset: j, as: UInt8.self)
+        }
+        storeHalf(maxScale > 0 ? maxScale / 15 : 0, b, 80)
+        storeHalf(maxMin > 0 ? maxMin / 15 : 0, b, 82)
+        let d = half(b, 80), dmin = half(b, 82)
+        for j in 0..<16 {
+            let sc = byte(b, j)
+            let dj = d * Float(sc & 0x0F)
+            if dj == 0 { continue }
+            let dm = dmin * Float(sc >> 4)
+            for i in 0..<16 {
+                codes[16 * j + i] = UInt8(Swift.max(0, Swift.min(3, nearestInt((x[16 * j + i] + dm) / dj))))
+            }
+        }
+        packTwoBitCodes(codes, into: b + 16)
+    }
+
+    /// ggml's `make_q3_quants` with `do_rmse`: signed codes in `-nmax..<nmax` (returned offset by `nmax`), first
+    /// by the largest magnitude, then changed one at a time (up to five passes) while that raises the x²-weighted
+    /// fit `(Σw·x·l)² / Σw·l²`; returns the scale `Σw·x·l / Σw·l²`.
+    static func makeQ3Quants(_ x: UnsafePointer<Float>, _ n: Int, nmax: Int, codes: UnsafeMutablePointer<UInt8>) -> Float {
+        var amax: Float = 0, maxValue: Float = 0
+        for i in 0..<n where abs(x[i]) > amax {
+            amax = abs(x[i]); maxValue = x[i]
+        }
+        if amax < 1e-15 {
+            for i in 0..<n { codes[i] = 0 }
+            return 0
+        }
+        func clamped(_ v: Int) -> Int { Swift.max(-nmax, Swift.min(nmax - 1, v)) }
+        let iscale = -Float(nmax) / maxValue
+        var l = [Int](repeating: 0, count: n)
+        var sumLX: Float = 0, sumL2: Float = 0
+        for i in 0..<n {
+            l[i] = clamped(nearestInt(iscale * x[i]))
+            let w = x[i] * x[i]
+            sumLX += w * x[i] * Float(l[i])
+            sumL2 += w * Float(l[i]) * Float(l[i])
+        }
+        for _ in 0..<5 {
+            var changed = false
+            for i in 0..<n {
+                let w = x[i] * x[i]
+                var slx = sumLX - w * x[i] * Float(l[i])
+                guard slx > 0 else { continue }
+                var sl2 = sumL2 - w * Float(l[i]) * Float(l[i])
+                let candidate = clamped(nearestInt(x[i] * sl2 / slx))
+                guard candidate != l[i] else { continue }
+                slx += w * x[i] * Float(candidate)
+                sl2 += w * Float(candidate) * Float(candidate)
+                if sl2 > 0 && slx * slx * sumL2 > sumLX * sumLX * sl2 {
+                    l[i] = candidate; sumLX = slx; sumL2 = sl2
+                    changed = true
+                }
+            }
+            if !changed { break }
+        }
+        for i in 0..<n { codes[i] = UInt8(l[i] + nmax) }
+        return sumL2 > 0 ? sumLX / sumL2 : 0
+    }
+
+    /// q3_K quantization, as ggml's `quantize_row_q3_K_ref`: each sub-block's scale by `make_q3_quants`, the
+    /// scales quantized to 6 bits (−32…31) against the one of largest magnitude, then the codes (−4…3) again against
+    /// the stored scales.
+    static func quantizeQ3_K(_ x: UnsafePointer<Float>, _ b: UnsafeMutableRawPointer) {
+        var codes = [UInt8](repeating: 0, count: 256)
+        var scales = [Float](repeating: 0, count: 16)
+        var maxScale: Float = 0, maxAbsScale: Float = 0
+        codes.withUnsafeMutableBufferPointer { c in
+            for j in 0..<16 {
+                let s = makeQ3Quants(x + 16 * j, 16, nmax: 4, codes: c.baseAddress! + 16 * j)
+                scales[j] = s
+                if abs(s) > maxAbsScale { maxAbsScale = abs(s); maxScale = s }
+            }
+        }
+        b.initializeMemory(as: UInt8.self, repeating: 0, count: 110)
+        if maxScale != 0 {
+            let iscale = -32 / maxScale
+            for j in 0..<16 {
+                let l = UInt8(Swift.max(-32, Swift.min(31, nearestInt(iscale * scales[j]))) + 32)
+                let low = j < 8 ? j : j - 8
+                let nibble = j < 8 ? l & 0x0F : (l & 0x0F) << 4
+                b.storeBytes(of: byte(b, 96 + low) | nibble, toByteOffset: 96 + low, as: UInt8.self)
+                let high = 96 + 8 + j % 4
+                b.storeBytes(of: byte(b, high) | (l >> 4) << UInt8(2 * (j / 4)), toByteOffset: high, as: UInt8.self)
+            }
+            storeHalf(1 / iscale, b, 108)
+        }
+        let d = half(b, 108)
+        for j in 0..<16 {
+            let dj = d * Float(q3KScale(b + 96, j) - 32)
+            if dj == 0 { continue }
+            for i in 0..<16 {
+                codes[16 * j + i] = UInt8(Swift.max(-4, Swift.min(3, nearestInt(x[16 * j + i] / dj))) + 4)
+            }
+        }
+        // Bit 2 of element e's code goes to bit e/32 of hmask byte e%32.
+        for e in 0..<256 where codes[e] > 3 {
+            codes[e] -= 4
+            b.storeBytes(of: byte(b, e % 32) | 1 << UInt8(e / 32), toByteOffset: e % 32, as: UInt8.self)
+        }
+        packTwoBitCodes(codes, into: b + 32)
     }
 
     /// q4_K (`highBits` false: 4-bit codes) and q5_K (`highBits` true: 5-bit codes) quantization, as ggml's

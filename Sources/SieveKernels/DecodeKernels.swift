@@ -95,7 +95,7 @@ enum CRowKernels {
         #endif
     }
 
-    /// `y[r] = W[r, :]·x` for `r` in `rows` of a q4_K, q5_K or q6_K matrix with the C kernels `kernels` (`vnni`
+    /// `y[r] = W[r, :]·x` for `r` in `rows` of a K-quant (q2_K … q6_K) matrix with the C kernels `kernels` (`vnni`
     /// or `avx2`, available on this CPU), four rows at a time as `rows(_:_:_:_:kernels:)`.
     @inline(never)
     static func superBlockRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>,
@@ -106,6 +106,10 @@ enum CRowKernels {
         precondition(vnni || kernels == .avx2, "no C row kernels named \(kernels.rawValue)")
         fourRowGroups(w, rows, y) { p0, p1, p2, p3, o in
             switch (w.dtype, vnni) {
+            case (.q2_K, true): sieve_q2_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+            case (.q2_K, false): sieve_q2_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+            case (.q3_K, true): sieve_q3_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+            case (.q3_K, false): sieve_q3_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
             case (.q4_K, true): sieve_q4_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
             case (.q4_K, false): sieve_q4_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
             case (.q5_K, true): sieve_q5_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
@@ -225,7 +229,7 @@ enum CRowKernels {
     static func supports(_ dtype: DType) -> Bool { supportedTypes.contains(dtype) }
 
     /// The quantized types with C row kernels.
-    static let supportedTypes: Set<DType> = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
+    static let supportedTypes: Set<DType> = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     /// Whether decode products of `dtype` run in C with the `vnni`/`avx2` choices on this CPU (the 8-bit kernels,
     /// or `halfRows`).

@@ -14,6 +14,8 @@ enum Dequantize {
         case .q4_1: q4_1(src, blocks: columns / 32, into: out)
         case .q5_0: q5_0(src, blocks: columns / 32, into: out)
         case .q5_1: q5_1(src, blocks: columns / 32, into: out)
+        case .q2_K: q2_K(src, blocks: columns / 256, into: out)
+        case .q3_K: q3_K(src, blocks: columns / 256, into: out)
         case .q4_K: q4_K(src, blocks: columns / 256, into: out)
         case .q5_K: q4_K(src, blocks: columns / 256, into: out, fiveBits: true)
         case .q6_K: q6_K(src, blocks: columns / 256, into: out)
@@ -105,6 +107,30 @@ enum Dequantize {
                 o.store16(toFloat(widen(q1)) * sc0 - m0, 64 * c + 16)
                 o.store16(toFloat(widen(q2)) * sc1 - m1, 64 * c + 32)
                 o.store16(toFloat(widen(q3)) * sc1 - m1, 64 * c + 48)
+            }
+        }
+    }
+
+    static func q2_K(_ src: UnsafeRawPointer, blocks: Int, into out: UnsafeMutablePointer<Float>) {
+        for b in 0..<blocks {
+            let p = src + b * 84
+            let d = half(p, 80), dmin = half(p, 82)
+            for g in 0..<16 {
+                let sc = p.load(fromByteOffset: g, as: UInt8.self)
+                let codes = toFloat(widen(KQuant.twoBitCodes(p + 16, group: g)))
+                out.store16(codes * (d * Float(sc & 15)) - dmin * Float(sc >> 4), 256 * b + KQuant.groupStart(g))
+            }
+        }
+    }
+
+    static func q3_K(_ src: UnsafeRawPointer, blocks: Int, into out: UnsafeMutablePointer<Float>) {
+        for b in 0..<blocks {
+            let p = src + b * 110
+            let d = half(p, 108)
+            let scales = KQuant.q3KScales(p)
+            for g in 0..<16 {
+                let codes = toFloat(widen(KQuant.q3KCodes(p, group: g)) &- 4)
+                out.store16(codes * (d * Float(scales[g])), 256 * b + KQuant.groupStart(g))
             }
         }
     }

@@ -185,6 +185,8 @@ public enum KernelBenchmark {
             switch dtype {
             case .q4_1, .q5_1, .q4_K, .q5_K: offsets = [0, 2]
             case .q6_K: offsets = [208]
+            case .q2_K: offsets = [80, 82]
+            case .q3_K: offsets = [108]
             default: offsets = [0]
             }
             for b in 0..<(count / dtype.blockBytes) {

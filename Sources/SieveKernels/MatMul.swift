@@ -429,7 +429,7 @@ public enum MatMul {
     static func prepareDecode(_ dtype: DType, _ input: MatMulInput) {
         switch dtype {
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1: input.prepareQ8()
-        case .q4_K, .q5_K, .q6_K: input.prepareQ8K()
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: input.prepareQ8K()
         case .f16 where input.kernels != .swift && CRowKernels.decodesInC(.f16): input.prepareHalf()
         default: break
         }
@@ -478,6 +478,8 @@ public enum MatMul {
             case .q4_1: QuantizedGEMV.rows(Q4_1Dot.self, w, rows, input.q8(t), y)
             case .q5_0: QuantizedGEMV.rows(Q5_0Dot.self, w, rows, input.q8(t), y)
             case .q5_1: QuantizedGEMV.rows(Q5_1Dot.self, w, rows, input.q8(t), y)
+            case .q2_K: KQuant.q2KRows(w, rows, input.q8K(t), y)
+            case .q3_K: KQuant.q3KRows(w, rows, input.q8K(t), y)
             case .q4_K: KQuant.q4KRows(w, rows, input.q8K(t), y)
             case .q5_K: KQuant.q5KRows(w, rows, input.q8K(t), y)
             case .q6_K: KQuant.q6KRows(w, rows, input.q8K(t), y)

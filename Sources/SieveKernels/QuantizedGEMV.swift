@@ -180,6 +180,18 @@ enum KQuant {
         rows.forEachGroup(of: w) { r, valid in q4KGroup(w, r, valid: valid, act, y, fiveBits: true) }
     }
 
+    /// `y[r] = W[r, :]·x` for q2_K rows, grouped like `q4KRows`.
+    @inline(never)
+    static func q2KRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+        rows.forEachGroup(of: w) { r, valid in lowBitGroup(w, r, valid: valid, act, y, threeBits: false) }
+    }
+
+    /// `y[r] = W[r, :]·x` for q3_K rows, grouped like `q4KRows`.
+    @inline(never)
+    static func q3KRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+        rows.forEachGroup(of: w) { r, valid in lowBitGroup(w, r, valid: valid, act, y, threeBits: true) }
+    }
+
     /// `y[r] = W[r, :]·x` for q6_K rows, grouped like `q4KRows`.
     @inline(never)
     static func q6KRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
@@ -263,6 +275,95 @@ enum KQuant {
             let pairs = bsums.evenHalf &+ bsums.oddHalf
             let mins = SIMD4(Float(q4KMinSum(m0, pairs)), Float(q4KMinSum(m1, pairs)), Float(q4KMinSum(m2, pairs)), Float(q4KMinSum(m3, pairs)))
             correction.addProduct(dmin, mins)
+        }
+        store(horizontalSums(a0, a1, a2, a3) - correction, r, valid: valid, y)
+    }
+
+    /// The first element of sub-block `g` (of 16 elements) of a q2_K/q3_K super-block: sub-blocks 2j and 2j+1 of
+    /// each half are elements `128·half + 32j + (0..<16)` and `(16..<32)`.
+    @inline(__always)
+    static func groupStart(_ g: Int) -> Int { 128 * (g / 8) + 32 * ((g % 8) / 2) + 16 * (g % 2) }
+
+    /// The 2-bit codes (0…3) of sub-block `g` of a q2_K/q3_K super-block whose 64 code bytes are at `qs`: bits
+    /// 2j…2j+1 of bytes `32·half + 16·(g % 2) + (0..<16)`.
+    @inline(__always)
+    static func twoBitCodes(_ qs: UnsafeRawPointer, group g: Int) -> SIMD16<UInt8> {
+        let v: SIMD16<UInt8> = qs.vector(at: 32 * (g / 8) + 16 * (g % 2))
+        return (v &>> UInt8(2 * ((g % 8) / 2))) & 3
+    }
+
+    /// The 3-bit codes (0…7, before their −4 offset) of sub-block `g` of a q3_K block: the 2-bit codes at byte 32
+    /// plus bit `4·half + j` of the 32 `hmask` bytes at byte 0 as bit 2.
+    @inline(__always)
+    static func q3KCodes(_ block: UnsafeRawPointer, group g: Int) -> SIMD16<UInt8> {
+        let h: SIMD16<UInt8> = block.vector(at: 16 * (g % 2))
+        let bit = UInt8(4 * (g / 8) + (g % 8) / 2)
+        return twoBitCodes(block + 32, group: g) | (((h &>> bit) & 1) &<< 2)
+    }
+
+    /// The 16 scales (−32…31) of a q3_K block: 6-bit values whose low nibbles are in bytes 96…103 (sub-blocks 0…7
+    /// low nibbles, 8…15 high nibbles) and whose high bit pairs are in bytes 104…107 (bits 2(g/4)… of byte g % 4).
+    @inline(__always)
+    static func q3KScales(_ block: UnsafeRawPointer) -> SIMD16<Int32> {
+        let u0 = block.loadUnaligned(fromByteOffset: 96, as: UInt32.self)
+        let u1 = block.loadUnaligned(fromByteOffset: 100, as: UInt32.self)
+        let u2 = block.loadUnaligned(fromByteOffset: 104, as: UInt32.self)
+        let low4: UInt32 = 0x0F0F_0F0F, low2: UInt32 = 0x0303_0303
+        let words = SIMD4<UInt32>(u0 & low4 | (u2 & low2) << 4, u1 & low4 | ((u2 >> 2) & low2) << 4,
+                                  (u0 >> 4) & low4 | ((u2 >> 4) & low2) << 4, (u1 >> 4) & low4 | ((u2 >> 6) & low2) << 4)
+        return widen(unsafeBitCast(words, to: SIMD16<UInt8>.self)) &- 32
+    }
+
+    /// Four q2_K rows, or with `threeBits` q3_K rows: per sub-block of 16, the integer products of the codes with
+    /// the activation codes weighted by its scale; q2_K's mins (`dmin·m_g·Σx`) and q3_K's −4 offset come from the
+    /// q8_K block sums.
+    @inline(__always)
+    static func lowBitGroup(_ w: WeightLayout, _ r: (Int, Int, Int, Int), valid: Int, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>,
+                            threeBits: Bool) {
+        let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var correction = SIMD4<Float>()
+        let blockBytes = threeBits ? 110 : 84
+        for sb in 0..<act.blocks {
+            let o = blockBytes &* sb
+            let b0 = p0 + o, b1 = p1 + o, b2 = p2 + o, b3 = p3 + o
+            let xq = UnsafeRawPointer(act.qs + 256 &* sb)
+            let bsums = widen(UnsafeRawPointer(act.bsums + 16 &* sb).vector(as: SIMD16<Int16>.self))
+            var i0 = SIMD16<Int32>(), i1 = SIMD16<Int32>(), i2 = SIMD16<Int32>(), i3 = SIMD16<Int32>()
+            let d: SIMD4<Float>
+            if threeBits {
+                let s0 = q3KScales(b0), s1 = q3KScales(b1), s2 = q3KScales(b2), s3 = q3KScales(b3)
+                for g in 0..<16 {
+                    let x = widen(xq.vector(at: groupStart(g), as: SIMD16<Int8>.self))
+                    i0 &+= (widen(q3KCodes(b0, group: g)) &* x) &* s0[g]
+                    i1 &+= (widen(q3KCodes(b1, group: g)) &* x) &* s1[g]
+                    i2 &+= (widen(q3KCodes(b2, group: g)) &* x) &* s2[g]
+                    i3 &+= (widen(q3KCodes(b3, group: g)) &* x) &* s3[g]
+                }
+                d = SIMD4(Dequantize.half(b0, 108), Dequantize.half(b1, 108), Dequantize.half(b2, 108), Dequantize.half(b3, 108)) * act.d[sb]
+                let offsets = SIMD4(Float(horizontalSum(s0 &* bsums)), Float(horizontalSum(s1 &* bsums)),
+                                    Float(horizontalSum(s2 &* bsums)), Float(horizontalSum(s3 &* bsums)))
+                correction.addProduct(d, 4 * offsets)
+            } else {
+                let sc0: SIMD16<UInt8> = b0.vector(at: 0), sc1: SIMD16<UInt8> = b1.vector(at: 0)
+                let sc2: SIMD16<UInt8> = b2.vector(at: 0), sc3: SIMD16<UInt8> = b3.vector(at: 0)
+                for g in 0..<16 {
+                    let x = widen(xq.vector(at: groupStart(g), as: SIMD16<Int8>.self))
+                    i0 &+= (widen(twoBitCodes(b0 + 16, group: g)) &* x) &* Int32(sc0[g] & 15)
+                    i1 &+= (widen(twoBitCodes(b1 + 16, group: g)) &* x) &* Int32(sc1[g] & 15)
+                    i2 &+= (widen(twoBitCodes(b2 + 16, group: g)) &* x) &* Int32(sc2[g] & 15)
+                    i3 &+= (widen(twoBitCodes(b3 + 16, group: g)) &* x) &* Int32(sc3[g] & 15)
+                }
+                d = SIMD4(Dequantize.half(b0, 80), Dequantize.half(b1, 80), Dequantize.half(b2, 80), Dequantize.half(b3, 80)) * act.d[sb]
+                let dmin = SIMD4(Dequantize.half(b0, 82), Dequantize.half(b1, 82), Dequantize.half(b2, 82), Dequantize.half(b3, 82)) * act.d[sb]
+                let mins = SIMD4(Float(horizontalSum(widen(sc0 &>> 4) &* bsums)), Float(horizontalSum(widen(sc1 &>> 4) &* bsums)),
+                                 Float(horizontalSum(widen(sc2 &>> 4) &* bsums)), Float(horizontalSum(widen(sc3 &>> 4) &* bsums)))
+                correction.addProduct(dmin, mins)
+            }
+            a0.addProduct(toFloat(i0), SIMD16(repeating: d[0]))
+            a1.addProduct(toFloat(i1), SIMD16(repeating: d[1]))
+            a2.addProduct(toFloat(i2), SIMD16(repeating: d[2]))
+            a3.addProduct(toFloat(i3), SIMD16(repeating: d[3]))
         }
         store(horizontalSums(a0, a1, a2, a3) - correction, r, valid: valid, y)
     }

@@ -25,13 +25,13 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
 }
 
 @Suite struct QuantizedCodecsTests {
-    static let quantTypes: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K, .q8_K]
+    static let quantTypes: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K]
 
     /// ggml's `static_assert`s on the block structs (ggml-common.h), mirrored.
     @Test func blockSizesMatchGGML() {
         let expected: [DType: (Int, Int)] = [
             .q8_0: (32, 34), .q4_0: (32, 18), .q4_1: (32, 20), .q5_0: (32, 22), .q5_1: (32, 24),
-            .q4_K: (256, 144), .q5_K: (256, 176), .q6_K: (256, 210), .q8_K: (256, 292),
+            .q2_K: (256, 84), .q3_K: (256, 110), .q4_K: (256, 144), .q5_K: (256, 176), .q6_K: (256, 210), .q8_K: (256, 292),
         ]
         for t in Self.quantTypes {
             #expect(t.blockSize == expected[t]!.0 && t.blockBytes == expected[t]!.1, "\(t.name)")
@@ -46,7 +46,7 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
     }
 
     /// Random blocks dequantize bit-for-bit as gguf-py's `dequantize` does.
-    @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_K", "q5_K", "q6_K"])
+    @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K"])
     func dequantizeMatchesGGUFPy(_ name: String) throws {
         let entry = try #require(try Fixture.json("quant_vectors.json")["types"]?[name])
         let dtype = try #require(DType(name: name))
@@ -100,7 +100,7 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
     }
 
     /// K-quants: relative RMS error of a Gaussian row stays within what each bit width allows.
-    @Test(arguments: [(DType.q4_K, Float(0.12)), (.q5_K, 0.06), (.q6_K, 0.03), (.q8_K, 0.01), (.q8_0, 0.006), (.q4_0, 0.15)])
+    @Test(arguments: [(DType.q2_K, Float(0.45)), (.q3_K, 0.25), (.q4_K, Float(0.12)), (.q5_K, 0.06), (.q6_K, 0.03), (.q8_K, 0.01), (.q8_0, 0.006), (.q4_0, 0.15)])
     func kQuantRelativeRMSError(_ dtype: DType, _ limit: Float) throws {
         var rng = SplitMix64(seed: 11)
         let n = 256 * 32

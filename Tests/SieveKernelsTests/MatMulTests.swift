@@ -79,7 +79,7 @@ import Testing
     /// Every row count from 1 to 11 (whole groups of four, leftovers of one to three rows, fewer rows than a
     /// group) through each decode kernel, and the row-subset products the sparse runtime calls (ranges, blocks,
     /// and listed single rows).
-    @Test(arguments: [DType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K], availableKernels)
+    @Test(arguments: [DType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K], availableKernels)
     func decodeKernelsHandleAnyRowCountAndSubset(dtype: DType, kernels: DecodeKernels) throws {
         // Three blocks of 32, or two super-blocks of 256.
         let columns = dtype.blockSize == 256 ? 512 : 96

@@ -77,6 +77,12 @@ SIEVE_ROW_KERNELS(avx2)
                                        const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
     /** Q6_K rows (210 bytes: 128 of low nibbles, 64 of high bit pairs, 16 int8 scales, f16 d). */ \
     void sieve_q6_K_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
+                                       const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
+    /** Q2_K rows (84 bytes: 16 bytes of 4-bit scales and mins, 64 of 2-bit codes, f16 d, f16 dmin). */ \
+    void sieve_q2_K_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
+                                       const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
+    /** Q3_K rows (110 bytes: 32 of high bits, 64 of low 2-bit codes, 12 of 6-bit scales, f16 d). */ \
+    void sieve_q3_K_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
                                        const int8_t *xq, const float *xd, const int16_t *bsums, float *out);
 SIEVE_K_ROW_KERNELS(vnni)
 SIEVE_K_ROW_KERNELS(avx2)
