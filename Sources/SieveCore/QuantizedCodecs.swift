@@ -549,15 +549,7 @@ public enum QuantizedCodecs {
     /// the stored scales.
     static func quantizeQ3_K(_ x: UnsafePointer<Float>, _ b: UnsafeMutableRawPointer) {
         var codes = [UInt8](repeating: 0, count: 256)
-        var scales = [Float](repeating: 0, count: 16)
-        var maxScale: Float = 0, maxAbsScale: Float = 0
-        codes.withUnsafeMutableBufferPointer { c in
-            for j in 0..<16 {
-                let s = makeQ3Quants(x + 16 * j, 16, nmax: 4, codes: c.baseAddress! + 16 * j)
-                scales[j] = s
-                if abs(s) > maxAbsScale { maxAbsScale = abs(s); maxScale = s }
-            }
-        }
+        let (scales, maxScale) = subBlockScales(x, codes: &codes) { makeQ3Quants($0, 16, nmax: 4, codes: $1) }
         b.initializeMemory(as: UInt8.self, repeating: 0, count: 110)
         if maxScale != 0 {
             let iscale = -32 / maxScale
@@ -702,18 +694,25 @@ public enum QuantizedCodecs {
         return scale
     }
 
-    static func quantizeQ6_K(_ x: UnsafePointer<Float>, _ b: UnsafeMutableRawPointer) {
-        var codes = [UInt8](repeating: 0, count: 256)
+    /// The scales `quantize` gives the 16 sub-blocks of 16 values of a super-block (each writing its codes into
+    /// `codes`), and the first one of the largest magnitude.
+    static func subBlockScales(_ x: UnsafePointer<Float>, codes: inout [UInt8],
+                               _ quantize: (UnsafePointer<Float>, UnsafeMutablePointer<UInt8>) -> Float) -> (scales: [Float], largest: Float) {
         var scales = [Float](repeating: 0, count: 16)
-        var maxScale: Float = 0, maxAbsScale: Float = 0
+        var largest: Float = 0
         codes.withUnsafeMutableBufferPointer { c in
             for j in 0..<16 {
-                let s = makeQXQuants(x + 16 * j, 16, nmax: 32, codes: c.baseAddress! + 16 * j)
-                scales[j] = s
-                if abs(s) > maxAbsScale { maxAbsScale = abs(s); maxScale = s }
+                scales[j] = quantize(x + 16 * j, c.baseAddress! + 16 * j)
+                if abs(scales[j]) > abs(largest) { largest = scales[j] }
             }
         }
-        if maxAbsScale < 1e-15 {
+        return (scales, largest)
+    }
+
+    static func quantizeQ6_K(_ x: UnsafePointer<Float>, _ b: UnsafeMutableRawPointer) {
+        var codes = [UInt8](repeating: 0, count: 256)
+        let (scales, maxScale) = subBlockScales(x, codes: &codes) { makeQXQuants($0, 16, nmax: 32, codes: $1) }
+        if abs(maxScale) < 1e-15 {
             b.initializeMemory(as: UInt8.self, repeating: 0, count: 210)
             return
         }
