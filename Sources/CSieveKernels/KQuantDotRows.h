@@ -10,6 +10,7 @@
 // (below 256·63·127·128 < 2^31, offsets of q6_K and q3_K included: 32·128 resp. 4·32 times 256·127) needs one
 // conversion per row.
 // Each row's eight float lanes are reduced once, at the end.
+// The multi-token q4_K/q5_K kernels also use DOT_U8_S8 (see QuantizedDotRows.h) when it is defined (VNNI).
 
 /// The four rows' sums of eight lanes each: out[i] = Σ lanes of a[i].
 KERNEL_TARGET static inline void KERNEL(reduce4)(const __m256 a[4], float *out) {
@@ -33,39 +34,78 @@ KERNEL_TARGET static inline void KERNEL(scalesAndMins)(const uint8_t *s, uint8_t
     __builtin_memcpy(mins + 4, &minsHigh, 4);
 }
 
+/// The codes of elements 64c…64c + 31 (lo) and 64c + 32…64c + 63 (hi) of the q4_K/q5_K super-block at `b`, as
+/// unsigned bytes (at most 15 resp. 31): nibbles of the 32 bytes at b + codesAt + 32c, for q5_K with bits 2c and
+/// 2c + 1 of the fifth-bit bytes `qh` as bit 4.
+KERNEL_TARGET static inline void KERNEL(qK_codes)(const uint8_t *b, int fiveBits, __m256i qh, int c, __m256i *lo,
+                                                  __m256i *hi) {
+    const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(b + (fiveBits ? 48 : 16) + 32 * c));
+    *lo = _mm256_and_si256(q, low);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+    if (fiveBits) {
+        *lo = _mm256_or_si256(*lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+        *hi = _mm256_or_si256(*hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+    }
+}
+
+/// The fifth-bit bytes of a q5_K super-block at `b` (zero for q4_K).
+KERNEL_TARGET static inline __m256i KERNEL(qK_high)(const uint8_t *b, int fiveBits) {
+    return fiveBits ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+}
+
+/// d and dmin (lanes 0 and 1) of the q4_K/q5_K super-block at `b`.
+KERNEL_TARGET static inline __m128 KERNEL(qK_dm)(const uint8_t *b) {
+    uint16_t h[2];
+    __builtin_memcpy(h, b, 4);
+    return _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, (short)h[1], (short)h[0]));
+}
+
+/// Σx per sub-block of 32 of one super-block's activations (pairs of its 16 q8_K block sums `bsums`), as int16.
+KERNEL_TARGET static inline __m128i KERNEL(qK_subSums)(const int16_t *bsums) {
+    const __m256i pairs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), _mm256_set1_epi16(1));
+    return _mm_packs_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
+}
+
+/// The eight mins `mn` as int16.
+KERNEL_TARGET static inline __m128i KERNEL(qK_mins)(const uint8_t mn[8]) {
+    uint64_t m8;
+    __builtin_memcpy(&m8, mn, 8);
+    return _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
+}
+
+/// out[i] = Σ lanes of acc[i] − Σ lanes of corr[i], i = 0…3.
+KERNEL_TARGET static inline void KERNEL(qK_finish)(const __m256 acc[4], const __m128 corr[4], float *out) {
+    float a[4];
+    KERNEL(reduce4)(acc, a);
+    // Lane i: the sum of corr[i]'s four lanes.
+    const __m128 c = _mm_hadd_ps(_mm_hadd_ps(corr[0], corr[1]), _mm_hadd_ps(corr[2], corr[3]));
+    _mm_storeu_ps(out, _mm_sub_ps(_mm_loadu_ps(a), c));
+}
+
 /// Four q4_K (144-byte super-blocks: f16 d, f16 dmin, 12 bytes of scales and mins, 128 bytes of nibbles) or q5_K
 /// (176 bytes: the same, with 32 bytes of fifth bits before the nibbles) rows: Σ_sb d·dx·Σ_j sc_j·Σ(q·x) −
 /// dmin·dx·Σ_j m_j·Σx over sub-blocks j of 32 (the activation sums from the q8_K block sums).
 KERNEL_TARGET static inline void KERNEL(qK_dot_rows4)(const uint8_t *const r[4], int nsb, int fiveBits, const int8_t *xq,
                                                       const float *xd, const int16_t *bsums, float *out) {
-    const int blockBytes = fiveBits ? 176 : 144, codesAt = fiveBits ? 48 : 16;
-    const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const int blockBytes = fiveBits ? 176 : 144;
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     __m128 corr[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
     for (int sb = 0; sb < nsb; sb++) {
         const int8_t *x = xq + 256 * sb;
-        // Σx per sub-block of 32 (pairs of the 16-element block sums), as int16 in the low 128 bits.
-        const __m256i b16 = _mm256_loadu_si256((const __m256i *)(bsums + 16 * sb));
-        const __m256i pairs = _mm256_madd_epi16(b16, _mm256_set1_epi16(1));
-        const __m128i subSums = _mm_packs_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
+        const __m128i subSums = KERNEL(qK_subSums)(bsums + 16 * sb);
         const __m256 dx = _mm256_set1_ps(xd[sb]);
         const __m128 dx4 = _mm256_castps256_ps128(dx);
         for (int i = 0; i < 4; i++) {
             const uint8_t *b = r[i] + blockBytes * sb;
-            uint16_t h[2];
-            __builtin_memcpy(h, b, 4);
-            const __m128 dm = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, (short)h[1], (short)h[0]));
+            const __m128 dm = KERNEL(qK_dm)(b);
             uint8_t sc[8], mn[8];
             KERNEL(scalesAndMins)(b + 4, sc, mn);
-            const __m256i qh = fiveBits ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+            const __m256i qh = KERNEL(qK_high)(b, fiveBits);
             __m256i sum = _mm256_setzero_si256();
             for (int c = 0; c < 4; c++) {
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(b + codesAt + 32 * c));
-                __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-                if (fiveBits) {
-                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
-                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
-                }
+                __m256i lo, hi;
+                KERNEL(qK_codes)(b, fiveBits, qh, c, &lo, &hi);
                 const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x + 64 * c)));
                 const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 64 * c + 32)));
                 sum = DOT_I16_ADD(sum, pl, _mm256_set1_epi16(sc[2 * c]));
@@ -79,11 +119,103 @@ KERNEL_TARGET static inline void KERNEL(qK_dot_rows4)(const uint8_t *const r[4],
             corr[i] = _mm_fmadd_ps(_mm_cvtepi32_ps(m), _mm_mul_ps(dx4, _mm_set1_ps(dmin)), corr[i]);
         }
     }
-    float a[4];
-    KERNEL(reduce4)(acc, a);
-    // Lane i: the sum of corr[i]'s four lanes.
-    const __m128 c = _mm_hadd_ps(_mm_hadd_ps(corr[0], corr[1]), _mm_hadd_ps(corr[2], corr[3]));
-    _mm_storeu_ps(out, _mm_sub_ps(_mm_loadu_ps(a), c));
+    KERNEL(qK_finish)(acc, corr, out);
+}
+
+/// The same four rows with `tokens` (1…16) tokens' activations (token t's at xq + 256·nsb·t, xd + nsb·t,
+/// bsums + 16·nsb·t), row i's product with token t to out[outStride·t + i], for prefill: each row's super-block is
+/// unpacked once (codes, scales, d, dmin, mins) and multiplied with every token's activations. Per token and row, the
+/// int32 lanes of each super-block's sum and the float operations, in their order, are those of `qK_dot_rows4`, so
+/// the results are those of one call per token, bit for bit:
+///  - dx·d and dx·dmin are the same single roundings, made for four rows (resp. two) at once;
+///  - the min corrections of rows 0 and 1 (2 and 3) are the same four-lane `vpmaddwd`, conversion and multiply-add,
+///    made in the two halves of one 256-bit vector, and split again for the final sums;
+///  - with VNNI (DOT_U8_S8 defined), sub-block j's `vpdpbusd` lane l, Σ_{k<4} q·x over bytes 4l…4l + 3, is the sum of
+///    lane l's two `vpmaddubsw` pairs (|·| ≤ 4·31·127 fits in int16): two sub-blocks' such sums share each lane as
+///    int16 halves and are weighted by their scales with one `vpdpwssd` (12 multiplying instructions per row, token
+///    and super-block instead of 16); with AVX2 alone the even and odd sub-blocks' scaled pairs are summed in two
+///    vectors, then added (two short dependency chains).
+KERNEL_TARGET static inline __attribute__((always_inline)) void
+KERNEL(qK_dot_rows4_tokens)(const uint8_t *const r[4], int nsb, int fiveBits, int tokens, const int8_t *xq,
+                            const float *xd, const int16_t *bsums, float *out, intptr_t outStride) {
+    const int blockBytes = fiveBits ? 176 : 144;
+    const intptr_t xStride = (intptr_t)256 * nsb;
+    __m256 acc[16][4], corr01[16], corr23[16];
+    for (int t = 0; t < tokens; t++) {
+        for (int i = 0; i < 4; i++) acc[t][i] = _mm256_setzero_ps();
+        corr01[t] = corr23[t] = _mm256_setzero_ps();
+    }
+    for (int sb = 0; sb < nsb; sb++) {
+        const uint8_t *b[4];
+        uint16_t h[8];
+        uint8_t sc[4][8], mn[4][8];
+        for (int i = 0; i < 4; i++) {
+            b[i] = r[i] + blockBytes * sb;
+            __builtin_memcpy(&h[i], b[i], 2);
+            __builtin_memcpy(&h[4 + i], b[i] + 2, 2);
+            KERNEL(scalesAndMins)(b[i] + 4, sc[i], mn[i]);
+        }
+        // d of rows 0…3, then dmin of rows 0…3.
+        const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+        const __m128 d = _mm256_castps256_ps128(dm);
+        const __m256 dmin01 = _mm256_permutevar8x32_ps(dm, _mm256_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5));
+        const __m256 dmin23 = _mm256_permutevar8x32_ps(dm, _mm256_setr_epi32(6, 6, 6, 6, 7, 7, 7, 7));
+        const __m256i mins01 = _mm256_set_m128i(KERNEL(qK_mins)(mn[1]), KERNEL(qK_mins)(mn[0]));
+        const __m256i mins23 = _mm256_set_m128i(KERNEL(qK_mins)(mn[3]), KERNEL(qK_mins)(mn[2]));
+        // dx·d of rows 0…3 per token; the min corrections.
+        float dxd[16][4];
+        for (int t = 0; t < tokens; t++) {
+            const __m256 dx = _mm256_set1_ps(xd[(intptr_t)nsb * t + sb]);
+            _mm_storeu_ps(dxd[t], _mm_mul_ps(_mm256_castps256_ps128(dx), d));
+            const int16_t *bs = bsums + (intptr_t)16 * nsb * t + 16 * sb;
+            const __m256i subSums = _mm256_broadcastsi128_si256(KERNEL(qK_subSums)(bs));
+            const __m256 m01 = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins01, subSums));
+            const __m256 m23 = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins23, subSums));
+            corr01[t] = _mm256_fmadd_ps(m01, _mm256_mul_ps(dx, dmin01), corr01[t]);
+            corr23[t] = _mm256_fmadd_ps(m23, _mm256_mul_ps(dx, dmin23), corr23[t]);
+        }
+        for (int i = 0; i < 4; i++) {
+            const __m256i qh = KERNEL(qK_high)(b[i], fiveBits);
+            __m256i q[8];
+            for (int c = 0; c < 4; c++) KERNEL(qK_codes)(b[i], fiveBits, qh, c, &q[2 * c], &q[2 * c + 1]);
+#ifdef DOT_U8_S8
+            // Sub-blocks 2k and 2k + 1's scales in the low and high 16 bits of each 32-bit lane.
+            __m256i s[4];
+            for (int k = 0; k < 4; k++) s[k] = _mm256_set1_epi32(sc[i][2 * k] | sc[i][2 * k + 1] << 16);
+#else
+            __m256i s[8];
+            for (int j = 0; j < 8; j++) s[j] = _mm256_set1_epi16(sc[i][j]);
+#endif
+            const int8_t *x = xq + 256 * sb;
+            for (int t = 0; t < tokens; t++, x += xStride) {
+#ifdef DOT_U8_S8
+                // Sub-blocks 2k and 2k + 1's four-byte sums as the low and high int16 of each lane.
+                __m256i sum = _mm256_setzero_si256();
+                for (int k = 0; k < 4; k++) {
+                    const __m256i lo = DOT_U8_S8(q[2 * k], _mm256_loadu_si256((const __m256i *)(x + 64 * k)));
+                    const __m256i hi = DOT_U8_S8(q[2 * k + 1], _mm256_loadu_si256((const __m256i *)(x + 64 * k + 32)));
+                    sum = DOT_I16_ADD(sum, _mm256_blend_epi16(lo, _mm256_slli_epi32(hi, 16), 0xAA), s[k]);
+                }
+#else
+                __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+                for (int j = 0; j < 8; j += 2) {
+                    const __m256i xe = _mm256_loadu_si256((const __m256i *)(x + 32 * j));
+                    const __m256i xo = _mm256_loadu_si256((const __m256i *)(x + 32 * j + 32));
+                    const __m256i pe = _mm256_maddubs_epi16(q[j], xe), po = _mm256_maddubs_epi16(q[j + 1], xo);
+                    even = DOT_I16_ADD(even, pe, s[j]);
+                    odd = DOT_I16_ADD(odd, po, s[j + 1]);
+                }
+                const __m256i sum = _mm256_add_epi32(even, odd);
+#endif
+                acc[t][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(dxd[t][i]), acc[t][i]);
+            }
+        }
+    }
+    for (int t = 0; t < tokens; t++) {
+        const __m128 corr[4] = {_mm256_castps256_ps128(corr01[t]), _mm256_extractf128_ps(corr01[t], 1),
+                                _mm256_castps256_ps128(corr23[t]), _mm256_extractf128_ps(corr23[t], 1)};
+        KERNEL(qK_finish)(acc[t], corr, out + outStride * t);
+    }
 }
 
 KERNEL_TARGET void KERNEL(sieve_q4_K_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nsb,
@@ -96,6 +228,31 @@ KERNEL_TARGET void KERNEL(sieve_q5_K_dot_rows4)(const void *r0, const void *r1, 
                                                 const int8_t *xq, const float *xd, const int16_t *bsums, float *out) {
     const uint8_t *const r[4] = {r0, r1, r2, r3};
     KERNEL(qK_dot_rows4)(r, nsb, 1, xq, xd, bsums, out);
+}
+
+/// Any number of tokens, in tiles of at most 16 (the rows are read once per tile).
+KERNEL_TARGET static inline __attribute__((always_inline)) void
+KERNEL(qK_dot_rows4_tiles)(const uint8_t *const r[4], int nsb, int fiveBits, int tokens, const int8_t *xq,
+                           const float *xd, const int16_t *bsums, float *out, intptr_t outStride) {
+    for (int first = 0; first < tokens; first += 16) {
+        const int n = tokens - first < 16 ? tokens - first : 16;
+        KERNEL(qK_dot_rows4_tokens)(r, nsb, fiveBits, n, xq + (intptr_t)256 * nsb * first, xd + (intptr_t)nsb * first,
+                                    bsums + (intptr_t)16 * nsb * first, out + outStride * first, outStride);
+    }
+}
+
+KERNEL_TARGET void KERNEL(sieve_q4_K_dot_rows4_tokens)(const void *r0, const void *r1, const void *r2, const void *r3,
+                                                       int nsb, int tokens, const int8_t *xq, const float *xd,
+                                                       const int16_t *bsums, float *out, intptr_t outStride) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    KERNEL(qK_dot_rows4_tiles)(r, nsb, 0, tokens, xq, xd, bsums, out, outStride);
+}
+
+KERNEL_TARGET void KERNEL(sieve_q5_K_dot_rows4_tokens)(const void *r0, const void *r1, const void *r2, const void *r3,
+                                                       int nsb, int tokens, const int8_t *xq, const float *xd,
+                                                       const int16_t *bsums, float *out, intptr_t outStride) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    KERNEL(qK_dot_rows4_tiles)(r, nsb, 1, tokens, xq, xd, bsums, out, outStride);
 }
 
 /// Four q6_K rows (210-byte super-blocks: 128 bytes of low nibbles, 64 bytes of high bit pairs, 16 signed 8-bit

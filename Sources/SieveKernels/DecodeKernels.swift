@@ -124,6 +124,59 @@ enum CRowKernels {
         #endif
     }
 
+    /// The K-quant types whose C kernels also multiply several tokens at once: their prefill products use 8-bit
+    /// activations as decode does (and as llama.cpp does), instead of dequantized weights in f32.
+    static let multiTokenTypes: Set<DType> = [.q4_K, .q5_K]
+
+    /// Whether prefill products of `dtype` weights run in the multi-token C kernels with the `kernels` choice.
+    @inline(__always)
+    static func multipliesTokens(_ dtype: DType, _ kernels: DecodeKernels) -> Bool {
+        kernels != .swift && multiTokenTypes.contains(dtype)
+    }
+
+    /// Tokens per call of the multi-token kernels.
+    static let tokenTile = 8
+
+    /// `output[t·outputStride + r]` = row `r` of `w` times token `t` of `input` (its q8_K form prepared), for the
+    /// rows `rows` and every bound token: four rows at a time, each super-block of the four rows unpacked once for
+    /// up to `tokenTile` tokens. Bit for bit what `superBlockRows` computes one token at a time.
+    static func superBlockTokenRows(_ w: WeightLayout, _ rows: Range<Int>, _ input: MatMulInput, _ output: UnsafeMutablePointer<Float>,
+                                    outputStride: Int) {
+        #if arch(x86_64)
+        let vnni = input.kernels == .vnni
+        precondition(vnni || input.kernels == .avx2, "no C row kernels named \(input.kernels.rawValue)")
+        let nsb = Int32(input.columns / 256), tokens = input.tokens
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * tokenTile) { buffer in
+            let o = buffer.baseAddress!
+            var r = rows.lowerBound
+            while r < rows.upperBound {
+                // A group of fewer than four rows repeats its last row and stores only the real ones.
+                let valid = min(4, rows.upperBound - r), last = r + valid - 1
+                let p0 = w.row(r), p1 = w.row(min(r + 1, last)), p2 = w.row(min(r + 2, last)), p3 = w.row(min(r + 3, last))
+                var t = 0
+                while t < tokens {
+                    let n = min(tokenTile, tokens - t)
+                    let a = input.q8K(t)
+                    switch (w.dtype, vnni) {
+                    case (.q4_K, true): sieve_q4_K_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    case (.q4_K, false): sieve_q4_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    case (.q5_K, true): sieve_q5_K_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    case (.q5_K, false): sieve_q5_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    default: preconditionFailure("no multi-token C kernel for \(w.dtype.name)")
+                    }
+                    for k in 0..<n {
+                        for i in 0..<valid { output[(t + k) * outputStride + r + i] = o[4 * k + i] }
+                    }
+                    t += n
+                }
+                r += valid
+            }
+        }
+        #else
+        preconditionFailure("the C row kernels exist only on x86-64")
+        #endif
+    }
+
     /// Calls `kernel` with the four rows of each group of `rows` (`DecodeRows.forEachGroup`) and a buffer of four
     /// outputs, then stores the group's valid outputs into `y`.
     @inline(__always)

@@ -82,9 +82,10 @@ public final class MatMulInput: @unchecked Sendable {
         q8Scales = .allocate(capacity: q8Tokens * maxBlocks)
         q8Sums = .allocate(capacity: q8Tokens * maxBlocks)
         q8OffsetSums = .allocate(capacity: q8Tokens * maxBlocks)
-        q8KCodes = .allocate(capacity: q8Tokens * maxColumns)
-        q8KScales = .allocate(capacity: q8Tokens * superBlocks)
-        q8KSums = .allocate(capacity: q8Tokens * superBlocks * 16)
+        // Every token: the K-quant prefill products multiply 8-bit activations too (`CRowKernels.multiTokenTypes`).
+        q8KCodes = .allocate(capacity: maxTokens * superBlocks * 256)
+        q8KScales = .allocate(capacity: maxTokens * superBlocks)
+        q8KSums = .allocate(capacity: maxTokens * superBlocks * 16)
         halfScaled = .allocate(capacity: q8Tokens * maxColumns)
         halfUsable = .allocate(capacity: q8Tokens)
         halfUsable.initialize(repeating: false, count: q8Tokens)
@@ -144,11 +145,12 @@ public final class MatMulInput: @unchecked Sendable {
                      offsetSum: q8OffsetSums + t * maxBlocks, blocks: columns / 32)
     }
 
-    /// Token `t` in 8-bit super-blocks of 256 (valid after `prepareQ8K`).
+    /// Token `t` in 8-bit super-blocks of 256 (valid after `prepareQ8K`). The bound tokens are back to back, as
+    /// the multi-token kernels read them: token `t`'s codes start `256·blocks` after token `t − 1`'s.
     @inline(__always)
     func q8K(_ t: Int) -> Q8KActivation {
-        let superBlocks = (maxColumns + 255) / 256
-        return Q8KActivation(qs: q8KCodes + t * maxColumns, d: q8KScales + t * superBlocks, bsums: q8KSums + t * superBlocks * 16, blocks: columns / 256)
+        let blocks = columns / 256
+        return Q8KActivation(qs: q8KCodes + t * 256 * blocks, d: q8KScales + t * blocks, bsums: q8KSums + t * 16 * blocks, blocks: blocks)
     }
 
     func prepareQ8() {
@@ -223,8 +225,10 @@ public struct MatMulProduct: @unchecked Sendable {
 /// With fewer than `prefillMinimumTokens` tokens (decode) the quantized types multiply their blocks with 8-bit
 /// activations (`Tolerances.q8Activation`, as llama.cpp does) and the float types multiply in float; with more
 /// (prefill) the weights are decoded to float a tile at a time and multiplied with the float activations
-/// (`Tolerances.dequantizedProduct`), unless the input was created with `alwaysQuantizeActivations`. The 8-bit
-/// products of q8_0, q4_0 and q4_1 run in the C VNNI kernels or in Swift, as the input's `kernels` says.
+/// (`Tolerances.dequantizedProduct`), unless the input was created with `alwaysQuantizeActivations`, or the weights
+/// are of a type the C kernels multiply several tokens at a time with 8-bit activations (q4_K and q5_K, faster
+/// than f32 there: `CRowKernels.multiTokenTypes`). The 8-bit products run in the C kernels (VNNI or AVX2) or in
+/// Swift, as the input's `kernels` says.
 public enum MatMul {
     /// Token count from which products use the prefill (matrix-matrix) path.
     public static let prefillMinimumTokens = 8
@@ -372,7 +376,9 @@ public enum MatMul {
                 precondition(w.columns == own.columns, "\(products[i].weights.name) has \(w.columns) columns, the input \(own.columns)")
                 precondition(outputStride >= w.rows || own.tokens == 1, "output stride \(outputStride) < \(w.rows) rows")
                 precondition(isPrefill(own) == prefill, "the products of one region must all be prefill or all decode")
-                if prefill {
+                if prefill && CRowKernels.multipliesTokens(w.dtype, own.kernels) {
+                    own.prepareQ8K()
+                } else if prefill {
                     own.preparePanels(pool)
                 } else {
                     prepareDecode(w.dtype, own)
@@ -448,6 +454,10 @@ public enum MatMul {
                         input: MatMulInput, prefill: Bool, thread: Int) {
         if w.interleaved && !prefill {
             return InterleavedQ4.rows(w, output: output, outputStride: outputStride, rows: rows, input: input, thread: thread)
+        }
+        if prefill && CRowKernels.multipliesTokens(w.dtype, input.kernels) {
+            rows.forEachRange { CRowKernels.superBlockTokenRows(w, $0, input, output, outputStride: outputStride) }
+            return
         }
         if prefill {
             rows.forEachRange { range in

@@ -172,8 +172,27 @@ import Testing
             let x = rng.floats(tokens * Self.columns)
             let (products, _) = Self.magnitudes(wf, x, rows: w.rows, columns: Self.columns, tokens: tokens)
             let y = Self.fast(w, x, tokens: tokens)
-            let ratio = worstRatio(y, Self.reference(w, x, tokens: tokens), scale: products, tolerance: Tolerances.dequantizedProduct)
+            // q4_K and q5_K multiply 8-bit activations in prefill too, where the C kernels run.
+            let eightBit = CRowKernels.multipliesTokens(dtype, .preferred)
+            let ratio = worstRatio(y, Self.reference(w, x, tokens: tokens, quantizedActivations: eightBit), scale: products,
+                                   tolerance: eightBit ? Tolerances.quantizedSameActivations : Tolerances.dequantizedProduct)
             #expect(ratio <= 1, "\(dtype.name) tokens \(tokens): worst/allowed = \(ratio)")
+        }
+    }
+
+    /// The multi-token K-quant kernels (prefill) give bit for bit the one-token products of decode: whole tiles of
+    /// tokens and a partial one, whole groups of four rows and a partial one.
+    @Test(arguments: CRowKernels.multiTokenTypes.sorted { $0.rawValue < $1.rawValue }, availableKernels.filter { $0 != .swift })
+    func multiTokenProductsEqualOneTokenProducts(dtype: DType, kernels: DecodeKernels) throws {
+        let w = try Fixtures.matrix(dtype, rows: 4 * 9 + 3, columns: Self.columns, seed: 13)
+        let tokens = 2 * CRowKernels.tokenTile + 5
+        var rng = SplitMix64(seed: 300)
+        let x = rng.floats(tokens * Self.columns, scale: 2)
+        let batch = Self.fast(w, x, tokens: tokens, kernels: kernels)
+        for t in 0..<tokens {
+            let one = Self.fast(w, Array(x[(t * Self.columns)..<((t + 1) * Self.columns)]), tokens: 1, kernels: kernels)
+            let row = Array(batch[(t * w.rows)..<((t + 1) * w.rows)])
+            #expect(zip(row, one).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(dtype.name) \(kernels) token \(t): \(zip(row, one).filter { $0 != $1 }.count) outputs differ")
         }
     }
 

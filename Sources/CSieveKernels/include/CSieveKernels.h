@@ -75,6 +75,17 @@ SIEVE_ROW_KERNELS(avx2)
     /** Q5_K rows (176 bytes: as q4_K, with 32 bytes of fifth bits before the nibbles). */ \
     void sieve_q5_K_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
                                        const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
+    /** Q4_K and Q5_K rows with `tokens` tokens' activations (for prefill), each row's super-blocks unpacked once */ \
+    /** per 16 tokens: token t's codes, scales and block sums at xq + 256·nsb·t, xd + nsb·t, bsums + 16·nsb·t */ \
+    /** (each as for one token); row i's product with token t goes to out[outStride·t + i]. Bit for bit the */ \
+    /** results of one sieve_q4_K_dot_rows4 (q5_K) call per token. Made for tiles of 1…16 tokens (more are */ \
+    /** split into tiles of 16; tokens ≤ 0 writes nothing). */ \
+    void sieve_q4_K_dot_rows4_tokens_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
+                                              int tokens, const int8_t *xq, const float *xd, const int16_t *bsums, \
+                                              float *out, intptr_t outStride); \
+    void sieve_q5_K_dot_rows4_tokens_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
+                                              int tokens, const int8_t *xq, const float *xd, const int16_t *bsums, \
+                                              float *out, intptr_t outStride); \
     /** Q6_K rows (210 bytes: 128 of low nibbles, 64 of high bit pairs, 16 int8 scales, f16 d). */ \
     void sieve_q6_K_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
                                        const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
