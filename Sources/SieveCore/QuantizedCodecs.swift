@@ -500,18 +500,25 @@ public enum QuantizedCodecs {
         packTwoBitCodes(codes, into: b + 16)
     }
 
-    /// ggml's `make_q3_quants` with `do_rmse`: signed codes in `-nmax..<nmax` (returned offset by `nmax`), first
-    /// by the largest magnitude, then changed one at a time (up to five passes) while that raises the x²-weighted
-    /// fit `(Σw·x·l)² / Σw·l²`; returns the scale `Σw·x·l / Σw·l²`.
-    static func makeQ3Quants(_ x: UnsafePointer<Float>, _ n: Int, nmax: Int, codes: UnsafeMutablePointer<UInt8>) -> Float {
+    /// The first of `x[0..<n]` with the largest magnitude, or nil (and all `n` codes 0) when every magnitude is
+    /// below 1e-15: the start of ggml's `make_q3_quants` and `make_qx_quants`.
+    static func largestValue(_ x: UnsafePointer<Float>, _ n: Int, orZeroCodes codes: UnsafeMutablePointer<UInt8>) -> Float? {
         var amax: Float = 0, maxValue: Float = 0
         for i in 0..<n where abs(x[i]) > amax {
             amax = abs(x[i]); maxValue = x[i]
         }
-        if amax < 1e-15 {
-            for i in 0..<n { codes[i] = 0 }
-            return 0
+        guard amax >= 1e-15 else {
+            codes.update(repeating: 0, count: n)
+            return nil
         }
+        return maxValue
+    }
+
+    /// ggml's `make_q3_quants` with `do_rmse`: signed codes in `-nmax..<nmax` (returned offset by `nmax`), first
+    /// by the largest magnitude, then changed one at a time (up to five passes) while that raises the x²-weighted
+    /// fit `(Σw·x·l)² / Σw·l²`; returns the scale `Σw·x·l / Σw·l²`.
+    static func makeQ3Quants(_ x: UnsafePointer<Float>, _ n: Int, nmax: Int, codes: UnsafeMutablePointer<UInt8>) -> Float {
+        guard let maxValue = largestValue(x, n, orZeroCodes: codes) else { return 0 }
         func clamped(_ v: Int) -> Int { Swift.max(-nmax, Swift.min(nmax - 1, v)) }
         let iscale = -Float(nmax) / maxValue
         var l = [Int](repeating: 0, count: n)
@@ -657,14 +664,7 @@ public enum QuantizedCodecs {
     /// ggml's `make_qx_quants` with `rmse_type` 1 and no importance weights: signed codes in `-nmax..<nmax`
     /// (stored offset by `nmax`) and a scale chosen among 19 candidates by weighted (x²) least squares.
     static func makeQXQuants(_ x: UnsafePointer<Float>, _ n: Int, nmax: Int, codes: UnsafeMutablePointer<UInt8>) -> Float {
-        var amax: Float = 0, maxValue: Float = 0
-        for i in 0..<n where abs(x[i]) > amax {
-            amax = abs(x[i]); maxValue = x[i]
-        }
-        if amax < 1e-15 {
-            for i in 0..<n { codes[i] = 0 }
-            return 0
-        }
+        guard let maxValue = largestValue(x, n, orZeroCodes: codes) else { return 0 }
         func code(_ iscale: Float, _ i: Int) -> Int { Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i]))) }
         var iscale = -Float(nmax) / maxValue
         var sumLX: Float = 0, sumL2: Float = 0
