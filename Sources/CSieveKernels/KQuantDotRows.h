@@ -255,13 +255,27 @@ KERNEL_TARGET void KERNEL(sieve_q5_K_dot_rows4_tokens)(const void *r0, const voi
     KERNEL(qK_dot_rows4_tiles)(r, nsb, 1, tokens, xq, xd, bsums, out, outStride);
 }
 
+/// The codes (0…63, unsigned bytes) of elements 128·half + 32k + (0..<32), k = 0…3, of the q6_K super-block at `b`
+/// into q[0…3]: low nibbles from the 64 bytes at b + 64·half, high bit pairs from the 32 at b + 128 + 32·half.
+KERNEL_TARGET static inline void KERNEL(q6Codes)(const uint8_t *b, int half, __m256i q[4]) {
+    const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
+    const __m256i qa = _mm256_loadu_si256((const __m256i *)(b + 64 * half));
+    const __m256i qb = _mm256_loadu_si256((const __m256i *)(b + 64 * half + 32));
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * half));
+    q[0] = _mm256_or_si256(_mm256_and_si256(qa, low), _mm256_slli_epi16(_mm256_and_si256(qh, two), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(qb, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), low),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), low),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two), 4));
+}
+
 /// Four q6_K rows (210-byte super-blocks: 128 bytes of low nibbles, 64 bytes of high bit pairs, 16 signed 8-bit
 /// scales of 16 elements each, f16 d): Σ_sb d·dx·(Σ_g sc_g·Σ(q·x) − 32·Σ_g sc_g·Σx) over the groups g of 16, the
 /// codes' offset of 32 taken off with the q8_K block sums in the same integer sum.
 KERNEL_TARGET void KERNEL(sieve_q6_K_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nsb,
                                                 const int8_t *xq, const float *xd, const int16_t *bsums, float *out) {
     const uint8_t *const r[4] = {r0, r1, r2, r3};
-    const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int sb = 0; sb < nsb; sb++) {
         const int8_t *x = xq + 256 * sb;
@@ -274,18 +288,8 @@ KERNEL_TARGET void KERNEL(sieve_q6_K_dot_rows4)(const void *r0, const void *r1, 
             const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
             __m256i sum = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(scales, b16)), 5);
             for (int half = 0; half < 2; half++) {
-                const __m256i qa = _mm256_loadu_si256((const __m256i *)(b + 64 * half));
-                const __m256i qb = _mm256_loadu_si256((const __m256i *)(b + 64 * half + 32));
-                const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * half));
-                // Elements 128·half + 32k + (0..<32), k = 0…3.
-                const __m256i q[4] = {
-                    _mm256_or_si256(_mm256_and_si256(qa, low), _mm256_slli_epi16(_mm256_and_si256(qh, two), 4)),
-                    _mm256_or_si256(_mm256_and_si256(qb, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two), 4)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), low),
-                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two), 4)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), low),
-                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two), 4)),
-                };
+                __m256i q[4];
+                KERNEL(q6Codes)(b, half, q);
                 for (int k = 0; k < 4; k++) {
                     const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x + 128 * half + 32 * k)));
                     const int g = 8 * half + 2 * k;
@@ -379,13 +383,26 @@ KERNEL_TARGET static inline __m128i KERNEL(q3Scales)(const uint8_t *s) {
     return _mm_sub_epi8(u, _mm_set1_epi8(32));
 }
 
+/// The codes c = low bits + 4·high bit (0…7, unsigned bytes) of elements 128·half + 32j + (0..<32), j = 0…3, of the
+/// q3_K super-block at `b` into c[0…3]; `hm` holds its 32 bytes of high bits.
+KERNEL_TARGET static inline void KERNEL(q3Codes)(const uint8_t *b, int half, __m256i hm, __m256i c[4]) {
+    const __m256i four = _mm256_set1_epi8(4);
+    KERNEL(crumbs4)(_mm256_loadu_si256((const __m256i *)(b + 32 + 32 * half)), c);
+    // Bit k = 4·half + j of each high-bit byte, moved to bit 2 (within each byte: bits of the other byte of a 16-bit
+    // lane land elsewhere and are masked off).
+    for (int j = 0; j < 4; j++) {
+        const int k = 4 * half + j;
+        const __m256i h = k >= 2 ? _mm256_srli_epi16(hm, k - 2) : _mm256_slli_epi16(hm, 2 - k);
+        c[j] = _mm256_or_si256(c[j], _mm256_and_si256(h, four));
+    }
+}
+
 /// Four q3_K rows (110-byte super-blocks: 32 bytes of high bits, 64 bytes of low 2-bit codes, 12 bytes of 6-bit
 /// scales of the groups of 16, f16 d): Σ_sb d·dx·(Σ_g s_g·Σ(c·x) − 4·Σ_g s_g·Σx), c = low bits + 4·high bit and
 /// s_g = scale − 32, the codes' offset of 4 taken off with the q8_K block sums in the same integer sum.
 KERNEL_TARGET void KERNEL(sieve_q3_K_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nsb,
                                                 const int8_t *xq, const float *xd, const int16_t *bsums, float *out) {
     const uint8_t *const r[4] = {r0, r1, r2, r3};
-    const __m256i four = _mm256_set1_epi8(4);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int sb = 0; sb < nsb; sb++) {
         const int8_t *x = xq + 256 * sb;
@@ -400,14 +417,7 @@ KERNEL_TARGET void KERNEL(sieve_q3_K_dot_rows4)(const void *r0, const void *r1, 
             const __m256i hm = _mm256_loadu_si256((const __m256i *)b);
             for (int half = 0; half < 2; half++) {
                 __m256i c[4];
-                KERNEL(crumbs4)(_mm256_loadu_si256((const __m256i *)(b + 32 + 32 * half)), c);
-                // Bit k = 4·half + j of each high-bit byte, moved to bit 2 (within each byte: bits of the other
-                // byte of a 16-bit lane land elsewhere and are masked off).
-                for (int j = 0; j < 4; j++) {
-                    const int k = 4 * half + j;
-                    const __m256i h = k >= 2 ? _mm256_srli_epi16(hm, k - 2) : _mm256_slli_epi16(hm, 2 - k);
-                    c[j] = _mm256_or_si256(c[j], _mm256_and_si256(h, four));
-                }
+                KERNEL(q3Codes)(b, half, hm, c);
                 sum = KERNEL(halfDots)(sum, c, x + 128 * half, KERNEL(halfScales)(s, half));
             }
             uint16_t h;
@@ -417,4 +427,158 @@ KERNEL_TARGET void KERNEL(sieve_q3_K_dot_rows4)(const void *r0, const void *r1, 
         }
     }
     KERNEL(reduce4)(acc, out);
+}
+
+/// The scale operands of `groupDots` for the 16 group scales `s8` (int8, group g of 16 elements in byte g): with
+/// VNNI, s[m] (m = 0…3) holds groups 4m and 4m + 2 as the low and high int16 of each lane of its low 128 bits, 4m + 1
+/// and 4m + 3 of its high 128 bits; with AVX2 alone, s[v] (v = 0…7) holds group 2v in the low 128 bits and 2v + 1 in
+/// the high, as int16.
+KERNEL_TARGET static inline void KERNEL(groupScales)(__m128i s8, __m256i s[8]) {
+#ifdef DOT_U8_S8
+    // Groups reordered 0, 2, 1, 3, 4, 6, 5, 7, … and widened: int32 lane 2m holds groups 4m and 4m + 2, lane 2m + 1
+    // groups 4m + 1 and 4m + 3.
+    const __m256i w = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, _mm_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15)));
+    for (int m = 0; m < 4; m++) {
+        s[m] = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(2 * m, 2 * m, 2 * m, 2 * m, 2 * m + 1, 2 * m + 1, 2 * m + 1, 2 * m + 1));
+    }
+#else
+    int8_t g[16];
+    _mm_storeu_si128((__m128i *)g, s8);
+    for (int v = 0; v < 8; v++) s[v] = _mm256_set_m128i(_mm_set1_epi16(g[2 * v + 1]), _mm_set1_epi16(g[2 * v]));
+#endif
+}
+
+/// `sum` + Σ_g scale(g)·Σ(q·x) over the 16 groups of one super-block: code vector q[v] (unsigned bytes, at most 63)
+/// holds elements 32v…32v + 31, groups 2v and 2v + 1, and `x` the super-block's 256 activation codes. With VNNI each
+/// `vpdpbusd` lane sums four products (|·| ≤ 4·63·128 fits in int16), so vectors 2m and 2m + 1 share each lane as
+/// int16 halves and are weighted by their scales with one `vpdpwssd`; with AVX2 alone each vector's `vpmaddubsw`
+/// pairs are weighted by theirs. Either way the lanes' integer sums are exact, hence those of the decode kernels.
+KERNEL_TARGET static inline __m256i KERNEL(groupDots)(__m256i sum, const __m256i q[8], const int8_t *x, const __m256i s[8]) {
+#ifdef DOT_U8_S8
+    for (int m = 0; m < 4; m++) {
+        const __m256i lo = DOT_U8_S8(q[2 * m], _mm256_loadu_si256((const __m256i *)(x + 64 * m)));
+        const __m256i hi = DOT_U8_S8(q[2 * m + 1], _mm256_loadu_si256((const __m256i *)(x + 64 * m + 32)));
+        sum = DOT_I16_ADD(sum, _mm256_blend_epi16(lo, _mm256_slli_epi32(hi, 16), 0xAA), s[m]);
+    }
+#else
+    __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+    for (int v = 0; v < 8; v += 2) {
+        even = DOT_I16_ADD(even, _mm256_maddubs_epi16(q[v], _mm256_loadu_si256((const __m256i *)(x + 32 * v))), s[v]);
+        odd = DOT_I16_ADD(odd, _mm256_maddubs_epi16(q[v + 1], _mm256_loadu_si256((const __m256i *)(x + 32 * v + 32))), s[v + 1]);
+    }
+    sum = _mm256_add_epi32(sum, _mm256_add_epi32(even, odd));
+#endif
+    return sum;
+}
+
+/// Four q2_K (`bits` 2), q3_K (3) or q6_K (6) rows — the K-quants with scales per group of 16 — with `tokens`
+/// (1…16) tokens' activations (token t's at xq + 256·nsb·t, xd + nsb·t, bsums + 16·nsb·t), row i's product with
+/// token t to out[outStride·t + i], for prefill: each row's super-block is unpacked once (codes, scales, d, and
+/// q2_K's mins) and multiplied with every token's activations. Per token and row, each super-block's integer sum is
+/// that of the decode kernel (exact integer arithmetic, in any order) and the float operations are its own, in its
+/// order, so the results are those of one decode call per token, bit for bit.
+KERNEL_TARGET static inline __attribute__((always_inline)) void
+KERNEL(groupK_dot_rows4_tokens)(const uint8_t *const r[4], int nsb, int bits, int tokens, const int8_t *xq,
+                                const float *xd, const int16_t *bsums, float *out, intptr_t outStride) {
+    const int blockBytes = bits == 2 ? 84 : bits == 3 ? 110 : 210;
+    const intptr_t xStride = (intptr_t)256 * nsb;
+    __m256 acc[16][4], corr[16][4];
+    for (int t = 0; t < tokens; t++) {
+        for (int i = 0; i < 4; i++) acc[t][i] = corr[t][i] = _mm256_setzero_ps();
+    }
+    for (int sb = 0; sb < nsb; sb++) {
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *b = r[i] + blockBytes * sb;
+            __m256i q[8], s[8];
+            // offsets: q3_K's and q6_K's signed scales (their codes' offsets 4 and 32 = 1 << shift), q2_K's mins.
+            __m256i offsets;
+            int shift = 0;
+            float d, dmin = 0;
+            if (bits == 2) {
+                const __m128i low = _mm_set1_epi8(0x0F), sm = _mm_loadu_si128((const __m128i *)b);
+                KERNEL(crumbs4)(_mm256_loadu_si256((const __m256i *)(b + 16)), q);
+                KERNEL(crumbs4)(_mm256_loadu_si256((const __m256i *)(b + 48)), q + 4);
+                KERNEL(groupScales)(_mm_and_si128(sm, low), s);
+                offsets = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), low));
+                uint32_t h;
+                __builtin_memcpy(&h, b + 80, 4);
+                const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)h));
+                d = _mm_cvtss_f32(dm);
+                dmin = _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1));
+            } else {
+                __m128i s8;
+                uint16_t h;
+                if (bits == 3) {
+                    const __m256i hm = _mm256_loadu_si256((const __m256i *)b);
+                    KERNEL(q3Codes)(b, 0, hm, q);
+                    KERNEL(q3Codes)(b, 1, hm, q + 4);
+                    s8 = KERNEL(q3Scales)(b + 96);
+                    shift = 2;
+                    __builtin_memcpy(&h, b + 108, 2);
+                } else {
+                    KERNEL(q6Codes)(b, 0, q);
+                    KERNEL(q6Codes)(b, 1, q + 4);
+                    s8 = _mm_loadu_si128((const __m128i *)(b + 192));
+                    shift = 5;
+                    __builtin_memcpy(&h, b + 208, 2);
+                }
+                KERNEL(groupScales)(s8, s);
+                offsets = _mm256_cvtepi8_epi16(s8);
+                d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+            }
+            const int8_t *x = xq + 256 * sb;
+            for (int t = 0; t < tokens; t++, x += xStride) {
+                const __m256i b16 = _mm256_loadu_si256((const __m256i *)(bsums + 16 * (nsb * (intptr_t)t + sb)));
+                const __m256i m = _mm256_madd_epi16(offsets, b16);
+                const __m256 dx = _mm256_set1_ps(xd[nsb * (intptr_t)t + sb]);
+                // q3_K/q6_K: −(offset) · Σ_g s_g · Σx_g starts the sum; q2_K: the mins' term is kept apart.
+                __m256i sum = bits == 2 ? _mm256_setzero_si256()
+                                        : _mm256_slli_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), m), shift);
+                sum = KERNEL(groupDots)(sum, q, x, s);
+                acc[t][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dx, _mm256_set1_ps(d)), acc[t][i]);
+                if (bits == 2) corr[t][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dx, _mm256_set1_ps(dmin)), corr[t][i]);
+            }
+        }
+    }
+    for (int t = 0; t < tokens; t++) {
+        if (bits == 2) {
+            float a[4], c[4];
+            KERNEL(reduce4)(acc[t], a);
+            KERNEL(reduce4)(corr[t], c);
+            for (int i = 0; i < 4; i++) out[outStride * t + i] = a[i] - c[i];
+        } else {
+            KERNEL(reduce4)(acc[t], out + outStride * t);
+        }
+    }
+}
+
+/// `groupK_dot_rows4_tokens` for any number of tokens, in tiles of at most 16 (the rows are read once per tile).
+KERNEL_TARGET static inline __attribute__((always_inline)) void
+KERNEL(groupK_dot_rows4_tiles)(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, int bits,
+                               int tokens, const int8_t *xq, const float *xd, const int16_t *bsums, float *out,
+                               intptr_t outStride) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    for (int first = 0; first < tokens; first += 16) {
+        const int n = tokens - first < 16 ? tokens - first : 16;
+        KERNEL(groupK_dot_rows4_tokens)(r, nsb, bits, n, xq + (intptr_t)256 * nsb * first, xd + (intptr_t)nsb * first,
+                                        bsums + (intptr_t)16 * nsb * first, out + outStride * first, outStride);
+    }
+}
+
+KERNEL_TARGET void KERNEL(sieve_q2_K_dot_rows4_tokens)(const void *r0, const void *r1, const void *r2, const void *r3,
+                                                       int nsb, int tokens, const int8_t *xq, const float *xd,
+                                                       const int16_t *bsums, float *out, intptr_t outStride) {
+    KERNEL(groupK_dot_rows4_tiles)(r0, r1, r2, r3, nsb, 2, tokens, xq, xd, bsums, out, outStride);
+}
+
+KERNEL_TARGET void KERNEL(sieve_q3_K_dot_rows4_tokens)(const void *r0, const void *r1, const void *r2, const void *r3,
+                                                       int nsb, int tokens, const int8_t *xq, const float *xd,
+                                                       const int16_t *bsums, float *out, intptr_t outStride) {
+    KERNEL(groupK_dot_rows4_tiles)(r0, r1, r2, r3, nsb, 3, tokens, xq, xd, bsums, out, outStride);
+}
+
+KERNEL_TARGET void KERNEL(sieve_q6_K_dot_rows4_tokens)(const void *r0, const void *r1, const void *r2, const void *r3,
+                                                       int nsb, int tokens, const int8_t *xq, const float *xd,
+                                                       const int16_t *bsums, float *out, intptr_t outStride) {
+    KERNEL(groupK_dot_rows4_tiles)(r0, r1, r2, r3, nsb, 6, tokens, xq, xd, bsums, out, outStride);
 }

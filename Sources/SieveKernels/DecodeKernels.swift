@@ -3,7 +3,7 @@ import Foundation
 import SieveCore
 
 /// Which implementation computes the decode (8-bit activation) products of the quantized types (q8_0, q4_0, q4_1,
-/// q5_0, q5_1 and the K-quants q4_K, q5_K, q6_K), and the decode products of f16 weights (`vnni` and `avx2` both run the AVX2 C kernels of
+/// q5_0, q5_1 and the K-quants q2_K … q6_K), and the decode products of f16 weights (`vnni` and `avx2` both run the AVX2 C kernels of
 /// `CRowKernels.halfRows` for those). Every other type, and prefill, always runs in Swift.
 ///
 /// `preferred` is decided once, at first use: `vnni` when the CPU has AVX-512 VNNI, else `avx2` when it has AVX2
@@ -126,7 +126,7 @@ enum CRowKernels {
 
     /// The K-quant types whose C kernels also multiply several tokens at once: their prefill products use 8-bit
     /// activations as decode does (and as llama.cpp does), instead of dequantized weights in f32.
-    static let multiTokenTypes: Set<DType> = [.q4_K, .q5_K]
+    static let multiTokenTypes: Set<DType> = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     /// Whether prefill products of `dtype` weights run in the multi-token C kernels with the `kernels` choice.
     @inline(__always)
@@ -162,6 +162,12 @@ enum CRowKernels {
                     case (.q4_K, false): sieve_q4_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                     case (.q5_K, true): sieve_q5_K_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                     case (.q5_K, false): sieve_q5_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    case (.q2_K, true): sieve_q2_K_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    case (.q2_K, false): sieve_q2_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    case (.q3_K, true): sieve_q3_K_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    case (.q3_K, false): sieve_q3_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    case (.q6_K, true): sieve_q6_K_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    case (.q6_K, false): sieve_q6_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                     default: preconditionFailure("no multi-token C kernel for \(w.dtype.name)")
                     }
                     for k in 0..<n {

@@ -49,8 +49,9 @@ public enum KernelBenchmark {
     public static var defaultKernels: [DecodeKernels] { DecodeKernels.preferred == .swift ? [.swift] : [.preferred, .swift] }
 
     /// Measures every type × shape × thread count for decode (1 token) and, when `prefillTokens > 0`, prefill.
-    /// Decode products that have a C kernel are measured once per entry of `kernels` (which must be available
-    /// on this CPU); every other case once, in Swift. A q4_1/q4_0 decode product with the VNNI or AVX2 kernels is also
+    /// Decode products that have a C kernel, and prefill products of the types the C kernels multiply several tokens
+    /// at a time (`CRowKernels.multiTokenTypes`; with `swift`, their f32 path), are measured once per entry of
+    /// `kernels` (which must be available on this CPU); every other case once, in Swift. A q4_1/q4_0 decode product with the VNNI or AVX2 kernels is also
     /// measured in the 16-row layout models use (rows a multiple of 16). Shapes whose columns are not whole blocks
     /// of a type (576 for the K-quants) are skipped for that type. Prints each row as it is measured when `verbose`.
     public static func run(threads: [Int] = [1, 2], types: [DType] = WeightMatrix.supportedTypes,
@@ -63,7 +64,9 @@ public enum KernelBenchmark {
             for dtype in types {
                 for shape in shapes where shape.columns % dtype.blockSize == 0 {
                     for tokens in prefillTokens > 0 ? [1, prefillTokens] : [1] {
-                        let choices = tokens < MatMul.prefillMinimumTokens && CRowKernels.decodesInC(dtype) ? kernels : [.swift]
+                        let inC = tokens < MatMul.prefillMinimumTokens ? CRowKernels.decodesInC(dtype)
+                                                                       : CRowKernels.multiTokenTypes.contains(dtype)
+                        let choices = inC ? kernels : [.swift]
                         let interleavable = WeightMatrix.canInterleave(dtype, rows: shape.rows)
                         for k in choices {
                             for interleaved in k != .swift && interleavable ? [false, true] : [false] {

@@ -172,7 +172,7 @@ import Testing
             let x = rng.floats(tokens * Self.columns)
             let (products, _) = Self.magnitudes(wf, x, rows: w.rows, columns: Self.columns, tokens: tokens)
             let y = Self.fast(w, x, tokens: tokens)
-            // q4_K and q5_K multiply 8-bit activations in prefill too, where the C kernels run.
+            // The K-quants multiply 8-bit activations in prefill too, where the C kernels run.
             let eightBit = CRowKernels.multipliesTokens(dtype, .preferred)
             let ratio = worstRatio(y, Self.reference(w, x, tokens: tokens, quantizedActivations: eightBit), scale: products,
                                    tolerance: eightBit ? Tolerances.quantizedSameActivations : Tolerances.dequantizedProduct)

@@ -92,13 +92,13 @@ struct GGUFLogitsTests {
     }
 
     /// The weight types whose prefill products use 8-bit activations on x86-64 (`CRowKernels.multiTokenTypes`).
-    static let eightBitPrefill: Set<DType> = DecodeKernels.preferred == .swift ? [] : [.q4_K, .q5_K]
+    static let eightBitPrefill: Set<DType> = DecodeKernels.preferred == .swift ? [] : [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     @Test("the prefill path equals the same weights dequantized to f32 (atol 1e-4)", arguments: allQuantizedFiles)
     func dequantizedEquivalence(_ file: String) throws {
         let graph = try Fixtures.graph(file)
         var dequantized = graph
-        // q4_K and q5_K prefill products multiply 8-bit activations (as decode does; `MatMulTests` checks them), so
+        // K-quant prefill products multiply 8-bit activations (as decode does; `MatMulTests` checks them), so
         // those tensors stay as they are on both sides.
         for t in graph.tensors.all where t.dtype != .f32 && !Self.eightBitPrefill.contains(t.dtype) {
             dequantized.tensors.insert(try t.converted(to: .f32))

@@ -94,7 +94,18 @@ SIEVE_ROW_KERNELS(avx2)
                                        const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
     /** Q3_K rows (110 bytes: 32 of high bits, 64 of low 2-bit codes, 12 of 6-bit scales, f16 d). */ \
     void sieve_q3_K_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
-                                       const int8_t *xq, const float *xd, const int16_t *bsums, float *out);
+                                       const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
+    /** Q2_K, Q3_K and Q6_K rows with `tokens` tokens' activations, laid out and computed as the Q4_K one: bit for */ \
+    /** bit the results of one sieve_q2_K_dot_rows4 (q3_K, q6_K) call per token. */ \
+    void sieve_q2_K_dot_rows4_tokens_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
+                                              int tokens, const int8_t *xq, const float *xd, const int16_t *bsums, \
+                                              float *out, intptr_t outStride); \
+    void sieve_q3_K_dot_rows4_tokens_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
+                                              int tokens, const int8_t *xq, const float *xd, const int16_t *bsums, \
+                                              float *out, intptr_t outStride); \
+    void sieve_q6_K_dot_rows4_tokens_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
+                                              int tokens, const int8_t *xq, const float *xd, const int16_t *bsums, \
+                                              float *out, intptr_t outStride);
 SIEVE_K_ROW_KERNELS(vnni)
 SIEVE_K_ROW_KERNELS(avx2)
 
