@@ -80,6 +80,8 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
         case .q5_K: return .q5_K
         case .q6_K: return .q6_K
         case .q8_K: return .q8_K
+        case .iq4_nl: return .iq4_nl
+        case .iq4_xs: return .iq4_xs
         default: return nil
         }
     }

@@ -12,7 +12,8 @@ public enum GGUFWriter {
     public static let alignment = 32
 
     /// Target types `WriteOptions.dtype` may name for GGUF output (nil keeps each tensor's type).
-    public static let targetTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+    public static let targetTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
+                                              .iq4_nl, .iq4_xs]
 
     /// One tensor of the output: its GGUF name, the IR tensors it is made of (several when fused), its type.
     struct Entry {
@@ -88,6 +89,8 @@ public enum GGUFWriter {
             guard GGMLType(wanted) != nil else {
                 throw GGUFError.cannotWrite(path: path, reason: "tensor '\(t.name)' is \(wanted.name), which GGUF cannot store; pass --dtype f32 or f16")
             }
+            // Rows that are not whole blocks: iq4_xs falls back to iq4_nl where that fits, as llama-quantize does.
+            if wanted == .iq4_xs, t.shape.innermost % 256 != 0, t.shape.innermost % 32 == 0 { return .iq4_nl }
             if wanted.isQuantized, t.shape.innermost % wanted.blockSize != 0 { return .f16 }
             return wanted
         }
@@ -221,7 +224,8 @@ public enum GGUFWriter {
         for e in entries where e.shape.rank >= 2 { counts[e.dtype, default: 0] += 1 }
         let dominant = counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key.rawValue > $1.key.rawValue) }?.key ?? .f32
         let codes: [DType: Int] = [.f32: 0, .f16: 1, .q4_0: 2, .q4_1: 3, .q8_0: 7, .q5_0: 8, .q5_1: 9,
-                                   .q2_K: 10, .q3_K: 12, .q4_K: 15, .q5_K: 17, .q6_K: 18, .bf16: 32]
+                                   .q2_K: 10, .q3_K: 12, .q4_K: 15, .q5_K: 17, .q6_K: 18, .iq4_nl: 25,
+                                   .iq4_xs: 30, .bf16: 32]
         return codes[dominant] ?? 0
     }
 

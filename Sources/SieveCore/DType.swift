@@ -7,6 +7,8 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
     case f64, f32, f16, bf16, i64, i32, i16, i8, u8, bool
     /// llama.cpp block-quantized types.
     case q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K, q8_K
+    /// llama.cpp's 4-bit non-linear types (codes index a fixed book of 16 values).
+    case iq4_nl, iq4_xs
 
     /// The name used in manifests and on the command line (`f32`, `q4_K`, …).
     public var name: String { rawValue }
@@ -20,8 +22,8 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
     /// Elements per block (1 for plain types).
     public var blockSize: Int {
         switch self {
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1: return 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: return 256
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl: return 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_xs: return 256
         default: return 1
         }
     }
@@ -44,6 +46,8 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
         case .q5_K: return 176
         case .q6_K: return 210
         case .q8_K: return 292
+        case .iq4_nl: return 18
+        case .iq4_xs: return 136
         }
     }
 

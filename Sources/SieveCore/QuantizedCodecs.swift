@@ -17,6 +17,8 @@
 /// | q6_K | 256 | 210 | `u8 ql[128]; u8 qh[64]; int8 scales[16]; half d` — 16 sub-blocks of 16 |
 /// | q8_K | 256 | 292 | `float d; int8 qs[256]; int16 bsums[16]` — `x = d·q`; bsums are sums of 16 quants |
 ///
+/// iq4_nl and iq4_xs, whose codes index a book of values, are in `NonLinearCodecs.swift`.
+///
 /// The quantizers follow ggml's `quantize_row_*_ref` functions (round to nearest, no importance matrix), so
 /// their output is what `llama-quantize` produces without an imatrix.
 public enum QuantizedCodecs {
@@ -97,6 +99,8 @@ public enum QuantizedCodecs {
         case .q5_K: dequantizeQ5_K(block, out)
         case .q6_K: dequantizeQ6_K(block, out)
         case .q8_K: dequantizeQ8_K(block, out)
+        case .iq4_nl: dequantizeIQ4_NL(block, out)
+        case .iq4_xs: dequantizeIQ4_XS(block, out)
         default: preconditionFailure("\(dtype.name) is not block-quantized")
         }
     }
@@ -115,6 +119,8 @@ public enum QuantizedCodecs {
         case .q5_K: quantizeQ45_K(values, block, highBits: true)
         case .q6_K: quantizeQ6_K(values, block)
         case .q8_K: quantizeQ8_K(values, block)
+        case .iq4_nl: quantizeIQ4_NL(values, block)
+        case .iq4_xs: quantizeIQ4_XS(values, block)
         default: preconditionFailure("\(dtype.name) is not block-quantized")
         }
     }

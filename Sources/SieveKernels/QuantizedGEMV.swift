@@ -87,6 +87,29 @@ enum Q5_1Dot: Block32Kind {
     }
 }
 
+/// iq4_nl: nibbles as q4_0, each indexing `QuantizedCodecs.nonLinearBook`.
+enum IQ4NLDot: Block32Kind {
+    static var blockBytes: Int { 18 }
+    static var hasMin: Bool { false }
+    static var codeOffset: Float { 0 }
+    @inline(__always)
+    static func products(_ block: UnsafeRawPointer, _ x0: SIMD16<Int32>, _ x1: SIMD16<Int32>) -> SIMD16<Int32> {
+        let q: SIMD16<UInt8> = block.vector(at: 2)
+        return bookValues(q & 15) &* x0 &+ bookValues(q &>> 4) &* x1
+    }
+
+    /// The book values of 16 codes (0…15), one lane at a time: Swift has no portable vector table lookup (the C
+    /// kernels use `vpshufb`).
+    @inline(__always)
+    static func bookValues(_ codes: SIMD16<UInt8>) -> SIMD16<Int32> {
+        var v = SIMD16<Int32>()
+        QuantizedCodecs.nonLinearBook.withUnsafeBufferPointer { book in
+            for i in 0..<16 { v[i] = Int32(book[Int(codes[i] & 15)]) }
+        }
+        return v
+    }
+}
+
 enum QuantizedGEMV {
     /// `y[r] = W[r, :]·x` for `r` in `rows`, with `x` quantized in `act`.
     ///
@@ -196,6 +219,37 @@ enum KQuant {
     @inline(never)
     static func q6KRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
         rows.forEachGroup(of: w) { r, valid in q6KGroup(w, r, valid: valid, act, y) }
+    }
+
+    /// `y[r] = W[r, :]·x` for iq4_xs rows, grouped like `q4KRows`.
+    @inline(never)
+    static func iq4XSRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>) {
+        rows.forEachGroup(of: w) { r, valid in
+            let p0 = w.row(r.0), p1 = w.row(r.1), p2 = w.row(r.2), p3 = w.row(r.3)
+            var acc = SIMD4<Float>()
+            for sb in 0..<act.blocks {
+                let o = 136 &* sb
+                let xq = UnsafeRawPointer(act.qs + 256 &* sb)
+                let sums = SIMD4(iq4XSSum(p0 + o, xq), iq4XSSum(p1 + o, xq), iq4XSSum(p2 + o, xq), iq4XSSum(p3 + o, xq))
+                let d = SIMD4(Dequantize.half(p0, o), Dequantize.half(p1, o), Dequantize.half(p2, o), Dequantize.half(p3, o)) * act.d[sb]
+                acc.addProduct(SIMD4<Float>(sums), d)
+            }
+            store(acc, r, valid: valid, y)
+        }
+    }
+
+    /// Σ_ib (s_ib − 32)·Σ book[q]·x over the eight sub-blocks of the iq4_xs super-block at `block`, `xq` its 256
+    /// activation codes (at most 8·32·127·127·32 in magnitude).
+    @inline(__always)
+    static func iq4XSSum(_ block: UnsafeRawPointer, _ xq: UnsafeRawPointer) -> Int32 {
+        var sum: Int32 = 0
+        for ib in 0..<8 {
+            let xp = xq + 32 * ib
+            let products = IQ4NLDot.products(block + 6 + 16 * ib, widen(xp.vector(as: SIMD16<Int8>.self)),
+                                             widen(xp.vector(at: 16, as: SIMD16<Int8>.self)))
+            sum &+= Int32(QuantizedCodecs.iq4XSScale(block, ib) - 32) &* products.wrappedSum()
+        }
+        return sum
     }
 
     /// Stores the first `valid` of four results.

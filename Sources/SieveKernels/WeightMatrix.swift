@@ -9,7 +9,8 @@ import SieveCore
 /// matrix (`interleaved()`), which the decode kernel reads 16 rows at a time.
 public struct WeightMatrix: @unchecked Sendable {
     /// The weight types with matrix kernels.
-    public static let supportedTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+    public static let supportedTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
+                                                 .iq4_nl, .iq4_xs]
 
     /// The tensor's name, for error messages.
     public let name: String

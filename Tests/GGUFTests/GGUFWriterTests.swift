@@ -118,9 +118,11 @@ import Testing
     }
 
     /// Sieve's reference quantizers give llama.cpp's bytes: q8_0 as `convert_hf_to_gguf.py --outtype q8_0`,
-    /// q4_0 / q4_1 / q5_0 / q5_1 / q2_K … q6_K as `llama-quantize` (no importance matrix), tensor by tensor.
+    /// q4_0 / q4_1 / q5_0 / q5_1 / q2_K … q6_K / iq4_xs / iq4_nl as `llama-quantize` (no importance matrix), tensor
+    /// by tensor (`iq4_xs.gguf` holds both iq4 types).
     @Test(arguments: [(DType.q8_0, "q8_0.gguf"), (.q4_0, "q4_0.gguf"), (.q4_1, "q4_1.gguf"), (.q5_0, "q5_0.gguf"), (.q5_1, "q5_1.gguf"),
-                      (.q2_K, "q2_k.gguf"), (.q3_K, "q3_k_m.gguf"), (.q4_K, "q4_k_m.gguf"), (.q5_K, "q5_k_m.gguf"), (.q6_K, "q6_k.gguf")])
+                      (.q2_K, "q2_k.gguf"), (.q3_K, "q3_k_m.gguf"), (.q4_K, "q4_k_m.gguf"), (.q5_K, "q5_k_m.gguf"), (.q6_K, "q6_k.gguf"),
+                      (.iq4_xs, "iq4_xs.gguf"), (.iq4_nl, "iq4_xs.gguf")])
     func quantizedBytesMatchLlamaCpp(_ dtype: DType, _ reference: String) throws {
         guard let f32 = Models.find("tiny-llama/f32.gguf") else { return }
         let ref = try GGUFFile(url: try #require(Models.find("tiny-llama/" + reference)))

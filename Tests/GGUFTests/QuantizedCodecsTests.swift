@@ -25,13 +25,14 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
 }
 
 @Suite struct QuantizedCodecsTests {
-    static let quantTypes: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K]
+    static let quantTypes: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_nl, .iq4_xs]
 
     /// ggml's `static_assert`s on the block structs (ggml-common.h), mirrored.
     @Test func blockSizesMatchGGML() {
         let expected: [DType: (Int, Int)] = [
             .q8_0: (32, 34), .q4_0: (32, 18), .q4_1: (32, 20), .q5_0: (32, 22), .q5_1: (32, 24),
             .q2_K: (256, 84), .q3_K: (256, 110), .q4_K: (256, 144), .q5_K: (256, 176), .q6_K: (256, 210), .q8_K: (256, 292),
+            .iq4_nl: (32, 18), .iq4_xs: (256, 136),
         ]
         for t in Self.quantTypes {
             #expect(t.blockSize == expected[t]!.0 && t.blockBytes == expected[t]!.1, "\(t.name)")
@@ -46,7 +47,7 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
     }
 
     /// Random blocks dequantize bit-for-bit as gguf-py's `dequantize` does.
-    @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K"])
+    @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs"])
     func dequantizeMatchesGGUFPy(_ name: String) throws {
         let entry = try #require(try Fixture.json("quant_vectors.json")["types"]?[name])
         let dtype = try #require(DType(name: name))
@@ -99,8 +100,9 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
         }
     }
 
-    /// K-quants: relative RMS error of a Gaussian row stays within what each bit width allows.
-    @Test(arguments: [(DType.q2_K, Float(0.45)), (.q3_K, 0.25), (.q4_K, Float(0.12)), (.q5_K, 0.06), (.q6_K, 0.03), (.q8_K, 0.01), (.q8_0, 0.006), (.q4_0, 0.15)])
+    /// K-quants (and q8_0, q4_0 and the iq4 types for scale): relative RMS error of a Gaussian row stays within what each bit width allows.
+    @Test(arguments: [(DType.q2_K, Float(0.45)), (.q3_K, 0.25), (.q4_K, Float(0.12)), (.q5_K, 0.06), (.q6_K, 0.03), (.q8_K, 0.01), (.q8_0, 0.006), (.q4_0, 0.15),
+                      (.iq4_nl, 0.1), (.iq4_xs, 0.1)])
     func kQuantRelativeRMSError(_ dtype: DType, _ limit: Float) throws {
         var rng = SplitMix64(seed: 11)
         let n = 256 * 32

@@ -11,10 +11,10 @@ import Testing
     static let neurons = 1088
 
     /// Weight types of (gate, up, down) as bundles hold them: OPT-like f16 without a gate, SwiGLU in q4_1 with a
-    /// q8_0 down, K-quants with a float down, and a Q2_K/Q3_K file's layers.
+    /// q8_0 down, K-quants with a float down, and a Q2_K/Q3_K file's and an IQ4_XS file's layers.
     static let cases: [(gate: DType?, up: DType, down: DType, function: Activations.Function)] = [
         (nil, .f16, .f16, .relu), (nil, .f32, .f32, .geluErf), (.q4_1, .q4_1, .q8_0, .silu), (.q8_0, .q4_0, .q4_0, .silu),
-        (.q4_K, .q4_K, .f16, .silu), (nil, .q5_0, .q4_1, .relu), (.q3_K, .q2_K, .q6_K, .silu),
+        (.q4_K, .q4_K, .f16, .silu), (nil, .q5_0, .q4_1, .relu), (.q3_K, .q2_K, .q6_K, .silu), (.iq4_xs, .iq4_xs, .iq4_nl, .silu),
     ]
 
     struct Result {

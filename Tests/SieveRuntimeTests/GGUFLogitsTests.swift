@@ -73,10 +73,10 @@ struct GGUFLogitsTests {
         #expect(agreePrefill >= 20 && agreeDecode >= 20)
     }
 
-    /// The same with llama.cpp's q5_1, q5_K_M, q3_K_M and q2_K quantizations, which have llama-perplexity values (`ref-llama-quantize.json`,
+    /// The same with llama.cpp's q5_1, q5_K_M, q3_K_M, q2_K and iq4_xs quantizations, which have llama-perplexity values (`ref-llama-quantize.json`,
     /// checked in `PerplexityTests`) but no llama.cpp logits.
     static let allQuantizedFiles = quantizedFiles + ["tiny-llama/q5_1.gguf", "tiny-llama/q5_k_m.gguf", "tiny-llama/q3_k_m.gguf",
-                                                       "tiny-llama/q2_k.gguf"].filter(Fixtures.has)
+                                                       "tiny-llama/q2_k.gguf", "tiny-llama/iq4_xs.gguf"].filter(Fixtures.has)
 
     @Test("with 8-bit activations at every batch size, a batch gives the one-token-at-a-time logits", arguments: allQuantizedFiles)
     func quantizedActivationBatches(_ file: String) throws {

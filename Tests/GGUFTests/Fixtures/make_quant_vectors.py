@@ -19,6 +19,7 @@ HALF_FIELDS = {
     T.Q8_0: [0], T.Q4_0: [0], T.Q4_1: [0, 2], T.Q5_0: [0], T.Q5_1: [0, 2],
     T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
     T.Q2_K: [80, 82], T.Q3_K: [108],  # appended last: the earlier types' random draws stay the same
+    T.IQ4_NL: [0], T.IQ4_XS: [0],  # likewise
 }
 QUANTIZABLE = [T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1]
 
