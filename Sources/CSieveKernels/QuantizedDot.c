@@ -28,6 +28,7 @@ void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t up
 #define DOT_I16_ADD(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
 #include "QuantizedDotRows.h"
 #include "KQuantDotRows.h"
+#include "IQuantDotRows.h"
 #undef KERNEL_TARGET
 #undef KERNEL
 #undef DOT_U8_S8
@@ -39,6 +40,7 @@ void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t up
 #define DOT_I16_ADD(acc, a, b) _mm256_add_epi32((acc), _mm256_madd_epi16((a), (b)))
 #include "QuantizedDotRows.h"
 #include "KQuantDotRows.h"
+#include "IQuantDotRows.h"
 #undef KERNEL_TARGET
 #undef KERNEL
 #undef KERNEL_HADD_ROWS

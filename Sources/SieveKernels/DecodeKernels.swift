@@ -3,7 +3,7 @@ import Foundation
 import SieveCore
 
 /// Which implementation computes the decode (8-bit activation) products of the quantized types (q8_0, q4_0, q4_1,
-/// q5_0, q5_1 and the K-quants q2_K … q6_K), and the decode products of f16 weights (`vnni` and `avx2` both run the AVX2 C kernels of
+/// q5_0, q5_1, the K-quants q2_K … q6_K, iq4_nl and iq4_xs), and the decode products of f16 weights (`vnni` and `avx2` both run the AVX2 C kernels of
 /// `CRowKernels.halfRows` for those). Every other type, and prefill, always runs in Swift.
 ///
 /// `preferred` is decided once, at first use: `vnni` when the CPU has AVX-512 VNNI, else `avx2` when it has AVX2
@@ -44,7 +44,7 @@ public enum DecodeKernels: String, Sendable, CaseIterable {
 /// rows at a time from the four quarters of the row range (as `QuantizedGEMV.rows`), reading the activations
 /// `MatMulInput` prepared.
 enum CRowKernels {
-    /// `y[r] = W[r, :]·x` for `r` in `rows` (q8_0, q4_0, q4_1, q5_0 or q5_1 weights) with the C kernels `kernels` (`vnni` or
+    /// `y[r] = W[r, :]·x` for `r` in `rows` (q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl weights) with the C kernels `kernels` (`vnni` or
     /// `avx2`, available on this CPU).
     @inline(never)
     static func rows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8Activation, _ y: UnsafeMutablePointer<Float>,
@@ -87,6 +87,8 @@ enum CRowKernels {
             case (.q5_0, false): sieve_q5_0_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.offsetSum, o)
             case (.q5_1, true): sieve_q5_1_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
             case (.q5_1, false): sieve_q5_1_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
+            case (.iq4_nl, true): sieve_iq4_nl_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, o)
+            case (.iq4_nl, false): sieve_iq4_nl_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, o)
             default: preconditionFailure("no C row kernel for \(w.dtype.name)")
             }
         }
@@ -95,7 +97,7 @@ enum CRowKernels {
         #endif
     }
 
-    /// `y[r] = W[r, :]·x` for `r` in `rows` of a K-quant (q2_K … q6_K) matrix with the C kernels `kernels` (`vnni`
+    /// `y[r] = W[r, :]·x` for `r` in `rows` of a K-quant (q2_K … q6_K) or iq4_xs matrix with the C kernels `kernels` (`vnni`
     /// or `avx2`, available on this CPU), four rows at a time as `rows(_:_:_:_:kernels:)`.
     @inline(never)
     static func superBlockRows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8KActivation, _ y: UnsafeMutablePointer<Float>,
@@ -116,6 +118,8 @@ enum CRowKernels {
             case (.q5_K, false): sieve_q5_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
             case (.q6_K, true): sieve_q6_K_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
             case (.q6_K, false): sieve_q6_K_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+            case (.iq4_xs, true): sieve_iq4_xs_dot_rows4_vnni(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
+            case (.iq4_xs, false): sieve_iq4_xs_dot_rows4_avx2(p0, p1, p2, p3, nsb, act.qs, act.d, act.bsums, o)
             default: preconditionFailure("no C super-block row kernel for \(w.dtype.name)")
             }
         }
@@ -124,9 +128,9 @@ enum CRowKernels {
         #endif
     }
 
-    /// The K-quant types whose C kernels also multiply several tokens at once: their prefill products use 8-bit
+    /// The super-block types (K-quants, iq4_xs) whose C kernels also multiply several tokens at once: their prefill products use 8-bit
     /// activations as decode does (and as llama.cpp does), instead of dequantized weights in f32.
-    static let multiTokenTypes: Set<DType> = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+    static let multiTokenTypes: Set<DType> = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs]
 
     /// Whether prefill products of `dtype` weights run in the multi-token C kernels with the `kernels` choice.
     @inline(__always)
@@ -168,6 +172,8 @@ enum CRowKernels {
                     case (.q3_K, false): sieve_q3_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                     case (.q6_K, true): sieve_q6_K_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                     case (.q6_K, false): sieve_q6_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    case (.iq4_xs, true): sieve_iq4_xs_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
+                    case (.iq4_xs, false): sieve_iq4_xs_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                     default: preconditionFailure("no multi-token C kernel for \(w.dtype.name)")
                     }
                     for k in 0..<n {
@@ -288,7 +294,7 @@ enum CRowKernels {
     static func supports(_ dtype: DType) -> Bool { supportedTypes.contains(dtype) }
 
     /// The quantized types with C row kernels.
-    static let supportedTypes: Set<DType> = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+    static let supportedTypes: Set<DType> = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs]
 
     /// Whether decode products of `dtype` run in C with the `vnni`/`avx2` choices on this CPU (the 8-bit kernels,
     /// or `halfRows`).

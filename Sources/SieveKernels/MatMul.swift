@@ -226,7 +226,7 @@ public struct MatMulProduct: @unchecked Sendable {
 /// activations (`Tolerances.q8Activation`, as llama.cpp does) and the float types multiply in float; with more
 /// (prefill) the weights are decoded to float a tile at a time and multiplied with the float activations
 /// (`Tolerances.dequantizedProduct`), unless the input was created with `alwaysQuantizeActivations`, or the weights
-/// are of a type the C kernels multiply several tokens at a time with 8-bit activations (the K-quants, faster
+/// are of a type the C kernels multiply several tokens at a time with 8-bit activations (the K-quants and iq4_xs, faster
 /// than f32 there: `CRowKernels.multiTokenTypes`). The 8-bit products run in the C kernels (VNNI or AVX2) or in
 /// Swift, as the input's `kernels` says.
 public enum MatMul {

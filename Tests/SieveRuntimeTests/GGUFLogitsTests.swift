@@ -92,7 +92,7 @@ struct GGUFLogitsTests {
     }
 
     /// The weight types whose prefill products use 8-bit activations on x86-64 (`CRowKernels.multiTokenTypes`).
-    static let eightBitPrefill: Set<DType> = DecodeKernels.preferred == .swift ? [] : [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+    static let eightBitPrefill: Set<DType> = DecodeKernels.preferred == .swift ? [] : [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs]
 
     @Test("the prefill path equals the same weights dequantized to f32 (atol 1e-4)", arguments: allQuantizedFiles)
     func dequantizedEquivalence(_ file: String) throws {

@@ -109,6 +109,27 @@ SIEVE_ROW_KERNELS(avx2)
 SIEVE_K_ROW_KERNELS(vnni)
 SIEVE_K_ROW_KERNELS(avx2)
 
+// Dot products of four rows of ggml's iq4 formats, whose 4-bit codes index the 16 int8 values of one code book,
+// with one token's activations: iq4_nl as the q4_0 kernels above (q8_0 activations, no xs), iq4_xs as the K-quant
+// kernels (q8_K activations; bsums is not read). out[i] receives row i's dot product. Each kernel exists as *_vnni
+// and *_avx2 with the same integer sums per block (call only where sieve_cpu_has_avx512_vnni(), respectively
+// sieve_cpu_has_avx2(), returns 1).
+#define SIEVE_IQ_ROW_KERNELS(suffix) \
+    /** IQ4_NL rows (18-byte blocks of 32: f16 d, 16 bytes of nibbles ordered as q4_0's). */ \
+    void sieve_iq4_nl_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
+                                         const int8_t *xq, const float *xd, float *out); \
+    /** IQ4_XS rows (136-byte super-blocks: f16 d, u16 scales_h, 4 bytes scales_l, 128 bytes of nibbles; 8 */ \
+    /** sub-blocks of 32 with 6-bit scales − 32, each's nibbles as an IQ4_NL block). */ \
+    void sieve_iq4_xs_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
+                                         const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
+    /** IQ4_XS rows with `tokens` tokens' activations, laid out and computed as sieve_q4_K_dot_rows4_tokens: bit */ \
+    /** for bit the results of one sieve_iq4_xs_dot_rows4 call per token. */ \
+    void sieve_iq4_xs_dot_rows4_tokens_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, \
+                                                int nsb, int tokens, const int8_t *xq, const float *xd, \
+                                                const int16_t *bsums, float *out, intptr_t outStride);
+SIEVE_IQ_ROW_KERNELS(vnni)
+SIEVE_IQ_ROW_KERNELS(avx2)
+
 /// `y[0..<rows]` = the products of a q8_0 matrix re-laid 16 rows at a time (`InterleavedQ8Matrix`, 64-byte
 /// aligned) with one token's activations quantized to q8_0 (`xq` codes, `xd` block scales, `xo[b]` = −128 · the sum
 /// of block b's codes). Per group of 16 rows and block of 32 columns: the 16 row scales (f32), then 8 × 64 bytes:
