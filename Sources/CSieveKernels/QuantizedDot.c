@@ -75,41 +75,123 @@ VNNI512 void sieve_q8_0_interleaved16_vnni(const void *packed, intptr_t rows, in
 // Per group of 16 rows and block of 32 columns (see the header): 16 f16 scales, for q4_1 16 f16 mins, then 4 × 64
 // bytes of codes, chunk c holding each row's bytes 4c…4c+3 of its 16 code bytes (low nibbles: columns 4c…4c+3,
 // high nibbles: columns 16+4c…16+4c+3). Eight `vpdpbusd` advance the 16 rows by a block; no horizontal sums.
-VNNI512 static inline void q4_interleaved16(const uint8_t *p, intptr_t groups, int nb, int hasMin, const int8_t *xq,
-                                            const float *xd, const float *xs, float *y) {
+// A group's block is split into nibbles once for up to eight tokens (prefill); each token's sums and float
+// operations are those of a call with that token alone, so prefill equals decode bit for bit.
+//
+// iq4_nl (`nonLinear`) has q4_0's layout, its nibbles indexing the code book (ggml's kvalues_iq4nl), which `vpshufb`
+// looks up stored + 128 (unsigned, 1…241) for `vpdpbusd`; each token's sums start at −128 · the activation block's
+// code sum (`xsum`), which takes the offset back: the integer sums are exactly Σ value·code (at most
+// 32·241·127 in magnitude), and there is no correction term.
+VNNI512 static inline void q4_interleaved16_tokens(const uint8_t *p, intptr_t groups, int nb, int hasMin, int nonLinear,
+                                                   int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+                                                   const float *xs, const int32_t *xsum, intptr_t bStride, float *y,
+                                                   intptr_t yStride) {
     const intptr_t blockBytes = hasMin ? 320 : 288, codes = hasMin ? 64 : 32;
     const __m512i low = _mm512_set1_epi8(0x0F);
+    const __m512i book = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141,
+                                                              (char)153, (char)166, (char)181, (char)197, (char)217,
+                                                              (char)241));
     for (intptr_t g = 0; g < groups; g++) {
-        __m512 acc = _mm512_setzero_ps(), corr = _mm512_setzero_ps();
+        __m512 acc[8], corr[8];
+        for (int t = 0; t < 8; t++) acc[t] = corr[t] = _mm512_setzero_ps();
         for (int b = 0; b < nb; b++) {
             const uint8_t *q = p + codes;
-            int32_t x32[8];
-            __builtin_memcpy(x32, xq + 32 * b, 32);
-            __m512i sum = _mm512_setzero_si512();
+            __m512i lo[4], hi[4];
             for (int c = 0; c < 4; c++) {
                 __m512i v = _mm512_loadu_si512((const void *)(q + 64 * c));
-                sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(v, low), _mm512_set1_epi32(x32[c]));
-                sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(v, 4), low), _mm512_set1_epi32(x32[4 + c]));
+                lo[c] = _mm512_and_si512(v, low);
+                hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+                if (nonLinear) {
+                    lo[c] = _mm512_shuffle_epi8(book, lo[c]);
+                    hi[c] = _mm512_shuffle_epi8(book, hi[c]);
+                }
             }
             __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(d, _mm512_set1_ps(xd[b])), acc);
-            __m512 c = hasMin ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32))) : d;
-            corr = _mm512_fmadd_ps(c, _mm512_set1_ps(xs[b]), corr);
+            __m512 m = hasMin ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32))) : d;
+            for (int t = 0; t < 8; t++) {
+                if (t >= tokens) break;
+                int32_t x32[8];
+                __builtin_memcpy(x32, xq + t * xStride + 32 * b, 32);
+                __m512i sum = nonLinear ? _mm512_set1_epi32(-128 * xsum[t * bStride + b]) : _mm512_setzero_si512();
+                for (int c = 0; c < 4; c++) {
+                    sum = _mm512_dpbusd_epi32(sum, lo[c], _mm512_set1_epi32(x32[c]));
+                    sum = _mm512_dpbusd_epi32(sum, hi[c], _mm512_set1_epi32(x32[4 + c]));
+                }
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(d, _mm512_set1_ps(xd[t * bStride + b])), acc[t]);
+                if (!nonLinear) corr[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t * bStride + b]), corr[t]);
+            }
             p += blockBytes;
         }
         // q4_0 codes carry an offset of 8: its correction is −8 · Σ d·xs.
-        _mm512_storeu_ps(y + 16 * g, hasMin ? _mm512_add_ps(acc, corr) : _mm512_fmadd_ps(corr, _mm512_set1_ps(-8.0f), acc));
+        for (int t = 0; t < 8; t++) {
+            if (t >= tokens) break;
+            _mm512_storeu_ps(y + t * yStride + 16 * g, nonLinear ? acc[t]
+                                                       : hasMin ? _mm512_add_ps(acc[t], corr[t])
+                                                                : _mm512_fmadd_ps(corr[t], _mm512_set1_ps(-8.0f), acc[t]));
+        }
     }
 }
 
 VNNI512 void sieve_q4_1_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
                                            const float *xs, float *y) {
-    q4_interleaved16((const uint8_t *)packed, groups, nb, 1, xq, xd, xs, y);
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 1, 0, 1, xq, 0, xd, xs, NULL, 0, y, 0);
 }
 
 VNNI512 void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
                                            const float *xs, float *y) {
-    q4_interleaved16((const uint8_t *)packed, groups, nb, 0, xq, xd, xs, y);
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 0, 1, xq, 0, xd, xs, NULL, 0, y, 0);
+}
+
+VNNI512 void sieve_q4_1_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                                  intptr_t xStride, const float *xd, const float *xs, intptr_t bStride,
+                                                  float *y, intptr_t yStride) {
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 1, 0, tokens, xq, xStride, xd, xs, NULL, bStride, y, yStride);
+}
+
+VNNI512 void sieve_q4_0_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                                  intptr_t xStride, const float *xd, const float *xs, intptr_t bStride,
+                                                  float *y, intptr_t yStride) {
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 0, tokens, xq, xStride, xd, xs, NULL, bStride, y, yStride);
+}
+
+VNNI512 void sieve_iq4_nl_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                                    intptr_t xStride, const float *xd, const int32_t *xsum, intptr_t bStride,
+                                                    float *y, intptr_t yStride) {
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 1, tokens, xq, xStride, xd, NULL, xsum, bStride, y, yStride);
+}
+
+// q8_0 in the 16-row layout of model weights (`WeightMatrix.interleaved()`): per group block the 16 rows' f16 scales,
+// then 8 × 64 bytes of codes, chunk c holding each row's codes 4c…4c+3. With VNNI the codes are made unsigned (+ 128,
+// one `vpxor` per chunk, shared by the tokens) and each token's sums start at −128 · its block's code sum; eight
+// `vpdpbusd` advance the 16 rows by a block. The codes of a block stay in registers for up to eight tokens, and
+// each token's operations are those of a call with that token alone.
+VNNI512 void sieve_q8_0_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                                  intptr_t xStride, const float *xd, const int32_t *xsum, intptr_t bStride,
+                                                  float *y, intptr_t yStride) {
+    const uint8_t *p = (const uint8_t *)packed;
+    const __m512i offset = _mm512_set1_epi8((char)0x80);
+    for (intptr_t g = 0; g < groups; g++) {
+        __m512 acc[8];
+        for (int t = 0; t < 8; t++) acc[t] = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            __m512i w[8];
+            for (int c = 0; c < 8; c++) w[c] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(p + 32 + 64 * c)), offset);
+            __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+            for (int t = 0; t < 8; t++) {
+                if (t >= tokens) break;
+                int32_t x32[8];
+                __builtin_memcpy(x32, xq + t * xStride + 32 * b, 32);
+                __m512i sum = _mm512_set1_epi32(-128 * xsum[t * bStride + b]);
+                for (int c = 0; c < 8; c++) sum = _mm512_dpbusd_epi32(sum, w[c], _mm512_set1_epi32(x32[c]));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(d, _mm512_set1_ps(xd[t * bStride + b])), acc[t]);
+            }
+            p += 544;
+        }
+        for (int t = 0; t < 8; t++) {
+            if (t >= tokens) break;
+            _mm512_storeu_ps(y + t * yStride + 16 * g, acc[t]);
+        }
+    }
 }
 
 // The same 16-row groups with AVX2 alone (`InterleavedQ8Matrix` stores the codes signed for it): per 4 columns,
@@ -200,6 +282,126 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_avx
             _mm256_storeu_ps(y + 16 * g + 8, _mm256_fmadd_ps(corr1, m8, acc1));
         }
     }
+}
+
+// iq4_nl's 16-row groups (q4_0's layout) with AVX2 alone, one group and one token: the book's signed values (|v| ≤
+// 127) are looked up with `vpshufb`, given the activation codes' signs and multiplied with their magnitudes
+// (`vpmaddubsw`: pairs of at most 2·127·127, no saturation), widened by `vpmaddwd`; rows 0–7 and 8–15 of the group
+// are the two 32-byte halves of each code chunk.
+__attribute__((target("avx2,fma,f16c"))) static inline void iq4_nl_group16_avx2(const uint8_t *p, int nb, const int8_t *xq,
+                                                                                const float *xd, float *y) {
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i book = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+                                          -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *q = p + 32;
+        int32_t x32[8];
+        __builtin_memcpy(x32, xq + 32 * b, 32);
+        __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 64 * c));
+            const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32));
+            const __m256i xl = _mm256_set1_epi32(x32[c]), xh = _mm256_set1_epi32(x32[4 + c]);
+            const __m256i al = _mm256_sign_epi8(xl, xl), ah = _mm256_sign_epi8(xh, xh);
+            const __m256i l0 = _mm256_shuffle_epi8(book, _mm256_and_si256(v0, low));
+            const __m256i h0 = _mm256_shuffle_epi8(book, _mm256_and_si256(_mm256_srli_epi16(v0, 4), low));
+            const __m256i l1 = _mm256_shuffle_epi8(book, _mm256_and_si256(v1, low));
+            const __m256i h1 = _mm256_shuffle_epi8(book, _mm256_and_si256(_mm256_srli_epi16(v1, 4), low));
+            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(_mm256_maddubs_epi16(al, _mm256_sign_epi8(l0, xl)), ones));
+            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(_mm256_maddubs_epi16(ah, _mm256_sign_epi8(h0, xh)), ones));
+            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(al, _mm256_sign_epi8(l1, xl)), ones));
+            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(ah, _mm256_sign_epi8(h1, xh)), ones));
+        }
+        const __m256 xdb = _mm256_set1_ps(xd[b]);
+        const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum0), _mm256_mul_ps(d0, xdb), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum1), _mm256_mul_ps(d1, xdb), acc1);
+        p += 288;
+    }
+    _mm256_storeu_ps(y, acc0);
+    _mm256_storeu_ps(y + 8, acc1);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_iq4_nl_interleaved16_tokens_avx2(
+    const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    const int32_t *xsum, intptr_t bStride, float *y, intptr_t yStride) {
+    (void)xsum;
+    const uint8_t *p = (const uint8_t *)packed;
+    for (intptr_t g = 0; g < groups; g++) {
+        for (int t = 0; t < tokens; t++) {
+            iq4_nl_group16_avx2(p + g * (intptr_t)nb * 288, nb, xq + t * xStride, xd + t * bStride, y + t * yStride + 16 * g);
+        }
+    }
+}
+
+// q8_0's 16-row groups of model weights with AVX2 alone, one group and one token: the activation's 4 codes of each
+// chunk broadcast, their magnitudes multiplied with the codes carrying their signs (`vpmaddubsw`, as
+// `sieve_q8_0_interleaved16_avx2`), rows 0–7 and 8–15 in the chunk's two halves.
+__attribute__((target("avx2,fma,f16c"))) static inline void q8_0_group16_avx2(const uint8_t *p, int nb, const int8_t *xq,
+                                                                              const float *xd, float *y) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+        const int8_t *x = xq + 32 * b;
+        for (int c = 0; c < 8; c++) {
+            int32_t x4;
+            __builtin_memcpy(&x4, x + 4 * c, 4);
+            const __m256i xs = _mm256_set1_epi32(x4), ax = _mm256_sign_epi8(xs, xs);
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(p + 32 + 64 * c));
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(p + 64 + 64 * c));
+            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w0, xs)), ones));
+            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w1, xs)), ones));
+        }
+        const __m256 xdb = _mm256_set1_ps(xd[b]);
+        const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum0), _mm256_mul_ps(d0, xdb), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum1), _mm256_mul_ps(d1, xdb), acc1);
+        p += 544;
+    }
+    _mm256_storeu_ps(y, acc0);
+    _mm256_storeu_ps(y + 8, acc1);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_q8_0_interleaved16_tokens_avx2(
+    const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    const int32_t *xsum, intptr_t bStride, float *y, intptr_t yStride) {
+    (void)xsum;
+    const uint8_t *p = (const uint8_t *)packed;
+    for (intptr_t g = 0; g < groups; g++) {
+        for (int t = 0; t < tokens; t++) {
+            q8_0_group16_avx2(p + g * (intptr_t)nb * 544, nb, xq + t * xStride, xd + t * bStride, y + t * yStride + 16 * g);
+        }
+    }
+}
+
+// Several tokens with AVX2: each group of 16 rows is multiplied by every token in turn (its bytes, 18 KB at 2048
+// columns, then come from L1), each token exactly as alone.
+__attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_tokens_avx2(
+    const uint8_t *p, intptr_t groups, int nb, int hasMin, int tokens, const int8_t *xq, intptr_t xStride,
+    const float *xd, const float *xs, intptr_t bStride, float *y, intptr_t yStride) {
+    const intptr_t groupBytes = (intptr_t)nb * (hasMin ? 320 : 288);
+    for (intptr_t g = 0; g < groups; g++) {
+        for (int t = 0; t < tokens; t++) {
+            q4_interleaved16_avx2(p + g * groupBytes, 1, nb, hasMin, xq + t * xStride, xd + t * bStride, xs + t * bStride,
+                                  y + t * yStride + 16 * g);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_q4_1_interleaved16_tokens_avx2(
+    const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    const float *xs, intptr_t bStride, float *y, intptr_t yStride) {
+    q4_interleaved16_tokens_avx2((const uint8_t *)packed, groups, nb, 1, tokens, xq, xStride, xd, xs, bStride, y, yStride);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_q4_0_interleaved16_tokens_avx2(
+    const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    const float *xs, intptr_t bStride, float *y, intptr_t yStride) {
+    q4_interleaved16_tokens_avx2((const uint8_t *)packed, groups, nb, 0, tokens, xq, xStride, xd, xs, bStride, y, yStride);
 }
 
 __attribute__((target("avx2,fma,f16c"))) void sieve_q4_1_interleaved16_avx2(const void *packed, intptr_t groups, int nb,

@@ -13,6 +13,8 @@ struct Q8Activation {
     /// `d · Σq` with the f16 scale (exact in f32), for the code offsets of q4_0 and q5_0: ggml subtracts the
     /// offset from the codes before the integer dot product, which equals subtracting `offset · d · Σq`.
     var offsetSum: UnsafeMutablePointer<Float>
+    /// Sum of each block's codes (the kernels that offset their weights to unsigned bytes take it back with it).
+    var codeSum: UnsafeMutablePointer<Int32>
     /// Number of blocks (columns / 32).
     var blocks: Int
 
@@ -27,11 +29,13 @@ struct Q8Activation {
             let out = UnsafeMutableRawPointer(qs + 32 * b)
             out.storeVector(narrowToInt8(q0))
             out.storeVector(narrowToInt8(q1), at: 16)
-            let sum = Float(horizontalSum(q0 &+ q1))
+            let codes = horizontalSum(q0 &+ q1)
+            let sum = Float(codes)
             let rounded = Q8Activation.roundToHalf(scale)
             d[b] = rounded
             s[b] = Q8Activation.roundToHalf(scale * sum)
             offsetSum[b] = rounded * sum
+            codeSum[b] = codes
         }
     }
 

@@ -43,9 +43,9 @@ public final class InterleavedQ8Matrix: @unchecked Sendable {
     public static var isAvailable: Bool { DecodeKernels.preferred != .swift }
 
     /// The re-laid copy of `w` for `kernels` (`.vnni` or `.avx2`, available on this CPU), or nil when `w` is not
-    /// q8_0 or the kernels are not.
+    /// a row-major q8_0 matrix or the kernels are not.
     public init?(_ w: WeightMatrix, kernels: DecodeKernels = .preferred) {
-        guard kernels != .swift, kernels.isAvailable, w.dtype == .q8_0, w.rows > 0 else { return nil }
+        guard kernels != .swift, kernels.isAvailable, w.dtype == .q8_0, !w.isInterleaved, w.rows > 0 else { return nil }
         self.kernels = kernels
         rows = w.rows
         columns = w.columns
@@ -88,12 +88,11 @@ public final class InterleavedQ8Matrix: @unchecked Sendable {
         let n = blocks
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * n) { scales in
             withUnsafeTemporaryAllocation(of: Int8.self, capacity: 32 * n) { codes in
-                withUnsafeTemporaryAllocation(of: Int32.self, capacity: n) { offsets in
-                    let s = scales.baseAddress!, q = codes.baseAddress!, o = offsets.baseAddress!
-                    let act = Q8Activation(qs: q, d: s, s: s + n, offsetSum: s + 2 * n, blocks: n)
+                withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * n) { sums in
+                    let s = scales.baseAddress!, q = codes.baseAddress!, o = sums.baseAddress!
+                    let act = Q8Activation(qs: q, d: s, s: s + n, offsetSum: s + 2 * n, codeSum: o + n, blocks: n)
                     act.quantize(x)
-                    // Each block's code sum, from `offsetSum = d · Σq` (an exact product, so the quotient is exact).
-                    if kernels == .vnni { for b in 0..<n { o[b] = s[b] > 0 ? -128 &* Int32(s[2 * n + b] / s[b]) : 0 } }
+                    if kernels == .vnni { for b in 0..<n { o[b] = -128 &* o[n + b] } }
                     let groups = (rows + 15) / 16
                     guard let pool, pool.threadCount > 1 else { return groupProducts(0..<groups, q, s, o, y) }
                     pool.parallelFor(groups) { range, _ in self.groupProducts(range, q, s, o, y) }

@@ -22,8 +22,8 @@ public enum KernelBenchmark {
         public var threads: Int
         /// The kernels that computed the product (`swift` for every type and path without a C kernel).
         public var kernels: DecodeKernels
-        /// Whether the matrix was in the 16-row interleaved layout models decode q4_1/q4_0 from with the VNNI or
-        /// AVX2 kernels (`WeightMatrix.interleaved()`), rather than row by row.
+        /// Whether the matrix was in the 16-row interleaved layout models multiply q4_1, q4_0 and iq4_nl in with the
+        /// VNNI or AVX2 kernels (`WeightMatrix.interleaved()`), rather than row by row.
         public var interleaved: Bool = false
         /// Median time of one product, in microseconds.
         public var microseconds: Double
@@ -50,9 +50,10 @@ public enum KernelBenchmark {
 
     /// Measures every type × shape × thread count for decode (1 token) and, when `prefillTokens > 0`, prefill.
     /// Decode products that have a C kernel, and prefill products of the types the C kernels multiply several tokens
-    /// at a time (`CRowKernels.multiTokenTypes`; with `swift`, their f32 path), are measured once per entry of
-    /// `kernels` (which must be available on this CPU); every other case once, in Swift. A q4_1/q4_0 decode product with the VNNI or AVX2 kernels is also
-    /// measured in the 16-row layout models use (rows a multiple of 16). Shapes whose columns are not whole blocks
+    /// at a time (`CRowKernels.multiTokenTypes` and the interleavable types; with `swift`, their f32 path), are
+    /// measured once per entry of `kernels` (which must be available on this CPU); every other case once, in Swift. A
+    /// q4_1, q4_0 or iq4_nl product with the VNNI or AVX2 kernels is also measured in the 16-row layout models use
+    /// (rows a multiple of 16). Shapes whose columns are not whole blocks
     /// of a type (576 for the K-quants) are skipped for that type. Prints each row as it is measured when `verbose`.
     public static func run(threads: [Int] = [1, 2], types: [DType] = WeightMatrix.supportedTypes,
                            shapes: [(rows: Int, columns: Int)] = defaultShapes, prefillTokens: Int = 128,
@@ -64,10 +65,10 @@ public enum KernelBenchmark {
             for dtype in types {
                 for shape in shapes where shape.columns % dtype.blockSize == 0 {
                     for tokens in prefillTokens > 0 ? [1, prefillTokens] : [1] {
-                        let inC = tokens < MatMul.prefillMinimumTokens ? CRowKernels.decodesInC(dtype)
-                                                                       : CRowKernels.multiTokenTypes.contains(dtype)
-                        let choices = inC ? kernels : [.swift]
                         let interleavable = WeightMatrix.canInterleave(dtype, rows: shape.rows)
+                        let inC = tokens < MatMul.prefillMinimumTokens ? CRowKernels.decodesInC(dtype)
+                                                                       : CRowKernels.multiTokenTypes.contains(dtype) || interleavable
+                        let choices = inC ? kernels : [.swift]
                         for k in choices {
                             for interleaved in k != .swift && interleavable ? [false, true] : [false] {
                                 let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,
@@ -86,7 +87,8 @@ public enum KernelBenchmark {
     }
 
     /// Median microseconds of one product of a random `[rows, columns]` matrix of `dtype` with `tokens` tokens,
-    /// with the decode `kernels` given, in the 16-row layout when `interleaved` (q4_1/q4_0, rows a multiple of 16).
+    /// with the decode `kernels` given, in the 16-row layout when `interleaved` (q4_1, q4_0 or iq4_nl, rows a multiple
+    /// of 16).
     public static func measure(dtype: DType, rows: Int, columns: Int, tokens: Int, pool: ThreadPool,
                                kernels: DecodeKernels = .preferred, interleaved: Bool = false, repetitions: Int = 5,
                                hotCache: Bool = false) -> Double {

@@ -42,11 +42,13 @@ public final class MatMulInput: @unchecked Sendable {
     }
     private let binding: UnsafeMutablePointer<Binding>
 
-    private let q8Tokens: Int
+    /// Tokens whose f16-kernel scaled copy is kept (decode tokens, or every token with `alwaysQuantizeActivations`).
+    private let halfTokens: Int
     private let q8Codes: UnsafeMutablePointer<Int8>
     private let q8Scales: UnsafeMutablePointer<Float>
     private let q8Sums: UnsafeMutablePointer<Float>
     private let q8OffsetSums: UnsafeMutablePointer<Float>
+    private let q8CodeSums: UnsafeMutablePointer<Int32>
     private let q8KCodes: UnsafeMutablePointer<Int8>
     private let q8KScales: UnsafeMutablePointer<Float>
     private let q8KSums: UnsafeMutablePointer<Int16>
@@ -75,20 +77,22 @@ public final class MatMulInput: @unchecked Sendable {
         self.maxColumns = maxColumns
         self.threads = threads
         self.alwaysQuantizeActivations = alwaysQuantizeActivations
-        q8Tokens = alwaysQuantizeActivations ? maxTokens : min(maxTokens, MatMul.prefillMinimumTokens - 1)
+        halfTokens = alwaysQuantizeActivations ? maxTokens : min(maxTokens, MatMul.prefillMinimumTokens - 1)
         maxBlocks = (maxColumns + 31) / 32
         let superBlocks = (maxColumns + 255) / 256
-        q8Codes = .allocate(capacity: q8Tokens * maxColumns)
-        q8Scales = .allocate(capacity: q8Tokens * maxBlocks)
-        q8Sums = .allocate(capacity: q8Tokens * maxBlocks)
-        q8OffsetSums = .allocate(capacity: q8Tokens * maxBlocks)
-        // Every token: the K-quant prefill products multiply 8-bit activations too (`CRowKernels.multiTokenTypes`).
+        // Every token, in both 8-bit forms: the prefill products of the K-quants, iq4_xs and interleaved q4_0/q4_1
+        // multiply 8-bit activations too (`CRowKernels.multipliesTokens`). Pages no product touches cost nothing.
+        q8Codes = .allocate(capacity: maxTokens * maxColumns)
+        q8Scales = .allocate(capacity: maxTokens * maxBlocks)
+        q8Sums = .allocate(capacity: maxTokens * maxBlocks)
+        q8OffsetSums = .allocate(capacity: maxTokens * maxBlocks)
+        q8CodeSums = .allocate(capacity: maxTokens * maxBlocks)
         q8KCodes = .allocate(capacity: maxTokens * superBlocks * 256)
         q8KScales = .allocate(capacity: maxTokens * superBlocks)
         q8KSums = .allocate(capacity: maxTokens * superBlocks * 16)
-        halfScaled = .allocate(capacity: q8Tokens * maxColumns)
-        halfUsable = .allocate(capacity: q8Tokens)
-        halfUsable.initialize(repeating: false, count: q8Tokens)
+        halfScaled = .allocate(capacity: halfTokens * maxColumns)
+        halfUsable = .allocate(capacity: halfTokens)
+        halfUsable.initialize(repeating: false, count: halfTokens)
         let panelTokens = maxTokens >= MatMul.prefillMinimumTokens && !alwaysQuantizeActivations ? (maxTokens + 15) / 16 * 16 : 0
         panels = .allocate(capacity: max(1, panelTokens * maxColumns))
         tileFloatsPerThread = panelTokens > 0 ? GEMM.tileRows * maxColumns : 0
@@ -98,7 +102,7 @@ public final class MatMulInput: @unchecked Sendable {
     }
 
     deinit {
-        q8Codes.deallocate(); q8Scales.deallocate(); q8Sums.deallocate(); q8OffsetSums.deallocate()
+        q8Codes.deallocate(); q8Scales.deallocate(); q8Sums.deallocate(); q8OffsetSums.deallocate(); q8CodeSums.deallocate()
         q8KCodes.deallocate(); q8KScales.deallocate(); q8KSums.deallocate()
         halfScaled.deallocate(); halfUsable.deallocate()
         panels.deallocate(); tiles.deallocate()
@@ -142,7 +146,7 @@ public final class MatMulInput: @unchecked Sendable {
     @inline(__always)
     func q8(_ t: Int) -> Q8Activation {
         Q8Activation(qs: q8Codes + t * maxColumns, d: q8Scales + t * maxBlocks, s: q8Sums + t * maxBlocks,
-                     offsetSum: q8OffsetSums + t * maxBlocks, blocks: columns / 32)
+                     offsetSum: q8OffsetSums + t * maxBlocks, codeSum: q8CodeSums + t * maxBlocks, blocks: columns / 32)
     }
 
     /// Token `t` in 8-bit super-blocks of 256 (valid after `prepareQ8K`). The bound tokens are back to back, as
@@ -153,6 +157,10 @@ public final class MatMulInput: @unchecked Sendable {
         return Q8KActivation(qs: q8KCodes + t * 256 * blocks, d: q8KScales + t * blocks, bsums: q8KSums + t * 16 * blocks, blocks: blocks)
     }
 
+    /// Distance between consecutive tokens' q8 codes, and between their block values (`q8(t)`).
+    var q8CodeStride: Int { maxColumns }
+    var q8BlockStride: Int { maxBlocks }
+
     func prepareQ8() {
         if binding.pointee.q8Ready { return }
         for t in 0..<tokens { q8(t).quantize(row(t)) }
@@ -162,12 +170,12 @@ public final class MatMulInput: @unchecked Sendable {
     /// Token `t` times 2^112 for the C f16 kernels, or nil when a value is too large for that (valid after
     /// `prepareHalf`).
     @inline(__always)
-    func halfScaledRow(_ t: Int) -> UnsafePointer<Float>? { t < q8Tokens && halfUsable[t] ? UnsafePointer(halfScaled + t * maxColumns) : nil }
+    func halfScaledRow(_ t: Int) -> UnsafePointer<Float>? { t < halfTokens && halfUsable[t] ? UnsafePointer(halfScaled + t * maxColumns) : nil }
 
     func prepareHalf() {
         if binding.pointee.halfReady { return }
         let mixed = binding.pointee.mixedHalf
-        for t in 0..<min(tokens, q8Tokens) {
+        for t in 0..<min(tokens, halfTokens) {
             halfUsable[t] = mixed && sieve_half_scale_activations(row(t), columns, halfScaled + t * maxColumns) != 0
         }
         binding.pointee.halfReady = true
@@ -359,10 +367,10 @@ public enum MatMul {
         input.tokens >= prefillMinimumTokens && !input.alwaysQuantizeActivations
     }
 
-    /// Rows handled together by a unit of work: a decode kernel's group (16 rows of an interleaved matrix, else 4),
-    /// or a prefill tile.
+    /// Rows handled together by a unit of work: a group of an interleaved matrix (16 rows), else a decode kernel's
+    /// group (4 rows) or a prefill tile.
     @inline(__always)
-    private static func unitRows(prefill: Bool, _ w: WeightLayout) -> Int { prefill ? GEMM.tileRows : w.interleaved ? 16 : 4 }
+    private static func unitRows(prefill: Bool, _ w: WeightLayout) -> Int { w.interleaved ? 16 : prefill ? GEMM.tileRows : 4 }
 
     private static func run(_ products: UnsafeBufferPointer<MatMulProduct>, _ input: MatMulInput, rows selection: RowSelection,
                             pool: ThreadPool, task: () -> Void = {}, taskUnits: Int = 0) {
@@ -378,6 +386,8 @@ public enum MatMul {
                 precondition(isPrefill(own) == prefill, "the products of one region must all be prefill or all decode")
                 if prefill && CRowKernels.multipliesTokens(w.dtype, own.kernels) {
                     own.prepareQ8K()
+                } else if prefill && InterleavedQ4.multipliesTokens(w, own.kernels) {
+                    own.prepareQ8()
                 } else if prefill {
                     own.preparePanels(pool)
                 } else {
@@ -457,6 +467,10 @@ public enum MatMul {
         }
         if prefill && CRowKernels.multipliesTokens(w.dtype, input.kernels) {
             rows.forEachRange { CRowKernels.superBlockTokenRows(w, $0, input, output, outputStride: outputStride) }
+            return
+        }
+        if prefill && InterleavedQ4.multipliesTokens(w, input.kernels) {
+            rows.forEachRange { InterleavedQ4.tokenRows(w, output: output, outputStride: outputStride, rows: $0, input: input, thread: thread) }
             return
         }
         if prefill {

@@ -87,34 +87,37 @@ public struct WeightMatrix: @unchecked Sendable {
     @inline(__always)
     func row(_ r: Int) -> UnsafeRawPointer { layout.row(r) }
 
-    /// Whether `interleaved()` accepts this matrix: q4_1 or q4_0, a whole number of 16-row groups, row-major.
+    /// Whether `interleaved()` accepts this matrix: q4_1, q4_0, iq4_nl or q8_0, a whole number of 16-row groups,
+    /// row-major.
     public var canInterleave: Bool { Self.canInterleave(dtype, rows: rows) && !isInterleaved }
 
-    /// Whether a row-major `[rows, n]` matrix of `dtype` can be interleaved: q4_1 or q4_0, whole 16-row groups.
+    /// Whether a row-major `[rows, n]` matrix of `dtype` can be interleaved: q4_1, q4_0, iq4_nl (q4_0's block layout)
+    /// or q8_0, whole 16-row groups.
     public static func canInterleave(_ dtype: DType, rows: Int) -> Bool {
-        (dtype == .q4_1 || dtype == .q4_0) && rows > 0 && rows % 16 == 0
+        [.q4_1, .q4_0, .iq4_nl, .q8_0].contains(dtype) && rows > 0 && rows % 16 == 0
     }
 
-    /// A copy re-laid for the 16-row decode kernels (`sieve_q4_1_interleaved16_vnni`, `_avx2`): per group of 16 rows and
-    /// block of 32 columns, the 16 rows' scales, (q4_1) their 16 mins, then 4 × 64 bytes of codes, chunk `c` holding
-    /// each row's code bytes `4c…4c+3` in turn. The bytes are as many as the row-major matrix's (a group block is
-    /// 16 blocks), so `rows(_:)` and byte counts are unchanged. Every product, decode or prefill, and every row
-    /// decoder reads it and gives the results of the row-major matrix (decode products within
-    /// `Tolerances.quantizedSameActivations`: the 16-row kernel sums in another order; prefill and decoded rows
-    /// exactly).
+    /// A copy re-laid for the 16-row kernels (`sieve_q4_1_interleaved16_vnni`, `_avx2`, …; `InterleavedQ4`): per
+    /// group of 16 rows and block of 32 columns, the 16 rows' scales, (q4_1) their 16 mins, then 4 × 64 bytes of codes
+    /// (8 × 64 for q8_0), chunk `c` holding each row's code bytes `4c…4c+3` in turn. The bytes are as many as the
+    /// row-major matrix's (a group block is 16 blocks), so `rows(_:)` and byte counts are unchanged. Every product and
+    /// every row decoder reads it: decoded rows are exactly the row-major matrix's, and products with the VNNI or
+    /// AVX2 kernels, decode and prefill alike, multiply 8-bit activations within
+    /// `Tolerances.quantizedSameActivations` of the row-major matrix's decode products (the 16-row kernels sum in
+    /// another order).
     public func interleaved() -> WeightMatrix {
-        precondition(canInterleave, "\(name): only q4_1 and q4_0 matrices of whole 16-row groups are interleaved")
+        precondition(canInterleave, "\(name): only q4_1, q4_0, iq4_nl and q8_0 matrices of whole 16-row groups are interleaved")
         return Self.interleave(dtype: dtype, rows: rows, columns: columns, rowBytes: rowBytes, name: name) { row($0) }
     }
 
     /// The gate and up rows of a blocked feed-forward layer in one interleaved matrix (as `interleaved()`), block by
     /// block: rows `2B·b ..< 2B·b + B` are gate's rows `B·b ..< B·(b+1)`, the next `B` up's, so that one block's
     /// products read one contiguous stream. `blockRows` (B) must be a multiple of 16; both matrices q4_1 or q4_0 of
-    /// the same shape and type. Half the blocks of SmolLM2-sized pairs multiplied 1.13–1.27× faster this way than
+    /// the same shape and type (q4_1, q4_0, iq4_nl or q8_0). Half the blocks of SmolLM2-sized pairs multiplied 1.13–1.27× faster this way than
     /// from two matrices (from memory, two threads).
     public static func interleavedBlocks(gate: WeightMatrix, up: WeightMatrix, blockRows: Int) -> WeightMatrix {
         precondition(gate.canInterleave && up.canInterleave && gate.dtype == up.dtype && gate.rows == up.rows && gate.columns == up.columns,
-                     "\(gate.name), \(up.name): gate and up must be q4_1 or q4_0 matrices of one shape and whole 16-row groups")
+                     "\(gate.name), \(up.name): gate and up must be q4_1, q4_0, iq4_nl or q8_0 matrices of one shape and whole 16-row groups")
         precondition(blockRows > 0 && blockRows % 16 == 0 && gate.rows % blockRows == 0, "blocks of \(blockRows) rows are not whole 16-row groups of \(gate.rows) rows")
         return interleave(dtype: gate.dtype, rows: 2 * gate.rows, columns: gate.columns, rowBytes: gate.rowBytes,
                           name: "\(gate.name)+\(up.name)") { r in
@@ -135,7 +138,8 @@ public struct WeightMatrix: @unchecked Sendable {
                                    source row: (Int) -> UnsafeRawPointer) -> WeightMatrix {
         let buffer = TensorBuffer(count: rows * rowBytes)
         let out = UnsafeMutableRawPointer(buffer.bytes.baseAddress!)
-        let blocks = columns / 32, blockBytes = dtype.blockBytes, codes = blockBytes - 16
+        let blocks = columns / 32, blockBytes = dtype.blockBytes
+        let halves = WeightLayout.interleavedHalves(dtype), words = (blockBytes - 2 * halves) / 4
         let groupBlockBytes = 16 * blockBytes
         for r in 0..<rows {
             let source = row(r), group = r / 16, lane = r % 16
@@ -143,13 +147,13 @@ public struct WeightMatrix: @unchecked Sendable {
                 let block = source + blockBytes * b
                 let target = out + (group * blocks + b) * groupBlockBytes
                 // Scale, then (q4_1) min: 2 bytes each, lane by lane; then the code words.
-                for h in 0..<(codes / 2) {
+                for h in 0..<halves {
                     let half = block.loadUnaligned(fromByteOffset: 2 * h, as: UInt16.self)
                     target.storeBytes(of: half, toByteOffset: WeightLayout.interleavedHalf(h, lane: lane), as: UInt16.self)
                 }
-                for c in 0..<4 {
-                    let word = block.loadUnaligned(fromByteOffset: codes + 4 * c, as: UInt32.self)
-                    target.storeBytes(of: word, toByteOffset: WeightLayout.interleavedCodes(c, lane: lane, halves: codes / 2), as: UInt32.self)
+                for c in 0..<words {
+                    let word = block.loadUnaligned(fromByteOffset: 2 * halves + 4 * c, as: UInt32.self)
+                    target.storeBytes(of: word, toByteOffset: WeightLayout.interleavedCodes(c, lane: lane, halves: halves), as: UInt32.self)
                 }
             }
         }
@@ -203,30 +207,35 @@ struct WeightLayout {
     /// Bytes of one 16-row group (interleaved layouts).
     var groupBytes: Int { 16 * rowBytes }
 
+    /// The f16 values that start each block of an interleavable type: the scale, and q4_1's min.
+    @inline(__always)
+    static func interleavedHalves(_ dtype: DType) -> Int { dtype == .q4_1 ? 2 : 1 }
+
     /// Offset, in an interleaved group block, of half `h` (0: scale, 1: q4_1's min) of lane (row) `lane`.
     @inline(__always)
     static func interleavedHalf(_ h: Int, lane: Int) -> Int { 32 * h + 2 * lane }
 
     /// Offset, in an interleaved group block after `halves` halves per row, of code word `c` (code bytes
-    /// `4c…4c+3`) of lane `lane`.
+    /// `4c…4c+3`: 4 words of 4-bit codes, 8 of q8_0's) of lane `lane`.
     @inline(__always)
     static func interleavedCodes(_ c: Int, lane: Int, halves: Int) -> Int { 32 * halves + 64 * c + 4 * lane }
 
     /// Copies row `r`, in the row-major encoding, to `out[0..<rowBytes]`.
     func copyRow(_ r: Int, into out: UnsafeMutableRawPointer) {
         guard interleaved else { return out.copyMemory(from: row(r), byteCount: rowBytes) }
-        let blockBytes = dtype.blockBytes, codes = blockBytes - 16, blocks = columns / 32
+        let blockBytes = dtype.blockBytes, blocks = columns / 32
+        let halves = Self.interleavedHalves(dtype), words = (blockBytes - 2 * halves) / 4
         let lane = r % 16
         var source = base + (r / 16) * groupBytes
         for b in 0..<blocks {
             let block = out + blockBytes * b
-            for h in 0..<(codes / 2) {
+            for h in 0..<halves {
                 let half = source.loadUnaligned(fromByteOffset: Self.interleavedHalf(h, lane: lane), as: UInt16.self)
                 block.storeBytes(of: half, toByteOffset: 2 * h, as: UInt16.self)
             }
-            for c in 0..<4 {
-                let word = source.loadUnaligned(fromByteOffset: Self.interleavedCodes(c, lane: lane, halves: codes / 2), as: UInt32.self)
-                block.storeBytes(of: word, toByteOffset: codes + 4 * c, as: UInt32.self)
+            for c in 0..<words {
+                let word = source.loadUnaligned(fromByteOffset: Self.interleavedCodes(c, lane: lane, halves: halves), as: UInt32.self)
+                block.storeBytes(of: word, toByteOffset: 2 * halves + 4 * c, as: UInt32.self)
             }
             source += 16 * blockBytes
         }

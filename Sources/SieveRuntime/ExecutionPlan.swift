@@ -165,9 +165,10 @@ struct ExecutionPlan {
         return widest
     }
 
-    /// With `interleavedWeights`, where a 16-row q4 decode kernel runs (`DecodeKernels.preferred` is VNNI or AVX2),
-    /// the q4_1/q4_0 matrices of whole 16-row groups that products read — Q, K, V, O, gate and up (unless a sparse
-    /// layer reads them by single neurons), down, a kept source down, an untied LM head, q4_0 predictors — are
+    /// With `interleavedWeights`, where the 16-row kernels run (`DecodeKernels.preferred` is VNNI or AVX2), the q4_1,
+    /// q4_0, iq4_nl and q8_0 matrices of whole 16-row groups that products read — Q, K, V, O, gate and up (unless a
+    /// sparse layer reads them by single neurons), down, a kept source down, an untied LM head, predictors but a q8_0
+    /// up (`InterleavedQ8Matrix`) — are
     /// replaced by their shared interleaved copies (`WeightMatrix.sharedInterleaved()`), whatever holds their bytes,
     /// so that a matrix runs the same kernel (and gives the same bits) from a GGUF and from a bundle packed with
     /// `--dtype keep`.
@@ -312,8 +313,10 @@ struct ExecutionPlan {
                     guard up.shape.dims == [units, rank] else {
                         throw SieveCoreError.invalidShape(source: "model", tensor: node.up, reason: "shape \(up.shape), the runtime expects [\(units), \(rank)]")
                     }
+                    // A q8_0 up stays row-major: the sparse run copies it into `InterleavedQ8Matrix`'s layout.
+                    let predictorUp = try matrix(node.up, rows: units, columns: rank)
                     return PredictorPlan(down: product(try matrix(node.down, rows: rank, columns: d)),
-                                         up: product(try matrix(node.up, rows: units, columns: rank)),
+                                         up: predictorUp.dtype == .q8_0 ? predictorUp : product(predictorUp),
                                          bias: try node.bias.map { try vector($0, count: units) }, sourceBlock: node.sourceBlock,
                                          input: node.input, units: units)
                 }

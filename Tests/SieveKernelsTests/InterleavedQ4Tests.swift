@@ -2,11 +2,11 @@ import SieveCore
 import Testing
 @testable import SieveKernels
 
-/// Interleaved q4_1/q4_0 matrices (`WeightMatrix.interleaved()`): the layout gives back every row exactly, and
+/// Interleaved q4_1, q4_0, iq4_nl and q8_0 matrices (`WeightMatrix.interleaved()`): the layout gives back every row exactly, and
 /// every product (the 16-row kernel, rows it cannot take, the Swift kernels, prefill) matches the row-major
 /// matrix's.
 @Suite struct InterleavedQ4Tests {
-    static let dtypes: [DType] = [.q4_1, .q4_0]
+    static let dtypes: [DType] = [.q4_1, .q4_0, .iq4_nl, .q8_0]
 
     /// Outputs of `w` times `x` (`tokens` rows) for the rows `select` writes (NaN elsewhere).
     static func product(_ w: WeightMatrix, _ x: [Float], tokens: Int, kernels: DecodeKernels = .preferred,
@@ -47,10 +47,12 @@ import Testing
         #expect(a == b)
     }
 
-    @Test func onlyWholeGroupsOfFourBitTypesInterleave() throws {
+    @Test func onlyWholeGroupsOfBlock32TypesInterleave() throws {
         #expect(try Fixtures.matrix(.q4_1, rows: 32, columns: 64, seed: 1).canInterleave)
+        #expect(try Fixtures.matrix(.q8_0, rows: 32, columns: 64, seed: 1).canInterleave)
         #expect(try !Fixtures.matrix(.q4_1, rows: 40, columns: 64, seed: 1).canInterleave)
-        #expect(try !Fixtures.matrix(.q8_0, rows: 32, columns: 64, seed: 1).canInterleave)
+        #expect(try !Fixtures.matrix(.q5_0, rows: 32, columns: 64, seed: 1).canInterleave)
+        #expect(try !Fixtures.matrix(.f16, rows: 32, columns: 64, seed: 1).canInterleave)
         #expect(try !Fixtures.matrix(.q4_0, rows: 32, columns: 64, seed: 1).interleaved().canInterleave)
     }
 
@@ -167,7 +169,7 @@ import Testing
         }
         var prefillInput = SplitMix64(seed: 24)
         let xs = prefillInput.floats(9 * columns)
-        let all = Self.full(fused, xs, tokens: 9), gAll = Self.full(gate, xs, tokens: 9), uAll = Self.full(up, xs, tokens: 9)
+        let all = Self.full(fused, xs, tokens: 9), gAll = Self.full(g, xs, tokens: 9), uAll = Self.full(u, xs, tokens: 9)
         for t in 0..<9 {
             for n in 0..<rows {
                 let b = n / blockRows, i = n % blockRows
@@ -206,12 +208,42 @@ import Testing
         }
     }
 
-    /// Prefill decodes the rows it multiplies: the interleaved matrix gives exactly the row-major matrix's results.
-    @Test(arguments: dtypes)
-    func prefillIsExactlyTheRowLayoutsPrefill(dtype: DType) throws {
-        let w = try Fixtures.matrix(dtype, rows: 48, columns: 128, seed: 13)
+    /// Prefill with the group kernels multiplies up to eight tokens per call with 8-bit activations: each token's
+    /// outputs are bit for bit its one-token product, over whole tiles of tokens and a partial one, for the whole
+    /// matrix and for ranges cutting groups (whose rows go through the row kernels, as in decode). With the Swift
+    /// kernels prefill decodes the rows to f32: exactly the row layout's prefill.
+    @Test(arguments: dtypes, MatMulTests.availableKernels)
+    func prefillEqualsOneTokenProducts(dtype: DType, kernels: DecodeKernels) throws {
+        let rows = 80, columns = 128
+        let w = try Fixtures.matrix(dtype, rows: rows, columns: columns, seed: 13)
+        let v = w.interleaved()
+        let tokens = 2 * CRowKernels.tokenTile + 3
         var rng = SplitMix64(seed: 14)
-        let x = rng.floats(12 * 128)
-        #expect(Self.full(w.interleaved(), x, tokens: 12) == Self.full(w, x, tokens: 12))
+        let x = rng.floats(tokens * columns, scale: 2)
+        let batch = Self.full(v, x, tokens: tokens, kernels: kernels)
+        guard kernels != .swift else {
+            #expect(batch == Self.full(w, x, tokens: tokens, kernels: kernels))
+            return
+        }
+        let ranges = [70..<80, 3..<37]
+        func subset(_ x: [Float], tokens: Int) -> [Float] {
+            Self.product(v, x, tokens: tokens, kernels: kernels) { input, out, pool in
+                ranges.withUnsafeBufferPointer { MatMul.multiply(v, input, rowRanges: $0, into: out, pool: pool) }
+            }
+        }
+        let batchSubset = subset(x, tokens: tokens)
+        for t in 0..<tokens {
+            let xt = Array(x[(t * columns)..<((t + 1) * columns)])
+            let one = Self.full(v, xt, tokens: 1, kernels: kernels), oneSubset = subset(xt, tokens: 1)
+            let y = Array(batch[(t * rows)..<((t + 1) * rows)]), ys = Array(batchSubset[(t * rows)..<((t + 1) * rows)])
+            #expect(zip(y, one).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(dtype.name) \(kernels) token \(t): \(zip(y, one).filter { $0 != $1 }.count) outputs differ")
+            #expect(zip(ys, oneSubset).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(dtype.name) \(kernels) token \(t): subsets differ")
+            #expect(ys.enumerated().allSatisfy { r, value in ranges.contains { $0.contains(r) } != value.isNaN }, "rows outside \(ranges) written")
+        }
+        // Against the plain reference with the same 8-bit activations.
+        let (products, _) = MatMulTests.magnitudes(Fixtures.decoded(w), x, rows: rows, columns: columns, tokens: tokens)
+        let reference = MatMulTests.reference(w, x, tokens: tokens, quantizedActivations: true)
+        let ratio = worstRatio(batch, reference, scale: products, tolerance: Tolerances.quantizedSameActivations)
+        #expect(ratio <= 1, "\(dtype.name) \(kernels): worst/allowed \(ratio)")
     }
 }

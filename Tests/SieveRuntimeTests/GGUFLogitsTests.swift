@@ -91,14 +91,16 @@ struct GGUFLogitsTests {
         #expect(d <= Tolerance.float32Logits)
     }
 
-    /// The weight types whose prefill products use 8-bit activations on x86-64 (`CRowKernels.multiTokenTypes`).
-    static let eightBitPrefill: Set<DType> = DecodeKernels.preferred == .swift ? [] : [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs]
+    /// The weight types whose prefill products use 8-bit activations on x86-64 (`CRowKernels.multiTokenTypes`, and
+    /// the interleaved q4_0, q4_1, iq4_nl and q8_0 matrices a `Model` makes: `InterleavedQ4.multipliesTokens`).
+    static let eightBitPrefill: Set<DType> = DecodeKernels.preferred == .swift ? [] : [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_0, .q4_1, .iq4_nl, .q8_0]
 
     @Test("the prefill path equals the same weights dequantized to f32 (atol 1e-4)", arguments: allQuantizedFiles)
     func dequantizedEquivalence(_ file: String) throws {
         let graph = try Fixtures.graph(file)
         var dequantized = graph
-        // K-quant prefill products multiply 8-bit activations (as decode does; `MatMulTests` checks them), so
+        // K-quant and interleaved q4 prefill products multiply 8-bit activations (as decode does; `MatMulTests` and
+        // `InterleavedQ4Tests` check them), so
         // those tensors stay as they are on both sides.
         for t in graph.tensors.all where t.dtype != .f32 && !Self.eightBitPrefill.contains(t.dtype) {
             dequantized.tensors.insert(try t.converted(to: .f32))

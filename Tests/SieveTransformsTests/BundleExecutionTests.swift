@@ -129,8 +129,9 @@ import Testing
     }
 
     /// Where the 16-row kernel runs, a q4 bundle's gated layers read gate and up from one matrix, block by block
-    /// (the plan keeps no other copy of them): prefill is bit for bit the row layout's, and sparse decode at
-    /// FFN density 0.5 within the tolerance of a quantized decode (`InterleavedWeightsTests`).
+    /// (the plan keeps no other copy of them). Its prefill multiplies 8-bit activations (the row layout's decodes the
+    /// weights to f32), and its sparse decode at FFN density 0.5 sums in another order than the row layout's: both
+    /// within the tolerance of a quantized run (`InterleavedWeightsTests`).
     @Test(.enabled(if: DecodeKernels.preferred == .vnni, "the 16-row kernel needs AVX-512 VNNI"))
     func quantizedBundleFusesGateAndUp() throws {
         let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-llama/q4_1.gguf"))
@@ -142,7 +143,8 @@ import Testing
             #expect(f.gateUp?.isInterleaved == true && f.gateUp?.rows == 2 * f.width && f.up == nil && f.gate == nil && f.gated)
         }
         #expect(rowMajor.plan.blocks.allSatisfy { $0.feedForward.gateUp == nil })
-        #expect(try logits(packed, tokens) == (try logits(packed, tokens, interleaved: false)))
+        let prefillWorst = SparseExecutionTests.worst(try logits(packed, tokens), try logits(packed, tokens, interleaved: false))
+        #expect(prefillWorst <= 0.2 && prefillWorst > 0, "prefill max |Δlogit| \(prefillWorst)")
         var options = RuntimeOptions(sparsity: .predicted, ffnDensity: 0.5, headDensity: 1)
         let sparse = try SparseExecutionTests.decodeLogits(packed, tokens, options: options)
         options.interleavedWeights = false

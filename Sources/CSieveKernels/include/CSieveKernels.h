@@ -156,6 +156,42 @@ void sieve_q4_1_interleaved16_avx2(const void *packed, intptr_t groups, int nb, 
 void sieve_q4_0_interleaved16_avx2(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
                                    const float *xs, float *y);
 
+/// The same products for `tokens` (1…8) tokens at once (prefill): token t's codes at `xq + t·xStride`, its block
+/// values at `xd + t·bStride` and `xs + t·bStride`, its outputs at `y + t·yStride`. Each token's results are bit for
+/// bit those of the one-token call.
+void sieve_q4_1_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const float *xs, intptr_t bStride, float *y,
+                                          intptr_t yStride);
+void sieve_q4_0_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const float *xs, intptr_t bStride, float *y,
+                                          intptr_t yStride);
+void sieve_q4_1_interleaved16_tokens_avx2(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const float *xs, intptr_t bStride, float *y,
+                                          intptr_t yStride);
+void sieve_q4_0_interleaved16_tokens_avx2(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const float *xs, intptr_t bStride, float *y,
+                                          intptr_t yStride);
+
+/// The products of iq4_nl rows re-laid as q4_0's (16 f16 scales, then the codes), for `tokens` (1…8) tokens laid out
+/// as above; `xsum[t·bStride + b]` is the sum of token t's codes in block b (VNNI offsets the book by 128 and takes it
+/// back from it; AVX2 does not read it). One token is the decode product.
+void sieve_iq4_nl_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                            intptr_t xStride, const float *xd, const int32_t *xsum, intptr_t bStride,
+                                            float *y, intptr_t yStride);
+void sieve_iq4_nl_interleaved16_tokens_avx2(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                            intptr_t xStride, const float *xd, const int32_t *xsum, intptr_t bStride,
+                                            float *y, intptr_t yStride);
+
+/// The products of q8_0 rows re-laid 16 at a time as model weights (`WeightMatrix.interleaved()`: per group block the
+/// 16 f16 scales, then 8 × 64 bytes, chunk c holding each row's codes 4c…4c+3), for `tokens` (1…8) tokens laid out
+/// as above; `xsum` as for iq4_nl (read by VNNI only).
+void sieve_q8_0_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const int32_t *xsum, intptr_t bStride,
+                                          float *y, intptr_t yStride);
+void sieve_q8_0_interleaved16_tokens_avx2(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const int32_t *xsum, intptr_t bStride,
+                                          float *y, intptr_t yStride);
+
 /// `y[rows[i]]` = the dot product of f16 row `rows[i]` (of `n` values; `rowBytes` apart from `base`) with `x`, for
 /// `i` in `0..<count`, four rows at a time. `xs` is `x` scaled by `sieve_half_scale_activations`, or NULL: the sums
 /// are the same either way (bit for bit), `xs` only makes them faster. With `prefetch`, rows are prefetched two
