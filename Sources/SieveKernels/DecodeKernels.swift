@@ -4,8 +4,8 @@ import SieveCore
 
 /// Which implementation computes the decode (8-bit activation) products of the quantized types (q8_0, q4_0, q4_1,
 /// q5_0, q5_1, the K-quants q2_K … q6_K, iq4_nl and iq4_xs), and the decode products of f16 weights (`vnni` and `avx2` both run the AVX2 C kernels of
-/// `CRowKernels.halfRows` for those), and the prefill products of `CRowKernels.multiTokenTypes`. Every other type, and
-/// every other prefill product, runs in Swift.
+/// `CRowKernels.halfRows` for those), and the prefill products of `CRowKernels.multiTokenTypes` and of interleaved
+/// matrices (`InterleavedQ4.multipliesTokens`). Every other type, and every other prefill product, runs in Swift.
 ///
 /// `preferred` is decided once, at first use: `vnni` when the CPU has AVX-512 VNNI, else `avx2` when it has AVX2
 /// (with FMA and F16C), else `swift`. The environment variable `SIEVE_KERNELS=swift` (or `avx2`, where available)

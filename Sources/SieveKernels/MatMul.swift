@@ -80,7 +80,7 @@ public final class MatMulInput: @unchecked Sendable {
         halfTokens = alwaysQuantizeActivations ? maxTokens : min(maxTokens, MatMul.prefillMinimumTokens - 1)
         maxBlocks = (maxColumns + 31) / 32
         let superBlocks = (maxColumns + 255) / 256
-        // Every token, in both 8-bit forms: the prefill products of the K-quants, iq4_xs and interleaved q4_0/q4_1
+        // Every token, in both 8-bit forms: the prefill products of the K-quants, iq4_xs and interleaved matrices
         // multiply 8-bit activations too (`CRowKernels.multipliesTokens`). Pages no product touches cost nothing.
         q8Codes = .allocate(capacity: maxTokens * maxColumns)
         q8Scales = .allocate(capacity: maxTokens * maxBlocks)
@@ -233,10 +233,11 @@ public struct MatMulProduct: @unchecked Sendable {
 /// With fewer than `prefillMinimumTokens` tokens (decode) the quantized types multiply their blocks with 8-bit
 /// activations (`Tolerances.q8Activation`, as llama.cpp does) and the float types multiply in float; with more
 /// (prefill) the weights are decoded to float a tile at a time and multiplied with the float activations
-/// (`Tolerances.dequantizedProduct`), unless the input was created with `alwaysQuantizeActivations`, or the weights
-/// are of a type the C kernels multiply several tokens at a time with 8-bit activations (the K-quants and iq4_xs, faster
-/// than f32 there: `CRowKernels.multiTokenTypes`). The 8-bit products run in the C kernels (VNNI or AVX2) or in
-/// Swift, as the input's `kernels` says.
+/// (`Tolerances.dequantizedProduct`), unless the input was created with `alwaysQuantizeActivations`, or the C kernels
+/// multiply the weights several tokens at a time with 8-bit activations, 1.2–3× faster than f32: the K-quants and
+/// iq4_xs (`CRowKernels.multiTokenTypes`) and the interleaved q4_1, q4_0, iq4_nl and q8_0 matrices
+/// (`InterleavedQ4.multipliesTokens`). The 8-bit products run in the C kernels (VNNI or AVX2) or in Swift, as the
+/// input's `kernels` says.
 public enum MatMul {
     /// Token count from which products use the prefill (matrix-matrix) path.
     public static let prefillMinimumTokens = 8
