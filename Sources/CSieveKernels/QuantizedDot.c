@@ -82,12 +82,20 @@ VNNI512 void sieve_q8_0_interleaved16_vnni(const void *packed, intptr_t rows, in
 // looks up stored + 128 (unsigned, 1…241) for `vpdpbusd`; each token's sums start at −128 · the activation block's
 // code sum (`xsum`), which takes the offset back: the integer sums are exactly Σ value·code (at most
 // 32·241·127 in magnitude), and there is no correction term.
-VNNI512 static inline void q4_interleaved16_tokens(const uint8_t *p, intptr_t groups, int nb, int hasMin, int nonLinear,
-                                                   int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
-                                                   const float *xs, const int32_t *xsum, intptr_t bStride, float *y,
-                                                   intptr_t yStride) {
-    const intptr_t blockBytes = hasMin ? 320 : 288, codes = hasMin ? 64 : 32;
-    const __m512i low = _mm512_set1_epi8(0x0F);
+//
+// q5_0 and q5_1 (`fiveBit`) store each row's 32 fifth bits (qh, one int32 per lane) as a chunk before the nibbles.
+// For code chunk c, the byte of qh holding elements 4c…4c+3 (low nibbles: byte c/2; high nibbles 16 + 4c…: byte
+// 2 + c/2) is copied to the lane's four bytes (`vpshufb`), each byte tested against its element's bit, and 16 added
+// where it is set; q5_0's offset is 16 (q4_0's 8).
+VNNI512 static inline void q4_interleaved16_tokens(const uint8_t *p, intptr_t groups, int nb, int hasMin, int fiveBit,
+                                                   int nonLinear, int tokens, const int8_t *xq, intptr_t xStride,
+                                                   const float *xd, const float *xs, const int32_t *xsum,
+                                                   intptr_t bStride, float *y, intptr_t yStride) {
+    const intptr_t codes = (hasMin ? 64 : 32) + (fiveBit ? 64 : 0), blockBytes = codes + 256;
+    const float offset = fiveBit ? 16.0f : 8.0f;
+    const __m512i low = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);
+    // The bit of each of a lane's four bytes in a qh byte: its low four bits (even chunks), its high four (odd).
+    const __m512i bitsEven = _mm512_set1_epi32(0x08040201), bitsOdd = _mm512_set1_epi32((int)0x80402010);
     const __m512i book = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141,
                                                               (char)153, (char)166, (char)181, (char)197, (char)217,
                                                               (char)241));
@@ -101,6 +109,15 @@ VNNI512 static inline void q4_interleaved16_tokens(const uint8_t *p, intptr_t gr
                 __m512i v = _mm512_loadu_si512((const void *)(q + 64 * c));
                 lo[c] = _mm512_and_si512(v, low);
                 hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+                if (fiveBit) {
+                    const __m512i qh = _mm512_loadu_si512((const void *)(q - 64));
+                    const __m512i bits = (c & 1) ? bitsOdd : bitsEven;
+                    const int l = (c / 2) * 0x01010101, h = (2 + c / 2) * 0x01010101, lane = 0x04040404;
+                    const __m512i spreadLow = _mm512_broadcast_i32x4(_mm_setr_epi32(l, l + lane, l + 2 * lane, l + 3 * lane));
+                    const __m512i spreadHigh = _mm512_broadcast_i32x4(_mm_setr_epi32(h, h + lane, h + 2 * lane, h + 3 * lane));
+                    lo[c] = _mm512_mask_add_epi8(lo[c], _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, spreadLow), bits), lo[c], sixteen);
+                    hi[c] = _mm512_mask_add_epi8(hi[c], _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, spreadHigh), bits), hi[c], sixteen);
+                }
                 if (nonLinear) {
                     lo[c] = _mm512_shuffle_epi8(book, lo[c]);
                     hi[c] = _mm512_shuffle_epi8(book, hi[c]);
@@ -122,42 +139,54 @@ VNNI512 static inline void q4_interleaved16_tokens(const uint8_t *p, intptr_t gr
             }
             p += blockBytes;
         }
-        // q4_0 codes carry an offset of 8: its correction is −8 · Σ d·xs.
+        // q4_0 codes carry an offset of 8 (q5_0's 16): its correction is −8 · Σ d·xs.
         for (int t = 0; t < 8; t++) {
             if (t >= tokens) break;
             _mm512_storeu_ps(y + t * yStride + 16 * g, nonLinear ? acc[t]
                                                        : hasMin ? _mm512_add_ps(acc[t], corr[t])
-                                                                : _mm512_fmadd_ps(corr[t], _mm512_set1_ps(-8.0f), acc[t]));
+                                                                : _mm512_fmadd_ps(corr[t], _mm512_set1_ps(-offset), acc[t]));
         }
     }
 }
 
 VNNI512 void sieve_q4_1_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
                                            const float *xs, float *y) {
-    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 1, 0, 1, xq, 0, xd, xs, NULL, 0, y, 0);
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 1, 0, 0, 1, xq, 0, xd, xs, NULL, 0, y, 0);
 }
 
 VNNI512 void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
                                            const float *xs, float *y) {
-    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 0, 1, xq, 0, xd, xs, NULL, 0, y, 0);
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 0, 0, 1, xq, 0, xd, xs, NULL, 0, y, 0);
 }
 
 VNNI512 void sieve_q4_1_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
                                                   intptr_t xStride, const float *xd, const float *xs, intptr_t bStride,
                                                   float *y, intptr_t yStride) {
-    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 1, 0, tokens, xq, xStride, xd, xs, NULL, bStride, y, yStride);
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 1, 0, 0, tokens, xq, xStride, xd, xs, NULL, bStride, y, yStride);
 }
 
 VNNI512 void sieve_q4_0_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
                                                   intptr_t xStride, const float *xd, const float *xs, intptr_t bStride,
                                                   float *y, intptr_t yStride) {
-    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 0, tokens, xq, xStride, xd, xs, NULL, bStride, y, yStride);
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 0, 0, tokens, xq, xStride, xd, xs, NULL, bStride, y, yStride);
+}
+
+VNNI512 void sieve_q5_0_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                                  intptr_t xStride, const float *xd, const float *xs, intptr_t bStride,
+                                                  float *y, intptr_t yStride) {
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 1, 0, tokens, xq, xStride, xd, xs, NULL, bStride, y, yStride);
+}
+
+VNNI512 void sieve_q5_1_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                                  intptr_t xStride, const float *xd, const float *xs, intptr_t bStride,
+                                                  float *y, intptr_t yStride) {
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 1, 1, 0, tokens, xq, xStride, xd, xs, NULL, bStride, y, yStride);
 }
 
 VNNI512 void sieve_iq4_nl_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
                                                     intptr_t xStride, const float *xd, const int32_t *xsum, intptr_t bStride,
                                                     float *y, intptr_t yStride) {
-    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 1, tokens, xq, xStride, xd, NULL, xsum, bStride, y, yStride);
+    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 0, 1, tokens, xq, xStride, xd, NULL, xsum, bStride, y, yStride);
 }
 
 // q8_0 in the 16-row layout of model weights (`WeightMatrix.interleaved()`): per group block the 16 rows' f16 scales,
@@ -237,12 +266,15 @@ __attribute__((target("avx2,fma"))) void sieve_q8_0_interleaved16_avx2(const voi
 // The 16-row q4 groups with AVX2 alone: per chunk of codes, rows 0–7 and 8–15 are two 32-byte halves; the low and
 // high nibbles (unsigned, at most 15) are multiplied with the activation's 4 codes of their columns (`vpmaddubsw`:
 // pairs of at most 2·15·128 in magnitude, no saturation; the two nibbles' pairs added stay below 2^15) and widened to each row's
-// int32 sum (`vpmaddwd` by ones). Scales, mins and the q4_0 offset are applied as in the VNNI kernel.
+// int32 sum (`vpmaddwd` by ones). Scales, mins and the q4_0/q5_0 offset are applied as in the VNNI kernel. q5_0 and
+// q5_1 (`fiveBit`) add their fifth bits as the VNNI kernel does, with a compare for the bit test (5-bit codes: pairs
+// of at most 2·31·127, the two nibbles' 15748).
 __attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_avx2(const uint8_t *p, intptr_t groups, int nb,
-                                                                                  int hasMin, const int8_t *xq,
+                                                                                  int hasMin, int fiveBit, const int8_t *xq,
                                                                                   const float *xd, const float *xs, float *y) {
-    const intptr_t blockBytes = hasMin ? 320 : 288, codes = hasMin ? 64 : 32;
-    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const intptr_t codes = (hasMin ? 64 : 32) + (fiveBit ? 64 : 0), blockBytes = codes + 256;
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi8(16);
+    const __m256i bitsEven = _mm256_set1_epi32(0x08040201), bitsOdd = _mm256_set1_epi32((int)0x80402010);
     for (intptr_t g = 0; g < groups; g++) {
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
         __m256 corr0 = _mm256_setzero_ps(), corr1 = _mm256_setzero_ps();
@@ -255,10 +287,23 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_avx
                 const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 64 * c));
                 const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32));
                 const __m256i xl = _mm256_set1_epi32(x32[c]), xh = _mm256_set1_epi32(x32[4 + c]);
-                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v0, low), xl),
-                                                    _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v0, 4), low), xh));
-                const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v1, low), xl),
-                                                    _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v1, 4), low), xh));
+                __m256i l0 = _mm256_and_si256(v0, low), h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), low);
+                __m256i l1 = _mm256_and_si256(v1, low), h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), low);
+                if (fiveBit) {
+                    const __m256i bits = (c & 1) ? bitsOdd : bitsEven;
+                    const int l = (c / 2) * 0x01010101, h = (2 + c / 2) * 0x01010101, lane = 0x04040404;
+                    const __m256i spreadLow = _mm256_setr_epi32(l, l + lane, l + 2 * lane, l + 3 * lane, l, l + lane, l + 2 * lane, l + 3 * lane);
+                    const __m256i spreadHigh = _mm256_setr_epi32(h, h + lane, h + 2 * lane, h + 3 * lane, h, h + lane, h + 2 * lane, h + 3 * lane);
+                    const __m256i qh0 = _mm256_loadu_si256((const __m256i *)(q - 64)), qh1 = _mm256_loadu_si256((const __m256i *)(q - 32));
+#define SIEVE_FIFTH(v, qh, spread) _mm256_add_epi8((v), _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8((qh), (spread)), bits), bits), sixteen))
+                    l0 = SIEVE_FIFTH(l0, qh0, spreadLow);
+                    h0 = SIEVE_FIFTH(h0, qh0, spreadHigh);
+                    l1 = SIEVE_FIFTH(l1, qh1, spreadLow);
+                    h1 = SIEVE_FIFTH(h1, qh1, spreadHigh);
+#undef SIEVE_FIFTH
+                }
+                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(l0, xl), _mm256_maddubs_epi16(h0, xh));
+                const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(l1, xl), _mm256_maddubs_epi16(h1, xh));
                 sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, ones));
                 sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, ones));
             }
@@ -277,9 +322,9 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_avx
             _mm256_storeu_ps(y + 16 * g, _mm256_add_ps(acc0, corr0));
             _mm256_storeu_ps(y + 16 * g + 8, _mm256_add_ps(acc1, corr1));
         } else {
-            const __m256 m8 = _mm256_set1_ps(-8.0f);
-            _mm256_storeu_ps(y + 16 * g, _mm256_fmadd_ps(corr0, m8, acc0));
-            _mm256_storeu_ps(y + 16 * g + 8, _mm256_fmadd_ps(corr1, m8, acc1));
+            const __m256 minusOffset = _mm256_set1_ps(fiveBit ? -16.0f : -8.0f);
+            _mm256_storeu_ps(y + 16 * g, _mm256_fmadd_ps(corr0, minusOffset, acc0));
+            _mm256_storeu_ps(y + 16 * g + 8, _mm256_fmadd_ps(corr1, minusOffset, acc1));
         }
     }
 }
@@ -381,12 +426,12 @@ __attribute__((target("avx2,fma,f16c"))) void sieve_q8_0_interleaved16_tokens_av
 // Several tokens with AVX2: each group of 16 rows is multiplied by every token in turn (its bytes, 18 KB at 2048
 // columns, then come from L1), each token exactly as alone.
 __attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_tokens_avx2(
-    const uint8_t *p, intptr_t groups, int nb, int hasMin, int tokens, const int8_t *xq, intptr_t xStride,
+    const uint8_t *p, intptr_t groups, int nb, int hasMin, int fiveBit, int tokens, const int8_t *xq, intptr_t xStride,
     const float *xd, const float *xs, intptr_t bStride, float *y, intptr_t yStride) {
-    const intptr_t groupBytes = (intptr_t)nb * (hasMin ? 320 : 288);
+    const intptr_t groupBytes = (intptr_t)nb * ((hasMin ? 320 : 288) + (fiveBit ? 64 : 0));
     for (intptr_t g = 0; g < groups; g++) {
         for (int t = 0; t < tokens; t++) {
-            q4_interleaved16_avx2(p + g * groupBytes, 1, nb, hasMin, xq + t * xStride, xd + t * bStride, xs + t * bStride,
+            q4_interleaved16_avx2(p + g * groupBytes, 1, nb, hasMin, fiveBit, xq + t * xStride, xd + t * bStride, xs + t * bStride,
                                   y + t * yStride + 16 * g);
         }
     }
@@ -395,25 +440,37 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_tok
 __attribute__((target("avx2,fma,f16c"))) void sieve_q4_1_interleaved16_tokens_avx2(
     const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
     const float *xs, intptr_t bStride, float *y, intptr_t yStride) {
-    q4_interleaved16_tokens_avx2((const uint8_t *)packed, groups, nb, 1, tokens, xq, xStride, xd, xs, bStride, y, yStride);
+    q4_interleaved16_tokens_avx2((const uint8_t *)packed, groups, nb, 1, 0, tokens, xq, xStride, xd, xs, bStride, y, yStride);
 }
 
 __attribute__((target("avx2,fma,f16c"))) void sieve_q4_0_interleaved16_tokens_avx2(
     const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
     const float *xs, intptr_t bStride, float *y, intptr_t yStride) {
-    q4_interleaved16_tokens_avx2((const uint8_t *)packed, groups, nb, 0, tokens, xq, xStride, xd, xs, bStride, y, yStride);
+    q4_interleaved16_tokens_avx2((const uint8_t *)packed, groups, nb, 0, 0, tokens, xq, xStride, xd, xs, bStride, y, yStride);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_q5_1_interleaved16_tokens_avx2(
+    const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    const float *xs, intptr_t bStride, float *y, intptr_t yStride) {
+    q4_interleaved16_tokens_avx2((const uint8_t *)packed, groups, nb, 1, 1, tokens, xq, xStride, xd, xs, bStride, y, yStride);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_q5_0_interleaved16_tokens_avx2(
+    const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    const float *xs, intptr_t bStride, float *y, intptr_t yStride) {
+    q4_interleaved16_tokens_avx2((const uint8_t *)packed, groups, nb, 0, 1, tokens, xq, xStride, xd, xs, bStride, y, yStride);
 }
 
 __attribute__((target("avx2,fma,f16c"))) void sieve_q4_1_interleaved16_avx2(const void *packed, intptr_t groups, int nb,
                                                                            const int8_t *xq, const float *xd, const float *xs,
                                                                            float *y) {
-    q4_interleaved16_avx2((const uint8_t *)packed, groups, nb, 1, xq, xd, xs, y);
+    q4_interleaved16_avx2((const uint8_t *)packed, groups, nb, 1, 0, xq, xd, xs, y);
 }
 
 __attribute__((target("avx2,fma,f16c"))) void sieve_q4_0_interleaved16_avx2(const void *packed, intptr_t groups, int nb,
                                                                            const int8_t *xq, const float *xd, const float *xs,
                                                                            float *y) {
-    q4_interleaved16_avx2((const uint8_t *)packed, groups, nb, 0, xq, xd, xs, y);
+    q4_interleaved16_avx2((const uint8_t *)packed, groups, nb, 0, 0, xq, xd, xs, y);
 }
 
 int sieve_cpu_has_avx512_vnni(void) {

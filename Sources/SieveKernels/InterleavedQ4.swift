@@ -1,10 +1,10 @@
 import CSieveKernels
 
-/// Products of interleaved q4_1, q4_0, iq4_nl and q8_0 matrices (`WeightMatrix.interleaved()`): whole 16-row groups in
-/// the C kernel, 16 rows per `vpdpbusd` (a prototype multiplied a 1536×576 q4_1 matrix on one core in 8.9 µs from
-/// L2 and 24.6 µs from memory, against 26.0 and 30.5 µs for the four-row kernel), or with AVX2 alone 8 rows per
-/// `vpmaddubsw`; any other rows (a listed neuron, a group cut by a range, or the Swift kernels) are copied back to
-/// the row layout and run through the row kernels.
+/// Products of interleaved matrices (`WeightMatrix.interleaved()`: q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl), decode
+/// (`rows`) and prefill (`tokenRows`): whole 16-row groups in the C kernels, 16 rows per `vpdpbusd` (a prototype
+/// multiplied a 1536×576 q4_1 matrix on one core in 8.9 µs from L2 and 24.6 µs from memory, against 26.0 and 30.5 µs
+/// for the four-row kernel), or with AVX2 alone 8 rows per `vpmaddubsw`; any other rows (a listed neuron, a group
+/// cut by a range, or the Swift kernels) are copied back to the row layout and run through the row kernels.
 enum InterleavedQ4 {
     /// `output[t·outputStride + r]` for the rows `rows` of `w` and every bound token (inputs prepared).
     static func rows(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows: DecodeRows,
@@ -53,7 +53,8 @@ enum InterleavedQ4 {
         while t < input.tokens {
             let n = min(CRowKernels.tokenTile, input.tokens - t)
             let a = input.q8(t), y = output + t * outputStride + lo
-            // q4_1's blocks take the activation sums s, q4_0's the offset sums, iq4_nl's and q8_0's the code sums (as `groups`).
+            // q4_1's and q5_1's blocks take the activation sums s, q4_0's and q5_0's the offset sums, iq4_nl's and q8_0's the
+            // code sums (as `groups`).
             switch (w.dtype, vnni) {
             case (.q4_1, true): sieve_q4_1_interleaved16_tokens_vnni(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.s, blockStride, y, outputStride)
             case (.q4_1, false): sieve_q4_1_interleaved16_tokens_avx2(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.s, blockStride, y, outputStride)
@@ -61,6 +62,12 @@ enum InterleavedQ4 {
                 sieve_q4_0_interleaved16_tokens_vnni(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.offsetSum, blockStride, y, outputStride)
             case (.q4_0, false):
                 sieve_q4_0_interleaved16_tokens_avx2(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.offsetSum, blockStride, y, outputStride)
+            case (.q5_0, true):
+                sieve_q5_0_interleaved16_tokens_vnni(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.offsetSum, blockStride, y, outputStride)
+            case (.q5_0, false):
+                sieve_q5_0_interleaved16_tokens_avx2(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.offsetSum, blockStride, y, outputStride)
+            case (.q5_1, true): sieve_q5_1_interleaved16_tokens_vnni(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.s, blockStride, y, outputStride)
+            case (.q5_1, false): sieve_q5_1_interleaved16_tokens_avx2(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.s, blockStride, y, outputStride)
             case (.q8_0, true):
                 sieve_q8_0_interleaved16_tokens_vnni(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.codeSum, blockStride, y, outputStride)
             case (.q8_0, false):
@@ -90,6 +97,10 @@ enum InterleavedQ4 {
         case (.q4_1, false): sieve_q4_1_interleaved16_avx2(packed, groups, nb, act.qs, act.d, act.s, y)
         case (.q4_0, true): sieve_q4_0_interleaved16_vnni(packed, groups, nb, act.qs, act.d, act.offsetSum, y)
         case (.q4_0, false): sieve_q4_0_interleaved16_avx2(packed, groups, nb, act.qs, act.d, act.offsetSum, y)
+        case (.q5_0, true): sieve_q5_0_interleaved16_tokens_vnni(packed, groups, nb, 1, act.qs, 0, act.d, act.offsetSum, 0, y, 0)
+        case (.q5_0, false): sieve_q5_0_interleaved16_tokens_avx2(packed, groups, nb, 1, act.qs, 0, act.d, act.offsetSum, 0, y, 0)
+        case (.q5_1, true): sieve_q5_1_interleaved16_tokens_vnni(packed, groups, nb, 1, act.qs, 0, act.d, act.s, 0, y, 0)
+        case (.q5_1, false): sieve_q5_1_interleaved16_tokens_avx2(packed, groups, nb, 1, act.qs, 0, act.d, act.s, 0, y, 0)
         case (.q8_0, true): sieve_q8_0_interleaved16_tokens_vnni(packed, groups, nb, 1, act.qs, 0, act.d, act.codeSum, 0, y, 0)
         case (.q8_0, false): sieve_q8_0_interleaved16_tokens_avx2(packed, groups, nb, 1, act.qs, 0, act.d, act.codeSum, 0, y, 0)
         case (_, true): sieve_iq4_nl_interleaved16_tokens_vnni(packed, groups, nb, 1, act.qs, 0, act.d, act.codeSum, 0, y, 0)

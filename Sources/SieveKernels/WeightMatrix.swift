@@ -87,37 +87,38 @@ public struct WeightMatrix: @unchecked Sendable {
     @inline(__always)
     func row(_ r: Int) -> UnsafeRawPointer { layout.row(r) }
 
-    /// Whether `interleaved()` accepts this matrix: q4_1, q4_0, iq4_nl or q8_0, a whole number of 16-row groups,
-    /// row-major.
+    /// Whether `interleaved()` accepts this matrix: a type with blocks of 32 (q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl),
+    /// a whole number of 16-row groups, row-major.
     public var canInterleave: Bool { Self.canInterleave(dtype, rows: rows) && !isInterleaved }
 
-    /// Whether a row-major `[rows, n]` matrix of `dtype` can be interleaved: q4_1, q4_0, iq4_nl (q4_0's block layout)
-    /// or q8_0, whole 16-row groups.
+    /// Whether a row-major `[rows, n]` matrix of `dtype` can be interleaved: q4_0, q4_1, q5_0, q5_1, q8_0 or iq4_nl
+    /// (q4_0's block layout), whole 16-row groups.
     public static func canInterleave(_ dtype: DType, rows: Int) -> Bool {
-        [.q4_1, .q4_0, .iq4_nl, .q8_0].contains(dtype) && rows > 0 && rows % 16 == 0
+        [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl].contains(dtype) && rows > 0 && rows % 16 == 0
     }
 
     /// A copy re-laid for the 16-row kernels (`sieve_q4_1_interleaved16_vnni`, `_avx2`, …; `InterleavedQ4`): per
-    /// group of 16 rows and block of 32 columns, the 16 rows' scales, (q4_1) their 16 mins, then 4 × 64 bytes of codes
-    /// (8 × 64 for q8_0), chunk `c` holding each row's code bytes `4c…4c+3` in turn. The bytes are as many as the
+    /// group of 16 rows and block of 32 columns, the 16 rows' scales, (q4_1, q5_1) their 16 mins, then the bytes after
+    /// them in 64-byte chunks (q5's 32 fifth bits, then 4 × 4 nibble bytes; 8 × 4 code bytes for q8_0), chunk `c`
+    /// holding each row's bytes `4c…4c+3` of those in turn. The bytes are as many as the
     /// row-major matrix's (a group block is 16 blocks), so `rows(_:)` and byte counts are unchanged. Every product and
     /// every row decoder reads it: decoded rows are exactly the row-major matrix's, and products with the VNNI or
     /// AVX2 kernels, decode and prefill alike, multiply 8-bit activations within
     /// `Tolerances.quantizedSameActivations` of the row-major matrix's decode products (the 16-row kernels sum in
     /// another order).
     public func interleaved() -> WeightMatrix {
-        precondition(canInterleave, "\(name): only q4_1, q4_0, iq4_nl and q8_0 matrices of whole 16-row groups are interleaved")
+        precondition(canInterleave, "\(name): only q4_0, q4_1, q5_0, q5_1, q8_0 and iq4_nl matrices of whole 16-row groups are interleaved")
         return Self.interleave(dtype: dtype, rows: rows, columns: columns, rowBytes: rowBytes, name: name) { row($0) }
     }
 
     /// The gate and up rows of a blocked feed-forward layer in one interleaved matrix (as `interleaved()`), block by
     /// block: rows `2B·b ..< 2B·b + B` are gate's rows `B·b ..< B·(b+1)`, the next `B` up's, so that one block's
     /// products read one contiguous stream. `blockRows` (B) must be a multiple of 16; both matrices q4_1 or q4_0 of
-    /// the same shape and type (q4_1, q4_0, iq4_nl or q8_0). Half the blocks of SmolLM2-sized pairs multiplied 1.13–1.27× faster this way than
+    /// the same shape and interleavable type. Half the blocks of SmolLM2-sized pairs multiplied 1.13–1.27× faster this way than
     /// from two matrices (from memory, two threads).
     public static func interleavedBlocks(gate: WeightMatrix, up: WeightMatrix, blockRows: Int) -> WeightMatrix {
         precondition(gate.canInterleave && up.canInterleave && gate.dtype == up.dtype && gate.rows == up.rows && gate.columns == up.columns,
-                     "\(gate.name), \(up.name): gate and up must be q4_1, q4_0, iq4_nl or q8_0 matrices of one shape and whole 16-row groups")
+                     "\(gate.name), \(up.name): gate and up must be interleavable matrices (`canInterleave`) of one type and shape")
         precondition(blockRows > 0 && blockRows % 16 == 0 && gate.rows % blockRows == 0, "blocks of \(blockRows) rows are not whole 16-row groups of \(gate.rows) rows")
         return interleave(dtype: gate.dtype, rows: 2 * gate.rows, columns: gate.columns, rowBytes: gate.rowBytes,
                           name: "\(gate.name)+\(up.name)") { r in
@@ -207,16 +208,16 @@ struct WeightLayout {
     /// Bytes of one 16-row group (interleaved layouts).
     var groupBytes: Int { 16 * rowBytes }
 
-    /// The f16 values that start each block of an interleavable type: the scale, and q4_1's min.
+    /// The f16 values that start each block of an interleavable type: the scale, and q4_1's or q5_1's min.
     @inline(__always)
-    static func interleavedHalves(_ dtype: DType) -> Int { dtype == .q4_1 ? 2 : 1 }
+    static func interleavedHalves(_ dtype: DType) -> Int { dtype == .q4_1 || dtype == .q5_1 ? 2 : 1 }
 
     /// Offset, in an interleaved group block, of half `h` (0: scale, 1: q4_1's min) of lane (row) `lane`.
     @inline(__always)
     static func interleavedHalf(_ h: Int, lane: Int) -> Int { 32 * h + 2 * lane }
 
     /// Offset, in an interleaved group block after `halves` halves per row, of code word `c` (code bytes
-    /// `4c…4c+3`: 4 words of 4-bit codes, 8 of q8_0's) of lane `lane`.
+    /// `4c…4c+3` after the halves: 4 words of 4-bit codes, q5's fifth bits and 4, 8 of q8_0's) of lane `lane`.
     @inline(__always)
     static func interleavedCodes(_ c: Int, lane: Int, halves: Int) -> Int { 32 * halves + 64 * c + 4 * lane }
 

@@ -165,8 +165,8 @@ struct ExecutionPlan {
         return widest
     }
 
-    /// With `interleavedWeights`, where the 16-row kernels run (`DecodeKernels.preferred` is VNNI or AVX2), the q4_1,
-    /// q4_0, iq4_nl and q8_0 matrices of whole 16-row groups that products read — Q, K, V, O, gate and up (unless a
+    /// With `interleavedWeights`, where the 16-row kernels run (`DecodeKernels.preferred` is VNNI or AVX2), the
+    /// matrices of the types with blocks of 32 (`WeightMatrix.canInterleave`) and whole 16-row groups that products read — Q, K, V, O, gate and up (unless a
     /// sparse layer reads them by single neurons), down, a kept source down, an untied LM head, predictors but a q8_0
     /// up (`InterleavedQ8Matrix`) — are
     /// replaced by their shared interleaved copies (`WeightMatrix.sharedInterleaved()`), whatever holds their bytes,

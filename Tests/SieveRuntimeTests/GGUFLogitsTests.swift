@@ -92,8 +92,8 @@ struct GGUFLogitsTests {
     }
 
     /// The weight types whose prefill products use 8-bit activations on x86-64 (`CRowKernels.multiTokenTypes`, and
-    /// the interleaved q4_0, q4_1, iq4_nl and q8_0 matrices a `Model` makes: `InterleavedQ4.multipliesTokens`).
-    static let eightBitPrefill: Set<DType> = DecodeKernels.preferred == .swift ? [] : [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_0, .q4_1, .iq4_nl, .q8_0]
+    /// the interleaved matrices a `Model` makes of the types with blocks of 32: `InterleavedQ4.multipliesTokens`).
+    static let eightBitPrefill: Set<DType> = DecodeKernels.preferred == .swift ? [] : [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q8_0]
 
     @Test("the prefill path equals the same weights dequantized to f32 (atol 1e-4)", arguments: allQuantizedFiles)
     func dequantizedEquivalence(_ file: String) throws {

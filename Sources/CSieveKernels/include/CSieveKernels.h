@@ -172,6 +172,22 @@ void sieve_q4_0_interleaved16_tokens_avx2(const void *packed, intptr_t groups, i
                                           intptr_t xStride, const float *xd, const float *xs, intptr_t bStride, float *y,
                                           intptr_t yStride);
 
+/// The products of q5_0 (q5_1) rows re-laid 16 at a time: per group block the 16 f16 scales (q5_1: then the 16 f16
+/// mins), the 16 rows' 32-bit fifth bits (qh, 64 bytes), then the nibbles as q4_0's (q4_1's); `xs` as for q4_0
+/// (q4_1). For `tokens` (1…8) tokens laid out as above; one token is the decode product.
+void sieve_q5_0_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const float *xs, intptr_t bStride, float *y,
+                                          intptr_t yStride);
+void sieve_q5_1_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const float *xs, intptr_t bStride, float *y,
+                                          intptr_t yStride);
+void sieve_q5_0_interleaved16_tokens_avx2(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const float *xs, intptr_t bStride, float *y,
+                                          intptr_t yStride);
+void sieve_q5_1_interleaved16_tokens_avx2(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const float *xs, intptr_t bStride, float *y,
+                                          intptr_t yStride);
+
 /// The products of iq4_nl rows re-laid as q4_0's (16 f16 scales, then the codes), for `tokens` (1…8) tokens laid out
 /// as above; `xsum[t·bStride + b]` is the sum of token t's codes in block b (VNNI offsets the book by 128 and takes it
 /// back from it; AVX2 does not read it). One token is the decode product.
