@@ -329,6 +329,17 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_avx
     }
 }
 
+// One block of a 16-row group with AVX2 alone: the int32 sums of rows 0–7 and 8–15 times the 16 rows' f16 scales at
+// `p` and the activation's block scale, added to the two accumulators.
+__attribute__((target("avx2,fma,f16c"))) static inline void scaleGroupBlock_avx2(const uint8_t *p, float xd, __m256i sum0,
+                                                                                 __m256i sum1, __m256 *acc0, __m256 *acc1) {
+    const __m256 xdb = _mm256_set1_ps(xd);
+    const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+    *acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum0), _mm256_mul_ps(d0, xdb), *acc0);
+    *acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum1), _mm256_mul_ps(d1, xdb), *acc1);
+}
+
 // iq4_nl's 16-row groups (q4_0's layout) with AVX2 alone, one group and one token: the book's signed values (|v| ≤
 // 127) are looked up with `vpshufb`, given the activation codes' signs and multiplied with their magnitudes
 // (`vpmaddubsw`: pairs of at most 2·127·127, no saturation), widened by `vpmaddwd`; rows 0–7 and 8–15 of the group
@@ -358,27 +369,11 @@ __attribute__((target("avx2,fma,f16c"))) static inline void iq4_nl_group16_avx2(
             sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(al, _mm256_sign_epi8(l1, xl)), ones));
             sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(ah, _mm256_sign_epi8(h1, xh)), ones));
         }
-        const __m256 xdb = _mm256_set1_ps(xd[b]);
-        const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-        const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum0), _mm256_mul_ps(d0, xdb), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum1), _mm256_mul_ps(d1, xdb), acc1);
+        scaleGroupBlock_avx2(p, xd[b], sum0, sum1, &acc0, &acc1);
         p += 288;
     }
     _mm256_storeu_ps(y, acc0);
     _mm256_storeu_ps(y + 8, acc1);
-}
-
-__attribute__((target("avx2,fma,f16c"))) void sieve_iq4_nl_interleaved16_tokens_avx2(
-    const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
-    const int32_t *xsum, intptr_t bStride, float *y, intptr_t yStride) {
-    (void)xsum;
-    const uint8_t *p = (const uint8_t *)packed;
-    for (intptr_t g = 0; g < groups; g++) {
-        for (int t = 0; t < tokens; t++) {
-            iq4_nl_group16_avx2(p + g * (intptr_t)nb * 288, nb, xq + t * xStride, xd + t * bStride, y + t * yStride + 16 * g);
-        }
-    }
 }
 
 // q8_0's 16-row groups of model weights with AVX2 alone, one group and one token: the activation's 4 codes of each
@@ -400,27 +395,39 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q8_0_group16_avx2(co
             sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w0, xs)), ones));
             sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w1, xs)), ones));
         }
-        const __m256 xdb = _mm256_set1_ps(xd[b]);
-        const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-        const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum0), _mm256_mul_ps(d0, xdb), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum1), _mm256_mul_ps(d1, xdb), acc1);
+        scaleGroupBlock_avx2(p, xd[b], sum0, sum1, &acc0, &acc1);
         p += 544;
     }
     _mm256_storeu_ps(y, acc0);
     _mm256_storeu_ps(y + 8, acc1);
 }
 
+// iq4_nl (`q8` 0) or q8_0 groups with AVX2 alone, several tokens: each group multiplied by every token in turn.
+__attribute__((target("avx2,fma,f16c"))) static inline void signedGroups_tokens_avx2(
+    int q8, const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    intptr_t bStride, float *y, intptr_t yStride) {
+    const uint8_t *p = (const uint8_t *)packed;
+    const intptr_t groupBytes = (intptr_t)nb * (q8 ? 544 : 288);
+    for (intptr_t g = 0; g < groups; g++) {
+        for (int t = 0; t < tokens; t++) {
+            (q8 ? q8_0_group16_avx2 : iq4_nl_group16_avx2)(p + g * groupBytes, nb, xq + t * xStride, xd + t * bStride,
+                                                          y + t * yStride + 16 * g);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_iq4_nl_interleaved16_tokens_avx2(
+    const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    const int32_t *xsum, intptr_t bStride, float *y, intptr_t yStride) {
+    (void)xsum;
+    signedGroups_tokens_avx2(0, packed, groups, nb, tokens, xq, xStride, xd, bStride, y, yStride);
+}
+
 __attribute__((target("avx2,fma,f16c"))) void sieve_q8_0_interleaved16_tokens_avx2(
     const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
     const int32_t *xsum, intptr_t bStride, float *y, intptr_t yStride) {
     (void)xsum;
-    const uint8_t *p = (const uint8_t *)packed;
-    for (intptr_t g = 0; g < groups; g++) {
-        for (int t = 0; t < tokens; t++) {
-            q8_0_group16_avx2(p + g * (intptr_t)nb * 544, nb, xq + t * xStride, xd + t * bStride, y + t * yStride + 16 * g);
-        }
-    }
+    signedGroups_tokens_avx2(1, packed, groups, nb, tokens, xq, xStride, xd, bStride, y, yStride);
 }
 
 // Several tokens with AVX2: each group of 16 rows is multiplied by every token in turn (its bytes, 18 KB at 2048
