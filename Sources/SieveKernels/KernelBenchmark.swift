@@ -52,8 +52,8 @@ public enum KernelBenchmark {
     /// Decode products that have a C kernel, and prefill products of the types the C kernels multiply several tokens
     /// at a time (`CRowKernels.multiTokenTypes` and the interleavable types; with `swift`, their f32 path), are
     /// measured once per entry of `kernels` (which must be available on this CPU); every other case once, in Swift. A
-    /// q4_1, q4_0 or iq4_nl product with the VNNI or AVX2 kernels is also measured in the 16-row layout models use
-    /// (rows a multiple of 16). Shapes whose columns are not whole blocks
+    /// product of an interleavable type (`WeightMatrix.canInterleave`) with the VNNI or AVX2 kernels is measured in the
+    /// 16-row layout models use (rows a multiple of 16), decode also in the row layout. Shapes whose columns are not whole blocks
     /// of a type (576 for the K-quants) are skipped for that type. Prints each row as it is measured when `verbose`.
     public static func run(threads: [Int] = [1, 2], types: [DType] = WeightMatrix.supportedTypes,
                            shapes: [(rows: Int, columns: Int)] = defaultShapes, prefillTokens: Int = 128,
@@ -70,7 +70,9 @@ public enum KernelBenchmark {
                                                                        : CRowKernels.multiTokenTypes.contains(dtype) || interleavable
                         let choices = inC ? kernels : [.swift]
                         for k in choices {
-                            for interleaved in k != .swift && interleavable ? [false, true] : [false] {
+                            // Prefill of the row layout is the f32 path whatever the kernel choice: measured with `swift` only.
+                            let layouts = k == .swift || !interleavable ? [false] : tokens > 1 ? [true] : [false, true]
+                            for interleaved in layouts {
                                 let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,
                                                  kernels: k, interleaved: interleaved, repetitions: repetitions, hotCache: hotCache)
                                 let row = Row(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, threads: t,
