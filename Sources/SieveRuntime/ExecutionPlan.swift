@@ -166,10 +166,10 @@ struct ExecutionPlan {
     }
 
     /// With `interleavedWeights`, where the 16-row kernels run (`DecodeKernels.preferred` is VNNI or AVX2), the
-    /// matrices of the types with blocks of 32 (`WeightMatrix.canInterleave`) and whole 16-row groups that products read — Q, K, V, O, gate and up (unless a
-    /// sparse layer reads them by single neurons), down, a kept source down, an untied LM head, predictors but a q8_0
-    /// up (`InterleavedQ8Matrix`) — are
-    /// replaced by their shared interleaved copies (`WeightMatrix.sharedInterleaved()`), whatever holds their bytes,
+    /// matrices of the types with blocks of 32 (`WeightMatrix.canInterleave`) and whole 16-row groups that products
+    /// read — Q, K, V, O, gate and up (unless a sparse layer reads them by single neurons), down, a kept source down,
+    /// an untied LM head, predictors but a q8_0 up (`InterleavedQ8Matrix`) — are replaced by their shared interleaved
+    /// copies (`WeightMatrix.sharedInterleaved()`), whatever holds their bytes,
     /// so that a matrix runs the same kernel (and gives the same bits) from a GGUF and from a bundle packed with
     /// `--dtype keep`.
     /// Pages mapped from a file are released after copying; a buffer the graph owns (a GGUF's Q/K rows put back in
