@@ -149,16 +149,6 @@ VNNI512 static inline void q4_interleaved16_tokens(const uint8_t *p, intptr_t gr
     }
 }
 
-VNNI512 void sieve_q4_1_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
-                                           const float *xs, float *y) {
-    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 1, 0, 0, 1, xq, 0, xd, xs, NULL, 0, y, 0);
-}
-
-VNNI512 void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
-                                           const float *xs, float *y) {
-    q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 0, 0, 1, xq, 0, xd, xs, NULL, 0, y, 0);
-}
-
 VNNI512 void sieve_q4_1_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
                                                   intptr_t xStride, const float *xd, const float *xs, intptr_t bStride,
                                                   float *y, intptr_t yStride) {
@@ -263,69 +253,67 @@ __attribute__((target("avx2,fma"))) void sieve_q8_0_interleaved16_avx2(const voi
     }
 }
 
-// The 16-row q4 groups with AVX2 alone: per chunk of codes, rows 0–7 and 8–15 are two 32-byte halves; the low and
+// One 16-row q4 (q5) group and one token with AVX2 alone: per chunk of codes, rows 0–7 and 8–15 are two 32-byte halves; the low and
 // high nibbles (unsigned, at most 15) are multiplied with the activation's 4 codes of their columns (`vpmaddubsw`:
 // pairs of at most 2·15·128 in magnitude, no saturation; the two nibbles' pairs added stay below 2^15) and widened to each row's
 // int32 sum (`vpmaddwd` by ones). Scales, mins and the q4_0/q5_0 offset are applied as in the VNNI kernel. q5_0 and
 // q5_1 (`fiveBit`) add their fifth bits as the VNNI kernel does, with a compare for the bit test (5-bit codes: pairs
 // of at most 2·31·127, the two nibbles' 15748).
-__attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_avx2(const uint8_t *p, intptr_t groups, int nb,
-                                                                                  int hasMin, int fiveBit, const int8_t *xq,
-                                                                                  const float *xd, const float *xs, float *y) {
+__attribute__((target("avx2,fma,f16c"))) static inline void q4_group16_avx2(const uint8_t *p, int nb, int hasMin, int fiveBit,
+                                                                            const int8_t *xq, const float *xd, const float *xs,
+                                                                            float *y) {
     const intptr_t codes = (hasMin ? 64 : 32) + (fiveBit ? 64 : 0), blockBytes = codes + 256;
     const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi8(16);
     const __m256i bitsEven = _mm256_set1_epi32(0x08040201), bitsOdd = _mm256_set1_epi32((int)0x80402010);
-    for (intptr_t g = 0; g < groups; g++) {
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        __m256 corr0 = _mm256_setzero_ps(), corr1 = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *q = p + codes;
-            int32_t x32[8];
-            __builtin_memcpy(x32, xq + 32 * b, 32);
-            __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
-            for (int c = 0; c < 4; c++) {
-                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 64 * c));
-                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32));
-                const __m256i xl = _mm256_set1_epi32(x32[c]), xh = _mm256_set1_epi32(x32[4 + c]);
-                __m256i l0 = _mm256_and_si256(v0, low), h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), low);
-                __m256i l1 = _mm256_and_si256(v1, low), h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), low);
-                if (fiveBit) {
-                    const __m256i bits = (c & 1) ? bitsOdd : bitsEven;
-                    const int l = (c / 2) * 0x01010101, h = (2 + c / 2) * 0x01010101, lane = 0x04040404;
-                    const __m256i spreadLow = _mm256_setr_epi32(l, l + lane, l + 2 * lane, l + 3 * lane, l, l + lane, l + 2 * lane, l + 3 * lane);
-                    const __m256i spreadHigh = _mm256_setr_epi32(h, h + lane, h + 2 * lane, h + 3 * lane, h, h + lane, h + 2 * lane, h + 3 * lane);
-                    const __m256i qh0 = _mm256_loadu_si256((const __m256i *)(q - 64)), qh1 = _mm256_loadu_si256((const __m256i *)(q - 32));
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 corr0 = _mm256_setzero_ps(), corr1 = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *q = p + codes;
+        int32_t x32[8];
+        __builtin_memcpy(x32, xq + 32 * b, 32);
+        __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 64 * c));
+            const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32));
+            const __m256i xl = _mm256_set1_epi32(x32[c]), xh = _mm256_set1_epi32(x32[4 + c]);
+            __m256i l0 = _mm256_and_si256(v0, low), h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), low);
+            __m256i l1 = _mm256_and_si256(v1, low), h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), low);
+            if (fiveBit) {
+                const __m256i bits = (c & 1) ? bitsOdd : bitsEven;
+                const int l = (c / 2) * 0x01010101, h = (2 + c / 2) * 0x01010101, lane = 0x04040404;
+                const __m256i spreadLow = _mm256_setr_epi32(l, l + lane, l + 2 * lane, l + 3 * lane, l, l + lane, l + 2 * lane, l + 3 * lane);
+                const __m256i spreadHigh = _mm256_setr_epi32(h, h + lane, h + 2 * lane, h + 3 * lane, h, h + lane, h + 2 * lane, h + 3 * lane);
+                const __m256i qh0 = _mm256_loadu_si256((const __m256i *)(q - 64)), qh1 = _mm256_loadu_si256((const __m256i *)(q - 32));
 #define SIEVE_FIFTH(v, qh, spread) _mm256_add_epi8((v), _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8((qh), (spread)), bits), bits), sixteen))
-                    l0 = SIEVE_FIFTH(l0, qh0, spreadLow);
-                    h0 = SIEVE_FIFTH(h0, qh0, spreadHigh);
-                    l1 = SIEVE_FIFTH(l1, qh1, spreadLow);
-                    h1 = SIEVE_FIFTH(h1, qh1, spreadHigh);
+                l0 = SIEVE_FIFTH(l0, qh0, spreadLow);
+                h0 = SIEVE_FIFTH(h0, qh0, spreadHigh);
+                l1 = SIEVE_FIFTH(l1, qh1, spreadLow);
+                h1 = SIEVE_FIFTH(h1, qh1, spreadHigh);
 #undef SIEVE_FIFTH
-                }
-                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(l0, xl), _mm256_maddubs_epi16(h0, xh));
-                const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(l1, xl), _mm256_maddubs_epi16(h1, xh));
-                sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, ones));
-                sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, ones));
             }
-            const __m256 xdb = _mm256_set1_ps(xd[b]), xsb = _mm256_set1_ps(xs[b]);
-            const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-            const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
-            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum0), _mm256_mul_ps(d0, xdb), acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum1), _mm256_mul_ps(d1, xdb), acc1);
-            const __m256 c0 = hasMin ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 32))) : d0;
-            const __m256 c1 = hasMin ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 48))) : d1;
-            corr0 = _mm256_fmadd_ps(c0, xsb, corr0);
-            corr1 = _mm256_fmadd_ps(c1, xsb, corr1);
-            p += blockBytes;
+            const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(l0, xl), _mm256_maddubs_epi16(h0, xh));
+            const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(l1, xl), _mm256_maddubs_epi16(h1, xh));
+            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, ones));
+            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, ones));
         }
-        if (hasMin) {
-            _mm256_storeu_ps(y + 16 * g, _mm256_add_ps(acc0, corr0));
-            _mm256_storeu_ps(y + 16 * g + 8, _mm256_add_ps(acc1, corr1));
-        } else {
-            const __m256 minusOffset = _mm256_set1_ps(fiveBit ? -16.0f : -8.0f);
-            _mm256_storeu_ps(y + 16 * g, _mm256_fmadd_ps(corr0, minusOffset, acc0));
-            _mm256_storeu_ps(y + 16 * g + 8, _mm256_fmadd_ps(corr1, minusOffset, acc1));
-        }
+        const __m256 xdb = _mm256_set1_ps(xd[b]), xsb = _mm256_set1_ps(xs[b]);
+        const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum0), _mm256_mul_ps(d0, xdb), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum1), _mm256_mul_ps(d1, xdb), acc1);
+        const __m256 c0 = hasMin ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 32))) : d0;
+        const __m256 c1 = hasMin ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 48))) : d1;
+        corr0 = _mm256_fmadd_ps(c0, xsb, corr0);
+        corr1 = _mm256_fmadd_ps(c1, xsb, corr1);
+        p += blockBytes;
+    }
+    if (hasMin) {
+        _mm256_storeu_ps(y, _mm256_add_ps(acc0, corr0));
+        _mm256_storeu_ps(y + 8, _mm256_add_ps(acc1, corr1));
+    } else {
+        const __m256 minusOffset = _mm256_set1_ps(fiveBit ? -16.0f : -8.0f);
+        _mm256_storeu_ps(y, _mm256_fmadd_ps(corr0, minusOffset, acc0));
+        _mm256_storeu_ps(y + 8, _mm256_fmadd_ps(corr1, minusOffset, acc1));
     }
 }
 
@@ -438,7 +426,7 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q4_interleaved16_tok
     const intptr_t groupBytes = (intptr_t)nb * ((hasMin ? 320 : 288) + (fiveBit ? 64 : 0));
     for (intptr_t g = 0; g < groups; g++) {
         for (int t = 0; t < tokens; t++) {
-            q4_interleaved16_avx2(p + g * groupBytes, 1, nb, hasMin, fiveBit, xq + t * xStride, xd + t * bStride, xs + t * bStride,
+            q4_group16_avx2(p + g * groupBytes, nb, hasMin, fiveBit, xq + t * xStride, xd + t * bStride, xs + t * bStride,
                                   y + t * yStride + 16 * g);
         }
     }
@@ -468,17 +456,7 @@ __attribute__((target("avx2,fma,f16c"))) void sieve_q5_0_interleaved16_tokens_av
     q4_interleaved16_tokens_avx2((const uint8_t *)packed, groups, nb, 0, 1, tokens, xq, xStride, xd, xs, bStride, y, yStride);
 }
 
-__attribute__((target("avx2,fma,f16c"))) void sieve_q4_1_interleaved16_avx2(const void *packed, intptr_t groups, int nb,
-                                                                           const int8_t *xq, const float *xd, const float *xs,
-                                                                           float *y) {
-    q4_interleaved16_avx2((const uint8_t *)packed, groups, nb, 1, 0, xq, xd, xs, y);
-}
 
-__attribute__((target("avx2,fma,f16c"))) void sieve_q4_0_interleaved16_avx2(const void *packed, intptr_t groups, int nb,
-                                                                           const int8_t *xq, const float *xd, const float *xs,
-                                                                           float *y) {
-    q4_interleaved16_avx2((const uint8_t *)packed, groups, nb, 0, 0, xq, xd, xs, y);
-}
 
 int sieve_cpu_has_avx512_vnni(void) {
     __builtin_cpu_init();

@@ -1,28 +1,32 @@
 import CSieveKernels
 
 /// Products of interleaved matrices (`WeightMatrix.interleaved()`: q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl), decode
-/// (`rows`) and prefill (`tokenRows`): whole 16-row groups in the C kernels, 16 rows per `vpdpbusd` (a prototype
+/// and prefill (`rows`): whole 16-row groups in the C kernels, 16 rows per `vpdpbusd` (a prototype
 /// multiplied a 1536×576 q4_1 matrix on one core in 8.9 µs from L2 and 24.6 µs from memory, against 26.0 and 30.5 µs
 /// for the four-row kernel), or with AVX2 alone 8 rows per `vpmaddubsw`; any other rows (a listed neuron, a group
 /// cut by a range, or the Swift kernels) are copied back to the row layout and run through the row kernels.
 enum InterleavedQ4 {
-    /// `output[t·outputStride + r]` for the rows `rows` of `w` and every bound token (inputs prepared).
+    /// `output[t·outputStride + r]` for the rows `rows` of `w` and every bound token (their q8 forms prepared), decode
+    /// or prefill: whole groups through the group kernels, up to `CRowKernels.tokenTile` tokens per call (each token
+    /// bit for bit as alone), and the other rows (or all, with the Swift kernels) through the row kernels.
     static func rows(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows: DecodeRows,
                      input: MatMulInput, thread: Int) {
-        let grouped = input.kernels == .vnni || input.kernels == .avx2
-        let nb = Int32(w.columns / 32)
+        let grouped = multipliesTokens(w, input.kernels), vnni = input.kernels == .vnni
+        let nb = Int32(w.columns / 32), codeStride = input.q8CodeStride, blockStride = input.q8BlockStride
         rows.forEachRange { range in
             var first = range.lowerBound
-            if grouped {
-                // Whole groups inside the range.
-                let lo = (range.lowerBound + 15) / 16 * 16, hi = range.upperBound / 16 * 16
-                if lo < hi {
-                    for t in 0..<input.tokens {
-                        groups(w, lo..<hi, nb: nb, input.q8(t), vnni: input.kernels == .vnni, into: output + t * outputStride + lo)
-                    }
-                    rowByRow(w, first..<lo, output: output, outputStride: outputStride, input: input, thread: thread)
-                    first = hi
+            // Whole groups inside the range.
+            let lo = (range.lowerBound + 15) / 16 * 16, hi = range.upperBound / 16 * 16
+            if grouped && lo < hi {
+                var t = 0
+                while t < input.tokens {
+                    let n = min(CRowKernels.tokenTile, input.tokens - t)
+                    groups(w, lo..<hi, nb: nb, tokens: n, input.q8(t), codeStride: codeStride, blockStride: blockStride, vnni: vnni,
+                           into: output + t * outputStride + lo, outputStride: outputStride)
+                    t += n
                 }
+                rowByRow(w, first..<lo, output: output, outputStride: outputStride, input: input, thread: thread)
+                first = hi
             }
             rowByRow(w, first..<range.upperBound, output: output, outputStride: outputStride, input: input, thread: thread)
         }
@@ -36,75 +40,31 @@ enum InterleavedQ4 {
         w.interleaved && (kernels == .vnni || kernels == .avx2)
     }
 
-    /// `output[t·outputStride + r]` for the rows `range` of `w` and every bound token (their q8 forms prepared):
-    /// whole groups through the multi-token group kernel, eight tokens per call; bit for bit what `rows` computes one
-    /// token at a time.
-    static func tokenRows(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows range: Range<Int>,
-                          input: MatMulInput, thread: Int) {
-        #if arch(x86_64)
-        let lo = (range.lowerBound + 15) / 16 * 16, hi = range.upperBound / 16 * 16
-        guard lo < hi else {
-            return rowByRow(w, range, output: output, outputStride: outputStride, input: input, thread: thread)
-        }
-        rowByRow(w, range.lowerBound..<lo, output: output, outputStride: outputStride, input: input, thread: thread)
-        let packed = w.base + (lo / 16) * w.groupBytes, groups = (hi - lo) / 16, nb = Int32(w.columns / 32)
-        let vnni = input.kernels == .vnni, codeStride = input.q8CodeStride, blockStride = input.q8BlockStride
-        var t = 0
-        while t < input.tokens {
-            let n = min(CRowKernels.tokenTile, input.tokens - t)
-            let a = input.q8(t), y = output + t * outputStride + lo
-            // q4_1's and q5_1's blocks take the activation sums s, q4_0's and q5_0's the offset sums, iq4_nl's and q8_0's the
-            // code sums (as `groups`).
-            switch (w.dtype, vnni) {
-            case (.q4_1, true): sieve_q4_1_interleaved16_tokens_vnni(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.s, blockStride, y, outputStride)
-            case (.q4_1, false): sieve_q4_1_interleaved16_tokens_avx2(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.s, blockStride, y, outputStride)
-            case (.q4_0, true):
-                sieve_q4_0_interleaved16_tokens_vnni(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.offsetSum, blockStride, y, outputStride)
-            case (.q4_0, false):
-                sieve_q4_0_interleaved16_tokens_avx2(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.offsetSum, blockStride, y, outputStride)
-            case (.q5_0, true):
-                sieve_q5_0_interleaved16_tokens_vnni(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.offsetSum, blockStride, y, outputStride)
-            case (.q5_0, false):
-                sieve_q5_0_interleaved16_tokens_avx2(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.offsetSum, blockStride, y, outputStride)
-            case (.q5_1, true): sieve_q5_1_interleaved16_tokens_vnni(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.s, blockStride, y, outputStride)
-            case (.q5_1, false): sieve_q5_1_interleaved16_tokens_avx2(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.s, blockStride, y, outputStride)
-            case (.q8_0, true):
-                sieve_q8_0_interleaved16_tokens_vnni(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.codeSum, blockStride, y, outputStride)
-            case (.q8_0, false):
-                sieve_q8_0_interleaved16_tokens_avx2(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.codeSum, blockStride, y, outputStride)
-            case (_, true):
-                sieve_iq4_nl_interleaved16_tokens_vnni(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.codeSum, blockStride, y, outputStride)
-            case (_, false):
-                sieve_iq4_nl_interleaved16_tokens_avx2(packed, groups, nb, Int32(n), a.qs, codeStride, a.d, a.codeSum, blockStride, y, outputStride)
-            }
-            t += n
-        }
-        rowByRow(w, hi..<range.upperBound, output: output, outputStride: outputStride, input: input, thread: thread)
-        #else
-        preconditionFailure("the group kernels exist only on x86-64")
-        #endif
-    }
-
-    /// The rows `rows` (whole groups) through the C kernel (`vnni`, else the AVX2 one), into `y[0..<rows.count]`.
-    /// Only called when those kernels are available (never off x86-64).
+    /// The rows `rows` (whole groups) through the C kernel (`vnni`, else the AVX2 one) for `tokens` tokens (1…8;
+    /// token t's codes `codeStride` bytes after token t − 1's, its block values `blockStride` after), token t's outputs
+    /// into `y[t·outputStride ..< t·outputStride + rows.count]`. q4_1's and q5_1's blocks take the activation sums
+    /// `s`, q4_0's and q5_0's the offset sums, iq4_nl's and q8_0's the code sums. Only called when those kernels are
+    /// available (never off x86-64).
     @inline(__always)
-    private static func groups(_ w: WeightLayout, _ rows: Range<Int>, nb: Int32, _ act: Q8Activation, vnni: Bool,
-                               into y: UnsafeMutablePointer<Float>) {
+    private static func groups(_ w: WeightLayout, _ rows: Range<Int>, nb: Int32, tokens: Int, _ a: Q8Activation,
+                               codeStride: Int, blockStride: Int, vnni: Bool, into y: UnsafeMutablePointer<Float>,
+                               outputStride: Int) {
         #if arch(x86_64)
-        let packed = w.base + (rows.lowerBound / 16) * w.groupBytes, groups = rows.count / 16
+        let packed = w.base + (rows.lowerBound / 16) * w.groupBytes, groups = rows.count / 16, n = Int32(tokens)
+        let (cs, bs, ys) = (codeStride, blockStride, outputStride)
         switch (w.dtype, vnni) {
-        case (.q4_1, true): sieve_q4_1_interleaved16_vnni(packed, groups, nb, act.qs, act.d, act.s, y)
-        case (.q4_1, false): sieve_q4_1_interleaved16_avx2(packed, groups, nb, act.qs, act.d, act.s, y)
-        case (.q4_0, true): sieve_q4_0_interleaved16_vnni(packed, groups, nb, act.qs, act.d, act.offsetSum, y)
-        case (.q4_0, false): sieve_q4_0_interleaved16_avx2(packed, groups, nb, act.qs, act.d, act.offsetSum, y)
-        case (.q5_0, true): sieve_q5_0_interleaved16_tokens_vnni(packed, groups, nb, 1, act.qs, 0, act.d, act.offsetSum, 0, y, 0)
-        case (.q5_0, false): sieve_q5_0_interleaved16_tokens_avx2(packed, groups, nb, 1, act.qs, 0, act.d, act.offsetSum, 0, y, 0)
-        case (.q5_1, true): sieve_q5_1_interleaved16_tokens_vnni(packed, groups, nb, 1, act.qs, 0, act.d, act.s, 0, y, 0)
-        case (.q5_1, false): sieve_q5_1_interleaved16_tokens_avx2(packed, groups, nb, 1, act.qs, 0, act.d, act.s, 0, y, 0)
-        case (.q8_0, true): sieve_q8_0_interleaved16_tokens_vnni(packed, groups, nb, 1, act.qs, 0, act.d, act.codeSum, 0, y, 0)
-        case (.q8_0, false): sieve_q8_0_interleaved16_tokens_avx2(packed, groups, nb, 1, act.qs, 0, act.d, act.codeSum, 0, y, 0)
-        case (_, true): sieve_iq4_nl_interleaved16_tokens_vnni(packed, groups, nb, 1, act.qs, 0, act.d, act.codeSum, 0, y, 0)
-        case (_, false): sieve_iq4_nl_interleaved16_tokens_avx2(packed, groups, nb, 1, act.qs, 0, act.d, act.codeSum, 0, y, 0)
+        case (.q4_1, true): sieve_q4_1_interleaved16_tokens_vnni(packed, groups, nb, n, a.qs, cs, a.d, a.s, bs, y, ys)
+        case (.q4_1, false): sieve_q4_1_interleaved16_tokens_avx2(packed, groups, nb, n, a.qs, cs, a.d, a.s, bs, y, ys)
+        case (.q4_0, true): sieve_q4_0_interleaved16_tokens_vnni(packed, groups, nb, n, a.qs, cs, a.d, a.offsetSum, bs, y, ys)
+        case (.q4_0, false): sieve_q4_0_interleaved16_tokens_avx2(packed, groups, nb, n, a.qs, cs, a.d, a.offsetSum, bs, y, ys)
+        case (.q5_0, true): sieve_q5_0_interleaved16_tokens_vnni(packed, groups, nb, n, a.qs, cs, a.d, a.offsetSum, bs, y, ys)
+        case (.q5_0, false): sieve_q5_0_interleaved16_tokens_avx2(packed, groups, nb, n, a.qs, cs, a.d, a.offsetSum, bs, y, ys)
+        case (.q5_1, true): sieve_q5_1_interleaved16_tokens_vnni(packed, groups, nb, n, a.qs, cs, a.d, a.s, bs, y, ys)
+        case (.q5_1, false): sieve_q5_1_interleaved16_tokens_avx2(packed, groups, nb, n, a.qs, cs, a.d, a.s, bs, y, ys)
+        case (.q8_0, true): sieve_q8_0_interleaved16_tokens_vnni(packed, groups, nb, n, a.qs, cs, a.d, a.codeSum, bs, y, ys)
+        case (.q8_0, false): sieve_q8_0_interleaved16_tokens_avx2(packed, groups, nb, n, a.qs, cs, a.d, a.codeSum, bs, y, ys)
+        case (_, true): sieve_iq4_nl_interleaved16_tokens_vnni(packed, groups, nb, n, a.qs, cs, a.d, a.codeSum, bs, y, ys)
+        case (_, false): sieve_iq4_nl_interleaved16_tokens_avx2(packed, groups, nb, n, a.qs, cs, a.d, a.codeSum, bs, y, ys)
         }
         #else
         preconditionFailure("the group kernels exist only on x86-64")

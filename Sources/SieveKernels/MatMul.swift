@@ -463,15 +463,11 @@ public enum MatMul {
     /// Rows `rows` of `w` times `input` into `output` (inputs prepared).
     static func compute(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows: DecodeRows,
                         input: MatMulInput, prefill: Bool, thread: Int) {
-        if w.interleaved && !prefill {
+        if w.interleaved && (!prefill || InterleavedQ4.multipliesTokens(w, input.kernels)) {
             return InterleavedQ4.rows(w, output: output, outputStride: outputStride, rows: rows, input: input, thread: thread)
         }
         if prefill && CRowKernels.multipliesTokens(w.dtype, input.kernels) {
             rows.forEachRange { CRowKernels.superBlockTokenRows(w, $0, input, output, outputStride: outputStride) }
-            return
-        }
-        if prefill && InterleavedQ4.multipliesTokens(w, input.kernels) {
-            rows.forEachRange { InterleavedQ4.tokenRows(w, output: output, outputStride: outputStride, rows: $0, input: input, thread: thread) }
             return
         }
         if prefill {

@@ -97,7 +97,7 @@ public struct WeightMatrix: @unchecked Sendable {
         [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl].contains(dtype) && rows > 0 && rows % 16 == 0
     }
 
-    /// A copy re-laid for the 16-row kernels (`sieve_q4_1_interleaved16_vnni`, `_avx2`, …; `InterleavedQ4`): per
+    /// A copy re-laid for the 16-row kernels (`sieve_q4_1_interleaved16_tokens_vnni`, `_avx2`, …; `InterleavedQ4`): per
     /// group of 16 rows and block of 32 columns, the 16 rows' scales, (q4_1, q5_1) their 16 mins, then the bytes after
     /// them in 64-byte chunks (q5's 32 fifth bits, then 4 × 4 nibble bytes; 8 × 4 code bytes for q8_0), chunk `c`
     /// holding each row's bytes `4c…4c+3` of those in turn. The bytes are as many as the

@@ -141,24 +141,14 @@ void sieve_q8_0_interleaved16_vnni(const void *packed, intptr_t rows, int nb, co
 /// the codes stored as they are (signed bytes, not + 128), so no offset sums are needed.
 void sieve_q8_0_interleaved16_avx2(const void *packed, intptr_t rows, int nb, const int8_t *xq, const float *xd, float *y);
 
-/// `y[0..<16·groups]` = the products of `groups` groups of 16 q4_1 (or q4_0) rows re-laid 16 rows at a time (the
-/// interleaved `WeightMatrix` layout) with one token's 8-bit activations (`xq`, `xd`, and `xs` as for the row
-/// kernels above). Per group and block of 32 columns: the 16 rows' f16 scales, for q4_1 their 16 f16 mins, then
+/// `y[t·yStride ..< t·yStride + 16·groups]` = the products of `groups` groups of 16 q4_1 (or q4_0) rows re-laid 16
+/// rows at a time (the interleaved `WeightMatrix` layout) with the 8-bit activations of token t (`xq`, `xd`, and `xs`
+/// as for the row kernels above, token t's at `xq + t·xStride`, `xd + t·bStride`, `xs + t·bStride`), for `tokens`
+/// (1…8) tokens: one token is a decode product, more a prefill tile, each token's results bit for bit those of a
+/// call with it alone. Per group and block of 32 columns: the 16 rows' f16 scales, for q4_1 their 16 f16 mins, then
 /// 4 × 64 bytes of codes: chunk c holds, for each of the 16 rows in turn, its code bytes 4c…4c+3 as in the row
-/// layout (so a group block is exactly 16 blocks' bytes: 320 for q4_1, 288 for q4_0).
-void sieve_q4_1_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
-                                   const float *xs, float *y);
-void sieve_q4_0_interleaved16_vnni(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
-                                   const float *xs, float *y);
-/// The same products with AVX2 alone (call only when sieve_cpu_has_avx2() returns 1).
-void sieve_q4_1_interleaved16_avx2(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
-                                   const float *xs, float *y);
-void sieve_q4_0_interleaved16_avx2(const void *packed, intptr_t groups, int nb, const int8_t *xq, const float *xd,
-                                   const float *xs, float *y);
-
-/// The same products for `tokens` (1…8) tokens at once (prefill): token t's codes at `xq + t·xStride`, its block
-/// values at `xd + t·bStride` and `xs + t·bStride`, its outputs at `y + t·yStride`. Each token's results are bit for
-/// bit those of the one-token call.
+/// layout (so a group block is exactly 16 blocks' bytes: 320 for q4_1, 288 for q4_0). The `_avx2` forms need
+/// sieve_cpu_has_avx2() to return 1.
 void sieve_q4_1_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nb, int tokens, const int8_t *xq,
                                           intptr_t xStride, const float *xd, const float *xs, intptr_t bStride, float *y,
                                           intptr_t yStride);
