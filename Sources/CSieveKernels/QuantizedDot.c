@@ -179,6 +179,68 @@ VNNI512 void sieve_iq4_nl_interleaved16_tokens_vnni(const void *packed, intptr_t
     q4_interleaved16_tokens((const uint8_t *)packed, groups, nb, 0, 0, 1, tokens, xq, xStride, xd, NULL, xsum, bStride, y, yStride);
 }
 
+// iq4_xs in the 16-row layout: per group of 16 rows and super-block of 256 columns, the rows' f16 d (32 bytes), their
+// scales_h (32), their scales_l (64, one int32 per lane), then 32 chunks of 64 code bytes, sub-block j's in chunks
+// 4j…4j+3 as an iq4_nl block's. Per super-block the lanes' eight 6-bit scales are unpacked once for every token and
+// each sub-block's codes split and looked up (book + 128) once; a token's sub-block sum (starting at −128 · its code
+// sum, from the two bsums of its 16-code halves) is multiplied by the scale and the eight added in int32, exactly
+// (at most 8·32·32·127·127 < 2^31), then scaled by d and the token's super-block scale as the row kernel does.
+VNNI512 void sieve_iq4_xs_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nsb, int tokens,
+                                                    const int8_t *xq, intptr_t xStride, const float *xd,
+                                                    const int16_t *bsums, intptr_t bStride, float *y, intptr_t yStride) {
+    const uint8_t *p = (const uint8_t *)packed;
+    const __m512i low = _mm512_set1_epi8(0x0F), fifteen = _mm512_set1_epi32(15), three = _mm512_set1_epi32(3);
+    const __m512i thirtyTwo = _mm512_set1_epi32(32);
+    const __m512i book = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141,
+                                                              (char)153, (char)166, (char)181, (char)197, (char)217,
+                                                              (char)241));
+    for (intptr_t g = 0; g < groups; g++) {
+        __m512 acc[8];
+        for (int t = 0; t < 8; t++) acc[t] = _mm512_setzero_ps();
+        for (int sb = 0; sb < nsb; sb++) {
+            const __m512i sh = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + 32)));
+            const __m512i sl = _mm512_loadu_si512((const void *)(p + 64));
+            __m512i total[8];
+            for (int t = 0; t < 8; t++) total[t] = _mm512_setzero_si512();
+            for (int j = 0; j < 8; j++) {
+                const __m512i ls = _mm512_sub_epi32(
+                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(sl, 4 * j), fifteen),
+                                    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sh, 2 * j), three), 4)),
+                    thirtyTwo);
+                const uint8_t *q = p + 128 + 256 * j;
+                __m512i lo[4], hi[4];
+                for (int c = 0; c < 4; c++) {
+                    const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * c));
+                    lo[c] = _mm512_shuffle_epi8(book, _mm512_and_si512(v, low));
+                    hi[c] = _mm512_shuffle_epi8(book, _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+                }
+                for (int t = 0; t < 8; t++) {
+                    if (t >= tokens) break;
+                    int32_t x32[8];
+                    __builtin_memcpy(x32, xq + t * xStride + 256 * sb + 32 * j, 32);
+                    const int16_t *s = bsums + 16 * (t * bStride + sb) + 2 * j;
+                    __m512i sum = _mm512_set1_epi32(-128 * ((int32_t)s[0] + s[1]));
+                    for (int c = 0; c < 4; c++) {
+                        sum = _mm512_dpbusd_epi32(sum, lo[c], _mm512_set1_epi32(x32[c]));
+                        sum = _mm512_dpbusd_epi32(sum, hi[c], _mm512_set1_epi32(x32[4 + c]));
+                    }
+                    total[t] = _mm512_add_epi32(total[t], _mm512_mullo_epi32(sum, ls));
+                }
+            }
+            const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+            for (int t = 0; t < 8; t++) {
+                if (t >= tokens) break;
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[t]), _mm512_mul_ps(d, _mm512_set1_ps(xd[t * bStride + sb])), acc[t]);
+            }
+            p += 2176;
+        }
+        for (int t = 0; t < 8; t++) {
+            if (t >= tokens) break;
+            _mm512_storeu_ps(y + t * yStride + 16 * g, acc[t]);
+        }
+    }
+}
+
 // q8_0 in the 16-row layout of model weights (`WeightMatrix.interleaved()`): per group block the 16 rows' f16 scales,
 // then 8 × 64 bytes of codes, chunk c holding each row's codes 4c…4c+3. With VNNI the codes are made unsigned (+ 128,
 // one `vpxor` per chunk, shared by the tokens) and each token's sums start at −128 · its block's code sum; eight
@@ -388,6 +450,66 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q8_0_group16_avx2(co
     }
     _mm256_storeu_ps(y, acc0);
     _mm256_storeu_ps(y + 8, acc1);
+}
+
+// iq4_xs's 16-row groups with AVX2 alone, one group and one token: each sub-block as an iq4_nl block
+// (`iq4_nl_group16_avx2`), its rows' int32 sums multiplied by their 6-bit scales and added in int32 (exact, as the
+// VNNI kernel), then scaled by d and the super-block's activation scale.
+__attribute__((target("avx2,fma,f16c"))) static inline void iq4_xs_group16_avx2(const uint8_t *p, int nsb, const int8_t *xq,
+                                                                                const float *xd, float *y) {
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), fifteen = _mm256_set1_epi32(15);
+    const __m256i three = _mm256_set1_epi32(3), thirtyTwo = _mm256_set1_epi32(32);
+    const __m256i book = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+                                          -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int sb = 0; sb < nsb; sb++) {
+        const __m256i sh0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 32)));
+        const __m256i sh1 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 48)));
+        const __m256i sl0 = _mm256_loadu_si256((const __m256i *)(p + 64)), sl1 = _mm256_loadu_si256((const __m256i *)(p + 96));
+        __m256i total0 = _mm256_setzero_si256(), total1 = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+#define SIEVE_IQ4XS_SCALE(sl, sh) _mm256_sub_epi32(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32((sl), 4 * j), fifteen), \
+    _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32((sh), 2 * j), three), 4)), thirtyTwo)
+            const __m256i ls0 = SIEVE_IQ4XS_SCALE(sl0, sh0), ls1 = SIEVE_IQ4XS_SCALE(sl1, sh1);
+#undef SIEVE_IQ4XS_SCALE
+            const uint8_t *q = p + 128 + 256 * j;
+            int32_t x32[8];
+            __builtin_memcpy(x32, xq + 256 * sb + 32 * j, 32);
+            __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+            for (int c = 0; c < 4; c++) {
+                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 64 * c));
+                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32));
+                const __m256i xl = _mm256_set1_epi32(x32[c]), xh = _mm256_set1_epi32(x32[4 + c]);
+                const __m256i al = _mm256_sign_epi8(xl, xl), ah = _mm256_sign_epi8(xh, xh);
+                const __m256i l0 = _mm256_shuffle_epi8(book, _mm256_and_si256(v0, low));
+                const __m256i h0 = _mm256_shuffle_epi8(book, _mm256_and_si256(_mm256_srli_epi16(v0, 4), low));
+                const __m256i l1 = _mm256_shuffle_epi8(book, _mm256_and_si256(v1, low));
+                const __m256i h1 = _mm256_shuffle_epi8(book, _mm256_and_si256(_mm256_srli_epi16(v1, 4), low));
+                sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(_mm256_maddubs_epi16(al, _mm256_sign_epi8(l0, xl)), ones));
+                sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(_mm256_maddubs_epi16(ah, _mm256_sign_epi8(h0, xh)), ones));
+                sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(al, _mm256_sign_epi8(l1, xl)), ones));
+                sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(ah, _mm256_sign_epi8(h1, xh)), ones));
+            }
+            total0 = _mm256_add_epi32(total0, _mm256_mullo_epi32(sum0, ls0));
+            total1 = _mm256_add_epi32(total1, _mm256_mullo_epi32(sum1, ls1));
+        }
+        scaleGroupBlock_avx2(p, xd[sb], total0, total1, &acc0, &acc1);
+        p += 2176;
+    }
+    _mm256_storeu_ps(y, acc0);
+    _mm256_storeu_ps(y + 8, acc1);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_iq4_xs_interleaved16_tokens_avx2(
+    const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    const int16_t *bsums, intptr_t bStride, float *y, intptr_t yStride) {
+    (void)bsums;
+    const uint8_t *p = (const uint8_t *)packed;
+    for (intptr_t g = 0; g < groups; g++) {
+        for (int t = 0; t < tokens; t++) {
+            iq4_xs_group16_avx2(p + g * (intptr_t)nsb * 2176, nsb, xq + t * xStride, xd + t * bStride, y + t * yStride + 16 * g);
+        }
+    }
 }
 
 // iq4_nl (`q8` 0) or q8_0 groups with AVX2 alone, several tokens: each group multiplied by every token in turn.

@@ -1,6 +1,6 @@
 import CSieveKernels
 
-/// Products of interleaved matrices (`WeightMatrix.interleaved()`: q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl), decode
+/// Products of interleaved matrices (`WeightMatrix.interleaved()`: q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs), decode
 /// and prefill (`rows`): whole 16-row groups in the C kernels, 16 rows per `vpdpbusd` (a prototype
 /// multiplied a 1536×576 q4_1 matrix on one core in 8.9 µs from L2 and 24.6 µs from memory, against 26.0 and 30.5 µs
 /// for the four-row kernel), or with AVX2 alone 8 rows per `vpmaddubsw`; any other rows (a listed neuron, a group
@@ -12,7 +12,7 @@ enum InterleavedQ4 {
     static func rows(_ w: WeightLayout, output: UnsafeMutablePointer<Float>, outputStride: Int, rows: DecodeRows,
                      input: MatMulInput, thread: Int) {
         let grouped = multipliesTokens(w, input.kernels), vnni = input.kernels == .vnni
-        let nb = Int32(w.columns / 32), codeStride = input.q8CodeStride, blockStride = input.q8BlockStride
+        let nb = Int32(w.columns / w.dtype.blockSize)
         rows.forEachRange { range in
             var first = range.lowerBound
             // Whole groups inside the range.
@@ -21,8 +21,8 @@ enum InterleavedQ4 {
                 var t = 0
                 while t < input.tokens {
                     let n = min(CRowKernels.tokenTile, input.tokens - t)
-                    groups(w, lo..<hi, nb: nb, tokens: n, input.q8(t), codeStride: codeStride, blockStride: blockStride, vnni: vnni,
-                           into: output + t * outputStride + lo, outputStride: outputStride)
+                    groups(w, lo..<hi, nb: nb, tokens: n, from: t, input, vnni: vnni, into: output + t * outputStride + lo,
+                           outputStride: outputStride)
                     t += n
                 }
                 rowByRow(w, first..<lo, output: output, outputStride: outputStride, input: input, thread: thread)
@@ -40,18 +40,27 @@ enum InterleavedQ4 {
         w.interleaved && (kernels == .vnni || kernels == .avx2)
     }
 
-    /// The rows `rows` (whole groups) through the C kernel (`vnni`, else the AVX2 one) for `tokens` tokens (1…8;
-    /// token t's codes `codeStride` bytes after token t − 1's, its block values `blockStride` after), token t's outputs
-    /// into `y[t·outputStride ..< t·outputStride + rows.count]`. q4_1's and q5_1's blocks take the activation sums
-    /// `s`, q4_0's and q5_0's the offset sums, iq4_nl's and q8_0's the code sums. Only called when those kernels are
-    /// available (never off x86-64).
+    /// The rows `rows` (whole groups) through the C kernel (`vnni`, else the AVX2 one) for the `tokens` tokens (1…8)
+    /// from token `first`, token t's outputs into `y[(t − first)·outputStride ..< … + rows.count]`. The blocks of 32
+    /// read the tokens' q8 forms: q4_1's and q5_1's the activation sums `s`, q4_0's and q5_0's the offset sums,
+    /// iq4_nl's and q8_0's the code sums; iq4_xs reads the q8_K forms. Only called when those kernels are available
+    /// (never off x86-64).
     @inline(__always)
-    private static func groups(_ w: WeightLayout, _ rows: Range<Int>, nb: Int32, tokens: Int, _ a: Q8Activation,
-                               codeStride: Int, blockStride: Int, vnni: Bool, into y: UnsafeMutablePointer<Float>,
-                               outputStride: Int) {
+    private static func groups(_ w: WeightLayout, _ rows: Range<Int>, nb: Int32, tokens: Int, from first: Int, _ input: MatMulInput,
+                               vnni: Bool, into y: UnsafeMutablePointer<Float>, outputStride: Int) {
         #if arch(x86_64)
         let packed = w.base + (rows.lowerBound / 16) * w.groupBytes, groups = rows.count / 16, n = Int32(tokens)
-        let (cs, bs, ys) = (codeStride, blockStride, outputStride)
+        if w.dtype == .iq4_xs {
+            // q8_K tokens are back to back: 256 codes, one scale and 16 sums per super-block.
+            let a = input.q8K(first), superBlocks = Int(nb)
+            if vnni {
+                sieve_iq4_xs_interleaved16_tokens_vnni(packed, groups, nb, n, a.qs, 256 * superBlocks, a.d, a.bsums, superBlocks, y, outputStride)
+            } else {
+                sieve_iq4_xs_interleaved16_tokens_avx2(packed, groups, nb, n, a.qs, 256 * superBlocks, a.d, a.bsums, superBlocks, y, outputStride)
+            }
+            return
+        }
+        let a = input.q8(first), (cs, bs, ys) = (input.q8CodeStride, input.q8BlockStride, outputStride)
         switch (w.dtype, vnni) {
         case (.q4_1, true): sieve_q4_1_interleaved16_tokens_vnni(packed, groups, nb, n, a.qs, cs, a.d, a.s, bs, y, ys)
         case (.q4_1, false): sieve_q4_1_interleaved16_tokens_avx2(packed, groups, nb, n, a.qs, cs, a.d, a.s, bs, y, ys)

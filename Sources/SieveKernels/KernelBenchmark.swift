@@ -22,7 +22,7 @@ public enum KernelBenchmark {
         public var threads: Int
         /// The kernels that computed the product (`swift` for every type and path without a C kernel).
         public var kernels: DecodeKernels
-        /// Whether the matrix was in the 16-row interleaved layout models multiply q4_1, q4_0 and iq4_nl in with the
+        /// Whether the matrix was in the 16-row interleaved layout models multiply the interleavable types in with the
         /// VNNI or AVX2 kernels (`WeightMatrix.interleaved()`), rather than row by row.
         public var interleaved: Bool = false
         /// Median time of one product, in microseconds.
@@ -70,8 +70,10 @@ public enum KernelBenchmark {
                                                                        : CRowKernels.multiTokenTypes.contains(dtype) || interleavable
                         let choices = inC ? kernels : [.swift]
                         for k in choices {
-                            // Prefill of the row layout is the f32 path whatever the kernel choice: measured with `swift` only.
-                            let layouts = k == .swift || !interleavable ? [false] : tokens > 1 ? [true] : [false, true]
+                            // Prefill of the row layout of blocks of 32 is the f32 path whatever the kernel choice: measured
+                            // with `swift` only. iq4_xs's row layout has its own multi-token kernel.
+                            let rowPrefillInC = CRowKernels.multiTokenTypes.contains(dtype)
+                            let layouts = k == .swift || !interleavable ? [false] : tokens > 1 && !rowPrefillInC ? [true] : [false, true]
                             for interleaved in layouts {
                                 let us = measure(dtype: dtype, rows: shape.rows, columns: shape.columns, tokens: tokens, pool: pool,
                                                  kernels: k, interleaved: interleaved, repetitions: repetitions, hotCache: hotCache)
@@ -89,7 +91,7 @@ public enum KernelBenchmark {
     }
 
     /// Median microseconds of one product of a random `[rows, columns]` matrix of `dtype` with `tokens` tokens,
-    /// with the decode `kernels` given, in the 16-row layout when `interleaved` (q4_1, q4_0 or iq4_nl, rows a multiple
+    /// with the decode `kernels` given, in the 16-row layout when `interleaved` (an interleavable type, rows a multiple
     /// of 16).
     public static func measure(dtype: DType, rows: Int, columns: Int, tokens: Int, pool: ThreadPool,
                                kernels: DecodeKernels = .preferred, interleaved: Bool = false, repetitions: Int = 5,

@@ -2,11 +2,14 @@ import SieveCore
 import Testing
 @testable import SieveKernels
 
-/// Interleaved matrices of the types with blocks of 32 (q4_1, q4_0, q5_0, q5_1, iq4_nl, q8_0) (`WeightMatrix.interleaved()`): the layout gives back every row exactly, and
-/// every product (the 16-row kernel, rows it cannot take, the Swift kernels, prefill) matches the row-major
-/// matrix's.
+/// Interleaved matrices (q4_1, q4_0, q5_0, q5_1, iq4_nl, q8_0 and iq4_xs; `WeightMatrix.interleaved()`): the layout
+/// gives back every row exactly, and every product (the 16-row kernel, rows it cannot take, the Swift kernels,
+/// prefill) matches the row-major matrix's.
 @Suite struct InterleavedQ4Tests {
-    static let dtypes: [DType] = [.q4_1, .q4_0, .q5_0, .q5_1, .iq4_nl, .q8_0]
+    static let dtypes: [DType] = [.q4_1, .q4_0, .q5_0, .q5_1, .iq4_nl, .q8_0, .iq4_xs]
+
+    /// `columns` rounded up to whole blocks of `dtype` (iq4_xs's super-blocks of 256).
+    static func columns(_ columns: Int, _ dtype: DType) -> Int { (columns + dtype.blockSize - 1) / dtype.blockSize * dtype.blockSize }
 
     /// Outputs of `w` times `x` (`tokens` rows) for the rows `select` writes (NaN elsewhere).
     static func product(_ w: WeightMatrix, _ x: [Float], tokens: Int, kernels: DecodeKernels = .preferred,
@@ -27,12 +30,13 @@ import Testing
 
     @Test(arguments: dtypes)
     func rowsComeBackExactly(dtype: DType) throws {
-        let w = try Fixtures.matrix(dtype, rows: 48, columns: 96, seed: 5)
+        let columns = Self.columns(96, dtype)
+        let w = try Fixtures.matrix(dtype, rows: 48, columns: columns, seed: 5)
         let v = w.interleaved()
-        #expect(v.isInterleaved && !w.isInterleaved && v.rows == 48 && v.columns == 96 && v.rowBytes == w.rowBytes)
+        #expect(v.isInterleaved && !w.isInterleaved && v.rows == 48 && v.columns == columns && v.rowBytes == w.rowBytes)
         #expect(v.base != w.base)
         var copy = [UInt8](repeating: 0, count: w.rowBytes)
-        var a = [Float](repeating: 0, count: 96), b = a
+        var a = [Float](repeating: 0, count: columns), b = a
         for r in 0..<48 {
             copy.withUnsafeMutableBytes { v.layout.copyRow(r, into: $0.baseAddress!) }
             #expect(copy == Array(UnsafeRawBufferPointer(start: w.row(r), count: w.rowBytes)), "row \(r)")
@@ -47,9 +51,11 @@ import Testing
         #expect(a == b)
     }
 
-    @Test func onlyWholeGroupsOfBlock32TypesInterleave() throws {
+    @Test func onlyWholeGroupsOfInterleavableTypesInterleave() throws {
         #expect(try Fixtures.matrix(.q4_1, rows: 32, columns: 64, seed: 1).canInterleave)
         #expect(try Fixtures.matrix(.q8_0, rows: 32, columns: 64, seed: 1).canInterleave)
+        #expect(try Fixtures.matrix(.iq4_xs, rows: 32, columns: 256, seed: 1).canInterleave)
+        #expect(try !Fixtures.matrix(.q4_K, rows: 32, columns: 256, seed: 1).canInterleave)
         #expect(try !Fixtures.matrix(.q4_1, rows: 40, columns: 64, seed: 1).canInterleave)
         #expect(try !Fixtures.matrix(.f16, rows: 32, columns: 64, seed: 1).canInterleave)
         #expect(try !Fixtures.matrix(.q4_0, rows: 32, columns: 64, seed: 1).interleaved().canInterleave)
@@ -61,7 +67,7 @@ import Testing
     @Test(arguments: dtypes, MatMulTests.availableKernels)
     func decodeProductMatchesTheRowLayout(dtype: DType, kernels: DecodeKernels) throws {
         for (rows, columns) in [(80, 576), (1024, 64)] {
-            try decodeProductMatchesTheRowLayout(dtype: dtype, kernels: kernels, rows: rows, columns: columns)
+            try decodeProductMatchesTheRowLayout(dtype: dtype, kernels: kernels, rows: rows, columns: Self.columns(columns, dtype))
         }
     }
 
@@ -136,7 +142,7 @@ import Testing
     /// the sparse feed-forward layer gives the same activations and output with either.
     @Test(arguments: dtypes)
     func fusedGateAndUpMatchSeparateMatrices(dtype: DType) throws {
-        let rows = 128, columns = 192, blockRows = 32
+        let rows = 128, columns = Self.columns(192, dtype), blockRows = 32
         let gate = try Fixtures.matrix(dtype, rows: rows, columns: columns, seed: 21)
         let up = try Fixtures.matrix(dtype, rows: rows, columns: columns, seed: 22)
         let fused = WeightMatrix.interleavedBlocks(gate: gate, up: up, blockRows: blockRows)
@@ -213,7 +219,7 @@ import Testing
     /// kernels prefill decodes the rows to f32: exactly the row layout's prefill.
     @Test(arguments: dtypes, MatMulTests.availableKernels)
     func prefillEqualsOneTokenProducts(dtype: DType, kernels: DecodeKernels) throws {
-        let rows = 80, columns = 128
+        let rows = 80, columns = Self.columns(128, dtype)
         let w = try Fixtures.matrix(dtype, rows: rows, columns: columns, seed: 13)
         let v = w.interleaved()
         let tokens = 2 * CRowKernels.tokenTile + 3

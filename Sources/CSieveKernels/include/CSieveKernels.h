@@ -188,6 +188,18 @@ void sieve_iq4_nl_interleaved16_tokens_avx2(const void *packed, intptr_t groups,
                                             intptr_t xStride, const float *xd, const int32_t *xsum, intptr_t bStride,
                                             float *y, intptr_t yStride);
 
+/// iq4_xs groups in the 16-row layout (per group of 16 rows and super-block of 256 columns: the rows' f16 d, their
+/// scales_h, their scales_l as one int32 per row, then 32 chunks of 64 code bytes, sub-block j's 16 bytes per row in
+/// chunks 4j…4j+3 as an iq4_nl block's), for `tokens` (1…8) tokens with 8-bit super-block activations (q8_K):
+/// token t's codes at `xq + t·xStride`, its scales at `xd[t·bStride + sb]`, its 16-code sums at
+/// `bsums[16·(t·bStride + sb) + i]` (read by VNNI only). `nsb` super-blocks per row; one token is the decode product.
+void sieve_iq4_xs_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq,
+                                            intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
+                                            float *y, intptr_t yStride);
+void sieve_iq4_xs_interleaved16_tokens_avx2(const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq,
+                                            intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
+                                            float *y, intptr_t yStride);
+
 /// The products of q8_0 rows re-laid 16 at a time as model weights (`WeightMatrix.interleaved()`: per group block the
 /// 16 f16 scales, then 8 × 64 bytes, chunk c holding each row's codes 4c…4c+3), for `tokens` (1…8) tokens laid out
 /// as above; `xsum` as for iq4_nl (read by VNNI only).
