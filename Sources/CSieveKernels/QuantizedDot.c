@@ -241,6 +241,80 @@ VNNI512 void sieve_iq4_xs_interleaved16_tokens_vnni(const void *packed, intptr_t
     }
 }
 
+// q4_K in the 16-row layout: per group of 16 rows and super-block of 256 columns, the rows' f16 d (32 bytes), f16
+// dmin (32), their 12 bytes of 6-bit scales and mins as three int32 per row (3 × 64 bytes), then 32 chunks of 64 code
+// bytes, chunk c holding each row's code bytes 4c…4c+3 (bytes 32k…32k+31 hold sub-block 2k in their low nibbles, 2k + 1
+// in their high ones). Per super-block the lanes' scales and mins are unpacked once for every token, each sub-block's
+// nibbles split once; a token's sub-block sums (unsigned codes, `vpdpbusd`) are multiplied by their scales and added
+// in int32 (at most 8·63·32·15·127 < 2^31), the mins weighted by the activation's sub-block sums (pairs of its bsums)
+// with `vpdpwssd`, then both scaled by d, dmin and the token's super-block scale.
+#define SIEVE_QK_SCALE(u0, u2, j) ((j) < 4 ? _mm512_and_si512(_mm512_srli_epi32((u0), 8 * (j)), low6) \
+    : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32((u2), 8 * ((j) - 4)), low4), \
+                      _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32((u0), 8 * ((j) - 4) + 6), low2), 4)))
+#define SIEVE_QK_MIN(u1, u2, j) ((j) < 4 ? _mm512_and_si512(_mm512_srli_epi32((u1), 8 * (j)), low6) \
+    : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32((u2), 8 * ((j) - 4) + 4), low4), \
+                      _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32((u1), 8 * ((j) - 4) + 6), low2), 4)))
+VNNI512 void sieve_q4_K_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq,
+                                                  intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
+                                                  float *y, intptr_t yStride) {
+    const uint8_t *p = (const uint8_t *)packed;
+    const __m512i low = _mm512_set1_epi8(0x0F), low6 = _mm512_set1_epi32(63), low4 = _mm512_set1_epi32(15);
+    const __m512i low2 = _mm512_set1_epi32(3);
+    for (intptr_t g = 0; g < groups; g++) {
+        __m512 acc[8];
+        for (int t = 0; t < 8; t++) acc[t] = _mm512_setzero_ps();
+        for (int sb = 0; sb < nsb; sb++) {
+            const __m512i u0 = _mm512_loadu_si512((const void *)(p + 64)), u1 = _mm512_loadu_si512((const void *)(p + 128));
+            const __m512i u2 = _mm512_loadu_si512((const void *)(p + 192));
+            __m512i total[8];
+            for (int t = 0; t < 8; t++) total[t] = _mm512_setzero_si512();
+            for (int j = 0; j < 8; j++) {
+                const __m512i sc = SIEVE_QK_SCALE(u0, u2, j);
+                const uint8_t *q = p + 256 + 512 * (j / 2);
+                __m512i v[8];
+                for (int c = 0; c < 8; c++) {
+                    const __m512i w = _mm512_loadu_si512((const void *)(q + 64 * c));
+                    v[c] = _mm512_and_si512((j & 1) ? _mm512_srli_epi16(w, 4) : w, low);
+                }
+                for (int t = 0; t < 8; t++) {
+                    if (t >= tokens) break;
+                    int32_t x32[8];
+                    __builtin_memcpy(x32, xq + t * xStride + 256 * sb + 32 * j, 32);
+                    __m512i sum = _mm512_setzero_si512();
+                    for (int c = 0; c < 8; c++) sum = _mm512_dpbusd_epi32(sum, v[c], _mm512_set1_epi32(x32[c]));
+                    total[t] = _mm512_add_epi32(total[t], _mm512_mullo_epi32(sum, sc));
+                }
+            }
+            // Mins in int16 pairs (m_2i, m_2i+1) per lane, against the pairs of the token's sub-block sums.
+            __m512i mins[4];
+            for (int i = 0; i < 4; i++) {
+                mins[i] = _mm512_or_si512(SIEVE_QK_MIN(u1, u2, 2 * i), _mm512_slli_epi32(SIEVE_QK_MIN(u1, u2, 2 * i + 1), 16));
+            }
+            const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+            const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
+            for (int t = 0; t < 8; t++) {
+                if (t >= tokens) break;
+                const int16_t *s = bsums + 16 * (t * bStride + sb);
+                __m512i minSum = _mm512_setzero_si512();
+                for (int i = 0; i < 4; i++) {
+                    const uint32_t pair = (uint16_t)(s[4 * i] + s[4 * i + 1]) | ((uint32_t)(uint16_t)(s[4 * i + 2] + s[4 * i + 3]) << 16);
+                    minSum = _mm512_dpwssd_epi32(minSum, mins[i], _mm512_set1_epi32((int32_t)pair));
+                }
+                const __m512 xdt = _mm512_set1_ps(xd[t * bStride + sb]);
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[t]), _mm512_mul_ps(d, xdt), acc[t]);
+                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(minSum), _mm512_mul_ps(dmin, xdt), acc[t]);
+            }
+            p += 2304;
+        }
+        for (int t = 0; t < 8; t++) {
+            if (t >= tokens) break;
+            _mm512_storeu_ps(y + t * yStride + 16 * g, acc[t]);
+        }
+    }
+}
+#undef SIEVE_QK_SCALE
+#undef SIEVE_QK_MIN
+
 // q8_0 in the 16-row layout of model weights (`WeightMatrix.interleaved()`): per group block the 16 rows' f16 scales,
 // then 8 × 64 bytes of codes, chunk c holding each row's codes 4c…4c+3. With VNNI the codes are made unsigned (+ 128,
 // one `vpxor` per chunk, shared by the tokens) and each token's sums start at −128 · its block's code sum; eight
@@ -508,6 +582,81 @@ __attribute__((target("avx2,fma,f16c"))) void sieve_iq4_xs_interleaved16_tokens_
     for (intptr_t g = 0; g < groups; g++) {
         for (int t = 0; t < tokens; t++) {
             iq4_xs_group16_avx2(p + g * (intptr_t)nsb * 2176, nsb, xq + t * xStride, xd + t * bStride, y + t * yStride + 16 * g);
+        }
+    }
+}
+
+// q4_K's 16-row groups with AVX2 alone, one group and one token: per chunk the unsigned codes times the activation
+// codes in pairs (`vpmaddubsw`, at most 2·15·127), weighted by the rows' sub-block scales as int16 (`vpmaddwd`: each
+// row's int32 lane gains sc·(pair + pair)), the mins as in the VNNI kernel with `vpmaddwd`; rows 0–7 and 8–15 are
+// the two halves of each chunk and of each scale word.
+#define SIEVE_QK_SCALE8(u0, u2, j) ((j) < 4 ? _mm256_and_si256(_mm256_srli_epi32((u0), 8 * (j)), low6) \
+    : _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32((u2), 8 * ((j) - 4)), low4), \
+                      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32((u0), 8 * ((j) - 4) + 6), low2), 4)))
+#define SIEVE_QK_MIN8(u1, u2, j) ((j) < 4 ? _mm256_and_si256(_mm256_srli_epi32((u1), 8 * (j)), low6) \
+    : _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32((u2), 8 * ((j) - 4) + 4), low4), \
+                      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32((u1), 8 * ((j) - 4) + 6), low2), 4)))
+__attribute__((target("avx2,fma,f16c"))) static inline void q4_K_group16_avx2(const uint8_t *p, int nsb, const int8_t *xq,
+                                                                              const float *xd, const int16_t *bsums, float *y) {
+    const __m256i low = _mm256_set1_epi8(0x0F), low6 = _mm256_set1_epi32(63), low4 = _mm256_set1_epi32(15);
+    const __m256i low2 = _mm256_set1_epi32(3);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int sb = 0; sb < nsb; sb++) {
+        const __m256i u00 = _mm256_loadu_si256((const __m256i *)(p + 64)), u01 = _mm256_loadu_si256((const __m256i *)(p + 96));
+        const __m256i u10 = _mm256_loadu_si256((const __m256i *)(p + 128)), u11 = _mm256_loadu_si256((const __m256i *)(p + 160));
+        const __m256i u20 = _mm256_loadu_si256((const __m256i *)(p + 192)), u21 = _mm256_loadu_si256((const __m256i *)(p + 224));
+        __m256i total0 = _mm256_setzero_si256(), total1 = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            const __m256i s0 = SIEVE_QK_SCALE8(u00, u20, j), s1 = SIEVE_QK_SCALE8(u01, u21, j);
+            const __m256i sc0 = _mm256_or_si256(s0, _mm256_slli_epi32(s0, 16)), sc1 = _mm256_or_si256(s1, _mm256_slli_epi32(s1, 16));
+            const uint8_t *q = p + 256 + 512 * (j / 2);
+            int32_t x32[8];
+            __builtin_memcpy(x32, xq + 256 * sb + 32 * j, 32);
+            for (int c = 0; c < 8; c++) {
+                const __m256i w0 = _mm256_loadu_si256((const __m256i *)(q + 64 * c));
+                const __m256i w1 = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32));
+                const __m256i n0 = _mm256_and_si256((j & 1) ? _mm256_srli_epi16(w0, 4) : w0, low);
+                const __m256i n1 = _mm256_and_si256((j & 1) ? _mm256_srli_epi16(w1, 4) : w1, low);
+                const __m256i x = _mm256_set1_epi32(x32[c]);
+                total0 = _mm256_add_epi32(total0, _mm256_madd_epi16(_mm256_maddubs_epi16(n0, x), sc0));
+                total1 = _mm256_add_epi32(total1, _mm256_madd_epi16(_mm256_maddubs_epi16(n1, x), sc1));
+            }
+        }
+        const int16_t *s = bsums + 16 * sb;
+        __m256i minSum0 = _mm256_setzero_si256(), minSum1 = _mm256_setzero_si256();
+        for (int i = 0; i < 4; i++) {
+            const __m256i m0 = _mm256_or_si256(SIEVE_QK_MIN8(u10, u20, 2 * i), _mm256_slli_epi32(SIEVE_QK_MIN8(u10, u20, 2 * i + 1), 16));
+            const __m256i m1 = _mm256_or_si256(SIEVE_QK_MIN8(u11, u21, 2 * i), _mm256_slli_epi32(SIEVE_QK_MIN8(u11, u21, 2 * i + 1), 16));
+            const uint32_t pair = (uint16_t)(s[4 * i] + s[4 * i + 1]) | ((uint32_t)(uint16_t)(s[4 * i + 2] + s[4 * i + 3]) << 16);
+            const __m256i xs = _mm256_set1_epi32((int32_t)pair);
+            minSum0 = _mm256_add_epi32(minSum0, _mm256_madd_epi16(m0, xs));
+            minSum1 = _mm256_add_epi32(minSum1, _mm256_madd_epi16(m1, xs));
+        }
+        const __m256 xdb = _mm256_set1_ps(xd[sb]);
+        const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+        const __m256 dmin0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 32)));
+        const __m256 dmin1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 48)));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total0), _mm256_mul_ps(d0, xdb), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total1), _mm256_mul_ps(d1, xdb), acc1);
+        acc0 = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(minSum0), _mm256_mul_ps(dmin0, xdb), acc0);
+        acc1 = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(minSum1), _mm256_mul_ps(dmin1, xdb), acc1);
+        p += 2304;
+    }
+    _mm256_storeu_ps(y, acc0);
+    _mm256_storeu_ps(y + 8, acc1);
+}
+#undef SIEVE_QK_SCALE8
+#undef SIEVE_QK_MIN8
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_q4_K_interleaved16_tokens_avx2(
+    const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    const int16_t *bsums, intptr_t bStride, float *y, intptr_t yStride) {
+    const uint8_t *p = (const uint8_t *)packed;
+    for (intptr_t g = 0; g < groups; g++) {
+        for (int t = 0; t < tokens; t++) {
+            q4_K_group16_avx2(p + g * (intptr_t)nsb * 2304, nsb, xq + t * xStride, xd + t * bStride, bsums + 16 * t * bStride,
+                              y + t * yStride + 16 * g);
         }
     }
 }

@@ -2,11 +2,11 @@ import SieveCore
 import Testing
 @testable import SieveKernels
 
-/// Interleaved matrices (q4_1, q4_0, q5_0, q5_1, iq4_nl, q8_0 and iq4_xs; `WeightMatrix.interleaved()`): the layout
+/// Interleaved matrices (q4_1, q4_0, q5_0, q5_1, iq4_nl, q8_0, iq4_xs and q4_K; `WeightMatrix.interleaved()`): the layout
 /// gives back every row exactly, and every product (the 16-row kernel, rows it cannot take, the Swift kernels,
 /// prefill) matches the row-major matrix's.
 @Suite struct InterleavedQ4Tests {
-    static let dtypes: [DType] = [.q4_1, .q4_0, .q5_0, .q5_1, .iq4_nl, .q8_0, .iq4_xs]
+    static let dtypes: [DType] = [.q4_1, .q4_0, .q5_0, .q5_1, .iq4_nl, .q8_0, .iq4_xs, .q4_K]
 
     /// `columns` rounded up to whole blocks of `dtype` (iq4_xs's super-blocks of 256).
     static func columns(_ columns: Int, _ dtype: DType) -> Int { (columns + dtype.blockSize - 1) / dtype.blockSize * dtype.blockSize }
@@ -55,7 +55,8 @@ import Testing
         #expect(try Fixtures.matrix(.q4_1, rows: 32, columns: 64, seed: 1).canInterleave)
         #expect(try Fixtures.matrix(.q8_0, rows: 32, columns: 64, seed: 1).canInterleave)
         #expect(try Fixtures.matrix(.iq4_xs, rows: 32, columns: 256, seed: 1).canInterleave)
-        #expect(try !Fixtures.matrix(.q4_K, rows: 32, columns: 256, seed: 1).canInterleave)
+        #expect(try Fixtures.matrix(.q4_K, rows: 32, columns: 256, seed: 1).canInterleave)
+        #expect(try !Fixtures.matrix(.q6_K, rows: 32, columns: 256, seed: 1).canInterleave)
         #expect(try !Fixtures.matrix(.q4_1, rows: 40, columns: 64, seed: 1).canInterleave)
         #expect(try !Fixtures.matrix(.f16, rows: 32, columns: 64, seed: 1).canInterleave)
         #expect(try !Fixtures.matrix(.q4_0, rows: 32, columns: 64, seed: 1).interleaved().canInterleave)

@@ -200,6 +200,16 @@ void sieve_iq4_xs_interleaved16_tokens_avx2(const void *packed, intptr_t groups,
                                             intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
                                             float *y, intptr_t yStride);
 
+/// q4_K groups in the 16-row layout (per group of 16 rows and super-block: the rows' f16 d, their f16 dmin, their 12
+/// bytes of scales and mins as three int32 per row, then 32 chunks of 64 code bytes, chunk c holding each row's code
+/// bytes 4c…4c+3), with the activations of the iq4_xs kernels above (both kernels read the bsums).
+void sieve_q4_K_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
+                                          float *y, intptr_t yStride);
+void sieve_q4_K_interleaved16_tokens_avx2(const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
+                                          float *y, intptr_t yStride);
+
 /// The products of q8_0 rows re-laid 16 at a time as model weights (`WeightMatrix.interleaved()`: per group block the
 /// 16 f16 scales, then 8 × 64 bytes, chunk c holding each row's codes 4c…4c+3), for `tokens` (1…8) tokens laid out
 /// as above; `xsum` as for iq4_nl (read by VNNI only).
