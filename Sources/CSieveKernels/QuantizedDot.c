@@ -247,17 +247,20 @@ VNNI512 void sieve_iq4_xs_interleaved16_tokens_vnni(const void *packed, intptr_t
 // in their high ones). Per super-block the lanes' scales and mins are unpacked once for every token, each sub-block's
 // nibbles split once; a token's sub-block sums (unsigned codes, `vpdpbusd`) are multiplied by their scales and added
 // in int32 (at most 8·63·32·15·127 < 2^31), the mins weighted by the activation's sub-block sums (pairs of its bsums)
-// with `vpdpwssd`, then both scaled by d, dmin and the token's super-block scale.
+// with `vpdpwssd`, then both scaled by d, dmin and the token's super-block scale. q5_K (`fiveBit`) has its 32 bytes of
+// fifth bits (qh) as 8 chunks before the codes: for code chunk c the qh chunk c holds each element's bits, bit j for
+// sub-block j, and 16 is added where it is set (codes at most 31: sums below 8·63·32·31·127 < 2^31).
 #define SIEVE_QK_SCALE(u0, u2, j) ((j) < 4 ? _mm512_and_si512(_mm512_srli_epi32((u0), 8 * (j)), low6) \
     : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32((u2), 8 * ((j) - 4)), low4), \
                       _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32((u0), 8 * ((j) - 4) + 6), low2), 4)))
 #define SIEVE_QK_MIN(u1, u2, j) ((j) < 4 ? _mm512_and_si512(_mm512_srli_epi32((u1), 8 * (j)), low6) \
     : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32((u2), 8 * ((j) - 4) + 4), low4), \
                       _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32((u1), 8 * ((j) - 4) + 6), low2), 4)))
-VNNI512 void sieve_q4_K_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq,
-                                                  intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
-                                                  float *y, intptr_t yStride) {
-    const uint8_t *p = (const uint8_t *)packed;
+VNNI512 static inline void qK_interleaved16_tokens(const uint8_t *p, intptr_t groups, int nsb, int fiveBit, int tokens,
+                                                   const int8_t *xq, intptr_t xStride, const float *xd, const int16_t *bsums,
+                                                   intptr_t bStride, float *y, intptr_t yStride) {
+    const intptr_t codes = fiveBit ? 768 : 256, superBlockBytes = fiveBit ? 2816 : 2304;
+    const __m512i sixteen = _mm512_set1_epi8(16);
     const __m512i low = _mm512_set1_epi8(0x0F), low6 = _mm512_set1_epi32(63), low4 = _mm512_set1_epi32(15);
     const __m512i low2 = _mm512_set1_epi32(3);
     for (intptr_t g = 0; g < groups; g++) {
@@ -270,11 +273,16 @@ VNNI512 void sieve_q4_K_interleaved16_tokens_vnni(const void *packed, intptr_t g
             for (int t = 0; t < 8; t++) total[t] = _mm512_setzero_si512();
             for (int j = 0; j < 8; j++) {
                 const __m512i sc = SIEVE_QK_SCALE(u0, u2, j);
-                const uint8_t *q = p + 256 + 512 * (j / 2);
+                const uint8_t *q = p + codes + 512 * (j / 2);
                 __m512i v[8];
                 for (int c = 0; c < 8; c++) {
                     const __m512i w = _mm512_loadu_si512((const void *)(q + 64 * c));
                     v[c] = _mm512_and_si512((j & 1) ? _mm512_srli_epi16(w, 4) : w, low);
+                    if (fiveBit) {
+                        // Bit j of each qh byte of elements 4c…4c+3 is bit 4 of their codes in sub-block j.
+                        const __m512i qh = _mm512_loadu_si512((const void *)(p + 256 + 64 * c));
+                        v[c] = _mm512_mask_add_epi8(v[c], _mm512_test_epi8_mask(qh, _mm512_set1_epi8((char)(1 << j))), v[c], sixteen);
+                    }
                 }
                 for (int t = 0; t < 8; t++) {
                     if (t >= tokens) break;
@@ -304,7 +312,7 @@ VNNI512 void sieve_q4_K_interleaved16_tokens_vnni(const void *packed, intptr_t g
                 acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[t]), _mm512_mul_ps(d, xdt), acc[t]);
                 acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(minSum), _mm512_mul_ps(dmin, xdt), acc[t]);
             }
-            p += 2304;
+            p += superBlockBytes;
         }
         for (int t = 0; t < 8; t++) {
             if (t >= tokens) break;
@@ -314,6 +322,18 @@ VNNI512 void sieve_q4_K_interleaved16_tokens_vnni(const void *packed, intptr_t g
 }
 #undef SIEVE_QK_SCALE
 #undef SIEVE_QK_MIN
+
+VNNI512 void sieve_q4_K_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq,
+                                                  intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
+                                                  float *y, intptr_t yStride) {
+    qK_interleaved16_tokens((const uint8_t *)packed, groups, nsb, 0, tokens, xq, xStride, xd, bsums, bStride, y, yStride);
+}
+
+VNNI512 void sieve_q5_K_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq,
+                                                  intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
+                                                  float *y, intptr_t yStride) {
+    qK_interleaved16_tokens((const uint8_t *)packed, groups, nsb, 1, tokens, xq, xStride, xd, bsums, bStride, y, yStride);
+}
 
 // q8_0 in the 16-row layout of model weights (`WeightMatrix.interleaved()`): per group block the 16 rows' f16 scales,
 // then 8 × 64 bytes of codes, chunk c holding each row's codes 4c…4c+3. With VNNI the codes are made unsigned (+ 128,
@@ -586,7 +606,8 @@ __attribute__((target("avx2,fma,f16c"))) void sieve_iq4_xs_interleaved16_tokens_
     }
 }
 
-// q4_K's 16-row groups with AVX2 alone, one group and one token: per chunk the unsigned codes times the activation
+// q4_K's (q5_K's, `fiveBit`: fifth bits added as the VNNI kernel does, with a compare) 16-row groups with AVX2 alone,
+// one group and one token: per chunk the unsigned codes times the activation
 // codes in pairs (`vpmaddubsw`, at most 2·15·127), weighted by the rows' sub-block scales as int16 (`vpmaddwd`: each
 // row's int32 lane gains sc·(pair + pair)), the mins as in the VNNI kernel with `vpmaddwd`; rows 0–7 and 8–15 are
 // the two halves of each chunk and of each scale word.
@@ -596,8 +617,10 @@ __attribute__((target("avx2,fma,f16c"))) void sieve_iq4_xs_interleaved16_tokens_
 #define SIEVE_QK_MIN8(u1, u2, j) ((j) < 4 ? _mm256_and_si256(_mm256_srli_epi32((u1), 8 * (j)), low6) \
     : _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32((u2), 8 * ((j) - 4) + 4), low4), \
                       _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32((u1), 8 * ((j) - 4) + 6), low2), 4)))
-__attribute__((target("avx2,fma,f16c"))) static inline void q4_K_group16_avx2(const uint8_t *p, int nsb, const int8_t *xq,
-                                                                              const float *xd, const int16_t *bsums, float *y) {
+__attribute__((target("avx2,fma,f16c"))) static inline void qK_group16_avx2(const uint8_t *p, int nsb, int fiveBit, const int8_t *xq,
+                                                                            const float *xd, const int16_t *bsums, float *y) {
+    const intptr_t codes = fiveBit ? 768 : 256, superBlockBytes = fiveBit ? 2816 : 2304;
+    const __m256i sixteen = _mm256_set1_epi8(16);
     const __m256i low = _mm256_set1_epi8(0x0F), low6 = _mm256_set1_epi32(63), low4 = _mm256_set1_epi32(15);
     const __m256i low2 = _mm256_set1_epi32(3);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -609,14 +632,21 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q4_K_group16_avx2(co
         for (int j = 0; j < 8; j++) {
             const __m256i s0 = SIEVE_QK_SCALE8(u00, u20, j), s1 = SIEVE_QK_SCALE8(u01, u21, j);
             const __m256i sc0 = _mm256_or_si256(s0, _mm256_slli_epi32(s0, 16)), sc1 = _mm256_or_si256(s1, _mm256_slli_epi32(s1, 16));
-            const uint8_t *q = p + 256 + 512 * (j / 2);
+            const uint8_t *q = p + codes + 512 * (j / 2);
+            const __m256i bit = _mm256_set1_epi8((char)(1 << j));
             int32_t x32[8];
             __builtin_memcpy(x32, xq + 256 * sb + 32 * j, 32);
             for (int c = 0; c < 8; c++) {
                 const __m256i w0 = _mm256_loadu_si256((const __m256i *)(q + 64 * c));
                 const __m256i w1 = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32));
-                const __m256i n0 = _mm256_and_si256((j & 1) ? _mm256_srli_epi16(w0, 4) : w0, low);
-                const __m256i n1 = _mm256_and_si256((j & 1) ? _mm256_srli_epi16(w1, 4) : w1, low);
+                __m256i n0 = _mm256_and_si256((j & 1) ? _mm256_srli_epi16(w0, 4) : w0, low);
+                __m256i n1 = _mm256_and_si256((j & 1) ? _mm256_srli_epi16(w1, 4) : w1, low);
+                if (fiveBit) {
+                    const __m256i h0 = _mm256_loadu_si256((const __m256i *)(p + 256 + 64 * c));
+                    const __m256i h1 = _mm256_loadu_si256((const __m256i *)(p + 288 + 64 * c));
+                    n0 = _mm256_add_epi8(n0, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h0, bit), bit), sixteen));
+                    n1 = _mm256_add_epi8(n1, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h1, bit), bit), sixteen));
+                }
                 const __m256i x = _mm256_set1_epi32(x32[c]);
                 total0 = _mm256_add_epi32(total0, _mm256_madd_epi16(_mm256_maddubs_epi16(n0, x), sc0));
                 total1 = _mm256_add_epi32(total1, _mm256_madd_epi16(_mm256_maddubs_epi16(n1, x), sc1));
@@ -641,7 +671,7 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q4_K_group16_avx2(co
         acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total1), _mm256_mul_ps(d1, xdb), acc1);
         acc0 = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(minSum0), _mm256_mul_ps(dmin0, xdb), acc0);
         acc1 = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(minSum1), _mm256_mul_ps(dmin1, xdb), acc1);
-        p += 2304;
+        p += superBlockBytes;
     }
     _mm256_storeu_ps(y, acc0);
     _mm256_storeu_ps(y + 8, acc1);
@@ -649,16 +679,28 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q4_K_group16_avx2(co
 #undef SIEVE_QK_SCALE8
 #undef SIEVE_QK_MIN8
 
+__attribute__((target("avx2,fma,f16c"))) static inline void qK_interleaved16_tokens_avx2(
+    const uint8_t *p, intptr_t groups, int nsb, int fiveBit, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    const int16_t *bsums, intptr_t bStride, float *y, intptr_t yStride) {
+    const intptr_t groupBytes = (intptr_t)nsb * (fiveBit ? 2816 : 2304);
+    for (intptr_t g = 0; g < groups; g++) {
+        for (int t = 0; t < tokens; t++) {
+            qK_group16_avx2(p + g * groupBytes, nsb, fiveBit, xq + t * xStride, xd + t * bStride, bsums + 16 * t * bStride,
+                            y + t * yStride + 16 * g);
+        }
+    }
+}
+
 __attribute__((target("avx2,fma,f16c"))) void sieve_q4_K_interleaved16_tokens_avx2(
     const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
     const int16_t *bsums, intptr_t bStride, float *y, intptr_t yStride) {
-    const uint8_t *p = (const uint8_t *)packed;
-    for (intptr_t g = 0; g < groups; g++) {
-        for (int t = 0; t < tokens; t++) {
-            q4_K_group16_avx2(p + g * (intptr_t)nsb * 2304, nsb, xq + t * xStride, xd + t * bStride, bsums + 16 * t * bStride,
-                              y + t * yStride + 16 * g);
-        }
-    }
+    qK_interleaved16_tokens_avx2((const uint8_t *)packed, groups, nsb, 0, tokens, xq, xStride, xd, bsums, bStride, y, yStride);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void sieve_q5_K_interleaved16_tokens_avx2(
+    const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq, intptr_t xStride, const float *xd,
+    const int16_t *bsums, intptr_t bStride, float *y, intptr_t yStride) {
+    qK_interleaved16_tokens_avx2((const uint8_t *)packed, groups, nsb, 1, tokens, xq, xStride, xd, bsums, bStride, y, yStride);
 }
 
 // iq4_nl (`q8` 0) or q8_0 groups with AVX2 alone, several tokens: each group multiplied by every token in turn.

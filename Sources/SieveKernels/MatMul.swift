@@ -235,7 +235,7 @@ public struct MatMulProduct: @unchecked Sendable {
 /// (prefill) the weights are decoded to float a tile at a time and multiplied with the float activations
 /// (`Tolerances.dequantizedProduct`), unless the input was created with `alwaysQuantizeActivations`, or the C kernels
 /// multiply the weights several tokens at a time with 8-bit activations, 1.2–3× faster than f32: the K-quants and
-/// iq4_xs (`CRowKernels.multiTokenTypes`) and the interleaved q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs and q4_K matrices
+/// iq4_xs (`CRowKernels.multiTokenTypes`) and the interleaved q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, q4_K and q5_K matrices
 /// (`InterleavedQ4.multipliesTokens`). The 8-bit products run in the C kernels (VNNI or AVX2) or in Swift, as the
 /// input's `kernels` says.
 public enum MatMul {

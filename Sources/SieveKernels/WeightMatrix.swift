@@ -87,21 +87,22 @@ public struct WeightMatrix: @unchecked Sendable {
     @inline(__always)
     func row(_ r: Int) -> UnsafeRawPointer { layout.row(r) }
 
-    /// Whether `interleaved()` accepts this matrix: q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs or q4_K, a whole
-    /// number of 16-row groups, row-major.
+    /// Whether `interleaved()` accepts this matrix: q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, q4_K or q5_K, a
+    /// whole number of 16-row groups, row-major.
     public var canInterleave: Bool { Self.canInterleave(dtype, rows: rows) && !isInterleaved }
 
     /// Whether a row-major `[rows, n]` matrix of `dtype` can be interleaved: q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl
-    /// (q4_0's block layout), iq4_xs or q4_K, whole 16-row groups.
+    /// (q4_0's block layout), iq4_xs, q4_K or q5_K, whole 16-row groups.
     public static func canInterleave(_ dtype: DType, rows: Int) -> Bool {
-        [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .iq4_xs, .q4_K].contains(dtype) && rows > 0 && rows % 16 == 0
+        [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .iq4_xs, .q4_K, .q5_K].contains(dtype) && rows > 0 && rows % 16 == 0
     }
 
     /// A copy re-laid for the 16-row kernels (`sieve_q4_1_interleaved16_tokens_vnni`, `_avx2`, …; `InterleavedQ4`): per
-    /// group of 16 rows and block (32 columns; the super-block of 256 of iq4_xs and q4_K), the 16 rows' scales, (q4_1,
-    /// q5_1) their 16 mins, (iq4_xs) their 16 scales_h or (q4_K) their 16 dmin, then the bytes after them in 64-byte
+    /// group of 16 rows and block (32 columns; the super-block of 256 of iq4_xs, q4_K and q5_K), the 16 rows' scales, (q4_1,
+    /// q5_1) their 16 mins, (iq4_xs) their 16 scales_h or (q4_K, q5_K) their 16 dmin, then the bytes after them in 64-byte
     /// chunks (q5's 32 fifth bits, then 4 × 4 nibble bytes; 8 × 4 code bytes for q8_0; iq4_xs's scales_l, then 8 × 4 × 4
-    /// nibble bytes; q4_K's 3 × 4 bytes of scales and mins, then 32 × 4 nibble bytes), chunk `c` holding each row's
+    /// nibble bytes; q4_K's 3 × 4 bytes of scales and mins, then 32 × 4 nibble bytes; q5_K's with 8 × 4 bytes of
+    /// fifth bits between them), chunk `c` holding each row's
     /// bytes `4c…4c+3` of those in turn. The bytes are as many as the
     /// row-major matrix's (a group block is 16 blocks), so `rows(_:)` and byte counts are unchanged. Every product and
     /// every row decoder reads it: decoded rows are exactly the row-major matrix's, and products with the VNNI or
@@ -109,7 +110,7 @@ public struct WeightMatrix: @unchecked Sendable {
     /// `Tolerances.quantizedSameActivations` of the row-major matrix's decode products (the 16-row kernels sum in
     /// another order).
     public func interleaved() -> WeightMatrix {
-        precondition(canInterleave, "\(name): only q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs and q4_K matrices of whole 16-row groups are interleaved")
+        precondition(canInterleave, "\(name): only q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, q4_K and q5_K matrices of whole 16-row groups are interleaved")
         return Self.interleave(dtype: dtype, rows: rows, columns: columns, rowBytes: rowBytes, name: name) { row($0) }
     }
 
@@ -211,9 +212,9 @@ struct WeightLayout {
     var groupBytes: Int { 16 * rowBytes }
 
     /// The 16-bit values that start each block of an interleavable type: the scale, and q4_1's or q5_1's min,
-    /// iq4_xs's scales_h or q4_K's dmin.
+    /// iq4_xs's scales_h or q4_K's and q5_K's dmin.
     @inline(__always)
-    static func interleavedHalves(_ dtype: DType) -> Int { [.q4_1, .q5_1, .iq4_xs, .q4_K].contains(dtype) ? 2 : 1 }
+    static func interleavedHalves(_ dtype: DType) -> Int { [.q4_1, .q5_1, .iq4_xs, .q4_K, .q5_K].contains(dtype) ? 2 : 1 }
 
     /// Offset, in an interleaved group block, of half `h` (0: scale, 1: the min, iq4_xs's scales_h or q4_K's dmin) of
     /// lane (row) `lane`.
@@ -222,7 +223,7 @@ struct WeightLayout {
 
     /// Offset, in an interleaved group block after `halves` halves per row, of code word `c` (code bytes
     /// `4c…4c+3` after the halves: 4 words of 4-bit codes, q5's fifth bits and 4, 8 of q8_0's, iq4_xs's scales_l and
-    /// 32, q4_K's 3 words of scales and 32) of lane `lane`.
+    /// 32, q4_K's 3 words of scales and 32, q5_K's 3, 8 of fifth bits and 32) of lane `lane`.
     @inline(__always)
     static func interleavedCodes(_ c: Int, lane: Int, halves: Int) -> Int { 32 * halves + 64 * c + 4 * lane }
 

@@ -49,12 +49,12 @@ public struct RuntimeOptions: Sendable, Equatable {
     /// Whether the predictors' first product runs inside the parallel region of the block whose input it reads
     /// (lookahead overlap, the default) rather than in a region of its own (to measure what overlap saves).
     public var lookaheadOverlap: Bool
-    /// Whether the q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs and q4_K projection weights are copied at load into the
-    /// 16-row layout of the group kernels (`WeightMatrix.sharedInterleaved()`), where they run (AVX-512 VNNI or AVX2):
-    /// on by default; off keeps the row-major weights (to measure what the layout gains; prefill of the types with
-    /// blocks of 32 then decodes them to f32 instead of multiplying 8-bit activations, and iq4_xs and q4_K run their
-    /// four-row kernels). Pages mapped from the model file are released after copying; buffers the graph owns are held
-    /// twice until the graph is released.
+    /// Whether the q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, q4_K and q5_K projection weights are copied at load
+    /// into the 16-row layout of the group kernels (`WeightMatrix.sharedInterleaved()`), where they run (AVX-512 VNNI
+    /// or AVX2): on by default; off keeps the row-major weights (to measure what the layout gains; prefill of the types
+    /// with blocks of 32 then decodes them to f32 instead of multiplying 8-bit activations, and iq4_xs, q4_K and q5_K
+    /// run their four-row kernels). Pages mapped from the model file are released after copying; buffers the graph
+    /// owns are held twice until the graph is released.
     public var interleavedWeights: Bool
 
     /// Options with the given values; `ffnSchedule` and `headSchedule` start nil (the bundle's schedule).

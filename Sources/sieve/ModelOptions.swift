@@ -95,7 +95,7 @@ struct SparsityOptions: ParsableArguments {
     @Flag(help: "Sparse bundles: give the predictors' products parallel regions of their own instead of running them inside the Q/K/V and output-projection regions (to measure what the lookahead overlap saves).")
     var noLookaheadOverlap = false
 
-    @Flag(help: "Keep q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs and q4_K weights in their row layout instead of copying them at load into the 16-row layout of the AVX-512 VNNI or AVX2 group kernels (to measure what that layout gains; prefill of the types with blocks of 32 then decodes them to f32).")
+    @Flag(help: "Keep q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, q4_K and q5_K weights in their row layout instead of copying them at load into the 16-row layout of the AVX-512 VNNI or AVX2 group kernels (to measure what that layout gains; prefill of the types with blocks of 32 then decodes them to f32).")
     var noInterleave = false
 
     @Option(help: "Sparse bundles: choose the lowest densities whose perplexity on a short probe (the end of the shipped calibration text, or of --probe-file) stays within this many percent of dense, and say what was chosen.")

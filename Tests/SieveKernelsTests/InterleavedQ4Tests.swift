@@ -2,11 +2,11 @@ import SieveCore
 import Testing
 @testable import SieveKernels
 
-/// Interleaved matrices (q4_1, q4_0, q5_0, q5_1, iq4_nl, q8_0, iq4_xs and q4_K; `WeightMatrix.interleaved()`): the layout
+/// Interleaved matrices (q4_1, q4_0, q5_0, q5_1, iq4_nl, q8_0, iq4_xs, q4_K and q5_K; `WeightMatrix.interleaved()`): the layout
 /// gives back every row exactly, and every product (the 16-row kernel, rows it cannot take, the Swift kernels,
 /// prefill) matches the row-major matrix's.
 @Suite struct InterleavedQ4Tests {
-    static let dtypes: [DType] = [.q4_1, .q4_0, .q5_0, .q5_1, .iq4_nl, .q8_0, .iq4_xs, .q4_K]
+    static let dtypes: [DType] = [.q4_1, .q4_0, .q5_0, .q5_1, .iq4_nl, .q8_0, .iq4_xs, .q4_K, .q5_K]
 
     /// `columns` rounded up to whole blocks of `dtype` (iq4_xs's super-blocks of 256).
     static func columns(_ columns: Int, _ dtype: DType) -> Int { (columns + dtype.blockSize - 1) / dtype.blockSize * dtype.blockSize }

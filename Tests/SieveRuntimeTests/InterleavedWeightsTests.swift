@@ -3,14 +3,14 @@ import SieveKernels
 @testable import SieveRuntime
 import Testing
 
-/// Models whose q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs or q4_K weights are copied into the 16-row layout
+/// Models whose q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, q4_K or q5_K weights are copied into the 16-row layout
 /// (`RuntimeOptions.interleavedWeights`) compute what the row-major weights compute (llama.cpp's IQ4_XS file holds
-/// iq4_xs Q, K, O, gate and up weights and iq4_nl V and down weights; its Q4_K_M file q4_K weights in block 0, q6_K V
-/// and down weights in block 1).
+/// iq4_xs Q, K, O, gate and up weights and iq4_nl V and down weights; its Q4_K_M and Q5_K_M files q4_K and q5_K
+/// weights in block 0, q6_K V and down weights in block 1).
 @Suite("interleaved q4 weights")
 struct InterleavedWeightsTests {
     static let files = ["tiny-llama/q4_1.gguf", "tiny-llama/q4_0.gguf", "tiny-llama/q5_0.gguf", "tiny-llama/q5_1.gguf", "tiny-llama/q8_0.gguf",
-                        "tiny-llama/iq4_xs.gguf", "tiny-llama/q4_k_m.gguf"].filter(Fixtures.has)
+                        "tiny-llama/iq4_xs.gguf", "tiny-llama/q4_k_m.gguf", "tiny-llama/q5_k_m.gguf"].filter(Fixtures.has)
 
     /// The decode products sum in another order (`Tolerances.quantizedSameActivations` per product, checked in
     /// `InterleavedQ4Tests`), and a last-bit change can move an 8-bit activation code by one step, which the tiny

@@ -209,6 +209,14 @@ void sieve_q4_K_interleaved16_tokens_vnni(const void *packed, intptr_t groups, i
 void sieve_q4_K_interleaved16_tokens_avx2(const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq,
                                           intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
                                           float *y, intptr_t yStride);
+/// q5_K groups: the same layout with each row's 32 bytes of fifth bits (qh) as 8 chunks between the scale words and
+/// the codes.
+void sieve_q5_K_interleaved16_tokens_vnni(const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
+                                          float *y, intptr_t yStride);
+void sieve_q5_K_interleaved16_tokens_avx2(const void *packed, intptr_t groups, int nsb, int tokens, const int8_t *xq,
+                                          intptr_t xStride, const float *xd, const int16_t *bsums, intptr_t bStride,
+                                          float *y, intptr_t yStride);
 
 /// The products of q8_0 rows re-laid 16 at a time as model weights (`WeightMatrix.interleaved()`: per group block the
 /// 16 f16 scales, then 8 × 64 bytes, chunk c holding each row's codes 4c…4c+3), for `tokens` (1…8) tokens laid out
