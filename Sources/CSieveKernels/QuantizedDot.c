@@ -484,21 +484,18 @@ __attribute__((target("avx2,fma,f16c"))) static inline void scaleGroupBlock_avx2
     *acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum1), _mm256_mul_ps(d1, xdb), *acc1);
 }
 
-// iq4_nl's 16-row groups (q4_0's layout) with AVX2 alone, one group and one token: the book's signed values (|v| ≤
-// 127) are looked up with `vpshufb`, given the activation codes' signs and multiplied with their magnitudes
-// (`vpmaddubsw`: pairs of at most 2·127·127, no saturation), widened by `vpmaddwd`; rows 0–7 and 8–15 of the group
-// are the two 32-byte halves of each code chunk.
-__attribute__((target("avx2,fma,f16c"))) static inline void iq4_nl_group16_avx2(const uint8_t *p, int nb, const int8_t *xq,
-                                                                                const float *xd, float *y) {
+// The int32 sums of rows 0–7 and 8–15 of one 16-row iq4_nl block (its 4 code chunks at `q`, q4_0's arrangement) with
+// the 32 activation codes at `x`, AVX2 alone: the book's signed values (|v| ≤ 127) are looked up with `vpshufb`, given
+// the activation codes' signs and multiplied with their magnitudes (`vpmaddubsw`: pairs of at most 2·127·127, no
+// saturation), widened by `vpmaddwd`.
+__attribute__((target("avx2,fma,f16c"))) static inline void iq4_block16_avx2(const uint8_t *q, const int8_t *x, __m256i *s0,
+                                                                             __m256i *s1) {
     const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     const __m256i book = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
                                           -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        const uint8_t *q = p + 32;
-        int32_t x32[8];
-        __builtin_memcpy(x32, xq + 32 * b, 32);
-        __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+    int32_t x32[8];
+    __builtin_memcpy(x32, x, 32);
+    __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 64 * c));
             const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32));
@@ -513,6 +510,18 @@ __attribute__((target("avx2,fma,f16c"))) static inline void iq4_nl_group16_avx2(
             sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(al, _mm256_sign_epi8(l1, xl)), ones));
             sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(ah, _mm256_sign_epi8(h1, xh)), ones));
         }
+    *s0 = sum0;
+    *s1 = sum1;
+}
+
+// iq4_nl's 16-row groups (q4_0's layout) with AVX2 alone, one group and one token, block by block
+// (`iq4_block16_avx2`); rows 0–7 and 8–15 of the group are the two 32-byte halves of each code chunk.
+__attribute__((target("avx2,fma,f16c"))) static inline void iq4_nl_group16_avx2(const uint8_t *p, int nb, const int8_t *xq,
+                                                                                const float *xd, float *y) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i sum0, sum1;
+        iq4_block16_avx2(p + 32, xq + 32 * b, &sum0, &sum1);
         scaleGroupBlock_avx2(p, xd[b], sum0, sum1, &acc0, &acc1);
         p += 288;
     }
@@ -547,14 +556,11 @@ __attribute__((target("avx2,fma,f16c"))) static inline void q8_0_group16_avx2(co
 }
 
 // iq4_xs's 16-row groups with AVX2 alone, one group and one token: each sub-block as an iq4_nl block
-// (`iq4_nl_group16_avx2`), its rows' int32 sums multiplied by their 6-bit scales and added in int32 (exact, as the
+// (`iq4_block16_avx2`), its rows' int32 sums multiplied by their 6-bit scales and added in int32 (exact, as the
 // VNNI kernel), then scaled by d and the super-block's activation scale.
 __attribute__((target("avx2,fma,f16c"))) static inline void iq4_xs_group16_avx2(const uint8_t *p, int nsb, const int8_t *xq,
                                                                                 const float *xd, float *y) {
-    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), fifteen = _mm256_set1_epi32(15);
-    const __m256i three = _mm256_set1_epi32(3), thirtyTwo = _mm256_set1_epi32(32);
-    const __m256i book = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-                                          -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+    const __m256i fifteen = _mm256_set1_epi32(15), three = _mm256_set1_epi32(3), thirtyTwo = _mm256_set1_epi32(32);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (int sb = 0; sb < nsb; sb++) {
         const __m256i sh0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 32)));
@@ -566,24 +572,8 @@ __attribute__((target("avx2,fma,f16c"))) static inline void iq4_xs_group16_avx2(
     _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32((sh), 2 * j), three), 4)), thirtyTwo)
             const __m256i ls0 = SIEVE_IQ4XS_SCALE(sl0, sh0), ls1 = SIEVE_IQ4XS_SCALE(sl1, sh1);
 #undef SIEVE_IQ4XS_SCALE
-            const uint8_t *q = p + 128 + 256 * j;
-            int32_t x32[8];
-            __builtin_memcpy(x32, xq + 256 * sb + 32 * j, 32);
-            __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
-            for (int c = 0; c < 4; c++) {
-                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 64 * c));
-                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32));
-                const __m256i xl = _mm256_set1_epi32(x32[c]), xh = _mm256_set1_epi32(x32[4 + c]);
-                const __m256i al = _mm256_sign_epi8(xl, xl), ah = _mm256_sign_epi8(xh, xh);
-                const __m256i l0 = _mm256_shuffle_epi8(book, _mm256_and_si256(v0, low));
-                const __m256i h0 = _mm256_shuffle_epi8(book, _mm256_and_si256(_mm256_srli_epi16(v0, 4), low));
-                const __m256i l1 = _mm256_shuffle_epi8(book, _mm256_and_si256(v1, low));
-                const __m256i h1 = _mm256_shuffle_epi8(book, _mm256_and_si256(_mm256_srli_epi16(v1, 4), low));
-                sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(_mm256_maddubs_epi16(al, _mm256_sign_epi8(l0, xl)), ones));
-                sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(_mm256_maddubs_epi16(ah, _mm256_sign_epi8(h0, xh)), ones));
-                sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(al, _mm256_sign_epi8(l1, xl)), ones));
-                sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(_mm256_maddubs_epi16(ah, _mm256_sign_epi8(h1, xh)), ones));
-            }
+            __m256i sum0, sum1;
+            iq4_block16_avx2(p + 128 + 256 * j, xq + 256 * sb + 32 * j, &sum0, &sum1);
             total0 = _mm256_add_epi32(total0, _mm256_mullo_epi32(sum0, ls0));
             total1 = _mm256_add_epi32(total1, _mm256_mullo_epi32(sum1, ls1));
         }
