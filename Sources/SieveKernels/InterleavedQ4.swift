@@ -1,7 +1,7 @@
 import CSieveKernels
 
-/// Products of interleaved matrices (`WeightMatrix.interleaved()`: q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, q4_K, q5_K), decode
-/// and prefill (`rows`): whole 16-row groups in the C kernels, 16 rows per `vpdpbusd` (a prototype
+/// Products of interleaved matrices (`WeightMatrix.interleaved()`: q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs,
+/// q4_K, q5_K), decode and prefill (`rows`): whole 16-row groups in the C kernels, 16 rows per `vpdpbusd` (a prototype
 /// multiplied a 1536×576 q4_1 matrix on one core in 8.9 µs from L2 and 24.6 µs from memory, against 26.0 and 30.5 µs
 /// for the four-row kernel), or with AVX2 alone 8 rows per `vpmaddubsw`; any other rows (a listed neuron, a group
 /// cut by a range, or the Swift kernels) are copied back to the row layout and run through the row kernels.
@@ -43,8 +43,8 @@ enum InterleavedQ4 {
     /// The rows `rows` (whole groups) through the C kernel (`vnni`, else the AVX2 one) for the `tokens` tokens (1…8)
     /// from token `first`, token t's outputs into `y[(t − first)·outputStride ..< … + rows.count]`. The blocks of 32
     /// read the tokens' q8 forms: q4_1's and q5_1's the activation sums `s`, q4_0's and q5_0's the offset sums,
-    /// iq4_nl's and q8_0's the code sums; iq4_xs, q4_K and q5_K read the q8_K forms. Only called when those kernels are available
-    /// (never off x86-64).
+    /// iq4_nl's and q8_0's the code sums; iq4_xs, q4_K and q5_K read the q8_K forms. Only called when those kernels
+    /// are available (never off x86-64).
     @inline(__always)
     private static func groups(_ w: WeightLayout, _ rows: Range<Int>, nb: Int32, tokens: Int, from first: Int, _ input: MatMulInput,
                                vnni: Bool, into y: UnsafeMutablePointer<Float>, outputStride: Int) {
@@ -53,9 +53,9 @@ enum InterleavedQ4 {
         if w.dtype.blockSize == 256 {
             // q8_K tokens are back to back: 256 codes, one scale and 16 sums per super-block.
             let a = input.q8K(first), (xs, bs, ys) = (256 * Int(nb), Int(nb), outputStride)
-            // q4_K's and q5_K's one-token products run the AVX2 kernel even with VNNI: the two give the same bits (the same exact
-            // int32 sums, the same float operations), and wide Q4_K_M decode was 0.68–0.88× the row layout's in four
-            // alternating runs with the VNNI kernel, 0.79–1.23× (median 0.97) in six with the AVX2 one.
+            // q4_K's and q5_K's one-token products run the AVX2 kernel even with VNNI: the two give the same bits (the
+            // same exact int32 sums, the same float operations), and wide Q4_K_M decode was 0.68–0.88× the row layout's
+            // in four alternating runs with the VNNI kernel, 0.79–1.23× (median 0.97) in six with the AVX2 one.
             switch (w.dtype, vnni) {
             case (.q4_K, true) where tokens > 1: sieve_q4_K_interleaved16_tokens_vnni(packed, groups, nb, n, a.qs, xs, a.d, a.bsums, bs, y, ys)
             case (.q4_K, _): sieve_q4_K_interleaved16_tokens_avx2(packed, groups, nb, n, a.qs, xs, a.d, a.bsums, bs, y, ys)
