@@ -73,6 +73,9 @@ public enum BundleWriter {
         guard options.minimumSavings >= 0, options.minimumSavings < 1 else {
             throw BundleError.cannotWrite(path: path, reason: "minimum savings \(options.minimumSavings) is outside [0, 1)")
         }
+        if let d = options.dtype, d.isGridQuantized {
+            throw SieveCoreError.gridQuantization(source: path, dtype: d.name)
+        }
         if let d = options.dtype, !(d.isFloat || d.isQuantized) {
             throw BundleError.cannotWrite(path: path, reason: "dtype \(d.name) is not a weight type; choose a float or block-quantized type")
         }

@@ -93,7 +93,7 @@ public enum GGUFError: Error, LocalizedError, Equatable {
         case let .unknownTensorType(path, tensor, type):
             return "\(path): tensor '\(tensor)' has type code \(type), which is not a ggml type. \(corrupt)"
         case let .unsupportedTensorType(path, tensor, type):
-            return "\(path): tensor '\(tensor)' is \(type), which Sieve cannot decode. Supported: F32, F16, BF16, F64, I8, I16, I32, I64, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS; requantize the model with llama-quantize (e.g. to Q4_K_M) first."
+            return "\(path): tensor '\(tensor)' is \(type), which Sieve cannot decode. Supported: \(GGMLType.allCases.filter { $0.dtype != nil }.map(\.name).joined(separator: ", ")); requantize the model with llama-quantize (e.g. to Q4_K_M) first."
         case let .notBlockAligned(path, tensor, ne0, type, blockSize):
             return "\(path): tensor '\(tensor)' has \(ne0) elements per row, not a multiple of the \(type) block size \(blockSize). \(corrupt)"
         case let .misalignedOffset(path, tensor, offset, alignment):

@@ -82,6 +82,13 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
         case .q8_K: return .q8_K
         case .iq4_nl: return .iq4_nl
         case .iq4_xs: return .iq4_xs
+        case .iq2_xxs: return .iq2_xxs
+        case .iq2_xs: return .iq2_xs
+        case .iq2_s: return .iq2_s
+        case .iq3_xxs: return .iq3_xxs
+        case .iq3_s: return .iq3_s
+        case .iq1_s: return .iq1_s
+        case .iq1_m: return .iq1_m
         default: return nil
         }
     }

@@ -11,7 +11,8 @@ public enum GGUFWriter {
     /// The data alignment Sieve writes.
     public static let alignment = 32
 
-    /// Target types `WriteOptions.dtype` may name for GGUF output (nil keeps each tensor's type).
+    /// Target types `WriteOptions.dtype` may name for GGUF output (nil keeps each tensor's type; tensors of the grid
+    /// types are then copied as they are, though Sieve does not quantize to them).
     public static let targetTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
                                               .iq4_nl, .iq4_xs]
 
@@ -35,6 +36,9 @@ public enum GGUFWriter {
         let path = url.path
         guard let arch = GGUFNaming.ggufArchitecture(graph.architecture) else {
             throw GGUFError.cannotWrite(path: path, reason: "architecture '\(graph.architecture.rawValue)' has no llama.cpp mapping in Sieve (GGUF output supports \(GGUFNaming.architectures.map(\.gguf).joined(separator: ", "))); write safetensors or a .sieve bundle instead")
+        }
+        if let target = options.dtype, target.isGridQuantized {
+            throw SieveCoreError.gridQuantization(source: path, dtype: target.name)
         }
         if let target = options.dtype, !targetTypes.contains(target) {
             throw GGUFError.cannotWrite(path: path, reason: "--dtype \(target.name) is not a GGUF weight type Sieve writes; choose one of keep, \(targetTypes.map(\.name).joined(separator: ", "))")
@@ -224,8 +228,9 @@ public enum GGUFWriter {
         for e in entries where e.shape.rank >= 2 { counts[e.dtype, default: 0] += 1 }
         let dominant = counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key.rawValue > $1.key.rawValue) }?.key ?? .f32
         let codes: [DType: Int] = [.f32: 0, .f16: 1, .q4_0: 2, .q4_1: 3, .q8_0: 7, .q5_0: 8, .q5_1: 9,
-                                   .q2_K: 10, .q3_K: 12, .q4_K: 15, .q5_K: 17, .q6_K: 18, .iq4_nl: 25,
-                                   .iq4_xs: 30, .bf16: 32]
+                                   .q2_K: 10, .q3_K: 12, .q4_K: 15, .q5_K: 17, .q6_K: 18, .iq2_xxs: 19,
+                                   .iq2_xs: 20, .iq3_xxs: 23, .iq1_s: 24, .iq4_nl: 25, .iq3_s: 26, .iq2_s: 28,
+                                   .iq4_xs: 30, .iq1_m: 31, .bf16: 32]
         return codes[dominant] ?? 0
     }
 

@@ -9,12 +9,23 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
     case q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K, q8_K
     /// llama.cpp's 4-bit non-linear types (codes index a fixed book of 16 values).
     case iq4_nl, iq4_xs
+    /// llama.cpp's grid types (groups of 4 or 8 elements index a fixed grid of values; decode only: Sieve reads
+    /// and runs them but does not quantize to them, which needs an importance matrix).
+    case iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m
 
     /// The name used in manifests and on the command line (`f32`, `q4_K`, …).
     public var name: String { rawValue }
 
     /// Whether values are stored in quantized blocks.
     public var isQuantized: Bool { blockSize > 1 }
+
+    /// Whether the type is one of ggml's grid types, which Sieve decodes but does not quantize to.
+    public var isGridQuantized: Bool {
+        switch self {
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: return true
+        default: return false
+        }
+    }
 
     /// Whether the type is a floating-point type (plain, not quantized).
     public var isFloat: Bool { self == .f64 || self == .f32 || self == .f16 || self == .bf16 }
@@ -24,6 +35,7 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
         switch self {
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl: return 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_xs: return 256
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: return 256
         default: return 1
         }
     }
@@ -48,6 +60,13 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
         case .q8_K: return 292
         case .iq4_nl: return 18
         case .iq4_xs: return 136
+        case .iq2_xxs: return 66
+        case .iq2_xs: return 74
+        case .iq2_s: return 82
+        case .iq3_xxs: return 98
+        case .iq3_s: return 110
+        case .iq1_s: return 50
+        case .iq1_m: return 56
         }
     }
 

@@ -17,7 +17,8 @@
 /// | q6_K | 256 | 210 | `u8 ql[128]; u8 qh[64]; int8 scales[16]; half d` — 16 sub-blocks of 16 |
 /// | q8_K | 256 | 292 | `float d; int8 qs[256]; int16 bsums[16]` — `x = d·q`; bsums are sums of 16 quants |
 ///
-/// iq4_nl and iq4_xs, whose codes index a book of values, are in `NonLinearCodecs.swift`.
+/// iq4_nl and iq4_xs, whose codes index a book of values, are in `NonLinearCodecs.swift`; the grid types (iq2_xxs,
+/// iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m), decoded but never quantized to, in `GridCodecs.swift`.
 ///
 /// The quantizers follow ggml's `quantize_row_*_ref` functions (round to nearest, no importance matrix), so
 /// their output is what `llama-quantize` produces without an imatrix.
@@ -31,8 +32,10 @@ public enum QuantizedCodecs {
     }
 
     /// Quantizes `values` (a whole number of blocks) to `dtype` into `out`; `tensor` names it in errors.
-    /// Throws when a value is NaN or infinite (no block type can represent it).
+    /// Throws when a value is NaN or infinite (no block type can represent it), and for the grid types, which
+    /// Sieve does not quantize to (`SieveCoreError.gridQuantization`).
     public static func quantize(_ values: UnsafeBufferPointer<Float>, as dtype: DType, into out: UnsafeMutableRawBufferPointer, tensor: String) throws {
+        if dtype.isGridQuantized { throw SieveCoreError.gridQuantization(source: tensor, dtype: dtype.name) }
         try checkSizes(bytes: out.count, elements: values.count, dtype: dtype, tensor: tensor)
         if let bad = values.firstIndex(where: { !$0.isFinite }) {
             throw SieveCoreError.invalidShape(source: "quantize to \(dtype.name)", tensor: tensor,
@@ -71,8 +74,9 @@ public enum QuantizedCodecs {
         }
     }
 
-    /// Quantizes consecutive blocks of values to `dtype` into `out` (same preconditions as `dequantizeRow`).
-    /// Never traps: non-finite inputs give unspecified (but in-range) codes; `quantize` rejects them first.
+    /// Quantizes consecutive blocks of values to `dtype` into `out` (same preconditions as `dequantizeRow`, and
+    /// `dtype` is not a grid type). No value traps: non-finite inputs give unspecified (but in-range) codes;
+    /// `quantize` rejects them first.
     public static func quantizeRow(_ values: UnsafeBufferPointer<Float>, as dtype: DType, into out: UnsafeMutableRawBufferPointer) {
         precondition(dtype.isQuantized, "\(dtype.name) is not block-quantized")
         precondition(values.count % dtype.blockSize == 0 && out.count == values.count / dtype.blockSize * dtype.blockBytes,
@@ -101,11 +105,18 @@ public enum QuantizedCodecs {
         case .q8_K: dequantizeQ8_K(block, out)
         case .iq4_nl: dequantizeIQ4_NL(block, out)
         case .iq4_xs: dequantizeIQ4_XS(block, out)
+        case .iq2_xxs: dequantizeIQ2_XXS(block, out)
+        case .iq2_xs: dequantizeIQ2_XS(block, out)
+        case .iq2_s: dequantizeIQ2_S(block, out)
+        case .iq3_xxs: dequantizeIQ3_XXS(block, out)
+        case .iq3_s: dequantizeIQ3_S(block, out)
+        case .iq1_s: dequantizeIQ1_S(block, out)
+        case .iq1_m: dequantizeIQ1_M(block, out)
         default: preconditionFailure("\(dtype.name) is not block-quantized")
         }
     }
 
-    /// Quantizes `dtype.blockSize` floats at `values` into one block of `dtype` at `block`.
+    /// Quantizes `dtype.blockSize` floats at `values` into one block of `dtype` at `block` (not a grid type).
     public static func quantizeBlock(_ values: UnsafePointer<Float>, as dtype: DType, into block: UnsafeMutableRawPointer) {
         switch dtype {
         case .q8_0: quantizeQ8_0(values, block)
@@ -121,6 +132,8 @@ public enum QuantizedCodecs {
         case .q8_K: quantizeQ8_K(values, block)
         case .iq4_nl: quantizeIQ4_NL(values, block)
         case .iq4_xs: quantizeIQ4_XS(values, block)
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m:
+            preconditionFailure("Sieve does not quantize to the grid type \(dtype.name); QuantizedCodecs.quantize rejects it")
         default: preconditionFailure("\(dtype.name) is not block-quantized")
         }
     }

@@ -40,6 +40,8 @@ public enum SieveCoreError: Error, LocalizedError, Equatable {
     case outputExists(path: String)
     /// A conversion between two dtypes is not possible.
     case unsupportedConversion(source: String, from: String, to: String)
+    /// Quantizing to one of ggml's grid types (iq2_xxs … iq1_m), which Sieve decodes but does not produce.
+    case gridQuantization(source: String, dtype: String)
 
     public var errorDescription: String? {
         switch self {
@@ -80,6 +82,8 @@ public enum SieveCoreError: Error, LocalizedError, Equatable {
             return "\(path): already exists. Pass --force to overwrite it, or choose another output path."
         case let .unsupportedConversion(source, from, to):
             return "\(source): cannot convert dtype \(from) to \(to). Choose f32, f16, bf16 or keep."
+        case let .gridQuantization(source, dtype):
+            return "\(source): Sieve cannot quantize to \(dtype): ggml's grid types need an importance matrix (llama-imatrix) to choose their codes, which Sieve does not compute. Choose iq4_xs or a K-quant (q2_K, q3_K, q4_K) instead, keep the model's own types, or quantize with llama-quantize --imatrix."
         }
     }
 }

@@ -26,6 +26,9 @@ struct Convert: ParsableCommand {
         if dtype != "keep" && DType(name: dtype) == nil {
             throw ValidationError("unknown --dtype '\(dtype)'; use keep, f32, f16, bf16, q8_0, q4_0, q4_1, …")
         }
+        if let target = DType(name: dtype), target.isGridQuantized {
+            throw ValidationError(SieveCoreError.gridQuantization(source: "--dtype", dtype: target.name).localizedDescription)
+        }
         if let to, FormatSetup.registry.plugin(named: to) == nil {
             throw ValidationError("unknown --to '\(to)'; registered formats: \(FormatSetup.registry.names.joined(separator: ", "))")
         }

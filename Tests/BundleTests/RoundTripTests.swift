@@ -228,6 +228,18 @@ struct RoundTripTests {
         }
     }
 
+    @Test("--dtype of a grid type (iq2_xxs …) is refused before anything is written")
+    func gridTypeRefused() throws {
+        let scratch = try Scratch()
+        let url = scratch.file("grid.sieve")
+        for target in [DType.iq2_xxs, .iq1_m] {
+            #expect(throws: SieveCoreError.gridQuantization(source: url.path, dtype: target.name)) {
+                try BundleWriter.write(try TinyModels.dense(), to: url, options: BundleWriteOptions(dtype: target))
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: url.path))
+    }
+
     @Test("the lazy API decodes one FFN block group alone, frames aligned to FFN blocks")
     func lazyFFNBlocks() throws {
         let scratch = try Scratch()

@@ -215,6 +215,32 @@ let tinyFixtures: [FixtureFacts] = [
         #expect(result.stderr.contains("unknown --dtype"))
     }
 
+    /// llama.cpp's grid-type files (iq2_xxs … iq1_m tensors) inspect, verify and convert (kept or dequantized);
+    /// asking for a grid type as the output dtype is refused with what to use instead.
+    @Test(arguments: ["iq2_xxs.gguf", "iq3_xxs.gguf"])
+    func gridTypeGGUFs(_ name: String) throws {
+        let file = SieveCLI.fixtures.appendingPathComponent("models/tiny-llama/" + name).path
+        let inspect = try SieveCLI.run(["inspect", file, "--json"])
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        let dtypes = try #require(try parseJSON(inspect.stdout)["dtypes"] as? [String: [String: Int]])
+        let expected: Set<String> = name == "iq2_xxs.gguf" ? ["iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m", "q2_K", "q5_K", "f32"]
+                                                           : ["iq3_xxs", "iq3_s", "iq2_s", "q5_K", "f32"]
+        #expect(Set(dtypes.keys) == expected)
+        let verify = try SieveCLI.run(["verify", file])
+        #expect(verify.status == 0 && verify.stdout.contains("OK"), "\(verify.stdout)\(verify.stderr)")
+
+        let dir = try SieveCLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (output, dtype) in [("keep.gguf", "keep"), ("f16.gguf", "f16"), ("q4.gguf", "q4_K"), ("f32.safetensors", "keep"), ("keep.sieve", "keep")] {
+            let convert = try SieveCLI.run(["convert", file, "-o", dir.appendingPathComponent(output).path, "--dtype", dtype])
+            #expect(convert.status == 0, "\(output): \(convert.stderr)")
+        }
+        let refused = try SieveCLI.run(["convert", file, "-o", dir.appendingPathComponent("x.gguf").path, "--dtype", "iq2_xxs"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("cannot quantize to iq2_xxs") && refused.stderr.contains("iq4_xs"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.gguf").path))
+    }
+
     /// A GGUF converted to a Hugging Face folder carries its tokenizer: the folder encodes and generates as the
     /// GGUF does. A SentencePiece vocabulary gets no tokenizer.json, and the command says so.
     @Test func ggufToFolderWritesTheTokenizer() throws {

@@ -118,7 +118,7 @@ struct RawGGUF {
             ("duplicate tensor name", with { $0.tensors = [f32Tensor, RawGGUF.tensor("w", ne: [8], offset: 64)]; $0.dataBytes = 96 }, { if case .duplicateTensor(_, _, "w") = $0 { return true }; return false }),
             ("name of 200 bytes", with { $0.tensors = [RawGGUF.tensor(String(repeating: "n", count: 200), ne: [8])] }, { if case .tensorNameTooLong(_, _, _, 200) = $0 { return true }; return false }),
             ("name of 64 bytes", with { $0.tensors = [RawGGUF.tensor(String(repeating: "n", count: 64), ne: [8])] }, { if case .tensorNameTooLong(_, _, _, 64) = $0 { return true }; return false }),
-            ("IQ2_XXS is not decodable", with { $0.tensors = [RawGGUF.tensor("w", ne: [256], type: 16)]; $0.dataBytes = 96 }, { if case .unsupportedTensorType(_, "w", "IQ2_XXS") = $0 { return true }; return false }),
+            ("TQ1_0 is not decodable", with { $0.tensors = [RawGGUF.tensor("w", ne: [256], type: 34)]; $0.dataBytes = 96 }, { if case .unsupportedTensorType(_, "w", "TQ1_0") = $0 { return true }; return false }),
         ]
     }
 

@@ -25,7 +25,10 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
 }
 
 @Suite struct QuantizedCodecsTests {
+    /// The types Sieve quantizes to.
     static let quantTypes: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_nl, .iq4_xs]
+    /// The grid types, which Sieve decodes only (no round trips).
+    static let gridTypes: [DType] = [.iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m]
 
     /// ggml's `static_assert`s on the block structs (ggml-common.h), mirrored.
     @Test func blockSizesMatchGGML() {
@@ -33,8 +36,12 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
             .q8_0: (32, 34), .q4_0: (32, 18), .q4_1: (32, 20), .q5_0: (32, 22), .q5_1: (32, 24),
             .q2_K: (256, 84), .q3_K: (256, 110), .q4_K: (256, 144), .q5_K: (256, 176), .q6_K: (256, 210), .q8_K: (256, 292),
             .iq4_nl: (32, 18), .iq4_xs: (256, 136),
+            .iq2_xxs: (256, 66), .iq2_xs: (256, 74), .iq2_s: (256, 82), .iq3_xxs: (256, 98), .iq3_s: (256, 110),
+            .iq1_s: (256, 50), .iq1_m: (256, 56),
         ]
-        for t in Self.quantTypes {
+        #expect(Set(DType.allCases.filter(\.isQuantized)) == Set(Self.quantTypes + Self.gridTypes))
+        #expect(DType.allCases.filter(\.isGridQuantized) == Self.gridTypes)
+        for t in Self.quantTypes + Self.gridTypes {
             #expect(t.blockSize == expected[t]!.0 && t.blockBytes == expected[t]!.1, "\(t.name)")
         }
         // Cross-check against the sizes recorded from gguf-py.
@@ -46,8 +53,10 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
         }
     }
 
-    /// Random blocks dequantize bit-for-bit as gguf-py's `dequantize` does.
-    @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs"])
+    /// Random blocks dequantize bit-for-bit as gguf-py's `dequantize` does (for the grid types: random grid
+    /// indices, sign indices or bytes and scales, so every part of the grids and every sign pattern is reachable).
+    @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs",
+                      "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m"])
     func dequantizeMatchesGGUFPy(_ name: String) throws {
         let entry = try #require(try Fixture.json("quant_vectors.json")["types"]?[name])
         let dtype = try #require(DType(name: name))

@@ -2,7 +2,8 @@
 """Writes quant_vectors.json: reference block-quantization vectors from the official `gguf` package (gguf-py).
 
 For each block type it records
-  - `random_blocks`: random block bytes (with finite fp16 scales) and gguf-py's dequantized float32 values;
+  - `random_blocks`: random block bytes (with finite fp16 scales) and gguf-py's dequantized float32 values (for
+    the grid types too, which Sieve only decodes);
   - `quantized` (types gguf-py can quantize): float32 inputs, gguf-py's quantized bytes and their dequantization.
 Floats are stored as the hex of their little-endian float32 bytes so the comparison can be bit-exact.
 
@@ -20,7 +21,10 @@ HALF_FIELDS = {
     T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
     T.Q2_K: [80, 82], T.Q3_K: [108],  # appended last: the earlier types' random draws stay the same
     T.IQ4_NL: [0], T.IQ4_XS: [0],  # likewise
+    # The grid types (decode only), likewise, with fewer blocks; IQ1_M has no fp16 field of its own (see below).
+    T.IQ2_XXS: [0], T.IQ2_XS: [0], T.IQ2_S: [0], T.IQ3_XXS: [0], T.IQ3_S: [0], T.IQ1_S: [0], T.IQ1_M: [],
 }
+GRID_TYPES = {T.IQ2_XXS, T.IQ2_XS, T.IQ2_S, T.IQ3_XXS, T.IQ3_S, T.IQ1_S, T.IQ1_M}
 QUANTIZABLE = [T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1]
 
 
@@ -33,11 +37,17 @@ def main():
     out = {"generator": "make_quant_vectors.py with gguf-py", "types": {}}
     for qtype, halves in HALF_FIELDS.items():
         block_size, type_size = GGML_QUANT_SIZES[qtype]
-        n_blocks = 6
+        n_blocks = 3 if qtype in GRID_TYPES else 6
         raw = rng.integers(0, 256, size=(n_blocks, type_size), dtype=np.uint8)
         for off in halves:
             scales = (rng.standard_normal(n_blocks) * 0.05).astype(np.float16)
             raw[:, off:off + 2] = scales.view(np.uint8).reshape(n_blocks, 2)
+        if qtype == T.IQ1_M:
+            # The fp16 scale's nibbles are the top nibbles of the four u16 scale words at bytes 48…55.
+            bits = (rng.standard_normal(n_blocks) * 0.05).astype(np.float16).view(np.uint16)
+            for k in range(4):
+                top = ((bits >> (4 * k)) & 0xF).astype(np.uint8)
+                raw[:, 49 + 2 * k] = (raw[:, 49 + 2 * k] & 0x0F) | (top << 4)
         values = dequantize(raw.reshape(-1), qtype).reshape(-1)
         entry = {
             "block_size": block_size, "type_size": type_size,
