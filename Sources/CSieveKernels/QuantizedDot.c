@@ -20,6 +20,7 @@ void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t up
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "CSieveGrids.h"
 
 // The row kernels, once with AVX-512 VNNI (256-bit `vpdpbusd`, `vpdpwssd`) and once with AVX2 alone (horizontal adds).
 #define KERNEL_TARGET __attribute__((target("avx512vnni,avx512vl,avx2,fma,f16c")))
@@ -29,6 +30,9 @@ void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t up
 #include "QuantizedDotRows.h"
 #include "KQuantDotRows.h"
 #include "IQuantDotRows.h"
+#define GRID_TARGET __attribute__((target("avx512vnni,avx512vl,avx512bw,avx2,fma,f16c")))
+#include "GridDotRows.h"
+#undef GRID_TARGET
 #undef KERNEL_TARGET
 #undef KERNEL
 #undef DOT_U8_S8
@@ -41,6 +45,9 @@ void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t up
 #include "QuantizedDotRows.h"
 #include "KQuantDotRows.h"
 #include "IQuantDotRows.h"
+#define GRID_TARGET KERNEL_TARGET
+#include "GridDotRows.h"
+#undef GRID_TARGET
 #undef KERNEL_TARGET
 #undef KERNEL
 #undef KERNEL_HADD_ROWS
@@ -763,7 +770,8 @@ __attribute__((target("avx2,fma,f16c"))) void sieve_q5_0_interleaved16_tokens_av
 
 int sieve_cpu_has_avx512_vnni(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && sieve_cpu_has_avx2();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+           sieve_cpu_has_avx2();
 }
 
 int sieve_cpu_has_avx2(void) {

@@ -199,7 +199,11 @@ public enum KernelBenchmark {
             default: offsets = [0]
             }
             for b in 0..<(count / dtype.blockBytes) {
-                for o in offsets { p.storeBytes(of: scale, toByteOffset: b * dtype.blockBytes + o, as: UInt16.self) }
+                if GridQuant.types.contains(dtype) {
+                    GridQuant.setScale(scale, block: p + b * dtype.blockBytes, dtype: dtype)
+                } else {
+                    for o in offsets { p.storeBytes(of: scale, toByteOffset: b * dtype.blockBytes + o, as: UInt16.self) }
+                }
             }
         }
         // The shape and byte count match by construction.

@@ -80,7 +80,7 @@ public final class MatMulInput: @unchecked Sendable {
         halfTokens = alwaysQuantizeActivations ? maxTokens : min(maxTokens, MatMul.prefillMinimumTokens - 1)
         maxBlocks = (maxColumns + 31) / 32
         let superBlocks = (maxColumns + 255) / 256
-        // Every token, in both 8-bit forms: the prefill products of the K-quants, iq4_xs and interleaved matrices
+        // Every token, in both 8-bit forms: the prefill products of the K-quants, iq4_xs, the grid i-quants and interleaved matrices
         // multiply 8-bit activations too (`CRowKernels.multipliesTokens`). Pages no product touches cost nothing.
         q8Codes = .allocate(capacity: maxTokens * maxColumns)
         q8Scales = .allocate(capacity: maxTokens * maxBlocks)
@@ -234,8 +234,8 @@ public struct MatMulProduct: @unchecked Sendable {
 /// activations (`Tolerances.q8Activation`, as llama.cpp does) and the float types multiply in float; with more
 /// (prefill) the weights are decoded to float a tile at a time and multiplied with the float activations
 /// (`Tolerances.dequantizedProduct`), unless the input was created with `alwaysQuantizeActivations`, or the C kernels
-/// multiply the weights several tokens at a time with 8-bit activations, 1.2–3× faster than f32: the K-quants and
-/// iq4_xs (`CRowKernels.multiTokenTypes`) and the interleaved q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, q4_K and q5_K matrices
+/// multiply the weights several tokens at a time with 8-bit activations, 1.2–3× faster than f32: the K-quants,
+/// iq4_xs and the grid i-quants (`CRowKernels.multiTokenTypes`) and the interleaved q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, iq4_xs, q4_K and q5_K matrices
 /// (`InterleavedQ4.multipliesTokens`). The 8-bit products run in the C kernels (VNNI or AVX2) or in Swift, as the
 /// input's `kernels` says.
 public enum MatMul {
@@ -446,7 +446,7 @@ public enum MatMul {
     static func prepareDecode(_ dtype: DType, _ input: MatMulInput) {
         switch dtype {
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl: input.prepareQ8()
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: input.prepareQ8K()
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: input.prepareQ8K()
         case .f16 where input.kernels != .swift && CRowKernels.decodesInC(.f16): input.prepareHalf()
         default: break
         }
@@ -506,6 +506,7 @@ public enum MatMul {
             case .q6_K: KQuant.q6KRows(w, rows, input.q8K(t), y)
             case .iq4_nl: QuantizedGEMV.rows(IQ4NLDot.self, w, rows, input.q8(t), y)
             case .iq4_xs: KQuant.iq4XSRows(w, rows, input.q8K(t), y)
+            case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: GridQuant.rows(w, rows, input.q8K(t), y)
             default: preconditionFailure("WeightMatrix admits no \(w.dtype.name)")
             }
         }

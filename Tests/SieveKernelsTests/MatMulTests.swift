@@ -79,7 +79,8 @@ import Testing
     /// Every row count from 1 to 11 (whole groups of four, leftovers of one to three rows, fewer rows than a
     /// group) through each decode kernel, and the row-subset products the sparse runtime calls (ranges, blocks,
     /// and listed single rows).
-    @Test(arguments: [DType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K], availableKernels)
+    @Test(arguments: [DType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs,
+                      .iq3_s, .iq1_s, .iq1_m], availableKernels)
     func decodeKernelsHandleAnyRowCountAndSubset(dtype: DType, kernels: DecodeKernels) throws {
         // Three blocks of 32, or two super-blocks of 256.
         let columns = dtype.blockSize == 256 ? 512 : 96
@@ -180,19 +181,23 @@ import Testing
         }
     }
 
-    /// The multi-token K-quant kernels (prefill) give bit for bit the one-token products of decode: whole tiles of
-    /// tokens and a partial one, whole groups of four rows and a partial one.
+    /// The multi-token K-quant and grid kernels (prefill) give bit for bit the one-token products of decode: whole
+    /// tiles of tokens and a partial one (the grid kernels' tiles of 16 in groups of four tokens, and a last group of
+    /// one, two or three), whole groups of four rows and a partial one.
     @Test(arguments: CRowKernels.multiTokenTypes.sorted { $0.rawValue < $1.rawValue }, availableKernels.filter { $0 != .swift })
     func multiTokenProductsEqualOneTokenProducts(dtype: DType, kernels: DecodeKernels) throws {
         let w = try Fixtures.matrix(dtype, rows: 4 * 9 + 3, columns: Self.columns, seed: 13)
-        let tokens = 2 * CRowKernels.tokenTile + 5
-        var rng = SplitMix64(seed: 300)
-        let x = rng.floats(tokens * Self.columns, scale: 2)
-        let batch = Self.fast(w, x, tokens: tokens, kernels: kernels)
-        for t in 0..<tokens {
-            let one = Self.fast(w, Array(x[(t * Self.columns)..<((t + 1) * Self.columns)]), tokens: 1, kernels: kernels)
-            let row = Array(batch[(t * w.rows)..<((t + 1) * w.rows)])
-            #expect(zip(row, one).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(dtype.name) \(kernels) token \(t): \(zip(row, one).filter { $0 != $1 }.count) outputs differ")
+        let counts = GridQuant.types.contains(dtype) ? [CRowKernels.gridTokenTile + 2, CRowKernels.gridTokenTile + 5, CRowKernels.gridTokenTile + 11]
+                                                      : [2 * CRowKernels.tokenTile + 5]
+        for tokens in counts {
+            var rng = SplitMix64(seed: 300)
+            let x = rng.floats(tokens * Self.columns, scale: 2)
+            let batch = Self.fast(w, x, tokens: tokens, kernels: kernels)
+            for t in 0..<tokens {
+                let one = Self.fast(w, Array(x[(t * Self.columns)..<((t + 1) * Self.columns)]), tokens: 1, kernels: kernels)
+                let row = Array(batch[(t * w.rows)..<((t + 1) * w.rows)])
+                #expect(zip(row, one).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(dtype.name) \(kernels) \(tokens) tokens, token \(t): \(zip(row, one).filter { $0 != $1 }.count) outputs differ")
+            }
         }
     }
 

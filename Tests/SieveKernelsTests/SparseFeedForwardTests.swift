@@ -11,10 +11,12 @@ import Testing
     static let neurons = 1088
 
     /// Weight types of (gate, up, down) as bundles hold them: OPT-like f16 without a gate, SwiGLU in q4_1 with a
-    /// q8_0 down, K-quants with a float down, and a Q2_K/Q3_K file's and an IQ4_XS file's layers.
+    /// q8_0 down, K-quants with a float down, a Q2_K/Q3_K file's and an IQ4_XS file's layers, and grid i-quants (an
+    /// IQ2/IQ3 gate and up with an IQ1_M down, an IQ1_S and IQ2_S pair with an IQ3_XXS down).
     static let cases: [(gate: DType?, up: DType, down: DType, function: Activations.Function)] = [
         (nil, .f16, .f16, .relu), (nil, .f32, .f32, .geluErf), (.q4_1, .q4_1, .q8_0, .silu), (.q8_0, .q4_0, .q4_0, .silu),
         (.q4_K, .q4_K, .f16, .silu), (nil, .q5_0, .q4_1, .relu), (.q3_K, .q2_K, .q6_K, .silu), (.iq4_xs, .iq4_xs, .iq4_nl, .silu),
+        (.iq2_xxs, .iq3_s, .iq1_m, .silu), (.iq1_s, .iq2_s, .iq3_xxs, .silu), (nil, .iq2_xs, .iq2_xs, .relu),
     ]
 
     struct Result {

@@ -73,10 +73,12 @@ struct GGUFLogitsTests {
         #expect(agreePrefill >= 20 && agreeDecode >= 20)
     }
 
-    /// The same with llama.cpp's q5_1, q5_K_M, q3_K_M, q2_K and iq4_xs quantizations, which have llama-perplexity values (`ref-llama-quantize.json`,
+    /// The same with llama.cpp's q5_1, q5_K_M, q3_K_M, q2_K, iq4_xs, iq2_xxs and iq3_xxs quantizations (the last two
+    /// with every grid type: iq2_xxs, iq2_xs, iq2_s, iq1_s, iq1_m; iq3_xxs, iq3_s), which have llama-perplexity values (`ref-llama-quantize.json`,
     /// checked in `PerplexityTests`) but no llama.cpp logits.
     static let allQuantizedFiles = quantizedFiles + ["tiny-llama/q5_1.gguf", "tiny-llama/q5_k_m.gguf", "tiny-llama/q3_k_m.gguf",
-                                                       "tiny-llama/q2_k.gguf", "tiny-llama/iq4_xs.gguf"].filter(Fixtures.has)
+                                                       "tiny-llama/q2_k.gguf", "tiny-llama/iq4_xs.gguf", "tiny-llama/iq2_xxs.gguf",
+                                                       "tiny-llama/iq3_xxs.gguf"].filter(Fixtures.has)
 
     @Test("with 8-bit activations at every batch size, a batch gives the one-token-at-a-time logits", arguments: allQuantizedFiles)
     func quantizedActivationBatches(_ file: String) throws {
@@ -93,13 +95,14 @@ struct GGUFLogitsTests {
 
     /// The weight types whose prefill products use 8-bit activations on x86-64 (`CRowKernels.multiTokenTypes`, and
     /// the interleaved matrices a `Model` makes of the types with blocks of 32: `InterleavedQ4.multipliesTokens`).
-    static let eightBitPrefill: Set<DType> = DecodeKernels.preferred == .swift ? [] : [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q8_0]
+    static let eightBitPrefill: Set<DType> = DecodeKernels.preferred == .swift ? [] : [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q8_0,
+                                                                                             .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m]
 
     @Test("the prefill path equals the same weights dequantized to f32 (atol 1e-4)", arguments: allQuantizedFiles)
     func dequantizedEquivalence(_ file: String) throws {
         let graph = try Fixtures.graph(file)
         var dequantized = graph
-        // K-quant and interleaved q4 prefill products multiply 8-bit activations (as decode does; `MatMulTests` and
+        // K-quant, grid i-quant and interleaved q4 prefill products multiply 8-bit activations (as decode does; `MatMulTests` and
         // `InterleavedQ4Tests` check them), so
         // those tensors stay as they are on both sides.
         for t in graph.tensors.all where t.dtype != .f32 && !Self.eightBitPrefill.contains(t.dtype) {

@@ -66,7 +66,7 @@ struct PerplexityTests {
 
 extension PerplexityTests {
     /// llama-perplexity's entry for `file` (`model/file.gguf`): from the model's `ref.json`, or for the quantizations
-    /// made for Sieve (q5_1, q5_K_M, q3_K_M, q2_K, iq4_xs), from `ref-llama-quantize.json`.
+    /// made for Sieve (q5_1, q5_K_M, q3_K_M, q2_K, iq4_xs, iq2_xxs, iq3_xxs), from `ref-llama-quantize.json`.
     static func llamaPerplexity(_ file: String) throws -> JSONValue {
         let parts = file.split(separator: "/").map(String.init)
         if let entry = try Fixtures.json("\(parts[0])/ref.json")["perplexity"]?["llama_cpp"]?[parts[1]] { return entry }
@@ -77,7 +77,8 @@ extension PerplexityTests {
                             "tiny-llama/q6_k.gguf", "tiny-llama/q5_0.gguf", "tiny-llama/q4_1.gguf", "tiny-llama/q4_k_m.gguf",
                             "tiny-llama/q4_0.gguf", "tiny-llama-bpe/f32.gguf", "tiny-llama-bpe/q8_0.gguf", "tiny-qwen2/f32.gguf",
                             "tiny-gpt2/f32.gguf", "tiny-llama/q5_1.gguf", "tiny-llama/q5_k_m.gguf", "tiny-llama/q3_k_m.gguf",
-                            "tiny-llama/q2_k.gguf", "tiny-llama/iq4_xs.gguf"].filter(Fixtures.has)
+                            "tiny-llama/q2_k.gguf", "tiny-llama/iq4_xs.gguf", "tiny-llama/iq2_xxs.gguf",
+                            "tiny-llama/iq3_xxs.gguf"].filter(Fixtures.has)
 
     @Test("GGUF perplexity on GPL-3 at ctx 128 within 0.5% of llama-perplexity's", .enabled(if: Fixtures.modelScaleTests, "release build (or SIEVE_MODEL_TESTS=1)"),
           arguments: ggufFiles)
@@ -99,7 +100,7 @@ extension PerplexityTests {
     @Test("GGUF perplexity with 8-bit activations within 0.5% of llama-perplexity's", .enabled(if: Fixtures.modelScaleTests, "release build (or SIEVE_MODEL_TESTS=1)"),
           arguments: ["tiny-llama/q6_k.gguf", "tiny-llama/q5_0.gguf", "tiny-llama/q4_k_m.gguf", "tiny-llama/q5_1.gguf",
                       "tiny-llama/q5_k_m.gguf", "tiny-llama/q3_k_m.gguf", "tiny-llama/q2_k.gguf",
-                      "tiny-llama/iq4_xs.gguf"].filter(Fixtures.has))
+                      "tiny-llama/iq4_xs.gguf", "tiny-llama/iq2_xxs.gguf", "tiny-llama/iq3_xxs.gguf"].filter(Fixtures.has))
     func ggufPerplexityWithQuantizedActivations(_ file: String) throws {
         let value = try #require(try Self.llamaPerplexity(file)["ppl"]?.doubleValue)
         let graph = try Fixtures.graph(file)

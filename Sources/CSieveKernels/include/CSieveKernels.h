@@ -2,7 +2,7 @@
 #define SIEVE_CSIEVEKERNELS_H
 #include <stdint.h>
 
-/// 1 when the CPU has AVX-512 VNNI (+ VL, AVX2, FMA, F16C), so the *_vnni kernels may be called; 0 otherwise
+/// 1 when the CPU has AVX-512 VNNI (+ VL, BW, AVX2, FMA, F16C), so the *_vnni kernels may be called; 0 otherwise
 /// (always 0 off x86-64).
 int sieve_cpu_has_avx512_vnni(void);
 
@@ -129,6 +129,45 @@ SIEVE_K_ROW_KERNELS(avx2)
                                                 const int16_t *bsums, float *out, intptr_t outStride);
 SIEVE_IQ_ROW_KERNELS(vnni)
 SIEVE_IQ_ROW_KERNELS(avx2)
+
+/// ggml's grid i-quant types (super-blocks of 256 elements whose indices pick entries of the grids in CSieveGrids.h,
+/// with sign bits and integer scales 2s + 1 per 16 or 32 elements; iq1_s and iq1_m add a shift δ = ±1/8 per 32 or 8
+/// elements), for `sieve_grid_dot_rows4` and `sieve_grid_dot_rows4_tokens`.
+typedef enum {
+    /** 66-byte super-blocks: f16 d; per 32 elements 4 index bytes and a word of four 7-bit sign indices and s; d/8·(2s + 1) per 32. */
+    SIEVE_GRID_IQ2_XXS = 0,
+    /** 74 bytes: f16 d, 32 words of a 9-bit index and a 7-bit sign index, 8 bytes of 4-bit s; d/8·(2s + 1) per 16. */
+    SIEVE_GRID_IQ2_XS = 1,
+    /** 82 bytes: f16 d, 32 low index bytes, 32 sign bytes, 8 bytes of index bits 8…9, 8 of 4-bit s; d/8·(2s + 1) per 16. */
+    SIEVE_GRID_IQ2_S = 2,
+    /** 98 bytes: f16 d, 64 index bytes (4 elements each), per 32 elements a word of four 7-bit sign indices and s; d/4·(2s + 1) per 32. */
+    SIEVE_GRID_IQ3_XXS = 3,
+    /** 110 bytes: f16 d, 64 low index bytes, 8 bytes of index bit 8, 32 sign bytes, 4 bytes of 4-bit s; d·(2s + 1) per 32. */
+    SIEVE_GRID_IQ3_S = 4,
+    /** 50 bytes: f16 d, 32 low index bytes, per 32 elements a word of index bits 8…10, 3-bit s and δ's sign; d·(2s + 1)·(g + δ). */
+    SIEVE_GRID_IQ1_S = 5,
+    /** 56 bytes: 32 low index bytes, a nibble per 8 elements (index bits 8…10, δ's sign), 3-bit s per 16, the f16 d in the top nibbles of the scale words. */
+    SIEVE_GRID_IQ1_M = 6,
+} SieveGridType;
+
+// Dot products of four rows of a grid i-quant type (`SieveGridType`; nsb super-blocks each, ggml's layouts) with
+// q8_K activations as the K-quant kernels above (bsums are not needed). Each super-block is decoded to signed grid
+// values and integer scales, whose products with the codes are summed exactly in int32. Each kernel exists as *_vnni
+// (signs applied with AVX-512 BW masks, `vpdpwssd`) and *_avx2 (`vpsignb`), with the same integer sums and float
+// operations, hence the same results (call only where sieve_cpu_has_avx512_vnni(), respectively sieve_cpu_has_avx2(),
+// returns 1).
+#define SIEVE_GRID_ROW_KERNELS(suffix) \
+    /** Four rows of `type`: out[i] receives row i's dot product with one token's activations. */ \
+    void sieve_grid_dot_rows4_##suffix(SieveGridType type, const void *r0, const void *r1, const void *r2, const void *r3, \
+                                       int nsb, const int8_t *xq, const float *xd, float *out); \
+    /** The same four rows with `tokens` tokens' activations (for prefill; token t's codes at xq + 256·nsb·t, its */ \
+    /** scales at xd + nsb·t), row i's product with token t to out[outStride·t + i]: each row's super-blocks are */ \
+    /** decoded once per 16 tokens. Bit for bit the results of one sieve_grid_dot_rows4 call per token. */ \
+    void sieve_grid_dot_rows4_tokens_##suffix(SieveGridType type, const void *r0, const void *r1, const void *r2, \
+                                              const void *r3, int nsb, int tokens, const int8_t *xq, const float *xd, \
+                                              float *out, intptr_t outStride);
+SIEVE_GRID_ROW_KERNELS(vnni)
+SIEVE_GRID_ROW_KERNELS(avx2)
 
 /// `y[0..<rows]` = the products of a q8_0 matrix re-laid 16 rows at a time (`InterleavedQ8Matrix`, 64-byte
 /// aligned) with one token's activations quantized to q8_0 (`xq` codes, `xd` block scales, `xo[b]` = −128 · the sum
