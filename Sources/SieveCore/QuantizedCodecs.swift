@@ -132,7 +132,7 @@ public enum QuantizedCodecs {
         case .q8_K: quantizeQ8_K(values, block)
         case .iq4_nl: quantizeIQ4_NL(values, block)
         case .iq4_xs: quantizeIQ4_XS(values, block)
-        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m:
+        case _ where dtype.isGridQuantized:
             preconditionFailure("Sieve does not quantize to the grid type \(dtype.name); QuantizedCodecs.quantize rejects it")
         default: preconditionFailure("\(dtype.name) is not block-quantized")
         }

@@ -141,8 +141,7 @@ enum CRowKernels {
     /// The super-block types (K-quants, iq4_xs, the grid i-quants) whose C kernels also multiply several tokens at once:
     /// their prefill products use 8-bit activations as decode does (and as llama.cpp does), instead of dequantized
     /// weights in f32.
-    static let multiTokenTypes: Set<DType> = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s,
-                                              .iq1_s, .iq1_m]
+    static let multiTokenTypes = Set<DType>([.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs] + DType.allCases.filter(\.isGridQuantized))
 
     #if arch(x86_64)
     /// The C kernels' name for a grid i-quant type (`sieve_grid_dot_rows4_vnni` …), nil for every other type.
@@ -336,8 +335,8 @@ enum CRowKernels {
     static func supports(_ dtype: DType) -> Bool { supportedTypes.contains(dtype) }
 
     /// The quantized types with C row kernels.
-    static let supportedTypes: Set<DType> = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs,
-                                             .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m]
+    static let supportedTypes = Set<DType>([.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs]
+                                           + DType.allCases.filter(\.isGridQuantized))
 
     /// Whether decode products of `dtype` run in C with the `vnni`/`avx2` choices on this CPU (the 8-bit kernels,
     /// or `halfRows`).

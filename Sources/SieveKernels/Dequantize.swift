@@ -19,8 +19,7 @@ enum Dequantize {
         case .q4_K: q4_K(src, blocks: columns / 256, into: out)
         case .q5_K: q4_K(src, blocks: columns / 256, into: out, fiveBits: true)
         case .q6_K: q6_K(src, blocks: columns / 256, into: out)
-        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m:
-            GridQuant.decodeRow(src, dtype: dtype, blocks: columns / 256, into: out)
+        case _ where dtype.isGridQuantized: GridQuant.decodeRow(src, dtype: dtype, blocks: columns / 256, into: out)
         default: rowReference(src, dtype: dtype, columns: columns, into: out)
         }
     }

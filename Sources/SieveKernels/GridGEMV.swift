@@ -12,13 +12,10 @@ import SieveCore
 /// d/8. All three are exact: the decoded floats are the format's values bit for bit, and a product's integer sum
 /// `Σ sc·Σ v·x` (at most 256·62·127·31 < 2³¹ in magnitude) is exact in Int32.
 enum GridQuant {
-    /// The grid types.
-    static let types: Set<DType> = [.iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m]
-
     /// Writes the f16 super-block scale `d` (bits) of the `dtype` block at `block`, where the type keeps it: the first
     /// two bytes, or iq1_m's top nibbles of its four scale words (lowest nibble in the first word).
     static func setScale(_ d: UInt16, block: UnsafeMutableRawPointer, dtype: DType) {
-        precondition(types.contains(dtype), "\(dtype.name) is not a grid type")
+        precondition(dtype.isGridQuantized, "\(dtype.name) is not a grid type")
         guard dtype == .iq1_m else { return block.storeBytes(of: d, toByteOffset: 0, as: UInt16.self) }
         for k in 0..<4 {
             let word = block.loadUnaligned(fromByteOffset: 48 + 2 * k, as: UInt16.self)

@@ -199,7 +199,7 @@ public enum KernelBenchmark {
             default: offsets = [0]
             }
             for b in 0..<(count / dtype.blockBytes) {
-                if GridQuant.types.contains(dtype) {
+                if dtype.isGridQuantized {
                     GridQuant.setScale(scale, block: p + b * dtype.blockBytes, dtype: dtype)
                 } else {
                     for o in offsets { p.storeBytes(of: scale, toByteOffset: b * dtype.blockBytes + o, as: UInt16.self) }

@@ -446,7 +446,8 @@ public enum MatMul {
     static func prepareDecode(_ dtype: DType, _ input: MatMulInput) {
         switch dtype {
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl: input.prepareQ8()
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: input.prepareQ8K()
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: input.prepareQ8K()
+        case _ where dtype.isGridQuantized: input.prepareQ8K()
         case .f16 where input.kernels != .swift && CRowKernels.decodesInC(.f16): input.prepareHalf()
         default: break
         }
@@ -506,7 +507,7 @@ public enum MatMul {
             case .q6_K: KQuant.q6KRows(w, rows, input.q8K(t), y)
             case .iq4_nl: QuantizedGEMV.rows(IQ4NLDot.self, w, rows, input.q8(t), y)
             case .iq4_xs: KQuant.iq4XSRows(w, rows, input.q8K(t), y)
-            case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: GridQuant.rows(w, rows, input.q8K(t), y)
+            case _ where w.dtype.isGridQuantized: GridQuant.rows(w, rows, input.q8K(t), y)
             default: preconditionFailure("WeightMatrix admits no \(w.dtype.name)")
             }
         }

@@ -29,7 +29,8 @@ extension MatMul {
         let block: Int
         switch w.dtype {
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl: block = 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: block = 256
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: block = 256
+        case _ where w.dtype.isGridQuantized: block = 256
         default: block = 0
         }
         var rounded = [Float](UnsafeBufferPointer(start: x, count: tokens * w.columns))

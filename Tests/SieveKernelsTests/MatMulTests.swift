@@ -187,7 +187,7 @@ import Testing
     @Test(arguments: CRowKernels.multiTokenTypes.sorted { $0.rawValue < $1.rawValue }, availableKernels.filter { $0 != .swift })
     func multiTokenProductsEqualOneTokenProducts(dtype: DType, kernels: DecodeKernels) throws {
         let w = try Fixtures.matrix(dtype, rows: 4 * 9 + 3, columns: Self.columns, seed: 13)
-        let counts = GridQuant.types.contains(dtype) ? [CRowKernels.gridTokenTile + 2, CRowKernels.gridTokenTile + 5, CRowKernels.gridTokenTile + 11]
+        let counts = dtype.isGridQuantized ? [CRowKernels.gridTokenTile + 2, CRowKernels.gridTokenTile + 5, CRowKernels.gridTokenTile + 11]
                                                       : [2 * CRowKernels.tokenTile + 5]
         for tokens in counts {
             var rng = SplitMix64(seed: 300)

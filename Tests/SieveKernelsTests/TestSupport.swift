@@ -7,7 +7,7 @@ enum Fixtures {
     /// Random `[rows, columns]` weights encoded as `dtype` (quantized types through the reference quantizers; the grid
     /// types as random blocks, `gridMatrix`).
     static func matrix(_ dtype: DType, rows: Int, columns: Int, seed: UInt64, scale: Float = 1) throws -> WeightMatrix {
-        if GridQuant.types.contains(dtype) { return try gridMatrix(dtype, rows: rows, columns: columns, seed: seed, scale: scale) }
+        if dtype.isGridQuantized { return try gridMatrix(dtype, rows: rows, columns: columns, seed: seed, scale: scale) }
         var rng = SplitMix64(seed: seed)
         let values = rng.floats(rows * columns, scale: scale)
         let buffer = TensorBuffer(count: dtype.byteCount(elements: rows * columns)!)
