@@ -768,6 +768,32 @@ __attribute__((target("avx2,fma,f16c"))) void sieve_q5_0_interleaved16_tokens_av
 
 
 
+void sieve_q8K_token_panels(const int8_t *xq, const float *xd, int tokens, int nsb, uint8_t *xp, float *xdp) {
+    const int tiles = (tokens + 15) / 16;
+    for (int tile = 0; tile < tiles; tile++) {
+        for (int sb = 0; sb < nsb; sb++) {
+            uint8_t *panel = xp + (intptr_t)4096 * ((intptr_t)nsb * tile + sb);
+            float *scales = xdp + (intptr_t)16 * ((intptr_t)nsb * tile + sb);
+            for (int k = 0; k < 16; k++) {
+                const int t = 16 * tile + k;
+                if (t >= tokens) {
+                    for (int g = 0; g < 64; g++) __builtin_memset(panel + 64 * g + 4 * k, 128, 4);
+                    scales[k] = 0;
+                    continue;
+                }
+                const int8_t *codes = xq + (intptr_t)256 * nsb * t + 256 * sb;
+                for (int g = 0; g < 64; g++) {
+                    uint32_t four;
+                    __builtin_memcpy(&four, codes + 4 * g, 4);
+                    four ^= 0x80808080u;
+                    __builtin_memcpy(panel + 64 * g + 4 * k, &four, 4);
+                }
+                scales[k] = xd[(intptr_t)nsb * t + sb];
+            }
+        }
+    }
+}
+
 int sieve_cpu_has_avx512_vnni(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&

@@ -165,6 +165,13 @@ enum CRowKernels {
         kernels != .swift && multiTokenTypes.contains(dtype)
     }
 
+    /// Whether prefill products of `dtype` weights run in the grid i-quants' VNNI panel kernel
+    /// (`sieve_grid_panel_rows_vnni`, 16 tokens per `vpdpbusd`), whose tokens `MatMulInput.prepareGridPanels` lays out.
+    @inline(__always)
+    static func multipliesGridPanels(_ dtype: DType, _ kernels: DecodeKernels) -> Bool {
+        kernels == .vnni && dtype.isGridQuantized
+    }
+
     /// Tokens per call of the multi-token kernels.
     static let tokenTile = 8
 
@@ -184,6 +191,11 @@ enum CRowKernels {
         precondition(vnni || input.kernels == .avx2, "no C row kernels named \(input.kernels.rawValue)")
         let nsb = Int32(input.columns / 256), tokens = input.tokens
         let grid = gridType(w.dtype)
+        if let grid, multipliesGridPanels(w.dtype, input.kernels) {
+            return sieve_grid_panel_rows_vnni(grid, w.row(rows.lowerBound), w.rowBytes, Int32(rows.count), nsb, Int32(tokens),
+                                              input.gridPanelCodes, input.gridPanelScales, output + rows.lowerBound,
+                                              outputStride)
+        }
         let tile = grid == nil ? tokenTile : gridTokenTile
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * tile) { buffer in
             let o = buffer.baseAddress!

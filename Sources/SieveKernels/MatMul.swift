@@ -36,6 +36,7 @@ public final class MatMulInput: @unchecked Sendable {
         var stride = 0
         var q8Ready = false
         var q8KReady = false
+        var gridPanelsReady = false
         var halfReady = false
         var panelsReady = false
         var mixedHalf = CRowKernels.mixedHalfConversionPays
@@ -52,6 +53,10 @@ public final class MatMulInput: @unchecked Sendable {
     private let q8KCodes: UnsafeMutablePointer<Int8>
     private let q8KScales: UnsafeMutablePointer<Float>
     private let q8KSums: UnsafeMutablePointer<Int16>
+    /// Prefill tokens in tiles of 16 for the grid i-quants' VNNI kernel (`sieve_q8K_token_panels`): codes + 128, and
+    /// scales.
+    let gridPanelCodes: UnsafeMutablePointer<UInt8>
+    let gridPanelScales: UnsafeMutablePointer<Float>
     /// Decode tokens times 2^112 for the C f16 kernels (`sieve_half_scale_activations`), and whether each token's
     /// scaled copy is usable.
     private let halfScaled: UnsafeMutablePointer<Float>
@@ -90,6 +95,9 @@ public final class MatMulInput: @unchecked Sendable {
         q8KCodes = .allocate(capacity: maxTokens * superBlocks * 256)
         q8KScales = .allocate(capacity: maxTokens * superBlocks)
         q8KSums = .allocate(capacity: maxTokens * superBlocks * 16)
+        let gridTiles = maxTokens >= MatMul.prefillMinimumTokens && kernels == .vnni ? (maxTokens + 15) / 16 : 0
+        gridPanelCodes = .allocate(capacity: max(1, gridTiles * superBlocks * 4096))
+        gridPanelScales = .allocate(capacity: max(1, gridTiles * superBlocks * 16))
         halfScaled = .allocate(capacity: halfTokens * maxColumns)
         halfUsable = .allocate(capacity: halfTokens)
         halfUsable.initialize(repeating: false, count: halfTokens)
@@ -104,6 +112,7 @@ public final class MatMulInput: @unchecked Sendable {
     deinit {
         q8Codes.deallocate(); q8Scales.deallocate(); q8Sums.deallocate(); q8OffsetSums.deallocate(); q8CodeSums.deallocate()
         q8KCodes.deallocate(); q8KScales.deallocate(); q8KSums.deallocate()
+        gridPanelCodes.deallocate(); gridPanelScales.deallocate()
         halfScaled.deallocate(); halfUsable.deallocate()
         panels.deallocate(); tiles.deallocate()
         binding.deallocate()
@@ -185,6 +194,16 @@ public final class MatMulInput: @unchecked Sendable {
         if binding.pointee.q8KReady { return }
         for t in 0..<tokens { q8K(t).quantize(row(t)) }
         binding.pointee.q8KReady = true
+    }
+
+    /// The q8_K tokens in the tiles of the grid i-quants' VNNI prefill kernel (after `prepareQ8K`).
+    func prepareGridPanels() {
+        if binding.pointee.gridPanelsReady { return }
+        precondition(kernels == .vnni && tokens >= MatMul.prefillMinimumTokens, "grid panels are for VNNI prefill")
+        #if arch(x86_64)
+        sieve_q8K_token_panels(q8KCodes, q8KScales, Int32(tokens), Int32(columns / 256), gridPanelCodes, gridPanelScales)
+        #endif
+        binding.pointee.gridPanelsReady = true
     }
 
     func preparePanels(_ pool: ThreadPool) {
@@ -387,6 +406,7 @@ public enum MatMul {
                 precondition(isPrefill(own) == prefill, "the products of one region must all be prefill or all decode")
                 if prefill && CRowKernels.multipliesTokens(w.dtype, own.kernels) {
                     own.prepareQ8K()
+                    if CRowKernels.multipliesGridPanels(w.dtype, own.kernels) { own.prepareGridPanels() }
                 } else if prefill && InterleavedQ4.multipliesTokens(w, own.kernels) {
                     own.prepareQ8()
                 } else if prefill {
