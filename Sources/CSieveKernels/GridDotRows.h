@@ -483,11 +483,14 @@ GRID_TARGET void KERNEL(sieve_grid_dot_rows4_tokens)(SieveGridType type, const v
 
 /// Four rows' super-block decoded for `grid_panel_rows`: each row's 256 signed values, its integer scales per 16
 /// elements, the correction Σ_j sc_j·Σ value, and d.
+/// Rows decoded and multiplied together (eight independent `vpdpbusd` chains).
+#define SIEVE_GRID_PANEL_ROWS 8
+
 typedef struct {
-    _Alignas(64) int8_t w[4][256];
-    int32_t scale[4][16];
-    int32_t corr[4];
-    float d[4];
+    _Alignas(64) int8_t w[SIEVE_GRID_PANEL_ROWS][256];
+    int32_t scale[SIEVE_GRID_PANEL_ROWS][16];
+    int32_t corr[SIEVE_GRID_PANEL_ROWS];
+    float d[SIEVE_GRID_PANEL_ROWS];
 } KERNEL(GridPanelRows);
 
 /// Whether `type` has one scale per 32 elements (else per 16).
@@ -519,28 +522,29 @@ KERNEL(gridPanelRow)(SieveGridType type, const uint8_t *b, KERNEL(GridPanelRows)
 /// acc[i] (16 tokens) += Σ (row i's super-block · the tokens' codes) · d_i·dx over one super-block: `x` the tokens'
 /// biased codes (64 groups × 16 tokens × 4 bytes), `xd` their 16 scales.
 GRID_TARGET static inline __attribute__((always_inline)) void
-KERNEL(gridPanelTile)(const KERNEL(GridPanelRows) *p, int per32, const uint8_t *x, const float *xd, __m512 acc[4]) {
-    __m512i total[4];
-    for (int i = 0; i < 4; i++) total[i] = _mm512_set1_epi32(-128 * p->corr[i]);
+KERNEL(gridPanelTile)(const KERNEL(GridPanelRows) *p, int per32, const uint8_t *x, const float *xd, __m512 acc[SIEVE_GRID_PANEL_ROWS]) {
+    __m512i total[SIEVE_GRID_PANEL_ROWS];
+    for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) total[i] = _mm512_set1_epi32(-128 * p->corr[i]);
     const int groups = per32 ? 8 : 4;
     #pragma clang loop unroll(full)
     for (int j = 0; j < 64 / groups; j++) {
-        __m512i sub[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+        __m512i sub[SIEVE_GRID_PANEL_ROWS];
+        for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) sub[i] = _mm512_setzero_si512();
         #pragma clang loop unroll(full)
         for (int g = j * groups; g < (j + 1) * groups; g++) {
             const __m512i codes = _mm512_loadu_si512((const void *)(x + 64 * g));
             #pragma clang loop unroll(full)
-            for (int i = 0; i < 4; i++) {
+            for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) {
                 int32_t four;
                 __builtin_memcpy(&four, p->w[i] + 4 * g, 4);
                 sub[i] = _mm512_dpbusd_epi32(sub[i], codes, _mm512_set1_epi32(four));
             }
         }
         const int s = per32 ? 2 * j : j;
-        for (int i = 0; i < 4; i++) total[i] = _mm512_add_epi32(total[i], _mm512_mullo_epi32(sub[i], _mm512_set1_epi32(p->scale[i][s])));
+        for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) total[i] = _mm512_add_epi32(total[i], _mm512_mullo_epi32(sub[i], _mm512_set1_epi32(p->scale[i][s])));
     }
     const __m512 dx = _mm512_loadu_ps(xd);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) {
         acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[i]), _mm512_mul_ps(_mm512_set1_ps(p->d[i]), dx), acc[i]);
     }
 }
@@ -554,20 +558,20 @@ KERNEL(grid_panel_rows)(SieveGridType type, const uint8_t *rows, intptr_t rowByt
                         const uint8_t *xp, const float *xdp, float *out, intptr_t outStride) {
     const int blockBytes = sieveGridBlockBytes[type], per32 = KERNEL(gridScalesPer32)(type);
     const int tiles = (tokens + 15) / 16;
-    for (int r = 0; r < nrows; r += 4) {
-        // A group of fewer than four rows repeats its last row and stores only the real ones.
-        const int valid = nrows - r < 4 ? nrows - r : 4;
-        const uint8_t *row[4];
-        for (int i = 0; i < 4; i++) row[i] = rows + rowBytes * (r + (i < valid ? i : valid - 1));
+    for (int r = 0; r < nrows; r += SIEVE_GRID_PANEL_ROWS) {
+        // A group of fewer rows repeats its last row and stores only the real ones.
+        const int valid = nrows - r < SIEVE_GRID_PANEL_ROWS ? nrows - r : SIEVE_GRID_PANEL_ROWS;
+        const uint8_t *row[SIEVE_GRID_PANEL_ROWS];
+        for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) row[i] = rows + rowBytes * (r + (i < valid ? i : valid - 1));
         for (int first = 0; first < tiles; first += SIEVE_GRID_PANEL_TILES) {
             const int n = tiles - first < SIEVE_GRID_PANEL_TILES ? tiles - first : SIEVE_GRID_PANEL_TILES;
-            __m512 acc[SIEVE_GRID_PANEL_TILES][4];
+            __m512 acc[SIEVE_GRID_PANEL_TILES][SIEVE_GRID_PANEL_ROWS];
             for (int t = 0; t < n; t++) {
-                for (int i = 0; i < 4; i++) acc[t][i] = _mm512_setzero_ps();
+                for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) acc[t][i] = _mm512_setzero_ps();
             }
             for (int sb = 0; sb < nsb; sb++) {
                 KERNEL(GridPanelRows) p;
-                for (int i = 0; i < 4; i++) KERNEL(gridPanelRow)(type, row[i] + (intptr_t)blockBytes * sb, &p, i);
+                for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) KERNEL(gridPanelRow)(type, row[i] + (intptr_t)blockBytes * sb, &p, i);
                 for (int t = 0; t < n; t++) {
                     const intptr_t at = (intptr_t)(first + t) * nsb + sb;
                     KERNEL(gridPanelTile)(&p, per32, xp + 4096 * at, xdp + 16 * at, acc[t]);

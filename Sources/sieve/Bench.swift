@@ -36,6 +36,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Benchmark the matrix-vector/matrix-matrix kernels of every weight type instead of a model.")
     var kernels = false
 
+    @Option(help: "With --kernels: only these weight types, e.g. iq2_xxs,q4_K (default: every type the kernels multiply).")
+    var types: String?
+
     @Flag(help: "Benchmark the model's tokenizer (load time, encode/decode speed on 1 MB of text).")
     var tokenizer = false
 
@@ -73,6 +76,10 @@ struct Bench: ParsableCommand {
         if profile && (densities != nil || kernels || tokenizer) {
             throw ValidationError("--profile times one model's decode test; it does not go with --densities, --kernels or --tokenizer")
         }
+        if types != nil {
+            if !kernels { throw ValidationError("--types goes with --kernels") }
+            _ = try kernelTypes()
+        }
         if profile && generateTokens == 0 { throw ValidationError("--profile needs decoded tokens (-n above 0)") }
         if plot != nil && pplFile == nil { throw ValidationError("--plot needs --ppl-file (the chart plots perplexity increase)") }
         if let pplCtx, pplCtx < 8 { throw ValidationError("--ppl-ctx must be at least 8") }
@@ -88,10 +95,22 @@ struct Bench: ParsableCommand {
         return values
     }
 
+    /// The types of `--types`, or every type the kernels multiply.
+    func kernelTypes() throws -> [DType] {
+        guard let types else { return WeightMatrix.supportedTypes }
+        return try types.split(separator: ",").map { name in
+            guard let dtype = DType(name: String(name)), WeightMatrix.supportedTypes.contains(dtype) else {
+                let known = WeightMatrix.supportedTypes.map(\.name).joined(separator: ", ")
+                throw ValidationError("--types: no kernels for '\(name)'; the types are \(known)")
+            }
+            return dtype
+        }
+    }
+
     func run() throws {
         if kernels {
             let counts = threads.map { [$0] } ?? Array(Set([1, ProcessInfo.processInfo.activeProcessorCount])).sorted()
-            _ = KernelBenchmark.run(threads: counts, repetitions: repetitions)
+            _ = KernelBenchmark.run(threads: counts, types: try kernelTypes(), repetitions: repetitions)
             for t in counts where t > 1 {
                 let overhead = KernelBenchmark.forkJoinMicroseconds(pool: ThreadPool(threads: t))
                 print(String(format: "fork/join: %.2f µs per parallel region with %d threads (median of 5000 regions)", overhead, t))
