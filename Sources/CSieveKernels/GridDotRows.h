@@ -379,12 +379,6 @@ KERNEL(gridDots)(const KERNEL(GridBlock) *blk, const int8_t *x, intptr_t xStride
     for (int t = 0; t < n; t++) sums[t] = s[t];
 }
 
-/// Lane i: the sum of the eight int32 lanes of s[i] (exact: every partial sum of a super-block's lanes is below 2^31).
-GRID_TARGET static inline __m128i KERNEL(gridSum4)(const __m256i s[4]) {
-    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
-    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-}
-
 /// Four rows of `type` with `tokens` (1…16) tokens' activations (token t's codes at xq + 256·nsb·t, its scales at
 /// xd + nsb·t), row i's product with token t to out[outStride·t + i]: each row's super-block is decoded once and
 /// multiplied with every token's codes (decoding costs 14–25 ns per row and super-block, the products about 4 ns per
@@ -424,7 +418,7 @@ KERNEL(grid_dot_rows4_tokens)(SieveGridType type, const uint8_t *const r[4], int
         const __m128 d4 = _mm_loadu_ps(d);
         for (int t = 0; t < tokens; t++) {
             const __m128 scale = _mm_mul_ps(d4, _mm_set1_ps(xd[(intptr_t)nsb * t + sb]));
-            acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(KERNEL(gridSum4)(sums[t])), scale, acc[t]);
+            acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(KERNEL(isum4)(sums[t])), scale, acc[t]);
         }
     }
     for (int t = 0; t < tokens; t++) _mm_storeu_ps(out + outStride * t, acc[t]);
@@ -470,136 +464,3 @@ GRID_TARGET void KERNEL(sieve_grid_dot_rows4_tokens)(SieveGridType type, const v
     }
 }
 
-#ifdef DOT_U8_S8
-// Prefill with AVX-512 VNNI: the products of `grid_dot_rows4_tokens` take about 4 ns per row, token and super-block
-// (`vpmaddubsw` and `vpdpwssd` on 32 codes at a time). `grid_panel_rows` instead decodes four rows' super-block into
-// signed bytes (the grid values with their signs) and multiplies them with 16 tokens at once: the tokens' codes,
-// + 128 as unsigned bytes, are laid out by `sieve_q8K_token_panels` as 64 groups of four columns, each group 16
-// tokens × 4 bytes, so that one `vpdpbusd` takes a group of 16 tokens and one row's four values (broadcast).
-// Σ value·(x + 128) − 128·Σ value is Σ value·x, and the correction, Σ_j sc_j·Σ value over the sub-blocks j, is the
-// row's alone: one constant per row and super-block, found when decoding. Each sub-block's sum is scaled by its
-// integer scale in int32 (`vpmulld`), so a row's super-block sum is the same exact integer as in
-// `grid_dot_rows4_tokens`, followed by the same float operations: the same bits.
-
-/// Four rows' super-block decoded for `grid_panel_rows`: each row's 256 signed values, its integer scales per 16
-/// elements, the correction Σ_j sc_j·Σ value, and d.
-/// Rows decoded and multiplied together (eight independent `vpdpbusd` chains).
-#define SIEVE_GRID_PANEL_ROWS 8
-
-typedef struct {
-    _Alignas(64) int8_t w[SIEVE_GRID_PANEL_ROWS][256];
-    int32_t scale[SIEVE_GRID_PANEL_ROWS][16];
-    int32_t corr[SIEVE_GRID_PANEL_ROWS];
-    float d[SIEVE_GRID_PANEL_ROWS];
-} KERNEL(GridPanelRows);
-
-/// Whether `type` has one scale per 32 elements (else per 16).
-static inline int KERNEL(gridScalesPer32)(SieveGridType type) {
-    return type == SIEVE_GRID_IQ2_XXS || type == SIEVE_GRID_IQ3_XXS || type == SIEVE_GRID_IQ3_S || type == SIEVE_GRID_IQ1_S;
-}
-
-/// Row i of `p`: the super-block of `type` at `b`, decoded.
-GRID_TARGET static inline __attribute__((always_inline)) void
-KERNEL(gridPanelRow)(SieveGridType type, const uint8_t *b, KERNEL(GridPanelRows) *p, int i) {
-    KERNEL(GridBlock) blk;
-    KERNEL(gridDecode)(type, b, &blk);
-    __m256i corr = _mm256_setzero_si256();
-    const __m256i ones = _mm256_set1_epi8(1);
-    #pragma clang loop unroll(full)
-    for (int k = 0; k < 8; k++) {
-        const __m256i value = _mm256_mask_sub_epi8(blk.u[k], (__mmask32)blk.neg[k], _mm256_setzero_si256(), blk.u[k]);
-        _mm256_store_si256((__m256i *)(p->w[i] + 32 * k), value);
-        corr = DOT_I16_ADD(corr, _mm256_maddubs_epi16(ones, value), blk.sc[k]);
-        p->scale[i][2 * k] = (int16_t)_mm256_extract_epi16(blk.sc[k], 0);
-        p->scale[i][2 * k + 1] = (int16_t)_mm256_extract_epi16(blk.sc[k], 8);
-    }
-    const __m128i c = _mm_add_epi32(_mm256_castsi256_si128(corr), _mm256_extracti128_si256(corr, 1));
-    const __m128i c2 = _mm_add_epi32(c, _mm_shuffle_epi32(c, 0x4E));
-    p->corr[i] = _mm_cvtsi128_si32(_mm_add_epi32(c2, _mm_shuffle_epi32(c2, 0xB1)));
-    p->d[i] = blk.d;
-}
-
-/// acc[i] (16 tokens) += Σ (row i's super-block · the tokens' codes) · d_i·dx over one super-block: `x` the tokens'
-/// biased codes (64 groups × 16 tokens × 4 bytes), `xd` their 16 scales.
-GRID_TARGET static inline __attribute__((always_inline)) void
-KERNEL(gridPanelTile)(const KERNEL(GridPanelRows) *p, int per32, const uint8_t *x, const float *xd, __m512 acc[SIEVE_GRID_PANEL_ROWS]) {
-    __m512i total[SIEVE_GRID_PANEL_ROWS];
-    for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) total[i] = _mm512_set1_epi32(-128 * p->corr[i]);
-    const int groups = per32 ? 8 : 4;
-    #pragma clang loop unroll(full)
-    for (int j = 0; j < 64 / groups; j++) {
-        __m512i sub[SIEVE_GRID_PANEL_ROWS];
-        for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) sub[i] = _mm512_setzero_si512();
-        #pragma clang loop unroll(full)
-        for (int g = j * groups; g < (j + 1) * groups; g++) {
-            const __m512i codes = _mm512_loadu_si512((const void *)(x + 64 * g));
-            #pragma clang loop unroll(full)
-            for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) {
-                int32_t four;
-                __builtin_memcpy(&four, p->w[i] + 4 * g, 4);
-                sub[i] = _mm512_dpbusd_epi32(sub[i], codes, _mm512_set1_epi32(four));
-            }
-        }
-        const int s = per32 ? 2 * j : j;
-        for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) total[i] = _mm512_add_epi32(total[i], _mm512_mullo_epi32(sub[i], _mm512_set1_epi32(p->scale[i][s])));
-    }
-    const __m512 dx = _mm512_loadu_ps(xd);
-    for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) {
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[i]), _mm512_mul_ps(_mm512_set1_ps(p->d[i]), dx), acc[i]);
-    }
-}
-
-/// Token tiles multiplied per decoded super-block of four rows (at most 128 tokens; the accumulators, 8 KB, stay in L1).
-#define SIEVE_GRID_PANEL_TILES 8
-
-/// `sieve_grid_panel_rows` for one type (a constant, so that its decoder is inlined alone).
-GRID_TARGET static inline __attribute__((always_inline)) void
-KERNEL(grid_panel_rows)(SieveGridType type, const uint8_t *rows, intptr_t rowBytes, int nrows, int nsb, int tokens,
-                        const uint8_t *xp, const float *xdp, float *out, intptr_t outStride) {
-    const int blockBytes = sieveGridBlockBytes[type], per32 = KERNEL(gridScalesPer32)(type);
-    const int tiles = (tokens + 15) / 16;
-    for (int r = 0; r < nrows; r += SIEVE_GRID_PANEL_ROWS) {
-        // A group of fewer rows repeats its last row and stores only the real ones.
-        const int valid = nrows - r < SIEVE_GRID_PANEL_ROWS ? nrows - r : SIEVE_GRID_PANEL_ROWS;
-        const uint8_t *row[SIEVE_GRID_PANEL_ROWS];
-        for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) row[i] = rows + rowBytes * (r + (i < valid ? i : valid - 1));
-        for (int first = 0; first < tiles; first += SIEVE_GRID_PANEL_TILES) {
-            const int n = tiles - first < SIEVE_GRID_PANEL_TILES ? tiles - first : SIEVE_GRID_PANEL_TILES;
-            __m512 acc[SIEVE_GRID_PANEL_TILES][SIEVE_GRID_PANEL_ROWS];
-            for (int t = 0; t < n; t++) {
-                for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) acc[t][i] = _mm512_setzero_ps();
-            }
-            for (int sb = 0; sb < nsb; sb++) {
-                KERNEL(GridPanelRows) p;
-                for (int i = 0; i < SIEVE_GRID_PANEL_ROWS; i++) KERNEL(gridPanelRow)(type, row[i] + (intptr_t)blockBytes * sb, &p, i);
-                for (int t = 0; t < n; t++) {
-                    const intptr_t at = (intptr_t)(first + t) * nsb + sb;
-                    KERNEL(gridPanelTile)(&p, per32, xp + 4096 * at, xdp + 16 * at, acc[t]);
-                }
-            }
-            for (int t = 0; t < n; t++) {
-                const int firstToken = 16 * (first + t), count = tokens - firstToken < 16 ? tokens - firstToken : 16;
-                for (int i = 0; i < valid; i++) {
-                    float lanes[16];
-                    _mm512_storeu_ps(lanes, acc[t][i]);
-                    for (int k = 0; k < count; k++) out[outStride * (firstToken + k) + r + i] = lanes[k];
-                }
-            }
-        }
-    }
-}
-
-GRID_TARGET void KERNEL(sieve_grid_panel_rows)(SieveGridType type, const void *rows, intptr_t rowBytes, int nrows, int nsb,
-                                               int tokens, const uint8_t *xp, const float *xdp, float *out,
-                                               intptr_t outStride) {
-    switch (type) {
-    case SIEVE_GRID_IQ2_XXS: KERNEL(grid_panel_rows)(SIEVE_GRID_IQ2_XXS, rows, rowBytes, nrows, nsb, tokens, xp, xdp, out, outStride); break;
-    case SIEVE_GRID_IQ2_XS: KERNEL(grid_panel_rows)(SIEVE_GRID_IQ2_XS, rows, rowBytes, nrows, nsb, tokens, xp, xdp, out, outStride); break;
-    case SIEVE_GRID_IQ2_S: KERNEL(grid_panel_rows)(SIEVE_GRID_IQ2_S, rows, rowBytes, nrows, nsb, tokens, xp, xdp, out, outStride); break;
-    case SIEVE_GRID_IQ3_XXS: KERNEL(grid_panel_rows)(SIEVE_GRID_IQ3_XXS, rows, rowBytes, nrows, nsb, tokens, xp, xdp, out, outStride); break;
-    case SIEVE_GRID_IQ3_S: KERNEL(grid_panel_rows)(SIEVE_GRID_IQ3_S, rows, rowBytes, nrows, nsb, tokens, xp, xdp, out, outStride); break;
-    case SIEVE_GRID_IQ1_S: KERNEL(grid_panel_rows)(SIEVE_GRID_IQ1_S, rows, rowBytes, nrows, nsb, tokens, xp, xdp, out, outStride); break;
-    case SIEVE_GRID_IQ1_M: KERNEL(grid_panel_rows)(SIEVE_GRID_IQ1_M, rows, rowBytes, nrows, nsb, tokens, xp, xdp, out, outStride); break;
-    }
-}
-#endif

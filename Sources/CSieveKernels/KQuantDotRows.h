@@ -19,6 +19,13 @@ KERNEL_TARGET static inline void KERNEL(reduce4)(const __m256 a[4], float *out) 
     _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
 }
 
+/// Lane i: the sum of the eight int32 lanes of s[i] (exact where every partial sum of the lanes is below 2^31, as
+/// for a super-block's).
+KERNEL_TARGET static inline __m128i KERNEL(isum4)(const __m256i s[4]) {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
 /// The eight 6-bit scales and mins of a q4_K/q5_K super-block (the 12 bytes at `s`), one byte each.
 KERNEL_TARGET static inline void KERNEL(scalesAndMins)(const uint8_t *s, uint8_t scales[8], uint8_t mins[8]) {
     uint32_t u0, u1, u2;
@@ -359,26 +366,27 @@ KERNEL_TARGET static inline __m256i KERNEL(groupDots)(__m256i sum, const __m256i
 /// Four q2_K (`bits` 2), q3_K (3) or q6_K (6) rows — the K-quants with scales per group of 16 — with `tokens`
 /// (1…16) tokens' activations (token t's at xq + 256·nsb·t, xd + nsb·t, bsums + 16·nsb·t), row i's product with
 /// token t to out[outStride·t + i], for prefill: each row's super-block is unpacked once (codes, scales, d, and
-/// q2_K's mins) and multiplied with every token's activations. The decode kernels are this one with one token, and a
-/// token's integer sums and float operations do not depend on the others, so the results are those of one decode call
-/// per token, bit for bit.
+/// q2_K's mins) and multiplied with every token's activations. Per row, token and super-block the float work is one
+/// conversion of the exact integer sum and one multiply-add by d·dx (q2_K: and of the mins' sum by dmin·dx, kept
+/// apart and subtracted at the end), in super-block order, as in the VNNI panel kernel (PanelRows.h), so that every
+/// path gives the same bits. The decode kernels are this one with one token, and a token's integer sums and float
+/// operations do not depend on the others, so the results are those of one decode call per token, bit for bit.
 KERNEL_TARGET static inline __attribute__((always_inline)) void
 KERNEL(groupK_dot_rows4_tokens)(const uint8_t *const r[4], int nsb, int bits, int tokens, const int8_t *xq,
                                 const float *xd, const int16_t *bsums, float *out, intptr_t outStride) {
     const int blockBytes = bits == 2 ? 84 : bits == 3 ? 110 : 210;
     const intptr_t xStride = (intptr_t)256 * nsb;
-    __m256 acc[16][4], corr[16][4];
-    for (int t = 0; t < tokens; t++) {
-        for (int i = 0; i < 4; i++) acc[t][i] = corr[t][i] = _mm256_setzero_ps();
-    }
+    __m128 acc[16], corr[16];
+    for (int t = 0; t < tokens; t++) acc[t] = corr[t] = _mm_setzero_ps();
     for (int sb = 0; sb < nsb; sb++) {
+        __m256i sums[16][4], mins[16][4];
+        float d[4], dmin[4] = {0, 0, 0, 0};
         for (int i = 0; i < 4; i++) {
             const uint8_t *b = r[i] + blockBytes * sb;
             __m256i q[8], s[8];
             // offsets: q3_K's and q6_K's signed scales (their codes' offsets 4 and 32 = 1 << shift), q2_K's mins.
             __m256i offsets;
             int shift = 0;
-            float d, dmin = 0;
             if (bits == 2) {
                 const __m128i low = _mm_set1_epi8(0x0F), sm = _mm_loadu_si128((const __m128i *)b);
                 KERNEL(crumbs4)(_mm256_loadu_si256((const __m256i *)(b + 16)), q);
@@ -388,8 +396,8 @@ KERNEL(groupK_dot_rows4_tokens)(const uint8_t *const r[4], int nsb, int bits, in
                 uint32_t h;
                 __builtin_memcpy(&h, b + 80, 4);
                 const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)h));
-                d = _mm_cvtss_f32(dm);
-                dmin = _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1));
+                d[i] = _mm_cvtss_f32(dm);
+                dmin[i] = _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1));
             } else {
                 __m128i s8;
                 uint16_t h;
@@ -409,32 +417,27 @@ KERNEL(groupK_dot_rows4_tokens)(const uint8_t *const r[4], int nsb, int bits, in
                 }
                 KERNEL(groupScales)(s8, s);
                 offsets = _mm256_cvtepi8_epi16(s8);
-                d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+                d[i] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
             }
             const int8_t *x = xq + 256 * sb;
             for (int t = 0; t < tokens; t++, x += xStride) {
                 const __m256i b16 = _mm256_loadu_si256((const __m256i *)(bsums + 16 * (nsb * (intptr_t)t + sb)));
                 const __m256i m = _mm256_madd_epi16(offsets, b16);
-                const __m256 dx = _mm256_set1_ps(xd[nsb * (intptr_t)t + sb]);
                 // q3_K/q6_K: −(offset) · Σ_g s_g · Σx_g starts the sum; q2_K: the mins' term is kept apart.
-                __m256i sum = bits == 2 ? _mm256_setzero_si256()
-                                        : _mm256_slli_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), m), shift);
-                sum = KERNEL(groupDots)(sum, q, x, s);
-                acc[t][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dx, _mm256_set1_ps(d)), acc[t][i]);
-                if (bits == 2) corr[t][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dx, _mm256_set1_ps(dmin)), corr[t][i]);
+                const __m256i start = bits == 2 ? _mm256_setzero_si256()
+                                                : _mm256_slli_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), m), shift);
+                sums[t][i] = KERNEL(groupDots)(start, q, x, s);
+                mins[t][i] = m;
             }
         }
-    }
-    for (int t = 0; t < tokens; t++) {
-        if (bits == 2) {
-            float a[4], c[4];
-            KERNEL(reduce4)(acc[t], a);
-            KERNEL(reduce4)(corr[t], c);
-            for (int i = 0; i < 4; i++) out[outStride * t + i] = a[i] - c[i];
-        } else {
-            KERNEL(reduce4)(acc[t], out + outStride * t);
+        const __m128 d4 = _mm_loadu_ps(d), dmin4 = _mm_loadu_ps(dmin);
+        for (int t = 0; t < tokens; t++) {
+            const __m128 dx = _mm_set1_ps(xd[nsb * (intptr_t)t + sb]);
+            acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(KERNEL(isum4)(sums[t])), _mm_mul_ps(d4, dx), acc[t]);
+            if (bits == 2) corr[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(KERNEL(isum4)(mins[t])), _mm_mul_ps(dmin4, dx), corr[t]);
         }
     }
+    for (int t = 0; t < tokens; t++) _mm_storeu_ps(out + outStride * t, bits == 2 ? _mm_sub_ps(acc[t], corr[t]) : acc[t]);
 }
 
 /// `groupK_dot_rows4_tokens` for any number of tokens, in tiles of at most 16 (the rows are read once per tile).

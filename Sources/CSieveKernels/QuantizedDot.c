@@ -32,6 +32,7 @@ void sieve_pool_body_call(const SievePoolBody *body, intptr_t lower, intptr_t up
 #include "IQuantDotRows.h"
 #define GRID_TARGET __attribute__((target("avx512vnni,avx512vl,avx512bw,avx2,fma,f16c")))
 #include "GridDotRows.h"
+#include "PanelRows.h"
 #undef GRID_TARGET
 #undef KERNEL_TARGET
 #undef KERNEL
@@ -768,16 +769,20 @@ __attribute__((target("avx2,fma,f16c"))) void sieve_q5_0_interleaved16_tokens_av
 
 
 
-void sieve_q8K_token_panels(const int8_t *xq, const float *xd, int tokens, int nsb, uint8_t *xp, float *xdp) {
+void sieve_q8K_token_panels(const int8_t *xq, const float *xd, const int16_t *bsums, int tokens, int nsb,
+                            const SieveTokenPanels *out) {
     const int tiles = (tokens + 15) / 16;
     for (int tile = 0; tile < tiles; tile++) {
         for (int sb = 0; sb < nsb; sb++) {
-            uint8_t *panel = xp + (intptr_t)4096 * ((intptr_t)nsb * tile + sb);
-            float *scales = xdp + (intptr_t)16 * ((intptr_t)nsb * tile + sb);
+            const intptr_t at = (intptr_t)nsb * tile + sb;
+            uint8_t *panel = out->codes + 4096 * at;
+            float *scales = out->scales + 16 * at;
+            int32_t *sums = out->sums + 128 * at;
             for (int k = 0; k < 16; k++) {
                 const int t = 16 * tile + k;
                 if (t >= tokens) {
                     for (int g = 0; g < 64; g++) __builtin_memset(panel + 64 * g + 4 * k, 128, 4);
+                    for (int j = 0; j < 8; j++) sums[16 * j + k] = 0;
                     scales[k] = 0;
                     continue;
                 }
@@ -788,6 +793,8 @@ void sieve_q8K_token_panels(const int8_t *xq, const float *xd, int tokens, int n
                     four ^= 0x80808080u;
                     __builtin_memcpy(panel + 64 * g + 4 * k, &four, 4);
                 }
+                const int16_t *b = bsums + (intptr_t)16 * nsb * t + 16 * sb;
+                for (int j = 0; j < 8; j++) __builtin_memcpy(sums + 16 * j + k, b + 2 * j, 4);
                 scales[k] = xd[(intptr_t)nsb * t + sb];
             }
         }

@@ -165,11 +165,12 @@ enum CRowKernels {
         kernels != .swift && multiTokenTypes.contains(dtype)
     }
 
-    /// Whether prefill products of `dtype` weights run in the grid i-quants' VNNI panel kernel
-    /// (`sieve_grid_panel_rows_vnni`, 16 tokens per `vpdpbusd`), whose tokens `MatMulInput.prepareGridPanels` lays out.
+    /// Whether prefill products of `dtype` weights run in the VNNI panel kernels (`sieve_grid_panel_rows_vnni`,
+    /// `sieve_k16_panel_rows_vnni`: eight rows decoded to signed bytes, 16 tokens per `vpdpbusd`), whose tokens
+    /// `MatMulInput.prepareTokenPanels` lays out: the grid i-quants, q2_K, q3_K and q6_K.
     @inline(__always)
-    static func multipliesGridPanels(_ dtype: DType, _ kernels: DecodeKernels) -> Bool {
-        kernels == .vnni && dtype.isGridQuantized
+    static func multipliesInPanels(_ dtype: DType, _ kernels: DecodeKernels) -> Bool {
+        kernels == .vnni && (dtype.isGridQuantized || dtype == .q2_K || dtype == .q3_K || dtype == .q6_K)
     }
 
     /// Tokens per call of the multi-token kernels.
@@ -191,10 +192,15 @@ enum CRowKernels {
         precondition(vnni || input.kernels == .avx2, "no C row kernels named \(input.kernels.rawValue)")
         let nsb = Int32(input.columns / 256), tokens = input.tokens
         let grid = gridType(w.dtype)
-        if let grid, multipliesGridPanels(w.dtype, input.kernels) {
-            return sieve_grid_panel_rows_vnni(grid, w.row(rows.lowerBound), w.rowBytes, Int32(rows.count), nsb, Int32(tokens),
-                                              input.gridPanelCodes, input.gridPanelScales, output + rows.lowerBound,
-                                              outputStride)
+        if multipliesInPanels(w.dtype, input.kernels) {
+            let first = w.row(rows.lowerBound), count = Int32(rows.count), out = output + rows.lowerBound
+            if let grid {
+                sieve_grid_panel_rows_vnni(grid, first, w.rowBytes, count, nsb, Int32(tokens), input.tokenPanels, out, outputStride)
+            } else {
+                let bits: Int32 = w.dtype == .q2_K ? 2 : w.dtype == .q3_K ? 3 : 6
+                sieve_k16_panel_rows_vnni(bits, first, w.rowBytes, count, nsb, Int32(tokens), input.tokenPanels, out, outputStride)
+            }
+            return
         }
         let tile = grid == nil ? tokenTile : gridTokenTile
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * tile) { buffer in

@@ -36,7 +36,7 @@ public final class MatMulInput: @unchecked Sendable {
         var stride = 0
         var q8Ready = false
         var q8KReady = false
-        var gridPanelsReady = false
+        var tokenPanelsReady = false
         var halfReady = false
         var panelsReady = false
         var mixedHalf = CRowKernels.mixedHalfConversionPays
@@ -53,10 +53,9 @@ public final class MatMulInput: @unchecked Sendable {
     private let q8KCodes: UnsafeMutablePointer<Int8>
     private let q8KScales: UnsafeMutablePointer<Float>
     private let q8KSums: UnsafeMutablePointer<Int16>
-    /// Prefill tokens in tiles of 16 for the grid i-quants' VNNI kernel (`sieve_q8K_token_panels`): codes + 128, and
-    /// scales.
-    let gridPanelCodes: UnsafeMutablePointer<UInt8>
-    let gridPanelScales: UnsafeMutablePointer<Float>
+    /// Prefill tokens in tiles of 16 for the VNNI panel kernels of the grid i-quants, q2_K, q3_K and q6_K
+    /// (`sieve_q8K_token_panels`): codes + 128, scales and block sums, behind one pointer for the C kernels.
+    let tokenPanels: UnsafeMutablePointer<SieveTokenPanels>
     /// Decode tokens times 2^112 for the C f16 kernels (`sieve_half_scale_activations`), and whether each token's
     /// scaled copy is usable.
     private let halfScaled: UnsafeMutablePointer<Float>
@@ -95,9 +94,11 @@ public final class MatMulInput: @unchecked Sendable {
         q8KCodes = .allocate(capacity: maxTokens * superBlocks * 256)
         q8KScales = .allocate(capacity: maxTokens * superBlocks)
         q8KSums = .allocate(capacity: maxTokens * superBlocks * 16)
-        let gridTiles = maxTokens >= MatMul.prefillMinimumTokens && kernels == .vnni ? (maxTokens + 15) / 16 : 0
-        gridPanelCodes = .allocate(capacity: max(1, gridTiles * superBlocks * 4096))
-        gridPanelScales = .allocate(capacity: max(1, gridTiles * superBlocks * 16))
+        let tokenTiles = maxTokens >= MatMul.prefillMinimumTokens && kernels == .vnni ? (maxTokens + 15) / 16 : 0
+        tokenPanels = .allocate(capacity: 1)
+        tokenPanels.initialize(to: SieveTokenPanels(codes: .allocate(capacity: max(1, tokenTiles * superBlocks * 4096)),
+                                                    scales: .allocate(capacity: max(1, tokenTiles * superBlocks * 16)),
+                                                    sums: .allocate(capacity: max(1, tokenTiles * superBlocks * 128))))
         halfScaled = .allocate(capacity: halfTokens * maxColumns)
         halfUsable = .allocate(capacity: halfTokens)
         halfUsable.initialize(repeating: false, count: halfTokens)
@@ -112,7 +113,8 @@ public final class MatMulInput: @unchecked Sendable {
     deinit {
         q8Codes.deallocate(); q8Scales.deallocate(); q8Sums.deallocate(); q8OffsetSums.deallocate(); q8CodeSums.deallocate()
         q8KCodes.deallocate(); q8KScales.deallocate(); q8KSums.deallocate()
-        gridPanelCodes.deallocate(); gridPanelScales.deallocate()
+        tokenPanels.pointee.codes.deallocate(); tokenPanels.pointee.scales.deallocate(); tokenPanels.pointee.sums.deallocate()
+        tokenPanels.deallocate()
         halfScaled.deallocate(); halfUsable.deallocate()
         panels.deallocate(); tiles.deallocate()
         binding.deallocate()
@@ -196,14 +198,14 @@ public final class MatMulInput: @unchecked Sendable {
         binding.pointee.q8KReady = true
     }
 
-    /// The q8_K tokens in the tiles of the grid i-quants' VNNI prefill kernel (after `prepareQ8K`).
-    func prepareGridPanels() {
-        if binding.pointee.gridPanelsReady { return }
-        precondition(kernels == .vnni && tokens >= MatMul.prefillMinimumTokens, "grid panels are for VNNI prefill")
+    /// The q8_K tokens in the tiles of the VNNI panel kernels (after `prepareQ8K`).
+    func prepareTokenPanels() {
+        if binding.pointee.tokenPanelsReady { return }
+        precondition(kernels == .vnni && tokens >= MatMul.prefillMinimumTokens, "token panels are for VNNI prefill")
         #if arch(x86_64)
-        sieve_q8K_token_panels(q8KCodes, q8KScales, Int32(tokens), Int32(columns / 256), gridPanelCodes, gridPanelScales)
+        sieve_q8K_token_panels(q8KCodes, q8KScales, q8KSums, Int32(tokens), Int32(columns / 256), tokenPanels)
         #endif
-        binding.pointee.gridPanelsReady = true
+        binding.pointee.tokenPanelsReady = true
     }
 
     func preparePanels(_ pool: ThreadPool) {
@@ -406,7 +408,7 @@ public enum MatMul {
                 precondition(isPrefill(own) == prefill, "the products of one region must all be prefill or all decode")
                 if prefill && CRowKernels.multipliesTokens(w.dtype, own.kernels) {
                     own.prepareQ8K()
-                    if CRowKernels.multipliesGridPanels(w.dtype, own.kernels) { own.prepareGridPanels() }
+                    if CRowKernels.multipliesInPanels(w.dtype, own.kernels) { own.prepareTokenPanels() }
                 } else if prefill && InterleavedQ4.multipliesTokens(w, own.kernels) {
                     own.prepareQ8()
                 } else if prefill {

@@ -183,13 +183,14 @@ import Testing
 
     /// The multi-token K-quant and grid kernels (prefill) give bit for bit the one-token products of decode: whole
     /// tiles of tokens and a partial one (the grid kernels' tiles of 16 in groups of four tokens, and a last group of
-    /// one, two or three; with VNNI, tiles of 16 tokens padded with zeros, and more than the 128 tokens multiplied per
-    /// decoded super-block), whole groups of four rows and a partial one.
+    /// one, two or three; the VNNI panel kernels' tiles of 16 tokens padded with zeros, and more than the 128 tokens
+    /// they multiply per decoded super-block), whole groups of four (panels: eight) rows and a partial one.
     @Test(arguments: CRowKernels.multiTokenTypes.sorted { $0.rawValue < $1.rawValue }, availableKernels.filter { $0 != .swift })
     func multiTokenProductsEqualOneTokenProducts(dtype: DType, kernels: DecodeKernels) throws {
         let w = try Fixtures.matrix(dtype, rows: 4 * 9 + 3, columns: Self.columns, seed: 13)
-        let counts = dtype.isGridQuantized ? [CRowKernels.gridTokenTile + 2, CRowKernels.gridTokenTile + 5, CRowKernels.gridTokenTile + 11, 8 * 16 + 5]
-                                                      : [2 * CRowKernels.tokenTile + 5]
+        var counts = dtype.isGridQuantized ? [CRowKernels.gridTokenTile + 2, CRowKernels.gridTokenTile + 5, CRowKernels.gridTokenTile + 11]
+                                           : [2 * CRowKernels.tokenTile + 5]
+        if CRowKernels.multipliesInPanels(dtype, kernels) { counts.append(8 * 16 + 5) }
         for tokens in counts {
             var rng = SplitMix64(seed: 300)
             let x = rng.floats(tokens * Self.columns, scale: 2)
@@ -204,7 +205,7 @@ import Testing
 
     @Test(arguments: [(DType.q4_1, 1, DecodeKernels.swift), (.q4_1, 1, .preferred), (.q8_0, 2, .preferred), (.q4_1, 9, .preferred),
                       (.f16, 1, .preferred), (.q6_K, 1, .preferred), (.f32, 9, .preferred),
-                      (.iq2_xs, 9, .preferred), (.iq1_m, 1, .preferred)])
+                      (.iq2_xs, 9, .preferred), (.iq1_m, 1, .preferred), (.q2_K, 9, .preferred)])
     func selectedRowsComputeOnlyThemselves(dtype: DType, tokens: Int, kernels: DecodeKernels) throws {
         let w = try Fixtures.matrix(dtype, rows: 64, columns: 256, seed: 3)
         var rng = SplitMix64(seed: 4)

@@ -169,19 +169,33 @@ typedef enum {
 SIEVE_GRID_ROW_KERNELS(vnni)
 SIEVE_GRID_ROW_KERNELS(avx2)
 
-/// Lays out `tokens` tokens' q8_K activations (token t's codes at xq + 256·nsb·t, its scales at xd + nsb·t) for
-/// sieve_grid_panel_rows_vnni, in tiles of 16 tokens: for tile T and super-block sb, at xp + 4096·(nsb·T + sb), 64
-/// groups of four columns, each the 16 tokens' four codes + 128 as unsigned bytes (64 bytes), and at xdp + 16·(nsb·T +
-/// sb) the 16 tokens' scales. Tokens past `tokens` in the last tile get codes 128 (zero) and scale 0. xp holds
-/// 4096·nsb·⌈tokens/16⌉ bytes, xdp 16·nsb·⌈tokens/16⌉ floats.
-void sieve_q8K_token_panels(const int8_t *xq, const float *xd, int tokens, int nsb, uint8_t *xp, float *xdp);
+/// Prefill tokens' q8_K activations laid out for the VNNI panel kernels (sieve_q8K_token_panels), in tiles of 16
+/// tokens: for tile T and super-block sb (at = nsb·T + sb), at codes + 4096·at 64 groups of four columns, each the 16
+/// tokens' four codes + 128 as unsigned bytes (64 bytes); at scales + 16·at the 16 tokens' scales; at sums + 128·at,
+/// for j = 0…7, the 16 tokens' block sums 2j and 2j + 1 as two int16 in an int32 each. Buffers of 4096, 16 and 128
+/// elements per tile and super-block.
+typedef struct {
+    uint8_t *codes;
+    float *scales;
+    int32_t *sums;
+} SieveTokenPanels;
+
+/// Lays out `tokens` tokens' q8_K activations (token t's codes at xq + 256·nsb·t, its scales at xd + nsb·t, its block
+/// sums at bsums + 16·nsb·t) in `out`. Tokens past `tokens` in the last tile get codes 128 (zero), sums 0 and scale 0.
+void sieve_q8K_token_panels(const int8_t *xq, const float *xd, const int16_t *bsums, int tokens, int nsb,
+                            const SieveTokenPanels *out);
 
 /// Rows 0…nrows−1 of a grid i-quant matrix (row r at rows + rowBytes·r, nsb super-blocks) times `tokens` tokens laid
-/// out by sieve_q8K_token_panels, row r's product with token t to out[outStride·t + r]: each super-block of four rows
-/// is decoded once for up to 128 tokens and multiplied with 16 tokens per `vpdpbusd`. Bit for bit the results of
-/// sieve_grid_dot_rows4_vnni per token (call only where sieve_cpu_has_avx512_vnni() returns 1).
+/// out by sieve_q8K_token_panels, row r's product with token t to out[outStride·t + r]: each super-block of eight rows
+/// is decoded once to signed bytes for up to 128 tokens and multiplied with 16 tokens per `vpdpbusd`. Bit for bit the
+/// results of sieve_grid_dot_rows4_vnni per token (call only where sieve_cpu_has_avx512_vnni() returns 1).
 void sieve_grid_panel_rows_vnni(SieveGridType type, const void *rows, intptr_t rowBytes, int nrows, int nsb, int tokens,
-                                const uint8_t *xp, const float *xdp, float *out, intptr_t outStride);
+                                const SieveTokenPanels *x, float *out, intptr_t outStride);
+
+/// sieve_grid_panel_rows_vnni for q2_K (`bits` 2), q3_K (3) or q6_K (6) rows: bit for bit the results of
+/// sieve_q2_K_dot_rows4_vnni (…_q3_K_…, …_q6_K_…) per token.
+void sieve_k16_panel_rows_vnni(int bits, const void *rows, intptr_t rowBytes, int nrows, int nsb, int tokens,
+                               const SieveTokenPanels *x, float *out, intptr_t outStride);
 
 /// `y[0..<rows]` = the products of a q8_0 matrix re-laid 16 rows at a time (`InterleavedQ8Matrix`, 64-byte
 /// aligned) with one token's activations quantized to q8_0 (`xq` codes, `xd` block scales, `xo[b]` = −128 · the sum
