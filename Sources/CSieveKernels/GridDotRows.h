@@ -19,8 +19,8 @@
 // subtraction, else `vpsignb`. `vpmaddubsw` multiplies magnitudes by signed codes in pairs (at most 2·62·127, no
 // saturation), and DOT_I16_ADD weights each pair by its int16 scale into int32 lanes (`vpdpwssd` with VNNI). A
 // super-block's integer sum is exact (at most 256·62·127·31 < 2^31) whatever the order, so both sets give the same
-// sums and, with the same float operations, the same results; one conversion and multiply-add per row, token and
-// super-block, each row's eight lanes reduced at the end.
+// sums and, with the same float operations, the same results: each row's eight lanes are reduced to the exact sum
+// per super-block, then converted once and multiplied by d·dx, as in the VNNI panel kernel of prefill (PanelRows.h).
 //
 // Decoding is the cost (32 or 64 table lookups per row and super-block, against about 30 instructions of products per
 // token). The lookups are scalar loads put together into vectors: AVX2 gathers took a Zen 4 core 26.6 instead of
@@ -395,11 +395,11 @@ KERNEL(grid_dot_rows4_tokens)(SieveGridType type, const uint8_t *const r[4], int
     for (int t = 0; t < tokens; t++) acc[t] = _mm_setzero_ps();
     for (int sb = 0; sb < nsb; sb++) {
         __m256i sums[16][4];
-        float d[4];
+        __m128 d4 = _mm_setzero_ps();
         for (int i = 0; i < 4; i++) {
             KERNEL(GridBlock) blk;
             KERNEL(gridDecode)(type, r[i] + (intptr_t)blockBytes * sb, &blk);
-            d[i] = blk.d;
+            d4 = KERNEL(shiftIn)(d4, _mm_set_ss(blk.d));
             __m256i s[16];
             if (tokens == 1) {
                 s[0] = KERNEL(gridDot)(&blk, xq + 256 * sb);
@@ -415,7 +415,6 @@ KERNEL(grid_dot_rows4_tokens)(SieveGridType type, const uint8_t *const r[4], int
             }
             for (int t = 0; t < tokens; t++) sums[t][i] = s[t];
         }
-        const __m128 d4 = _mm_loadu_ps(d);
         for (int t = 0; t < tokens; t++) {
             const __m128 scale = _mm_mul_ps(d4, _mm_set1_ps(xd[(intptr_t)nsb * t + sb]));
             acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(KERNEL(isum4)(sums[t])), scale, acc[t]);
