@@ -407,6 +407,23 @@ let tinyFixtures: [FixtureFacts] = [
         #expect(result.stderr.contains(message), "\(result.stderr)")
     }
 
+    /// `bench --kernels --types` measures only the types listed; an unknown type, or `--types` without `--kernels`, is
+    /// refused before anything runs.
+    @Test func kernelBenchmarkTakesATypeList() throws {
+        let result = try SieveCLI.run(["bench", "--kernels", "--types", "q8_0,iq2_xxs", "-t", "1", "-r", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = result.stdout.split(separator: "\n").filter { $0.contains(" tok ") }
+        #expect(!rows.isEmpty)
+        #expect(rows.allSatisfy { $0.hasPrefix("q8_0 ") || $0.hasPrefix("iq2_xxs ") }, "\(rows)")
+        #expect(rows.contains { $0.hasPrefix("iq2_xxs ") && $0.contains("128 tok") })
+        let unknown = try SieveCLI.run(["bench", "--kernels", "--types", "q8_0,iq9"])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("--types: no kernels for 'iq9'; the types are f32, f16"), "\(unknown.stderr)")
+        let alone = try SieveCLI.run(["bench", Self.tinyLlama, "--types", "q8_0"])
+        #expect(alone.status != 0)
+        #expect(alone.stderr.contains("--types goes with --kernels"), "\(alone.stderr)")
+    }
+
     /// Without `--ctx`, perplexity chunks are llama-perplexity's 512 tokens, or the trained context if shorter.
     @Test func perplexityChunksFitTheTrainedContext() throws {
         let dir = try SieveCLI.temporaryDirectory()
