@@ -449,6 +449,8 @@ GRID_TARGET void KERNEL(sieve_grid_dot_rows4)(SieveGridType type, const void *r0
     }
 }
 
+#ifndef DOT_U8_S8
+// With VNNI, grid prefill runs in the panel kernels (PanelRows.h).
 GRID_TARGET void KERNEL(sieve_grid_dot_rows4_tokens)(SieveGridType type, const void *r0, const void *r1, const void *r2,
                                                      const void *r3, int nsb, int tokens, const int8_t *xq,
                                                      const float *xd, float *out, intptr_t outStride) {
@@ -462,4 +464,5 @@ GRID_TARGET void KERNEL(sieve_grid_dot_rows4_tokens)(SieveGridType type, const v
     case SIEVE_GRID_IQ1_M: KERNEL(grid_dot_rows4_tiles)(SIEVE_GRID_IQ1_M, r0, r1, r2, r3, nsb, tokens, xq, xd, out, outStride); break;
     }
 }
+#endif
 

@@ -493,6 +493,8 @@ KERNEL_TARGET void KERNEL(sieve_q6_K_dot_rows4)(const void *r0, const void *r1, 
     KERNEL(groupK_dot_rows4_tokens)(r, nsb, 6, 1, xq, xd, bsums, out, 4);
 }
 
+#ifndef DOT_U8_S8
+// With VNNI, prefill of these types runs in the panel kernels (PanelRows.h).
 KERNEL_TARGET void KERNEL(sieve_q2_K_dot_rows4_tokens)(const void *r0, const void *r1, const void *r2, const void *r3,
                                                        int nsb, int tokens, const int8_t *xq, const float *xd,
                                                        const int16_t *bsums, float *out, intptr_t outStride) {
@@ -510,3 +512,4 @@ KERNEL_TARGET void KERNEL(sieve_q6_K_dot_rows4_tokens)(const void *r0, const voi
                                                        const int16_t *bsums, float *out, intptr_t outStride) {
     KERNEL(groupK_dot_rows4_tiles)(r0, r1, r2, r3, nsb, 6, tokens, xq, xd, bsums, out, outStride);
 }
+#endif

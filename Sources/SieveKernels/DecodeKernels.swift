@@ -176,15 +176,15 @@ enum CRowKernels {
     /// Tokens per call of the multi-token kernels.
     static let tokenTile = 8
 
-    /// Tokens per call of the grid i-quants' multi-token kernels, whose super-blocks cost more to decode than to
+    /// Tokens per call of the grid i-quants' AVX2 multi-token kernels, whose super-blocks cost more to decode than to
     /// multiply: 16 tokens of iq2_xxs took 4.6 ns per row, token and super-block against 5.0 for 8 (iq3_s 5.5 against
-    /// 6.8; one Zen 4 core, VNNI).
+    /// 6.8; one Zen 4 core, with the VNNI form these kernels had before the panel kernels).
     static let gridTokenTile = 16
 
-    /// `output[t·outputStride + r]` = row `r` of `w` times token `t` of `input` (its q8_K form prepared), for the
-    /// rows `rows` and every bound token: four rows at a time, each super-block of the four rows unpacked once for
-    /// up to `tokenTile` (grid types: `gridTokenTile`) tokens. Bit for bit what `superBlockRows` computes one token at
-    /// a time.
+    /// `output[t·outputStride + r]` = row `r` of `w` times token `t` of `input` (its q8_K form prepared, and with
+    /// `multipliesInPanels` its token panels), for the rows `rows` and every bound token: in the panel kernels, or
+    /// four rows at a time, each super-block of the four rows unpacked once for up to `tokenTile` (grid types:
+    /// `gridTokenTile`) tokens. Bit for bit what `superBlockRows` computes one token at a time.
     static func superBlockTokenRows(_ w: WeightLayout, _ rows: Range<Int>, _ input: MatMulInput, _ output: UnsafeMutablePointer<Float>,
                                     outputStride: Int) {
         #if arch(x86_64)
@@ -214,9 +214,7 @@ enum CRowKernels {
                 while t < tokens {
                     let n = min(tile, tokens - t)
                     let a = input.q8K(t)
-                    if let grid, vnni {
-                        sieve_grid_dot_rows4_tokens_vnni(grid, p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, o, 4)
-                    } else if let grid {
+                    if let grid {
                         sieve_grid_dot_rows4_tokens_avx2(grid, p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, o, 4)
                     } else {
                         switch (w.dtype, vnni) {
@@ -224,11 +222,8 @@ enum CRowKernels {
                         case (.q4_K, false): sieve_q4_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                         case (.q5_K, true): sieve_q5_K_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                         case (.q5_K, false): sieve_q5_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
-                        case (.q2_K, true): sieve_q2_K_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                         case (.q2_K, false): sieve_q2_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
-                        case (.q3_K, true): sieve_q3_K_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                         case (.q3_K, false): sieve_q3_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
-                        case (.q6_K, true): sieve_q6_K_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                         case (.q6_K, false): sieve_q6_K_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                         case (.iq4_xs, true): sieve_iq4_xs_dot_rows4_tokens_vnni(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)
                         case (.iq4_xs, false): sieve_iq4_xs_dot_rows4_tokens_avx2(p0, p1, p2, p3, nsb, Int32(n), a.qs, a.d, a.bsums, o, 4)

@@ -94,9 +94,14 @@ SIEVE_ROW_KERNELS(avx2)
                                        const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
     /** Q3_K rows (110 bytes: 32 of high bits, 64 of low 2-bit codes, 12 of 6-bit scales, f16 d). */ \
     void sieve_q3_K_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
-                                       const int8_t *xq, const float *xd, const int16_t *bsums, float *out); \
-    /** Q2_K, Q3_K and Q6_K rows with `tokens` tokens' activations, laid out and computed as the Q4_K one: bit for */ \
-    /** bit the results of one sieve_q2_K_dot_rows4 (q3_K, q6_K) call per token. */ \
+                                       const int8_t *xq, const float *xd, const int16_t *bsums, float *out);
+SIEVE_K_ROW_KERNELS(vnni)
+SIEVE_K_ROW_KERNELS(avx2)
+
+/// Q2_K, Q3_K and Q6_K rows with `tokens` tokens' activations, laid out and computed as the Q4_K one: bit for bit
+/// the results of one sieve_q2_K_dot_rows4_avx2 (q3_K, q6_K) call per token. AVX2 only: with VNNI their prefill
+/// runs in sieve_k16_panel_rows_vnni.
+#define SIEVE_K16_TOKEN_KERNELS(suffix) \
     void sieve_q2_K_dot_rows4_tokens_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
                                               int tokens, const int8_t *xq, const float *xd, const int16_t *bsums, \
                                               float *out, intptr_t outStride); \
@@ -106,8 +111,7 @@ SIEVE_ROW_KERNELS(avx2)
     void sieve_q6_K_dot_rows4_tokens_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \
                                               int tokens, const int8_t *xq, const float *xd, const int16_t *bsums, \
                                               float *out, intptr_t outStride);
-SIEVE_K_ROW_KERNELS(vnni)
-SIEVE_K_ROW_KERNELS(avx2)
+SIEVE_K16_TOKEN_KERNELS(avx2)
 
 // Dot products of four rows of ggml's iq4 formats, whose 4-bit codes index the 16 int8 values of one code book,
 // with one token's activations: iq4_nl as the q4_0 kernels above (q8_0 activations, no xs), iq4_xs as the K-quant
@@ -159,15 +163,17 @@ typedef enum {
 #define SIEVE_GRID_ROW_KERNELS(suffix) \
     /** Four rows of `type`: out[i] receives row i's dot product with one token's activations. */ \
     void sieve_grid_dot_rows4_##suffix(SieveGridType type, const void *r0, const void *r1, const void *r2, const void *r3, \
-                                       int nsb, const int8_t *xq, const float *xd, float *out); \
-    /** The same four rows with `tokens` tokens' activations (for prefill; token t's codes at xq + 256·nsb·t, its */ \
-    /** scales at xd + nsb·t), row i's product with token t to out[outStride·t + i]: each row's super-blocks are */ \
-    /** decoded once per 16 tokens. Bit for bit the results of one sieve_grid_dot_rows4 call per token. */ \
-    void sieve_grid_dot_rows4_tokens_##suffix(SieveGridType type, const void *r0, const void *r1, const void *r2, \
-                                              const void *r3, int nsb, int tokens, const int8_t *xq, const float *xd, \
-                                              float *out, intptr_t outStride);
+                                       int nsb, const int8_t *xq, const float *xd, float *out);
 SIEVE_GRID_ROW_KERNELS(vnni)
 SIEVE_GRID_ROW_KERNELS(avx2)
+
+/// The same four rows with `tokens` tokens' activations (for prefill; token t's codes at xq + 256·nsb·t, its scales at
+/// xd + nsb·t), row i's product with token t to out[outStride·t + i]: each row's super-blocks are decoded once per 16
+/// tokens. Bit for bit the results of one sieve_grid_dot_rows4_avx2 call per token. AVX2 only: with VNNI grid
+/// prefill runs in sieve_grid_panel_rows_vnni.
+void sieve_grid_dot_rows4_tokens_avx2(SieveGridType type, const void *r0, const void *r1, const void *r2, const void *r3,
+                                      int nsb, int tokens, const int8_t *xq, const float *xd, float *out,
+                                      intptr_t outStride);
 
 /// Prefill tokens' q8_K activations laid out for the VNNI panel kernels (sieve_q8K_token_panels), in tiles of 16
 /// tokens: for tile T and super-block sb (at = nsb·T + sb), at codes + 4096·at 64 groups of four columns, each the 16
