@@ -2,16 +2,26 @@
 """Write the GGUF skeletons that `scripts/rebuild-gguf-fixtures.py` turns back into the float GGUF fixtures.
 
 Run by the fixtures' maintainer, with the project's shared fixture set at hand (it is not part of a user's
-clone): `scripts/make-gguf-skeletons.py [--shared DIR]`, DIR defaulting to `$SIEVE_SHARED_FIXTURES/models` or
-`../shared/fixtures/models` beside the repository.
+clone): `scripts/make-gguf-skeletons.py [--shared DIR] [--only NAME/STEM ...]`, DIR defaulting to
+`$SIEVE_SHARED_FIXTURES/models` or `../shared/fixtures/models` beside the repository; `--only` limits the run to
+the named fixtures (e.g. `--only tiny-llama-rope/llama3`).
 
-For each of the six float GGUFs that llama.cpp's `convert_hf_to_gguf.py` wrote, it
+The originals are the six float GGUFs that llama.cpp's `convert_hf_to_gguf.py` wrote (read from DIR) and the
+two RoPE-scaling GGUFs of `tiny-llama-rope` (`llama3.gguf`, `linear.gguf`), which
+`scripts/make-rope-scaling-fixtures.py` writes into the repository's own model folder and which are read from
+there (DERIVED below; that script calls `make()` itself). Their tensors come from another folder's weights
+(SOURCES: `../tiny-llama/hf/model.safetensors`), checked against that folder's `ref.json`. Tensors that have
+no safetensors source (`rope_freqs.weight`, which the converter computes for llama3 RoPE scaling) are stored in
+the recipe itself with the `inline` transform, which makes the skeleton format version 2.
+
+For each original it
   1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
   2. parses the GGUF header itself (cross-checked with gguf-py's GGUFReader when gguf-py is installed);
   3. keeps the bytes before the tensor data section verbatim and derives a recipe per tensor from the
      converter's name mapping: which HF tensor, which transform (identity; transpose for GPT-2's Conv1D weights,
      whose c_attn is already the fused q|k|v; llama RoPE row permutation of attn_q / attn_k with n_head /
-     n_head_kv), which GGML type, and the zero padding that follows;
+     n_head_kv; inline values for tensors without an HF source), which GGML type, and the zero padding that
+     follows;
   4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
      original byte for byte, and so must a rebuild from the skeleton file just written;
   5. writes `Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton` (format: see the rebuild script).
@@ -38,6 +48,13 @@ RebuildError = rebuild.RebuildError
 
 GGML_TYPES = {0: ("F32", 4), 1: ("F16", 2), 30: ("BF16", 2)}
 SOURCE = "hf/model.safetensors"
+# Model folders whose GGUFs take their tensors from another folder's safetensors (path relative to the folder).
+SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors"}
+# Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py),
+# not the shared fixture set's.
+DERIVED = {"tiny-llama-rope"}
+# GGUF tensors with no safetensors counterpart, computed by the converter: kept in the recipe (`inline`, F32 only).
+INLINE = {"rope_freqs.weight"}
 
 
 # --- a small GGUF header parser -------------------------------------------------------------------------------
@@ -155,16 +172,21 @@ def make(shared, name, stem):
     if digest != want["sha256"] or len(original) != want["size_bytes"]:
         raise RebuildError(f"{original_path}: sha256 {digest} / {len(original)} bytes, ref.json records "
                            f"{want['sha256']} / {want['size_bytes']}")
-    source_path = os.path.join(model_dir, SOURCE)
+    # The source may lie in another model folder: check it against that folder's ref.json.
+    source_rel = SOURCES.get(name, SOURCE)
+    source_path = os.path.normpath(os.path.join(model_dir, source_rel))
+    owner_dir = os.path.join(MODELS, os.path.relpath(source_path, MODELS).split(os.sep)[0])
+    with open(os.path.join(owner_dir, "ref.json"), "rb") as f:
+        owner_files = json.load(f)["files"]
     source_sha = rebuild.sha256_file(source_path)
-    if source_sha != ref["files"][SOURCE]["sha256"]:
+    if source_sha != owner_files[os.path.relpath(source_path, owner_dir)]["sha256"]:
         raise RebuildError(f"{source_path}: sha256 differs from ref.json's record")
 
     h = Header(original, label)
     arch = h.metadata["general.architecture"]
     n_head = h.metadata.get(f"{arch}.attention.head_count")
     n_head_kv = h.metadata.get(f"{arch}.attention.head_count_kv", n_head)
-    config = json.load(open(os.path.join(model_dir, "hf", "config.json")))
+    config = json.load(open(os.path.join(owner_dir, "hf", "config.json")))
     if arch in ("llama", "qwen2"):
         assert (n_head, n_head_kv) == (config["num_attention_heads"], config["num_key_value_heads"]), label
     _crosscheck_gguf_py(original_path, h)
@@ -180,13 +202,17 @@ def make(shared, name, stem):
         padding = original[h.data_start + end:h.data_start + next_offset]
         if padding != bytes(pad):
             raise RebuildError(f"{label}: non-zero padding after tensor {t['name']}")
-        if arch in ("llama", "qwen2"):
+        body = original[h.data_start + t["offset"]:h.data_start + end]
+        if t["name"] in INLINE:
+            if t["type"] != "F32":
+                raise RebuildError(f"{label}: inline tensor {t['name']} is {t['type']}, only F32 is supported")
+            sources, transform, extra = [], "inline", {"data": body.hex()}
+        elif arch in ("llama", "qwen2"):
             sources, transform, extra = llama_like(t["name"], arch, n_head, n_head_kv)
         elif arch == "gpt2":
             sources, transform, extra = gpt2(t["name"])
         else:
             raise RebuildError(f"{label}: architecture {arch} has no name mapping")
-        body = original[h.data_start + t["offset"]:h.data_start + end]
         entry = {"name": t["name"], "type": t["type"], "shape": t["shape"], "offset": t["offset"],
                  "n_bytes": t["n_bytes"], "pad_after": pad, "sources": sources, "transform": transform, **extra,
                  "sha256": rebuild.sha256_bytes(body)}
@@ -199,7 +225,7 @@ def make(shared, name, stem):
         "sha256": digest,
         "header_bytes": len(header),
         "header_sha256": rebuild.sha256_bytes(header),
-        "source": {"path": SOURCE, "sha256": source_sha},
+        "source": {"path": source_rel, "sha256": source_sha},
         "made_by": ref.get("gguf", {}).get(f"{stem}.gguf", {}).get("made_by", "convert_hf_to_gguf.py"),
         "tensors": tensors,
     }
@@ -243,10 +269,19 @@ def main():
         else os.path.join(REPO, "..", "shared", "fixtures", "models")
     p = argparse.ArgumentParser(description="Write the GGUF skeletons from the original float GGUFs.")
     p.add_argument("--shared", default=default, help="the shared fixture set's models folder (default: %(default)s)")
+    p.add_argument("--only", action="append", metavar="NAME/STEM",
+                   help="only this fixture (repeatable), e.g. tiny-llama-rope/llama3")
     args = p.parse_args()
-    for name, stem in rebuild.FIXTURES:
+    fixtures = rebuild.FIXTURES
+    if args.only:
+        unknown = [f for f in args.only if tuple(f.split("/", 1)) not in rebuild.FIXTURES]
+        if unknown:
+            sys.exit(f"make-gguf-skeletons: unknown fixture(s) {', '.join(unknown)}")
+        fixtures = [f for f in rebuild.FIXTURES if "/".join(f) in args.only]
+    for name, stem in fixtures:
+        originals = MODELS if name in DERIVED else os.path.normpath(args.shared)
         try:
-            out, header_bytes = make(os.path.normpath(args.shared), name, stem)
+            out, header_bytes = make(originals, name, stem)
         except (RebuildError, OSError, KeyError) as e:
             sys.exit(f"make-gguf-skeletons: {name}/{stem}.gguf: {e}")
         print(f"make-gguf-skeletons: {os.path.relpath(out, REPO)}: {os.path.getsize(out):,} bytes "

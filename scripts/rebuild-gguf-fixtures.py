@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Rebuild the float GGUF fixtures that the repository does not commit, byte for byte.
 
-llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (about 27 MB together):
+llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (about 27 MB together), and
+`scripts/make-rope-scaling-fixtures.py` wrote two more from tiny-llama's f32.gguf with gguf-py's GGUFWriter
+(RoPE scaling: llama3 `rope_freqs.weight`, linear metadata; about 12 MB together):
 
     Tests/Fixtures/models/tiny-llama/{f32,f16,bf16}.gguf
     Tests/Fixtures/models/tiny-llama-bpe/f32.gguf
     Tests/Fixtures/models/tiny-qwen2/f32.gguf
     Tests/Fixtures/models/tiny-gpt2/f32.gguf
+    Tests/Fixtures/models/tiny-llama-rope/{llama3,linear}.gguf
 
 Their tensor data are a deterministic function of the committed `hf/model.safetensors`, so the repository keeps
 only a small *skeleton* of each (`Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton`, written by
@@ -18,9 +21,11 @@ records for the original file, and writes it atomically to `Tests/Fixtures/model
 It uses Python 3, numpy and the standard library only (no Sieve code), so it stays an independent cross-check
 of Sieve's own GGUF and safetensors readers.
 
-Skeleton format (version 1)
----------------------------
-    line 1   b"SIEVE-GGUF-SKELETON 1 <R>\\n", R = byte length of the recipe that follows (decimal)
+Skeleton format (versions 1 and 2)
+----------------------------------
+    line 1   b"SIEVE-GGUF-SKELETON <V> <R>\\n", V = format version, R = byte length of the recipe that follows
+             (both decimal). Version 2 is version 1 plus the `inline` transform; a skeleton is written as
+             version 1 unless one of its tensors needs `inline`, and this script reads both.
     R bytes  the recipe: UTF-8 JSON, one line per key and per tensor (readable with `head -c`), see below
     rest     the GGUF file's first `header_bytes` bytes (header, metadata, tensor infos, alignment padding),
              compressed with `lzma` (xz container, standard library)
@@ -30,7 +35,8 @@ Recipe keys:
     size, sha256     size and sha256 of the whole GGUF (equal to ref.json's `files` entry)
     header_bytes     length of the part before the tensor data (= the data section's offset)
     header_sha256    sha256 of those bytes (after decompression)
-    source           the safetensors file the tensors come from, relative to the model folder, and its sha256
+    source           the safetensors file the tensors come from, relative to the model folder (it may lie in
+                     another model folder: tiny-llama-rope's is `../tiny-llama/hf/model.safetensors`), and its sha256
     made_by          how the original GGUF was written (provenance only)
     tensors          in file order, each with:
         name         GGUF tensor name
@@ -39,7 +45,8 @@ Recipe keys:
         offset       offset inside the data section (relative to `header_bytes`)
         n_bytes      size of the tensor data
         pad_after    zero bytes that follow it (alignment padding up to the next tensor / end of file)
-        sources      safetensors tensor name(s); several are concatenated along axis 0 (numpy order)
+        sources      safetensors tensor name(s); several are concatenated along axis 0 (numpy order); empty
+                     for `inline`
         transform    applied to the float32 source, in this order:
                        identity
                        transpose                 2-D transpose (GPT-2's Conv1D [in, out] -> [out, in]; GPT-2's
@@ -48,7 +55,11 @@ Recipe keys:
                                                  rows grouped per head from HF's rotate-half order to the
                                                  interleaved order: reshape(h, 2, rows/h/2, ...).swapaxes(1, 2),
                                                  h = n_head_kv when given and different from n_head, else n_head
+                       inline                    (version 2) no safetensors source: the float32 values are
+                                                 stored in the recipe, field `data` (for tensors the converter
+                                                 computes itself, e.g. llama3 RoPE's `rope_freqs.weight`)
         n_head, n_head_kv  the permutation's parameters (llama_rope_permute only)
+        data         inline only: the values' float32 little-endian bytes as lowercase hex, numpy (C) order
         sha256       sha256 of the tensor's bytes (pinpoints a mismatch)
     Type conversion from float32: F32 as is; F16 numpy's astype(float16) (IEEE round-to-nearest-even);
     BF16 gguf-py's rounding (NaN made quiet, then round-to-nearest-even on the top 16 bits).
@@ -74,8 +85,10 @@ except ImportError:  # pragma: no cover
     sys.exit("rebuild-gguf-fixtures: numpy is required (python3 -m pip install numpy)")
 
 MAGIC = b"SIEVE-GGUF-SKELETON"
-VERSION = 1
-# The six float GGUFs: (model folder, file stem).
+VERSION = 1          # written for recipes without `inline` tensors
+INLINE_VERSION = 2   # written when a tensor's transform is `inline`
+READ_VERSIONS = (VERSION, INLINE_VERSION)
+# The rebuilt GGUFs: (model folder, file stem).
 FIXTURES = [
     ("tiny-llama", "f32"),
     ("tiny-llama", "f16"),
@@ -83,6 +96,8 @@ FIXTURES = [
     ("tiny-llama-bpe", "f32"),
     ("tiny-qwen2", "f32"),
     ("tiny-gpt2", "f32"),
+    ("tiny-llama-rope", "llama3"),
+    ("tiny-llama-rope", "linear"),
 ]
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DEFAULT_MODELS = os.path.join(REPO, "Tests", "Fixtures", "models")
@@ -118,7 +133,8 @@ def encode_skeleton(recipe, header):
     fields = [f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=True)}" for k, v in recipe.items() if k != "tensors"]
     rows = [f"  {json.dumps(t, ensure_ascii=True)}" for t in recipe["tensors"]]
     text = ("{\n" + ",\n".join(fields + [' "tensors": [\n' + ",\n".join(rows) + "\n ]"]) + "\n}\n").encode("utf-8")
-    first = b"%s %d %d\n" % (MAGIC, VERSION, len(text))
+    version = INLINE_VERSION if any(t["transform"] == "inline" for t in recipe["tensors"]) else VERSION
+    first = b"%s %d %d\n" % (MAGIC, version, len(text))
     packed = lzma.compress(header, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=9 | lzma.PRESET_EXTREME)
     return first + text + packed
 
@@ -134,8 +150,9 @@ def decode_skeleton(path):
     fields = data[:newline].split(b" ") if newline > 0 else []
     if len(fields) != 3 or fields[0] != MAGIC or not fields[2].isdigit():
         raise RebuildError(f"{shown(path)}: not a GGUF skeleton (first line should be '{MAGIC.decode()} {VERSION} <length>')")
-    if fields[1] != str(VERSION).encode():
-        raise RebuildError(f"{shown(path)}: skeleton version {fields[1].decode(errors='replace')}, this script reads {VERSION}")
+    if fields[1] not in [str(v).encode() for v in READ_VERSIONS]:
+        raise RebuildError(f"{shown(path)}: skeleton version {fields[1].decode(errors='replace')}, this script reads "
+                           f"{' and '.join(map(str, READ_VERSIONS))}")
     start, length = newline + 1, int(fields[2])
     try:
         recipe = json.loads(data[start:start + length].decode("utf-8"))
@@ -208,10 +225,24 @@ def to_bf16(a):
 def tensor_bytes(entry, st):
     """The data bytes of one recipe entry, from the safetensors reader `st`."""
     name = entry["name"]
-    parts = [st.tensor(s) for s in entry["sources"]]
-    w = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     transform = entry["transform"]
-    if transform == "identity":
+    if transform == "inline":
+        if entry["sources"]:
+            raise RebuildError(f"{name}: an inline tensor has no sources, the recipe lists {entry['sources']}")
+        try:
+            raw = bytes.fromhex(entry["data"])
+        except ValueError as e:
+            raise RebuildError(f"{name}: inline data is not hex ({e})")
+        count = int(np.prod(entry["shape"], dtype=np.int64))
+        if len(raw) != 4 * count:
+            raise RebuildError(f"{name}: inline data has {len(raw)} bytes, shape {entry['shape']} needs {4 * count}")
+        w = np.frombuffer(raw, dtype="<f4").reshape(tuple(reversed(entry["shape"])))
+    else:
+        if not entry["sources"]:
+            raise RebuildError(f"{name}: transform {transform!r} needs at least one source tensor")
+        parts = [st.tensor(s) for s in entry["sources"]]
+        w = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+    if transform in ("identity", "inline"):
         pass
     elif transform == "transpose":
         if w.ndim != 2:
@@ -316,7 +347,7 @@ def rebuild(models, name, stem, check_only, force, sources):
     if recipe["sha256"] != want["sha256"] or recipe["size"] != want["size_bytes"]:
         raise RebuildError(f"{label}: {shown(skeleton)} was made for sha256 {recipe['sha256']}, ref.json records {want['sha256']}")
     src_rel = recipe["source"]["path"]
-    src = os.path.join(model_dir, src_rel)
+    src = os.path.normpath(os.path.join(model_dir, src_rel))
     if src not in sources:
         if not os.path.exists(src):
             raise RebuildError(f"{label}: source {shown(src)} is missing")
@@ -353,7 +384,7 @@ def main(argv=None):
                   file=sys.stderr)
             failures += 1
     if failures:
-        print(f"gguf-fixtures: {failures} of {len(FIXTURES)} float GGUF fixtures failed", file=sys.stderr)
+        print(f"gguf-fixtures: {failures} of {len(FIXTURES)} rebuilt GGUF fixtures failed", file=sys.stderr)
         return 1
     return 0
 

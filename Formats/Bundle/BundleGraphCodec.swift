@@ -14,7 +14,8 @@ enum BundleGraphCodec {
         let blocks: [JSONValue] = graph.blocks.enumerated().map { i, b in
             let a = b.attention
             let rope: JSONValue = a.rope.map {
-                .object([("theta", .double($0.theta)), ("dimensions", .integer($0.dimensions)), ("style", .string($0.style.rawValue))])
+                .object([("theta", .double($0.theta)), ("dimensions", .integer($0.dimensions)), ("style", .string($0.style.rawValue)),
+                         ("scaling", $0.scaling.map(BundleManifest.encode) ?? .null)])
             } ?? .null
             let attention: JSONValue = .object([
                 ("q", encode(a.q)), ("k", encode(a.k)), ("v", encode(a.v)), ("o", encode(a.o)),
@@ -206,7 +207,8 @@ private struct NodeDecoder {
             b.attention.headDim = try a.int("head_dim", atLeast: 1)
             b.attention.rope = try a.optionalMember("rope").map {
                 RoPE(theta: try $0.double("theta"), dimensions: try $0.int("dimensions", atLeast: 1),
-                     style: try $0.member("style").enumeration(RoPEStyle.self))
+                     style: try $0.member("style").enumeration(RoPEStyle.self),
+                     scaling: try $0.optionalMember("scaling").map(BundleManifest.decodeRoPEScaling))
             }
             b.attention.causal = try a.bool("causal")
             b.feedForwardNorm = try norm(try c.member("ffn_norm"))

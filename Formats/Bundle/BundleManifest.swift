@@ -253,8 +253,37 @@ public struct BundleManifest: Sendable {
             ("norm_epsilon", .double(hp.normEpsilon)), ("activation", .string(hp.activation.rawValue)),
             ("rope_theta", .optional(hp.ropeTheta)), ("rope_dimensions", .optional(hp.ropeDimensions)),
             ("position_offset", .integer(hp.positionOffset)), ("tied_embeddings", .bool(hp.tiedEmbeddings)),
-            ("token_type_count", .integer(hp.tokenTypeCount)),
+            ("token_type_count", .integer(hp.tokenTypeCount)), ("rope_scaling", hp.ropeScaling.map(encode) ?? .null),
         ])
+    }
+
+    /// A RoPE scaling as SPEC.md §5 describes it: `{"type": "linear", "factor"}`, `{"type": "llama3", "factor",
+    /// "low_freq_factor", "high_freq_factor", "original_context_length"}` or `{"type": "frequency_factors", "factors"}`.
+    static func encode(_ scaling: RoPEScaling) -> JSONValue {
+        switch scaling {
+        case let .linear(factor):
+            return .object([("type", .string("linear")), ("factor", .double(factor))])
+        case let .llama3(p):
+            return .object([("type", .string("llama3")), ("factor", .double(p.factor)), ("low_freq_factor", .double(p.lowFrequencyFactor)),
+                            ("high_freq_factor", .double(p.highFrequencyFactor)), ("original_context_length", .integer(p.originalContextLength))])
+        case let .frequencyFactors(factors):
+            return .object([("type", .string("frequency_factors")), ("factors", .array(factors.map { .double(Double($0)) }))])
+        }
+    }
+
+    static func decodeRoPEScaling(_ c: ManifestCursor) throws -> RoPEScaling {
+        switch try c.string("type") {
+        case "linear":
+            return .linear(factor: try c.double("factor"))
+        case "llama3":
+            return .llama3(Llama3RoPEScaling(factor: try c.double("factor"), lowFrequencyFactor: try c.double("low_freq_factor"),
+                                             highFrequencyFactor: try c.double("high_freq_factor"),
+                                             originalContextLength: try c.int("original_context_length", atLeast: 1)))
+        case "frequency_factors":
+            return .frequencyFactors(try c.member("factors").array().map { Float(try $0.double()) })
+        case let other:
+            throw try c.member("type").error("unknown RoPE scaling type '\(other)' (linear, llama3, frequency_factors)")
+        }
     }
 
     static func encode(_ t: TokenizerDescription) -> JSONValue {
@@ -316,7 +345,8 @@ public struct BundleManifest: Sendable {
             contextLength: try c.int("context_length"), normEpsilon: try c.double("norm_epsilon"),
             activation: try c.member("activation").enumeration(Activation.self), ropeTheta: try c.optionalDouble("rope_theta"),
             ropeDimensions: try c.optionalInt("rope_dimensions"), positionOffset: try c.int("position_offset"),
-            tiedEmbeddings: try c.bool("tied_embeddings"), tokenTypeCount: try c.int("token_type_count"))
+            tiedEmbeddings: try c.bool("tied_embeddings"), tokenTypeCount: try c.int("token_type_count"),
+            ropeScaling: try c.optionalMember("rope_scaling").map(decodeRoPEScaling))
     }
 
     static func decodeTokenizer(_ c: ManifestCursor) throws -> TokenizerDescription {

@@ -37,11 +37,12 @@ enum GGUFModelReader {
             activation: architecture == .gpt2 ? .geluTanh : .silu,
             ropeTheta: architecture == .gpt2 ? nil : try keys.double("rope.freq_base", default: 10_000),
             ropeDimensions: rotary == headDim ? nil : rotary,
-            tiedEmbeddings: file.tensorInfo("output.weight") == nil)
+            tiedEmbeddings: file.tensorInfo("output.weight") == nil,
+            ropeScaling: architecture == .gpt2 ? nil : try ropeScaling(file, keys: keys))
         try hp.validate(source: path)
 
         var tensors = TensorStore()
-        for info in file.tensorInfos {
+        for info in file.tensorInfos where !(architecture != .gpt2 && info.name == ropeFrequenciesTensor) {
             guard let parsed = GGUFNaming.parse(info.name) else {
                 throw GGUFError.unexpectedTensor(path: path, name: info.name, architecture: archName)
             }
@@ -65,6 +66,39 @@ enum GGUFModelReader {
         }
         return try GraphBuilder.build(architecture: architecture, hyperparameters: hp, tensors: tensors,
                                       tokenizer: try GGUFTokenizerMetadata.read(file), metadata: metadata, source: path)
+    }
+
+    /// The tensor in which llama.cpp stores per-pair RoPE frequency divisors (Llama 3.1's scaling).
+    static let ropeFrequenciesTensor = "rope_freqs.weight"
+
+    /// The RoPE scaling llama.cpp would apply: `rope.scaling.type` (llama.cpp reads a missing type as linear) with
+    /// `rope.scaling.factor` (or the older `rope.scale_linear`), and the frequency divisors of `rope_freqs.weight`.
+    static func ropeScaling(_ file: GGUFFile, keys: MetadataReader) throws -> RoPEScaling? {
+        let typeKey = keys.prefix + ".rope.scaling.type"
+        var type = "linear"
+        if let value = file[typeKey] {
+            guard let name = value.stringValue else {
+                throw GGUFError.wrongValueType(path: file.path, key: typeKey, expected: "string", found: value.typeDescription)
+            }
+            type = name
+        }
+        var factor = try keys.double("rope.scaling.factor", default: 0)
+        if factor == 0 { factor = try keys.double("rope.scale_linear", default: 0) }
+        let linear: RoPEScaling?
+        switch type {
+        case "none": linear = nil
+        case "linear": linear = factor == 0 || factor == 1 ? nil : .linear(factor: factor)
+        default: throw SieveCoreError.unsupportedRoPEScaling(source: file.path, type: type)
+        }
+        guard let info = file.tensorInfo(ropeFrequenciesTensor) else { return linear }
+        guard linear == nil else {
+            throw SieveCoreError.unsupportedRoPEScaling(source: file.path, type: "linear (factor \(factor)) together with \(ropeFrequenciesTensor)")
+        }
+        let tensor = try file.tensor(info)
+        guard tensor.shape.rank == 1, tensor.dtype == .f32 || tensor.dtype == .f16 else {
+            throw SieveCoreError.invalidShape(source: file.path, tensor: info.name, reason: "RoPE frequency factors must be a 1-D f32 or f16 tensor, not \(tensor.dtype.name) \(tensor.shape)")
+        }
+        return .frequencyFactors(try tensor.floats())
     }
 
     /// GPT-2's fused `attn_qkv` [3·d, d] (and its bias [3·d]) split into q, k and v as zero-copy row slices.

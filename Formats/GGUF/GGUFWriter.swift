@@ -107,6 +107,11 @@ public enum GGUFWriter {
         }
 
         let hp = graph.hyperparameters
+        // Per-pair RoPE frequency divisors come first, where llama.cpp's converter writes them.
+        if let theta = hp.ropeTheta, let factors = hp.ropeScaling?.frequencyFactors(base: Float(theta), dimensions: hp.ropeDimensions ?? hp.headDim) {
+            let tensor = Tensor(name: GGUFModelReader.ropeFrequenciesTensor, shape: Shape([factors.count]), floats: factors)
+            entries.append(Entry(name: tensor.name, sources: [tensor], dtype: .f32, interleaveHeads: nil))
+        }
         try add("token_embd.weight", graph.embedding.tokens)
         try addIfPresent("position_embd.weight", graph.embedding.positions)
         for (i, block) in graph.blocks.enumerated() {
@@ -198,6 +203,10 @@ public enum GGUFWriter {
         } else {
             m.append(("\(arch).attention.head_count_kv", u32(hp.kvHeadCount)))
             m.append(("\(arch).rope.freq_base", .float32(Float(hp.ropeTheta ?? 10_000))))
+            if case let .linear(factor) = hp.ropeScaling {
+                m.append(("\(arch).rope.scaling.type", .string("linear")))
+                m.append(("\(arch).rope.scaling.factor", .float32(Float(factor))))
+            }
             m.append(("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(hp.normEpsilon))))
             if graph.architecture == .llama || hp.headDim * hp.headCount != hp.hiddenSize {
                 m.append(("\(arch).attention.key_length", u32(hp.headDim)))

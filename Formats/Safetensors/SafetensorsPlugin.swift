@@ -109,6 +109,11 @@ public struct SafetensorsPlugin: FormatPlugin {
             tokenizerFiles = [(url.appendingPathComponent("tokenizer.json"), files.tokenizer),
                               (url.appendingPathComponent("tokenizer_config.json"), files.config)]
         }
+        // Made before anything is written, so that a model config.json cannot express leaves no files behind.
+        let embeddingDType = graph.tensors[graph.embedding.tokens].map { SafetensorsWriter.outputDType($0.dtype, requested: options.dtype) }
+        let torchDType = SafetensorsDType.torchName(of: options.dtype ?? embeddingDType ?? .f32)
+        let config = try HFConfig.make(architecture: graph.architecture, hyperparameters: graph.hyperparameters,
+                                       tokenizer: graph.tokenizer, torchDType: torchDType, source: configURL.path)
         if !options.overwrite {
             for destination in [weightsURL, configURL] + copies.map(\.to) + tokenizerFiles.map(\.url)
             where fm.fileExists(atPath: destination.path) {
@@ -121,11 +126,6 @@ public struct SafetensorsPlugin: FormatPlugin {
             throw SieveCoreError.writeFailed(path: url.path, reason: "cannot create the folder: \(error.localizedDescription)")
         }
         try SafetensorsWriter.write(outputs, metadata: metadata, to: weightsURL, options: options)
-
-        let embeddingDType = graph.tensors[graph.embedding.tokens].map { SafetensorsWriter.outputDType($0.dtype, requested: options.dtype) }
-        let torchDType = SafetensorsDType.torchName(of: options.dtype ?? embeddingDType ?? .f32)
-        let config = HFConfig.make(architecture: graph.architecture, hyperparameters: graph.hyperparameters,
-                                   tokenizer: graph.tokenizer, torchDType: torchDType)
         try AtomicFileWriter.write(to: configURL, overwrite: options.overwrite) { writer in
             try writer.write(Array((config.serialized(pretty: true) + "\n").utf8))
         }

@@ -153,7 +153,7 @@ public enum FuzzTargets {
         case "hf-config":
             let json = try input.withUnsafeBytes { try JSONValue.parse($0, source: "config.json") }
             let (architecture, hyperparameters) = try HFConfig.read(json, source: "config.json")
-            _ = HFConfig.make(architecture: architecture, hyperparameters: hyperparameters, tokenizer: nil, torchDType: "float32")
+            _ = try HFConfig.make(architecture: architecture, hyperparameters: hyperparameters, tokenizer: nil, torchDType: "float32", source: "out/config.json")
         case "chat-template":
             let template = try ChatTemplate(String(decoding: input, as: UTF8.self))
             _ = try template.render(messages: [ChatMessage(role: "system", content: "Be brief."),

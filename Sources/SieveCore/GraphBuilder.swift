@@ -69,7 +69,7 @@ public enum GraphBuilder {
         }
 
         let rope: RoPE? = hp.ropeTheta.map {
-            RoPE(theta: $0, dimensions: hp.ropeDimensions ?? hp.headDim, style: .halfSplit)
+            RoPE(theta: $0, dimensions: hp.ropeDimensions ?? hp.headDim, style: .halfSplit, scaling: hp.ropeScaling)
         }
         let ffnKind: FeedForwardKind
         switch (architecture, hp.activation) {

@@ -53,15 +53,16 @@ public enum HFConfig {
             let heads = try int("num_attention_heads")
             guard heads > 0 else { throw SieveCoreError.invalidHyperparameter(source: source, name: "num_attention_heads", reason: "must be positive") }
             let headDim = try int("head_dim", default: hidden / heads)
-            let tied = config["tie_word_embeddings"]?.boolValue ?? (arch == .qwen2 ? false : false)
+            let tied = config["tie_word_embeddings"]?.boolValue ?? false
+            let rope = try ropeSettings(config, source: source)
             hp = Hyperparameters(
                 vocabSize: try int("vocab_size"), hiddenSize: hidden, intermediateSize: try int("intermediate_size"),
                 layerCount: try int("num_hidden_layers"), headCount: heads,
                 kvHeadCount: try int("num_key_value_heads", default: heads), headDim: headDim,
                 contextLength: try int("max_position_embeddings", default: 2048),
                 normEpsilon: try double("rms_norm_eps", default: 1e-6), activation: try activation("hidden_act", default: "silu"),
-                ropeTheta: try double("rope_theta", default: 10000), ropeDimensions: nil, positionOffset: 0,
-                tiedEmbeddings: tied)
+                ropeTheta: rope.theta, ropeDimensions: nil, positionOffset: 0,
+                tiedEmbeddings: tied, ropeScaling: rope.scaling)
         case .gpt2:
             let hidden = try int("n_embd")
             let heads = try int("n_head")
@@ -102,9 +103,79 @@ public enum HFConfig {
         return (arch, hp)
     }
 
-    /// Writes a `config.json` that transformers accepts for the architecture and hyperparameters.
+    /// The `rope_scaling` object of a scaling; GGUF frequency factors are written as the `llama3` parameters that
+    /// give them.
+    static func ropeScalingJSON(_ scaling: RoPEScaling, hp: Hyperparameters, source: String) throws -> JSONValue {
+        switch scaling {
+        case let .linear(factor):
+            return .object([("factor", .double(factor)), ("rope_type", .string("linear"))])
+        case let .llama3(p):
+            return .object([("factor", .double(p.factor)), ("high_freq_factor", .double(p.highFrequencyFactor)),
+                            ("low_freq_factor", .double(p.lowFrequencyFactor)),
+                            ("original_max_position_embeddings", .int(Int64(p.originalContextLength))), ("rope_type", .string("llama3"))])
+        case let .frequencyFactors(factors):
+            guard let p = RoPEScaling.llama3Parameters(fromFactors: factors, base: Float(hp.ropeTheta ?? 10000),
+                                                       dimensions: hp.ropeDimensions ?? hp.headDim) else {
+                throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): RoPE frequency factors (a GGUF's rope_freqs.weight) that no llama3 rope_scaling of config.json reproduces")
+            }
+            return try ropeScalingJSON(.llama3(p), hp: hp, source: source)
+        }
+    }
+
+    /// `rope_theta` and the RoPE scaling of a Llama or Qwen2 config: `rope_scaling` (transformers 4) or
+    /// `rope_parameters` (transformers 5, which also holds `rope_theta`), with `rope_type` (or the older `type`).
+    static func ropeSettings(_ config: JSONValue, source: String) throws -> (theta: Double, scaling: RoPEScaling?) {
+        var parameters: JSONValue?
+        var key = "rope_scaling"
+        for name in ["rope_parameters", "rope_scaling"] {
+            if let v = config[name], !v.isNull { parameters = v; key = name; break }
+        }
+        if let parameters, parameters.objectMembers == nil {
+            throw SieveCoreError.unexpectedJSON(source: source, path: "$.\(key)", expected: "an object or null")
+        }
+        func number(_ object: JSONValue?, _ name: String, path: String, default value: Double?) throws -> Double? {
+            guard let v = object?[name], !v.isNull else { return value }
+            guard let d = v.doubleValue else { throw SieveCoreError.unexpectedJSON(source: source, path: "\(path).\(name)", expected: "a number") }
+            return d
+        }
+        let theta = try number(config, "rope_theta", path: "$", default: nil)
+            ?? number(parameters, "rope_theta", path: "$.\(key)", default: 10000) ?? 10000
+        guard let parameters else { return (theta, nil) }
+        let typeValue = parameters["rope_type"] ?? parameters["type"]
+        let type = typeValue?.stringValue ?? "default"
+        if let typeValue, !typeValue.isNull, typeValue.stringValue == nil {
+            throw SieveCoreError.unexpectedJSON(source: source, path: "$.\(key).rope_type", expected: "a string")
+        }
+        func required(_ name: String, default value: Double? = nil) throws -> Double {
+            guard let d = try number(parameters, name, path: "$.\(key)", default: value) else {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "\(key).\(name)", reason: "missing for rope_type '\(type)'")
+            }
+            return d
+        }
+        let scaling: RoPEScaling?
+        switch type.lowercased() {
+        case "default", "none":
+            scaling = nil
+        case "linear":
+            let factor = try required("factor")
+            scaling = factor == 1 ? nil : .linear(factor: factor)
+        case "llama3":
+            let context = try required("original_max_position_embeddings", default: 8192)
+            guard context == context.rounded(), context >= 1, context <= Double(1 << 30) else {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "\(key).original_max_position_embeddings", reason: "\(context) is not a positive whole number")
+            }
+            scaling = .llama3(Llama3RoPEScaling(factor: try required("factor", default: 8), lowFrequencyFactor: try required("low_freq_factor", default: 1),
+                                                highFrequencyFactor: try required("high_freq_factor", default: 4), originalContextLength: Int(context)))
+        default:
+            throw SieveCoreError.unsupportedRoPEScaling(source: source, type: type)
+        }
+        return (theta, scaling)
+    }
+
+    /// Writes a `config.json` that transformers accepts for the architecture and hyperparameters; throws when the
+    /// RoPE scaling (frequency factors read from a GGUF) has no `rope_scaling` form. `source` names the output.
     public static func make(architecture: Architecture, hyperparameters hp: Hyperparameters,
-                            tokenizer: TokenizerDescription?, torchDType: String) -> JSONValue {
+                            tokenizer: TokenizerDescription?, torchDType: String, source: String) throws -> JSONValue {
         func act(_ a: Activation, tanhName: String) -> JSONValue {
             switch a {
             case .silu: return .string("silu")
@@ -127,6 +198,9 @@ public enum HFConfig {
                  ("rms_norm_eps", .double(hp.normEpsilon)), ("rope_theta", .double(hp.ropeTheta ?? 10000)),
                  ("hidden_act", act(hp.activation, tanhName: "gelu_pytorch_tanh")),
                  ("tie_word_embeddings", .bool(hp.tiedEmbeddings))]
+            if let scaling = hp.ropeScaling {
+                m.append(("rope_scaling", try ropeScalingJSON(scaling, hp: hp, source: source)))
+            }
         case .gpt2:
             m = [("architectures", .array([.string("GPT2LMHeadModel")])), ("model_type", .string("gpt2")),
                  ("vocab_size", .int(Int64(hp.vocabSize))), ("n_embd", .int(Int64(hp.hiddenSize))),

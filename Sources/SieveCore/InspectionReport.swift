@@ -57,6 +57,7 @@ public struct InspectionReport {
         ]
         if let theta = hp.ropeTheta { m.append(("rope_theta", .double(theta))) }
         if let dims = hp.ropeDimensions { m.append(("rope_dimensions", .int(Int64(dims)))) }
+        if let scaling = hp.ropeScaling { m.append(("rope_scaling", .string(scaling.summary))) }
         if hp.positionOffset != 0 { m.append(("position_offset", .int(Int64(hp.positionOffset)))) }
         if hp.tokenTypeCount != 0 { m.append(("token_types", .int(Int64(hp.tokenTypeCount)))) }
         return m

@@ -53,6 +53,8 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
     public var ropeTheta: Double?
     /// Number of rotated dimensions per head (partial rotary); nil means all of `headDim`.
     public var ropeDimensions: Int?
+    /// How RoPE's frequencies are rescaled for a longer context; nil for none.
+    public var ropeScaling: RoPEScaling?
     /// Offset added to positions before the learned position table (OPT: 2).
     public var positionOffset: Int
     /// Whether the LM head shares the token embedding matrix.
@@ -64,7 +66,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
     public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
                 kvHeadCount: Int, headDim: Int, contextLength: Int, normEpsilon: Double, activation: Activation,
                 ropeTheta: Double? = nil, ropeDimensions: Int? = nil, positionOffset: Int = 0,
-                tiedEmbeddings: Bool = false, tokenTypeCount: Int = 0) {
+                tiedEmbeddings: Bool = false, tokenTypeCount: Int = 0, ropeScaling: RoPEScaling? = nil) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -77,6 +79,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         self.activation = activation
         self.ropeTheta = ropeTheta
         self.ropeDimensions = ropeDimensions
+        self.ropeScaling = ropeScaling
         self.positionOffset = positionOffset
         self.tiedEmbeddings = tiedEmbeddings
         self.tokenTypeCount = tokenTypeCount
@@ -98,6 +101,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         try check(contextLength > 0 && contextLength <= 1 << 24, "max_position_embeddings", "\(contextLength) is out of range")
         try check(normEpsilon > 0 && normEpsilon < 1, "norm_eps", "\(normEpsilon) is out of range (0, 1)")
         if let r = ropeDimensions { try check(r > 0 && r <= headDim && r % 2 == 0, "rope_dimensions", "\(r) must be even and at most head_dim \(headDim)") }
+        if let problem = ropeScaling?.problem(dimensions: ropeDimensions ?? headDim) { try check(false, "rope_scaling", problem) }
     }
 }
 
@@ -138,9 +142,11 @@ public struct RoPE: Sendable, Equatable {
     public var dimensions: Int
     /// How dimensions are paired.
     public var style: RoPEStyle
+    /// How the frequencies are rescaled for a longer context; nil for none.
+    public var scaling: RoPEScaling?
     /// RoPE settings.
-    public init(theta: Double, dimensions: Int, style: RoPEStyle) {
-        self.theta = theta; self.dimensions = dimensions; self.style = style
+    public init(theta: Double, dimensions: Int, style: RoPEStyle, scaling: RoPEScaling? = nil) {
+        self.theta = theta; self.dimensions = dimensions; self.style = style; self.scaling = scaling
     }
 }
 

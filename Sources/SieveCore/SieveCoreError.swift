@@ -26,6 +26,8 @@ public enum SieveCoreError: Error, LocalizedError, Equatable {
     case missingTensor(source: String, name: String)
     /// A hyperparameter is missing or out of range.
     case invalidHyperparameter(source: String, name: String, reason: String)
+    /// The model rescales RoPE in a way Sieve does not implement (YaRN, LongRoPE, dynamic NTK…).
+    case unsupportedRoPEScaling(source: String, type: String)
     /// No registered format plugin claims the file.
     case unknownFormat(path: String, registered: [String])
     /// No registered format writes files with the output's extension (or it has none), and no format was named.
@@ -67,6 +69,8 @@ public enum SieveCoreError: Error, LocalizedError, Equatable {
             return "\(source): missing tensor '\(name)'. The checkpoint is incomplete (a missing shard?) or is not the architecture its config says."
         case let .invalidHyperparameter(source, name, reason):
             return "\(source): hyperparameter '\(name)': \(reason). Fix the model's config."
+        case let .unsupportedRoPEScaling(source, type):
+            return "\(source): RoPE scaling '\(type)' is not supported (Sieve implements \(RoPEScaling.supportedTypeNames.joined(separator: ", "))). Running the model without it would compute different outputs from the trained model's; run it with llama.cpp or transformers."
         case let .unknownFormat(path, registered):
             return "\(path): no format plugin recognises this file. Registered formats: \(registered.joined(separator: ", ")). Check the extension and that the file is not corrupt."
         case let .unknownOutputFormat(path, registered):

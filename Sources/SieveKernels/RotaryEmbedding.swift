@@ -1,8 +1,10 @@
 import Foundation
+import SieveCore
 
 /// Rotary position embedding (RoPE) applied in place to the query and key heads of a token.
 ///
-/// Pair `i` of the first `rotaryDimension` values of each head is rotated by `position · base^(−2i/rotaryDimension)`;
+/// Pair `i` of the first `rotaryDimension` values of each head is rotated by `position · base^(−2i/rotaryDimension)`,
+/// a frequency that `scaling` may divide (linear, Llama 3.1's rule or GGUF frequency factors: `RoPEScaling`);
 /// the remaining values are left unchanged (partial rotary, e.g. GPT-NeoX/Phi). The two pairing conventions:
 /// - `.halfSplit`: pairs `(x[i], x[i + rotaryDimension/2])` — HF `rotate_half`, llama.cpp NEOX mode (LLaMA and
 ///   Qwen2 checkpoints in HF layout, GPT-NeoX);
@@ -26,6 +28,8 @@ public struct RotaryEmbedding: Sendable {
     public let base: Float
     /// Pairing convention.
     public let layout: Layout
+    /// Frequency scaling for a longer context; nil for none.
+    public let scaling: RoPEScaling?
     /// Positions covered by the table.
     public let maxPositions: Int
     /// Per position, `rowLength` floats: `.halfSplit` stores `cos[pair]` then `sin[pair]`; `.interleaved` stores
@@ -34,18 +38,20 @@ public struct RotaryEmbedding: Sendable {
     private let rowLength: Int
 
     /// Tabulates the rotation for `maxPositions` positions.
-    public init(headDimension: Int, rotaryDimension: Int? = nil, base: Float = 10_000, layout: Layout, maxPositions: Int) {
+    public init(headDimension: Int, rotaryDimension: Int? = nil, base: Float = 10_000, scaling: RoPEScaling? = nil,
+                layout: Layout, maxPositions: Int) {
         let rot = rotaryDimension ?? headDimension
         precondition(rot > 0 && rot % 2 == 0 && rot <= headDimension, "rotary dimension \(rot) must be even and at most \(headDimension)")
         precondition(maxPositions > 0, "maxPositions must be positive")
         self.headDimension = headDimension
         self.rotaryDimension = rot
         self.base = base
+        self.scaling = scaling
         self.layout = layout
         self.maxPositions = maxPositions
         let pairs = rot / 2
         let rowLength = layout == .halfSplit ? rot : 2 * rot
-        let frequencies = RotaryEmbedding.inverseFrequencies(base: base, rotaryDimension: rot)
+        let frequencies = RoPEScaling.inverseFrequencies(base: base, dimensions: rot, scaling: scaling)
         var table = [Float](repeating: 0, count: maxPositions * rowLength)
         for p in 0..<maxPositions {
             let row = p * rowLength
@@ -66,11 +72,6 @@ public struct RotaryEmbedding: Sendable {
         }
         self.table = table
         self.rowLength = rowLength
-    }
-
-    /// `base^(−2i/rotaryDimension)` in Float, as HF computes `inv_freq`.
-    static func inverseFrequencies(base: Float, rotaryDimension: Int) -> [Float] {
-        (0..<(rotaryDimension / 2)).map { i in 1 / Foundation.pow(base, Float(2 * i) / Float(rotaryDimension)) }
     }
 
     /// Rotates `heads` heads of `x` (head `h` at `x + h·headStride`, default `headDimension`) for `position`.
@@ -127,7 +128,7 @@ public struct RotaryEmbedding: Sendable {
     public func applyReference(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int, headStride: Int? = nil) {
         let stride = headStride ?? headDimension
         let pairs = rotaryDimension / 2
-        let frequencies = RotaryEmbedding.inverseFrequencies(base: base, rotaryDimension: rotaryDimension)
+        let frequencies = RoPEScaling.inverseFrequencies(base: base, dimensions: rotaryDimension, scaling: scaling)
         for h in 0..<heads {
             let v = x + h * stride
             for i in 0..<pairs {

@@ -245,6 +245,9 @@ struct ExecutionPlan {
                 if let rope = a.rope, rope.dimensions <= 0 || rope.dimensions > a.headDim || rope.dimensions % 2 != 0 {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): RoPE over \(rope.dimensions) of \(a.headDim) head dimensions (must be even and at most the head size)")
                 }
+                if let rope = a.rope, let problem = rope.scaling?.problem(dimensions: rope.dimensions) {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): RoPE scaling: \(problem)")
+                }
                 let qDim = a.heads * a.headDim
                 let kvDim = a.kvHeads * a.headDim
                 let attention = AttentionPlan(

@@ -230,7 +230,7 @@ public final class Model {
         cache = KVCache(type: options.kvCacheType, layers: plan.blocks.count, kvHeads: first.kvHeads, headDim: first.headDim,
                         capacity: context)
         rope = first.rope.map {
-            RotaryEmbedding(headDimension: first.headDim, rotaryDimension: $0.dimensions, base: Float($0.theta),
+            RotaryEmbedding(headDimension: first.headDim, rotaryDimension: $0.dimensions, base: Float($0.theta), scaling: $0.scaling,
                             layout: $0.style == .halfSplit ? .halfSplit : .interleaved, maxPositions: context)
         }
         let predictorProducts = sparsity.readers.map { readers in

@@ -84,6 +84,22 @@ struct RoundTripTests {
         #endif
     }
 
+    @Test("RoPE scaling round-trips in the hyperparameters and every attention node", arguments: [
+        RoPEScaling.linear(factor: 4),
+        .llama3(Llama3RoPEScaling(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContextLength: 64)),
+        .frequencyFactors([1, 1.25, 3.5, 8]),
+    ])
+    func ropeScalingRoundTrip(_ scaling: RoPEScaling) throws {
+        let scratch = try Scratch()
+        let graph = try TinyModels.dense(ropeScaling: scaling)
+        #expect(graph.blocks.allSatisfy { $0.attention.rope?.scaling == scaling })
+        let url = scratch.file("scaled.sieve")
+        try BundleWriter.write(graph, to: url)
+        let read = try BundlePlugin().read(url)
+        #expect(read.hyperparameters.ropeScaling == scaling)
+        expectSameStructure(read, graph)
+    }
+
     @Test("a dense f32 model round-trips byte for byte, with its tokenizer and metadata")
     func denseRoundTrip() throws {
         let scratch = try Scratch()

@@ -51,7 +51,7 @@ enum TinyModels {
     }
 
     /// A dense tiny llama with seeded random f32 weights.
-    static func dense(seed: UInt64 = 1) throws -> ModelGraph {
+    static func dense(seed: UInt64 = 1, ropeScaling: RoPEScaling? = nil) throws -> ModelGraph {
         var rng = SeededRNG(seed: seed)
         var tensors: [Tensor] = []
         func add(_ name: String, _ shape: [Int]) {
@@ -71,7 +71,9 @@ enum TinyModels {
         }
         add(IRName.finalNorm + ".weight", [hidden])
         add(IRName.lmHead + ".weight", [vocab, hidden])
-        return try GraphBuilder.build(architecture: .llama, hyperparameters: hyperparameters, tensors: TensorStore(tensors),
+        var hp = hyperparameters
+        hp.ropeScaling = ropeScaling
+        return try GraphBuilder.build(architecture: .llama, hyperparameters: hp, tensors: TensorStore(tensors),
                                       tokenizer: tokenizer, metadata: ["general.name": "tiny", "general.license": "apache-2.0"],
                                       source: "test")
     }

@@ -175,8 +175,37 @@ struct RawGGUF {
         extra.entries += [("embedding_length", 8), ("attention.head_count", 2), ("feed_forward_length", 16), ("block_count", 1), ("context_length", 16)]
             .map { RawGGUF.entry("llama." + $0.0, .uint32(UInt32($0.1))) }
         extra.entries.append(RawGGUF.entry("llama.attention.layer_norm_rms_epsilon", .float32(1e-5)))
-        extra.tensors.append(RawGGUF.tensor("rope_freqs.weight", ne: [2], offset: 64))
+        extra.tensors.append(RawGGUF.tensor("rope_factors_long.weight", ne: [2], offset: 64))
         extra.dataBytes = 96
-        if case .unexpectedTensor(_, "rope_freqs.weight", "llama") = try readModel(extra) {} else { Issue.record("expected unexpectedTensor") }
+        if case .unexpectedTensor(_, "rope_factors_long.weight", "llama") = try readModel(extra) {} else { Issue.record("expected unexpectedTensor") }
+
+        // RoPE scaling: a type Sieve does not implement, and frequency factors that cannot be right.
+        func message(_ raw: RawGGUF) throws -> String? {
+            let url = dir.appendingPathComponent("m.gguf")
+            try Data(raw.bytes).write(to: url)
+            do { _ = try GGUFPlugin().read(url); return nil } catch { return error.localizedDescription }
+        }
+        var yarn = extra
+        yarn.tensors.removeLast()
+        yarn.entries.append(RawGGUF.entry("llama.rope.scaling.type", .string("yarn")))
+        let yarnError = try #require(try message(yarn))
+        #expect(yarnError.contains(url(dir).path) && yarnError.contains("RoPE scaling 'yarn' is not supported"), "\(yarnError)")
+
+        var zeros = extra
+        zeros.tensors[zeros.tensors.count - 1] = RawGGUF.tensor("rope_freqs.weight", ne: [2], offset: 64)
+        let zerosError = try #require(try message(zeros))
+        #expect(zerosError.contains("rope_scaling") && zerosError.contains("frequency factors must be positive numbers"), "\(zerosError)")
+
+        var short = extra
+        short.tensors[short.tensors.count - 1] = RawGGUF.tensor("rope_freqs.weight", ne: [3], offset: 64)
+        let shortError = try #require(try message(short))
+        #expect(shortError.contains("3 frequency factors for 2 rotated pairs"), "\(shortError)")
+
+        var both = zeros
+        both.entries.append(RawGGUF.entry("llama.rope.scaling.factor", .float32(4)))
+        let bothError = try #require(try message(both))
+        #expect(bothError.contains("together with rope_freqs.weight"), "\(bothError)")
     }
+
+    func url(_ dir: URL) -> URL { dir.appendingPathComponent("m.gguf") }
 }

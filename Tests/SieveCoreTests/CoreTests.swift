@@ -188,4 +188,63 @@ final class ManagedBox<Value>: @unchecked Sendable {
             #expect(e.localizedDescription.contains("llama, qwen2, gpt2, opt, bert"))
         } catch { Issue.record("wrong error \(error)") }
     }
+
+    /// tiny-llama's config with `extra` members added.
+    static func llama(_ extra: String) throws -> Hyperparameters {
+        let text = #"{"model_type": "llama", "hidden_size": 256, "num_attention_heads": 4, "num_key_value_heads": 2, "#
+            + #""intermediate_size": 512, "num_hidden_layers": 2, "vocab_size": 512, "max_position_embeddings": 256"#
+            + (extra.isEmpty ? "" : ", " + extra) + "}"
+        return try HFConfig.read(try JSONValue.parse(text, source: "c"), source: "config.json").1
+    }
+
+    @Test func ropeScalingFromRopeScalingOrRopeParameters() throws {
+        #expect(try Self.llama("").ropeScaling == nil)
+        #expect(try Self.llama(#""rope_scaling": null, "rope_theta": 500000"#).ropeTheta == 500_000)
+        #expect(try Self.llama(#""rope_scaling": {"rope_type": "default"}"#).ropeScaling == nil)
+        #expect(try Self.llama(#""rope_scaling": {"type": "linear", "factor": 2.0}"#).ropeScaling == .linear(factor: 2))
+        #expect(try Self.llama(#""rope_scaling": {"rope_type": "linear", "factor": 1.0}"#).ropeScaling == nil)
+        let llama31 = #""rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192, "rope_type": "llama3"}"#
+        #expect(try Self.llama(llama31).ropeScaling
+                == .llama3(Llama3RoPEScaling(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContextLength: 8192)))
+        // transformers 5 keeps rope_theta inside rope_parameters.
+        let v5 = try Self.llama(#""rope_parameters": {"rope_theta": 500000.0, "rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}"#)
+        #expect(v5.ropeTheta == 500_000)
+        #expect(v5.ropeScaling == .llama3(Llama3RoPEScaling(factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContextLength: 8192)))
+        #expect(try Self.llama(#""rope_parameters": {"rope_theta": 1000000.0, "rope_type": "default"}"#).ropeTheta == 1_000_000)
+    }
+
+    @Test("unsupported or broken RoPE scaling is an error naming the file and the problem", arguments: [
+        (#""rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}"#, "'yarn' is not supported"),
+        (#""rope_scaling": {"type": "dynamic", "factor": 2.0}"#, "'dynamic' is not supported"),
+        (#""rope_scaling": {"rope_type": "longrope"}"#, "'longrope' is not supported"),
+        (#""rope_scaling": {"rope_type": "linear"}"#, "rope_scaling.factor': missing"),
+        (#""rope_scaling": {"rope_type": "linear", "factor": -2}"#, "must be a positive number"),
+        (#""rope_scaling": {"rope_type": "llama3", "factor": 8, "low_freq_factor": 4, "high_freq_factor": 1}"#, "must exceed low_freq_factor"),
+        (#""rope_scaling": {"rope_type": "llama3", "original_max_position_embeddings": 10.5}"#, "not a positive whole number"),
+        (#""rope_scaling": "linear""#, "an object or null"),
+    ])
+    func ropeScalingErrors(_ extra: String, _ message: String) {
+        do {
+            let hp = try Self.llama(extra)
+            Issue.record("expected an error, read \(String(describing: hp.ropeScaling))")
+        } catch {
+            #expect(error.localizedDescription.contains("config.json"), "\(error.localizedDescription)")
+            #expect(error.localizedDescription.contains(message), "\(error.localizedDescription)")
+        }
+    }
+
+    @Test func llama3ParametersAreRecoveredFromTheirFactors() throws {
+        // Llama 3.1 8B's scaling on its 128-dimension heads, base 500000.
+        let llama31 = Llama3RoPEScaling(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContextLength: 8192)
+        let factors = try #require(RoPEScaling.llama3(llama31).frequencyFactors(base: 500_000, dimensions: 128))
+        #expect(factors.first == 1 && factors.last == 8)
+        #expect(RoPEScaling.llama3Parameters(fromFactors: factors, base: 500_000, dimensions: 128) == llama31)
+        // The same line with low_freq_factor 2 gives the same factors, and is recovered with low 1.
+        let doubled = Llama3RoPEScaling(factor: 8, lowFrequencyFactor: 2, highFrequencyFactor: 8, originalContextLength: 16384)
+        let same = try #require(RoPEScaling.llama3(doubled).frequencyFactors(base: 500_000, dimensions: 128))
+        #expect(zip(same, factors).allSatisfy { abs($0 - $1) <= 1e-6 * $1 })
+        // Factors that no llama3 scaling gives.
+        #expect(RoPEScaling.llama3Parameters(fromFactors: (0..<64).map { 1 + Float($0 % 3) }, base: 500_000, dimensions: 128) == nil)
+        #expect(RoPEScaling.llama3Parameters(fromFactors: [Float](repeating: 1, count: 64), base: 500_000, dimensions: 128) == nil)
+    }
 }

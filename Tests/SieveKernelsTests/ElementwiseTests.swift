@@ -56,6 +56,39 @@ import Testing
         }
     }
 
+    @Test("scaled frequencies: the table equals the reference, and linear scaling by 4 turns position 4p as position p",
+          arguments: [RotaryEmbedding.Layout.halfSplit, .interleaved])
+    func scaledFrequencies(layout: RotaryEmbedding.Layout) {
+        let llama3 = RoPEScaling.llama3(Llama3RoPEScaling(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContextLength: 64))
+        let factors = RoPEScaling.frequencyFactors((0..<32).map { 1 + Float($0) / 4 })
+        var rng = SplitMix64(seed: 11)
+        let x = rng.floats(2 * 64)
+        for scaling in [llama3, factors, .linear(factor: 4)] {
+            let rope = RotaryEmbedding(headDimension: 64, base: 10_000, scaling: scaling, layout: layout, maxPositions: 300)
+            for position in [1, 17, 299] {
+                var fast = x, ref = x
+                rope.apply(&fast, heads: 2, position: position)
+                rope.applyReference(&ref, heads: 2, position: position)
+                #expect(worstRatio(fast, ref, scale: [Float](repeating: 1, count: x.count), tolerance: 1e-6) <= 1)
+            }
+        }
+        // Dividing by 4 is exact in Float, so the angles, and the rotated values, are the same bits.
+        let linear = RotaryEmbedding(headDimension: 64, base: 10_000, scaling: .linear(factor: 4), layout: layout, maxPositions: 300)
+        let plain = RotaryEmbedding(headDimension: 64, base: 10_000, layout: layout, maxPositions: 300)
+        for position in [4, 68, 296] {
+            var scaled = x, unscaled = x
+            linear.apply(&scaled, heads: 2, position: position)
+            plain.apply(&unscaled, heads: 2, position: position / 4)
+            #expect(scaled == unscaled)
+        }
+        // Llama 3.1's rule keeps the high frequencies (short wavelengths) and divides the low ones by the factor.
+        let plainFrequencies = RoPEScaling.inverseFrequencies(base: 10_000, dimensions: 64, scaling: nil)
+        let scaled = RoPEScaling.inverseFrequencies(base: 10_000, dimensions: 64, scaling: llama3)
+        #expect(scaled[0..<4] == plainFrequencies[0..<4])
+        #expect(zip(scaled[9...], plainFrequencies[9...]).allSatisfy { $0 == $1 / 8 })
+        #expect(zip(scaled[4..<9], plainFrequencies[4..<9]).allSatisfy { $0 < $1 && $0 > $1 / 8 })
+    }
+
     @Test func conventionsPairTheRightElements() {
         // One pair rotated by 90° (position 1, frequency 1 for pair 0 with base > 0: angle 1 rad) — check pairing only.
         let half = RotaryEmbedding(headDimension: 4, layout: .halfSplit, maxPositions: 2)

@@ -1,0 +1,154 @@
+import Foundation
+
+/// How a model rescales its rotary position frequencies to reach a longer context than it was first trained for.
+///
+/// Pair `i` of a head's `d` rotated dimensions turns by `position · θ^(−2i/d)` without scaling; each case divides
+/// that frequency by its own divisor. The frequencies themselves are computed once, by `inverseFrequencies`.
+public enum RoPEScaling: Sendable, Equatable, Codable {
+    /// Every frequency divided by `factor` (Hugging Face `rope_type: "linear"`, llama.cpp `rope.scaling.type =
+    /// linear`): position interpolation.
+    case linear(factor: Double)
+    /// Llama 3.1's rule (Hugging Face `rope_type: "llama3"`): high frequencies kept, low ones divided by the
+    /// factor, the band between interpolated.
+    case llama3(Llama3RoPEScaling)
+    /// One divisor per rotated pair, as a GGUF's `rope_freqs.weight` holds them (llama.cpp's frequency factors,
+    /// which its converter computes from the `llama3` parameters).
+    case frequencyFactors([Float])
+
+    /// Supported Hugging Face `rope_type` names, for error messages.
+    public static let supportedTypeNames = ["default", "linear", "llama3"]
+
+    /// The inverse frequencies of the `dimensions / 2` rotated pairs: `base^(−2i/dimensions)` in Float, as
+    /// Hugging Face computes `inv_freq`, then divided as `scaling` says.
+    public static func inverseFrequencies(base: Float, dimensions: Int, scaling: RoPEScaling?) -> [Float] {
+        let plain = (0..<(dimensions / 2)).map { i in 1 / Foundation.pow(base, Float(2 * i) / Float(dimensions)) }
+        switch scaling {
+        case nil:
+            return plain
+        case let .linear(factor):
+            return plain.map { $0 / Float(factor) }
+        case let .frequencyFactors(factors):
+            return zip(plain, factors).map { $0 / $1 }
+        case let .llama3(p):
+            // Hugging Face's `_compute_llama3_parameters`, in Float as it runs there.
+            let factor = Float(p.factor), low = Float(p.lowFrequencyFactor), high = Float(p.highFrequencyFactor)
+            let context = Float(p.originalContextLength)
+            let lowWavelength = context / low, highWavelength = context / high
+            return plain.map { f in
+                let wavelength = 2 * Float.pi / f
+                if wavelength < highWavelength { return f }
+                if wavelength > lowWavelength { return f / factor }
+                let smooth = (context / wavelength - low) / (high - low)
+                return (1 - smooth) * f / factor + smooth * f
+            }
+        }
+    }
+
+    /// The per-pair divisors llama.cpp stores as `rope_freqs.weight`, or nil for linear scaling (which GGUF
+    /// states in metadata). For `llama3`, computed in Float as `convert_hf_to_gguf.py` computes them (its loop runs
+    /// over a float32 tensor), so that a converted file holds the same bytes.
+    public func frequencyFactors(base: Float, dimensions: Int) -> [Float]? {
+        switch self {
+        case .linear: return nil
+        case let .frequencyFactors(factors): return factors
+        case let .llama3(p):
+            let plain = RoPEScaling.inverseFrequencies(base: base, dimensions: dimensions, scaling: nil)
+            let context = Float(p.originalContextLength), factor = Float(p.factor)
+            let low = Float(p.lowFrequencyFactor), span = Float(p.highFrequencyFactor - p.lowFrequencyFactor)
+            let lowWavelength = Double(p.originalContextLength) / p.lowFrequencyFactor
+            let highWavelength = Double(p.originalContextLength) / p.highFrequencyFactor
+            return plain.map { f in
+                let wavelength = Float(2 * Double.pi) / f
+                if Double(wavelength) < highWavelength { return 1 }
+                if Double(wavelength) > lowWavelength { return factor }
+                let smooth = (context / wavelength - low) / span
+                return 1 / ((1 - smooth) / factor + smooth)
+            }
+        }
+    }
+
+    /// The `llama3` parameters that give these frequency factors (within 1e-5 relative), or nil when none do.
+    ///
+    /// The factors of the interpolated band lie on a line in `1 / wavelength`; at least two of them are needed to
+    /// find it. The low frequency factor is taken as 1 (any other choice with the same line gives the same factors).
+    public static func llama3Parameters(fromFactors factors: [Float], base: Float, dimensions: Int) -> Llama3RoPEScaling? {
+        let plain = inverseFrequencies(base: base, dimensions: dimensions, scaling: nil)
+        guard factors.count == plain.count, let factor = factors.max(), factor > 1 else { return nil }
+        let tolerance: Float = 1e-5
+        let band = zip(plain, factors).filter { $0.1 > 1 + tolerance && $0.1 < factor * (1 - tolerance) }
+        guard band.count >= 2 else { return nil }
+        // smooth = (1/f − 1/F) / (1 − 1/F) = a · (1 / wavelength) + b, with a = L / (high − low), b = −low / (high − low).
+        let points = band.map { (x: Double($0.0) / (2 * Double.pi), y: (1 / Double($0.1) - 1 / Double(factor)) / (1 - 1 / Double(factor))) }
+        let n = Double(points.count)
+        let mx = points.reduce(0) { $0 + $1.x } / n, my = points.reduce(0) { $0 + $1.y } / n
+        let sxx = points.reduce(0) { $0 + ($1.x - mx) * ($1.x - mx) }
+        guard sxx > 0 else { return nil }
+        let a = points.reduce(0) { $0 + ($1.x - mx) * ($1.y - my) } / sxx
+        let b = my - a * mx
+        guard a > 0, b < 0 else { return nil }
+        let high = 1 - 1 / b
+        let context = (-a / b).rounded()
+        guard context >= 1, context <= Double(1 << 30) else { return nil }
+        let candidate = Llama3RoPEScaling(factor: Double(factor), lowFrequencyFactor: 1,
+                                          highFrequencyFactor: (high * 1e6).rounded() / 1e6, originalContextLength: Int(context))
+        guard let recomputed = RoPEScaling.llama3(candidate).frequencyFactors(base: base, dimensions: dimensions),
+              zip(recomputed, factors).allSatisfy({ abs($0 - $1) <= tolerance * $1 }) else { return nil }
+        return candidate
+    }
+
+    /// One line for reports: `linear, factor 4`, `llama3, factor 8, low 1, high 4, original context 8192`,
+    /// `32 frequency factors, 1 to 8`.
+    public var summary: String {
+        func number(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x) }
+        switch self {
+        case let .linear(factor):
+            return "linear, factor \(number(factor))"
+        case let .llama3(p):
+            return "llama3, factor \(number(p.factor)), low \(number(p.lowFrequencyFactor)), high \(number(p.highFrequencyFactor)), original context \(p.originalContextLength)"
+        case let .frequencyFactors(factors):
+            return "\(factors.count) frequency factors, \(number(Double(factors.min() ?? 0))) to \(number(Double(factors.max() ?? 0)))"
+        }
+    }
+
+    /// Checks the parameters against a head's rotated dimensions; the reason when they are not usable.
+    public func problem(dimensions: Int) -> String? {
+        func usable(_ x: Double) -> Bool { x.isFinite && x > 0 }
+        switch self {
+        case let .linear(factor):
+            return usable(factor) ? nil : "linear factor \(factor) must be a positive number"
+        case let .llama3(p):
+            guard usable(p.factor), usable(p.lowFrequencyFactor), usable(p.highFrequencyFactor) else {
+                return "llama3 factors \(p.factor), \(p.lowFrequencyFactor), \(p.highFrequencyFactor) must be positive numbers"
+            }
+            guard p.highFrequencyFactor > p.lowFrequencyFactor else {
+                return "llama3 high_freq_factor \(p.highFrequencyFactor) must exceed low_freq_factor \(p.lowFrequencyFactor)"
+            }
+            return p.originalContextLength > 0 ? nil : "llama3 original_max_position_embeddings \(p.originalContextLength) must be positive"
+        case let .frequencyFactors(factors):
+            guard factors.count == dimensions / 2 else {
+                return "\(factors.count) frequency factors for \(dimensions / 2) rotated pairs"
+            }
+            return factors.allSatisfy({ $0.isFinite && $0 > 0 }) ? nil : "frequency factors must be positive numbers"
+        }
+    }
+}
+
+/// The parameters of Llama 3.1's RoPE scaling (Hugging Face `rope_scaling` with `rope_type: "llama3"`).
+public struct Llama3RoPEScaling: Sendable, Equatable, Codable {
+    /// Divisor of the low frequencies (`factor`).
+    public var factor: Double
+    /// `low_freq_factor`: wavelengths above `originalContextLength / lowFrequencyFactor` are divided by `factor`.
+    public var lowFrequencyFactor: Double
+    /// `high_freq_factor`: wavelengths below `originalContextLength / highFrequencyFactor` are kept.
+    public var highFrequencyFactor: Double
+    /// `original_max_position_embeddings`: the context of the first training.
+    public var originalContextLength: Int
+
+    /// The given parameters.
+    public init(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalContextLength: Int) {
+        self.factor = factor
+        self.lowFrequencyFactor = lowFrequencyFactor
+        self.highFrequencyFactor = highFrequencyFactor
+        self.originalContextLength = originalContextLength
+    }
+}
