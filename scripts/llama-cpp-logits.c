@@ -2,7 +2,8 @@
  * llama-cpp-logits: run libllama on one batch of token ids and write its logits and final hidden states
  * (the embeddings output with pooling NONE, llama.cpp's `result_norm`) as raw little-endian float32 files.
  *
- * Used by scripts/make-rope-scaling-fixtures.py, which compiles it against a built llama.cpp:
+ * Used by scripts/make-rope-scaling-fixtures.py and scripts/make-qwen3-fixture.py, which compile it against a
+ * built llama.cpp:
  *
  *     cc -O2 -o llama-cpp-logits scripts/llama-cpp-logits.c -I LLAMA/include -I LLAMA/ggml/include \
  *        -L LLAMA/build/bin -lllama -Wl,-rpath,LLAMA/build/bin

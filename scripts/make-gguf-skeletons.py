@@ -6,10 +6,11 @@ clone): `scripts/make-gguf-skeletons.py [--shared DIR] [--only NAME/STEM ...]`, 
 `$SIEVE_SHARED_FIXTURES/models` or `../shared/fixtures/models` beside the repository; `--only` limits the run to
 the named fixtures (e.g. `--only tiny-llama-rope/llama3`).
 
-The originals are the six float GGUFs that llama.cpp's `convert_hf_to_gguf.py` wrote (read from DIR) and the
+The originals are the six float GGUFs that llama.cpp's `convert_hf_to_gguf.py` wrote (read from DIR), the
 two RoPE-scaling GGUFs of `tiny-llama-rope` (`llama3.gguf`, `linear.gguf`), which
-`scripts/make-rope-scaling-fixtures.py` writes into the repository's own model folder and which are read from
-there (DERIVED below; that script calls `make()` itself). Their tensors come from another folder's weights
+`scripts/make-rope-scaling-fixtures.py` writes into the repository's own model folder, and `tiny-qwen3/f32.gguf`,
+which `scripts/make-qwen3-fixture.py` writes there; these are read from the repository (DERIVED below; both
+scripts call `make()` themselves). tiny-llama-rope's tensors come from another folder's weights
 (SOURCES: `../tiny-llama/hf/model.safetensors`), checked against that folder's `ref.json`. Tensors that have
 no safetensors source (`rope_freqs.weight`, which the converter computes for llama3 RoPE scaling) are stored in
 the recipe itself with the `inline` transform, which makes the skeleton format version 2.
@@ -18,10 +19,10 @@ For each original it
   1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
   2. parses the GGUF header itself (cross-checked with gguf-py's GGUFReader when gguf-py is installed);
   3. keeps the bytes before the tensor data section verbatim and derives a recipe per tensor from the
-     converter's name mapping: which HF tensor, which transform (identity; transpose for GPT-2's Conv1D weights,
-     whose c_attn is already the fused q|k|v; llama RoPE row permutation of attn_q / attn_k with n_head /
-     n_head_kv; inline values for tensors without an HF source), which GGML type, and the zero padding that
-     follows;
+     converter's name mapping (llama, qwen2, qwen3, gpt2): which HF tensor, which transform (identity;
+     transpose for GPT-2's Conv1D weights, whose c_attn is already the fused q|k|v; llama RoPE row permutation
+     of attn_q / attn_k with n_head / n_head_kv; inline values for tensors without an HF source), which GGML
+     type, and the zero padding that follows;
   4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
      original byte for byte, and so must a rebuild from the skeleton file just written;
   5. writes `Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton` (format: see the rebuild script).
@@ -50,9 +51,9 @@ GGML_TYPES = {0: ("F32", 4), 1: ("F16", 2), 30: ("BF16", 2)}
 SOURCE = "hf/model.safetensors"
 # Model folders whose GGUFs take their tensors from another folder's safetensors (path relative to the folder).
 SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors"}
-# Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py),
-# not the shared fixture set's.
-DERIVED = {"tiny-llama-rope"}
+# Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py
+# and make-qwen3-fixture.py), not the shared fixture set's.
+DERIVED = {"tiny-llama-rope", "tiny-qwen3"}
 # GGUF tensors with no safetensors counterpart, computed by the converter: kept in the recipe (`inline`, F32 only).
 INLINE = {"rope_freqs.weight"}
 
@@ -122,7 +123,7 @@ def _product(dims):
 # --- the converter's name mapping -----------------------------------------------------------------------------
 
 def llama_like(name, arch, n_head, n_head_kv):
-    """(sources, transform, extra) of a llama / qwen2 GGUF tensor, as convert_hf_to_gguf.py maps it."""
+    """(sources, transform, extra) of a llama / qwen2 / qwen3 GGUF tensor, as convert_hf_to_gguf.py maps it."""
     top = {"token_embd.weight": "model.embed_tokens.weight", "output.weight": "lm_head.weight",
            "output_norm.weight": "model.norm.weight"}
     if name in top:
@@ -131,10 +132,11 @@ def llama_like(name, arch, n_head, n_head_kv):
     assert blk == "blk", name
     hf = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "ffn_down": "mlp.down_proj",
           "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "attn_q": "self_attn.q_proj",
-          "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj"}[part]
+          "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
+          "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm"}[part]
     sources = [f"model.layers.{layer}.{hf}.{suffix}"]
     # LlamaModel.modify_tensors: q_proj -> permute(n_head, n_head), k_proj -> permute(n_head, n_head_kv).
-    # Qwen2 keeps HF's rotate-half layout (llama.cpp runs NEOX RoPE for it).
+    # Qwen2 and Qwen3 keep HF's rotate-half layout (llama.cpp runs NEOX RoPE for them).
     if arch == "llama" and part == "attn_q":
         return sources, "llama_rope_permute", {"n_head": n_head, "n_head_kv": n_head}
     if arch == "llama" and part == "attn_k":
@@ -187,7 +189,7 @@ def make(shared, name, stem):
     n_head = h.metadata.get(f"{arch}.attention.head_count")
     n_head_kv = h.metadata.get(f"{arch}.attention.head_count_kv", n_head)
     config = json.load(open(os.path.join(owner_dir, "hf", "config.json")))
-    if arch in ("llama", "qwen2"):
+    if arch in ("llama", "qwen2", "qwen3"):
         assert (n_head, n_head_kv) == (config["num_attention_heads"], config["num_key_value_heads"]), label
     _crosscheck_gguf_py(original_path, h)
 
@@ -207,7 +209,7 @@ def make(shared, name, stem):
             if t["type"] != "F32":
                 raise RebuildError(f"{label}: inline tensor {t['name']} is {t['type']}, only F32 is supported")
             sources, transform, extra = [], "inline", {"data": body.hex()}
-        elif arch in ("llama", "qwen2"):
+        elif arch in ("llama", "qwen2", "qwen3"):
             sources, transform, extra = llama_like(t["name"], arch, n_head, n_head_kv)
         elif arch == "gpt2":
             sources, transform, extra = gpt2(t["name"])

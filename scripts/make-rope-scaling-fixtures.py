@@ -208,25 +208,35 @@ def build_harness(llama_cpp, cc, workdir):
     return exe
 
 
-def run_harness(exe, llama_cpp, model, ids, workdir, tag):
+def harness_outputs(exe, llama_cpp, model, ids, workdir, tag):
+    """(logits [1, T, vocab], hidden [1, T, n_embd], freq_scale_train, the harness's stderr lines: libllama's
+    RoPE lines and every warning or error it logged)."""
     env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(llama_cpp, "build", "bin"))
     prefix = os.path.join(workdir, tag)
     done = subprocess.run([exe, model, prefix, *map(str, ids)], env=env, check=True, capture_output=True, text=True)
-    rope_lines = [line for line in done.stderr.splitlines() if line.startswith("print_info: rope")]
     n_tokens, n_vocab, n_embd, freq_scale = done.stdout.split()
     n_tokens, n_vocab, n_embd = int(n_tokens), int(n_vocab), int(n_embd)
     logits = np.fromfile(prefix + ".logits.f32", dtype="<f4").reshape(1, n_tokens, n_vocab)
     hidden = np.fromfile(prefix + ".hidden.f32", dtype="<f4").reshape(1, n_tokens, n_embd)
-    return logits, hidden, float(freq_scale), rope_lines
+    return logits, hidden, float(freq_scale), done.stderr.splitlines()
+
+
+def run_harness(exe, llama_cpp, model, ids, workdir, tag):
+    logits, hidden, freq_scale, log = harness_outputs(exe, llama_cpp, model, ids, workdir, tag)
+    return logits, hidden, freq_scale, [line for line in log if line.startswith("print_info: rope")]
 
 
 # --- an independent float64 forward pass --------------------------------------------------------------------
 
-def numpy_llama(weights, config, ids, inv_freq_divisors=None, position_divisor=1.0):
-    """(logits, hidden_last) [T, vocab], [T, hidden] of tiny-llama's HF weights in float64, with transformers'
-    rotate-half RoPE: pair i turns by (position / position_divisor) * theta^(-2i/d) / inv_freq_divisors[i]."""
+def numpy_llama(weights, config, ids, inv_freq_divisors=None, position_divisor=1.0, qk_norm=True):
+    """(logits, hidden_last) [T, vocab], [T, hidden] of a Llama-family model's HF weights (tiny-llama, tiny-qwen3)
+    in float64, with transformers' rotate-half RoPE: pair i turns by
+    (position / position_divisor) * theta^(-2i/d) / inv_freq_divisors[i]. Qwen3: when the weights have
+    `self_attn.q_norm` / `k_norm` (and `qk_norm`), each head's queries and keys get that RMSNorm over head_dim
+    before RoPE; with `tie_word_embeddings` the LM head is `model.embed_tokens.weight`."""
     w = weights
-    n_head, n_kv, d = config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"]
+    n_head, n_kv = config["num_attention_heads"], config["num_key_value_heads"]
+    d = config.get("head_dim", config["hidden_size"] // n_head)
     eps, T = config["rms_norm_eps"], len(ids)
 
     def norm(x, g):
@@ -246,8 +256,11 @@ def numpy_llama(weights, config, ids, inv_freq_divisors=None, position_divisor=1
     for layer in range(config["num_hidden_layers"]):
         p = f"model.layers.{layer}."
         x = norm(h, w[p + "input_layernorm.weight"])
-        q = rope((x @ w[p + "self_attn.q_proj.weight"].T).reshape(T, n_head, d))
-        k = rope((x @ w[p + "self_attn.k_proj.weight"].T).reshape(T, n_kv, d))
+        q = (x @ w[p + "self_attn.q_proj.weight"].T).reshape(T, n_head, d)
+        k = (x @ w[p + "self_attn.k_proj.weight"].T).reshape(T, n_kv, d)
+        if qk_norm and p + "self_attn.q_norm.weight" in w:
+            q, k = norm(q, w[p + "self_attn.q_norm.weight"]), norm(k, w[p + "self_attn.k_norm.weight"])
+        q, k = rope(q), rope(k)
         v = (x @ w[p + "self_attn.v_proj.weight"].T).reshape(T, n_kv, d)
         heads = []
         for i in range(n_head):
@@ -260,7 +273,8 @@ def numpy_llama(weights, config, ids, inv_freq_divisors=None, position_divisor=1
         gate, up = x @ w[p + "mlp.gate_proj.weight"].T, x @ w[p + "mlp.up_proj.weight"].T
         h = h + (gate / (1 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T
     hidden = norm(h, w["model.norm.weight"])
-    return hidden @ w["lm_head.weight"].T, hidden
+    head = w["model.embed_tokens.weight"] if config.get("tie_word_embeddings") else w["lm_head.weight"]
+    return hidden @ head.T, hidden
 
 
 def max_abs(a, b):

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Rebuild the float GGUF fixtures that the repository does not commit, byte for byte.
 
-llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (about 27 MB together), and
+llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (about 27 MB together),
 `scripts/make-rope-scaling-fixtures.py` wrote two more from tiny-llama's f32.gguf with gguf-py's GGUFWriter
-(RoPE scaling: llama3 `rope_freqs.weight`, linear metadata; about 12 MB together):
+(RoPE scaling: llama3 `rope_freqs.weight`, linear metadata; about 12 MB together), and
+`scripts/make-qwen3-fixture.py` wrote tiny-qwen3's f32.gguf with GGUFWriter as the converter would (1.7 MB):
 
     Tests/Fixtures/models/tiny-llama/{f32,f16,bf16}.gguf
     Tests/Fixtures/models/tiny-llama-bpe/f32.gguf
     Tests/Fixtures/models/tiny-qwen2/f32.gguf
     Tests/Fixtures/models/tiny-gpt2/f32.gguf
     Tests/Fixtures/models/tiny-llama-rope/{llama3,linear}.gguf
+    Tests/Fixtures/models/tiny-qwen3/f32.gguf
 
 Their tensor data are a deterministic function of the committed `hf/model.safetensors`, so the repository keeps
 only a small *skeleton* of each (`Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton`, written by
@@ -98,6 +100,7 @@ FIXTURES = [
     ("tiny-gpt2", "f32"),
     ("tiny-llama-rope", "llama3"),
     ("tiny-llama-rope", "linear"),
+    ("tiny-qwen3", "f32"),
 ]
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DEFAULT_MODELS = os.path.join(REPO, "Tests", "Fixtures", "models")

@@ -21,6 +21,7 @@ enum BundleGraphCodec {
                 ("q", encode(a.q)), ("k", encode(a.k)), ("v", encode(a.v)), ("o", encode(a.o)),
                 ("heads", .integer(a.heads)), ("kv_heads", .integer(a.kvHeads)), ("head_dim", .integer(a.headDim)),
                 ("rope", rope), ("causal", .bool(a.causal)),
+                ("q_norm", a.queryNorm.map(encode) ?? .null), ("k_norm", a.keyNorm.map(encode) ?? .null),
             ])
             let f = b.feedForward
             let layout: JSONValue
@@ -211,6 +212,8 @@ private struct NodeDecoder {
                      scaling: try $0.optionalMember("scaling").map(BundleManifest.decodeRoPEScaling))
             }
             b.attention.causal = try a.bool("causal")
+            b.attention.queryNorm = try a.optionalMember("q_norm").map(norm)
+            b.attention.keyNorm = try a.optionalMember("k_norm").map(norm)
             b.feedForwardNorm = try norm(try c.member("ffn_norm"))
 
             let f = try c.member("ffn")

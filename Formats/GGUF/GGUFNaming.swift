@@ -4,7 +4,7 @@ import SieveCore
 /// writes as GGUF.
 public enum GGUFNaming {
     /// GGUF architecture names (`general.architecture`) Sieve maps, with their IR architecture.
-    public static let architectures: [(gguf: String, ir: Architecture)] = [("llama", .llama), ("qwen2", .qwen2), ("gpt2", .gpt2)]
+    public static let architectures: [(gguf: String, ir: Architecture)] = [("llama", .llama), ("qwen2", .qwen2), ("qwen3", .qwen3), ("gpt2", .gpt2)]
 
     /// The GGUF architecture name of an IR architecture, or nil when GGUF output is not supported for it.
     public static func ggufArchitecture(_ architecture: Architecture) -> String? {
@@ -23,6 +23,8 @@ public enum GGUFNaming {
         ("attn_q", { IRName.attention($0, "q") }),
         ("attn_k", { IRName.attention($0, "k") }),
         ("attn_v", { IRName.attention($0, "v") }),
+        ("attn_q_norm", { IRName.attention($0, "q_norm") }),
+        ("attn_k_norm", { IRName.attention($0, "k_norm") }),
         ("attn_output", { IRName.attention($0, "o") }),
         ("ffn_norm", IRName.feedForwardNorm),
         ("ffn_gate", { IRName.feedForward($0, "gate") }),

@@ -2,7 +2,7 @@ import Foundation
 import SieveCore
 
 /// Writes a `ModelGraph` as a GGUF v3 file that llama.cpp loads: llama.cpp tensor names and metadata keys for
-/// llama, qwen2 and gpt2, tokenizer keys, data aligned to 32 bytes.
+/// llama, qwen2, qwen3 and gpt2, tokenizer keys, data aligned to 32 bytes.
 ///
 /// The file is written atomically (temporary file, then rename) and streamed: the header is computed from the
 /// tensors' shapes and target types alone, then each tensor is converted, written and released in turn, so peak
@@ -136,6 +136,8 @@ public enum GGUFWriter {
                 try addIfPresent(b + "attn_k.bias", a.k.bias, interleave: llama ? hp.kvHeadCount : nil)
                 try add(b + "attn_v.weight", a.v.weight)
                 try addIfPresent(b + "attn_v.bias", a.v.bias)
+                try addIfPresent(b + "attn_q_norm.weight", a.queryNorm?.weight)
+                try addIfPresent(b + "attn_k_norm.weight", a.keyNorm?.weight)
             }
             try add(b + "attn_output.weight", a.o.weight)
             try addIfPresent(b + "attn_output.bias", a.o.bias)
@@ -217,7 +219,7 @@ public enum GGUFWriter {
         if graph.architecture == .llama {
             m.append(("\(arch).vocab_size", u32(hp.vocabSize)))
             m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))
-        } else if graph.architecture == .qwen2, let rotary = hp.ropeDimensions {
+        } else if graph.architecture == .qwen2 || graph.architecture == .qwen3, let rotary = hp.ropeDimensions {
             m.append(("\(arch).rope.dimension_count", u32(rotary)))
         }
         m.append(("general.quantization_version", .uint32(2)))

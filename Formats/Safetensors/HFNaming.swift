@@ -75,9 +75,9 @@ struct HFNaming {
     init(_ architecture: Architecture) {
         self.architecture = architecture
         switch architecture {
-        case .llama, .qwen2:
+        case .llama, .qwen2, .qwen3:
             prefixes = ["model."]
-            rules = [
+            let common = [
                 HFNameRule("embed_tokens", "embed.tokens"),
                 HFNameRule("layers.{i}.input_layernorm", "blocks.{i}.attn_norm"),
                 HFNameRule("layers.{i}.self_attn.q_proj", "blocks.{i}.attn.q"),
@@ -91,6 +91,9 @@ struct HFNaming {
                 HFNameRule("norm", "final_norm"),
                 HFNameRule("lm_head", "lm_head", topLevel: true),
             ]
+            let headNorms = [HFNameRule("layers.{i}.self_attn.q_norm", "blocks.{i}.attn.q_norm"),
+                             HFNameRule("layers.{i}.self_attn.k_norm", "blocks.{i}.attn.k_norm")]
+            rules = architecture == .qwen3 ? common + headNorms : common
             ignored = [NamePattern("layers.{i}.self_attn.rotary_emb.inv_freq")]
         case .gpt2:
             prefixes = ["transformer.", ""]

@@ -5,7 +5,7 @@ import SieveCore
 /// Hugging Face model folders (`config.json` + weights + optional `tokenizer.json` / `tokenizer_config.json`).
 ///
 /// Reading maps the file (tensors are zero-copy views) and validates it as strictly as the reference
-/// implementation. `read` maps Hugging Face names onto IR names with one table per architecture (llama, qwen2,
+/// implementation. `read` maps Hugging Face names onto IR names with one table per architecture (llama, qwen2, qwen3,
 /// gpt2, opt, bert; see `HFNaming`), transposing GPT-2's `Conv1D` weights and splitting its fused `c_attn`.
 ///
 /// Writing (`write`) chooses the layout from the destination:

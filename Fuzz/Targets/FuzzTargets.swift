@@ -46,7 +46,7 @@ public enum FuzzTargets {
         case "hf-config":
             return json + ["\"hidden_size\"", "\"num_hidden_layers\"", "\"num_attention_heads\"", "\"num_key_value_heads\"",
                            "\"intermediate_size\"", "\"vocab_size\"", "\"head_dim\"", "\"rope_scaling\"", "\"model_type\"",
-                           "\"max_position_embeddings\"", "\"llama\"", "\"qwen2\"", "\"gpt2\"", "\"opt\"", "\"bert\""]
+                           "\"max_position_embeddings\"", "\"llama\"", "\"qwen2\"", "\"qwen3\"", "\"llama3\"", "\"gpt2\"", "\"opt\"", "\"bert\""]
         case "safetensors-index":
             return json + ["\"weight_map\"", "\"metadata\"", "\"model-00001-of-00002.safetensors\"", "\"../x\"", "\"/etc/passwd\"",
                            "\"model.embed_tokens.weight\""]

@@ -45,7 +45,7 @@ public enum GraphBuilder {
         func linear(_ base: String, out: Int, in inDim: Int) throws -> LinearRef {
             LinearRef(weight: try require(base + ".weight", [out, inDim]), bias: try optional(base + ".bias", [out]))
         }
-        let normKind: NormKind = (architecture == .llama || architecture == .qwen2) ? .rms : .layer
+        let normKind: NormKind = [.llama, .qwen2, .qwen3].contains(architecture) ? .rms : .layer
         func norm(_ base: String) throws -> NormNode {
             NormNode(kind: normKind, weight: try require(base + ".weight", [hp.hiddenSize]),
                      bias: try optional(base + ".bias", [hp.hiddenSize]), epsilon: hp.normEpsilon)
@@ -73,9 +73,15 @@ public enum GraphBuilder {
         }
         let ffnKind: FeedForwardKind
         switch (architecture, hp.activation) {
-        case (.llama, _), (.qwen2, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
+        case (.llama, _), (.qwen2, _), (.qwen3, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
         case (_, .relu): ffnKind = .relu
         default: ffnKind = .gelu
+        }
+
+        /// Qwen3's RMSNorm over each query or key head.
+        func headNorm(_ i: Int, _ part: String) throws -> NormNode? {
+            guard architecture == .qwen3 else { return nil }
+            return NormNode(kind: .rms, weight: try require(IRName.attention(i, part) + ".weight", [hp.headDim]), bias: nil, epsilon: hp.normEpsilon)
         }
 
         var blocks: [TransformerBlock] = []
@@ -86,7 +92,7 @@ public enum GraphBuilder {
                 v: try linear(IRName.attention(i, "v"), out: kvDim, in: d),
                 o: try linear(IRName.attention(i, "o"), out: d, in: qDim),
                 heads: hp.headCount, kvHeads: hp.kvHeadCount, headDim: hp.headDim, rope: rope,
-                causal: architecture != .bert)
+                causal: architecture != .bert, queryNorm: try headNorm(i, "q_norm"), keyNorm: try headNorm(i, "k_norm"))
             let ffn = FeedForwardNode(
                 kind: ffnKind,
                 up: try linear(IRName.feedForward(i, "up"), out: ff, in: d),

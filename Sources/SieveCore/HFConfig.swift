@@ -48,7 +48,7 @@ public enum HFConfig {
 
         let hp: Hyperparameters
         switch arch {
-        case .llama, .qwen2:
+        case .llama, .qwen2, .qwen3:
             let hidden = try int("hidden_size")
             let heads = try int("num_attention_heads")
             guard heads > 0 else { throw SieveCoreError.invalidHyperparameter(source: source, name: "num_attention_heads", reason: "must be positive") }
@@ -188,8 +188,9 @@ public enum HFConfig {
         let bos = tokenizer?.bosID.map { JSONValue.int(Int64($0)) } ?? .null
         let eos = tokenizer?.eosID.map { JSONValue.int(Int64($0)) } ?? .null
         switch architecture {
-        case .llama, .qwen2:
-            m = [("architectures", .array([.string(architecture == .llama ? "LlamaForCausalLM" : "Qwen2ForCausalLM")])),
+        case .llama, .qwen2, .qwen3:
+            let className = [Architecture.llama: "LlamaForCausalLM", .qwen2: "Qwen2ForCausalLM", .qwen3: "Qwen3ForCausalLM"][architecture]!
+            m = [("architectures", .array([.string(className)])),
                  ("model_type", .string(architecture.rawValue)),
                  ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
                  ("intermediate_size", .int(Int64(hp.intermediateSize))), ("num_hidden_layers", .int(Int64(hp.layerCount))),

@@ -1,7 +1,7 @@
 /// Architecture families Sieve recognises.
 public enum Architecture: String, CaseIterable, Sendable, Codable {
-    /// The supported families.
-    case llama, qwen2, gpt2, opt, bert
+    /// The supported families (Qwen3: Qwen2's layout without Q/K/V biases, with RMSNorm over each query and key head).
+    case llama, qwen2, qwen3, gpt2, opt, bert
 
     /// Names of all supported architectures, for error messages.
     public static var supportedNames: [String] { allCases.map(\.rawValue) }
@@ -170,12 +170,17 @@ public struct AttentionNode: Sendable, Equatable {
     public var rope: RoPE?
     /// Causal (decoder) or bidirectional (encoder).
     public var causal: Bool
+    /// RMSNorm over each query head (weight `[headDim]`) before RoPE (Qwen3); nil for none.
+    public var queryNorm: NormNode?
+    /// RMSNorm over each key head before RoPE (Qwen3); nil for none.
+    public var keyNorm: NormNode?
 
     /// An attention node.
     public init(q: LinearRef, k: LinearRef, v: LinearRef, o: LinearRef, heads: Int, kvHeads: Int, headDim: Int,
-                rope: RoPE?, causal: Bool) {
+                rope: RoPE?, causal: Bool, queryNorm: NormNode? = nil, keyNorm: NormNode? = nil) {
         self.q = q; self.k = k; self.v = v; self.o = o
         self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.rope = rope; self.causal = causal
+        self.queryNorm = queryNorm; self.keyNorm = keyNorm
     }
 }
 

@@ -28,8 +28,12 @@ final class AttentionPlan {
     let headDim: Int
     let rope: RoPE?
     let causal: Bool
+    /// RMSNorm over each query head and each key head before RoPE (Qwen3).
+    let queryNorm: NormPlan?
+    let keyNorm: NormPlan?
 
-    init(q: LinearPlan, k: LinearPlan, v: LinearPlan, o: LinearPlan, heads: Int, kvHeads: Int, headDim: Int, rope: RoPE?, causal: Bool) {
+    init(q: LinearPlan, k: LinearPlan, v: LinearPlan, o: LinearPlan, heads: Int, kvHeads: Int, headDim: Int, rope: RoPE?, causal: Bool,
+         queryNorm: NormPlan?, keyNorm: NormPlan?) {
         self.q = q
         self.k = k
         self.v = v
@@ -39,6 +43,8 @@ final class AttentionPlan {
         self.headDim = headDim
         self.rope = rope
         self.causal = causal
+        self.queryNorm = queryNorm
+        self.keyNorm = keyNorm
     }
 }
 
@@ -218,10 +224,11 @@ struct ExecutionPlan {
             let m = try matrix(ref.weight, rows: outputs, columns: inputs)
             return LinearPlan(weight: read ? product(m) : m, bias: try ref.bias.map { try vector($0, count: outputs) })
         }
-        func norm(_ node: NormNode) throws -> NormPlan {
-            NormPlan(kind: node.kind, weight: try vector(node.weight, count: d), bias: try node.bias.map { try vector($0, count: d) },
+        func norm(_ node: NormNode, width: Int) throws -> NormPlan {
+            NormPlan(kind: node.kind, weight: try vector(node.weight, count: width), bias: try node.bias.map { try vector($0, count: width) },
                      epsilon: Float(node.epsilon))
         }
+        func norm(_ node: NormNode) throws -> NormPlan { try norm(node, width: d) }
 
         tokenEmbedding = try matrix(graph.embedding.tokens, rows: hp.vocabSize, columns: d)
         positionEmbedding = try graph.embedding.positions.map { try matrix($0, rows: nil, columns: d) }
@@ -253,7 +260,8 @@ struct ExecutionPlan {
                 let attention = AttentionPlan(
                     q: try linear(a.q, outputs: qDim, inputs: d), k: try linear(a.k, outputs: kvDim, inputs: d),
                     v: try linear(a.v, outputs: kvDim, inputs: d), o: try linear(a.o, outputs: d, inputs: qDim),
-                    heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, rope: a.rope, causal: a.causal)
+                    heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, rope: a.rope, causal: a.causal,
+                    queryNorm: try a.queryNorm.map { try norm($0, width: a.headDim) }, keyNorm: try a.keyNorm.map { try norm($0, width: a.headDim) })
                 let f = b.feedForward
                 if f.kind.isGated && f.gate == nil {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(f.kind.rawValue) feed-forward layer without a gate projection")

@@ -461,6 +461,9 @@ public final class Model {
             addBias(a.q.bias, to: work.queries, rows: 0..<n, width: qDim)
             addBias(a.k.bias, to: work.keys, rows: 0..<n, width: kvDim)
             addBias(a.v.bias, to: work.values, rows: 0..<n, width: kvDim)
+            // Per-head norms: the heads of all n tokens are n·heads contiguous rows of headDim.
+            if let norm = a.queryNorm { normalizeHeads(norm, work.queries.pointer, rows: n * a.heads, width: a.headDim) }
+            if let norm = a.keyNorm { normalizeHeads(norm, work.keys.pointer, rows: n * a.kvHeads, width: a.headDim) }
             if let rope {
                 rope.apply(work.queries.pointer, heads: a.heads, tokens: n, tokenStride: qDim, firstPosition: start)
                 rope.apply(work.keys.pointer, heads: a.kvHeads, tokens: n, tokenStride: kvDim, firstPosition: start)
@@ -815,6 +818,11 @@ public final class Model {
         case .layer:
             Norms.layerNorm(x, weight: norm.weight.pointer, bias: norm.bias?.pointer, count: hiddenSize, epsilon: norm.epsilon, rows: n, into: y)
         }
+    }
+
+    /// RMSNorm in place over `rows` consecutive head vectors of `width` values.
+    private func normalizeHeads(_ norm: NormPlan, _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        Norms.rmsNorm(x, weight: norm.weight.pointer, count: width, epsilon: norm.epsilon, rows: rows, into: x)
     }
 
     private func addBias(_ bias: FloatBuffer?, to y: FloatBuffer, rows: Range<Int>, width: Int) {

@@ -1,0 +1,519 @@
+#!/usr/bin/env python3
+"""Make Tests/Fixtures/models/tiny-qwen3/: a tiny random-weight Qwen3 model, its GGUF, and reference outputs.
+
+Run by the fixtures' maintainer:
+
+    scripts/make-qwen3-fixture.py --llama-cpp DIR      (or LLAMA_CPP_DIR=DIR scripts/make-qwen3-fixture.py)
+
+It needs
+  - Python 3 with numpy, gguf 0.19.0 (gguf-py: GGUFReader, GGUFWriter, the tensor name map) and safetensors
+    (its numpy API); no torch or transformers;
+  - a C compiler (`cc`, or --cc);
+  - a built llama.cpp, commit 0c1e57098 (the one every other llama.cpp reference here comes from): DIR holds
+    include/llama.h, ggml/include/ and build/bin/libllama.so (+ libggml*.so), e.g. the `vendor/llama.cpp` of the
+    llama-cpp-python 0.3.36 sdist built with CMake (BUILD_SHARED_LIBS on);
+  - tiny-qwen2's committed `hf/` tokenizer files, `ref.json` (input ids) and `ref-llama-cpp.safetensors`, and
+    its f32.gguf (rebuilt first from its skeleton if missing) for the tokenizer metadata.
+It reuses scripts/make-rope-scaling-fixtures.py's helpers (the llama.cpp harness driver, the float64 forward
+pass, JSON and file-map writers) and scripts/make-gguf-skeletons.py's `make`.
+
+What it does, in the folder Tests/Fixtures/models/tiny-qwen3/:
+  1. `hf/config.json`: Qwen3ForCausalLM, hidden 128, intermediate 256, 2 layers, 4 heads / 2 KV heads,
+     head_dim 48 (so Q is 192 wide, K and V 96: head_dim != hidden / heads), vocab 512, 256 positions,
+     rms_norm_eps 1e-6, rope_theta 1e6, no rope_scaling, tied embeddings, no attention bias, SiLU. The same
+     bytes go to Fuzz/corpus/hf-config/tiny-qwen3.json (a fuzz seed). tiny-qwen2/hf's tokenizer files
+     (tokenizer.json, tokenizer_config.json, special_tokens_map.json, generation_config.json) are copied as is.
+  2. `hf/model.safetensors`: float32, Hugging Face names, no lm_head.weight (tied), metadata {"format": "pt"}.
+     numpy.random.default_rng(SEED) draws one standard_normal(shape) per tensor, in sorted name order;
+     matrices are 0.0625 x that, every norm weight (input_layernorm, post_attention_layernorm, q_norm, k_norm,
+     model.norm) 1 + 0.2 x that, so a runtime that skipped q_norm / k_norm is clearly wrong.
+  3. `f32.gguf`: written with gguf-py's GGUFWriter the way llama.cpp's convert_hf_to_gguf.py (Qwen3Model, at
+     0c1e57098) writes an `--outtype f32` conversion of hf/: tensors first, in the safetensors names' sorted
+     order (gguf's SafetensorsLocal sorts them), renamed by gguf-py's qwen3 tensor name map, all F32, no row
+     permutation (NEOX RoPE), no output.weight (tied); then the metadata in the converter's order:
+     general.type, name, size_label (gguf.size_label of the writer's parameter count), the qwen3.* keys of
+     TextModel.set_gguf_parameters (block_count, context_length, embedding_length, feed_forward_length,
+     attention.head_count, head_count_kv, rope.freq_base, attention.layer_norm_rms_epsilon,
+     attention.key_length, attention.value_length), general.file_type 0, general.quantization_version, and
+     tiny-qwen2/f32.gguf's tokenizer.* keys copied unchanged (the converter's Qwen2/Qwen3 set_vocab writes them
+     from the same tokenizer files). The file is read back with GGUFReader and checked. It is git-ignored.
+     The writer checks itself first: run with architecture qwen2 on tiny-qwen2/hf's config and weights, it must
+     give tiny-qwen2/f32.gguf (which convert_hf_to_gguf.py wrote) byte for byte.
+  4. `gguf-skeletons/f32.skeleton` (scripts/make-gguf-skeletons.py's `make`: identity transforms from
+     hf/model.safetensors), so scripts/rebuild-gguf-fixtures.py rebuilds f32.gguf byte for byte.
+  5. compiles scripts/llama-cpp-logits.c against DIR and runs it on tiny-qwen2's 24 `input_ids`: first on
+     tiny-qwen2/f32.gguf, which must reproduce tiny-qwen2's committed `logits.f32` / `hidden_last.f32` (the
+     harness check), then twice on f32.gguf (bit-identical outputs required; libllama must log no warning).
+  6. `ref-llama-cpp.safetensors`: `input_ids` (int64 [1, 24]), `logits.f32` [1, 24, 512], `hidden_last.f32`
+     [1, 24, 128] (llama.cpp's `result_norm`), float32.
+  7. an independent float64 numpy forward pass of hf/model.safetensors with transformers' Qwen3 math
+     (rotate-half RoPE, theta 1e6; per-head RMSNorm q_norm / k_norm before RoPE; causal GQA softmax attention
+     scaled by 1/sqrt(head_dim); SwiGLU; final norm; tied LM head). It must match libllama to 1e-4; the same
+     pass without q_norm / k_norm must move the logits by more than 0.5. Its outputs, rounded to float32, are
+     `ref.safetensors` (`input_ids`, `logits`, `hidden_last`).
+  8. `ref.json`: input ids, config summary, seed and scales, the checks' numbers, the GGUF's metadata and
+     tensors, provenance, tool versions, and the `files` map (size and sha256 of every data file of the
+     folder; the rebuild script checks f32.gguf against it). README.md is written by hand and not in the map.
+
+Deterministic: the same inputs give the same bytes (the llama.cpp outputs for the same build on the same CPU).
+"""
+
+import argparse
+import importlib.util
+from importlib import metadata
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+import gguf
+from gguf import GGUFReader, GGUFValueType, GGUFWriter
+from safetensors.numpy import load_file, save
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load_script(filename, module):
+    spec = importlib.util.spec_from_file_location(module, os.path.join(HERE, filename))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+rope = load_script("make-rope-scaling-fixtures.py", "make_rope_scaling_fixtures")
+rebuild, skeletons = rope.rebuild, rope.skeletons
+write_json, file_entry, max_abs, tool_version = rope.write_json, rope.file_entry, rope.max_abs, rope.tool_version
+
+REPO, MODELS, LLAMA_CPP_COMMIT = rope.REPO, rope.MODELS, rope.LLAMA_CPP_COMMIT
+NAME = "tiny-qwen3"
+OUT = os.path.join(MODELS, NAME)
+TOKENIZER_FROM = os.path.join(MODELS, "tiny-qwen2")
+FUZZ_SEED = os.path.join(REPO, "Fuzz", "corpus", "hf-config", f"{NAME}.json")
+TOKENIZER_FILES = ["generation_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"]
+
+SEED = 0
+MATRIX_SCALE = 0.0625   # matrices (embeddings included): MATRIX_SCALE * N(0, 1)
+NORM_SCALE = 0.2        # norm weights: 1 + NORM_SCALE * N(0, 1)
+NUMPY_TOLERANCE = 1e-4  # max |difference| allowed between the float64 pass and libllama
+MIN_QK_NORM_EFFECT = 0.5  # max |logit difference| that skipping q_norm / k_norm must cause
+HARNESS_TOLERANCE = 1e-5  # max |difference| from tiny-qwen2's committed llama.cpp reference
+EXPECTED_WARNING = "llama_init_from_model: model default pooling_type is [-1], but [0] was specified"
+
+CONFIG = {
+    "architectures": ["Qwen3ForCausalLM"],
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "bos_token_id": 0,
+    "eos_token_id": 0,
+    "head_dim": 48,
+    "hidden_act": "silu",
+    "hidden_size": 128,
+    "initializer_range": MATRIX_SCALE,
+    "intermediate_size": 256,
+    "max_position_embeddings": 256,
+    "max_window_layers": 2,
+    "model_type": "qwen3",
+    "num_attention_heads": 4,
+    "num_hidden_layers": 2,
+    "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-06,
+    "rope_scaling": None,
+    "rope_theta": 1000000.0,
+    "sliding_window": None,
+    "tie_word_embeddings": True,
+    "torch_dtype": "float32",
+    "use_cache": True,
+    "use_sliding_window": False,
+    "vocab_size": None,   # tiny-qwen2's, filled in by main()
+}
+
+
+def say(text):
+    print(f"qwen3-fixture: {text}", flush=True)
+
+
+def rel(path):
+    return os.path.relpath(path, REPO)
+
+
+# --- weights --------------------------------------------------------------------------------------------------
+
+def hf_shapes(c):
+    """{Hugging Face tensor name: numpy shape} of Qwen3ForCausalLM with tied embeddings (no lm_head.weight)."""
+    h, d, ff = c["hidden_size"], c["head_dim"], c["intermediate_size"]
+    q, kv = c["num_attention_heads"] * d, c["num_key_value_heads"] * d
+    shapes = {"model.embed_tokens.weight": (c["vocab_size"], h), "model.norm.weight": (h,)}
+    for layer in range(c["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        shapes.update({
+            p + "input_layernorm.weight": (h,),
+            p + "self_attn.q_proj.weight": (q, h),
+            p + "self_attn.k_proj.weight": (kv, h),
+            p + "self_attn.v_proj.weight": (kv, h),
+            p + "self_attn.o_proj.weight": (h, q),
+            p + "self_attn.q_norm.weight": (d,),
+            p + "self_attn.k_norm.weight": (d,),
+            p + "post_attention_layernorm.weight": (h,),
+            p + "mlp.gate_proj.weight": (ff, h),
+            p + "mlp.up_proj.weight": (ff, h),
+            p + "mlp.down_proj.weight": (h, ff),
+        })
+    return shapes
+
+
+def random_weights(c):
+    """float32 weights: one standard_normal draw per tensor in sorted name order from default_rng(SEED)."""
+    rng = np.random.default_rng(SEED)
+    out = {}
+    for name, shape in sorted(hf_shapes(c).items()):
+        z = rng.standard_normal(shape)
+        out[name] = (1.0 + NORM_SCALE * z if name.endswith("norm.weight") else MATRIX_SCALE * z).astype(np.float32)
+    return out
+
+
+# --- GGUF -----------------------------------------------------------------------------------------------------
+
+def write_gguf(path, model_arch, general_name, c, weights, tokenizer_gguf):
+    """An f32 GGUF as convert_hf_to_gguf.py --outtype f32 writes it for a Qwen2/Qwen3ForCausalLM with config `c`
+    and these float32 weights (see the header). Returns the GGUF tensor names in order and the parameter count."""
+    arch = gguf.MODEL_ARCH_NAMES[model_arch]
+    tensor_map = gguf.get_tensor_name_map(model_arch, c["num_hidden_layers"])
+    tok = GGUFReader(tokenizer_gguf)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path))
+    os.close(fd)
+    try:
+        writer = GGUFWriter(tmp, arch)   # writes general.architecture first
+        # ModelBase.prepare_tensors: every safetensors tensor in sorted name order, F32 for --outtype f32.
+        names = []
+        for hf_name in sorted(weights):
+            name = tensor_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+            if name is None:
+                raise SystemExit(f"qwen3-fixture: gguf-py maps no {arch} tensor to {hf_name}")
+            writer.add_tensor(name, weights[hf_name], raw_dtype=gguf.GGMLQuantizationType.F32)
+            names.append(name)
+        # ModelBase.prepare_metadata: type, Metadata.set_gguf_meta_model (name, size label), set_gguf_parameters,
+        # quantization version; then TextModel.prepare_metadata's set_vocab.
+        total, shared, expert, expert_count = writer.get_total_parameter_count()
+        writer.add_type(gguf.GGUFType.MODEL)
+        writer.add_name(general_name)
+        writer.add_size_label(gguf.size_label(total, shared, expert, expert_count))
+        writer.add_block_count(c["num_hidden_layers"])
+        writer.add_context_length(c["max_position_embeddings"])
+        writer.add_embedding_length(c["hidden_size"])
+        writer.add_feed_forward_length(c["intermediate_size"])
+        writer.add_head_count(c["num_attention_heads"])
+        writer.add_head_count_kv(c["num_key_value_heads"])
+        writer.add_rope_freq_base(c["rope_theta"])
+        writer.add_layer_norm_rms_eps(c["rms_norm_eps"])
+        if "head_dim" in c:
+            writer.add_key_length(c["head_dim"])
+            writer.add_value_length(c["head_dim"])
+        writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+        for field in tok.fields.values():
+            if not field.name.startswith("tokenizer."):
+                continue
+            if field.types[0] == GGUFValueType.ARRAY:
+                assert len(field.types) == 2, f"{field.name}: nested arrays are not copied"
+                writer.add_key_value(field.name, field.contents(), field.types[0], sub_type=field.types[1])
+            else:
+                writer.add_key_value(field.name, field.contents(), field.types[0])
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return names, total
+
+
+def expected_gguf_names(c):
+    """The converter's GGUF tensor names in file order, spelled out independently of gguf-py's name map."""
+    per_layer = ["attn_norm", "ffn_down", "ffn_gate", "ffn_up", "ffn_norm", "attn_k_norm", "attn_k", "attn_output",
+                 "attn_q_norm", "attn_q", "attn_v"]  # the HF names' sorted order within a block
+    return (["token_embd.weight"]
+            + [f"blk.{i}.{part}.weight" for i in range(c["num_hidden_layers"]) for part in per_layer]
+            + ["output_norm.weight"])
+
+
+def check_gguf(path, c, weights, names, tokenizer_gguf):
+    """Read f32.gguf back with GGUFReader: metadata, tokenizer keys, tensor names, types, shapes and data."""
+    kv, tensors = rope.gguf_summary(path)
+    d, L = c["head_dim"], c["num_hidden_layers"]
+    want = {
+        "general.architecture": "qwen3", "general.type": "model", "general.name": NAME,
+        "qwen3.block_count": L, "qwen3.context_length": c["max_position_embeddings"],
+        "qwen3.embedding_length": c["hidden_size"], "qwen3.feed_forward_length": c["intermediate_size"],
+        "qwen3.attention.head_count": c["num_attention_heads"],
+        "qwen3.attention.head_count_kv": c["num_key_value_heads"],
+        "qwen3.rope.freq_base": float(np.float32(c["rope_theta"])),
+        "qwen3.attention.layer_norm_rms_epsilon": float(np.float32(c["rms_norm_eps"])),
+        "qwen3.attention.key_length": d, "qwen3.attention.value_length": d,
+        "general.file_type": 0, "general.quantization_version": 2,
+    }
+    non_tok = [k for k in kv if not k.startswith("tokenizer.")]
+    assert non_tok == list(want)[:3] + ["general.size_label"] + list(want)[3:], non_tok
+    for key, value in want.items():
+        assert kv[key][1] == value, f"{key} = {kv[key]}, expected {value}"
+    tok_kv, _ = rope.gguf_summary(tokenizer_gguf)
+    tok_keys = [k for k in tok_kv if k.startswith("tokenizer.")]
+    assert list(kv)[len(non_tok):] == tok_keys, "tokenizer keys out of order"
+    for key in tok_keys:
+        assert kv[key] == tok_kv[key], f"{key} differs from tiny-qwen2/f32.gguf"
+    assert names == expected_gguf_names(c) == [t[0] for t in tensors], names
+    by_gguf = dict(zip(names, sorted(weights)))
+    for name, kind, shape, digest in tensors:
+        src = weights[by_gguf[name]]
+        assert kind == "F32" and shape == list(reversed(src.shape)), (name, kind, shape)
+        assert digest == rebuild.sha256_bytes(np.ascontiguousarray(src, "<f4").tobytes()), name
+    return kv, tensors
+
+
+# --- driver ---------------------------------------------------------------------------------------------------
+
+def copy_file(src, dst):
+    with open(src, "rb") as f:
+        rebuild.write_atomically(dst, f.read())
+
+
+def main():
+    p = argparse.ArgumentParser(description="Make Tests/Fixtures/models/tiny-qwen3/ (see the script's header).")
+    p.add_argument("--llama-cpp", default=os.environ.get("LLAMA_CPP_DIR"),
+                   help="a built llama.cpp (include/, ggml/include/, build/bin/libllama.so); default $LLAMA_CPP_DIR")
+    p.add_argument("--cc", default=os.environ.get("CC", "cc"), help="C compiler (default $CC or cc)")
+    args = p.parse_args()
+    if not args.llama_cpp or not os.path.exists(os.path.join(args.llama_cpp, "include", "llama.h")):
+        sys.exit("qwen3-fixture: give a built llama.cpp with --llama-cpp DIR (DIR/include/llama.h, DIR/build/bin)")
+    llama_cpp = os.path.abspath(args.llama_cpp)
+    commit = tool_version(["git", "-C", llama_cpp, "rev-parse", "--short=9", "HEAD"])
+    if commit != LLAMA_CPP_COMMIT:
+        say(f"warning: llama.cpp at {llama_cpp} is at commit {commit}, the references here come from {LLAMA_CPP_COMMIT}")
+
+    say(rebuild.rebuild(MODELS, "tiny-qwen2", "f32", False, False, {}))
+    tok_ref = json.load(open(os.path.join(TOKENIZER_FROM, "ref.json"), encoding="utf-8"))
+    tok_config = json.load(open(os.path.join(TOKENIZER_FROM, "hf", "config.json"), encoding="utf-8"))
+    ids = tok_ref["input_ids"]
+    tok_gguf = os.path.join(TOKENIZER_FROM, "f32.gguf")
+    os.makedirs(os.path.join(OUT, "hf"), exist_ok=True)
+    os.makedirs(os.path.join(OUT, "gguf-skeletons"), exist_ok=True)
+
+    # 1. config and tokenizer.
+    config = dict(CONFIG, vocab_size=tok_config["vocab_size"])
+    for key in ("bos_token_id", "eos_token_id"):
+        assert config[key] == tok_config[key], key
+    write_json(os.path.join(OUT, "hf", "config.json"), config, indent=2, sort_keys=True)
+    copy_file(os.path.join(OUT, "hf", "config.json"), FUZZ_SEED)
+    for name in TOKENIZER_FILES:
+        copy_file(os.path.join(TOKENIZER_FROM, "hf", name), os.path.join(OUT, "hf", name))
+    hf_files = sorted(os.listdir(os.path.join(TOKENIZER_FROM, "hf")))
+    assert hf_files == sorted(TOKENIZER_FILES + ["config.json", "model.safetensors"]), hf_files
+
+    # 2. weights.
+    weights = random_weights(config)
+    st_path = os.path.join(OUT, "hf", "model.safetensors")
+    rebuild.write_atomically(st_path, save(weights, metadata={"format": "pt"}))
+    reloaded = load_file(st_path)
+    assert sorted(reloaded) == sorted(weights) and all(np.array_equal(reloaded[k], weights[k]) for k in weights)
+    n_params = sum(int(w.size) for w in weights.values())
+    say(f"{rel(st_path)}: {len(weights)} tensors, {n_params:,} parameters, {os.path.getsize(st_path):,} bytes")
+
+    # 3. GGUF. First the writer's own check: on tiny-qwen2/hf it must give the converter's tiny-qwen2/f32.gguf.
+    with tempfile.TemporaryDirectory(prefix="qwen3-fixture-") as work:
+        q2_path = os.path.join(work, "qwen2.gguf")
+        write_gguf(q2_path, gguf.MODEL_ARCH.QWEN2, "tiny-qwen2", tok_config,
+                   load_file(os.path.join(TOKENIZER_FROM, "hf", "model.safetensors")), tok_gguf)
+        writer_check = {
+            "method": "this script's GGUF writer run with architecture qwen2 on tiny-qwen2/hf (config and weights) "
+                      "gives a file byte-identical to tiny-qwen2/f32.gguf, which convert_hf_to_gguf.py wrote",
+            "sha256": rebuild.sha256_file(q2_path),
+            "equal": rebuild.sha256_file(q2_path) == rebuild.sha256_file(tok_gguf),
+        }
+    say(f"writer check on tiny-qwen2: {writer_check}")
+    if not writer_check["equal"]:
+        sys.exit("qwen3-fixture: the GGUF writer does not reproduce tiny-qwen2/f32.gguf (convert_hf_to_gguf.py's)")
+    gguf_path = os.path.join(OUT, "f32.gguf")
+    names, total = write_gguf(gguf_path, gguf.MODEL_ARCH.QWEN3, NAME, config, weights, tok_gguf)
+    assert total == n_params, (total, n_params)
+    kv, tensors = check_gguf(gguf_path, config, weights, names, tok_gguf)
+    say(f"{rel(gguf_path)}: {os.path.getsize(gguf_path):,} bytes, {len(tensors)} tensors, size label "
+        f"{kv['general.size_label'][1]}, checked with GGUFReader")
+
+    # 4. skeleton: ref.json must record the GGUF's and the source's sha256 first (make() checks both).
+    gguf_info = {
+        "made_by": "scripts/make-qwen3-fixture.py: gguf-py 0.19.0 GGUFWriter, as convert_hf_to_gguf.py --outtype f32 "
+                   "(llama.cpp 0c1e57098, Qwen3Model) writes hf/: tensors in sorted HF name order, all F32, not "
+                   "permuted, no output.weight (tied); tokenizer.* keys copied from tiny-qwen2/f32.gguf",
+    }
+    gguf_info.update(file_entry(gguf_path))
+    write_json(os.path.join(OUT, "ref.json"), {
+        "gguf": {"f32.gguf": gguf_info},
+        "files": {n: file_entry(os.path.join(OUT, n)) for n in ("f32.gguf", "hf/model.safetensors")}}, 1)
+    out, header_bytes = skeletons.make(MODELS, NAME, "f32")
+    say(f"{rel(out)}: {os.path.getsize(out):,} bytes (header {header_bytes:,}), round trip verified")
+
+    # 5. llama.cpp.
+    committed = load_file(os.path.join(TOKENIZER_FROM, "ref-llama-cpp.safetensors"))
+    with tempfile.TemporaryDirectory(prefix="qwen3-fixture-") as work:
+        exe = rope.build_harness(llama_cpp, args.cc, work)
+        q2_logits, q2_hidden, _, _ = rope.run_harness(exe, llama_cpp, tok_gguf, ids, work, "qwen2")
+        harness_check = {
+            "model": "tiny-qwen2/f32.gguf",
+            "max_abs_logit_diff_vs_committed_logits.f32": max_abs(q2_logits, committed["logits.f32"]),
+            "max_abs_hidden_diff_vs_committed_hidden_last.f32": max_abs(q2_hidden, committed["hidden_last.f32"]),
+        }
+        say(f"harness on tiny-qwen2/f32.gguf vs committed reference: {harness_check}")
+        if max(harness_check[k] for k in list(harness_check)[1:]) > HARNESS_TOLERANCE:
+            sys.exit("qwen3-fixture: the harness does not reproduce tiny-qwen2's committed llama.cpp reference")
+        logits, hidden, freq_scale, log = rope.harness_outputs(exe, llama_cpp, gguf_path, ids, work, "f32")
+        again = rope.harness_outputs(exe, llama_cpp, gguf_path, ids, work, "f32-again")
+        if not (np.array_equal(logits, again[0]) and np.array_equal(hidden, again[1])):
+            sys.exit("qwen3-fixture: two runs on f32.gguf differ")
+    # The harness echoes libllama's lines that mention RoPE, and every warning or error. The one expected warning
+    # is about the harness's own choice of pooling NONE (libllama logs it for every model, tiny-qwen2's too).
+    rope_log = [line.split("print_info:", 1)[1].strip() for line in log if line.startswith("print_info: rope")]
+    warnings = [line for line in log if "rope" not in line]
+    unexpected = [line for line in warnings if line != EXPECTED_WARNING]
+    say(f"llama.cpp on f32.gguf: rope log {rope_log}; warnings {warnings}")
+    if unexpected:
+        sys.exit(f"qwen3-fixture: libllama logged unexpected warnings or errors on f32.gguf: {unexpected}")
+
+    # 6. the llama.cpp reference.
+    input_ids = np.array([ids], dtype=np.int64)
+    llama_tensors = {"input_ids": input_ids, "logits.f32": np.ascontiguousarray(logits, dtype=np.float32),
+                     "hidden_last.f32": np.ascontiguousarray(hidden, dtype=np.float32)}
+    generator = f"llama.cpp {LLAMA_CPP_COMMIT} libllama, F32 K/V cache, flash attention off"
+    rebuild.write_atomically(os.path.join(OUT, "ref-llama-cpp.safetensors"),
+                             save(llama_tensors, metadata={"generator": generator}))
+
+    # 7. the independent float64 pass, with and without q_norm / k_norm.
+    w64 = {k: v.astype(np.float64) for k, v in weights.items()}
+    np_logits, np_hidden = rope.numpy_llama(w64, config, ids)
+    raw_logits, raw_hidden = rope.numpy_llama(w64, config, ids, qk_norm=False)
+    numpy_check = {
+        "method": "float64 numpy forward pass of hf/model.safetensors with transformers' Qwen3ForCausalLM math: "
+                  "RMSNorm, rotate-half RoPE (theta 1e6, head_dim 48), per-head RMSNorm q_norm / k_norm (weight "
+                  "[48], eps 1e-6) on the projected queries and keys before RoPE, causal GQA softmax attention "
+                  "scaled by 1/sqrt(48), SwiGLU, final norm, LM head = embed_tokens (tied)",
+        "vs_llama_cpp": {
+            "max_abs_logit_diff": max_abs(np_logits, logits[0]),
+            "max_abs_hidden_last_diff": max_abs(np_hidden, hidden[0]),
+            "argmax_agree_positions": int(np.sum(np_logits.argmax(-1) == logits[0].argmax(-1))),
+        },
+        "without_qk_norm": {
+            "note": "the same pass with q_norm and k_norm skipped: what a runtime that ignored them would give",
+            "max_abs_logit_diff_vs_with": max_abs(raw_logits, np_logits),
+            "rms_logit_diff_vs_with": float(np.sqrt(np.mean((raw_logits - np_logits) ** 2))),
+            "max_abs_hidden_last_diff_vs_with": max_abs(raw_hidden, np_hidden),
+            "max_abs_logit_diff_vs_llama_cpp": max_abs(raw_logits, logits[0]),
+            "argmax_agree_positions": int(np.sum(raw_logits.argmax(-1) == np_logits.argmax(-1))),
+        },
+        "logit_scale_rms": float(np.sqrt(np.mean(np_logits ** 2))),
+        "hidden_last_scale_rms": float(np.sqrt(np.mean(np_hidden ** 2))),
+        "float32_rounding": {
+            "max_abs_logit_diff_ref_vs_llama_cpp": max_abs(np_logits.astype(np.float32), logits[0]),
+            "max_abs_hidden_last_diff_ref_vs_llama_cpp": max_abs(np_hidden.astype(np.float32), hidden[0]),
+        },
+    }
+    say(f"numpy float64 check: {numpy_check}")
+    if max(numpy_check["vs_llama_cpp"]["max_abs_logit_diff"],
+           numpy_check["vs_llama_cpp"]["max_abs_hidden_last_diff"]) > NUMPY_TOLERANCE:
+        sys.exit("qwen3-fixture: the numpy forward pass disagrees with libllama by more than 1e-4")
+    if numpy_check["without_qk_norm"]["max_abs_logit_diff_vs_with"] <= MIN_QK_NORM_EFFECT:
+        sys.exit("qwen3-fixture: skipping q_norm / k_norm changes the logits too little")
+    ref_tensors = {"input_ids": input_ids, "logits": np_logits[None].astype(np.float32),
+                   "hidden_last": np_hidden[None].astype(np.float32)}
+    rebuild.write_atomically(os.path.join(OUT, "ref.safetensors"),
+                             save(ref_tensors, metadata={"generator": f"scripts/make-qwen3-fixture.py: float64 numpy "
+                                                                      f"forward pass, rounded to float32"}))
+
+    # 8. ref.json.
+    files = {}
+    for name in (["f32.gguf", "gguf-skeletons/f32.skeleton"] + [f"hf/{n}" for n in sorted(TOKENIZER_FILES + [
+            "config.json", "model.safetensors"])] + ["ref-llama-cpp.safetensors", "ref.safetensors"]):
+        files[name] = file_entry(os.path.join(OUT, name))
+    gguf_info.update({
+        "writer_check": writer_check,
+        "metadata": {k: v[1] for k, v in kv.items() if not k.startswith("tokenizer.")},
+        "metadata_types": {k: "/".join(v[0]) for k, v in kv.items() if not k.startswith("tokenizer.")},
+        "tokenizer_metadata": "the tokenizer.* keys of tiny-qwen2/f32.gguf, copied in order with their types: "
+                              + ", ".join(k for k in kv if k.startswith("tokenizer.")),
+        "type_counts": {"F32": len(tensors)},
+        "tensor_shapes_ggml": {n: shape for n, _, shape, _ in tensors},
+        "tensor_sources": dict(zip(names, sorted(weights))),
+    })
+    ref = {
+        "model": NAME,
+        "description": "tiny random-weight Qwen3ForCausalLM (q_norm / k_norm, head_dim 48 != hidden / heads, tied "
+                       "embeddings, no attention bias) with tiny-qwen2's tokenizer and input ids",
+        "text": tok_ref["text"],
+        "input_ids": ids,
+        "T": len(ids),
+        "tokenizer": dict(tok_ref["tokenizer"], copied_from="tiny-qwen2/hf (" + ", ".join(TOKENIZER_FILES) + ")"),
+        "config": {
+            **{k: config[k] for k in ("model_type", "architectures", "vocab_size", "hidden_size", "intermediate_size",
+                                      "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+                                      "max_position_embeddings", "rope_theta", "rope_scaling", "rms_norm_eps",
+                                      "hidden_act", "attention_bias", "tie_word_embeddings", "bos_token_id",
+                                      "eos_token_id", "use_sliding_window")},
+            "q_width": config["num_attention_heads"] * config["head_dim"],
+            "kv_width": config["num_key_value_heads"] * config["head_dim"],
+            "n_params": n_params,
+        },
+        "init": {
+            "seed": SEED,
+            "rng": f"numpy.random.default_rng({SEED}) (PCG64), one standard_normal(shape) float64 draw per tensor in "
+                   f"sorted name order, then cast to float32",
+            "matrix_scale": MATRIX_SCALE,
+            "norm_scale": NORM_SCALE,
+            "weights": f"every matrix (embed_tokens, q/k/v/o_proj, gate/up/down_proj) {MATRIX_SCALE} * N(0,1)",
+            "norms": f"every norm weight (input_layernorm, post_attention_layernorm, self_attn.q_norm, "
+                     f"self_attn.k_norm, model.norm) 1 + {NORM_SCALE} * N(0,1)",
+        },
+        "weights_dtype": "float32",
+        "hf_tensors": {k: list(v.shape) for k, v in sorted(weights.items())},
+        "ref_safetensors_keys": {
+            "ref.safetensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape)} for k, v in sorted(ref_tensors.items())},
+            "ref-llama-cpp.safetensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape)}
+                                          for k, v in sorted(llama_tensors.items())},
+        },
+        "llama_cpp": {
+            "commit": LLAMA_CPP_COMMIT,
+            "method": "scripts/llama-cpp-logits.c on libllama: all 24 positions in one batch (sequence 0, positions "
+                      "0..23, output at every position), n_ctx 256, n_batch = n_ubatch = 256, F32 K/V cache, flash "
+                      "attention disabled, embeddings on with pooling NONE (hidden_last = result_norm), 2 threads; "
+                      "run twice with bit-identical outputs",
+            "harness_check": harness_check,
+            "freq_scale_train": freq_scale,
+            "rope_log": rope_log,
+            "warnings": warnings,
+            "warnings_note": "the pooling_type warning follows from the harness's pooling NONE (embeddings output); "
+                             "libllama logs it for every model. No warning about missing or unused tensors.",
+        },
+        "numpy_check": numpy_check,
+        "gguf": {"f32.gguf": gguf_info},
+        "made_by": "scripts/make-qwen3-fixture.py (config, weights, GGUF, skeleton via scripts/make-gguf-skeletons.py's "
+                   "make, ref.safetensors), scripts/llama-cpp-logits.c (ref-llama-cpp.safetensors); tokenizer files "
+                   "copied from tiny-qwen2/hf",
+        "files": files,
+        "tools": {
+            "python": sys.version.split()[0],
+            "numpy": np.__version__,
+            "gguf": metadata.version("gguf"),
+            "safetensors": metadata.version("safetensors"),
+            "llama.cpp": f"{commit} (libllama, shared build)",
+            "cc": tool_version([args.cc, "--version"]),
+        },
+    }
+    write_json(os.path.join(OUT, "ref.json"), ref, 1)
+    for name, entry in files.items():
+        say(f"{NAME}/{name}: {entry['size_bytes']:,} bytes, sha256 {entry['sha256']}")
+    say("done")
+
+
+if __name__ == "__main__":
+    main()
