@@ -60,7 +60,6 @@ Deterministic: the same inputs give the same bytes (the llama.cpp outputs for th
 
 import argparse
 import importlib.util
-from importlib import metadata
 import json
 import os
 import sys
@@ -74,14 +73,10 @@ from safetensors.numpy import load_file, save
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def load_script(filename, module):
-    spec = importlib.util.spec_from_file_location(module, os.path.join(HERE, filename))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-rope = load_script("make-rope-scaling-fixtures.py", "make_rope_scaling_fixtures")
+# The RoPE-scaling fixture script holds the shared helpers (harness, skeletons, files map, float64 forward pass).
+_spec = importlib.util.spec_from_file_location("make_rope_scaling_fixtures", os.path.join(HERE, "make-rope-scaling-fixtures.py"))
+rope = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rope)
 rebuild, skeletons = rope.rebuild, rope.skeletons
 write_json, file_entry, max_abs, tool_version = rope.write_json, rope.file_entry, rope.max_abs, rope.tool_version
 
@@ -500,19 +495,9 @@ def main():
                    "make, ref.safetensors), scripts/llama-cpp-logits.c (ref-llama-cpp.safetensors); tokenizer files "
                    "copied from tiny-qwen2/hf",
         "files": files,
-        "tools": {
-            "python": sys.version.split()[0],
-            "numpy": np.__version__,
-            "gguf": metadata.version("gguf"),
-            "safetensors": metadata.version("safetensors"),
-            "llama.cpp": f"{commit} (libllama, shared build)",
-            "cc": tool_version([args.cc, "--version"]),
-        },
+        "tools": rope.tool_versions(args.cc, commit),
     }
-    write_json(os.path.join(OUT, "ref.json"), ref, 1)
-    for name, entry in files.items():
-        say(f"{NAME}/{name}: {entry['size_bytes']:,} bytes, sha256 {entry['sha256']}")
-    say("done")
+    rope.write_ref(OUT, NAME, ref, say)
 
 
 if __name__ == "__main__":

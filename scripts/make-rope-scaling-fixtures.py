@@ -483,18 +483,28 @@ def main():
         "made_by": "scripts/make-rope-scaling-fixtures.py (GGUFs and skeletons; scripts/make-gguf-skeletons.py's "
                    "make), scripts/llama-cpp-logits.c (llama.cpp outputs); configs from tiny-llama/hf/config.json",
         "files": files,
-        "tools": {
-            "python": sys.version.split()[0],
-            "numpy": np.__version__,
-            "gguf": metadata.version("gguf"),
-            "safetensors": metadata.version("safetensors"),
-            "llama.cpp": f"{commit} (libllama, shared build)",
-            "cc": tool_version([args.cc, "--version"]),
-        },
+        "tools": tool_versions(args.cc, commit),
     }
-    write_json(os.path.join(OUT, "ref.json"), ref, 1)
-    for name, entry in files.items():
-        say(f"{NAME}/{name}: {entry['size_bytes']:,} bytes, sha256 {entry['sha256']}")
+    write_ref(OUT, NAME, ref, say)
+
+
+def tool_versions(cc, commit):
+    """The `tools` entry of a fixture's ref.json."""
+    return {
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "gguf": metadata.version("gguf"),
+        "safetensors": metadata.version("safetensors"),
+        "llama.cpp": f"{commit} (libllama, shared build)",
+        "cc": tool_version([cc, "--version"]),
+    }
+
+
+def write_ref(out, name, ref, say):
+    """Writes `out/ref.json` and lists the files its `files` map records."""
+    write_json(os.path.join(out, "ref.json"), ref, 1)
+    for path, entry in ref["files"].items():
+        say(f"{name}/{path}: {entry['size_bytes']:,} bytes, sha256 {entry['sha256']}")
     say("done")
 
 
