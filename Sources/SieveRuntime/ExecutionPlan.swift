@@ -255,6 +255,9 @@ struct ExecutionPlan {
                 if let rope = a.rope, let problem = rope.scaling?.problem(dimensions: rope.dimensions) {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): RoPE scaling: \(problem)")
                 }
+                if [a.queryNorm, a.keyNorm].contains(where: { $0 != nil && $0?.kind != .rms }) {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): per-head query and key norms must be RMSNorm")
+                }
                 let qDim = a.heads * a.headDim
                 let kvDim = a.kvHeads * a.headDim
                 let attention = AttentionPlan(
