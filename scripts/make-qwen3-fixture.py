@@ -58,7 +58,6 @@ What it does, in the folder Tests/Fixtures/models/tiny-qwen3/:
 Deterministic: the same inputs give the same bytes (the llama.cpp outputs for the same build on the same CPU).
 """
 
-import argparse
 import importlib.util
 import json
 import os
@@ -78,7 +77,7 @@ _spec = importlib.util.spec_from_file_location("make_rope_scaling_fixtures", os.
 rope = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(rope)
 rebuild, skeletons = rope.rebuild, rope.skeletons
-write_json, file_entry, max_abs, tool_version = rope.write_json, rope.file_entry, rope.max_abs, rope.tool_version
+write_json, file_entry, max_abs = rope.write_json, rope.file_entry, rope.max_abs
 
 REPO, MODELS, LLAMA_CPP_COMMIT = rope.REPO, rope.MODELS, rope.LLAMA_CPP_COMMIT
 NAME = "tiny-qwen3"
@@ -277,17 +276,7 @@ def copy_file(src, dst):
 
 
 def main():
-    p = argparse.ArgumentParser(description="Make Tests/Fixtures/models/tiny-qwen3/ (see the script's header).")
-    p.add_argument("--llama-cpp", default=os.environ.get("LLAMA_CPP_DIR"),
-                   help="a built llama.cpp (include/, ggml/include/, build/bin/libllama.so); default $LLAMA_CPP_DIR")
-    p.add_argument("--cc", default=os.environ.get("CC", "cc"), help="C compiler (default $CC or cc)")
-    args = p.parse_args()
-    if not args.llama_cpp or not os.path.exists(os.path.join(args.llama_cpp, "include", "llama.h")):
-        sys.exit("qwen3-fixture: give a built llama.cpp with --llama-cpp DIR (DIR/include/llama.h, DIR/build/bin)")
-    llama_cpp = os.path.abspath(args.llama_cpp)
-    commit = tool_version(["git", "-C", llama_cpp, "rev-parse", "--short=9", "HEAD"])
-    if commit != LLAMA_CPP_COMMIT:
-        say(f"warning: llama.cpp at {llama_cpp} is at commit {commit}, the references here come from {LLAMA_CPP_COMMIT}")
+    args, llama_cpp, commit = rope.parse_arguments(NAME, "qwen3-fixture", say)
 
     say(rebuild.rebuild(MODELS, "tiny-qwen2", "f32", False, False, {}))
     tok_ref = json.load(open(os.path.join(TOKENIZER_FROM, "ref.json"), encoding="utf-8"))

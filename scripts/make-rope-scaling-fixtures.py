@@ -300,18 +300,25 @@ def tool_version(cmd):
         return "unknown"
 
 
-def main():
-    p = argparse.ArgumentParser(description="Make Tests/Fixtures/models/tiny-llama-rope/ (see the script's header).")
+def parse_arguments(folder, tag, say):
+    """The command line of a fixture script: (args, the llama.cpp folder, its commit); warns when the commit is not
+    the one the references come from."""
+    p = argparse.ArgumentParser(description=f"Make Tests/Fixtures/models/{folder}/ (see the script's header).")
     p.add_argument("--llama-cpp", default=os.environ.get("LLAMA_CPP_DIR"),
                    help="a built llama.cpp (include/, ggml/include/, build/bin/libllama.so); default $LLAMA_CPP_DIR")
     p.add_argument("--cc", default=os.environ.get("CC", "cc"), help="C compiler (default $CC or cc)")
     args = p.parse_args()
     if not args.llama_cpp or not os.path.exists(os.path.join(args.llama_cpp, "include", "llama.h")):
-        sys.exit("rope-fixtures: give a built llama.cpp with --llama-cpp DIR (DIR/include/llama.h, DIR/build/bin)")
+        sys.exit(f"{tag}: give a built llama.cpp with --llama-cpp DIR (DIR/include/llama.h, DIR/build/bin)")
     llama_cpp = os.path.abspath(args.llama_cpp)
     commit = tool_version(["git", "-C", llama_cpp, "rev-parse", "--short=9", "HEAD"])
     if commit != LLAMA_CPP_COMMIT:
         say(f"warning: llama.cpp at {llama_cpp} is at commit {commit}, the references here come from {LLAMA_CPP_COMMIT}")
+    return args, llama_cpp, commit
+
+
+def main():
+    args, llama_cpp, commit = parse_arguments(NAME, "rope-fixtures", say)
 
     say(rebuild.rebuild(MODELS, "tiny-llama", "f32", False, False, {}))
     base_ref = json.load(open(os.path.join(BASE, "ref.json"), encoding="utf-8"))

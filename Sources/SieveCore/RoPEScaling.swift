@@ -19,7 +19,7 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
     public static let supportedTypeNames = ["default", "linear", "llama3"]
 
     /// The inverse frequencies of the `dimensions / 2` rotated pairs: `base^(−2i/dimensions)` in Float, as
-    /// Hugging Face computes `inv_freq`, then divided as `scaling` says.
+    /// Hugging Face computes `inv_freq`, then divided as `scaling` says (for `llama3`, by `frequencyFactors`).
     public static func inverseFrequencies(base: Float, dimensions: Int, scaling: RoPEScaling?) -> [Float] {
         let plain = (0..<(dimensions / 2)).map { i in 1 / Foundation.pow(base, Float(2 * i) / Float(dimensions)) }
         switch scaling {
@@ -27,20 +27,11 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
             return plain
         case let .linear(factor):
             return plain.map { $0 / Float(factor) }
-        case let .frequencyFactors(factors):
+        case .frequencyFactors, .llama3:
+            // Llama 3.1's rule through the divisors llama.cpp's converter stores: the same frequencies as Hugging
+            // Face's `(1 − s)·f/factor + s·f`, within rounding.
+            let factors = scaling?.frequencyFactors(base: base, dimensions: dimensions) ?? []
             return zip(plain, factors).map { $0 / $1 }
-        case let .llama3(p):
-            // Hugging Face's `_compute_llama3_parameters`, in Float as it runs there.
-            let factor = Float(p.factor), low = Float(p.lowFrequencyFactor), high = Float(p.highFrequencyFactor)
-            let context = Float(p.originalContextLength)
-            let lowWavelength = context / low, highWavelength = context / high
-            return plain.map { f in
-                let wavelength = 2 * Float.pi / f
-                if wavelength < highWavelength { return f }
-                if wavelength > lowWavelength { return f / factor }
-                let smooth = (context / wavelength - low) / (high - low)
-                return (1 - smooth) * f / factor + smooth * f
-            }
         }
     }
 
