@@ -8,21 +8,23 @@ the named fixtures (e.g. `--only tiny-llama-rope/llama3`).
 
 The originals are the six float GGUFs that llama.cpp's `convert_hf_to_gguf.py` wrote (read from DIR), the
 two RoPE-scaling GGUFs of `tiny-llama-rope` (`llama3.gguf`, `linear.gguf`), which
-`scripts/make-rope-scaling-fixtures.py` writes into the repository's own model folder, and `tiny-qwen3/f32.gguf`,
-which `scripts/make-qwen3-fixture.py` writes there; these are read from the repository (DERIVED below; both
+`scripts/make-rope-scaling-fixtures.py` writes into the repository's own model folder, `tiny-qwen3/f32.gguf`,
+which `scripts/make-qwen3-fixture.py` writes there, and `tiny-gemma3/{f32,softcap}.gguf`, which
+`scripts/make-gemma3-fixture.py` writes there; these are read from the repository (DERIVED below; the three
 scripts call `make()` themselves). tiny-llama-rope's tensors come from another folder's weights
 (SOURCES: `../tiny-llama/hf/model.safetensors`), checked against that folder's `ref.json`. Tensors that have
 no safetensors source (`rope_freqs.weight`, which the converter computes for llama3 RoPE scaling) are stored in
-the recipe itself with the `inline` transform, which makes the skeleton format version 2.
+the recipe itself with the `inline` transform, which makes the skeleton format version 2. Gemma 3's norm weights
+are stored by the converter as HF weight + 1 (`plus_one`, format version 3).
 
 For each original it
   1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
   2. parses the GGUF header itself (cross-checked with gguf-py's GGUFReader when gguf-py is installed);
   3. keeps the bytes before the tensor data section verbatim and derives a recipe per tensor from the
-     converter's name mapping (llama, qwen2, qwen3, gpt2): which HF tensor, which transform (identity;
+     converter's name mapping (llama, qwen2, qwen3, gemma3, gpt2): which HF tensor, which transform (identity;
      transpose for GPT-2's Conv1D weights, whose c_attn is already the fused q|k|v; llama RoPE row permutation
-     of attn_q / attn_k with n_head / n_head_kv; inline values for tensors without an HF source), which GGML
-     type, and the zero padding that follows;
+     of attn_q / attn_k with n_head / n_head_kv; inline values for tensors without an HF source; + 1 for
+     Gemma 3's norm weights), which GGML type, and the zero padding that follows;
   4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
      original byte for byte, and so must a rebuild from the skeleton file just written;
   5. writes `Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton` (format: see the rebuild script).
@@ -51,9 +53,9 @@ GGML_TYPES = {0: ("F32", 4), 1: ("F16", 2), 30: ("BF16", 2)}
 SOURCE = "hf/model.safetensors"
 # Model folders whose GGUFs take their tensors from another folder's safetensors (path relative to the folder).
 SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors"}
-# Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py
-# and make-qwen3-fixture.py), not the shared fixture set's.
-DERIVED = {"tiny-llama-rope", "tiny-qwen3"}
+# Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py,
+# make-qwen3-fixture.py and make-gemma3-fixture.py), not the shared fixture set's.
+DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3"}
 # GGUF tensors with no safetensors counterpart, computed by the converter: kept in the recipe (`inline`, F32 only).
 INLINE = {"rope_freqs.weight"}
 
@@ -144,6 +146,26 @@ def llama_like(name, arch, n_head, n_head_kv):
     return sources, "identity", {}
 
 
+def gemma3(name):
+    """(sources, transform, extra) of a gemma3 GGUF tensor, as convert_hf_to_gguf.py's Gemma3Model maps it: gguf-py's
+    gemma3 names, no row permutation (NEOX RoPE), every `*norm.weight` stored as weight + 1 (Gemma3Model.norm_shift).
+    token_embd would be trimmed to the tokenizer's vocabulary; the rebuild checks the shape, so a trimmed
+    embedding fails loudly rather than silently."""
+    top = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight"}
+    if name in top:
+        hf = top[name]
+    else:
+        blk, layer, part, suffix = name.split(".")
+        assert blk == "blk", name
+        hf = {"attn_norm": "input_layernorm", "post_attention_norm": "post_attention_layernorm",
+              "ffn_norm": "pre_feedforward_layernorm", "post_ffw_norm": "post_feedforward_layernorm",
+              "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+              "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
+              "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}[part]
+        hf = f"model.layers.{layer}.{hf}.{suffix}"
+    return [hf], "plus_one" if hf.endswith("norm.weight") else "identity", {}
+
+
 def gpt2(name):
     """(sources, transform, extra) of a gpt2 GGUF tensor: Conv1D weights [in, out] are transposed."""
     top = {"token_embd.weight": "transformer.wte.weight", "position_embd.weight": "transformer.wpe.weight",
@@ -189,7 +211,7 @@ def make(shared, name, stem):
     n_head = h.metadata.get(f"{arch}.attention.head_count")
     n_head_kv = h.metadata.get(f"{arch}.attention.head_count_kv", n_head)
     config = json.load(open(os.path.join(owner_dir, "hf", "config.json")))
-    if arch in ("llama", "qwen2", "qwen3"):
+    if arch in ("llama", "qwen2", "qwen3", "gemma3"):
         assert (n_head, n_head_kv) == (config["num_attention_heads"], config["num_key_value_heads"]), label
     _crosscheck_gguf_py(original_path, h)
 
@@ -211,6 +233,8 @@ def make(shared, name, stem):
             sources, transform, extra = [], "inline", {"data": body.hex()}
         elif arch in ("llama", "qwen2", "qwen3"):
             sources, transform, extra = llama_like(t["name"], arch, n_head, n_head_kv)
+        elif arch == "gemma3":
+            sources, transform, extra = gemma3(t["name"])
         elif arch == "gpt2":
             sources, transform, extra = gpt2(t["name"])
         else:

@@ -4,7 +4,8 @@
 llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (about 27 MB together),
 `scripts/make-rope-scaling-fixtures.py` wrote two more from tiny-llama's f32.gguf with gguf-py's GGUFWriter
 (RoPE scaling: llama3 `rope_freqs.weight`, linear metadata; about 12 MB together), and
-`scripts/make-qwen3-fixture.py` wrote tiny-qwen3's f32.gguf with GGUFWriter as the converter would (1.7 MB):
+`scripts/make-qwen3-fixture.py` wrote tiny-qwen3's f32.gguf with GGUFWriter as the converter would (1.7 MB), and
+`scripts/make-gemma3-fixture.py` wrote tiny-gemma3's two (1.2 MB each) the same way:
 
     Tests/Fixtures/models/tiny-llama/{f32,f16,bf16}.gguf
     Tests/Fixtures/models/tiny-llama-bpe/f32.gguf
@@ -12,6 +13,7 @@ llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (ab
     Tests/Fixtures/models/tiny-gpt2/f32.gguf
     Tests/Fixtures/models/tiny-llama-rope/{llama3,linear}.gguf
     Tests/Fixtures/models/tiny-qwen3/f32.gguf
+    Tests/Fixtures/models/tiny-gemma3/{f32,softcap}.gguf
 
 Their tensor data are a deterministic function of the committed `hf/model.safetensors`, so the repository keeps
 only a small *skeleton* of each (`Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton`, written by
@@ -23,11 +25,12 @@ records for the original file, and writes it atomically to `Tests/Fixtures/model
 It uses Python 3, numpy and the standard library only (no Sieve code), so it stays an independent cross-check
 of Sieve's own GGUF and safetensors readers.
 
-Skeleton format (versions 1 and 2)
-----------------------------------
+Skeleton format (versions 1, 2 and 3)
+-------------------------------------
     line 1   b"SIEVE-GGUF-SKELETON <V> <R>\\n", V = format version, R = byte length of the recipe that follows
-             (both decimal). Version 2 is version 1 plus the `inline` transform; a skeleton is written as
-             version 1 unless one of its tensors needs `inline`, and this script reads both.
+             (both decimal). Version 2 is version 1 plus the `inline` transform, version 3 is version 2 plus the
+             `plus_one` transform; a skeleton is written with the lowest version its transforms need, and this
+             script reads all three.
     R bytes  the recipe: UTF-8 JSON, one line per key and per tensor (readable with `head -c`), see below
     rest     the GGUF file's first `header_bytes` bytes (header, metadata, tensor infos, alignment padding),
              compressed with `lzma` (xz container, standard library)
@@ -60,6 +63,9 @@ Recipe keys:
                        inline                    (version 2) no safetensors source: the float32 values are
                                                  stored in the recipe, field `data` (for tensors the converter
                                                  computes itself, e.g. llama3 RoPE's `rope_freqs.weight`)
+                       plus_one                  (version 3) w + 1.0 in float32: convert_hf_to_gguf's
+                                                 Gemma3Model.norm_shift for every `*norm.weight` (Gemma's RMSNorm
+                                                 multiplies by 1 + weight; llama.cpp's by the stored weight)
         n_head, n_head_kv  the permutation's parameters (llama_rope_permute only)
         data         inline only: the values' float32 little-endian bytes as lowercase hex, numpy (C) order
         sha256       sha256 of the tensor's bytes (pinpoints a mismatch)
@@ -87,9 +93,10 @@ except ImportError:  # pragma: no cover
     sys.exit("rebuild-gguf-fixtures: numpy is required (python3 -m pip install numpy)")
 
 MAGIC = b"SIEVE-GGUF-SKELETON"
-VERSION = 1          # written for recipes without `inline` tensors
-INLINE_VERSION = 2   # written when a tensor's transform is `inline`
-READ_VERSIONS = (VERSION, INLINE_VERSION)
+VERSION = 1          # written for recipes without `inline` or `plus_one` tensors
+INLINE_VERSION = 2   # written when a tensor's transform is `inline` (and none is `plus_one`)
+PLUS_ONE_VERSION = 3  # written when a tensor's transform is `plus_one`
+READ_VERSIONS = (VERSION, INLINE_VERSION, PLUS_ONE_VERSION)
 # The rebuilt GGUFs: (model folder, file stem).
 FIXTURES = [
     ("tiny-llama", "f32"),
@@ -101,6 +108,8 @@ FIXTURES = [
     ("tiny-llama-rope", "llama3"),
     ("tiny-llama-rope", "linear"),
     ("tiny-qwen3", "f32"),
+    ("tiny-gemma3", "f32"),
+    ("tiny-gemma3", "softcap"),
 ]
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DEFAULT_MODELS = os.path.join(REPO, "Tests", "Fixtures", "models")
@@ -136,7 +145,8 @@ def encode_skeleton(recipe, header):
     fields = [f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=True)}" for k, v in recipe.items() if k != "tensors"]
     rows = [f"  {json.dumps(t, ensure_ascii=True)}" for t in recipe["tensors"]]
     text = ("{\n" + ",\n".join(fields + [' "tensors": [\n' + ",\n".join(rows) + "\n ]"]) + "\n}\n").encode("utf-8")
-    version = INLINE_VERSION if any(t["transform"] == "inline" for t in recipe["tensors"]) else VERSION
+    transforms = {t["transform"] for t in recipe["tensors"]}
+    version = PLUS_ONE_VERSION if "plus_one" in transforms else INLINE_VERSION if "inline" in transforms else VERSION
     first = b"%s %d %d\n" % (MAGIC, version, len(text))
     packed = lzma.compress(header, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=9 | lzma.PRESET_EXTREME)
     return first + text + packed
@@ -247,6 +257,8 @@ def tensor_bytes(entry, st):
         w = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     if transform in ("identity", "inline"):
         pass
+    elif transform == "plus_one":
+        w = w + np.float32(1.0)   # float32 + float32: the converter's `data_torch + f_shift` on a float32 tensor
     elif transform == "transpose":
         if w.ndim != 2:
             raise RebuildError(f"{name}: transpose needs a 2-D source, got shape {list(w.shape)}")

@@ -10,6 +10,7 @@ enum BundleGraphCodec {
         let embedding: JSONValue = .object([
             ("tokens", .string(e.tokens)), ("positions", .optional(e.positions)),
             ("token_types", .optional(e.tokenTypes)), ("norm", e.norm.map(encode) ?? .null),
+            ("scale", .optional(e.scale)),
         ])
         let blocks: [JSONValue] = graph.blocks.enumerated().map { i, b in
             let a = b.attention
@@ -22,6 +23,7 @@ enum BundleGraphCodec {
                 ("heads", .integer(a.heads)), ("kv_heads", .integer(a.kvHeads)), ("head_dim", .integer(a.headDim)),
                 ("rope", rope), ("causal", .bool(a.causal)),
                 ("q_norm", a.queryNorm.map(encode) ?? .null), ("k_norm", a.keyNorm.map(encode) ?? .null),
+                ("window", .optional(a.window)), ("scale", .optional(a.scale)),
             ])
             let f = b.feedForward
             let layout: JSONValue
@@ -46,7 +48,9 @@ enum BundleGraphCodec {
             ])
             return .object([
                 ("attention_norm", encode(b.attentionNorm)), ("attention", attention),
+                ("attention_output_norm", b.attentionOutputNorm.map(encode) ?? .null),
                 ("ffn_norm", encode(b.feedForwardNorm)), ("ffn", ffn),
+                ("ffn_output_norm", b.feedForwardOutputNorm.map(encode) ?? .null),
                 ("norm_placement", .string(b.normPlacement.rawValue)),
                 ("ffn_predictor", b.ffnPredictor.map { encode($0, graph: graph) } ?? .null),
                 ("head_predictor", b.headPredictor.map { encode($0, graph: graph) } ?? .null),
@@ -57,6 +61,7 @@ enum BundleGraphCodec {
             ("embedding", embedding), ("blocks", .array(blocks)),
             ("final_norm", graph.finalNorm.map(encode) ?? .null),
             ("lm_head", graph.lmHead.map { encode($0.projection) } ?? .null),
+            ("logit_softcap", .optional(graph.lmHead?.softcap)),
         ])
     }
 
@@ -194,6 +199,7 @@ private struct NodeDecoder {
         graph.embedding.positions = try optionalName(e, "positions")
         graph.embedding.tokenTypes = try optionalName(e, "token_types")
         graph.embedding.norm = try e.optionalMember("norm").map(norm)
+        graph.embedding.scale = try e.optionalDouble("scale")
 
         for (i, c) in blocks.enumerated() {
             var b = graph.blocks[i]
@@ -214,7 +220,11 @@ private struct NodeDecoder {
             b.attention.causal = try a.bool("causal")
             b.attention.queryNorm = try a.optionalMember("q_norm").map(norm)
             b.attention.keyNorm = try a.optionalMember("k_norm").map(norm)
+            b.attention.window = try a.optionalMember("window").map { try $0.int(atLeast: 1) }
+            b.attention.scale = try a.optionalDouble("scale")
+            b.attentionOutputNorm = try c.optionalMember("attention_output_norm").map(norm)
             b.feedForwardNorm = try norm(try c.member("ffn_norm"))
+            b.feedForwardOutputNorm = try c.optionalMember("ffn_output_norm").map(norm)
 
             let f = try c.member("ffn")
             b.feedForward.kind = try f.member("kind").enumeration(FeedForwardKind.self)
@@ -254,6 +264,7 @@ private struct NodeDecoder {
                 throw BundleError.invalidGraph(path: file, reason: "\(head.path): a \(graph.architecture.rawValue) model has no LM head")
             }
             graph.lmHead?.projection = try linear(head)
+            graph.lmHead?.softcap = try root.optionalDouble("logit_softcap")
         } else {
             graph.lmHead = nil
         }

@@ -254,6 +254,11 @@ public struct BundleManifest: Sendable {
             ("rope_theta", .optional(hp.ropeTheta)), ("rope_dimensions", .optional(hp.ropeDimensions)),
             ("position_offset", .integer(hp.positionOffset)), ("tied_embeddings", .bool(hp.tiedEmbeddings)),
             ("token_type_count", .integer(hp.tokenTypeCount)), ("rope_scaling", hp.ropeScaling.map(encode) ?? .null),
+            ("sliding_window", hp.slidingWindow.map {
+                .object([("window", .integer($0.window)), ("sliding_layers", .array($0.slidingLayers.map { .bool($0) })),
+                         ("rope_theta", .double($0.ropeTheta))])
+            } ?? .null),
+            ("attention_scale", .optional(hp.attentionScale)), ("final_logit_softcap", .optional(hp.finalLogitSoftcap)),
         ])
     }
 
@@ -346,7 +351,13 @@ public struct BundleManifest: Sendable {
             activation: try c.member("activation").enumeration(Activation.self), ropeTheta: try c.optionalDouble("rope_theta"),
             ropeDimensions: try c.optionalInt("rope_dimensions"), positionOffset: try c.int("position_offset"),
             tiedEmbeddings: try c.bool("tied_embeddings"), tokenTypeCount: try c.int("token_type_count"),
-            ropeScaling: try c.optionalMember("rope_scaling").map(decodeRoPEScaling))
+            ropeScaling: try c.optionalMember("rope_scaling").map(decodeRoPEScaling),
+            slidingWindow: try c.optionalMember("sliding_window").map {
+                SlidingWindowAttention(window: try $0.int("window", atLeast: 1),
+                                       slidingLayers: try $0.member("sliding_layers").array().map { try $0.bool() },
+                                       ropeTheta: try $0.double("rope_theta"))
+            },
+            attentionScale: try c.optionalDouble("attention_scale"), finalLogitSoftcap: try c.optionalDouble("final_logit_softcap"))
     }
 
     static func decodeTokenizer(_ c: ManifestCursor) throws -> TokenizerDescription {

@@ -29,16 +29,19 @@ enum GGUFModelReader {
         }
         let vocab = embedding.dimensions[1]
         let rotary = architecture == .gpt2 ? nil : try keys.int("rope.dimension_count", default: headDim)
+        let layers = try keys.int("block_count")
+        let gemma = architecture == .gemma3 ? try gemma3Settings(file, keys: keys, layers: layers, hidden: hidden, heads: heads, headDim: headDim) : nil
         let hp = Hyperparameters(
             vocabSize: vocab, hiddenSize: hidden, intermediateSize: try keys.int("feed_forward_length"),
-            layerCount: try keys.int("block_count"), headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
+            layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
             contextLength: try keys.int("context_length"),
             normEpsilon: try keys.double(architecture == .gpt2 ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon"),
-            activation: architecture == .gpt2 ? .geluTanh : .silu,
+            activation: architecture == .gpt2 || architecture == .gemma3 ? .geluTanh : .silu,
             ropeTheta: architecture == .gpt2 ? nil : try keys.double("rope.freq_base", default: 10_000),
             ropeDimensions: rotary == headDim ? nil : rotary,
             tiedEmbeddings: file.tensorInfo("output.weight") == nil,
-            ropeScaling: architecture == .gpt2 ? nil : try ropeScaling(file, keys: keys))
+            ropeScaling: architecture == .gpt2 ? nil : try ropeScaling(file, keys: keys),
+            slidingWindow: gemma?.slidingWindow, attentionScale: gemma?.attentionScale, finalLogitSoftcap: gemma?.softcap)
         try hp.validate(source: path)
 
         var tensors = TensorStore()
@@ -66,6 +69,36 @@ enum GGUFModelReader {
         }
         return try GraphBuilder.build(architecture: architecture, hyperparameters: hp, tensors: tensors,
                                       tokenizer: try GGUFTokenizerMetadata.read(file), metadata: metadata, source: path)
+    }
+
+    /// Gemma 3's settings as llama.cpp derives them: sliding layers when `attention.sliding_window` is positive, by
+    /// `attention.sliding_window_pattern` (a bool per layer, or every n-th layer global; default 6), with RoPE base
+    /// `rope.freq_base_swa` (default 10000); scores scaled by 1/√key_length, except for the 62-layer model (27B),
+    /// which uses 1/√(embedding_length / head_count) (its `query_pre_attn_scalar`); `final_logit_softcapping`.
+    static func gemma3Settings(_ file: GGUFFile, keys: MetadataReader, layers: Int, hidden: Int, heads: Int, headDim: Int) throws
+        -> (slidingWindow: SlidingWindowAttention?, attentionScale: Double?, softcap: Double?) {
+        var sliding: SlidingWindowAttention?
+        let window = try keys.int("attention.sliding_window", default: 0)
+        if window > 0 {
+            let patternKey = keys.prefix + ".attention.sliding_window_pattern"
+            var layout = SlidingWindowAttention.pattern(6, layers: layers)
+            if let value = file[patternKey] {
+                if case let .array(.bool(flags)) = value {
+                    guard flags.count == layers else {
+                        throw GGUFError.invalidValue(path: file.path, key: patternKey, reason: "has \(flags.count) entries for \(layers) layers")
+                    }
+                    layout = flags
+                } else if let n = value.intValue, n >= 0 {
+                    layout = SlidingWindowAttention.pattern(n, layers: layers)
+                } else {
+                    throw GGUFError.wrongValueType(path: file.path, key: patternKey, expected: "array[bool] or a non-negative integer", found: value.typeDescription)
+                }
+            }
+            sliding = SlidingWindowAttention(window: window, slidingLayers: layout, ropeTheta: try keys.double("rope.freq_base_swa", default: 10_000))
+        }
+        let scalar = layers == 62 ? Double(hidden / heads) : Double(headDim)
+        let softcap = try keys.double("final_logit_softcapping", default: 0)
+        return (sliding, scalar == Double(headDim) ? nil : 1 / scalar.squareRoot(), softcap > 0 ? softcap : nil)
     }
 
     /// The tensor in which llama.cpp stores per-pair RoPE frequency divisors (Llama 3.1's scaling).

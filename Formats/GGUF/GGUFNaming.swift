@@ -4,7 +4,7 @@ import SieveCore
 /// writes as GGUF.
 public enum GGUFNaming {
     /// GGUF architecture names (`general.architecture`) Sieve maps, with their IR architecture.
-    public static let architectures: [(gguf: String, ir: Architecture)] = [("llama", .llama), ("qwen2", .qwen2), ("qwen3", .qwen3), ("gpt2", .gpt2)]
+    public static let architectures: [(gguf: String, ir: Architecture)] = [("llama", .llama), ("qwen2", .qwen2), ("qwen3", .qwen3), ("gpt2", .gpt2), ("gemma3", .gemma3)]
 
     /// The GGUF architecture name of an IR architecture, or nil when GGUF output is not supported for it.
     public static func ggufArchitecture(_ architecture: Architecture) -> String? {
@@ -26,10 +26,12 @@ public enum GGUFNaming {
         ("attn_q_norm", { IRName.attention($0, "q_norm") }),
         ("attn_k_norm", { IRName.attention($0, "k_norm") }),
         ("attn_output", { IRName.attention($0, "o") }),
+        ("post_attention_norm", IRName.attentionOutputNorm),
         ("ffn_norm", IRName.feedForwardNorm),
         ("ffn_gate", { IRName.feedForward($0, "gate") }),
         ("ffn_up", { IRName.feedForward($0, "up") }),
         ("ffn_down", { IRName.feedForward($0, "down") }),
+        ("post_ffw_norm", IRName.feedForwardOutputNorm),
     ]
 
     /// Whole-model tensors: llama.cpp's base name and the IR base name.

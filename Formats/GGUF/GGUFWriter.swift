@@ -2,7 +2,7 @@ import Foundation
 import SieveCore
 
 /// Writes a `ModelGraph` as a GGUF v3 file that llama.cpp loads: llama.cpp tensor names and metadata keys for
-/// llama, qwen2, qwen3 and gpt2, tokenizer keys, data aligned to 32 bytes.
+/// llama, qwen2, qwen3, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
 ///
 /// The file is written atomically (temporary file, then rename) and streamed: the header is computed from the
 /// tensors' shapes and target types alone, then each tensor is converted, written and released in turn, so peak
@@ -65,9 +65,17 @@ public enum GGUFWriter {
     /// Rejects graphs GGUF (as llama.cpp reads it) cannot express.
     static func checkRepresentable(_ graph: ModelGraph, path: String) throws {
         let hp = graph.hyperparameters
-        let expected: Activation = graph.architecture == .gpt2 ? .geluTanh : .silu
+        let expected: Activation = graph.architecture == .gpt2 || graph.architecture == .gemma3 ? .geluTanh : .silu
         guard hp.activation == expected else {
             throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(graph.architecture.rawValue) uses \(expected.rawValue), but the model uses \(hp.activation.rawValue)")
+        }
+        if graph.architecture == .gemma3 {
+            // llama.cpp has no key for query_pre_attn_scalar: it derives the scale from the layer count.
+            let derived = hp.layerCount == 62 ? Double(hp.hiddenSize / hp.headCount) : Double(hp.headDim)
+            let scalar = hp.attentionScale.map { 1 / ($0 * $0) } ?? Double(hp.headDim)
+            guard abs(scalar - derived) <= 1e-6 * derived else {
+                throw GGUFError.cannotWrite(path: path, reason: "the model scales attention scores by query_pre_attn_scalar \(scalar), but llama.cpp's gemma3 derives \(derived) for \(hp.layerCount) layers and has no key to say otherwise")
+            }
         }
         for (i, block) in graph.blocks.enumerated() {
             if case .blocked = block.feedForward.layout {
@@ -141,6 +149,7 @@ public enum GGUFWriter {
             }
             try add(b + "attn_output.weight", a.o.weight)
             try addIfPresent(b + "attn_output.bias", a.o.bias)
+            try addIfPresent(b + "post_attention_norm.weight", block.attentionOutputNorm?.weight)
             try add(b + "ffn_norm.weight", block.feedForwardNorm.weight)
             try addIfPresent(b + "ffn_norm.bias", block.feedForwardNorm.bias)
             let f = block.feedForward
@@ -152,6 +161,7 @@ public enum GGUFWriter {
             try addIfPresent(b + "ffn_up.bias", f.up.bias)
             try add(b + "ffn_down.weight", f.down.weight)
             try addIfPresent(b + "ffn_down.bias", f.down.bias)
+            try addIfPresent(b + "post_ffw_norm.weight", block.feedForwardOutputNorm?.weight)
         }
         if let norm = graph.finalNorm {
             try add("output_norm.weight", norm.weight)
@@ -210,9 +220,17 @@ public enum GGUFWriter {
                 m.append(("\(arch).rope.scaling.factor", .float32(Float(factor))))
             }
             m.append(("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(hp.normEpsilon))))
-            if graph.architecture == .llama || hp.headDim * hp.headCount != hp.hiddenSize {
+            if graph.architecture == .llama || graph.architecture == .gemma3 || hp.headDim * hp.headCount != hp.hiddenSize {
                 m.append(("\(arch).attention.key_length", u32(hp.headDim)))
                 m.append(("\(arch).attention.value_length", u32(hp.headDim)))
+            }
+            if let cap = hp.finalLogitSoftcap { m.append(("\(arch).final_logit_softcapping", .float32(Float(cap)))) }
+            if let sliding = hp.slidingWindow {
+                m.append(("\(arch).attention.sliding_window", u32(sliding.window)))
+                if sliding.slidingLayers != SlidingWindowAttention.pattern(6, layers: hp.layerCount) {
+                    m.append(("\(arch).attention.sliding_window_pattern", .array(.bool(sliding.slidingLayers))))
+                }
+                if sliding.ropeTheta != 10_000 { m.append(("\(arch).rope.freq_base_swa", .float32(Float(sliding.ropeTheta)))) }
             }
         }
         m.append(("general.file_type", u32(fileType(graph, entries: entries))))

@@ -8,6 +8,9 @@ enum HFTransform {
     case conv1D
     /// GPT-2 `c_attn`: a `Conv1D` whose outputs are q, k and v side by side (split on read, fused on write).
     case fusedQKV
+    /// Gemma's RMSNorm multiplies by `1 + weight`: the file holds the IR's multiplier minus one (1 is added on
+    /// read, in f32, and subtracted on write, as llama.cpp's converter adds it).
+    case normOffset
 }
 
 /// A dotted name pattern; the component `{i}` matches a block index, a final `*` matches any rest.
@@ -95,6 +98,27 @@ struct HFNaming {
                              HFNameRule("layers.{i}.self_attn.k_norm", "blocks.{i}.attn.k_norm")]
             rules = architecture == .qwen3 ? common + headNorms : common
             ignored = [NamePattern("layers.{i}.self_attn.rotary_emb.inv_freq")]
+        case .gemma3:
+            prefixes = ["model."]
+            rules = [
+                HFNameRule("embed_tokens", "embed.tokens"),
+                HFNameRule("layers.{i}.input_layernorm", "blocks.{i}.attn_norm", transform: .normOffset),
+                HFNameRule("layers.{i}.self_attn.q_proj", "blocks.{i}.attn.q"),
+                HFNameRule("layers.{i}.self_attn.k_proj", "blocks.{i}.attn.k"),
+                HFNameRule("layers.{i}.self_attn.v_proj", "blocks.{i}.attn.v"),
+                HFNameRule("layers.{i}.self_attn.o_proj", "blocks.{i}.attn.o"),
+                HFNameRule("layers.{i}.self_attn.q_norm", "blocks.{i}.attn.q_norm", transform: .normOffset),
+                HFNameRule("layers.{i}.self_attn.k_norm", "blocks.{i}.attn.k_norm", transform: .normOffset),
+                HFNameRule("layers.{i}.post_attention_layernorm", "blocks.{i}.attn_post_norm", transform: .normOffset),
+                HFNameRule("layers.{i}.pre_feedforward_layernorm", "blocks.{i}.ffn_norm", transform: .normOffset),
+                HFNameRule("layers.{i}.post_feedforward_layernorm", "blocks.{i}.ffn_post_norm", transform: .normOffset),
+                HFNameRule("layers.{i}.mlp.gate_proj", "blocks.{i}.ffn.gate"),
+                HFNameRule("layers.{i}.mlp.up_proj", "blocks.{i}.ffn.up"),
+                HFNameRule("layers.{i}.mlp.down_proj", "blocks.{i}.ffn.down"),
+                HFNameRule("norm", "final_norm", transform: .normOffset),
+                HFNameRule("lm_head", "lm_head", topLevel: true),
+            ]
+            ignored = []
         case .gpt2:
             prefixes = ["transformer.", ""]
             rules = [
@@ -240,6 +264,8 @@ struct HFNaming {
             return [t]
         case (.conv1D, _):
             return [try TensorLayout.transposed(tensor, name: r.irName(part: 0), source: source)]
+        case (.normOffset, _):
+            return [try TensorLayout.offset(tensor, by: 1, name: r.irName(part: 0), source: source)]
         case (.fusedQKV, let param):
             let parts = r.rule.ir.count
             let width = tensor.shape.dims.last ?? 0

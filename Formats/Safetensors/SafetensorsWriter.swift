@@ -29,6 +29,8 @@ enum SafetensorsWriter {
             switch (transform, param) {
             case (.rename, _), (.conv1D, "bias"):
                 tensor = converted[0]
+            case (.normOffset, _):
+                tensor = try TensorLayout.offset(sources[0], by: -1, name: name, source: source).converted(to: dtype)
             case (.conv1D, _):
                 tensor = try TensorLayout.transposed(converted[0], name: name, source: source)
             case (.fusedQKV, "bias"):
@@ -98,7 +100,7 @@ enum SafetensorsWriter {
             let dtype = dtypes.count == 1 ? dtypes.first! : .f32
             let shape: Shape
             switch (rule.transform, group.resolved.param) {
-            case (.rename, _), (.conv1D, "bias"):
+            case (.rename, _), (.conv1D, "bias"), (.normOffset, _):
                 shape = sources[0].shape
             case (.conv1D, _):
                 shape = Shape(sources[0].shape.dims.reversed())

@@ -55,6 +55,14 @@ enum TensorLayout {
         return try Tensor(name: name, dtype: t.dtype, shape: Shape(shape), storage: storage, source: source)
     }
 
+    /// The tensor's values plus `offset`, as f32 (Gemma's norm weights are stored as the multiplier minus one).
+    static func offset(_ t: Tensor, by offset: Float, name: String, source: String) throws -> Tensor {
+        guard t.dtype.isFloat else {
+            throw SieveCoreError.invalidShape(source: source, tensor: t.name, reason: "a norm weight must be a float tensor, not \(t.dtype.name)")
+        }
+        return Tensor(name: name, shape: t.shape, floats: try t.floats().map { $0 + offset })
+    }
+
     /// Rank-1 parts of one dtype → their concatenation.
     static func concatenated(_ parts: [Tensor], name: String, source: String) throws -> Tensor {
         guard parts.allSatisfy({ $0.shape.rank == 1 && $0.dtype == parts[0].dtype }) else {

@@ -19,6 +19,10 @@ public enum IRName {
     public static func attentionNorm(_ i: Int) -> String { "blocks.\(i).attn_norm" }
     /// Block `i`'s feed-forward norm.
     public static func feedForwardNorm(_ i: Int) -> String { "blocks.\(i).ffn_norm" }
+    /// Block `i`'s norm of attention's output (Gemma 3).
+    public static func attentionOutputNorm(_ i: Int) -> String { "blocks.\(i).attn_post_norm" }
+    /// Block `i`'s norm of the feed-forward output (Gemma 3).
+    public static func feedForwardOutputNorm(_ i: Int) -> String { "blocks.\(i).ffn_post_norm" }
     /// `part` is one of q, k, v, o.
     public static func attention(_ i: Int, _ part: String) -> String { "blocks.\(i).attn.\(part)" }
     /// `part` is one of up, gate, down.
@@ -45,7 +49,7 @@ public enum GraphBuilder {
         func linear(_ base: String, out: Int, in inDim: Int) throws -> LinearRef {
             LinearRef(weight: try require(base + ".weight", [out, inDim]), bias: try optional(base + ".bias", [out]))
         }
-        let normKind: NormKind = [.llama, .qwen2, .qwen3].contains(architecture) ? .rms : .layer
+        let normKind: NormKind = [.llama, .qwen2, .qwen3, .gemma3].contains(architecture) ? .rms : .layer
         func norm(_ base: String) throws -> NormNode {
             NormNode(kind: normKind, weight: try require(base + ".weight", [hp.hiddenSize]),
                      bias: try optional(base + ".bias", [hp.hiddenSize]), epsilon: hp.normEpsilon)
@@ -63,6 +67,7 @@ public enum GraphBuilder {
             embedding.positions = try require(IRName.positionEmbedding + ".weight", [hp.contextLength + hp.positionOffset, d])
         default: break
         }
+        if architecture == .gemma3 { embedding.scale = Double(d).squareRoot() }
         if architecture == .bert {
             embedding.tokenTypes = try optional(IRName.tokenTypeEmbedding + ".weight", [hp.tokenTypeCount, d])
             embedding.norm = try norm(IRName.embeddingNorm)
@@ -71,28 +76,34 @@ public enum GraphBuilder {
         let rope: RoPE? = hp.ropeTheta.map {
             RoPE(theta: $0, dimensions: hp.ropeDimensions ?? hp.headDim, style: .halfSplit, scaling: hp.ropeScaling)
         }
+        /// A sliding layer's RoPE: its own base, never frequency-scaled.
+        let slidingRoPE = hp.slidingWindow.map {
+            RoPE(theta: $0.ropeTheta, dimensions: hp.ropeDimensions ?? hp.headDim, style: .halfSplit, scaling: nil)
+        }
         let ffnKind: FeedForwardKind
         switch (architecture, hp.activation) {
-        case (.llama, _), (.qwen2, _), (.qwen3, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
+        case (.llama, _), (.qwen2, _), (.qwen3, _), (.gemma3, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
         case (_, .relu): ffnKind = .relu
         default: ffnKind = .gelu
         }
 
-        /// Qwen3's RMSNorm over each query or key head.
+        /// Qwen3's and Gemma 3's RMSNorm over each query or key head.
         func headNorm(_ i: Int, _ part: String) throws -> NormNode? {
-            guard architecture == .qwen3 else { return nil }
+            guard architecture == .qwen3 || architecture == .gemma3 else { return nil }
             return NormNode(kind: .rms, weight: try require(IRName.attention(i, part) + ".weight", [hp.headDim]), bias: nil, epsilon: hp.normEpsilon)
         }
 
         var blocks: [TransformerBlock] = []
         for i in 0..<hp.layerCount {
+            let sliding = hp.slidingWindow?.slidingLayers[i] == true
             let attention = AttentionNode(
                 q: try linear(IRName.attention(i, "q"), out: qDim, in: d),
                 k: try linear(IRName.attention(i, "k"), out: kvDim, in: d),
                 v: try linear(IRName.attention(i, "v"), out: kvDim, in: d),
                 o: try linear(IRName.attention(i, "o"), out: d, in: qDim),
-                heads: hp.headCount, kvHeads: hp.kvHeadCount, headDim: hp.headDim, rope: rope,
-                causal: architecture != .bert, queryNorm: try headNorm(i, "q_norm"), keyNorm: try headNorm(i, "k_norm"))
+                heads: hp.headCount, kvHeads: hp.kvHeadCount, headDim: hp.headDim, rope: sliding ? slidingRoPE : rope,
+                causal: architecture != .bert, queryNorm: try headNorm(i, "q_norm"), keyNorm: try headNorm(i, "k_norm"),
+                window: sliding ? hp.slidingWindow?.window : nil, scale: hp.attentionScale)
             let ffn = FeedForwardNode(
                 kind: ffnKind,
                 up: try linear(IRName.feedForward(i, "up"), out: ff, in: d),
@@ -102,7 +113,9 @@ public enum GraphBuilder {
             blocks.append(TransformerBlock(
                 attentionNorm: try norm(IRName.attentionNorm(i)), attention: attention,
                 feedForwardNorm: try norm(IRName.feedForwardNorm(i)), feedForward: ffn,
-                normPlacement: architecture == .bert ? .post : .pre))
+                normPlacement: architecture == .bert ? .post : .pre,
+                attentionOutputNorm: architecture == .gemma3 ? try norm(IRName.attentionOutputNorm(i)) : nil,
+                feedForwardOutputNorm: architecture == .gemma3 ? try norm(IRName.feedForwardOutputNorm(i)) : nil))
         }
 
         var finalNorm: NormNode?
@@ -110,7 +123,8 @@ public enum GraphBuilder {
         if architecture != .bert {
             finalNorm = try norm(IRName.finalNorm)
             let headWeight = hp.tiedEmbeddings ? embedding.tokens : try require(IRName.lmHead + ".weight", [hp.vocabSize, d])
-            lmHead = LMHeadNode(projection: LinearRef(weight: headWeight, bias: try optional(IRName.lmHead + ".bias", [hp.vocabSize])))
+            lmHead = LMHeadNode(projection: LinearRef(weight: headWeight, bias: try optional(IRName.lmHead + ".bias", [hp.vocabSize])),
+                                softcap: hp.finalLogitSoftcap)
         }
         return ModelGraph(architecture: architecture, hyperparameters: hp, tokenizer: tokenizer, metadata: metadata,
                           embedding: embedding, blocks: blocks, finalNorm: finalNorm, lmHead: lmHead, tensors: tensors)

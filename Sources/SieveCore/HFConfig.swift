@@ -8,7 +8,10 @@ public enum HFConfig {
         guard let modelType = config["model_type"]?.stringValue else {
             throw SieveCoreError.unexpectedJSON(source: source, path: "$.model_type", expected: "a string naming the architecture")
         }
-        guard let arch = Architecture(rawValue: modelType) else {
+        if modelType == "gemma3" {
+            throw SieveCoreError.invalidHyperparameter(source: source, name: "model_type", reason: "'gemma3' is Gemma 3's multimodal checkpoint (text_config, vision tower); Sieve runs the text-only Gemma3ForCausalLM ('gemma3_text': Gemma 3 270M and 1B, or a text model extracted from the larger ones)")
+        }
+        guard let arch = modelType == "gemma3_text" ? .gemma3 : Architecture(rawValue: modelType) else {
             throw SieveCoreError.unsupportedArchitecture(source: source, name: modelType, supported: Architecture.supportedNames)
         }
         func int(_ keys: String..., default value: Int? = nil) throws -> Int {
@@ -63,6 +66,9 @@ public enum HFConfig {
                 normEpsilon: try double("rms_norm_eps", default: 1e-6), activation: try activation("hidden_act", default: "silu"),
                 ropeTheta: rope.theta, ropeDimensions: nil, positionOffset: 0,
                 tiedEmbeddings: tied, ropeScaling: rope.scaling)
+        case .gemma3:
+            hp = try gemma3Hyperparameters(config, source: source, int: { try int($0, default: $1) },
+                                           double: double, activation: { try activation("hidden_activation", default: "gelu_pytorch_tanh") })
         case .gpt2:
             let hidden = try int("n_embd")
             let heads = try int("n_head")
@@ -101,6 +107,76 @@ public enum HFConfig {
         }
         try hp.validate(source: source)
         return (arch, hp)
+    }
+
+    /// Gemma 3's text config (`gemma3_text`, transformers' defaults where a key is missing): sliding layers from
+    /// `layer_types` (or `sliding_window_pattern`), their RoPE base from `rope_local_base_freq` (or transformers 5's
+    /// `rope_parameters.sliding_attention`), the scores scaled by `query_pre_attn_scalar`^-½.
+    private static func gemma3Hyperparameters(_ config: JSONValue, source: String, int: (String, Int?) throws -> Int,
+                                              double: (String, Double) throws -> Double,
+                                              activation: () throws -> Activation) throws -> Hyperparameters {
+        if let cap = config["attn_logit_softcapping"], !cap.isNull {
+            throw SieveCoreError.invalidHyperparameter(source: source, name: "attn_logit_softcapping", reason: "soft-capped attention scores (Gemma 2) are not supported; Gemma 3 sets it to null")
+        }
+        if config["use_bidirectional_attention"]?.boolValue == true {
+            throw SieveCoreError.invalidHyperparameter(source: source, name: "use_bidirectional_attention", reason: "bidirectional Gemma 3 (EmbeddingGemma) is not supported")
+        }
+        let layers = try int("num_hidden_layers", nil)
+        guard (1...4096).contains(layers) else {
+            throw SieveCoreError.invalidHyperparameter(source: source, name: "num_hidden_layers", reason: "\(layers) is out of range 1…4096")
+        }
+        let heads = try int("num_attention_heads", 8)
+        let headDim = try int("head_dim", 256)
+        // transformers 5 keeps one RoPE object per layer type.
+        var global = config
+        var localTheta = try double("rope_local_base_freq", 10000)
+        if let perType = config["rope_parameters"], perType["full_attention"] != nil || perType["sliding_attention"] != nil {
+            global = .object([("rope_parameters", perType["full_attention"] ?? .null)])
+            if let local = perType["sliding_attention"], !local.isNull {
+                let (theta, scaling) = try ropeSettings(.object([("rope_parameters", local)]), source: source)
+                guard scaling == nil else {
+                    throw SieveCoreError.invalidHyperparameter(source: source, name: "rope_parameters.sliding_attention", reason: "RoPE scaling of the sliding layers is not supported")
+                }
+                localTheta = theta
+            }
+        }
+        var rope = try ropeSettings(global, source: source)
+        if global["rope_theta"] == nil && global["rope_parameters"]?["rope_theta"] == nil { rope.theta = 1_000_000 }
+        var sliding: [Bool]
+        if let types = config["layer_types"], !types.isNull {
+            guard let list = types.arrayItems else {
+                throw SieveCoreError.unexpectedJSON(source: source, path: "$.layer_types", expected: "an array of strings")
+            }
+            sliding = try list.enumerated().map { k, v in
+                switch v.stringValue {
+                case "sliding_attention": return true
+                case "full_attention": return false
+                default: throw SieveCoreError.unexpectedJSON(source: source, path: "$.layer_types[\(k)]", expected: "\"sliding_attention\" or \"full_attention\"")
+                }
+            }
+        } else {
+            let pattern = try int("sliding_window_pattern", 6)
+            guard pattern >= 0 else {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "sliding_window_pattern", reason: "\(pattern) is negative")
+            }
+            sliding = SlidingWindowAttention.pattern(pattern, layers: layers)
+        }
+        let window = try int("sliding_window", 4096)
+        let slidingWindow = sliding.contains(true) ? SlidingWindowAttention(window: window, slidingLayers: sliding, ropeTheta: localTheta) : nil
+        let scalar = try double("query_pre_attn_scalar", 256)
+        guard scalar > 0 else {
+            throw SieveCoreError.invalidHyperparameter(source: source, name: "query_pre_attn_scalar", reason: "\(scalar) must be positive")
+        }
+        let softcap = try double("final_logit_softcapping", 0)
+        return Hyperparameters(
+            vocabSize: try int("vocab_size", 262_208), hiddenSize: try int("hidden_size", 2304),
+            intermediateSize: try int("intermediate_size", 9216), layerCount: layers, headCount: heads,
+            kvHeadCount: try int("num_key_value_heads", 4), headDim: headDim,
+            contextLength: try int("max_position_embeddings", 131_072), normEpsilon: try double("rms_norm_eps", 1e-6),
+            activation: try activation(), ropeTheta: rope.theta, positionOffset: 0,
+            tiedEmbeddings: config["tie_word_embeddings"]?.boolValue ?? true, ropeScaling: rope.scaling,
+            slidingWindow: slidingWindow, attentionScale: scalar == Double(headDim) ? nil : 1 / scalar.squareRoot(),
+            finalLogitSoftcap: softcap > 0 ? softcap : nil)
     }
 
     /// The `rope_scaling` object of a scaling; GGUF frequency factors are written as the `llama3` parameters that
@@ -198,6 +274,26 @@ public enum HFConfig {
                  ("head_dim", .int(Int64(hp.headDim))), ("max_position_embeddings", .int(Int64(hp.contextLength))),
                  ("rms_norm_eps", .double(hp.normEpsilon)), ("rope_theta", .double(hp.ropeTheta ?? 10000)),
                  ("hidden_act", act(hp.activation, tanhName: "gelu_pytorch_tanh")),
+                 ("tie_word_embeddings", .bool(hp.tiedEmbeddings))]
+            if let scaling = hp.ropeScaling {
+                m.append(("rope_scaling", try ropeScalingJSON(scaling, hp: hp, source: source)))
+            }
+        case .gemma3:
+            let sliding = hp.slidingWindow
+            m = [("architectures", .array([.string("Gemma3ForCausalLM")])), ("model_type", .string("gemma3_text")),
+                 ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
+                 ("intermediate_size", .int(Int64(hp.intermediateSize))), ("num_hidden_layers", .int(Int64(hp.layerCount))),
+                 ("num_attention_heads", .int(Int64(hp.headCount))), ("num_key_value_heads", .int(Int64(hp.kvHeadCount))),
+                 ("head_dim", .int(Int64(hp.headDim))),
+                 ("query_pre_attn_scalar", .double(hp.attentionScale.map { 1 / ($0 * $0) } ?? Double(hp.headDim))),
+                 ("max_position_embeddings", .int(Int64(hp.contextLength))), ("rms_norm_eps", .double(hp.normEpsilon)),
+                 ("rope_theta", .double(hp.ropeTheta ?? 1_000_000)), ("rope_local_base_freq", .double(sliding?.ropeTheta ?? 10000)),
+                 ("sliding_window", .int(Int64(sliding?.window ?? hp.contextLength))),
+                 ("layer_types", .array((sliding?.slidingLayers ?? Array(repeating: false, count: hp.layerCount)).map {
+                     .string($0 ? "sliding_attention" : "full_attention") })),
+                 ("hidden_activation", act(hp.activation, tanhName: "gelu_pytorch_tanh")),
+                 ("final_logit_softcapping", hp.finalLogitSoftcap.map { .double($0) } ?? .null),
+                 ("attn_logit_softcapping", .null), ("attention_bias", .bool(false)),
                  ("tie_word_embeddings", .bool(hp.tiedEmbeddings))]
             if let scaling = hp.ropeScaling {
                 m.append(("rope_scaling", try ropeScalingJSON(scaling, hp: hp, source: source)))

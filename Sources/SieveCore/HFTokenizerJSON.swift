@@ -5,7 +5,8 @@
 /// - `normalizer`: `BertNormalizer`, `Lowercase`, `NFD` + `StripAccents`, SentencePiece's `Prepend("▁")` and
 ///   `Replace(" ", "▁")`, `NFC` (ignored, as llama.cpp does), `Sequence` of these;
 /// - `pre_tokenizer`: `ByteLevel` (its regex is GPT-2's → `gpt-2`), `Split` with the GPT-2, Llama 3 or Qwen2
-///   regex → `gpt-2` / `llama-bpe` / `qwen2`, `Digits(individual_digits)` + `ByteLevel` → `smollm`, `Metaspace`,
+///   regex → `gpt-2` / `llama-bpe` / `qwen2` (and Gemma's `Split(" ")` after `Replace(" ", "▁")`, which splits
+///   nothing), `Digits(individual_digits)` + `ByteLevel` → `smollm`, `Metaspace`,
 ///   `BertPreTokenizer`, `Sequence` of these;
 /// - `post_processor`: `TemplateProcessing` (the `single` template's special tokens before and after `$A`),
 ///   `BertProcessing`, `RobertaProcessing`, `ByteLevel`, `Sequence`;
@@ -103,8 +104,13 @@ extension TokenizerDescription {
                     preTokenizer = "gpt-2"
                 }
             case "Split":
+                if step["pattern"]?["String"]?.stringValue == " ", escapesSpaces {
+                    // Gemma's Split(" ", MergedWithPrevious) after its Replace(" " → "▁") normalizer: no space is
+                    // left to split on.
+                    continue
+                }
                 guard let regex = step["pattern"]?["Regex"]?.stringValue else {
-                    throw fail(path + ".pattern", "a Regex pattern (string patterns are not supported)")
+                    throw fail(path + ".pattern", "a Regex pattern, or the string \" \" after a Replace(\" \" → \"▁\") normalizer (Gemma's, which splits nothing); other string patterns are not supported")
                 }
                 guard (step["behavior"]?.stringValue ?? "Isolated") == "Isolated", !(step["invert"]?.boolValue ?? false) else {
                     throw fail(path + ".behavior", "Isolated, not inverted (other Split behaviours are not supported)")

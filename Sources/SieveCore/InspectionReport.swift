@@ -58,6 +58,12 @@ public struct InspectionReport {
         if let theta = hp.ropeTheta { m.append(("rope_theta", .double(theta))) }
         if let dims = hp.ropeDimensions { m.append(("rope_dimensions", .int(Int64(dims)))) }
         if let scaling = hp.ropeScaling { m.append(("rope_scaling", .string(scaling.summary))) }
+        if let w = hp.slidingWindow {
+            let sliding = w.slidingLayers.filter { $0 }.count
+            m.append(("sliding_window", .string("\(w.window) positions in \(sliding) of \(hp.layerCount) layers (RoPE base \(w.ropeTheta), unscaled)")))
+        }
+        if let scale = hp.attentionScale { m.append(("attention_scale", .double(scale))) }
+        if let cap = hp.finalLogitSoftcap { m.append(("logit_softcap", .double(cap))) }
         if hp.positionOffset != 0 { m.append(("position_offset", .int(Int64(hp.positionOffset)))) }
         if hp.tokenTypeCount != 0 { m.append(("token_types", .int(Int64(hp.tokenTypeCount)))) }
         return m

@@ -1,7 +1,9 @@
 /// Architecture families Sieve recognises.
 public enum Architecture: String, CaseIterable, Sendable, Codable {
-    /// The supported families (Qwen3: Qwen2's layout without Q/K/V biases, with RMSNorm over each query and key head).
-    case llama, qwen2, qwen3, gpt2, opt, bert
+    /// The supported families (Qwen3: Qwen2's layout without Q/K/V biases, with RMSNorm over each query and key head;
+    /// Gemma 3: Qwen3's head norms, norms after attention and the FFN too, scaled embeddings, GeGLU, and layers
+    /// that attend through a sliding window with their own RoPE base).
+    case llama, qwen2, qwen3, gpt2, opt, bert, gemma3
 
     /// Names of all supported architectures, for error messages.
     public static var supportedNames: [String] { allCases.map(\.rawValue) }
@@ -61,12 +63,19 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
     public var tiedEmbeddings: Bool
     /// Number of token types (BERT); 0 otherwise.
     public var tokenTypeCount: Int
+    /// Layers that attend only to the most recent positions (Gemma 3); nil when every layer sees the whole context.
+    public var slidingWindow: SlidingWindowAttention?
+    /// Multiplier of the attention scores; nil for the usual 1/√headDim (Gemma 3: 1/√query_pre_attn_scalar).
+    public var attentionScale: Double?
+    /// `c` of the final logits' soft cap `c·tanh(logits / c)`; nil for none.
+    public var finalLogitSoftcap: Double?
 
     /// Hyperparameters with the given values.
     public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
                 kvHeadCount: Int, headDim: Int, contextLength: Int, normEpsilon: Double, activation: Activation,
                 ropeTheta: Double? = nil, ropeDimensions: Int? = nil, positionOffset: Int = 0,
-                tiedEmbeddings: Bool = false, tokenTypeCount: Int = 0, ropeScaling: RoPEScaling? = nil) {
+                tiedEmbeddings: Bool = false, tokenTypeCount: Int = 0, ropeScaling: RoPEScaling? = nil,
+                slidingWindow: SlidingWindowAttention? = nil, attentionScale: Double? = nil, finalLogitSoftcap: Double? = nil) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -83,6 +92,9 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         self.positionOffset = positionOffset
         self.tiedEmbeddings = tiedEmbeddings
         self.tokenTypeCount = tokenTypeCount
+        self.slidingWindow = slidingWindow
+        self.attentionScale = attentionScale
+        self.finalLogitSoftcap = finalLogitSoftcap
     }
 
     /// Checks ranges and consistency; `source` names the origin in errors.
@@ -102,6 +114,35 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         try check(normEpsilon > 0 && normEpsilon < 1, "norm_eps", "\(normEpsilon) is out of range (0, 1)")
         if let r = ropeDimensions { try check(r > 0 && r <= headDim && r % 2 == 0, "rope_dimensions", "\(r) must be even and at most head_dim \(headDim)") }
         if let problem = ropeScaling?.problem(dimensions: ropeDimensions ?? headDim) { try check(false, "rope_scaling", problem) }
+        if let w = slidingWindow {
+            try check(w.window > 0, "sliding_window", "\(w.window) must be positive")
+            try check(w.slidingLayers.count == layerCount, "layer_types", "\(w.slidingLayers.count) entries for \(layerCount) layers")
+            try check(w.ropeTheta > 0 && w.ropeTheta.isFinite, "rope_local_base_freq", "\(w.ropeTheta) must be positive")
+        }
+        if let s = attentionScale { try check(s > 0 && s.isFinite, "query_pre_attn_scalar", "the attention scale \(s) must be positive") }
+        if let c = finalLogitSoftcap { try check(c > 0 && c.isFinite, "final_logit_softcapping", "\(c) must be positive") }
+    }
+}
+
+/// Local attention of some layers (Gemma 3): a sliding layer's query at position p attends only to positions
+/// `p - window + 1 ... p`, with RoPE of base `ropeTheta` and never frequency-scaled; the other layers attend to
+/// the whole context with the model's RoPE.
+public struct SlidingWindowAttention: Sendable, Equatable, Codable {
+    /// Positions a sliding layer's query sees, its own included.
+    public var window: Int
+    /// Per layer, whether it attends through the window.
+    public var slidingLayers: [Bool]
+    /// RoPE frequency base of the sliding layers.
+    public var ropeTheta: Double
+
+    /// Sliding-window settings.
+    public init(window: Int, slidingLayers: [Bool], ropeTheta: Double) {
+        self.window = window; self.slidingLayers = slidingLayers; self.ropeTheta = ropeTheta
+    }
+
+    /// llama.cpp's layout of `layers` layers with pattern `n`: every n-th layer (the last of each n) is global.
+    public static func pattern(_ n: Int, layers: Int) -> [Bool] {
+        (0..<layers).map { n == 0 || $0 % n < n - 1 }
     }
 }
 
@@ -174,14 +215,22 @@ public struct AttentionNode: Sendable, Equatable {
     public var queryNorm: NormNode?
     /// RMSNorm over each key head before RoPE (Qwen3); nil for none.
     public var keyNorm: NormNode?
+    /// Positions a query sees, its own included (sliding-window attention); nil for the whole context.
+    public var window: Int?
+    /// Multiplier of the scores; nil for 1/√headDim.
+    public var scale: Double?
 
     /// An attention node.
     public init(q: LinearRef, k: LinearRef, v: LinearRef, o: LinearRef, heads: Int, kvHeads: Int, headDim: Int,
-                rope: RoPE?, causal: Bool, queryNorm: NormNode? = nil, keyNorm: NormNode? = nil) {
+                rope: RoPE?, causal: Bool, queryNorm: NormNode? = nil, keyNorm: NormNode? = nil, window: Int? = nil,
+                scale: Double? = nil) {
         self.q = q; self.k = k; self.v = v; self.o = o
         self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.rope = rope; self.causal = causal
-        self.queryNorm = queryNorm; self.keyNorm = keyNorm
+        self.queryNorm = queryNorm; self.keyNorm = keyNorm; self.window = window; self.scale = scale
     }
+
+    /// The multiplier of the scores: `scale`, else 1/√headDim.
+    public var scoreScale: Double { scale ?? 1 / Double(headDim).squareRoot() }
 }
 
 /// Feed-forward network kinds.
@@ -329,6 +378,10 @@ public struct TransformerBlock: Sendable, Equatable {
     public var feedForward: FeedForwardNode
     /// Pre-norm or post-norm.
     public var normPlacement: NormPlacement
+    /// Norm of attention's output before the residual add (Gemma 3); nil for none.
+    public var attentionOutputNorm: NormNode?
+    /// Norm of the FFN's output before the residual add (Gemma 3); nil for none.
+    public var feedForwardOutputNorm: NormNode?
     /// Predictor of this block's FFN blocks (sparse bundles only).
     public var ffnPredictor: PredictorNode?
     /// Predictor of this block's attention heads (sparse bundles only).
@@ -341,8 +394,11 @@ public struct TransformerBlock: Sendable, Equatable {
     /// A transformer block.
     public init(attentionNorm: NormNode, attention: AttentionNode, feedForwardNorm: NormNode,
                 feedForward: FeedForwardNode, normPlacement: NormPlacement, ffnPredictor: PredictorNode? = nil,
-                headPredictor: PredictorNode? = nil, ffnDensity: Double? = nil, headDensity: Double? = nil) {
+                headPredictor: PredictorNode? = nil, ffnDensity: Double? = nil, headDensity: Double? = nil,
+                attentionOutputNorm: NormNode? = nil, feedForwardOutputNorm: NormNode? = nil) {
         self.attentionNorm = attentionNorm
+        self.attentionOutputNorm = attentionOutputNorm
+        self.feedForwardOutputNorm = feedForwardOutputNorm
         self.attention = attention
         self.feedForwardNorm = feedForwardNorm
         self.feedForward = feedForward
@@ -364,10 +420,12 @@ public struct EmbeddingNode: Sendable, Equatable {
     public var tokenTypes: String?
     /// LayerNorm applied to the embedding sum (BERT).
     public var norm: NormNode?
+    /// Multiplier of the token embeddings (Gemma: √hidden); nil for 1.
+    public var scale: Double?
 
     /// An embedding node.
-    public init(tokens: String, positions: String? = nil, tokenTypes: String? = nil, norm: NormNode? = nil) {
-        self.tokens = tokens; self.positions = positions; self.tokenTypes = tokenTypes; self.norm = norm
+    public init(tokens: String, positions: String? = nil, tokenTypes: String? = nil, norm: NormNode? = nil, scale: Double? = nil) {
+        self.tokens = tokens; self.positions = positions; self.tokenTypes = tokenTypes; self.norm = norm; self.scale = scale
     }
 }
 
@@ -376,8 +434,10 @@ public struct EmbeddingNode: Sendable, Equatable {
 public struct LMHeadNode: Sendable, Equatable {
     /// The projection to logits.
     public var projection: LinearRef
+    /// `c` of the soft cap `c·tanh(logits / c)` applied to the logits; nil for none.
+    public var softcap: Double?
     /// An output head.
-    public init(projection: LinearRef) { self.projection = projection }
+    public init(projection: LinearRef, softcap: Double? = nil) { self.projection = projection; self.softcap = softcap }
 }
 
 /// The coarse, typed model graph every format reads into and writes from.

@@ -85,6 +85,12 @@ public enum Activations {
         while i < count { x[i] *= factor; i += 1 }
     }
 
+    /// Soft cap `x[i] = cap·tanh(x[i] / cap)` (Gemma's final logits), in Float.
+    public static func softcap(_ x: UnsafeMutablePointer<Float>, cap: Float, count: Int) {
+        let inverse = 1 / cap
+        for i in 0..<count { x[i] = cap * Foundation.tanh(x[i] * inverse) }
+    }
+
     /// Residual add: `y[i] += x[i]`.
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
@@ -146,6 +152,11 @@ public enum Activations {
         var total = 0.0
         for i in 0..<count { total += Foundation.exp(Double(x[i]) - m) }
         for i in 0..<count { x[i] = Float(Foundation.exp(Double(x[i]) - m) / total) }
+    }
+
+    /// Scalar reference of `softcap` (Double `tanh`).
+    public static func softcapReference(_ x: UnsafeMutablePointer<Float>, cap: Float, count: Int) {
+        for i in 0..<count { x[i] = Float(Double(cap) * Foundation.tanh(Double(x[i]) / Double(cap))) }
     }
 
     /// Scalar reference of `argmax`.

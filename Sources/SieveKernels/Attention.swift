@@ -48,6 +48,12 @@ public struct CacheView: @unchecked Sendable {
         }
     }
 
+    /// The same cache seen from `position` on: position 0 of the view is `position` of this one (a sliding window's
+    /// first visible key).
+    public func from(position: Int) -> CacheView {
+        CacheView(base: base + offset(position, 0), element: element, positionStride: positionStride, headStride: headStride)
+    }
+
     /// Reads the vector of (position, head) into `out` as floats.
     public func load(position: Int, head: Int, headDimension: Int, into out: UnsafeMutablePointer<Float>) {
         let src = base + offset(position, head)

@@ -77,6 +77,8 @@ public enum Tolerances {
     public static let activation: Float = 2e-6
     /// The vectorized GELU with `erf` against the `Foundation.erf` reference, absolute.
     public static let geluErf: Float = 2e-6
+    /// The Float logit soft cap against its Double reference, relative to the cap.
+    public static let softcap: Float = 5e-7
 }
 
 /// A small, fast, seeded pseudo-random generator (SplitMix64) for deterministic test and benchmark data.

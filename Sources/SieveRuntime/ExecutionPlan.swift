@@ -28,12 +28,16 @@ final class AttentionPlan {
     let headDim: Int
     let rope: RoPE?
     let causal: Bool
-    /// RMSNorm over each query head and each key head before RoPE (Qwen3).
+    /// RMSNorm over each query head and each key head before RoPE (Qwen3, Gemma 3).
     let queryNorm: NormPlan?
     let keyNorm: NormPlan?
+    /// Positions a query sees, its own included (sliding-window layers); nil for all.
+    let window: Int?
+    /// Multiplier of the scores.
+    let scale: Float
 
     init(q: LinearPlan, k: LinearPlan, v: LinearPlan, o: LinearPlan, heads: Int, kvHeads: Int, headDim: Int, rope: RoPE?, causal: Bool,
-         queryNorm: NormPlan?, keyNorm: NormPlan?) {
+         queryNorm: NormPlan?, keyNorm: NormPlan?, window: Int?, scale: Float) {
         self.q = q
         self.k = k
         self.v = v
@@ -45,6 +49,16 @@ final class AttentionPlan {
         self.causal = causal
         self.queryNorm = queryNorm
         self.keyNorm = keyNorm
+        self.window = window
+        self.scale = scale
+    }
+
+    /// The cached positions the query of position `position` attends to, in a sequence whose last evaluated
+    /// position is `last`: causal (and windowed) for decoders, everything up to `last` for encoders.
+    @inline(__always)
+    func keyPositions(query position: Int, last: Int) -> Range<Int> {
+        let end = causal ? position + 1 : last + 1
+        return max(0, end - (window ?? end))..<end
     }
 }
 
@@ -127,6 +141,9 @@ final class BlockPlan {
     let feedForwardNorm: NormPlan
     let feedForward: FeedForwardPlan
     let placement: NormPlacement
+    /// Norms of attention's and the FFN's outputs before the residual adds (Gemma 3).
+    let attentionOutputNorm: NormPlan?
+    let feedForwardOutputNorm: NormPlan?
     /// Predictors of this block's FFN blocks and attention heads (sparse bundles).
     let ffnPredictor: PredictorPlan?
     let headPredictor: PredictorPlan?
@@ -136,8 +153,10 @@ final class BlockPlan {
 
     init(attentionNorm: NormPlan, attention: AttentionPlan, feedForwardNorm: NormPlan, feedForward: FeedForwardPlan,
          placement: NormPlacement, ffnPredictor: PredictorPlan?, headPredictor: PredictorPlan?, ffnDensity: Double?,
-         headDensity: Double?) {
+         headDensity: Double?, attentionOutputNorm: NormPlan?, feedForwardOutputNorm: NormPlan?) {
         self.attentionNorm = attentionNorm
+        self.attentionOutputNorm = attentionOutputNorm
+        self.feedForwardOutputNorm = feedForwardOutputNorm
         self.attention = attention
         self.feedForwardNorm = feedForwardNorm
         self.feedForward = feedForward
@@ -155,12 +174,16 @@ struct ExecutionPlan {
     let architecture: Architecture
     let hyperparameters: Hyperparameters
     let tokenEmbedding: WeightMatrix
+    /// Multiplier of the token embeddings (Gemma), if any.
+    let embeddingScale: Float?
     let positionEmbedding: WeightMatrix?
     let tokenTypeEmbedding: WeightMatrix?
     let embeddingNorm: NormPlan?
     let blocks: [BlockPlan]
     let finalNorm: NormPlan?
     let lmHead: LinearPlan?
+    /// `c` of the logits' soft cap `c·tanh(logits / c)`, if any.
+    let logitSoftcap: Float?
 
     /// Widest activation row a product reads (the size of the shared `MatMulInput`).
     var widestInput: Int {
@@ -231,6 +254,7 @@ struct ExecutionPlan {
         func norm(_ node: NormNode) throws -> NormPlan { try norm(node, width: d) }
 
         tokenEmbedding = try matrix(graph.embedding.tokens, rows: hp.vocabSize, columns: d)
+        embeddingScale = graph.embedding.scale.map { Float($0) }
         positionEmbedding = try graph.embedding.positions.map { try matrix($0, rows: nil, columns: d) }
         tokenTypeEmbedding = try graph.embedding.tokenTypes.map { try matrix($0, rows: nil, columns: d) }
         embeddingNorm = try graph.embedding.norm.map(norm)
@@ -258,13 +282,24 @@ struct ExecutionPlan {
                 if [a.queryNorm, a.keyNorm].contains(where: { $0 != nil && $0?.kind != .rms }) {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): per-head query and key norms must be RMSNorm")
                 }
+                if b.normPlacement == .post && (b.attentionOutputNorm != nil || b.feedForwardOutputNorm != nil) {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): output norms (Gemma's) need pre-norm placement")
+                }
+                if let window = a.window, window < 1 || !a.causal {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a sliding window of \(window) positions (must be positive, and only causal attention slides)")
+                }
+                let scale = Float(a.scoreScale)
+                guard scale > 0, scale.isFinite else {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): attention scale \(a.scoreScale) (must be positive)")
+                }
                 let qDim = a.heads * a.headDim
                 let kvDim = a.kvHeads * a.headDim
                 let attention = AttentionPlan(
                     q: try linear(a.q, outputs: qDim, inputs: d), k: try linear(a.k, outputs: kvDim, inputs: d),
                     v: try linear(a.v, outputs: kvDim, inputs: d), o: try linear(a.o, outputs: d, inputs: qDim),
                     heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, rope: a.rope, causal: a.causal,
-                    queryNorm: try a.queryNorm.map { try norm($0, width: a.headDim) }, keyNorm: try a.keyNorm.map { try norm($0, width: a.headDim) })
+                    queryNorm: try a.queryNorm.map { try norm($0, width: a.headDim) }, keyNorm: try a.keyNorm.map { try norm($0, width: a.headDim) },
+                    window: a.window, scale: scale)
                 let f = b.feedForward
                 if f.kind.isGated && f.gate == nil {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(f.kind.rawValue) feed-forward layer without a gate projection")
@@ -342,7 +377,9 @@ struct ExecutionPlan {
                                         feedForwardNorm: try norm(b.feedForwardNorm), feedForward: feedForward,
                                         placement: b.normPlacement, ffnPredictor: ffnPredictor,
                                         headPredictor: try predictor(b.headPredictor, units: a.heads),
-                                        ffnDensity: b.ffnDensity, headDensity: b.headDensity))
+                                        ffnDensity: b.ffnDensity, headDensity: b.headDensity,
+                                        attentionOutputNorm: try b.attentionOutputNorm.map(norm),
+                                        feedForwardOutputNorm: try b.feedForwardOutputNorm.map(norm)))
             }
         }
         guard !blocks.isEmpty else { throw SieveRuntimeError.unsupportedGraph(reason: "the graph has no transformer blocks") }
@@ -351,6 +388,10 @@ struct ExecutionPlan {
         // A head tied to the embedding stays as it is: the embedding's row lookups read the same tensor.
         lmHead = try graph.lmHead.map {
             try linear($0.projection, outputs: hp.vocabSize, inputs: d, product: $0.projection.weight != graph.embedding.tokens)
+        }
+        logitSoftcap = graph.lmHead?.softcap.map { Float($0) }
+        if let cap = logitSoftcap, !(cap > 0 && cap.isFinite) {
+            throw SieveRuntimeError.unsupportedGraph(reason: "logit soft cap \(cap) (must be positive)")
         }
     }
 }

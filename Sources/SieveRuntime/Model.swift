@@ -94,7 +94,8 @@ public final class Model {
     private let callingThread = ThreadPool(threads: 1)
     let cache: KVCache
     private let work: Workspace
-    private let rope: RotaryEmbedding?
+    /// Each block's rotary table (blocks with the same RoPE settings share one; nil without RoPE).
+    private let ropes: [RotaryEmbedding?]
     /// Per block, the fused products that share an input: q/k/v (with the predictors that read the block's input,
     /// when they overlap), and gate/up for gated FFNs.
     private let attentionProducts: [[MatMulProduct]]
@@ -177,9 +178,6 @@ public final class Model {
             if b.attention.kvHeads != first.kvHeads || b.attention.headDim != first.headDim {
                 throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) has a different KV head layout from block 0")
             }
-            if b.attention.rope != first.rope {
-                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) uses different RoPE settings from block 0")
-            }
         }
         let threads = pool?.threadCount ?? options.threads ?? ThreadPool.defaultThreadCount
         let encoder = plan.blocks.contains { !$0.attention.causal }
@@ -229,9 +227,15 @@ public final class Model {
         self.work = work
         cache = KVCache(type: options.kvCacheType, layers: plan.blocks.count, kvHeads: first.kvHeads, headDim: first.headDim,
                         capacity: context)
-        rope = first.rope.map {
-            RotaryEmbedding(headDimension: first.headDim, rotaryDimension: $0.dimensions, base: Float($0.theta), scaling: $0.scaling,
-                            layout: $0.style == .halfSplit ? .halfSplit : .interleaved, maxPositions: context)
+        var tables: [(RoPE, RotaryEmbedding)] = []
+        ropes = plan.blocks.map { b in
+            guard let settings = b.attention.rope else { return nil }
+            if let shared = tables.first(where: { $0.0 == settings }) { return shared.1 }
+            let table = RotaryEmbedding(headDimension: first.headDim, rotaryDimension: settings.dimensions, base: Float(settings.theta),
+                                        scaling: settings.scaling, layout: settings.style == .halfSplit ? .halfSplit : .interleaved,
+                                        maxPositions: context)
+            tables.append((settings, table))
+            return table
         }
         let predictorProducts = sparsity.readers.map { readers in
             readers.map { MatMulProduct(weights: $0.plan.down, output: $0.hidden.pointer, input: predictorInput) }
@@ -396,11 +400,17 @@ public final class Model {
             case .pre:
                 timed(.norms) { normalize(block.attentionNorm, work.residual, into: work.normed, rows: all) }
                 attention(block.attention, layer: layer, input: work.normed, tokens: n, at: start, rows: rows)
-                timed(.norms) { addRows(work.projected, into: work.residual, rows: rows) }
+                timed(.norms) {
+                    if let norm = block.attentionOutputNorm { normalize(norm, work.projected, into: work.projected, rows: rows) }
+                    addRows(work.projected, into: work.residual, rows: rows)
+                }
                 feedForwardInputReady(layer: layer, tokens: n, at: start, rows: rows)
                 timed(.norms) { normalize(block.feedForwardNorm, work.residual, into: work.normed, rows: rows) }
                 timed(.feedForward) { feedForward(block.feedForward, layer: layer, input: work.normed, at: start, rows: rows) }
-                timed(.norms) { addRows(work.projected, into: work.residual, rows: rows) }
+                timed(.norms) {
+                    if let norm = block.feedForwardOutputNorm { normalize(norm, work.projected, into: work.projected, rows: rows) }
+                    addRows(work.projected, into: work.residual, rows: rows)
+                }
             case .post:
                 attention(block.attention, layer: layer, input: work.residual, tokens: n, at: start, rows: rows)
                 timed(.norms) {
@@ -437,6 +447,7 @@ public final class Model {
         for i in 0..<n {
             let x = work.residual.row(i, width: d)
             plan.tokenEmbedding.decodeRow(work.tokens[i], into: x)
+            if let scale = plan.embeddingScale { Activations.scale(x, by: scale, count: d) }
             if let positions = plan.positionEmbedding {
                 positions.decodeRow(start + i + hyperparameters.positionOffset, into: work.scratchRow.pointer)
                 Activations.add(work.scratchRow.pointer, into: x, count: d)
@@ -464,7 +475,7 @@ public final class Model {
             // Per-head norms: the heads of all n tokens are n·heads contiguous rows of headDim.
             if let norm = a.queryNorm { normalizeHeads(norm, work.queries.pointer, rows: n * a.heads, width: a.headDim) }
             if let norm = a.keyNorm { normalizeHeads(norm, work.keys.pointer, rows: n * a.kvHeads, width: a.headDim) }
-            if let rope {
+            if let rope = ropes[layer] {
                 rope.apply(work.queries.pointer, heads: a.heads, tokens: n, tokenStride: qDim, firstPosition: start)
                 rope.apply(work.keys.pointer, heads: a.kvHeads, tokens: n, tokenStride: kvDim, firstPosition: start)
             }
@@ -539,14 +550,15 @@ public final class Model {
     private func attend(_ a: AttentionPlan, layer: Int, units: Range<Int>, tokens n: Int, at start: Int, thread: Int) {
         let qDim = a.heads * a.headDim
         let group = a.heads / a.kvHeads
-        let scale = 1 / Float(a.headDim).squareRoot()
         let keys = cache.keys(layer), values = cache.values(layer)
         let scores = work.scores.row(thread, width: work.context)
         for unit in units {
             let i = unit / a.heads, h = unit % a.heads
-            Attention.attendOne(work.queries.row(i, width: qDim) + h * a.headDim, keys: keys, values: values,
-                                kvHead: h / group, span: a.causal ? start + i + 1 : start + n, headDimension: a.headDim,
-                                scale: scale, scores: scores, into: work.attended.row(i, width: qDim) + h * a.headDim)
+            let span = a.keyPositions(query: start + i, last: start + n - 1)
+            Attention.attendOne(work.queries.row(i, width: qDim) + h * a.headDim, keys: keys.from(position: span.lowerBound),
+                                values: values.from(position: span.lowerBound), kvHead: h / group, span: span.count,
+                                headDimension: a.headDim, scale: a.scale, scores: scores,
+                                into: work.attended.row(i, width: qDim) + h * a.headDim)
         }
     }
 
@@ -561,7 +573,7 @@ public final class Model {
                                                 early: earlyScores, pool: pool)
             let heads = selection.top(kept, of: scores, units: a.heads, layer: layer, heads: true)
             work.attended.row(i, width: qDim).update(repeating: 0, count: qDim)
-            let span = a.causal ? start + i + 1 : start + n
+            let span = a.keyPositions(query: start + i, last: start + n - 1).count
             if heads.count * span * a.headDim < Self.serialAttentionWork {
                 for h in heads { attendHead(a, layer: layer, row: i, head: h, tokens: n, at: start, thread: 0) }
             } else {
@@ -612,10 +624,11 @@ public final class Model {
     @inline(__always)
     private func attendHead(_ a: AttentionPlan, layer: Int, row i: Int, head h: Int, tokens n: Int, at start: Int, thread: Int) {
         let qDim = a.heads * a.headDim
-        Attention.attendOne(work.queries.row(i, width: qDim) + h * a.headDim, keys: cache.keys(layer), values: cache.values(layer),
-                            kvHead: h / (a.heads / a.kvHeads), span: a.causal ? start + i + 1 : start + n, headDimension: a.headDim,
-                            scale: 1 / Float(a.headDim).squareRoot(), scores: work.scores.row(thread, width: work.context),
-                            into: work.attended.row(i, width: qDim) + h * a.headDim)
+        let span = a.keyPositions(query: start + i, last: start + n - 1)
+        Attention.attendOne(work.queries.row(i, width: qDim) + h * a.headDim, keys: cache.keys(layer).from(position: span.lowerBound),
+                            values: cache.values(layer).from(position: span.lowerBound), kvHead: h / (a.heads / a.kvHeads),
+                            span: span.count, headDimension: a.headDim, scale: a.scale,
+                            scores: work.scores.row(thread, width: work.context), into: work.attended.row(i, width: qDim) + h * a.headDim)
     }
 
     /// Multiply-adds (heads × tokens × span × head size) below which attention runs on the calling thread: a
@@ -868,6 +881,7 @@ public final class Model {
             timed(.lmHead) {
                 MatMul.multiply(head.weight, work.input, into: work.logits.pointer, pool: pool)
                 addBias(head.bias, to: work.logits, rows: 0..<m, width: vocab)
+                if let cap = plan.logitSoftcap { Activations.softcap(work.logits.pointer, cap: cap, count: m * vocab) }
             }
             for j in 0..<m {
                 try body(batchOffset + rows.lowerBound + k + j,

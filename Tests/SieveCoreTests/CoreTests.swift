@@ -233,6 +233,56 @@ final class ManagedBox<Value>: @unchecked Sendable {
         }
     }
 
+    /// A Gemma 3 text config (Gemma 3 270M's shape, 4 layers) with `extra` members.
+    static func gemma3(_ extra: String = "") throws -> Hyperparameters {
+        let text = #"{"model_type": "gemma3_text", "hidden_size": 640, "intermediate_size": 2048, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256, "vocab_size": 1000"# + (extra.isEmpty ? "" : ", " + extra) + "}"
+        return try HFConfig.read(try JSONValue.parse(text, source: "c"), source: "config.json").1
+    }
+
+    @Test func gemma3ConfigsReadTheirSlidingLayersAndDefaults() throws {
+        // transformers' defaults: pattern 6 (all four layers slide), window 4096, local base 10000, global 1e6.
+        let defaults = try Self.gemma3()
+        #expect(defaults.slidingWindow == SlidingWindowAttention(window: 4096, slidingLayers: [true, true, true, true], ropeTheta: 10000))
+        #expect(defaults.ropeTheta == 1_000_000 && defaults.activation == .geluTanh && defaults.tiedEmbeddings)
+        #expect(defaults.attentionScale == nil && defaults.finalLogitSoftcap == nil)
+        let listed = try Self.gemma3(#""layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"], "sliding_window": 512, "rope_local_base_freq": 20000.0, "query_pre_attn_scalar": 168, "final_logit_softcapping": 30.0"#)
+        #expect(listed.slidingWindow == SlidingWindowAttention(window: 512, slidingLayers: [true, false, true, false], ropeTheta: 20000))
+        #expect(listed.attentionScale == 1 / 168.0.squareRoot() && listed.finalLogitSoftcap == 30)
+        #expect(try Self.gemma3(#""sliding_window_pattern": 2"#).slidingWindow?.slidingLayers == [true, false, true, false])
+        // transformers 5: one RoPE object per layer type.
+        let v5 = try Self.gemma3(#""rope_parameters": {"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0}, "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}"#)
+        #expect(v5.ropeScaling == .linear(factor: 8) && v5.ropeTheta == 1_000_000 && v5.slidingWindow?.ropeTheta == 10000)
+        // All layers global: no sliding window at all.
+        #expect(try Self.gemma3(#""layer_types": ["full_attention", "full_attention", "full_attention", "full_attention"]"#).slidingWindow == nil)
+    }
+
+    @Test("Gemma 3 configs Sieve cannot run are errors naming the file and the problem", arguments: [
+        (#""attn_logit_softcapping": 50.0"#, "Gemma 2"),
+        (#""use_bidirectional_attention": true"#, "EmbeddingGemma"),
+        (#""layer_types": ["sliding_attention"]"#, "1 entries for 4 layers"),
+        (#""layer_types": ["local", "global", "local", "global"]"#, "layer_types[0]"),
+        (#""sliding_window": 0"#, "must be positive"),
+        (#""query_pre_attn_scalar": -1"#, "must be positive"),
+        (#""rope_parameters": {"full_attention": {"rope_type": "yarn", "factor": 4.0}}"#, "'yarn' is not supported"),
+    ])
+    func gemma3ConfigErrors(_ extra: String, _ message: String) {
+        do {
+            let hp = try Self.gemma3(extra)
+            Issue.record("expected an error, read \(hp)")
+        } catch {
+            #expect(error.localizedDescription.contains("config.json"), "\(error.localizedDescription)")
+            #expect(error.localizedDescription.contains(message), "\(error.localizedDescription)")
+        }
+    }
+
+    @Test func gemma3MultimodalCheckpointsAreNamedAsSuch() {
+        #expect {
+            _ = try HFConfig.read(try JSONValue.parse(#"{"model_type": "gemma3", "text_config": {}}"#, source: "c"), source: "config.json")
+        } throws: { error in
+            error.localizedDescription.contains("multimodal") && error.localizedDescription.contains("gemma3_text")
+        }
+    }
+
     @Test func llama3ParametersAreRecoveredFromTheirFactors() throws {
         // Llama 3.1 8B's scaling on its 128-dimension heads, base 500000.
         let llama31 = Llama3RoPEScaling(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContextLength: 8192)

@@ -180,6 +180,21 @@ import Testing
         #expect(big.allSatisfy { $0.isFinite } && big[0] > big[1])
     }
 
+    @Test func softcapMatchesReferenceAndBounds() {
+        var rng = SplitMix64(seed: 11)
+        let cap: Float = 30
+        let x = rng.floats(4099, scale: 200) + [0, -0.0, 1e-20, 1e6, -1e6, .infinity, -.infinity]
+        var fast = x, ref = x
+        Activations.softcap(&fast, cap: cap, count: x.count)
+        Activations.softcapReference(&ref, cap: cap, count: x.count)
+        #expect(worstRatio(fast, ref, scale: [Float](repeating: cap, count: x.count), tolerance: Tolerances.softcap) <= 1)
+        #expect(fast.allSatisfy { abs($0) <= cap })
+        // Small logits pass almost unchanged; the order of logits is kept.
+        #expect(abs(fast[x.count - 5] - 1e-20) < 1e-25)
+        // Huge and infinite logits saturate at ±cap.
+        #expect(Array(fast.suffix(4)) == [cap, -cap, cap, -cap])
+    }
+
     @Test func argmaxFindsTheFirstLargest() {
         var rng = SplitMix64(seed: 9)
         for count in [1, 5, 16, 33, 49152] {
@@ -242,6 +257,45 @@ import Testing
                                   headDimension: dim, firstPosition: firstPosition, tokens: tokens, scale: scale, output: &ref,
                                   outputStride: heads * dim)
         #expect(worstRatio(fast, ref, scale: [Float](repeating: 1, count: ref.count), tolerance: 1e-5) <= 1)
+    }
+
+    @Test(arguments: [CacheView.Element.f32, .f16])
+    func windowedViewAttendsToTheWindowAlone(element: CacheView.Element) {
+        // A sliding window of 5 at position 11 attends to positions 7…11: the view from position 7 over 5 positions
+        // gives the reference over a cache that holds only those positions.
+        let kvHeads = 2, dim = 24, positions = 12, window = 5
+        var rng = SplitMix64(seed: 22)
+        let size = element == .f32 ? 4 : 2
+        let k = UnsafeMutableRawPointer.allocate(byteCount: positions * kvHeads * dim * size, alignment: 64)
+        let v = UnsafeMutableRawPointer.allocate(byteCount: positions * kvHeads * dim * size, alignment: 64)
+        let kw = UnsafeMutableRawPointer.allocate(byteCount: window * kvHeads * dim * size, alignment: 64)
+        let vw = UnsafeMutableRawPointer.allocate(byteCount: window * kvHeads * dim * size, alignment: 64)
+        defer { k.deallocate(); v.deallocate(); kw.deallocate(); vw.deallocate() }
+        // Position-major, as the runtime's cache.
+        let view = { (base: UnsafeMutableRawPointer) in CacheView(base: base, element: element, positionStride: kvHeads * dim, headStride: dim) }
+        let (keys, values, windowKeys, windowValues) = (view(k), view(v), view(kw), view(vw))
+        for p in 0..<positions {
+            let key = rng.floats(kvHeads * dim, scale: 2), value = rng.floats(kvHeads * dim)
+            keys.store(key, position: p, heads: kvHeads, headDimension: dim)
+            values.store(value, position: p, heads: kvHeads, headDimension: dim)
+            if p >= positions - window {
+                windowKeys.store(key, position: p - (positions - window), heads: kvHeads, headDimension: dim)
+                windowValues.store(value, position: p - (positions - window), heads: kvHeads, headDimension: dim)
+            }
+        }
+        let query = rng.floats(dim, scale: 2)
+        var scores = [Float](repeating: 0, count: positions)
+        var fast = [Float](repeating: .nan, count: dim), ref = fast
+        let first = positions - window
+        Attention.attendOne(query, keys: keys.from(position: first), values: values.from(position: first), kvHead: 1, span: window,
+                            headDimension: dim, scale: 0.2, scores: &scores, into: &fast)
+        // The reference attends the last of `window` queries at positions 0..<window of the window-only cache.
+        let queries = [Float](repeating: 0, count: (window - 1) * 2 * dim) + [Float](repeating: 0, count: dim) + query
+        var all = [Float](repeating: 0, count: window * 2 * dim)
+        Attention.causalReference(queries: queries, queryStride: 2 * dim, keys: windowKeys, values: windowValues, heads: 2, kvHeads: kvHeads,
+                                  headDimension: dim, firstPosition: 0, tokens: window, scale: 0.2, output: &all, outputStride: 2 * dim)
+        ref = Array(all[((window - 1) * 2 + 1) * dim..<(window * 2 * dim)])
+        #expect(worstRatio(fast, ref, scale: [Float](repeating: 1, count: dim), tolerance: 1e-5) <= 1)
     }
 
     @Test func firstTokenAttendsOnlyToItself() {

@@ -69,7 +69,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["tiny-llama", "tiny-opt"])
+    @Test(arguments: ["tiny-llama", "tiny-opt", "tiny-gemma3"])
     func fullDensityEqualsDense(_ name: String) throws {
         let (graph, tokens) = try Self.packed(name)
         let dense = try Self.decodeLogits(graph, tokens, options: RuntimeOptions(sparsity: .dense))
@@ -79,7 +79,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["tiny-llama", "tiny-opt"])
+    @Test(arguments: ["tiny-llama", "tiny-opt", "tiny-gemma3"])
     func oracleEqualsDenseWithUnitsZeroed(_ name: String) throws {
         let (graph, tokens) = try Self.packed(name)
         guard case let .blocked(blockSize, _) = graph.blocks[0].feedForward.layout else {
