@@ -49,6 +49,59 @@ struct ChatTemplateTests {
         }
     }
 
+    /// Gemma 3 (google/gemma-3-*-it)'s template: the system prompt joins the first user turn, the assistant is
+    /// `model`, content may be a string or a list of parts.
+    static let gemma3 = #"""
+    {{ bos_token }}
+    {%- if messages[0]['role'] == 'system' -%}
+        {%- if messages[0]['content'] is string -%}
+            {%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}
+        {%- else -%}
+            {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\n\n' -%}
+        {%- endif -%}
+        {%- set loop_messages = messages[1:] -%}
+    {%- else -%}
+        {%- set first_user_prefix = "" -%}
+        {%- set loop_messages = messages -%}
+    {%- endif -%}
+    {%- for message in loop_messages -%}
+        {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}
+            {{ raise_exception("Conversation roles must alternate user/assistant/user/assistant/...") }}
+        {%- endif -%}
+        {%- if (message['role'] == 'assistant') -%}
+            {%- set role = "model" -%}
+        {%- else -%}
+            {%- set role = message['role'] -%}
+        {%- endif -%}
+        {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else "") }}
+        {%- if message['content'] is string -%}
+            {{ message['content'] | trim }}
+        {%- elif message['content'] is iterable -%}
+            {%- for item in message['content'] -%}
+                {%- if item['type'] == 'image' -%}
+                    {{ '<start_of_image>' }}
+                {%- elif item['type'] == 'text' -%}
+                    {{ item['text'] | trim }}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- else -%}
+            {{ raise_exception("Invalid content type") }}
+        {%- endif -%}
+        {{ '<end_of_turn>\n' }}
+    {%- endfor -%}
+    {%- if add_generation_prompt -%}
+        {{'<start_of_turn>model\n'}}
+    {%- endif -%}
+    """#
+
+    @Test("Gemma 3: the system prompt joins the first user turn, the assistant speaks as model")
+    func gemma3() throws {
+        let messages = [ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: " Hi! "),
+                        ChatMessage(role: "assistant", content: "Hello!"), ChatMessage(role: "user", content: "What is 2+2?")]
+        let out = try ChatTemplate(Self.gemma3).render(messages: messages, addGenerationPrompt: true, bosToken: "<bos>")
+        #expect(out == "<bos><start_of_turn>user\nBe brief.\n\nHi!<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n")
+    }
+
     /// Qwen2.5-Instruct's template (tools, tool calls and tool responses).
     static let qwen25 = #"""
     {%- if tools %}
