@@ -15,9 +15,10 @@ It needs
   - tiny-llama's committed `hf/` tokenizer files, `ref.json` and `ref-llama-cpp.safetensors`, and its f32.gguf
     (rebuilt first from its skeleton if missing): the tokenizer.* arrays convert_hf_to_gguf.py wrote for the same
     tokenizer.model, and the harness check.
-It reuses scripts/make-rope-scaling-fixtures.py's helpers (the llama.cpp harness driver, GGUF summary, JSON and
-file-map writers, command line, tool versions), scripts/make-qwen3-fixture.py's `copy_file`, scripts/
-make-gguf-skeletons.py's `make` and scripts/rebuild-gguf-fixtures.py's atomic writer and hashes.
+It reuses scripts/make-rope-scaling-fixtures.py's helpers (the GGUF file writer, the llama.cpp harness driver and
+its checks, GGUF summary, JSON and file-map writers, command line, tool versions), scripts/make-qwen3-fixture.py's
+(random weights, config writer, the converter's common GGUF part, the tensor check, `copy_file`, ref.json parts),
+scripts/make-gguf-skeletons.py's `make` and scripts/rebuild-gguf-fixtures.py's atomic writer and hashes.
 
 What it does, in the folder Tests/Fixtures/models/tiny-gemma3/:
   1. `hf/config.json`: Gemma3ForCausalLM / gemma3_text with the bytes transformers 4.57.6 writes for this
@@ -83,6 +84,7 @@ What it does, in the folder Tests/Fixtures/models/tiny-gemma3/:
 Deterministic: the same inputs give the same bytes (the llama.cpp outputs for the same build on the same CPU).
 """
 
+import contextlib
 import copy
 import ctypes
 import importlib.util
@@ -91,33 +93,30 @@ import logging
 import math
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 from importlib import metadata
 
 import numpy as np
 import gguf
-from gguf import GGUFWriter
-from safetensors.numpy import load_file, save
+from safetensors.numpy import save
 from tokenizers import Tokenizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-# The RoPE-scaling fixture script holds the shared helpers (harness, skeletons, files map, JSON writers).
-_spec = importlib.util.spec_from_file_location("make_rope_scaling_fixtures", os.path.join(HERE, "make-rope-scaling-fixtures.py"))
-rope = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rope)
-qwen3 = rope.load_script("make-qwen3-fixture.py", "make_qwen3_fixture")
-rebuild, skeletons = rope.rebuild, rope.skeletons
+# The Qwen3 fixture script holds the weights and the converter's common GGUF part; the RoPE-scaling fixture script
+# it loads holds the shared helpers (GGUF file writer, harness, skeletons, files map, JSON writers).
+_spec = importlib.util.spec_from_file_location("make_qwen3_fixture", os.path.join(HERE, "make-qwen3-fixture.py"))
+qwen3 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(qwen3)
+rope, rebuild, skeletons = qwen3.rope, qwen3.rebuild, qwen3.skeletons
 write_json, file_entry, max_abs = rope.write_json, rope.file_entry, rope.max_abs
 
-REPO, MODELS, LLAMA_CPP_COMMIT = rope.REPO, rope.MODELS, rope.LLAMA_CPP_COMMIT
+REPO, MODELS = rope.REPO, rope.MODELS
 NAME = "tiny-gemma3"
 OUT = os.path.join(MODELS, NAME)
 TOKENIZER_FROM = os.path.join(MODELS, "tiny-llama")
-FUZZ_SEED = os.path.join(REPO, "Fuzz", "corpus", "hf-config", f"{NAME}.json")
 TOKENIZE_HARNESS = os.path.join(HERE, "llama-cpp-tokenize.c")
 COPIED_TOKENIZER_FILES = ["generation_config.json", "special_tokens_map.json"]
 DERIVED_TOKENIZER_FILES = ["tokenizer.json", "tokenizer.model", "tokenizer_config.json"]
@@ -135,7 +134,6 @@ JITTER = 6e-8               # relative noise (float32 rounding size) put on the 
 JITTER_RUNS = 8             # sensitivity to it, in this many runs
 MIN_FEATURE_EFFECT = 0.05   # max |logit difference| each left-out Gemma 3 feature must cause
 MIN_SOFTCAP_EFFECT = 0.3    # max |logit difference| the softcap must cause
-HARNESS_TOLERANCE = 1e-5    # max |difference| from tiny-llama's committed llama.cpp reference
 # libllama's warnings that every run of the harness on this model gives: the pooling type the harness asks for (as
 # for every model), and the full-size SWA cache of llama_context_default_params' swa_full = true (the sliding
 # layers' K/V cache holds every position; the window is applied by the attention mask, so results do not change).
@@ -184,6 +182,13 @@ CONFIG = {
     "use_cache": True,
     "vocab_size": 512,
 }
+
+
+# Gemma 3's per-layer norms beside Qwen3's (the sandwich norms), and the converter's GGUF tensor names of a block
+# in the HF names' sorted order.
+EXTRA_LAYER_NORMS = ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
+LAYER_TENSORS = ["attn_norm", "ffn_down", "ffn_gate", "ffn_up", "post_attention_norm", "post_ffw_norm", "ffn_norm",
+                 "attn_k_norm", "attn_k", "attn_output", "attn_q_norm", "attn_q", "attn_v"]
 
 
 def say(text):
@@ -302,63 +307,18 @@ def converter_vocab(pieces, tokenizer_config, vocab_size):
     return tokens, scores, types
 
 
-def build_tokenizer_harness(llama_cpp, cc, workdir):
-    """Compiles scripts/llama-cpp-tokenize.c the way rope.build_harness compiles the logits harness."""
-    exe = os.path.join(workdir, "llama-cpp-tokenize")
-    lib = os.path.join(llama_cpp, "build", "bin")
-    subprocess.run([cc, "-O2", "-std=c11", "-Wall", "-Wextra", "-o", exe, TOKENIZE_HARNESS,
-                    "-I", os.path.join(llama_cpp, "include"), "-I", os.path.join(llama_cpp, "ggml", "include"),
-                    "-L", lib, "-lllama", f"-Wl,-rpath,{lib}"], check=True)
-    return exe
-
-
 def llama_cpp_tokenize(exe, llama_cpp, model, text, workdir):
-    """libllama's ids for `text`: (with BOS as the GGUF asks, without), and its stderr lines."""
+    """libllama's ids for `text` (exe: scripts/llama-cpp-tokenize.c built by rope.build_harness): (with BOS as the
+    GGUF asks, without), and its stderr lines."""
     path = os.path.join(workdir, "text.txt")
     with open(path, "wb") as f:
         f.write(text.encode("utf-8"))
-    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(llama_cpp, "build", "bin"))
-    done = subprocess.run([exe, model, path], env=env, check=True, capture_output=True, text=True)
+    done = rope.run_libllama(exe, llama_cpp, [model, path])
     special, plain = done.stdout.splitlines()
     return [int(t) for t in special.split()], [int(t) for t in plain.split()], done.stderr.splitlines()
 
 
 # --- weights --------------------------------------------------------------------------------------------------
-
-def hf_shapes(c):
-    """{Hugging Face tensor name: numpy shape} of Gemma3ForCausalLM with tied embeddings (no lm_head.weight)."""
-    h, d, ff = c["hidden_size"], c["head_dim"], c["intermediate_size"]
-    q, kv = c["num_attention_heads"] * d, c["num_key_value_heads"] * d
-    shapes = {"model.embed_tokens.weight": (c["vocab_size"], h), "model.norm.weight": (h,)}
-    for layer in range(c["num_hidden_layers"]):
-        p = f"model.layers.{layer}."
-        shapes.update({
-            p + "input_layernorm.weight": (h,),
-            p + "self_attn.q_proj.weight": (q, h),
-            p + "self_attn.k_proj.weight": (kv, h),
-            p + "self_attn.v_proj.weight": (kv, h),
-            p + "self_attn.o_proj.weight": (h, q),
-            p + "self_attn.q_norm.weight": (d,),
-            p + "self_attn.k_norm.weight": (d,),
-            p + "post_attention_layernorm.weight": (h,),
-            p + "pre_feedforward_layernorm.weight": (h,),
-            p + "post_feedforward_layernorm.weight": (h,),
-            p + "mlp.gate_proj.weight": (ff, h),
-            p + "mlp.up_proj.weight": (ff, h),
-            p + "mlp.down_proj.weight": (h, ff),
-        })
-    return shapes
-
-
-def random_weights(c):
-    """float32 weights: one standard_normal draw per tensor in sorted name order from default_rng(SEED)."""
-    rng = np.random.default_rng(SEED)
-    out = {}
-    for name, shape in sorted(hf_shapes(c).items()):
-        z = rng.standard_normal(shape)
-        out[name] = ((NORM_SCALE if name.endswith("norm.weight") else MATRIX_SCALE) * z).astype(np.float32)
-    return out
-
 
 def gguf_tensor(hf_name, w, n_vocab):
     """Gemma3Model.modify_tensors for --outtype f32: embeddings trimmed to the tokenizer's vocabulary, every
@@ -373,68 +333,42 @@ def gguf_tensor(hf_name, w, n_vocab):
 
 # --- GGUF -----------------------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def quiet(logger):
+    """Only errors from this gguf-py logger inside the block."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def write_gguf(path, c, weights, hf_dir, vocab):
     """An f32 GGUF as convert_hf_to_gguf.py --outtype f32 writes it for a Gemma3ForCausalLM with config `c`, these
     float32 weights and the tokenizer files of `hf_dir` (see the header). Returns the GGUF tensor names in order
     and the parameter count."""
     tokens, scores, types = vocab
-    tensor_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.GEMMA3, c["num_hidden_layers"])
-    repeated = logging.getLogger("gguf.gguf_writer")   # GGUFWriter warns about every repeated key
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path))
-    os.close(fd)
-    try:
-        writer = GGUFWriter(tmp, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.GEMMA3])   # general.architecture first
-        # ModelBase.prepare_tensors: every safetensors tensor in sorted name order, F32 for --outtype f32.
-        names = []
-        for hf_name in sorted(weights):
-            name = tensor_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-            if name is None:
-                raise SystemExit(f"gemma3-fixture: gguf-py maps no gemma3 tensor to {hf_name}")
-            writer.add_tensor(name, gguf_tensor(hf_name, weights[hf_name], len(tokens)),
-                              raw_dtype=gguf.GGMLQuantizationType.F32)
-            names.append(name)
-        # ModelBase.prepare_metadata: type, Metadata.set_gguf_meta_model (name, size label), set_gguf_parameters,
-        # quantization version; then TextModel.prepare_metadata's set_vocab.
-        total, shared, expert, expert_count = writer.get_total_parameter_count()
-        writer.add_type(gguf.GGUFType.MODEL)
-        writer.add_name(NAME)
-        writer.add_size_label(gguf.size_label(total, shared, expert, expert_count))
-        # TextModel.set_gguf_parameters. TextModel.__init__ made rope_parameters from rope_scaling, plus rope_theta
-        # and, from rope_local_base_freq, {"sliding_attention": {"rope_theta": ...}}.
-        writer.add_block_count(c["num_hidden_layers"])
-        writer.add_context_length(c["max_position_embeddings"])
-        writer.add_embedding_length(c["hidden_size"])
-        writer.add_feed_forward_length(c["intermediate_size"])
-        writer.add_head_count(c["num_attention_heads"])
-        writer.add_head_count_kv(c["num_key_value_heads"])
-        scaling = c["rope_scaling"]
-        assert scaling["rope_type"] == "linear" and scaling["factor"] is not None, scaling
-        writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
-        writer.add_rope_scaling_factor(scaling["factor"])
-        writer.add_rope_freq_base(c["rope_theta"])
-        writer.add_rope_freq_base_swa(c["rope_local_base_freq"])
-        writer.add_layer_norm_rms_eps(c["rms_norm_eps"])
-        writer.add_key_length(c["head_dim"])
-        writer.add_value_length(c["head_dim"])
-        writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-        # Gemma3Model.set_gguf_parameters after super(): six keys again (same values, same places), then its own.
-        level = repeated.level
-        repeated.setLevel(logging.ERROR)
-        try:
-            writer.add_context_length(c["max_position_embeddings"])
-            writer.add_head_count(c["num_attention_heads"])
-            writer.add_layer_norm_rms_eps(c["rms_norm_eps"])
-            writer.add_key_length(c["head_dim"])
-            writer.add_value_length(c["head_dim"])
-            writer.add_rope_freq_base(c["rope_theta"])
+
+    def fill(writer):
+        # ModelBase.prepare_tensors (Gemma3Model.modify_tensors), prepare_metadata up to TextModel's parameters.
+        names, total = qwen3.add_text_model(writer, gguf.MODEL_ARCH.GEMMA3, NAME, c, weights,
+                                            lambda hf_name, w: gguf_tensor(hf_name, w, len(tokens)))
+        # Gemma3Model.set_gguf_parameters after super(): six keys again (same values, same places; GGUFWriter warns
+        # about every repeated key), then its own.
+        with quiet("gguf.gguf_writer"):
+            for add, key in ((writer.add_context_length, "max_position_embeddings"),
+                             (writer.add_head_count, "num_attention_heads"),
+                             (writer.add_layer_norm_rms_eps, "rms_norm_eps"), (writer.add_key_length, "head_dim"),
+                             (writer.add_value_length, "head_dim"), (writer.add_rope_freq_base, "rope_theta")):
+                add(c[key])
             assert c.get("attn_logit_softcapping") is None
             if c.get("final_logit_softcapping"):
                 writer.add_final_logit_softcapping(c["final_logit_softcapping"])
             if c.get("sliding_window_pattern") != 1:
                 writer.add_sliding_window(c["sliding_window"])
             writer.add_head_count_kv(c["num_key_value_heads"])
-        finally:
-            repeated.setLevel(level)
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         # Gemma3Model.set_vocab: tokenizer.model present -> _set_vocab_sentencepiece, then add_space_prefix false.
         writer.add_tokenizer_model("llama")
@@ -444,34 +378,12 @@ def write_gguf(path, c, weights, hf_dir, vocab):
         writer.add_token_types(types)
         # SpecialVocab warns "Unknown separator token '<s>' in TemplateProcessing<pair>" (tiny-llama's pair template
         # uses BOS as the separator), as it does in the converter; it adds no sep token either way.
-        vocab_log = logging.getLogger("gguf.vocab")
-        level = vocab_log.level
-        vocab_log.setLevel(logging.ERROR)
-        try:
+        with quiet("gguf.vocab"):
             gguf.SpecialVocab(hf_dir, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
-        finally:
-            vocab_log.setLevel(level)
         writer.add_add_space_prefix(False)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return names, total
+        return names, total
 
-
-def expected_gguf_names(c):
-    """The converter's GGUF tensor names in file order, spelled out independently of gguf-py's name map."""
-    per_layer = ["attn_norm", "ffn_down", "ffn_gate", "ffn_up", "post_attention_norm", "post_ffw_norm", "ffn_norm",
-                 "attn_k_norm", "attn_k", "attn_output", "attn_q_norm", "attn_q", "attn_v"]  # sorted HF names' order
-    return (["token_embd.weight"]
-            + [f"blk.{i}.{part}.weight" for i in range(c["num_hidden_layers"]) for part in per_layer]
-            + ["output_norm.weight"])
+    return rope.write_gguf_file(path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.GEMMA3], fill)
 
 
 def expected_metadata(c):
@@ -518,13 +430,9 @@ def check_gguf(path, c, weights, names, tokenizer_gguf):
                 "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id",
                 "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_sep_token", "tokenizer.ggml.add_eos_token"):
         assert kv[key] == tok_kv[key], f"{key} differs from tiny-llama/f32.gguf's"
-    assert names == expected_gguf_names(c) == [t[0] for t in tensors], names
-    by_gguf = dict(zip(names, sorted(weights)))
-    for name, kind, shape, digest in tensors:
-        src = weights[by_gguf[name]]
-        data = gguf_tensor(by_gguf[name], src, len(kv["tokenizer.ggml.tokens"][1]))
-        assert kind == "F32" and shape == list(reversed(src.shape)), (name, kind, shape)
-        assert digest == rebuild.sha256_bytes(np.ascontiguousarray(data, "<f4").tobytes()), name
+    n_vocab = len(kv["tokenizer.ggml.tokens"][1])
+    qwen3.check_tensors(tensors, names, qwen3.expected_gguf_names(c, LAYER_TENSORS), weights,
+                        lambda hf_name, w: gguf_tensor(hf_name, w, n_vocab))
     return kv, tensors
 
 
@@ -693,9 +601,8 @@ def main():
         assert config[key] == base_config[key], key
     assert "pad_token_id" not in base_config
     softcap_config = dict(config, final_logit_softcapping=SOFTCAP)
-    write_json(os.path.join(hf_dir, "config.json"), config, indent=2, sort_keys=True)
-    write_json(os.path.join(hf_dir, "config-softcap.json"), softcap_config, indent=2, sort_keys=True)
-    qwen3.copy_file(os.path.join(hf_dir, "config.json"), FUZZ_SEED)
+    qwen3.write_config(NAME, config)
+    qwen3.write_config(NAME, softcap_config, "config-softcap.json")
     for name in COPIED_TOKENIZER_FILES:
         qwen3.copy_file(os.path.join(TOKENIZER_FROM, "hf", name), os.path.join(hf_dir, name))
     with open(os.path.join(TOKENIZER_FROM, "hf", "tokenizer.model"), "rb") as f:
@@ -712,13 +619,9 @@ def main():
     vocab = converter_vocab(pieces, tok_config, config["vocab_size"])
 
     # 2. weights.
-    weights = random_weights(config)
-    st_path = os.path.join(hf_dir, "model.safetensors")
-    rebuild.write_atomically(st_path, save(weights, metadata={"format": "pt"}))
-    reloaded = load_file(st_path)
-    assert sorted(reloaded) == sorted(weights) and all(np.array_equal(reloaded[k], weights[k]) for k in weights)
-    n_params = sum(int(w.size) for w in weights.values())
-    say(f"{rel(st_path)}: {len(weights)} tensors, {n_params:,} parameters, {os.path.getsize(st_path):,} bytes")
+    weights = qwen3.random_weights(config, SEED, MATRIX_SCALE, NORM_SCALE, norm_offset=0.0,
+                                   extra_layer_norms=EXTRA_LAYER_NORMS)
+    n_params = qwen3.save_weights(os.path.join(hf_dir, "model.safetensors"), weights, say)
 
     # 3. GGUFs.
     ggufs = {"f32": config, "softcap": softcap_config}
@@ -759,10 +662,9 @@ def main():
     # 5. llama.cpp: the tokenizer check, the harness check, then the two GGUFs.
     hf_tok = Tokenizer.from_file(os.path.join(hf_dir, "tokenizer.json"))
     llama_style = Tokenizer.from_file(os.path.join(TOKENIZER_FROM, "hf", "tokenizer.json"))
-    committed = load_file(os.path.join(TOKENIZER_FROM, "ref-llama-cpp.safetensors"))
     outputs = {}
     with tempfile.TemporaryDirectory(prefix="gemma3-fixture-") as work:
-        tok_exe = build_tokenizer_harness(llama_cpp, args.cc, work)
+        tok_exe = rope.build_harness(llama_cpp, args.cc, work, TOKENIZE_HARNESS)
         l_special, l_plain, tok_log = llama_cpp_tokenize(tok_exe, llama_cpp, os.path.join(OUT, "f32.gguf"), TEXT, work)
         hf_special = hf_tok.encode(TEXT).ids
         hf_plain = hf_tok.encode(TEXT, add_special_tokens=False).ids
@@ -793,29 +695,17 @@ def main():
             sys.exit("gemma3-fixture: TEXT does not show the dummy prefix difference")
 
         exe = rope.build_harness(llama_cpp, args.cc, work)
-        base_logits, base_hidden, _, _ = rope.run_harness(exe, llama_cpp, tok_gguf, base_ref["input_ids"], work,
-                                                          "llama")
-        harness_check = {
-            "model": "tiny-llama/f32.gguf",
-            "max_abs_logit_diff_vs_committed_logits.f32": max_abs(base_logits, committed["logits.f32"]),
-            "max_abs_hidden_diff_vs_committed_hidden_last.f32": max_abs(base_hidden, committed["hidden_last.f32"]),
-        }
-        say(f"harness on tiny-llama/f32.gguf vs committed reference: {harness_check}")
-        if max(harness_check[k] for k in list(harness_check)[1:]) > HARNESS_TOLERANCE:
-            sys.exit("gemma3-fixture: the harness does not reproduce tiny-llama's committed llama.cpp reference")
+        harness_check, _, _ = rope.check_harness(exe, llama_cpp, "tiny-llama", base_ref["input_ids"], work,
+                                                 "gemma3-fixture", say)
         for stem in ggufs:
             path = os.path.join(OUT, f"{stem}.gguf")
-            logits, hidden, freq_scale, log = rope.harness_outputs(exe, llama_cpp, path, ids, work, stem)
-            again = rope.harness_outputs(exe, llama_cpp, path, ids, work, stem + "-again")
-            if not (np.array_equal(logits, again[0]) and np.array_equal(hidden, again[1])):
-                sys.exit(f"gemma3-fixture: two runs on {stem}.gguf differ")
+            logits, hidden, freq_scale, log = rope.harness_outputs_twice(exe, llama_cpp, path, ids, work, stem,
+                                                                         "gemma3-fixture")
             # The harness echoes libllama's lines that mention RoPE (print_info's, and the loader's metadata dump of
             # the rope.* keys) and every warning or error.
-            rope_log = [line.split("print_info:", 1)[1].strip() for line in log if line.startswith("print_info: rope")]
+            rope_log, warnings, unexpected = rope.split_log(log, EXPECTED_WARNINGS)
             rope_kv = [" ".join(line.split(":", 1)[1].split()) for line in log
                        if line.startswith("llama_model_loader: - kv")]
-            warnings = [line for line in log if "rope" not in line]
-            unexpected = [line for line in warnings if line not in EXPECTED_WARNINGS]
             say(f"llama.cpp on {stem}.gguf: freq_scale_train {freq_scale}, rope log {rope_log}; warnings {warnings}")
             if unexpected:
                 sys.exit(f"gemma3-fixture: libllama logged unexpected warnings or errors on {stem}.gguf: {unexpected}")
@@ -831,9 +721,7 @@ def main():
     for stem, prefix in (("f32", ""), ("softcap", "softcap.")):
         llama_tensors[prefix + "logits.f32"] = np.ascontiguousarray(outputs[stem]["logits"], dtype=np.float32)
         llama_tensors[prefix + "hidden_last.f32"] = np.ascontiguousarray(outputs[stem]["hidden"], dtype=np.float32)
-    generator = f"llama.cpp {LLAMA_CPP_COMMIT} libllama, F32 K/V cache, flash attention off"
-    rebuild.write_atomically(os.path.join(OUT, "ref-llama-cpp.safetensors"),
-                             save(llama_tensors, metadata={"generator": generator}))
+    rope.write_llama_reference(os.path.join(OUT, "ref-llama-cpp.safetensors"), llama_tensors)
 
     # 7. the independent float64 pass, its ggml-GELU twin, and every feature left out.
     w64 = {k: v.astype(np.float64) for k, v in weights.items()}
@@ -977,7 +865,7 @@ def main():
             "type_counts": {"F32": len(tensors)},
             "tensor_shapes_ggml": {n: shape for n, _, shape, _ in tensors},
             "tensor_sources": {n: (s + " + 1" if s.endswith("norm.weight") else s)
-                               for n, s in zip(expected_gguf_names(c), sorted(weights))},
+                               for n, s in zip(qwen3.expected_gguf_names(c, LAYER_TENSORS), sorted(weights))},
         })
     bos = config["bos_token_id"]
     ref_json = {
@@ -1005,64 +893,41 @@ def main():
                                                                                           "post_processor", "decoder")},
             "check": tokenizer_check,
         },
-        "config": {
-            **{k: config[k] for k in ("model_type", "architectures", "vocab_size", "hidden_size", "intermediate_size",
-                                      "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
-                                      "query_pre_attn_scalar", "layer_types", "sliding_window",
-                                      "sliding_window_pattern", "max_position_embeddings", "rope_theta",
-                                      "rope_local_base_freq", "rope_scaling", "rms_norm_eps", "hidden_activation",
-                                      "final_logit_softcapping", "attn_logit_softcapping", "attention_bias",
-                                      "bos_token_id", "eos_token_id", "pad_token_id")},
-            "tie_word_embeddings": True,
-            "tie_word_embeddings_note": "not in config.json: Gemma3TextConfig's default (true) equals "
-                                        "PretrainedConfig's, so transformers leaves it out",
-            "softcap_variant": {"file": "hf/config-softcap.json", "final_logit_softcapping": SOFTCAP},
-            "embedding_scale": math.sqrt(config["hidden_size"]),
-            "attention_scale": config["query_pre_attn_scalar"] ** -0.5,
-            "q_width": config["num_attention_heads"] * config["head_dim"],
-            "kv_width": config["num_key_value_heads"] * config["head_dim"],
-            "n_params": n_params,
-        },
-        "init": {
-            "seed": SEED,
-            "rng": f"numpy.random.default_rng({SEED}) (PCG64), one standard_normal(shape) float64 draw per tensor in "
-                   f"sorted name order, then cast to float32",
-            "matrix_scale": MATRIX_SCALE,
-            "norm_scale": NORM_SCALE,
-            "weights": f"every matrix (embed_tokens, q/k/v/o_proj, gate/up/down_proj) {MATRIX_SCALE} * N(0,1)",
-            "norms": f"every norm weight (input_layernorm, post_attention_layernorm, pre_feedforward_layernorm, "
-                     f"post_feedforward_layernorm, self_attn.q_norm, self_attn.k_norm, model.norm) {NORM_SCALE} * "
-                     f"N(0,1): the offset, Gemma's RMSNorm scales by (1 + weight); the GGUFs store 1 + weight",
-        },
-        "weights_dtype": "float32",
-        "hf_tensors": {k: list(v.shape) for k, v in sorted(weights.items())},
-        "ref_safetensors_keys": {
-            "ref.safetensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape)}
-                                for k, v in sorted(ref_tensors.items())},
-            "ref-llama-cpp.safetensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape)}
-                                          for k, v in sorted(llama_tensors.items())},
-        },
-        "llama_cpp": {
-            "commit": LLAMA_CPP_COMMIT,
-            "method": f"scripts/llama-cpp-logits.c on libllama: all {T} positions in one batch (sequence 0, positions "
-                      f"0..{T - 1}, output at every position), n_ctx 256, n_batch = n_ubatch = 256, F32 K/V cache, "
-                      f"flash attention disabled, embeddings on with pooling NONE (hidden_last = result_norm), 2 "
-                      f"threads; each GGUF run twice with bit-identical outputs",
-            "harness_check": harness_check,
-            "runs": {f"{stem}.gguf": {k: outputs[stem][k] for k in ("freq_scale_train", "rope_log", "rope_metadata_log",
-                                                                     "warnings")}
-                     for stem in ggufs},
-            "warnings_note": "the pooling_type warning follows from the harness's pooling NONE (embeddings output); "
-                             "libllama logs it for every model. The full-size SWA cache warning follows from "
-                             "llama_context_default_params' swa_full = true: the sliding layers' cache keeps every "
-                             "position and the window is applied by the mask, so the outputs are the same. No warning "
-                             "about missing or unused tensors.",
-            "softcap_hidden_last_equal": True,
-            "runtime_notes": "gemma3 in llama.cpp: layer il is sliding iff il % 6 < 5 (default pattern 6; the GGUF "
-                             "has no attention.sliding_window_pattern key), sliding layers use rope.freq_base_swa "
-                             "with scale 1 (rope scaling only on the others), attention scale 1/sqrt(head_dim) "
-                             "(query_pre_attn_scalar is not read), GELU through ggml's float16 table",
-        },
+        "config": qwen3.config_info(
+            config, ("model_type", "architectures", "vocab_size", "hidden_size", "intermediate_size",
+                     "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+                     "query_pre_attn_scalar", "layer_types", "sliding_window", "sliding_window_pattern",
+                     "max_position_embeddings", "rope_theta", "rope_local_base_freq", "rope_scaling", "rms_norm_eps",
+                     "hidden_activation", "final_logit_softcapping", "attn_logit_softcapping", "attention_bias",
+                     "bos_token_id", "eos_token_id", "pad_token_id"), n_params,
+            tie_word_embeddings=True,
+            tie_word_embeddings_note="not in config.json: Gemma3TextConfig's default (true) equals "
+                                     "PretrainedConfig's, so transformers leaves it out",
+            softcap_variant={"file": "hf/config-softcap.json", "final_logit_softcapping": SOFTCAP},
+            embedding_scale=math.sqrt(config["hidden_size"]),
+            attention_scale=config["query_pre_attn_scalar"] ** -0.5),
+        **qwen3.weights_info(weights, SEED, MATRIX_SCALE, NORM_SCALE,
+                             f"every norm weight (input_layernorm, post_attention_layernorm, "
+                             f"pre_feedforward_layernorm, post_feedforward_layernorm, self_attn.q_norm, "
+                             f"self_attn.k_norm, model.norm) {NORM_SCALE} * N(0,1): the offset, Gemma's RMSNorm "
+                             f"scales by (1 + weight); the GGUFs store 1 + weight"),
+        "ref_safetensors_keys": {"ref.safetensors": rope.tensor_keys(ref_tensors),
+                                 "ref-llama-cpp.safetensors": rope.tensor_keys(llama_tensors)},
+        "llama_cpp": rope.llama_cpp_info(
+            T, "each GGUF run twice with bit-identical outputs", harness_check,
+            runs={f"{stem}.gguf": {k: outputs[stem][k] for k in ("freq_scale_train", "rope_log", "rope_metadata_log",
+                                                                  "warnings")}
+                  for stem in ggufs},
+            warnings_note="the pooling_type warning follows from the harness's pooling NONE (embeddings output); "
+                          "libllama logs it for every model. The full-size SWA cache warning follows from "
+                          "llama_context_default_params' swa_full = true: the sliding layers' cache keeps every "
+                          "position and the window is applied by the mask, so the outputs are the same. No warning "
+                          "about missing or unused tensors.",
+            softcap_hidden_last_equal=True,
+            runtime_notes="gemma3 in llama.cpp: layer il is sliding iff il % 6 < 5 (default pattern 6; the GGUF "
+                          "has no attention.sliding_window_pattern key), sliding layers use rope.freq_base_swa "
+                          "with scale 1 (rope scaling only on the others), attention scale 1/sqrt(head_dim) "
+                          "(query_pre_attn_scalar is not read), GELU through ggml's float16 table"),
         "numpy_check": numpy_check,
         "gguf": gguf_info,
         "made_by": "scripts/make-gemma3-fixture.py (configs, tokenizer files, weights, GGUFs, skeletons via "

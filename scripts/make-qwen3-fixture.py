@@ -14,8 +14,10 @@ It needs
     llama-cpp-python 0.3.36 sdist built with CMake (BUILD_SHARED_LIBS on);
   - tiny-qwen2's committed `hf/` tokenizer files, `ref.json` (input ids) and `ref-llama-cpp.safetensors`, and
     its f32.gguf (rebuilt first from its skeleton if missing) for the tokenizer metadata.
-It reuses scripts/make-rope-scaling-fixtures.py's helpers (the llama.cpp harness driver, the float64 forward
-pass, JSON and file-map writers) and scripts/make-gguf-skeletons.py's `make`.
+It reuses scripts/make-rope-scaling-fixtures.py's helpers (the GGUF file writer, the llama.cpp harness driver, the
+float64 forward pass, JSON and file-map writers) and scripts/make-gguf-skeletons.py's `make`; scripts/
+make-gemma3-fixture.py reuses this script's (random weights, config writer, the converter's common GGUF part, the
+tensor check, ref.json parts).
 
 What it does, in the folder Tests/Fixtures/models/tiny-qwen3/:
   1. `hf/config.json`: Qwen3ForCausalLM, hidden 128, intermediate 256, 2 layers, 4 heads / 2 KV heads,
@@ -66,7 +68,7 @@ import tempfile
 
 import numpy as np
 import gguf
-from gguf import GGUFReader, GGUFValueType, GGUFWriter
+from gguf import GGUFReader
 from safetensors.numpy import load_file, save
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -79,11 +81,10 @@ _spec.loader.exec_module(rope)
 rebuild, skeletons = rope.rebuild, rope.skeletons
 write_json, file_entry, max_abs = rope.write_json, rope.file_entry, rope.max_abs
 
-REPO, MODELS, LLAMA_CPP_COMMIT = rope.REPO, rope.MODELS, rope.LLAMA_CPP_COMMIT
+REPO, MODELS = rope.REPO, rope.MODELS
 NAME = "tiny-qwen3"
 OUT = os.path.join(MODELS, NAME)
 TOKENIZER_FROM = os.path.join(MODELS, "tiny-qwen2")
-FUZZ_SEED = os.path.join(REPO, "Fuzz", "corpus", "hf-config", f"{NAME}.json")
 TOKENIZER_FILES = ["generation_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"]
 
 SEED = 0
@@ -91,7 +92,6 @@ MATRIX_SCALE = 0.0625   # matrices (embeddings included): MATRIX_SCALE * N(0, 1)
 NORM_SCALE = 0.2        # norm weights: 1 + NORM_SCALE * N(0, 1)
 NUMPY_TOLERANCE = 1e-4  # max |difference| allowed between the float64 pass and libllama
 MIN_QK_NORM_EFFECT = 0.5  # max |logit difference| that skipping q_norm / k_norm must cause
-HARNESS_TOLERANCE = 1e-5  # max |difference| from tiny-qwen2's committed llama.cpp reference
 EXPECTED_WARNING = "llama_init_from_model: model default pooling_type is [-1], but [0] was specified"
 
 CONFIG = {
@@ -133,8 +133,10 @@ def rel(path):
 
 # --- weights --------------------------------------------------------------------------------------------------
 
-def hf_shapes(c):
-    """{Hugging Face tensor name: numpy shape} of Qwen3ForCausalLM with tied embeddings (no lm_head.weight)."""
+def hf_shapes(c, extra_layer_norms=()):
+    """{Hugging Face tensor name: numpy shape} of Qwen3ForCausalLM with tied embeddings (no lm_head.weight);
+    `extra_layer_norms` names more [hidden] norm weights of every layer (Gemma 3's pre_ / post_feedforward_layernorm),
+    placed after post_attention_layernorm."""
     h, d, ff = c["hidden_size"], c["head_dim"], c["intermediate_size"]
     q, kv = c["num_attention_heads"] * d, c["num_key_value_heads"] * d
     shapes = {"model.embed_tokens.weight": (c["vocab_size"], h), "model.norm.weight": (h,)}
@@ -149,6 +151,7 @@ def hf_shapes(c):
             p + "self_attn.q_norm.weight": (d,),
             p + "self_attn.k_norm.weight": (d,),
             p + "post_attention_layernorm.weight": (h,),
+            **{p + norm + ".weight": (h,) for norm in extra_layer_norms},
             p + "mlp.gate_proj.weight": (ff, h),
             p + "mlp.up_proj.weight": (ff, h),
             p + "mlp.down_proj.weight": (h, ff),
@@ -156,80 +159,125 @@ def hf_shapes(c):
     return shapes
 
 
-def random_weights(c):
-    """float32 weights: one standard_normal draw per tensor in sorted name order from default_rng(SEED)."""
-    rng = np.random.default_rng(SEED)
+def random_weights(c, seed, matrix_scale, norm_scale, norm_offset=1.0, extra_layer_norms=()):
+    """float32 weights of hf_shapes(c, extra_layer_norms): one standard_normal draw per tensor in sorted name order
+    from default_rng(seed); matrices matrix_scale x that, norm weights norm_offset + norm_scale x that (Gemma's
+    (1 + w) norms store the offset from 1: norm_offset 0)."""
+    rng = np.random.default_rng(seed)
     out = {}
-    for name, shape in sorted(hf_shapes(c).items()):
+    for name, shape in sorted(hf_shapes(c, extra_layer_norms).items()):
         z = rng.standard_normal(shape)
-        out[name] = (1.0 + NORM_SCALE * z if name.endswith("norm.weight") else MATRIX_SCALE * z).astype(np.float32)
+        w = norm_offset + norm_scale * z if name.endswith("norm.weight") else matrix_scale * z
+        out[name] = w.astype(np.float32)
     return out
+
+
+def save_weights(path, weights, say):
+    """hf/model.safetensors (metadata {"format": "pt"}), read back and compared; returns the parameter count."""
+    rebuild.write_atomically(path, save(weights, metadata={"format": "pt"}))
+    reloaded = load_file(path)
+    assert sorted(reloaded) == sorted(weights) and all(np.array_equal(reloaded[k], weights[k]) for k in weights)
+    n_params = sum(int(w.size) for w in weights.values())
+    say(f"{rel(path)}: {len(weights)} tensors, {n_params:,} parameters, {os.path.getsize(path):,} bytes")
+    return n_params
+
+
+def weights_info(weights, seed, matrix_scale, norm_scale, norms):
+    """ref.json's `init` (how random_weights drew `weights`; `norms` describes the norm weights' rule),
+    `weights_dtype` and `hf_tensors`."""
+    init = {
+        "seed": seed,
+        "rng": f"numpy.random.default_rng({seed}) (PCG64), one standard_normal(shape) float64 draw per tensor in "
+               f"sorted name order, then cast to float32",
+        "matrix_scale": matrix_scale,
+        "norm_scale": norm_scale,
+        "weights": f"every matrix (embed_tokens, q/k/v/o_proj, gate/up/down_proj) {matrix_scale} * N(0,1)",
+        "norms": norms,
+    }
+    return {"init": init, "weights_dtype": "float32",
+            "hf_tensors": {k: list(v.shape) for k, v in sorted(weights.items())}}
+
+
+def config_info(config, keys, n_params, **notes):
+    """ref.json's `config`: the config's `keys`, then `notes`, the query and key/value widths, the parameter count."""
+    return {**{k: config[k] for k in keys}, **notes,
+            "q_width": config["num_attention_heads"] * config["head_dim"],
+            "kv_width": config["num_key_value_heads"] * config["head_dim"],
+            "n_params": n_params}
 
 
 # --- GGUF -----------------------------------------------------------------------------------------------------
 
-def write_gguf(path, model_arch, general_name, c, weights, tokenizer_gguf):
-    """An f32 GGUF as convert_hf_to_gguf.py --outtype f32 writes it for a Qwen2/Qwen3ForCausalLM with config `c`
-    and these float32 weights (see the header). Returns the GGUF tensor names in order and the parameter count."""
+def add_text_model(writer, model_arch, general_name, c, weights, tensor=None):
+    """The part of an f32 GGUF that convert_hf_to_gguf.py --outtype f32 writes alike for every TextModel with config
+    `c` and these float32 weights (see the header): ModelBase.prepare_tensors' tensors, every safetensors tensor in
+    sorted name order renamed by gguf-py's name map, F32 (`tensor(hf_name, w)` gives the data the model class's
+    modify_tensors makes of `w`; default `w`); then ModelBase.prepare_metadata's general.type, name and size label
+    and TextModel.set_gguf_parameters' keys up to general.file_type (linear rope_scaling and rope_local_base_freq
+    where `c` has them). Returns the GGUF tensor names in order and the parameter count."""
     arch = gguf.MODEL_ARCH_NAMES[model_arch]
     tensor_map = gguf.get_tensor_name_map(model_arch, c["num_hidden_layers"])
-    tok = GGUFReader(tokenizer_gguf)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path))
-    os.close(fd)
-    try:
-        writer = GGUFWriter(tmp, arch)   # writes general.architecture first
-        # ModelBase.prepare_tensors: every safetensors tensor in sorted name order, F32 for --outtype f32.
-        names = []
-        for hf_name in sorted(weights):
-            name = tensor_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-            if name is None:
-                raise SystemExit(f"qwen3-fixture: gguf-py maps no {arch} tensor to {hf_name}")
-            writer.add_tensor(name, weights[hf_name], raw_dtype=gguf.GGMLQuantizationType.F32)
-            names.append(name)
-        # ModelBase.prepare_metadata: type, Metadata.set_gguf_meta_model (name, size label), set_gguf_parameters,
-        # quantization version; then TextModel.prepare_metadata's set_vocab.
-        total, shared, expert, expert_count = writer.get_total_parameter_count()
-        writer.add_type(gguf.GGUFType.MODEL)
-        writer.add_name(general_name)
-        writer.add_size_label(gguf.size_label(total, shared, expert, expert_count))
-        writer.add_block_count(c["num_hidden_layers"])
-        writer.add_context_length(c["max_position_embeddings"])
-        writer.add_embedding_length(c["hidden_size"])
-        writer.add_feed_forward_length(c["intermediate_size"])
-        writer.add_head_count(c["num_attention_heads"])
-        writer.add_head_count_kv(c["num_key_value_heads"])
-        writer.add_rope_freq_base(c["rope_theta"])
-        writer.add_layer_norm_rms_eps(c["rms_norm_eps"])
-        if "head_dim" in c:
-            writer.add_key_length(c["head_dim"])
-            writer.add_value_length(c["head_dim"])
-        writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-        for field in tok.fields.values():
-            if not field.name.startswith("tokenizer."):
-                continue
-            if field.types[0] == GGUFValueType.ARRAY:
-                assert len(field.types) == 2, f"{field.name}: nested arrays are not copied"
-                writer.add_key_value(field.name, field.contents(), field.types[0], sub_type=field.types[1])
-            else:
-                writer.add_key_value(field.name, field.contents(), field.types[0])
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    names = []
+    for hf_name in sorted(weights):
+        name = tensor_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if name is None:
+            raise SystemExit(f"gguf-py maps no {arch} tensor to {hf_name}")
+        data = weights[hf_name] if tensor is None else tensor(hf_name, weights[hf_name])
+        writer.add_tensor(name, data, raw_dtype=gguf.GGMLQuantizationType.F32)
+        names.append(name)
+    total, shared, expert, expert_count = writer.get_total_parameter_count()
+    writer.add_type(gguf.GGUFType.MODEL)
+    writer.add_name(general_name)
+    writer.add_size_label(gguf.size_label(total, shared, expert, expert_count))
+    writer.add_block_count(c["num_hidden_layers"])
+    writer.add_context_length(c["max_position_embeddings"])
+    writer.add_embedding_length(c["hidden_size"])
+    writer.add_feed_forward_length(c["intermediate_size"])
+    writer.add_head_count(c["num_attention_heads"])
+    writer.add_head_count_kv(c["num_key_value_heads"])
+    # TextModel.__init__ made rope_parameters from rope_scaling, plus rope_theta and, from rope_local_base_freq,
+    # {"sliding_attention": {"rope_theta": ...}}.
+    scaling = c.get("rope_scaling")
+    if scaling:
+        assert scaling["rope_type"] == "linear" and scaling["factor"] is not None, scaling
+        writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        writer.add_rope_scaling_factor(scaling["factor"])
+    writer.add_rope_freq_base(c["rope_theta"])
+    if "rope_local_base_freq" in c:
+        writer.add_rope_freq_base_swa(c["rope_local_base_freq"])
+    writer.add_layer_norm_rms_eps(c["rms_norm_eps"])
+    if "head_dim" in c:
+        writer.add_key_length(c["head_dim"])
+        writer.add_value_length(c["head_dim"])
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
     return names, total
 
 
-def expected_gguf_names(c):
+def write_gguf(path, model_arch, general_name, c, weights, tokenizer_gguf):
+    """An f32 GGUF as convert_hf_to_gguf.py --outtype f32 writes it for a Qwen2/Qwen3ForCausalLM with config `c`
+    and these float32 weights (see the header). Returns the GGUF tensor names in order and the parameter count."""
+    tok = GGUFReader(tokenizer_gguf)
+
+    def fill(writer):
+        # ModelBase.prepare_tensors and prepare_metadata (type, name, size label, set_gguf_parameters, quantization
+        # version); then TextModel.prepare_metadata's set_vocab.
+        names, total = add_text_model(writer, model_arch, general_name, c, weights)
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+        for field in tok.fields.values():
+            if field.name.startswith("tokenizer."):
+                rope.copy_field(writer, field, field.contents())
+        return names, total
+
+    return rope.write_gguf_file(path, gguf.MODEL_ARCH_NAMES[model_arch], fill)
+
+
+# The converter's GGUF tensor names of a Qwen3 block, in the HF names' sorted order.
+LAYER_TENSORS = ["attn_norm", "ffn_down", "ffn_gate", "ffn_up", "ffn_norm", "attn_k_norm", "attn_k", "attn_output",
+                 "attn_q_norm", "attn_q", "attn_v"]
+
+
+def expected_gguf_names(c, per_layer=LAYER_TENSORS):
     """The converter's GGUF tensor names in file order, spelled out independently of gguf-py's name map."""
-    per_layer = ["attn_norm", "ffn_down", "ffn_gate", "ffn_up", "ffn_norm", "attn_k_norm", "attn_k", "attn_output",
-                 "attn_q_norm", "attn_q", "attn_v"]  # the HF names' sorted order within a block
     return (["token_embd.weight"]
             + [f"blk.{i}.{part}.weight" for i in range(c["num_hidden_layers"]) for part in per_layer]
             + ["output_norm.weight"])
@@ -259,13 +307,21 @@ def check_gguf(path, c, weights, names, tokenizer_gguf):
     assert list(kv)[len(non_tok):] == tok_keys, "tokenizer keys out of order"
     for key in tok_keys:
         assert kv[key] == tok_kv[key], f"{key} differs from tiny-qwen2/f32.gguf"
-    assert names == expected_gguf_names(c) == [t[0] for t in tensors], names
+    check_tensors(tensors, names, expected_gguf_names(c), weights)
+    return kv, tensors
+
+
+def check_tensors(tensors, names, expected_names, weights, tensor=None):
+    """A GGUF's tensors as gguf_summary reads them, against the names add_text_model returned and `expected_names`,
+    and against the float32 HF weights they came from (sorted name order): F32, numpy shape reversed, the data's
+    sha256 (of `tensor(hf_name, w)` when given, as for add_text_model)."""
+    assert names == expected_names == [t[0] for t in tensors], names
     by_gguf = dict(zip(names, sorted(weights)))
     for name, kind, shape, digest in tensors:
         src = weights[by_gguf[name]]
+        data = src if tensor is None else tensor(by_gguf[name], src)
         assert kind == "F32" and shape == list(reversed(src.shape)), (name, kind, shape)
-        assert digest == rebuild.sha256_bytes(np.ascontiguousarray(src, "<f4").tobytes()), name
-    return kv, tensors
+        assert digest == rebuild.sha256_bytes(np.ascontiguousarray(data, "<f4").tobytes()), name
 
 
 # --- driver ---------------------------------------------------------------------------------------------------
@@ -273,6 +329,15 @@ def check_gguf(path, c, weights, names, tokenizer_gguf):
 def copy_file(src, dst):
     with open(src, "rb") as f:
         rebuild.write_atomically(dst, f.read())
+
+
+def write_config(name, config, filename="config.json"):
+    """models/`name`/hf/`filename` as transformers writes a config (indent 2, sorted keys); config.json's bytes go
+    to the fuzz seed Fuzz/corpus/hf-config/`name`.json too."""
+    path = os.path.join(MODELS, name, "hf", filename)
+    write_json(path, config, indent=2, sort_keys=True)
+    if filename == "config.json":
+        copy_file(path, os.path.join(REPO, "Fuzz", "corpus", "hf-config", f"{name}.json"))
 
 
 def main():
@@ -290,21 +355,15 @@ def main():
     config = dict(CONFIG, vocab_size=tok_config["vocab_size"])
     for key in ("bos_token_id", "eos_token_id"):
         assert config[key] == tok_config[key], key
-    write_json(os.path.join(OUT, "hf", "config.json"), config, indent=2, sort_keys=True)
-    copy_file(os.path.join(OUT, "hf", "config.json"), FUZZ_SEED)
+    write_config(NAME, config)
     for name in TOKENIZER_FILES:
         copy_file(os.path.join(TOKENIZER_FROM, "hf", name), os.path.join(OUT, "hf", name))
     hf_files = sorted(os.listdir(os.path.join(TOKENIZER_FROM, "hf")))
     assert hf_files == sorted(TOKENIZER_FILES + ["config.json", "model.safetensors"]), hf_files
 
     # 2. weights.
-    weights = random_weights(config)
-    st_path = os.path.join(OUT, "hf", "model.safetensors")
-    rebuild.write_atomically(st_path, save(weights, metadata={"format": "pt"}))
-    reloaded = load_file(st_path)
-    assert sorted(reloaded) == sorted(weights) and all(np.array_equal(reloaded[k], weights[k]) for k in weights)
-    n_params = sum(int(w.size) for w in weights.values())
-    say(f"{rel(st_path)}: {len(weights)} tensors, {n_params:,} parameters, {os.path.getsize(st_path):,} bytes")
+    weights = random_weights(config, SEED, MATRIX_SCALE, NORM_SCALE)
+    n_params = save_weights(os.path.join(OUT, "hf", "model.safetensors"), weights, say)
 
     # 3. GGUF. First the writer's own check: on tiny-qwen2/hf it must give the converter's tiny-qwen2/f32.gguf.
     with tempfile.TemporaryDirectory(prefix="qwen3-fixture-") as work:
@@ -341,27 +400,14 @@ def main():
     say(f"{rel(out)}: {os.path.getsize(out):,} bytes (header {header_bytes:,}), round trip verified")
 
     # 5. llama.cpp.
-    committed = load_file(os.path.join(TOKENIZER_FROM, "ref-llama-cpp.safetensors"))
     with tempfile.TemporaryDirectory(prefix="qwen3-fixture-") as work:
         exe = rope.build_harness(llama_cpp, args.cc, work)
-        q2_logits, q2_hidden, _, _ = rope.run_harness(exe, llama_cpp, tok_gguf, ids, work, "qwen2")
-        harness_check = {
-            "model": "tiny-qwen2/f32.gguf",
-            "max_abs_logit_diff_vs_committed_logits.f32": max_abs(q2_logits, committed["logits.f32"]),
-            "max_abs_hidden_diff_vs_committed_hidden_last.f32": max_abs(q2_hidden, committed["hidden_last.f32"]),
-        }
-        say(f"harness on tiny-qwen2/f32.gguf vs committed reference: {harness_check}")
-        if max(harness_check[k] for k in list(harness_check)[1:]) > HARNESS_TOLERANCE:
-            sys.exit("qwen3-fixture: the harness does not reproduce tiny-qwen2's committed llama.cpp reference")
-        logits, hidden, freq_scale, log = rope.harness_outputs(exe, llama_cpp, gguf_path, ids, work, "f32")
-        again = rope.harness_outputs(exe, llama_cpp, gguf_path, ids, work, "f32-again")
-        if not (np.array_equal(logits, again[0]) and np.array_equal(hidden, again[1])):
-            sys.exit("qwen3-fixture: two runs on f32.gguf differ")
+        harness_check, _, _ = rope.check_harness(exe, llama_cpp, "tiny-qwen2", ids, work, "qwen3-fixture", say)
+        logits, hidden, freq_scale, log = rope.harness_outputs_twice(exe, llama_cpp, gguf_path, ids, work, "f32",
+                                                                     "qwen3-fixture")
     # The harness echoes libllama's lines that mention RoPE, and every warning or error. The one expected warning
     # is about the harness's own choice of pooling NONE (libllama logs it for every model, tiny-qwen2's too).
-    rope_log = [line.split("print_info:", 1)[1].strip() for line in log if line.startswith("print_info: rope")]
-    warnings = [line for line in log if "rope" not in line]
-    unexpected = [line for line in warnings if line != EXPECTED_WARNING]
+    rope_log, warnings, unexpected = rope.split_log(log, [EXPECTED_WARNING])
     say(f"llama.cpp on f32.gguf: rope log {rope_log}; warnings {warnings}")
     if unexpected:
         sys.exit(f"qwen3-fixture: libllama logged unexpected warnings or errors on f32.gguf: {unexpected}")
@@ -370,9 +416,7 @@ def main():
     input_ids = np.array([ids], dtype=np.int64)
     llama_tensors = {"input_ids": input_ids, "logits.f32": np.ascontiguousarray(logits, dtype=np.float32),
                      "hidden_last.f32": np.ascontiguousarray(hidden, dtype=np.float32)}
-    generator = f"llama.cpp {LLAMA_CPP_COMMIT} libllama, F32 K/V cache, flash attention off"
-    rebuild.write_atomically(os.path.join(OUT, "ref-llama-cpp.safetensors"),
-                             save(llama_tensors, metadata={"generator": generator}))
+    rope.write_llama_reference(os.path.join(OUT, "ref-llama-cpp.safetensors"), llama_tensors)
 
     # 7. the independent float64 pass, with and without q_norm / k_norm.
     w64 = {k: v.astype(np.float64) for k, v in weights.items()}
@@ -438,46 +482,21 @@ def main():
         "input_ids": ids,
         "T": len(ids),
         "tokenizer": dict(tok_ref["tokenizer"], copied_from="tiny-qwen2/hf (" + ", ".join(TOKENIZER_FILES) + ")"),
-        "config": {
-            **{k: config[k] for k in ("model_type", "architectures", "vocab_size", "hidden_size", "intermediate_size",
-                                      "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
-                                      "max_position_embeddings", "rope_theta", "rope_scaling", "rms_norm_eps",
-                                      "hidden_act", "attention_bias", "tie_word_embeddings", "bos_token_id",
-                                      "eos_token_id", "use_sliding_window")},
-            "q_width": config["num_attention_heads"] * config["head_dim"],
-            "kv_width": config["num_key_value_heads"] * config["head_dim"],
-            "n_params": n_params,
-        },
-        "init": {
-            "seed": SEED,
-            "rng": f"numpy.random.default_rng({SEED}) (PCG64), one standard_normal(shape) float64 draw per tensor in "
-                   f"sorted name order, then cast to float32",
-            "matrix_scale": MATRIX_SCALE,
-            "norm_scale": NORM_SCALE,
-            "weights": f"every matrix (embed_tokens, q/k/v/o_proj, gate/up/down_proj) {MATRIX_SCALE} * N(0,1)",
-            "norms": f"every norm weight (input_layernorm, post_attention_layernorm, self_attn.q_norm, "
-                     f"self_attn.k_norm, model.norm) 1 + {NORM_SCALE} * N(0,1)",
-        },
-        "weights_dtype": "float32",
-        "hf_tensors": {k: list(v.shape) for k, v in sorted(weights.items())},
-        "ref_safetensors_keys": {
-            "ref.safetensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape)} for k, v in sorted(ref_tensors.items())},
-            "ref-llama-cpp.safetensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape)}
-                                          for k, v in sorted(llama_tensors.items())},
-        },
-        "llama_cpp": {
-            "commit": LLAMA_CPP_COMMIT,
-            "method": "scripts/llama-cpp-logits.c on libllama: all 24 positions in one batch (sequence 0, positions "
-                      "0..23, output at every position), n_ctx 256, n_batch = n_ubatch = 256, F32 K/V cache, flash "
-                      "attention disabled, embeddings on with pooling NONE (hidden_last = result_norm), 2 threads; "
-                      "run twice with bit-identical outputs",
-            "harness_check": harness_check,
-            "freq_scale_train": freq_scale,
-            "rope_log": rope_log,
-            "warnings": warnings,
-            "warnings_note": "the pooling_type warning follows from the harness's pooling NONE (embeddings output); "
-                             "libllama logs it for every model. No warning about missing or unused tensors.",
-        },
+        "config": config_info(config, ("model_type", "architectures", "vocab_size", "hidden_size", "intermediate_size",
+                                       "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+                                       "max_position_embeddings", "rope_theta", "rope_scaling", "rms_norm_eps",
+                                       "hidden_act", "attention_bias", "tie_word_embeddings", "bos_token_id",
+                                       "eos_token_id", "use_sliding_window"), n_params),
+        **weights_info(weights, SEED, MATRIX_SCALE, NORM_SCALE,
+                       f"every norm weight (input_layernorm, post_attention_layernorm, self_attn.q_norm, "
+                       f"self_attn.k_norm, model.norm) 1 + {NORM_SCALE} * N(0,1)"),
+        "ref_safetensors_keys": {"ref.safetensors": rope.tensor_keys(ref_tensors),
+                                 "ref-llama-cpp.safetensors": rope.tensor_keys(llama_tensors)},
+        "llama_cpp": rope.llama_cpp_info(
+            len(ids), "run twice with bit-identical outputs", harness_check,
+            freq_scale_train=freq_scale, rope_log=rope_log, warnings=warnings,
+            warnings_note="the pooling_type warning follows from the harness's pooling NONE (embeddings output); "
+                          "libllama logs it for every model. No warning about missing or unused tensors."),
         "numpy_check": numpy_check,
         "gguf": {"f32.gguf": gguf_info},
         "made_by": "scripts/make-qwen3-fixture.py (config, weights, GGUF, skeleton via scripts/make-gguf-skeletons.py's "

@@ -69,7 +69,7 @@ LLAMA3 = {"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0, "origi
           "rope_type": "llama3"}
 LINEAR = {"factor": 4.0, "rope_type": "linear"}
 MIN_SCALING_EFFECT = 0.05   # max |logit difference| the scaling must cause against unscaled tiny-llama
-HARNESS_TOLERANCE = 1e-5    # max |difference| from the committed tiny-llama reference allowed for the harness
+HARNESS_TOLERANCE = 1e-5    # max |difference| from a committed llama.cpp reference allowed for the harness
 
 
 def load_script(filename, module):
@@ -122,25 +122,48 @@ def llama3_factors(base, dim, factor, low_freq_factor, high_freq_factor, old_con
 
 # --- GGUFs ----------------------------------------------------------------------------------------------------
 
+def write_gguf_file(path, arch, fill):
+    """Write a GGUF with gguf-py's GGUFWriter, atomically (a temporary file renamed to `path`): the writer writes
+    general.architecture = `arch` first, `fill(writer)` adds the rest of the metadata and the tensors. Returns what
+    `fill` returns."""
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path))
+    os.close(fd)
+    try:
+        writer = GGUFWriter(tmp, arch)
+        result = fill(writer)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return result
+
+
+def copy_field(writer, field, value):
+    """Add a GGUFReader field's key with `value` and the field's type (an array with its element type)."""
+    if field.types[0] == GGUFValueType.ARRAY:
+        assert len(field.types) == 2, f"{field.name}: nested arrays are not copied"
+        writer.add_key_value(field.name, value, field.types[0], sub_type=field.types[1])
+    else:
+        writer.add_key_value(field.name, value, field.types[0])
+
+
 def derive_gguf(src, dst, general_name, after_key=None, extra_kv=(), first_tensors=()):
     """Copy `src` to `dst` with gguf-py: `general.name` replaced, `extra_kv` (key, value, type) inserted after
     `after_key`, `first_tensors` (name, float32 array) placed before the source's tensors."""
     reader = GGUFReader(src)
-    arch = reader.fields["general.architecture"].contents()
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(dst) + ".", suffix=".tmp", dir=os.path.dirname(dst))
-    os.close(fd)
-    try:
-        writer = GGUFWriter(tmp, arch)   # writes general.architecture itself, first, as the source has it
+
+    def fill(writer):   # the writer has written general.architecture itself, first, as the source has it
         inserted = False
         for field in reader.fields.values():
             if field.name.startswith("GGUF.") or field.name == "general.architecture":
                 continue
-            value = general_name if field.name == "general.name" else field.contents()
-            if field.types[0] == GGUFValueType.ARRAY:
-                assert len(field.types) == 2, f"{field.name}: nested arrays are not copied"
-                writer.add_key_value(field.name, value, field.types[0], sub_type=field.types[1])
-            else:
-                writer.add_key_value(field.name, value, field.types[0])
+            copy_field(writer, field, general_name if field.name == "general.name" else field.contents())
             if field.name == after_key:
                 for key, v, vtype in extra_kv:
                     writer.add_key_value(key, v, vtype)
@@ -151,16 +174,8 @@ def derive_gguf(src, dst, general_name, after_key=None, extra_kv=(), first_tenso
             writer.add_tensor(name, np.ascontiguousarray(array, dtype=np.float32))
         for t in reader.tensors:
             writer.add_tensor(t.name, np.array(t.data), raw_dtype=t.tensor_type)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    write_gguf_file(dst, reader.fields["general.architecture"].contents(), fill)
 
 
 def gguf_summary(path):
@@ -198,22 +213,29 @@ def verify_derived(src, dst, general_name, extra_kv, first_tensors):
 
 # --- llama.cpp ------------------------------------------------------------------------------------------------
 
-def build_harness(llama_cpp, cc, workdir):
-    exe = os.path.join(workdir, "llama-cpp-logits")
+def build_harness(llama_cpp, cc, workdir, source=HARNESS):
+    """Compile a C harness (scripts/llama-cpp-logits.c unless `source` says otherwise) against libllama."""
+    exe = os.path.join(workdir, os.path.splitext(os.path.basename(source))[0])
     lib = os.path.join(llama_cpp, "build", "bin")
-    cmd = [cc, "-O2", "-std=c11", "-Wall", "-Wextra", "-o", exe, HARNESS,
+    cmd = [cc, "-O2", "-std=c11", "-Wall", "-Wextra", "-o", exe, source,
            "-I", os.path.join(llama_cpp, "include"), "-I", os.path.join(llama_cpp, "ggml", "include"),
            "-L", lib, "-lllama", f"-Wl,-rpath,{lib}"]
     subprocess.run(cmd, check=True)
     return exe
 
 
+def run_libllama(exe, llama_cpp, args):
+    """Run a harness built by build_harness with `args`, libllama on the library path: the finished process
+    (stdout and stderr as text)."""
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(llama_cpp, "build", "bin"))
+    return subprocess.run([exe, *args], env=env, check=True, capture_output=True, text=True)
+
+
 def harness_outputs(exe, llama_cpp, model, ids, workdir, tag):
     """(logits [1, T, vocab], hidden [1, T, n_embd], freq_scale_train, the harness's stderr lines: libllama's
     RoPE lines and every warning or error it logged)."""
-    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(llama_cpp, "build", "bin"))
     prefix = os.path.join(workdir, tag)
-    done = subprocess.run([exe, model, prefix, *map(str, ids)], env=env, check=True, capture_output=True, text=True)
+    done = run_libllama(exe, llama_cpp, [model, prefix, *map(str, ids)])
     n_tokens, n_vocab, n_embd, freq_scale = done.stdout.split()
     n_tokens, n_vocab, n_embd = int(n_tokens), int(n_vocab), int(n_embd)
     logits = np.fromfile(prefix + ".logits.f32", dtype="<f4").reshape(1, n_tokens, n_vocab)
@@ -221,9 +243,55 @@ def harness_outputs(exe, llama_cpp, model, ids, workdir, tag):
     return logits, hidden, float(freq_scale), done.stderr.splitlines()
 
 
-def run_harness(exe, llama_cpp, model, ids, workdir, tag):
-    logits, hidden, freq_scale, log = harness_outputs(exe, llama_cpp, model, ids, workdir, tag)
-    return logits, hidden, freq_scale, [line for line in log if line.startswith("print_info: rope")]
+def harness_outputs_twice(exe, llama_cpp, model, ids, workdir, tag, prog):
+    """harness_outputs of a second run too: exits unless the two runs' outputs are bit-identical."""
+    first = harness_outputs(exe, llama_cpp, model, ids, workdir, tag)
+    again = harness_outputs(exe, llama_cpp, model, ids, workdir, tag + "-again")
+    if not (np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])):
+        sys.exit(f"{prog}: two runs on {os.path.basename(model)} differ")
+    return first
+
+
+def check_harness(exe, llama_cpp, base, ids, workdir, prog, say):
+    """The harness on models/`base`/f32.gguf with `ids` must reproduce `base`'s committed ref-llama-cpp.safetensors
+    (logits.f32, hidden_last.f32) to HARNESS_TOLERANCE, or the script exits. Returns (the check's numbers, logits,
+    hidden)."""
+    folder = os.path.join(MODELS, base)
+    committed = load_file(os.path.join(folder, "ref-llama-cpp.safetensors"))
+    logits, hidden, _, _ = harness_outputs(exe, llama_cpp, os.path.join(folder, "f32.gguf"), ids, workdir, base)
+    check = {
+        "model": f"{base}/f32.gguf",
+        "max_abs_logit_diff_vs_committed_logits.f32": max_abs(logits, committed["logits.f32"]),
+        "max_abs_hidden_diff_vs_committed_hidden_last.f32": max_abs(hidden, committed["hidden_last.f32"]),
+    }
+    say(f"harness on {base}/f32.gguf vs committed reference: {check}")
+    if max(check[k] for k in list(check)[1:]) > HARNESS_TOLERANCE:
+        sys.exit(f"{prog}: the harness does not reproduce {base}'s committed llama.cpp reference")
+    return check, logits, hidden
+
+
+def split_log(log, expected_warnings=()):
+    """A harness's stderr lines: (libllama's print_info lines about RoPE without that prefix, the warnings and
+    errors (every line not about RoPE), those of them not in `expected_warnings`)."""
+    rope_log = [line.split("print_info:", 1)[1].strip() for line in log if line.startswith("print_info: rope")]
+    warnings = [line for line in log if "rope" not in line]
+    return rope_log, warnings, [line for line in warnings if line not in expected_warnings]
+
+
+def llama_cpp_info(n_tokens, repeats, harness_check, **results):
+    """ref.json's `llama_cpp`: the commit, how the harness ran on `n_tokens` ids (`repeats`: how often each model
+    ran), check_harness's numbers, then `results`."""
+    method = (f"scripts/llama-cpp-logits.c on libllama: all {n_tokens} positions in one batch (sequence 0, positions "
+              f"0..{n_tokens - 1}, output at every position), n_ctx 256, n_batch = n_ubatch = 256, F32 K/V cache, "
+              f"flash attention disabled, embeddings on with pooling NONE (hidden_last = result_norm), 2 threads; "
+              f"{repeats}")
+    return {"commit": LLAMA_CPP_COMMIT, "method": method, "harness_check": harness_check, **results}
+
+
+def write_llama_reference(path, tensors):
+    """ref-llama-cpp.safetensors: the harness's outputs, the llama.cpp build named as the generator."""
+    generator = f"llama.cpp {LLAMA_CPP_COMMIT} libllama, F32 K/V cache, flash attention off"
+    rebuild.write_atomically(path, save(tensors, metadata={"generator": generator}))
 
 
 # --- an independent float64 forward pass --------------------------------------------------------------------
@@ -279,6 +347,11 @@ def numpy_llama(weights, config, ids, inv_freq_divisors=None, position_divisor=1
 
 def max_abs(a, b):
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+def tensor_keys(tensors):
+    """ref.json's summary of a safetensors file's tensors: {name: {dtype, shape}}, sorted."""
+    return {k: {"dtype": str(v.dtype), "shape": list(v.shape)} for k, v in sorted(tensors.items())}
 
 
 # --- driver ---------------------------------------------------------------------------------------------------
@@ -381,25 +454,14 @@ def main():
         say(f"{rel(out)}: {os.path.getsize(out):,} bytes (header {header_bytes:,}), round trip verified")
 
     # 5. llama.cpp.
-    committed = load_file(os.path.join(BASE, "ref-llama-cpp.safetensors"))
     with tempfile.TemporaryDirectory(prefix="rope-fixtures-") as work:
         exe = build_harness(llama_cpp, args.cc, work)
-        base_logits, base_hidden, base_scale, _ = run_harness(exe, llama_cpp, base_gguf, ids, work, "f32")
-        harness_check = {
-            "model": "tiny-llama/f32.gguf",
-            "max_abs_logit_diff_vs_committed_logits.f32": max_abs(base_logits, committed["logits.f32"]),
-            "max_abs_hidden_diff_vs_committed_hidden_last.f32": max_abs(base_hidden, committed["hidden_last.f32"]),
-        }
-        say(f"harness on tiny-llama/f32.gguf vs committed reference: {harness_check}")
-        if max(harness_check[k] for k in list(harness_check)[1:]) > HARNESS_TOLERANCE:
-            sys.exit("rope-fixtures: the harness does not reproduce tiny-llama's committed llama.cpp reference")
+        harness_check, base_logits, base_hidden = check_harness(exe, llama_cpp, "tiny-llama", ids, work,
+                                                                "rope-fixtures", say)
         outputs, effects = {}, {}
         for stem in variants:
             model = os.path.join(OUT, f"{stem}.gguf")
-            logits, hidden, scale, rope_lines = run_harness(exe, llama_cpp, model, ids, work, stem)
-            again = run_harness(exe, llama_cpp, model, ids, work, stem + "-again")
-            if not (np.array_equal(logits, again[0]) and np.array_equal(hidden, again[1])):
-                sys.exit(f"rope-fixtures: two runs on {stem}.gguf differ")
+            logits, hidden, scale, log = harness_outputs_twice(exe, llama_cpp, model, ids, work, stem, "rope-fixtures")
             outputs[stem] = (logits, hidden)
             effects[stem] = {
                 "max_abs_logit_diff": max_abs(logits, base_logits),
@@ -408,7 +470,7 @@ def main():
                     np.sum(np.max(np.abs(logits - base_logits), axis=-1) > 1e-4)),
                 "argmax_agree_positions": int(np.sum(logits.argmax(-1) == base_logits.argmax(-1))),
                 "llama_cpp_freq_scale_train": scale,
-                "llama_cpp_rope_log": [line.split("print_info:", 1)[1].strip() for line in rope_lines],
+                "llama_cpp_rope_log": split_log(log)[0],
             }
             say(f"{stem}.gguf against unscaled tiny-llama (llama.cpp): {effects[stem]}")
             if effects[stem]["max_abs_logit_diff"] <= MIN_SCALING_EFFECT:
@@ -441,9 +503,7 @@ def main():
     for stem, (logits, hidden) in outputs.items():
         tensors[f"logits.{stem}"] = np.ascontiguousarray(logits, dtype=np.float32)
         tensors[f"hidden_last.{stem}"] = np.ascontiguousarray(hidden, dtype=np.float32)
-    st_path = os.path.join(OUT, "ref-llama-cpp.safetensors")
-    generator = f"llama.cpp {LLAMA_CPP_COMMIT} libllama, F32 K/V cache, flash attention off"
-    rebuild.write_atomically(st_path, save(tensors, metadata={"generator": generator}))
+    write_llama_reference(os.path.join(OUT, "ref-llama-cpp.safetensors"), tensors)
 
     # 7. ref.json.
     files = {}
@@ -475,16 +535,9 @@ def main():
             "pairs_smoothed": groups["smooth"],
             "pairs_factor": groups["factor"],
         },
-        "ref_safetensors_keys": {k: {"dtype": str(v.dtype), "shape": list(v.shape)} for k, v in sorted(tensors.items())},
-        "llama_cpp": {
-            "commit": LLAMA_CPP_COMMIT,
-            "method": "scripts/llama-cpp-logits.c on libllama: all 24 positions in one batch (sequence 0, positions "
-                      "0..23, output at every position), n_ctx 256, n_batch = n_ubatch = 256, F32 K/V cache, flash "
-                      "attention disabled, embeddings on with pooling NONE (hidden_last = result_norm), 2 threads; "
-                      "every model run twice with bit-identical outputs",
-            "harness_check": harness_check,
-            "scaled_vs_unscaled_tiny_llama": effects,
-        },
+        "ref_safetensors_keys": tensor_keys(tensors),
+        "llama_cpp": llama_cpp_info(len(ids), "every model run twice with bit-identical outputs", harness_check,
+                                    scaled_vs_unscaled_tiny_llama=effects),
         "numpy_check": numpy_check,
         "gguf": gguf_info,
         "made_by": "scripts/make-rope-scaling-fixtures.py (GGUFs and skeletons; scripts/make-gguf-skeletons.py's "

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Write a random-weight GGUF with Gemma 3 270M's shapes, to measure decode speed where no real checkpoint can be
+fetched (only PyPI is reachable from the machines Sieve is developed on).
+
+    scripts/make-gemma3-bench-model.py OUT.gguf
+
+Gemma 3 270M: hidden 640, FFN 2048, 18 layers, 4 heads / 1 KV head of 256, vocabulary 262144, sliding window 512
+(llama.cpp's default pattern: every sixth layer global), RoPE bases 1e6 / 1e4, tied embeddings. The weights are
+f16 (matrices N(0, 0.02²), norm weights 1), the vocabulary is a placeholder SentencePiece one of the same size
+(`<unk>`, `<s>`, `</s>`, the 256 byte tokens, then `▁tokN`). Quantize it with llama.cpp's `llama-quantize`, then
+compare `sieve bench` with `llama-bench` on the same file. Decode speed does not depend on the weights' values;
+the texts generated are meaningless.
+
+Needs numpy and gguf-py (`pip install gguf`).
+"""
+import sys
+
+import numpy as np
+import gguf
+
+HIDDEN, FF, LAYERS, HEADS, KV_HEADS, HEAD_DIM, VOCAB, WINDOW = 640, 2048, 18, 4, 1, 256, 262144, 512
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    rng = np.random.default_rng(0)
+    writer = gguf.GGUFWriter(sys.argv[1], "gemma3")
+
+    def matrix(rows, cols):
+        return (0.02 * rng.standard_normal((rows, cols), dtype=np.float32)).astype(np.float16)
+
+    def ones(n):
+        return np.ones(n, dtype=np.float32)
+
+    writer.add_tensor("token_embd.weight", matrix(VOCAB, HIDDEN))
+    for i in range(LAYERS):
+        b = f"blk.{i}."
+        writer.add_tensor(b + "attn_norm.weight", ones(HIDDEN))
+        writer.add_tensor(b + "attn_q.weight", matrix(HEADS * HEAD_DIM, HIDDEN))
+        writer.add_tensor(b + "attn_k.weight", matrix(KV_HEADS * HEAD_DIM, HIDDEN))
+        writer.add_tensor(b + "attn_v.weight", matrix(KV_HEADS * HEAD_DIM, HIDDEN))
+        writer.add_tensor(b + "attn_q_norm.weight", ones(HEAD_DIM))
+        writer.add_tensor(b + "attn_k_norm.weight", ones(HEAD_DIM))
+        writer.add_tensor(b + "attn_output.weight", matrix(HIDDEN, HEADS * HEAD_DIM))
+        writer.add_tensor(b + "post_attention_norm.weight", ones(HIDDEN))
+        writer.add_tensor(b + "ffn_norm.weight", ones(HIDDEN))
+        writer.add_tensor(b + "ffn_gate.weight", matrix(FF, HIDDEN))
+        writer.add_tensor(b + "ffn_up.weight", matrix(FF, HIDDEN))
+        writer.add_tensor(b + "ffn_down.weight", matrix(HIDDEN, FF))
+        writer.add_tensor(b + "post_ffw_norm.weight", ones(HIDDEN))
+    writer.add_tensor("output_norm.weight", ones(HIDDEN))
+
+    writer.add_name("gemma-3-270m-shaped random weights")
+    writer.add_context_length(32768)
+    writer.add_embedding_length(HIDDEN)
+    writer.add_block_count(LAYERS)
+    writer.add_feed_forward_length(FF)
+    writer.add_head_count(HEADS)
+    writer.add_head_count_kv(KV_HEADS)
+    writer.add_key_length(HEAD_DIM)
+    writer.add_value_length(HEAD_DIM)
+    writer.add_layer_norm_rms_eps(1e-6)
+    writer.add_rope_freq_base(1_000_000.0)
+    writer.add_sliding_window(WINDOW)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    tokens += [f"\u2581tok{i}" for i in range(VOCAB - len(tokens))]
+    types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL] + [gguf.TokenType.BYTE] * 256
+    types += [gguf.TokenType.NORMAL] * (VOCAB - len(types))
+    writer.add_tokenizer_model("llama")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_scores([-float(i) for i in range(VOCAB)])
+    writer.add_token_types(types)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    writer.add_add_bos_token(True)
+    writer.add_add_space_prefix(False)
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+if __name__ == "__main__":
+    main()
