@@ -71,6 +71,17 @@ enum GGUFModelReader {
                                       tokenizer: try GGUFTokenizerMetadata.read(file), metadata: metadata, source: path)
     }
 
+    /// llama.cpp's gemma3 defaults where the GGUF has no key: every `gemma3Pattern`-th layer global, sliding layers'
+    /// RoPE base `gemma3LocalRoPEBase`.
+    static let gemma3Pattern = 6
+    static let gemma3LocalRoPEBase = 10_000.0
+
+    /// The `query_pre_attn_scalar` llama.cpp's gemma3 assumes (it has no key for it): head_dim, except for the
+    /// 62-layer model (27B), whose scalar is embedding_length / head_count.
+    static func gemma3QueryScalar(layers: Int, hidden: Int, heads: Int, headDim: Int) -> Double {
+        layers == 62 ? Double(hidden / heads) : Double(headDim)
+    }
+
     /// Gemma 3's settings as llama.cpp derives them: sliding layers when `attention.sliding_window` is positive, by
     /// `attention.sliding_window_pattern` (a bool per layer, or every n-th layer global; default 6), with RoPE base
     /// `rope.freq_base_swa` (default 10000); scores scaled by 1/√key_length, except for the 62-layer model (27B),
@@ -81,7 +92,7 @@ enum GGUFModelReader {
         let window = try keys.int("attention.sliding_window", default: 0)
         if window > 0 {
             let patternKey = keys.prefix + ".attention.sliding_window_pattern"
-            var layout = SlidingWindowAttention.pattern(6, layers: layers)
+            var layout = SlidingWindowAttention.pattern(gemma3Pattern, layers: layers)
             if let value = file[patternKey] {
                 if case let .array(.bool(flags)) = value {
                     guard flags.count == layers else {
@@ -94,9 +105,9 @@ enum GGUFModelReader {
                     throw GGUFError.wrongValueType(path: file.path, key: patternKey, expected: "array[bool] or a non-negative integer", found: value.typeDescription)
                 }
             }
-            sliding = SlidingWindowAttention(window: window, slidingLayers: layout, ropeTheta: try keys.double("rope.freq_base_swa", default: 10_000))
+            sliding = SlidingWindowAttention(window: window, slidingLayers: layout, ropeTheta: try keys.double("rope.freq_base_swa", default: gemma3LocalRoPEBase))
         }
-        let scalar = layers == 62 ? Double(hidden / heads) : Double(headDim)
+        let scalar = gemma3QueryScalar(layers: layers, hidden: hidden, heads: heads, headDim: headDim)
         let softcap = try keys.double("final_logit_softcapping", default: 0)
         return (sliding, scalar == Double(headDim) ? nil : 1 / scalar.squareRoot(), softcap > 0 ? softcap : nil)
     }

@@ -71,7 +71,7 @@ public enum GGUFWriter {
         }
         if graph.architecture == .gemma3 {
             // llama.cpp has no key for query_pre_attn_scalar: it derives the scale from the layer count.
-            let derived = hp.layerCount == 62 ? Double(hp.hiddenSize / hp.headCount) : Double(hp.headDim)
+            let derived = GGUFModelReader.gemma3QueryScalar(layers: hp.layerCount, hidden: hp.hiddenSize, heads: hp.headCount, headDim: hp.headDim)
             let scalar = hp.attentionScale.map { 1 / ($0 * $0) } ?? Double(hp.headDim)
             guard abs(scalar - derived) <= 1e-6 * derived else {
                 throw GGUFError.cannotWrite(path: path, reason: "the model scales attention scores by query_pre_attn_scalar \(scalar), but llama.cpp's gemma3 derives \(derived) for \(hp.layerCount) layers and has no key to say otherwise")
@@ -227,10 +227,10 @@ public enum GGUFWriter {
             if let cap = hp.finalLogitSoftcap { m.append(("\(arch).final_logit_softcapping", .float32(Float(cap)))) }
             if let sliding = hp.slidingWindow {
                 m.append(("\(arch).attention.sliding_window", u32(sliding.window)))
-                if sliding.slidingLayers != SlidingWindowAttention.pattern(6, layers: hp.layerCount) {
+                if sliding.slidingLayers != SlidingWindowAttention.pattern(GGUFModelReader.gemma3Pattern, layers: hp.layerCount) {
                     m.append(("\(arch).attention.sliding_window_pattern", .array(.bool(sliding.slidingLayers))))
                 }
-                if sliding.ropeTheta != 10_000 { m.append(("\(arch).rope.freq_base_swa", .float32(Float(sliding.ropeTheta)))) }
+                if sliding.ropeTheta != GGUFModelReader.gemma3LocalRoPEBase { m.append(("\(arch).rope.freq_base_swa", .float32(Float(sliding.ropeTheta)))) }
             }
         }
         m.append(("general.file_type", u32(fileType(graph, entries: entries))))

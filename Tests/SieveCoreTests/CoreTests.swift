@@ -224,9 +224,14 @@ final class ManagedBox<Value>: @unchecked Sendable {
         (#""rope_scaling": "linear""#, "an object or null"),
     ])
     func ropeScalingErrors(_ extra: String, _ message: String) {
+        Self.expectError(message) { try Self.llama(extra) }
+    }
+
+    /// Expects reading a config to fail with an error that names config.json and contains `message`.
+    static func expectError(_ message: String, reading read: () throws -> Hyperparameters) {
         do {
-            let hp = try Self.llama(extra)
-            Issue.record("expected an error, read \(String(describing: hp.ropeScaling))")
+            let hp = try read()
+            Issue.record("expected an error, read \(hp)")
         } catch {
             #expect(error.localizedDescription.contains("config.json"), "\(error.localizedDescription)")
             #expect(error.localizedDescription.contains(message), "\(error.localizedDescription)")
@@ -266,13 +271,7 @@ final class ManagedBox<Value>: @unchecked Sendable {
         (#""rope_parameters": {"full_attention": {"rope_type": "yarn", "factor": 4.0}}"#, "'yarn' is not supported"),
     ])
     func gemma3ConfigErrors(_ extra: String, _ message: String) {
-        do {
-            let hp = try Self.gemma3(extra)
-            Issue.record("expected an error, read \(hp)")
-        } catch {
-            #expect(error.localizedDescription.contains("config.json"), "\(error.localizedDescription)")
-            #expect(error.localizedDescription.contains(message), "\(error.localizedDescription)")
-        }
+        Self.expectError(message) { try Self.gemma3(extra) }
     }
 
     @Test func gemma3MultimodalCheckpointsAreNamedAsSuch() {

@@ -34,22 +34,6 @@ struct Gemma3Tests {
         #expect(dLlama <= llamaCppLogits, "\(what) against llama.cpp")
     }
 
-    /// A copy of the fixture's folder with `config` as its config.json.
-    static func folder(config: String, in scratch: URL) throws -> URL {
-        let source = try Fixtures.url("tiny-gemma3/hf")
-        let copy = scratch.appendingPathComponent("hf-\(config)")
-        try FileManager.default.copyItem(at: source, to: copy)
-        try FileManager.default.removeItem(at: copy.appendingPathComponent("config.json"))
-        try FileManager.default.copyItem(at: source.appendingPathComponent(config), to: copy.appendingPathComponent("config.json"))
-        return copy
-    }
-
-    static func scratch() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-gemma3-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-
     @Test("the folder and llama.cpp's GGUF read as Gemma 3: sliding layers, their RoPE, output norms, scaled embeddings",
           arguments: sources)
     func structure(_ source: String) throws {
@@ -105,12 +89,12 @@ struct Gemma3Tests {
 
     @Test("final logit soft cap, from the GGUF key and from config.json")
     func softcap() throws {
-        let scratch = try Self.scratch()
+        let scratch = try Fixtures.scratchFolder("gemma3")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let gguf = try Fixtures.graph("tiny-gemma3/softcap.gguf")
         #expect(gguf.hyperparameters.finalLogitSoftcap == 1.5 && gguf.lmHead?.softcap == 1.5)
         try Self.expectReferenceOutputs(gguf, "softcap.gguf", variant: "softcap.")
-        let folder = try SafetensorsPlugin().read(try Self.folder(config: "config-softcap.json", in: scratch))
+        let folder = try SafetensorsPlugin().read(try Fixtures.folder("tiny-gemma3/hf", config: "tiny-gemma3/hf/config-softcap.json", in: scratch))
         #expect(folder.lmHead?.softcap == 1.5)
         try Self.expectReferenceOutputs(folder, "config-softcap.json", variant: "softcap.")
     }
@@ -128,7 +112,7 @@ struct Gemma3Tests {
 
     @Test("conversion both ways: to GGUF the converter's tensors and keys, to a folder transformers reads")
     func conversions() throws {
-        let scratch = try Self.scratch()
+        let scratch = try Fixtures.scratchFolder("gemma3")
         defer { try? FileManager.default.removeItem(at: scratch) }
 
         let gguf = scratch.appendingPathComponent("out.gguf")
@@ -172,7 +156,7 @@ struct Gemma3Tests {
 
     @Test("a window or pattern llama.cpp would not assume is written as keys, and read back")
     func nonDefaultLayoutRoundTrips() throws {
-        let scratch = try Self.scratch()
+        let scratch = try Fixtures.scratchFolder("gemma3")
         defer { try? FileManager.default.removeItem(at: scratch) }
         var graph = try Fixtures.graph("tiny-gemma3/hf")
         let layout = [false, true, true, false, true, false]
@@ -189,7 +173,7 @@ struct Gemma3Tests {
 
     @Test("a query_pre_attn_scalar llama.cpp cannot express is refused when writing GGUF, before any file is written")
     func attentionScaleLlamaCppCannotExpress() throws {
-        let scratch = try Self.scratch()
+        let scratch = try Fixtures.scratchFolder("gemma3")
         defer { try? FileManager.default.removeItem(at: scratch) }
         var graph = try Fixtures.graph("tiny-gemma3/hf")
         graph.hyperparameters.attentionScale = 1 / 64.0.squareRoot()

@@ -57,8 +57,7 @@ struct Qwen3Tests {
 
     @Test("conversion both ways keeps the norms: to GGUF with llama.cpp's names and keys, to a folder transformers reads")
     func conversions() throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-qwen3-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let scratch = try Fixtures.scratchFolder("qwen3")
         defer { try? FileManager.default.removeItem(at: scratch) }
 
         let gguf = scratch.appendingPathComponent("out.gguf")

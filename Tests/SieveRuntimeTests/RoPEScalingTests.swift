@@ -14,21 +14,7 @@ struct RoPEScalingTests {
 
     /// A Hugging Face folder of tiny-llama's weights and tokenizer with the `config-<kind>.json` of the fixture.
     static func huggingFaceFolder(_ kind: String, in scratch: URL) throws -> URL {
-        let folder = scratch.appendingPathComponent("hf-\(kind)")
-        let fm = FileManager.default
-        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-        let weights = try Fixtures.url("tiny-llama/hf")
-        for name in ["model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
-            try fm.createSymbolicLink(at: folder.appendingPathComponent(name), withDestinationURL: weights.appendingPathComponent(name))
-        }
-        try fm.copyItem(at: try Fixtures.url("tiny-llama-rope/config-\(kind).json"), to: folder.appendingPathComponent("config.json"))
-        return folder
-    }
-
-    static func scratch() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-rope-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
+        try Fixtures.folder("tiny-llama/hf", config: "tiny-llama-rope/config-\(kind).json", in: scratch)
     }
 
     /// Expects `graph`'s logits and final hidden states on the reference ids within float32 tolerance of libllama's.
@@ -56,7 +42,7 @@ struct RoPEScalingTests {
 
     @Test("config.json rope_scaling gives llama.cpp's logits from the same weights", arguments: kinds)
     func configLogits(_ kind: String) throws {
-        let scratch = try Self.scratch()
+        let scratch = try Fixtures.scratchFolder("rope")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let graph = try SafetensorsPlugin().read(try Self.huggingFaceFolder(kind, in: scratch))
         try Self.expectLlamaCppOutputs(graph, kind: kind, "config-\(kind).json")
@@ -80,7 +66,7 @@ struct RoPEScalingTests {
 
     @Test("converting config.json's llama3 scaling to GGUF writes llama.cpp's rope_freqs")
     func llama3ToGGUF() throws {
-        let scratch = try Self.scratch()
+        let scratch = try Fixtures.scratchFolder("rope")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let graph = try SafetensorsPlugin().read(try Self.huggingFaceFolder("llama3", in: scratch))
         let url = scratch.appendingPathComponent("out.gguf")
@@ -97,7 +83,7 @@ struct RoPEScalingTests {
 
     @Test("converting linear scaling to GGUF writes rope.scaling.type and factor")
     func linearToGGUF() throws {
-        let scratch = try Self.scratch()
+        let scratch = try Fixtures.scratchFolder("rope")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let graph = try SafetensorsPlugin().read(try Self.huggingFaceFolder("linear", in: scratch))
         let url = scratch.appendingPathComponent("out.gguf")
@@ -111,7 +97,7 @@ struct RoPEScalingTests {
 
     @Test("converting the GGUFs to Hugging Face folders writes rope_scaling that transformers reads", arguments: kinds)
     func ggufToConfig(_ kind: String) throws {
-        let scratch = try Self.scratch()
+        let scratch = try Fixtures.scratchFolder("rope")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let folder = scratch.appendingPathComponent("hf")
         try SafetensorsPlugin().write(try Fixtures.graph("tiny-llama-rope/\(kind).gguf"), to: folder, options: WriteOptions())

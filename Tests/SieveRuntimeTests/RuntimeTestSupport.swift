@@ -84,6 +84,27 @@ enum Fixtures {
         try JSONValue.parse(contentsOf: try url(relative))
     }
 
+    /// A new empty folder under the temporary directory, named after `name`; the caller removes it.
+    static func scratchFolder(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// A Hugging Face folder in `scratch` holding fixture folder `weights`' files (linked) with fixture file `config`
+    /// as its config.json.
+    static func folder(_ weights: String, config: String, in scratch: URL) throws -> URL {
+        let fm = FileManager.default
+        let source = try url(weights)
+        let folder = scratch.appendingPathComponent("hf-" + (config as NSString).lastPathComponent)
+        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+        for name in try fm.contentsOfDirectory(atPath: source.path) where name != "config.json" && !name.hasPrefix("config-") {
+            try fm.createSymbolicLink(at: folder.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent(name))
+        }
+        try fm.copyItem(at: try url(config), to: folder.appendingPathComponent("config.json"))
+        return folder
+    }
+
     /// The tensors of a reference file.
     static func references(_ relative: String) throws -> TensorStore {
         try SafetensorsPlugin().readTensors(try url(relative)).tensors
