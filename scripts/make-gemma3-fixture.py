@@ -19,6 +19,9 @@ It reuses scripts/make-rope-scaling-fixtures.py's helpers (the GGUF file writer,
 its checks, GGUF summary, JSON and file-map writers, command line, tool versions), scripts/make-qwen3-fixture.py's
 (random weights, config writer, the converter's common GGUF part, the tensor check, `copy_file`, ref.json parts),
 scripts/make-gguf-skeletons.py's `make` and scripts/rebuild-gguf-fixtures.py's atomic writer and hashes.
+scripts/make-gemma2-fixture.py reuses this script's (the tokenizer vocabulary, tokenizer.* keys and check, the GGUF
+check, the libllama runs, the float64 forward pass, which takes Gemma 2's attention softcap too, with its ggml-GELU
+twin and jitter measure, the feature-effect and agreement measures).
 
 What it does, in the folder Tests/Fixtures/models/tiny-gemma3/:
   1. `hf/config.json`: Gemma3ForCausalLM / gemma3_text with the bytes transformers 4.57.6 writes for this
@@ -349,7 +352,7 @@ def write_gguf(path, c, weights, hf_dir, vocab):
     """An f32 GGUF as convert_hf_to_gguf.py --outtype f32 writes it for a Gemma3ForCausalLM with config `c`, these
     float32 weights and the tokenizer files of `hf_dir` (see the header). Returns the GGUF tensor names in order
     and the parameter count."""
-    tokens, scores, types = vocab
+    tokens = vocab[0]
 
     def fill(writer):
         # ModelBase.prepare_tensors (Gemma3Model.modify_tensors), prepare_metadata up to TextModel's parameters.
@@ -371,19 +374,27 @@ def write_gguf(path, c, weights, hf_dir, vocab):
             writer.add_head_count_kv(c["num_key_value_heads"])
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         # Gemma3Model.set_vocab: tokenizer.model present -> _set_vocab_sentencepiece, then add_space_prefix false.
-        writer.add_tokenizer_model("llama")
-        writer.add_tokenizer_pre("default")
-        writer.add_token_list(tokens)
-        writer.add_token_scores(scores)
-        writer.add_token_types(types)
-        # SpecialVocab warns "Unknown separator token '<s>' in TemplateProcessing<pair>" (tiny-llama's pair template
-        # uses BOS as the separator), as it does in the converter; it adds no sep token either way.
-        with quiet("gguf.vocab"):
-            gguf.SpecialVocab(hf_dir, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
-        writer.add_add_space_prefix(False)
+        add_gemma_vocab(writer, hf_dir, vocab)
         return names, total
 
     return rope.write_gguf_file(path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.GEMMA3], fill)
+
+
+def add_gemma_vocab(writer, hf_dir, vocab):
+    """The tokenizer.* keys of Gemma2Model's and Gemma3Model's set_vocab (tokenizer.model present): _set_vocab_
+    sentencepiece (model "llama", pre "default", the `vocab` (tokens, scores, token types) converter_vocab made,
+    gguf-py's SpecialVocab of `hf_dir`), then add_space_prefix false."""
+    tokens, scores, types = vocab
+    writer.add_tokenizer_model("llama")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    # SpecialVocab warns "Unknown separator token '<s>' in TemplateProcessing<pair>" (tiny-llama's pair template
+    # uses BOS as the separator), as it does in the converter; it adds no sep token either way.
+    with quiet("gguf.vocab"):
+        gguf.SpecialVocab(hf_dir, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
+    writer.add_add_space_prefix(False)
 
 
 def expected_metadata(c):
@@ -416,11 +427,13 @@ def expected_metadata(c):
     return want
 
 
-def check_gguf(path, c, weights, names, tokenizer_gguf):
-    """Read a GGUF back with GGUFReader: metadata (order, values, the tokenizer arrays against tiny-llama/f32.gguf,
-    which convert_hf_to_gguf.py wrote for the same tokenizer.model), tensor names, types, shapes and data."""
+def check_gguf(path, c, weights, names, tokenizer_gguf, expected=expected_metadata, layer_tensors=LAYER_TENSORS,
+               tensor=gguf_tensor):
+    """Read a GGUF back with GGUFReader: metadata (order, values as `expected(c)` gives them, the tokenizer arrays
+    against tiny-llama/f32.gguf, which convert_hf_to_gguf.py wrote for the same tokenizer.model), tensor names
+    (`layer_tensors` per block), types, shapes and data (`tensor(hf_name, w, n_vocab)` of the HF weights)."""
     kv, tensors = rope.gguf_summary(path)
-    want = expected_metadata(c)
+    want = expected(c)
     assert list(kv) == list(want), list(kv)
     for key, value in want.items():
         if value is not None:
@@ -431,9 +444,69 @@ def check_gguf(path, c, weights, names, tokenizer_gguf):
                 "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_sep_token", "tokenizer.ggml.add_eos_token"):
         assert kv[key] == tok_kv[key], f"{key} differs from tiny-llama/f32.gguf's"
     n_vocab = len(kv["tokenizer.ggml.tokens"][1])
-    qwen3.check_tensors(tensors, names, qwen3.expected_gguf_names(c, LAYER_TENSORS), weights,
-                        lambda hf_name, w: gguf_tensor(hf_name, w, n_vocab))
+    qwen3.check_tensors(tensors, names, qwen3.expected_gguf_names(c, layer_tensors), weights,
+                        lambda hf_name, w: tensor(hf_name, w, n_vocab))
     return kv, tensors
+
+
+# --- llama.cpp ------------------------------------------------------------------------------------------------
+
+def check_tokenizer(tok_exe, llama_cpp, model, hf_dir, workdir, prog, say):
+    """The tokenizer check: TEXT tokenized by the `tokenizers` library from `hf_dir`/tokenizer.json and by libllama
+    (tok_exe: scripts/llama-cpp-tokenize.c built by rope.build_harness) from the GGUF `model` must give the same ids,
+    with and without BOS, without libllama warnings, and differ from what tiny-llama's own tokenizer.json gives (the
+    dummy prefix); the script `prog` exits otherwise. Returns (ref.json's record of the check, the ids with BOS)."""
+    hf_tok = Tokenizer.from_file(os.path.join(hf_dir, "tokenizer.json"))
+    llama_style = Tokenizer.from_file(os.path.join(TOKENIZER_FROM, "hf", "tokenizer.json"))
+    l_special, l_plain, tok_log = llama_cpp_tokenize(tok_exe, llama_cpp, model, TEXT, workdir)
+    hf_special = hf_tok.encode(TEXT).ids
+    hf_plain = hf_tok.encode(TEXT, add_special_tokens=False).ids
+    tokenizer_check = {
+        "text": TEXT,
+        "hf_tokenizers": {"library": f"tokenizers {metadata.version('tokenizers')}", "file": "hf/tokenizer.json",
+                          "ids_with_special": hf_special, "ids_without_special": hf_plain,
+                          "pieces": hf_tok.encode(TEXT).tokens},
+        "llama_cpp": {"method": f"scripts/llama-cpp-tokenize.c: llama_tokenize on {os.path.basename(model)} (vocab "
+                                f"only), add_special true / false, parse_special false",
+                      "ids_with_special": l_special, "ids_without_special": l_plain, "log": tok_log},
+        "equal_with_special": hf_special == l_special,
+        "equal_without_special": hf_plain == l_plain,
+        "hf_decode_round_trip": hf_tok.decode(hf_plain) == TEXT,
+        "tiny_llama_tokenizer_ids_with_special": llama_style.encode(TEXT).ids,
+        "note": "tiny-llama's own tokenizer.json (Metaspace, prepend_scheme first) adds a dummy-prefix '▁' "
+                "before the first word; the Gemma-style one does not, like libllama with add_space_prefix false",
+    }
+    say(f"tokenizer check: HF {hf_special}\n  llama.cpp {l_special}\n  equal with / without BOS "
+        f"{tokenizer_check['equal_with_special']} / {tokenizer_check['equal_without_special']}, HF decode round "
+        f"trip {tokenizer_check['hf_decode_round_trip']}")
+    if not (tokenizer_check["equal_with_special"] and tokenizer_check["equal_without_special"]):
+        sys.exit(f"{prog}: the Hugging Face tokenizer and libllama tokenize TEXT differently")
+    if tok_log:
+        sys.exit(f"{prog}: libllama logged warnings while tokenizing: {tok_log}")
+    if llama_style.encode(TEXT).ids == hf_special:
+        sys.exit(f"{prog}: TEXT does not show the dummy prefix difference")
+    return tokenizer_check, hf_special
+
+
+def llama_cpp_runs(exe, llama_cpp, models, ids, workdir, prog, say):
+    """Each GGUF of `models` ({stem: path}) run twice on `ids` by the harness (exe: scripts/llama-cpp-logits.c), with
+    bit-identical outputs and no libllama warning but EXPECTED_WARNINGS (the script `prog` exits otherwise).
+    Returns {stem: {logits [1, T, vocab], hidden [1, T, hidden], freq_scale_train, rope_log, rope_metadata_log,
+    warnings}}."""
+    outputs = {}
+    for stem, path in models.items():
+        logits, hidden, freq_scale, log = rope.harness_outputs_twice(exe, llama_cpp, path, ids, workdir, stem, prog)
+        # The harness echoes libllama's lines that mention RoPE (print_info's, and the loader's metadata dump of
+        # the rope.* keys) and every warning or error.
+        rope_log, warnings, unexpected = rope.split_log(log, EXPECTED_WARNINGS)
+        rope_kv = [" ".join(line.split(":", 1)[1].split()) for line in log
+                   if line.startswith("llama_model_loader: - kv")]
+        say(f"llama.cpp on {stem}.gguf: freq_scale_train {freq_scale}, rope log {rope_log}; warnings {warnings}")
+        if unexpected:
+            sys.exit(f"{prog}: libllama logged unexpected warnings or errors on {stem}.gguf: {unexpected}")
+        outputs[stem] = {"logits": logits, "hidden": hidden, "freq_scale_train": freq_scale,
+                         "rope_log": rope_log, "rope_metadata_log": rope_kv, "warnings": warnings}
+    return outputs
 
 
 # --- the independent float64 forward pass ---------------------------------------------------------------------
@@ -481,14 +554,16 @@ def gelu_erf(x):
 
 
 def numpy_gemma3(w, c, ids, sliding_window=True, sandwich_norms=True, embed_scale=True, norm_offset=True,
-                 qk_norm=True, rope_scaling="full_attention", local_base=True, gelu="tanh", softcap=None):
+                 qk_norm=True, rope_scaling="full_attention", local_base=True, gelu="tanh", softcap=None,
+                 attn_softcap=None):
     """(logits, hidden_last) [T, vocab], [T, hidden] of Gemma3ForCausalLM in float64, transformers' math:
     embeddings x sqrt(hidden); per layer h += post_attention_layernorm(attn(input_layernorm(h))),
     h += post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h))); RMSNorm(x) * (1 + w); per-head q_norm /
     k_norm before rotate-half RoPE (sliding layers: rope_local_base_freq, unscaled; full layers: rope_theta with
     positions / factor); scores x query_pre_attn_scalar^-0.5, causal, plus the window (key j visible to query i
     iff i - j < sliding_window) on sliding layers; GQA; mlp = down(gelu_tanh(gate x) * up x); final norm; tied
-    LM head; cap * tanh(logits / cap) when `softcap`.
+    LM head; cap * tanh(logits / cap) when `softcap`; cap * tanh(scores / cap) on the scaled scores, before the
+    mask, when `attn_softcap` (Gemma 2's attn_logit_softcapping; scripts/make-gemma2-fixture.py).
     The keywords leave features out (what a runtime that missed them would compute): sliding_window=False (all
     layers full causal), sandwich_norms=False (no post-attention / post-feedforward norms), embed_scale=False,
     norm_offset=False (RMSNorm x w), qk_norm=False, rope_scaling "all_layers" / "none", local_base=False (rope_theta
@@ -535,7 +610,10 @@ def numpy_gemma3(w, c, ids, sliding_window=True, sandwich_norms=True, embed_scal
         heads = []
         for head in range(n_head):
             g = head // (n_head // n_kv)
-            s = q[:, head] @ k[:, g].T * scale + masks[kind]
+            s = q[:, head] @ k[:, g].T * scale
+            if attn_softcap:
+                s = attn_softcap * np.tanh(s / attn_softcap)
+            s = s + masks[kind]
             s = np.exp(s - s.max(-1, keepdims=True))
             heads.append((s / s.sum(-1, keepdims=True)) @ v[:, g])
         a = np.concatenate(heads, -1) @ w[p + "self_attn.o_proj.weight"].T
@@ -549,6 +627,49 @@ def numpy_gemma3(w, c, ids, sliding_window=True, sandwich_norms=True, embed_scal
     if softcap:
         logits = softcap * np.tanh(logits / softcap)
     return logits, hidden
+
+
+GELU_METHOD = ("the same pass with ggml's CPU GELU: x rounded to float16 indexes a float16 table of the float32 "
+               "tanh-GELU (GGML_GELU_FP16; |x| >= 10 bypasses it)")
+
+
+def ggml_gelu_table(llama_cpp):
+    """(ggml's GELU table: libggml-cpu's own when it can be read, else the numpy recomputation; where it came from;
+    how many finite entries libggml-cpu's differs from the recomputation in, None without libggml-cpu's)."""
+    table, lib_table = gelu_table_numpy(), gelu_table_libggml(llama_cpp)
+    if lib_table is None:
+        return table, "numpy recomputation", None
+    diffs = int(np.sum((lib_table != table) & np.isfinite(table)))
+    return lib_table, "libggml-cpu.so's own ggml_table_gelu_f16 (after ggml_cpu_init, via ctypes)", diffs
+
+
+def gelu_jitter(forward, table, exact, emulated):
+    """The GELU table is a step function: a float32-sized change of a GELU input that crosses a float16 rounding
+    boundary moves that output by a float16 step. Measured: JITTER_RUNS passes `forward(gelu)` (-> logits, hidden)
+    with every GELU input multiplied by 1 + JITTER N(0,1) (numpy default_rng(SEED + 1)), with the table GELU and
+    with the exact one, against the unjittered passes `emulated` and `exact`: the max |Δlogit| lists."""
+    rng = np.random.default_rng(SEED + 1)
+
+    def jittered(gelu):
+        return lambda x: gelu(np.asarray(x) * (1.0 + JITTER * rng.standard_normal(np.shape(x))))
+
+    table_jitter = [max_abs(forward(jittered(ggml_gelu(table)))[0], emulated[0]) for _ in range(JITTER_RUNS)]
+    smooth_jitter = [max_abs(forward(jittered(gelu_tanh))[0], exact[0]) for _ in range(JITTER_RUNS)]
+    return table_jitter, smooth_jitter
+
+
+def jitter_info(table_jitter, smooth_jitter):
+    """ref.json's record of gelu_jitter."""
+    return {
+        "method": f"{JITTER_RUNS} runs with every GELU input multiplied by 1 + {JITTER} N(0,1) (float32 "
+                  f"rounding size, numpy default_rng({SEED + 1})): max |Δlogit| against the unjittered pass",
+        "table_gelu_max_abs_logit_diff": table_jitter,
+        "exact_gelu_max_abs_logit_diff": smooth_jitter,
+        "reading": "the table turns float32-sized input differences into float16-sized output steps where "
+                   "an input sits near a float16 rounding boundary; that is the size of what is left "
+                   "between the emulated pass and libllama (whose float32 gate values differ from the "
+                   "float64 pass's in the last bits)",
+    }
 
 
 def effect(variant, reference):
@@ -660,57 +781,15 @@ def main():
         say(f"{rel(out)}: {os.path.getsize(out):,} bytes (header {header_bytes:,}), round trip verified")
 
     # 5. llama.cpp: the tokenizer check, the harness check, then the two GGUFs.
-    hf_tok = Tokenizer.from_file(os.path.join(hf_dir, "tokenizer.json"))
-    llama_style = Tokenizer.from_file(os.path.join(TOKENIZER_FROM, "hf", "tokenizer.json"))
-    outputs = {}
     with tempfile.TemporaryDirectory(prefix="gemma3-fixture-") as work:
         tok_exe = rope.build_harness(llama_cpp, args.cc, work, TOKENIZE_HARNESS)
-        l_special, l_plain, tok_log = llama_cpp_tokenize(tok_exe, llama_cpp, os.path.join(OUT, "f32.gguf"), TEXT, work)
-        hf_special = hf_tok.encode(TEXT).ids
-        hf_plain = hf_tok.encode(TEXT, add_special_tokens=False).ids
-        tokenizer_check = {
-            "text": TEXT,
-            "hf_tokenizers": {"library": f"tokenizers {metadata.version('tokenizers')}", "file": "hf/tokenizer.json",
-                              "ids_with_special": hf_special, "ids_without_special": hf_plain,
-                              "pieces": hf_tok.encode(TEXT).tokens},
-            "llama_cpp": {"method": "scripts/llama-cpp-tokenize.c: llama_tokenize on f32.gguf (vocab only), "
-                                    "add_special true / false, parse_special false",
-                          "ids_with_special": l_special, "ids_without_special": l_plain, "log": tok_log},
-            "equal_with_special": hf_special == l_special,
-            "equal_without_special": hf_plain == l_plain,
-            "hf_decode_round_trip": hf_tok.decode(hf_plain) == TEXT,
-            "tiny_llama_tokenizer_ids_with_special": llama_style.encode(TEXT).ids,
-            "note": "tiny-llama's own tokenizer.json (Metaspace, prepend_scheme first) adds a dummy-prefix '▁' "
-                    "before the first word; the Gemma-style one does not, like libllama with add_space_prefix false",
-        }
-        say(f"tokenizer check: HF {hf_special}\n  llama.cpp {l_special}\n  equal with / without BOS "
-            f"{tokenizer_check['equal_with_special']} / {tokenizer_check['equal_without_special']}, HF decode round "
-            f"trip {tokenizer_check['hf_decode_round_trip']}")
-        if not (tokenizer_check["equal_with_special"] and tokenizer_check["equal_without_special"]):
-            sys.exit("gemma3-fixture: the Hugging Face tokenizer and libllama tokenize TEXT differently")
-        if tok_log:
-            sys.exit(f"gemma3-fixture: libllama logged warnings while tokenizing: {tok_log}")
-        ids = hf_special
-        if llama_style.encode(TEXT).ids == ids:
-            sys.exit("gemma3-fixture: TEXT does not show the dummy prefix difference")
-
+        tokenizer_check, ids = check_tokenizer(tok_exe, llama_cpp, os.path.join(OUT, "f32.gguf"), hf_dir, work,
+                                               "gemma3-fixture", say)
         exe = rope.build_harness(llama_cpp, args.cc, work)
         harness_check, _, _ = rope.check_harness(exe, llama_cpp, "tiny-llama", base_ref["input_ids"], work,
                                                  "gemma3-fixture", say)
-        for stem in ggufs:
-            path = os.path.join(OUT, f"{stem}.gguf")
-            logits, hidden, freq_scale, log = rope.harness_outputs_twice(exe, llama_cpp, path, ids, work, stem,
-                                                                         "gemma3-fixture")
-            # The harness echoes libllama's lines that mention RoPE (print_info's, and the loader's metadata dump of
-            # the rope.* keys) and every warning or error.
-            rope_log, warnings, unexpected = rope.split_log(log, EXPECTED_WARNINGS)
-            rope_kv = [" ".join(line.split(":", 1)[1].split()) for line in log
-                       if line.startswith("llama_model_loader: - kv")]
-            say(f"llama.cpp on {stem}.gguf: freq_scale_train {freq_scale}, rope log {rope_log}; warnings {warnings}")
-            if unexpected:
-                sys.exit(f"gemma3-fixture: libllama logged unexpected warnings or errors on {stem}.gguf: {unexpected}")
-            outputs[stem] = {"logits": logits, "hidden": hidden, "freq_scale_train": freq_scale,
-                             "rope_log": rope_log, "rope_metadata_log": rope_kv, "warnings": warnings}
+        outputs = llama_cpp_runs(exe, llama_cpp, {stem: os.path.join(OUT, f"{stem}.gguf") for stem in ggufs}, ids,
+                                 work, "gemma3-fixture", say)
     if not np.array_equal(outputs["f32"]["hidden"], outputs["softcap"]["hidden"]):
         sys.exit("gemma3-fixture: the softcap changed libllama's hidden_last (it should only touch the logits)")
 
@@ -727,26 +806,11 @@ def main():
     w64 = {k: v.astype(np.float64) for k, v in weights.items()}
     ref = numpy_gemma3(w64, config, ids)
     ref_cap = numpy_gemma3(w64, config, ids, softcap=SOFTCAP)
-    table, lib_table = gelu_table_numpy(), gelu_table_libggml(llama_cpp)
-    finite = np.isfinite(table)
-    table_source = "numpy recomputation"
-    table_diffs = None
-    if lib_table is not None:
-        table_diffs = int(np.sum((lib_table != table) & finite))
-        table, table_source = lib_table, "libggml-cpu.so's own ggml_table_gelu_f16 (after ggml_cpu_init, via ctypes)"
+    table, table_source, table_diffs = ggml_gelu_table(llama_cpp)
     ggml = numpy_gemma3(w64, config, ids, gelu=ggml_gelu(table))
     ggml_cap = numpy_gemma3(w64, config, ids, gelu=ggml_gelu(table), softcap=SOFTCAP)
-    # The table is a step function: a float32-sized change of a GELU input that crosses a float16 rounding boundary
-    # moves that output by a float16 step. Measure it: jitter the inputs by JITTER (relative) and compare.
-    rng = np.random.default_rng(SEED + 1)
-
-    def jittered(gelu):
-        return lambda x: gelu(np.asarray(x) * (1.0 + JITTER * rng.standard_normal(np.shape(x))))
-
-    table_jitter = [max_abs(numpy_gemma3(w64, config, ids, gelu=jittered(ggml_gelu(table)))[0], ggml[0])
-                    for _ in range(JITTER_RUNS)]
-    smooth_jitter = [max_abs(numpy_gemma3(w64, config, ids, gelu=jittered(gelu_tanh))[0], ref[0])
-                     for _ in range(JITTER_RUNS)]
+    table_jitter, smooth_jitter = gelu_jitter(lambda gelu: numpy_gemma3(w64, config, ids, gelu=gelu), table, ref,
+                                              ggml)
     llama = {stem: (outputs[stem]["logits"][0], outputs[stem]["hidden"][0]) for stem in ggufs}
     features = {
         "no_sliding_window": ("every layer full causal attention (sliding_window / layer_types ignored)",
@@ -779,23 +843,13 @@ def main():
         "vs_llama_cpp": agreement(ref, *llama["f32"]),
         "softcap_vs_llama_cpp": agreement(ref_cap, *llama["softcap"]),
         "ggml_gelu_emulated": {
-            "method": "the same pass with ggml's CPU GELU: x rounded to float16 indexes a float16 table of the "
-                      "float32 tanh-GELU (GGML_GELU_FP16; |x| >= 10 bypasses it)",
+            "method": GELU_METHOD,
             "table": table_source,
             "table_entries_differing_from_numpy_recomputation": table_diffs,
             "vs_llama_cpp": agreement(ggml, *llama["f32"]),
             "softcap_vs_llama_cpp": agreement(ggml_cap, *llama["softcap"]),
             "vs_exact_float64": effect(ggml, ref),
-            "jitter": {
-                "method": f"{JITTER_RUNS} runs with every GELU input multiplied by 1 + {JITTER} N(0,1) (float32 "
-                          f"rounding size, numpy default_rng({SEED + 1})): max |Δlogit| against the unjittered pass",
-                "table_gelu_max_abs_logit_diff": table_jitter,
-                "exact_gelu_max_abs_logit_diff": smooth_jitter,
-                "reading": "the table turns float32-sized input differences into float16-sized output steps where "
-                           "an input sits near a float16 rounding boundary; that is the size of what is left "
-                           "between the emulated pass and libllama (whose float32 gate values differ from the "
-                           "float64 pass's in the last bits)",
-            },
+            "jitter": jitter_info(table_jitter, smooth_jitter),
         },
         "min_top2_logit_margin": min(top2_margins(ref[0])),
         "softcap_min_top2_logit_margin": min(top2_margins(ref_cap[0])),

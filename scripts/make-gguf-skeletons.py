@@ -9,22 +9,23 @@ the named fixtures (e.g. `--only tiny-llama-rope/llama3`).
 The originals are the six float GGUFs that llama.cpp's `convert_hf_to_gguf.py` wrote (read from DIR), the
 two RoPE-scaling GGUFs of `tiny-llama-rope` (`llama3.gguf`, `linear.gguf`), which
 `scripts/make-rope-scaling-fixtures.py` writes into the repository's own model folder, `tiny-qwen3/f32.gguf`,
-which `scripts/make-qwen3-fixture.py` writes there, and `tiny-gemma3/{f32,softcap}.gguf`, which
-`scripts/make-gemma3-fixture.py` writes there; these are read from the repository (DERIVED below; the three
-scripts call `make()` themselves). tiny-llama-rope's tensors come from another folder's weights
-(SOURCES: `../tiny-llama/hf/model.safetensors`), checked against that folder's `ref.json`. Tensors that have
-no safetensors source (`rope_freqs.weight`, which the converter computes for llama3 RoPE scaling) are stored in
-the recipe itself with the `inline` transform, which makes the skeleton format version 2. Gemma 3's norm weights
-are stored by the converter as HF weight + 1 (`plus_one`, format version 3).
+which `scripts/make-qwen3-fixture.py` writes there, `tiny-gemma3/{f32,softcap}.gguf`, which
+`scripts/make-gemma3-fixture.py` writes there, and `tiny-gemma2/f32.gguf`, which `scripts/make-gemma2-fixture.py`
+writes there; these are read from the repository (DERIVED below; the four scripts call `make()` themselves).
+tiny-llama-rope's tensors come from another folder's weights (SOURCES: `../tiny-llama/hf/model.safetensors`),
+checked against that folder's `ref.json`. Tensors that have no safetensors source (`rope_freqs.weight`, which
+the converter computes for llama3 RoPE scaling) are stored in the recipe itself with the `inline` transform,
+which makes the skeleton format version 2. Gemma 2's and Gemma 3's norm weights are stored by the converter as
+HF weight + 1 (`plus_one`, format version 3).
 
 For each original it
   1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
   2. parses the GGUF header itself (cross-checked with gguf-py's GGUFReader when gguf-py is installed);
   3. keeps the bytes before the tensor data section verbatim and derives a recipe per tensor from the
-     converter's name mapping (llama, qwen2, qwen3, gemma3, gpt2): which HF tensor, which transform (identity;
-     transpose for GPT-2's Conv1D weights, whose c_attn is already the fused q|k|v; llama RoPE row permutation
-     of attn_q / attn_k with n_head / n_head_kv; inline values for tensors without an HF source; + 1 for
-     Gemma 3's norm weights), which GGML type, and the zero padding that follows;
+     converter's name mapping (llama, qwen2, qwen3, gemma2, gemma3, gpt2): which HF tensor, which transform
+     (identity; transpose for GPT-2's Conv1D weights, whose c_attn is already the fused q|k|v; llama RoPE row
+     permutation of attn_q / attn_k with n_head / n_head_kv; inline values for tensors without an HF source;
+     + 1 for Gemma 2's and Gemma 3's norm weights), which GGML type, and the zero padding that follows;
   4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
      original byte for byte, and so must a rebuild from the skeleton file just written;
   5. writes `Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton` (format: see the rebuild script).
@@ -54,8 +55,8 @@ SOURCE = "hf/model.safetensors"
 # Model folders whose GGUFs take their tensors from another folder's safetensors (path relative to the folder).
 SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors"}
 # Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py,
-# make-qwen3-fixture.py and make-gemma3-fixture.py), not the shared fixture set's.
-DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3"}
+# make-qwen3-fixture.py, make-gemma3-fixture.py and make-gemma2-fixture.py), not the shared fixture set's.
+DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2"}
 # GGUF tensors with no safetensors counterpart, computed by the converter: kept in the recipe (`inline`, F32 only).
 INLINE = {"rope_freqs.weight"}
 
@@ -150,7 +151,8 @@ def gemma3(name):
     """(sources, transform, extra) of a gemma3 GGUF tensor, as convert_hf_to_gguf.py's Gemma3Model maps it: gguf-py's
     gemma3 names, no row permutation (NEOX RoPE), every `*norm.weight` stored as weight + 1 (Gemma3Model.norm_shift).
     token_embd would be trimmed to the tokenizer's vocabulary; the rebuild checks the shape, so a trimmed
-    embedding fails loudly rather than silently."""
+    embedding fails loudly rather than silently. Gemma2Model maps a gemma2 GGUF's tensors the same way (the same
+    names without attn_q_norm / attn_k_norm; `*norm.weight` + 1 in its modify_tensors; no trimming)."""
     top = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight"}
     if name in top:
         hf = top[name]
@@ -211,7 +213,7 @@ def make(shared, name, stem):
     n_head = h.metadata.get(f"{arch}.attention.head_count")
     n_head_kv = h.metadata.get(f"{arch}.attention.head_count_kv", n_head)
     config = json.load(open(os.path.join(owner_dir, "hf", "config.json")))
-    if arch in ("llama", "qwen2", "qwen3", "gemma3"):
+    if arch in ("llama", "qwen2", "qwen3", "gemma2", "gemma3"):
         assert (n_head, n_head_kv) == (config["num_attention_heads"], config["num_key_value_heads"]), label
     _crosscheck_gguf_py(original_path, h)
 
@@ -233,7 +235,7 @@ def make(shared, name, stem):
             sources, transform, extra = [], "inline", {"data": body.hex()}
         elif arch in ("llama", "qwen2", "qwen3"):
             sources, transform, extra = llama_like(t["name"], arch, n_head, n_head_kv)
-        elif arch == "gemma3":
+        elif arch in ("gemma2", "gemma3"):
             sources, transform, extra = gemma3(t["name"])
         elif arch == "gpt2":
             sources, transform, extra = gpt2(t["name"])

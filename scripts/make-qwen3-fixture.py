@@ -17,7 +17,7 @@ It needs
 It reuses scripts/make-rope-scaling-fixtures.py's helpers (the GGUF file writer, the llama.cpp harness driver, the
 float64 forward pass, JSON and file-map writers) and scripts/make-gguf-skeletons.py's `make`; scripts/
 make-gemma3-fixture.py reuses this script's (random weights, config writer, the converter's common GGUF part, the
-tensor check, ref.json parts).
+tensor check, ref.json parts), and scripts/make-gemma2-fixture.py through it.
 
 What it does, in the folder Tests/Fixtures/models/tiny-qwen3/:
   1. `hf/config.json`: Qwen3ForCausalLM, hidden 128, intermediate 256, 2 layers, 4 heads / 2 KV heads,
@@ -133,10 +133,10 @@ def rel(path):
 
 # --- weights --------------------------------------------------------------------------------------------------
 
-def hf_shapes(c, extra_layer_norms=()):
+def hf_shapes(c, extra_layer_norms=(), qk_norm=True):
     """{Hugging Face tensor name: numpy shape} of Qwen3ForCausalLM with tied embeddings (no lm_head.weight);
     `extra_layer_norms` names more [hidden] norm weights of every layer (Gemma 3's pre_ / post_feedforward_layernorm),
-    placed after post_attention_layernorm."""
+    placed after post_attention_layernorm; qk_norm=False leaves out q_norm / k_norm (Gemma 2 has none)."""
     h, d, ff = c["hidden_size"], c["head_dim"], c["intermediate_size"]
     q, kv = c["num_attention_heads"] * d, c["num_key_value_heads"] * d
     shapes = {"model.embed_tokens.weight": (c["vocab_size"], h), "model.norm.weight": (h,)}
@@ -148,8 +148,7 @@ def hf_shapes(c, extra_layer_norms=()):
             p + "self_attn.k_proj.weight": (kv, h),
             p + "self_attn.v_proj.weight": (kv, h),
             p + "self_attn.o_proj.weight": (h, q),
-            p + "self_attn.q_norm.weight": (d,),
-            p + "self_attn.k_norm.weight": (d,),
+            **({p + "self_attn.q_norm.weight": (d,), p + "self_attn.k_norm.weight": (d,)} if qk_norm else {}),
             p + "post_attention_layernorm.weight": (h,),
             **{p + norm + ".weight": (h,) for norm in extra_layer_norms},
             p + "mlp.gate_proj.weight": (ff, h),
@@ -159,13 +158,13 @@ def hf_shapes(c, extra_layer_norms=()):
     return shapes
 
 
-def random_weights(c, seed, matrix_scale, norm_scale, norm_offset=1.0, extra_layer_norms=()):
-    """float32 weights of hf_shapes(c, extra_layer_norms): one standard_normal draw per tensor in sorted name order
-    from default_rng(seed); matrices matrix_scale x that, norm weights norm_offset + norm_scale x that (Gemma's
-    (1 + w) norms store the offset from 1: norm_offset 0)."""
+def random_weights(c, seed, matrix_scale, norm_scale, norm_offset=1.0, extra_layer_norms=(), qk_norm=True):
+    """float32 weights of hf_shapes(c, extra_layer_norms, qk_norm): one standard_normal draw per tensor in sorted
+    name order from default_rng(seed); matrices matrix_scale x that, norm weights norm_offset + norm_scale x that
+    (Gemma's (1 + w) norms store the offset from 1: norm_offset 0)."""
     rng = np.random.default_rng(seed)
     out = {}
-    for name, shape in sorted(hf_shapes(c, extra_layer_norms).items()):
+    for name, shape in sorted(hf_shapes(c, extra_layer_norms, qk_norm).items()):
         z = rng.standard_normal(shape)
         w = norm_offset + norm_scale * z if name.endswith("norm.weight") else matrix_scale * z
         out[name] = w.astype(np.float32)
@@ -208,13 +207,12 @@ def config_info(config, keys, n_params, **notes):
 
 # --- GGUF -----------------------------------------------------------------------------------------------------
 
-def add_text_model(writer, model_arch, general_name, c, weights, tensor=None):
-    """The part of an f32 GGUF that convert_hf_to_gguf.py --outtype f32 writes alike for every TextModel with config
-    `c` and these float32 weights (see the header): ModelBase.prepare_tensors' tensors, every safetensors tensor in
-    sorted name order renamed by gguf-py's name map, F32 (`tensor(hf_name, w)` gives the data the model class's
-    modify_tensors makes of `w`; default `w`); then ModelBase.prepare_metadata's general.type, name and size label
-    and TextModel.set_gguf_parameters' keys up to general.file_type (linear rope_scaling and rope_local_base_freq
-    where `c` has them). Returns the GGUF tensor names in order and the parameter count."""
+def add_tensors_and_general(writer, model_arch, general_name, c, weights, tensor=None):
+    """The part of an f32 GGUF that convert_hf_to_gguf.py --outtype f32 writes alike for every model class with
+    config `c` and these float32 weights (see the header): ModelBase.prepare_tensors' tensors, every safetensors
+    tensor in sorted name order renamed by gguf-py's name map, F32 (`tensor(hf_name, w)` gives the data the model
+    class's modify_tensors makes of `w`; default `w`); then ModelBase.prepare_metadata's general.type, name and
+    size label. Returns the GGUF tensor names in order and the parameter count."""
     arch = gguf.MODEL_ARCH_NAMES[model_arch]
     tensor_map = gguf.get_tensor_name_map(model_arch, c["num_hidden_layers"])
     names = []
@@ -229,6 +227,14 @@ def add_text_model(writer, model_arch, general_name, c, weights, tensor=None):
     writer.add_type(gguf.GGUFType.MODEL)
     writer.add_name(general_name)
     writer.add_size_label(gguf.size_label(total, shared, expert, expert_count))
+    return names, total
+
+
+def add_text_model(writer, model_arch, general_name, c, weights, tensor=None):
+    """add_tensors_and_general, then TextModel.set_gguf_parameters' keys up to general.file_type (linear
+    rope_scaling and rope_local_base_freq where `c` has them). Returns the GGUF tensor names in order and the
+    parameter count."""
+    names, total = add_tensors_and_general(writer, model_arch, general_name, c, weights, tensor)
     writer.add_block_count(c["num_hidden_layers"])
     writer.add_context_length(c["max_position_embeddings"])
     writer.add_embedding_length(c["hidden_size"])

@@ -23,7 +23,7 @@ enum BundleGraphCodec {
                 ("heads", .integer(a.heads)), ("kv_heads", .integer(a.kvHeads)), ("head_dim", .integer(a.headDim)),
                 ("rope", rope), ("causal", .bool(a.causal)),
                 ("q_norm", a.queryNorm.map(encode) ?? .null), ("k_norm", a.keyNorm.map(encode) ?? .null),
-                ("window", .optional(a.window)), ("scale", .optional(a.scale)),
+                ("window", .optional(a.window)), ("scale", .optional(a.scale)), ("softcap", .optional(a.softcap)),
             ])
             let f = b.feedForward
             let layout: JSONValue
@@ -222,6 +222,7 @@ private struct NodeDecoder {
             b.attention.keyNorm = try a.optionalMember("k_norm").map(norm)
             b.attention.window = try a.optionalMember("window").map { try $0.int(atLeast: 1) }
             b.attention.scale = try a.optionalDouble("scale")
+            b.attention.softcap = try a.optionalDouble("softcap")
             b.attentionOutputNorm = try c.optionalMember("attention_output_norm").map(norm)
             b.feedForwardNorm = try norm(try c.member("ffn_norm"))
             b.feedForwardOutputNorm = try c.optionalMember("ffn_output_norm").map(norm)

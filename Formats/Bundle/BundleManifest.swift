@@ -259,6 +259,7 @@ public struct BundleManifest: Sendable {
                          ("rope_theta", .double($0.ropeTheta))])
             } ?? .null),
             ("attention_scale", .optional(hp.attentionScale)), ("final_logit_softcap", .optional(hp.finalLogitSoftcap)),
+            ("attention_logit_softcap", .optional(hp.attentionLogitSoftcap)),
         ])
     }
 
@@ -357,7 +358,8 @@ public struct BundleManifest: Sendable {
                                        slidingLayers: try $0.member("sliding_layers").array().map { try $0.bool() },
                                        ropeTheta: try $0.double("rope_theta"))
             },
-            attentionScale: try c.optionalDouble("attention_scale"), finalLogitSoftcap: try c.optionalDouble("final_logit_softcap"))
+            attentionScale: try c.optionalDouble("attention_scale"), finalLogitSoftcap: try c.optionalDouble("final_logit_softcap"),
+            attentionLogitSoftcap: try c.optionalDouble("attention_logit_softcap"))
     }
 
     static func decodeTokenizer(_ c: ManifestCursor) throws -> TokenizerDescription {

@@ -30,18 +30,22 @@ enum GGUFModelReader {
         let vocab = embedding.dimensions[1]
         let rotary = architecture == .gpt2 ? nil : try keys.int("rope.dimension_count", default: headDim)
         let layers = try keys.int("block_count")
-        let gemma = architecture == .gemma3 ? try gemma3Settings(file, keys: keys, layers: layers, hidden: hidden, heads: heads, headDim: headDim) : nil
+        let ropeTheta = try keys.double("rope.freq_base", default: 10_000)
+        let gemma = architecture.isGemma
+            ? try gemmaSettings(architecture, file, keys: keys, layers: layers, hidden: hidden, heads: heads, headDim: headDim, ropeTheta: ropeTheta)
+            : nil
         let hp = Hyperparameters(
             vocabSize: vocab, hiddenSize: hidden, intermediateSize: try keys.int("feed_forward_length"),
             layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
             contextLength: try keys.int("context_length"),
             normEpsilon: try keys.double(architecture == .gpt2 ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon"),
-            activation: architecture == .gpt2 || architecture == .gemma3 ? .geluTanh : .silu,
-            ropeTheta: architecture == .gpt2 ? nil : try keys.double("rope.freq_base", default: 10_000),
+            activation: architecture == .gpt2 || architecture.isGemma ? .geluTanh : .silu,
+            ropeTheta: architecture == .gpt2 ? nil : ropeTheta,
             ropeDimensions: rotary == headDim ? nil : rotary,
             tiedEmbeddings: file.tensorInfo("output.weight") == nil,
             ropeScaling: architecture == .gpt2 ? nil : try ropeScaling(file, keys: keys),
-            slidingWindow: gemma?.slidingWindow, attentionScale: gemma?.attentionScale, finalLogitSoftcap: gemma?.softcap)
+            slidingWindow: gemma?.slidingWindow, attentionScale: gemma?.attentionScale, finalLogitSoftcap: gemma?.finalSoftcap,
+            attentionLogitSoftcap: gemma?.attentionSoftcap)
         try hp.validate(source: path)
 
         var tensors = TensorStore()
@@ -71,28 +75,53 @@ enum GGUFModelReader {
                                       tokenizer: try GGUFTokenizerMetadata.read(file), metadata: metadata, source: path)
     }
 
-    /// llama.cpp's gemma3 defaults where the GGUF has no key: every `gemma3Pattern`-th layer global, sliding layers'
-    /// RoPE base `gemma3LocalRoPEBase`.
-    static let gemma3Pattern = 6
-    static let gemma3LocalRoPEBase = 10_000.0
+    /// What llama.cpp assumes for a Gemma GGUF where it has no key (`gemma2` and `gemma3` in its `llama-model.cpp`).
+    struct GemmaDefaults {
+        /// Every `slidingPattern`-th layer is global, the others slide.
+        let slidingPattern: Int
+        /// The window when `attention.sliding_window` is missing; nil: no sliding layers then (gemma3).
+        let window: Int?
+        /// The sliding layers' RoPE base when `rope.freq_base_swa` is missing; nil: the model's base (gemma2).
+        let localRoPEBase: Double?
+        /// The soft caps when their keys are missing; nil: none.
+        let attentionSoftcap: Double?, finalSoftcap: Double?
+        /// The layer count of the model (27B) whose `query_pre_attn_scalar` is embedding_length / head_count
+        /// rather than head_dim; llama.cpp has no key for the scalar.
+        let largeModelLayers: Int
 
-    /// The `query_pre_attn_scalar` llama.cpp's gemma3 assumes (it has no key for it): head_dim, except for the
-    /// 62-layer model (27B), whose scalar is embedding_length / head_count.
-    static func gemma3QueryScalar(layers: Int, hidden: Int, heads: Int, headDim: Int) -> Double {
-        layers == 62 ? Double(hidden / heads) : Double(headDim)
+        init(_ architecture: Architecture) {
+            if architecture == .gemma2 {
+                (slidingPattern, window, localRoPEBase, largeModelLayers) = (2, 4096, nil, 46)
+                (attentionSoftcap, finalSoftcap) = (50, 30)
+            } else {
+                (slidingPattern, window, localRoPEBase, largeModelLayers) = (6, nil, 10_000, 62)
+                (attentionSoftcap, finalSoftcap) = (nil, nil)
+            }
+        }
+
+        /// The `query_pre_attn_scalar` llama.cpp derives.
+        func queryScalar(layers: Int, hidden: Int, heads: Int, headDim: Int) -> Double {
+            layers == largeModelLayers ? Double(hidden / heads) : Double(headDim)
+        }
     }
 
-    /// Gemma 3's settings as llama.cpp derives them: sliding layers when `attention.sliding_window` is positive, by
-    /// `attention.sliding_window_pattern` (a bool per layer, or every n-th layer global; default 6), with RoPE base
-    /// `rope.freq_base_swa` (default 10000); scores scaled by 1/√key_length, except for the 62-layer model (27B),
-    /// which uses 1/√(embedding_length / head_count) (its `query_pre_attn_scalar`); `final_logit_softcapping`.
-    static func gemma3Settings(_ file: GGUFFile, keys: MetadataReader, layers: Int, hidden: Int, heads: Int, headDim: Int) throws
-        -> (slidingWindow: SlidingWindowAttention?, attentionScale: Double?, softcap: Double?) {
+    /// A Gemma model's settings as llama.cpp derives them: sliding layers when `attention.sliding_window` is
+    /// positive, by `attention.sliding_window_pattern` (a bool per layer, or every n-th layer global), with RoPE
+    /// base `rope.freq_base_swa`; scores scaled by 1/√key_length, except for the 27B model (1/√(embedding_length /
+    /// head_count), its `query_pre_attn_scalar`); `attn_logit_softcapping` (gemma2) and `final_logit_softcapping`.
+    static func gemmaSettings(_ architecture: Architecture, _ file: GGUFFile, keys: MetadataReader, layers: Int, hidden: Int,
+                              heads: Int, headDim: Int, ropeTheta: Double) throws
+        -> (slidingWindow: SlidingWindowAttention?, attentionScale: Double?, finalSoftcap: Double?, attentionSoftcap: Double?) {
+        let defaults = GemmaDefaults(architecture)
         var sliding: SlidingWindowAttention?
-        let window = try keys.int("attention.sliding_window", default: 0)
+        let windowKey = keys.prefix + ".attention.sliding_window"
+        let window = try keys.int("attention.sliding_window", default: defaults.window ?? 0)
+        if defaults.window != nil, window <= 0 {
+            throw GGUFError.invalidValue(path: file.path, key: windowKey, reason: "\(window) must be positive: llama.cpp's \(keys.prefix) always slides")
+        }
         if window > 0 {
             let patternKey = keys.prefix + ".attention.sliding_window_pattern"
-            var layout = SlidingWindowAttention.pattern(gemma3Pattern, layers: layers)
+            var layout = SlidingWindowAttention.pattern(defaults.slidingPattern, layers: layers)
             if let value = file[patternKey] {
                 if case let .array(.bool(flags)) = value {
                     guard flags.count == layers else {
@@ -105,11 +134,20 @@ enum GGUFModelReader {
                     throw GGUFError.wrongValueType(path: file.path, key: patternKey, expected: "array[bool] or a non-negative integer", found: value.typeDescription)
                 }
             }
-            sliding = SlidingWindowAttention(window: window, slidingLayers: layout, ropeTheta: try keys.double("rope.freq_base_swa", default: gemma3LocalRoPEBase))
+            sliding = SlidingWindowAttention(window: window, slidingLayers: layout,
+                                             ropeTheta: try keys.double("rope.freq_base_swa", default: defaults.localRoPEBase ?? ropeTheta))
         }
-        let scalar = gemma3QueryScalar(layers: layers, hidden: hidden, heads: heads, headDim: headDim)
-        let softcap = try keys.double("final_logit_softcapping", default: 0)
-        return (sliding, scalar == Double(headDim) ? nil : 1 / scalar.squareRoot(), softcap > 0 ? softcap : nil)
+        let scalar = defaults.queryScalar(layers: layers, hidden: hidden, heads: heads, headDim: headDim)
+        func softcap(_ key: String, _ value: Double?) throws -> Double? {
+            let cap = try keys.double(key, default: value ?? 0)
+            if value != nil, cap <= 0 {
+                throw GGUFError.invalidValue(path: file.path, key: keys.prefix + "." + key, reason: "\(cap) must be positive: llama.cpp's \(keys.prefix) always divides by it")
+            }
+            return cap > 0 ? cap : nil
+        }
+        return (sliding, scalar == Double(headDim) ? nil : 1 / scalar.squareRoot(),
+                try softcap("final_logit_softcapping", defaults.finalSoftcap),
+                architecture == .gemma2 ? try softcap("attn_logit_softcapping", defaults.attentionSoftcap) : nil)
     }
 
     /// The tensor in which llama.cpp stores per-pair RoPE frequency divisors (Llama 3.1's scaling).

@@ -65,16 +65,23 @@ public enum GGUFWriter {
     /// Rejects graphs GGUF (as llama.cpp reads it) cannot express.
     static func checkRepresentable(_ graph: ModelGraph, path: String) throws {
         let hp = graph.hyperparameters
-        let expected: Activation = graph.architecture == .gpt2 || graph.architecture == .gemma3 ? .geluTanh : .silu
+        let expected: Activation = graph.architecture == .gpt2 || graph.architecture.isGemma ? .geluTanh : .silu
         guard hp.activation == expected else {
             throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(graph.architecture.rawValue) uses \(expected.rawValue), but the model uses \(hp.activation.rawValue)")
         }
-        if graph.architecture == .gemma3 {
+        if graph.architecture.isGemma {
+            let arch = graph.architecture.rawValue
             // llama.cpp has no key for query_pre_attn_scalar: it derives the scale from the layer count.
-            let derived = GGUFModelReader.gemma3QueryScalar(layers: hp.layerCount, hidden: hp.hiddenSize, heads: hp.headCount, headDim: hp.headDim)
+            let derived = GGUFModelReader.GemmaDefaults(graph.architecture).queryScalar(layers: hp.layerCount, hidden: hp.hiddenSize, heads: hp.headCount, headDim: hp.headDim)
             let scalar = hp.attentionScale.map { 1 / ($0 * $0) } ?? Double(hp.headDim)
             guard abs(scalar - derived) <= 1e-6 * derived else {
-                throw GGUFError.cannotWrite(path: path, reason: "the model scales attention scores by query_pre_attn_scalar \(scalar), but llama.cpp's gemma3 derives \(derived) for \(hp.layerCount) layers and has no key to say otherwise")
+                throw GGUFError.cannotWrite(path: path, reason: "the model scales attention scores by query_pre_attn_scalar \(scalar), but llama.cpp's \(arch) derives \(derived) for \(hp.layerCount) layers and has no key to say otherwise")
+            }
+            if graph.architecture == .gemma3, hp.attentionLogitSoftcap != nil {
+                throw GGUFError.cannotWrite(path: path, reason: "the model soft-caps its attention scores, which llama.cpp's gemma3 never does")
+            }
+            if graph.architecture == .gemma2, hp.attentionLogitSoftcap == nil || hp.finalLogitSoftcap == nil {
+                throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's gemma2 always soft-caps the attention scores and the logits (50 and 30 when the file has no key), but the model does not")
             }
         }
         for (i, block) in graph.blocks.enumerated() {
@@ -220,17 +227,14 @@ public enum GGUFWriter {
                 m.append(("\(arch).rope.scaling.factor", .float32(Float(factor))))
             }
             m.append(("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(hp.normEpsilon))))
-            if graph.architecture == .llama || graph.architecture == .gemma3 || hp.headDim * hp.headCount != hp.hiddenSize {
+            if graph.architecture == .llama || graph.architecture.isGemma || hp.headDim * hp.headCount != hp.hiddenSize {
                 m.append(("\(arch).attention.key_length", u32(hp.headDim)))
                 m.append(("\(arch).attention.value_length", u32(hp.headDim)))
             }
+            if let cap = hp.attentionLogitSoftcap { m.append(("\(arch).attn_logit_softcapping", .float32(Float(cap)))) }
             if let cap = hp.finalLogitSoftcap { m.append(("\(arch).final_logit_softcapping", .float32(Float(cap)))) }
-            if let sliding = hp.slidingWindow {
-                m.append(("\(arch).attention.sliding_window", u32(sliding.window)))
-                if sliding.slidingLayers != SlidingWindowAttention.pattern(GGUFModelReader.gemma3Pattern, layers: hp.layerCount) {
-                    m.append(("\(arch).attention.sliding_window_pattern", .array(.bool(sliding.slidingLayers))))
-                }
-                if sliding.ropeTheta != GGUFModelReader.gemma3LocalRoPEBase { m.append(("\(arch).rope.freq_base_swa", .float32(Float(sliding.ropeTheta)))) }
+            if graph.architecture.isGemma {
+                m += gemmaWindowEntries(graph.architecture, hp)
             }
         }
         m.append(("general.file_type", u32(fileType(graph, entries: entries))))
@@ -243,6 +247,26 @@ public enum GGUFWriter {
         m.append(("general.quantization_version", .uint32(2)))
         m.append(("general.alignment", .uint32(UInt32(alignment))))
         if let tokenizer = graph.tokenizer { m += GGUFTokenizerMetadata.entries(tokenizer) }
+        return m
+    }
+
+    /// A Gemma model's sliding-window keys: the window, and the layer pattern and the sliding layers' RoPE base
+    /// where they differ from what llama.cpp assumes. llama.cpp's gemma2 always slides, so a gemma2 model without
+    /// sliding layers says so with a pattern of none.
+    static func gemmaWindowEntries(_ architecture: Architecture, _ hp: Hyperparameters) -> [(String, GGUFValue)] {
+        let arch = architecture.rawValue
+        let defaults = GGUFModelReader.GemmaDefaults(architecture)
+        let theta = hp.ropeTheta ?? 10_000
+        guard let sliding = hp.slidingWindow ?? (defaults.window != nil
+            ? SlidingWindowAttention(window: hp.contextLength, slidingLayers: Array(repeating: false, count: hp.layerCount), ropeTheta: theta)
+            : nil) else { return [] }
+        var m: [(String, GGUFValue)] = [("\(arch).attention.sliding_window", .uint32(UInt32(clamping: sliding.window)))]
+        if sliding.slidingLayers != SlidingWindowAttention.pattern(defaults.slidingPattern, layers: hp.layerCount) {
+            m.append(("\(arch).attention.sliding_window_pattern", .array(.bool(sliding.slidingLayers))))
+        }
+        if sliding.ropeTheta != defaults.localRoPEBase ?? theta {
+            m.append(("\(arch).rope.freq_base_swa", .float32(Float(sliding.ropeTheta))))
+        }
         return m
     }
 

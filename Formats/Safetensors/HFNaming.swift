@@ -98,8 +98,12 @@ struct HFNaming {
                              HFNameRule("layers.{i}.self_attn.k_norm", "blocks.{i}.attn.k_norm")]
             rules = architecture == .qwen3 ? common + headNorms : common
             ignored = [NamePattern("layers.{i}.self_attn.rotary_emb.inv_freq")]
-        case .gemma3:
-            prefixes = ["model."]
+        case .gemma2, .gemma3:
+            // A multimodal Gemma 3 checkpoint keeps its language model under `language_model.model.` (transformers
+            // before 4.52) or `model.language_model.`; its vision tower and projector are not read.
+            prefixes = architecture == .gemma3 ? ["model.", "language_model.model.", "model.language_model."] : ["model."]
+            let headNorms = [HFNameRule("layers.{i}.self_attn.q_norm", "blocks.{i}.attn.q_norm", transform: .normOffset),
+                             HFNameRule("layers.{i}.self_attn.k_norm", "blocks.{i}.attn.k_norm", transform: .normOffset)]
             rules = [
                 HFNameRule("embed_tokens", "embed.tokens"),
                 HFNameRule("layers.{i}.input_layernorm", "blocks.{i}.attn_norm", transform: .normOffset),
@@ -107,8 +111,7 @@ struct HFNaming {
                 HFNameRule("layers.{i}.self_attn.k_proj", "blocks.{i}.attn.k"),
                 HFNameRule("layers.{i}.self_attn.v_proj", "blocks.{i}.attn.v"),
                 HFNameRule("layers.{i}.self_attn.o_proj", "blocks.{i}.attn.o"),
-                HFNameRule("layers.{i}.self_attn.q_norm", "blocks.{i}.attn.q_norm", transform: .normOffset),
-                HFNameRule("layers.{i}.self_attn.k_norm", "blocks.{i}.attn.k_norm", transform: .normOffset),
+            ] + (architecture == .gemma3 ? headNorms : []) + [
                 HFNameRule("layers.{i}.post_attention_layernorm", "blocks.{i}.attn_post_norm", transform: .normOffset),
                 HFNameRule("layers.{i}.pre_feedforward_layernorm", "blocks.{i}.ffn_norm", transform: .normOffset),
                 HFNameRule("layers.{i}.post_feedforward_layernorm", "blocks.{i}.ffn_post_norm", transform: .normOffset),
@@ -117,8 +120,9 @@ struct HFNaming {
                 HFNameRule("layers.{i}.mlp.down_proj", "blocks.{i}.ffn.down"),
                 HFNameRule("norm", "final_norm", transform: .normOffset),
                 HFNameRule("lm_head", "lm_head", topLevel: true),
+                HFNameRule("language_model.lm_head", "lm_head", topLevel: true),
             ]
-            ignored = []
+            ignored = architecture == .gemma3 ? [NamePattern("vision_tower.*"), NamePattern("multi_modal_projector.*")] : []
         case .gpt2:
             prefixes = ["transformer.", ""]
             rules = [

@@ -19,9 +19,9 @@ public enum IRName {
     public static func attentionNorm(_ i: Int) -> String { "blocks.\(i).attn_norm" }
     /// Block `i`'s feed-forward norm.
     public static func feedForwardNorm(_ i: Int) -> String { "blocks.\(i).ffn_norm" }
-    /// Block `i`'s norm of attention's output (Gemma 3).
+    /// Block `i`'s norm of attention's output (Gemma 2 and 3).
     public static func attentionOutputNorm(_ i: Int) -> String { "blocks.\(i).attn_post_norm" }
-    /// Block `i`'s norm of the feed-forward output (Gemma 3).
+    /// Block `i`'s norm of the feed-forward output (Gemma 2 and 3).
     public static func feedForwardOutputNorm(_ i: Int) -> String { "blocks.\(i).ffn_post_norm" }
     /// `part` is one of q, k, v, o.
     public static func attention(_ i: Int, _ part: String) -> String { "blocks.\(i).attn.\(part)" }
@@ -49,7 +49,7 @@ public enum GraphBuilder {
         func linear(_ base: String, out: Int, in inDim: Int) throws -> LinearRef {
             LinearRef(weight: try require(base + ".weight", [out, inDim]), bias: try optional(base + ".bias", [out]))
         }
-        let normKind: NormKind = [.llama, .qwen2, .qwen3, .gemma3].contains(architecture) ? .rms : .layer
+        let normKind: NormKind = [.llama, .qwen2, .qwen3, .gemma2, .gemma3].contains(architecture) ? .rms : .layer
         func norm(_ base: String) throws -> NormNode {
             NormNode(kind: normKind, weight: try require(base + ".weight", [hp.hiddenSize]),
                      bias: try optional(base + ".bias", [hp.hiddenSize]), epsilon: hp.normEpsilon)
@@ -67,7 +67,7 @@ public enum GraphBuilder {
             embedding.positions = try require(IRName.positionEmbedding + ".weight", [hp.contextLength + hp.positionOffset, d])
         default: break
         }
-        if architecture == .gemma3 { embedding.scale = Double(d).squareRoot() }
+        if architecture.isGemma { embedding.scale = Double(d).squareRoot() }
         if architecture == .bert {
             embedding.tokenTypes = try optional(IRName.tokenTypeEmbedding + ".weight", [hp.tokenTypeCount, d])
             embedding.norm = try norm(IRName.embeddingNorm)
@@ -76,13 +76,14 @@ public enum GraphBuilder {
         let rope: RoPE? = hp.ropeTheta.map {
             RoPE(theta: $0, dimensions: hp.ropeDimensions ?? hp.headDim, style: .halfSplit, scaling: hp.ropeScaling)
         }
-        /// A sliding layer's RoPE: its own base, never frequency-scaled.
+        /// A sliding layer's RoPE: Gemma 3's has its own base and is never frequency-scaled; Gemma 2's is the model's.
         let slidingRoPE = hp.slidingWindow.map {
-            RoPE(theta: $0.ropeTheta, dimensions: hp.ropeDimensions ?? hp.headDim, style: .halfSplit, scaling: nil)
+            RoPE(theta: $0.ropeTheta, dimensions: hp.ropeDimensions ?? hp.headDim, style: .halfSplit,
+                 scaling: architecture == .gemma2 ? hp.ropeScaling : nil)
         }
         let ffnKind: FeedForwardKind
         switch (architecture, hp.activation) {
-        case (.llama, _), (.qwen2, _), (.qwen3, _), (.gemma3, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
+        case (.llama, _), (.qwen2, _), (.qwen3, _), (.gemma2, _), (.gemma3, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
         case (_, .relu): ffnKind = .relu
         default: ffnKind = .gelu
         }
@@ -103,7 +104,7 @@ public enum GraphBuilder {
                 o: try linear(IRName.attention(i, "o"), out: d, in: qDim),
                 heads: hp.headCount, kvHeads: hp.kvHeadCount, headDim: hp.headDim, rope: sliding ? slidingRoPE : rope,
                 causal: architecture != .bert, queryNorm: try headNorm(i, "q_norm"), keyNorm: try headNorm(i, "k_norm"),
-                window: sliding ? hp.slidingWindow?.window : nil, scale: hp.attentionScale)
+                window: sliding ? hp.slidingWindow?.window : nil, scale: hp.attentionScale, softcap: hp.attentionLogitSoftcap)
             let ffn = FeedForwardNode(
                 kind: ffnKind,
                 up: try linear(IRName.feedForward(i, "up"), out: ff, in: d),
@@ -114,8 +115,8 @@ public enum GraphBuilder {
                 attentionNorm: try norm(IRName.attentionNorm(i)), attention: attention,
                 feedForwardNorm: try norm(IRName.feedForwardNorm(i)), feedForward: ffn,
                 normPlacement: architecture == .bert ? .post : .pre,
-                attentionOutputNorm: architecture == .gemma3 ? try norm(IRName.attentionOutputNorm(i)) : nil,
-                feedForwardOutputNorm: architecture == .gemma3 ? try norm(IRName.feedForwardOutputNorm(i)) : nil))
+                attentionOutputNorm: architecture.isGemma ? try norm(IRName.attentionOutputNorm(i)) : nil,
+                feedForwardOutputNorm: architecture.isGemma ? try norm(IRName.feedForwardOutputNorm(i)) : nil))
         }
 
         var finalNorm: NormNode?

@@ -9,7 +9,11 @@ public enum HFConfig {
             throw SieveCoreError.unexpectedJSON(source: source, path: "$.model_type", expected: "a string naming the architecture")
         }
         if modelType == "gemma3" {
-            throw SieveCoreError.invalidHyperparameter(source: source, name: "model_type", reason: "'gemma3' is Gemma 3's multimodal checkpoint (text_config, vision tower); Sieve runs the text-only Gemma3ForCausalLM ('gemma3_text': Gemma 3 270M and 1B, or a text model extracted from the larger ones)")
+            // Gemma3ForConditionalGeneration (Gemma 3 4B–27B): its language model is read; the vision tower is not.
+            guard let members = config["text_config"]?.objectMembers else {
+                throw SieveCoreError.unexpectedJSON(source: source, path: "$.text_config", expected: "an object: the language model's config of a multimodal Gemma 3 checkpoint")
+            }
+            return try read(.object(members.filter { $0.0 != "model_type" } + [("model_type", .string("gemma3_text"))]), source: source + " (text_config)")
         }
         guard let arch = modelType == "gemma3_text" ? .gemma3 : Architecture(rawValue: modelType) else {
             throw SieveCoreError.unsupportedArchitecture(source: source, name: modelType, supported: Architecture.supportedNames)
@@ -66,9 +70,9 @@ public enum HFConfig {
                 normEpsilon: try double("rms_norm_eps", default: 1e-6), activation: try activation("hidden_act", default: "silu"),
                 ropeTheta: rope.theta, ropeDimensions: nil, positionOffset: 0,
                 tiedEmbeddings: tied, ropeScaling: rope.scaling)
-        case .gemma3:
-            hp = try gemma3Hyperparameters(config, source: source, int: { try int($0, default: $1) },
-                                           double: double, activation: { try activation("hidden_activation", default: "gelu_pytorch_tanh") })
+        case .gemma2, .gemma3:
+            hp = try gemmaHyperparameters(config, architecture: arch, source: source, int: { try int($0, default: $1) },
+                                          double: double, activation: { try activation("hidden_activation", default: "gelu_pytorch_tanh") })
         case .gpt2:
             let hidden = try int("n_embd")
             let heads = try int("n_head")
@@ -109,15 +113,32 @@ public enum HFConfig {
         return (arch, hp)
     }
 
-    /// Gemma 3's text config (`gemma3_text`, transformers' defaults where a key is missing): sliding layers from
-    /// `layer_types` (or `sliding_window_pattern`), their RoPE base from `rope_local_base_freq` (or transformers 5's
-    /// `rope_parameters.sliding_attention`), the scores scaled by `query_pre_attn_scalar`^-½.
-    private static func gemma3Hyperparameters(_ config: JSONValue, source: String, int: (String, Int?) throws -> Int,
-                                              double: (String, Double) throws -> Double,
-                                              activation: () throws -> Activation) throws -> Hyperparameters {
-        if let cap = config["attn_logit_softcapping"], !cap.isNull {
-            throw SieveCoreError.invalidHyperparameter(source: source, name: "attn_logit_softcapping", reason: "soft-capped attention scores (Gemma 2) are not supported; Gemma 3 sets it to null")
+    /// transformers' defaults for the Gemma configs' keys that differ between Gemma 2 (`Gemma2Config`) and Gemma 3
+    /// (`Gemma3TextConfig`).
+    private struct GemmaDefaults {
+        let vocabSize: Int, contextLength: Int, ropeTheta: Double, slidingPattern: Int
+        let finalLogitSoftcap: Double?, attentionLogitSoftcap: Double?
+
+        init(_ architecture: Architecture) {
+            if architecture == .gemma2 {
+                (vocabSize, contextLength, ropeTheta, slidingPattern) = (256_000, 8192, 10_000, 2)
+                (finalLogitSoftcap, attentionLogitSoftcap) = (30, 50)
+            } else {
+                (vocabSize, contextLength, ropeTheta, slidingPattern) = (262_208, 131_072, 1_000_000, 6)
+                (finalLogitSoftcap, attentionLogitSoftcap) = (nil, nil)
+            }
         }
+    }
+
+    /// A Gemma 2 (`gemma2`) or Gemma 3 text (`gemma3_text`) config, with transformers' defaults where a key is
+    /// missing: sliding layers from `layer_types` (or Gemma 3's `sliding_window_pattern`), Gemma 3's sliding layers'
+    /// RoPE base from `rope_local_base_freq` (or transformers 5's `rope_parameters.sliding_attention`; Gemma 2's
+    /// share the model's), the scores scaled by `query_pre_attn_scalar`^-½ and soft-capped by
+    /// `attn_logit_softcapping`, the logits by `final_logit_softcapping` (null for none).
+    private static func gemmaHyperparameters(_ config: JSONValue, architecture: Architecture, source: String,
+                                             int: (String, Int?) throws -> Int, double: (String, Double) throws -> Double,
+                                             activation: () throws -> Activation) throws -> Hyperparameters {
+        let defaults = GemmaDefaults(architecture)
         if config["use_bidirectional_attention"]?.boolValue == true {
             throw SieveCoreError.invalidHyperparameter(source: source, name: "use_bidirectional_attention", reason: "bidirectional Gemma 3 (EmbeddingGemma) is not supported")
         }
@@ -127,9 +148,9 @@ public enum HFConfig {
         }
         let heads = try int("num_attention_heads", 8)
         let headDim = try int("head_dim", 256)
-        // transformers 5 keeps one RoPE object per layer type.
+        // transformers 5 keeps one RoPE object per layer type (Gemma 3).
         var global = config
-        var localTheta = try double("rope_local_base_freq", 10000)
+        var localTheta: Double? = architecture == .gemma3 ? try double("rope_local_base_freq", 10000) : nil
         if let perType = config["rope_parameters"], perType["full_attention"] != nil || perType["sliding_attention"] != nil {
             global = .object([("rope_parameters", perType["full_attention"] ?? .null)])
             if let local = perType["sliding_attention"], !local.isNull {
@@ -141,7 +162,7 @@ public enum HFConfig {
             }
         }
         var rope = try ropeSettings(global, source: source)
-        if global["rope_theta"] == nil && global["rope_parameters"]?["rope_theta"] == nil { rope.theta = 1_000_000 }
+        if global["rope_theta"] == nil && global["rope_parameters"]?["rope_theta"] == nil { rope.theta = defaults.ropeTheta }
         var sliding: [Bool]
         if let types = config["layer_types"], !types.isNull {
             guard let list = types.arrayItems else {
@@ -155,28 +176,35 @@ public enum HFConfig {
                 }
             }
         } else {
-            let pattern = try int("sliding_window_pattern", 6)
+            let pattern = architecture == .gemma3 ? try int("sliding_window_pattern", defaults.slidingPattern) : defaults.slidingPattern
             guard pattern >= 0 else {
                 throw SieveCoreError.invalidHyperparameter(source: source, name: "sliding_window_pattern", reason: "\(pattern) is negative")
             }
             sliding = SlidingWindowAttention.pattern(pattern, layers: layers)
         }
         let window = try int("sliding_window", 4096)
-        let slidingWindow = sliding.contains(true) ? SlidingWindowAttention(window: window, slidingLayers: sliding, ropeTheta: localTheta) : nil
+        let slidingWindow = sliding.contains(true)
+            ? SlidingWindowAttention(window: window, slidingLayers: sliding, ropeTheta: localTheta ?? rope.theta) : nil
         let scalar = try double("query_pre_attn_scalar", 256)
         guard scalar > 0 else {
             throw SieveCoreError.invalidHyperparameter(source: source, name: "query_pre_attn_scalar", reason: "\(scalar) must be positive")
         }
-        let softcap = try double("final_logit_softcapping", 0)
+        /// A soft cap: the default when the key is missing, none when it is null (or not positive).
+        func softcap(_ key: String, _ value: Double?) throws -> Double? {
+            guard let v = config[key] else { return value }
+            let cap = try double(key, 0)
+            return v.isNull || cap <= 0 ? nil : cap
+        }
         return Hyperparameters(
-            vocabSize: try int("vocab_size", 262_208), hiddenSize: try int("hidden_size", 2304),
+            vocabSize: try int("vocab_size", defaults.vocabSize), hiddenSize: try int("hidden_size", 2304),
             intermediateSize: try int("intermediate_size", 9216), layerCount: layers, headCount: heads,
             kvHeadCount: try int("num_key_value_heads", 4), headDim: headDim,
-            contextLength: try int("max_position_embeddings", 131_072), normEpsilon: try double("rms_norm_eps", 1e-6),
+            contextLength: try int("max_position_embeddings", defaults.contextLength), normEpsilon: try double("rms_norm_eps", 1e-6),
             activation: try activation(), ropeTheta: rope.theta, positionOffset: 0,
             tiedEmbeddings: config["tie_word_embeddings"]?.boolValue ?? true, ropeScaling: rope.scaling,
             slidingWindow: slidingWindow, attentionScale: scalar == Double(headDim) ? nil : 1 / scalar.squareRoot(),
-            finalLogitSoftcap: softcap > 0 ? softcap : nil)
+            finalLogitSoftcap: try softcap("final_logit_softcapping", defaults.finalLogitSoftcap),
+            attentionLogitSoftcap: try softcap("attn_logit_softcapping", defaults.attentionLogitSoftcap))
     }
 
     /// The `rope_scaling` object of a scaling; GGUF frequency factors are written as the `llama3` parameters that
@@ -278,23 +306,30 @@ public enum HFConfig {
             if let scaling = hp.ropeScaling {
                 m.append(("rope_scaling", try ropeScalingJSON(scaling, hp: hp, source: source)))
             }
-        case .gemma3:
+        case .gemma2, .gemma3:
             let sliding = hp.slidingWindow
-            m = [("architectures", .array([.string("Gemma3ForCausalLM")])), ("model_type", .string("gemma3_text")),
+            let gemma2 = architecture == .gemma2
+            if gemma2, let sliding, sliding.ropeTheta != hp.ropeTheta {
+                throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): the sliding layers' RoPE base \(sliding.ropeTheta) differs from the model's, which Gemma 2's config.json cannot say")
+            }
+            func cap(_ c: Double?) -> JSONValue { c.map { .double($0) } ?? .null }
+            m = [("architectures", .array([.string(gemma2 ? "Gemma2ForCausalLM" : "Gemma3ForCausalLM")])),
+                 ("model_type", .string(gemma2 ? "gemma2" : "gemma3_text")),
                  ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
                  ("intermediate_size", .int(Int64(hp.intermediateSize))), ("num_hidden_layers", .int(Int64(hp.layerCount))),
                  ("num_attention_heads", .int(Int64(hp.headCount))), ("num_key_value_heads", .int(Int64(hp.kvHeadCount))),
                  ("head_dim", .int(Int64(hp.headDim))),
                  ("query_pre_attn_scalar", .double(hp.attentionScale.map { 1 / ($0 * $0) } ?? Double(hp.headDim))),
                  ("max_position_embeddings", .int(Int64(hp.contextLength))), ("rms_norm_eps", .double(hp.normEpsilon)),
-                 ("rope_theta", .double(hp.ropeTheta ?? 1_000_000)), ("rope_local_base_freq", .double(sliding?.ropeTheta ?? 10000)),
-                 ("sliding_window", .int(Int64(sliding?.window ?? hp.contextLength))),
-                 ("layer_types", .array((sliding?.slidingLayers ?? Array(repeating: false, count: hp.layerCount)).map {
-                     .string($0 ? "sliding_attention" : "full_attention") })),
-                 ("hidden_activation", act(hp.activation, tanhName: "gelu_pytorch_tanh")),
-                 ("final_logit_softcapping", hp.finalLogitSoftcap.map { .double($0) } ?? .null),
-                 ("attn_logit_softcapping", .null), ("attention_bias", .bool(false)),
-                 ("tie_word_embeddings", .bool(hp.tiedEmbeddings))]
+                 ("rope_theta", .double(hp.ropeTheta ?? GemmaDefaults(architecture).ropeTheta))]
+            if !gemma2 { m.append(("rope_local_base_freq", .double(sliding?.ropeTheta ?? 10000))) }
+            m += [("sliding_window", .int(Int64(sliding?.window ?? hp.contextLength))),
+                  ("layer_types", .array((sliding?.slidingLayers ?? Array(repeating: false, count: hp.layerCount)).map {
+                      .string($0 ? "sliding_attention" : "full_attention") })),
+                  ("hidden_activation", act(hp.activation, tanhName: "gelu_pytorch_tanh")),
+                  ("final_logit_softcapping", cap(hp.finalLogitSoftcap)),
+                  ("attn_logit_softcapping", cap(hp.attentionLogitSoftcap)), ("attention_bias", .bool(false)),
+                  ("tie_word_embeddings", .bool(hp.tiedEmbeddings))]
             if let scaling = hp.ropeScaling {
                 m.append(("rope_scaling", try ropeScalingJSON(scaling, hp: hp, source: source)))
             }

@@ -46,7 +46,7 @@ public struct InspectionReport {
         return counts.sorted { $0.key.name < $1.key.name }.map { ($0.key, $0.value.0, $0.value.1) }
     }
 
-    private func hyperparameterMembers(_ hp: Hyperparameters) -> [(String, JSONValue)] {
+    private func hyperparameterMembers(_ hp: Hyperparameters, architecture: Architecture) -> [(String, JSONValue)] {
         var m: [(String, JSONValue)] = [
             ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
             ("intermediate_size", .int(Int64(hp.intermediateSize))), ("layers", .int(Int64(hp.layerCount))),
@@ -60,9 +60,11 @@ public struct InspectionReport {
         if let scaling = hp.ropeScaling { m.append(("rope_scaling", .string(scaling.summary))) }
         if let w = hp.slidingWindow {
             let sliding = w.slidingLayers.filter { $0 }.count
-            m.append(("sliding_window", .string("\(w.window) positions in \(sliding) of \(hp.layerCount) layers (RoPE base \(w.ropeTheta), unscaled)")))
+            let rope = architecture == .gemma2 ? "the model's RoPE" : "RoPE base \(w.ropeTheta), unscaled"
+            m.append(("sliding_window", .string("\(w.window) positions in \(sliding) of \(hp.layerCount) layers (\(rope))")))
         }
         if let scale = hp.attentionScale { m.append(("attention_scale", .double(scale))) }
+        if let cap = hp.attentionLogitSoftcap { m.append(("attention_softcap", .double(cap))) }
         if let cap = hp.finalLogitSoftcap { m.append(("logit_softcap", .double(cap))) }
         if hp.positionOffset != 0 { m.append(("position_offset", .int(Int64(hp.positionOffset)))) }
         if hp.tokenTypeCount != 0 { m.append(("token_types", .int(Int64(hp.tokenTypeCount)))) }
@@ -82,7 +84,7 @@ public struct InspectionReport {
     public func json(includeTensors: Bool = true) -> JSONValue {
         var m: [(String, JSONValue)] = [("path", .string(path)), ("format", .string(format))]
         m.append(("architecture", graph.map { .string($0.architecture.rawValue) } ?? .null))
-        m.append(("hyperparameters", graph.map { .object(hyperparameterMembers($0.hyperparameters)) } ?? .null))
+        m.append(("hyperparameters", graph.map { .object(hyperparameterMembers($0.hyperparameters, architecture: $0.architecture)) } ?? .null))
         m.append(("parameters", .int(Int64(parameterCount))))
         m.append(("dtypes", .object(dtypeHistogram.map { ($0.dtype.name, .object([("tensors", .int(Int64($0.tensors))), ("bytes", .int(Int64($0.bytes)))])) })))
         m.append(("tokenizer", graph?.tokenizer.map { .object(tokenizerMembers($0)) } ?? .null))
@@ -107,7 +109,7 @@ public struct InspectionReport {
             lines.append("architecture:  \(g.architecture.rawValue)")
             lines.append("parameters:    \(formatCount(parameterCount)) (\(parameterCount))")
             lines.append("hyperparameters:")
-            for (k, v) in hyperparameterMembers(hp) { lines.append("  \(k.padding(toLength: 18, withPad: " ", startingAt: 0)) \(render(v))") }
+            for (k, v) in hyperparameterMembers(hp, architecture: g.architecture) { lines.append("  \(k.padding(toLength: 18, withPad: " ", startingAt: 0)) \(render(v))") }
             if let t = g.tokenizer {
                 lines.append("tokenizer:     " + tokenizerMembers(t).map { "\($0.0)=\(render($0.1))" }.joined(separator: " "))
             } else {

@@ -2,11 +2,15 @@
 public enum Architecture: String, CaseIterable, Sendable, Codable {
     /// The supported families (Qwen3: Qwen2's layout without Q/K/V biases, with RMSNorm over each query and key head;
     /// Gemma 3: Qwen3's head norms, norms after attention and the FFN too, scaled embeddings, GeGLU, and layers
-    /// that attend through a sliding window with their own RoPE base).
-    case llama, qwen2, qwen3, gpt2, opt, bert, gemma3
+    /// that attend through a sliding window with their own RoPE base; Gemma 2: Gemma 3 without the head norms,
+    /// every other layer sliding, attention scores soft-capped).
+    case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3
 
     /// Names of all supported architectures, for error messages.
     public static var supportedNames: [String] { allCases.map(\.rawValue) }
+
+    /// Gemma 2 or 3: embeddings × √hidden, (1 + weight) RMSNorms, norms of attention's and the FFN's outputs.
+    public var isGemma: Bool { self == .gemma2 || self == .gemma3 }
 }
 
 /// Activation functions used by feed-forward networks.
@@ -63,19 +67,22 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
     public var tiedEmbeddings: Bool
     /// Number of token types (BERT); 0 otherwise.
     public var tokenTypeCount: Int
-    /// Layers that attend only to the most recent positions (Gemma 3); nil when every layer sees the whole context.
+    /// Layers that attend only to the most recent positions (Gemma 2 and 3); nil when every layer sees the whole context.
     public var slidingWindow: SlidingWindowAttention?
     /// Multiplier of the attention scores; nil for the usual 1/√headDim (Gemma 3: 1/√query_pre_attn_scalar).
     public var attentionScale: Double?
     /// `c` of the final logits' soft cap `c·tanh(logits / c)`; nil for none.
     public var finalLogitSoftcap: Double?
+    /// `c` of the attention scores' soft cap `c·tanh(scores / c)`, after scaling (Gemma 2); nil for none.
+    public var attentionLogitSoftcap: Double?
 
     /// Hyperparameters with the given values.
     public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
                 kvHeadCount: Int, headDim: Int, contextLength: Int, normEpsilon: Double, activation: Activation,
                 ropeTheta: Double? = nil, ropeDimensions: Int? = nil, positionOffset: Int = 0,
                 tiedEmbeddings: Bool = false, tokenTypeCount: Int = 0, ropeScaling: RoPEScaling? = nil,
-                slidingWindow: SlidingWindowAttention? = nil, attentionScale: Double? = nil, finalLogitSoftcap: Double? = nil) {
+                slidingWindow: SlidingWindowAttention? = nil, attentionScale: Double? = nil, finalLogitSoftcap: Double? = nil,
+                attentionLogitSoftcap: Double? = nil) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -95,6 +102,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         self.slidingWindow = slidingWindow
         self.attentionScale = attentionScale
         self.finalLogitSoftcap = finalLogitSoftcap
+        self.attentionLogitSoftcap = attentionLogitSoftcap
     }
 
     /// Checks ranges and consistency; `source` names the origin in errors.
@@ -121,10 +129,11 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         }
         if let s = attentionScale { try check(s > 0 && s.isFinite, "query_pre_attn_scalar", "the attention scale \(s) must be positive") }
         if let c = finalLogitSoftcap { try check(c > 0 && c.isFinite, "final_logit_softcapping", "\(c) must be positive") }
+        if let c = attentionLogitSoftcap { try check(c > 0 && c.isFinite, "attn_logit_softcapping", "\(c) must be positive") }
     }
 }
 
-/// Local attention of some layers (Gemma 3): a sliding layer's query at position p attends only to positions
+/// Local attention of some layers (Gemma 2 and 3): a sliding layer's query at position p attends only to positions
 /// `p - window + 1 ... p`, with RoPE of base `ropeTheta` and never frequency-scaled; the other layers attend to
 /// the whole context with the model's RoPE.
 public struct SlidingWindowAttention: Sendable, Equatable, Codable {
@@ -219,14 +228,16 @@ public struct AttentionNode: Sendable, Equatable {
     public var window: Int?
     /// Multiplier of the scores; nil for 1/√headDim.
     public var scale: Double?
+    /// `c` of the scaled scores' soft cap `c·tanh(score / c)` before the softmax (Gemma 2); nil for none.
+    public var softcap: Double?
 
     /// An attention node.
     public init(q: LinearRef, k: LinearRef, v: LinearRef, o: LinearRef, heads: Int, kvHeads: Int, headDim: Int,
                 rope: RoPE?, causal: Bool, queryNorm: NormNode? = nil, keyNorm: NormNode? = nil, window: Int? = nil,
-                scale: Double? = nil) {
+                scale: Double? = nil, softcap: Double? = nil) {
         self.q = q; self.k = k; self.v = v; self.o = o
         self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.rope = rope; self.causal = causal
-        self.queryNorm = queryNorm; self.keyNorm = keyNorm; self.window = window; self.scale = scale
+        self.queryNorm = queryNorm; self.keyNorm = keyNorm; self.window = window; self.scale = scale; self.softcap = softcap
     }
 
     /// The multiplier of the scores: `scale`, else 1/√headDim.

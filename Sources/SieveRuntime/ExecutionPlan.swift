@@ -35,9 +35,11 @@ final class AttentionPlan {
     let window: Int?
     /// Multiplier of the scores.
     let scale: Float
+    /// `c` of the scaled scores' soft cap c·tanh(score / c); nil for none.
+    let softcap: Float?
 
     init(q: LinearPlan, k: LinearPlan, v: LinearPlan, o: LinearPlan, heads: Int, kvHeads: Int, headDim: Int, rope: RoPE?, causal: Bool,
-         queryNorm: NormPlan?, keyNorm: NormPlan?, window: Int?, scale: Float) {
+         queryNorm: NormPlan?, keyNorm: NormPlan?, window: Int?, scale: Float, softcap: Float?) {
         self.q = q
         self.k = k
         self.v = v
@@ -51,6 +53,7 @@ final class AttentionPlan {
         self.keyNorm = keyNorm
         self.window = window
         self.scale = scale
+        self.softcap = softcap
     }
 
     /// The cached positions the query of position `position` attends to, in a sequence whose last evaluated
@@ -141,7 +144,7 @@ final class BlockPlan {
     let feedForwardNorm: NormPlan
     let feedForward: FeedForwardPlan
     let placement: NormPlacement
-    /// Norms of attention's and the FFN's outputs before the residual adds (Gemma 3).
+    /// Norms of attention's and the FFN's outputs before the residual adds (Gemma).
     let attentionOutputNorm: NormPlan?
     let feedForwardOutputNorm: NormPlan?
     /// Predictors of this block's FFN blocks and attention heads (sparse bundles).
@@ -292,6 +295,10 @@ struct ExecutionPlan {
                 guard scale > 0, scale.isFinite else {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): attention scale \(a.scoreScale) (must be positive)")
                 }
+                let softcap = a.softcap.map { Float($0) }
+                if let softcap, !(softcap > 0 && softcap.isFinite) {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): attention score soft cap \(softcap) (must be positive)")
+                }
                 let qDim = a.heads * a.headDim
                 let kvDim = a.kvHeads * a.headDim
                 let attention = AttentionPlan(
@@ -299,7 +306,7 @@ struct ExecutionPlan {
                     v: try linear(a.v, outputs: kvDim, inputs: d), o: try linear(a.o, outputs: d, inputs: qDim),
                     heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, rope: a.rope, causal: a.causal,
                     queryNorm: try a.queryNorm.map { try norm($0, width: a.headDim) }, keyNorm: try a.keyNorm.map { try norm($0, width: a.headDim) },
-                    window: a.window, scale: scale)
+                    window: a.window, scale: scale, softcap: softcap)
                 let f = b.feedForward
                 if f.kind.isGated && f.gate == nil {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(f.kind.rawValue) feed-forward layer without a gate projection")

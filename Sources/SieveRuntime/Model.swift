@@ -557,7 +557,7 @@ public final class Model {
             let span = a.keyPositions(query: start + i, last: start + n - 1)
             Attention.attendOne(work.queries.row(i, width: qDim) + h * a.headDim, keys: keys.from(position: span.lowerBound),
                                 values: values.from(position: span.lowerBound), kvHead: h / group, span: span.count,
-                                headDimension: a.headDim, scale: a.scale, scores: scores,
+                                headDimension: a.headDim, scale: a.scale, softcap: a.softcap, scores: scores,
                                 into: work.attended.row(i, width: qDim) + h * a.headDim)
         }
     }
@@ -627,7 +627,7 @@ public final class Model {
         let span = a.keyPositions(query: start + i, last: start + n - 1)
         Attention.attendOne(work.queries.row(i, width: qDim) + h * a.headDim, keys: cache.keys(layer).from(position: span.lowerBound),
                             values: cache.values(layer).from(position: span.lowerBound), kvHead: h / (a.heads / a.kvHeads),
-                            span: span.count, headDimension: a.headDim, scale: a.scale,
+                            span: span.count, headDimension: a.headDim, scale: a.scale, softcap: a.softcap,
                             scores: work.scores.row(thread, width: work.context), into: work.attended.row(i, width: qDim) + h * a.headDim)
     }
 

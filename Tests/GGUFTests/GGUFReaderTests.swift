@@ -158,6 +158,47 @@ import Testing
         #expect(graph.embedding.positions == IRName.positionEmbedding + ".weight")
         #expect(try graph.tensor(IRName.finalNorm + ".bias").shape == [256])
     }
+
+    /// `url`'s bytes with its metadata edited: `drop` keys left out, `set` keys replaced or added.
+    static func edited(_ url: URL, drop: Set<String> = [], set: [(String, GGUFValue)] = []) throws -> [UInt8] {
+        let file = try GGUFFile(url: url)
+        var raw = RawGGUF()
+        raw.alignment = file.alignment
+        let replaced = Set(set.map(\.0))
+        raw.entries = file.metadata.filter { !drop.contains($0.key) && !replaced.contains($0.key) }.map { RawGGUF.entry($0.key, $0.value) }
+            + set.map { RawGGUF.entry($0.0, $0.1) }
+        raw.tensors = file.tensorInfos.map {
+            RawGGUF.tensor($0.name, ne: $0.dimensions.map(Int64.init), type: $0.type.rawValue, offset: UInt64($0.offset))
+        }
+        return raw.bytes + Array(file.file.bytes[file.dataOffset...])
+    }
+
+    @Test("a gemma2 GGUF without llama.cpp's optional keys reads with its defaults: window 4096, caps 50 and 30")
+    func gemma2Defaults() throws {
+        let url = try #require(Models.find("tiny-gemma2/f32.gguf"))
+        let dir = try Models.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func read(drop: Set<String> = [], set: [(String, GGUFValue)] = []) throws -> Hyperparameters {
+            let out = dir.appendingPathComponent("edited-\(UUID().uuidString).gguf")
+            try Data(try Self.edited(url, drop: drop, set: set)).write(to: out)
+            return try GGUFPlugin().read(out).hyperparameters
+        }
+        let original = try read()
+        #expect(original == (try GGUFPlugin().read(url)).hyperparameters, "the edited copy reads as the original")
+        let defaults = try read(drop: ["gemma2.attention.sliding_window", "gemma2.attn_logit_softcapping", "gemma2.final_logit_softcapping"])
+        #expect(defaults.slidingWindow == SlidingWindowAttention(window: 4096, slidingLayers: [true, false, true, false], ropeTheta: 10000))
+        #expect(defaults.attentionLogitSoftcap == 50 && defaults.finalLogitSoftcap == 30)
+        // A pattern and a base for the sliding layers, as llama.cpp reads them.
+        let swa = try read(set: [("gemma2.attention.sliding_window_pattern", .uint32(4)), ("gemma2.rope.freq_base_swa", .float32(5000))])
+        #expect(swa.slidingWindow == SlidingWindowAttention(window: 8, slidingLayers: [true, true, true, false], ropeTheta: 5000))
+        for (key, value, message) in [("gemma2.attention.sliding_window", GGUFValue.uint32(0), "always slides"),
+                                      ("gemma2.attn_logit_softcapping", .float32(0), "always divides"),
+                                      ("gemma2.final_logit_softcapping", .float32(-1), "always divides")] {
+            #expect { _ = try read(set: [(key, value)]) } throws: { error in
+                "\(error)".contains(key) && "\(error)".contains(message)
+            }
+        }
+    }
 }
 
 /// The real default model, SmolLM2-135M-Instruct Q4_1 (fetched by `make models`; the suite is skipped without

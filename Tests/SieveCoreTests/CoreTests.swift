@@ -262,7 +262,6 @@ final class ManagedBox<Value>: @unchecked Sendable {
     }
 
     @Test("Gemma 3 configs Sieve cannot run are errors naming the file and the problem", arguments: [
-        (#""attn_logit_softcapping": 50.0"#, "Gemma 2"),
         (#""use_bidirectional_attention": true"#, "EmbeddingGemma"),
         (#""layer_types": ["sliding_attention"]"#, "1 entries for 4 layers"),
         (#""layer_types": ["local", "global", "local", "global"]"#, "layer_types[0]"),
@@ -274,12 +273,33 @@ final class ManagedBox<Value>: @unchecked Sendable {
         Self.expectError(message) { try Self.gemma3(extra) }
     }
 
-    @Test func gemma3MultimodalCheckpointsAreNamedAsSuch() {
-        #expect {
-            _ = try HFConfig.read(try JSONValue.parse(#"{"model_type": "gemma3", "text_config": {}}"#, source: "c"), source: "config.json")
-        } throws: { error in
-            error.localizedDescription.contains("multimodal") && error.localizedDescription.contains("gemma3_text")
+    @Test func gemma3MultimodalCheckpointsReadTheirTextConfig() throws {
+        // Gemma 3 4B's config.json leaves most of text_config to transformers' defaults.
+        let text = #"{"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3", "mm_tokens_per_image": 256, "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text", "num_hidden_layers": 34, "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "sliding_window": 1024}, "vision_config": {"hidden_size": 1152, "model_type": "siglip_vision_model"}}"#
+        let (arch, hp) = try HFConfig.read(try JSONValue.parse(text, source: "c"), source: "config.json")
+        #expect(arch == .gemma3)
+        #expect(hp.hiddenSize == 2560 && hp.layerCount == 34 && hp.headCount == 8 && hp.kvHeadCount == 4 && hp.headDim == 256)
+        #expect(hp.vocabSize == 262_208 && hp.ropeTheta == 1_000_000 && hp.ropeScaling == .linear(factor: 8))
+        #expect(hp.slidingWindow?.window == 1024 && hp.slidingWindow?.slidingLayers == SlidingWindowAttention.pattern(6, layers: 34))
+        Self.expectError("text_config") {
+            try HFConfig.read(try JSONValue.parse(#"{"model_type": "gemma3"}"#, source: "c"), source: "config.json").1
         }
+    }
+
+    @Test func gemma2ConfigsReadTransformersDefaults() throws {
+        func gemma2(_ extra: String) throws -> Hyperparameters {
+            let text = #"{"model_type": "gemma2", "hidden_size": 2304, "intermediate_size": 9216, "num_hidden_layers": 4"# + extra + "}"
+            return try HFConfig.read(try JSONValue.parse(text, source: "c"), source: "config.json").1
+        }
+        // Gemma2Config's defaults: even layers slide (window 4096) on the model's RoPE, caps 50 and 30.
+        let defaults = try gemma2("")
+        #expect(defaults.slidingWindow == SlidingWindowAttention(window: 4096, slidingLayers: [true, false, true, false], ropeTheta: 10000))
+        #expect(defaults.attentionLogitSoftcap == 50 && defaults.finalLogitSoftcap == 30 && defaults.attentionScale == nil)
+        #expect(defaults.vocabSize == 256_000 && defaults.contextLength == 8192 && defaults.headDim == 256 && defaults.tiedEmbeddings)
+        // Gemma 2 27B: query_pre_attn_scalar 144 on heads of 128; null caps are none.
+        let large = try gemma2(#", "head_dim": 128, "query_pre_attn_scalar": 144, "attn_logit_softcapping": null, "final_logit_softcapping": null"#)
+        #expect(large.attentionScale == 1 / 144.0.squareRoot() && large.attentionLogitSoftcap == nil && large.finalLogitSoftcap == nil)
+        Self.expectError("attn_logit_softcapping") { try gemma2(#", "attn_logit_softcapping": "high""#) }
     }
 
     @Test func llama3ParametersAreRecoveredFromTheirFactors() throws {

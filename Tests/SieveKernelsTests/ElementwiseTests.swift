@@ -230,8 +230,9 @@ import Testing
 }
 
 @Suite struct AttentionTests {
-    @Test(arguments: [CacheView.Element.f32, .f16])
-    func causalAttentionMatchesReference(element: CacheView.Element) {
+    /// With `softcap` (Gemma 2's scores c·tanh(s/c)) too: the capped output must also differ from the uncapped one.
+    @Test(arguments: [CacheView.Element.f32, .f16], [nil, Float(1.5)])
+    func causalAttentionMatchesReference(element: CacheView.Element, softcap: Float?) {
         let heads = 6, kvHeads = 2, dim = 40, maxPositions = 32, firstPosition = 5, tokens = 7
         var rng = SplitMix64(seed: 21)
         let elementBytes = element == .f32 ? 4 : 2
@@ -251,12 +252,19 @@ import Testing
         let pool = ThreadPool(threads: 2)
         let scale = 1 / Float(dim).squareRoot()
         Attention.causal(queries: queries, queryStride: heads * dim, keys: keys, values: values, heads: heads, kvHeads: kvHeads,
-                         headDimension: dim, firstPosition: firstPosition, tokens: tokens, scale: scale, output: &fast,
-                         outputStride: heads * dim, scratch: scratch, pool: pool)
+                         headDimension: dim, firstPosition: firstPosition, tokens: tokens, scale: scale, softcap: softcap,
+                         output: &fast, outputStride: heads * dim, scratch: scratch, pool: pool)
         Attention.causalReference(queries: queries, queryStride: heads * dim, keys: keys, values: values, heads: heads, kvHeads: kvHeads,
-                                  headDimension: dim, firstPosition: firstPosition, tokens: tokens, scale: scale, output: &ref,
-                                  outputStride: heads * dim)
+                                  headDimension: dim, firstPosition: firstPosition, tokens: tokens, scale: scale, softcap: softcap,
+                                  output: &ref, outputStride: heads * dim)
         #expect(worstRatio(fast, ref, scale: [Float](repeating: 1, count: ref.count), tolerance: 1e-5) <= 1)
+        if softcap != nil {
+            var uncapped = ref
+            Attention.causalReference(queries: queries, queryStride: heads * dim, keys: keys, values: values, heads: heads, kvHeads: kvHeads,
+                                      headDimension: dim, firstPosition: firstPosition, tokens: tokens, scale: scale,
+                                      output: &uncapped, outputStride: heads * dim)
+            #expect(zip(uncapped, ref).map { abs($0 - $1) }.max()! > 0.05, "the cap must matter on these scores")
+        }
     }
 
     @Test(arguments: [CacheView.Element.f32, .f16])

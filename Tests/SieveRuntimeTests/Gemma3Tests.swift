@@ -21,17 +21,7 @@ struct Gemma3Tests {
     /// Expects `graph`'s outputs on the reference ids within float32 tolerance of the float64 pass and within
     /// `llamaCppLogits` of libllama's; `variant` is "" or "softcap.".
     static func expectReferenceOutputs(_ graph: ModelGraph, _ what: String, variant: String = "") throws {
-        let llama = try Fixtures.references("tiny-gemma3/ref-llama-cpp.safetensors")
-        let float64 = try Fixtures.references("tiny-gemma3/ref.safetensors")
-        let model = try Model(graph: graph)
-        let out = try model.allOutputs(try Fixtures.inputIDs(llama))
-        let dExact = maxAbsDifference(out.logits, try Fixtures.floats(float64, variant + "logits"))
-        let dLlama = maxAbsDifference(out.logits, try Fixtures.floats(llama, variant + "logits.f32"))
-        let dHidden = maxAbsDifference(out.hidden, try Fixtures.floats(float64, "hidden_last"))
-        print("\(what): max |Δlogit| \(dExact) against float64, \(dLlama) against llama.cpp; max |Δhidden_last| \(dHidden)")
-        #expect(dExact <= Tolerance.float32Logits, "\(what) against the float64 pass")
-        #expect(dHidden <= Tolerance.float32Activations, "\(what) hidden against the float64 pass")
-        #expect(dLlama <= llamaCppLogits, "\(what) against llama.cpp")
+        try Fixtures.expectReferenceOutputs(graph, what, model: "tiny-gemma3", variant: variant, llamaCpp: llamaCppLogits)
     }
 
     @Test("the folder and llama.cpp's GGUF read as Gemma 3: sliding layers, their RoPE, output norms, scaled embeddings",
@@ -152,6 +142,46 @@ struct Gemma3Tests {
         let name = "model.layers.5.post_attention_layernorm.weight"
         #expect(maxAbsDifference(try #require(written2[name]).floats(), try #require(original[name]).floats()) <= 1e-7)
         try Self.expectReferenceOutputs(try SafetensorsPlugin().read(folder), "GGUF → hf")
+    }
+
+    @Test("a multimodal checkpoint (Gemma3ForConditionalGeneration) runs its language model; the vision tower is not read",
+          arguments: ["language_model.model.", "model.language_model."])
+    func multimodalCheckpoint(_ prefix: String) throws {
+        let scratch = try Fixtures.scratchFolder("gemma3")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let fm = FileManager.default
+        let source = try Fixtures.url("tiny-gemma3/hf")
+        let folder = scratch.appendingPathComponent("multimodal")
+        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+        for name in try fm.contentsOfDirectory(atPath: source.path) where name.hasPrefix("tokenizer") || name.hasPrefix("special") {
+            try fm.createSymbolicLink(at: folder.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent(name))
+        }
+        // The language model's config as text_config, beside a vision config, as transformers writes Gemma3Config.
+        var text = try #require(try JSONSerialization.jsonObject(with: try Data(contentsOf: source.appendingPathComponent("config.json"))) as? [String: Any])
+        text["architectures"] = nil
+        let config: [String: Any] = ["architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3", "text_config": text,
+                                     "vision_config": ["model_type": "siglip_vision_model", "hidden_size": 8], "mm_tokens_per_image": 4,
+                                     "image_token_index": 511]
+        try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
+        // The text model's tensors under the multimodal prefix, with a vision tower and projector beside them.
+        var tensors = TensorStore()
+        for var tensor in try SafetensorsPlugin().readTensors(source.appendingPathComponent("model.safetensors")).tensors.all {
+            tensor.name = prefix + tensor.name.dropFirst("model.".count)
+            tensors.insert(tensor)
+        }
+        let outer = prefix.hasPrefix("model.") ? "model." : ""
+        tensors.insert(Tensor(name: outer + "vision_tower.vision_model.embeddings.patch_embedding.weight", shape: [8, 3, 2, 2],
+                              floats: (0..<96).map { Float($0) / 96 }))
+        tensors.insert(Tensor(name: outer + "multi_modal_projector.mm_input_projection_weight", shape: [8, 64], floats: [Float](repeating: 0.5, count: 512)))
+        try SafetensorsPlugin().writeTensors(tensors, metadata: [("format", "pt")], to: folder.appendingPathComponent("model.safetensors"),
+                                             options: WriteOptions())
+        let graph = try SafetensorsPlugin().read(folder)
+        #expect(graph.architecture == .gemma3 && graph.tensors.all.allSatisfy { !$0.name.contains("vision") && !$0.name.contains("multi_modal") })
+        try Self.expectReferenceOutputs(graph, "multimodal checkpoint (\(prefix))")
+        // Written back, it is the text model alone.
+        let out = scratch.appendingPathComponent("text")
+        try SafetensorsPlugin().write(graph, to: out, options: WriteOptions())
+        #expect(try JSONValue.parse(contentsOf: out.appendingPathComponent("config.json"))["model_type"]?.stringValue == "gemma3_text")
     }
 
     @Test("a window or pattern llama.cpp would not assume is written as keys, and read back")

@@ -94,15 +94,44 @@ enum Fixtures {
     /// A Hugging Face folder in `scratch` holding fixture folder `weights`' files (linked) with fixture file `config`
     /// as its config.json.
     static func folder(_ weights: String, config: String, in scratch: URL) throws -> URL {
+        try folder(weights, config: try Data(contentsOf: try url(config)), named: (config as NSString).lastPathComponent, in: scratch)
+    }
+
+    /// The same with `edit` applied to the members of `weights`' own config.json (a key set to `NSNull()` is
+    /// written as null; `remove` lists keys to leave out).
+    static func folder(_ weights: String, editing edit: [String: Any], removing remove: [String] = [], in scratch: URL) throws -> URL {
+        var config = try #require(try JSONSerialization.jsonObject(with: try Data(contentsOf: try url(weights + "/config.json"))) as? [String: Any])
+        for (key, value) in edit { config[key] = value }
+        for key in remove { config[key] = nil }
+        return try folder(weights, config: try JSONSerialization.data(withJSONObject: config), named: "edited-\(UUID().uuidString)", in: scratch)
+    }
+
+    private static func folder(_ weights: String, config: Data, named name: String, in scratch: URL) throws -> URL {
         let fm = FileManager.default
         let source = try url(weights)
-        let folder = scratch.appendingPathComponent("hf-" + (config as NSString).lastPathComponent)
+        let folder = scratch.appendingPathComponent("hf-" + name)
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
         for name in try fm.contentsOfDirectory(atPath: source.path) where name != "config.json" && !name.hasPrefix("config-") {
             try fm.createSymbolicLink(at: folder.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent(name))
         }
-        try fm.copyItem(at: try url(config), to: folder.appendingPathComponent("config.json"))
+        try config.write(to: folder.appendingPathComponent("config.json"))
         return folder
+    }
+
+    /// Expects `graph`'s outputs on fixture `model`'s reference ids within float32 tolerance of its float64 pass
+    /// (`ref.safetensors`) and within `llamaCpp` of libllama's (`ref-llama-cpp.safetensors`); `variant` prefixes the
+    /// reference tensors' names (e.g. "softcap.").
+    static func expectReferenceOutputs(_ graph: ModelGraph, _ what: String, model: String, variant: String = "", llamaCpp: Float) throws {
+        let llama = try references(model + "/ref-llama-cpp.safetensors")
+        let float64 = try references(model + "/ref.safetensors")
+        let out = try Model(graph: graph).allOutputs(try inputIDs(llama))
+        let dExact = maxAbsDifference(out.logits, try floats(float64, variant + "logits"))
+        let dLlama = maxAbsDifference(out.logits, try floats(llama, variant + "logits.f32"))
+        let dHidden = maxAbsDifference(out.hidden, try floats(float64, "hidden_last"))
+        print("\(what): max |Δlogit| \(dExact) against float64, \(dLlama) against llama.cpp; max |Δhidden_last| \(dHidden)")
+        #expect(dExact <= Tolerance.float32Logits, "\(what) against the float64 pass")
+        #expect(dHidden <= Tolerance.float32Activations, "\(what) hidden against the float64 pass")
+        #expect(dLlama <= llamaCpp, "\(what) against llama.cpp")
     }
 
     /// The tensors of a reference file.
