@@ -85,10 +85,11 @@ public enum Activations {
         while i < count { x[i] *= factor; i += 1 }
     }
 
-    /// Soft cap `x[i] = cap·tanh(x[i] / cap)` (Gemma's final logits), in Float.
+    /// Soft cap `x[i] = cap·tanh(x[i] / cap)` (Gemma's logits, Gemma 2's attention scores), vectorized
+    /// (`vectorTanh`).
     public static func softcap(_ x: UnsafeMutablePointer<Float>, cap: Float, count: Int) {
         let inverse = 1 / cap
-        for i in 0..<count { x[i] = cap * Foundation.tanh(x[i] * inverse) }
+        map(x, x, count, { cap * vectorTanh($0 * inverse) }, scalar: { cap * Foundation.tanh($0 * inverse) })
     }
 
     /// Residual add: `y[i] += x[i]`.

@@ -43,3 +43,20 @@ func vectorErf(_ x: SIMD16<Float>) -> SIMD16<Float> {
     let sign = unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x8000_0000
     return unsafeBitCast(unsafeBitCast(y, to: SIMD16<UInt32>.self) | sign, to: SIMD16<Float>.self)
 }
+
+/// `tanh` for 16 lanes: `(1 − e) / (1 + e)` with `e = exp(−2|x|)`, the sign of `x`, and below |x| = 1/8 (where
+/// `1 − e` cancels) its odd series to x⁷, so small inputs keep their relative precision. Saturates at ±1.
+@inline(__always)
+func vectorTanh(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    let a = absolute(x)
+    let e = vectorExp(-2 * a)
+    var t = (1 - e) / (1 + e)
+    let a2 = a * a
+    var series = SIMD16<Float>(repeating: -17 / 315)
+    series = series * a2 + 2 / 15
+    series = series * a2 - 1 / 3
+    series = (series * a2 + 1) * a
+    t.replace(with: series, where: a .< 0.125)
+    let sign = unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x8000_0000
+    return unsafeBitCast(unsafeBitCast(t, to: SIMD16<UInt32>.self) | sign, to: SIMD16<Float>.self)
+}

@@ -183,7 +183,9 @@ import Testing
     @Test func softcapMatchesReferenceAndBounds() {
         var rng = SplitMix64(seed: 11)
         let cap: Float = 30
-        let x = rng.floats(4099, scale: 200) + [0, -0.0, 1e-20, 1e6, -1e6, .infinity, -.infinity]
+        // Logits of every size: small ones (|x/cap| below the vectorized tanh's series bound 1/8) keep their relative
+        // precision, large ones saturate.
+        let x = rng.floats(4099, scale: 200) + rng.floats(1021, scale: 4) + [0, -0.0, 1e-20, 1e6, -1e6, .infinity, -.infinity]
         var fast = x, ref = x
         Activations.softcap(&fast, cap: cap, count: x.count)
         Activations.softcapReference(&ref, cap: cap, count: x.count)
@@ -191,6 +193,8 @@ import Testing
         #expect(fast.allSatisfy { abs($0) <= cap })
         // Small logits pass almost unchanged; the order of logits is kept.
         #expect(abs(fast[x.count - 5] - 1e-20) < 1e-25)
+        let small = (0..<x.count).filter { abs(x[$0]) < cap / 8 && x[$0] != 0 }
+        #expect(small.count > 500 && small.allSatisfy { abs(fast[$0] - ref[$0]) <= 1e-6 * abs(ref[$0]) }, "relative precision of small values")
         // Huge and infinite logits saturate at ±cap.
         #expect(Array(fast.suffix(4)) == [cap, -cap, cap, -cap])
     }

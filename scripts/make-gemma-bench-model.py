@@ -1,31 +1,40 @@
 #!/usr/bin/env python3
-"""Write a random-weight GGUF with Gemma 3 270M's shapes, to measure decode speed where no real checkpoint can be
-fetched (only PyPI is reachable from the machines Sieve is developed on).
+"""Write a random-weight GGUF with Gemma 3 270M's or Gemma 2 2B's shapes, to measure decode speed where no real
+checkpoint can be fetched (only PyPI is reachable from the machines Sieve is developed on).
 
-    scripts/make-gemma3-bench-model.py OUT.gguf
+    scripts/make-gemma-bench-model.py [--arch gemma3|gemma2] OUT.gguf
 
-Gemma 3 270M: hidden 640, FFN 2048, 18 layers, 4 heads / 1 KV head of 256, vocabulary 262144, sliding window 512
-(llama.cpp's default pattern: every sixth layer global), RoPE bases 1e6 / 1e4, tied embeddings. The weights are
-f16 (matrices N(0, 0.02²), norm weights 1), the vocabulary is a placeholder SentencePiece one of the same size
-(`<unk>`, `<s>`, `</s>`, the 256 byte tokens, then `▁tokN`). Quantize it with llama.cpp's `llama-quantize`, then
-compare `sieve bench` with `llama-bench` on the same file. Decode speed does not depend on the weights' values;
-the texts generated are meaningless.
+Gemma 3 270M (the default): hidden 640, FFN 2048, 18 layers, 4 heads / 1 KV head of 256, per-head q/k norms,
+vocabulary 262144, sliding window 512 (llama.cpp's default pattern: every sixth layer global), RoPE bases 1e6 / 1e4.
+Gemma 2 2B: hidden 2304, FFN 9216, 26 layers, 8 heads / 4 KV heads of 256, vocabulary 256000, sliding window 4096
+on every other layer, RoPE base 1e4, attention scores soft-capped at 50 and logits at 30.
+Both: tied embeddings, weights f16 (matrices N(0, 0.02²), norm weights 1), a placeholder SentencePiece vocabulary
+of the model's size (`<unk>`, `<s>`, `</s>`, the 256 byte tokens, then `▁tokN`). Quantize it with llama.cpp's
+`llama-quantize`, then compare `sieve bench` with `llama-bench` on the same file. Decode speed does not depend on
+the weights' values; the texts generated are meaningless.
 
 Needs numpy and gguf-py (`pip install gguf`).
 """
-import sys
+import argparse
 
 import numpy as np
 import gguf
 
-HIDDEN, FF, LAYERS, HEADS, KV_HEADS, HEAD_DIM, VOCAB, WINDOW = 640, 2048, 18, 4, 1, 256, 262144, 512
+# hidden, FFN, layers, heads, KV heads, head size, vocabulary, window, RoPE base, context.
+SHAPES = {
+    "gemma3": (640, 2048, 18, 4, 1, 256, 262144, 512, 1_000_000.0, 32768),
+    "gemma2": (2304, 9216, 26, 8, 4, 256, 256000, 4096, 10_000.0, 8192),
+}
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", choices=sorted(SHAPES), default="gemma3")
+    parser.add_argument("out")
+    args = parser.parse_args()
+    HIDDEN, FF, LAYERS, HEADS, KV_HEADS, HEAD_DIM, VOCAB, WINDOW, ROPE_BASE, CONTEXT = SHAPES[args.arch]
     rng = np.random.default_rng(0)
-    writer = gguf.GGUFWriter(sys.argv[1], "gemma3")
+    writer = gguf.GGUFWriter(args.out, args.arch)
 
     def matrix(rows, cols):
         return (0.02 * rng.standard_normal((rows, cols), dtype=np.float32)).astype(np.float16)
@@ -40,8 +49,9 @@ def main():
         writer.add_tensor(b + "attn_q.weight", matrix(HEADS * HEAD_DIM, HIDDEN))
         writer.add_tensor(b + "attn_k.weight", matrix(KV_HEADS * HEAD_DIM, HIDDEN))
         writer.add_tensor(b + "attn_v.weight", matrix(KV_HEADS * HEAD_DIM, HIDDEN))
-        writer.add_tensor(b + "attn_q_norm.weight", ones(HEAD_DIM))
-        writer.add_tensor(b + "attn_k_norm.weight", ones(HEAD_DIM))
+        if args.arch == "gemma3":
+            writer.add_tensor(b + "attn_q_norm.weight", ones(HEAD_DIM))
+            writer.add_tensor(b + "attn_k_norm.weight", ones(HEAD_DIM))
         writer.add_tensor(b + "attn_output.weight", matrix(HIDDEN, HEADS * HEAD_DIM))
         writer.add_tensor(b + "post_attention_norm.weight", ones(HIDDEN))
         writer.add_tensor(b + "ffn_norm.weight", ones(HIDDEN))
@@ -51,8 +61,8 @@ def main():
         writer.add_tensor(b + "post_ffw_norm.weight", ones(HIDDEN))
     writer.add_tensor("output_norm.weight", ones(HIDDEN))
 
-    writer.add_name("gemma-3-270m-shaped random weights")
-    writer.add_context_length(32768)
+    writer.add_name(("gemma-3-270m" if args.arch == "gemma3" else "gemma-2-2b") + "-shaped random weights")
+    writer.add_context_length(CONTEXT)
     writer.add_embedding_length(HIDDEN)
     writer.add_block_count(LAYERS)
     writer.add_feed_forward_length(FF)
@@ -61,8 +71,11 @@ def main():
     writer.add_key_length(HEAD_DIM)
     writer.add_value_length(HEAD_DIM)
     writer.add_layer_norm_rms_eps(1e-6)
-    writer.add_rope_freq_base(1_000_000.0)
+    writer.add_rope_freq_base(ROPE_BASE)
     writer.add_sliding_window(WINDOW)
+    if args.arch == "gemma2":
+        writer.add_attn_logit_softcapping(50.0)
+        writer.add_final_logit_softcapping(30.0)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
 
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
