@@ -34,6 +34,7 @@ enum GGUFModelReader {
         let gemma = architecture.isGemma
             ? try gemmaSettings(architecture, file, keys: keys, layers: layers, hidden: hidden, heads: heads, headDim: headDim, ropeTheta: ropeTheta)
             : nil
+        let sliding = architecture.isGemma ? gemma?.slidingWindow : try slidingWindow(file, keys: keys, layers: layers, ropeTheta: ropeTheta)
         let hp = Hyperparameters(
             vocabSize: vocab, hiddenSize: hidden, intermediateSize: try keys.int("feed_forward_length"),
             layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
@@ -44,7 +45,7 @@ enum GGUFModelReader {
             ropeDimensions: rotary == headDim ? nil : rotary,
             tiedEmbeddings: file.tensorInfo("output.weight") == nil,
             ropeScaling: architecture == .gpt2 ? nil : try ropeScaling(file, keys: keys),
-            slidingWindow: gemma?.slidingWindow, attentionScale: gemma?.attentionScale, finalLogitSoftcap: gemma?.finalSoftcap,
+            slidingWindow: sliding, attentionScale: gemma?.attentionScale, finalLogitSoftcap: gemma?.finalSoftcap,
             attentionLogitSoftcap: gemma?.attentionSoftcap)
         try hp.validate(source: path)
 
@@ -148,6 +149,26 @@ enum GGUFModelReader {
         return (sliding, scalar == Double(headDim) ? nil : 1 / scalar.squareRoot(),
                 try softcap("final_logit_softcapping", defaults.finalSoftcap),
                 architecture == .gemma2 ? try softcap("attn_logit_softcapping", defaults.attentionSoftcap) : nil)
+    }
+
+    /// The sliding layers Sieve writes for a Llama (Mistral), Qwen2 or Qwen3 model with a window: `attention.sliding_window`
+    /// and the `attention.sliding_window_pattern` flags (every layer without them). llama.cpp reads neither for these
+    /// architectures and attends globally.
+    static func slidingWindow(_ file: GGUFFile, keys: MetadataReader, layers: Int, ropeTheta: Double) throws -> SlidingWindowAttention? {
+        let window = try keys.int("attention.sliding_window", default: 0)
+        guard window > 0 else { return nil }
+        let patternKey = keys.prefix + ".attention.sliding_window_pattern"
+        var layout = Array(repeating: true, count: layers)
+        if let value = file[patternKey] {
+            guard case let .array(.bool(flags)) = value else {
+                throw GGUFError.wrongValueType(path: file.path, key: patternKey, expected: "array[bool]", found: value.typeDescription)
+            }
+            guard flags.count == layers else {
+                throw GGUFError.invalidValue(path: file.path, key: patternKey, reason: "has \(flags.count) entries for \(layers) layers")
+            }
+            layout = flags
+        }
+        return layout.contains(true) ? SlidingWindowAttention(window: window, slidingLayers: layout, ropeTheta: ropeTheta) : nil
     }
 
     /// The tensor in which llama.cpp stores per-pair RoPE frequency divisors (Llama 3.1's scaling).

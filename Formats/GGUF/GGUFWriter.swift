@@ -84,6 +84,9 @@ public enum GGUFWriter {
                 throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's gemma2 always soft-caps the attention scores and the logits (50 and 30 when the file has no key), but the model does not")
             }
         }
+        if !graph.architecture.isGemma, let sliding = hp.slidingWindow, sliding.ropeTheta != hp.ropeTheta {
+            throw GGUFError.cannotWrite(path: path, reason: "the sliding layers' RoPE base \(sliding.ropeTheta) differs from the model's, which llama.cpp's \(graph.architecture.rawValue) cannot say")
+        }
         for (i, block) in graph.blocks.enumerated() {
             if case .blocked = block.feedForward.layout {
                 throw GGUFError.cannotWrite(path: path, reason: "block \(i) has a blocked (neuron-permuted) FFN layout that GGUF cannot describe; write a .sieve bundle, or convert the dense source model")
@@ -235,6 +238,11 @@ public enum GGUFWriter {
             if let cap = hp.finalLogitSoftcap { m.append(("\(arch).final_logit_softcapping", .float32(Float(cap)))) }
             if graph.architecture.isGemma {
                 m += gemmaWindowEntries(graph.architecture, hp)
+            } else if let sliding = hp.slidingWindow {
+                // llama.cpp's llama, qwen2 and qwen3 read neither key (they attend globally, as llama.cpp runs Mistral
+                // 7B v0.1); Sieve reads both back.
+                m.append(("\(arch).attention.sliding_window", .uint32(UInt32(clamping: sliding.window))))
+                m.append(("\(arch).attention.sliding_window_pattern", .array(.bool(sliding.slidingLayers))))
             }
         }
         m.append(("general.file_type", u32(fileType(graph, entries: entries))))

@@ -76,10 +76,10 @@ public enum GraphBuilder {
         let rope: RoPE? = hp.ropeTheta.map {
             RoPE(theta: $0, dimensions: hp.ropeDimensions ?? hp.headDim, style: .halfSplit, scaling: hp.ropeScaling)
         }
-        /// A sliding layer's RoPE: Gemma 3's has its own base and is never frequency-scaled; Gemma 2's is the model's.
+        /// A sliding layer's RoPE: Gemma 3's has its own base and is never frequency-scaled; the others' is the model's.
         let slidingRoPE = hp.slidingWindow.map {
             RoPE(theta: $0.ropeTheta, dimensions: hp.ropeDimensions ?? hp.headDim, style: .halfSplit,
-                 scaling: architecture == .gemma2 ? hp.ropeScaling : nil)
+                 scaling: architecture == .gemma3 ? nil : hp.ropeScaling)
         }
         let ffnKind: FeedForwardKind
         switch (architecture, hp.activation) {

@@ -1,5 +1,8 @@
 /// Maps a Hugging Face `config.json` to and from the IR's architecture and hyperparameters.
 public enum HFConfig {
+    /// The `model_type` values Sieve reads (`gemma3`: the multimodal checkpoints' language model).
+    public static let supportedModelTypes = ["llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
+
     /// Reads the architecture and hyperparameters from a parsed `config.json`.
     public static func read(_ config: JSONValue, source: String) throws -> (Architecture, Hyperparameters) {
         guard config.objectMembers != nil else {
@@ -15,8 +18,10 @@ public enum HFConfig {
             }
             return try read(.object(members.filter { $0.0 != "model_type" } + [("model_type", .string("gemma3_text"))]), source: source + " (text_config)")
         }
-        guard let arch = modelType == "gemma3_text" ? .gemma3 : Architecture(rawValue: modelType) else {
-            throw SieveCoreError.unsupportedArchitecture(source: source, name: modelType, supported: Architecture.supportedNames)
+        // Mistral's layout is Llama's (llama.cpp converts it as llama), with a sliding window on every layer.
+        let aliases: [String: Architecture] = ["gemma3_text": .gemma3, "mistral": .llama]
+        guard let arch = aliases[modelType] ?? Architecture(rawValue: modelType) else {
+            throw SieveCoreError.unsupportedArchitecture(source: source, name: modelType, supported: supportedModelTypes)
         }
         func int(_ keys: String..., default value: Int? = nil) throws -> Int {
             for key in keys {
@@ -62,14 +67,29 @@ public enum HFConfig {
             let headDim = try int("head_dim", default: hidden / heads)
             let tied = config["tie_word_embeddings"]?.boolValue ?? false
             let rope = try ropeSettings(config, source: source)
+            let layers = try int("num_hidden_layers")
+            guard (1...4096).contains(layers) else {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "num_hidden_layers", reason: "\(layers) is out of range 1…4096")
+            }
+            // Mistral slides every layer when `sliding_window` is set; Qwen2 and Qwen3 only with `use_sliding_window`,
+            // the layers from `max_window_layers` on (or as `layer_types` lists them).
+            var slidingWindow: SlidingWindowAttention?
+            if let w = config["sliding_window"], !w.isNull, modelType == "mistral" || config["use_sliding_window"]?.boolValue == true {
+                let firstSliding = modelType == "mistral" ? 0 : try int("max_window_layers", default: 28)
+                let layout = try slidingLayers(config, source: source) ?? (0..<layers).map { $0 >= firstSliding }
+                if layout.contains(true) {
+                    slidingWindow = SlidingWindowAttention(window: try int("sliding_window"), slidingLayers: layout, ropeTheta: rope.theta)
+                }
+            }
             hp = Hyperparameters(
                 vocabSize: try int("vocab_size"), hiddenSize: hidden, intermediateSize: try int("intermediate_size"),
-                layerCount: try int("num_hidden_layers"), headCount: heads,
+                layerCount: layers, headCount: heads,
                 kvHeadCount: try int("num_key_value_heads", default: heads), headDim: headDim,
                 contextLength: try int("max_position_embeddings", default: 2048),
                 normEpsilon: try double("rms_norm_eps", default: 1e-6), activation: try activation("hidden_act", default: "silu"),
                 ropeTheta: rope.theta, ropeDimensions: nil, positionOffset: 0,
-                tiedEmbeddings: tied, ropeScaling: rope.scaling)
+                tiedEmbeddings: tied, ropeScaling: rope.scaling,
+                slidingWindow: slidingWindow)
         case .gemma2, .gemma3:
             hp = try gemmaHyperparameters(config, architecture: arch, source: source, int: { try int($0, default: $1) },
                                           double: double, activation: { try activation("hidden_activation", default: "gelu_pytorch_tanh") })
@@ -164,17 +184,8 @@ public enum HFConfig {
         var rope = try ropeSettings(global, source: source)
         if global["rope_theta"] == nil && global["rope_parameters"]?["rope_theta"] == nil { rope.theta = defaults.ropeTheta }
         var sliding: [Bool]
-        if let types = config["layer_types"], !types.isNull {
-            guard let list = types.arrayItems else {
-                throw SieveCoreError.unexpectedJSON(source: source, path: "$.layer_types", expected: "an array of strings")
-            }
-            sliding = try list.enumerated().map { k, v in
-                switch v.stringValue {
-                case "sliding_attention": return true
-                case "full_attention": return false
-                default: throw SieveCoreError.unexpectedJSON(source: source, path: "$.layer_types[\(k)]", expected: "\"sliding_attention\" or \"full_attention\"")
-                }
-            }
+        if let listed = try slidingLayers(config, source: source) {
+            sliding = listed
         } else {
             let pattern = architecture == .gemma3 ? try int("sliding_window_pattern", defaults.slidingPattern) : defaults.slidingPattern
             guard pattern >= 0 else {
@@ -205,6 +216,21 @@ public enum HFConfig {
             slidingWindow: slidingWindow, attentionScale: scalar == Double(headDim) ? nil : 1 / scalar.squareRoot(),
             finalLogitSoftcap: try softcap("final_logit_softcapping", defaults.finalLogitSoftcap),
             attentionLogitSoftcap: try softcap("attn_logit_softcapping", defaults.attentionLogitSoftcap))
+    }
+
+    /// The sliding layers `layer_types` lists ("sliding_attention" or "full_attention" per layer); nil without it.
+    static func slidingLayers(_ config: JSONValue, source: String) throws -> [Bool]? {
+        guard let types = config["layer_types"], !types.isNull else { return nil }
+        guard let list = types.arrayItems else {
+            throw SieveCoreError.unexpectedJSON(source: source, path: "$.layer_types", expected: "an array of strings")
+        }
+        return try list.enumerated().map { k, v in
+            switch v.stringValue {
+            case "sliding_attention": return true
+            case "full_attention": return false
+            default: throw SieveCoreError.unexpectedJSON(source: source, path: "$.layer_types[\(k)]", expected: "\"sliding_attention\" or \"full_attention\"")
+            }
+        }
     }
 
     /// The `rope_scaling` object of a scaling; GGUF frequency factors are written as the `llama3` parameters that
@@ -293,9 +319,16 @@ public enum HFConfig {
         let eos = tokenizer?.eosID.map { JSONValue.int(Int64($0)) } ?? .null
         switch architecture {
         case .llama, .qwen2, .qwen3:
-            let className = [Architecture.llama: "LlamaForCausalLM", .qwen2: "Qwen2ForCausalLM", .qwen3: "Qwen3ForCausalLM"][architecture]!
+            // A sliding Llama is Mistral; Qwen2 and Qwen3 say which layers slide with `layer_types`.
+            let sliding = hp.slidingWindow
+            let mistral = architecture == .llama && sliding != nil
+            if let sliding, sliding.ropeTheta != hp.ropeTheta || (mistral && sliding.slidingLayers.contains(false)) {
+                throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): sliding layers with their own RoPE base, or a Llama whose layers do not all slide, have no config.json form")
+            }
+            let className = mistral ? "MistralForCausalLM"
+                : [Architecture.llama: "LlamaForCausalLM", .qwen2: "Qwen2ForCausalLM", .qwen3: "Qwen3ForCausalLM"][architecture]!
             m = [("architectures", .array([.string(className)])),
-                 ("model_type", .string(architecture.rawValue)),
+                 ("model_type", .string(mistral ? "mistral" : architecture.rawValue)),
                  ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
                  ("intermediate_size", .int(Int64(hp.intermediateSize))), ("num_hidden_layers", .int(Int64(hp.layerCount))),
                  ("num_attention_heads", .int(Int64(hp.headCount))), ("num_key_value_heads", .int(Int64(hp.kvHeadCount))),
@@ -303,6 +336,14 @@ public enum HFConfig {
                  ("rms_norm_eps", .double(hp.normEpsilon)), ("rope_theta", .double(hp.ropeTheta ?? 10000)),
                  ("hidden_act", act(hp.activation, tanhName: "gelu_pytorch_tanh")),
                  ("tie_word_embeddings", .bool(hp.tiedEmbeddings))]
+            if let sliding {
+                m.append(("sliding_window", .int(Int64(sliding.window))))
+                if !mistral {
+                    m += [("use_sliding_window", .bool(true)),
+                          ("max_window_layers", .int(Int64(sliding.slidingLayers.firstIndex(of: true) ?? hp.layerCount))),
+                          ("layer_types", .array(sliding.slidingLayers.map { .string($0 ? "sliding_attention" : "full_attention") }))]
+                }
+            }
             if let scaling = hp.ropeScaling {
                 m.append(("rope_scaling", try ropeScalingJSON(scaling, hp: hp, source: source)))
             }

@@ -6,9 +6,6 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
     /// every other layer sliding, attention scores soft-capped).
     case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3
 
-    /// Names of all supported architectures, for error messages.
-    public static var supportedNames: [String] { allCases.map(\.rawValue) }
-
     /// Gemma 2 or 3: embeddings × √hidden, (1 + weight) RMSNorms, norms of attention's and the FFN's outputs.
     public var isGemma: Bool { self == .gemma2 || self == .gemma3 }
 }
