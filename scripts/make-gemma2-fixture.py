@@ -484,11 +484,7 @@ def main():
             T, "f32.gguf run twice with bit-identical outputs", harness_check,
             runs={"f32.gguf": {k: outputs[k] for k in ("freq_scale_train", "rope_log", "rope_metadata_log",
                                                        "warnings")}},
-            warnings_note="the pooling_type warning follows from the harness's pooling NONE (embeddings output); "
-                          "libllama logs it for every model. The full-size SWA cache warning follows from "
-                          "llama_context_default_params' swa_full = true: the sliding layers' cache keeps every "
-                          "position and the window is applied by the mask, so the outputs are the same. No warning "
-                          "about missing or unused tensors.",
+            warnings_note=gemma3.WARNINGS_NOTE,
             runtime_notes="gemma2 in llama.cpp (src/models/gemma2.cpp): layer il slides iff il % 2 == 0 (pattern "
                           "2; no attention.sliding_window_pattern key), n_swa from attention.sliding_window "
                           "(default 4096), rope freq_base 1e4 (no key), one base on every layer, attention scale "

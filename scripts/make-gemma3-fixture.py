@@ -145,6 +145,12 @@ EXPECTED_WARNINGS = [
     "llama_kv_cache_iswa: using full-size SWA cache (ref: https://github.com/ggml-org/llama.cpp/pull/13194#issuecomment-2868343055)",
 ]
 
+# ref.json's account of the libllama warnings EXPECTED_WARNINGS allows (this script's and make-gemma2-fixture.py's).
+WARNINGS_NOTE = ("the pooling_type warning follows from the harness's pooling NONE (embeddings output); libllama logs "
+                 "it for every model. The full-size SWA cache warning follows from llama_context_default_params' "
+                 "swa_full = true: the sliding layers' cache keeps every position and the window is applied by the "
+                 "mask, so the outputs are the same. No warning about missing or unused tensors.")
+
 # As transformers 4.57.6 writes Gemma3TextConfig(vocab_size=512, hidden_size=64, intermediate_size=128,
 # num_hidden_layers=6, num_attention_heads=2, num_key_value_heads=1, head_dim=48, query_pre_attn_scalar=48,
 # sliding_window=8, sliding_window_pattern=6, max_position_embeddings=256, rope_theta=1e6,
@@ -972,11 +978,7 @@ def main():
             runs={f"{stem}.gguf": {k: outputs[stem][k] for k in ("freq_scale_train", "rope_log", "rope_metadata_log",
                                                                   "warnings")}
                   for stem in ggufs},
-            warnings_note="the pooling_type warning follows from the harness's pooling NONE (embeddings output); "
-                          "libllama logs it for every model. The full-size SWA cache warning follows from "
-                          "llama_context_default_params' swa_full = true: the sliding layers' cache keeps every "
-                          "position and the window is applied by the mask, so the outputs are the same. No warning "
-                          "about missing or unused tensors.",
+            warnings_note=WARNINGS_NOTE,
             softcap_hidden_last_equal=True,
             runtime_notes="gemma3 in llama.cpp: layer il is sliding iff il % 6 < 5 (default pattern 6; the GGUF "
                           "has no attention.sliding_window_pattern key), sliding layers use rope.freq_base_swa "
