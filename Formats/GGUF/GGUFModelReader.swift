@@ -34,7 +34,9 @@ enum GGUFModelReader {
         let gemma = architecture.isGemma
             ? try gemmaSettings(architecture, file, keys: keys, layers: layers, hidden: hidden, heads: heads, headDim: headDim, ropeTheta: ropeTheta)
             : nil
-        let sliding = architecture.isGemma ? gemma?.slidingWindow : try slidingWindow(file, keys: keys, layers: layers, ropeTheta: ropeTheta)
+        let sliding = architecture.isGemma ? gemma?.slidingWindow
+            : try slidingWindow(file, keys: keys, window: try keys.int("attention.sliding_window", default: 0), layers: layers,
+                                defaultPattern: 0, ropeTheta: ropeTheta)
         let hp = Hyperparameters(
             vocabSize: vocab, hiddenSize: hidden, intermediateSize: try keys.int("feed_forward_length"),
             layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
@@ -114,30 +116,15 @@ enum GGUFModelReader {
                               heads: Int, headDim: Int, ropeTheta: Double) throws
         -> (slidingWindow: SlidingWindowAttention?, attentionScale: Double?, finalSoftcap: Double?, attentionSoftcap: Double?) {
         let defaults = GemmaDefaults(architecture)
-        var sliding: SlidingWindowAttention?
         let windowKey = keys.prefix + ".attention.sliding_window"
         let window = try keys.int("attention.sliding_window", default: defaults.window ?? 0)
         if defaults.window != nil, window <= 0 {
             throw GGUFError.invalidValue(path: file.path, key: windowKey, reason: "\(window) must be positive: llama.cpp's \(keys.prefix) always slides")
         }
-        if window > 0 {
-            let patternKey = keys.prefix + ".attention.sliding_window_pattern"
-            var layout = SlidingWindowAttention.pattern(defaults.slidingPattern, layers: layers)
-            if let value = file[patternKey] {
-                if case let .array(.bool(flags)) = value {
-                    guard flags.count == layers else {
-                        throw GGUFError.invalidValue(path: file.path, key: patternKey, reason: "has \(flags.count) entries for \(layers) layers")
-                    }
-                    layout = flags
-                } else if let n = value.intValue, n >= 0 {
-                    layout = SlidingWindowAttention.pattern(n, layers: layers)
-                } else {
-                    throw GGUFError.wrongValueType(path: file.path, key: patternKey, expected: "array[bool] or a non-negative integer", found: value.typeDescription)
-                }
-            }
-            sliding = SlidingWindowAttention(window: window, slidingLayers: layout,
-                                             ropeTheta: try keys.double("rope.freq_base_swa", default: defaults.localRoPEBase ?? ropeTheta))
-        }
+        let sliding = window > 0
+            ? try slidingWindow(file, keys: keys, window: window, layers: layers, defaultPattern: defaults.slidingPattern,
+                                ropeTheta: try keys.double("rope.freq_base_swa", default: defaults.localRoPEBase ?? ropeTheta))
+            : nil
         let scalar = defaults.queryScalar(layers: layers, hidden: hidden, heads: heads, headDim: headDim)
         func softcap(_ key: String, _ value: Double?) throws -> Double? {
             let cap = try keys.double(key, default: value ?? 0)
@@ -151,22 +138,26 @@ enum GGUFModelReader {
                 architecture == .gemma2 ? try softcap("attn_logit_softcapping", defaults.attentionSoftcap) : nil)
     }
 
-    /// The sliding layers Sieve writes for a Llama (Mistral), Qwen2 or Qwen3 model with a window: `attention.sliding_window`
-    /// and the `attention.sliding_window_pattern` flags (every layer without them). llama.cpp reads neither for these
-    /// architectures and attends globally.
-    static func slidingWindow(_ file: GGUFFile, keys: MetadataReader, layers: Int, ropeTheta: Double) throws -> SlidingWindowAttention? {
-        let window = try keys.int("attention.sliding_window", default: 0)
+    /// Sliding layers of `window` positions (none when it is 0) as `attention.sliding_window_pattern` gives them: a
+    /// bool per layer, or every n-th layer global (0: every layer slides), `defaultPattern` without the key; nil when
+    /// no layer slides. Sieve writes both keys for a sliding Llama (Mistral), Qwen2 or Qwen3, which llama.cpp reads
+    /// for none of these architectures (it attends globally).
+    static func slidingWindow(_ file: GGUFFile, keys: MetadataReader, window: Int, layers: Int, defaultPattern: Int,
+                              ropeTheta: Double) throws -> SlidingWindowAttention? {
         guard window > 0 else { return nil }
         let patternKey = keys.prefix + ".attention.sliding_window_pattern"
-        var layout = Array(repeating: true, count: layers)
+        var layout = SlidingWindowAttention.pattern(defaultPattern, layers: layers)
         if let value = file[patternKey] {
-            guard case let .array(.bool(flags)) = value else {
-                throw GGUFError.wrongValueType(path: file.path, key: patternKey, expected: "array[bool]", found: value.typeDescription)
+            if case let .array(.bool(flags)) = value {
+                guard flags.count == layers else {
+                    throw GGUFError.invalidValue(path: file.path, key: patternKey, reason: "has \(flags.count) entries for \(layers) layers")
+                }
+                layout = flags
+            } else if let n = value.intValue, n >= 0 {
+                layout = SlidingWindowAttention.pattern(n, layers: layers)
+            } else {
+                throw GGUFError.wrongValueType(path: file.path, key: patternKey, expected: "array[bool] or a non-negative integer", found: value.typeDescription)
             }
-            guard flags.count == layers else {
-                throw GGUFError.invalidValue(path: file.path, key: patternKey, reason: "has \(flags.count) entries for \(layers) layers")
-            }
-            layout = flags
         }
         return layout.contains(true) ? SlidingWindowAttention(window: window, slidingLayers: layout, ropeTheta: ropeTheta) : nil
     }

@@ -82,23 +82,13 @@ struct Gemma2Tests {
         let scratch = try Fixtures.scratchFolder("gemma2")
         defer { try? FileManager.default.removeItem(at: scratch) }
 
-        let gguf = scratch.appendingPathComponent("out.gguf")
-        try GGUFPlugin().write(try Fixtures.graph("tiny-gemma2/hf"), to: gguf, options: WriteOptions())
-        let written = try GGUFFile(url: gguf)
-        let reference = try GGUFFile(url: try Fixtures.url("tiny-gemma2/f32.gguf"))
-        #expect(written["general.architecture"]?.stringValue == "gemma2")
-        #expect(Set(written.tensorInfos.map(\.name)) == Set(reference.tensorInfos.map(\.name)))
-        for info in reference.tensorInfos {
-            let mine = try written.tensor(try #require(written.tensorInfo(info.name)))
-            #expect(Array(mine.bytes) == Array(try reference.tensor(info).bytes), "\(info.name)")
-        }
-        for key in ["gemma2.attention.sliding_window", "gemma2.attention.key_length", "gemma2.attention.head_count_kv",
-                    "gemma2.embedding_length", "gemma2.block_count", "gemma2.context_length"] {
-            #expect(written[key]?.intValue == reference[key]?.intValue, "\(key)")
-        }
-        for key in ["gemma2.attn_logit_softcapping", "gemma2.final_logit_softcapping", "gemma2.attention.layer_norm_rms_epsilon"] {
-            #expect(written[key]?.doubleValue == reference[key]?.doubleValue, "\(key)")
-        }
+        let (written, _) = try Fixtures.expectConverterGGUF(
+            "tiny-gemma2", architecture: "gemma2", bitExact: true,
+            integerKeys: ["gemma2.attention.sliding_window", "gemma2.attention.key_length", "gemma2.attention.head_count_kv",
+                          "gemma2.embedding_length", "gemma2.block_count", "gemma2.context_length"],
+            numberKeys: ["gemma2.attn_logit_softcapping", "gemma2.final_logit_softcapping", "gemma2.attention.layer_norm_rms_epsilon"],
+            in: scratch)
+        let gguf = URL(fileURLWithPath: written.path)
         // llama.cpp's defaults hold (pattern 2, the sliding layers on the model's base): no keys override them.
         #expect(written["gemma2.attention.sliding_window_pattern"] == nil && written["gemma2.rope.freq_base_swa"] == nil)
         try Self.expectReferenceOutputs(try GGUFPlugin().read(gguf), "hf → GGUF")

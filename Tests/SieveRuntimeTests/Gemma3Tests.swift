@@ -105,24 +105,13 @@ struct Gemma3Tests {
         let scratch = try Fixtures.scratchFolder("gemma3")
         defer { try? FileManager.default.removeItem(at: scratch) }
 
-        let gguf = scratch.appendingPathComponent("out.gguf")
-        try GGUFPlugin().write(try Fixtures.graph("tiny-gemma3/hf"), to: gguf, options: WriteOptions())
-        let written = try GGUFFile(url: gguf)
-        let reference = try GGUFFile(url: try Fixtures.url("tiny-gemma3/f32.gguf"))
-        #expect(written["general.architecture"]?.stringValue == "gemma3")
-        #expect(Set(written.tensorInfos.map(\.name)) == Set(reference.tensorInfos.map(\.name)))
-        for info in reference.tensorInfos {
-            // The norms' 1 is added in float32, as the converter adds it: every tensor is the converter's, bit for bit.
-            let mine = try written.tensor(try #require(written.tensorInfo(info.name)))
-            #expect(Array(mine.bytes) == Array(try reference.tensor(info).bytes), "\(info.name)")
-        }
-        for key in ["gemma3.attention.sliding_window", "gemma3.attention.key_length", "gemma3.attention.head_count_kv",
-                    "gemma3.embedding_length", "gemma3.block_count"] {
-            #expect(written[key]?.intValue == reference[key]?.intValue, "\(key)")
-        }
-        for key in ["gemma3.rope.freq_base", "gemma3.rope.scaling.factor", "gemma3.attention.layer_norm_rms_epsilon"] {
-            #expect(written[key]?.doubleValue == reference[key]?.doubleValue, "\(key)")
-        }
+        // The norms' 1 is added in float32, as the converter adds it: every tensor is the converter's, bit for bit.
+        let (written, _) = try Fixtures.expectConverterGGUF(
+            "tiny-gemma3", architecture: "gemma3", bitExact: true,
+            integerKeys: ["gemma3.attention.sliding_window", "gemma3.attention.key_length", "gemma3.attention.head_count_kv",
+                          "gemma3.embedding_length", "gemma3.block_count"],
+            numberKeys: ["gemma3.rope.freq_base", "gemma3.rope.scaling.factor", "gemma3.attention.layer_norm_rms_epsilon"], in: scratch)
+        let gguf = URL(fileURLWithPath: written.path)
         // llama.cpp's defaults hold (pattern 6, base 10000): the keys that would override them are not written.
         #expect(written["gemma3.attention.sliding_window_pattern"] == nil && written["gemma3.rope.freq_base_swa"] == nil)
         try Self.expectReferenceOutputs(try GGUFPlugin().read(gguf), "hf → GGUF")

@@ -118,6 +118,28 @@ enum Fixtures {
         return folder
     }
 
+    /// Writes fixture `model`'s `hf/` as GGUF into `scratch` and expects what llama.cpp's converter wrote
+    /// (`model/f32.gguf`): the architecture, the same tensor names (with `bitExact`, every tensor bit for bit), and the
+    /// same `integerKeys` and `numberKeys`. Returns both files.
+    static func expectConverterGGUF(_ model: String, architecture: String, bitExact: Bool, integerKeys: [String],
+                                    numberKeys: [String] = [], in scratch: URL) throws -> (written: GGUFFile, reference: GGUFFile) {
+        let url = scratch.appendingPathComponent("out.gguf")
+        try GGUFPlugin().write(try graph(model + "/hf"), to: url, options: WriteOptions())
+        let written = try GGUFFile(url: url)
+        let reference = try GGUFFile(url: try self.url(model + "/f32.gguf"))
+        #expect(written["general.architecture"]?.stringValue == architecture)
+        #expect(Set(written.tensorInfos.map(\.name)) == Set(reference.tensorInfos.map(\.name)))
+        if bitExact {
+            for info in reference.tensorInfos {
+                let mine = try written.tensor(try #require(written.tensorInfo(info.name)))
+                #expect(Array(mine.bytes) == Array(try reference.tensor(info).bytes), "\(info.name)")
+            }
+        }
+        for key in integerKeys { #expect(written[key]?.intValue == reference[key]?.intValue, "\(key)") }
+        for key in numberKeys { #expect(written[key]?.doubleValue == reference[key]?.doubleValue, "\(key)") }
+        return (written, reference)
+    }
+
     /// Expects `graph`'s outputs on fixture `model`'s reference ids within float32 tolerance of its float64 pass
     /// (`ref.safetensors`) and within `llamaCpp` of libllama's (`ref-llama-cpp.safetensors`); `variant` prefixes the
     /// reference tensors' names (e.g. "softcap.").
