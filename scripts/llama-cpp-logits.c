@@ -2,13 +2,13 @@
  * llama-cpp-logits: run libllama on one batch of token ids and write its logits and final hidden states
  * (the embeddings output with pooling NONE, llama.cpp's `result_norm`) as raw little-endian float32 files.
  *
- * Used by scripts/make-rope-scaling-fixtures.py and scripts/make-qwen3-fixture.py, which compile it against a
- * built llama.cpp:
+ * Used by scripts/make-rope-scaling-fixtures.py, scripts/make-qwen3-fixture.py and the fixture scripts that import
+ * them (make-gemma3-, make-gemma2-, make-phi3-fixture.py), which compile it against a built llama.cpp:
  *
  *     cc -O2 -o llama-cpp-logits scripts/llama-cpp-logits.c -I LLAMA/include -I LLAMA/ggml/include \
  *        -L LLAMA/build/bin -lllama -Wl,-rpath,LLAMA/build/bin
  *
- * Usage: llama-cpp-logits MODEL.gguf OUT_PREFIX TOKEN_ID...
+ * Usage: llama-cpp-logits [--n-ctx N] MODEL.gguf OUT_PREFIX TOKEN_ID...
  * Writes OUT_PREFIX.logits.f32 ([n_tokens, n_vocab], row per position) and OUT_PREFIX.hidden.f32
  * ([n_tokens, n_embd]); prints one line "n_tokens n_vocab n_embd freq_scale_train" to stdout and the model
  * loader's RoPE lines (and any warning or error) to stderr.
@@ -16,6 +16,11 @@
  * Context: n_ctx 256, n_batch = n_ubatch = 256, F32 K and V cache, flash attention disabled, embeddings on with
  * pooling NONE (libllama then extracts logits and embeddings from the same decode), 2 threads. All tokens go in
  * one batch, sequence 0, positions 0..n-1, output requested at every position.
+ *
+ * --n-ctx N (optional, first) asks for n_ctx = n_batch = n_ubatch = N instead of 256; without it the harness runs
+ * exactly as before. libllama (0c1e57098) rounds n_ctx up to a multiple of 256 (llama_context's GGML_PAD(n_ctx,
+ * 256)), so only N > 256 changes the context it runs with: scripts/make-phi3-fixture.py asks for 512 to make
+ * libllama pick Phi-3's long RoPE factors (llama_model::get_rope_factors: long iff n_ctx_seq > n_ctx_orig_yarn).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,14 +54,25 @@ static int write_floats(const char * path, const float * data, size_t count) {
 }
 
 int main(int argc, char ** argv) {
-    if (argc < 4) {
-        fprintf(stderr, "usage: %s MODEL.gguf OUT_PREFIX TOKEN_ID...\n", argv[0]);
+    int first = 1;      /* argv index of MODEL.gguf */
+    int n_ctx = 256;
+    if (argc > 2 && strcmp(argv[1], "--n-ctx") == 0) {
+        char * end = NULL;
+        long value = strtol(argv[2], &end, 10);
+        if (*argv[2] == '\0' || *end != '\0' || value < 1 || value > 65536) {
+            fprintf(stderr, "llama-cpp-logits: bad --n-ctx %s (1..65536)\n", argv[2]);
+            return 2;
+        }
+        n_ctx = (int) value;
+        first = 3;
+    }
+    if (argc - first < 3) {
+        fprintf(stderr, "usage: %s [--n-ctx N] MODEL.gguf OUT_PREFIX TOKEN_ID...\n", argv[0]);
         return 2;
     }
-    const char * model_path = argv[1];
-    const char * prefix = argv[2];
-    const int n_tokens = argc - 3;
-    const int n_ctx = 256;
+    const char * model_path = argv[first];
+    const char * prefix = argv[first + 1];
+    const int n_tokens = argc - first - 2;
     if (n_tokens > n_ctx) {
         fprintf(stderr, "llama-cpp-logits: %d tokens do not fit a context of %d\n", n_tokens, n_ctx);
         return 2;
@@ -98,9 +114,10 @@ int main(int argc, char ** argv) {
     struct llama_batch batch = llama_batch_init(n_tokens, 0, 1);
     for (int i = 0; i < n_tokens; i++) {
         char * end = NULL;
-        long id = strtol(argv[3 + i], &end, 10);
-        if (*argv[3 + i] == '\0' || *end != '\0' || id < 0 || id >= n_vocab) {
-            fprintf(stderr, "llama-cpp-logits: bad token id %s\n", argv[3 + i]);
+        const char * arg = argv[first + 2 + i];
+        long id = strtol(arg, &end, 10);
+        if (*arg == '\0' || *end != '\0' || id < 0 || id >= n_vocab) {
+            fprintf(stderr, "llama-cpp-logits: bad token id %s\n", arg);
             return 2;
         }
         batch.token[i] = (llama_token) id;

@@ -10,20 +10,23 @@ The originals are the six float GGUFs that llama.cpp's `convert_hf_to_gguf.py` w
 two RoPE-scaling GGUFs of `tiny-llama-rope` (`llama3.gguf`, `linear.gguf`), which
 `scripts/make-rope-scaling-fixtures.py` writes into the repository's own model folder, `tiny-qwen3/f32.gguf`,
 which `scripts/make-qwen3-fixture.py` writes there, `tiny-gemma3/{f32,softcap}.gguf`, which
-`scripts/make-gemma3-fixture.py` writes there, and `tiny-gemma2/f32.gguf`, which `scripts/make-gemma2-fixture.py`
-writes there; these are read from the repository (DERIVED below; the four scripts call `make()` themselves).
+`scripts/make-gemma3-fixture.py` writes there, `tiny-gemma2/f32.gguf`, which `scripts/make-gemma2-fixture.py`
+writes there, and `tiny-phi3/{f32,longrope}.gguf`, which `scripts/make-phi3-fixture.py` writes there; these are
+read from the repository (DERIVED below; the five scripts call `make()` themselves).
 tiny-llama-rope's tensors come from another folder's weights (SOURCES: `../tiny-llama/hf/model.safetensors`),
 checked against that folder's `ref.json`. Tensors that have no safetensors source (`rope_freqs.weight`, which
-the converter computes for llama3 RoPE scaling) are stored in the recipe itself with the `inline` transform,
-which makes the skeleton format version 2. Gemma 2's and Gemma 3's norm weights are stored by the converter as
-HF weight + 1 (`plus_one`, format version 3).
+the converter computes for llama3 RoPE scaling, and Phi-3's LongRoPE `rope_factors_long.weight` /
+`rope_factors_short.weight`, which it makes from config.json's rope_scaling) are stored in the recipe itself with
+the `inline` transform, which makes the skeleton format version 2. Gemma 2's and Gemma 3's norm weights are stored
+by the converter as HF weight + 1 (`plus_one`, format version 3).
 
 For each original it
   1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
   2. parses the GGUF header itself (cross-checked with gguf-py's GGUFReader when gguf-py is installed);
   3. keeps the bytes before the tensor data section verbatim and derives a recipe per tensor from the
-     converter's name mapping (llama, qwen2, qwen3, gemma2, gemma3, gpt2): which HF tensor, which transform
-     (identity; transpose for GPT-2's Conv1D weights, whose c_attn is already the fused q|k|v; llama RoPE row
+     converter's name mapping (llama, qwen2, qwen3, gemma2, gemma3, phi3, gpt2): which HF tensor, which transform
+     (identity, also for Phi-3's already fused qkv_proj and gate_up_proj; transpose for GPT-2's Conv1D weights,
+     whose c_attn is already the fused q|k|v; llama RoPE row
      permutation of attn_q / attn_k with n_head / n_head_kv; inline values for tensors without an HF source;
      + 1 for Gemma 2's and Gemma 3's norm weights), which GGML type, and the zero padding that follows;
   4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
@@ -55,10 +58,11 @@ SOURCE = "hf/model.safetensors"
 # Model folders whose GGUFs take their tensors from another folder's safetensors (path relative to the folder).
 SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors"}
 # Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py,
-# make-qwen3-fixture.py, make-gemma3-fixture.py and make-gemma2-fixture.py), not the shared fixture set's.
-DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2"}
+# make-qwen3-fixture.py, make-gemma3-fixture.py, make-gemma2-fixture.py and make-phi3-fixture.py), not the shared
+# fixture set's.
+DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3"}
 # GGUF tensors with no safetensors counterpart, computed by the converter: kept in the recipe (`inline`, F32 only).
-INLINE = {"rope_freqs.weight"}
+INLINE = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 
 
 # --- a small GGUF header parser -------------------------------------------------------------------------------
@@ -168,6 +172,22 @@ def gemma3(name):
     return [hf], "plus_one" if hf.endswith("norm.weight") else "identity", {}
 
 
+def phi3(name):
+    """(sources, transform, extra) of a phi3 GGUF tensor, as convert_hf_to_gguf.py's Phi3MiniModel maps it: gguf-py's
+    phi3 names, no row permutation (NEOX RoPE), no shift; HF's fused `self_attn.qkv_proj` (q | k | v rows) and
+    `mlp.gate_up_proj` (gate | up rows) are stored as they are, as `attn_qkv` and `ffn_up`. The LongRoPE factor
+    tensors have no HF source (INLINE)."""
+    top = {"token_embd.weight": "model.embed_tokens.weight", "output.weight": "lm_head.weight",
+           "output_norm.weight": "model.norm.weight"}
+    if name in top:
+        return [top[name]], "identity", {}
+    blk, layer, part, suffix = name.split(".")
+    assert blk == "blk", name
+    hf = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "attn_qkv": "self_attn.qkv_proj",
+          "attn_output": "self_attn.o_proj", "ffn_up": "mlp.gate_up_proj", "ffn_down": "mlp.down_proj"}[part]
+    return [f"model.layers.{layer}.{hf}.{suffix}"], "identity", {}
+
+
 def gpt2(name):
     """(sources, transform, extra) of a gpt2 GGUF tensor: Conv1D weights [in, out] are transposed."""
     top = {"token_embd.weight": "transformer.wte.weight", "position_embd.weight": "transformer.wpe.weight",
@@ -213,7 +233,7 @@ def make(shared, name, stem):
     n_head = h.metadata.get(f"{arch}.attention.head_count")
     n_head_kv = h.metadata.get(f"{arch}.attention.head_count_kv", n_head)
     config = json.load(open(os.path.join(owner_dir, "hf", "config.json")))
-    if arch in ("llama", "qwen2", "qwen3", "gemma2", "gemma3"):
+    if arch in ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"):
         assert (n_head, n_head_kv) == (config["num_attention_heads"], config["num_key_value_heads"]), label
     _crosscheck_gguf_py(original_path, h)
 
@@ -237,6 +257,8 @@ def make(shared, name, stem):
             sources, transform, extra = llama_like(t["name"], arch, n_head, n_head_kv)
         elif arch in ("gemma2", "gemma3"):
             sources, transform, extra = gemma3(t["name"])
+        elif arch == "phi3":
+            sources, transform, extra = phi3(t["name"])
         elif arch == "gpt2":
             sources, transform, extra = gpt2(t["name"])
         else:

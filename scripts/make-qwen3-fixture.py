@@ -158,13 +158,15 @@ def hf_shapes(c, extra_layer_norms=(), qk_norm=True):
     return shapes
 
 
-def random_weights(c, seed, matrix_scale, norm_scale, norm_offset=1.0, extra_layer_norms=(), qk_norm=True):
-    """float32 weights of hf_shapes(c, extra_layer_norms, qk_norm): one standard_normal draw per tensor in sorted
-    name order from default_rng(seed); matrices matrix_scale x that, norm weights norm_offset + norm_scale x that
-    (Gemma's (1 + w) norms store the offset from 1: norm_offset 0)."""
+def random_weights(c, seed, matrix_scale, norm_scale, norm_offset=1.0, extra_layer_norms=(), qk_norm=True,
+                   shapes=None):
+    """float32 weights of hf_shapes(c, extra_layer_norms, qk_norm), or of `shapes` ({name: shape}) when given
+    (scripts/make-phi3-fixture.py's fused layout): one standard_normal draw per tensor in sorted name order from
+    default_rng(seed); matrices matrix_scale x that, norm weights norm_offset + norm_scale x that (Gemma's (1 + w)
+    norms store the offset from 1: norm_offset 0)."""
     rng = np.random.default_rng(seed)
     out = {}
-    for name, shape in sorted(hf_shapes(c, extra_layer_norms, qk_norm).items()):
+    for name, shape in sorted((hf_shapes(c, extra_layer_norms, qk_norm) if shapes is None else shapes).items()):
         z = rng.standard_normal(shape)
         w = norm_offset + norm_scale * z if name.endswith("norm.weight") else matrix_scale * z
         out[name] = w.astype(np.float32)

@@ -231,11 +231,12 @@ def run_libllama(exe, llama_cpp, args):
     return subprocess.run([exe, *args], env=env, check=True, capture_output=True, text=True)
 
 
-def harness_outputs(exe, llama_cpp, model, ids, workdir, tag):
+def harness_outputs(exe, llama_cpp, model, ids, workdir, tag, n_ctx=None):
     """(logits [1, T, vocab], hidden [1, T, n_embd], freq_scale_train, the harness's stderr lines: libllama's
-    RoPE lines and every warning or error it logged)."""
+    RoPE lines and every warning or error it logged). `n_ctx` given: the harness's --n-ctx (default 256)."""
     prefix = os.path.join(workdir, tag)
-    done = run_libllama(exe, llama_cpp, [model, prefix, *map(str, ids)])
+    options = [] if n_ctx is None else ["--n-ctx", str(n_ctx)]
+    done = run_libllama(exe, llama_cpp, [*options, model, prefix, *map(str, ids)])
     n_tokens, n_vocab, n_embd, freq_scale = done.stdout.split()
     n_tokens, n_vocab, n_embd = int(n_tokens), int(n_vocab), int(n_embd)
     logits = np.fromfile(prefix + ".logits.f32", dtype="<f4").reshape(1, n_tokens, n_vocab)
@@ -243,10 +244,10 @@ def harness_outputs(exe, llama_cpp, model, ids, workdir, tag):
     return logits, hidden, float(freq_scale), done.stderr.splitlines()
 
 
-def harness_outputs_twice(exe, llama_cpp, model, ids, workdir, tag, prog):
+def harness_outputs_twice(exe, llama_cpp, model, ids, workdir, tag, prog, n_ctx=None):
     """harness_outputs of a second run too: exits unless the two runs' outputs are bit-identical."""
-    first = harness_outputs(exe, llama_cpp, model, ids, workdir, tag)
-    again = harness_outputs(exe, llama_cpp, model, ids, workdir, tag + "-again")
+    first = harness_outputs(exe, llama_cpp, model, ids, workdir, tag, n_ctx)
+    again = harness_outputs(exe, llama_cpp, model, ids, workdir, tag + "-again", n_ctx)
     if not (np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])):
         sys.exit(f"{prog}: two runs on {os.path.basename(model)} differ")
     return first

@@ -5,8 +5,8 @@ llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (ab
 `scripts/make-rope-scaling-fixtures.py` wrote two more from tiny-llama's f32.gguf with gguf-py's GGUFWriter
 (RoPE scaling: llama3 `rope_freqs.weight`, linear metadata; about 12 MB together), and
 `scripts/make-qwen3-fixture.py` wrote tiny-qwen3's f32.gguf with GGUFWriter as the converter would (1.7 MB),
-`scripts/make-gemma3-fixture.py` wrote tiny-gemma3's two (1.2 MB each) and `scripts/make-gemma2-fixture.py`
-tiny-gemma2's f32.gguf (0.8 MB) the same way:
+`scripts/make-gemma3-fixture.py` wrote tiny-gemma3's two (1.2 MB each), `scripts/make-gemma2-fixture.py`
+tiny-gemma2's f32.gguf (0.8 MB) and `scripts/make-phi3-fixture.py` tiny-phi3's two (0.64 MB each) the same way:
 
     Tests/Fixtures/models/tiny-llama/{f32,f16,bf16}.gguf
     Tests/Fixtures/models/tiny-llama-bpe/f32.gguf
@@ -16,6 +16,7 @@ tiny-gemma2's f32.gguf (0.8 MB) the same way:
     Tests/Fixtures/models/tiny-qwen3/f32.gguf
     Tests/Fixtures/models/tiny-gemma3/{f32,softcap}.gguf
     Tests/Fixtures/models/tiny-gemma2/f32.gguf
+    Tests/Fixtures/models/tiny-phi3/{f32,longrope}.gguf
 
 Their tensor data are a deterministic function of the committed `hf/model.safetensors`, so the repository keeps
 only a small *skeleton* of each (`Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton`, written by
@@ -64,7 +65,9 @@ Recipe keys:
                                                  h = n_head_kv when given and different from n_head, else n_head
                        inline                    (version 2) no safetensors source: the float32 values are
                                                  stored in the recipe, field `data` (for tensors the converter
-                                                 computes itself, e.g. llama3 RoPE's `rope_freqs.weight`)
+                                                 computes itself, e.g. llama3 RoPE's `rope_freqs.weight`,
+                                                 Phi-3 LongRoPE's `rope_factors_long.weight` and
+                                                 `rope_factors_short.weight`)
                        plus_one                  (version 3) w + 1.0 in float32: convert_hf_to_gguf's
                                                  Gemma3Model.norm_shift (Gemma2Model.modify_tensors' `+ 1`) for
                                                  every `*norm.weight` (Gemma's RMSNorm multiplies by 1 + weight;
@@ -114,6 +117,8 @@ FIXTURES = [
     ("tiny-gemma3", "f32"),
     ("tiny-gemma3", "softcap"),
     ("tiny-gemma2", "f32"),
+    ("tiny-phi3", "f32"),
+    ("tiny-phi3", "longrope"),
 ]
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DEFAULT_MODELS = os.path.join(REPO, "Tests", "Fixtures", "models")

@@ -264,7 +264,8 @@ public struct BundleManifest: Sendable {
     }
 
     /// A RoPE scaling as SPEC.md §5 describes it: `{"type": "linear", "factor"}`, `{"type": "llama3", "factor",
-    /// "low_freq_factor", "high_freq_factor", "original_context_length"}` or `{"type": "frequency_factors", "factors"}`.
+    /// "low_freq_factor", "high_freq_factor", "original_context_length"}`, `{"type": "frequency_factors", "factors"}` or
+    /// `{"type": "longrope", "short_factors", "long_factors", "original_context_length", "attention_factor"}`.
     static func encode(_ scaling: RoPEScaling) -> JSONValue {
         switch scaling {
         case let .linear(factor):
@@ -274,6 +275,10 @@ public struct BundleManifest: Sendable {
                             ("high_freq_factor", .double(p.highFrequencyFactor)), ("original_context_length", .integer(p.originalContextLength))])
         case let .frequencyFactors(factors):
             return .object([("type", .string("frequency_factors")), ("factors", .array(factors.map { .double(Double($0)) }))])
+        case let .longRoPE(p):
+            return .object([("type", .string("longrope")), ("short_factors", .array(p.shortFactors.map { .double(Double($0)) })),
+                            ("long_factors", .array(p.longFactors.map { .double(Double($0)) })),
+                            ("original_context_length", .integer(p.originalContextLength)), ("attention_factor", .double(p.attentionFactor))])
         }
     }
 
@@ -287,8 +292,13 @@ public struct BundleManifest: Sendable {
                                              originalContextLength: try c.int("original_context_length", atLeast: 1)))
         case "frequency_factors":
             return .frequencyFactors(try c.member("factors").array().map { Float(try $0.double()) })
+        case "longrope":
+            return .longRoPE(LongRoPEScaling(shortFactors: try c.member("short_factors").array().map { Float(try $0.double()) },
+                                             longFactors: try c.member("long_factors").array().map { Float(try $0.double()) },
+                                             originalContextLength: try c.int("original_context_length", atLeast: 1),
+                                             attentionFactor: try c.double("attention_factor")))
         case let other:
-            throw try c.member("type").error("unknown RoPE scaling type '\(other)' (linear, llama3, frequency_factors)")
+            throw try c.member("type").error("unknown RoPE scaling type '\(other)' (linear, llama3, frequency_factors, longrope)")
         }
     }
 

@@ -46,18 +46,30 @@ enum GGUFModelReader {
             ropeTheta: architecture == .gpt2 ? nil : ropeTheta,
             ropeDimensions: rotary == headDim ? nil : rotary,
             tiedEmbeddings: file.tensorInfo("output.weight") == nil,
-            ropeScaling: architecture == .gpt2 ? nil : try ropeScaling(file, keys: keys),
+            ropeScaling: architecture == .gpt2 ? nil : try ropeScaling(file, keys: keys, longRoPE: architecture == .phi3,
+                                                                       contextLength: try keys.int("context_length")),
             slidingWindow: sliding, attentionScale: gemma?.attentionScale, finalLogitSoftcap: gemma?.finalSoftcap,
             attentionLogitSoftcap: gemma?.attentionSoftcap)
         try hp.validate(source: path)
 
         var tensors = TensorStore()
-        for info in file.tensorInfos where !(architecture != .gpt2 && info.name == ropeFrequenciesTensor) {
+        let ropeTensors = architecture == .gpt2 ? [] : [ropeFrequenciesTensor] + (architecture == .phi3 ? longRoPETensors.map(\.name) : [])
+        for info in file.tensorInfos where !ropeTensors.contains(info.name) {
             guard let parsed = GGUFNaming.parse(info.name) else {
                 throw GGUFError.unexpectedTensor(path: path, name: info.name, architecture: archName)
             }
-            if architecture == .gpt2, let block = parsed.block, parsed.part == "attn_qkv" {
-                for t in try splitQKV(file, info, block: block, suffix: parsed.suffix, hp: hp) { tensors.insert(t) }
+            if architecture == .gpt2 || architecture == .phi3, let block = parsed.block, parsed.part == "attn_qkv" {
+                for t in try splitRows(file, info, [("attn", "q", hp.headCount * hp.headDim), ("attn", "k", hp.kvHeadCount * hp.headDim),
+                                                    ("attn", "v", hp.kvHeadCount * hp.headDim)], block: block, suffix: parsed.suffix) {
+                    tensors.insert(t)
+                }
+                continue
+            }
+            if architecture == .phi3, let block = parsed.block, parsed.part == "ffn_up" {
+                for t in try splitRows(file, info, [("ffn", "gate", hp.intermediateSize), ("ffn", "up", hp.intermediateSize)],
+                                       block: block, suffix: parsed.suffix) {
+                    tensors.insert(t)
+                }
                 continue
             }
             guard let irName = GGUFNaming.irName(gguf: info.name) else {
@@ -165,9 +177,30 @@ enum GGUFModelReader {
     /// The tensor in which llama.cpp stores per-pair RoPE frequency divisors (Llama 3.1's scaling).
     static let ropeFrequenciesTensor = "rope_freqs.weight"
 
+    /// Phi-3's LongRoPE divisors (llama.cpp's `rope_factors_long` and `rope_factors_short`), in the converter's order.
+    static let longRoPETensors = [(name: "rope_factors_long.weight", long: true), (name: "rope_factors_short.weight", long: false)]
+
     /// The RoPE scaling llama.cpp would apply: `rope.scaling.type` (llama.cpp reads a missing type as linear) with
-    /// `rope.scaling.factor` (or the older `rope.scale_linear`), and the frequency divisors of `rope_freqs.weight`.
-    static func ropeScaling(_ file: GGUFFile, keys: MetadataReader) throws -> RoPEScaling? {
+    /// `rope.scaling.factor` (or the older `rope.scale_linear`), the frequency divisors of `rope_freqs.weight`, or
+    /// (phi3 only, as llama.cpp reads them) LongRoPE's two sets with `rope.scaling.original_context_length` (default:
+    /// the context) and `rope.scaling.attn_factor` (default 1), which multiplies the rotated dimensions' cosines and sines.
+    static func ropeScaling(_ file: GGUFFile, keys: MetadataReader, longRoPE readsLongRoPE: Bool, contextLength: Int) throws -> RoPEScaling? {
+        let attentionFactor = try keys.double("rope.scaling.attn_factor", default: 1)
+        let longRoPE = try longRoPETensors.map { entry -> [Float]? in
+            guard readsLongRoPE else { return nil }
+            guard let info = file.tensorInfo(entry.name) else { return nil }
+            return try factors(file, info)
+        }
+        if longRoPE.contains(where: { $0 != nil }) {
+            guard let long = longRoPE[0], let short = longRoPE[1] else {
+                throw SieveCoreError.missingTensor(source: file.path, name: longRoPETensors[longRoPE[0] == nil ? 0 : 1].name)
+            }
+            let original = try keys.int("rope.scaling.original_context_length", default: contextLength)
+            return .longRoPE(LongRoPEScaling(shortFactors: short, longFactors: long, originalContextLength: original, attentionFactor: attentionFactor))
+        }
+        if attentionFactor != 1 {
+            throw SieveCoreError.unsupportedRoPEScaling(source: file.path, type: "rope.scaling.attn_factor \(attentionFactor) without LongRoPE factors")
+        }
         let typeKey = keys.prefix + ".rope.scaling.type"
         var type = "linear"
         if let value = file[typeKey] {
@@ -188,33 +221,40 @@ enum GGUFModelReader {
         guard linear == nil else {
             throw SieveCoreError.unsupportedRoPEScaling(source: file.path, type: "linear (factor \(factor)) together with \(ropeFrequenciesTensor)")
         }
+        return .frequencyFactors(try factors(file, info))
+    }
+
+    /// A tensor of RoPE frequency divisors, checked to be a 1-D float tensor.
+    static func factors(_ file: GGUFFile, _ info: GGUFTensorInfo) throws -> [Float] {
         let tensor = try file.tensor(info)
         guard tensor.shape.rank == 1, tensor.dtype == .f32 || tensor.dtype == .f16 else {
             throw SieveCoreError.invalidShape(source: file.path, tensor: info.name, reason: "RoPE frequency factors must be a 1-D f32 or f16 tensor, not \(tensor.dtype.name) \(tensor.shape)")
         }
-        return .frequencyFactors(try tensor.floats())
+        return try tensor.floats()
     }
 
-    /// GPT-2's fused `attn_qkv` [3·d, d] (and its bias [3·d]) split into q, k and v as zero-copy row slices.
-    static func splitQKV(_ file: GGUFFile, _ info: GGUFTensorInfo, block: Int, suffix: String, hp: Hyperparameters) throws -> [Tensor] {
+    /// A fused tensor split into IR tensors as zero-copy row slices: the `attn_qkv` of GPT-2 and Phi-3 ([q + 2·kv, d]
+    /// and its bias) into q, k and v; Phi-3's `ffn_up` ([2·ff, d]) into the gate and the up projection. `parts`
+    /// lists each part's module (`attn` or `ffn`), name and row count, in the file's order.
+    static func splitRows(_ file: GGUFFile, _ info: GGUFTensorInfo, _ parts: [(module: String, name: String, rows: Int)],
+                          block: Int, suffix: String) throws -> [Tensor] {
         let fused = try file.tensor(info)
         let rows = fused.shape.dims.first ?? 0
-        let qRows = hp.headCount * hp.headDim, kvRows = hp.kvHeadCount * hp.headDim
-        guard rows == qRows + 2 * kvRows else {
+        let expected = parts.reduce(0) { $0 + $1.rows }
+        guard rows == expected, rows > 0 else {
             throw GGUFError.tensorShapeMismatch(path: file.path, tensor: info.name, shape: fused.shape.dims,
-                                                expected: [qRows + 2 * kvRows] + fused.shape.dims.dropFirst())
+                                                expected: [expected] + fused.shape.dims.dropFirst())
         }
         let rowBytes = fused.byteCount / rows
         var start = file.dataOffset + info.offset
-        var parts: [Tensor] = []
-        for (part, count) in [("q", qRows), ("k", kvRows), ("v", kvRows)] {
+        return try parts.map { part in
             var dims = fused.shape.dims
-            dims[0] = count
-            parts.append(try Tensor(name: IRName.attention(block, part) + "." + suffix, dtype: fused.dtype, shape: Shape(dims),
-                                    storage: .mapped(file.file, offset: start, count: count * rowBytes), source: file.path))
-            start += count * rowBytes
+            dims[0] = part.rows
+            let name = (part.module == "attn" ? IRName.attention(block, part.name) : IRName.feedForward(block, part.name)) + "." + suffix
+            defer { start += part.rows * rowBytes }
+            return try Tensor(name: name, dtype: fused.dtype, shape: Shape(dims),
+                              storage: .mapped(file.file, offset: start, count: part.rows * rowBytes), source: file.path)
         }
-        return parts
     }
 }
 

@@ -5,7 +5,7 @@ import SieveCore
 public enum GGUFNaming {
     /// GGUF architecture names (`general.architecture`) Sieve maps, with their IR architecture.
     public static let architectures: [(gguf: String, ir: Architecture)] = [("llama", .llama), ("qwen2", .qwen2), ("qwen3", .qwen3), ("gpt2", .gpt2), ("gemma2", .gemma2),
-                                                                          ("gemma3", .gemma3)]
+                                                                          ("gemma3", .gemma3), ("phi3", .phi3)]
 
     /// The GGUF architecture name of an IR architecture, or nil when GGUF output is not supported for it.
     public static func ggufArchitecture(_ architecture: Architecture) -> String? {
@@ -18,7 +18,8 @@ public enum GGUFNaming {
     }
 
     /// Per-block tensors: llama.cpp's part name and the IR base name, in llama.cpp's writing order.
-    /// (`attn_qkv`, GPT-2's fused projection, is handled separately: it splits into `attn_q/k/v`.)
+    /// (`attn_qkv`, the fused projection of GPT-2 and Phi-3, is handled separately: it splits into `attn_q/k/v`; so is
+    /// Phi-3's `ffn_up`, which holds the gate's rows, then the up projection's.)
     static let blockParts: [(gguf: String, ir: (Int) -> String)] = [
         ("attn_norm", IRName.attentionNorm),
         ("attn_q", { IRName.attention($0, "q") }),

@@ -2,7 +2,7 @@ import Foundation
 import SieveCore
 
 /// The GGUF format plugin (llama.cpp's file format, versions 2 and 3): reads any GGUF into a `TensorFile`,
-/// reads llama, qwen2, qwen3 and gpt2 models into the IR, and writes them back as GGUF v3.
+/// reads llama, qwen2, qwen3, phi3, gemma2, gemma3 and gpt2 models into the IR, and writes them back as GGUF v3.
 ///
 /// Register it with `FormatRegistry.shared.register(GGUFPlugin())`. For lower-level access (typed metadata,
 /// tensor infos, raw quantized blocks) open the file with `GGUFFile(url:)`.
@@ -34,7 +34,7 @@ public struct GGUFPlugin: FormatPlugin {
                           metadata: [("GGUF.version", "\(file.version)")] + file.renderedMetadata())
     }
 
-    /// Reads a llama, qwen2, qwen3 or gpt2 GGUF into the IR.
+    /// Reads a llama, qwen2, qwen3, phi3, gemma2, gemma3 or gpt2 GGUF into the IR.
     public func read(_ url: URL) throws -> ModelGraph {
         try GGUFModelReader.read(GGUFFile(url: url))
     }

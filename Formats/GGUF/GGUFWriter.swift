@@ -2,7 +2,7 @@ import Foundation
 import SieveCore
 
 /// Writes a `ModelGraph` as a GGUF v3 file that llama.cpp loads: llama.cpp tensor names and metadata keys for
-/// llama, qwen2, qwen3, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
+/// llama, qwen2, qwen3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
 ///
 /// The file is written atomically (temporary file, then rename) and streamed: the header is computed from the
 /// tensors' shapes and target types alone, then each tensor is converted, written and released in turn, so peak
@@ -84,6 +84,12 @@ public enum GGUFWriter {
                 throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's gemma2 always soft-caps the attention scores and the logits (50 and 30 when the file has no key), but the model does not")
             }
         }
+        if case .longRoPE = hp.ropeScaling, graph.architecture != .phi3 {
+            throw GGUFError.cannotWrite(path: path, reason: "the model uses LongRoPE, which llama.cpp applies to phi3 models only, not to its \(graph.architecture.rawValue)")
+        }
+        if graph.architecture == .phi3, let sliding = hp.slidingWindow, sliding.slidingLayers.contains(false) {
+            throw GGUFError.cannotWrite(path: path, reason: "a phi3 GGUF states one window for every layer, but some of the model's layers do not slide")
+        }
         if !graph.architecture.isGemma, let sliding = hp.slidingWindow, sliding.ropeTheta != hp.ropeTheta {
             throw GGUFError.cannotWrite(path: path, reason: "the sliding layers' RoPE base \(sliding.ropeTheta) differs from the model's, which llama.cpp's \(graph.architecture.rawValue) cannot say")
         }
@@ -130,6 +136,17 @@ public enum GGUFWriter {
             let tensor = Tensor(name: GGUFModelReader.ropeFrequenciesTensor, shape: Shape([factors.count]), floats: factors)
             entries.append(Entry(name: tensor.name, sources: [tensor], dtype: .f32, interleaveHeads: nil))
         }
+        if case let .longRoPE(p) = hp.ropeScaling {
+            for (name, long) in GGUFModelReader.longRoPETensors {
+                let factors = long ? p.longFactors : p.shortFactors
+                entries.append(Entry(name: name, sources: [Tensor(name: name, shape: Shape([factors.count]), floats: factors)], dtype: .f32, interleaveHeads: nil))
+            }
+        }
+        /// One tensor made of several IR tensors' rows (`attn_qkv`, Phi-3's `ffn_up`), of the first part's type.
+        func addStacked(_ ggufName: String, _ irNames: [String]) throws {
+            let parts = try irNames.map(tensor)
+            entries.append(Entry(name: ggufName, sources: parts, dtype: try outputType(parts[0]), interleaveHeads: nil))
+        }
         try add("token_embd.weight", graph.embedding.tokens)
         try addIfPresent("position_embd.weight", graph.embedding.positions)
         for (i, block) in graph.blocks.enumerated() {
@@ -142,10 +159,10 @@ public enum GGUFWriter {
                     guard refs.count == 3 else {
                         throw GGUFError.cannotWrite(path: path, reason: "block \(i): GPT-2's fused attn_qkv needs q, k and v biases together")
                     }
-                    let parts = try refs.map(tensor)
-                    let dtype = try outputType(parts[0])
-                    entries.append(Entry(name: b + "attn_qkv." + suffix, sources: parts, dtype: dtype, interleaveHeads: nil))
+                    try addStacked(b + "attn_qkv." + suffix, refs)
                 }
+            } else if graph.architecture == .phi3 {
+                try addStacked(b + "attn_qkv.weight", [a.q.weight, a.k.weight, a.v.weight])
             } else {
                 let llama = graph.architecture == .llama
                 try add(b + "attn_q.weight", a.q.weight, interleave: llama ? hp.headCount : nil)
@@ -163,11 +180,15 @@ public enum GGUFWriter {
             try add(b + "ffn_norm.weight", block.feedForwardNorm.weight)
             try addIfPresent(b + "ffn_norm.bias", block.feedForwardNorm.bias)
             let f = block.feedForward
-            if let gate = f.gate {
-                try add(b + "ffn_gate.weight", gate.weight)
-                try addIfPresent(b + "ffn_gate.bias", gate.bias)
+            if graph.architecture == .phi3, let gate = f.gate {
+                try addStacked(b + "ffn_up.weight", [gate.weight, f.up.weight])
+            } else {
+                if let gate = f.gate {
+                    try add(b + "ffn_gate.weight", gate.weight)
+                    try addIfPresent(b + "ffn_gate.bias", gate.bias)
+                }
+                try add(b + "ffn_up.weight", f.up.weight)
             }
-            try add(b + "ffn_up.weight", f.up.weight)
             try addIfPresent(b + "ffn_up.bias", f.up.bias)
             try add(b + "ffn_down.weight", f.down.weight)
             try addIfPresent(b + "ffn_down.bias", f.down.bias)
@@ -238,6 +259,16 @@ public enum GGUFWriter {
             if let cap = hp.finalLogitSoftcap { m.append(("\(arch).final_logit_softcapping", .float32(Float(cap)))) }
             if graph.architecture.isGemma {
                 m += gemmaWindowEntries(graph.architecture, hp)
+            } else if graph.architecture == .phi3 {
+                // As the converter writes them: the window (0 for none) and the original context always. llama.cpp's
+                // phi3 reads no window (it attends globally); Sieve reads it back.
+                m.append(("\(arch).attention.sliding_window", .uint32(UInt32(clamping: hp.slidingWindow?.window ?? 0))))
+                var original = hp.contextLength
+                if case let .longRoPE(p) = hp.ropeScaling {
+                    original = p.originalContextLength
+                    m.append(("\(arch).rope.scaling.attn_factor", .float32(Float(p.attentionFactor))))
+                }
+                m.append(("\(arch).rope.scaling.original_context_length", u32(original)))
             } else if let sliding = hp.slidingWindow {
                 // llama.cpp's llama, qwen2 and qwen3 read neither key (they attend globally, as llama.cpp runs Mistral
                 // 7B v0.1); Sieve reads both back.
@@ -248,6 +279,8 @@ public enum GGUFWriter {
         m.append(("general.file_type", u32(fileType(graph, entries: entries))))
         if graph.architecture == .llama {
             m.append(("\(arch).vocab_size", u32(hp.vocabSize)))
+            m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))
+        } else if graph.architecture == .phi3 {
             m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))
         } else if graph.architecture == .qwen2 || graph.architecture == .qwen3, let rotary = hp.ropeDimensions {
             m.append(("\(arch).rope.dimension_count", u32(rotary)))

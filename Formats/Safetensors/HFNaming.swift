@@ -11,6 +11,9 @@ enum HFTransform {
     /// Gemma's RMSNorm multiplies by `1 + weight`: the file holds the IR's multiplier minus one (1 is added on
     /// read, in f32, and subtracted on write, as llama.cpp's converter adds it).
     case normOffset
+    /// Phi-3's `qkv_proj` and `gate_up_proj`: a Linear whose output rows are the IR tensors' rows one after another
+    /// (q, k, v; gate, up), split into row slices on read and stacked on write.
+    case stackedRows
 }
 
 /// A dotted name pattern; the component `{i}` matches a block index, a final `*` matches any rest.
@@ -47,7 +50,7 @@ struct NamePattern {
 struct HFNameRule {
     /// Module path after the architecture's body prefix, or from the root for `topLevel` rules.
     let hf: NamePattern
-    /// IR module paths: one, or q, k, v for `fusedQKV`.
+    /// IR module paths: one, or the parts of a fused tensor (`fusedQKV`, `stackedRows`).
     let ir: [NamePattern]
     let transform: HFTransform
     let topLevel: Bool
@@ -97,6 +100,20 @@ struct HFNaming {
             let headNorms = [HFNameRule("layers.{i}.self_attn.q_norm", "blocks.{i}.attn.q_norm"),
                              HFNameRule("layers.{i}.self_attn.k_norm", "blocks.{i}.attn.k_norm")]
             rules = architecture == .qwen3 ? common + headNorms : common
+            ignored = [NamePattern("layers.{i}.self_attn.rotary_emb.inv_freq")]
+        case .phi3:
+            prefixes = ["model."]
+            rules = [
+                HFNameRule("embed_tokens", "embed.tokens"),
+                HFNameRule("layers.{i}.input_layernorm", "blocks.{i}.attn_norm"),
+                HFNameRule("layers.{i}.self_attn.qkv_proj", "blocks.{i}.attn.q", "blocks.{i}.attn.k", "blocks.{i}.attn.v", transform: .stackedRows),
+                HFNameRule("layers.{i}.self_attn.o_proj", "blocks.{i}.attn.o"),
+                HFNameRule("layers.{i}.post_attention_layernorm", "blocks.{i}.ffn_norm"),
+                HFNameRule("layers.{i}.mlp.gate_up_proj", "blocks.{i}.ffn.gate", "blocks.{i}.ffn.up", transform: .stackedRows),
+                HFNameRule("layers.{i}.mlp.down_proj", "blocks.{i}.ffn.down"),
+                HFNameRule("norm", "final_norm"),
+                HFNameRule("lm_head", "lm_head", topLevel: true),
+            ]
             ignored = [NamePattern("layers.{i}.self_attn.rotary_emb.inv_freq")]
         case .gemma2, .gemma3:
             // A multimodal Gemma 3 checkpoint keeps its language model under `language_model.model.` (transformers
@@ -238,7 +255,8 @@ struct HFNaming {
     /// The IR tensors of a checkpoint's tensors: renamed zero-copy views, except GPT-2's `Conv1D` weights
     /// (transposed) and fused `c_attn` weights (split; the bias split stays a view). Sorted embeddings first,
     /// then block by block, then the rest.
-    func irTensors(from tensors: TensorStore, layerCount: Int, source: String) throws -> TensorStore {
+    func irTensors(from tensors: TensorStore, hyperparameters hp: Hyperparameters, source: String) throws -> TensorStore {
+        let layerCount = hp.layerCount
         var out: [Tensor] = []
         for tensor in tensors.all {
             guard let resolved = resolve(tensor.name) else {
@@ -248,7 +266,7 @@ struct HFNaming {
             if let block = resolved.block, block >= layerCount {
                 throw SieveCoreError.invalidHyperparameter(source: source, name: "num_hidden_layers", reason: "config.json says \(layerCount) layers but the checkpoint has tensor '\(tensor.name)' of block \(block)")
             }
-            out += try irParts(of: tensor, resolved, source: source)
+            out += try irParts(of: tensor, resolved, hyperparameters: hp, source: source)
         }
         var store = TensorStore()
         for t in out.sorted(by: { Self.irOrder($0.name) < Self.irOrder($1.name) }) {
@@ -260,8 +278,18 @@ struct HFNaming {
         return store
     }
 
-    private func irParts(of tensor: Tensor, _ r: Resolved, source: String) throws -> [Tensor] {
+    private func irParts(of tensor: Tensor, _ r: Resolved, hyperparameters hp: Hyperparameters, source: String) throws -> [Tensor] {
         switch (r.rule.transform, r.param) {
+        case (.stackedRows, _):
+            let counts = r.rule.ir.map { Self.stackedRowCount($0, hp) }
+            guard tensor.shape.dims.first == counts.reduce(0, +) else {
+                throw SieveCoreError.invalidShape(source: source, tensor: tensor.name, reason: "shape \(tensor.shape) but the config implies \(counts.reduce(0, +)) rows (\(counts.map(String.init).joined(separator: " + ")))")
+            }
+            var start = 0
+            return try r.rule.ir.indices.map { k in
+                defer { start += counts[k] }
+                return try TensorLayout.rowSlice(tensor, rows: start..<(start + counts[k]), name: r.irName(part: k), source: source)
+            }
         case (.rename, _), (.conv1D, "bias"):
             var t = tensor
             t.name = r.irName(part: 0)
@@ -282,6 +310,16 @@ struct HFNaming {
                     ? try TensorLayout.rowSlice(tensor, rows: (k * d)..<((k + 1) * d), name: r.irName(part: k), source: source)
                     : try TensorLayout.transposed(tensor, columns: (k * d)..<((k + 1) * d), name: r.irName(part: k), source: source)
             }
+        }
+    }
+
+    /// The rows a part of a stacked tensor has: the query heads' for q, the key/value heads' for k and v, the FFN
+    /// width for gate and up.
+    static func stackedRowCount(_ part: NamePattern, _ hp: Hyperparameters) -> Int {
+        switch part.components.last {
+        case "q": return hp.headCount * hp.headDim
+        case "k", "v": return hp.kvHeadCount * hp.headDim
+        default: return hp.intermediateSize
         }
     }
 

@@ -6,7 +6,8 @@ import SieveCore
 ///
 /// Reading maps the file (tensors are zero-copy views) and validates it as strictly as the reference
 /// implementation. `read` maps Hugging Face names onto IR names with one table per architecture (llama, qwen2, qwen3,
-/// gpt2, opt, bert; see `HFNaming`), transposing GPT-2's `Conv1D` weights and splitting its fused `c_attn`.
+/// phi3, gemma2, gemma3, gpt2, opt, bert; see `HFNaming`), transposing GPT-2's `Conv1D` weights and splitting fused
+/// projections (GPT-2's `c_attn`, Phi-3's `qkv_proj` and `gate_up_proj`).
 ///
 /// Writing (`write`) chooses the layout from the destination:
 /// - a path ending in `.safetensors`: that one file, under Hugging Face names, and nothing else (no
@@ -70,7 +71,7 @@ public struct SafetensorsPlugin: FormatPlugin {
         let config = try JSONValue.parse(contentsOf: configURL, maxBytes: Self.maxConfigBytes)
         let (architecture, hyperparameters) = try HFConfig.read(config, source: configURL.path)
         let file = try SafetensorsCheckpoint.read(url)
-        let tensors = try HFNaming(architecture).irTensors(from: file.tensors, layerCount: hyperparameters.layerCount,
+        let tensors = try HFNaming(architecture).irTensors(from: file.tensors, hyperparameters: hyperparameters,
                                                            source: file.url.path)
         var metadata: [String: String] = [:]
         for (key, value) in file.metadata where metadata[key] == nil { metadata[key] = value }

@@ -33,7 +33,7 @@ enum SafetensorsWriter {
                 tensor = try TensorLayout.offset(sources[0], by: -1, name: name, source: source).converted(to: dtype)
             case (.conv1D, _):
                 tensor = try TensorLayout.transposed(converted[0], name: name, source: source)
-            case (.fusedQKV, "bias"):
+            case (.fusedQKV, "bias"), (.stackedRows, _):
                 tensor = try TensorLayout.concatenated(converted, name: name, source: source)
             case (.fusedQKV, _):
                 tensor = try TensorLayout.fusedTransposed(converted, name: name, source: source)
@@ -106,6 +106,8 @@ enum SafetensorsWriter {
                 shape = Shape(sources[0].shape.dims.reversed())
             case (.fusedQKV, "bias"):
                 shape = [sources.reduce(0) { $0 + $1.elementCount }]
+            case (.stackedRows, _):
+                shape = Shape([sources.reduce(0) { $0 + ($1.shape.dims.first ?? 0) }] + sources[0].shape.dims.dropFirst())
             case (.fusedQKV, _):
                 shape = [sources[0].shape.dims.last ?? 0, sources.reduce(0) { $0 + ($1.shape.dims.first ?? 0) }]
             }

@@ -63,10 +63,11 @@ enum TensorLayout {
         return Tensor(name: name, shape: t.shape, floats: try t.floats().map { $0 + offset })
     }
 
-    /// Rank-1 parts of one dtype → their concatenation.
+    /// Parts of one dtype and the same trailing dimensions → stacked along the first (vectors: concatenated).
     static func concatenated(_ parts: [Tensor], name: String, source: String) throws -> Tensor {
-        guard parts.allSatisfy({ $0.shape.rank == 1 && $0.dtype == parts[0].dtype }) else {
-            throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "parts \(parts.map(\.name)) are not vectors of one dtype and cannot be concatenated")
+        let trailing = parts.first.map { Array($0.shape.dims.dropFirst()) } ?? []
+        guard parts.allSatisfy({ $0.shape.rank >= 1 && Array($0.shape.dims.dropFirst()) == trailing && $0.dtype == parts[0].dtype }) else {
+            throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "parts \(parts.map(\.name)) do not share one dtype and their trailing dimensions, so they cannot be stacked")
         }
         let buffer = TensorBuffer(count: parts.reduce(0) { $0 + $1.byteCount })
         var offset = 0
@@ -74,8 +75,8 @@ enum TensorLayout {
             UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[offset..<(offset + part.byteCount)]).copyMemory(from: part.bytes)
             offset += part.byteCount
         }
-        let count = parts.reduce(0) { $0 + $1.elementCount }
-        return try Tensor(name: name, dtype: parts[0].dtype, shape: [count], storage: .owned(buffer), source: source)
+        let rows = parts.reduce(0) { $0 + ($1.shape.dims.first ?? 0) }
+        return try Tensor(name: name, dtype: parts[0].dtype, shape: Shape([rows] + trailing), storage: .owned(buffer), source: source)
     }
 
     private static func matrixDims(_ t: Tensor, source: String) throws -> (rows: Int, cols: Int) {

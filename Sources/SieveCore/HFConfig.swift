@@ -1,7 +1,9 @@
+import Foundation
+
 /// Maps a Hugging Face `config.json` to and from the IR's architecture and hyperparameters.
 public enum HFConfig {
     /// The `model_type` values Sieve reads (`gemma3`: the multimodal checkpoints' language model).
-    public static let supportedModelTypes = ["llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
+    public static let supportedModelTypes = ["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
 
     /// Reads the architecture and hyperparameters from a parsed `config.json`.
     public static func read(_ config: JSONValue, source: String) throws -> (Architecture, Hyperparameters) {
@@ -89,6 +91,34 @@ public enum HFConfig {
                 normEpsilon: try double("rms_norm_eps", default: 1e-6), activation: try activation("hidden_act", default: "silu"),
                 ropeTheta: rope.theta, ropeDimensions: nil, positionOffset: 0,
                 tiedEmbeddings: tied, ropeScaling: rope.scaling,
+                slidingWindow: slidingWindow)
+        case .phi3:
+            // transformers' Phi3Config defaults; every layer slides when `sliding_window` is set (Phi-3 mini and medium).
+            let hidden = try int("hidden_size", default: 3072)
+            let heads = try int("num_attention_heads", default: 32)
+            guard heads > 0 else { throw SieveCoreError.invalidHyperparameter(source: source, name: "num_attention_heads", reason: "must be positive") }
+            let headDim = try int("head_dim", default: hidden / heads)
+            let rotaryFraction = try double("partial_rotary_factor", default: 1)
+            guard rotaryFraction > 0, rotaryFraction <= 1 else {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "partial_rotary_factor", reason: "\(rotaryFraction) is not in (0, 1]")
+            }
+            let rotary = Int(Double(headDim) * rotaryFraction)
+            let rope = try ropeSettings(config, source: source)
+            let layers = try int("num_hidden_layers", default: 32)
+            guard (1...4096).contains(layers) else {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "num_hidden_layers", reason: "\(layers) is out of range 1…4096")
+            }
+            var slidingWindow: SlidingWindowAttention?
+            if let w = config["sliding_window"], !w.isNull {
+                slidingWindow = SlidingWindowAttention(window: try int("sliding_window"), slidingLayers: Array(repeating: true, count: layers), ropeTheta: rope.theta)
+            }
+            hp = Hyperparameters(
+                vocabSize: try int("vocab_size", default: 32064), hiddenSize: hidden, intermediateSize: try int("intermediate_size", default: 8192),
+                layerCount: layers, headCount: heads, kvHeadCount: try int("num_key_value_heads", default: heads), headDim: headDim,
+                contextLength: try int("max_position_embeddings", default: 4096),
+                normEpsilon: try double("rms_norm_eps", default: 1e-5), activation: try activation("hidden_act", default: "silu"),
+                ropeTheta: rope.theta, ropeDimensions: rotary == headDim ? nil : rotary, positionOffset: 0,
+                tiedEmbeddings: config["tie_word_embeddings"]?.boolValue ?? false, ropeScaling: rope.scaling,
                 slidingWindow: slidingWindow)
         case .gemma2, .gemma3:
             hp = try gemmaHyperparameters(config, architecture: arch, source: source, int: { try int($0, default: $1) },
@@ -249,6 +279,15 @@ public enum HFConfig {
                 throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): RoPE frequency factors (a GGUF's rope_freqs.weight) that no llama3 rope_scaling of config.json reproduces")
             }
             return try ropeScalingJSON(.llama3(p), hp: hp, source: source)
+        case let .longRoPE(p):
+            // Phi3Config accepts exactly these three keys: the attention factor must be the one the contexts imply.
+            let implied = LongRoPEScaling.defaultAttentionFactor(scale: Double(hp.contextLength) / Double(p.originalContextLength),
+                                                                 originalContext: p.originalContextLength)
+            guard abs(p.attentionFactor - implied) <= 1e-6 * implied else {
+                throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a LongRoPE attention factor \(p.attentionFactor) other than the \(implied) that max_position_embeddings \(hp.contextLength) and original_max_position_embeddings \(p.originalContextLength) imply")
+            }
+            return .object([("long_factor", .array(p.longFactors.map { .double(Double($0)) })),
+                            ("short_factor", .array(p.shortFactors.map { .double(Double($0)) })), ("type", .string("longrope"))])
         }
     }
 
@@ -296,10 +335,46 @@ public enum HFConfig {
             }
             scaling = .llama3(Llama3RoPEScaling(factor: try required("factor", default: 8), lowFrequencyFactor: try required("low_freq_factor", default: 1),
                                                 highFrequencyFactor: try required("high_freq_factor", default: 4), originalContextLength: Int(context)))
+        case "longrope", "su":
+            scaling = .longRoPE(try longRoPE(config, parameters, key: key, source: source))
         default:
             throw SieveCoreError.unsupportedRoPEScaling(source: source, type: type)
         }
         return (theta, scaling)
+    }
+
+    /// LongRoPE's parameters as transformers reads them: `short_factor` and `long_factor`, the original context
+    /// `original_max_position_embeddings` (Phi-3 keeps it beside `max_position_embeddings`; else in the scaling
+    /// object, else the context itself), and `attention_factor`, by default derived from the ratio of the contexts
+    /// (or the scaling's `factor` when there is no original context).
+    private static func longRoPE(_ config: JSONValue, _ parameters: JSONValue, key: String, source: String) throws -> LongRoPEScaling {
+        func factors(_ name: String) throws -> [Float] {
+            guard let items = parameters[name]?.arrayItems else {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "\(key).\(name)", reason: "missing for rope_type 'longrope' (a list of numbers)")
+            }
+            return try items.enumerated().map { k, v in
+                guard let d = v.doubleValue else { throw SieveCoreError.unexpectedJSON(source: source, path: "$.\(key).\(name)[\(k)]", expected: "a number") }
+                return Float(d)
+            }
+        }
+        func whole(_ object: JSONValue, _ name: String, path: String) throws -> Int? {
+            guard let v = object[name], !v.isNull else { return nil }
+            guard let i = v.intValue, i > 0, i <= 1 << 30 else {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: path, reason: "must be a positive whole number")
+            }
+            return i
+        }
+        let context = try whole(config, "max_position_embeddings", path: "max_position_embeddings") ?? 4096
+        let original = try whole(config, "original_max_position_embeddings", path: "original_max_position_embeddings")
+        let originalContext = try original ?? whole(parameters, "original_max_position_embeddings", path: "\(key).original_max_position_embeddings") ?? context
+        let scale = original == nil ? parameters["factor"]?.doubleValue ?? 1 : Double(context) / Double(originalContext)
+        var attentionFactor = LongRoPEScaling.defaultAttentionFactor(scale: scale, originalContext: originalContext)
+        if let v = parameters["attention_factor"], !v.isNull {
+            guard let d = v.doubleValue else { throw SieveCoreError.unexpectedJSON(source: source, path: "$.\(key).attention_factor", expected: "a number") }
+            attentionFactor = d
+        }
+        return LongRoPEScaling(shortFactors: try factors("short_factor"), longFactors: try factors("long_factor"),
+                               originalContextLength: originalContext, attentionFactor: attentionFactor)
     }
 
     /// Writes a `config.json` that transformers accepts for the architecture and hyperparameters; throws when the
@@ -346,7 +421,27 @@ public enum HFConfig {
             }
             if let scaling = hp.ropeScaling {
                 m.append(("rope_scaling", try ropeScalingJSON(scaling, hp: hp, source: source)))
+                if case let .longRoPE(p) = scaling { m.append(("original_max_position_embeddings", .int(Int64(p.originalContextLength)))) }
             }
+        case .phi3:
+            let sliding = hp.slidingWindow
+            if let sliding, sliding.ropeTheta != hp.ropeTheta || sliding.slidingLayers.contains(false) {
+                throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a Phi-3 whose layers do not all slide, or slide with their own RoPE base, has no config.json form")
+            }
+            var original = hp.contextLength
+            if case let .longRoPE(p) = hp.ropeScaling { original = p.originalContextLength }
+            m = [("architectures", .array([.string("Phi3ForCausalLM")])), ("model_type", .string("phi3")),
+                 ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
+                 ("intermediate_size", .int(Int64(hp.intermediateSize))), ("num_hidden_layers", .int(Int64(hp.layerCount))),
+                 ("num_attention_heads", .int(Int64(hp.headCount))), ("num_key_value_heads", .int(Int64(hp.kvHeadCount))),
+                 ("head_dim", .int(Int64(hp.headDim))), ("max_position_embeddings", .int(Int64(hp.contextLength))),
+                 ("original_max_position_embeddings", .int(Int64(original))),
+                 ("partial_rotary_factor", .double(Double(hp.ropeDimensions ?? hp.headDim) / Double(hp.headDim))),
+                 ("rms_norm_eps", .double(hp.normEpsilon)), ("rope_theta", .double(hp.ropeTheta ?? 10000)),
+                 ("hidden_act", act(hp.activation, tanhName: "gelu_pytorch_tanh")),
+                 ("sliding_window", sliding.map { .int(Int64($0.window)) } ?? .null),
+                 ("tie_word_embeddings", .bool(hp.tiedEmbeddings)),
+                 ("rope_scaling", try hp.ropeScaling.map { try ropeScalingJSON($0, hp: hp, source: source) } ?? .null)]
         case .gemma2, .gemma3:
             let sliding = hp.slidingWindow
             let gemma2 = architecture == .gemma2

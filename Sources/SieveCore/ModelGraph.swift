@@ -3,8 +3,9 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
     /// The supported families (Qwen3: Qwen2's layout without Q/K/V biases, with RMSNorm over each query and key head;
     /// Gemma 3: Qwen3's head norms, norms after attention and the FFN too, scaled embeddings, GeGLU, and layers
     /// that attend through a sliding window with their own RoPE base; Gemma 2: Gemma 3 without the head norms,
-    /// every other layer sliding, attention scores soft-capped).
-    case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3
+    /// every other layer sliding, attention scores soft-capped; Phi-3: Llama's graph, stored with fused Q/K/V and
+    /// gate/up projections, often with partial rotary and LongRoPE).
+    case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3, phi3
 
     /// Gemma 2 or 3: embeddings × √hidden, (1 + weight) RMSNorms, norms of attention's and the FFN's outputs.
     public var isGemma: Bool { self == .gemma2 || self == .gemma3 }

@@ -14,9 +14,25 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
     /// One divisor per rotated pair, as a GGUF's `rope_freqs.weight` holds them (llama.cpp's frequency factors,
     /// which its converter computes from the `llama3` parameters).
     case frequencyFactors([Float])
+    /// Phi-3's LongRoPE (Hugging Face `rope_type: "longrope"`, formerly `"su"`): one divisor per rotated pair, the
+    /// short or the long set by the context, and the cosines and sines multiplied by an attention factor.
+    case longRoPE(LongRoPEScaling)
 
     /// Supported Hugging Face `rope_type` names, for error messages.
-    public static let supportedTypeNames = ["default", "linear", "llama3"]
+    public static let supportedTypeNames = ["default", "linear", "llama3", "longrope"]
+
+    /// The scaling a table of `context` positions uses: LongRoPE becomes the divisors of its short or long set (as
+    /// llama.cpp chooses by context size); the others are unchanged.
+    public func resolved(context: Int) -> RoPEScaling {
+        guard case let .longRoPE(p) = self else { return self }
+        return .frequencyFactors(p.factors(context: context))
+    }
+
+    /// What the cosines and sines of the rotated dimensions are multiplied by: LongRoPE's attention factor, else 1.
+    public var attentionFactor: Double {
+        if case let .longRoPE(p) = self { return p.attentionFactor }
+        return 1
+    }
 
     /// The inverse frequencies of the `dimensions / 2` rotated pairs: `base^(−2i/dimensions)` in Float, as
     /// Hugging Face computes `inv_freq`, then divided as `scaling` says (for `llama3`, by `frequencyFactors`).
@@ -27,6 +43,9 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
             return plain
         case let .linear(factor):
             return plain.map { $0 / Float(factor) }
+        case let .longRoPE(p):
+            // Without a context, the short factors (what Hugging Face starts with).
+            return zip(plain, p.shortFactors).map { $0 / $1 }
         case .frequencyFactors, .llama3:
             // Llama 3.1's rule through the divisors llama.cpp's converter stores: the same frequencies as Hugging
             // Face's `(1 − s)·f/factor + s·f`, within rounding.
@@ -36,11 +55,11 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
     }
 
     /// The per-pair divisors llama.cpp stores as `rope_freqs.weight`, or nil for linear scaling (which GGUF
-    /// states in metadata). For `llama3`, computed in Float as `convert_hf_to_gguf.py` computes them (its loop runs
+    /// states in metadata) and LongRoPE (two sets, in their own tensors). For `llama3`, computed in Float as `convert_hf_to_gguf.py` computes them (its loop runs
     /// over a float32 tensor), so that a converted file holds the same bytes.
     public func frequencyFactors(base: Float, dimensions: Int) -> [Float]? {
         switch self {
-        case .linear: return nil
+        case .linear, .longRoPE: return nil
         case let .frequencyFactors(factors): return factors
         case let .llama3(p):
             let plain = RoPEScaling.inverseFrequencies(base: base, dimensions: dimensions, scaling: nil)
@@ -98,6 +117,8 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
             return "llama3, factor \(number(p.factor)), low \(number(p.lowFrequencyFactor)), high \(number(p.highFrequencyFactor)), original context \(p.originalContextLength)"
         case let .frequencyFactors(factors):
             return "\(factors.count) frequency factors, \(number(Double(factors.min() ?? 0))) to \(number(Double(factors.max() ?? 0)))"
+        case let .longRoPE(p):
+            return "longrope, \(p.shortFactors.count) short and long factors, original context \(p.originalContextLength), attention factor \(p.attentionFactor)"
         }
     }
 
@@ -120,6 +141,13 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
                 return "\(factors.count) frequency factors for \(dimensions / 2) rotated pairs"
             }
             return factors.allSatisfy({ $0.isFinite && $0 > 0 }) ? nil : "frequency factors must be positive numbers"
+        case let .longRoPE(p):
+            guard p.shortFactors.count == dimensions / 2, p.longFactors.count == dimensions / 2 else {
+                return "longrope has \(p.shortFactors.count) short and \(p.longFactors.count) long factors for \(dimensions / 2) rotated pairs"
+            }
+            guard (p.shortFactors + p.longFactors).allSatisfy({ $0.isFinite && $0 > 0 }) else { return "longrope factors must be positive numbers" }
+            guard usable(p.attentionFactor) else { return "longrope attention factor \(p.attentionFactor) must be a positive number" }
+            return p.originalContextLength > 0 ? nil : "longrope original_max_position_embeddings \(p.originalContextLength) must be positive"
         }
     }
 }
@@ -141,5 +169,38 @@ public struct Llama3RoPEScaling: Sendable, Equatable, Codable {
         self.lowFrequencyFactor = lowFrequencyFactor
         self.highFrequencyFactor = highFrequencyFactor
         self.originalContextLength = originalContextLength
+    }
+}
+
+/// The parameters of Phi-3's LongRoPE (Hugging Face `rope_scaling` with `rope_type: "longrope"`; llama.cpp's
+/// `rope_factors_short`/`rope_factors_long` tensors and `rope.scaling.attn_factor`).
+public struct LongRoPEScaling: Sendable, Equatable, Codable {
+    /// Divisors of the rotated pairs' frequencies within the original context (`short_factor`).
+    public var shortFactors: [Float]
+    /// Divisors beyond it (`long_factor`).
+    public var longFactors: [Float]
+    /// `original_max_position_embeddings`: contexts longer than this use the long factors.
+    public var originalContextLength: Int
+    /// Multiplier of the rotated dimensions' cosines and sines (so the scores of those dimensions grow by its square).
+    public var attentionFactor: Double
+
+    /// The given parameters.
+    public init(shortFactors: [Float], longFactors: [Float], originalContextLength: Int, attentionFactor: Double) {
+        self.shortFactors = shortFactors
+        self.longFactors = longFactors
+        self.originalContextLength = originalContextLength
+        self.attentionFactor = attentionFactor
+    }
+
+    /// The attention factor transformers and llama.cpp's converter derive when none is given:
+    /// √(1 + ln(scale) / ln(original)) for a scale (context / original context) above 1, else 1.
+    public static func defaultAttentionFactor(scale: Double, originalContext: Int) -> Double {
+        guard scale > 1, originalContext > 1 else { return 1 }
+        return (1 + Foundation.log(scale) / Foundation.log(Double(originalContext))).squareRoot()
+    }
+
+    /// The divisors a context of `context` positions uses: the long ones when it exceeds the original context.
+    public func factors(context: Int) -> [Float] {
+        context > originalContextLength ? longFactors : shortFactors
     }
 }

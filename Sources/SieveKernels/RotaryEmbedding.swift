@@ -12,7 +12,9 @@ import SieveCore
 ///   llama.cpp's converter permuted).
 ///
 /// Cosines and sines are tabulated for positions `0..<maxPositions` at creation (angles in Double from the f32
-/// inverse frequencies, as HF computes them).
+/// inverse frequencies, as HF computes them). LongRoPE takes its long factors when `maxPositions` exceeds its
+/// original context (llama.cpp's rule: the context decides) and multiplies the cosines and sines by its attention
+/// factor.
 public struct RotaryEmbedding: Sendable {
     /// Which elements form a rotated pair.
     public enum Layout: String, Sendable {
@@ -28,8 +30,10 @@ public struct RotaryEmbedding: Sendable {
     public let base: Float
     /// Pairing convention.
     public let layout: Layout
-    /// Frequency scaling for a longer context; nil for none.
+    /// Frequency scaling for a longer context, LongRoPE resolved to its factors for `maxPositions`; nil for none.
     public let scaling: RoPEScaling?
+    /// Multiplier of the cosines and sines (LongRoPE's attention factor; 1 otherwise).
+    public let attentionFactor: Double
     /// Positions covered by the table.
     public let maxPositions: Int
     /// Per position, `rowLength` floats: `.halfSplit` stores `cos[pair]` then `sin[pair]`; `.interleaved` stores
@@ -46,18 +50,21 @@ public struct RotaryEmbedding: Sendable {
         self.headDimension = headDimension
         self.rotaryDimension = rot
         self.base = base
-        self.scaling = scaling
+        let resolved = scaling?.resolved(context: maxPositions)
+        self.scaling = resolved
+        self.attentionFactor = scaling?.attentionFactor ?? 1
         self.layout = layout
         self.maxPositions = maxPositions
         let pairs = rot / 2
         let rowLength = layout == .halfSplit ? rot : 2 * rot
-        let frequencies = RoPEScaling.inverseFrequencies(base: base, dimensions: rot, scaling: scaling)
+        let frequencies = RoPEScaling.inverseFrequencies(base: base, dimensions: rot, scaling: resolved)
+        let factor = Float(attentionFactor)
         var table = [Float](repeating: 0, count: maxPositions * rowLength)
         for p in 0..<maxPositions {
             let row = p * rowLength
             for i in 0..<pairs {
                 let angle = Double(p) * Double(frequencies[i])
-                let c = Float(Foundation.cos(angle)), s = Float(Foundation.sin(angle))
+                let c = Float(Foundation.cos(angle)) * factor, s = Float(Foundation.sin(angle)) * factor
                 switch layout {
                 case .halfSplit:
                     table[row + i] = c
@@ -133,7 +140,7 @@ public struct RotaryEmbedding: Sendable {
             let v = x + h * stride
             for i in 0..<pairs {
                 let angle = Double(position) * Double(frequencies[i])
-                let c = Foundation.cos(angle), s = Foundation.sin(angle)
+                let c = Foundation.cos(angle) * attentionFactor, s = Foundation.sin(angle) * attentionFactor
                 let (ia, ib) = layout == .halfSplit ? (i, i + pairs) : (2 * i, 2 * i + 1)
                 let a = Double(v[ia]), b = Double(v[ib])
                 v[ia] = Float(a * c - b * s)

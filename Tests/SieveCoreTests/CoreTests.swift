@@ -185,7 +185,7 @@ final class ManagedBox<Value>: @unchecked Sendable {
             Issue.record("expected an error")
         } catch let e as SieveCoreError {
             #expect(e.localizedDescription.contains("mamba"))
-            #expect(e.localizedDescription.contains("llama, mistral, qwen2, qwen3, gemma2, gemma3_text, gemma3, gpt2, opt, bert"))
+            #expect(e.localizedDescription.contains("llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text, gemma3, gpt2, opt, bert"))
         } catch { Issue.record("wrong error \(error)") }
     }
 
@@ -216,7 +216,7 @@ final class ManagedBox<Value>: @unchecked Sendable {
     @Test("unsupported or broken RoPE scaling is an error naming the file and the problem", arguments: [
         (#""rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}"#, "'yarn' is not supported"),
         (#""rope_scaling": {"type": "dynamic", "factor": 2.0}"#, "'dynamic' is not supported"),
-        (#""rope_scaling": {"rope_type": "longrope"}"#, "'longrope' is not supported"),
+        (#""rope_scaling": {"rope_type": "longrope"}"#, "short_factor': missing for rope_type 'longrope'"),
         (#""rope_scaling": {"rope_type": "linear"}"#, "rope_scaling.factor': missing"),
         (#""rope_scaling": {"rope_type": "linear", "factor": -2}"#, "must be a positive number"),
         (#""rope_scaling": {"rope_type": "llama3", "factor": 8, "low_freq_factor": 4, "high_freq_factor": 1}"#, "must exceed low_freq_factor"),

@@ -89,6 +89,35 @@ import Testing
         #expect(zip(scaled[4..<9], plainFrequencies[4..<9]).allSatisfy { $0 < $1 && $0 > $1 / 8 })
     }
 
+    @Test("LongRoPE: the table's context picks the short or long factors, and the attention factor scales the rotated values only",
+          arguments: [RotaryEmbedding.Layout.halfSplit, .interleaved])
+    func longRoPE(layout: RotaryEmbedding.Layout) {
+        let short = (0..<12).map { 1 + Float($0) / 16 }, long = (0..<12).map { 1 + Float($0) * 2 }
+        let p = LongRoPEScaling(shortFactors: short, longFactors: long, originalContextLength: 64, attentionFactor: 2)
+        var rng = SplitMix64(seed: 12)
+        let x = rng.floats(2 * 32)
+        for (context, factors) in [(64, short), (65, long)] {
+            let rope = RotaryEmbedding(headDimension: 32, rotaryDimension: 24, base: 10_000, scaling: .longRoPE(p), layout: layout, maxPositions: context)
+            #expect(rope.scaling == .frequencyFactors(factors) && rope.attentionFactor == 2)
+            // The same rotation as the plain factors, every rotated value doubled (exact in Float).
+            let plain = RotaryEmbedding(headDimension: 32, rotaryDimension: 24, base: 10_000, scaling: .frequencyFactors(factors),
+                                        layout: layout, maxPositions: context)
+            for position in [1, 17, context - 1] {
+                var fast = x, ref = x, unscaled = x
+                rope.apply(&fast, heads: 2, position: position)
+                rope.applyReference(&ref, heads: 2, position: position)
+                plain.apply(&unscaled, heads: 2, position: position)
+                #expect(worstRatio(fast, ref, scale: [Float](repeating: 2, count: x.count), tolerance: 1e-6) <= 1)
+                for h in 0..<2 {
+                    for i in 0..<32 {
+                        let k = h * 32 + i
+                        #expect(fast[k] == (i < 24 ? unscaled[k] * 2 : x[k]))
+                    }
+                }
+            }
+        }
+    }
+
     @Test func conventionsPairTheRightElements() {
         // One pair rotated by 90° (position 1, frequency 1 for pair 0 with base > 0: angle 1 rad) — check pairing only.
         let half = RotaryEmbedding(headDimension: 4, layout: .halfSplit, maxPositions: 2)

@@ -142,14 +142,15 @@ enum Fixtures {
 
     /// Expects `graph`'s outputs on fixture `model`'s reference ids within float32 tolerance of its float64 pass
     /// (`ref.safetensors`) and within `llamaCpp` of libllama's (`ref-llama-cpp.safetensors`); `variant` prefixes the
-    /// reference tensors' names (e.g. "softcap.").
-    static func expectReferenceOutputs(_ graph: ModelGraph, _ what: String, model: String, variant: String = "", llamaCpp: Float) throws {
+    /// reference tensors' names (e.g. "softcap."; the base model's hidden states serve a variant without its own).
+    static func expectReferenceOutputs(_ graph: ModelGraph, _ what: String, model: String, variant: String = "", llamaCpp: Float,
+                                       options: RuntimeOptions = RuntimeOptions()) throws {
         let llama = try references(model + "/ref-llama-cpp.safetensors")
         let float64 = try references(model + "/ref.safetensors")
-        let out = try Model(graph: graph).allOutputs(try inputIDs(llama))
+        let out = try Model(graph: graph, options: options).allOutputs(try inputIDs(llama))
         let dExact = maxAbsDifference(out.logits, try floats(float64, variant + "logits"))
         let dLlama = maxAbsDifference(out.logits, try floats(llama, variant + "logits.f32"))
-        let dHidden = maxAbsDifference(out.hidden, try floats(float64, "hidden_last"))
+        let dHidden = maxAbsDifference(out.hidden, try floats(float64, float64.contains(variant + "hidden_last") ? variant + "hidden_last" : "hidden_last"))
         print("\(what): max |Δlogit| \(dExact) against float64, \(dLlama) against llama.cpp; max |Δhidden_last| \(dHidden)")
         #expect(dExact <= Tolerance.float32Logits, "\(what) against the float64 pass")
         #expect(dHidden <= Tolerance.float32Activations, "\(what) hidden against the float64 pass")

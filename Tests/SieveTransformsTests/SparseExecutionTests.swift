@@ -79,7 +79,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["tiny-llama", "tiny-opt", "tiny-gemma2", "tiny-gemma3"])
+    @Test(arguments: ["tiny-llama", "tiny-opt", "tiny-phi3", "tiny-gemma2", "tiny-gemma3"])
     func oracleEqualsDenseWithUnitsZeroed(_ name: String) throws {
         let (graph, tokens) = try Self.packed(name)
         guard case let .blocked(blockSize, _) = graph.blocks[0].feedForward.layout else {
