@@ -160,17 +160,43 @@ import Testing
     }
 
     /// `url`'s bytes with its metadata edited: `drop` keys left out, `set` keys replaced or added.
-    static func edited(_ url: URL, drop: Set<String> = [], set: [(String, GGUFValue)] = []) throws -> [UInt8] {
+    static func edited(_ url: URL, drop: Set<String> = [], set: [(String, GGUFValue)] = [], dropTensors: Set<String> = []) throws -> [UInt8] {
         let file = try GGUFFile(url: url)
         var raw = RawGGUF()
         raw.alignment = file.alignment
         let replaced = Set(set.map(\.0))
         raw.entries = file.metadata.filter { !drop.contains($0.key) && !replaced.contains($0.key) }.map { RawGGUF.entry($0.key, $0.value) }
             + set.map { RawGGUF.entry($0.0, $0.1) }
-        raw.tensors = file.tensorInfos.map {
+        raw.tensors = file.tensorInfos.filter { !dropTensors.contains($0.name) }.map {
             RawGGUF.tensor($0.name, ne: $0.dimensions.map(Int64.init), type: $0.type.rawValue, offset: UInt64($0.offset))
         }
         return raw.bytes + Array(file.file.bytes[file.dataOffset...])
+    }
+
+    @Test("a phi3 GGUF: LongRoPE needs both factor sets; fused tensors that disagree with the heads or the FFN width are refused")
+    func phi3Errors() throws {
+        let url = try #require(Models.find("tiny-phi3/longrope.gguf"))
+        let dir = try Models.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func read(drop: Set<String> = [], set: [(String, GGUFValue)] = [], dropTensors: Set<String> = []) throws -> ModelGraph {
+            let out = dir.appendingPathComponent("edited-\(UUID().uuidString).gguf")
+            try Data(try Self.edited(url, drop: drop, set: set, dropTensors: dropTensors)).write(to: out)
+            return try GGUFPlugin().read(out)
+        }
+        // Without rope.scaling.attn_factor llama.cpp multiplies by 1.
+        guard case let .longRoPE(p) = try read(drop: ["phi3.rope.scaling.attn_factor"]).hyperparameters.ropeScaling else {
+            Issue.record("no LongRoPE"); return
+        }
+        #expect(p.attentionFactor == 1 && p.originalContextLength == 256)
+        func message(_ body: () throws -> ModelGraph) -> String {
+            do { _ = try body(); return "" } catch { return error.localizedDescription }
+        }
+        let missing = message { try read(dropTensors: ["rope_factors_short.weight"]) }
+        #expect(missing.contains("rope_factors_short.weight"), "\(missing)")
+        let qkv = message { try read(set: [("phi3.attention.head_count_kv", .uint32(1))]) }
+        #expect(qkv.contains("blk.0.attn_qkv.weight"), "\(qkv)")
+        let up = message { try read(set: [("phi3.feed_forward_length", .uint32(95))]) }
+        #expect(up.contains("blk.0.ffn_up.weight"), "\(up)")
     }
 
     @Test("a gemma2 GGUF without llama.cpp's optional keys reads with its defaults: window 4096, caps 50 and 30")

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Write a random-weight GGUF with Gemma 3 270M's or Gemma 2 2B's shapes, to measure decode speed where no real
-checkpoint can be fetched (only PyPI is reachable from the machines Sieve is developed on).
+"""Write a random-weight GGUF with Gemma 3 270M's, Gemma 2 2B's or Phi-3.5 mini's shapes, to measure decode speed
+where no real checkpoint can be fetched (only PyPI is reachable from the machines Sieve is developed on).
 
-    scripts/make-gemma-bench-model.py [--arch gemma3|gemma2] OUT.gguf
+    scripts/make-bench-model.py [--arch gemma3|gemma2|phi3] OUT.gguf
 
 Gemma 3 270M (the default): hidden 640, FFN 2048, 18 layers, 4 heads / 1 KV head of 256, per-head q/k norms,
 vocabulary 262144, sliding window 512 (llama.cpp's default pattern: every sixth layer global), RoPE bases 1e6 / 1e4.
 Gemma 2 2B: hidden 2304, FFN 9216, 26 layers, 8 heads / 4 KV heads of 256, vocabulary 256000, sliding window 4096
 on every other layer, RoPE base 1e4, attention scores soft-capped at 50 and logits at 30.
-Both: tied embeddings, weights f16 (matrices N(0, 0.02²), norm weights 1), a placeholder SentencePiece vocabulary
+Both Gemmas: tied embeddings. Phi-3.5 mini: hidden 3072, FFN 8192, 32 layers, 32 heads of 96, vocabulary 32064, an
+output matrix of its own, fused `attn_qkv` and gate/up `ffn_up` as llama.cpp's converter writes them, LongRoPE
+(48 short and long factors, original context 4096 of 131072, attention factor √(1 + ln 32 / ln 4096)), no window.
+All: weights f16 (matrices N(0, 0.02²), norm weights 1), a placeholder SentencePiece vocabulary
 of the model's size (`<unk>`, `<s>`, `</s>`, the 256 byte tokens, then `▁tokN`). Quantize it with llama.cpp's
 `llama-quantize`, then compare `sieve bench` with `llama-bench` on the same file. Decode speed does not depend on
 the weights' values; the texts generated are meaningless.
@@ -24,7 +27,10 @@ import gguf
 SHAPES = {
     "gemma3": (640, 2048, 18, 4, 1, 256, 262144, 512, 1_000_000.0, 32768),
     "gemma2": (2304, 9216, 26, 8, 4, 256, 256000, 4096, 10_000.0, 8192),
+    "phi3": (3072, 8192, 32, 32, 32, 96, 32064, 0, 10_000.0, 131072),
 }
+NAMES = {"gemma3": "gemma-3-270m", "gemma2": "gemma-2-2b", "phi3": "phi-3.5-mini"}
+PHI3_ORIGINAL_CONTEXT = 4096
 
 
 def main():
@@ -42,8 +48,23 @@ def main():
     def ones(n):
         return np.ones(n, dtype=np.float32)
 
+    if args.arch == "phi3":
+        pairs = HEAD_DIM // 2
+        writer.add_tensor("rope_factors_long.weight", np.linspace(1.0, 60.0, pairs, dtype=np.float32))
+        writer.add_tensor("rope_factors_short.weight", np.linspace(1.0, 1.5, pairs, dtype=np.float32))
     writer.add_tensor("token_embd.weight", matrix(VOCAB, HIDDEN))
+    if args.arch == "phi3":
+        writer.add_tensor("output.weight", matrix(VOCAB, HIDDEN))
     for i in range(LAYERS):
+        if args.arch == "phi3":
+            b = f"blk.{i}."
+            writer.add_tensor(b + "attn_norm.weight", ones(HIDDEN))
+            writer.add_tensor(b + "attn_qkv.weight", matrix((HEADS + 2 * KV_HEADS) * HEAD_DIM, HIDDEN))
+            writer.add_tensor(b + "attn_output.weight", matrix(HIDDEN, HEADS * HEAD_DIM))
+            writer.add_tensor(b + "ffn_norm.weight", ones(HIDDEN))
+            writer.add_tensor(b + "ffn_up.weight", matrix(2 * FF, HIDDEN))
+            writer.add_tensor(b + "ffn_down.weight", matrix(HIDDEN, FF))
+            continue
         b = f"blk.{i}."
         writer.add_tensor(b + "attn_norm.weight", ones(HIDDEN))
         writer.add_tensor(b + "attn_q.weight", matrix(HEADS * HEAD_DIM, HIDDEN))
@@ -61,16 +82,22 @@ def main():
         writer.add_tensor(b + "post_ffw_norm.weight", ones(HIDDEN))
     writer.add_tensor("output_norm.weight", ones(HIDDEN))
 
-    writer.add_name(("gemma-3-270m" if args.arch == "gemma3" else "gemma-2-2b") + "-shaped random weights")
+    writer.add_name(NAMES[args.arch] + "-shaped random weights")
     writer.add_context_length(CONTEXT)
     writer.add_embedding_length(HIDDEN)
     writer.add_block_count(LAYERS)
     writer.add_feed_forward_length(FF)
     writer.add_head_count(HEADS)
     writer.add_head_count_kv(KV_HEADS)
-    writer.add_key_length(HEAD_DIM)
-    writer.add_value_length(HEAD_DIM)
-    writer.add_layer_norm_rms_eps(1e-6)
+    if args.arch == "phi3":
+        writer.add_rope_dimension_count(HEAD_DIM)
+        writer.add_rope_scaling_orig_ctx_len(PHI3_ORIGINAL_CONTEXT)
+        scale = CONTEXT / PHI3_ORIGINAL_CONTEXT
+        writer.add_rope_scaling_attn_factors(float(np.sqrt(1 + np.log(scale) / np.log(PHI3_ORIGINAL_CONTEXT))))
+    else:
+        writer.add_key_length(HEAD_DIM)
+        writer.add_value_length(HEAD_DIM)
+    writer.add_layer_norm_rms_eps(1e-5 if args.arch == "phi3" else 1e-6)
     writer.add_rope_freq_base(ROPE_BASE)
     writer.add_sliding_window(WINDOW)
     if args.arch == "gemma2":
