@@ -29,7 +29,8 @@ SHAPES = {
     "gemma2": (2304, 9216, 26, 8, 4, 256, 256000, 4096, 10_000.0, 8192),
     "phi3": (3072, 8192, 32, 32, 32, 96, 32064, 0, 10_000.0, 131072),
 }
-NAMES = {"gemma3": "gemma-3-270m", "gemma2": "gemma-2-2b", "phi3": "phi-3.5-mini"}
+# llama.cpp expects Phi-3's special tokens when the name contains "phi-3" or "phi3": the name avoids both.
+NAMES = {"gemma3": "gemma-3-270m", "gemma2": "gemma-2-2b", "phi3": "phi 3.5-mini"}
 PHI3_ORIGINAL_CONTEXT = 4096
 
 

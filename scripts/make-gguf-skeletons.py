@@ -11,8 +11,9 @@ two RoPE-scaling GGUFs of `tiny-llama-rope` (`llama3.gguf`, `linear.gguf`), whic
 `scripts/make-rope-scaling-fixtures.py` writes into the repository's own model folder, `tiny-qwen3/f32.gguf`,
 which `scripts/make-qwen3-fixture.py` writes there, `tiny-gemma3/{f32,softcap}.gguf`, which
 `scripts/make-gemma3-fixture.py` writes there, `tiny-gemma2/f32.gguf`, which `scripts/make-gemma2-fixture.py`
-writes there, and `tiny-phi3/{f32,longrope}.gguf`, which `scripts/make-phi3-fixture.py` writes there; these are
-read from the repository (DERIVED below; the five scripts call `make()` themselves).
+writes there, `tiny-phi3/{f32,longrope}.gguf`, which `scripts/make-phi3-fixture.py` writes there, and
+`tiny-smollm3/f32.gguf`, which `scripts/make-smollm3-fixture.py` writes there; these are read from the repository
+(DERIVED below; the six scripts call `make()` themselves).
 tiny-llama-rope's tensors come from another folder's weights (SOURCES: `../tiny-llama/hf/model.safetensors`),
 checked against that folder's `ref.json`. Tensors that have no safetensors source (`rope_freqs.weight`, which
 the converter computes for llama3 RoPE scaling, and Phi-3's LongRoPE `rope_factors_long.weight` /
@@ -24,10 +25,10 @@ For each original it
   1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
   2. parses the GGUF header itself (cross-checked with gguf-py's GGUFReader when gguf-py is installed);
   3. keeps the bytes before the tensor data section verbatim and derives a recipe per tensor from the
-     converter's name mapping (llama, qwen2, qwen3, gemma2, gemma3, phi3, gpt2): which HF tensor, which transform
-     (identity, also for Phi-3's already fused qkv_proj and gate_up_proj; transpose for GPT-2's Conv1D weights,
-     whose c_attn is already the fused q|k|v; llama RoPE row
-     permutation of attn_q / attn_k with n_head / n_head_kv; inline values for tensors without an HF source;
+     converter's name mapping (llama, smollm3, qwen2, qwen3, gemma2, gemma3, phi3, gpt2): which HF tensor, which
+     transform (identity, also for Phi-3's already fused qkv_proj and gate_up_proj; transpose for GPT-2's Conv1D
+     weights, whose c_attn is already the fused q|k|v; llama RoPE row permutation of attn_q / attn_k with n_head /
+     n_head_kv, for llama and smollm3; inline values for tensors without an HF source;
      + 1 for Gemma 2's and Gemma 3's norm weights), which GGML type, and the zero padding that follows;
   4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
      original byte for byte, and so must a rebuild from the skeleton file just written;
@@ -58,9 +59,9 @@ SOURCE = "hf/model.safetensors"
 # Model folders whose GGUFs take their tensors from another folder's safetensors (path relative to the folder).
 SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors"}
 # Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py,
-# make-qwen3-fixture.py, make-gemma3-fixture.py, make-gemma2-fixture.py and make-phi3-fixture.py), not the shared
-# fixture set's.
-DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3"}
+# make-qwen3-fixture.py, make-gemma3-fixture.py, make-gemma2-fixture.py, make-phi3-fixture.py and
+# make-smollm3-fixture.py), not the shared fixture set's.
+DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-smollm3"}
 # GGUF tensors with no safetensors counterpart, computed by the converter: kept in the recipe (`inline`, F32 only).
 INLINE = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 
@@ -130,7 +131,8 @@ def _product(dims):
 # --- the converter's name mapping -----------------------------------------------------------------------------
 
 def llama_like(name, arch, n_head, n_head_kv):
-    """(sources, transform, extra) of a llama / qwen2 / qwen3 GGUF tensor, as convert_hf_to_gguf.py maps it."""
+    """(sources, transform, extra) of a llama / smollm3 / qwen2 / qwen3 GGUF tensor, as convert_hf_to_gguf.py maps
+    it (SmolLM3Model is a LlamaModel with the smollm3 architecture: the same names and row permutation)."""
     top = {"token_embd.weight": "model.embed_tokens.weight", "output.weight": "lm_head.weight",
            "output_norm.weight": "model.norm.weight"}
     if name in top:
@@ -142,11 +144,11 @@ def llama_like(name, arch, n_head, n_head_kv):
           "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
           "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm"}[part]
     sources = [f"model.layers.{layer}.{hf}.{suffix}"]
-    # LlamaModel.modify_tensors: q_proj -> permute(n_head, n_head), k_proj -> permute(n_head, n_head_kv).
-    # Qwen2 and Qwen3 keep HF's rotate-half layout (llama.cpp runs NEOX RoPE for them).
-    if arch == "llama" and part == "attn_q":
+    # LlamaModel.modify_tensors (SmolLM3Model's too): q_proj -> permute(n_head, n_head), k_proj ->
+    # permute(n_head, n_head_kv). Qwen2 and Qwen3 keep HF's rotate-half layout (llama.cpp runs NEOX RoPE for them).
+    if arch in ("llama", "smollm3") and part == "attn_q":
         return sources, "llama_rope_permute", {"n_head": n_head, "n_head_kv": n_head}
-    if arch == "llama" and part == "attn_k":
+    if arch in ("llama", "smollm3") and part == "attn_k":
         return sources, "llama_rope_permute", {"n_head": n_head, "n_head_kv": n_head_kv}
     return sources, "identity", {}
 
@@ -233,7 +235,7 @@ def make(shared, name, stem):
     n_head = h.metadata.get(f"{arch}.attention.head_count")
     n_head_kv = h.metadata.get(f"{arch}.attention.head_count_kv", n_head)
     config = json.load(open(os.path.join(owner_dir, "hf", "config.json")))
-    if arch in ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"):
+    if arch in ("llama", "smollm3", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"):
         assert (n_head, n_head_kv) == (config["num_attention_heads"], config["num_key_value_heads"]), label
     _crosscheck_gguf_py(original_path, h)
 
@@ -253,7 +255,7 @@ def make(shared, name, stem):
             if t["type"] != "F32":
                 raise RebuildError(f"{label}: inline tensor {t['name']} is {t['type']}, only F32 is supported")
             sources, transform, extra = [], "inline", {"data": body.hex()}
-        elif arch in ("llama", "qwen2", "qwen3"):
+        elif arch in ("llama", "smollm3", "qwen2", "qwen3"):
             sources, transform, extra = llama_like(t["name"], arch, n_head, n_head_kv)
         elif arch in ("gemma2", "gemma3"):
             sources, transform, extra = gemma3(t["name"])

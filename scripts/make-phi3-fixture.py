@@ -12,7 +12,8 @@ libllama tokenization, the feature-effect and agreement measures) and, through i
 (random weights, config writer, the converter's tensors and general.* keys, ref.json parts),
 scripts/make-rope-scaling-fixtures.py's (GGUF file writer, harness driver, GGUF summary, JSON and file-map writers,
 command line, tool versions), scripts/make-gguf-skeletons.py's `make` and scripts/rebuild-gguf-fixtures.py's
-atomic writer and hashes.
+atomic writer and hashes. scripts/make-smollm3-fixture.py reuses this script's three-way tokenizer check and libllama
+runs (check_tokenizer, llama_cpp_run: their keywords default to this script's text, warnings and names).
 
 What it does, in the folder Tests/Fixtures/models/tiny-phi3/:
   1. `hf/config.json`: Phi3ForCausalLM / phi3 with the bytes transformers 4.57.6 writes for this Phi3Config
@@ -298,41 +299,47 @@ def add_phi3_vocab(writer, hf_dir, vocab):
         gguf.SpecialVocab(hf_dir, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
 
 
-def check_tokenizer(tok_exe, llama_cpp, model, hf_dir, workdir):
-    """TEXT tokenized by the `tokenizers` library from `hf_dir`/tokenizer.json, by libllama from the GGUF `model` and
-    by libllama from tiny-llama/f32.gguf (which convert_hf_to_gguf.py wrote for the same tokenizer files) must give
-    the same ids, with and without BOS, and libllama must log nothing but EXPECTED_WARNINGS; the script exits
-    otherwise. Returns (ref.json's record of the check, the ids with BOS)."""
+# check_tokenizer's default note for ref.json (scripts/make-smollm3-fixture.py gives its own).
+TOKENIZER_NOTE = ("tiny-llama's tokenizer files, unchanged: Llama-style SentencePiece with a dummy prefix ('▁' before "
+                  "the first word; libllama's default add_space_prefix true, the GGUF has no such key, as the "
+                  "converter's phi3 set_vocab writes none)")
+
+
+def check_tokenizer(tok_exe, llama_cpp, model, hf_dir, workdir, text=TEXT, prog=PROG, say=say,
+                    expected_warnings=EXPECTED_WARNINGS, note=TOKENIZER_NOTE):
+    """`text` tokenized by the `tokenizers` library from `hf_dir`/tokenizer.json, by libllama from the GGUF `model`
+    and by libllama from tiny-llama/f32.gguf (which convert_hf_to_gguf.py wrote for the same tokenizer files) must
+    give the same ids, with and without BOS, and libllama must log nothing but `expected_warnings`; the script `prog`
+    exits otherwise. Returns (ref.json's record of the check, with `note`, the ids with BOS). The keywords default
+    to this script's values; scripts/make-smollm3-fixture.py passes its own."""
     hf_tok = Tokenizer.from_file(os.path.join(hf_dir, "tokenizer.json"))
-    l_special, l_plain, tok_log = gemma3.llama_cpp_tokenize(tok_exe, llama_cpp, model, TEXT, workdir)
+    l_special, l_plain, tok_log = gemma3.llama_cpp_tokenize(tok_exe, llama_cpp, model, text, workdir)
     b_special, b_plain, base_log = gemma3.llama_cpp_tokenize(tok_exe, llama_cpp,
-                                                             os.path.join(TOKENIZER_FROM, "f32.gguf"), TEXT, workdir)
-    hf_special = hf_tok.encode(TEXT).ids
-    hf_plain = hf_tok.encode(TEXT, add_special_tokens=False).ids
+                                                             os.path.join(TOKENIZER_FROM, "f32.gguf"), text, workdir)
+    hf_special = hf_tok.encode(text).ids
+    hf_plain = hf_tok.encode(text, add_special_tokens=False).ids
     check = {
-        "text": TEXT,
+        "text": text,
         "hf_tokenizers": {"library": f"tokenizers {metadata.version('tokenizers')}", "file": "hf/tokenizer.json",
                           "ids_with_special": hf_special, "ids_without_special": hf_plain,
-                          "pieces": hf_tok.encode(TEXT).tokens},
+                          "pieces": hf_tok.encode(text).tokens},
         "llama_cpp": {"method": f"scripts/llama-cpp-tokenize.c: llama_tokenize on {os.path.basename(model)} (vocab "
                                 f"only), add_special true / false, parse_special false",
                       "ids_with_special": l_special, "ids_without_special": l_plain, "log": tok_log},
         "llama_cpp_tiny_llama_f32": {"ids_with_special": b_special, "ids_without_special": b_plain},
         "equal_with_special": hf_special == l_special == b_special,
         "equal_without_special": hf_plain == l_plain == b_plain,
-        "hf_decode_round_trip": hf_tok.decode(hf_plain) == TEXT,
-        "note": "tiny-llama's tokenizer files, unchanged: Llama-style SentencePiece with a dummy prefix ('▁' before "
-                "the first word; libllama's default add_space_prefix true, the GGUF has no such key, as the "
-                "converter's phi3 set_vocab writes none)",
+        "hf_decode_round_trip": hf_tok.decode(hf_plain) == text,
+        "note": note,
     }
     say(f"tokenizer check: HF {hf_special}\n  llama.cpp {l_special}\n  equal with / without BOS (HF, f32.gguf, "
         f"tiny-llama/f32.gguf) {check['equal_with_special']} / {check['equal_without_special']}, HF decode round "
         f"trip {check['hf_decode_round_trip']}")
     if not (check["equal_with_special"] and check["equal_without_special"]):
-        sys.exit(f"{PROG}: the Hugging Face tokenizer and libllama tokenize TEXT differently")
-    unexpected = [line for line in tok_log + base_log if line not in EXPECTED_WARNINGS]
+        sys.exit(f"{prog}: the Hugging Face tokenizer and libllama tokenize the text differently")
+    unexpected = [line for line in tok_log + base_log if line not in expected_warnings]
     if unexpected:
-        sys.exit(f"{PROG}: libllama logged unexpected warnings while tokenizing: {unexpected}")
+        sys.exit(f"{prog}: libllama logged unexpected warnings while tokenizing: {unexpected}")
     return check, hf_special
 
 
@@ -448,20 +455,22 @@ def check_gguf(path, c, weights, names, tokenizer_gguf):
 
 # --- llama.cpp ------------------------------------------------------------------------------------------------
 
-def llama_cpp_run(exe, llama_cpp, path, ids, workdir, tag, n_ctx=None):
+def llama_cpp_run(exe, llama_cpp, path, ids, workdir, tag, n_ctx=None, prog=PROG, say=say,
+                  expected_warnings=EXPECTED_WARNINGS):
     """The harness (exe: scripts/llama-cpp-logits.c) twice on `ids` with `path` (and --n-ctx `n_ctx` when given):
-    bit-identical outputs and no libllama warning but EXPECTED_WARNINGS, or the script exits. Returns {logits
-    [1, T, vocab], hidden [1, T, hidden], freq_scale_train, rope_log, rope_metadata_log, warnings}."""
-    logits, hidden, freq_scale, log = rope.harness_outputs_twice(exe, llama_cpp, path, ids, workdir, tag, PROG,
+    bit-identical outputs and no libllama warning but `expected_warnings`, or the script `prog` exits. Returns
+    {logits [1, T, vocab], hidden [1, T, hidden], freq_scale_train, rope_log, rope_metadata_log, warnings}. The
+    keywords default to this script's values; scripts/make-smollm3-fixture.py passes its own."""
+    logits, hidden, freq_scale, log = rope.harness_outputs_twice(exe, llama_cpp, path, ids, workdir, tag, prog,
                                                                  n_ctx=n_ctx)
     # The harness echoes libllama's lines that mention RoPE (print_info's, and the loader's metadata dump of the
     # rope.* keys) and every warning or error.
-    rope_log, warnings, unexpected = rope.split_log(log, EXPECTED_WARNINGS)
+    rope_log, warnings, unexpected = rope.split_log(log, expected_warnings)
     rope_kv = [" ".join(line.split(":", 1)[1].split()) for line in log if line.startswith("llama_model_loader: - kv")]
     say(f"llama.cpp {tag} ({os.path.basename(path)}, n_ctx {n_ctx or 256}): freq_scale_train {freq_scale}, rope log "
         f"{rope_log}; warnings {warnings}")
     if unexpected:
-        sys.exit(f"{PROG}: libllama logged unexpected warnings or errors on {tag}: {unexpected}")
+        sys.exit(f"{prog}: libllama logged unexpected warnings or errors on {tag}: {unexpected}")
     return {"logits": logits, "hidden": hidden, "freq_scale_train": freq_scale, "rope_log": rope_log,
             "rope_metadata_log": rope_kv, "warnings": warnings}
 

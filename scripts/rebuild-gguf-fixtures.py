@@ -6,7 +6,8 @@ llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (ab
 (RoPE scaling: llama3 `rope_freqs.weight`, linear metadata; about 12 MB together), and
 `scripts/make-qwen3-fixture.py` wrote tiny-qwen3's f32.gguf with GGUFWriter as the converter would (1.7 MB),
 `scripts/make-gemma3-fixture.py` wrote tiny-gemma3's two (1.2 MB each), `scripts/make-gemma2-fixture.py`
-tiny-gemma2's f32.gguf (0.8 MB) and `scripts/make-phi3-fixture.py` tiny-phi3's two (0.64 MB each) the same way:
+tiny-gemma2's f32.gguf (0.8 MB), `scripts/make-phi3-fixture.py` tiny-phi3's two (0.64 MB each) and
+`scripts/make-smollm3-fixture.py` tiny-smollm3's f32.gguf (0.7 MB) the same way:
 
     Tests/Fixtures/models/tiny-llama/{f32,f16,bf16}.gguf
     Tests/Fixtures/models/tiny-llama-bpe/f32.gguf
@@ -17,6 +18,7 @@ tiny-gemma2's f32.gguf (0.8 MB) and `scripts/make-phi3-fixture.py` tiny-phi3's t
     Tests/Fixtures/models/tiny-gemma3/{f32,softcap}.gguf
     Tests/Fixtures/models/tiny-gemma2/f32.gguf
     Tests/Fixtures/models/tiny-phi3/{f32,longrope}.gguf
+    Tests/Fixtures/models/tiny-smollm3/f32.gguf
 
 Their tensor data are a deterministic function of the committed `hf/model.safetensors`, so the repository keeps
 only a small *skeleton* of each (`Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton`, written by
@@ -119,6 +121,7 @@ FIXTURES = [
     ("tiny-gemma2", "f32"),
     ("tiny-phi3", "f32"),
     ("tiny-phi3", "longrope"),
+    ("tiny-smollm3", "f32"),
 ]
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DEFAULT_MODELS = os.path.join(REPO, "Tests", "Fixtures", "models")

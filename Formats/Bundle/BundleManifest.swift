@@ -260,6 +260,7 @@ public struct BundleManifest: Sendable {
             } ?? .null),
             ("attention_scale", .optional(hp.attentionScale)), ("final_logit_softcap", .optional(hp.finalLogitSoftcap)),
             ("attention_logit_softcap", .optional(hp.attentionLogitSoftcap)),
+            ("layers_without_rope", hp.layersWithoutRoPE.map { .array($0.map { .bool($0) }) } ?? .null),
         ])
     }
 
@@ -369,7 +370,8 @@ public struct BundleManifest: Sendable {
                                        ropeTheta: try $0.double("rope_theta"))
             },
             attentionScale: try c.optionalDouble("attention_scale"), finalLogitSoftcap: try c.optionalDouble("final_logit_softcap"),
-            attentionLogitSoftcap: try c.optionalDouble("attention_logit_softcap"))
+            attentionLogitSoftcap: try c.optionalDouble("attention_logit_softcap"),
+            layersWithoutRoPE: try c.optionalMember("layers_without_rope").map { try $0.array().map { try $0.bool() } })
     }
 
     static func decodeTokenizer(_ c: ManifestCursor) throws -> TokenizerDescription {

@@ -49,7 +49,8 @@ enum GGUFModelReader {
             ropeScaling: architecture == .gpt2 ? nil : try ropeScaling(file, keys: keys, longRoPE: architecture == .phi3,
                                                                        contextLength: try keys.int("context_length")),
             slidingWindow: sliding, attentionScale: gemma?.attentionScale, finalLogitSoftcap: gemma?.finalSoftcap,
-            attentionLogitSoftcap: gemma?.attentionSoftcap)
+            attentionLogitSoftcap: gemma?.attentionSoftcap,
+            layersWithoutRoPE: architecture == .smollm3 ? smolLM3LayersWithoutRoPE(layers: layers) : nil)
         try hp.validate(source: path)
 
         var tensors = TensorStore()
@@ -76,7 +77,7 @@ enum GGUFModelReader {
                 throw GGUFError.unexpectedTensor(path: path, name: info.name, architecture: archName)
             }
             var tensor = try file.tensor(info, named: irName)
-            if architecture == .llama, parsed.block != nil, parsed.part == "attn_q" || parsed.part == "attn_k" {
+            if architecture == .llama || architecture == .smollm3, parsed.block != nil, parsed.part == "attn_q" || parsed.part == "attn_k" {
                 tensor = try LlamaRoPEPermutation.toHalfSplit(tensor, heads: parsed.part == "attn_q" ? heads : kvHeads, source: path)
             }
             tensors.insert(tensor)
@@ -88,6 +89,12 @@ enum GGUFModelReader {
         }
         return try GraphBuilder.build(architecture: architecture, hyperparameters: hp, tensors: tensors,
                                       tokenizer: try GGUFTokenizerMetadata.read(file), metadata: metadata, source: path)
+    }
+
+    /// The layers of a smollm3 GGUF that use no RoPE: every fourth, as llama.cpp fixes it (it has no key for them).
+    static func smolLM3LayersWithoutRoPE(layers: Int) -> [Bool]? {
+        let flags = (0..<layers).map { ($0 + 1) % 4 == 0 }
+        return flags.contains(true) ? flags : nil
     }
 
     /// What llama.cpp assumes for a Gemma GGUF where it has no key (`gemma2` and `gemma3` in its `llama-model.cpp`).

@@ -5,7 +5,8 @@ import SieveCore
 public enum GGUFNaming {
     /// GGUF architecture names (`general.architecture`) Sieve maps, with their IR architecture.
     public static let architectures: [(gguf: String, ir: Architecture)] = [("llama", .llama), ("qwen2", .qwen2), ("qwen3", .qwen3), ("gpt2", .gpt2), ("gemma2", .gemma2),
-                                                                          ("gemma3", .gemma3), ("phi3", .phi3)]
+                                                                          ("gemma3", .gemma3), ("phi3", .phi3),
+                                                                          ("smollm3", .smollm3)]
 
     /// The GGUF architecture name of an IR architecture, or nil when GGUF output is not supported for it.
     public static func ggufArchitecture(_ architecture: Architecture) -> String? {
@@ -83,7 +84,7 @@ public enum GGUFNaming {
 /// Hugging Face stores each head's rows in the half-split RoPE layout (dimension i pairs with i + d/2);
 /// `convert_hf_to_gguf.py` reorders them, head by head, into the interleaved layout (2i pairs with 2i + 1) that
 /// llama.cpp's NORM RoPE uses. Only whole rows move, so the permutation applies to quantized rows too. Qwen2 is
-/// not permuted (llama.cpp uses NEOX, i.e. half-split, RoPE for it).
+/// not permuted (llama.cpp uses NEOX, i.e. half-split, RoPE for it); SmolLM3 is converted and permuted as Llama.
 public enum LlamaRoPEPermutation {
     /// Reorders rows from the GGUF (interleaved) layout to the IR (half-split) layout.
     public static func toHalfSplit(_ tensor: Tensor, heads: Int, source: String) throws -> Tensor {

@@ -2,7 +2,7 @@ import Foundation
 import SieveCore
 
 /// Writes a `ModelGraph` as a GGUF v3 file that llama.cpp loads: llama.cpp tensor names and metadata keys for
-/// llama, qwen2, qwen3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
+/// llama, qwen2, qwen3, smollm3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
 ///
 /// The file is written atomically (temporary file, then rename) and streamed: the header is computed from the
 /// tensors' shapes and target types alone, then each tensor is converted, written and released in turn, so peak
@@ -84,6 +84,11 @@ public enum GGUFWriter {
                 throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's gemma2 always soft-caps the attention scores and the logits (50 and 30 when the file has no key), but the model does not")
             }
         }
+        if hp.layersWithoutRoPE != (graph.architecture == .smollm3 ? GGUFModelReader.smolLM3LayersWithoutRoPE(layers: hp.layerCount) : nil) {
+            throw GGUFError.cannotWrite(path: path, reason: graph.architecture == .smollm3
+                ? "llama.cpp's smollm3 leaves RoPE out of every fourth layer and has no key to say otherwise, but the model's layers without RoPE differ"
+                : "the model leaves RoPE out of some layers, which llama.cpp's \(graph.architecture.rawValue) cannot say")
+        }
         if case .longRoPE = hp.ropeScaling, graph.architecture != .phi3 {
             throw GGUFError.cannotWrite(path: path, reason: "the model uses LongRoPE, which llama.cpp applies to phi3 models only, not to its \(graph.architecture.rawValue)")
         }
@@ -164,7 +169,7 @@ public enum GGUFWriter {
             } else if graph.architecture == .phi3 {
                 try addStacked(b + "attn_qkv.weight", [a.q.weight, a.k.weight, a.v.weight])
             } else {
-                let llama = graph.architecture == .llama
+                let llama = graph.architecture == .llama || graph.architecture == .smollm3
                 try add(b + "attn_q.weight", a.q.weight, interleave: llama ? hp.headCount : nil)
                 try addIfPresent(b + "attn_q.bias", a.q.bias, interleave: llama ? hp.headCount : nil)
                 try add(b + "attn_k.weight", a.k.weight, interleave: llama ? hp.kvHeadCount : nil)
@@ -251,7 +256,7 @@ public enum GGUFWriter {
                 m.append(("\(arch).rope.scaling.factor", .float32(Float(factor))))
             }
             m.append(("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(hp.normEpsilon))))
-            if graph.architecture == .llama || graph.architecture.isGemma || hp.headDim * hp.headCount != hp.hiddenSize {
+            if graph.architecture == .llama || graph.architecture == .smollm3 || graph.architecture.isGemma || hp.headDim * hp.headCount != hp.hiddenSize {
                 m.append(("\(arch).attention.key_length", u32(hp.headDim)))
                 m.append(("\(arch).attention.value_length", u32(hp.headDim)))
             }
@@ -277,7 +282,7 @@ public enum GGUFWriter {
             }
         }
         m.append(("general.file_type", u32(fileType(graph, entries: entries))))
-        if graph.architecture == .llama {
+        if graph.architecture == .llama || graph.architecture == .smollm3 {
             m.append(("\(arch).vocab_size", u32(hp.vocabSize)))
             m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))
         } else if graph.architecture == .phi3 {

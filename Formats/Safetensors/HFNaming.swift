@@ -81,7 +81,7 @@ struct HFNaming {
     init(_ architecture: Architecture) {
         self.architecture = architecture
         switch architecture {
-        case .llama, .qwen2, .qwen3:
+        case .llama, .qwen2, .qwen3, .smollm3:
             prefixes = ["model."]
             let common = [
                 HFNameRule("embed_tokens", "embed.tokens"),

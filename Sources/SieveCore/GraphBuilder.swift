@@ -49,7 +49,7 @@ public enum GraphBuilder {
         func linear(_ base: String, out: Int, in inDim: Int) throws -> LinearRef {
             LinearRef(weight: try require(base + ".weight", [out, inDim]), bias: try optional(base + ".bias", [out]))
         }
-        let normKind: NormKind = [.llama, .qwen2, .qwen3, .gemma2, .gemma3, .phi3].contains(architecture) ? .rms : .layer
+        let normKind: NormKind = [.llama, .qwen2, .qwen3, .gemma2, .gemma3, .phi3, .smollm3].contains(architecture) ? .rms : .layer
         func norm(_ base: String) throws -> NormNode {
             NormNode(kind: normKind, weight: try require(base + ".weight", [hp.hiddenSize]),
                      bias: try optional(base + ".bias", [hp.hiddenSize]), epsilon: hp.normEpsilon)
@@ -83,7 +83,7 @@ public enum GraphBuilder {
         }
         let ffnKind: FeedForwardKind
         switch (architecture, hp.activation) {
-        case (.llama, _), (.qwen2, _), (.qwen3, _), (.gemma2, _), (.gemma3, _), (.phi3, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
+        case (.llama, _), (.qwen2, _), (.qwen3, _), (.gemma2, _), (.gemma3, _), (.phi3, _), (.smollm3, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
         case (_, .relu): ffnKind = .relu
         default: ffnKind = .gelu
         }
@@ -97,12 +97,13 @@ public enum GraphBuilder {
         var blocks: [TransformerBlock] = []
         for i in 0..<hp.layerCount {
             let sliding = hp.slidingWindow?.slidingLayers[i] == true
+            let positionless = hp.layersWithoutRoPE?[i] == true
             let attention = AttentionNode(
                 q: try linear(IRName.attention(i, "q"), out: qDim, in: d),
                 k: try linear(IRName.attention(i, "k"), out: kvDim, in: d),
                 v: try linear(IRName.attention(i, "v"), out: kvDim, in: d),
                 o: try linear(IRName.attention(i, "o"), out: d, in: qDim),
-                heads: hp.headCount, kvHeads: hp.kvHeadCount, headDim: hp.headDim, rope: sliding ? slidingRoPE : rope,
+                heads: hp.headCount, kvHeads: hp.kvHeadCount, headDim: hp.headDim, rope: positionless ? nil : sliding ? slidingRoPE : rope,
                 causal: architecture != .bert, queryNorm: try headNorm(i, "q_norm"), keyNorm: try headNorm(i, "k_norm"),
                 window: sliding ? hp.slidingWindow?.window : nil, scale: hp.attentionScale, softcap: hp.attentionLogitSoftcap)
             let ffn = FeedForwardNode(

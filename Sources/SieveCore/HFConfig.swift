@@ -3,7 +3,7 @@ import Foundation
 /// Maps a Hugging Face `config.json` to and from the IR's architecture and hyperparameters.
 public enum HFConfig {
     /// The `model_type` values Sieve reads (`gemma3`: the multimodal checkpoints' language model).
-    public static let supportedModelTypes = ["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
+    public static let supportedModelTypes = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
 
     /// Reads the architecture and hyperparameters from a parsed `config.json`.
     public static func read(_ config: JSONValue, source: String) throws -> (Architecture, Hyperparameters) {
@@ -62,12 +62,13 @@ public enum HFConfig {
 
         let hp: Hyperparameters
         switch arch {
-        case .llama, .qwen2, .qwen3:
+        case .llama, .qwen2, .qwen3, .smollm3:
             let hidden = try int("hidden_size")
             let heads = try int("num_attention_heads")
             guard heads > 0 else { throw SieveCoreError.invalidHyperparameter(source: source, name: "num_attention_heads", reason: "must be positive") }
             let headDim = try int("head_dim", default: hidden / heads)
-            let tied = config["tie_word_embeddings"]?.boolValue ?? false
+            // transformers' defaults: untied, except SmolLM3Config, which keeps PretrainedConfig's tied default.
+            let tied = config["tie_word_embeddings"]?.boolValue ?? (arch == .smollm3)
             let rope = try ropeSettings(config, source: source)
             let layers = try int("num_hidden_layers")
             guard (1...4096).contains(layers) else {
@@ -91,7 +92,7 @@ public enum HFConfig {
                 normEpsilon: try double("rms_norm_eps", default: 1e-6), activation: try activation("hidden_act", default: "silu"),
                 ropeTheta: rope.theta, ropeDimensions: nil, positionOffset: 0,
                 tiedEmbeddings: tied, ropeScaling: rope.scaling,
-                slidingWindow: slidingWindow)
+                slidingWindow: slidingWindow, layersWithoutRoPE: arch == .smollm3 ? try layersWithoutRoPE(config, layers: layers, source: source) : nil)
         case .phi3:
             // transformers' Phi3Config defaults; every layer slides when `sliding_window` is set (Phi-3 mini and medium).
             let hidden = try int("hidden_size", default: 3072)
@@ -248,6 +249,30 @@ public enum HFConfig {
             attentionLogitSoftcap: try softcap("attn_logit_softcapping", defaults.attentionLogitSoftcap))
     }
 
+    /// SmolLM3's layers without RoPE: `no_rope_layers` (1 where a layer uses RoPE, 0 where it does not), by default
+    /// every `no_rope_layer_interval`-th layer (4); nil when every layer uses RoPE.
+    static func layersWithoutRoPE(_ config: JSONValue, layers: Int, source: String) throws -> [Bool]? {
+        var flags: [Bool]
+        if let list = config["no_rope_layers"], !list.isNull {
+            guard let items = list.arrayItems else {
+                throw SieveCoreError.unexpectedJSON(source: source, path: "$.no_rope_layers", expected: "an array of 0 and 1")
+            }
+            flags = try items.enumerated().map { k, v in
+                guard let i = v.intValue, i == 0 || i == 1 else {
+                    throw SieveCoreError.unexpectedJSON(source: source, path: "$.no_rope_layers[\(k)]", expected: "0 (no RoPE) or 1 (RoPE)")
+                }
+                return i == 0
+            }
+        } else {
+            let interval = config["no_rope_layer_interval"]?.intValue ?? 4
+            guard interval > 0 else {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "no_rope_layer_interval", reason: "\(interval) must be positive")
+            }
+            flags = (0..<layers).map { ($0 + 1) % interval == 0 }
+        }
+        return flags.contains(true) ? flags : nil
+    }
+
     /// The sliding layers `layer_types` lists ("sliding_attention" or "full_attention" per layer); nil without it.
     static func slidingLayers(_ config: JSONValue, source: String) throws -> [Bool]? {
         guard let types = config["layer_types"], !types.isNull else { return nil }
@@ -389,19 +414,23 @@ public enum HFConfig {
             case .relu: return .string("relu")
             }
         }
+        if hp.layersWithoutRoPE != nil, architecture != .smollm3 {
+            throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): layers without RoPE, which only SmolLM3's config.json can say")
+        }
         var m: [(String, JSONValue)] = []
         let bos = tokenizer?.bosID.map { JSONValue.int(Int64($0)) } ?? .null
         let eos = tokenizer?.eosID.map { JSONValue.int(Int64($0)) } ?? .null
         switch architecture {
-        case .llama, .qwen2, .qwen3:
-            // A sliding Llama is Mistral; Qwen2 and Qwen3 say which layers slide with `layer_types`.
+        case .llama, .qwen2, .qwen3, .smollm3:
+            // A sliding Llama is Mistral; Qwen2, Qwen3 and SmolLM3 say which layers slide with `layer_types`.
             let sliding = hp.slidingWindow
             let mistral = architecture == .llama && sliding != nil
             if let sliding, sliding.ropeTheta != hp.ropeTheta || (mistral && sliding.slidingLayers.contains(false)) {
                 throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): sliding layers with their own RoPE base, or a Llama whose layers do not all slide, have no config.json form")
             }
             let className = mistral ? "MistralForCausalLM"
-                : [Architecture.llama: "LlamaForCausalLM", .qwen2: "Qwen2ForCausalLM", .qwen3: "Qwen3ForCausalLM"][architecture]!
+                : [Architecture.llama: "LlamaForCausalLM", .qwen2: "Qwen2ForCausalLM", .qwen3: "Qwen3ForCausalLM",
+                   .smollm3: "SmolLM3ForCausalLM"][architecture]!
             m = [("architectures", .array([.string(className)])),
                  ("model_type", .string(mistral ? "mistral" : architecture.rawValue)),
                  ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
@@ -422,6 +451,11 @@ public enum HFConfig {
             if let scaling = hp.ropeScaling {
                 m.append(("rope_scaling", try ropeScalingJSON(scaling, hp: hp, source: source)))
                 if case let .longRoPE(p) = scaling { m.append(("original_max_position_embeddings", .int(Int64(p.originalContextLength)))) }
+            }
+            if architecture == .smollm3 {
+                // Written out always: without the list, transformers leaves RoPE out of every fourth layer.
+                let without = hp.layersWithoutRoPE ?? Array(repeating: false, count: hp.layerCount)
+                m.append(("no_rope_layers", .array(without.map { .int($0 ? 0 : 1) })))
             }
         case .phi3:
             let sliding = hp.slidingWindow

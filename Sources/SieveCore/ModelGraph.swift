@@ -4,8 +4,9 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
     /// Gemma 3: Qwen3's head norms, norms after attention and the FFN too, scaled embeddings, GeGLU, and layers
     /// that attend through a sliding window with their own RoPE base; Gemma 2: Gemma 3 without the head norms,
     /// every other layer sliding, attention scores soft-capped; Phi-3: Llama's graph, stored with fused Q/K/V and
-    /// gate/up projections, often with partial rotary and LongRoPE).
-    case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3, phi3
+    /// gate/up projections, often with partial rotary and LongRoPE; SmolLM3: Llama's graph with RoPE left out of some
+    /// layers).
+    case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3, phi3, smollm3
 
     /// Gemma 2 or 3: embeddings × √hidden, (1 + weight) RMSNorms, norms of attention's and the FFN's outputs.
     public var isGemma: Bool { self == .gemma2 || self == .gemma3 }
@@ -73,6 +74,9 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
     public var finalLogitSoftcap: Double?
     /// `c` of the attention scores' soft cap `c·tanh(scores / c)`, after scaling (Gemma 2); nil for none.
     public var attentionLogitSoftcap: Double?
+    /// Per layer, whether it attends without any position encoding (SmolLM3's "NoPE" layers); nil when every layer
+    /// uses RoPE (or the model has none).
+    public var layersWithoutRoPE: [Bool]?
 
     /// Hyperparameters with the given values.
     public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
@@ -80,7 +84,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
                 ropeTheta: Double? = nil, ropeDimensions: Int? = nil, positionOffset: Int = 0,
                 tiedEmbeddings: Bool = false, tokenTypeCount: Int = 0, ropeScaling: RoPEScaling? = nil,
                 slidingWindow: SlidingWindowAttention? = nil, attentionScale: Double? = nil, finalLogitSoftcap: Double? = nil,
-                attentionLogitSoftcap: Double? = nil) {
+                attentionLogitSoftcap: Double? = nil, layersWithoutRoPE: [Bool]? = nil) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -101,6 +105,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         self.attentionScale = attentionScale
         self.finalLogitSoftcap = finalLogitSoftcap
         self.attentionLogitSoftcap = attentionLogitSoftcap
+        self.layersWithoutRoPE = layersWithoutRoPE
     }
 
     /// Checks ranges and consistency; `source` names the origin in errors.
@@ -128,6 +133,9 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         if let s = attentionScale { try check(s > 0 && s.isFinite, "query_pre_attn_scalar", "the attention scale \(s) must be positive") }
         if let c = finalLogitSoftcap { try check(c > 0 && c.isFinite, "final_logit_softcapping", "\(c) must be positive") }
         if let c = attentionLogitSoftcap { try check(c > 0 && c.isFinite, "attn_logit_softcapping", "\(c) must be positive") }
+        if let layers = layersWithoutRoPE {
+            try check(layers.count == layerCount, "no_rope_layers", "\(layers.count) entries for \(layerCount) layers")
+        }
     }
 }
 

@@ -264,7 +264,8 @@ struct ExecutionPlan {
         if let p = positionEmbedding, p.rows < hp.contextLength + hp.positionOffset {
             throw SieveCoreError.invalidShape(source: "model", tensor: p.name, reason: "\(p.rows) positions, fewer than the context \(hp.contextLength) + offset \(hp.positionOffset)")
         }
-        if graph.embedding.positions == nil && graph.blocks.contains(where: { $0.attention.rope == nil }) {
+        // Some layers may go without position encoding (SmolLM3's NoPE layers), but not all of a model without a table.
+        if graph.embedding.positions == nil && graph.blocks.allSatisfy({ $0.attention.rope == nil }) {
             throw SieveRuntimeError.unsupportedGraph(reason: "attention without RoPE needs a learned position table, and the graph has none")
         }
 

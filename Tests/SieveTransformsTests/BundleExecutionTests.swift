@@ -34,10 +34,10 @@ import Testing
         return rows
     }
 
-    /// Every tiny fixture model (llama, llama with a BPE tokenizer, sharded llama, OPT, GPT-2, Qwen2, Qwen3, Phi-3, Gemma 2,
+    /// Every tiny fixture model (llama, llama with a BPE tokenizer, sharded llama, OPT, GPT-2, Qwen2, Qwen3, SmolLM3, Phi-3, Gemma 2,
     /// Gemma 3) and the f16 docs-opt-relu.
-    @Test(arguments: ["tiny-llama", "tiny-llama-bpe", "tiny-llama-sharded", "tiny-opt", "tiny-gpt2", "tiny-qwen2", "tiny-qwen3", "tiny-phi3",
-                      "tiny-gemma2", "tiny-gemma3", "docs-opt-relu"])
+    @Test(arguments: ["tiny-llama", "tiny-llama-bpe", "tiny-llama-sharded", "tiny-opt", "tiny-gpt2", "tiny-qwen2", "tiny-qwen3",
+                      "tiny-smollm3", "tiny-phi3", "tiny-gemma2", "tiny-gemma3", "docs-opt-relu"])
     func packedBundleRunsDenselyLikeTheSource(_ name: String) throws {
         let source = try SafetensorsPlugin().read(Self.fixtures.appendingPathComponent("\(name)/hf"))
         let (packed, tokens) = try SparseExecutionTests.packed(name)
