@@ -389,7 +389,8 @@ public enum GGUFTokenizerMetadata {
             out.append(("tokenizer.ggml.add_space_prefix", .bool(tokenizer.addSpacePrefix)))
         }
         out.append(("tokenizer.ggml.model", .string(model)))
-        out.append(("tokenizer.ggml.pre", .string(tokenizer.preTokenizer)))
+        // Sieve's `o200k` (the exact regex of a tokenizer.json) is llama.cpp's `gpt-4o`, which approximates it.
+        out.append(("tokenizer.ggml.pre", .string(TokenizerDescription.llamaCppPreTokenizer(tokenizer.preTokenizer))))
         out.append(("tokenizer.ggml.tokens", .array(.string(tokenizer.tokens))))
         if !tokenizer.scores.isEmpty { out.append(("tokenizer.ggml.scores", .array(.float32(tokenizer.scores)))) }
         if !tokenizer.tokenTypes.isEmpty { out.append(("tokenizer.ggml.token_type", .array(.int32(tokenizer.tokenTypes)))) }

@@ -5,9 +5,10 @@
 /// - `normalizer`: `BertNormalizer`, `Lowercase`, `NFD` + `StripAccents`, SentencePiece's `Prepend("▁")` and
 ///   `Replace(" ", "▁")`, `NFC` (ignored, as llama.cpp does), `Sequence` of these;
 /// - `pre_tokenizer`: `ByteLevel` (its regex is GPT-2's → `gpt-2`), `Split` with the GPT-2, Llama 3 or Qwen2
-///   regex → `gpt-2` / `llama-bpe` / `qwen2` (and Gemma's `Split(" ")` after `Replace(" ", "▁")`, which splits
-///   nothing), `Digits(individual_digits)` + `ByteLevel` → `smollm`, `Metaspace`,
-///   `BertPreTokenizer`, `Sequence` of these;
+///   regex → `gpt-2` / `llama-bpe` / `qwen2`, with o200k's (GPT-4o, Phi-4-mini, Llama 4) → `o200k` (Sieve's name
+///   for the exact regex; llama.cpp's `gpt-4o` approximates it) or with llama.cpp's `gpt-4o` regex → `gpt-4o`
+///   (and Gemma's `Split(" ")` after `Replace(" ", "▁")`, which splits nothing), `Digits(individual_digits)` +
+///   `ByteLevel` → `smollm`, `Metaspace`, `BertPreTokenizer`, `Sequence` of these;
 /// - `post_processor`: `TemplateProcessing` (the `single` template's special tokens before and after `$A`),
 ///   `BertProcessing`, `RobertaProcessing`, `ByteLevel`, `Sequence`;
 /// - `added_tokens`: special ones become control tokens, the others user-defined tokens (split out of any text).
@@ -18,12 +19,25 @@ extension TokenizerDescription {
     /// How many ids below the highest may be unused.
     public static let maxIDGaps = 1 << 16
 
-    /// The pre-tokenizer regexes of `tokenizer.json` `Split` steps that Sieve implements, by llama.cpp name.
+    /// The pre-tokenizer regexes of `tokenizer.json` `Split` steps that Sieve implements, by llama.cpp name (`o200k`
+    /// is Sieve's: see `llamaCppPreTokenizer`).
     public static let knownSplitRegexes: [(regex: String, preTokenizer: String)] = [
         (#"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#, "gpt-2"),
         (#"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#, "llama-bpe"),
         (#"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#, "qwen2"),
+        // o200k (tiktoken's o200k_base), as Phi-4-mini's, Llama 4's and gpt-oss's tokenizer.json spell it.
+        (#"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#, "o200k"),
+        // llama.cpp's stand-in for o200k (src/llama-vocab.cpp, LLAMA_VOCAB_PRE_TYPE_GPT4O): what Sieve writes for a
+        // `gpt-4o` GGUF, with which the tokenizers library splits as llama.cpp does.
+        (#"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#, "gpt-4o"),
     ]
+
+    /// The `tokenizer.ggml.pre` name llama.cpp knows for a pre-tokenizer of `knownSplitRegexes`: itself, except
+    /// `o200k`, which llama.cpp runs as `gpt-4o` (its converter names Phi-4-mini's and Llama 4's tokenizer.json so).
+    /// `gpt-4o` differs from the exact regex on some non-ASCII text (cased non-ASCII letters, marks, `'ſ`).
+    public static func llamaCppPreTokenizer(_ name: String) -> String {
+        name == "o200k" ? "gpt-4o" : name
+    }
 
     /// Builds the description from a parsed `tokenizer.json` and, when present, `tokenizer_config.json`
     /// (special-token names, `add_bos_token`/`add_eos_token`, `chat_template`). `source` names the file in errors.
@@ -112,11 +126,14 @@ extension TokenizerDescription {
                 guard let regex = step["pattern"]?["Regex"]?.stringValue else {
                     throw fail(path + ".pattern", "a Regex pattern, or the string \" \" after a Replace(\" \" → \"▁\") normalizer (Gemma's, which splits nothing); other string patterns are not supported")
                 }
-                guard (step["behavior"]?.stringValue ?? "Isolated") == "Isolated", !(step["invert"]?.boolValue ?? false) else {
-                    throw fail(path + ".behavior", "Isolated, not inverted (other Split behaviours are not supported)")
+                // Every known regex matches at every position, so nothing lies between two matches: keeping the
+                // matches (Isolated) and dropping what is not matched (Removed, inverted; MiniMax-M2's o200k) agree.
+                let behavior = step["behavior"]?.stringValue ?? "Isolated", invert = step["invert"]?.boolValue ?? false
+                guard (behavior == "Isolated" && !invert) || (behavior == "Removed" && invert) else {
+                    throw fail(path + ".behavior", "Isolated, not inverted, or Removed, inverted (other Split behaviours are not supported)")
                 }
                 guard let known = Self.knownSplitRegexes.first(where: { $0.regex == regex }) else {
-                    throw fail(path + ".pattern.Regex", "the GPT-2, Llama 3 or Qwen2 pre-tokenizer regex; this regex is not supported: \(regex)")
+                    throw fail(path + ".pattern.Regex", "the GPT-2, Llama 3, Qwen2 or o200k pre-tokenizer regex; this regex is not supported: \(regex)")
                 }
                 preTokenizer = known.preTokenizer
             case "Digits":

@@ -2,12 +2,14 @@
 /// converted from GGUF to a Hugging Face folder keeps its tokenizer (for `tokenizers`, `transformers` and Sieve).
 ///
 /// Only what `init(huggingFaceJSON:config:source:)` reads back to the same tokenizer is written: byte-level BPE
-/// with the GPT-2, Llama 3, Qwen2 or SmolLM pre-tokenizer (llama.cpp's `gpt-2`, `llama-bpe`, `qwen2`, `smollm`).
+/// with the GPT-2, Llama 3, Qwen2, SmolLM or GPT-4o pre-tokenizer (llama.cpp's `gpt-2`, `llama-bpe`, `qwen2`,
+/// `smollm`, `gpt-4o`; a `gpt-4o` GGUF gets llama.cpp's regex for it, not o200k's, so that `tokenizers` splits as
+/// llama.cpp does) or the exact o200k one read from a `tokenizer.json` (`o200k`).
 /// SentencePiece-style and WordPiece vocabularies, and other pre-tokenizers, have no file here
 /// (`huggingFaceFiles()` is nil): a tokenizer that merged or split differently would be worse than none.
 extension TokenizerDescription {
     /// The pre-tokenizers (llama.cpp names) `huggingFaceFiles()` writes.
-    public static let huggingFacePreTokenizers = ["gpt-2", "llama-bpe", "qwen2", "smollm"]
+    public static let huggingFacePreTokenizers = ["gpt-2", "llama-bpe", "qwen2", "smollm", "gpt-4o", "o200k"]
 
     /// Whether `huggingFaceFiles()` can write this tokenizer.
     public var hasHuggingFaceForm: Bool {
@@ -44,7 +46,7 @@ extension TokenizerDescription {
         ])
         let preTokenizerJSON: JSONValue
         switch preTokenizer {
-        case "llama-bpe", "qwen2":
+        case "llama-bpe", "qwen2", "gpt-4o", "o200k":
             let regex = Self.knownSplitRegexes.first { $0.preTokenizer == preTokenizer }!.regex
             preTokenizerJSON = .object([("type", .string("Sequence")), ("pretokenizers", .array([
                 .object([("type", .string("Split")), ("pattern", .object([("Regex", .string(regex))])),

@@ -1,6 +1,6 @@
-/// The byte-level BPE pre-tokenizers: llama.cpp's regex lists, written as hand-made scanners over Unicode
-/// classes. Each stage splits every piece the previous stage produced; text between two regex matches stays one
-/// piece, as in llama.cpp's `unicode_regex_split`.
+/// The byte-level BPE pre-tokenizers: llama.cpp's regex lists (and o200k's `tokenizer.json` regex, which llama.cpp
+/// only approximates), written as hand-made scanners over Unicode classes. Each stage splits every piece the
+/// previous stage produced; text between two regex matches stays one piece, as in llama.cpp's `unicode_regex_split`.
 struct PreTokenizer: Sendable {
     /// One regex of a pre-tokenizer's list.
     enum Stage: Sendable, Equatable {
@@ -17,6 +17,23 @@ struct PreTokenizer: Sendable {
         case punctuationRuns(backtick: Bool)
         /// `[0-9][0-9][0-9]`.
         case asciiDigitTriples
+        /// o200k's regex (GPT-4o, Phi-4-mini, Llama 4): words split before a capital (`HelloWorld` → `Hello`,
+        /// `World`) and keep their contraction, at most three digits a piece, punctuation runs with the newlines and
+        /// slashes after them.
+        ///
+        /// `exact`: the regex of the models' `tokenizer.json`, as Hugging Face `tokenizers` runs it:
+        /// `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|`
+        /// `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|`
+        /// `\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+` (case-insensitive `'s` also takes
+        /// `'ſ`, U+017F, which folds to `s`).
+        ///
+        /// Not `exact`: llama.cpp's `gpt-4o` stand-in for it, which replaces the case classes with look-aheads,
+        /// `((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+` and `((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*`, and the
+        /// contractions with `(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?`. Only ASCII letters have a
+        /// case there (llama.cpp runs it on text where every other letter is one "letter" byte), so every non-ASCII
+        /// letter goes either way, as Lm and Lo do in the exact regex; and marks (`\p{M}`) are not word characters
+        /// but punctuation-like (`[^\s\p{L}\p{N}]`).
+        case o200k(exact: Bool)
     }
 
     /// The stages in order.
@@ -35,6 +52,10 @@ struct PreTokenizer: Sendable {
         (["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b", "mellum2"], [.eachNumber, .gpt2], false),
         (["falcon"], [.punctuationRuns(backtick: true), .gpt2, .asciiDigitTriples], false),
         (["default"], [.punctuationRuns(backtick: false), .gpt2, .numberRuns, .asciiDigitTriples], false),
+        (["gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"], [.o200k(exact: false)], false),
+        // Not a llama.cpp name: the tokenizer.json form of o200k (`HFTokenizerJSON`), which llama.cpp has no exact
+        // implementation of.
+        (["o200k"], [.o200k(exact: true)], false),
     ]
 
     /// All supported names.
@@ -48,7 +69,7 @@ struct PreTokenizer: Sendable {
     }
 
     /// Splits the scalars `values` (with their classes) into pieces; appends each piece's end index to `ends`.
-    func split(_ values: UnsafeBufferPointer<UInt32>, _ classes: UnsafeBufferPointer<UInt8>, into ends: inout [Int32],
+    func split(_ values: UnsafeBufferPointer<UInt32>, _ classes: UnsafeBufferPointer<UInt16>, into ends: inout [Int32],
                scratch: inout [Int32]) {
         ends.removeAll(keepingCapacity: true)
         ends.append(Int32(values.count))
@@ -71,13 +92,13 @@ struct PreTokenizer: Sendable {
 /// Scans one piece `[start, end)` for one stage, appending the ends of the sub-pieces.
 private struct Scanner {
     let values: UnsafeBufferPointer<UInt32>
-    let classes: UnsafeBufferPointer<UInt8>
+    let classes: UnsafeBufferPointer<UInt16>
     let start: Int
     let end: Int
     var out: [Int32]
     private var emitted: Int
 
-    init(values: UnsafeBufferPointer<UInt32>, classes: UnsafeBufferPointer<UInt8>, start: Int, end: Int) {
+    init(values: UnsafeBufferPointer<UInt32>, classes: UnsafeBufferPointer<UInt16>, start: Int, end: Int) {
         self.values = values
         self.classes = classes
         self.start = start
@@ -90,6 +111,8 @@ private struct Scanner {
     private static let space: UInt32 = 0x20
     private static let cr: UInt32 = 0x0D
     private static let lf: UInt32 = 0x0A
+    private static let slash: UInt32 = 0x2F
+    private static let longS: UInt32 = 0x17F
     private static let wordClasses = UnicodeClass.whitespace.rawValue | UnicodeClass.letter.rawValue | UnicodeClass.number.rawValue
 
     /// Ends a piece at `position` (nothing when it would be empty).
@@ -109,6 +132,8 @@ private struct Scanner {
         switch stage {
         case .gpt2: gpt2()
         case let .llama3(maxDigits): llama3(maxDigits: maxDigits)
+        case .o200k(exact: true): o200k(exact: true)
+        case .o200k(exact: false): o200k(exact: false)
         case .eachNumber:
             for i in start..<end where isNumber(i) {
                 emit(i)
@@ -158,11 +183,16 @@ private struct Scanner {
         emit(end)
     }
 
-    /// `'s|'t|'re|'ve|'m|'ll|'d` at `i`, case-insensitive or not: the length of the match, or 0.
+    /// `'s|'t|'re|'ve|'m|'ll|'d` at `i` (which must be before `end`), case-insensitive or not: the length of the
+    /// match, or 0. `foldsLongS`: case-insensitive as Unicode case folding is, where `ſ` (U+017F) is an `s` too (the
+    /// only non-ASCII character folding to one of these letters).
     @inline(__always)
-    private func contraction(_ i: Int, caseInsensitive: Bool) -> Int {
+    private func contraction(_ i: Int, caseInsensitive: Bool, foldsLongS: Bool = false) -> Int {
         guard values[i] == Self.apostrophe, i + 1 < end else { return 0 }
-        func lower(_ v: UInt32) -> UInt32 { caseInsensitive && v >= 0x41 && v <= 0x5A ? v + 0x20 : v }
+        func lower(_ v: UInt32) -> UInt32 {
+            if caseInsensitive && v >= 0x41 && v <= 0x5A { return v + 0x20 }
+            return foldsLongS && v == Self.longS ? 0x73 : v
+        }
         let a = lower(values[i + 1])
         if a == 0x73 || a == 0x74 || a == 0x6D || a == 0x64 { return 2 } // s t m d
         guard i + 2 < end else { return 0 }
@@ -241,6 +271,108 @@ private struct Scanner {
                 pos = head
                 while isOther(pos) { pos += 1 }
                 while pos < end && (values[pos] == Self.cr || values[pos] == Self.lf) { pos += 1 }
+                emit(pos); continue
+            }
+            pos = whitespaceMatch(pos, newlines: true)
+            emit(pos)
+        }
+    }
+
+    // MARK: o200k
+
+    /// A word character that may start a word (`[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`; llama.cpp: a letter but a-z).
+    @inline(__always)
+    private func isWordStart(_ i: Int, exact: Bool) -> Bool {
+        guard i < end else { return false }
+        let c = classes[i]
+        if exact { return c & Self.letterOrMark != 0 && c & UnicodeClass.lowercase.rawValue == 0 }
+        return c & UnicodeClass.letter.rawValue != 0 && (c & UnicodeClass.lowercase.rawValue == 0 || values[i] >= 0x80)
+    }
+
+    /// A word character that may end a word (`[\p{Ll}\p{Lm}\p{Lo}\p{M}]`; llama.cpp: a letter but A-Z).
+    @inline(__always)
+    private func isWordEnd(_ i: Int, exact: Bool) -> Bool {
+        guard i < end else { return false }
+        let c = classes[i]
+        if exact { return c & Self.letterOrMark != 0 && c & UnicodeClass.uppercase.rawValue == 0 }
+        return c & UnicodeClass.letter.rawValue != 0 && (c & UnicodeClass.uppercase.rawValue == 0 || values[i] >= 0x80)
+    }
+
+    private static let letterOrMark = UnicodeClass.letter.rawValue | UnicodeClass.mark.rawValue
+
+    /// The optional contraction after a word ending at `i`: its length, or 0.
+    @inline(__always)
+    private func wordContraction(_ i: Int, exact: Bool) -> Int {
+        i < end ? contraction(i, caseInsensitive: true, foldsLongS: exact) : 0
+    }
+
+    /// `Start*End+'x?` from `q`, as a backtracking engine matches it: the starting run taken whole, then given back
+    /// one character at a time until an ending character follows. The end of the match, or -1.
+    @inline(__always)
+    private func capitalizedWord(_ q: Int, exact: Bool) -> Int {
+        var r = q
+        while isWordStart(r, exact: exact) { r += 1 }
+        var k = r
+        if !isWordEnd(k, exact: exact) {
+            // Inside the starting run only characters that go either way can end a word (Lm, Lo and marks; for
+            // llama.cpp, every non-ASCII letter).
+            k = r - 1
+            while k >= q && !isWordEnd(k, exact: exact) { k -= 1 }
+            if k < q { return -1 }
+        }
+        var e = k + 1
+        while isWordEnd(e, exact: exact) { e += 1 }
+        return e + wordContraction(e, exact: exact)
+    }
+
+    /// `Start+End*'x?` from `q`: the end of the match, or -1.
+    @inline(__always)
+    private func upperWord(_ q: Int, exact: Bool) -> Int {
+        guard isWordStart(q, exact: exact) else { return -1 }
+        var e = q + 1
+        while isWordStart(e, exact: exact) { e += 1 }
+        while isWordEnd(e, exact: exact) { e += 1 }
+        return e + wordContraction(e, exact: exact)
+    }
+
+    /// The first two alternatives, `P?Start*End+'x?|P?Start+End*'x?` with `P` = `[^\r\n\p{L}\p{N}]`, tried in the
+    /// regex's order (each with `P` taken first, then without): the end of the match, or -1.
+    @inline(__always)
+    private func o200kWord(_ p: Int, exact: Bool) -> Int {
+        let v = values[p]
+        let prefix = v != Self.cr && v != Self.lf
+            && classes[p] & (UnicodeClass.letter.rawValue | UnicodeClass.number.rawValue) == 0
+        if prefix {
+            let e = capitalizedWord(p + 1, exact: exact)
+            if e >= 0 { return e }
+        }
+        let e = capitalizedWord(p, exact: exact)
+        if e >= 0 { return e }
+        if prefix {
+            let e = upperWord(p + 1, exact: exact)
+            if e >= 0 { return e }
+        }
+        return upperWord(p, exact: exact)
+    }
+
+    private mutating func o200k(exact: Bool) {
+        var pos = start
+        while pos < end {
+            let word = o200kWord(pos, exact: exact)
+            if word >= 0 { pos = word; emit(pos); continue }
+            // \p{N}{1,3}
+            if isNumber(pos) {
+                let stop = min(pos + 3, end)
+                pos += 1
+                while pos < stop && isNumber(pos) { pos += 1 }
+                emit(pos); continue
+            }
+            // ' ?[^\s\p{L}\p{N}]+[\r\n/]*'
+            let head = pos + (values[pos] == Self.space ? 1 : 0)
+            if isOther(head) {
+                pos = head
+                while isOther(pos) { pos += 1 }
+                while pos < end && (values[pos] == Self.cr || values[pos] == Self.lf || values[pos] == Self.slash) { pos += 1 }
                 emit(pos); continue
             }
             pos = whitespaceMatch(pos, newlines: true)

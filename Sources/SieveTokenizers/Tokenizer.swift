@@ -211,7 +211,7 @@ public final class Tokenizer: Sendable {
     /// Reusable buffers of one `encode` call.
     private struct EncodeState {
         var scalars = ScalarBuffer()
-        var classes: [UInt8] = []
+        var classes: [UInt16] = []
         var ends: [Int32] = []
         var scratch: [Int32] = []
         var symbols: [Int32] = []

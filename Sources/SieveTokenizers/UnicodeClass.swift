@@ -1,8 +1,12 @@
 /// The Unicode classes the pre-tokenizer regexes and the WordPiece normalizer ask about, one bit each, as
 /// llama.cpp's `unicode_cpt_flags` defines them: `\s` is the White_Space property, `\p{L}` the letter
-/// categories, `\p{N}` the number categories, and so on from the general category.
+/// categories, `\p{N}` the number categories, and so on from the general category. Letters also say their case
+/// (`uppercase`, `lowercase`), which o200k's regex (`\p{Lu}\p{Lt}` vs `\p{Ll}`) asks about.
+///
+/// Everything comes from the general category and White_Space property of Swift's standard library
+/// (`Unicode.Scalar.Properties`), not from a table of our own.
 struct UnicodeClass: OptionSet, Sendable {
-    let rawValue: UInt8
+    let rawValue: UInt16
 
     /// White_Space property (`\s`).
     static let whitespace = UnicodeClass(rawValue: 1 << 0)
@@ -18,6 +22,11 @@ struct UnicodeClass: OptionSet, Sendable {
     static let mark = UnicodeClass(rawValue: 1 << 5)
     /// Cc, Cf, Co, Cs.
     static let control = UnicodeClass(rawValue: 1 << 6)
+    /// Lu, Lt (with `letter`): the letters o200k's regex lets start a word but not end one (`\p{Lu}\p{Lt}`).
+    static let uppercase = UnicodeClass(rawValue: 1 << 7)
+    /// Ll (with `letter`): the letters o200k's regex lets end a word but not start one (`\p{Ll}`). Lm and Lo
+    /// letters carry neither case bit: they go either way.
+    static let lowercase = UnicodeClass(rawValue: 1 << 8)
 
     /// The class of a scalar value: a table lookup for the Basic Multilingual Plane, computed otherwise.
     @inline(__always)
@@ -27,7 +36,7 @@ struct UnicodeClass: OptionSet, Sendable {
     }
 
     /// Classes of U+0000…U+FFFF, computed once.
-    private static let bmpTable: [UInt8] = (0..<0x10000).map { compute(UInt32($0)).rawValue }
+    private static let bmpTable: [UInt16] = (0..<0x10000).map { compute(UInt32($0)).rawValue }
 
     private static func compute(_ value: UInt32) -> UnicodeClass {
         guard let scalar = Unicode.Scalar(value) else { return [.control] } // surrogate code points
@@ -35,7 +44,9 @@ struct UnicodeClass: OptionSet, Sendable {
         let p = scalar.properties
         if p.isWhitespace { c.insert(.whitespace) }
         switch p.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: c.insert(.letter)
+        case .uppercaseLetter, .titlecaseLetter: c.formUnion([.letter, .uppercase])
+        case .lowercaseLetter: c.formUnion([.letter, .lowercase])
+        case .modifierLetter, .otherLetter: c.insert(.letter)
         case .decimalNumber, .letterNumber, .otherNumber: c.insert(.number)
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
              .finalPunctuation, .otherPunctuation: c.insert(.punctuation)

@@ -140,6 +140,15 @@ import Testing
         #expect(compared >= 3)
     }
 
+    @Test("a tokenizer.json's exact o200k pre-tokenizer is written as llama.cpp's gpt-4o, the others as they are")
+    func o200kIsWrittenAsGPT4o() throws {
+        for (name, written) in [("o200k", "gpt-4o"), ("gpt-4o", "gpt-4o"), ("llama-bpe", "llama-bpe")] {
+            let tokenizer = TokenizerDescription(kind: .bytePairEncoding, tokens: ["a", "b", "ab"], merges: ["a b"], preTokenizer: name)
+            let entries = GGUFTokenizerMetadata.entries(tokenizer)
+            #expect(entries.first { $0.0 == "tokenizer.ggml.pre" }?.1 == .string(written), "\(name)")
+        }
+    }
+
     @Test func progressIsReportedPerTensor() throws {
         let graph = try GGUFPlugin().read(try #require(Models.find("tiny-llama-bpe/q8_0.gguf")))
         let dir = try Models.temporaryDirectory()
