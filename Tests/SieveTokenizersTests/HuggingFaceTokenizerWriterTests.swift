@@ -52,22 +52,11 @@ struct HuggingFaceTokenizerWriterTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-hf-tokenizer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let tokenizerURL = dir.appendingPathComponent("tokenizer.json"), inputsURL = dir.appendingPathComponent("inputs.json")
+        let tokenizerURL = dir.appendingPathComponent("tokenizer.json")
         try Self.readBack(try TestData.ggufDescription(url)).tokenizerJSON.write(to: tokenizerURL, atomically: true, encoding: .utf8)
-        try JSONValue.array(vectors.map { .string($0.input) }).serialized().write(to: inputsURL, atomically: true, encoding: .utf8)
-        let script = """
-            import json, sys
-            from tokenizers import Tokenizer
-            t = Tokenizer.from_file(sys.argv[1])
-            print(json.dumps([t.encode(s, add_special_tokens=False).ids for s in json.load(open(sys.argv[2], encoding="utf-8"))]))
-            """
-        let result = try ChildProcess.python(["-c", script, tokenizerURL.path, inputsURL.path])
-        #expect(result.status == 0, "\(result.stderr)")
-        let encoded = try #require(try JSONValue.parse(result.stdout, source: "python").arrayItems)
-        #expect(encoded.count == vectors.count)
+        let encoded = try TestData.tokenizersLibraryIDs(tokenizerJSON: tokenizerURL, inputs: vectors.map(\.input), in: dir)
         var failures: [String] = []
-        for ((input, expected), ids) in zip(vectors, encoded) {
-            let got = (ids.arrayItems ?? []).compactMap { $0.intValue.map { Int($0) } }
+        for ((input, expected), got) in zip(vectors, encoded) {
             if got != expected { failures.append("\(input.debugDescription): tokenizers gave \(got), llama.cpp \(expected)") }
         }
         #expect(failures.isEmpty, "\(name): \(failures.count) mismatches:\n\(failures.joined(separator: "\n"))")

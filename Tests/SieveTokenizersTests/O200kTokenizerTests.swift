@@ -257,27 +257,15 @@ struct O200kTokenizerTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sieve-o200k-hf-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let inputsURL = dir.appendingPathComponent("inputs.json")
-        try JSONValue.array(cases.map { .string($0.text) }).serialized().write(to: inputsURL, atomically: true, encoding: .utf8)
         let gguf = try TestData.ggufDescription(Self.folder.appendingPathComponent("gpt-4o.gguf"))
         let json = try Self.description(try JSONValue.parse(contentsOf: Self.folder.appendingPathComponent("tokenizer.json")))
         let sources: [(TokenizerDescription, (Case) -> [Int]?)] = [(gguf, { $0.llamaIDs["trained"] }), (json, { $0.tokenizersIDs["trained"] })]
         for (source, expected) in sources {
             let tokenizerURL = dir.appendingPathComponent("\(source.preTokenizer).json")
             try Self.written(source).text.write(to: tokenizerURL, atomically: true, encoding: .utf8)
-            let script = """
-                import json, sys
-                from tokenizers import Tokenizer
-                t = Tokenizer.from_file(sys.argv[1])
-                print(json.dumps([t.encode(s, add_special_tokens=False).ids for s in json.load(open(sys.argv[2], encoding="utf-8"))]))
-                """
-            let result = try ChildProcess.python(["-c", script, tokenizerURL.path, inputsURL.path])
-            #expect(result.status == 0, "\(result.stderr)")
-            let encoded = try #require(try JSONValue.parse(result.stdout, source: "python").arrayItems)
-            #expect(encoded.count == cases.count)
+            let encoded = try TestData.tokenizersLibraryIDs(tokenizerJSON: tokenizerURL, inputs: cases.map(\.text), in: dir)
             var failures: [String] = []
-            for (c, ids) in zip(cases, encoded) {
-                let got = (ids.arrayItems ?? []).compactMap { $0.intValue }
+            for (c, got) in zip(cases, encoded) {
                 if got != expected(c) { failures.append("\(c.text.debugDescription): tokenizers gave \(got), expected \(expected(c) ?? [])") }
             }
             #expect(failures.isEmpty, "\(source.preTokenizer): \(failures.count) mismatches:\n\(failures.joined(separator: "\n"))")

@@ -1,6 +1,7 @@
 import Foundation
 import GGUFFormat
 import SieveCore
+import SieveTestSupport
 @testable import SieveTokenizers
 
 /// Where the tokenizer tests find their data.
@@ -27,6 +28,24 @@ enum TestData {
         return roots.map { $0.appendingPathComponent(file) }.first { url in
             ["", ".inp", ".out"].allSatisfy { FileManager.default.fileExists(atPath: url.path + $0) }
         }
+    }
+
+    /// The ids the Python `tokenizers` library gives each of `inputs` (no special tokens added) with the
+    /// `tokenizer.json` at `tokenizerJSON`; the inputs go through a file in `dir`.
+    static func tokenizersLibraryIDs(tokenizerJSON: URL, inputs: [String], in dir: URL) throws -> [[Int]] {
+        let inputsURL = dir.appendingPathComponent("inputs-\(UUID().uuidString).json")
+        try JSONValue.array(inputs.map { .string($0) }).serialized().write(to: inputsURL, atomically: true, encoding: .utf8)
+        let script = """
+            import json, sys
+            from tokenizers import Tokenizer
+            t = Tokenizer.from_file(sys.argv[1])
+            print(json.dumps([t.encode(s, add_special_tokens=False).ids for s in json.load(open(sys.argv[2], encoding="utf-8"))]))
+            """
+        let result = try ChildProcess.python(["-c", script, tokenizerJSON.path, inputsURL.path])
+        guard result.status == 0, let encoded = try JSONValue.parse(result.stdout, source: "python").arrayItems, encoded.count == inputs.count else {
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "tokenizers failed on \(tokenizerJSON.path): \(result.stderr)"])
+        }
+        return encoded.map { ($0.arrayItems ?? []).compactMap { $0.intValue.map { Int($0) } } }
     }
 
     /// A file of the tiny models (`Tests/Fixtures/models/…`, where `make models` rebuilds the float GGUFs; else the
