@@ -455,7 +455,8 @@ struct JinjaInterpreter {
             if op == "*", case let .string(s) = a, case let .int(n) = b {
                 let (size, overflow) = s.utf8.count.multipliedReportingOverflow(by: max(0, n))
                 try checkSize(size, overflow: overflow, line: line)
-                return .string(String(repeating: s, count: max(0, n)))
+                // An empty string repeated is empty at once (String(repeating:) would still loop n times).
+                return .string(s.isEmpty ? "" : String(repeating: s, count: max(0, n)))
             }
             if case let .int(x) = a, case let .int(y) = b {
                 switch op {

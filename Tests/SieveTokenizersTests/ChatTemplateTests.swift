@@ -212,6 +212,10 @@ struct ChatTemplateTests {
         #expect(try render("{{ undefined_name is defined }} {{ 7 // 2 }} {{ 7 % 3 }} {{ 'ab' ~ 3 }} {{ 'x' in 'xyz' }} {{ [1, 2, 3][1:] }}") == "False 3 1 ab3 True [2, 3]")
         #expect(try render("{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }};{% endfor %}{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join('|') }}") == "a=1;b=2;Hi!|What is 2+2?")
         #expect(try render("{% for i in range(5) %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}{{ '  pad  '.strip() }}") == "02pad")
+        // String repetition: an empty string any number of times is empty at once (a fuzzer found 400 million
+        // repetitions taking 15 s); a long result is refused by the size limit.
+        #expect(try render("[{{ '' * 4009990000 }}]{{ 'ab' * 3 }}") == "[]ababab")
+        #expect(throws: ChatTemplateError.self) { try render("{{ 'ab' * 4009990000 }}") }
     }
 
     @Test("unsupported Jinja is an error naming the construct")
