@@ -268,12 +268,10 @@ public enum GGUFWriter {
                 // As the converter writes them: the window (0 for none) and the original context always. llama.cpp's
                 // phi3 reads no window (it attends globally); Sieve reads it back.
                 m.append(("\(arch).attention.sliding_window", .uint32(UInt32(clamping: hp.slidingWindow?.window ?? 0))))
-                var original = hp.contextLength
                 if case let .longRoPE(p) = hp.ropeScaling {
-                    original = p.originalContextLength
                     m.append(("\(arch).rope.scaling.attn_factor", .float32(Float(p.attentionFactor))))
                 }
-                m.append(("\(arch).rope.scaling.original_context_length", u32(original)))
+                m.append(("\(arch).rope.scaling.original_context_length", u32(hp.originalContextLength)))
             } else if let sliding = hp.slidingWindow {
                 // llama.cpp's llama, qwen2 and qwen3 read neither key (they attend globally, as llama.cpp runs Mistral
                 // 7B v0.1); Sieve reads both back.

@@ -48,6 +48,20 @@ public enum HFConfig {
             }
             return d
         }
+        /// A head count, which later divides the width.
+        func headCount(_ key: String, default value: Int? = nil) throws -> Int {
+            let heads = try int(key, default: value)
+            guard heads > 0 else { throw SieveCoreError.invalidHyperparameter(source: source, name: key, reason: "must be positive") }
+            return heads
+        }
+        /// The layer count, checked before per-layer lists are built from it.
+        func layerCount(default value: Int? = nil) throws -> Int {
+            let layers = try int("num_hidden_layers", default: value)
+            guard (1...4096).contains(layers) else {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "num_hidden_layers", reason: "\(layers) is out of range 1…4096")
+            }
+            return layers
+        }
         func activation(_ key: String, default value: String) throws -> Activation {
             let name = config[key]?.stringValue ?? value
             switch name {
@@ -64,16 +78,12 @@ public enum HFConfig {
         switch arch {
         case .llama, .qwen2, .qwen3, .smollm3:
             let hidden = try int("hidden_size")
-            let heads = try int("num_attention_heads")
-            guard heads > 0 else { throw SieveCoreError.invalidHyperparameter(source: source, name: "num_attention_heads", reason: "must be positive") }
+            let heads = try headCount("num_attention_heads")
             let headDim = try int("head_dim", default: hidden / heads)
             // transformers' defaults: untied, except SmolLM3Config, which keeps PretrainedConfig's tied default.
             let tied = config["tie_word_embeddings"]?.boolValue ?? (arch == .smollm3)
             let rope = try ropeSettings(config, source: source)
-            let layers = try int("num_hidden_layers")
-            guard (1...4096).contains(layers) else {
-                throw SieveCoreError.invalidHyperparameter(source: source, name: "num_hidden_layers", reason: "\(layers) is out of range 1…4096")
-            }
+            let layers = try layerCount()
             // Mistral slides every layer when `sliding_window` is set; Qwen2 and Qwen3 only with `use_sliding_window`,
             // the layers from `max_window_layers` on (or as `layer_types` lists them).
             var slidingWindow: SlidingWindowAttention?
@@ -96,8 +106,7 @@ public enum HFConfig {
         case .phi3:
             // transformers' Phi3Config defaults; every layer slides when `sliding_window` is set (Phi-3 mini and medium).
             let hidden = try int("hidden_size", default: 3072)
-            let heads = try int("num_attention_heads", default: 32)
-            guard heads > 0 else { throw SieveCoreError.invalidHyperparameter(source: source, name: "num_attention_heads", reason: "must be positive") }
+            let heads = try headCount("num_attention_heads", default: 32)
             let headDim = try int("head_dim", default: hidden / heads)
             let rotaryFraction = try double("partial_rotary_factor", default: 1)
             guard rotaryFraction > 0, rotaryFraction <= 1 else {
@@ -105,10 +114,7 @@ public enum HFConfig {
             }
             let rotary = Int(Double(headDim) * rotaryFraction)
             let rope = try ropeSettings(config, source: source)
-            let layers = try int("num_hidden_layers", default: 32)
-            guard (1...4096).contains(layers) else {
-                throw SieveCoreError.invalidHyperparameter(source: source, name: "num_hidden_layers", reason: "\(layers) is out of range 1…4096")
-            }
+            let layers = try layerCount(default: 32)
             var slidingWindow: SlidingWindowAttention?
             if let w = config["sliding_window"], !w.isNull {
                 slidingWindow = SlidingWindowAttention(window: try int("sliding_window"), slidingLayers: Array(repeating: true, count: layers), ropeTheta: rope.theta)
@@ -122,12 +128,11 @@ public enum HFConfig {
                 tiedEmbeddings: config["tie_word_embeddings"]?.boolValue ?? false, ropeScaling: rope.scaling,
                 slidingWindow: slidingWindow)
         case .gemma2, .gemma3:
-            hp = try gemmaHyperparameters(config, architecture: arch, source: source, int: { try int($0, default: $1) },
+            hp = try gemmaHyperparameters(config, architecture: arch, layers: try layerCount(), source: source, int: { try int($0, default: $1) },
                                           double: double, activation: { try activation("hidden_activation", default: "gelu_pytorch_tanh") })
         case .gpt2:
             let hidden = try int("n_embd")
-            let heads = try int("n_head")
-            guard heads > 0 else { throw SieveCoreError.invalidHyperparameter(source: source, name: "n_head", reason: "must be positive") }
+            let heads = try headCount("n_head")
             hp = Hyperparameters(
                 vocabSize: try int("vocab_size"), hiddenSize: hidden, intermediateSize: try int("n_inner", default: 4 * hidden),
                 layerCount: try int("n_layer"), headCount: heads, kvHeadCount: heads, headDim: hidden / heads,
@@ -135,8 +140,7 @@ public enum HFConfig {
                 activation: try activation("activation_function", default: "gelu_new"), tiedEmbeddings: config["tie_word_embeddings"]?.boolValue ?? true)
         case .opt:
             let hidden = try int("hidden_size")
-            let heads = try int("num_attention_heads")
-            guard heads > 0 else { throw SieveCoreError.invalidHyperparameter(source: source, name: "num_attention_heads", reason: "must be positive") }
+            let heads = try headCount("num_attention_heads")
             if let proj = config["word_embed_proj_dim"]?.intValue, proj != hidden {
                 throw SieveCoreError.invalidHyperparameter(source: source, name: "word_embed_proj_dim", reason: "\(proj) differs from hidden_size \(hidden); OPT models with project_in/out are not supported")
             }
@@ -151,8 +155,7 @@ public enum HFConfig {
                 tiedEmbeddings: config["tie_word_embeddings"]?.boolValue ?? true)
         case .bert:
             let hidden = try int("hidden_size")
-            let heads = try int("num_attention_heads")
-            guard heads > 0 else { throw SieveCoreError.invalidHyperparameter(source: source, name: "num_attention_heads", reason: "must be positive") }
+            let heads = try headCount("num_attention_heads")
             hp = Hyperparameters(
                 vocabSize: try int("vocab_size"), hiddenSize: hidden, intermediateSize: try int("intermediate_size"),
                 layerCount: try int("num_hidden_layers"), headCount: heads, kvHeadCount: heads, headDim: hidden / heads,
@@ -186,16 +189,12 @@ public enum HFConfig {
     /// RoPE base from `rope_local_base_freq` (or transformers 5's `rope_parameters.sliding_attention`; Gemma 2's
     /// share the model's), the scores scaled by `query_pre_attn_scalar`^-½ and soft-capped by
     /// `attn_logit_softcapping`, the logits by `final_logit_softcapping` (null for none).
-    private static func gemmaHyperparameters(_ config: JSONValue, architecture: Architecture, source: String,
+    private static func gemmaHyperparameters(_ config: JSONValue, architecture: Architecture, layers: Int, source: String,
                                              int: (String, Int?) throws -> Int, double: (String, Double) throws -> Double,
                                              activation: () throws -> Activation) throws -> Hyperparameters {
         let defaults = GemmaDefaults(architecture)
         if config["use_bidirectional_attention"]?.boolValue == true {
             throw SieveCoreError.invalidHyperparameter(source: source, name: "use_bidirectional_attention", reason: "bidirectional Gemma 3 (EmbeddingGemma) is not supported")
-        }
-        let layers = try int("num_hidden_layers", nil)
-        guard (1...4096).contains(layers) else {
-            throw SieveCoreError.invalidHyperparameter(source: source, name: "num_hidden_layers", reason: "\(layers) is out of range 1…4096")
         }
         let heads = try int("num_attention_heads", 8)
         let headDim = try int("head_dim", 256)
@@ -450,7 +449,7 @@ public enum HFConfig {
             }
             if let scaling = hp.ropeScaling {
                 m.append(("rope_scaling", try ropeScalingJSON(scaling, hp: hp, source: source)))
-                if case let .longRoPE(p) = scaling { m.append(("original_max_position_embeddings", .int(Int64(p.originalContextLength)))) }
+                if case .longRoPE = scaling { m.append(("original_max_position_embeddings", .int(Int64(hp.originalContextLength)))) }
             }
             if architecture == .smollm3 {
                 // Written out always: without the list, transformers leaves RoPE out of every fourth layer.
@@ -462,14 +461,12 @@ public enum HFConfig {
             if let sliding, sliding.ropeTheta != hp.ropeTheta || sliding.slidingLayers.contains(false) {
                 throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a Phi-3 whose layers do not all slide, or slide with their own RoPE base, has no config.json form")
             }
-            var original = hp.contextLength
-            if case let .longRoPE(p) = hp.ropeScaling { original = p.originalContextLength }
             m = [("architectures", .array([.string("Phi3ForCausalLM")])), ("model_type", .string("phi3")),
                  ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
                  ("intermediate_size", .int(Int64(hp.intermediateSize))), ("num_hidden_layers", .int(Int64(hp.layerCount))),
                  ("num_attention_heads", .int(Int64(hp.headCount))), ("num_key_value_heads", .int(Int64(hp.kvHeadCount))),
                  ("head_dim", .int(Int64(hp.headDim))), ("max_position_embeddings", .int(Int64(hp.contextLength))),
-                 ("original_max_position_embeddings", .int(Int64(original))),
+                 ("original_max_position_embeddings", .int(Int64(hp.originalContextLength))),
                  ("partial_rotary_factor", .double(Double(hp.ropeDimensions ?? hp.headDim) / Double(hp.headDim))),
                  ("rms_norm_eps", .double(hp.normEpsilon)), ("rope_theta", .double(hp.ropeTheta ?? 10000)),
                  ("hidden_act", act(hp.activation, tanhName: "gelu_pytorch_tanh")),

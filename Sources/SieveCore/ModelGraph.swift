@@ -108,6 +108,12 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         self.layersWithoutRoPE = layersWithoutRoPE
     }
 
+    /// The context of the first training: LongRoPE's original context, else `contextLength`.
+    public var originalContextLength: Int {
+        if case let .longRoPE(p) = ropeScaling { return p.originalContextLength }
+        return contextLength
+    }
+
     /// Checks ranges and consistency; `source` names the origin in errors.
     public func validate(source: String) throws {
         func check(_ ok: Bool, _ name: String, _ reason: String) throws {

@@ -48,12 +48,7 @@ struct Gemma2Tests {
 
     @Test("one token at a time through the KV cache gives the batch's logits, the window sliding over the cache")
     func decodeEqualsBatch() throws {
-        let refs = try Fixtures.references("tiny-gemma2/ref.safetensors")
-        let ids = try Fixtures.inputIDs(refs)
-        let model = try Fixtures.model("tiny-gemma2/f32.gguf")
-        var decoded: [Float] = []
-        for id in ids { try model.decode(id) { decoded.append(contentsOf: $0) } }
-        #expect(maxAbsDifference(decoded, try Fixtures.floats(refs, "logits")) <= Tolerance.float32Logits)
+        try Fixtures.expectDecodeEqualsBatch(model: "tiny-gemma2/f32.gguf", references: "tiny-gemma2/ref.safetensors")
     }
 
     @Test("configs without layer_types (transformers before 4.53) slide the even layers; null caps are none")

@@ -48,11 +48,7 @@ struct Qwen3Tests {
 
     @Test("one token at a time through the KV cache gives the batch's logits")
     func decodeEqualsBatch() throws {
-        let refs = try Fixtures.references("tiny-qwen3/ref-llama-cpp.safetensors")
-        let model = try Fixtures.model("tiny-qwen3/f32.gguf")
-        var decoded: [Float] = []
-        for id in try Fixtures.inputIDs(refs) { try model.decode(id) { decoded.append(contentsOf: $0) } }
-        #expect(maxAbsDifference(decoded, try Fixtures.floats(refs, "logits.f32")) <= Tolerance.float32Logits)
+        try Fixtures.expectDecodeEqualsBatch(model: "tiny-qwen3/f32.gguf", references: "tiny-qwen3/ref-llama-cpp.safetensors", logits: "logits.f32")
     }
 
     @Test("conversion both ways keeps the norms: to GGUF with llama.cpp's names and keys, to a folder transformers reads")

@@ -157,6 +157,16 @@ enum Fixtures {
         #expect(dLlama <= llamaCpp, "\(what) against llama.cpp")
     }
 
+    /// Decodes the reference ids of `references` one token at a time through `model`'s KV cache and expects the
+    /// batch's logits (`logits`) within float32 tolerance.
+    static func expectDecodeEqualsBatch(model: String, references: String, logits: String = "logits") throws {
+        let refs = try self.references(references)
+        let model = try self.model(model)
+        var decoded: [Float] = []
+        for id in try inputIDs(refs) { try model.decode(id) { decoded.append(contentsOf: $0) } }
+        #expect(maxAbsDifference(decoded, try floats(refs, logits)) <= Tolerance.float32Logits)
+    }
+
     /// The tensors of a reference file.
     static func references(_ relative: String) throws -> TensorStore {
         try SafetensorsPlugin().readTensors(try url(relative)).tensors

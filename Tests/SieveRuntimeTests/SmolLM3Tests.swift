@@ -34,11 +34,7 @@ struct SmolLM3Tests {
 
     @Test("one token at a time through the KV cache gives the batch's logits")
     func decodeEqualsBatch() throws {
-        let refs = try Fixtures.references("tiny-smollm3/ref.safetensors")
-        let model = try Fixtures.model("tiny-smollm3/f32.gguf")
-        var decoded: [Float] = []
-        for id in try Fixtures.inputIDs(refs) { try model.decode(id) { decoded.append(contentsOf: $0) } }
-        #expect(maxAbsDifference(decoded, try Fixtures.floats(refs, "logits")) <= Tolerance.float32Logits)
+        try Fixtures.expectDecodeEqualsBatch(model: "tiny-smollm3/f32.gguf", references: "tiny-smollm3/ref.safetensors")
     }
 
     @Test("no_rope_layers other than every fourth: the float64 pass's logits; GGUF refuses them, leaving no file")
