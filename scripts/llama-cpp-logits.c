@@ -3,7 +3,8 @@
  * (the embeddings output with pooling NONE, llama.cpp's `result_norm`) as raw little-endian float32 files.
  *
  * Used by scripts/make-rope-scaling-fixtures.py, scripts/make-qwen3-fixture.py and the fixture scripts that import
- * them (make-gemma3-, make-gemma2-, make-phi3-, make-smollm3-fixture.py), which compile it against a built llama.cpp:
+ * them (make-gemma3-, make-gemma2-, make-phi3-, make-smollm3-, make-qwen3moe-fixture.py), which compile it against a
+ * built llama.cpp:
  *
  *     cc -O2 -o llama-cpp-logits scripts/llama-cpp-logits.c -I LLAMA/include -I LLAMA/ggml/include \
  *        -L LLAMA/build/bin -lllama -Wl,-rpath,LLAMA/build/bin

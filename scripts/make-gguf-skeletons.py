@@ -12,24 +12,27 @@ two RoPE-scaling GGUFs of `tiny-llama-rope` (`llama3.gguf`, `linear.gguf`), whic
 which `scripts/make-qwen3-fixture.py` writes there, `tiny-gemma3/{f32,softcap}.gguf`, which
 `scripts/make-gemma3-fixture.py` writes there, `tiny-gemma2/f32.gguf`, which `scripts/make-gemma2-fixture.py`
 writes there, `tiny-phi3/{f32,longrope}.gguf`, which `scripts/make-phi3-fixture.py` writes there, and
-`tiny-smollm3/f32.gguf`, which `scripts/make-smollm3-fixture.py` writes there; these are read from the repository
-(DERIVED below; the six scripts call `make()` themselves).
+`tiny-smollm3/f32.gguf`, which `scripts/make-smollm3-fixture.py` writes there, and `tiny-qwen3moe/f32.gguf` and
+`q8_0.gguf` (llama-quantize's Q8_0 of that f32.gguf), which `scripts/make-qwen3moe-fixture.py` writes there; these
+are read from the repository (DERIVED below; the seven scripts call `make()` themselves).
 tiny-llama-rope's tensors come from another folder's weights (SOURCES: `../tiny-llama/hf/model.safetensors`),
 checked against that folder's `ref.json`. Tensors that have no safetensors source (`rope_freqs.weight`, which
 the converter computes for llama3 RoPE scaling, and Phi-3's LongRoPE `rope_factors_long.weight` /
 `rope_factors_short.weight`, which it makes from config.json's rope_scaling) are stored in the recipe itself with
 the `inline` transform, which makes the skeleton format version 2. Gemma 2's and Gemma 3's norm weights are stored
-by the converter as HF weight + 1 (`plus_one`, format version 3).
+by the converter as HF weight + 1 (`plus_one`, format version 3). Qwen3-MoE's expert tensors stack one HF tensor
+per expert (`stack`), and q8_0.gguf's quantized tensors are Q8_0 (format version 4).
 
 For each original it
   1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
   2. parses the GGUF header itself (cross-checked with gguf-py's GGUFReader when gguf-py is installed);
   3. keeps the bytes before the tensor data section verbatim and derives a recipe per tensor from the
-     converter's name mapping (llama, smollm3, qwen2, qwen3, gemma2, gemma3, phi3, gpt2): which HF tensor, which
-     transform (identity, also for Phi-3's already fused qkv_proj and gate_up_proj; transpose for GPT-2's Conv1D
-     weights, whose c_attn is already the fused q|k|v; llama RoPE row permutation of attn_q / attn_k with n_head /
-     n_head_kv, for llama and smollm3; inline values for tensors without an HF source;
-     + 1 for Gemma 2's and Gemma 3's norm weights), which GGML type, and the zero padding that follows;
+     converter's name mapping (llama, smollm3, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, gpt2): which HF
+     tensor(s), which transform (identity, also for Phi-3's already fused qkv_proj and gate_up_proj; transpose for
+     GPT-2's Conv1D weights, whose c_attn is already the fused q|k|v; llama RoPE row permutation of attn_q / attn_k
+     with n_head / n_head_kv, for llama and smollm3; inline values for tensors without an HF source; + 1 for
+     Gemma 2's and Gemma 3's norm weights; the experts' tensors stacked for qwen3moe), which GGML type (F32, F16,
+     BF16, Q8_0), and the zero padding that follows;
   4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
      original byte for byte, and so must a rebuild from the skeleton file just written;
   5. writes `Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton` (format: see the rebuild script).
@@ -54,14 +57,15 @@ rebuild = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rebuild)
 RebuildError = rebuild.RebuildError
 
-GGML_TYPES = {0: ("F32", 4), 1: ("F16", 2), 30: ("BF16", 2)}
+# GGML type id: (name, values per block, bytes per block).
+GGML_TYPES = {0: ("F32", 1, 4), 1: ("F16", 1, 2), 30: ("BF16", 1, 2), 8: ("Q8_0", 32, 34)}
 SOURCE = "hf/model.safetensors"
 # Model folders whose GGUFs take their tensors from another folder's safetensors (path relative to the folder).
 SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors"}
 # Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py,
 # make-qwen3-fixture.py, make-gemma3-fixture.py, make-gemma2-fixture.py, make-phi3-fixture.py and
-# make-smollm3-fixture.py), not the shared fixture set's.
-DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-smollm3"}
+# make-smollm3-fixture.py and make-qwen3moe-fixture.py), not the shared fixture set's.
+DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-smollm3", "tiny-qwen3moe"}
 # GGUF tensors with no safetensors counterpart, computed by the converter: kept in the recipe (`inline`, F32 only).
 INLINE = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 
@@ -91,9 +95,12 @@ class Header:
             dims = [self.unpack("<Q") for _ in range(self.unpack("<I"))]
             kind, offset = self.unpack("<I"), self.unpack("<Q")
             if kind not in GGML_TYPES:
-                raise RebuildError(f"{label}: tensor {name} has GGML type {kind}, expected F32/F16/BF16")
-            self.tensors.append({"name": name, "shape": dims, "type": GGML_TYPES[kind][0], "offset": offset,
-                                 "n_bytes": GGML_TYPES[kind][1] * _product(dims)})
+                raise RebuildError(f"{label}: tensor {name} has GGML type {kind}, expected F32/F16/BF16/Q8_0")
+            type_name, block, block_bytes = GGML_TYPES[kind]
+            if dims[0] % block:
+                raise RebuildError(f"{label}: tensor {name}: ne0 {dims[0]} is not a multiple of {type_name}'s {block}")
+            self.tensors.append({"name": name, "shape": dims, "type": type_name, "offset": offset,
+                                 "n_bytes": block_bytes * _product(dims) // block})
         alignment = self.metadata.get("general.alignment", 32)
         self.data_start = (self.pos + alignment - 1) // alignment * alignment
 
@@ -151,6 +158,23 @@ def llama_like(name, arch, n_head, n_head_kv):
     if arch in ("llama", "smollm3") and part == "attn_k":
         return sources, "llama_rope_permute", {"n_head": n_head, "n_head_kv": n_head_kv}
     return sources, "identity", {}
+
+
+def qwen3moe(name, n_head, n_head_kv, n_expert):
+    """(sources, transform, extra) of a qwen3moe GGUF tensor, as convert_hf_to_gguf.py's Qwen3MoeModel (a
+    Qwen2MoeModel) maps it: `ffn_{gate,up,down}_exps` stack the n_expert HF tensors
+    `mlp.experts.{e}.{gate,up,down}_proj` along a new axis 0 (expert e's rows at index e), `ffn_gate_inp` is the
+    router `mlp.gate`; everything else as qwen3's (llama_like: no row permutation, NEOX RoPE)."""
+    parts = name.split(".")
+    if len(parts) == 4 and parts[0] == "blk":
+        _, layer, part, suffix = parts
+        experts = {"ffn_gate_exps": "gate_proj", "ffn_up_exps": "up_proj", "ffn_down_exps": "down_proj"}
+        if part in experts:
+            return ([f"model.layers.{layer}.mlp.experts.{e}.{experts[part]}.{suffix}" for e in range(n_expert)],
+                    "stack", {})
+        if part == "ffn_gate_inp":
+            return [f"model.layers.{layer}.mlp.gate.{suffix}"], "identity", {}
+    return llama_like(name, "qwen3moe", n_head, n_head_kv)
 
 
 def gemma3(name):
@@ -235,7 +259,7 @@ def make(shared, name, stem):
     n_head = h.metadata.get(f"{arch}.attention.head_count")
     n_head_kv = h.metadata.get(f"{arch}.attention.head_count_kv", n_head)
     config = json.load(open(os.path.join(owner_dir, "hf", "config.json")))
-    if arch in ("llama", "smollm3", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"):
+    if arch in ("llama", "smollm3", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"):
         assert (n_head, n_head_kv) == (config["num_attention_heads"], config["num_key_value_heads"]), label
     _crosscheck_gguf_py(original_path, h)
 
@@ -257,6 +281,8 @@ def make(shared, name, stem):
             sources, transform, extra = [], "inline", {"data": body.hex()}
         elif arch in ("llama", "smollm3", "qwen2", "qwen3"):
             sources, transform, extra = llama_like(t["name"], arch, n_head, n_head_kv)
+        elif arch == "qwen3moe":
+            sources, transform, extra = qwen3moe(t["name"], n_head, n_head_kv, h.metadata[f"{arch}.expert_count"])
         elif arch in ("gemma2", "gemma3"):
             sources, transform, extra = gemma3(t["name"])
         elif arch == "phi3":

@@ -306,16 +306,17 @@ TOKENIZER_NOTE = ("tiny-llama's tokenizer files, unchanged: Llama-style Sentence
 
 
 def check_tokenizer(tok_exe, llama_cpp, model, hf_dir, workdir, text=TEXT, prog=PROG, say=say,
-                    expected_warnings=EXPECTED_WARNINGS, note=TOKENIZER_NOTE):
+                    expected_warnings=EXPECTED_WARNINGS, note=TOKENIZER_NOTE, base="tiny-llama"):
     """`text` tokenized by the `tokenizers` library from `hf_dir`/tokenizer.json, by libllama from the GGUF `model`
-    and by libllama from tiny-llama/f32.gguf (which convert_hf_to_gguf.py wrote for the same tokenizer files) must
-    give the same ids, with and without BOS, and libllama must log nothing but `expected_warnings`; the script `prog`
-    exits otherwise. Returns (ref.json's record of the check, with `note`, the ids with BOS). The keywords default
-    to this script's values; scripts/make-smollm3-fixture.py passes its own."""
+    and by libllama from `base`/f32.gguf (tiny-llama's, which convert_hf_to_gguf.py wrote for the same tokenizer
+    files) must give the same ids, with and without BOS, and libllama must log nothing but `expected_warnings`; the
+    script `prog` exits otherwise. Returns (ref.json's record of the check, with `note`, the ids with BOS). The
+    keywords default to this script's values; scripts/make-smollm3-fixture.py passes its own, and
+    scripts/make-qwen3moe-fixture.py base tiny-qwen2 too."""
     hf_tok = Tokenizer.from_file(os.path.join(hf_dir, "tokenizer.json"))
     l_special, l_plain, tok_log = gemma3.llama_cpp_tokenize(tok_exe, llama_cpp, model, text, workdir)
     b_special, b_plain, base_log = gemma3.llama_cpp_tokenize(tok_exe, llama_cpp,
-                                                             os.path.join(TOKENIZER_FROM, "f32.gguf"), text, workdir)
+                                                             os.path.join(MODELS, base, "f32.gguf"), text, workdir)
     hf_special = hf_tok.encode(text).ids
     hf_plain = hf_tok.encode(text, add_special_tokens=False).ids
     check = {
@@ -326,15 +327,16 @@ def check_tokenizer(tok_exe, llama_cpp, model, hf_dir, workdir, text=TEXT, prog=
         "llama_cpp": {"method": f"scripts/llama-cpp-tokenize.c: llama_tokenize on {os.path.basename(model)} (vocab "
                                 f"only), add_special true / false, parse_special false",
                       "ids_with_special": l_special, "ids_without_special": l_plain, "log": tok_log},
-        "llama_cpp_tiny_llama_f32": {"ids_with_special": b_special, "ids_without_special": b_plain},
+        f"llama_cpp_{base.replace('-', '_')}_f32": {"ids_with_special": b_special,
+                                                    "ids_without_special": b_plain},
         "equal_with_special": hf_special == l_special == b_special,
         "equal_without_special": hf_plain == l_plain == b_plain,
         "hf_decode_round_trip": hf_tok.decode(hf_plain) == text,
         "note": note,
     }
-    say(f"tokenizer check: HF {hf_special}\n  llama.cpp {l_special}\n  equal with / without BOS (HF, f32.gguf, "
-        f"tiny-llama/f32.gguf) {check['equal_with_special']} / {check['equal_without_special']}, HF decode round "
-        f"trip {check['hf_decode_round_trip']}")
+    say(f"tokenizer check: HF {hf_special}\n  llama.cpp {l_special}\n  equal with / without BOS (HF, "
+        f"{os.path.basename(model)}, {base}/f32.gguf) {check['equal_with_special']} / "
+        f"{check['equal_without_special']}, HF decode round trip {check['hf_decode_round_trip']}")
     if not (check["equal_with_special"] and check["equal_without_special"]):
         sys.exit(f"{prog}: the Hugging Face tokenizer and libllama tokenize the text differently")
     unexpected = [line for line in tok_log + base_log if line not in expected_warnings]

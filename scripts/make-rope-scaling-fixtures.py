@@ -297,12 +297,14 @@ def write_llama_reference(path, tensors):
 
 # --- an independent float64 forward pass --------------------------------------------------------------------
 
-def numpy_llama(weights, config, ids, inv_freq_divisors=None, position_divisor=1.0, qk_norm=True):
+def numpy_llama(weights, config, ids, inv_freq_divisors=None, position_divisor=1.0, qk_norm=True, ffn=None):
     """(logits, hidden_last) [T, vocab], [T, hidden] of a Llama-family model's HF weights (tiny-llama, tiny-qwen3)
     in float64, with transformers' rotate-half RoPE: pair i turns by
     (position / position_divisor) * theta^(-2i/d) / inv_freq_divisors[i]. Qwen3: when the weights have
     `self_attn.q_norm` / `k_norm` (and `qk_norm`), each head's queries and keys get that RMSNorm over head_dim
-    before RoPE; with `tie_word_embeddings` the LM head is `model.embed_tokens.weight`."""
+    before RoPE; with `tie_word_embeddings` the LM head is `model.embed_tokens.weight`. `ffn(layer, x)`, when
+    given, is the feed-forward block's output for post_attention_layernorm's output x [T, hidden] instead of
+    SwiGLU's (scripts/make-qwen3moe-fixture.py: the sparse MoE block)."""
     w = weights
     n_head, n_kv = config["num_attention_heads"], config["num_key_value_heads"]
     d = config.get("head_dim", config["hidden_size"] // n_head)
@@ -339,6 +341,9 @@ def numpy_llama(weights, config, ids, inv_freq_divisors=None, position_divisor=1
             heads.append((s / s.sum(-1, keepdims=True)) @ v[:, j])
         h = h + np.concatenate(heads, -1) @ w[p + "self_attn.o_proj.weight"].T
         x = norm(h, w[p + "post_attention_layernorm.weight"])
+        if ffn is not None:
+            h = h + ffn(layer, x)
+            continue
         gate, up = x @ w[p + "mlp.gate_proj.weight"].T, x @ w[p + "mlp.up_proj.weight"].T
         h = h + (gate / (1 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T
     hidden = norm(h, w["model.norm.weight"])

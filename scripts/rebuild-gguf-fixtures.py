@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rebuild the float GGUF fixtures that the repository does not commit, byte for byte.
+"""Rebuild the GGUF fixtures (float, and one Q8_0) that the repository does not commit, byte for byte.
 
 llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (about 27 MB together),
 `scripts/make-rope-scaling-fixtures.py` wrote two more from tiny-llama's f32.gguf with gguf-py's GGUFWriter
@@ -7,7 +7,9 @@ llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (ab
 `scripts/make-qwen3-fixture.py` wrote tiny-qwen3's f32.gguf with GGUFWriter as the converter would (1.7 MB),
 `scripts/make-gemma3-fixture.py` wrote tiny-gemma3's two (1.2 MB each), `scripts/make-gemma2-fixture.py`
 tiny-gemma2's f32.gguf (0.8 MB), `scripts/make-phi3-fixture.py` tiny-phi3's two (0.64 MB each) and
-`scripts/make-smollm3-fixture.py` tiny-smollm3's f32.gguf (0.7 MB) the same way:
+`scripts/make-smollm3-fixture.py` tiny-smollm3's f32.gguf (0.7 MB) the same way; and
+`scripts/make-qwen3moe-fixture.py` wrote tiny-qwen3moe's f32.gguf (1.27 MB) the same way and its q8_0.gguf
+(0.36 MB) with llama.cpp's `llama-quantize` from that f32.gguf:
 
     Tests/Fixtures/models/tiny-llama/{f32,f16,bf16}.gguf
     Tests/Fixtures/models/tiny-llama-bpe/f32.gguf
@@ -19,6 +21,7 @@ tiny-gemma2's f32.gguf (0.8 MB), `scripts/make-phi3-fixture.py` tiny-phi3's two 
     Tests/Fixtures/models/tiny-gemma2/f32.gguf
     Tests/Fixtures/models/tiny-phi3/{f32,longrope}.gguf
     Tests/Fixtures/models/tiny-smollm3/f32.gguf
+    Tests/Fixtures/models/tiny-qwen3moe/{f32,q8_0}.gguf
 
 Their tensor data are a deterministic function of the committed `hf/model.safetensors`, so the repository keeps
 only a small *skeleton* of each (`Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton`, written by
@@ -30,12 +33,13 @@ records for the original file, and writes it atomically to `Tests/Fixtures/model
 It uses Python 3, numpy and the standard library only (no Sieve code), so it stays an independent cross-check
 of Sieve's own GGUF and safetensors readers.
 
-Skeleton format (versions 1, 2 and 3)
--------------------------------------
+Skeleton format (versions 1 to 4)
+---------------------------------
     line 1   b"SIEVE-GGUF-SKELETON <V> <R>\\n", V = format version, R = byte length of the recipe that follows
              (both decimal). Version 2 is version 1 plus the `inline` transform, version 3 is version 2 plus the
-             `plus_one` transform; a skeleton is written with the lowest version its transforms need, and this
-             script reads all three.
+             `plus_one` transform, version 4 is version 3 plus the `stack` transform and the Q8_0 type; a
+             skeleton is written with the lowest version its transforms and types need, and this script reads
+             all four.
     R bytes  the recipe: UTF-8 JSON, one line per key and per tensor (readable with `head -c`), see below
     rest     the GGUF file's first `header_bytes` bytes (header, metadata, tensor infos, alignment padding),
              compressed with `lzma` (xz container, standard library)
@@ -50,13 +54,13 @@ Recipe keys:
     made_by          how the original GGUF was written (provenance only)
     tensors          in file order, each with:
         name         GGUF tensor name
-        type         GGML type written: F32, F16 or BF16
+        type         GGML type written: F32, F16, BF16 or (version 4) Q8_0
         shape        ggml shape (ne0 first, the reverse of numpy's order)
         offset       offset inside the data section (relative to `header_bytes`)
         n_bytes      size of the tensor data
         pad_after    zero bytes that follow it (alignment padding up to the next tensor / end of file)
-        sources      safetensors tensor name(s); several are concatenated along axis 0 (numpy order); empty
-                     for `inline`
+        sources      safetensors tensor name(s); several are concatenated along axis 0 (numpy order), or stacked
+                     along a new axis 0 by `stack`; empty for `inline`
         transform    applied to the float32 source, in this order:
                        identity
                        transpose                 2-D transpose (GPT-2's Conv1D [in, out] -> [out, in]; GPT-2's
@@ -74,11 +78,18 @@ Recipe keys:
                                                  Gemma3Model.norm_shift (Gemma2Model.modify_tensors' `+ 1`) for
                                                  every `*norm.weight` (Gemma's RMSNorm multiplies by 1 + weight;
                                                  llama.cpp's by the stored weight)
+                       stack                     (version 4) the sources (of one shape) stacked along a new
+                                                 axis 0: convert_hf_to_gguf's Qwen2MoeModel.modify_tensors
+                                                 (`torch.stack(datas, dim=0)`) merging the per-expert
+                                                 `mlp.experts.{e}.{gate,up,down}_proj.weight`, e = 0, 1, ..., into
+                                                 one 3-D `ffn_{gate,up,down}_exps.weight`
         n_head, n_head_kv  the permutation's parameters (llama_rope_permute only)
         data         inline only: the values' float32 little-endian bytes as lowercase hex, numpy (C) order
         sha256       sha256 of the tensor's bytes (pinpoints a mismatch)
     Type conversion from float32: F32 as is; F16 numpy's astype(float16) (IEEE round-to-nearest-even);
-    BF16 gguf-py's rounding (NaN made quiet, then round-to-nearest-even on the top 16 bits).
+    BF16 gguf-py's rounding (NaN made quiet, then round-to-nearest-even on the top 16 bits); Q8_0 ggml's
+    quantize_row_q8_0_ref, which llama-quantize uses (blocks of 32 values along ne0: d = max |x| / 127 in
+    float32, stored as float16 rounded to nearest even, then 32 int8 roundf(x * (1 / d)), 0 when d is 0).
 
 Usage: scripts/rebuild-gguf-fixtures.py [--check] [--force] [--models DIR]
     --check   only verify the rebuilt files that exist / report missing ones; write nothing
@@ -104,7 +115,8 @@ MAGIC = b"SIEVE-GGUF-SKELETON"
 VERSION = 1          # written for recipes without `inline` or `plus_one` tensors
 INLINE_VERSION = 2   # written when a tensor's transform is `inline` (and none is `plus_one`)
 PLUS_ONE_VERSION = 3  # written when a tensor's transform is `plus_one`
-READ_VERSIONS = (VERSION, INLINE_VERSION, PLUS_ONE_VERSION)
+STACK_Q8_0_VERSION = 4  # written when a tensor's transform is `stack` or its type Q8_0
+READ_VERSIONS = (VERSION, INLINE_VERSION, PLUS_ONE_VERSION, STACK_Q8_0_VERSION)
 # The rebuilt GGUFs: (model folder, file stem).
 FIXTURES = [
     ("tiny-llama", "f32"),
@@ -122,6 +134,8 @@ FIXTURES = [
     ("tiny-phi3", "f32"),
     ("tiny-phi3", "longrope"),
     ("tiny-smollm3", "f32"),
+    ("tiny-qwen3moe", "f32"),
+    ("tiny-qwen3moe", "q8_0"),
 ]
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DEFAULT_MODELS = os.path.join(REPO, "Tests", "Fixtures", "models")
@@ -158,7 +172,9 @@ def encode_skeleton(recipe, header):
     rows = [f"  {json.dumps(t, ensure_ascii=True)}" for t in recipe["tensors"]]
     text = ("{\n" + ",\n".join(fields + [' "tensors": [\n' + ",\n".join(rows) + "\n ]"]) + "\n}\n").encode("utf-8")
     transforms = {t["transform"] for t in recipe["tensors"]}
-    version = PLUS_ONE_VERSION if "plus_one" in transforms else INLINE_VERSION if "inline" in transforms else VERSION
+    types = {t["type"] for t in recipe["tensors"]}
+    version = (STACK_Q8_0_VERSION if "stack" in transforms or "Q8_0" in types else
+               PLUS_ONE_VERSION if "plus_one" in transforms else INLINE_VERSION if "inline" in transforms else VERSION)
     first = b"%s %d %d\n" % (MAGIC, version, len(text))
     packed = lzma.compress(header, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=9 | lzma.PRESET_EXTREME)
     return first + text + packed
@@ -177,7 +193,7 @@ def decode_skeleton(path):
         raise RebuildError(f"{shown(path)}: not a GGUF skeleton (first line should be '{MAGIC.decode()} {VERSION} <length>')")
     if fields[1] not in [str(v).encode() for v in READ_VERSIONS]:
         raise RebuildError(f"{shown(path)}: skeleton version {fields[1].decode(errors='replace')}, this script reads "
-                           f"{' and '.join(map(str, READ_VERSIONS))}")
+                           f"{', '.join(map(str, READ_VERSIONS[:-1]))} and {READ_VERSIONS[-1]}")
     start, length = newline + 1, int(fields[2])
     try:
         recipe = json.loads(data[start:start + length].decode("utf-8"))
@@ -247,6 +263,25 @@ def to_bf16(a):
     return n.astype("<u2")
 
 
+QK8_0 = 32   # values per Q8_0 block (ggml's block_q8_0: float16 d, then 32 int8)
+
+
+def to_q8_0(a):
+    """ggml's quantize_row_q8_0_ref (what llama-quantize writes for Q8_0), block by block of 32 float32 values in
+    ne0 order: amax = max |x|, d = amax / 127 (float32), id = 1 / d (0 when d is 0), q = roundf(x * id) (halves away
+    from zero; exact in float64), stored as d (float16, round to nearest even) followed by the 32 int8 q."""
+    x = np.ascontiguousarray(a, dtype="<f4").reshape(-1, QK8_0)
+    d = np.max(np.abs(x), axis=1) / np.float32(127)
+    safe = np.where(d != 0, d, np.float32(1))
+    inv = np.where(d != 0, np.float32(1) / safe, np.float32(0)).astype(np.float32)
+    v = (x * inv[:, None]).astype(np.float64)
+    q = np.trunc(v + np.copysign(0.5, v)).astype(np.int8)
+    out = np.empty((x.shape[0], 2 + QK8_0), dtype=np.uint8)
+    out[:, :2] = d.astype("<f2").view(np.uint8).reshape(-1, 2)
+    out[:, 2:] = q.view(np.uint8)
+    return out
+
+
 def tensor_bytes(entry, st):
     """The data bytes of one recipe entry, from the safetensors reader `st`."""
     name = entry["name"]
@@ -266,8 +301,13 @@ def tensor_bytes(entry, st):
         if not entry["sources"]:
             raise RebuildError(f"{name}: transform {transform!r} needs at least one source tensor")
         parts = [st.tensor(s) for s in entry["sources"]]
-        w = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-    if transform in ("identity", "inline"):
+        if transform == "stack":
+            if len({p.shape for p in parts}) != 1:
+                raise RebuildError(f"{name}: stack needs sources of one shape, got {[list(p.shape) for p in parts]}")
+            w = np.stack(parts, axis=0)
+        else:
+            w = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+    if transform in ("identity", "inline", "stack"):
         pass
     elif transform == "plus_one":
         w = w + np.float32(1.0)   # float32 + float32: the converter's `data_torch + f_shift` on a float32 tensor
@@ -289,6 +329,10 @@ def tensor_bytes(entry, st):
         out = np.ascontiguousarray(w.astype("<f2"))
     elif kind == "BF16":
         out = to_bf16(w)
+    elif kind == "Q8_0":
+        if w.shape[-1] % QK8_0:
+            raise RebuildError(f"{name}: Q8_0 needs rows of a multiple of {QK8_0} values, got shape {list(w.shape)}")
+        out = to_q8_0(w)
     else:
         raise RebuildError(f"{name}: unsupported GGML type {kind!r}")
     data = out.tobytes()

@@ -45,6 +45,7 @@ enum BundleGraphCodec {
             let ffn: JSONValue = .object([
                 ("kind", .string(f.kind.rawValue)), ("activation", .string(f.activation.rawValue)),
                 ("up", encode(f.up)), ("gate", f.gate.map(encode) ?? .null), ("down", encode(f.down)), ("layout", layout),
+                ("router", f.experts.map { encode($0.projection) } ?? .null),
             ])
             return .object([
                 ("attention_norm", encode(b.attentionNorm)), ("attention", attention),
@@ -250,6 +251,12 @@ private struct NodeDecoder {
                 }
             } else {
                 b.feedForward.layout = .dense
+            }
+            b.feedForward.experts = try f.optionalMember("router").map { router in
+                guard let routing = graph.hyperparameters.mixtureOfExperts, case .dense = b.feedForward.layout else {
+                    throw BundleError.invalidGraph(path: file, reason: "\(router.path): a router needs the hyperparameters' mixture_of_experts and a dense layout")
+                }
+                return ExpertRouter(projection: try linear(router), routing: routing)
             }
             b.normPlacement = try c.member("norm_placement").enumeration(NormPlacement.self)
             b.ffnPredictor = try c.optionalMember("ffn_predictor").map { try predictor($0, block: i) }

@@ -261,6 +261,10 @@ public struct BundleManifest: Sendable {
             ("attention_scale", .optional(hp.attentionScale)), ("final_logit_softcap", .optional(hp.finalLogitSoftcap)),
             ("attention_logit_softcap", .optional(hp.attentionLogitSoftcap)),
             ("layers_without_rope", hp.layersWithoutRoPE.map { .array($0.map { .bool($0) }) } ?? .null),
+            ("mixture_of_experts", hp.mixtureOfExperts.map {
+                .object([("expert_count", .integer($0.expertCount)), ("experts_per_token", .integer($0.expertsPerToken)),
+                         ("expert_width", .integer($0.expertWidth)), ("normalizes_weights", .bool($0.normalizesWeights))])
+            } ?? .null),
         ])
     }
 
@@ -371,7 +375,11 @@ public struct BundleManifest: Sendable {
             },
             attentionScale: try c.optionalDouble("attention_scale"), finalLogitSoftcap: try c.optionalDouble("final_logit_softcap"),
             attentionLogitSoftcap: try c.optionalDouble("attention_logit_softcap"),
-            layersWithoutRoPE: try c.optionalMember("layers_without_rope").map { try $0.array().map { try $0.bool() } })
+            layersWithoutRoPE: try c.optionalMember("layers_without_rope").map { try $0.array().map { try $0.bool() } },
+            mixtureOfExperts: try c.optionalMember("mixture_of_experts").map {
+                MixtureOfExperts(expertCount: try $0.int("expert_count", atLeast: 1), expertsPerToken: try $0.int("experts_per_token", atLeast: 1),
+                                 expertWidth: try $0.int("expert_width", atLeast: 1), normalizesWeights: try $0.bool("normalizes_weights"))
+            })
     }
 
     static func decodeTokenizer(_ c: ManifestCursor) throws -> TokenizerDescription {

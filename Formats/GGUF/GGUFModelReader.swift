@@ -50,7 +50,8 @@ enum GGUFModelReader {
                                                                        contextLength: try keys.int("context_length")),
             slidingWindow: sliding, attentionScale: gemma?.attentionScale, finalLogitSoftcap: gemma?.finalSoftcap,
             attentionLogitSoftcap: gemma?.attentionSoftcap,
-            layersWithoutRoPE: architecture == .smollm3 ? smolLM3LayersWithoutRoPE(layers: layers) : nil)
+            layersWithoutRoPE: architecture == .smollm3 ? smolLM3LayersWithoutRoPE(layers: layers) : nil,
+            mixtureOfExperts: architecture == .qwen3moe ? try mixtureOfExperts(keys, feedForwardLength: try keys.int("feed_forward_length")) : nil)
         try hp.validate(source: path)
 
         var tensors = TensorStore()
@@ -89,6 +90,18 @@ enum GGUFModelReader {
         }
         return try GraphBuilder.build(architecture: architecture, hyperparameters: hp, tensors: tensors,
                                       tokenizer: try GGUFTokenizerMetadata.read(file), metadata: metadata, source: path)
+    }
+
+    /// A qwen3moe GGUF's experts as llama.cpp reads them: `expert_count`, `expert_used_count`, and
+    /// `expert_feed_forward_length` (else the FFN length over the experts used); the kept weights are always divided by
+    /// their sum (llama.cpp's qwen3moe has no key for it).
+    static func mixtureOfExperts(_ keys: MetadataReader, feedForwardLength: Int) throws -> MixtureOfExperts {
+        let count = try keys.int("expert_count"), used = try keys.int("expert_used_count")
+        guard count > 0, used > 0, used <= count else {
+            throw GGUFError.invalidValue(path: keys.file.path, key: "\(keys.prefix).expert_used_count", reason: "\(used) experts used of \(count); both must be positive and the first at most the second")
+        }
+        return MixtureOfExperts(expertCount: count, expertsPerToken: used,
+                                expertWidth: try keys.int("expert_feed_forward_length", default: feedForwardLength / used), normalizesWeights: true)
     }
 
     /// The layers of a smollm3 GGUF that use no RoPE: every fourth, as llama.cpp fixes it (it has no key for them).

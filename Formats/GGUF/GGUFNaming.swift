@@ -6,7 +6,7 @@ public enum GGUFNaming {
     /// GGUF architecture names (`general.architecture`) Sieve maps, with their IR architecture.
     public static let architectures: [(gguf: String, ir: Architecture)] = [("llama", .llama), ("qwen2", .qwen2), ("qwen3", .qwen3), ("gpt2", .gpt2), ("gemma2", .gemma2),
                                                                           ("gemma3", .gemma3), ("phi3", .phi3),
-                                                                          ("smollm3", .smollm3)]
+                                                                          ("smollm3", .smollm3), ("qwen3moe", .qwen3moe)]
 
     /// The GGUF architecture name of an IR architecture, or nil when GGUF output is not supported for it.
     public static func ggufArchitecture(_ architecture: Architecture) -> String? {
@@ -34,6 +34,10 @@ public enum GGUFNaming {
         ("ffn_gate", { IRName.feedForward($0, "gate") }),
         ("ffn_up", { IRName.feedForward($0, "up") }),
         ("ffn_down", { IRName.feedForward($0, "down") }),
+        ("ffn_gate_inp", IRName.router),
+        ("ffn_gate_exps", { IRName.experts($0, "gate") }),
+        ("ffn_up_exps", { IRName.experts($0, "up") }),
+        ("ffn_down_exps", { IRName.experts($0, "down") }),
         ("post_ffw_norm", IRName.feedForwardOutputNorm),
     ]
 

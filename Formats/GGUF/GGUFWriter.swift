@@ -2,7 +2,7 @@ import Foundation
 import SieveCore
 
 /// Writes a `ModelGraph` as a GGUF v3 file that llama.cpp loads: llama.cpp tensor names and metadata keys for
-/// llama, qwen2, qwen3, smollm3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
+/// llama, qwen2, qwen3, qwen3moe, smollm3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
 ///
 /// The file is written atomically (temporary file, then rename) and streamed: the header is computed from the
 /// tensors' shapes and target types alone, then each tensor is converted, written and released in turn, so peak
@@ -106,6 +106,11 @@ public enum GGUFWriter {
         if graph.lmHead?.projection.bias != nil {
             throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(graph.architecture.rawValue) has no LM head bias")
         }
+        if let moe = hp.mixtureOfExperts, graph.architecture != .qwen3moe || !moe.normalizesWeights {
+            throw GGUFError.cannotWrite(path: path, reason: graph.architecture == .qwen3moe
+                ? "llama.cpp's qwen3moe always divides the chosen experts' weights by their sum and has no key to say otherwise, but the model does not (norm_topk_prob false)"
+                : "the model has a mixture of experts, which Sieve writes only for llama.cpp's qwen3moe")
+        }
     }
 
     /// The output tensors in llama.cpp's order with their target types; every graph tensor must be used.
@@ -185,6 +190,13 @@ public enum GGUFWriter {
             try add(b + "ffn_norm.weight", block.feedForwardNorm.weight)
             try addIfPresent(b + "ffn_norm.bias", block.feedForwardNorm.bias)
             let f = block.feedForward
+            if let router = f.experts {
+                try add(b + "ffn_gate_inp.weight", router.projection.weight)
+                if let gate = f.gate { try add(b + "ffn_gate_exps.weight", gate.weight) }
+                try add(b + "ffn_up_exps.weight", f.up.weight)
+                try add(b + "ffn_down_exps.weight", f.down.weight)
+                continue
+            }
             if graph.architecture == .phi3, let gate = f.gate {
                 try addStacked(b + "ffn_up.weight", [gate.weight, f.up.weight])
             } else {
@@ -256,6 +268,10 @@ public enum GGUFWriter {
                 m.append(("\(arch).rope.scaling.factor", .float32(Float(factor))))
             }
             m.append(("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(hp.normEpsilon))))
+            if let moe = hp.mixtureOfExperts {
+                m.append(("\(arch).expert_count", u32(moe.expertCount)))
+                m.append(("\(arch).expert_used_count", u32(moe.expertsPerToken)))
+            }
             if graph.architecture == .llama || graph.architecture == .smollm3 || graph.architecture.isGemma || hp.headDim * hp.headCount != hp.hiddenSize {
                 m.append(("\(arch).attention.key_length", u32(hp.headDim)))
                 m.append(("\(arch).attention.value_length", u32(hp.headDim)))
@@ -280,12 +296,13 @@ public enum GGUFWriter {
             }
         }
         m.append(("general.file_type", u32(fileType(graph, entries: entries))))
+        if let moe = hp.mixtureOfExperts { m.append(("\(arch).expert_feed_forward_length", u32(moe.expertWidth))) }
         if graph.architecture == .llama || graph.architecture == .smollm3 {
             m.append(("\(arch).vocab_size", u32(hp.vocabSize)))
             m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))
         } else if graph.architecture == .phi3 {
             m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))
-        } else if graph.architecture == .qwen2 || graph.architecture == .qwen3, let rotary = hp.ropeDimensions {
+        } else if [.qwen2, .qwen3, .qwen3moe].contains(graph.architecture), let rotary = hp.ropeDimensions {
             m.append(("\(arch).rope.dimension_count", u32(rotary)))
         }
         m.append(("general.quantization_version", .uint32(2)))

@@ -14,34 +14,43 @@ enum HFTransform {
     /// Phi-3's `qkv_proj` and `gate_up_proj`: a Linear whose output rows are the IR tensors' rows one after another
     /// (q, k, v; gate, up), split into row slices on read and stacked on write.
     case stackedRows
+    /// One expert's matrix (`mlp.experts.{e}.gate_proj`) of a mixture of experts, whose IR tensor stacks all
+    /// experts' (`[experts, rows, columns]`): stacked on read, sliced on write.
+    case expertSlice
 }
 
-/// A dotted name pattern; the component `{i}` matches a block index, a final `*` matches any rest.
+/// A dotted name pattern; the component `{i}` matches a block index, `{e}` an expert index, a final `*` any rest.
 struct NamePattern {
     let components: [Substring]
 
-    init(_ text: String) { components = text.split(separator: ".", omittingEmptySubsequences: false) }
-
-    /// The block index bound to `{i}` (nil when the pattern has none) if `parts` matches, else `.none`.
-    func match(_ parts: [Substring]) -> Int?? {
+    /// The indices a match bound.
+    struct Binding {
         var block: Int?
-        for (k, component) in components.enumerated() {
-            if component == "*" { return k <= parts.count ? .some(block) : .none }
-            guard k < parts.count else { return .none }
-            if component == "{i}" {
-                let part = parts[k]
-                guard !part.isEmpty, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let i = Int(part) else { return .none }
-                block = i
-            } else if component != parts[k] {
-                return .none
-            }
-        }
-        return components.count == parts.count ? .some(block) : .none
+        var expert: Int?
     }
 
-    /// The name with `{i}` replaced by `block`.
-    func render(block: Int?) -> String {
-        components.map { $0 == "{i}" ? String(block ?? 0) : String($0) }.joined(separator: ".")
+    init(_ text: String) { components = text.split(separator: ".", omittingEmptySubsequences: false) }
+
+    /// The indices bound to `{i}` and `{e}` if `parts` matches, else nil.
+    func match(_ parts: [Substring]) -> Binding? {
+        var binding = Binding()
+        for (k, component) in components.enumerated() {
+            if component == "*" { return k <= parts.count ? binding : nil }
+            guard k < parts.count else { return nil }
+            if component == "{i}" || component == "{e}" {
+                let part = parts[k]
+                guard !part.isEmpty, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let i = Int(part) else { return nil }
+                if component == "{i}" { binding.block = i } else { binding.expert = i }
+            } else if component != parts[k] {
+                return nil
+            }
+        }
+        return components.count == parts.count ? binding : nil
+    }
+
+    /// The name with `{i}` replaced by `block` and `{e}` by `expert`.
+    func render(block: Int?, expert: Int? = nil) -> String {
+        components.map { $0 == "{i}" ? String(block ?? 0) : $0 == "{e}" ? String(expert ?? 0) : String($0) }.joined(separator: ".")
     }
 }
 
@@ -81,7 +90,7 @@ struct HFNaming {
     init(_ architecture: Architecture) {
         self.architecture = architecture
         switch architecture {
-        case .llama, .qwen2, .qwen3, .smollm3:
+        case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe:
             prefixes = ["model."]
             let common = [
                 HFNameRule("embed_tokens", "embed.tokens"),
@@ -99,7 +108,15 @@ struct HFNaming {
             ]
             let headNorms = [HFNameRule("layers.{i}.self_attn.q_norm", "blocks.{i}.attn.q_norm"),
                              HFNameRule("layers.{i}.self_attn.k_norm", "blocks.{i}.attn.k_norm")]
-            rules = architecture == .qwen3 ? common + headNorms : common
+            let experts = [HFNameRule("layers.{i}.mlp.gate", "blocks.{i}.ffn.router"),
+                           HFNameRule("layers.{i}.mlp.experts.{e}.gate_proj", "blocks.{i}.ffn.gate_exps", transform: .expertSlice),
+                           HFNameRule("layers.{i}.mlp.experts.{e}.up_proj", "blocks.{i}.ffn.up_exps", transform: .expertSlice),
+                           HFNameRule("layers.{i}.mlp.experts.{e}.down_proj", "blocks.{i}.ffn.down_exps", transform: .expertSlice)]
+            switch architecture {
+            case .qwen3: rules = common + headNorms
+            case .qwen3moe: rules = common.filter { !$0.hf.components.contains("mlp") } + headNorms + experts
+            default: rules = common
+            }
             ignored = [NamePattern("layers.{i}.self_attn.rotary_emb.inv_freq")]
         case .phi3:
             prefixes = ["model."]
@@ -197,11 +214,15 @@ struct HFNaming {
     struct Resolved {
         let rule: HFNameRule
         let block: Int?
+        /// The expert a `.expertSlice` tensor holds.
+        var expert: Int? = nil
         /// `weight` or `bias`.
         let param: String
 
         /// The IR tensor name of part `k` (0 unless the rule fuses several IR tensors).
         func irName(part k: Int) -> String { rule.ir[k].render(block: block) + "." + param }
+        /// The Hugging Face name, with `prefix` for rules below the body.
+        func hfName(prefix: String) -> String { (rule.topLevel ? "" : prefix) + rule.hf.render(block: block, expert: expert) + "." + param }
     }
 
     /// The rule a Hugging Face tensor name falls under, or nil.
@@ -210,15 +231,15 @@ struct HFNaming {
               param == "weight" || param == "bias" else { return nil }
         let module = String(name[..<dot])
         for rule in rules where rule.topLevel {
-            if case let .some(block) = rule.hf.match(module.split(separator: ".", omittingEmptySubsequences: false)) {
-                return Resolved(rule: rule, block: block, param: param)
+            if let b = rule.hf.match(module.split(separator: ".", omittingEmptySubsequences: false)) {
+                return Resolved(rule: rule, block: b.block, expert: b.expert, param: param)
             }
         }
         for prefix in prefixes where module.hasPrefix(prefix) {
             let parts = module.dropFirst(prefix.count).split(separator: ".", omittingEmptySubsequences: false)
             for rule in rules where !rule.topLevel {
-                if case let .some(block) = rule.hf.match(parts) {
-                    return Resolved(rule: rule, block: block, param: param)
+                if let b = rule.hf.match(parts) {
+                    return Resolved(rule: rule, block: b.block, expert: b.expert, param: param)
                 }
             }
         }
@@ -241,9 +262,9 @@ struct HFNaming {
         let parts = name[..<dot].split(separator: ".", omittingEmptySubsequences: false)
         for rule in rules {
             for (k, pattern) in rule.ir.enumerated() {
-                if case let .some(block) = pattern.match(parts) {
-                    let prefix = rule.topLevel ? "" : prefixes[0]
-                    return (prefix + rule.hf.render(block: block) + "." + param, Resolved(rule: rule, block: block, param: param), k)
+                if let b = pattern.match(parts) {
+                    let resolved = Resolved(rule: rule, block: b.block, param: param)
+                    return (resolved.hfName(prefix: prefixes[0]), resolved, k)
                 }
             }
         }
@@ -258,6 +279,7 @@ struct HFNaming {
     func irTensors(from tensors: TensorStore, hyperparameters hp: Hyperparameters, source: String) throws -> TensorStore {
         let layerCount = hp.layerCount
         var out: [Tensor] = []
+        var experts: [String: [Int: Tensor]] = [:]
         for tensor in tensors.all {
             guard let resolved = resolve(tensor.name) else {
                 if isIgnored(tensor.name) { continue }
@@ -266,7 +288,23 @@ struct HFNaming {
             if let block = resolved.block, block >= layerCount {
                 throw SieveCoreError.invalidHyperparameter(source: source, name: "num_hidden_layers", reason: "config.json says \(layerCount) layers but the checkpoint has tensor '\(tensor.name)' of block \(block)")
             }
+            if resolved.rule.transform == .expertSlice, let e = resolved.expert {
+                let count = hp.mixtureOfExperts?.expertCount ?? 0
+                guard e < count else {
+                    throw SieveCoreError.invalidHyperparameter(source: source, name: "num_experts", reason: "config.json says \(count) experts but the checkpoint has tensor '\(tensor.name)' of expert \(e)")
+                }
+                experts[resolved.irName(part: 0), default: [:]][e] = tensor
+                continue
+            }
             out += try irParts(of: tensor, resolved, hyperparameters: hp, source: source)
+        }
+        for (name, parts) in experts {
+            let count = hp.mixtureOfExperts?.expertCount ?? 0
+            if let missing = (0..<count).first(where: { parts[$0] == nil }) {
+                let example = parts.values.first.map { " (beside '\($0.name)')" } ?? ""
+                throw SieveCoreError.missingTensor(source: source, name: "expert \(missing) of \(name)\(example)")
+            }
+            out.append(try TensorLayout.stacked((0..<count).map { parts[$0]! }, name: name, source: source))
         }
         var store = TensorStore()
         for t in out.sorted(by: { Self.irOrder($0.name) < Self.irOrder($1.name) }) {
@@ -280,6 +318,8 @@ struct HFNaming {
 
     private func irParts(of tensor: Tensor, _ r: Resolved, hyperparameters hp: Hyperparameters, source: String) throws -> [Tensor] {
         switch (r.rule.transform, r.param) {
+        case (.expertSlice, _):
+            throw SafetensorsError.unmappedTensor(path: source, tensor: tensor.name, architecture: architecture.rawValue)
         case (.stackedRows, _):
             let counts = r.rule.ir.map { Self.stackedRowCount($0, hp) }
             guard tensor.shape.dims.first == counts.reduce(0, +) else {

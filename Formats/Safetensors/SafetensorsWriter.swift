@@ -19,14 +19,26 @@ enum SafetensorsWriter {
         var transform: HFTransform
         /// `weight` or `bias` for mapped model tensors (decides what a `Conv1D` transform does).
         var param: String
+        /// The expert an `.expertSlice` output holds.
+        var expert: Int? = nil
 
         var byteCount: Int { dtype.byteCount(elements: shape.elementCount) ?? 0 }
 
         /// The bytes to write: each source converted to `dtype`, then re-laid-out.
         func materialize(source: String) throws -> Tensor {
+            if transform == .expertSlice, let e = expert {
+                var slice = try TensorLayout.rowSlice(sources[0], rows: e..<(e + 1), name: name, source: source).converted(to: dtype)
+                slice = try Tensor(name: name, dtype: slice.dtype, shape: shape, storage: slice.storage, source: source)
+                guard slice.byteCount == byteCount else {
+                    throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "made \(slice.byteCount) bytes but the header says \(shape)")
+                }
+                return slice
+            }
             let converted = try sources.map { try $0.converted(to: dtype) }
             var tensor: Tensor
             switch (transform, param) {
+            case (.expertSlice, _):
+                throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "an expert's slice without its expert index")
             case (.rename, _), (.conv1D, "bias"):
                 tensor = converted[0]
             case (.normOffset, _):
@@ -87,9 +99,19 @@ enum SafetensorsWriter {
             }
             groups[hfName]?.parts[part] = tensor
         }
-        return try order.map { hfName in
+        return try order.flatMap { hfName -> [Output] in
             let group = groups[hfName]!
             let rule = group.resolved.rule
+            if rule.transform == .expertSlice, let stacked = group.parts[0] {
+                // One output per expert, named by its index.
+                return (0..<(stacked.shape.dims.first ?? 0)).map { e in
+                    var resolved = group.resolved
+                    resolved.expert = e
+                    return Output(name: resolved.hfName(prefix: naming.prefixes[0]), dtype: outputDType(stacked.dtype, requested: options.dtype),
+                                  shape: Shape(Array(stacked.shape.dims.dropFirst())), sources: [stacked], transform: .expertSlice,
+                                  param: resolved.param, expert: e)
+                }
+            }
             let sources = try rule.ir.indices.map { k -> Tensor in
                 guard let t = group.parts[k] else {
                     throw SieveCoreError.missingTensor(source: path, name: group.resolved.irName(part: k))
@@ -110,8 +132,10 @@ enum SafetensorsWriter {
                 shape = Shape([sources.reduce(0) { $0 + ($1.shape.dims.first ?? 0) }] + sources[0].shape.dims.dropFirst())
             case (.fusedQKV, _):
                 shape = [sources[0].shape.dims.last ?? 0, sources.reduce(0) { $0 + ($1.shape.dims.first ?? 0) }]
+            case (.expertSlice, _):
+                throw SieveCoreError.invalidShape(source: path, tensor: hfName, reason: "an expert's matrix needs its stacked IR tensor")
             }
-            return Output(name: hfName, dtype: dtype, shape: shape, sources: sources, transform: rule.transform, param: group.resolved.param)
+            return [Output(name: hfName, dtype: dtype, shape: shape, sources: sources, transform: rule.transform, param: group.resolved.param)]
         }
     }
 

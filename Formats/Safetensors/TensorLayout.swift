@@ -79,6 +79,21 @@ enum TensorLayout {
         return try Tensor(name: name, dtype: parts[0].dtype, shape: Shape([rows] + trailing), storage: .owned(buffer), source: source)
     }
 
+    /// Parts of one dtype and shape → `[parts.count] + shape`, gathered when first read (`DeferredBuffer`), so that a
+    /// converter streaming a mixture of experts never holds a copy of all of them.
+    static func stacked(_ parts: [Tensor], name: String, source: String) throws -> Tensor {
+        guard let first = parts.first, parts.allSatisfy({ $0.shape == first.shape && $0.dtype == first.dtype }) else {
+            throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "parts \(parts.map { "\($0.name) \($0.shape) \($0.dtype.name)" }.joined(separator: ", ")) do not share one dtype and shape, so they cannot be stacked")
+        }
+        let size = first.byteCount
+        let buffer = DeferredBuffer(count: size * parts.count) { buffer in
+            for (k, part) in parts.enumerated() where size > 0 {
+                part.storage.withTemporaryBytes { UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[(k * size)..<((k + 1) * size)]).copyMemory(from: $0) }
+            }
+        }
+        return try Tensor(name: name, dtype: first.dtype, shape: Shape([parts.count] + first.shape.dims), storage: .deferred(buffer), source: source)
+    }
+
     private static func matrixDims(_ t: Tensor, source: String) throws -> (rows: Int, cols: Int) {
         guard t.shape.rank == 2 else {
             throw SieveCoreError.invalidShape(source: source, tensor: t.name, reason: "expected a matrix but the shape is \(t.shape)")

@@ -27,6 +27,10 @@ public enum IRName {
     public static func attention(_ i: Int, _ part: String) -> String { "blocks.\(i).attn.\(part)" }
     /// `part` is one of up, gate, down.
     public static func feedForward(_ i: Int, _ part: String) -> String { "blocks.\(i).ffn.\(part)" }
+    /// Block `i`'s stacked experts of a mixture-of-experts FFN, `part` one of up, gate, down (`blocks.i.ffn.up_exps`).
+    public static func experts(_ i: Int, _ part: String) -> String { "blocks.\(i).ffn.\(part)_exps" }
+    /// Block `i`'s router of a mixture-of-experts FFN.
+    public static func router(_ i: Int) -> String { "blocks.\(i).ffn.router" }
 }
 
 /// Builds the typed `ModelGraph` of an architecture from hyperparameters and tensors already under IR names,
@@ -49,7 +53,7 @@ public enum GraphBuilder {
         func linear(_ base: String, out: Int, in inDim: Int) throws -> LinearRef {
             LinearRef(weight: try require(base + ".weight", [out, inDim]), bias: try optional(base + ".bias", [out]))
         }
-        let normKind: NormKind = [.llama, .qwen2, .qwen3, .gemma2, .gemma3, .phi3, .smollm3].contains(architecture) ? .rms : .layer
+        let normKind: NormKind = [.llama, .qwen2, .qwen3, .qwen3moe, .gemma2, .gemma3, .phi3, .smollm3].contains(architecture) ? .rms : .layer
         func norm(_ base: String) throws -> NormNode {
             NormNode(kind: normKind, weight: try require(base + ".weight", [hp.hiddenSize]),
                      bias: try optional(base + ".bias", [hp.hiddenSize]), epsilon: hp.normEpsilon)
@@ -83,14 +87,14 @@ public enum GraphBuilder {
         }
         let ffnKind: FeedForwardKind
         switch (architecture, hp.activation) {
-        case (.llama, _), (.qwen2, _), (.qwen3, _), (.gemma2, _), (.gemma3, _), (.phi3, _), (.smollm3, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
+        case (.llama, _), (.qwen2, _), (.qwen3, _), (.qwen3moe, _), (.gemma2, _), (.gemma3, _), (.phi3, _), (.smollm3, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
         case (_, .relu): ffnKind = .relu
         default: ffnKind = .gelu
         }
 
         /// Qwen3's and Gemma 3's RMSNorm over each query or key head.
         func headNorm(_ i: Int, _ part: String) throws -> NormNode? {
-            guard architecture == .qwen3 || architecture == .gemma3 else { return nil }
+            guard [.qwen3, .qwen3moe, .gemma3].contains(architecture) else { return nil }
             return NormNode(kind: .rms, weight: try require(IRName.attention(i, part) + ".weight", [hp.headDim]), bias: nil, epsilon: hp.normEpsilon)
         }
 
@@ -106,7 +110,22 @@ public enum GraphBuilder {
                 heads: hp.headCount, kvHeads: hp.kvHeadCount, headDim: hp.headDim, rope: positionless ? nil : sliding ? slidingRoPE : rope,
                 causal: architecture != .bert, queryNorm: try headNorm(i, "q_norm"), keyNorm: try headNorm(i, "k_norm"),
                 window: sliding ? hp.slidingWindow?.window : nil, scale: hp.attentionScale, softcap: hp.attentionLogitSoftcap)
-            let ffn = FeedForwardNode(
+            if architecture == .qwen3moe && hp.mixtureOfExperts == nil {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "num_experts", reason: "missing: a Qwen3-MoE model needs its expert count, experts per token and expert width")
+            }
+            let ffn = try hp.mixtureOfExperts.map { moe in
+                let (e, w) = (moe.expertCount, moe.expertWidth)
+                guard ffnKind.isGated else {
+                    throw SieveCoreError.invalidHyperparameter(source: source, name: "hidden_act", reason: "experts are gated FFNs, but the activation is \(hp.activation.rawValue)")
+                }
+                return FeedForwardNode(
+                    kind: ffnKind,
+                    up: LinearRef(weight: try require(IRName.experts(i, "up") + ".weight", [e, w, d]), bias: nil),
+                    gate: LinearRef(weight: try require(IRName.experts(i, "gate") + ".weight", [e, w, d]), bias: nil),
+                    down: LinearRef(weight: try require(IRName.experts(i, "down") + ".weight", [e, d, w]), bias: nil),
+                    activation: hp.activation, layout: .dense,
+                    experts: ExpertRouter(projection: try linear(IRName.router(i), out: e, in: d), routing: moe))
+            } ?? FeedForwardNode(
                 kind: ffnKind,
                 up: try linear(IRName.feedForward(i, "up"), out: ff, in: d),
                 gate: ffnKind.isGated ? try linear(IRName.feedForward(i, "gate"), out: ff, in: d) : nil,

@@ -3,7 +3,7 @@ import Foundation
 /// Maps a Hugging Face `config.json` to and from the IR's architecture and hyperparameters.
 public enum HFConfig {
     /// The `model_type` values Sieve reads (`gemma3`: the multimodal checkpoints' language model).
-    public static let supportedModelTypes = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
+    public static let supportedModelTypes = ["llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
 
     /// Reads the architecture and hyperparameters from a parsed `config.json`.
     public static func read(_ config: JSONValue, source: String) throws -> (Architecture, Hyperparameters) {
@@ -21,7 +21,7 @@ public enum HFConfig {
             return try read(.object(members.filter { $0.0 != "model_type" } + [("model_type", .string("gemma3_text"))]), source: source + " (text_config)")
         }
         // Mistral's layout is Llama's (llama.cpp converts it as llama), with a sliding window on every layer.
-        let aliases: [String: Architecture] = ["gemma3_text": .gemma3, "mistral": .llama]
+        let aliases: [String: Architecture] = ["gemma3_text": .gemma3, "mistral": .llama, "qwen3_moe": .qwen3moe]
         guard let arch = aliases[modelType] ?? Architecture(rawValue: modelType) else {
             throw SieveCoreError.unsupportedArchitecture(source: source, name: modelType, supported: supportedModelTypes)
         }
@@ -76,7 +76,7 @@ public enum HFConfig {
 
         let hp: Hyperparameters
         switch arch {
-        case .llama, .qwen2, .qwen3, .smollm3:
+        case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe:
             let hidden = try int("hidden_size")
             let heads = try headCount("num_attention_heads")
             let headDim = try int("head_dim", default: hidden / heads)
@@ -102,7 +102,8 @@ public enum HFConfig {
                 normEpsilon: try double("rms_norm_eps", default: 1e-6), activation: try activation("hidden_act", default: "silu"),
                 ropeTheta: rope.theta, ropeDimensions: nil, positionOffset: 0,
                 tiedEmbeddings: tied, ropeScaling: rope.scaling,
-                slidingWindow: slidingWindow, layersWithoutRoPE: arch == .smollm3 ? try layersWithoutRoPE(config, layers: layers, source: source) : nil)
+                slidingWindow: slidingWindow, layersWithoutRoPE: arch == .smollm3 ? try layersWithoutRoPE(config, layers: layers, source: source) : nil,
+                mixtureOfExperts: arch == .qwen3moe ? try qwen3MoE(config, layers: layers, source: source, int: { try int($0, default: $1) }) : nil)
         case .phi3:
             // transformers' Phi3Config defaults; every layer slides when `sliding_window` is set (Phi-3 mini and medium).
             let hidden = try int("hidden_size", default: 3072)
@@ -246,6 +247,24 @@ public enum HFConfig {
             slidingWindow: slidingWindow, attentionScale: scalar == Double(headDim) ? nil : 1 / scalar.squareRoot(),
             finalLogitSoftcap: try softcap("final_logit_softcapping", defaults.finalLogitSoftcap),
             attentionLogitSoftcap: try softcap("attn_logit_softcapping", defaults.attentionLogitSoftcap))
+    }
+
+    /// Qwen3-MoE's experts, with Qwen3MoeConfig's defaults: `num_experts` (128), `num_experts_per_tok` (8),
+    /// `moe_intermediate_size` (768), `norm_topk_prob` (false). Every layer must be sparse (`decoder_sparse_step` 1
+    /// and no `mlp_only_layers`, as in every released Qwen3-MoE), since llama.cpp's qwen3moe has no dense layers either.
+    static func qwen3MoE(_ config: JSONValue, layers: Int, source: String, int: (String, Int?) throws -> Int) throws -> MixtureOfExperts {
+        let step = try int("decoder_sparse_step", 1)
+        let denseLayers = config["mlp_only_layers"]?.arrayItems ?? []
+        guard step == 1, denseLayers.isEmpty else {
+            throw SieveCoreError.invalidHyperparameter(source: source, name: step == 1 ? "mlp_only_layers" : "decoder_sparse_step",
+                                                       reason: "dense FFN layers between the mixture-of-experts ones are not supported (decoder_sparse_step \(step), mlp_only_layers \(denseLayers.count) entries); every layer must be sparse")
+        }
+        if let v = config["norm_topk_prob"], !v.isNull, v.boolValue == nil {
+            throw SieveCoreError.unexpectedJSON(source: source, path: "$.norm_topk_prob", expected: "true or false")
+        }
+        return MixtureOfExperts(expertCount: try int("num_experts", 128), expertsPerToken: try int("num_experts_per_tok", 8),
+                                expertWidth: try int("moe_intermediate_size", 768),
+                                normalizesWeights: config["norm_topk_prob"]?.boolValue ?? false)
     }
 
     /// SmolLM3's layers without RoPE: `no_rope_layers` (1 where a layer uses RoPE, 0 where it does not), by default
@@ -413,6 +432,9 @@ public enum HFConfig {
             case .relu: return .string("relu")
             }
         }
+        if hp.mixtureOfExperts != nil, architecture != .qwen3moe {
+            throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a mixture of experts in a \(architecture.rawValue) model, which only Qwen3-MoE's config.json can say")
+        }
         if hp.layersWithoutRoPE != nil, architecture != .smollm3 {
             throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): layers without RoPE, which only SmolLM3's config.json can say")
         }
@@ -420,7 +442,7 @@ public enum HFConfig {
         let bos = tokenizer?.bosID.map { JSONValue.int(Int64($0)) } ?? .null
         let eos = tokenizer?.eosID.map { JSONValue.int(Int64($0)) } ?? .null
         switch architecture {
-        case .llama, .qwen2, .qwen3, .smollm3:
+        case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe:
             // A sliding Llama is Mistral; Qwen2, Qwen3 and SmolLM3 say which layers slide with `layer_types`.
             let sliding = hp.slidingWindow
             let mistral = architecture == .llama && sliding != nil
@@ -429,9 +451,9 @@ public enum HFConfig {
             }
             let className = mistral ? "MistralForCausalLM"
                 : [Architecture.llama: "LlamaForCausalLM", .qwen2: "Qwen2ForCausalLM", .qwen3: "Qwen3ForCausalLM",
-                   .smollm3: "SmolLM3ForCausalLM"][architecture]!
+                   .smollm3: "SmolLM3ForCausalLM", .qwen3moe: "Qwen3MoeForCausalLM"][architecture]!
             m = [("architectures", .array([.string(className)])),
-                 ("model_type", .string(mistral ? "mistral" : architecture.rawValue)),
+                 ("model_type", .string(mistral ? "mistral" : architecture == .qwen3moe ? "qwen3_moe" : architecture.rawValue)),
                  ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
                  ("intermediate_size", .int(Int64(hp.intermediateSize))), ("num_hidden_layers", .int(Int64(hp.layerCount))),
                  ("num_attention_heads", .int(Int64(hp.headCount))), ("num_key_value_heads", .int(Int64(hp.kvHeadCount))),
@@ -455,6 +477,14 @@ public enum HFConfig {
                 // Written out always: without the list, transformers leaves RoPE out of every fourth layer.
                 let without = hp.layersWithoutRoPE ?? Array(repeating: false, count: hp.layerCount)
                 m.append(("no_rope_layers", .array(without.map { .int($0 ? 0 : 1) })))
+            }
+            if architecture == .qwen3moe {
+                guard let moe = hp.mixtureOfExperts else {
+                    throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a Qwen3-MoE model without experts")
+                }
+                m += [("num_experts", .int(Int64(moe.expertCount))), ("num_experts_per_tok", .int(Int64(moe.expertsPerToken))),
+                      ("moe_intermediate_size", .int(Int64(moe.expertWidth))), ("norm_topk_prob", .bool(moe.normalizesWeights)),
+                      ("decoder_sparse_step", .int(1)), ("mlp_only_layers", .array([]))]
             }
         case .phi3:
             let sliding = hp.slidingWindow

@@ -68,6 +68,9 @@ public struct InspectionReport {
         if let cap = hp.finalLogitSoftcap { m.append(("logit_softcap", .double(cap))) }
         if hp.positionOffset != 0 { m.append(("position_offset", .int(Int64(hp.positionOffset)))) }
         if hp.tokenTypeCount != 0 { m.append(("token_types", .int(Int64(hp.tokenTypeCount)))) }
+        if let moe = hp.mixtureOfExperts {
+            m.append(("experts", .string("\(moe.expertsPerToken) of \(moe.expertCount) per token, \(moe.expertWidth) neurons each, weights \(moe.normalizesWeights ? "normalised to sum 1" : "as routed")")))
+        }
         return m
     }
 

@@ -5,8 +5,8 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
     /// that attend through a sliding window with their own RoPE base; Gemma 2: Gemma 3 without the head norms,
     /// every other layer sliding, attention scores soft-capped; Phi-3: Llama's graph, stored with fused Q/K/V and
     /// gate/up projections, often with partial rotary and LongRoPE; SmolLM3: Llama's graph with RoPE left out of some
-    /// layers).
-    case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3, phi3, smollm3
+    /// layers; Qwen3-MoE: Qwen3's attention with a mixture of experts in place of every FFN).
+    case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3, phi3, smollm3, qwen3moe
 
     /// Gemma 2 or 3: embeddings × √hidden, (1 + weight) RMSNorms, norms of attention's and the FFN's outputs.
     public var isGemma: Bool { self == .gemma2 || self == .gemma3 }
@@ -77,6 +77,8 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
     /// Per layer, whether it attends without any position encoding (SmolLM3's "NoPE" layers); nil when every layer
     /// uses RoPE (or the model has none).
     public var layersWithoutRoPE: [Bool]?
+    /// The experts of mixture-of-experts FFNs (Qwen3-MoE); nil for dense FFNs.
+    public var mixtureOfExperts: MixtureOfExperts?
 
     /// Hyperparameters with the given values.
     public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
@@ -84,7 +86,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
                 ropeTheta: Double? = nil, ropeDimensions: Int? = nil, positionOffset: Int = 0,
                 tiedEmbeddings: Bool = false, tokenTypeCount: Int = 0, ropeScaling: RoPEScaling? = nil,
                 slidingWindow: SlidingWindowAttention? = nil, attentionScale: Double? = nil, finalLogitSoftcap: Double? = nil,
-                attentionLogitSoftcap: Double? = nil, layersWithoutRoPE: [Bool]? = nil) {
+                attentionLogitSoftcap: Double? = nil, layersWithoutRoPE: [Bool]? = nil, mixtureOfExperts: MixtureOfExperts? = nil) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -106,6 +108,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         self.finalLogitSoftcap = finalLogitSoftcap
         self.attentionLogitSoftcap = attentionLogitSoftcap
         self.layersWithoutRoPE = layersWithoutRoPE
+        self.mixtureOfExperts = mixtureOfExperts
     }
 
     /// The context of the first training: LongRoPE's original context, else `contextLength`.
@@ -142,6 +145,33 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         if let layers = layersWithoutRoPE {
             try check(layers.count == layerCount, "no_rope_layers", "\(layers.count) entries for \(layerCount) layers")
         }
+        if let moe = mixtureOfExperts {
+            try check(moe.expertCount > 0 && moe.expertCount <= 4096, "num_experts", "\(moe.expertCount) is out of range 1…4096")
+            try check(moe.expertsPerToken > 0 && moe.expertsPerToken <= moe.expertCount, "num_experts_per_tok",
+                      "\(moe.expertsPerToken) is out of range 1…\(moe.expertCount) (the number of experts)")
+            try check(moe.expertWidth > 0 && moe.expertWidth <= limit, "moe_intermediate_size", "\(moe.expertWidth) is out of range")
+        }
+    }
+}
+
+/// Mixture-of-experts FFNs (Qwen3-MoE): a token's FFN output is the weighted sum of `expertsPerToken` of
+/// `expertCount` gated experts of `expertWidth` neurons each. A linear router gives one logit per expert; the
+/// softmax over all of them gives the weights, of which the `expertsPerToken` largest are kept (divided by their sum
+/// when `normalizesWeights`).
+public struct MixtureOfExperts: Sendable, Equatable, Codable {
+    /// Experts per layer.
+    public var expertCount: Int
+    /// Experts each token runs.
+    public var expertsPerToken: Int
+    /// Neurons of one expert.
+    public var expertWidth: Int
+    /// Whether the kept weights are divided by their sum (`norm_topk_prob`).
+    public var normalizesWeights: Bool
+
+    /// Mixture-of-experts settings.
+    public init(expertCount: Int, expertsPerToken: Int, expertWidth: Int, normalizesWeights: Bool) {
+        self.expertCount = expertCount; self.expertsPerToken = expertsPerToken
+        self.expertWidth = expertWidth; self.normalizesWeights = normalizesWeights
     }
 }
 
@@ -372,13 +402,27 @@ public struct FeedForwardNode: Sendable, Equatable {
     /// the neurons a sparse run skips), so it computes exactly what the source computes. (Bundles written before
     /// it replaced the transposed `down` hold both, and runs ignore the transposed one.)
     public var sourceDown: String?
+    /// A mixture of experts: the router and how it chooses. `up` and `gate` are then `[experts, width, hidden]`,
+    /// `down` `[experts, hidden, width]`, one expert after the other; nil for a single FFN.
+    public var experts: ExpertRouter?
 
     /// A feed-forward node.
     public init(kind: FeedForwardKind, up: LinearRef, gate: LinearRef?, down: LinearRef, activation: Activation,
-                layout: FeedForwardLayout, sourceDown: String? = nil) {
+                layout: FeedForwardLayout, sourceDown: String? = nil, experts: ExpertRouter? = nil) {
         self.kind = kind; self.up = up; self.gate = gate; self.down = down; self.activation = activation
-        self.layout = layout; self.sourceDown = sourceDown
+        self.layout = layout; self.sourceDown = sourceDown; self.experts = experts
     }
+}
+
+/// The router of a mixture-of-experts FFN: its projection to one logit per expert (`[experts, hidden]`) and how
+/// the experts are chosen from them.
+public struct ExpertRouter: Sendable, Equatable {
+    /// The router's projection.
+    public var projection: LinearRef
+    /// Expert count, experts per token, width and weighting.
+    public var routing: MixtureOfExperts
+    /// A router.
+    public init(projection: LinearRef, routing: MixtureOfExperts) { self.projection = projection; self.routing = routing }
 }
 
 /// Where a block's norms sit relative to the residual connection.

@@ -2,7 +2,7 @@ import SieveKernels
 
 extension Model {
     /// Bytes of weights one decoded token reads with this model's options: each matrix of a dense product whole;
-    /// in a sparse FFN layer the kept blocks' gate and up rows, their down rows (or the whole source `down` of a
+    /// in a mixture of experts the router and the experts a token runs; in a sparse FFN layer the kept blocks' gate and up rows, their down rows (or the whole source `down` of a
     /// layer that keeps one, which the runners multiply instead) and the predictor; one embedding row; the LM head.
     ///
     /// A layer with sparse heads still reads Q, K, V and O whole (only attention skips the unselected heads), plus
@@ -29,6 +29,12 @@ extension Model {
             total += bytes(a.q.weight) + bytes(a.k.weight) + bytes(a.v.weight) + bytes(a.o.weight)
             if !dense && density.sparseHeads && sparsity.mode == .predicted { total += predictorBytes(sparsity.headPredictors[layer]) }
             // Gate and up: one fused matrix, or separate rows.
+            if let experts = f.experts {
+                // The router, and the gate, up and down of the experts a token runs.
+                let perExpert = bytes(experts.gate[0]) + bytes(experts.up[0]) + bytes(experts.down[0])
+                total += bytes(experts.router.weight) + Double(experts.routing.expertsPerToken) * perExpert
+                continue
+            }
             let gateAndUp = f.gateUp.map(bytes) ?? (f.up.map(bytes) ?? 0) + (f.gate.map(bytes) ?? 0)
             let neuronBytes = Double(f.gateUp.map { 2 * $0.rowBytes } ?? (f.up?.rowBytes ?? 0) + (f.gate?.rowBytes ?? 0))
             guard let blockSize = f.blockSize else {

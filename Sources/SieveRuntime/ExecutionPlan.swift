@@ -97,12 +97,14 @@ final class FeedForwardPlan {
     /// (`WeightMatrix.interleavedBlocks`), which every gate/up product then reads (the plan keeps no other copy of
     /// them, so the graph's rows are freed with the graph); nil otherwise.
     let gateUp: WeightMatrix?
+    /// A mixture of experts' router and experts (then `width` is one expert's, and `up`, `gate` and `down` are nil).
+    let experts: ExpertsPlan?
     /// Neuron blocks (1 for a dense layer).
     var blocks: Int { blockSize.map { width / $0 } ?? 1 }
 
     init(kind: FeedForwardKind, activation: Activation, width: Int, up: WeightMatrix?, gate: WeightMatrix?, upBias: FloatBuffer?,
          gateBias: FloatBuffer?, gated: Bool, down: WeightMatrix?, transposedDown: Tensor?, downBias: FloatBuffer?, blockSize: Int?,
-         sourceDown: WeightMatrix?, sourceOrder: [Int], gateUp: WeightMatrix?) {
+         sourceDown: WeightMatrix?, sourceOrder: [Int], gateUp: WeightMatrix?, experts: ExpertsPlan? = nil) {
         self.kind = kind
         self.activation = activation
         self.width = width
@@ -118,6 +120,28 @@ final class FeedForwardPlan {
         self.sourceDown = sourceDown
         self.sourceOrder = sourceOrder
         self.gateUp = gateUp
+        self.experts = experts
+    }
+}
+
+/// A mixture-of-experts layer: the router and each expert's gate, up and down matrices (row ranges of the stacked
+/// tensors, no copies).
+final class ExpertsPlan {
+    /// `[experts, hidden]`.
+    let router: LinearPlan
+    let routing: MixtureOfExperts
+    /// Per expert, `[width, hidden]`.
+    let gate: [WeightMatrix]
+    let up: [WeightMatrix]
+    /// Per expert, `[hidden, width]`.
+    let down: [WeightMatrix]
+
+    init(router: LinearPlan, routing: MixtureOfExperts, gate: [WeightMatrix], up: [WeightMatrix], down: [WeightMatrix]) {
+        self.router = router
+        self.routing = routing
+        self.gate = gate
+        self.up = up
+        self.down = down
     }
 }
 
@@ -269,6 +293,54 @@ struct ExecutionPlan {
             throw SieveRuntimeError.unsupportedGraph(reason: "attention without RoPE needs a learned position table, and the graph has none")
         }
 
+        /// Block `i`'s predictor of `units` units, checked against the block.
+        func predictor(_ node: PredictorNode?, units: Int, block i: Int) throws -> PredictorPlan? {
+            guard let node else { return nil }
+            guard node.units == units, node.sourceBlock >= 0, node.sourceBlock <= i else {
+                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(node.target.rawValue) predictor of \(node.units) units reading block \(node.sourceBlock) (expected \(units) units and a block at most \(i))")
+            }
+            if let problem = node.inputProblem(block: i) { throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): \(problem)") }
+            let downT = try tensor(node.down)
+            let rank = downT.shape.dims.first ?? 0
+            let up = try tensor(node.up)
+            guard up.shape.dims == [units, rank] else {
+                throw SieveCoreError.invalidShape(source: "model", tensor: node.up, reason: "shape \(up.shape), the runtime expects [\(units), \(rank)]")
+            }
+            // A q8_0 up stays row-major: the sparse run copies it into `InterleavedQ8Matrix`'s layout.
+            let predictorUp = try matrix(node.up, rows: units, columns: rank)
+            return PredictorPlan(down: product(try matrix(node.down, rows: rank, columns: d)),
+                                 up: predictorUp.dtype == .q8_0 ? predictorUp : product(predictorUp),
+                                 bias: try node.bias.map { try vector($0, count: units) }, sourceBlock: node.sourceBlock,
+                                 input: node.input, units: units)
+        }
+
+        /// A mixture-of-experts layer: its router and every expert's rows of the stacked `[experts, rows, columns]`
+        /// tensors, cut from their interleaved copies where whole 16-row groups make an expert.
+        func experts(_ router: ExpertRouter, _ f: FeedForwardNode, block i: Int) throws -> FeedForwardPlan {
+            let moe = router.routing, (e, w) = (moe.expertCount, moe.expertWidth)
+            guard let gateRef = f.gate, f.kind == .swiglu || f.kind == .geglu, f.up.bias == nil, gateRef.bias == nil, f.down.bias == nil else {
+                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): experts must be gated feed-forward layers without biases")
+            }
+            func stacked(_ name: String, rows: Int, columns: Int) throws -> [WeightMatrix] {
+                let t = try tensor(name)
+                guard t.shape.dims == [e, rows, columns] else {
+                    throw SieveCoreError.invalidShape(source: "model", tensor: name, reason: "shape \(t.shape), the runtime expects [\(e), \(rows), \(columns)]")
+                }
+                guard WeightMatrix.supportedTypes.contains(t.dtype) else {
+                    throw SieveRuntimeError.unsupportedWeightType(tensor: name, dtype: t.dtype.name)
+                }
+                var m = try WeightMatrix(t)
+                if rows % 16 == 0 { m = product(m) }
+                return (0..<e).map { m.rows(($0 * rows)..<(($0 + 1) * rows)) }
+            }
+            let plan = ExpertsPlan(router: try linear(router.projection, outputs: e, inputs: d), routing: moe,
+                                   gate: try stacked(gateRef.weight, rows: w, columns: d), up: try stacked(f.up.weight, rows: w, columns: d),
+                                   down: try stacked(f.down.weight, rows: d, columns: w))
+            return FeedForwardPlan(kind: f.kind, activation: f.activation, width: w, up: nil, gate: nil, upBias: nil, gateBias: nil, gated: true,
+                                   down: nil, transposedDown: nil, downBias: nil, blockSize: nil, sourceDown: nil, sourceOrder: [],
+                                   gateUp: nil, experts: plan)
+        }
+
         var blocks: [BlockPlan] = []
         // Layers gather gate and up in turn into temporaries of the same sizes: reuse them.
         try DeferredBuffer.reusingTemporaryBuffers {
@@ -311,6 +383,17 @@ struct ExecutionPlan {
                 let f = b.feedForward
                 if f.kind.isGated && f.gate == nil {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(f.kind.rawValue) feed-forward layer without a gate projection")
+                }
+                if let router = f.experts {
+                    let feedForward = try experts(router, f, block: i)
+                    blocks.append(BlockPlan(attentionNorm: try norm(b.attentionNorm), attention: attention,
+                                            feedForwardNorm: try norm(b.feedForwardNorm), feedForward: feedForward,
+                                            placement: b.normPlacement, ffnPredictor: nil,
+                                            headPredictor: try predictor(b.headPredictor, units: a.heads, block: i),
+                                            ffnDensity: nil, headDensity: b.headDensity,
+                                            attentionOutputNorm: try b.attentionOutputNorm.map(norm),
+                                            feedForwardOutputNorm: try b.feedForwardOutputNorm.map(norm)))
+                    continue
                 }
                 let width = try tensor(f.up.weight).shape.dims.first ?? 0
                 var down: WeightMatrix?
@@ -358,33 +441,14 @@ struct ExecutionPlan {
                     gated: gate != nil,
                     down: down, transposedDown: transposedDown, downBias: try f.down.bias.map { try vector($0, count: d) },
                     blockSize: blockSize, sourceDown: sourceDown, sourceOrder: sourceOrder, gateUp: gateUp)
-                func predictor(_ node: PredictorNode?, units: Int) throws -> PredictorPlan? {
-                    guard let node else { return nil }
-                    guard node.units == units, node.sourceBlock >= 0, node.sourceBlock <= i else {
-                        throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(node.target.rawValue) predictor of \(node.units) units reading block \(node.sourceBlock) (expected \(units) units and a block at most \(i))")
-                    }
-                    if let problem = node.inputProblem(block: i) { throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): \(problem)") }
-                    let downT = try tensor(node.down)
-                    let rank = downT.shape.dims.first ?? 0
-                    let up = try tensor(node.up)
-                    guard up.shape.dims == [units, rank] else {
-                        throw SieveCoreError.invalidShape(source: "model", tensor: node.up, reason: "shape \(up.shape), the runtime expects [\(units), \(rank)]")
-                    }
-                    // A q8_0 up stays row-major: the sparse run copies it into `InterleavedQ8Matrix`'s layout.
-                    let predictorUp = try matrix(node.up, rows: units, columns: rank)
-                    return PredictorPlan(down: product(try matrix(node.down, rows: rank, columns: d)),
-                                         up: predictorUp.dtype == .q8_0 ? predictorUp : product(predictorUp),
-                                         bias: try node.bias.map { try vector($0, count: units) }, sourceBlock: node.sourceBlock,
-                                         input: node.input, units: units)
-                }
-                let ffnPredictor = try predictor(b.ffnPredictor, units: feedForward.blocks)
+                let ffnPredictor = try predictor(b.ffnPredictor, units: feedForward.blocks, block: i)
                 if ffnPredictor != nil && blockSize == nil {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i) has an FFN predictor but no blocked FFN layout")
                 }
                 blocks.append(BlockPlan(attentionNorm: try norm(b.attentionNorm), attention: attention,
                                         feedForwardNorm: try norm(b.feedForwardNorm), feedForward: feedForward,
                                         placement: b.normPlacement, ffnPredictor: ffnPredictor,
-                                        headPredictor: try predictor(b.headPredictor, units: a.heads),
+                                        headPredictor: try predictor(b.headPredictor, units: a.heads, block: i),
                                         ffnDensity: b.ffnDensity, headDensity: b.headDensity,
                                         attentionOutputNorm: try b.attentionOutputNorm.map(norm),
                                         feedForwardOutputNorm: try b.feedForwardOutputNorm.map(norm)))

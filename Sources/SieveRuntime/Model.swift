@@ -100,6 +100,8 @@ public final class Model {
     /// when they overlap), and gate/up for gated FFNs.
     private let attentionProducts: [[MatMulProduct]]
     private let feedForwardProducts: [[MatMulProduct]]
+    /// The mixture-of-experts layers' runner (nil for models without them).
+    private let mixtureOfExperts: MixtureOfExpertsRunner?
     /// Per block, q/k/v followed by the first products of the predictors that read the block's input (lookahead
     /// overlap: one parallel region for both).
     private let attentionAndPredictorProducts: [[MatMulProduct]]
@@ -260,8 +262,10 @@ public final class Model {
                     MatMulProduct(weights: $0.plan.up, output: $0.scores.pointer, input: $0.scoresInput)
                 } : [])
         }
+        mixtureOfExperts = MixtureOfExpertsRunner(plan: plan, batch: batch, threads: threads, quantizedActivations: options.quantizedActivations)
         feedForwardProducts = plan.blocks.map { b in
             let f = b.feedForward
+            if f.experts != nil { return [] }
             if let gateUp = f.gateUp { return [MatMulProduct(weights: gateUp, output: work.gate.pointer)] }
             let up = MatMulProduct(weights: f.up!, output: work.up.pointer)
             guard let gate = f.gate else { return [up] }
@@ -647,6 +651,10 @@ public final class Model {
         work.input.bind(input.row(rows.lowerBound, width: d), tokens: m, columns: d)
         let function = Self.kernelFunction(f.activation)
         let output = work.projected.row(rows.lowerBound, width: d)
+        if let experts = f.experts, let runner = mixtureOfExperts {
+            runner.run(experts, layer: layer, function: function, input: input.row(rows.lowerBound, width: d), tokens: m, into: output, pool: pool)
+            return
+        }
         if let blockSize = f.blockSize, density.sparseFFN, sparseStep {
             let kept = density.ffnBlocksKept
             if m == 1, sparsity.mode == .predicted, let predictor = sparsity.ffnPredictors[layer] {

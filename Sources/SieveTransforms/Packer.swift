@@ -138,6 +138,9 @@ public struct PackOptions: Sendable, Equatable {
         guard !graph.isPacked else {
             throw SieveTransformsError.unsupportedGraph(block: nil, reason: "the model is already a packed sparse bundle; pack the model it was packed from (sieve inspect shows provenance.source)")
         }
+        if let moe = graph.hyperparameters.mixtureOfExperts {
+            throw SieveTransformsError.unsupportedGraph(block: nil, reason: "a mixture-of-experts model (\(moe.expertsPerToken) of \(moe.expertCount) experts per token) is already sparse by design, and `sieve pack` has no predictors for its experts; run the model as it is (`sieve run`, `sieve bench`), or convert it with `sieve convert`")
+        }
         let blockSize = blockSize(for: graph)
         func fail(_ name: String, _ value: Any, _ reason: String) -> SieveTransformsError {
             .invalidOption(name: name, value: "\(value)", reason: reason)

@@ -53,6 +53,21 @@ import Testing
         #expect(worst <= Self.packedLogitTolerance, "max |Δlogit| \(worst)")
     }
 
+    /// A mixture of experts (tiny-qwen3moe, f32 and q8_0) goes through a bundle unchanged (`sieve convert` to
+    /// `.sieve`): the same routing settings and router, and bit for bit the source's logits; `sieve pack` refuses it,
+    /// saying why.
+    @Test(arguments: ["f32.gguf", "q8_0.gguf"])
+    func mixtureOfExpertsThroughABundle(_ file: String) throws {
+        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-qwen3moe/\(file)"))
+        let reread = try Self.throughFile(source)
+        #expect(reread.hyperparameters.mixtureOfExperts == source.hyperparameters.mixtureOfExperts)
+        #expect(reread.blocks.map(\.feedForward.experts) == source.blocks.map(\.feedForward.experts))
+        let tokens = [1, 17, 300, 42, 42, 7, 511, 128, 3, 64]
+        #expect(try logits(reread, tokens) == logits(source, tokens))
+        let error = try #require(throws: SieveTransformsError.self) { try PackOptions().validate(graph: source) }
+        #expect("\(error)".contains("mixture-of-experts"))
+    }
+
     /// A block-quantized source packed with `--dtype keep` keeps its own `down` for dense execution: prefill and
     /// decode logits are bit for bit the source's (so greedy continuations cannot differ), through the file.
     @Test(arguments: ["q4_1.gguf", "q4_k_m.gguf", "q8_0.gguf"])

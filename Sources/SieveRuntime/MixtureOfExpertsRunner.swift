@@ -1,0 +1,116 @@
+import SieveCore
+import SieveKernels
+
+/// Runs a model's mixture-of-experts FFN layers: routes each token to its experts, then multiplies each chosen expert
+/// once for all the tokens that chose it (their rows gathered), and adds each expert's output, weighted, to its
+/// tokens' rows. Buffers are allocated once, for the model's batch; nothing is allocated per token.
+final class MixtureOfExpertsRunner {
+    private let hidden: Int
+    /// `[tokens, experts]` router logits, turned into probabilities in place.
+    private let probabilities: FloatBuffer
+    /// `[tokens, experts per token]`: the chosen experts and their weights (slot `t·k + j`).
+    private let chosen: IndexBuffer
+    private let weights: FloatBuffer
+    /// Per expert, where its slots start in `slots` (counting sort by expert; one more entry than experts).
+    private let starts: IndexBuffer
+    /// Slots grouped by expert.
+    private let slots: IndexBuffer
+    /// One expert's tokens' rows, gathered, and its outputs for them.
+    private let gathered: FloatBuffer
+    private let results: FloatBuffer
+    /// One expert's gate and up products, then its activations (in `up`).
+    private let gate: FloatBuffer
+    private let up: FloatBuffer
+    private let rowsInput: MatMulInput
+    private let activationsInput: MatMulInput
+    /// Per layer and expert, the gate and up products of `rowsInput` (into `gate` and `up`); empty for dense layers.
+    private let gateUpProducts: [[[MatMulProduct]]]
+
+    /// The runner of `plan`'s mixture-of-experts layers for batches of up to `batch` tokens, or nil when it has none.
+    init?(plan: ExecutionPlan, batch: Int, threads: Int, quantizedActivations: Bool) {
+        let layers = plan.blocks.map { $0.feedForward.experts }
+        let routings = layers.compactMap { $0?.routing }
+        guard !routings.isEmpty else { return nil }
+        let d = plan.hyperparameters.hiddenSize
+        let experts = routings.map(\.expertCount).max()!, perToken = routings.map(\.expertsPerToken).max()!
+        let width = routings.map(\.expertWidth).max()!
+        hidden = d
+        probabilities = FloatBuffer(count: batch * experts)
+        chosen = IndexBuffer(count: batch * perToken)
+        weights = FloatBuffer(count: batch * perToken)
+        starts = IndexBuffer(count: experts + 1)
+        slots = IndexBuffer(count: batch * perToken)
+        gathered = FloatBuffer(count: batch * d)
+        results = FloatBuffer(count: batch * d)
+        let gate = FloatBuffer(count: batch * width), up = FloatBuffer(count: batch * width)
+        (self.gate, self.up) = (gate, up)
+        rowsInput = MatMulInput(maxTokens: batch, maxColumns: d, threads: threads, alwaysQuantizeActivations: quantizedActivations)
+        activationsInput = MatMulInput(maxTokens: batch, maxColumns: width, threads: threads, alwaysQuantizeActivations: quantizedActivations)
+        gateUpProducts = layers.map { layer in
+            guard let layer else { return [] }
+            return zip(layer.gate, layer.up).map { [MatMulProduct(weights: $0, output: gate.pointer), MatMulProduct(weights: $1, output: up.pointer)] }
+        }
+    }
+
+    /// `y` rows `0..<tokens` = layer `layer`'s mixture of experts of `x`'s rows (`hidden` floats each).
+    func run(_ experts: ExpertsPlan, layer: Int, function: Activations.Function, input x: UnsafePointer<Float>, tokens m: Int,
+             into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        let routing = experts.routing, d = hidden
+        let (count, k, w) = (routing.expertCount, routing.expertsPerToken, routing.expertWidth)
+        rowsInput.bind(x, tokens: m, columns: d)
+        MatMul.multiply(experts.router.weight, rowsInput, into: probabilities.pointer, pool: pool)
+        for t in 0..<m {
+            Self.route(probabilities.pointer + t * count, experts: count, keep: k, normalize: routing.normalizesWeights,
+                       chosen: chosen.buffer.baseAddress! + t * k, weights: weights.pointer + t * k)
+        }
+        // Slots grouped by expert (a counting sort), so that each expert runs once for all its tokens.
+        let starts = starts.buffer, slots = slots.buffer, chosen = chosen.buffer
+        for e in 0...count { starts[e] = 0 }
+        for s in 0..<(m * k) { starts[chosen[s] + 1] += 1 }
+        for e in 0..<count { starts[e + 1] += starts[e] }
+        for s in 0..<(m * k) {
+            slots[starts[chosen[s]]] = s
+            starts[chosen[s]] += 1
+        }
+        for e in stride(from: count, to: 0, by: -1) { starts[e] = starts[e - 1] }
+        starts[0] = 0
+        (y).update(repeating: 0, count: m * d)
+        for e in 0..<count where starts[e + 1] > starts[e] {
+            let group = starts[e]..<starts[e + 1], n = group.count
+            if m == 1 {
+                rowsInput.bind(x, tokens: 1, columns: d)
+            } else {
+                for (i, slot) in slots[group].enumerated() { (gathered.pointer + i * d).update(from: x + (slot / k) * d, count: d) }
+                rowsInput.bind(gathered.pointer, tokens: n, columns: d)
+            }
+            MatMul.multiply(gateUpProducts[layer][e], rowsInput, pool: pool)
+            Activations.gatedProduct(function, gate: gate.pointer, up: up.pointer, into: up.pointer, count: n * w)
+            activationsInput.bind(up.pointer, tokens: n, columns: w)
+            MatMul.multiply(experts.down[e], activationsInput, into: results.pointer, pool: pool)
+            for (i, slot) in slots[group].enumerated() {
+                let row = y + (slot / k) * d, result = results.pointer + i * d, weight = weights.pointer[slot]
+                for c in 0..<d { row[c] += weight * result[c] }
+            }
+        }
+    }
+
+    /// One token's routing: `probabilities` (the router's logits, overwritten) become the softmax over all experts;
+    /// the `keep` largest (the lower index first among equals) go to `chosen`, largest first, their probabilities to
+    /// `weights`, divided by their sum when `normalize`.
+    static func route(_ probabilities: UnsafeMutablePointer<Float>, experts: Int, keep: Int, normalize: Bool,
+                      chosen: UnsafeMutablePointer<Int>, weights: UnsafeMutablePointer<Float>) {
+        Activations.softmax(probabilities, count: experts)
+        var sum: Float = 0
+        for j in 0..<keep {
+            var best = -1
+            for e in 0..<experts where probabilities[e] >= 0 && (best < 0 || probabilities[e] > probabilities[best]) { best = e }
+            chosen[j] = best
+            weights[j] = probabilities[best]
+            sum += probabilities[best]
+            probabilities[best] = -1
+        }
+        if normalize && sum > 0 {
+            for j in 0..<keep { weights[j] /= sum }
+        }
+    }
+}
