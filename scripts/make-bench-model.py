@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Write a random-weight GGUF with Gemma 3 270M's, Gemma 2 2B's or Phi-3.5 mini's shapes, to measure decode speed
-where no real checkpoint can be fetched (only PyPI is reachable from the machines Sieve is developed on).
+"""Write a random-weight GGUF with Gemma 3 270M's, Gemma 2 2B's, Phi-3.5 mini's or Qwen3-30B-A3B's shapes, to measure
+decode speed where no real checkpoint can be fetched (only PyPI is reachable from the machines Sieve is developed on).
 
-    scripts/make-bench-model.py [--arch gemma3|gemma2|phi3] OUT.gguf
+    scripts/make-bench-model.py [--arch gemma3|gemma2|phi3|qwen3moe] [--layers N] OUT.gguf
+
+`--layers` writes fewer (or more) layers than the real model's, for a smaller file of the same per-layer shapes.
 
 Gemma 3 270M (the default): hidden 640, FFN 2048, 18 layers, 4 heads / 1 KV head of 256, per-head q/k norms,
 vocabulary 262144, sliding window 512 (llama.cpp's default pattern: every sixth layer global), RoPE bases 1e6 / 1e4.
@@ -11,10 +13,17 @@ on every other layer, RoPE base 1e4, attention scores soft-capped at 50 and logi
 Both Gemmas: tied embeddings. Phi-3.5 mini: hidden 3072, FFN 8192, 32 layers, 32 heads of 96, vocabulary 32064, an
 output matrix of its own, fused `attn_qkv` and gate/up `ffn_up` as llama.cpp's converter writes them, LongRoPE
 (48 short and long factors, original context 4096 of 131072, attention factor √(1 + ln 32 / ln 4096)), no window.
-All: weights f16 (matrices N(0, 0.02²), norm weights 1), a placeholder SentencePiece vocabulary
-of the model's size (`<unk>`, `<s>`, `</s>`, the 256 byte tokens, then `▁tokN`). Quantize it with llama.cpp's
-`llama-quantize`, then compare `sieve bench` with `llama-bench` on the same file. Decode speed does not depend on
-the weights' values; the texts generated are meaningless.
+Qwen3-30B-A3B (llama.cpp's `qwen3moe`): hidden 2048, 48 layers, 32 heads / 4 KV heads of 128, per-head q/k norms,
+a mixture of 128 experts of width 768 with 8 used per token (`ffn_gate_inp` router [128, 2048] in f32 as llama.cpp's
+converter writes it and llama-quantize keeps it; `ffn_gate_exps`/`ffn_up_exps` [128, 768, 2048], `ffn_down_exps`
+[128, 2048, 768]), feed_forward_length 6144, vocabulary 151936, an output matrix of its own, RoPE base 1e6, context
+40960, no window; about 30.5 billion parameters (4 layers: 3.1 billion).
+All: matrices N(0, 0.02²) in f16 (the router N(0, 0.02²) in f32: routing is near-random, which does not matter for
+speed), norm weights 1 in f32, a placeholder SentencePiece vocabulary of the model's size (`<unk>`, `<s>`, `</s>`, the
+256 byte tokens, then `▁tokN`). Quantize it with llama.cpp's `llama-quantize`, then compare `sieve bench` with
+`llama-bench` on the same file. Decode speed does not depend on the weights' values; the texts generated are
+meaningless. The tensors are generated one at a time while the file is written, so the memory needed is about three
+times the largest tensor's f16 size (1.9 GB for Qwen3's embeddings).
 
 Needs numpy and gguf-py (`pip install gguf`).
 """
@@ -28,60 +37,100 @@ SHAPES = {
     "gemma3": (640, 2048, 18, 4, 1, 256, 262144, 512, 1_000_000.0, 32768),
     "gemma2": (2304, 9216, 26, 8, 4, 256, 256000, 4096, 10_000.0, 8192),
     "phi3": (3072, 8192, 32, 32, 32, 96, 32064, 0, 10_000.0, 131072),
+    "qwen3moe": (2048, 6144, 48, 32, 4, 128, 151936, 0, 1_000_000.0, 40960),
 }
+# experts, experts used per token, expert FFN width.
+EXPERTS = {"qwen3moe": (128, 8, 768)}
 # llama.cpp expects Phi-3's special tokens when the name contains "phi-3" or "phi3": the name avoids both.
-NAMES = {"gemma3": "gemma-3-270m", "gemma2": "gemma-2-2b", "phi3": "phi 3.5-mini"}
+NAMES = {"gemma3": "gemma-3-270m", "gemma2": "gemma-2-2b", "phi3": "phi 3.5-mini", "qwen3moe": "qwen3-30b-a3b"}
 PHI3_ORIGINAL_CONTEXT = 4096
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=sorted(SHAPES), default="gemma3")
+    parser.add_argument("--layers", type=int, help="layer count (default: the real model's)")
     parser.add_argument("out")
     args = parser.parse_args()
     HIDDEN, FF, LAYERS, HEADS, KV_HEADS, HEAD_DIM, VOCAB, WINDOW, ROPE_BASE, CONTEXT = SHAPES[args.arch]
+    if args.layers is not None:
+        if args.layers < 1:
+            parser.error("--layers must be at least 1")
+        LAYERS = args.layers
     rng = np.random.default_rng(0)
     writer = gguf.GGUFWriter(args.out, args.arch)
+    # Tensors are declared here (name, numpy shape, type) and made one at a time while the file is written: a
+    # GGUFWriter.add_tensor would hold them all in memory until then.
+    makers = []
 
-    def matrix(rows, cols):
-        return (0.02 * rng.standard_normal((rows, cols), dtype=np.float32)).astype(np.float16)
+    def tensor(name, shape, dtype, make):
+        writer.add_tensor_info(name, shape, np.dtype(dtype), int(np.prod(shape)) * np.dtype(dtype).itemsize)
+        makers.append(make)
 
-    def ones(n):
-        return np.ones(n, dtype=np.float32)
+    def normal(shape, dtype):
+        values = rng.standard_normal(shape, dtype=np.float32)
+        values *= 0.02
+        return values.astype(dtype, copy=False)
+
+    def matrix(name, *shape, dtype=np.float16):
+        tensor(name, shape, dtype, lambda: normal(shape, dtype))
+
+    def ones(name, n):
+        tensor(name, (n,), np.float32, lambda: np.ones(n, dtype=np.float32))
+
+    def fixed(name, values):
+        tensor(name, values.shape, values.dtype, lambda: values)
 
     if args.arch == "phi3":
         pairs = HEAD_DIM // 2
-        writer.add_tensor("rope_factors_long.weight", np.linspace(1.0, 60.0, pairs, dtype=np.float32))
-        writer.add_tensor("rope_factors_short.weight", np.linspace(1.0, 1.5, pairs, dtype=np.float32))
-    writer.add_tensor("token_embd.weight", matrix(VOCAB, HIDDEN))
-    if args.arch == "phi3":
-        writer.add_tensor("output.weight", matrix(VOCAB, HIDDEN))
+        fixed("rope_factors_long.weight", np.linspace(1.0, 60.0, pairs, dtype=np.float32))
+        fixed("rope_factors_short.weight", np.linspace(1.0, 1.5, pairs, dtype=np.float32))
+    matrix("token_embd.weight", VOCAB, HIDDEN)
+    if args.arch in ("phi3", "qwen3moe"):
+        matrix("output.weight", VOCAB, HIDDEN)
     for i in range(LAYERS):
         if args.arch == "phi3":
             b = f"blk.{i}."
-            writer.add_tensor(b + "attn_norm.weight", ones(HIDDEN))
-            writer.add_tensor(b + "attn_qkv.weight", matrix((HEADS + 2 * KV_HEADS) * HEAD_DIM, HIDDEN))
-            writer.add_tensor(b + "attn_output.weight", matrix(HIDDEN, HEADS * HEAD_DIM))
-            writer.add_tensor(b + "ffn_norm.weight", ones(HIDDEN))
-            writer.add_tensor(b + "ffn_up.weight", matrix(2 * FF, HIDDEN))
-            writer.add_tensor(b + "ffn_down.weight", matrix(HIDDEN, FF))
+            ones(b + "attn_norm.weight", HIDDEN)
+            matrix(b + "attn_qkv.weight", (HEADS + 2 * KV_HEADS) * HEAD_DIM, HIDDEN)
+            matrix(b + "attn_output.weight", HIDDEN, HEADS * HEAD_DIM)
+            ones(b + "ffn_norm.weight", HIDDEN)
+            matrix(b + "ffn_up.weight", 2 * FF, HIDDEN)
+            matrix(b + "ffn_down.weight", HIDDEN, FF)
+            continue
+        if args.arch == "qwen3moe":
+            n_experts, _, expert_ff = EXPERTS[args.arch]
+            b = f"blk.{i}."
+            ones(b + "attn_norm.weight", HIDDEN)
+            matrix(b + "attn_q.weight", HEADS * HEAD_DIM, HIDDEN)
+            matrix(b + "attn_k.weight", KV_HEADS * HEAD_DIM, HIDDEN)
+            matrix(b + "attn_v.weight", KV_HEADS * HEAD_DIM, HIDDEN)
+            ones(b + "attn_q_norm.weight", HEAD_DIM)
+            ones(b + "attn_k_norm.weight", HEAD_DIM)
+            matrix(b + "attn_output.weight", HIDDEN, HEADS * HEAD_DIM)
+            ones(b + "ffn_norm.weight", HIDDEN)
+            # The router in f32, as llama.cpp's converter writes it (llama-quantize leaves it so).
+            matrix(b + "ffn_gate_inp.weight", n_experts, HIDDEN, dtype=np.float32)
+            matrix(b + "ffn_gate_exps.weight", n_experts, expert_ff, HIDDEN)
+            matrix(b + "ffn_up_exps.weight", n_experts, expert_ff, HIDDEN)
+            matrix(b + "ffn_down_exps.weight", n_experts, HIDDEN, expert_ff)
             continue
         b = f"blk.{i}."
-        writer.add_tensor(b + "attn_norm.weight", ones(HIDDEN))
-        writer.add_tensor(b + "attn_q.weight", matrix(HEADS * HEAD_DIM, HIDDEN))
-        writer.add_tensor(b + "attn_k.weight", matrix(KV_HEADS * HEAD_DIM, HIDDEN))
-        writer.add_tensor(b + "attn_v.weight", matrix(KV_HEADS * HEAD_DIM, HIDDEN))
+        ones(b + "attn_norm.weight", HIDDEN)
+        matrix(b + "attn_q.weight", HEADS * HEAD_DIM, HIDDEN)
+        matrix(b + "attn_k.weight", KV_HEADS * HEAD_DIM, HIDDEN)
+        matrix(b + "attn_v.weight", KV_HEADS * HEAD_DIM, HIDDEN)
         if args.arch == "gemma3":
-            writer.add_tensor(b + "attn_q_norm.weight", ones(HEAD_DIM))
-            writer.add_tensor(b + "attn_k_norm.weight", ones(HEAD_DIM))
-        writer.add_tensor(b + "attn_output.weight", matrix(HIDDEN, HEADS * HEAD_DIM))
-        writer.add_tensor(b + "post_attention_norm.weight", ones(HIDDEN))
-        writer.add_tensor(b + "ffn_norm.weight", ones(HIDDEN))
-        writer.add_tensor(b + "ffn_gate.weight", matrix(FF, HIDDEN))
-        writer.add_tensor(b + "ffn_up.weight", matrix(FF, HIDDEN))
-        writer.add_tensor(b + "ffn_down.weight", matrix(HIDDEN, FF))
-        writer.add_tensor(b + "post_ffw_norm.weight", ones(HIDDEN))
-    writer.add_tensor("output_norm.weight", ones(HIDDEN))
+            ones(b + "attn_q_norm.weight", HEAD_DIM)
+            ones(b + "attn_k_norm.weight", HEAD_DIM)
+        matrix(b + "attn_output.weight", HIDDEN, HEADS * HEAD_DIM)
+        ones(b + "post_attention_norm.weight", HIDDEN)
+        ones(b + "ffn_norm.weight", HIDDEN)
+        matrix(b + "ffn_gate.weight", FF, HIDDEN)
+        matrix(b + "ffn_up.weight", FF, HIDDEN)
+        matrix(b + "ffn_down.weight", HIDDEN, FF)
+        ones(b + "post_ffw_norm.weight", HIDDEN)
+    ones("output_norm.weight", HIDDEN)
 
     writer.add_name(NAMES[args.arch] + "-shaped random weights")
     writer.add_context_length(CONTEXT)
@@ -98,9 +147,15 @@ def main():
     else:
         writer.add_key_length(HEAD_DIM)
         writer.add_value_length(HEAD_DIM)
+    if args.arch in EXPERTS:
+        n_experts, n_used, expert_ff = EXPERTS[args.arch]
+        writer.add_expert_count(n_experts)
+        writer.add_expert_used_count(n_used)
+        writer.add_expert_feed_forward_length(expert_ff)
     writer.add_layer_norm_rms_eps(1e-5 if args.arch == "phi3" else 1e-6)
     writer.add_rope_freq_base(ROPE_BASE)
-    writer.add_sliding_window(WINDOW)
+    if args.arch != "qwen3moe":
+        writer.add_sliding_window(WINDOW)
     if args.arch == "gemma2":
         writer.add_attn_logit_softcapping(50.0)
         writer.add_final_logit_softcapping(30.0)
@@ -123,7 +178,9 @@ def main():
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
+    writer.write_ti_data_to_file()
+    for make in makers:
+        writer.write_tensor_data(make())
     writer.close()
 
 
