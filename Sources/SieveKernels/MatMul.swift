@@ -290,6 +290,11 @@ public enum MatMul {
         products.withUnsafeBufferPointer { run($0, input, rows: .all, pool: pool) }
     }
 
+    /// The same for products made per call (in a temporary allocation, so that a hot loop allocates nothing).
+    public static func multiply(_ products: UnsafeBufferPointer<MatMulProduct>, _ input: MatMulInput, pool: ThreadPool) {
+        run(products, input, rows: .all, pool: pool)
+    }
+
     /// Several products of the same input, each only for the rows of the selected blocks (fused gate and up of a
     /// sparse feed-forward layer); see `multiply(_:_:blocks:blockRows:into:outputStride:pool:)`.
     public static func multiply(_ products: [MatMulProduct], _ input: MatMulInput, blocks: UnsafeBufferPointer<Int>, blockRows: Int,

@@ -23,6 +23,9 @@ final class MixtureOfExpertsRunner {
     private let up: FloatBuffer
     private let rowsInput: MatMulInput
     private let activationsInput: MatMulInput
+    /// A decoded token's activations of each of its experts, one input each, so that all its experts' down
+    /// products run in one parallel region.
+    private let slotInputs: [MatMulInput]
     /// Per layer and expert, the gate and up products of `rowsInput` (into `gate` and `up`); empty for dense layers.
     private let gateUpProducts: [[[MatMulProduct]]]
 
@@ -41,11 +44,14 @@ final class MixtureOfExpertsRunner {
         starts = IndexBuffer(count: experts + 1)
         slots = IndexBuffer(count: batch * perToken)
         gathered = FloatBuffer(count: batch * d)
-        results = FloatBuffer(count: batch * d)
-        let gate = FloatBuffer(count: batch * width), up = FloatBuffer(count: batch * width)
+        results = FloatBuffer(count: max(batch, perToken) * d)
+        let gate = FloatBuffer(count: max(batch, perToken) * width), up = FloatBuffer(count: max(batch, perToken) * width)
         (self.gate, self.up) = (gate, up)
         rowsInput = MatMulInput(maxTokens: batch, maxColumns: d, threads: threads, alwaysQuantizeActivations: quantizedActivations)
         activationsInput = MatMulInput(maxTokens: batch, maxColumns: width, threads: threads, alwaysQuantizeActivations: quantizedActivations)
+        slotInputs = (0..<perToken).map { _ in
+            MatMulInput(maxTokens: 1, maxColumns: width, threads: threads, alwaysQuantizeActivations: quantizedActivations)
+        }
         gateUpProducts = layers.map { layer in
             guard let layer else { return [] }
             return zip(layer.gate, layer.up).map { [MatMulProduct(weights: $0, output: gate.pointer), MatMulProduct(weights: $1, output: up.pointer)] }
@@ -63,6 +69,10 @@ final class MixtureOfExpertsRunner {
             Self.route(probabilities.pointer + t * count, experts: count, keep: k, normalize: routing.normalizesWeights,
                        chosen: chosen.buffer.baseAddress! + t * k, weights: weights.pointer + t * k)
         }
+        if m == 1 {
+            decode(experts, function: function, input: x, into: y, pool: pool)
+            return
+        }
         // Slots grouped by expert (a counting sort), so that each expert runs once for all its tokens.
         let starts = starts.buffer, slots = slots.buffer, chosen = chosen.buffer
         for e in 0...count { starts[e] = 0 }
@@ -74,15 +84,11 @@ final class MixtureOfExpertsRunner {
         }
         for e in stride(from: count, to: 0, by: -1) { starts[e] = starts[e - 1] }
         starts[0] = 0
-        (y).update(repeating: 0, count: m * d)
+        y.update(repeating: 0, count: m * d)
         for e in 0..<count where starts[e + 1] > starts[e] {
             let group = starts[e]..<starts[e + 1], n = group.count
-            if m == 1 {
-                rowsInput.bind(x, tokens: 1, columns: d)
-            } else {
-                for (i, slot) in slots[group].enumerated() { (gathered.pointer + i * d).update(from: x + (slot / k) * d, count: d) }
-                rowsInput.bind(gathered.pointer, tokens: n, columns: d)
-            }
+            for (i, slot) in slots[group].enumerated() { (gathered.pointer + i * d).update(from: x + (slot / k) * d, count: d) }
+            rowsInput.bind(gathered.pointer, tokens: n, columns: d)
             MatMul.multiply(gateUpProducts[layer][e], rowsInput, pool: pool)
             Activations.gatedProduct(function, gate: gate.pointer, up: up.pointer, into: up.pointer, count: n * w)
             activationsInput.bind(up.pointer, tokens: n, columns: w)
@@ -91,6 +97,38 @@ final class MixtureOfExpertsRunner {
                 let row = y + (slot / k) * d, result = results.pointer + i * d, weight = weights.pointer[slot]
                 for c in 0..<d { row[c] += weight * result[c] }
             }
+        }
+    }
+
+    /// A decoded token's experts (chosen already): every expert's gate and up products in one parallel region, then
+    /// every expert's down product, each of its own activations, in another.
+    private func decode(_ experts: ExpertsPlan, function: Activations.Function, input x: UnsafePointer<Float>,
+                        into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        let k = experts.routing.expertsPerToken, w = experts.routing.expertWidth, d = hidden
+        let chosen = chosen.buffer
+        rowsInput.bind(x, tokens: 1, columns: d)
+        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 2 * k) { products in
+            for j in 0..<k {
+                products.initializeElement(at: 2 * j, to: MatMulProduct(weights: experts.gate[chosen[j]], output: gate.pointer + j * w))
+                products.initializeElement(at: 2 * j + 1, to: MatMulProduct(weights: experts.up[chosen[j]], output: up.pointer + j * w))
+            }
+            MatMul.multiply(UnsafeBufferPointer(products), rowsInput, pool: pool)
+            products.deinitialize()
+        }
+        Activations.gatedProduct(function, gate: gate.pointer, up: up.pointer, into: up.pointer, count: k * w)
+        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: k) { products in
+            for j in 0..<k {
+                slotInputs[j].bind(up.pointer + j * w, tokens: 1, columns: w)
+                products.initializeElement(at: j, to: MatMulProduct(weights: experts.down[chosen[j]], output: results.pointer + j * d,
+                                                                    input: slotInputs[j]))
+            }
+            MatMul.multiply(UnsafeBufferPointer(products), slotInputs[0], pool: pool)
+            products.deinitialize()
+        }
+        y.update(repeating: 0, count: d)
+        for j in 0..<k {
+            let result = results.pointer + j * d, weight = weights.pointer[j]
+            for c in 0..<d { y[c] += weight * result[c] }
         }
     }
 
