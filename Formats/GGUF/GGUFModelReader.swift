@@ -37,8 +37,9 @@ enum GGUFModelReader {
         let sliding = architecture.isGemma ? gemma?.slidingWindow
             : try slidingWindow(file, keys: keys, window: try keys.int("attention.sliding_window", default: 0), layers: layers,
                                 defaultPattern: 0, ropeTheta: ropeTheta)
+        let feedForward = try keys.int("feed_forward_length")
         let hp = Hyperparameters(
-            vocabSize: vocab, hiddenSize: hidden, intermediateSize: try keys.int("feed_forward_length"),
+            vocabSize: vocab, hiddenSize: hidden, intermediateSize: feedForward,
             layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
             contextLength: try keys.int("context_length"),
             normEpsilon: try keys.double(architecture == .gpt2 ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon"),
@@ -51,7 +52,7 @@ enum GGUFModelReader {
             slidingWindow: sliding, attentionScale: gemma?.attentionScale, finalLogitSoftcap: gemma?.finalSoftcap,
             attentionLogitSoftcap: gemma?.attentionSoftcap,
             layersWithoutRoPE: architecture == .smollm3 ? smolLM3LayersWithoutRoPE(layers: layers) : nil,
-            mixtureOfExperts: architecture == .qwen3moe ? try mixtureOfExperts(keys, feedForwardLength: try keys.int("feed_forward_length")) : nil)
+            mixtureOfExperts: architecture == .qwen3moe ? try mixtureOfExperts(keys, feedForwardLength: feedForward) : nil)
         try hp.validate(source: path)
 
         var tensors = TensorStore()

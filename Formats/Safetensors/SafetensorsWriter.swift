@@ -26,19 +26,14 @@ enum SafetensorsWriter {
 
         /// The bytes to write: each source converted to `dtype`, then re-laid-out.
         func materialize(source: String) throws -> Tensor {
-            if transform == .expertSlice, let e = expert {
-                var slice = try TensorLayout.rowSlice(sources[0], rows: e..<(e + 1), name: name, source: source).converted(to: dtype)
-                slice = try Tensor(name: name, dtype: slice.dtype, shape: shape, storage: slice.storage, source: source)
-                guard slice.byteCount == byteCount else {
-                    throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "made \(slice.byteCount) bytes but the header says \(shape)")
-                }
-                return slice
-            }
-            let converted = try sources.map { try $0.converted(to: dtype) }
+            // An expert's slice is cut before converting, not the whole stack of experts converted for each expert.
+            let converted = transform == .expertSlice ? [] : try sources.map { try $0.converted(to: dtype) }
             var tensor: Tensor
             switch (transform, param) {
             case (.expertSlice, _):
-                throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "an expert's slice without its expert index")
+                let e = expert ?? 0
+                let slice = try TensorLayout.rowSlice(sources[0], rows: e..<(e + 1), name: name, source: source).converted(to: dtype)
+                tensor = try Tensor(name: name, dtype: slice.dtype, shape: Shape(Array(slice.shape.dims.dropFirst())), storage: slice.storage, source: source)
             case (.rename, _), (.conv1D, "bias"):
                 tensor = converted[0]
             case (.normOffset, _):

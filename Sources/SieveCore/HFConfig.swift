@@ -103,7 +103,7 @@ public enum HFConfig {
                 ropeTheta: rope.theta, ropeDimensions: nil, positionOffset: 0,
                 tiedEmbeddings: tied, ropeScaling: rope.scaling,
                 slidingWindow: slidingWindow, layersWithoutRoPE: arch == .smollm3 ? try layersWithoutRoPE(config, layers: layers, source: source) : nil,
-                mixtureOfExperts: arch == .qwen3moe ? try qwen3MoE(config, layers: layers, source: source, int: { try int($0, default: $1) }) : nil)
+                mixtureOfExperts: arch == .qwen3moe ? try qwen3MoE(config, source: source, int: { try int($0, default: $1) }) : nil)
         case .phi3:
             // transformers' Phi3Config defaults; every layer slides when `sliding_window` is set (Phi-3 mini and medium).
             let hidden = try int("hidden_size", default: 3072)
@@ -252,7 +252,7 @@ public enum HFConfig {
     /// Qwen3-MoE's experts, with Qwen3MoeConfig's defaults: `num_experts` (128), `num_experts_per_tok` (8),
     /// `moe_intermediate_size` (768), `norm_topk_prob` (false). Every layer must be sparse (`decoder_sparse_step` 1
     /// and no `mlp_only_layers`, as in every released Qwen3-MoE), since llama.cpp's qwen3moe has no dense layers either.
-    static func qwen3MoE(_ config: JSONValue, layers: Int, source: String, int: (String, Int?) throws -> Int) throws -> MixtureOfExperts {
+    static func qwen3MoE(_ config: JSONValue, source: String, int: (String, Int?) throws -> Int) throws -> MixtureOfExperts {
         let step = try int("decoder_sparse_step", 1)
         let denseLayers = config["mlp_only_layers"]?.arrayItems ?? []
         guard step == 1, denseLayers.isEmpty else {

@@ -102,6 +102,18 @@ public enum Activations {
         while i < count { y[i] += x[i]; i += 1 }
     }
 
+    /// Scaled add: `y[i] += a · x[i]`.
+    @inline(__always)
+    public static func add(_ x: UnsafePointer<Float>, scaledBy a: Float, into y: UnsafeMutablePointer<Float>, count: Int) {
+        let va = SIMD16<Float>(repeating: a)
+        var i = 0
+        while i + 16 <= count {
+            y.store16(y.load16(i) + va * x.load16(i), i)
+            i += 16
+        }
+        while i < count { y[i] += a * x[i]; i += 1 }
+    }
+
     /// The largest value.
     public static func maximum(_ x: UnsafePointer<Float>, _ count: Int) -> Float {
         var m = SIMD16<Float>(repeating: -.infinity)

@@ -163,7 +163,7 @@ public enum TransposedMatMul {
                 let a = x[n]
                 if a == 0 { return }
                 decodeSlice(w, row: n, columns: columns, into: scratch)
-                axpy(a, scratch, y + columns.lowerBound, count: columns.count)
+                Activations.add(scratch, scaledBy: a, into: y + columns.lowerBound, count: columns.count)
             }
         }
     }
@@ -347,19 +347,6 @@ public enum TransposedMatMul {
         let start = w.dtype.byteCount(elements: columns.lowerBound) ?? 0
         Dequantize.row(w.base + row * w.rowBytes + start, dtype: w.dtype, columns: columns.count, into: out)
     }
-
-    /// `y[0..<count] += a · s[0..<count]`.
-    @inline(__always)
-    static func axpy(_ a: Float, _ s: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-        let va = SIMD16<Float>(repeating: a)
-        var c = 0
-        while c + 16 <= count {
-            y.store16(y.load16(c) + va * s.load16(c), c)
-            c += 16
-        }
-        while c < count { y[c] += a * s[c]; c += 1 }
-    }
-
 }
 
 /// The rows of a selection of equal-sized blocks (or all rows), iterated without allocating.

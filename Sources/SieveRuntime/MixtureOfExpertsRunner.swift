@@ -26,13 +26,10 @@ final class MixtureOfExpertsRunner {
     /// A decoded token's activations of each of its experts, one input each, so that all its experts' down
     /// products run in one parallel region.
     private let slotInputs: [MatMulInput]
-    /// Per layer and expert, the gate and up products of `rowsInput` (into `gate` and `up`); empty for dense layers.
-    private let gateUpProducts: [[[MatMulProduct]]]
 
     /// The runner of `plan`'s mixture-of-experts layers for batches of up to `batch` tokens, or nil when it has none.
     init?(plan: ExecutionPlan, batch: Int, threads: Int, quantizedActivations: Bool) {
-        let layers = plan.blocks.map { $0.feedForward.experts }
-        let routings = layers.compactMap { $0?.routing }
+        let routings = plan.blocks.compactMap { $0.feedForward.experts?.routing }
         guard !routings.isEmpty else { return nil }
         let d = plan.hyperparameters.hiddenSize
         let experts = routings.map(\.expertCount).max()!, perToken = routings.map(\.expertsPerToken).max()!
@@ -45,21 +42,17 @@ final class MixtureOfExpertsRunner {
         slots = IndexBuffer(count: batch * perToken)
         gathered = FloatBuffer(count: batch * d)
         results = FloatBuffer(count: max(batch, perToken) * d)
-        let gate = FloatBuffer(count: max(batch, perToken) * width), up = FloatBuffer(count: max(batch, perToken) * width)
-        (self.gate, self.up) = (gate, up)
+        gate = FloatBuffer(count: max(batch, perToken) * width)
+        up = FloatBuffer(count: max(batch, perToken) * width)
         rowsInput = MatMulInput(maxTokens: batch, maxColumns: d, threads: threads, alwaysQuantizeActivations: quantizedActivations)
         activationsInput = MatMulInput(maxTokens: batch, maxColumns: width, threads: threads, alwaysQuantizeActivations: quantizedActivations)
         slotInputs = (0..<perToken).map { _ in
             MatMulInput(maxTokens: 1, maxColumns: width, threads: threads, alwaysQuantizeActivations: quantizedActivations)
         }
-        gateUpProducts = layers.map { layer in
-            guard let layer else { return [] }
-            return zip(layer.gate, layer.up).map { [MatMulProduct(weights: $0, output: gate.pointer), MatMulProduct(weights: $1, output: up.pointer)] }
-        }
     }
 
-    /// `y` rows `0..<tokens` = layer `layer`'s mixture of experts of `x`'s rows (`hidden` floats each).
-    func run(_ experts: ExpertsPlan, layer: Int, function: Activations.Function, input x: UnsafePointer<Float>, tokens m: Int,
+    /// `y` rows `0..<tokens` = the mixture of experts of `x`'s rows (`hidden` floats each).
+    func run(_ experts: ExpertsPlan, function: Activations.Function, input x: UnsafePointer<Float>, tokens m: Int,
              into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let routing = experts.routing, d = hidden
         let (count, k, w) = (routing.expertCount, routing.expertsPerToken, routing.expertWidth)
@@ -89,13 +82,12 @@ final class MixtureOfExpertsRunner {
             let group = starts[e]..<starts[e + 1], n = group.count
             for (i, slot) in slots[group].enumerated() { (gathered.pointer + i * d).update(from: x + (slot / k) * d, count: d) }
             rowsInput.bind(gathered.pointer, tokens: n, columns: d)
-            MatMul.multiply(gateUpProducts[layer][e], rowsInput, pool: pool)
+            multiply(experts, gateAndUpOf: CollectionOfOne(e), pool: pool)
             Activations.gatedProduct(function, gate: gate.pointer, up: up.pointer, into: up.pointer, count: n * w)
             activationsInput.bind(up.pointer, tokens: n, columns: w)
             MatMul.multiply(experts.down[e], activationsInput, into: results.pointer, pool: pool)
             for (i, slot) in slots[group].enumerated() {
-                let row = y + (slot / k) * d, result = results.pointer + i * d, weight = weights.pointer[slot]
-                for c in 0..<d { row[c] += weight * result[c] }
+                Activations.add(results.pointer + i * d, scaledBy: weights.pointer[slot], into: y + (slot / k) * d, count: d)
             }
         }
     }
@@ -106,15 +98,8 @@ final class MixtureOfExpertsRunner {
                         into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let k = experts.routing.expertsPerToken, w = experts.routing.expertWidth, d = hidden
         let chosen = chosen.buffer
-        rowsInput.bind(x, tokens: 1, columns: d)
-        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 2 * k) { products in
-            for j in 0..<k {
-                products.initializeElement(at: 2 * j, to: MatMulProduct(weights: experts.gate[chosen[j]], output: gate.pointer + j * w))
-                products.initializeElement(at: 2 * j + 1, to: MatMulProduct(weights: experts.up[chosen[j]], output: up.pointer + j * w))
-            }
-            MatMul.multiply(UnsafeBufferPointer(products), rowsInput, pool: pool)
-            products.deinitialize()
-        }
+        // `rowsInput` holds the token's row since the router's product.
+        multiply(experts, gateAndUpOf: chosen[0..<k], pool: pool)
         Activations.gatedProduct(function, gate: gate.pointer, up: up.pointer, into: up.pointer, count: k * w)
         withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: k) { products in
             for j in 0..<k {
@@ -126,9 +111,21 @@ final class MixtureOfExpertsRunner {
             products.deinitialize()
         }
         y.update(repeating: 0, count: d)
-        for j in 0..<k {
-            let result = results.pointer + j * d, weight = weights.pointer[j]
-            for c in 0..<d { y[c] += weight * result[c] }
+        for j in 0..<k { Activations.add(results.pointer + j * d, scaledBy: weights.pointer[j], into: y, count: d) }
+    }
+
+    /// The gate and up products of `rowsInput`'s rows with each of `expertList`, in one parallel region: the j-th
+    /// expert's outputs start at `j·width` in `gate` and `up`, a row of `width` per token (a decoded token's experts
+    /// side by side, or one expert's gathered batch).
+    private func multiply<Experts: Collection<Int>>(_ experts: ExpertsPlan, gateAndUpOf expertList: Experts, pool: ThreadPool) {
+        let count = expertList.count, w = experts.routing.expertWidth
+        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 2 * count) { products in
+            for (j, e) in expertList.enumerated() {
+                products.initializeElement(at: 2 * j, to: MatMulProduct(weights: experts.gate[e], output: gate.pointer + j * w))
+                products.initializeElement(at: 2 * j + 1, to: MatMulProduct(weights: experts.up[e], output: up.pointer + j * w))
+            }
+            MatMul.multiply(UnsafeBufferPointer(products), rowsInput, pool: pool)
+            products.deinitialize()
         }
     }
 

@@ -652,7 +652,7 @@ public final class Model {
         let function = Self.kernelFunction(f.activation)
         let output = work.projected.row(rows.lowerBound, width: d)
         if let experts = f.experts, let runner = mixtureOfExperts {
-            runner.run(experts, layer: layer, function: function, input: input.row(rows.lowerBound, width: d), tokens: m, into: output, pool: pool)
+            runner.run(experts, function: function, input: input.row(rows.lowerBound, width: d), tokens: m, into: output, pool: pool)
             return
         }
         if let blockSize = f.blockSize, density.sparseFFN, sparseStep {
