@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Write a random-weight GGUF with Gemma 3 270M's, Gemma 2 2B's, Phi-3.5 mini's or Qwen3-30B-A3B's shapes, to measure
+"""Write a random-weight GGUF with Gemma 3 270M's, Gemma 2 2B's, Phi-3.5 mini's, Qwen3-30B-A3B's or Mixtral 8x7B's shapes, to measure
 decode speed where no real checkpoint can be fetched (only PyPI is reachable from the machines Sieve is developed on).
 
-    scripts/make-bench-model.py [--arch gemma3|gemma2|phi3|qwen3moe] [--layers N] OUT.gguf
+    scripts/make-bench-model.py [--arch gemma3|gemma2|phi3|qwen3moe|mixtral] [--layers N] OUT.gguf
 
 `--layers` writes fewer (or more) layers than the real model's, for a smaller file of the same per-layer shapes.
 
@@ -18,6 +18,10 @@ a mixture of 128 experts of width 768 with 8 used per token (`ffn_gate_inp` rout
 converter writes it and llama-quantize keeps it; `ffn_gate_exps`/`ffn_up_exps` [128, 768, 2048], `ffn_down_exps`
 [128, 2048, 768]), feed_forward_length 6144, vocabulary 151936, an output matrix of its own, RoPE base 1e6, context
 40960, no window; about 30.5 billion parameters (4 layers: 3.1 billion).
+Mixtral 8x7B (llama.cpp's `llama` with `expert_count`): hidden 4096, 32 layers, 32 heads / 8 KV heads of 128, a
+mixture of 8 experts of width 14336 (feed_forward_length) with 2 used per token (router [8, 4096] in f32), vocabulary
+32000, an output matrix of its own, RoPE base 1e6, context 32768; about 46.7 billion parameters (4 layers: 5.9
+billion).
 All: matrices N(0, 0.02²) in f16 (the router N(0, 0.02²) in f32: routing is near-random, which does not matter for
 speed), norm weights 1 in f32, a placeholder SentencePiece vocabulary of the model's size (`<unk>`, `<s>`, `</s>`, the
 256 byte tokens, then `▁tokN`). Quantize it with llama.cpp's `llama-quantize`, then compare `sieve bench` with
@@ -38,11 +42,14 @@ SHAPES = {
     "gemma2": (2304, 9216, 26, 8, 4, 256, 256000, 4096, 10_000.0, 8192),
     "phi3": (3072, 8192, 32, 32, 32, 96, 32064, 0, 10_000.0, 131072),
     "qwen3moe": (2048, 6144, 48, 32, 4, 128, 151936, 0, 1_000_000.0, 40960),
+    "mixtral": (4096, 14336, 32, 32, 8, 128, 32000, 0, 1_000_000.0, 32768),
 }
 # experts, experts used per token, expert FFN width.
-EXPERTS = {"qwen3moe": (128, 8, 768)}
+EXPERTS = {"qwen3moe": (128, 8, 768), "mixtral": (8, 2, 14336)}
+# The GGUF architecture where it is not the --arch name.
+GGUF_ARCH = {"mixtral": "llama"}
 # llama.cpp expects Phi-3's special tokens when the name contains "phi-3" or "phi3": the name avoids both.
-NAMES = {"gemma3": "gemma-3-270m", "gemma2": "gemma-2-2b", "phi3": "phi 3.5-mini", "qwen3moe": "qwen3-30b-a3b"}
+NAMES = {"gemma3": "gemma-3-270m", "gemma2": "gemma-2-2b", "phi3": "phi 3.5-mini", "qwen3moe": "qwen3-30b-a3b", "mixtral": "mixtral-8x7b"}
 PHI3_ORIGINAL_CONTEXT = 4096
 
 
@@ -58,7 +65,7 @@ def main():
             parser.error("--layers must be at least 1")
         LAYERS = args.layers
     rng = np.random.default_rng(0)
-    writer = gguf.GGUFWriter(args.out, args.arch)
+    writer = gguf.GGUFWriter(args.out, GGUF_ARCH.get(args.arch, args.arch))
     # Tensors are declared here (name, numpy shape, type) and made one at a time while the file is written: a
     # GGUFWriter.add_tensor would hold them all in memory until then.
     makers = []
@@ -86,7 +93,7 @@ def main():
         fixed("rope_factors_long.weight", np.linspace(1.0, 60.0, pairs, dtype=np.float32))
         fixed("rope_factors_short.weight", np.linspace(1.0, 1.5, pairs, dtype=np.float32))
     matrix("token_embd.weight", VOCAB, HIDDEN)
-    if args.arch in ("phi3", "qwen3moe"):
+    if args.arch in ("phi3", "qwen3moe", "mixtral"):
         matrix("output.weight", VOCAB, HIDDEN)
     for i in range(LAYERS):
         if args.arch == "phi3":
@@ -98,15 +105,16 @@ def main():
             matrix(b + "ffn_up.weight", 2 * FF, HIDDEN)
             matrix(b + "ffn_down.weight", HIDDEN, FF)
             continue
-        if args.arch == "qwen3moe":
+        if args.arch in EXPERTS:
             n_experts, _, expert_ff = EXPERTS[args.arch]
             b = f"blk.{i}."
             ones(b + "attn_norm.weight", HIDDEN)
             matrix(b + "attn_q.weight", HEADS * HEAD_DIM, HIDDEN)
             matrix(b + "attn_k.weight", KV_HEADS * HEAD_DIM, HIDDEN)
             matrix(b + "attn_v.weight", KV_HEADS * HEAD_DIM, HIDDEN)
-            ones(b + "attn_q_norm.weight", HEAD_DIM)
-            ones(b + "attn_k_norm.weight", HEAD_DIM)
+            if args.arch == "qwen3moe":
+                ones(b + "attn_q_norm.weight", HEAD_DIM)
+                ones(b + "attn_k_norm.weight", HEAD_DIM)
             matrix(b + "attn_output.weight", HIDDEN, HEADS * HEAD_DIM)
             ones(b + "ffn_norm.weight", HIDDEN)
             # The router in f32, as llama.cpp's converter writes it (llama-quantize leaves it so).
@@ -151,10 +159,11 @@ def main():
         n_experts, n_used, expert_ff = EXPERTS[args.arch]
         writer.add_expert_count(n_experts)
         writer.add_expert_used_count(n_used)
-        writer.add_expert_feed_forward_length(expert_ff)
-    writer.add_layer_norm_rms_eps(1e-5 if args.arch == "phi3" else 1e-6)
+        if args.arch == "qwen3moe":  # llama.cpp's llama reads the experts' width from feed_forward_length
+            writer.add_expert_feed_forward_length(expert_ff)
+    writer.add_layer_norm_rms_eps(1e-5 if args.arch in ("phi3", "mixtral") else 1e-6)
     writer.add_rope_freq_base(ROPE_BASE)
-    if args.arch != "qwen3moe":
+    if args.arch not in EXPERTS:
         writer.add_sliding_window(WINDOW)
     if args.arch == "gemma2":
         writer.add_attn_logit_softcapping(50.0)

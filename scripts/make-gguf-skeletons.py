@@ -13,15 +13,17 @@ which `scripts/make-qwen3-fixture.py` writes there, `tiny-gemma3/{f32,softcap}.g
 `scripts/make-gemma3-fixture.py` writes there, `tiny-gemma2/f32.gguf`, which `scripts/make-gemma2-fixture.py`
 writes there, `tiny-phi3/{f32,longrope}.gguf`, which `scripts/make-phi3-fixture.py` writes there, and
 `tiny-smollm3/f32.gguf`, which `scripts/make-smollm3-fixture.py` writes there, and `tiny-qwen3moe/f32.gguf` and
-`q8_0.gguf` (llama-quantize's Q8_0 of that f32.gguf), which `scripts/make-qwen3moe-fixture.py` writes there; these
-are read from the repository (DERIVED below; the seven scripts call `make()` themselves).
+`q8_0.gguf` (llama-quantize's Q8_0 of that f32.gguf), which `scripts/make-qwen3moe-fixture.py` writes there, and
+`tiny-mixtral/f32.gguf` and `q8_0.gguf`, which `scripts/make-mixtral-fixture.py` writes there; these are read from
+the repository (DERIVED below; the eight scripts call `make()` themselves).
 tiny-llama-rope's tensors come from another folder's weights (SOURCES: `../tiny-llama/hf/model.safetensors`),
 checked against that folder's `ref.json`. Tensors that have no safetensors source (`rope_freqs.weight`, which
 the converter computes for llama3 RoPE scaling, and Phi-3's LongRoPE `rope_factors_long.weight` /
 `rope_factors_short.weight`, which it makes from config.json's rope_scaling) are stored in the recipe itself with
 the `inline` transform, which makes the skeleton format version 2. Gemma 2's and Gemma 3's norm weights are stored
 by the converter as HF weight + 1 (`plus_one`, format version 3). Qwen3-MoE's expert tensors stack one HF tensor
-per expert (`stack`), and q8_0.gguf's quantized tensors are Q8_0 (format version 4).
+per expert (`stack`), and so do Mixtral's (a llama GGUF with expert_count), and q8_0.gguf's quantized tensors are
+Q8_0 (format version 4).
 
 For each original it
   1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
@@ -31,8 +33,8 @@ For each original it
      tensor(s), which transform (identity, also for Phi-3's already fused qkv_proj and gate_up_proj; transpose for
      GPT-2's Conv1D weights, whose c_attn is already the fused q|k|v; llama RoPE row permutation of attn_q / attn_k
      with n_head / n_head_kv, for llama and smollm3; inline values for tensors without an HF source; + 1 for
-     Gemma 2's and Gemma 3's norm weights; the experts' tensors stacked for qwen3moe), which GGML type (F32, F16,
-     BF16, Q8_0), and the zero padding that follows;
+     Gemma 2's and Gemma 3's norm weights; the experts' tensors stacked for qwen3moe and Mixtral's llama), which
+     GGML type (F32, F16, BF16, Q8_0), and the zero padding that follows;
   4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
      original byte for byte, and so must a rebuild from the skeleton file just written;
   5. writes `Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton` (format: see the rebuild script).
@@ -64,8 +66,9 @@ SOURCE = "hf/model.safetensors"
 SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors"}
 # Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py,
 # make-qwen3-fixture.py, make-gemma3-fixture.py, make-gemma2-fixture.py, make-phi3-fixture.py and
-# make-smollm3-fixture.py and make-qwen3moe-fixture.py), not the shared fixture set's.
-DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-smollm3", "tiny-qwen3moe"}
+# make-smollm3-fixture.py, make-qwen3moe-fixture.py and make-mixtral-fixture.py), not the shared fixture set's.
+DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-smollm3", "tiny-qwen3moe",
+           "tiny-mixtral"}
 # GGUF tensors with no safetensors counterpart, computed by the converter: kept in the recipe (`inline`, F32 only).
 INLINE = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 
@@ -160,21 +163,34 @@ def llama_like(name, arch, n_head, n_head_kv):
     return sources, "identity", {}
 
 
-def qwen3moe(name, n_head, n_head_kv, n_expert):
+# The HF names of a sparse MoE block's router and experts (after `model.layers.{i}.`), per architecture: qwen3moe
+# (Qwen3MoeModel, a Qwen2MoeModel) and llama with expert_count (Mixtral: LlamaModel's block_sparse_moe).
+MOE_NAMES = {
+    "qwen3moe": {"router": "mlp.gate", "experts": "mlp.experts",
+                 "ffn_gate_exps": "gate_proj", "ffn_up_exps": "up_proj", "ffn_down_exps": "down_proj"},
+    "llama": {"router": "block_sparse_moe.gate", "experts": "block_sparse_moe.experts",
+              "ffn_gate_exps": "w1", "ffn_up_exps": "w3", "ffn_down_exps": "w2"},
+}
+
+
+def qwen3moe(name, n_head, n_head_kv, n_expert, arch="qwen3moe"):
     """(sources, transform, extra) of a qwen3moe GGUF tensor, as convert_hf_to_gguf.py's Qwen3MoeModel (a
     Qwen2MoeModel) maps it: `ffn_{gate,up,down}_exps` stack the n_expert HF tensors
     `mlp.experts.{e}.{gate,up,down}_proj` along a new axis 0 (expert e's rows at index e), `ffn_gate_inp` is the
-    router `mlp.gate`; everything else as qwen3's (llama_like: no row permutation, NEOX RoPE)."""
+    router `mlp.gate`; everything else as qwen3's (llama_like: no row permutation, NEOX RoPE). With arch "llama"
+    (a Mixtral GGUF: LlamaModel.modify_tensors) the same with Mixtral's names (MOE_NAMES: `block_sparse_moe.gate`,
+    `block_sparse_moe.experts.{e}.w1` / `w3` / `w2` for gate / up / down), and llama's attn_q / attn_k row
+    permutation."""
+    names = MOE_NAMES[arch]
     parts = name.split(".")
     if len(parts) == 4 and parts[0] == "blk":
         _, layer, part, suffix = parts
-        experts = {"ffn_gate_exps": "gate_proj", "ffn_up_exps": "up_proj", "ffn_down_exps": "down_proj"}
-        if part in experts:
-            return ([f"model.layers.{layer}.mlp.experts.{e}.{experts[part]}.{suffix}" for e in range(n_expert)],
+        if part in ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"):
+            return ([f"model.layers.{layer}.{names['experts']}.{e}.{names[part]}.{suffix}" for e in range(n_expert)],
                     "stack", {})
         if part == "ffn_gate_inp":
-            return [f"model.layers.{layer}.mlp.gate.{suffix}"], "identity", {}
-    return llama_like(name, "qwen3moe", n_head, n_head_kv)
+            return [f"model.layers.{layer}.{names['router']}.{suffix}"], "identity", {}
+    return llama_like(name, arch, n_head, n_head_kv)
 
 
 def gemma3(name):
@@ -279,10 +295,11 @@ def make(shared, name, stem):
             if t["type"] != "F32":
                 raise RebuildError(f"{label}: inline tensor {t['name']} is {t['type']}, only F32 is supported")
             sources, transform, extra = [], "inline", {"data": body.hex()}
+        elif arch == "qwen3moe" or (arch == "llama" and f"{arch}.expert_count" in h.metadata):
+            sources, transform, extra = qwen3moe(t["name"], n_head, n_head_kv, h.metadata[f"{arch}.expert_count"],
+                                                 arch)
         elif arch in ("llama", "smollm3", "qwen2", "qwen3"):
             sources, transform, extra = llama_like(t["name"], arch, n_head, n_head_kv)
-        elif arch == "qwen3moe":
-            sources, transform, extra = qwen3moe(t["name"], n_head, n_head_kv, h.metadata[f"{arch}.expert_count"])
         elif arch in ("gemma2", "gemma3"):
             sources, transform, extra = gemma3(t["name"])
         elif arch == "phi3":

@@ -234,7 +234,7 @@ def add_tensors_and_general(writer, model_arch, general_name, c, weights, tensor
 
 def add_text_model(writer, model_arch, general_name, c, weights, tensor=None):
     """add_tensors_and_general, then TextModel.set_gguf_parameters' keys up to general.file_type (linear
-    rope_scaling, rope_local_base_freq, num_experts and num_experts_per_tok where `c` has them). Returns the GGUF
+    rope_scaling, rope_local_base_freq, the expert count and num_experts_per_tok where `c` has them). Returns the GGUF
     tensor names in order and the parameter count."""
     names, total = add_tensors_and_general(writer, model_arch, general_name, c, weights, tensor)
     writer.add_block_count(c["num_hidden_layers"])
@@ -254,11 +254,13 @@ def add_text_model(writer, model_arch, general_name, c, weights, tensor=None):
     if "rope_local_base_freq" in c:
         writer.add_rope_freq_base_swa(c["rope_local_base_freq"])
     writer.add_layer_norm_rms_eps(c["rms_norm_eps"])
-    # MoE configs (scripts/make-qwen3moe-fixture.py): find_hparam(["num_local_experts", "num_experts", ...]) and
-    # (["num_experts_per_tok", ...]).
-    if "num_experts" in c:
-        writer.add_expert_count(c["num_experts"])
-    if "num_experts_per_tok" in c:
+    # MoE configs (scripts/make-qwen3moe-fixture.py's num_experts, scripts/make-mixtral-fixture.py's
+    # num_local_experts): find_hparam(["num_local_experts", "num_experts", "n_routed_experts"]) and
+    # (["num_experts_per_tok", ...]): the first key present, written unless its value is None.
+    n_experts = next((c[k] for k in ("num_local_experts", "num_experts", "n_routed_experts") if k in c), None)
+    if n_experts is not None:
+        writer.add_expert_count(n_experts)
+    if c.get("num_experts_per_tok") is not None:
         writer.add_expert_used_count(c["num_experts_per_tok"])
     if "head_dim" in c:
         writer.add_key_length(c["head_dim"])

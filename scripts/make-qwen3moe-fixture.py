@@ -14,7 +14,9 @@ scripts/make-qwen3-fixture.py's (random weights, config writer, the converter's 
 keys, the tensor check, ref.json parts), scripts/make-rope-scaling-fixtures.py's (GGUF file writer, harness driver
 and check, the float64 Llama/Qwen3 pass with its `ffn` hook, GGUF summary, JSON and file-map writers, command line,
 tool versions), scripts/make-gguf-skeletons.py's `make` and scripts/rebuild-gguf-fixtures.py's atomic writer,
-hashes and Q8_0 quantizer.
+hashes and Q8_0 quantizer. scripts/make-mixtral-fixture.py imports this script in turn and runs its MoE helpers
+(weights, expert stacking, GGUF and Q8_0 checks, the float64 MoE pass, routing statistics, seed search) with
+Mixtral's names (their `layout` argument; QWEN3MOE_LAYOUT by default).
 
 Qwen3-MoE (transformers' Qwen3MoeForCausalLM, model_type qwen3_moe; llama.cpp's qwen3moe) is Qwen3's graph
 (q_norm / k_norm before rotate-half RoPE, GQA, no biases) whose every feed-forward block is a sparse mixture of
@@ -218,6 +220,19 @@ NONORM_CONFIG = dict(CONFIG, norm_topk_prob=False)
 LAYER_TENSORS = ["attn_norm", "ffn_down_exps", "ffn_gate_exps", "ffn_up_exps", "ffn_gate_inp", "ffn_norm",
                  "attn_k_norm", "attn_k", "attn_output", "attn_q_norm", "attn_q", "attn_v"]
 EXPERT_PROJECTIONS = ["down_proj", "gate_proj", "up_proj"]   # Qwen2MoeModel.modify_tensors' merge order
+# Where a sparse MoE model keeps its router and experts (Hugging Face names after `model.layers.{i}.`), which config
+# keys give the expert count and an expert's width, the converter's stacking order, and whether the attention has
+# q_norm / k_norm. The helpers below take it as `layout` (default Qwen3-MoE's); scripts/make-mixtral-fixture.py
+# passes Mixtral's (block_sparse_moe.gate, block_sparse_moe.experts.{e}.w1 / w3 / w2, num_local_experts).
+QWEN3MOE_LAYOUT = {
+    "router": "mlp.gate",                 # [experts, hidden], no bias
+    "experts": "mlp.experts",             # {experts}.{e}.{gate,up,down}.weight
+    "gate": "gate_proj", "up": "up_proj", "down": "down_proj",   # silu(gate x) * up x, then down
+    "merge_order": EXPERT_PROJECTIONS,    # the order the converter stacks and writes them in
+    "n_experts": "num_experts",           # config key: the expert count
+    "width": "moe_intermediate_size",     # config key: an expert's intermediate width
+    "qk_norm": True,                      # q_norm / k_norm before RoPE
+}
 
 
 def say(text):
@@ -230,55 +245,60 @@ def rel(path):
 
 # --- the model ------------------------------------------------------------------------------------------------
 
-def hf_shapes(c):
+def hf_shapes(c, layout=QWEN3MOE_LAYOUT):
     """{Hugging Face tensor name: numpy shape} of Qwen3MoeForCausalLM with every layer sparse: Qwen3's attention
     (qwen3.hf_shapes without its dense MLP), an lm_head, per layer the router mlp.gate [experts, hidden] and the
-    experts' gate_proj / up_proj [moe_intermediate, hidden] and down_proj [hidden, moe_intermediate]."""
-    h, f, n_experts = c["hidden_size"], c["moe_intermediate_size"], c["num_experts"]
-    assert c["decoder_sparse_step"] == 1 and not c["mlp_only_layers"], "every layer must be sparse"
-    shapes = {k: v for k, v in qwen3.hf_shapes(c).items() if ".mlp." not in k}
+    experts' gate_proj / up_proj [moe_intermediate, hidden] and down_proj [hidden, moe_intermediate]. Another
+    `layout` (QWEN3MOE_LAYOUT's keys) gives its names, config keys and attention (Mixtral: no q_norm / k_norm)."""
+    h, f, n_experts = c["hidden_size"], c[layout["width"]], c[layout["n_experts"]]
+    assert c.get("decoder_sparse_step", 1) == 1 and not c.get("mlp_only_layers"), "every layer must be sparse"
+    shapes = {k: v for k, v in qwen3.hf_shapes(c, qk_norm=layout["qk_norm"]).items() if ".mlp." not in k}
     shapes["lm_head.weight"] = (c["vocab_size"], h)
     for layer in range(c["num_hidden_layers"]):
-        p = f"model.layers.{layer}.mlp."
-        shapes[p + "gate.weight"] = (n_experts, h)
+        p = f"model.layers.{layer}."
+        shapes[p + layout["router"] + ".weight"] = (n_experts, h)
         for e in range(n_experts):
-            shapes.update({p + f"experts.{e}.gate_proj.weight": (f, h), p + f"experts.{e}.up_proj.weight": (f, h),
-                           p + f"experts.{e}.down_proj.weight": (h, f)})
+            q = f"{p}{layout['experts']}.{e}."
+            shapes.update({q + layout["gate"] + ".weight": (f, h), q + layout["up"] + ".weight": (f, h),
+                           q + layout["down"] + ".weight": (h, f)})
     return shapes
 
 
-def random_weights(c, seed=SEED):
-    """qwen3.random_weights of hf_shapes(c) (one standard_normal draw per tensor in sorted name order from
+def random_weights(c, seed=SEED, layout=QWEN3MOE_LAYOUT):
+    """qwen3.random_weights of hf_shapes(c, layout) (one standard_normal draw per tensor in sorted name order from
     default_rng(seed); matrices MATRIX_SCALE x that, norms 1 + NORM_SCALE x that), then embed_tokens x 4 and every
-    mlp.gate x 8 in float32 (powers of two: exactly float32(EMBED_SCALE / ROUTER_SCALE x the draw))."""
-    weights = qwen3.random_weights(c, seed, MATRIX_SCALE, NORM_SCALE, shapes=hf_shapes(c))
+    router (mlp.gate) x 8 in float32 (powers of two: exactly float32(EMBED_SCALE / ROUTER_SCALE x the draw))."""
+    weights = qwen3.random_weights(c, seed, MATRIX_SCALE, NORM_SCALE, shapes=hf_shapes(c, layout))
     embed, router = np.float32(EMBED_SCALE / MATRIX_SCALE), np.float32(ROUTER_SCALE / MATRIX_SCALE)
     assert (embed, router) == (4, 8)
-    return {k: w * embed if k == "model.embed_tokens.weight" else w * router if k.endswith(".mlp.gate.weight") else w
+    router_suffix = f".{layout['router']}.weight"
+    return {k: w * embed if k == "model.embed_tokens.weight" else w * router if k.endswith(router_suffix) else w
             for k, w in weights.items()}
 
 
-def converter_tensors(c, weights):
+def converter_tensors(c, weights, layout=QWEN3MOE_LAYOUT):
     """The tensors convert_hf_to_gguf.py's Qwen2MoeModel.modify_tensors hands on, keyed so that their sorted order is
     the converter's: each layer's mlp.experts.{e}.{proj}.weight (e = 0 .. n - 1) stacked along a new axis 0 into
     `model.layers.{i}.mlp.experts.{proj}.weight` (gguf-py maps it to ffn_{down,gate,up}_exps), the rest as is. A
-    config without num_experts gives `weights` unchanged."""
-    n_experts = c.get("num_experts", 0)
-    out = {k: w for k, w in weights.items() if ".mlp.experts." not in k}
+    config without num_experts gives `weights` unchanged. Another `layout`: its expert names, count key and stacking
+    order (Mixtral: LlamaModel.modify_tensors' block_sparse_moe.experts.{w1,w2,w3})."""
+    n_experts = c.get(layout["n_experts"], 0)
+    out = {k: w for k, w in weights.items() if f".{layout['experts']}." not in k}
     for layer in range(c["num_hidden_layers"] if n_experts else 0):
-        p = f"model.layers.{layer}.mlp.experts."
-        for proj in EXPERT_PROJECTIONS:
+        p = f"model.layers.{layer}.{layout['experts']}."
+        for proj in layout["merge_order"]:
             out[f"{p}{proj}.weight"] = np.stack([weights[f"{p}{e}.{proj}.weight"] for e in range(n_experts)])
     assert sum(w.size for w in out.values()) == sum(w.size for w in weights.values())
     return out
 
 
-def expert_sources(c):
+def expert_sources(c, layout=QWEN3MOE_LAYOUT):
     """{GGUF expert tensor name: its HF sources, in stacking order} (ref.json's record)."""
-    gguf_part = {"down_proj": "ffn_down_exps", "gate_proj": "ffn_gate_exps", "up_proj": "ffn_up_exps"}
-    return {f"blk.{i}.{gguf_part[proj]}.weight": f"model.layers.{i}.mlp.experts.{{0..{c['num_experts'] - 1}}}."
-                                                 f"{proj}.weight, stacked (expert e at index e)"
-            for i in range(c["num_hidden_layers"]) for proj in EXPERT_PROJECTIONS}
+    gguf_part = {layout["down"]: "ffn_down_exps", layout["gate"]: "ffn_gate_exps", layout["up"]: "ffn_up_exps"}
+    return {f"blk.{i}.{gguf_part[proj]}.weight": f"model.layers.{i}.{layout['experts']}."
+                                                 f"{{0..{c[layout['n_experts']] - 1}}}.{proj}.weight, stacked "
+                                                 f"(expert e at index e)"
+            for i in range(c["num_hidden_layers"]) for proj in layout["merge_order"]}
 
 
 # --- GGUF -----------------------------------------------------------------------------------------------------
@@ -331,12 +351,15 @@ def expected_gguf_names(c):
     return ["output.weight"] + qwen3.expected_gguf_names(c, LAYER_TENSORS)
 
 
-def check_gguf(path, c, weights, names, tokenizer_gguf):
-    """Read f32.gguf back with GGUFReader: metadata (order and values as expected_metadata gives them, then
-    tiny-qwen2/f32.gguf's tokenizer.* keys in its order with its types and values), tensor names, types, shapes and
-    data (the experts stacked)."""
+def check_gguf(path, c, weights, names, tokenizer_gguf, want=None, gguf_names=None, layout=QWEN3MOE_LAYOUT,
+               tensor=None):
+    """Read f32.gguf back with GGUFReader: metadata (order and values as `want`, default expected_metadata(c), gives
+    them, then tokenizer_gguf's (tiny-qwen2/f32.gguf's) tokenizer.* keys in its order with its types and values),
+    tensor names (`gguf_names`, default expected_gguf_names(c)), types, shapes and data (the experts stacked as
+    `layout` says; `tensor(hf_name, w)`, when given, is the data the converter makes of the HF tensor w: Mixtral's
+    permuted Q/K rows)."""
     kv, tensors = rope.gguf_summary(path)
-    want = expected_metadata(c)
+    want = expected_metadata(c) if want is None else want
     non_tok = [k for k in kv if not k.startswith("tokenizer.")]
     assert non_tok == list(want), non_tok
     for key, value in want.items():
@@ -346,11 +369,11 @@ def check_gguf(path, c, weights, names, tokenizer_gguf):
     tok_keys = [k for k in tok_kv if k.startswith("tokenizer.")]
     assert list(kv)[len(non_tok):] == tok_keys, "tokenizer keys out of order"
     for key in tok_keys:
-        assert kv[key] == tok_kv[key], f"{key} differs from tiny-qwen2/f32.gguf's"
-    merged = converter_tensors(c, weights)
-    qwen3.check_tensors(tensors, names, expected_gguf_names(c), merged)
+        assert kv[key] == tok_kv[key], f"{key} differs from {rel(tokenizer_gguf)}'s"
+    merged = converter_tensors(c, weights, layout)
+    qwen3.check_tensors(tensors, names, expected_gguf_names(c) if gguf_names is None else gguf_names, merged, tensor)
     shapes = {n: s for n, _, s, _ in tensors}
-    n_experts, f, h = c["num_experts"], c["moe_intermediate_size"], c["hidden_size"]
+    n_experts, f, h = c[layout["n_experts"]], c[layout["width"]], c["hidden_size"]
     for i in range(c["num_hidden_layers"]):
         assert shapes[f"blk.{i}.ffn_gate_exps.weight"] == shapes[f"blk.{i}.ffn_up_exps.weight"] == [h, f, n_experts]
         assert shapes[f"blk.{i}.ffn_down_exps.weight"] == [f, h, n_experts]
@@ -382,12 +405,13 @@ def quantize_order(names):
     return sorted(names, key=key)
 
 
-def check_quantized(path, f32_kv, f32_tensors, c, weights):
+def check_quantized(path, f32_kv, f32_tensors, c, weights, layout=QWEN3MOE_LAYOUT, tensor=None):
     """Read q8_0.gguf back: f32.gguf's metadata with its values, in its order but for general.quantization_version
     and general.file_type, which come last (llama-quantize sets them anew), file_type 7 (MOSTLY_Q8_0); f32.gguf's
     tensors with their shapes in llama_model_loader's weights_map order (quantize_order), the norms and routers F32
-    with f32.gguf's bytes, every other tensor Q8_0 with exactly rebuild.to_q8_0's bytes of its float32 data.
-    Returns (metadata, tensors, the type counts)."""
+    with f32.gguf's bytes, every other tensor Q8_0 with exactly rebuild.to_q8_0's bytes of its float32 data (as
+    f32.gguf holds it: `tensor(hf_name, w)` when given, as for check_gguf). Returns (metadata, tensors, the type
+    counts)."""
     kv, tensors = rope.gguf_summary(path)
     moved = ["general.quantization_version", "general.file_type"]
     assert list(kv) == [k for k in f32_kv if k not in moved] + moved, list(kv)
@@ -396,7 +420,7 @@ def check_quantized(path, f32_kv, f32_tensors, c, weights):
         if key == "general.file_type":
             want = (want[0], int(gguf.LlamaFileType.MOSTLY_Q8_0))
         assert kv[key] == want, f"{key} = {kv[key]}, expected {want}"
-    merged = converter_tensors(c, weights)
+    merged = converter_tensors(c, weights, layout)
     sources = dict(zip([t[0] for t in f32_tensors], sorted(merged)))
     by_name = {t[0]: t for t in f32_tensors}
     assert [t[0] for t in tensors] == quantize_order(by_name), [t[0] for t in tensors]
@@ -406,26 +430,28 @@ def check_quantized(path, f32_kv, f32_tensors, c, weights):
         assert shape == f_shape, (name, shape, f_shape)
         float_kept = len(shape) == 1 or ".ffn_gate_inp." in name
         assert kind == ("F32" if float_kept else QUANT_TYPE), (name, kind)
-        want = f_digest if float_kept else rebuild.sha256_bytes(rebuild.to_q8_0(merged[sources[name]]).tobytes())
+        data = merged[sources[name]] if tensor is None else tensor(sources[name], merged[sources[name]])
+        want = f_digest if float_kept else rebuild.sha256_bytes(rebuild.to_q8_0(data).tobytes())
         assert digest == want, f"{name}: llama-quantize's bytes differ from rebuild.to_q8_0's"
         counts[kind] = counts.get(kind, 0) + 1
     return kv, tensors, counts
 
 
-def dequantized_weights(path, c, f32_tensors, weights):
+def dequantized_weights(path, c, f32_tensors, weights, layout=QWEN3MOE_LAYOUT, untensor=None):
     """HF-named float32 weights from q8_0.gguf: every tensor dequantized by gguf-py, the stacked experts split
-    again (the inverse of converter_tensors)."""
-    merged_names = dict(zip([t[0] for t in f32_tensors], sorted(converter_tensors(c, weights))))
+    again (the inverse of converter_tensors), and `untensor(hf_name, w)`, when given, applied to the others (the
+    inverse of check_gguf's `tensor`: Mixtral's Q/K rows permuted back)."""
+    merged_names = dict(zip([t[0] for t in f32_tensors], sorted(converter_tensors(c, weights, layout))))
     out = {}
     for t in GGUFReader(path).tensors:
         w = gguf.quants.dequantize(t.data, t.tensor_type).reshape([int(d) for d in reversed(t.shape)])
         hf = merged_names[t.name]
-        if ".mlp.experts." in hf:
+        if f".{layout['experts']}." in hf:
             prefix, proj, _ = hf.rsplit(".", 2)
-            for e in range(c["num_experts"]):
+            for e in range(c[layout["n_experts"]]):
                 out[f"{prefix}.{e}.{proj}.weight"] = np.asarray(w[e], dtype=np.float32)
         else:
-            out[hf] = np.asarray(w, dtype=np.float32)
+            out[hf] = np.asarray(w if untensor is None else untensor(hf, w), dtype=np.float32)
     assert sorted(out) == sorted(weights) and all(out[k].shape == weights[k].shape for k in weights)
     return out
 
@@ -433,7 +459,7 @@ def dequantized_weights(path, c, f32_tensors, weights):
 # --- the independent float64 forward pass ---------------------------------------------------------------------
 
 def moe_ffn(w, c, routing=None, norm_topk_prob=None, top_k=None, swap_gate_up=False, expert_order=None,
-            softmax_after_topk=False):
+            softmax_after_topk=False, layout=QWEN3MOE_LAYOUT):
     """rope.numpy_llama's `ffn` hook: Qwen3MoeSparseMoeBlock in float64, transformers' math. For x [T, hidden]:
     router logits = x @ mlp.gate.weight.T [T, experts]; probabilities = softmax over the experts; the top_k
     (default num_experts_per_tok) largest, by probability descending; their probabilities, divided by their sum
@@ -441,15 +467,17 @@ def moe_ffn(w, c, routing=None, norm_topk_prob=None, top_k=None, swap_gate_up=Fa
     down_proj(silu(gate_proj(x)) * up_proj(x)), summed. `routing`, a list, gets per layer {logits, probs, top,
     weights}. The other keywords are what a runtime that got a feature wrong would compute: gate and up swapped,
     `expert_order` (expert e computed with expert expert_order[e]'s weights, the routing unchanged), and
-    softmax_after_topk (Mixtral's order: the weights are a softmax over the k largest logits only)."""
-    n_experts = c["num_experts"]
+    softmax_after_topk (the weights a softmax over the k largest logits only). `layout` names the router, the
+    experts and the config keys (Mixtral's MixtralSparseMoeBlock is the same computation; its config has no
+    norm_topk_prob and it always normalizes: the default when the key is missing)."""
+    n_experts = c[layout["n_experts"]]
     k = c["num_experts_per_tok"] if top_k is None else top_k
-    normalize = c["norm_topk_prob"] if norm_topk_prob is None else norm_topk_prob
+    normalize = c.get("norm_topk_prob", True) if norm_topk_prob is None else norm_topk_prob
     order = list(range(n_experts)) if expert_order is None else list(expert_order)
 
     def ffn(layer, x):
-        p = f"model.layers.{layer}.mlp."
-        logits = x @ w[p + "gate.weight"].T
+        p = f"model.layers.{layer}."
+        logits = x @ w[p + layout["router"] + ".weight"].T
         probs = np.exp(logits - logits.max(-1, keepdims=True))
         probs /= probs.sum(-1, keepdims=True)
         top = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
@@ -466,12 +494,13 @@ def moe_ffn(w, c, routing=None, norm_topk_prob=None, top_k=None, swap_gate_up=Fa
             rows, slot = np.nonzero(top == e)
             if rows.size == 0:
                 continue
-            q = f"{p}experts.{order[e]}."
+            q = f"{p}{layout['experts']}.{order[e]}."
             xe = x[rows]
-            gate, up = xe @ w[q + "gate_proj.weight"].T, xe @ w[q + "up_proj.weight"].T
+            gate, up = xe @ w[q + layout["gate"] + ".weight"].T, xe @ w[q + layout["up"] + ".weight"].T
             if swap_gate_up:
                 gate, up = up, gate
-            out[rows] += weight[rows, slot, None] * ((gate / (1 + np.exp(-gate)) * up) @ w[q + "down_proj.weight"].T)
+            down = w[q + layout["down"] + ".weight"]
+            out[rows] += weight[rows, slot, None] * ((gate / (1 + np.exp(-gate)) * up) @ down.T)
         if routing is not None:
             routing.append({"logits": logits, "probs": probs, "top": top, "weights": weight})
         return out
@@ -483,16 +512,17 @@ def numpy_qwen3moe(w, c, ids, **moe):
     """(logits [T, vocab], hidden_last [T, hidden], routing per layer) of Qwen3MoeForCausalLM in float64:
     rope.numpy_llama's Qwen3 path (RMSNorm x w, eps 1e-6; q_proj / k_proj / v_proj, per-head RMSNorm q_norm / k_norm
     before rotate-half RoPE with inv_freq = theta^(-arange(0, d, 2) / d); scores x d^-0.5, causal, GQA; o_proj;
-    final norm; lm_head, untied) with moe_ffn(**moe) as every layer's feed-forward block."""
+    final norm; lm_head, untied) with moe_ffn(**moe) as every layer's feed-forward block (without q_norm / k_norm
+    weights, as Mixtral's, Llama's attention: rope.numpy_llama skips them)."""
     routing = []
     logits, hidden = rope.numpy_llama(w, c, ids, ffn=moe_ffn(w, c, routing, **moe))
     return logits, hidden, routing
 
 
-def routing_stats(routing, c):
+def routing_stats(routing, c, layout=QWEN3MOE_LAYOUT):
     """Per layer: the smallest gap between the k-th and (k+1)-th largest router logits (and where), the smallest
     top-1 gap, how often each expert was chosen, the mean / min / max softmax mass of the chosen experts."""
-    k, n_experts = c["num_experts_per_tok"], c["num_experts"]
+    k, n_experts = c["num_experts_per_tok"], c[layout["n_experts"]]
     layers = []
     for r in routing:
         s = -np.sort(-r["logits"], axis=-1)
@@ -514,19 +544,21 @@ def meets_criteria(stats):
     return all(s["min_topk_gap"] >= MIN_ROUTER_MARGIN and s["min_expert_count"] >= 1 for s in stats)
 
 
-def seed_search(ids):
-    """Every seed below SEED must miss ROUTING_CRITERIA (the float64 passes of both configs on `ids` with
-    random_weights(config, seed)), SEED must meet them; the script exits otherwise. Returns ref.json's record."""
+def seed_search(ids, configs=None, first=SEED, layout=QWEN3MOE_LAYOUT, prog=PROG):
+    """Every seed below `first` (default SEED) must miss ROUTING_CRITERIA (the float64 passes of `configs`, default
+    this script's two, on `ids` with random_weights(configs[0], seed, layout)), `first` must meet them; the script
+    `prog` exits otherwise. Returns ref.json's record."""
+    configs = (CONFIG, NONORM_CONFIG) if configs is None else configs
     missed_gap = missed_coverage = 0
-    for seed in range(SEED + 1):
-        w = {k: v.astype(np.float64) for k, v in random_weights(CONFIG, seed).items()}
-        stats = [routing_stats(numpy_qwen3moe(w, c, ids)[2], CONFIG) for c in (CONFIG, NONORM_CONFIG)]
-        if meets_criteria(stats) != (seed == SEED):
-            sys.exit(f"{PROG}: seed {seed} {'meets' if seed < SEED else 'misses'} the routing criteria; SEED "
-                     f"{SEED} is not the first seed that meets them")
-        missed_gap += seed < SEED and min(x["min_topk_gap"] for x in stats) < MIN_ROUTER_MARGIN
-        missed_coverage += seed < SEED and min(x["min_expert_count"] for x in stats) < 1
-    return {"seeds_checked": list(range(SEED + 1)), "first_meeting_criteria": SEED,
+    for seed in range(first + 1):
+        w = {k: v.astype(np.float64) for k, v in random_weights(configs[0], seed, layout).items()}
+        stats = [routing_stats(numpy_qwen3moe(w, c, ids, layout=layout)[2], c, layout) for c in configs]
+        if meets_criteria(stats) != (seed == first):
+            sys.exit(f"{prog}: seed {seed} {'meets' if seed < first else 'misses'} the routing criteria; SEED "
+                     f"{first} is not the first seed that meets them")
+        missed_gap += seed < first and min(x["min_topk_gap"] for x in stats) < MIN_ROUTER_MARGIN
+        missed_coverage += seed < first and min(x["min_expert_count"] for x in stats) < 1
+    return {"seeds_checked": list(range(first + 1)), "first_meeting_criteria": first,
             "seeds_below_with_a_gap_below_the_margin": int(missed_gap),
             "seeds_below_with_an_unused_expert": int(missed_coverage)}
 

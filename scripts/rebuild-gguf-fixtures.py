@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rebuild the GGUF fixtures (float, and one Q8_0) that the repository does not commit, byte for byte.
+"""Rebuild the GGUF fixtures (float, and two Q8_0) that the repository does not commit, byte for byte.
 
 llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (about 27 MB together),
 `scripts/make-rope-scaling-fixtures.py` wrote two more from tiny-llama's f32.gguf with gguf-py's GGUFWriter
@@ -9,7 +9,8 @@ llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (ab
 tiny-gemma2's f32.gguf (0.8 MB), `scripts/make-phi3-fixture.py` tiny-phi3's two (0.64 MB each) and
 `scripts/make-smollm3-fixture.py` tiny-smollm3's f32.gguf (0.7 MB) the same way; and
 `scripts/make-qwen3moe-fixture.py` wrote tiny-qwen3moe's f32.gguf (1.27 MB) the same way and its q8_0.gguf
-(0.36 MB) with llama.cpp's `llama-quantize` from that f32.gguf:
+(0.36 MB) with llama.cpp's `llama-quantize` from that f32.gguf, and `scripts/make-mixtral-fixture.py` tiny-mixtral's
+two likewise (1.27 MB and 0.36 MB):
 
     Tests/Fixtures/models/tiny-llama/{f32,f16,bf16}.gguf
     Tests/Fixtures/models/tiny-llama-bpe/f32.gguf
@@ -22,6 +23,7 @@ tiny-gemma2's f32.gguf (0.8 MB), `scripts/make-phi3-fixture.py` tiny-phi3's two 
     Tests/Fixtures/models/tiny-phi3/{f32,longrope}.gguf
     Tests/Fixtures/models/tiny-smollm3/f32.gguf
     Tests/Fixtures/models/tiny-qwen3moe/{f32,q8_0}.gguf
+    Tests/Fixtures/models/tiny-mixtral/{f32,q8_0}.gguf
 
 Their tensor data are a deterministic function of the committed `hf/model.safetensors`, so the repository keeps
 only a small *skeleton* of each (`Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton`, written by
@@ -136,6 +138,8 @@ FIXTURES = [
     ("tiny-smollm3", "f32"),
     ("tiny-qwen3moe", "f32"),
     ("tiny-qwen3moe", "q8_0"),
+    ("tiny-mixtral", "f32"),
+    ("tiny-mixtral", "q8_0"),
 ]
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DEFAULT_MODELS = os.path.join(REPO, "Tests", "Fixtures", "models")

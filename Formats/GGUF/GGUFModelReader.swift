@@ -52,7 +52,7 @@ enum GGUFModelReader {
             slidingWindow: sliding, attentionScale: gemma?.attentionScale, finalLogitSoftcap: gemma?.finalSoftcap,
             attentionLogitSoftcap: gemma?.attentionSoftcap,
             layersWithoutRoPE: architecture == .smollm3 ? smolLM3LayersWithoutRoPE(layers: layers) : nil,
-            mixtureOfExperts: architecture == .qwen3moe ? try mixtureOfExperts(keys, feedForwardLength: feedForward) : nil)
+            mixtureOfExperts: try mixtureOfExperts(architecture, keys, feedForwardLength: feedForward))
         try hp.validate(source: path)
 
         var tensors = TensorStore()
@@ -93,16 +93,19 @@ enum GGUFModelReader {
                                       tokenizer: try GGUFTokenizerMetadata.read(file), metadata: metadata, source: path)
     }
 
-    /// A qwen3moe GGUF's experts as llama.cpp reads them: `expert_count`, `expert_used_count`, and
-    /// `expert_feed_forward_length` (else the FFN length over the experts used); the kept weights are always divided by
-    /// their sum (llama.cpp's qwen3moe has no key for it).
-    static func mixtureOfExperts(_ keys: MetadataReader, feedForwardLength: Int) throws -> MixtureOfExperts {
+    /// A GGUF's experts as llama.cpp reads them: `expert_count` and `expert_used_count` (required by qwen3moe; a llama
+    /// GGUF has experts, as Mixtral's, only with a positive `expert_count`), each expert `expert_feed_forward_length`
+    /// wide for qwen3moe (else the FFN length over the experts used) and `feed_forward_length` wide for llama; the kept
+    /// weights are always divided by their sum (neither has a key for it). Nil for a model without experts.
+    static func mixtureOfExperts(_ architecture: Architecture, _ keys: MetadataReader, feedForwardLength: Int) throws -> MixtureOfExperts? {
+        let declared = try keys.int("expert_count", default: 0)
+        guard architecture == .qwen3moe || (architecture == .llama && declared != 0) else { return nil }
         let count = try keys.int("expert_count"), used = try keys.int("expert_used_count")
         guard count > 0, used > 0, used <= count else {
             throw GGUFError.invalidValue(path: keys.file.path, key: "\(keys.prefix).expert_used_count", reason: "\(used) experts used of \(count); both must be positive and the first at most the second")
         }
-        return MixtureOfExperts(expertCount: count, expertsPerToken: used,
-                                expertWidth: try keys.int("expert_feed_forward_length", default: feedForwardLength / used), normalizesWeights: true)
+        let width = architecture == .llama ? feedForwardLength : try keys.int("expert_feed_forward_length", default: feedForwardLength / used)
+        return MixtureOfExperts(expertCount: count, expertsPerToken: used, expertWidth: width, normalizesWeights: true)
     }
 
     /// The layers of a smollm3 GGUF that use no RoPE: every fourth, as llama.cpp fixes it (it has no key for them).

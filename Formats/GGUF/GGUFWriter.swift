@@ -2,7 +2,7 @@ import Foundation
 import SieveCore
 
 /// Writes a `ModelGraph` as a GGUF v3 file that llama.cpp loads: llama.cpp tensor names and metadata keys for
-/// llama, qwen2, qwen3, qwen3moe, smollm3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
+/// llama (Mixtral's experts included), qwen2, qwen3, qwen3moe, smollm3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
 ///
 /// The file is written atomically (temporary file, then rename) and streamed: the header is computed from the
 /// tensors' shapes and target types alone, then each tensor is converted, written and released in turn, so peak
@@ -106,10 +106,17 @@ public enum GGUFWriter {
         if graph.lmHead?.projection.bias != nil {
             throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(graph.architecture.rawValue) has no LM head bias")
         }
-        if let moe = hp.mixtureOfExperts, graph.architecture != .qwen3moe || !moe.normalizesWeights {
-            throw GGUFError.cannotWrite(path: path, reason: graph.architecture == .qwen3moe
-                ? "llama.cpp's qwen3moe always divides the chosen experts' weights by their sum and has no key to say otherwise, but the model does not (norm_topk_prob false)"
-                : "the model has a mixture of experts, which Sieve writes only for llama.cpp's qwen3moe")
+        if let moe = hp.mixtureOfExperts {
+            let arch = graph.architecture.rawValue
+            guard graph.architecture == .qwen3moe || graph.architecture == .llama else {
+                throw GGUFError.cannotWrite(path: path, reason: "the model has a mixture of experts, which Sieve writes only for llama.cpp's qwen3moe and llama (Mixtral)")
+            }
+            guard moe.normalizesWeights else {
+                throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(arch) always divides the chosen experts' weights by their sum and has no key to say otherwise, but the model does not (norm_topk_prob false)")
+            }
+            guard graph.architecture != .llama || moe.expertWidth == hp.intermediateSize else {
+                throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's llama reads the experts' width (\(moe.expertWidth)) from feed_forward_length, but the model's FFN length is \(hp.intermediateSize)")
+            }
         }
     }
 
@@ -296,7 +303,9 @@ public enum GGUFWriter {
             }
         }
         m.append(("general.file_type", u32(fileType(graph, entries: entries))))
-        if let moe = hp.mixtureOfExperts { m.append(("\(arch).expert_feed_forward_length", u32(moe.expertWidth))) }
+        if let moe = hp.mixtureOfExperts, graph.architecture == .qwen3moe {
+            m.append(("\(arch).expert_feed_forward_length", u32(moe.expertWidth)))
+        }
         if graph.architecture == .llama || graph.architecture == .smollm3 {
             m.append(("\(arch).vocab_size", u32(hp.vocabSize)))
             m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))

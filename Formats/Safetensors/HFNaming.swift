@@ -87,7 +87,8 @@ struct HFNaming {
     /// Full names (with or without a body prefix) dropped on read.
     let ignored: [NamePattern]
 
-    init(_ architecture: Architecture) {
+    /// The naming of `architecture`; `mixtureOfExperts`: a Llama whose FFNs are experts (Mixtral).
+    init(_ architecture: Architecture, mixtureOfExperts: Bool = false) {
         self.architecture = architecture
         switch architecture {
         case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe:
@@ -112,9 +113,16 @@ struct HFNaming {
                            HFNameRule("layers.{i}.mlp.experts.{e}.gate_proj", "blocks.{i}.ffn.gate_exps", transform: .expertSlice),
                            HFNameRule("layers.{i}.mlp.experts.{e}.up_proj", "blocks.{i}.ffn.up_exps", transform: .expertSlice),
                            HFNameRule("layers.{i}.mlp.experts.{e}.down_proj", "blocks.{i}.ffn.down_exps", transform: .expertSlice)]
+            // Mixtral's experts: w1 the gate, w3 the up and w2 the down projection.
+            let mixtralExperts = [HFNameRule("layers.{i}.block_sparse_moe.gate", "blocks.{i}.ffn.router"),
+                                  HFNameRule("layers.{i}.block_sparse_moe.experts.{e}.w1", "blocks.{i}.ffn.gate_exps", transform: .expertSlice),
+                                  HFNameRule("layers.{i}.block_sparse_moe.experts.{e}.w3", "blocks.{i}.ffn.up_exps", transform: .expertSlice),
+                                  HFNameRule("layers.{i}.block_sparse_moe.experts.{e}.w2", "blocks.{i}.ffn.down_exps", transform: .expertSlice)]
+            let attention = common.filter { !$0.hf.components.contains("mlp") }
             switch architecture {
             case .qwen3: rules = common + headNorms
-            case .qwen3moe: rules = common.filter { !$0.hf.components.contains("mlp") } + headNorms + experts
+            case .qwen3moe: rules = attention + headNorms + experts
+            case .llama where mixtureOfExperts: rules = attention + mixtralExperts
             default: rules = common
             }
             ignored = [NamePattern("layers.{i}.self_attn.rotary_emb.inv_freq")]
@@ -291,7 +299,7 @@ struct HFNaming {
             if resolved.rule.transform == .expertSlice, let e = resolved.expert {
                 let count = hp.mixtureOfExperts?.expertCount ?? 0
                 guard e < count else {
-                    throw SieveCoreError.invalidHyperparameter(source: source, name: "num_experts", reason: "config.json says \(count) experts but the checkpoint has tensor '\(tensor.name)' of expert \(e)")
+                    throw SieveCoreError.invalidHyperparameter(source: source, name: architecture == .llama ? "num_local_experts" : "num_experts", reason: "config.json says \(count) experts but the checkpoint has tensor '\(tensor.name)' of expert \(e)")
                 }
                 experts[resolved.irName(part: 0), default: [:]][e] = tensor
                 continue

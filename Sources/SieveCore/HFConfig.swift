@@ -3,7 +3,7 @@ import Foundation
 /// Maps a Hugging Face `config.json` to and from the IR's architecture and hyperparameters.
 public enum HFConfig {
     /// The `model_type` values Sieve reads (`gemma3`: the multimodal checkpoints' language model).
-    public static let supportedModelTypes = ["llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
+    public static let supportedModelTypes = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
 
     /// Reads the architecture and hyperparameters from a parsed `config.json`.
     public static func read(_ config: JSONValue, source: String) throws -> (Architecture, Hyperparameters) {
@@ -20,8 +20,9 @@ public enum HFConfig {
             }
             return try read(.object(members.filter { $0.0 != "model_type" } + [("model_type", .string("gemma3_text"))]), source: source + " (text_config)")
         }
-        // Mistral's layout is Llama's (llama.cpp converts it as llama), with a sliding window on every layer.
-        let aliases: [String: Architecture] = ["gemma3_text": .gemma3, "mistral": .llama, "qwen3_moe": .qwen3moe]
+        // Mistral's layout is Llama's (llama.cpp converts it as llama), with a sliding window on every layer; Mixtral is
+        // Mistral with a mixture of experts in every FFN (llama.cpp's llama with `expert_count`).
+        let aliases: [String: Architecture] = ["gemma3_text": .gemma3, "mistral": .llama, "mixtral": .llama, "qwen3_moe": .qwen3moe]
         guard let arch = aliases[modelType] ?? Architecture(rawValue: modelType) else {
             throw SieveCoreError.unsupportedArchitecture(source: source, name: modelType, supported: supportedModelTypes)
         }
@@ -82,13 +83,15 @@ public enum HFConfig {
             let headDim = try int("head_dim", default: hidden / heads)
             // transformers' defaults: untied, except SmolLM3Config, which keeps PretrainedConfig's tied default.
             let tied = config["tie_word_embeddings"]?.boolValue ?? (arch == .smollm3)
-            let rope = try ropeSettings(config, source: source)
+            let mixtral = modelType == "mixtral"
+            let rope = try ropeSettings(config, source: source, defaultTheta: mixtral ? 1e6 : 10_000)
             let layers = try layerCount()
-            // Mistral slides every layer when `sliding_window` is set; Qwen2 and Qwen3 only with `use_sliding_window`,
-            // the layers from `max_window_layers` on (or as `layer_types` lists them).
+            // Mistral and Mixtral slide every layer when `sliding_window` is set; Qwen2 and Qwen3 only with
+            // `use_sliding_window`, the layers from `max_window_layers` on (or as `layer_types` lists them).
+            let slidesEveryLayer = modelType == "mistral" || mixtral
             var slidingWindow: SlidingWindowAttention?
-            if let w = config["sliding_window"], !w.isNull, modelType == "mistral" || config["use_sliding_window"]?.boolValue == true {
-                let firstSliding = modelType == "mistral" ? 0 : try int("max_window_layers", default: 28)
+            if let w = config["sliding_window"], !w.isNull, slidesEveryLayer || config["use_sliding_window"]?.boolValue == true {
+                let firstSliding = slidesEveryLayer ? 0 : try int("max_window_layers", default: 28)
                 let layout = try slidingLayers(config, source: source) ?? (0..<layers).map { $0 >= firstSliding }
                 if layout.contains(true) {
                     slidingWindow = SlidingWindowAttention(window: try int("sliding_window"), slidingLayers: layout, ropeTheta: rope.theta)
@@ -97,13 +100,14 @@ public enum HFConfig {
             hp = Hyperparameters(
                 vocabSize: try int("vocab_size"), hiddenSize: hidden, intermediateSize: try int("intermediate_size"),
                 layerCount: layers, headCount: heads,
-                kvHeadCount: try int("num_key_value_heads", default: heads), headDim: headDim,
-                contextLength: try int("max_position_embeddings", default: 2048),
-                normEpsilon: try double("rms_norm_eps", default: 1e-6), activation: try activation("hidden_act", default: "silu"),
+                kvHeadCount: try int("num_key_value_heads", default: mixtral ? 8 : heads), headDim: headDim,
+                contextLength: try int("max_position_embeddings", default: mixtral ? 131_072 : 2048),
+                normEpsilon: try double("rms_norm_eps", default: mixtral ? 1e-5 : 1e-6), activation: try activation("hidden_act", default: "silu"),
                 ropeTheta: rope.theta, ropeDimensions: nil, positionOffset: 0,
                 tiedEmbeddings: tied, ropeScaling: rope.scaling,
                 slidingWindow: slidingWindow, layersWithoutRoPE: arch == .smollm3 ? try layersWithoutRoPE(config, layers: layers, source: source) : nil,
-                mixtureOfExperts: arch == .qwen3moe ? try qwen3MoE(config, source: source, int: { try int($0, default: $1) }) : nil)
+                mixtureOfExperts: arch == .qwen3moe ? try qwen3MoE(config, source: source, int: { try int($0, default: $1) })
+                    : mixtral ? try mixtralExperts(width: try int("intermediate_size"), int: { try int($0, default: $1) }) : nil)
         case .phi3:
             // transformers' Phi3Config defaults; every layer slides when `sliding_window` is set (Phi-3 mini and medium).
             let hidden = try int("hidden_size", default: 3072)
@@ -267,6 +271,13 @@ public enum HFConfig {
                                 normalizesWeights: config["norm_topk_prob"]?.boolValue ?? false)
     }
 
+    /// Mixtral's experts, with MixtralConfig's defaults: `num_local_experts` (8) of `intermediate_size` rows each,
+    /// `num_experts_per_tok` (2) per token, their weights always divided by their sum (MixtralSparseMoeBlock).
+    static func mixtralExperts(width: Int, int: (String, Int?) throws -> Int) throws -> MixtureOfExperts {
+        MixtureOfExperts(expertCount: try int("num_local_experts", 8), expertsPerToken: try int("num_experts_per_tok", 2),
+                         expertWidth: width, normalizesWeights: true)
+    }
+
     /// SmolLM3's layers without RoPE: `no_rope_layers` (1 where a layer uses RoPE, 0 where it does not), by default
     /// every `no_rope_layer_interval`-th layer (4); nil when every layer uses RoPE.
     static func layersWithoutRoPE(_ config: JSONValue, layers: Int, source: String) throws -> [Bool]? {
@@ -334,9 +345,10 @@ public enum HFConfig {
         }
     }
 
-    /// `rope_theta` and the RoPE scaling of a Llama or Qwen2 config: `rope_scaling` (transformers 4) or
-    /// `rope_parameters` (transformers 5, which also holds `rope_theta`), with `rope_type` (or the older `type`).
-    static func ropeSettings(_ config: JSONValue, source: String) throws -> (theta: Double, scaling: RoPEScaling?) {
+    /// `rope_theta` (`defaultTheta` when missing) and the RoPE scaling of a Llama or Qwen2 config: `rope_scaling`
+    /// (transformers 4) or `rope_parameters` (transformers 5, which also holds `rope_theta`), with `rope_type` (or the
+    /// older `type`).
+    static func ropeSettings(_ config: JSONValue, source: String, defaultTheta: Double = 10_000) throws -> (theta: Double, scaling: RoPEScaling?) {
         var parameters: JSONValue?
         var key = "rope_scaling"
         for name in ["rope_parameters", "rope_scaling"] {
@@ -351,7 +363,7 @@ public enum HFConfig {
             return d
         }
         let theta = try number(config, "rope_theta", path: "$", default: nil)
-            ?? number(parameters, "rope_theta", path: "$.\(key)", default: 10000) ?? 10000
+            ?? number(parameters, "rope_theta", path: "$.\(key)", default: defaultTheta) ?? defaultTheta
         guard let parameters else { return (theta, nil) }
         let typeValue = parameters["rope_type"] ?? parameters["type"]
         let type = typeValue?.stringValue ?? "default"
@@ -432,8 +444,8 @@ public enum HFConfig {
             case .relu: return .string("relu")
             }
         }
-        if hp.mixtureOfExperts != nil, architecture != .qwen3moe {
-            throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a mixture of experts in a \(architecture.rawValue) model, which only Qwen3-MoE's config.json can say")
+        if hp.mixtureOfExperts != nil, architecture != .qwen3moe && architecture != .llama {
+            throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a mixture of experts in a \(architecture.rawValue) model, which only Mixtral's and Qwen3-MoE's config.json can say")
         }
         if hp.layersWithoutRoPE != nil, architecture != .smollm3 {
             throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): layers without RoPE, which only SmolLM3's config.json can say")
@@ -443,19 +455,24 @@ public enum HFConfig {
         let eos = tokenizer?.eosID.map { JSONValue.int(Int64($0)) } ?? .null
         switch architecture {
         case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe:
-            // A sliding Llama is Mistral; Qwen2, Qwen3 and SmolLM3 say which layers slide with `layer_types`.
+            // A sliding Llama is Mistral, a Llama with experts Mixtral (which slides every layer or none); Qwen2,
+            // Qwen3 and SmolLM3 say which layers slide with `layer_types`.
             let sliding = hp.slidingWindow
-            let mistral = architecture == .llama && sliding != nil
-            if let sliding, sliding.ropeTheta != hp.ropeTheta || (mistral && sliding.slidingLayers.contains(false)) {
+            let mixtral = architecture == .llama ? hp.mixtureOfExperts : nil
+            let mistral = architecture == .llama && sliding != nil && mixtral == nil
+            if let sliding, sliding.ropeTheta != hp.ropeTheta || (architecture == .llama && sliding.slidingLayers.contains(false)) {
                 throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): sliding layers with their own RoPE base, or a Llama whose layers do not all slide, have no config.json form")
             }
-            let className = mistral ? "MistralForCausalLM"
-                : [Architecture.llama: "LlamaForCausalLM", .qwen2: "Qwen2ForCausalLM", .qwen3: "Qwen3ForCausalLM",
-                   .smollm3: "SmolLM3ForCausalLM", .qwen3moe: "Qwen3MoeForCausalLM"][architecture]!
-            m = [("architectures", .array([.string(className)])),
-                 ("model_type", .string(mistral ? "mistral" : architecture == .qwen3moe ? "qwen3_moe" : architecture.rawValue)),
+            if let mixtral, !mixtral.normalizesWeights {
+                throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): Mixtral always divides the chosen experts' weights by their sum, but the model does not")
+            }
+            let (className, modelType) = mixtral != nil ? ("MixtralForCausalLM", "mixtral") : mistral ? ("MistralForCausalLM", "mistral")
+                : ([Architecture.llama: "LlamaForCausalLM", .qwen2: "Qwen2ForCausalLM", .qwen3: "Qwen3ForCausalLM",
+                    .smollm3: "SmolLM3ForCausalLM", .qwen3moe: "Qwen3MoeForCausalLM"][architecture]!,
+                   architecture == .qwen3moe ? "qwen3_moe" : architecture.rawValue)
+            m = [("architectures", .array([.string(className)])), ("model_type", .string(modelType)),
                  ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
-                 ("intermediate_size", .int(Int64(hp.intermediateSize))), ("num_hidden_layers", .int(Int64(hp.layerCount))),
+                 ("intermediate_size", .int(Int64(mixtral?.expertWidth ?? hp.intermediateSize))), ("num_hidden_layers", .int(Int64(hp.layerCount))),
                  ("num_attention_heads", .int(Int64(hp.headCount))), ("num_key_value_heads", .int(Int64(hp.kvHeadCount))),
                  ("head_dim", .int(Int64(hp.headDim))), ("max_position_embeddings", .int(Int64(hp.contextLength))),
                  ("rms_norm_eps", .double(hp.normEpsilon)), ("rope_theta", .double(hp.ropeTheta ?? 10000)),
@@ -463,7 +480,7 @@ public enum HFConfig {
                  ("tie_word_embeddings", .bool(hp.tiedEmbeddings))]
             if let sliding {
                 m.append(("sliding_window", .int(Int64(sliding.window))))
-                if !mistral {
+                if architecture != .llama {
                     m += [("use_sliding_window", .bool(true)),
                           ("max_window_layers", .int(Int64(sliding.slidingLayers.firstIndex(of: true) ?? hp.layerCount))),
                           ("layer_types", .array(sliding.slidingLayers.map { .string($0 ? "sliding_attention" : "full_attention") }))]
@@ -477,6 +494,11 @@ public enum HFConfig {
                 // Written out always: without the list, transformers leaves RoPE out of every fourth layer.
                 let without = hp.layersWithoutRoPE ?? Array(repeating: false, count: hp.layerCount)
                 m.append(("no_rope_layers", .array(without.map { .int($0 ? 0 : 1) })))
+            }
+            if let mixtral {
+                // MixtralConfig's default window is none, as Mixtral-8x7B's config says.
+                if sliding == nil { m.append(("sliding_window", .null)) }
+                m += [("num_local_experts", .int(Int64(mixtral.expertCount))), ("num_experts_per_tok", .int(Int64(mixtral.expertsPerToken)))]
             }
             if architecture == .qwen3moe {
                 guard let moe = hp.mixtureOfExperts else {

@@ -154,7 +154,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
     }
 }
 
-/// Mixture-of-experts FFNs (Qwen3-MoE): a token's FFN output is the weighted sum of `expertsPerToken` of
+/// Mixture-of-experts FFNs (Qwen3-MoE, Mixtral): a token's FFN output is the weighted sum of `expertsPerToken` of
 /// `expertCount` gated experts of `expertWidth` neurons each. A linear router gives one logit per expert; the
 /// softmax over all of them gives the weights, of which the `expertsPerToken` largest are kept (divided by their sum
 /// when `normalizesWeights`).
