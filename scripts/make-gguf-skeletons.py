@@ -8,7 +8,7 @@ the named fixtures (e.g. `--only tiny-llama-rope/llama3`).
 
 The originals are the six float GGUFs that llama.cpp's `convert_hf_to_gguf.py` wrote (read from DIR), the
 two RoPE-scaling GGUFs of `tiny-llama-rope` (`llama3.gguf`, `linear.gguf`), which
-`scripts/make-rope-scaling-fixtures.py` writes into the repository's own model folder, `tiny-qwen3/f32.gguf`,
+`scripts/make-rope-scaling-fixtures.py` writes into the repository's own model folder, `tiny-qwen3/{f32,yarn}.gguf`,
 which `scripts/make-qwen3-fixture.py` writes there, `tiny-gemma3/{f32,softcap}.gguf`, which
 `scripts/make-gemma3-fixture.py` writes there, `tiny-gemma2/f32.gguf`, which `scripts/make-gemma2-fixture.py`
 writes there, `tiny-phi3/{f32,longrope}.gguf`, which `scripts/make-phi3-fixture.py` writes there, and

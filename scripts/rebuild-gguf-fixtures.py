@@ -4,7 +4,8 @@
 llama.cpp's `convert_hf_to_gguf.py` wrote six float GGUFs of the tiny models (about 27 MB together),
 `scripts/make-rope-scaling-fixtures.py` wrote two more from tiny-llama's f32.gguf with gguf-py's GGUFWriter
 (RoPE scaling: llama3 `rope_freqs.weight`, linear metadata; about 12 MB together), and
-`scripts/make-qwen3-fixture.py` wrote tiny-qwen3's f32.gguf with GGUFWriter as the converter would (1.7 MB),
+`scripts/make-qwen3-fixture.py` wrote tiny-qwen3's two (f32.gguf and its YaRN variant yarn.gguf) with GGUFWriter
+as the converter would (1.7 MB each),
 `scripts/make-gemma3-fixture.py` wrote tiny-gemma3's two (1.2 MB each), `scripts/make-gemma2-fixture.py`
 tiny-gemma2's f32.gguf (0.8 MB), `scripts/make-phi3-fixture.py` tiny-phi3's two (0.64 MB each) and
 `scripts/make-smollm3-fixture.py` tiny-smollm3's f32.gguf (0.7 MB) the same way; and
@@ -17,7 +18,7 @@ two likewise (1.27 MB and 0.36 MB):
     Tests/Fixtures/models/tiny-qwen2/f32.gguf
     Tests/Fixtures/models/tiny-gpt2/f32.gguf
     Tests/Fixtures/models/tiny-llama-rope/{llama3,linear}.gguf
-    Tests/Fixtures/models/tiny-qwen3/f32.gguf
+    Tests/Fixtures/models/tiny-qwen3/{f32,yarn}.gguf
     Tests/Fixtures/models/tiny-gemma3/{f32,softcap}.gguf
     Tests/Fixtures/models/tiny-gemma2/f32.gguf
     Tests/Fixtures/models/tiny-phi3/{f32,longrope}.gguf
@@ -130,6 +131,7 @@ FIXTURES = [
     ("tiny-llama-rope", "llama3"),
     ("tiny-llama-rope", "linear"),
     ("tiny-qwen3", "f32"),
+    ("tiny-qwen3", "yarn"),
     ("tiny-gemma3", "f32"),
     ("tiny-gemma3", "softcap"),
     ("tiny-gemma2", "f32"),

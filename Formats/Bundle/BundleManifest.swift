@@ -270,7 +270,8 @@ public struct BundleManifest: Sendable {
 
     /// A RoPE scaling as SPEC.md §5 describes it: `{"type": "linear", "factor"}`, `{"type": "llama3", "factor",
     /// "low_freq_factor", "high_freq_factor", "original_context_length"}`, `{"type": "frequency_factors", "factors"}` or
-    /// `{"type": "longrope", "short_factors", "long_factors", "original_context_length", "attention_factor"}`.
+    /// `{"type": "longrope", "short_factors", "long_factors", "original_context_length", "attention_factor"}` or
+    /// `{"type": "yarn", "factor", "original_context_length", "beta_fast", "beta_slow", "attention_factor", "truncate"}`.
     static func encode(_ scaling: RoPEScaling) -> JSONValue {
         switch scaling {
         case let .linear(factor):
@@ -284,6 +285,10 @@ public struct BundleManifest: Sendable {
             return .object([("type", .string("longrope")), ("short_factors", .array(p.shortFactors.map { .double(Double($0)) })),
                             ("long_factors", .array(p.longFactors.map { .double(Double($0)) })),
                             ("original_context_length", .integer(p.originalContextLength)), ("attention_factor", .double(p.attentionFactor))])
+        case let .yarn(p):
+            return .object([("type", .string("yarn")), ("factor", .double(p.factor)), ("original_context_length", .integer(p.originalContextLength)),
+                            ("beta_fast", .double(p.betaFast)), ("beta_slow", .double(p.betaSlow)), ("attention_factor", .double(p.attentionFactor)),
+                            ("truncate", .bool(p.truncatesCorrectionRange))])
         }
     }
 
@@ -302,8 +307,12 @@ public struct BundleManifest: Sendable {
                                              longFactors: try c.member("long_factors").array().map { Float(try $0.double()) },
                                              originalContextLength: try c.int("original_context_length", atLeast: 1),
                                              attentionFactor: try c.double("attention_factor")))
+        case "yarn":
+            return .yarn(YaRNRoPEScaling(factor: try c.double("factor"), originalContextLength: try c.int("original_context_length", atLeast: 1),
+                                         betaFast: try c.double("beta_fast"), betaSlow: try c.double("beta_slow"),
+                                         attentionFactor: try c.double("attention_factor"), truncatesCorrectionRange: try c.bool("truncate")))
         case let other:
-            throw try c.member("type").error("unknown RoPE scaling type '\(other)' (linear, llama3, frequency_factors, longrope)")
+            throw try c.member("type").error("unknown RoPE scaling type '\(other)' (linear, llama3, frequency_factors, longrope, yarn)")
         }
     }
 

@@ -205,7 +205,8 @@ enum GGUFModelReader {
     static let longRoPETensors = [(name: "rope_factors_long.weight", long: true), (name: "rope_factors_short.weight", long: false)]
 
     /// The RoPE scaling llama.cpp would apply: `rope.scaling.type` (llama.cpp reads a missing type as linear) with
-    /// `rope.scaling.factor` (or the older `rope.scale_linear`), the frequency divisors of `rope_freqs.weight`, or
+    /// `rope.scaling.factor` (or the older `rope.scale_linear`), YaRN with `rope.scaling.original_context_length`
+    /// (default: the context), the frequency divisors of `rope_freqs.weight`, or
     /// (phi3 only, as llama.cpp reads them) LongRoPE's two sets with `rope.scaling.original_context_length` (default:
     /// the context) and `rope.scaling.attn_factor` (default 1), which multiplies the rotated dimensions' cosines and sines.
     static func ropeScaling(_ file: GGUFFile, keys: MetadataReader, longRoPE readsLongRoPE: Bool, contextLength: Int) throws -> RoPEScaling? {
@@ -222,9 +223,6 @@ enum GGUFModelReader {
             let original = try keys.int("rope.scaling.original_context_length", default: contextLength)
             return .longRoPE(LongRoPEScaling(shortFactors: short, longFactors: long, originalContextLength: original, attentionFactor: attentionFactor))
         }
-        if attentionFactor != 1 {
-            throw SieveCoreError.unsupportedRoPEScaling(source: file.path, type: "rope.scaling.attn_factor \(attentionFactor) without LongRoPE factors")
-        }
         let typeKey = keys.prefix + ".rope.scaling.type"
         var type = "linear"
         if let value = file[typeKey] {
@@ -235,6 +233,22 @@ enum GGUFModelReader {
         }
         var factor = try keys.double("rope.scaling.factor", default: 0)
         if factor == 0 { factor = try keys.double("rope.scale_linear", default: 0) }
+        if type == "yarn" {
+            guard file.tensorInfo(ropeFrequenciesTensor) == nil else {
+                throw SieveCoreError.unsupportedRoPEScaling(source: file.path, type: "yarn together with \(ropeFrequenciesTensor)")
+            }
+            // As llama.cpp's context sets it up: the ramp's betas fixed at 32 and 1, the attention factor YaRN's own
+            // times `rope.scaling.attn_factor` (its `yarn_*` keys are read for other architectures only).
+            guard factor > 0, factor.isFinite else {
+                throw GGUFError.invalidValue(path: file.path, key: "\(keys.prefix).rope.scaling.factor", reason: "YaRN needs a positive factor, not \(factor)")
+            }
+            let yarn = YaRNRoPEScaling(factor: factor, originalContextLength: try keys.int("rope.scaling.original_context_length", default: contextLength))
+            return .yarn(YaRNRoPEScaling(factor: factor, originalContextLength: yarn.originalContextLength,
+                                         attentionFactor: yarn.attentionFactor * attentionFactor))
+        }
+        if attentionFactor != 1 {
+            throw SieveCoreError.unsupportedRoPEScaling(source: file.path, type: "rope.scaling.attn_factor \(attentionFactor) without LongRoPE or YaRN")
+        }
         let linear: RoPEScaling?
         switch type {
         case "none": linear = nil

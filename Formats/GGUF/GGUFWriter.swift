@@ -92,6 +92,9 @@ public enum GGUFWriter {
         if case .longRoPE = hp.ropeScaling, graph.architecture != .phi3 {
             throw GGUFError.cannotWrite(path: path, reason: "the model uses LongRoPE, which llama.cpp applies to phi3 models only, not to its \(graph.architecture.rawValue)")
         }
+        if case let .yarn(p) = hp.ropeScaling, p.betaFast != 32 || p.betaSlow != 1 || !p.truncatesCorrectionRange {
+            throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(graph.architecture.rawValue) runs YaRN with beta_fast 32, beta_slow 1 and a truncated ramp whatever the file says, but the model's are \(p.betaFast), \(p.betaSlow) and \(p.truncatesCorrectionRange ? "truncated" : "untruncated")")
+        }
         if graph.architecture == .phi3, let sliding = hp.slidingWindow, sliding.slidingLayers.contains(false) {
             throw GGUFError.cannotWrite(path: path, reason: "a phi3 GGUF states one window for every layer, but some of the model's layers do not slide")
         }
@@ -273,6 +276,14 @@ public enum GGUFWriter {
             if case let .linear(factor) = hp.ropeScaling {
                 m.append(("\(arch).rope.scaling.type", .string("linear")))
                 m.append(("\(arch).rope.scaling.factor", .float32(Float(factor))))
+            }
+            if case let .yarn(p) = hp.ropeScaling {
+                // llama.cpp multiplies YaRN's own attention factor by `rope.scaling.attn_factor`.
+                m.append(("\(arch).rope.scaling.type", .string("yarn")))
+                m.append(("\(arch).rope.scaling.factor", .float32(Float(p.factor))))
+                m.append(("\(arch).rope.scaling.original_context_length", u32(p.originalContextLength)))
+                let extra = p.attentionFactor / YaRNRoPEScaling.defaultAttentionFactor(factor: p.factor)
+                if extra != 1 { m.append(("\(arch).rope.scaling.attn_factor", .float32(Float(extra)))) }
             }
             m.append(("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(hp.normEpsilon))))
             if let moe = hp.mixtureOfExperts {

@@ -342,6 +342,15 @@ public enum HFConfig {
             }
             return .object([("long_factor", .array(p.longFactors.map { .double(Double($0)) })),
                             ("short_factor", .array(p.shortFactors.map { .double(Double($0)) })), ("type", .string("longrope"))])
+        case let .yarn(p):
+            // The options transformers and llama.cpp's converter default are written only where they differ.
+            var m: [(String, JSONValue)] = [("factor", .double(p.factor)), ("original_max_position_embeddings", .int(Int64(p.originalContextLength))),
+                                            ("rope_type", .string("yarn"))]
+            if p.attentionFactor != YaRNRoPEScaling.defaultAttentionFactor(factor: p.factor) { m.append(("attention_factor", .double(p.attentionFactor))) }
+            if p.betaFast != 32 { m.append(("beta_fast", .double(p.betaFast))) }
+            if p.betaSlow != 1 { m.append(("beta_slow", .double(p.betaSlow))) }
+            if !p.truncatesCorrectionRange { m.append(("truncate", .bool(false))) }
+            return .object(m)
         }
     }
 
@@ -377,6 +386,14 @@ public enum HFConfig {
             return d
         }
         let scaling: RoPEScaling?
+        /// `original_max_position_embeddings` of the parameters, else `fallback`, checked to be a whole context.
+        func originalContext(default fallback: Double?) throws -> Int {
+            let context = try required("original_max_position_embeddings", default: fallback)
+            guard context == context.rounded(), context >= 1, context <= Double(1 << 30) else {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "\(key).original_max_position_embeddings", reason: "\(context) is not a positive whole number")
+            }
+            return Int(context)
+        }
         switch type.lowercased() {
         case "default", "none":
             scaling = nil
@@ -384,14 +401,29 @@ public enum HFConfig {
             let factor = try required("factor")
             scaling = factor == 1 ? nil : .linear(factor: factor)
         case "llama3":
-            let context = try required("original_max_position_embeddings", default: 8192)
-            guard context == context.rounded(), context >= 1, context <= Double(1 << 30) else {
-                throw SieveCoreError.invalidHyperparameter(source: source, name: "\(key).original_max_position_embeddings", reason: "\(context) is not a positive whole number")
-            }
             scaling = .llama3(Llama3RoPEScaling(factor: try required("factor", default: 8), lowFrequencyFactor: try required("low_freq_factor", default: 1),
-                                                highFrequencyFactor: try required("high_freq_factor", default: 4), originalContextLength: Int(context)))
+                                                highFrequencyFactor: try required("high_freq_factor", default: 4),
+                                                originalContextLength: try originalContext(default: 8192)))
         case "longrope", "su":
             scaling = .longRoPE(try longRoPE(config, parameters, key: key, source: source))
+        case "yarn":
+            // transformers' _compute_yarn_parameters: zero or missing betas take the defaults; without an attention
+            // factor, mscale and mscale_all_dim (both non-zero) give it, else the factor alone.
+            let factor = try required("factor")
+            let mscale = try number(parameters, "mscale", path: "$.\(key)", default: 0) ?? 0
+            let mscaleAllDim = try number(parameters, "mscale_all_dim", path: "$.\(key)", default: 0) ?? 0
+            func scale(_ m: Double) -> Double { factor <= 1 ? 1 : 0.1 * m * Foundation.log(factor) + 1 }
+            let attention = try number(parameters, "attention_factor", path: "$.\(key)", default: nil)
+                ?? (mscale != 0 && mscaleAllDim != 0 ? scale(mscale) / scale(mscaleAllDim) : scale(1))
+            let betaFast = try number(parameters, "beta_fast", path: "$.\(key)", default: 0) ?? 0
+            let betaSlow = try number(parameters, "beta_slow", path: "$.\(key)", default: 0) ?? 0
+            if let t = parameters["truncate"], !t.isNull, t.boolValue == nil {
+                throw SieveCoreError.unexpectedJSON(source: source, path: "$.\(key).truncate", expected: "true or false")
+            }
+            let contextLength = try number(config, "max_position_embeddings", path: "$", default: nil)
+            scaling = .yarn(YaRNRoPEScaling(factor: factor, originalContextLength: try originalContext(default: contextLength),
+                                            betaFast: betaFast == 0 ? 32 : betaFast, betaSlow: betaSlow == 0 ? 1 : betaSlow,
+                                            attentionFactor: attention, truncatesCorrectionRange: parameters["truncate"]?.boolValue ?? true))
         default:
             throw SieveCoreError.unsupportedRoPEScaling(source: source, type: type)
         }

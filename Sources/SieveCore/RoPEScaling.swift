@@ -17,9 +17,13 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
     /// Phi-3's LongRoPE (Hugging Face `rope_type: "longrope"`, formerly `"su"`): one divisor per rotated pair, the
     /// short or the long set by the context, and the cosines and sines multiplied by an attention factor.
     case longRoPE(LongRoPEScaling)
+    /// YaRN (Hugging Face `rope_type: "yarn"`, llama.cpp `rope.scaling.type = yarn`): the low frequencies divided by
+    /// the factor, the high ones kept, a linear ramp between, and the cosines and sines multiplied by an attention
+    /// factor.
+    case yarn(YaRNRoPEScaling)
 
     /// Supported Hugging Face `rope_type` names, for error messages.
-    public static let supportedTypeNames = ["default", "linear", "llama3", "longrope"]
+    public static let supportedTypeNames = ["default", "linear", "llama3", "longrope", "yarn"]
 
     /// The scaling a table of `context` positions uses: LongRoPE becomes the divisors of its short or long set (as
     /// llama.cpp chooses by context size); the others are unchanged.
@@ -28,10 +32,14 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
         return .frequencyFactors(p.factors(context: context))
     }
 
-    /// What the cosines and sines of the rotated dimensions are multiplied by: LongRoPE's attention factor, else 1.
+    /// What the cosines and sines of the rotated dimensions are multiplied by: LongRoPE's and YaRN's attention
+    /// factor, else 1.
     public var attentionFactor: Double {
-        if case let .longRoPE(p) = self { return p.attentionFactor }
-        return 1
+        switch self {
+        case let .longRoPE(p): return p.attentionFactor
+        case let .yarn(p): return p.attentionFactor
+        case .linear, .llama3, .frequencyFactors: return 1
+        }
     }
 
     /// The inverse frequencies of the `dimensions / 2` rotated pairs: `base^(−2i/dimensions)` in Float, as
@@ -46,6 +54,8 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
         case let .longRoPE(p):
             // Without a context, the short factors (what Hugging Face starts with).
             return zip(plain, p.shortFactors).map { $0 / $1 }
+        case let .yarn(p):
+            return p.inverseFrequencies(base: base, dimensions: dimensions)
         case .frequencyFactors, .llama3:
             // Llama 3.1's rule through the divisors llama.cpp's converter stores: the same frequencies as Hugging
             // Face's `(1 − s)·f/factor + s·f`, within rounding.
@@ -54,12 +64,12 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
         }
     }
 
-    /// The per-pair divisors llama.cpp stores as `rope_freqs.weight`, or nil for linear scaling (which GGUF
+    /// The per-pair divisors llama.cpp stores as `rope_freqs.weight`, or nil for linear scaling and YaRN (which GGUF
     /// states in metadata) and LongRoPE (two sets, in their own tensors). For `llama3`, computed in Float as `convert_hf_to_gguf.py` computes them (its loop runs
     /// over a float32 tensor), so that a converted file holds the same bytes.
     public func frequencyFactors(base: Float, dimensions: Int) -> [Float]? {
         switch self {
-        case .linear, .longRoPE: return nil
+        case .linear, .longRoPE, .yarn: return nil
         case let .frequencyFactors(factors): return factors
         case let .llama3(p):
             let plain = RoPEScaling.inverseFrequencies(base: base, dimensions: dimensions, scaling: nil)
@@ -119,6 +129,8 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
             return "\(factors.count) frequency factors, \(number(Double(factors.min() ?? 0))) to \(number(Double(factors.max() ?? 0)))"
         case let .longRoPE(p):
             return "longrope, \(p.shortFactors.count) short and long factors, original context \(p.originalContextLength), attention factor \(p.attentionFactor)"
+        case let .yarn(p):
+            return "yarn, factor \(number(p.factor)), original context \(p.originalContextLength), beta \(number(p.betaFast))/\(number(p.betaSlow)), attention factor \(p.attentionFactor)\(p.truncatesCorrectionRange ? "" : ", untruncated")"
         }
     }
 
@@ -148,6 +160,11 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
             guard (p.shortFactors + p.longFactors).allSatisfy({ $0.isFinite && $0 > 0 }) else { return "longrope factors must be positive numbers" }
             guard usable(p.attentionFactor) else { return "longrope attention factor \(p.attentionFactor) must be a positive number" }
             return p.originalContextLength > 0 ? nil : "longrope original_max_position_embeddings \(p.originalContextLength) must be positive"
+        case let .yarn(p):
+            guard usable(p.factor), usable(p.betaFast), usable(p.betaSlow), usable(p.attentionFactor) else {
+                return "yarn factor \(p.factor), beta_fast \(p.betaFast), beta_slow \(p.betaSlow) and attention factor \(p.attentionFactor) must be positive numbers"
+            }
+            return p.originalContextLength > 0 ? nil : "yarn original_max_position_embeddings \(p.originalContextLength) must be positive"
         }
     }
 }
@@ -202,5 +219,66 @@ public struct LongRoPEScaling: Sendable, Equatable, Codable {
     /// The divisors a context of `context` positions uses: the long ones when it exceeds the original context.
     public func factors(context: Int) -> [Float] {
         context > originalContextLength ? longFactors : shortFactors
+    }
+}
+
+/// The parameters of YaRN (Hugging Face `rope_scaling` with `rope_type: "yarn"`; llama.cpp's `rope.scaling.type`
+/// yarn with `rope.scaling.factor` and `rope.scaling.original_context_length`).
+///
+/// A rotated pair whose wavelength fits `betaFast` times into the original context keeps its frequency, one that fits
+/// fewer than `betaSlow` times is divided by `factor`, and the pairs between are blended along a linear ramp.
+public struct YaRNRoPEScaling: Sendable, Equatable, Codable {
+    /// Divisor of the low frequencies (`factor`).
+    public var factor: Double
+    /// `original_max_position_embeddings`: the context of the first training.
+    public var originalContextLength: Int
+    /// `beta_fast`: rotations over the original context from which a pair keeps its frequency (32 by default).
+    public var betaFast: Double
+    /// `beta_slow`: rotations below which a pair is divided by the factor (1 by default).
+    public var betaSlow: Double
+    /// Multiplier of the rotated dimensions' cosines and sines (`attention_factor`; by default 0.1·ln(factor) + 1).
+    public var attentionFactor: Double
+    /// `truncate`: whether the ramp's ends are rounded outwards to whole pairs (as llama.cpp always does).
+    public var truncatesCorrectionRange: Bool
+
+    /// The given parameters; the attention factor defaults to `defaultAttentionFactor(factor:)`.
+    public init(factor: Double, originalContextLength: Int, betaFast: Double = 32, betaSlow: Double = 1,
+                attentionFactor: Double? = nil, truncatesCorrectionRange: Bool = true) {
+        self.factor = factor
+        self.originalContextLength = originalContextLength
+        self.betaFast = betaFast
+        self.betaSlow = betaSlow
+        self.attentionFactor = attentionFactor ?? Self.defaultAttentionFactor(factor: factor)
+        self.truncatesCorrectionRange = truncatesCorrectionRange
+    }
+
+    /// YaRN's attention factor for a scaling factor: 0.1·ln(factor) + 1 above 1, else 1 (transformers' and
+    /// llama.cpp's `get_mscale` with mscale 1).
+    public static func defaultAttentionFactor(factor: Double) -> Double {
+        factor <= 1 ? 1 : 0.1 * Foundation.log(factor) + 1
+    }
+
+    /// The pairs where the ramp starts and ends: the pair index at which a wavelength fits `betaFast` and `betaSlow`
+    /// times into the original context, rounded outwards when truncating, clamped to the rotated pairs.
+    public func correctionRange(base: Double, dimensions: Int) -> (low: Double, high: Double) {
+        func pair(rotations: Double) -> Double {
+            Double(dimensions) * Foundation.log(Double(originalContextLength) / (rotations * 2 * Double.pi)) / (2 * Foundation.log(base))
+        }
+        var (low, high) = (pair(rotations: betaFast), pair(rotations: betaSlow))
+        if truncatesCorrectionRange { (low, high) = (low.rounded(.down), high.rounded(.up)) }
+        return (max(low, 0), min(high, Double(dimensions - 1)))
+    }
+
+    /// The inverse frequencies of the `dimensions / 2` rotated pairs, in Float as transformers computes them: each
+    /// pair's interpolated (divided by the factor) and extrapolated (kept) frequencies blended by the ramp.
+    public func inverseFrequencies(base: Float, dimensions: Int) -> [Float] {
+        let (low, high) = correctionRange(base: Double(base), dimensions: dimensions)
+        let span = Float(high == low ? high + 0.001 - low : high - low)
+        return (0..<(dimensions / 2)).map { i in
+            let wavelengthScale = Foundation.pow(base, Float(2 * i) / Float(dimensions))
+            let extrapolated = 1 / wavelengthScale, interpolated = 1 / (Float(factor) * wavelengthScale)
+            let kept = 1 - min(max((Float(i) - Float(low)) / span, 0), 1)
+            return interpolated * (1 - kept) + extrapolated * kept
+        }
     }
 }

@@ -89,6 +89,8 @@ struct RoundTripTests {
         .llama3(Llama3RoPEScaling(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContextLength: 64)),
         .frequencyFactors([1, 1.25, 3.5, 8]),
         .longRoPE(LongRoPEScaling(shortFactors: [1, 1.25, 1.5, 2], longFactors: [1, 4, 9, 16], originalContextLength: 32, attentionFactor: 1.125)),
+        .yarn(YaRNRoPEScaling(factor: 4, originalContextLength: 16)),
+        .yarn(YaRNRoPEScaling(factor: 4, originalContextLength: 16, betaFast: 16, betaSlow: 2, attentionFactor: 1.05, truncatesCorrectionRange: false)),
     ])
     func ropeScalingRoundTrip(_ scaling: RoPEScaling) throws {
         let scratch = try Scratch()

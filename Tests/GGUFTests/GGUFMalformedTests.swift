@@ -185,11 +185,16 @@ struct RawGGUF {
             try Data(raw.bytes).write(to: url)
             do { _ = try GGUFPlugin().read(url); return nil } catch { return error.localizedDescription }
         }
+        var unknown = extra
+        unknown.tensors.removeLast()
+        unknown.entries.append(RawGGUF.entry("llama.rope.scaling.type", .string("ntk")))
+        let unknownError = try #require(try message(unknown))
+        #expect(unknownError.contains(url(dir).path) && unknownError.contains("RoPE scaling 'ntk' is not supported"), "\(unknownError)")
         var yarn = extra
         yarn.tensors.removeLast()
         yarn.entries.append(RawGGUF.entry("llama.rope.scaling.type", .string("yarn")))
         let yarnError = try #require(try message(yarn))
-        #expect(yarnError.contains(url(dir).path) && yarnError.contains("RoPE scaling 'yarn' is not supported"), "\(yarnError)")
+        #expect(yarnError.contains(url(dir).path) && yarnError.contains("rope.scaling.factor") && yarnError.contains("YaRN needs a positive factor"), "\(yarnError)")
 
         var zeros = extra
         zeros.tensors[zeros.tensors.count - 1] = RawGGUF.tensor("rope_freqs.weight", ne: [2], offset: 64)

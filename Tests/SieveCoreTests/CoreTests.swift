@@ -214,7 +214,9 @@ final class ManagedBox<Value>: @unchecked Sendable {
     }
 
     @Test("unsupported or broken RoPE scaling is an error naming the file and the problem", arguments: [
-        (#""rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}"#, "'yarn' is not supported"),
+        (#""rope_scaling": {"rope_type": "yarn", "original_max_position_embeddings": 32768}"#, "rope_scaling.factor': missing for rope_type 'yarn'"),
+        (#""rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 0.5}"#, "not a positive whole number"),
+        (#""rope_scaling": {"rope_type": "yarn", "factor": 0}"#, "must be positive numbers"),
         (#""rope_scaling": {"type": "dynamic", "factor": 2.0}"#, "'dynamic' is not supported"),
         (#""rope_scaling": {"rope_type": "longrope"}"#, "short_factor': missing for rope_type 'longrope'"),
         (#""rope_scaling": {"rope_type": "linear"}"#, "rope_scaling.factor': missing"),
@@ -267,7 +269,7 @@ final class ManagedBox<Value>: @unchecked Sendable {
         (#""layer_types": ["local", "global", "local", "global"]"#, "layer_types[0]"),
         (#""sliding_window": 0"#, "must be positive"),
         (#""query_pre_attn_scalar": -1"#, "must be positive"),
-        (#""rope_parameters": {"full_attention": {"rope_type": "yarn", "factor": 4.0}}"#, "'yarn' is not supported"),
+        (#""rope_parameters": {"full_attention": {"rope_type": "dynamic", "factor": 4.0}}"#, "'dynamic' is not supported"),
     ])
     func gemma3ConfigErrors(_ extra: String, _ message: String) {
         Self.expectError(message) { try Self.gemma3(extra) }
