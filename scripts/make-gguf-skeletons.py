@@ -14,8 +14,9 @@ which `scripts/make-qwen3-fixture.py` writes there, `tiny-gemma3/{f32,softcap}.g
 writes there, `tiny-phi3/{f32,longrope}.gguf`, which `scripts/make-phi3-fixture.py` writes there, and
 `tiny-smollm3/f32.gguf`, which `scripts/make-smollm3-fixture.py` writes there, and `tiny-qwen3moe/f32.gguf` and
 `q8_0.gguf` (llama-quantize's Q8_0 of that f32.gguf), which `scripts/make-qwen3moe-fixture.py` writes there, and
-`tiny-mixtral/f32.gguf` and `q8_0.gguf`, which `scripts/make-mixtral-fixture.py` writes there; these are read from
-the repository (DERIVED below; the eight scripts call `make()` themselves).
+`tiny-mixtral/f32.gguf` and `q8_0.gguf`, which `scripts/make-mixtral-fixture.py` writes there, and
+`tiny-granite/f32.gguf`, which `scripts/make-granite-fixture.py` writes there; these are read from the repository
+(DERIVED below; the nine scripts call `make()` themselves).
 tiny-llama-rope's tensors come from another folder's weights (SOURCES: `../tiny-llama/hf/model.safetensors`),
 checked against that folder's `ref.json`. Tensors that have no safetensors source (`rope_freqs.weight`, which
 the converter computes for llama3 RoPE scaling, and Phi-3's LongRoPE `rope_factors_long.weight` /
@@ -29,10 +30,10 @@ For each original it
   1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
   2. parses the GGUF header itself (cross-checked with gguf-py's GGUFReader when gguf-py is installed);
   3. keeps the bytes before the tensor data section verbatim and derives a recipe per tensor from the
-     converter's name mapping (llama, smollm3, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, gpt2): which HF
+     converter's name mapping (llama, smollm3, granite, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, gpt2): which HF
      tensor(s), which transform (identity, also for Phi-3's already fused qkv_proj and gate_up_proj; transpose for
      GPT-2's Conv1D weights, whose c_attn is already the fused q|k|v; llama RoPE row permutation of attn_q / attn_k
-     with n_head / n_head_kv, for llama and smollm3; inline values for tensors without an HF source; + 1 for
+     with n_head / n_head_kv, for llama, smollm3 and granite; inline values for tensors without an HF source; + 1 for
      Gemma 2's and Gemma 3's norm weights; the experts' tensors stacked for qwen3moe and Mixtral's llama), which
      GGML type (F32, F16, BF16, Q8_0), and the zero padding that follows;
   4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
@@ -66,9 +67,10 @@ SOURCE = "hf/model.safetensors"
 SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors"}
 # Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py,
 # make-qwen3-fixture.py, make-gemma3-fixture.py, make-gemma2-fixture.py, make-phi3-fixture.py and
-# make-smollm3-fixture.py, make-qwen3moe-fixture.py and make-mixtral-fixture.py), not the shared fixture set's.
+# make-smollm3-fixture.py, make-qwen3moe-fixture.py, make-mixtral-fixture.py and make-granite-fixture.py), not the
+# shared fixture set's.
 DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-smollm3", "tiny-qwen3moe",
-           "tiny-mixtral"}
+           "tiny-mixtral", "tiny-granite"}
 # GGUF tensors with no safetensors counterpart, computed by the converter: kept in the recipe (`inline`, F32 only).
 INLINE = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 
@@ -141,8 +143,9 @@ def _product(dims):
 # --- the converter's name mapping -----------------------------------------------------------------------------
 
 def llama_like(name, arch, n_head, n_head_kv):
-    """(sources, transform, extra) of a llama / smollm3 / qwen2 / qwen3 GGUF tensor, as convert_hf_to_gguf.py maps
-    it (SmolLM3Model is a LlamaModel with the smollm3 architecture: the same names and row permutation)."""
+    """(sources, transform, extra) of a llama / smollm3 / granite / qwen2 / qwen3 GGUF tensor, as
+    convert_hf_to_gguf.py maps it (SmolLM3Model and GraniteModel are LlamaModels with the smollm3 / granite
+    architecture: the same names and row permutation)."""
     top = {"token_embd.weight": "model.embed_tokens.weight", "output.weight": "lm_head.weight",
            "output_norm.weight": "model.norm.weight"}
     if name in top:
@@ -154,11 +157,11 @@ def llama_like(name, arch, n_head, n_head_kv):
           "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
           "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm"}[part]
     sources = [f"model.layers.{layer}.{hf}.{suffix}"]
-    # LlamaModel.modify_tensors (SmolLM3Model's too): q_proj -> permute(n_head, n_head), k_proj ->
+    # LlamaModel.modify_tensors (SmolLM3Model's and GraniteModel's too): q_proj -> permute(n_head, n_head), k_proj ->
     # permute(n_head, n_head_kv). Qwen2 and Qwen3 keep HF's rotate-half layout (llama.cpp runs NEOX RoPE for them).
-    if arch in ("llama", "smollm3") and part == "attn_q":
+    if arch in ("llama", "smollm3", "granite") and part == "attn_q":
         return sources, "llama_rope_permute", {"n_head": n_head, "n_head_kv": n_head}
-    if arch in ("llama", "smollm3") and part == "attn_k":
+    if arch in ("llama", "smollm3", "granite") and part == "attn_k":
         return sources, "llama_rope_permute", {"n_head": n_head, "n_head_kv": n_head_kv}
     return sources, "identity", {}
 
@@ -275,7 +278,7 @@ def make(shared, name, stem):
     n_head = h.metadata.get(f"{arch}.attention.head_count")
     n_head_kv = h.metadata.get(f"{arch}.attention.head_count_kv", n_head)
     config = json.load(open(os.path.join(owner_dir, "hf", "config.json")))
-    if arch in ("llama", "smollm3", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"):
+    if arch in ("llama", "smollm3", "granite", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"):
         assert (n_head, n_head_kv) == (config["num_attention_heads"], config["num_key_value_heads"]), label
     _crosscheck_gguf_py(original_path, h)
 
@@ -298,7 +301,7 @@ def make(shared, name, stem):
         elif arch == "qwen3moe" or (arch == "llama" and f"{arch}.expert_count" in h.metadata):
             sources, transform, extra = qwen3moe(t["name"], n_head, n_head_kv, h.metadata[f"{arch}.expert_count"],
                                                  arch)
-        elif arch in ("llama", "smollm3", "qwen2", "qwen3"):
+        elif arch in ("llama", "smollm3", "granite", "qwen2", "qwen3"):
             sources, transform, extra = llama_like(t["name"], arch, n_head, n_head_kv)
         elif arch in ("gemma2", "gemma3"):
             sources, transform, extra = gemma3(t["name"])

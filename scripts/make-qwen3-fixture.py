@@ -488,17 +488,17 @@ def check_tensors(tensors, names, expected_names, weights, tensor=None):
 
 # --- llama.cpp ------------------------------------------------------------------------------------------------
 
-def yarn_log_harness(llama_cpp, cc, workdir):
+def yarn_log_harness(llama_cpp, cc, workdir, words=("yarn", "freq_"), tag="yarn"):
     """scripts/llama-cpp-logits.c built (in `workdir`) with its log filter widened to echo libllama's lines that
     mention "yarn" or "freq_" too, not only "rope" (n_ctx_orig_yarn, freq_base_train / freq_scale_train, the
-    context's freq_base / freq_scale); nothing else changes."""
+    context's freq_base / freq_scale); nothing else changes. `words` (and `tag`, which names the source file)
+    widen it otherwise: scripts/make-granite-fixture.py's "scale" (Granite's four scales)."""
     with open(rope.HARNESS, encoding="utf-8") as f:
         source = f.read()
     old = 'strstr(text, "rope") != NULL'
     assert source.count(old) == 1, "scripts/llama-cpp-logits.c's log filter changed"
-    source = source.replace(old, '(strstr(text, "rope") != NULL || strstr(text, "yarn") != NULL || '
-                                 'strstr(text, "freq_") != NULL)')
-    path = os.path.join(workdir, "llama-cpp-logits-yarn-log.c")
+    source = source.replace(old, "(" + " || ".join(f'strstr(text, "{w}") != NULL' for w in ("rope", *words)) + ")")
+    path = os.path.join(workdir, f"llama-cpp-logits-{tag}-log.c")
     with open(path, "w", encoding="utf-8") as f:
         f.write(source)
     return rope.build_harness(llama_cpp, cc, workdir, path)

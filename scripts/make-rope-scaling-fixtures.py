@@ -304,7 +304,11 @@ def numpy_llama(weights, config, ids, inv_freq_divisors=None, position_divisor=1
     `self_attn.q_norm` / `k_norm` (and `qk_norm`), each head's queries and keys get that RMSNorm over head_dim
     before RoPE; with `tie_word_embeddings` the LM head is `model.embed_tokens.weight`. `ffn(layer, x)`, when
     given, is the feed-forward block's output for post_attention_layernorm's output x [T, hidden] instead of
-    SwiGLU's (scripts/make-qwen3moe-fixture.py: the sparse MoE block)."""
+    SwiGLU's (scripts/make-qwen3moe-fixture.py: the sparse MoE block). Granite (scripts/make-granite-fixture.py):
+    each of the config's keys `embedding_multiplier` (the input embeddings x it), `attention_multiplier` (the scores
+    x it instead of / sqrt(d)), `residual_multiplier` (each block's attention and feed-forward output x it before
+    the residual add) and `logits_scaling` (the logits / it), where present, is applied as GraniteForCausalLM
+    applies it; a config without them takes Llama's path unchanged."""
     w = weights
     n_head, n_kv = config["num_attention_heads"], config["num_key_value_heads"]
     d = config.get("head_dim", config["hidden_size"] // n_head)
@@ -322,8 +326,15 @@ def numpy_llama(weights, config, ids, inv_freq_divisors=None, position_divisor=1
     def rope(x):
         return x * cos + np.concatenate([-x[..., d // 2:], x[..., :d // 2]], -1) * sin
 
+    residual_multiplier = config.get("residual_multiplier")
+
+    def residual(y):
+        return y if residual_multiplier is None else y * residual_multiplier
+
     mask = np.triu(np.full((T, T), -np.inf), 1)
     h = w["model.embed_tokens.weight"][ids]
+    if "embedding_multiplier" in config:
+        h = h * config["embedding_multiplier"]
     for layer in range(config["num_hidden_layers"]):
         p = f"model.layers.{layer}."
         x = norm(h, w[p + "input_layernorm.weight"])
@@ -336,19 +347,25 @@ def numpy_llama(weights, config, ids, inv_freq_divisors=None, position_divisor=1
         heads = []
         for i in range(n_head):
             j = i // (n_head // n_kv)
-            s = q[:, i] @ k[:, j].T / math.sqrt(d) + mask
+            if "attention_multiplier" in config:
+                s = q[:, i] @ k[:, j].T * config["attention_multiplier"] + mask
+            else:
+                s = q[:, i] @ k[:, j].T / math.sqrt(d) + mask
             s = np.exp(s - s.max(-1, keepdims=True))
             heads.append((s / s.sum(-1, keepdims=True)) @ v[:, j])
-        h = h + np.concatenate(heads, -1) @ w[p + "self_attn.o_proj.weight"].T
+        h = h + residual(np.concatenate(heads, -1) @ w[p + "self_attn.o_proj.weight"].T)
         x = norm(h, w[p + "post_attention_layernorm.weight"])
         if ffn is not None:
-            h = h + ffn(layer, x)
+            h = h + residual(ffn(layer, x))
             continue
         gate, up = x @ w[p + "mlp.gate_proj.weight"].T, x @ w[p + "mlp.up_proj.weight"].T
-        h = h + (gate / (1 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T
+        h = h + residual((gate / (1 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T)
     hidden = norm(h, w["model.norm.weight"])
     head = w["model.embed_tokens.weight"] if config.get("tie_word_embeddings") else w["lm_head.weight"]
-    return hidden @ head.T, hidden
+    logits = hidden @ head.T
+    if "logits_scaling" in config:
+        logits = logits / config["logits_scaling"]
+    return logits, hidden
 
 
 def max_abs(a, b):

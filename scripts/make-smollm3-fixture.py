@@ -233,10 +233,12 @@ def gguf_tensor(c):
     return tensor
 
 
-def write_gguf(path, model_arch, general_name, c, weights, tokenizer_gguf):
+def write_gguf(path, model_arch, general_name, c, weights, tokenizer_gguf, extra_keys=None):
     """An f32 GGUF as convert_hf_to_gguf.py --outtype f32 writes it for a LlamaModel (model_arch LLAMA) or
     SmolLM3Model (SMOLLM3) with config `c`, these float32 weights and the tokenizer files tokenizer_gguf was
-    converted from (see the header). Returns the GGUF tensor names in order and the parameter count."""
+    converted from (see the header). `extra_keys(writer)`, when given, adds a LlamaModel subclass's own keys after
+    LlamaModel's (scripts/make-granite-fixture.py: GraniteModel's four scales). Returns the GGUF tensor names in
+    order and the parameter count."""
     tok = GGUFReader(tokenizer_gguf)
 
     def fill(writer):
@@ -245,6 +247,8 @@ def write_gguf(path, model_arch, general_name, c, weights, tokenizer_gguf):
         names, total = qwen3.add_text_model(writer, model_arch, general_name, c, weights, gguf_tensor(c))
         writer.add_vocab_size(c["vocab_size"])
         writer.add_rope_dimension_count(c.get("head_dim") or head_dim(c))
+        if extra_keys is not None:
+            extra_keys(writer)
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         # TextModel.prepare_metadata's set_vocab (LlamaModel's): the same tokenizer files give the same keys.
         for field in tok.fields.values():
@@ -273,12 +277,12 @@ def expected_metadata(c):
     }
 
 
-def check_gguf(path, c, weights, names, tokenizer_gguf):
-    """Read f32.gguf back with GGUFReader: metadata (order and values as expected_metadata gives them, then
-    tiny-llama/f32.gguf's tokenizer.* keys in its order with its types and values), tensor names, types, shapes and
-    data (Q/K permuted)."""
+def check_gguf(path, c, weights, names, tokenizer_gguf, want=None):
+    """Read f32.gguf back with GGUFReader: metadata (order and values as `want`, default expected_metadata(c), gives
+    them, then tiny-llama/f32.gguf's tokenizer.* keys in its order with its types and values), tensor names, types,
+    shapes and data (Q/K permuted). scripts/make-granite-fixture.py passes its own `want`."""
     kv, tensors = rope.gguf_summary(path)
-    want = expected_metadata(c)
+    want = expected_metadata(c) if want is None else want
     non_tok = [k for k in kv if not k.startswith("tokenizer.")]
     assert non_tok == list(want), non_tok
     for key, value in want.items():

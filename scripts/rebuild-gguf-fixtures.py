@@ -11,7 +11,8 @@ tiny-gemma2's f32.gguf (0.8 MB), `scripts/make-phi3-fixture.py` tiny-phi3's two 
 `scripts/make-smollm3-fixture.py` tiny-smollm3's f32.gguf (0.7 MB) the same way; and
 `scripts/make-qwen3moe-fixture.py` wrote tiny-qwen3moe's f32.gguf (1.27 MB) the same way and its q8_0.gguf
 (0.36 MB) with llama.cpp's `llama-quantize` from that f32.gguf, and `scripts/make-mixtral-fixture.py` tiny-mixtral's
-two likewise (1.27 MB and 0.36 MB):
+two likewise (1.27 MB and 0.36 MB); `scripts/make-granite-fixture.py` wrote tiny-granite's f32.gguf (0.7 MB) with
+GGUFWriter as well:
 
     Tests/Fixtures/models/tiny-llama/{f32,f16,bf16}.gguf
     Tests/Fixtures/models/tiny-llama-bpe/f32.gguf
@@ -25,6 +26,7 @@ two likewise (1.27 MB and 0.36 MB):
     Tests/Fixtures/models/tiny-smollm3/f32.gguf
     Tests/Fixtures/models/tiny-qwen3moe/{f32,q8_0}.gguf
     Tests/Fixtures/models/tiny-mixtral/{f32,q8_0}.gguf
+    Tests/Fixtures/models/tiny-granite/f32.gguf
 
 Their tensor data are a deterministic function of the committed `hf/model.safetensors`, so the repository keeps
 only a small *skeleton* of each (`Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton`, written by
@@ -142,6 +144,7 @@ FIXTURES = [
     ("tiny-qwen3moe", "q8_0"),
     ("tiny-mixtral", "f32"),
     ("tiny-mixtral", "q8_0"),
+    ("tiny-granite", "f32"),
 ]
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DEFAULT_MODELS = os.path.join(REPO, "Tests", "Fixtures", "models")

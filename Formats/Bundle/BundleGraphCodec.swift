@@ -56,6 +56,7 @@ enum BundleGraphCodec {
                 ("ffn_predictor", b.ffnPredictor.map { encode($0, graph: graph) } ?? .null),
                 ("head_predictor", b.headPredictor.map { encode($0, graph: graph) } ?? .null),
                 ("ffn_density", .optional(b.ffnDensity)), ("head_density", .optional(b.headDensity)),
+                ("residual_scale", .optional(b.residualScale)),
             ])
         }
         return .object([
@@ -63,6 +64,7 @@ enum BundleGraphCodec {
             ("final_norm", graph.finalNorm.map(encode) ?? .null),
             ("lm_head", graph.lmHead.map { encode($0.projection) } ?? .null),
             ("logit_softcap", .optional(graph.lmHead?.softcap)),
+            ("logit_divisor", .optional(graph.lmHead?.divisor)),
         ])
     }
 
@@ -227,6 +229,7 @@ private struct NodeDecoder {
             b.attentionOutputNorm = try c.optionalMember("attention_output_norm").map(norm)
             b.feedForwardNorm = try norm(try c.member("ffn_norm"))
             b.feedForwardOutputNorm = try c.optionalMember("ffn_output_norm").map(norm)
+            b.residualScale = try c.optionalDouble("residual_scale")
 
             let f = try c.member("ffn")
             b.feedForward.kind = try f.member("kind").enumeration(FeedForwardKind.self)
@@ -273,6 +276,7 @@ private struct NodeDecoder {
             }
             graph.lmHead?.projection = try linear(head)
             graph.lmHead?.softcap = try root.optionalDouble("logit_softcap")
+            graph.lmHead?.divisor = try root.optionalDouble("logit_divisor")
         } else {
             graph.lmHead = nil
         }

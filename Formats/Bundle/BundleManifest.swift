@@ -265,6 +265,8 @@ public struct BundleManifest: Sendable {
                 .object([("expert_count", .integer($0.expertCount)), ("experts_per_token", .integer($0.expertsPerToken)),
                          ("expert_width", .integer($0.expertWidth)), ("normalizes_weights", .bool($0.normalizesWeights))])
             } ?? .null),
+            ("embedding_scale", .optional(hp.embeddingScale)), ("residual_scale", .optional(hp.residualScale)),
+            ("logit_divisor", .optional(hp.logitDivisor)),
         ])
     }
 
@@ -388,7 +390,9 @@ public struct BundleManifest: Sendable {
             mixtureOfExperts: try c.optionalMember("mixture_of_experts").map {
                 MixtureOfExperts(expertCount: try $0.int("expert_count", atLeast: 1), expertsPerToken: try $0.int("experts_per_token", atLeast: 1),
                                  expertWidth: try $0.int("expert_width", atLeast: 1), normalizesWeights: try $0.bool("normalizes_weights"))
-            })
+            },
+            embeddingScale: try c.optionalDouble("embedding_scale"), residualScale: try c.optionalDouble("residual_scale"),
+            logitDivisor: try c.optionalDouble("logit_divisor"))
     }
 
     static func decodeTokenizer(_ c: ManifestCursor) throws -> TokenizerDescription {

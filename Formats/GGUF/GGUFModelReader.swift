@@ -38,7 +38,7 @@ enum GGUFModelReader {
             : try slidingWindow(file, keys: keys, window: try keys.int("attention.sliding_window", default: 0), layers: layers,
                                 defaultPattern: 0, ropeTheta: ropeTheta)
         let feedForward = try keys.int("feed_forward_length")
-        let hp = Hyperparameters(
+        var hp = Hyperparameters(
             vocabSize: vocab, hiddenSize: hidden, intermediateSize: feedForward,
             layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
             contextLength: try keys.int("context_length"),
@@ -53,6 +53,7 @@ enum GGUFModelReader {
             attentionLogitSoftcap: gemma?.attentionSoftcap,
             layersWithoutRoPE: architecture == .smollm3 ? smolLM3LayersWithoutRoPE(layers: layers) : nil,
             mixtureOfExperts: try mixtureOfExperts(architecture, keys, feedForwardLength: feedForward))
+        if architecture == .granite { try graniteScales(&hp, keys) }
         try hp.validate(source: path)
 
         var tensors = TensorStore()
@@ -79,7 +80,7 @@ enum GGUFModelReader {
                 throw GGUFError.unexpectedTensor(path: path, name: info.name, architecture: archName)
             }
             var tensor = try file.tensor(info, named: irName)
-            if architecture == .llama || architecture == .smollm3, parsed.block != nil, parsed.part == "attn_q" || parsed.part == "attn_k" {
+            if architecture.interleavesRoPERowsInGGUF, parsed.block != nil, parsed.part == "attn_q" || parsed.part == "attn_k" {
                 tensor = try LlamaRoPEPermutation.toHalfSplit(tensor, heads: parsed.part == "attn_q" ? heads : kvHeads, source: path)
             }
             tensors.insert(tensor)
@@ -106,6 +107,25 @@ enum GGUFModelReader {
         }
         let width = architecture == .llama ? feedForwardLength : try keys.int("expert_feed_forward_length", default: feedForwardLength / used)
         return MixtureOfExperts(expertCount: count, expertsPerToken: used, expertWidth: width, normalizesWeights: true)
+    }
+
+    /// A granite GGUF's multipliers as llama.cpp reads them: `logit_scale` (required; the logits are divided by it),
+    /// and where present and non-zero `embedding_scale`, `residual_scale` and `attention.scale` (else 1/√head_dim).
+    static func graniteScales(_ hp: inout Hyperparameters, _ keys: MetadataReader) throws {
+        /// The key's value; nil when it is missing, 0, or (`unlessOne`) 1.
+        func optional(_ key: String, unlessOne: Bool = true) throws -> Double? {
+            let value = try keys.double(key, default: 0)
+            return value == 0 || (unlessOne && value == 1) ? nil : value
+        }
+        // llama.cpp's granite turns RoPE off in every layer when the file says it was not fine-tuned with it.
+        if let finetuned = keys.file[keys.prefix + ".rope.scaling.finetuned"], finetuned.boolValue == false {
+            throw SieveCoreError.unsupportedRoPEScaling(source: keys.file.path, type: "none in every layer (granite.rope.scaling.finetuned false)")
+        }
+        let divisor = try keys.double("logit_scale")
+        hp.logitDivisor = divisor == 1 ? nil : divisor
+        hp.embeddingScale = try optional("embedding_scale")
+        hp.residualScale = try optional("residual_scale")
+        hp.attentionScale = try optional("attention.scale", unlessOne: false)
     }
 
     /// The layers of a smollm3 GGUF that use no RoPE: every fourth, as llama.cpp fixes it (it has no key for them).

@@ -6,7 +6,8 @@ public enum GGUFNaming {
     /// GGUF architecture names (`general.architecture`) Sieve maps, with their IR architecture.
     public static let architectures: [(gguf: String, ir: Architecture)] = [("llama", .llama), ("qwen2", .qwen2), ("qwen3", .qwen3), ("gpt2", .gpt2), ("gemma2", .gemma2),
                                                                           ("gemma3", .gemma3), ("phi3", .phi3),
-                                                                          ("smollm3", .smollm3), ("qwen3moe", .qwen3moe)]
+                                                                          ("smollm3", .smollm3), ("qwen3moe", .qwen3moe),
+                                                                          ("granite", .granite)]
 
     /// The GGUF architecture name of an IR architecture, or nil when GGUF output is not supported for it.
     public static func ggufArchitecture(_ architecture: Architecture) -> String? {

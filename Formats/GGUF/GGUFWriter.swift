@@ -2,7 +2,7 @@ import Foundation
 import SieveCore
 
 /// Writes a `ModelGraph` as a GGUF v3 file that llama.cpp loads: llama.cpp tensor names and metadata keys for
-/// llama (Mixtral's experts included), qwen2, qwen3, qwen3moe, smollm3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
+/// llama (Mixtral's experts included), granite, qwen2, qwen3, qwen3moe, smollm3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
 ///
 /// The file is written atomically (temporary file, then rename) and streamed: the header is computed from the
 /// tensors' shapes and target types alone, then each tensor is converted, written and released in turn, so peak
@@ -91,6 +91,9 @@ public enum GGUFWriter {
         }
         if case .longRoPE = hp.ropeScaling, graph.architecture != .phi3 {
             throw GGUFError.cannotWrite(path: path, reason: "the model uses LongRoPE, which llama.cpp applies to phi3 models only, not to its \(graph.architecture.rawValue)")
+        }
+        if graph.architecture != .granite, hp.embeddingScale != nil || hp.residualScale != nil || hp.logitDivisor != nil {
+            throw GGUFError.cannotWrite(path: path, reason: "the model multiplies its embeddings, block outputs or logits, which llama.cpp's \(graph.architecture.rawValue) cannot say (its granite can)")
         }
         if case let .yarn(p) = hp.ropeScaling, p.betaFast != 32 || p.betaSlow != 1 || !p.truncatesCorrectionRange {
             throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(graph.architecture.rawValue) runs YaRN with beta_fast 32, beta_slow 1 and a truncated ramp whatever the file says, but the model's are \(p.betaFast), \(p.betaSlow) and \(p.truncatesCorrectionRange ? "truncated" : "untruncated")")
@@ -184,7 +187,7 @@ public enum GGUFWriter {
             } else if graph.architecture == .phi3 {
                 try addStacked(b + "attn_qkv.weight", [a.q.weight, a.k.weight, a.v.weight])
             } else {
-                let llama = graph.architecture == .llama || graph.architecture == .smollm3
+                let llama = graph.architecture.interleavesRoPERowsInGGUF
                 try add(b + "attn_q.weight", a.q.weight, interleave: llama ? hp.headCount : nil)
                 try addIfPresent(b + "attn_q.bias", a.q.bias, interleave: llama ? hp.headCount : nil)
                 try add(b + "attn_k.weight", a.k.weight, interleave: llama ? hp.kvHeadCount : nil)
@@ -290,7 +293,7 @@ public enum GGUFWriter {
                 m.append(("\(arch).expert_count", u32(moe.expertCount)))
                 m.append(("\(arch).expert_used_count", u32(moe.expertsPerToken)))
             }
-            if graph.architecture == .llama || graph.architecture == .smollm3 || graph.architecture.isGemma || hp.headDim * hp.headCount != hp.hiddenSize {
+            if graph.architecture.interleavesRoPERowsInGGUF || graph.architecture.isGemma || hp.headDim * hp.headCount != hp.hiddenSize {
                 m.append(("\(arch).attention.key_length", u32(hp.headDim)))
                 m.append(("\(arch).attention.value_length", u32(hp.headDim)))
             }
@@ -317,9 +320,16 @@ public enum GGUFWriter {
         if let moe = hp.mixtureOfExperts, graph.architecture == .qwen3moe {
             m.append(("\(arch).expert_feed_forward_length", u32(moe.expertWidth)))
         }
-        if graph.architecture == .llama || graph.architecture == .smollm3 {
+        if graph.architecture.interleavesRoPERowsInGGUF {
             m.append(("\(arch).vocab_size", u32(hp.vocabSize)))
             m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))
+            if graph.architecture == .granite {
+                // As the converter writes them; llama.cpp reads 0 (or a missing key) as "none" and logit_scale always.
+                m.append(("\(arch).attention.scale", .float32(Float(hp.attentionScale ?? 1 / Double(hp.headDim).squareRoot()))))
+                m.append(("\(arch).embedding_scale", .float32(Float(hp.embeddingScale ?? 1))))
+                m.append(("\(arch).residual_scale", .float32(Float(hp.residualScale ?? 1))))
+                m.append(("\(arch).logit_scale", .float32(Float(hp.logitDivisor ?? 1))))
+            }
         } else if graph.architecture == .phi3 {
             m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))
         } else if [.qwen2, .qwen3, .qwen3moe].contains(graph.architecture), let rotary = hp.ropeDimensions {

@@ -91,7 +91,7 @@ struct HFNaming {
     init(_ architecture: Architecture, mixtureOfExperts: Bool = false) {
         self.architecture = architecture
         switch architecture {
-        case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe:
+        case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe, .granite:
             prefixes = ["model."]
             let common = [
                 HFNameRule("embed_tokens", "embed.tokens"),

@@ -53,7 +53,7 @@ public enum GraphBuilder {
         func linear(_ base: String, out: Int, in inDim: Int) throws -> LinearRef {
             LinearRef(weight: try require(base + ".weight", [out, inDim]), bias: try optional(base + ".bias", [out]))
         }
-        let normKind: NormKind = [.llama, .qwen2, .qwen3, .qwen3moe, .gemma2, .gemma3, .phi3, .smollm3].contains(architecture) ? .rms : .layer
+        let normKind: NormKind = [.llama, .qwen2, .qwen3, .qwen3moe, .gemma2, .gemma3, .phi3, .smollm3, .granite].contains(architecture) ? .rms : .layer
         func norm(_ base: String) throws -> NormNode {
             NormNode(kind: normKind, weight: try require(base + ".weight", [hp.hiddenSize]),
                      bias: try optional(base + ".bias", [hp.hiddenSize]), epsilon: hp.normEpsilon)
@@ -72,6 +72,7 @@ public enum GraphBuilder {
         default: break
         }
         if architecture.isGemma { embedding.scale = Double(d).squareRoot() }
+        if let scale = hp.embeddingScale { embedding.scale = scale }
         if architecture == .bert {
             embedding.tokenTypes = try optional(IRName.tokenTypeEmbedding + ".weight", [hp.tokenTypeCount, d])
             embedding.norm = try norm(IRName.embeddingNorm)
@@ -87,7 +88,7 @@ public enum GraphBuilder {
         }
         let ffnKind: FeedForwardKind
         switch (architecture, hp.activation) {
-        case (.llama, _), (.qwen2, _), (.qwen3, _), (.qwen3moe, _), (.gemma2, _), (.gemma3, _), (.phi3, _), (.smollm3, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
+        case (.llama, _), (.qwen2, _), (.qwen3, _), (.qwen3moe, _), (.gemma2, _), (.gemma3, _), (.phi3, _), (.smollm3, _), (.granite, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
         case (_, .relu): ffnKind = .relu
         default: ffnKind = .gelu
         }
@@ -136,7 +137,8 @@ public enum GraphBuilder {
                 feedForwardNorm: try norm(IRName.feedForwardNorm(i)), feedForward: ffn,
                 normPlacement: architecture == .bert ? .post : .pre,
                 attentionOutputNorm: architecture.isGemma ? try norm(IRName.attentionOutputNorm(i)) : nil,
-                feedForwardOutputNorm: architecture.isGemma ? try norm(IRName.feedForwardOutputNorm(i)) : nil))
+                feedForwardOutputNorm: architecture.isGemma ? try norm(IRName.feedForwardOutputNorm(i)) : nil,
+                residualScale: hp.residualScale))
         }
 
         var finalNorm: NormNode?
@@ -145,7 +147,7 @@ public enum GraphBuilder {
             finalNorm = try norm(IRName.finalNorm)
             let headWeight = hp.tiedEmbeddings ? embedding.tokens : try require(IRName.lmHead + ".weight", [hp.vocabSize, d])
             lmHead = LMHeadNode(projection: LinearRef(weight: headWeight, bias: try optional(IRName.lmHead + ".bias", [hp.vocabSize])),
-                                softcap: hp.finalLogitSoftcap)
+                                softcap: hp.finalLogitSoftcap, divisor: hp.logitDivisor)
         }
         return ModelGraph(architecture: architecture, hyperparameters: hp, tokenizer: tokenizer, metadata: metadata,
                           embedding: embedding, blocks: blocks, finalNorm: finalNorm, lmHead: lmHead, tensors: tensors)

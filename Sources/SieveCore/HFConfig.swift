@@ -3,7 +3,7 @@ import Foundation
 /// Maps a Hugging Face `config.json` to and from the IR's architecture and hyperparameters.
 public enum HFConfig {
     /// The `model_type` values Sieve reads (`gemma3`: the multimodal checkpoints' language model).
-    public static let supportedModelTypes = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
+    public static let supportedModelTypes = ["llama", "mistral", "mixtral", "granite", "qwen2", "qwen3", "qwen3_moe", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
 
     /// Reads the architecture and hyperparameters from a parsed `config.json`.
     public static func read(_ config: JSONValue, source: String) throws -> (Architecture, Hyperparameters) {
@@ -75,9 +75,9 @@ public enum HFConfig {
             }
         }
 
-        let hp: Hyperparameters
+        var hp: Hyperparameters
         switch arch {
-        case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe:
+        case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe, .granite:
             let hidden = try int("hidden_size")
             let heads = try headCount("num_attention_heads")
             let headDim = try int("head_dim", default: hidden / heads)
@@ -108,6 +108,7 @@ public enum HFConfig {
                 slidingWindow: slidingWindow, layersWithoutRoPE: arch == .smollm3 ? try layersWithoutRoPE(config, layers: layers, source: source) : nil,
                 mixtureOfExperts: arch == .qwen3moe ? try qwen3MoE(config, source: source, int: { try int($0, default: $1) })
                     : mixtral ? try mixtralExperts(width: try int("intermediate_size"), int: { try int($0, default: $1) }) : nil)
+            if arch == .granite { try graniteMultipliers(&hp, double: double) }
         case .phi3:
             // transformers' Phi3Config defaults; every layer slides when `sliding_window` is set (Phi-3 mini and medium).
             let hidden = try int("hidden_size", default: 3072)
@@ -269,6 +270,16 @@ public enum HFConfig {
         return MixtureOfExperts(expertCount: try int("num_experts", 128), expertsPerToken: try int("num_experts_per_tok", 8),
                                 expertWidth: try int("moe_intermediate_size", 768),
                                 normalizesWeights: config["norm_topk_prob"]?.boolValue ?? false)
+    }
+
+    /// Granite's multipliers, with GraniteConfig's defaults of 1: `embedding_multiplier`, `attention_multiplier` (the
+    /// attention scores' scale, which replaces 1/√head_dim), `residual_multiplier` and `logits_scaling` (a divisor).
+    static func graniteMultipliers(_ hp: inout Hyperparameters, double: (String, Double) throws -> Double) throws {
+        func unlessOne(_ x: Double) -> Double? { x == 1 ? nil : x }
+        hp.embeddingScale = unlessOne(try double("embedding_multiplier", 1))
+        hp.attentionScale = try double("attention_multiplier", 1)
+        hp.residualScale = unlessOne(try double("residual_multiplier", 1))
+        hp.logitDivisor = unlessOne(try double("logits_scaling", 1))
     }
 
     /// Mixtral's experts, with MixtralConfig's defaults: `num_local_experts` (8) of `intermediate_size` rows each,
@@ -479,6 +490,9 @@ public enum HFConfig {
         if hp.mixtureOfExperts != nil, architecture != .qwen3moe && architecture != .llama {
             throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a mixture of experts in a \(architecture.rawValue) model, which only Mixtral's and Qwen3-MoE's config.json can say")
         }
+        if architecture != .granite, hp.embeddingScale != nil || hp.residualScale != nil || hp.logitDivisor != nil {
+            throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): embedding, residual or logit multipliers in a \(architecture.rawValue) model, which only Granite's config.json can say")
+        }
         if hp.layersWithoutRoPE != nil, architecture != .smollm3 {
             throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): layers without RoPE, which only SmolLM3's config.json can say")
         }
@@ -486,7 +500,7 @@ public enum HFConfig {
         let bos = tokenizer?.bosID.map { JSONValue.int(Int64($0)) } ?? .null
         let eos = tokenizer?.eosID.map { JSONValue.int(Int64($0)) } ?? .null
         switch architecture {
-        case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe:
+        case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe, .granite:
             // A sliding Llama is Mistral, a Llama with experts Mixtral (which slides every layer or none); Qwen2,
             // Qwen3 and SmolLM3 say which layers slide with `layer_types`.
             let sliding = hp.slidingWindow
@@ -500,7 +514,7 @@ public enum HFConfig {
             }
             let (className, modelType) = mixtral != nil ? ("MixtralForCausalLM", "mixtral") : mistral ? ("MistralForCausalLM", "mistral")
                 : ([Architecture.llama: "LlamaForCausalLM", .qwen2: "Qwen2ForCausalLM", .qwen3: "Qwen3ForCausalLM",
-                    .smollm3: "SmolLM3ForCausalLM", .qwen3moe: "Qwen3MoeForCausalLM"][architecture]!,
+                    .smollm3: "SmolLM3ForCausalLM", .qwen3moe: "Qwen3MoeForCausalLM", .granite: "GraniteForCausalLM"][architecture]!,
                    architecture == .qwen3moe ? "qwen3_moe" : architecture.rawValue)
             m = [("architectures", .array([.string(className)])), ("model_type", .string(modelType)),
                  ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
@@ -531,6 +545,11 @@ public enum HFConfig {
                 // MixtralConfig's default window is none, as Mixtral-8x7B's config says.
                 if sliding == nil { m.append(("sliding_window", .null)) }
                 m += [("num_local_experts", .int(Int64(mixtral.expertCount))), ("num_experts_per_tok", .int(Int64(mixtral.expertsPerToken)))]
+            }
+            if architecture == .granite {
+                m += [("embedding_multiplier", .double(hp.embeddingScale ?? 1)),
+                      ("attention_multiplier", .double(hp.attentionScale ?? 1 / Double(hp.headDim).squareRoot())),
+                      ("residual_multiplier", .double(hp.residualScale ?? 1)), ("logits_scaling", .double(hp.logitDivisor ?? 1))]
             }
             if architecture == .qwen3moe {
                 guard let moe = hp.mixtureOfExperts else {

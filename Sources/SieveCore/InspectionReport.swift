@@ -68,6 +68,9 @@ public struct InspectionReport {
         if let cap = hp.finalLogitSoftcap { m.append(("logit_softcap", .double(cap))) }
         if hp.positionOffset != 0 { m.append(("position_offset", .int(Int64(hp.positionOffset)))) }
         if hp.tokenTypeCount != 0 { m.append(("token_types", .int(Int64(hp.tokenTypeCount)))) }
+        if let scale = hp.embeddingScale { m.append(("embedding_scale", .double(scale))) }
+        if let scale = hp.residualScale { m.append(("residual_scale", .double(scale))) }
+        if let divisor = hp.logitDivisor { m.append(("logit_divisor", .double(divisor))) }
         if let moe = hp.mixtureOfExperts {
             m.append(("experts", .string("\(moe.expertsPerToken) of \(moe.expertCount) per token, \(moe.expertWidth) neurons each, weights \(moe.normalizesWeights ? "normalised to sum 1" : "as routed")")))
         }

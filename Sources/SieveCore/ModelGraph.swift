@@ -5,11 +5,16 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
     /// that attend through a sliding window with their own RoPE base; Gemma 2: Gemma 3 without the head norms,
     /// every other layer sliding, attention scores soft-capped; Phi-3: Llama's graph, stored with fused Q/K/V and
     /// gate/up projections, often with partial rotary and LongRoPE; SmolLM3: Llama's graph with RoPE left out of some
-    /// layers; Qwen3-MoE: Qwen3's attention with a mixture of experts in place of every FFN).
-    case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3, phi3, smollm3, qwen3moe
+    /// layers; Qwen3-MoE: Qwen3's attention with a mixture of experts in place of every FFN; Granite: Llama's graph
+    /// with multipliers of the embeddings, attention scores, block outputs and logits).
+    case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3, phi3, smollm3, qwen3moe, granite
 
     /// Gemma 2 or 3: embeddings × √hidden, (1 + weight) RMSNorms, norms of attention's and the FFN's outputs.
     public var isGemma: Bool { self == .gemma2 || self == .gemma3 }
+
+    /// Whether llama.cpp's converter interleaves this architecture's Q/K rows for its NORM RoPE (the IR keeps
+    /// Hugging Face's half-split rows).
+    public var interleavesRoPERowsInGGUF: Bool { self == .llama || self == .smollm3 || self == .granite }
 }
 
 /// Activation functions used by feed-forward networks.
@@ -77,8 +82,16 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
     /// Per layer, whether it attends without any position encoding (SmolLM3's "NoPE" layers); nil when every layer
     /// uses RoPE (or the model has none).
     public var layersWithoutRoPE: [Bool]?
-    /// The experts of mixture-of-experts FFNs (Qwen3-MoE); nil for dense FFNs.
+    /// The experts of mixture-of-experts FFNs (Qwen3-MoE, Mixtral); nil for dense FFNs.
     public var mixtureOfExperts: MixtureOfExperts?
+    /// Multiplier of the token embeddings (Granite's `embedding_multiplier`); nil for none (Gemma's √hidden comes
+    /// with the architecture).
+    public var embeddingScale: Double?
+    /// Multiplier of each block's attention and FFN outputs before they join the residual stream (Granite's
+    /// `residual_multiplier`); nil for none.
+    public var residualScale: Double?
+    /// Divisor of the final logits (Granite's `logits_scaling`, llama.cpp's `logit_scale`); nil for none.
+    public var logitDivisor: Double?
 
     /// Hyperparameters with the given values.
     public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
@@ -86,7 +99,8 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
                 ropeTheta: Double? = nil, ropeDimensions: Int? = nil, positionOffset: Int = 0,
                 tiedEmbeddings: Bool = false, tokenTypeCount: Int = 0, ropeScaling: RoPEScaling? = nil,
                 slidingWindow: SlidingWindowAttention? = nil, attentionScale: Double? = nil, finalLogitSoftcap: Double? = nil,
-                attentionLogitSoftcap: Double? = nil, layersWithoutRoPE: [Bool]? = nil, mixtureOfExperts: MixtureOfExperts? = nil) {
+                attentionLogitSoftcap: Double? = nil, layersWithoutRoPE: [Bool]? = nil, mixtureOfExperts: MixtureOfExperts? = nil,
+                embeddingScale: Double? = nil, residualScale: Double? = nil, logitDivisor: Double? = nil) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -109,6 +123,9 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         self.attentionLogitSoftcap = attentionLogitSoftcap
         self.layersWithoutRoPE = layersWithoutRoPE
         self.mixtureOfExperts = mixtureOfExperts
+        self.embeddingScale = embeddingScale
+        self.residualScale = residualScale
+        self.logitDivisor = logitDivisor
     }
 
     /// The context of the first training: LongRoPE's original context, else `contextLength`.
@@ -142,6 +159,9 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         if let s = attentionScale { try check(s > 0 && s.isFinite, "query_pre_attn_scalar", "the attention scale \(s) must be positive") }
         if let c = finalLogitSoftcap { try check(c > 0 && c.isFinite, "final_logit_softcapping", "\(c) must be positive") }
         if let c = attentionLogitSoftcap { try check(c > 0 && c.isFinite, "attn_logit_softcapping", "\(c) must be positive") }
+        for (name, value) in [("embedding_multiplier", embeddingScale), ("residual_multiplier", residualScale), ("logits_scaling", logitDivisor)] {
+            if let value { try check(value > 0 && value.isFinite, name, "\(value) must be a positive number") }
+        }
         if let layers = layersWithoutRoPE {
             try check(layers.count == layerCount, "no_rope_layers", "\(layers.count) entries for \(layerCount) layers")
         }
@@ -457,13 +477,16 @@ public struct TransformerBlock: Sendable, Equatable {
     public var ffnDensity: Double?
     /// Default fraction of attention heads computed; nil = dense.
     public var headDensity: Double?
+    /// Multiplier of attention's and the FFN's outputs before each joins the residual stream (Granite); nil for none.
+    public var residualScale: Double?
 
     /// A transformer block.
     public init(attentionNorm: NormNode, attention: AttentionNode, feedForwardNorm: NormNode,
                 feedForward: FeedForwardNode, normPlacement: NormPlacement, ffnPredictor: PredictorNode? = nil,
                 headPredictor: PredictorNode? = nil, ffnDensity: Double? = nil, headDensity: Double? = nil,
-                attentionOutputNorm: NormNode? = nil, feedForwardOutputNorm: NormNode? = nil) {
+                attentionOutputNorm: NormNode? = nil, feedForwardOutputNorm: NormNode? = nil, residualScale: Double? = nil) {
         self.attentionNorm = attentionNorm
+        self.residualScale = residualScale
         self.attentionOutputNorm = attentionOutputNorm
         self.feedForwardOutputNorm = feedForwardOutputNorm
         self.attention = attention
@@ -503,8 +526,12 @@ public struct LMHeadNode: Sendable, Equatable {
     public var projection: LinearRef
     /// `c` of the soft cap `c·tanh(logits / c)` applied to the logits; nil for none.
     public var softcap: Double?
+    /// Divisor of the logits (Granite); nil for none.
+    public var divisor: Double?
     /// An output head.
-    public init(projection: LinearRef, softcap: Double? = nil) { self.projection = projection; self.softcap = softcap }
+    public init(projection: LinearRef, softcap: Double? = nil, divisor: Double? = nil) {
+        self.projection = projection; self.softcap = softcap; self.divisor = divisor
+    }
 }
 
 /// The coarse, typed model graph every format reads into and writes from.

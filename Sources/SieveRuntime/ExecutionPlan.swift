@@ -177,11 +177,14 @@ final class BlockPlan {
     /// The bundle's per-block densities (its schedule), if any.
     let ffnDensity: Double?
     let headDensity: Double?
+    /// Multiplier of attention's and the FFN's outputs before the residual adds (Granite), if any.
+    let residualScale: Float?
 
     init(attentionNorm: NormPlan, attention: AttentionPlan, feedForwardNorm: NormPlan, feedForward: FeedForwardPlan,
          placement: NormPlacement, ffnPredictor: PredictorPlan?, headPredictor: PredictorPlan?, ffnDensity: Double?,
-         headDensity: Double?, attentionOutputNorm: NormPlan?, feedForwardOutputNorm: NormPlan?) {
+         headDensity: Double?, attentionOutputNorm: NormPlan?, feedForwardOutputNorm: NormPlan?, residualScale: Double?) {
         self.attentionNorm = attentionNorm
+        self.residualScale = residualScale.map { Float($0) }
         self.attentionOutputNorm = attentionOutputNorm
         self.feedForwardOutputNorm = feedForwardOutputNorm
         self.attention = attention
@@ -211,6 +214,8 @@ struct ExecutionPlan {
     let lmHead: LinearPlan?
     /// `c` of the logits' soft cap `c·tanh(logits / c)`, if any.
     let logitSoftcap: Float?
+    /// What the logits are multiplied by: the reciprocal of the head's divisor (Granite), as llama.cpp scales them.
+    let logitScale: Float?
 
     /// Widest activation row a product reads (the size of the shared `MatMulInput`).
     var widestInput: Int {
@@ -392,7 +397,7 @@ struct ExecutionPlan {
                                             headPredictor: try predictor(b.headPredictor, units: a.heads, block: i),
                                             ffnDensity: nil, headDensity: b.headDensity,
                                             attentionOutputNorm: try b.attentionOutputNorm.map(norm),
-                                            feedForwardOutputNorm: try b.feedForwardOutputNorm.map(norm)))
+                                            feedForwardOutputNorm: try b.feedForwardOutputNorm.map(norm), residualScale: b.residualScale))
                     continue
                 }
                 let width = try tensor(f.up.weight).shape.dims.first ?? 0
@@ -451,7 +456,7 @@ struct ExecutionPlan {
                                         headPredictor: try predictor(b.headPredictor, units: a.heads, block: i),
                                         ffnDensity: b.ffnDensity, headDensity: b.headDensity,
                                         attentionOutputNorm: try b.attentionOutputNorm.map(norm),
-                                        feedForwardOutputNorm: try b.feedForwardOutputNorm.map(norm)))
+                                        feedForwardOutputNorm: try b.feedForwardOutputNorm.map(norm), residualScale: b.residualScale))
             }
         }
         guard !blocks.isEmpty else { throw SieveRuntimeError.unsupportedGraph(reason: "the graph has no transformer blocks") }
@@ -462,6 +467,7 @@ struct ExecutionPlan {
             try linear($0.projection, outputs: hp.vocabSize, inputs: d, product: $0.projection.weight != graph.embedding.tokens)
         }
         logitSoftcap = graph.lmHead?.softcap.map { Float($0) }
+        logitScale = graph.lmHead?.divisor.map { 1 / Float($0) }
         if let cap = logitSoftcap, !(cap > 0 && cap.isFinite) {
             throw SieveRuntimeError.unsupportedGraph(reason: "logit soft cap \(cap) (must be positive)")
         }

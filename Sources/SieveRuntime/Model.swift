@@ -406,25 +406,25 @@ public final class Model {
                 attention(block.attention, layer: layer, input: work.normed, tokens: n, at: start, rows: rows)
                 timed(.norms) {
                     if let norm = block.attentionOutputNorm { normalize(norm, work.projected, into: work.projected, rows: rows) }
-                    addRows(work.projected, into: work.residual, rows: rows)
+                    addRows(work.projected, scaledBy: block.residualScale, into: work.residual, rows: rows)
                 }
                 feedForwardInputReady(layer: layer, tokens: n, at: start, rows: rows)
                 timed(.norms) { normalize(block.feedForwardNorm, work.residual, into: work.normed, rows: rows) }
                 timed(.feedForward) { feedForward(block.feedForward, layer: layer, input: work.normed, at: start, rows: rows) }
                 timed(.norms) {
                     if let norm = block.feedForwardOutputNorm { normalize(norm, work.projected, into: work.projected, rows: rows) }
-                    addRows(work.projected, into: work.residual, rows: rows)
+                    addRows(work.projected, scaledBy: block.residualScale, into: work.residual, rows: rows)
                 }
             case .post:
                 attention(block.attention, layer: layer, input: work.residual, tokens: n, at: start, rows: rows)
                 timed(.norms) {
-                    addRows(work.projected, into: work.residual, rows: rows)
+                    addRows(work.projected, scaledBy: block.residualScale, into: work.residual, rows: rows)
                     normalize(block.attentionNorm, work.residual, into: work.residual, rows: rows)
                 }
                 feedForwardInputReady(layer: layer, tokens: n, at: start, rows: rows)
                 timed(.feedForward) { feedForward(block.feedForward, layer: layer, input: work.residual, at: start, rows: rows) }
                 timed(.norms) {
-                    addRows(work.projected, into: work.residual, rows: rows)
+                    addRows(work.projected, scaledBy: block.residualScale, into: work.residual, rows: rows)
                     normalize(block.feedForwardNorm, work.residual, into: work.residual, rows: rows)
                 }
             }
@@ -851,10 +851,16 @@ public final class Model {
         for i in rows { Activations.add(bias.pointer, into: y.row(i, width: width), count: width) }
     }
 
-    private func addRows(_ x: FloatBuffer, into y: FloatBuffer, rows: Range<Int>) {
+    /// y += x (times `scale` when there is one) over `rows`.
+    private func addRows(_ x: FloatBuffer, scaledBy scale: Float?, into y: FloatBuffer, rows: Range<Int>) {
         guard !rows.isEmpty else { return }
         let d = hiddenSize
-        Activations.add(x.row(rows.lowerBound, width: d), into: y.row(rows.lowerBound, width: d), count: rows.count * d)
+        let (source, destination, count) = (x.row(rows.lowerBound, width: d), y.row(rows.lowerBound, width: d), rows.count * d)
+        if let scale {
+            Activations.add(UnsafePointer(source), scaledBy: scale, into: destination, count: count)
+        } else {
+            Activations.add(source, into: destination, count: count)
+        }
     }
 
     // MARK: - Outputs
@@ -889,6 +895,7 @@ public final class Model {
             timed(.lmHead) {
                 MatMul.multiply(head.weight, work.input, into: work.logits.pointer, pool: pool)
                 addBias(head.bias, to: work.logits, rows: 0..<m, width: vocab)
+                if let scale = plan.logitScale { Activations.scale(work.logits.pointer, by: scale, count: m * vocab) }
                 if let cap = plan.logitSoftcap { Activations.softcap(work.logits.pointer, cap: cap, count: m * vocab) }
             }
             for j in 0..<m {

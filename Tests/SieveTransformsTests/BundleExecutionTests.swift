@@ -35,9 +35,9 @@ import Testing
     }
 
     /// Every tiny fixture model (llama, llama with a BPE tokenizer, sharded llama, OPT, GPT-2, Qwen2, Qwen3, SmolLM3, Phi-3, Gemma 2,
-    /// Gemma 3) and the f16 docs-opt-relu.
+    /// Gemma 3, Granite) and the f16 docs-opt-relu.
     @Test(arguments: ["tiny-llama", "tiny-llama-bpe", "tiny-llama-sharded", "tiny-opt", "tiny-gpt2", "tiny-qwen2", "tiny-qwen3",
-                      "tiny-smollm3", "tiny-phi3", "tiny-gemma2", "tiny-gemma3", "docs-opt-relu"])
+                      "tiny-smollm3", "tiny-phi3", "tiny-gemma2", "tiny-gemma3", "tiny-granite", "docs-opt-relu"])
     func packedBundleRunsDenselyLikeTheSource(_ name: String) throws {
         let source = try SafetensorsPlugin().read(Self.fixtures.appendingPathComponent("\(name)/hf"))
         let (packed, tokens) = try SparseExecutionTests.packed(name)
@@ -66,6 +66,17 @@ import Testing
         #expect(try logits(reread, tokens) == logits(source, tokens))
         let error = try #require(throws: SieveTransformsError.self) { try PackOptions().validate(graph: source) }
         #expect("\(error)".contains("mixture-of-experts"))
+    }
+
+    /// Granite's multipliers (embeddings, residual adds, logits, attention scale) go through a bundle unchanged: bit
+    /// for bit the source's logits.
+    @Test func graniteThroughABundle() throws {
+        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-granite/f32.gguf"))
+        let reread = try Self.throughFile(source)
+        #expect(reread.hyperparameters == source.hyperparameters)
+        #expect(reread.blocks.map(\.residualScale) == source.blocks.map(\.residualScale) && reread.lmHead?.divisor == source.lmHead?.divisor)
+        let tokens = [1, 17, 300, 42, 42, 7, 511, 128, 3, 64]
+        #expect(try logits(reread, tokens) == logits(source, tokens))
     }
 
     /// A block-quantized source packed with `--dtype keep` keeps its own `down` for dense execution: prefill and
