@@ -99,9 +99,10 @@ enum GGUFModelReader {
     /// wide for qwen3moe (else the FFN length over the experts used) and `feed_forward_length` wide for llama; the kept
     /// weights are always divided by their sum (neither has a key for it). Nil for a model without experts.
     static func mixtureOfExperts(_ architecture: Architecture, _ keys: MetadataReader, feedForwardLength: Int) throws -> MixtureOfExperts? {
-        let declared = try keys.int("expert_count", default: 0)
-        guard architecture == .qwen3moe || (architecture == .llama && declared != 0) else { return nil }
-        let count = try keys.int("expert_count"), used = try keys.int("expert_used_count")
+        guard architecture == .qwen3moe || architecture == .llama else { return nil }
+        let count = architecture == .llama ? try keys.int("expert_count", default: 0) : try keys.int("expert_count")
+        if architecture == .llama && count == 0 { return nil }
+        let used = try keys.int("expert_used_count")
         guard count > 0, used > 0, used <= count else {
             throw GGUFError.invalidValue(path: keys.file.path, key: "\(keys.prefix).expert_used_count", reason: "\(used) experts used of \(count); both must be positive and the first at most the second")
         }
@@ -262,9 +263,8 @@ enum GGUFModelReader {
             guard factor > 0, factor.isFinite else {
                 throw GGUFError.invalidValue(path: file.path, key: "\(keys.prefix).rope.scaling.factor", reason: "YaRN needs a positive factor, not \(factor)")
             }
-            let yarn = YaRNRoPEScaling(factor: factor, originalContextLength: try keys.int("rope.scaling.original_context_length", default: contextLength))
-            return .yarn(YaRNRoPEScaling(factor: factor, originalContextLength: yarn.originalContextLength,
-                                         attentionFactor: yarn.attentionFactor * attentionFactor))
+            return .yarn(YaRNRoPEScaling(factor: factor, originalContextLength: try keys.int("rope.scaling.original_context_length", default: contextLength),
+                                         attentionFactor: YaRNRoPEScaling.defaultAttentionFactor(factor: factor) * attentionFactor))
         }
         if attentionFactor != 1 {
             throw SieveCoreError.unsupportedRoPEScaling(source: file.path, type: "rope.scaling.attn_factor \(attentionFactor) without LongRoPE or YaRN")

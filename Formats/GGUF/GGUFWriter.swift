@@ -325,7 +325,7 @@ public enum GGUFWriter {
             m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))
             if graph.architecture == .granite {
                 // As the converter writes them; llama.cpp reads 0 (or a missing key) as "none" and logit_scale always.
-                m.append(("\(arch).attention.scale", .float32(Float(hp.attentionScale ?? 1 / Double(hp.headDim).squareRoot()))))
+                m.append(("\(arch).attention.scale", .float32(Float(hp.scoreScale))))
                 m.append(("\(arch).embedding_scale", .float32(Float(hp.embeddingScale ?? 1))))
                 m.append(("\(arch).residual_scale", .float32(Float(hp.residualScale ?? 1))))
                 m.append(("\(arch).logit_scale", .float32(Float(hp.logitDivisor ?? 1))))

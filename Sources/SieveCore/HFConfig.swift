@@ -423,7 +423,7 @@ public enum HFConfig {
             let factor = try required("factor")
             let mscale = try number(parameters, "mscale", path: "$.\(key)", default: 0) ?? 0
             let mscaleAllDim = try number(parameters, "mscale_all_dim", path: "$.\(key)", default: 0) ?? 0
-            func scale(_ m: Double) -> Double { factor <= 1 ? 1 : 0.1 * m * Foundation.log(factor) + 1 }
+            func scale(_ m: Double) -> Double { YaRNRoPEScaling.defaultAttentionFactor(factor: factor, mscale: m) }
             let attention = try number(parameters, "attention_factor", path: "$.\(key)", default: nil)
                 ?? (mscale != 0 && mscaleAllDim != 0 ? scale(mscale) / scale(mscaleAllDim) : scale(1))
             let betaFast = try number(parameters, "beta_fast", path: "$.\(key)", default: 0) ?? 0
@@ -548,7 +548,7 @@ public enum HFConfig {
             }
             if architecture == .granite {
                 m += [("embedding_multiplier", .double(hp.embeddingScale ?? 1)),
-                      ("attention_multiplier", .double(hp.attentionScale ?? 1 / Double(hp.headDim).squareRoot())),
+                      ("attention_multiplier", .double(hp.scoreScale)),
                       ("residual_multiplier", .double(hp.residualScale ?? 1)), ("logits_scaling", .double(hp.logitDivisor ?? 1))]
             }
             if architecture == .qwen3moe {

@@ -128,6 +128,9 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
         self.logitDivisor = logitDivisor
     }
 
+    /// What the attention scores are multiplied by: `attentionScale`, else 1/√headDim.
+    public var scoreScale: Double { attentionScale ?? 1 / Double(headDim).squareRoot() }
+
     /// The context of the first training: LongRoPE's original context, else `contextLength`.
     public var originalContextLength: Int {
         if case let .longRoPE(p) = ropeScaling { return p.originalContextLength }

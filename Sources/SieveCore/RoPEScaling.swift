@@ -252,10 +252,10 @@ public struct YaRNRoPEScaling: Sendable, Equatable, Codable {
         self.truncatesCorrectionRange = truncatesCorrectionRange
     }
 
-    /// YaRN's attention factor for a scaling factor: 0.1·ln(factor) + 1 above 1, else 1 (transformers' and
-    /// llama.cpp's `get_mscale` with mscale 1).
-    public static func defaultAttentionFactor(factor: Double) -> Double {
-        factor <= 1 ? 1 : 0.1 * Foundation.log(factor) + 1
+    /// YaRN's attention factor for a scaling factor: 0.1·mscale·ln(factor) + 1 above 1, else 1 (transformers' and
+    /// llama.cpp's `get_mscale`; mscale 1 unless DeepSeek's `mscale` pair says otherwise).
+    public static func defaultAttentionFactor(factor: Double, mscale: Double = 1) -> Double {
+        factor <= 1 ? 1 : 0.1 * mscale * Foundation.log(factor) + 1
     }
 
     /// The pairs where the ramp starts and ends: the pair index at which a wavelength fits `betaFast` and `betaSlow`
