@@ -18,13 +18,14 @@ enum BundleGraphCodec {
                 .object([("theta", .double($0.theta)), ("dimensions", .integer($0.dimensions)), ("style", .string($0.style.rawValue)),
                          ("scaling", $0.scaling.map(BundleManifest.encode) ?? .null)])
             } ?? .null
+            // `sinks` is written only when the layer has them (gpt-oss), so other bundles keep their manifests.
             let attention: JSONValue = .object([
                 ("q", encode(a.q)), ("k", encode(a.k)), ("v", encode(a.v)), ("o", encode(a.o)),
                 ("heads", .integer(a.heads)), ("kv_heads", .integer(a.kvHeads)), ("head_dim", .integer(a.headDim)),
                 ("rope", rope), ("causal", .bool(a.causal)),
                 ("q_norm", a.queryNorm.map(encode) ?? .null), ("k_norm", a.keyNorm.map(encode) ?? .null),
                 ("window", .optional(a.window)), ("scale", .optional(a.scale)), ("softcap", .optional(a.softcap)),
-            ])
+            ] + (a.sinks.map { [("sinks", JSONValue.string($0))] } ?? []))
             let f = b.feedForward
             let layout: JSONValue
             switch f.layout {
@@ -226,6 +227,7 @@ private struct NodeDecoder {
             b.attention.window = try a.optionalMember("window").map { try $0.int(atLeast: 1) }
             b.attention.scale = try a.optionalDouble("scale")
             b.attention.softcap = try a.optionalDouble("softcap")
+            b.attention.sinks = try a.optionalString("sinks")
             b.attentionOutputNorm = try c.optionalMember("attention_output_norm").map(norm)
             b.feedForwardNorm = try norm(try c.member("ffn_norm"))
             b.feedForwardOutputNorm = try c.optionalMember("ffn_output_norm").map(norm)

@@ -34,16 +34,18 @@ enum GGUFModelReader {
         let gemma = architecture.isGemma
             ? try gemmaSettings(architecture, file, keys: keys, layers: layers, hidden: hidden, heads: heads, headDim: headDim, ropeTheta: ropeTheta)
             : nil
+        // gpt-oss slides every other layer (the even ones) unless the file says otherwise, as llama.cpp's openai-moe.
         let sliding = architecture.isGemma ? gemma?.slidingWindow
-            : try slidingWindow(file, keys: keys, window: try keys.int("attention.sliding_window", default: 0), layers: layers,
-                                defaultPattern: 0, ropeTheta: ropeTheta)
+            : try slidingWindow(file, keys: keys, window: try keys.int("attention.sliding_window", default: architecture == .gptOSS ? nil : 0),
+                                layers: layers, defaultPattern: architecture == .gptOSS ? 2 : 0,
+                                ropeTheta: architecture == .gptOSS ? try keys.double("rope.freq_base_swa", default: ropeTheta) : ropeTheta)
         let feedForward = try keys.int("feed_forward_length")
         var hp = Hyperparameters(
             vocabSize: vocab, hiddenSize: hidden, intermediateSize: feedForward,
             layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
             contextLength: try keys.int("context_length"),
             normEpsilon: try keys.double(architecture == .gpt2 ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon"),
-            activation: architecture == .gpt2 || architecture.isGemma ? .geluTanh : .silu,
+            activation: architecture == .gpt2 || architecture.isGemma ? .geluTanh : architecture == .gptOSS ? .clampedSwiGLU : .silu,
             ropeTheta: architecture == .gpt2 ? nil : ropeTheta,
             ropeDimensions: rotary == headDim ? nil : rotary,
             tiedEmbeddings: file.tensorInfo("output.weight") == nil,
@@ -76,7 +78,7 @@ enum GGUFModelReader {
                 }
                 continue
             }
-            guard let irName = GGUFNaming.irName(gguf: info.name) else {
+            guard let irName = GGUFNaming.irName(gguf: info.name, architecture: architecture) else {
                 throw GGUFError.unexpectedTensor(path: path, name: info.name, architecture: archName)
             }
             var tensor = try file.tensor(info, named: irName)
@@ -94,19 +96,21 @@ enum GGUFModelReader {
                                       tokenizer: try GGUFTokenizerMetadata.read(file), metadata: metadata, source: path)
     }
 
-    /// A GGUF's experts as llama.cpp reads them: `expert_count` and `expert_used_count` (required by qwen3moe; a llama
-    /// GGUF has experts, as Mixtral's, only with a positive `expert_count`), each expert `expert_feed_forward_length`
-    /// wide for qwen3moe (else the FFN length over the experts used) and `feed_forward_length` wide for llama; the kept
-    /// weights are always divided by their sum (neither has a key for it). Nil for a model without experts.
+    /// A GGUF's experts as llama.cpp reads them: `expert_count` and `expert_used_count` (required by qwen3moe and
+    /// gpt-oss; a llama GGUF has experts, as Mixtral's, only with a positive `expert_count`), each expert
+    /// `expert_feed_forward_length` wide for qwen3moe (else the FFN length over the experts used) and gpt-oss (required),
+    /// and `feed_forward_length` wide for llama; the kept weights are always divided by their sum (none has a key for
+    /// it; gpt-oss's softmax over the kept logits is the same). Nil for a model without experts.
     static func mixtureOfExperts(_ architecture: Architecture, _ keys: MetadataReader, feedForwardLength: Int) throws -> MixtureOfExperts? {
-        guard architecture == .qwen3moe || architecture == .llama else { return nil }
+        guard architecture == .qwen3moe || architecture == .llama || architecture == .gptOSS else { return nil }
         let count = architecture == .llama ? try keys.int("expert_count", default: 0) : try keys.int("expert_count")
         if architecture == .llama && count == 0 { return nil }
         let used = try keys.int("expert_used_count")
         guard count > 0, used > 0, used <= count else {
             throw GGUFError.invalidValue(path: keys.file.path, key: "\(keys.prefix).expert_used_count", reason: "\(used) experts used of \(count); both must be positive and the first at most the second")
         }
-        let width = architecture == .llama ? feedForwardLength : try keys.int("expert_feed_forward_length", default: feedForwardLength / used)
+        let width = architecture == .llama ? feedForwardLength
+            : try keys.int("expert_feed_forward_length", default: architecture == .gptOSS ? nil : feedForwardLength / used)
         return MixtureOfExperts(expertCount: count, expertsPerToken: used, expertWidth: width, normalizesWeights: true)
     }
 

@@ -7,7 +7,7 @@ public enum GGUFNaming {
     public static let architectures: [(gguf: String, ir: Architecture)] = [("llama", .llama), ("qwen2", .qwen2), ("qwen3", .qwen3), ("gpt2", .gpt2), ("gemma2", .gemma2),
                                                                           ("gemma3", .gemma3), ("phi3", .phi3),
                                                                           ("smollm3", .smollm3), ("qwen3moe", .qwen3moe),
-                                                                          ("granite", .granite)]
+                                                                          ("granite", .granite), ("gpt-oss", .gptOSS)]
 
     /// The GGUF architecture name of an IR architecture, or nil when GGUF output is not supported for it.
     public static func ggufArchitecture(_ architecture: Architecture) -> String? {
@@ -30,6 +30,7 @@ public enum GGUFNaming {
         ("attn_q_norm", { IRName.attention($0, "q_norm") }),
         ("attn_k_norm", { IRName.attention($0, "k_norm") }),
         ("attn_output", { IRName.attention($0, "o") }),
+        ("attn_sinks", IRName.attentionSinks),
         ("post_attention_norm", IRName.attentionOutputNorm),
         ("ffn_norm", IRName.feedForwardNorm),
         ("ffn_gate", { IRName.feedForward($0, "gate") }),
@@ -63,23 +64,26 @@ public enum GGUFNaming {
     }
 
     /// The IR name of a GGUF tensor name (`blk.3.ffn_up.weight` → `blocks.3.ffn.up.weight`), or nil when the
-    /// name is not in the mapping. `attn_qkv` has no single IR name and gives nil.
-    public static func irName(gguf name: String) -> String? {
+    /// name is not in the mapping. `attn_qkv` has no single IR name and gives nil. gpt-oss's `post_attention_norm` is
+    /// its FFN's norm (Gemma's the norm of attention's output).
+    public static func irName(gguf name: String, architecture: Architecture? = nil) -> String? {
         guard let (block, part, suffix) = parse(name) else { return nil }
         if let i = block {
+            if architecture == .gptOSS && part == "post_attention_norm" { return IRName.feedForwardNorm(i) + "." + suffix }
             return blockParts.first { $0.gguf == part }.map { $0.ir(i) + "." + suffix }
         }
         return globalParts.first { $0.gguf == part }.map { $0.ir + "." + suffix }
     }
 
     /// The GGUF name of an IR tensor name (`blocks.0.attn.o.bias` → `blk.0.attn_output.bias`), or nil.
-    public static func ggufName(ir name: String) -> String? {
+    public static func ggufName(ir name: String, architecture: Architecture? = nil) -> String? {
         guard let dot = name.lastIndex(of: ".") else { return nil }
         let base = String(name[..<dot]), suffix = String(name[name.index(after: dot)...])
         guard suffix == "weight" || suffix == "bias" else { return nil }
         if let g = globalParts.first(where: { $0.ir == base }) { return g.gguf + "." + suffix }
         let pieces = base.split(separator: ".", maxSplits: 2).map(String.init)
         guard pieces.count >= 2, pieces[0] == "blocks", let i = Int(pieces[1]) else { return nil }
+        if architecture == .gptOSS && base == IRName.feedForwardNorm(i) { return "blk.\(i).post_attention_norm.\(suffix)" }
         return blockParts.first { $0.ir(i) == base }.map { "blk.\(i).\($0.gguf).\(suffix)" }
     }
 }

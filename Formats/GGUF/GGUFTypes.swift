@@ -81,6 +81,7 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
         case .q6_K: return .q6_K
         case .q8_K: return .q8_K
         case .iq4_nl: return .iq4_nl
+        case .mxfp4: return .mxfp4
         case .iq4_xs: return .iq4_xs
         case .iq2_xxs: return .iq2_xxs
         case .iq2_xs: return .iq2_xs

@@ -37,6 +37,9 @@ public enum GGUFWriter {
         guard let arch = GGUFNaming.ggufArchitecture(graph.architecture) else {
             throw GGUFError.cannotWrite(path: path, reason: "architecture '\(graph.architecture.rawValue)' has no llama.cpp mapping in Sieve (GGUF output supports \(GGUFNaming.architectures.map(\.gguf).joined(separator: ", "))); write safetensors or a .sieve bundle instead")
         }
+        if graph.architecture == .gptOSS {
+            throw GGUFError.cannotWrite(path: path, reason: "Sieve reads gpt-oss but does not write it as GGUF; convert the Hugging Face checkpoint with llama.cpp's convert_hf_to_gguf.py")
+        }
         if let target = options.dtype, target.isGridQuantized {
             throw SieveCoreError.gridQuantization(source: path, dtype: target.name)
         }

@@ -91,7 +91,7 @@ struct HFNaming {
     init(_ architecture: Architecture, mixtureOfExperts: Bool = false) {
         self.architecture = architecture
         switch architecture {
-        case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe, .granite:
+        case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe, .granite, .gptOSS:
             prefixes = ["model."]
             let common = [
                 HFNameRule("embed_tokens", "embed.tokens"),
@@ -123,6 +123,8 @@ struct HFNaming {
             case .qwen3: rules = common + headNorms
             case .qwen3moe: rules = attention + headNorms + experts
             case .llama where mixtureOfExperts: rules = attention + mixtralExperts
+            // gpt-oss's sinks and experts are outside the table (`GptOSSCheckpoint`).
+            case .gptOSS: rules = attention + [HFNameRule("layers.{i}.mlp.router", "blocks.{i}.ffn.router")]
             default: rules = common
             }
             ignored = [NamePattern("layers.{i}.self_attn.rotary_emb.inv_freq")]
@@ -288,7 +290,16 @@ struct HFNaming {
         let layerCount = hp.layerCount
         var out: [Tensor] = []
         var experts: [String: [Int: Tensor]] = [:]
+        var gptOSSParts: [Int: [String: Tensor]] = [:]
         for tensor in tensors.all {
+            if architecture == .gptOSS, let prefix = prefixes.first(where: { tensor.name.hasPrefix($0) }),
+               let (block, part) = GptOSSCheckpoint.parse(tensor.name.dropFirst(prefix.count)) {
+                guard block < layerCount else {
+                    throw SieveCoreError.invalidHyperparameter(source: source, name: "num_hidden_layers", reason: "config.json says \(layerCount) layers but the checkpoint has tensor '\(tensor.name)' of block \(block)")
+                }
+                gptOSSParts[block, default: [:]][part] = tensor
+                continue
+            }
             guard let resolved = resolve(tensor.name) else {
                 if isIgnored(tensor.name) { continue }
                 throw SafetensorsError.unmappedTensor(path: source, tensor: tensor.name, architecture: architecture.rawValue)
@@ -305,6 +316,9 @@ struct HFNaming {
                 continue
             }
             out += try irParts(of: tensor, resolved, hyperparameters: hp, source: source)
+        }
+        for (block, parts) in gptOSSParts {
+            out += try GptOSSCheckpoint.irTensors(block: block, parts, hyperparameters: hp, source: source)
         }
         for (name, parts) in experts {
             let count = hp.mixtureOfExperts?.expertCount ?? 0

@@ -1,8 +1,8 @@
-// The iq4_nl and iq4_xs row kernels of CSieveKernels.h, written once and compiled once per instruction set by
+// The iq4_nl, MXFP4 and iq4_xs row kernels of CSieveKernels.h, written once and compiled once per instruction set by
 // QuantizedDot.c after QuantizedDotRows.h and KQuantDotRows.h (see there for KERNEL_TARGET, KERNEL, DOT_U8_S8,
 // KERNEL_HADD_ROWS, DOT_I16_ADD and `reduce4`).
 //
-// Both formats store 4-bit indices into one code book of 16 int8 values v (ggml's kvalues_iq4nl, −127…113), looked up
+// Both formats store 4-bit indices into one code book of 16 int8 values v (ggml's kvalues_iq4nl, −127…113; MXFP4 its own, −12…12), looked up
 // with `vpshufb`. Both take their blocks of 32 (iq4_nl blocks, iq4_xs sub-blocks) in pairs A, B whose 2 × 16 code bytes
 // are one 32-byte vector: its low nibbles are elements 0…15 of A and of B (128-bit halves), its high nibbles elements
 // 16…31. The activation codes are rearranged to match once per pair (two `vperm2i128`, shared by the four rows), so
@@ -16,10 +16,9 @@
 //    never overflows) with `vpmaddubsw`: pairs of at most 2·128·127 = 32512, no saturation, then widened with
 //    DOT_I16_ADD (by ones, or by int16 scales).
 
-/// The code book in both 128-bit halves, for `vpshufb`: with VNNI each value + 128 (as unsigned bytes).
-KERNEL_TARGET static inline __m256i KERNEL(iq4Book)(void) {
-    const __m256i book = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-                                          -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+/// A code book of 16 int8 values in both 128-bit halves, for `vpshufb`: with VNNI each value + 128 (as unsigned bytes).
+KERNEL_TARGET static inline __m256i KERNEL(bookVector)(__m128i values) {
+    const __m256i book = _mm256_set_m128i(values, values);
 #ifdef DOT_U8_S8
     return _mm256_xor_si256(book, _mm256_set1_epi8(-128));
 #else
@@ -27,11 +26,26 @@ KERNEL_TARGET static inline __m256i KERNEL(iq4Book)(void) {
 #endif
 }
 
-/// The values of a pair's 32 code bytes `q`: v[0] of the low nibbles, v[1] of the high nibbles.
-KERNEL_TARGET static inline void KERNEL(iq4PairValues)(__m256i q, __m256i v[2]) {
-    const __m256i book = KERNEL(iq4Book)(), low = _mm256_set1_epi8(0x0F);
+/// iq4_nl's and iq4_xs's code book (ggml's kvalues_iq4nl).
+KERNEL_TARGET static inline __m256i KERNEL(iq4Book)(void) {
+    return KERNEL(bookVector)(_mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113));
+}
+
+/// MXFP4's code book (ggml's kvalues_mxfp4: E2M1 doubled).
+KERNEL_TARGET static inline __m256i KERNEL(mxfp4Book)(void) {
+    return KERNEL(bookVector)(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
+}
+
+/// The values in `book` of a pair's 32 code bytes `q`: v[0] of the low nibbles, v[1] of the high nibbles.
+KERNEL_TARGET static inline void KERNEL(bookPairValues)(__m256i book, __m256i q, __m256i v[2]) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
     v[0] = _mm256_shuffle_epi8(book, _mm256_and_si256(q, low));
     v[1] = _mm256_shuffle_epi8(book, _mm256_and_si256(_mm256_srli_epi16(q, 4), low));
+}
+
+/// The iq4 values of a pair's 32 code bytes `q` (`bookPairValues` with `iq4Book`).
+KERNEL_TARGET static inline void KERNEL(iq4PairValues)(__m256i q, __m256i v[2]) {
+    KERNEL(bookPairValues)(KERNEL(iq4Book)(), q, v);
 }
 
 /// The activation codes of a pair, A's 32 in `x0` and B's in `x1`, rearranged: a[0] holds elements 0…15 of A and of
@@ -63,15 +77,18 @@ KERNEL_TARGET static inline __m256i KERNEL(iq4PairDot)(__m256i sum, const __m256
 }
 #endif
 
-/// Four iq4_nl rows (18-byte blocks of 32: f16 d, 16 bytes of nibbles) with q8_0 activations: Σ_b d_b·dx_b·Σ(v·x),
-/// each block's integer sum exact (at most 32·128·127). Blocks b and b + 1 are a pair (a last odd block has a zero
-/// partner: zero codes, activations and scales), whose int32 lanes are converted and multiplied once. The eight scales d·dx (rows
-/// 0…3 of block b, then of b + 1) are converted and multiplied as one vector. With VNNI each row's sums are scaled
-/// with its own lanes of it (a `vpermps`); with KERNEL_HADD_ROWS two rounds of `vphaddd` leave row j's sums of blocks
-/// b and b + 1 in lanes j and 4 + j, for one conversion and multiply-add of all four rows.
-KERNEL_TARGET void KERNEL(sieve_iq4_nl_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
-                                                  const int8_t *xq, const float *xd, float *out) {
-    const uint8_t *const r[4] = {r0, r1, r2, r3};
+/// Four rows of blocks of 32 whose 16 nibble bytes (ordered as q4_0's) index `book`, with q8_0 activations:
+/// Σ_b d_b·dx_b·Σ(v·x), each block's integer sum exact (at most 32·128·127). iq4_nl blocks (`mx` 0) are 18 bytes, an f16 d
+/// then the nibbles; MXFP4 blocks (`mx` 1) 17, an E8M0 byte e (d = 2^(e − 128), as ggml's GGML_E8M0_TO_FP32_HALF) then
+/// the nibbles. Blocks b and b + 1 are a pair (a last odd block has a zero partner: zero codes, activations and
+/// scales), whose int32 lanes are converted and multiplied once. The eight scales d·dx (rows 0…3 of block b, then of
+/// b + 1) are multiplied as one vector. With VNNI each row's sums are scaled with its own lanes of it (a `vpermps`);
+/// with KERNEL_HADD_ROWS two rounds of `vphaddd` leave row j's sums of blocks b and b + 1 in lanes j and 4 + j, for
+/// one conversion and multiply-add of all four rows.
+KERNEL_TARGET static inline void KERNEL(bookDotRows4)(const uint8_t *const r[4], int nb, const int8_t *xq, const float *xd,
+                                                      float *out, const int mx) {
+    const intptr_t blockBytes = mx ? 17 : 18, codes = mx ? 1 : 2;
+    const __m256i book = mx ? KERNEL(mxfp4Book)() : KERNEL(iq4Book)();
 #ifdef KERNEL_HADD_ROWS
     __m256 acc = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
@@ -83,25 +100,39 @@ KERNEL_TARGET void KERNEL(sieve_iq4_nl_dot_rows4)(const void *r0, const void *r1
         __m256i a[4];
         KERNEL(iq4PairActivations)(_mm256_loadu_si256((const __m256i *)(xq + 32 * b)),
                                    two ? _mm256_loadu_si256((const __m256i *)(xq + 32 * b + 32)) : _mm256_setzero_si256(), a);
-        int16_t h[8] = {0};
-        for (int i = 0; i < 4; i++) {
-            __builtin_memcpy(&h[i], r[i] + 18 * b, 2);
-            if (two) __builtin_memcpy(&h[4 + i], r[i] + 18 * b + 18, 2);
+        __m256 d;
+        if (mx) {
+            // 2^(e − 128): exponent field e − 1 for e ≥ 2, the subnormals 2^−128 and 2^−127 below (ggml's table).
+            uint32_t bits[8] = {0};
+            for (int i = 0; i < 4; i++) {
+                for (int k = 0; k < 1 + two; k++) {
+                    const uint32_t e = r[i][blockBytes * (b + k)];
+                    bits[4 * k + i] = e < 2 ? 0x00200000u << e : (e - 1) << 23;
+                }
+            }
+            d = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)bits));
+        } else {
+            int16_t h[8] = {0};
+            for (int i = 0; i < 4; i++) {
+                __builtin_memcpy(&h[i], r[i] + 18 * b, 2);
+                if (two) __builtin_memcpy(&h[4 + i], r[i] + 18 * b + 18, 2);
+            }
+            d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
         }
         const __m256 dx = _mm256_set_m128(two ? _mm_set1_ps(xd[b + 1]) : _mm_setzero_ps(), _mm_set1_ps(xd[b]));
-        const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)), dx);
+        const __m256 scale = _mm256_mul_ps(d, dx);
         __m256i s[4];
         for (int i = 0; i < 4; i++) {
-            const __m128i q0 = _mm_loadu_si128((const __m128i *)(r[i] + 18 * b + 2));
-            const __m128i q1 = two ? _mm_loadu_si128((const __m128i *)(r[i] + 18 * b + 20)) : _mm_setzero_si128();
+            const __m128i q0 = _mm_loadu_si128((const __m128i *)(r[i] + blockBytes * b + codes));
+            const __m128i q1 = two ? _mm_loadu_si128((const __m128i *)(r[i] + blockBytes * (b + 1) + codes)) : _mm_setzero_si128();
             __m256i v[2];
-            KERNEL(iq4PairValues)(_mm256_set_m128i(q1, q0), v);
+            KERNEL(bookPairValues)(book, _mm256_set_m128i(q1, q0), v);
 #ifdef KERNEL_HADD_ROWS
             s[i] = KERNEL(iq4PairDot)(_mm256_setzero_si256(), v, a, ones);
 #else
             s[i] = KERNEL(iq4PairDot)(v, a);
-            const __m256 d = _mm256_permutevar8x32_ps(scale, _mm256_setr_epi32(i, i, i, i, 4 + i, 4 + i, 4 + i, 4 + i));
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i]), d, acc[i]);
+            const __m256 di = _mm256_permutevar8x32_ps(scale, _mm256_setr_epi32(i, i, i, i, 4 + i, 4 + i, 4 + i, 4 + i));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i]), di, acc[i]);
 #endif
         }
 #ifdef KERNEL_HADD_ROWS
@@ -116,6 +147,18 @@ KERNEL_TARGET void KERNEL(sieve_iq4_nl_dot_rows4)(const void *r0, const void *r1
 #else
     KERNEL(reduce4)(acc, out);
 #endif
+}
+
+KERNEL_TARGET void KERNEL(sieve_iq4_nl_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
+                                                  const int8_t *xq, const float *xd, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    KERNEL(bookDotRows4)(r, nb, xq, xd, out, 0);
+}
+
+KERNEL_TARGET void KERNEL(sieve_mxfp4_dot_rows4)(const void *r0, const void *r1, const void *r2, const void *r3, int nb,
+                                                 const int8_t *xq, const float *xd, float *out) {
+    const uint8_t *const r[4] = {r0, r1, r2, r3};
+    KERNEL(bookDotRows4)(r, nb, xq, xd, out, 1);
 }
 
 /// d of the iq4_xs super-blocks at b[0…3].

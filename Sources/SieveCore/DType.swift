@@ -9,6 +9,8 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
     case q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K, q8_K
     /// llama.cpp's 4-bit non-linear types (codes index a fixed book of 16 values).
     case iq4_nl, iq4_xs
+    /// OCP microscaling FP4 (gpt-oss's experts): 32 E2M1 values sharing one power-of-two (E8M0) scale.
+    case mxfp4
     /// llama.cpp's grid types (groups of 4 or 8 elements index a fixed grid of values; decode only: Sieve reads
     /// and runs them but does not quantize to them, which needs an importance matrix).
     case iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m
@@ -33,7 +35,7 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
     /// Elements per block (1 for plain types).
     public var blockSize: Int {
         switch self {
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl: return 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4: return 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_xs: return 256
         case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: return 256
         default: return 1
@@ -60,6 +62,7 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Codable {
         case .q8_K: return 292
         case .iq4_nl: return 18
         case .iq4_xs: return 136
+        case .mxfp4: return 17
         case .iq2_xxs: return 66
         case .iq2_xs: return 74
         case .iq2_s: return 82

@@ -31,6 +31,8 @@ public enum IRName {
     public static func experts(_ i: Int, _ part: String) -> String { "blocks.\(i).ffn.\(part)_exps" }
     /// Block `i`'s router of a mixture-of-experts FFN.
     public static func router(_ i: Int) -> String { "blocks.\(i).ffn.router" }
+    /// Block `i`'s attention sinks (gpt-oss), `[heads]`.
+    public static func attentionSinks(_ i: Int) -> String { "blocks.\(i).attn.sinks" }
 }
 
 /// Builds the typed `ModelGraph` of an architecture from hyperparameters and tensors already under IR names,
@@ -53,7 +55,7 @@ public enum GraphBuilder {
         func linear(_ base: String, out: Int, in inDim: Int) throws -> LinearRef {
             LinearRef(weight: try require(base + ".weight", [out, inDim]), bias: try optional(base + ".bias", [out]))
         }
-        let normKind: NormKind = [.llama, .qwen2, .qwen3, .qwen3moe, .gemma2, .gemma3, .phi3, .smollm3, .granite].contains(architecture) ? .rms : .layer
+        let normKind: NormKind = [.llama, .qwen2, .qwen3, .qwen3moe, .gemma2, .gemma3, .phi3, .smollm3, .granite, .gptOSS].contains(architecture) ? .rms : .layer
         func norm(_ base: String) throws -> NormNode {
             NormNode(kind: normKind, weight: try require(base + ".weight", [hp.hiddenSize]),
                      bias: try optional(base + ".bias", [hp.hiddenSize]), epsilon: hp.normEpsilon)
@@ -88,7 +90,8 @@ public enum GraphBuilder {
         }
         let ffnKind: FeedForwardKind
         switch (architecture, hp.activation) {
-        case (.llama, _), (.qwen2, _), (.qwen3, _), (.qwen3moe, _), (.gemma2, _), (.gemma3, _), (.phi3, _), (.smollm3, _), (.granite, _): ffnKind = hp.activation == .silu ? .swiglu : .geglu
+        case (.llama, _), (.qwen2, _), (.qwen3, _), (.qwen3moe, _), (.gemma2, _), (.gemma3, _), (.phi3, _), (.smollm3, _), (.granite, _), (.gptOSS, _):
+            ffnKind = hp.activation == .silu || hp.activation == .clampedSwiGLU ? .swiglu : .geglu
         case (_, .relu): ffnKind = .relu
         default: ffnKind = .gelu
         }
@@ -110,20 +113,25 @@ public enum GraphBuilder {
                 o: try linear(IRName.attention(i, "o"), out: d, in: qDim),
                 heads: hp.headCount, kvHeads: hp.kvHeadCount, headDim: hp.headDim, rope: positionless ? nil : sliding ? slidingRoPE : rope,
                 causal: architecture != .bert, queryNorm: try headNorm(i, "q_norm"), keyNorm: try headNorm(i, "k_norm"),
-                window: sliding ? hp.slidingWindow?.window : nil, scale: hp.attentionScale, softcap: hp.attentionLogitSoftcap)
-            if architecture == .qwen3moe && hp.mixtureOfExperts == nil {
-                throw SieveCoreError.invalidHyperparameter(source: source, name: "num_experts", reason: "missing: a Qwen3-MoE model needs its expert count, experts per token and expert width")
+                window: sliding ? hp.slidingWindow?.window : nil, scale: hp.attentionScale, softcap: hp.attentionLogitSoftcap,
+                sinks: try optional(IRName.attentionSinks(i) + ".weight", [hp.headCount]))
+            if (architecture == .qwen3moe || architecture == .gptOSS) && hp.mixtureOfExperts == nil {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "num_experts", reason: "missing: a mixture-of-experts model needs its expert count, experts per token and expert width")
+            }
+            if hp.activation == .clampedSwiGLU && hp.mixtureOfExperts == nil {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "hidden_act", reason: "swiglu_oai is gpt-oss's activation of experts, and this model has no experts")
             }
             let ffn = try hp.mixtureOfExperts.map { moe in
                 let (e, w) = (moe.expertCount, moe.expertWidth)
                 guard ffnKind.isGated else {
                     throw SieveCoreError.invalidHyperparameter(source: source, name: "hidden_act", reason: "experts are gated FFNs, but the activation is \(hp.activation.rawValue)")
                 }
+                func experts(_ part: String, _ rows: Int, _ columns: Int) throws -> LinearRef {
+                    let base = IRName.experts(i, part)
+                    return LinearRef(weight: try require(base + ".weight", [e, rows, columns]), bias: try optional(base + ".bias", [e, rows]))
+                }
                 return FeedForwardNode(
-                    kind: ffnKind,
-                    up: LinearRef(weight: try require(IRName.experts(i, "up") + ".weight", [e, w, d]), bias: nil),
-                    gate: LinearRef(weight: try require(IRName.experts(i, "gate") + ".weight", [e, w, d]), bias: nil),
-                    down: LinearRef(weight: try require(IRName.experts(i, "down") + ".weight", [e, d, w]), bias: nil),
+                    kind: ffnKind, up: try experts("up", w, d), gate: try experts("gate", w, d), down: try experts("down", d, w),
                     activation: hp.activation, layout: .dense,
                     experts: ExpertRouter(projection: try linear(IRName.router(i), out: e, in: d), routing: moe))
             } ?? FeedForwardNode(

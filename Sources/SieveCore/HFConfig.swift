@@ -3,7 +3,7 @@ import Foundation
 /// Maps a Hugging Face `config.json` to and from the IR's architecture and hyperparameters.
 public enum HFConfig {
     /// The `model_type` values Sieve reads (`gemma3`: the multimodal checkpoints' language model).
-    public static let supportedModelTypes = ["llama", "mistral", "mixtral", "granite", "qwen2", "qwen3", "qwen3_moe", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt2", "opt", "bert"]
+    public static let supportedModelTypes = ["llama", "mistral", "mixtral", "granite", "qwen2", "qwen3", "qwen3_moe", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt_oss", "gpt2", "opt", "bert"]
 
     /// Reads the architecture and hyperparameters from a parsed `config.json`.
     public static func read(_ config: JSONValue, source: String) throws -> (Architecture, Hyperparameters) {
@@ -133,6 +133,9 @@ public enum HFConfig {
                 ropeTheta: rope.theta, ropeDimensions: rotary == headDim ? nil : rotary, positionOffset: 0,
                 tiedEmbeddings: config["tie_word_embeddings"]?.boolValue ?? false, ropeScaling: rope.scaling,
                 slidingWindow: slidingWindow)
+        case .gptOSS:
+            hp = try gptOSSHyperparameters(config, layers: try layerCount(default: 36), source: source, int: { try int($0, default: $1) },
+                                           double: double)
         case .gemma2, .gemma3:
             hp = try gemmaHyperparameters(config, architecture: arch, layers: try layerCount(), source: source, int: { try int($0, default: $1) },
                                           double: double, activation: { try activation("hidden_activation", default: "gelu_pytorch_tanh") })
@@ -252,6 +255,42 @@ public enum HFConfig {
             slidingWindow: slidingWindow, attentionScale: scalar == Double(headDim) ? nil : 1 / scalar.squareRoot(),
             finalLogitSoftcap: try softcap("final_logit_softcapping", defaults.finalLogitSoftcap),
             attentionLogitSoftcap: try softcap("attn_logit_softcapping", defaults.attentionLogitSoftcap))
+    }
+
+    /// A gpt-oss config (`GptOssConfig`), with transformers' defaults where a key is missing: 128 experts of
+    /// `intermediate_size` (2880) rows, `num_experts_per_tok` (or the original `experts_per_token`; 4) per token, the
+    /// even layers sliding (`layer_types`), `sliding_window` 128, `rope_theta` 150000 and, when `rope_scaling` is
+    /// missing altogether, YaRN ×32 from 4096 positions without truncation. The experts' activation is fixed
+    /// (alpha 1.702, limit 7: transformers' GptOssExperts ignores the config's `swiglu_limit`).
+    private static func gptOSSHyperparameters(_ config: JSONValue, layers: Int, source: String, int: (String, Int?) throws -> Int,
+                                              double: (String, Double) throws -> Double) throws -> Hyperparameters {
+        if let act = config["hidden_act"]?.stringValue, act != "silu" {
+            throw SieveCoreError.invalidHyperparameter(source: source, name: "hidden_act", reason: "gpt-oss's experts use their clamped SwiGLU whatever the config says; '\(act)' is not silu")
+        }
+        let heads = try int("num_attention_heads", 64)
+        guard heads > 0 else { throw SieveCoreError.invalidHyperparameter(source: source, name: "num_attention_heads", reason: "must be positive") }
+        var rope: (theta: Double, scaling: RoPEScaling?)
+        if config["rope_scaling"] == nil && config["rope_parameters"] == nil {
+            rope = (try double("rope_theta", 150_000),
+                    .yarn(YaRNRoPEScaling(factor: 32, originalContextLength: 4096, attentionFactor: YaRNRoPEScaling.defaultAttentionFactor(factor: 32),
+                                          truncatesCorrectionRange: false)))
+        } else {
+            rope = try ropeSettings(config, source: source, defaultTheta: 150_000)
+        }
+        let sliding = try slidingLayers(config, source: source) ?? SlidingWindowAttention.pattern(2, layers: layers)
+        let window = try int("sliding_window", 128)
+        let width = try int("intermediate_size", 2880)
+        var perToken = try int("num_experts_per_tok", 4)
+        if config["num_experts_per_tok"] == nil, config["experts_per_token"] != nil { perToken = try int("experts_per_token", 4) }
+        return Hyperparameters(
+            vocabSize: try int("vocab_size", 201_088), hiddenSize: try int("hidden_size", 2880), intermediateSize: width,
+            layerCount: layers, headCount: heads, kvHeadCount: try int("num_key_value_heads", 8), headDim: try int("head_dim", 64),
+            contextLength: try int("max_position_embeddings", 131_072), normEpsilon: try double("rms_norm_eps", 1e-5),
+            activation: .clampedSwiGLU, ropeTheta: rope.theta, positionOffset: 0,
+            tiedEmbeddings: config["tie_word_embeddings"]?.boolValue ?? false, ropeScaling: rope.scaling,
+            slidingWindow: sliding.contains(true) ? SlidingWindowAttention(window: window, slidingLayers: sliding, ropeTheta: rope.theta) : nil,
+            mixtureOfExperts: MixtureOfExperts(expertCount: try int("num_local_experts", 128), expertsPerToken: perToken,
+                                               expertWidth: width, normalizesWeights: true))
     }
 
     /// Qwen3-MoE's experts, with Qwen3MoeConfig's defaults: `num_experts` (128), `num_experts_per_tok` (8),
@@ -485,9 +524,10 @@ public enum HFConfig {
             case .gelu: return .string("gelu")
             case .geluTanh: return .string(tanhName)
             case .relu: return .string("relu")
+            case .clampedSwiGLU: return .string("silu")
             }
         }
-        if hp.mixtureOfExperts != nil, architecture != .qwen3moe && architecture != .llama {
+        if hp.mixtureOfExperts != nil, architecture != .qwen3moe && architecture != .llama && architecture != .gptOSS {
             throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a mixture of experts in a \(architecture.rawValue) model, which only Mixtral's and Qwen3-MoE's config.json can say")
         }
         if architecture != .granite, hp.embeddingScale != nil || hp.residualScale != nil || hp.logitDivisor != nil {
@@ -559,6 +599,8 @@ public enum HFConfig {
                       ("moe_intermediate_size", .int(Int64(moe.expertWidth))), ("norm_topk_prob", .bool(moe.normalizesWeights)),
                       ("decoder_sparse_step", .int(1)), ("mlp_only_layers", .array([]))]
             }
+        case .gptOSS:
+            throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): writing gpt-oss as a Hugging Face folder (its experts' MXFP4 blocks and scales) is not supported; keep the original checkpoint")
         case .phi3:
             let sliding = hp.slidingWindow
             if let sliding, sliding.ropeTheta != hp.ropeTheta || sliding.slidingLayers.contains(false) {

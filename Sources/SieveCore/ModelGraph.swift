@@ -6,8 +6,10 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
     /// every other layer sliding, attention scores soft-capped; Phi-3: Llama's graph, stored with fused Q/K/V and
     /// gate/up projections, often with partial rotary and LongRoPE; SmolLM3: Llama's graph with RoPE left out of some
     /// layers; Qwen3-MoE: Qwen3's attention with a mixture of experts in place of every FFN; Granite: Llama's graph
-    /// with multipliers of the embeddings, attention scores, block outputs and logits).
+    /// with multipliers of the embeddings, attention scores, block outputs and logits; gpt-oss: attention with biases
+    /// and sinks, every other layer sliding, and a mixture of clamped-SwiGLU experts with biases in every FFN).
     case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3, phi3, smollm3, qwen3moe, granite
+    case gptOSS = "gpt_oss"
 
     /// Gemma 2 or 3: embeddings × √hidden, (1 + weight) RMSNorms, norms of attention's and the FFN's outputs.
     public var isGemma: Bool { self == .gemma2 || self == .gemma3 }
@@ -27,6 +29,8 @@ public enum Activation: String, Sendable, Codable {
     case geluTanh = "gelu_tanh"
     /// ReLU.
     case relu
+    /// gpt-oss's gated unit (llama.cpp's `swiglu_oai`): `(clamp(up, ±7) + 1) · g·σ(1.702·g)`, `g = min(gate, 7)`.
+    case clampedSwiGLU = "swiglu_oai"
 }
 
 /// How rotary position embeddings pair dimensions.
@@ -295,14 +299,18 @@ public struct AttentionNode: Sendable, Equatable {
     public var scale: Double?
     /// `c` of the scaled scores' soft cap `c·tanh(score / c)` before the softmax (Gemma 2); nil for none.
     public var softcap: Double?
+    /// Tensor `[heads]` of attention sinks (gpt-oss): per head, a logit that joins the softmax's denominator and
+    /// contributes no value; nil for none.
+    public var sinks: String?
 
     /// An attention node.
     public init(q: LinearRef, k: LinearRef, v: LinearRef, o: LinearRef, heads: Int, kvHeads: Int, headDim: Int,
                 rope: RoPE?, causal: Bool, queryNorm: NormNode? = nil, keyNorm: NormNode? = nil, window: Int? = nil,
-                scale: Double? = nil, softcap: Double? = nil) {
+                scale: Double? = nil, softcap: Double? = nil, sinks: String? = nil) {
         self.q = q; self.k = k; self.v = v; self.o = o
         self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.rope = rope; self.causal = causal
         self.queryNorm = queryNorm; self.keyNorm = keyNorm; self.window = window; self.scale = scale; self.softcap = softcap
+        self.sinks = sinks
     }
 
     /// The multiplier of the scores: `scale`, else 1/√headDim.
@@ -426,7 +434,8 @@ public struct FeedForwardNode: Sendable, Equatable {
     /// it replaced the transposed `down` hold both, and runs ignore the transposed one.)
     public var sourceDown: String?
     /// A mixture of experts: the router and how it chooses. `up` and `gate` are then `[experts, width, hidden]`,
-    /// `down` `[experts, hidden, width]`, one expert after the other; nil for a single FFN.
+    /// `down` `[experts, hidden, width]`, one expert after the other, and their biases (gpt-oss) `[experts, width]` and
+    /// `[experts, hidden]`; nil for a single FFN.
     public var experts: ExpertRouter?
 
     /// A feed-forward node.

@@ -105,6 +105,7 @@ public enum QuantizedCodecs {
         case .q8_K: dequantizeQ8_K(block, out)
         case .iq4_nl: dequantizeIQ4_NL(block, out)
         case .iq4_xs: dequantizeIQ4_XS(block, out)
+        case .mxfp4: dequantizeMXFP4(block, out)
         case .iq2_xxs: dequantizeIQ2_XXS(block, out)
         case .iq2_xs: dequantizeIQ2_XS(block, out)
         case .iq2_s: dequantizeIQ2_S(block, out)
@@ -132,6 +133,7 @@ public enum QuantizedCodecs {
         case .q8_K: quantizeQ8_K(values, block)
         case .iq4_nl: quantizeIQ4_NL(values, block)
         case .iq4_xs: quantizeIQ4_XS(values, block)
+        case .mxfp4: quantizeMXFP4(values, block)
         case _ where dtype.isGridQuantized:
             preconditionFailure("Sieve does not quantize to the grid type \(dtype.name); QuantizedCodecs.quantize rejects it")
         default: preconditionFailure("\(dtype.name) is not block-quantized")

@@ -39,6 +39,34 @@ public enum Activations {
         }
     }
 
+    /// gpt-oss's gated unit (`swiglu_oai`): `out[i] = (clamp(up[i], −limit, limit) + 1) · g·σ(alpha·g)` with
+    /// `g = min(gate[i], limit)`. Every gpt-oss has alpha 1.702 and limit 7. `out` may alias `gate` or `up`.
+    public static func clampedSwiGLU(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                     count: Int, alpha: Float = 1.702, limit: Float = 7) {
+        let high = SIMD16<Float>(repeating: limit), low = -high, one = SIMD16<Float>(repeating: 1)
+        var i = 0
+        while i + 16 <= count {
+            let g = lanewiseMin(gate.load16(i), high)
+            let u = lanewiseMax(lanewiseMin(up.load16(i), high), low)
+            out.store16((u + one) * g * vectorSigmoid(alpha * g), i)
+            i += 16
+        }
+        while i < count {
+            let g = Swift.min(gate[i], limit), u = Swift.max(Swift.min(up[i], limit), -limit)
+            out[i] = (u + 1) * g / (1 + Foundation.exp(-alpha * g))
+            i += 1
+        }
+    }
+
+    /// Scalar reference of `clampedSwiGLU` (Double).
+    public static func clampedSwiGLUReference(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                              count: Int, alpha: Float = 1.702, limit: Float = 7) {
+        for i in 0..<count {
+            let g = Double(Swift.min(gate[i], limit)), u = Double(Swift.max(Swift.min(up[i], limit), -limit))
+            out[i] = Float((u + 1) * g / (1 + Foundation.exp(-Double(alpha) * g)))
+        }
+    }
+
     /// `out[i] = function(gate[i]) · up[i]` (SwiGLU with `.silu`, GeGLU with `.geluErf`/`.geluTanh`).
     /// `out` may alias `gate` or `up`.
     public static func gatedProduct(_ function: Function, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
@@ -51,11 +79,13 @@ public enum Activations {
         }
     }
 
-    /// Numerically stable softmax in place: `x[i] = exp(x[i] − max) / Σ exp(x[j] − max)`.
-    public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    /// Numerically stable softmax in place: `x[i] = exp(x[i] − max) / Σ exp(x[j] − max)`; a `sink` logit (gpt-oss's
+    /// attention sinks) joins the maximum and the sum, and gets no output of its own.
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int, sink: Float? = nil) {
         guard count > 0 else { return }
-        let m = maximum(x, count)
-        var acc = SIMD16<Float>()
+        let m = Swift.max(maximum(x, count), sink ?? -.infinity)
+        var acc = SIMD16<Float>(repeating: 0)
+        if let sink { acc[0] = Foundation.exp(sink - m) }
         var i = 0
         let mv = SIMD16<Float>(repeating: m)
         while i + 16 <= count {
@@ -158,11 +188,11 @@ public enum Activations {
     }
 
     /// Scalar reference of `softmax` (Double sums).
-    public static func softmaxReference(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    public static func softmaxReference(_ x: UnsafeMutablePointer<Float>, count: Int, sink: Float? = nil) {
         guard count > 0 else { return }
-        var m = -Double.infinity
+        var m = sink.map { Double($0) } ?? -Double.infinity
         for i in 0..<count { m = Swift.max(m, Double(x[i])) }
-        var total = 0.0
+        var total = sink.map { Foundation.exp(Double($0) - m) } ?? 0
         for i in 0..<count { total += Foundation.exp(Double(x[i]) - m) }
         for i in 0..<count { x[i] = Float(Foundation.exp(Double(x[i]) - m) / total) }
     }

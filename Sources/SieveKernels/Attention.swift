@@ -107,11 +107,12 @@ public enum Attention {
     /// Causal attention for `tokens` queries at positions `firstPosition ..< firstPosition + tokens`; the cache
     /// must already hold keys and values up to the last of them. Query `t`, head `h` is at
     /// `queries + t·queryStride + h·headDimension`; its output at `output + t·outputStride + h·headDimension`.
-    /// `scale` is usually `1/√headDimension`; `softcap`, when given, caps the scaled scores at ±`softcap` (c·tanh(s/c)).
+    /// `scale` is usually `1/√headDimension`; `softcap`, when given, caps the scaled scores at ±`softcap` (c·tanh(s/c));
+    /// `sinks`, when given, holds one logit per head that joins its softmax (gpt-oss) without a value.
     /// Units (token, head) are spread over the pool.
     public static func causal(queries: UnsafePointer<Float>, queryStride: Int, keys: CacheView, values: CacheView,
                               heads: Int, kvHeads: Int, headDimension: Int, firstPosition: Int, tokens: Int, scale: Float,
-                              softcap: Float? = nil, output: UnsafeMutablePointer<Float>, outputStride: Int,
+                              softcap: Float? = nil, sinks: UnsafePointer<Float>? = nil, output: UnsafeMutablePointer<Float>, outputStride: Int,
                               scratch: AttentionScratch, pool: ThreadPool) {
         precondition(heads % kvHeads == 0, "\(heads) heads are not a multiple of \(kvHeads) KV heads")
         precondition(firstPosition + tokens <= scratch.maxPositions, "attention span \(firstPosition + tokens) exceeds the scratch (\(scratch.maxPositions))")
@@ -123,27 +124,28 @@ public enum Attention {
                 let t = unit / heads, h = unit % heads
                 let span = firstPosition + t + 1
                 attendOne(queries + t * queryStride + h * headDimension, keys: keys, values: values, kvHead: h / group,
-                          span: span, headDimension: headDimension, scale: scale, softcap: softcap, scores: s,
+                          span: span, headDimension: headDimension, scale: scale, softcap: softcap, sink: sinks?[h], scores: s,
                           into: output + t * outputStride + h * headDimension)
             }
         }
     }
 
-    /// One query head against positions `0..<span`: scores (soft-capped when `softcap` is given), softmax, weighted
-    /// sum of values.
+    /// One query head against positions `0..<span`: scores (soft-capped when `softcap` is given), softmax (with the
+    /// head's `sink` logit in its denominator, when given), weighted sum of values.
     public static func attendOne(_ query: UnsafePointer<Float>, keys: CacheView, values: CacheView, kvHead: Int, span: Int,
-                                 headDimension: Int, scale: Float, softcap: Float? = nil, scores s: UnsafeMutablePointer<Float>,
-                                 into out: UnsafeMutablePointer<Float>) {
+                                 headDimension: Int, scale: Float, softcap: Float? = nil, sink: Float? = nil,
+                                 scores s: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         scores(query: query, keys: keys, head: kvHead, count: span, headDimension: headDimension, scale: scale, into: s)
         if let softcap { Activations.softcap(s, cap: softcap, count: span) }
-        Activations.softmax(s, count: span)
+        Activations.softmax(s, count: span, sink: sink)
         weightedSum(weights: s, values: values, head: kvHead, count: span, headDimension: headDimension, into: out)
     }
 
     /// Scalar reference of `causal` (Double sums, one thread).
     public static func causalReference(queries: UnsafePointer<Float>, queryStride: Int, keys: CacheView, values: CacheView,
                                        heads: Int, kvHeads: Int, headDimension: Int, firstPosition: Int, tokens: Int, scale: Float,
-                                       softcap: Float? = nil, output: UnsafeMutablePointer<Float>, outputStride: Int) {
+                                       softcap: Float? = nil, sinks: UnsafePointer<Float>? = nil, output: UnsafeMutablePointer<Float>,
+                                       outputStride: Int) {
         let group = heads / kvHeads
         var k = [Float](repeating: 0, count: headDimension), v = k
         for t in 0..<tokens {
@@ -158,9 +160,10 @@ public enum Attention {
                     logits[p] = dot * Double(scale)
                     if let softcap { logits[p] = Double(softcap) * Foundation.tanh(logits[p] / Double(softcap)) }
                 }
-                let m = logits.max()!
+                let sink = sinks.map { Double($0[h]) }
+                let m = max(logits.max()!, sink ?? -.infinity)
                 let weights = logits.map { Foundation.exp($0 - m) }
-                let total = weights.reduce(0, +)
+                let total = weights.reduce(0, +) + (sink.map { Foundation.exp($0 - m) } ?? 0)
                 var acc = [Double](repeating: 0, count: headDimension)
                 for p in 0..<span {
                     v.withUnsafeMutableBufferPointer { values.load(position: p, head: h / group, headDimension: headDimension, into: $0.baseAddress!) }

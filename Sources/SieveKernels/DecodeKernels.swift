@@ -3,7 +3,7 @@ import Foundation
 import SieveCore
 
 /// Which implementation computes the decode (8-bit activation) products of the quantized types (q8_0, q4_0, q4_1,
-/// q5_0, q5_1, the K-quants q2_K … q6_K, iq4_nl, iq4_xs and the grid i-quants iq2_xxs … iq1_m), and the decode products of f16 weights (`vnni` and `avx2` both run the AVX2 C kernels of
+/// q5_0, q5_1, the K-quants q2_K … q6_K, iq4_nl, iq4_xs, mxfp4 and the grid i-quants iq2_xxs … iq1_m), and the decode products of f16 weights (`vnni` and `avx2` both run the AVX2 C kernels of
 /// `CRowKernels.halfRows` for those), and the prefill products of `CRowKernels.multiTokenTypes` and of interleaved
 /// matrices (`InterleavedQ4.multipliesTokens`). Every other type, and every other prefill product, runs in Swift.
 ///
@@ -45,7 +45,7 @@ public enum DecodeKernels: String, Sendable, CaseIterable {
 /// rows at a time from the four quarters of the row range (as `QuantizedGEMV.rows`), reading the activations
 /// `MatMulInput` prepared.
 enum CRowKernels {
-    /// `y[r] = W[r, :]·x` for `r` in `rows` (q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl weights) with the C kernels `kernels` (`vnni` or
+    /// `y[r] = W[r, :]·x` for `r` in `rows` (q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl or mxfp4 weights) with the C kernels `kernels` (`vnni` or
     /// `avx2`, available on this CPU).
     @inline(never)
     static func rows(_ w: WeightLayout, _ rows: DecodeRows, _ act: Q8Activation, _ y: UnsafeMutablePointer<Float>,
@@ -90,6 +90,8 @@ enum CRowKernels {
             case (.q5_1, false): sieve_q5_1_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, act.s, o)
             case (.iq4_nl, true): sieve_iq4_nl_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, o)
             case (.iq4_nl, false): sieve_iq4_nl_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, o)
+            case (.mxfp4, true): sieve_mxfp4_dot_rows4_vnni(p0, p1, p2, p3, nb, act.qs, act.d, o)
+            case (.mxfp4, false): sieve_mxfp4_dot_rows4_avx2(p0, p1, p2, p3, nb, act.qs, act.d, o)
             default: preconditionFailure("no C row kernel for \(w.dtype.name)")
             }
         }
@@ -348,7 +350,7 @@ enum CRowKernels {
     static func supports(_ dtype: DType) -> Bool { supportedTypes.contains(dtype) }
 
     /// The quantized types with C row kernels.
-    static let supportedTypes = Set<DType>([.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs]
+    static let supportedTypes = Set<DType>([.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs, .mxfp4]
                                            + DType.allCases.filter(\.isGridQuantized))
 
     /// Whether decode products of `dtype` run in C with the `vnni`/`avx2` choices on this CPU (the 8-bit kernels,

@@ -472,7 +472,7 @@ public enum MatMul {
     /// Derives the 8-bit forms of `input` that decode products with weights of `dtype` read.
     static func prepareDecode(_ dtype: DType, _ input: MatMulInput) {
         switch dtype {
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl: input.prepareQ8()
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4: input.prepareQ8()
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: input.prepareQ8K()
         case _ where dtype.isGridQuantized: input.prepareQ8K()
         case .f16 where input.kernels != .swift && CRowKernels.decodesInC(.f16): input.prepareHalf()
@@ -533,6 +533,7 @@ public enum MatMul {
             case .q5_K: KQuant.q5KRows(w, rows, input.q8K(t), y)
             case .q6_K: KQuant.q6KRows(w, rows, input.q8K(t), y)
             case .iq4_nl: QuantizedGEMV.rows(IQ4NLDot.self, w, rows, input.q8(t), y)
+            case .mxfp4: QuantizedGEMV.rows(MXFP4Dot.self, w, rows, input.q8(t), y)
             case .iq4_xs: KQuant.iq4XSRows(w, rows, input.q8K(t), y)
             case _ where w.dtype.isGridQuantized: GridQuant.rows(w, rows, input.q8K(t), y)
             default: preconditionFailure("WeightMatrix admits no \(w.dtype.name)")

@@ -19,7 +19,7 @@ extension MatMul {
 
     /// Reference with the activations first rounded the way the decode kernels quantize them, so that it differs
     /// from the fast kernels only by float rounding (`Tolerances.quantizedSameActivations`). For q8_0/q4_0/q4_1/
-    /// q5_0/q5_1/iq4_nl that is ggml's q8_0/q8_1 blocks of 32: codes `round(x · 127/max|x|)` times the f16-rounded scale
+    /// q5_0/q5_1/iq4_nl/mxfp4 that is ggml's q8_0/q8_1 blocks of 32: codes `round(x · 127/max|x|)` times the f16-rounded scale
     /// `max|x|/127`, and for q4_1 the block min multiplied with q8_1's sum `f16(max|x|/127 · Σq)` instead of the
     /// exact sum of the rounded activations (q5_1 likewise). For the K-quants (q2_K … q6_K), iq4_xs and the grid types
     /// (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m), super-blocks of 256 with an f32 scale (q8_K). Float
@@ -28,7 +28,7 @@ extension MatMul {
                                                              into y: UnsafeMutablePointer<Float>, outputStride: Int? = nil) {
         let block: Int
         switch w.dtype {
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl: block = 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4: block = 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: block = 256
         case _ where w.dtype.isGridQuantized: block = 256
         default: block = 0

@@ -7,10 +7,12 @@ import SieveCore
 // d_w·d_x. Four rows are processed together so that each activation block is widened once and the four rows'
 // f16 scales are converted by one instruction.
 
-/// A weight type stored in blocks of 32 with an f16 scale in the first two bytes.
+/// A weight type stored in blocks of 32 with a scale in the first bytes: an f16 (two bytes), or MXFP4's E8M0 byte.
 protocol Block32Kind {
     /// Bytes per block.
     static var blockBytes: Int { get }
+    /// Whether the scale is one E8M0 byte e (d = 2^(e − 128), MXFP4) rather than an f16.
+    static var powerOfTwoScale: Bool { get }
     /// Whether an f16 min follows the scale (x = d·q + m); otherwise x = d·(q − codeOffset).
     static var hasMin: Bool { get }
     /// Offset subtracted from the codes (8 for q4_0, 16 for q5_0, 0 for q8_0).
@@ -110,6 +112,33 @@ enum IQ4NLDot: Block32Kind {
     }
 }
 
+extension Block32Kind {
+    static var powerOfTwoScale: Bool { false }
+}
+
+/// MXFP4: an E8M0 scale byte, then nibbles as q4_0's, each indexing `QuantizedCodecs.mxfp4Book`.
+enum MXFP4Dot: Block32Kind {
+    static var blockBytes: Int { 17 }
+    static var powerOfTwoScale: Bool { true }
+    static var hasMin: Bool { false }
+    static var codeOffset: Float { 0 }
+    @inline(__always)
+    static func products(_ block: UnsafeRawPointer, _ x0: SIMD16<Int32>, _ x1: SIMD16<Int32>) -> SIMD16<Int32> {
+        let q: SIMD16<UInt8> = block.vector(at: 1)
+        return bookValues(q & 15) &* x0 &+ bookValues(q &>> 4) &* x1
+    }
+
+    /// The book values of 16 codes (0…15), one lane at a time, as `IQ4NLDot.bookValues`.
+    @inline(__always)
+    static func bookValues(_ codes: SIMD16<UInt8>) -> SIMD16<Int32> {
+        var v = SIMD16<Int32>()
+        QuantizedCodecs.mxfp4Book.withUnsafeBufferPointer { book in
+            for i in 0..<16 { v[i] = Int32(book[Int(codes[i] & 15)]) }
+        }
+        return v
+    }
+}
+
 enum QuantizedGEMV {
     /// `y[r] = W[r, :]·x` for `r` in `rows`, with `x` quantized in `act`.
     ///
@@ -135,9 +164,17 @@ enum QuantizedGEMV {
         var correction = SIMD4<Float>()
         for b in 0..<act.blocks {
             let o = b &* blockBytes
-            let words = SIMD4<UInt32>(p0.loadUnaligned(fromByteOffset: o, as: UInt32.self), p1.loadUnaligned(fromByteOffset: o, as: UInt32.self),
-                                      p2.loadUnaligned(fromByteOffset: o, as: UInt32.self), p3.loadUnaligned(fromByteOffset: o, as: UInt32.self))
-            let d = decodeHalf4(lowHalves(words))
+            let d: SIMD4<Float>
+            if K.powerOfTwoScale {
+                d = SIMD4(QuantizedCodecs.mxfp4Scale(p0.load(fromByteOffset: o, as: UInt8.self)),
+                          QuantizedCodecs.mxfp4Scale(p1.load(fromByteOffset: o, as: UInt8.self)),
+                          QuantizedCodecs.mxfp4Scale(p2.load(fromByteOffset: o, as: UInt8.self)),
+                          QuantizedCodecs.mxfp4Scale(p3.load(fromByteOffset: o, as: UInt8.self)))
+            } else {
+                let words = SIMD4<UInt32>(p0.loadUnaligned(fromByteOffset: o, as: UInt32.self), p1.loadUnaligned(fromByteOffset: o, as: UInt32.self),
+                                          p2.loadUnaligned(fromByteOffset: o, as: UInt32.self), p3.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+                d = decodeHalf4(lowHalves(words))
+            }
             let scale = d * act.d[b]
             if K.hasMin {
                 let m = SIMD4(Dequantize.half(p0, o + 2), Dequantize.half(p1, o + 2), Dequantize.half(p2, o + 2), Dequantize.half(p3, o + 2))

@@ -10,7 +10,7 @@ import SieveCore
 public struct WeightMatrix: @unchecked Sendable {
     /// The weight types with matrix kernels.
     public static let supportedTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
-                                                 .iq4_nl, .iq4_xs] + DType.allCases.filter(\.isGridQuantized)
+                                                 .iq4_nl, .iq4_xs, .mxfp4] + DType.allCases.filter(\.isGridQuantized)
 
     /// The tensor's name, for error messages.
     public let name: String

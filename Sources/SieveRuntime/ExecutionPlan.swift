@@ -37,9 +37,11 @@ final class AttentionPlan {
     let scale: Float
     /// `c` of the scaled scores' soft cap c·tanh(score / c); nil for none.
     let softcap: Float?
+    /// Per head, the logit of its attention sink (gpt-oss); nil for none.
+    let sinks: FloatBuffer?
 
     init(q: LinearPlan, k: LinearPlan, v: LinearPlan, o: LinearPlan, heads: Int, kvHeads: Int, headDim: Int, rope: RoPE?, causal: Bool,
-         queryNorm: NormPlan?, keyNorm: NormPlan?, window: Int?, scale: Float, softcap: Float?) {
+         queryNorm: NormPlan?, keyNorm: NormPlan?, window: Int?, scale: Float, softcap: Float?, sinks: FloatBuffer?) {
         self.q = q
         self.k = k
         self.v = v
@@ -54,7 +56,12 @@ final class AttentionPlan {
         self.window = window
         self.scale = scale
         self.softcap = softcap
+        self.sinks = sinks
     }
+
+    /// Head `h`'s sink logit, if the layer has sinks.
+    @inline(__always)
+    func sink(_ h: Int) -> Float? { sinks.map { $0.pointer[h] } }
 
     /// The cached positions the query of position `position` attends to, in a sequence whose last evaluated
     /// position is `last`: causal (and windowed) for decoders, everything up to `last` for encoders.
@@ -135,13 +142,21 @@ final class ExpertsPlan {
     let up: [WeightMatrix]
     /// Per expert, `[hidden, width]`.
     let down: [WeightMatrix]
+    /// The experts' biases (gpt-oss), expert after expert: `[experts, width]` of gate and up, `[experts, hidden]` of down.
+    let gateBias: FloatBuffer?
+    let upBias: FloatBuffer?
+    let downBias: FloatBuffer?
 
-    init(router: LinearPlan, routing: MixtureOfExperts, gate: [WeightMatrix], up: [WeightMatrix], down: [WeightMatrix]) {
+    init(router: LinearPlan, routing: MixtureOfExperts, gate: [WeightMatrix], up: [WeightMatrix], down: [WeightMatrix],
+         gateBias: FloatBuffer?, upBias: FloatBuffer?, downBias: FloatBuffer?) {
         self.router = router
         self.routing = routing
         self.gate = gate
         self.up = up
         self.down = down
+        self.gateBias = gateBias
+        self.upBias = upBias
+        self.downBias = downBias
     }
 }
 
@@ -323,8 +338,8 @@ struct ExecutionPlan {
         /// tensors, cut from their interleaved copies where whole 16-row groups make an expert.
         func experts(_ router: ExpertRouter, _ f: FeedForwardNode, block i: Int) throws -> FeedForwardPlan {
             let moe = router.routing, (e, w) = (moe.expertCount, moe.expertWidth)
-            guard let gateRef = f.gate, f.kind == .swiglu || f.kind == .geglu, f.up.bias == nil, gateRef.bias == nil, f.down.bias == nil else {
-                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): experts must be gated feed-forward layers without biases")
+            guard let gateRef = f.gate, f.kind == .swiglu || f.kind == .geglu else {
+                throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): experts must be gated feed-forward layers")
             }
             func stacked(_ name: String, rows: Int, columns: Int) throws -> [WeightMatrix] {
                 let t = try tensor(name)
@@ -340,7 +355,10 @@ struct ExecutionPlan {
             }
             let plan = ExpertsPlan(router: try linear(router.projection, outputs: e, inputs: d), routing: moe,
                                    gate: try stacked(gateRef.weight, rows: w, columns: d), up: try stacked(f.up.weight, rows: w, columns: d),
-                                   down: try stacked(f.down.weight, rows: d, columns: w))
+                                   down: try stacked(f.down.weight, rows: d, columns: w),
+                                   gateBias: try gateRef.bias.map { try vector($0, count: e * w) },
+                                   upBias: try f.up.bias.map { try vector($0, count: e * w) },
+                                   downBias: try f.down.bias.map { try vector($0, count: e * d) })
             return FeedForwardPlan(kind: f.kind, activation: f.activation, width: w, up: nil, gate: nil, upBias: nil, gateBias: nil, gated: true,
                                    down: nil, transposedDown: nil, downBias: nil, blockSize: nil, sourceDown: nil, sourceOrder: [],
                                    gateUp: nil, experts: plan)
@@ -384,8 +402,11 @@ struct ExecutionPlan {
                     v: try linear(a.v, outputs: kvDim, inputs: d), o: try linear(a.o, outputs: d, inputs: qDim),
                     heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, rope: a.rope, causal: a.causal,
                     queryNorm: try a.queryNorm.map { try norm($0, width: a.headDim) }, keyNorm: try a.keyNorm.map { try norm($0, width: a.headDim) },
-                    window: a.window, scale: scale, softcap: softcap)
+                    window: a.window, scale: scale, softcap: softcap, sinks: try a.sinks.map { try vector($0, count: a.heads) })
                 let f = b.feedForward
+                if f.activation == .clampedSwiGLU && f.experts == nil {
+                    throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): swiglu_oai (gpt-oss's clamped SwiGLU) runs in experts only")
+                }
                 if f.kind.isGated && f.gate == nil {
                     throw SieveRuntimeError.unsupportedGraph(reason: "block \(i): a \(f.kind.rawValue) feed-forward layer without a gate projection")
                 }

@@ -3,7 +3,8 @@ import SieveKernels
 
 /// Runs a model's mixture-of-experts FFN layers: routes each token to its experts, then multiplies each chosen expert
 /// once for all the tokens that chose it (their rows gathered), and adds each expert's output, weighted, to its
-/// tokens' rows. Buffers are allocated once, for the model's batch; nothing is allocated per token.
+/// tokens' rows. Router and expert biases (gpt-oss) are added to the products they follow. Buffers are allocated
+/// once, for the model's batch; nothing is allocated per token.
 final class MixtureOfExpertsRunner {
     private let hidden: Int
     /// `[tokens, experts]` router logits, turned into probabilities in place.
@@ -52,18 +53,19 @@ final class MixtureOfExpertsRunner {
     }
 
     /// `y` rows `0..<tokens` = the mixture of experts of `x`'s rows (`hidden` floats each).
-    func run(_ experts: ExpertsPlan, function: Activations.Function, input x: UnsafePointer<Float>, tokens m: Int,
+    func run(_ experts: ExpertsPlan, activation: Activation, input x: UnsafePointer<Float>, tokens m: Int,
              into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let routing = experts.routing, d = hidden
         let (count, k, w) = (routing.expertCount, routing.expertsPerToken, routing.expertWidth)
         rowsInput.bind(x, tokens: m, columns: d)
         MatMul.multiply(experts.router.weight, rowsInput, into: probabilities.pointer, pool: pool)
         for t in 0..<m {
+            if let bias = experts.router.bias { Activations.add(bias.pointer, into: probabilities.pointer + t * count, count: count) }
             Self.route(probabilities.pointer + t * count, experts: count, keep: k, normalize: routing.normalizesWeights,
                        chosen: chosen.buffer.baseAddress! + t * k, weights: weights.pointer + t * k)
         }
         if m == 1 {
-            decode(experts, function: function, input: x, into: y, pool: pool)
+            decode(experts, activation: activation, input: x, into: y, pool: pool)
             return
         }
         // Slots grouped by expert (a counting sort), so that each expert runs once for all its tokens.
@@ -83,10 +85,12 @@ final class MixtureOfExpertsRunner {
             for (i, slot) in slots[group].enumerated() { (gathered.pointer + i * d).update(from: x + (slot / k) * d, count: d) }
             rowsInput.bind(gathered.pointer, tokens: n, columns: d)
             multiply(experts, gateAndUpOf: CollectionOfOne(e), pool: pool)
-            Activations.gatedProduct(function, gate: gate.pointer, up: up.pointer, into: up.pointer, count: n * w)
+            for i in 0..<n { Self.addBiases(experts, expert: e, gate: gate.pointer + i * w, up: up.pointer + i * w) }
+            Self.activate(activation, gate: gate.pointer, up: up.pointer, count: n * w)
             activationsInput.bind(up.pointer, tokens: n, columns: w)
             MatMul.multiply(experts.down[e], activationsInput, into: results.pointer, pool: pool)
             for (i, slot) in slots[group].enumerated() {
+                Self.addBias(experts.downBias, expert: e, width: d, to: results.pointer + i * d)
                 Activations.add(results.pointer + i * d, scaledBy: weights.pointer[slot], into: y + (slot / k) * d, count: d)
             }
         }
@@ -94,13 +98,14 @@ final class MixtureOfExpertsRunner {
 
     /// A decoded token's experts (chosen already): every expert's gate and up products in one parallel region, then
     /// every expert's down product, each of its own activations, in another.
-    private func decode(_ experts: ExpertsPlan, function: Activations.Function, input x: UnsafePointer<Float>,
+    private func decode(_ experts: ExpertsPlan, activation: Activation, input x: UnsafePointer<Float>,
                         into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let k = experts.routing.expertsPerToken, w = experts.routing.expertWidth, d = hidden
         let chosen = chosen.buffer
         // `rowsInput` holds the token's row since the router's product.
         multiply(experts, gateAndUpOf: chosen[0..<k], pool: pool)
-        Activations.gatedProduct(function, gate: gate.pointer, up: up.pointer, into: up.pointer, count: k * w)
+        for j in 0..<k { Self.addBiases(experts, expert: chosen[j], gate: gate.pointer + j * w, up: up.pointer + j * w) }
+        Self.activate(activation, gate: gate.pointer, up: up.pointer, count: k * w)
         withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: k) { products in
             for j in 0..<k {
                 slotInputs[j].bind(up.pointer + j * w, tokens: 1, columns: w)
@@ -111,7 +116,32 @@ final class MixtureOfExpertsRunner {
             products.deinitialize()
         }
         y.update(repeating: 0, count: d)
-        for j in 0..<k { Activations.add(results.pointer + j * d, scaledBy: weights.pointer[j], into: y, count: d) }
+        for j in 0..<k {
+            Self.addBias(experts.downBias, expert: chosen[j], width: d, to: results.pointer + j * d)
+            Activations.add(results.pointer + j * d, scaledBy: weights.pointer[j], into: y, count: d)
+        }
+    }
+
+    /// `up` (in place) = the activation of the gate and up products: `f(gate)·up`, or gpt-oss's clamped SwiGLU.
+    private static func activate(_ activation: Activation, gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>, count: Int) {
+        if activation == .clampedSwiGLU {
+            Activations.clampedSwiGLU(gate: gate, up: up, into: up, count: count)
+        } else {
+            Activations.gatedProduct(Model.kernelFunction(activation), gate: gate, up: up, into: up, count: count)
+        }
+    }
+
+    /// Adds expert `e`'s gate and up biases, if any, to one row of its gate and up products.
+    private static func addBiases(_ experts: ExpertsPlan, expert e: Int, gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>) {
+        let w = experts.routing.expertWidth
+        addBias(experts.gateBias, expert: e, width: w, to: gate)
+        addBias(experts.upBias, expert: e, width: w, to: up)
+    }
+
+    /// Adds expert `e`'s row of `bias` (`width` floats at `e·width`), if any, to `row`.
+    @inline(__always)
+    private static func addBias(_ bias: FloatBuffer?, expert e: Int, width: Int, to row: UnsafeMutablePointer<Float>) {
+        if let bias { Activations.add(bias.pointer + e * width, into: row, count: width) }
     }
 
     /// The gate and up products of `rowsInput`'s rows with each of `expertList`, in one parallel region: the j-th

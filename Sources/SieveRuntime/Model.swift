@@ -561,7 +561,7 @@ public final class Model {
             let span = a.keyPositions(query: start + i, last: start + n - 1)
             Attention.attendOne(work.queries.row(i, width: qDim) + h * a.headDim, keys: keys.from(position: span.lowerBound),
                                 values: values.from(position: span.lowerBound), kvHead: h / group, span: span.count,
-                                headDimension: a.headDim, scale: a.scale, softcap: a.softcap, scores: scores,
+                                headDimension: a.headDim, scale: a.scale, softcap: a.softcap, sink: a.sink(h), scores: scores,
                                 into: work.attended.row(i, width: qDim) + h * a.headDim)
         }
     }
@@ -631,7 +631,7 @@ public final class Model {
         let span = a.keyPositions(query: start + i, last: start + n - 1)
         Attention.attendOne(work.queries.row(i, width: qDim) + h * a.headDim, keys: cache.keys(layer).from(position: span.lowerBound),
                             values: cache.values(layer).from(position: span.lowerBound), kvHead: h / (a.heads / a.kvHeads),
-                            span: span.count, headDimension: a.headDim, scale: a.scale, softcap: a.softcap,
+                            span: span.count, headDimension: a.headDim, scale: a.scale, softcap: a.softcap, sink: a.sink(h),
                             scores: work.scores.row(thread, width: work.context), into: work.attended.row(i, width: qDim) + h * a.headDim)
     }
 
@@ -649,12 +649,12 @@ public final class Model {
         let m = rows.count
         let density = sparsity.densities[layer]
         work.input.bind(input.row(rows.lowerBound, width: d), tokens: m, columns: d)
-        let function = Self.kernelFunction(f.activation)
         let output = work.projected.row(rows.lowerBound, width: d)
         if let experts = f.experts, let runner = mixtureOfExperts {
-            runner.run(experts, function: function, input: input.row(rows.lowerBound, width: d), tokens: m, into: output, pool: pool)
+            runner.run(experts, activation: f.activation, input: input.row(rows.lowerBound, width: d), tokens: m, into: output, pool: pool)
             return
         }
+        let function = Self.kernelFunction(f.activation)
         if let blockSize = f.blockSize, density.sparseFFN, sparseStep {
             let kept = density.ffnBlocksKept
             if m == 1, sparsity.mode == .predicted, let predictor = sparsity.ffnPredictors[layer] {
@@ -824,6 +824,7 @@ public final class Model {
         case .relu: return .relu
         case .gelu: return .geluErf
         case .geluTanh: return .geluTanh
+        case .clampedSwiGLU: preconditionFailure("swiglu_oai runs in experts only (ExecutionPlan refuses it elsewhere)")
         }
     }
 

@@ -26,7 +26,7 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
 
 @Suite struct QuantizedCodecsTests {
     /// The types Sieve quantizes to.
-    static let quantTypes: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_nl, .iq4_xs]
+    static let quantTypes: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_nl, .iq4_xs, .mxfp4]
     /// The grid types, which Sieve decodes only (no round trips).
     static let gridTypes: [DType] = [.iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m]
 
@@ -35,7 +35,7 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
         let expected: [DType: (Int, Int)] = [
             .q8_0: (32, 34), .q4_0: (32, 18), .q4_1: (32, 20), .q5_0: (32, 22), .q5_1: (32, 24),
             .q2_K: (256, 84), .q3_K: (256, 110), .q4_K: (256, 144), .q5_K: (256, 176), .q6_K: (256, 210), .q8_K: (256, 292),
-            .iq4_nl: (32, 18), .iq4_xs: (256, 136),
+            .iq4_nl: (32, 18), .iq4_xs: (256, 136), .mxfp4: (32, 17),
             .iq2_xxs: (256, 66), .iq2_xs: (256, 74), .iq2_s: (256, 82), .iq3_xxs: (256, 98), .iq3_s: (256, 110),
             .iq1_s: (256, 50), .iq1_m: (256, 56),
         ]
@@ -56,7 +56,7 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
     /// Random blocks dequantize bit-for-bit as gguf-py's `dequantize` does (for the grid types: random grid
     /// indices, sign indices or bytes and scales, so every part of the grids and every sign pattern is reachable).
     @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs",
-                      "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m"])
+                      "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m", "mxfp4"])
     func dequantizeMatchesGGUFPy(_ name: String) throws {
         let entry = try #require(try Fixture.json("quant_vectors.json")["types"]?[name])
         let dtype = try #require(DType(name: name))
@@ -69,7 +69,7 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
     }
 
     /// The reference quantizers produce the same bytes as gguf-py's (which mirrors ggml's `quantize_row_*_ref`).
-    @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1"])
+    @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "mxfp4"])
     func quantizeMatchesGGUFPy(_ name: String) throws {
         let entry = try #require(try Fixture.json("quant_vectors.json")["types"]?[name]?["quantized"])
         let dtype = try #require(DType(name: name))
@@ -111,7 +111,7 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
 
     /// K-quants (and q8_0, q4_0 and the iq4 types for scale): relative RMS error of a Gaussian row stays within what each bit width allows.
     @Test(arguments: [(DType.q2_K, Float(0.45)), (.q3_K, 0.25), (.q4_K, Float(0.12)), (.q5_K, 0.06), (.q6_K, 0.03), (.q8_K, 0.01), (.q8_0, 0.006), (.q4_0, 0.15),
-                      (.iq4_nl, 0.1), (.iq4_xs, 0.1)])
+                      (.iq4_nl, 0.1), (.iq4_xs, 0.1), (.mxfp4, 0.2)])
     func kQuantRelativeRMSError(_ dtype: DType, _ limit: Float) throws {
         var rng = SplitMix64(seed: 11)
         let n = 256 * 32
@@ -142,10 +142,23 @@ func quantized(_ values: [Float], _ dtype: DType) throws -> [UInt8] {
         var q40 = [UInt8](repeating: 0, count: 18)
         q40[0] = 0x00; q40[1] = 0x40 // fp16 2.0
         for j in 0..<16 { q40[2 + j] = UInt8(j) | UInt8(15 - j) << 4 }
-        let low: [Float] = (0..<16).map { j in Float(j - 8) * 2 }
-        let high: [Float] = (0..<16).map { j in Float(7 - j) * 2 }
-        let expected = low + high
-        #expect(try dequantized(q40, .q4_0) == expected)
+        let q40Low: [Float] = (0..<16).map { j in Float(j - 8) * 2 }
+        let q40High: [Float] = (0..<16).map { j in Float(7 - j) * 2 }
+        #expect(try dequantized(q40, .q4_0) == q40Low + q40High)
+
+        // MXFP4: the E8M0 byte 130 scales the doubled E2M1 book by 2^2; bytes 0 and 1 give ggml's subnormal scales
+        // 2^-128 and 2^-127.
+        let book: [Float] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]
+        var mx = [UInt8](repeating: 0, count: 3 * 17)
+        mx[0] = 130
+        for j in 0..<16 { mx[1 + j] = UInt8(j) | UInt8(15 - j) << 4 }
+        mx[17] = 0; mx[18] = 0x07
+        mx[34] = 1; mx[35] = 0x0F
+        let values = try dequantized(mx, .mxfp4)
+        let low: [Float] = (0..<16).map { book[$0] * 4 }, high: [Float] = (0..<16).map { book[15 - $0] * 4 }
+        #expect(Array(values[0..<32]) == low + high)
+        #expect(values[32] == 12 * Float(sign: .plus, exponent: -128, significand: 1) && values[64] == -12 * Float(sign: .plus, exponent: -127, significand: 1))
+        #expect(values[33..<64].allSatisfy { $0 == 0 } && values[65..<96].allSatisfy { $0 == 0 })
     }
 
     @Test func q8_KBlockSums() throws {

@@ -182,6 +182,25 @@ import Testing
         #expect(worstRatio(fast, ref, scale: zip(gate, up).map { max(1, abs($0)) * max(1, abs($1)) }, tolerance: tolerance) <= 1)
     }
 
+    /// gpt-oss's clamped SwiGLU: gate and up values beyond ±7 (a third of them) are clamped as transformers and
+    /// llama.cpp clamp them, the vector body and the scalar tail alike.
+    @Test func clampedSwiGLUMatchesReference() {
+        var rng = SplitMix64(seed: 12)
+        let gate = rng.floats(1003, scale: 12), up = rng.floats(1003, scale: 12)
+        var fast = [Float](repeating: 0, count: 1003), ref = fast
+        Activations.clampedSwiGLU(gate: gate, up: up, into: &fast, count: 1003)
+        Activations.clampedSwiGLUReference(gate: gate, up: up, into: &ref, count: 1003)
+        #expect(gate.filter { $0 > 7 }.count > 100 && up.filter { abs($0) > 7 }.count > 200, "the clamps must bind")
+        #expect(worstRatio(fast, ref, scale: [Float](repeating: 8 * 7, count: 1003), tolerance: Tolerances.activation) <= 1)
+        // (clamp(up) + 1) · g·σ(1.702 g), g = min(gate, 7).
+        var two = [Float](repeating: 0, count: 2)
+        Activations.clampedSwiGLU(gate: [10, -10], up: [10, -10], into: &two, count: 2)
+        let clampedHigh: Float = 8 * 7 / (1 + Foundation.exp(Float(-1.702 * 7)))
+        let clampedLow: Float = 60 / (1 + Foundation.exp(Float(1.702 * 10)))
+        #expect(abs(two[0] - clampedHigh) < 1e-4)
+        #expect(abs(two[1] - clampedLow) < 1e-6)
+    }
+
     @Test func vectorExpIsAccurate() {
         var rng = SplitMix64(seed: 8)
         let xs = rng.floats(4096, scale: 87)
@@ -207,6 +226,14 @@ import Testing
         var big: [Float] = [1000, 999, -1000]
         Activations.softmax(&big, count: 3)
         #expect(big.allSatisfy { $0.isFinite } && big[0] > big[1])
+        // A sink logit joins the maximum and the sum: the outputs sum to 1 − its share.
+        let sink = x.max()! + 0.5
+        var sunk = x, sunkRef = x
+        Activations.softmax(&sunk, count: count, sink: sink)
+        Activations.softmaxReference(&sunkRef, count: count, sink: sink)
+        #expect(worstRatio(sunk, sunkRef, scale: sunkRef.map { max($0, 1e-30) }, tolerance: 1e-5) <= 1)
+        let sinkShare = 1 / (1 + x.reduce(0.0) { $0 + Foundation.exp(Double($1 - sink)) })
+        #expect(abs(Double(sunk.reduce(0, +)) - (1 - sinkShare)) < 1e-4)
     }
 
     @Test func softcapMatchesReferenceAndBounds() {
@@ -297,6 +324,41 @@ import Testing
                                       headDimension: dim, firstPosition: firstPosition, tokens: tokens, scale: scale,
                                       output: &uncapped, outputStride: heads * dim)
             #expect(zip(uncapped, ref).map { abs($0 - $1) }.max()! > 0.05, "the cap must matter on these scores")
+        }
+    }
+
+    /// Attention sinks (gpt-oss): one logit per head in the softmax's denominator, without a value.
+    @Test(arguments: [CacheView.Element.f32, .f16])
+    func sinksJoinTheSoftmax(element: CacheView.Element) {
+        let heads = 4, kvHeads = 2, dim = 24, maxPositions = 16, tokens = 9
+        var rng = SplitMix64(seed: 23)
+        let size = element == .f32 ? 4 : 2
+        let k = UnsafeMutableRawPointer.allocate(byteCount: maxPositions * kvHeads * dim * size, alignment: 64)
+        let v = UnsafeMutableRawPointer.allocate(byteCount: maxPositions * kvHeads * dim * size, alignment: 64)
+        defer { k.deallocate(); v.deallocate() }
+        let keys = CacheView(base: k, element: element, positionStride: kvHeads * dim, headStride: dim)
+        let values = CacheView(base: v, element: element, positionStride: kvHeads * dim, headStride: dim)
+        for p in 0..<tokens {
+            keys.store(rng.floats(kvHeads * dim, scale: 2), position: p, heads: kvHeads, headDimension: dim)
+            values.store(rng.floats(kvHeads * dim), position: p, heads: kvHeads, headDimension: dim)
+        }
+        let queries = rng.floats(tokens * heads * dim, scale: 2)
+        let sinks: [Float] = [2.5, -1, 0.3, -1e30]
+        var fast = [Float](repeating: .nan, count: tokens * heads * dim), ref = fast, plain = fast
+        let scale = 1 / Float(dim).squareRoot()
+        Attention.causal(queries: queries, queryStride: heads * dim, keys: keys, values: values, heads: heads, kvHeads: kvHeads,
+                         headDimension: dim, firstPosition: 0, tokens: tokens, scale: scale, sinks: sinks, output: &fast,
+                         outputStride: heads * dim, scratch: AttentionScratch(maxPositions: maxPositions, threads: 2), pool: ThreadPool(threads: 2))
+        Attention.causalReference(queries: queries, queryStride: heads * dim, keys: keys, values: values, heads: heads, kvHeads: kvHeads,
+                                  headDimension: dim, firstPosition: 0, tokens: tokens, scale: scale, sinks: sinks,
+                                  output: &ref, outputStride: heads * dim)
+        Attention.causalReference(queries: queries, queryStride: heads * dim, keys: keys, values: values, heads: heads, kvHeads: kvHeads,
+                                  headDimension: dim, firstPosition: 0, tokens: tokens, scale: scale, output: &plain, outputStride: heads * dim)
+        #expect(worstRatio(fast, ref, scale: [Float](repeating: 1, count: ref.count), tolerance: 1e-5) <= 1)
+        for h in 0..<heads {
+            let diff = (0..<tokens).flatMap { t in (0..<dim).map { abs(ref[(t * heads + h) * dim + $0] - plain[(t * heads + h) * dim + $0]) } }.max()!
+            // A sink of −10^30 takes nothing; the others shrink every weight.
+            if h == 3 { #expect(diff == 0) } else { #expect(diff > 0.01, "head \(h)'s sink must matter") }
         }
     }
 

@@ -26,6 +26,7 @@ enum FFNReference {
         case .relu: return max(0, v)
         case .gelu: return 0.5 * v * (1 + erf(v / Float(2).squareRoot()))
         case .geluTanh: return 0.5 * v * (1 + tanh(0.7978845608 * (v + 0.044715 * v * v * v)))
+        case .clampedSwiGLU: Issue.record("swiglu_oai is not f(gate)·up; blocked layouts never hold experts"); return .nan
         }
     }
 

@@ -122,6 +122,10 @@ SIEVE_K16_TOKEN_KERNELS(avx2)
     /** IQ4_NL rows (18-byte blocks of 32: f16 d, 16 bytes of nibbles ordered as q4_0's). */ \
     void sieve_iq4_nl_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
                                          const int8_t *xq, const float *xd, float *out); \
+    /** MXFP4 rows (17-byte blocks of 32: an E8M0 byte e, then 16 bytes of nibbles ordered as q4_0's indexing */ \
+    /** ggml's kvalues_mxfp4; d = 2^(e − 128)), with q8_0 activations as IQ4_NL's. */ \
+    void sieve_mxfp4_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nb, \
+                                        const int8_t *xq, const float *xd, float *out); \
     /** IQ4_XS rows (136-byte super-blocks: f16 d, u16 scales_h, 4 bytes scales_l, 128 bytes of nibbles; 8 */ \
     /** sub-blocks of 32 with 6-bit scales − 32, each's nibbles as an IQ4_NL block). */ \
     void sieve_iq4_xs_dot_rows4_##suffix(const void *r0, const void *r1, const void *r2, const void *r3, int nsb, \

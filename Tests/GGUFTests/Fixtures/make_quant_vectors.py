@@ -23,9 +23,10 @@ HALF_FIELDS = {
     T.IQ4_NL: [0], T.IQ4_XS: [0],  # likewise
     # The grid types (decode only), likewise, with fewer blocks; IQ1_M has no fp16 field of its own (see below).
     T.IQ2_XXS: [0], T.IQ2_XS: [0], T.IQ2_S: [0], T.IQ3_XXS: [0], T.IQ3_S: [0], T.IQ1_S: [0], T.IQ1_M: [],
+    T.MXFP4: [],  # likewise; its E8M0 scale byte is drawn from 100…149 (values 2^-28…2^21 times the codes)
 }
 GRID_TYPES = {T.IQ2_XXS, T.IQ2_XS, T.IQ2_S, T.IQ3_XXS, T.IQ3_S, T.IQ1_S, T.IQ1_M}
-QUANTIZABLE = [T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1]
+QUANTIZABLE = [T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.MXFP4]
 
 
 def hexf(a):
@@ -48,6 +49,8 @@ def main():
             for k in range(4):
                 top = ((bits >> (4 * k)) & 0xF).astype(np.uint8)
                 raw[:, 49 + 2 * k] = (raw[:, 49 + 2 * k] & 0x0F) | (top << 4)
+        if qtype == T.MXFP4:
+            raw[:, 0] = rng.integers(100, 150, size=n_blocks, dtype=np.uint8)
         values = dequantize(raw.reshape(-1), qtype).reshape(-1)
         entry = {
             "block_size": block_size, "type_size": type_size,
