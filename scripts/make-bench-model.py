@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Write a random-weight GGUF with Gemma 3 270M's, Gemma 2 2B's, Phi-3.5 mini's, Qwen3-30B-A3B's or Mixtral 8x7B's shapes, to measure
+"""Write a random-weight GGUF with Gemma 3 270M's, Gemma 2 2B's, Phi-3.5 mini's, Qwen3-30B-A3B's, Mixtral 8x7B's or gpt-oss-20b's shapes, to measure
 decode speed where no real checkpoint can be fetched (only PyPI is reachable from the machines Sieve is developed on).
 
-    scripts/make-bench-model.py [--arch gemma3|gemma2|phi3|qwen3moe|mixtral] [--layers N] OUT.gguf
+    scripts/make-bench-model.py [--arch gemma3|gemma2|phi3|qwen3moe|mixtral|gpt-oss] [--layers N] OUT.gguf
 
 `--layers` writes fewer (or more) layers than the real model's, for a smaller file of the same per-layer shapes.
 
@@ -22,6 +22,11 @@ Mixtral 8x7B (llama.cpp's `llama` with `expert_count`): hidden 4096, 32 layers, 
 mixture of 8 experts of width 14336 (feed_forward_length) with 2 used per token (router [8, 4096] in f32), vocabulary
 32000, an output matrix of its own, RoPE base 1e6, context 32768; about 46.7 billion parameters (4 layers: 5.9
 billion).
+gpt-oss-20b (llama.cpp's `gpt-oss`): hidden 2880, 24 layers, 64 heads / 8 KV heads of 64 with Q/K/V/O biases and one
+attention sink per head, the even layers sliding over 128 positions, a mixture of 32 experts of width 2880 with 4 used
+per token (router [32, 2880] and its bias in f32; the experts' biases in f32), vocabulary 201088, an output matrix of
+its own, RoPE base 150000 with YaRN ×32 from 4096 positions, context 131072; about 20.9 billion parameters (4 layers:
+4.3 billion). `llama-quantize … MXFP4_MOE` then makes what ggml-org's gpt-oss GGUFs hold: MXFP4 experts, Q8_0 others.
 All: matrices N(0, 0.02²) in f16 (the router N(0, 0.02²) in f32: routing is near-random, which does not matter for
 speed), norm weights 1 in f32, a placeholder SentencePiece vocabulary of the model's size (`<unk>`, `<s>`, `</s>`, the
 256 byte tokens, then `▁tokN`). Quantize it with llama.cpp's `llama-quantize`, then compare `sieve bench` with
@@ -43,13 +48,15 @@ SHAPES = {
     "phi3": (3072, 8192, 32, 32, 32, 96, 32064, 0, 10_000.0, 131072),
     "qwen3moe": (2048, 6144, 48, 32, 4, 128, 151936, 0, 1_000_000.0, 40960),
     "mixtral": (4096, 14336, 32, 32, 8, 128, 32000, 0, 1_000_000.0, 32768),
+    "gpt-oss": (2880, 2880, 24, 64, 8, 64, 201088, 128, 150_000.0, 131072),
 }
 # experts, experts used per token, expert FFN width.
-EXPERTS = {"qwen3moe": (128, 8, 768), "mixtral": (8, 2, 14336)}
+EXPERTS = {"qwen3moe": (128, 8, 768), "mixtral": (8, 2, 14336), "gpt-oss": (32, 4, 2880)}
 # The GGUF architecture where it is not the --arch name.
 GGUF_ARCH = {"mixtral": "llama"}
 # llama.cpp expects Phi-3's special tokens when the name contains "phi-3" or "phi3": the name avoids both.
-NAMES = {"gemma3": "gemma-3-270m", "gemma2": "gemma-2-2b", "phi3": "phi 3.5-mini", "qwen3moe": "qwen3-30b-a3b", "mixtral": "mixtral-8x7b"}
+NAMES = {"gemma3": "gemma-3-270m", "gemma2": "gemma-2-2b", "phi3": "phi 3.5-mini", "qwen3moe": "qwen3-30b-a3b", "mixtral": "mixtral-8x7b",
+         "gpt-oss": "gpt-oss-20b"}
 PHI3_ORIGINAL_CONTEXT = 4096
 
 
@@ -82,6 +89,9 @@ def main():
     def matrix(name, *shape, dtype=np.float16):
         tensor(name, shape, dtype, lambda: normal(shape, dtype))
 
+    def small(name, *shape):
+        tensor(name, shape, np.float32, lambda: normal(shape, np.float32))
+
     def ones(name, n):
         tensor(name, (n,), np.float32, lambda: np.ones(n, dtype=np.float32))
 
@@ -93,7 +103,7 @@ def main():
         fixed("rope_factors_long.weight", np.linspace(1.0, 60.0, pairs, dtype=np.float32))
         fixed("rope_factors_short.weight", np.linspace(1.0, 1.5, pairs, dtype=np.float32))
     matrix("token_embd.weight", VOCAB, HIDDEN)
-    if args.arch in ("phi3", "qwen3moe", "mixtral"):
+    if args.arch in ("phi3", "qwen3moe", "mixtral", "gpt-oss"):
         matrix("output.weight", VOCAB, HIDDEN)
     for i in range(LAYERS):
         if args.arch == "phi3":
@@ -108,20 +118,31 @@ def main():
         if args.arch in EXPERTS:
             n_experts, _, expert_ff = EXPERTS[args.arch]
             b = f"blk.{i}."
+            oss = args.arch == "gpt-oss"
             ones(b + "attn_norm.weight", HIDDEN)
-            matrix(b + "attn_q.weight", HEADS * HEAD_DIM, HIDDEN)
-            matrix(b + "attn_k.weight", KV_HEADS * HEAD_DIM, HIDDEN)
-            matrix(b + "attn_v.weight", KV_HEADS * HEAD_DIM, HIDDEN)
+            for part, rows in (("q", HEADS), ("k", KV_HEADS), ("v", KV_HEADS)):
+                matrix(b + f"attn_{part}.weight", rows * HEAD_DIM, HIDDEN)
+                if oss:
+                    small(b + f"attn_{part}.bias", rows * HEAD_DIM)
             if args.arch == "qwen3moe":
                 ones(b + "attn_q_norm.weight", HEAD_DIM)
                 ones(b + "attn_k_norm.weight", HEAD_DIM)
             matrix(b + "attn_output.weight", HIDDEN, HEADS * HEAD_DIM)
-            ones(b + "ffn_norm.weight", HIDDEN)
+            if oss:
+                small(b + "attn_output.bias", HIDDEN)
+                small(b + "attn_sinks.weight", HEADS)
+            # gpt-oss's FFN norm is llama.cpp's post_attention_norm.
+            ones(b + ("post_attention_norm.weight" if oss else "ffn_norm.weight"), HIDDEN)
             # The router in f32, as llama.cpp's converter writes it (llama-quantize leaves it so).
             matrix(b + "ffn_gate_inp.weight", n_experts, HIDDEN, dtype=np.float32)
             matrix(b + "ffn_gate_exps.weight", n_experts, expert_ff, HIDDEN)
             matrix(b + "ffn_up_exps.weight", n_experts, expert_ff, HIDDEN)
             matrix(b + "ffn_down_exps.weight", n_experts, HIDDEN, expert_ff)
+            if oss:
+                small(b + "ffn_gate_inp.bias", n_experts)
+                small(b + "ffn_gate_exps.bias", n_experts, expert_ff)
+                small(b + "ffn_up_exps.bias", n_experts, expert_ff)
+                small(b + "ffn_down_exps.bias", n_experts, HIDDEN)
             continue
         b = f"blk.{i}."
         ones(b + "attn_norm.weight", HIDDEN)
@@ -159,12 +180,16 @@ def main():
         n_experts, n_used, expert_ff = EXPERTS[args.arch]
         writer.add_expert_count(n_experts)
         writer.add_expert_used_count(n_used)
-        if args.arch == "qwen3moe":  # llama.cpp's llama reads the experts' width from feed_forward_length
+        if args.arch != "mixtral":  # llama.cpp's llama reads the experts' width from feed_forward_length
             writer.add_expert_feed_forward_length(expert_ff)
-    writer.add_layer_norm_rms_eps(1e-5 if args.arch in ("phi3", "mixtral") else 1e-6)
+    writer.add_layer_norm_rms_eps(1e-5 if args.arch in ("phi3", "mixtral", "gpt-oss") else 1e-6)
     writer.add_rope_freq_base(ROPE_BASE)
-    if args.arch not in EXPERTS:
+    if args.arch not in EXPERTS or args.arch == "gpt-oss":
         writer.add_sliding_window(WINDOW)
+    if args.arch == "gpt-oss":
+        writer.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        writer.add_rope_scaling_factor(32.0)
+        writer.add_rope_scaling_orig_ctx_len(4096)
     if args.arch == "gemma2":
         writer.add_attn_logit_softcapping(50.0)
         writer.add_final_logit_softcapping(30.0)

@@ -801,6 +801,25 @@ void sieve_q8K_token_panels(const int8_t *xq, const float *xd, const int16_t *bs
     }
 }
 
+// MXFP4 blocks decoded to floats: the codes looked up in the doubled E2M1 book with `vpshufb`, widened to int32,
+// converted and multiplied by the block's power of two 2^(e − 128) (built as float bits, ggml's subnormals for e < 2).
+__attribute__((target("avx2,fma,f16c"))) void sieve_mxfp4_decode_avx2(const void *blocks, intptr_t nb, float *out) {
+    const __m128i book = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12), low = _mm_set1_epi8(0x0F);
+    const uint8_t *p = blocks;
+    for (intptr_t b = 0; b < nb; b++, p += 17, out += 32) {
+        const uint32_t e = p[0], bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
+        float d;
+        __builtin_memcpy(&d, &bits, 4);
+        const __m256 scale = _mm256_set1_ps(d);
+        const __m128i q = _mm_loadu_si128((const __m128i *)(p + 1));
+        const __m128i v[2] = {_mm_shuffle_epi8(book, _mm_and_si128(q, low)), _mm_shuffle_epi8(book, _mm_and_si128(_mm_srli_epi16(q, 4), low))};
+        for (int h = 0; h < 2; h++) {
+            _mm256_storeu_ps(out + 16 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v[h])), scale));
+            _mm256_storeu_ps(out + 16 * h + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v[h], 8))), scale));
+        }
+    }
+}
+
 int sieve_cpu_has_avx512_vnni(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&

@@ -60,7 +60,9 @@ public struct InspectionReport {
         if let scaling = hp.ropeScaling { m.append(("rope_scaling", .string(scaling.summary))) }
         if let w = hp.slidingWindow {
             let sliding = w.slidingLayers.filter { $0 }.count
-            let rope = architecture == .gemma2 ? "the model's RoPE" : "RoPE base \(w.ropeTheta), unscaled"
+            // Only Gemma 3's sliding layers leave the model's RoPE scaling out (GraphBuilder).
+            let rope = architecture == .gemma3 ? "RoPE base \(w.ropeTheta), unscaled"
+                : w.ropeTheta == hp.ropeTheta ? "the model's RoPE" : "RoPE base \(w.ropeTheta)"
             m.append(("sliding_window", .string("\(w.window) positions in \(sliding) of \(hp.layerCount) layers (\(rope))")))
         }
         if let scale = hp.attentionScale { m.append(("attention_scale", .double(scale))) }

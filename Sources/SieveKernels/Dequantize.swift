@@ -1,3 +1,4 @@
+import CSieveKernels
 import SieveCore
 
 /// Row decoders from every weight type to Float: vectorized ones for the kernels (prefill tiles, embedding rows)
@@ -19,6 +20,7 @@ enum Dequantize {
         case .q4_K: q4_K(src, blocks: columns / 256, into: out)
         case .q5_K: q4_K(src, blocks: columns / 256, into: out, fiveBits: true)
         case .q6_K: q6_K(src, blocks: columns / 256, into: out)
+        case .mxfp4: mxfp4(src, blocks: columns / 32, into: out)
         case _ where dtype.isGridQuantized: GridQuant.decodeRow(src, dtype: dtype, blocks: columns / 256, into: out)
         default: rowReference(src, dtype: dtype, columns: columns, into: out)
         }
@@ -61,6 +63,15 @@ enum Dequantize {
             out.store16(toFloat(widen(q & 15) &- 8) * d, 32 * b)
             out.store16(toFloat(widen(q &>> 4) &- 8) * d, 32 * b + 16)
         }
+    }
+
+    /// MXFP4 blocks: with AVX2 in C (`sieve_mxfp4_decode_avx2`, where the C f16 kernels run too), else with the
+    /// reference codec.
+    static func mxfp4(_ src: UnsafeRawPointer, blocks: Int, into out: UnsafeMutablePointer<Float>) {
+        #if arch(x86_64)
+        if CRowKernels.halfAvailable { return sieve_mxfp4_decode_avx2(src, blocks, out) }
+        #endif
+        rowReference(src, dtype: .mxfp4, columns: 32 * blocks, into: out)
     }
 
     static func q4_1(_ src: UnsafeRawPointer, blocks: Int, into out: UnsafeMutablePointer<Float>) {

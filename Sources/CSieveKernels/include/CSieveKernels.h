@@ -325,6 +325,11 @@ void sieve_f16_accumulate_avx2(const void *base, intptr_t rowBytes, const intptr
 // The passes of `UnitSelection`'s top-k over ordered 32-bit keys (SelectionPasses.c), with AVX2 (call only when
 // sieve_cpu_has_avx2() returns 1); each gives exactly what its Swift version in UnitSelection.swift gives.
 
+/// `nb` MXFP4 blocks (17 bytes: an E8M0 byte e, 16 bytes of nibbles as q4_0's) decoded to 32·nb floats, each code's
+/// value in ggml's kvalues_mxfp4 times 2^(e − 128), bit for bit as QuantizedCodecs' reference (call only when
+/// sieve_cpu_has_avx2() returns 1).
+void sieve_mxfp4_decode_avx2(const void *blocks, intptr_t nb, float *out);
+
 /// Stores the ordered keys of `scores[0..<n]` in `keys`; returns how many are ≥ `t`, with the smallest and the
 /// largest key in `*smallest` and `*largest`.
 intptr_t sieve_selection_store_keys_avx2(const float *scores, uint32_t *keys, intptr_t n, uint32_t t,
