@@ -79,6 +79,19 @@ import Testing
         #expect(try logits(reread, tokens) == logits(source, tokens))
     }
 
+    /// gpt-oss (attention sinks and biases, MXFP4 experts with biases, the clamped SwiGLU, YaRN, alternating windows)
+    /// goes through a bundle unchanged: bit for bit the source's logits; `sieve pack` refuses it.
+    @Test func gptOSSThroughABundle() throws {
+        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-gpt-oss/model.gguf"))
+        let reread = try Self.throughFile(source)
+        #expect(reread.hyperparameters == source.hyperparameters)
+        #expect(reread.blocks.map(\.attention) == source.blocks.map(\.attention) && reread.blocks.map(\.feedForward) == source.blocks.map(\.feedForward))
+        #expect(reread.blocks.allSatisfy { $0.attention.sinks != nil && $0.feedForward.up.bias != nil })
+        let tokens = [1, 17, 300, 42, 42, 7, 511, 128, 3, 64]
+        #expect(try logits(reread, tokens) == logits(source, tokens))
+        #expect(throws: SieveTransformsError.self) { try PackOptions().validate(graph: source) }
+    }
+
     /// A block-quantized source packed with `--dtype keep` keeps its own `down` for dense execution: prefill and
     /// decode logits are bit for bit the source's (so greedy continuations cannot differ), through the file.
     @Test(arguments: ["q4_1.gguf", "q4_k_m.gguf", "q8_0.gguf"])
