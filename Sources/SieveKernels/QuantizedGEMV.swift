@@ -21,6 +21,10 @@ protocol Block32Kind {
     static func products(_ block: UnsafeRawPointer, _ x0: SIMD16<Int32>, _ x1: SIMD16<Int32>) -> SIMD16<Int32>
 }
 
+extension Block32Kind {
+    static var powerOfTwoScale: Bool { false }
+}
+
 enum Q8_0Dot: Block32Kind {
     static var blockBytes: Int { 34 }
     static var hasMin: Bool { false }
@@ -100,20 +104,16 @@ enum IQ4NLDot: Block32Kind {
         return bookValues(q & 15) &* x0 &+ bookValues(q &>> 4) &* x1
     }
 
-    /// The book values of 16 codes (0…15), one lane at a time: Swift has no portable vector table lookup (the C
+    /// The values in `book` of 16 codes (0…15), one lane at a time: Swift has no portable vector table lookup (the C
     /// kernels use `vpshufb`).
     @inline(__always)
-    static func bookValues(_ codes: SIMD16<UInt8>) -> SIMD16<Int32> {
+    static func bookValues(_ codes: SIMD16<UInt8>, in book: [Int8] = QuantizedCodecs.nonLinearBook) -> SIMD16<Int32> {
         var v = SIMD16<Int32>()
-        QuantizedCodecs.nonLinearBook.withUnsafeBufferPointer { book in
+        book.withUnsafeBufferPointer { book in
             for i in 0..<16 { v[i] = Int32(book[Int(codes[i] & 15)]) }
         }
         return v
     }
-}
-
-extension Block32Kind {
-    static var powerOfTwoScale: Bool { false }
 }
 
 /// MXFP4: an E8M0 scale byte, then nibbles as q4_0's, each indexing `QuantizedCodecs.mxfp4Book`.
@@ -125,17 +125,7 @@ enum MXFP4Dot: Block32Kind {
     @inline(__always)
     static func products(_ block: UnsafeRawPointer, _ x0: SIMD16<Int32>, _ x1: SIMD16<Int32>) -> SIMD16<Int32> {
         let q: SIMD16<UInt8> = block.vector(at: 1)
-        return bookValues(q & 15) &* x0 &+ bookValues(q &>> 4) &* x1
-    }
-
-    /// The book values of 16 codes (0…15), one lane at a time, as `IQ4NLDot.bookValues`.
-    @inline(__always)
-    static func bookValues(_ codes: SIMD16<UInt8>) -> SIMD16<Int32> {
-        var v = SIMD16<Int32>()
-        QuantizedCodecs.mxfp4Book.withUnsafeBufferPointer { book in
-            for i in 0..<16 { v[i] = Int32(book[Int(codes[i] & 15)]) }
-        }
-        return v
+        return IQ4NLDot.bookValues(q & 15, in: QuantizedCodecs.mxfp4Book) &* x0 &+ IQ4NLDot.bookValues(q &>> 4, in: QuantizedCodecs.mxfp4Book) &* x1
     }
 }
 
