@@ -280,8 +280,7 @@ public enum HFConfig {
         let sliding = try slidingLayers(config, source: source) ?? SlidingWindowAttention.pattern(2, layers: layers)
         let window = try int("sliding_window", 128)
         let width = try int("intermediate_size", 2880)
-        var perToken = try int("num_experts_per_tok", 4)
-        if config["num_experts_per_tok"] == nil, config["experts_per_token"] != nil { perToken = try int("experts_per_token", 4) }
+        let perToken = try int(config["num_experts_per_tok"] == nil ? "experts_per_token" : "num_experts_per_tok", 4)
         return Hyperparameters(
             vocabSize: try int("vocab_size", 201_088), hiddenSize: try int("hidden_size", 2880), intermediateSize: width,
             layerCount: layers, headCount: heads, kvHeadCount: try int("num_key_value_heads", 8), headDim: try int("head_dim", 64),

@@ -75,12 +75,17 @@ struct GptOSSTests {
                 out.insert(Tensor(name: base, shape: [experts, columns, rows], floats: values))
             }
         }
-        let folder = scratch.appendingPathComponent("float-experts")
+        return try folder(out, named: "float-experts", in: scratch)
+    }
+
+    /// A folder in `scratch` holding `tensors` as its checkpoint beside the fixture folder's other files (linked).
+    static func folder(_ tensors: TensorStore, named name: String, in scratch: URL) throws -> URL {
+        let source = try Fixtures.url(model + "/hf"), folder = scratch.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        for name in try FileManager.default.contentsOfDirectory(atPath: source.path) where name != "model.safetensors" {
-            try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent(name))
+        for file in try FileManager.default.contentsOfDirectory(atPath: source.path) where file != "model.safetensors" {
+            try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(file), withDestinationURL: source.appendingPathComponent(file))
         }
-        try SafetensorsPlugin().writeTensors(out, metadata: [("format", "pt")], to: folder.appendingPathComponent("model.safetensors"), options: WriteOptions())
+        try SafetensorsPlugin().writeTensors(tensors, metadata: [("format", "pt")], to: folder.appendingPathComponent("model.safetensors"), options: WriteOptions())
         return folder
     }
 
@@ -190,13 +195,7 @@ struct GptOSSTests {
         func folder(_ name: String, _ edit: (inout TensorStore) throws -> Void) throws -> URL {
             var tensors = store
             try edit(&tensors)
-            let folder = scratch.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for file in try FileManager.default.contentsOfDirectory(atPath: source.path) where file != "model.safetensors" {
-                try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(file), withDestinationURL: source.appendingPathComponent(file))
-            }
-            try SafetensorsPlugin().writeTensors(tensors, metadata: [("format", "pt")], to: folder.appendingPathComponent("model.safetensors"), options: WriteOptions())
-            return folder
+            return try Self.folder(tensors, named: name, in: scratch)
         }
         let noScales = try folder("no-scales") { $0.remove("model.layers.2.mlp.experts.down_proj_scales") }
         let missing = try #require(throws: SieveCoreError.self) { try SafetensorsPlugin().read(noScales) }
