@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Write a random-weight GGUF with Gemma 3 270M's, Gemma 2 2B's, Phi-3.5 mini's, Qwen3-30B-A3B's, Mixtral 8x7B's or gpt-oss-20b's shapes, to measure
+"""Write a random-weight GGUF with Gemma 3 270M's, Gemma 2 2B's, Phi-3.5 mini's, Qwen3-30B-A3B's, Mixtral 8x7B's, Granite 3.1 3B-A800M's or
+gpt-oss-20b's shapes, to measure
 decode speed where no real checkpoint can be fetched (only PyPI is reachable from the machines Sieve is developed on).
 
-    scripts/make-bench-model.py [--arch gemma3|gemma2|phi3|qwen3moe|mixtral|gpt-oss] [--layers N] OUT.gguf
+    scripts/make-bench-model.py [--arch gemma3|gemma2|phi3|qwen3moe|mixtral|granitemoe|gpt-oss] [--layers N] OUT.gguf
 
 `--layers` writes fewer (or more) layers than the real model's, for a smaller file of the same per-layer shapes.
 
@@ -22,6 +23,10 @@ Mixtral 8x7B (llama.cpp's `llama` with `expert_count`): hidden 4096, 32 layers, 
 mixture of 8 experts of width 14336 (feed_forward_length) with 2 used per token (router [8, 4096] in f32), vocabulary
 32000, an output matrix of its own, RoPE base 1e6, context 32768; about 46.7 billion parameters (4 layers: 5.9
 billion).
+Granite 3.1 3B-A800M (llama.cpp's `granitemoe`): hidden 1536, 32 layers, 24 heads / 8 KV heads of 64, a mixture of 40
+experts of width 512 (feed_forward_length) with 8 used per token (router [40, 1536] in f32), vocabulary 49155, tied
+embeddings, RoPE base 1e7, context 131072, Granite's multipliers (embeddings ×12, attention scores ×1/64, block
+outputs ×0.22, logits ÷6); about 3.3 billion parameters (4 layers: 0.48 billion).
 gpt-oss-20b (llama.cpp's `gpt-oss`): hidden 2880, 24 layers, 64 heads / 8 KV heads of 64 with Q/K/V/O biases and one
 attention sink per head, the even layers sliding over 128 positions, a mixture of 32 experts of width 2880 with 4 used
 per token (router [32, 2880] and its bias in f32; the experts' biases in f32), vocabulary 201088, an output matrix of
@@ -49,14 +54,15 @@ SHAPES = {
     "qwen3moe": (2048, 6144, 48, 32, 4, 128, 151936, 0, 1_000_000.0, 40960),
     "mixtral": (4096, 14336, 32, 32, 8, 128, 32000, 0, 1_000_000.0, 32768),
     "gpt-oss": (2880, 2880, 24, 64, 8, 64, 201088, 128, 150_000.0, 131072),
+    "granitemoe": (1536, 512, 32, 24, 8, 64, 49155, 0, 10_000_000.0, 131072),
 }
 # experts, experts used per token, expert FFN width.
-EXPERTS = {"qwen3moe": (128, 8, 768), "mixtral": (8, 2, 14336), "gpt-oss": (32, 4, 2880)}
+EXPERTS = {"qwen3moe": (128, 8, 768), "mixtral": (8, 2, 14336), "granitemoe": (40, 8, 512), "gpt-oss": (32, 4, 2880)}
 # The GGUF architecture where it is not the --arch name.
 GGUF_ARCH = {"mixtral": "llama"}
 # llama.cpp expects Phi-3's special tokens when the name contains "phi-3" or "phi3": the name avoids both.
 NAMES = {"gemma3": "gemma-3-270m", "gemma2": "gemma-2-2b", "phi3": "phi 3.5-mini", "qwen3moe": "qwen3-30b-a3b", "mixtral": "mixtral-8x7b",
-         "gpt-oss": "gpt-oss-20b"}
+         "granitemoe": "granite-3.1-3b-a800m", "gpt-oss": "gpt-oss-20b"}
 PHI3_ORIGINAL_CONTEXT = 4096
 
 
@@ -180,7 +186,7 @@ def main():
         n_experts, n_used, expert_ff = EXPERTS[args.arch]
         writer.add_expert_count(n_experts)
         writer.add_expert_used_count(n_used)
-        if args.arch != "mixtral":  # llama.cpp's llama reads the experts' width from feed_forward_length
+        if args.arch not in ("mixtral", "granitemoe"):  # llama.cpp's llama and granitemoe read it from feed_forward_length
             writer.add_expert_feed_forward_length(expert_ff)
     writer.add_layer_norm_rms_eps(1e-5 if args.arch in ("phi3", "mixtral", "gpt-oss") else 1e-6)
     writer.add_rope_freq_base(ROPE_BASE)
@@ -190,6 +196,11 @@ def main():
         writer.add_rope_scaling_type(gguf.RopeScalingType.YARN)
         writer.add_rope_scaling_factor(32.0)
         writer.add_rope_scaling_orig_ctx_len(4096)
+    if args.arch == "granitemoe":
+        writer.add_attention_scale(1 / 64)
+        writer.add_embedding_scale(12.0)
+        writer.add_residual_scale(0.22)
+        writer.add_logit_scale(6.0)
     if args.arch == "gemma2":
         writer.add_attn_logit_softcapping(50.0)
         writer.add_final_logit_softcapping(30.0)

@@ -15,27 +15,31 @@ writes there, `tiny-phi3/{f32,longrope}.gguf`, which `scripts/make-phi3-fixture.
 `tiny-smollm3/f32.gguf`, which `scripts/make-smollm3-fixture.py` writes there, and `tiny-qwen3moe/f32.gguf` and
 `q8_0.gguf` (llama-quantize's Q8_0 of that f32.gguf), which `scripts/make-qwen3moe-fixture.py` writes there, and
 `tiny-mixtral/f32.gguf` and `q8_0.gguf`, which `scripts/make-mixtral-fixture.py` writes there, and
-`tiny-granite/f32.gguf`, which `scripts/make-granite-fixture.py` writes there; these are read from the repository
-(DERIVED below; the nine scripts call `make()` themselves).
+`tiny-granite/f32.gguf`, which `scripts/make-granite-fixture.py` writes there, and `tiny-granitemoe/f32.gguf` and
+`shared.gguf`, which `scripts/make-granitemoe-fixture.py` writes there; these are read from the repository
+(DERIVED below; the ten scripts call `make()` themselves).
 tiny-llama-rope's tensors come from another folder's weights (SOURCES: `../tiny-llama/hf/model.safetensors`),
-checked against that folder's `ref.json`. Tensors that have no safetensors source (`rope_freqs.weight`, which
+checked against that folder's `ref.json`; tiny-granitemoe's shared.gguf's from its own `hf-shared/model.safetensors`
+(SOURCES too). Tensors that have no safetensors source (`rope_freqs.weight`, which
 the converter computes for llama3 RoPE scaling, and Phi-3's LongRoPE `rope_factors_long.weight` /
 `rope_factors_short.weight`, which it makes from config.json's rope_scaling) are stored in the recipe itself with
 the `inline` transform, which makes the skeleton format version 2. Gemma 2's and Gemma 3's norm weights are stored
 by the converter as HF weight + 1 (`plus_one`, format version 3). Qwen3-MoE's expert tensors stack one HF tensor
 per expert (`stack`), and so do Mixtral's (a llama GGUF with expert_count), and q8_0.gguf's quantized tensors are
-Q8_0 (format version 4).
+Q8_0 (format version 4). GraniteMoe's converter splits each fused gate|up `input_linear` (the experts' and the
+shared expert's) into two GGUF tensors, each a `row_slice` of it (format version 5).
 
 For each original it
   1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
   2. parses the GGUF header itself (cross-checked with gguf-py's GGUFReader when gguf-py is installed);
   3. keeps the bytes before the tensor data section verbatim and derives a recipe per tensor from the
-     converter's name mapping (llama, smollm3, granite, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, gpt2): which HF
-     tensor(s), which transform (identity, also for Phi-3's already fused qkv_proj and gate_up_proj; transpose for
-     GPT-2's Conv1D weights, whose c_attn is already the fused q|k|v; llama RoPE row permutation of attn_q / attn_k
-     with n_head / n_head_kv, for llama, smollm3 and granite; inline values for tensors without an HF source; + 1 for
-     Gemma 2's and Gemma 3's norm weights; the experts' tensors stacked for qwen3moe and Mixtral's llama), which
-     GGML type (F32, F16, BF16, Q8_0), and the zero padding that follows;
+     converter's name mapping (llama, smollm3, granite, granitemoe, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3,
+     gpt2): which HF tensor(s), which transform (identity, also for Phi-3's already fused qkv_proj and
+     gate_up_proj; transpose for GPT-2's Conv1D weights, whose c_attn is already the fused q|k|v; llama RoPE row
+     permutation of attn_q / attn_k with n_head / n_head_kv, for llama, smollm3, granite and granitemoe; inline
+     values for tensors without an HF source; + 1 for Gemma 2's and Gemma 3's norm weights; the experts' tensors
+     stacked for qwen3moe and Mixtral's llama; row slices of GraniteMoe's fused gate|up tensors), which GGML type
+     (F32, F16, BF16, Q8_0), and the zero padding that follows;
   4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
      original byte for byte, and so must a rebuild from the skeleton file just written;
   5. writes `Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton` (format: see the rebuild script).
@@ -63,14 +67,16 @@ RebuildError = rebuild.RebuildError
 # GGML type id: (name, values per block, bytes per block).
 GGML_TYPES = {0: ("F32", 1, 4), 1: ("F16", 1, 2), 30: ("BF16", 1, 2), 8: ("Q8_0", 32, 34)}
 SOURCE = "hf/model.safetensors"
-# Model folders whose GGUFs take their tensors from another folder's safetensors (path relative to the folder).
-SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors"}
+# Model folders (or single GGUFs: (folder, stem)) whose GGUFs take their tensors from another safetensors file than
+# hf/model.safetensors (path relative to the folder).
+SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors",
+           ("tiny-granitemoe", "shared"): "hf-shared/model.safetensors"}
 # Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py,
 # make-qwen3-fixture.py, make-gemma3-fixture.py, make-gemma2-fixture.py, make-phi3-fixture.py and
-# make-smollm3-fixture.py, make-qwen3moe-fixture.py, make-mixtral-fixture.py and make-granite-fixture.py), not the
-# shared fixture set's.
+# make-smollm3-fixture.py, make-qwen3moe-fixture.py, make-mixtral-fixture.py, make-granite-fixture.py and
+# make-granitemoe-fixture.py), not the shared fixture set's.
 DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-smollm3", "tiny-qwen3moe",
-           "tiny-mixtral", "tiny-granite"}
+           "tiny-mixtral", "tiny-granite", "tiny-granitemoe"}
 # GGUF tensors with no safetensors counterpart, computed by the converter: kept in the recipe (`inline`, F32 only).
 INLINE = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 
@@ -145,7 +151,7 @@ def _product(dims):
 def llama_like(name, arch, n_head, n_head_kv):
     """(sources, transform, extra) of a llama / smollm3 / granite / qwen2 / qwen3 GGUF tensor, as
     convert_hf_to_gguf.py maps it (SmolLM3Model and GraniteModel are LlamaModels with the smollm3 / granite
-    architecture: the same names and row permutation)."""
+    architecture: the same names and row permutation; GraniteMoeModel's attention and norms too)."""
     top = {"token_embd.weight": "model.embed_tokens.weight", "output.weight": "lm_head.weight",
            "output_norm.weight": "model.norm.weight"}
     if name in top:
@@ -159,9 +165,9 @@ def llama_like(name, arch, n_head, n_head_kv):
     sources = [f"model.layers.{layer}.{hf}.{suffix}"]
     # LlamaModel.modify_tensors (SmolLM3Model's and GraniteModel's too): q_proj -> permute(n_head, n_head), k_proj ->
     # permute(n_head, n_head_kv). Qwen2 and Qwen3 keep HF's rotate-half layout (llama.cpp runs NEOX RoPE for them).
-    if arch in ("llama", "smollm3", "granite") and part == "attn_q":
+    if arch in ("llama", "smollm3", "granite", "granitemoe") and part == "attn_q":
         return sources, "llama_rope_permute", {"n_head": n_head, "n_head_kv": n_head}
-    if arch in ("llama", "smollm3", "granite") and part == "attn_k":
+    if arch in ("llama", "smollm3", "granite", "granitemoe") and part == "attn_k":
         return sources, "llama_rope_permute", {"n_head": n_head, "n_head_kv": n_head_kv}
     return sources, "identity", {}
 
@@ -194,6 +200,34 @@ def qwen3moe(name, n_head, n_head_kv, n_expert, arch="qwen3moe"):
         if part == "ffn_gate_inp":
             return [f"model.layers.{layer}.{names['router']}.{suffix}"], "identity", {}
     return llama_like(name, arch, n_head, n_head_kv)
+
+
+def granitemoe(name, n_head, n_head_kv, n_ff, n_ff_shexp):
+    """(sources, transform, extra) of a granitemoe GGUF tensor, as convert_hf_to_gguf.py's GraniteMoeModel (a
+    GraniteModel) maps it: GraniteMoeModel.modify_tensors splits the experts' fused
+    `block_sparse_moe.input_linear.weight` [E, 2 n_ff, d] with `split(n_ff, dim=-2)` into `ffn_gate_exps` (rows
+    0 .. n_ff - 1 of every expert) and `ffn_up_exps` (rows n_ff .. 2 n_ff - 1), and the shared expert's
+    `shared_mlp.input_linear.weight` [2 n_ff_shexp, d] likewise into `ffn_gate_shexp` and `ffn_up_shexp`
+    (`row_slice`); gguf-py's granitemoe names map `block_sparse_moe.output_linear` to `ffn_down_exps`,
+    `block_sparse_moe.router.layer` to `ffn_gate_inp` and `shared_mlp.output_linear` to `ffn_down_shexp` (as they
+    are); everything else as granite's (llama_like: attn_q / attn_k rows permuted). n_ff is the GGUF's
+    feed_forward_length (the config's intermediate_size, each expert's width), n_ff_shexp its
+    expert_shared_feed_forward_length."""
+    parts = name.split(".")
+    if len(parts) == 4 and parts[0] == "blk":
+        _, layer, part, suffix = parts
+        p = f"model.layers.{layer}."
+        fused = {"ffn_gate_exps": ("block_sparse_moe", n_ff, 0), "ffn_up_exps": ("block_sparse_moe", n_ff, 1),
+                 "ffn_gate_shexp": ("shared_mlp", n_ff_shexp, 0), "ffn_up_shexp": ("shared_mlp", n_ff_shexp, 1)}
+        if part in fused:
+            block, width, half = fused[part]
+            return ([f"{p}{block}.input_linear.{suffix}"], "row_slice",
+                    {"row_start": half * width, "row_stop": (half + 1) * width})
+        plain = {"ffn_down_exps": "block_sparse_moe.output_linear", "ffn_gate_inp": "block_sparse_moe.router.layer",
+                 "ffn_down_shexp": "shared_mlp.output_linear"}
+        if part in plain:
+            return [f"{p}{plain[part]}.{suffix}"], "identity", {}
+    return llama_like(name, "granitemoe", n_head, n_head_kv)
 
 
 def gemma3(name):
@@ -264,7 +298,7 @@ def make(shared, name, stem):
         raise RebuildError(f"{original_path}: sha256 {digest} / {len(original)} bytes, ref.json records "
                            f"{want['sha256']} / {want['size_bytes']}")
     # The source may lie in another model folder: check it against that folder's ref.json.
-    source_rel = SOURCES.get(name, SOURCE)
+    source_rel = SOURCES.get((name, stem), SOURCES.get(name, SOURCE))
     source_path = os.path.normpath(os.path.join(model_dir, source_rel))
     owner_dir = os.path.join(MODELS, os.path.relpath(source_path, MODELS).split(os.sep)[0])
     with open(os.path.join(owner_dir, "ref.json"), "rb") as f:
@@ -278,7 +312,7 @@ def make(shared, name, stem):
     n_head = h.metadata.get(f"{arch}.attention.head_count")
     n_head_kv = h.metadata.get(f"{arch}.attention.head_count_kv", n_head)
     config = json.load(open(os.path.join(owner_dir, "hf", "config.json")))
-    if arch in ("llama", "smollm3", "granite", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"):
+    if arch in ("llama", "smollm3", "granite", "granitemoe", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"):
         assert (n_head, n_head_kv) == (config["num_attention_heads"], config["num_key_value_heads"]), label
     _crosscheck_gguf_py(original_path, h)
 
@@ -301,6 +335,10 @@ def make(shared, name, stem):
         elif arch == "qwen3moe" or (arch == "llama" and f"{arch}.expert_count" in h.metadata):
             sources, transform, extra = qwen3moe(t["name"], n_head, n_head_kv, h.metadata[f"{arch}.expert_count"],
                                                  arch)
+        elif arch == "granitemoe":
+            sources, transform, extra = granitemoe(t["name"], n_head, n_head_kv,
+                                                   h.metadata["granitemoe.feed_forward_length"],
+                                                   h.metadata.get("granitemoe.expert_shared_feed_forward_length"))
         elif arch in ("llama", "smollm3", "granite", "qwen2", "qwen3"):
             sources, transform, extra = llama_like(t["name"], arch, n_head, n_head_kv)
         elif arch in ("gemma2", "gemma3"):

@@ -12,7 +12,8 @@ tiny-gemma2's f32.gguf (0.8 MB), `scripts/make-phi3-fixture.py` tiny-phi3's two 
 `scripts/make-qwen3moe-fixture.py` wrote tiny-qwen3moe's f32.gguf (1.27 MB) the same way and its q8_0.gguf
 (0.36 MB) with llama.cpp's `llama-quantize` from that f32.gguf, and `scripts/make-mixtral-fixture.py` tiny-mixtral's
 two likewise (1.27 MB and 0.36 MB); `scripts/make-granite-fixture.py` wrote tiny-granite's f32.gguf (0.7 MB) with
-GGUFWriter as well:
+GGUFWriter as well, and `scripts/make-granitemoe-fixture.py` tiny-granitemoe's two (f32.gguf from its `hf/`, 1.1 MB,
+and shared.gguf from its `hf-shared/`, 1.3 MB: the shared-expert variant):
 
     Tests/Fixtures/models/tiny-llama/{f32,f16,bf16}.gguf
     Tests/Fixtures/models/tiny-llama-bpe/f32.gguf
@@ -27,6 +28,7 @@ GGUFWriter as well:
     Tests/Fixtures/models/tiny-qwen3moe/{f32,q8_0}.gguf
     Tests/Fixtures/models/tiny-mixtral/{f32,q8_0}.gguf
     Tests/Fixtures/models/tiny-granite/f32.gguf
+    Tests/Fixtures/models/tiny-granitemoe/{f32,shared}.gguf
 
 Their tensor data are a deterministic function of the committed `hf/model.safetensors`, so the repository keeps
 only a small *skeleton* of each (`Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton`, written by
@@ -38,13 +40,13 @@ records for the original file, and writes it atomically to `Tests/Fixtures/model
 It uses Python 3, numpy and the standard library only (no Sieve code), so it stays an independent cross-check
 of Sieve's own GGUF and safetensors readers.
 
-Skeleton format (versions 1 to 4)
+Skeleton format (versions 1 to 5)
 ---------------------------------
     line 1   b"SIEVE-GGUF-SKELETON <V> <R>\\n", V = format version, R = byte length of the recipe that follows
              (both decimal). Version 2 is version 1 plus the `inline` transform, version 3 is version 2 plus the
-             `plus_one` transform, version 4 is version 3 plus the `stack` transform and the Q8_0 type; a
-             skeleton is written with the lowest version its transforms and types need, and this script reads
-             all four.
+             `plus_one` transform, version 4 is version 3 plus the `stack` transform and the Q8_0 type, version 5
+             is version 4 plus the `row_slice` transform; a skeleton is written with the lowest version its
+             transforms and types need, and this script reads all five.
     R bytes  the recipe: UTF-8 JSON, one line per key and per tensor (readable with `head -c`), see below
     rest     the GGUF file's first `header_bytes` bytes (header, metadata, tensor infos, alignment padding),
              compressed with `lzma` (xz container, standard library)
@@ -55,7 +57,8 @@ Recipe keys:
     header_bytes     length of the part before the tensor data (= the data section's offset)
     header_sha256    sha256 of those bytes (after decompression)
     source           the safetensors file the tensors come from, relative to the model folder (it may lie in
-                     another model folder: tiny-llama-rope's is `../tiny-llama/hf/model.safetensors`), and its sha256
+                     another model folder: tiny-llama-rope's is `../tiny-llama/hf/model.safetensors`; or in another
+                     subfolder: tiny-granitemoe's shared.gguf's is `hf-shared/model.safetensors`), and its sha256
     made_by          how the original GGUF was written (provenance only)
     tensors          in file order, each with:
         name         GGUF tensor name
@@ -88,7 +91,18 @@ Recipe keys:
                                                  (`torch.stack(datas, dim=0)`) merging the per-expert
                                                  `mlp.experts.{e}.{gate,up,down}_proj.weight`, e = 0, 1, ..., into
                                                  one 3-D `ffn_{gate,up,down}_exps.weight`
+                       row_slice                 (version 5) rows row_start .. row_stop - 1 (numpy w[..., start:stop,
+                                                 :], the second-to-last axis: a 2-D matrix's rows, each expert's rows
+                                                 of a 3-D [experts, rows, cols] tensor) of a single source:
+                                                 convert_hf_to_gguf's GraniteMoeModel.modify_tensors splitting
+                                                 GraniteMoe's fused `input_linear` (gate rows, then up rows) with
+                                                 `data_torch.split(ffn_dim, dim=-2)`: the experts'
+                                                 `block_sparse_moe.input_linear.weight` [E, 2 n_ff, d] into
+                                                 `ffn_gate_exps` (rows 0 .. n_ff - 1) and `ffn_up_exps` (rows n_ff ..
+                                                 2 n_ff - 1), the shared expert's `shared_mlp.input_linear.weight`
+                                                 [2 n_ff_shexp, d] into `ffn_gate_shexp` and `ffn_up_shexp`
         n_head, n_head_kv  the permutation's parameters (llama_rope_permute only)
+        row_start, row_stop  the slice's bounds (row_slice only)
         data         inline only: the values' float32 little-endian bytes as lowercase hex, numpy (C) order
         sha256       sha256 of the tensor's bytes (pinpoints a mismatch)
     Type conversion from float32: F32 as is; F16 numpy's astype(float16) (IEEE round-to-nearest-even);
@@ -120,8 +134,9 @@ MAGIC = b"SIEVE-GGUF-SKELETON"
 VERSION = 1          # written for recipes without `inline` or `plus_one` tensors
 INLINE_VERSION = 2   # written when a tensor's transform is `inline` (and none is `plus_one`)
 PLUS_ONE_VERSION = 3  # written when a tensor's transform is `plus_one`
-STACK_Q8_0_VERSION = 4  # written when a tensor's transform is `stack` or its type Q8_0
-READ_VERSIONS = (VERSION, INLINE_VERSION, PLUS_ONE_VERSION, STACK_Q8_0_VERSION)
+STACK_Q8_0_VERSION = 4  # written when a tensor's transform is `stack` or its type Q8_0 (and none is `row_slice`)
+ROW_SLICE_VERSION = 5   # written when a tensor's transform is `row_slice`
+READ_VERSIONS = (VERSION, INLINE_VERSION, PLUS_ONE_VERSION, STACK_Q8_0_VERSION, ROW_SLICE_VERSION)
 # The rebuilt GGUFs: (model folder, file stem).
 FIXTURES = [
     ("tiny-llama", "f32"),
@@ -145,6 +160,8 @@ FIXTURES = [
     ("tiny-mixtral", "f32"),
     ("tiny-mixtral", "q8_0"),
     ("tiny-granite", "f32"),
+    ("tiny-granitemoe", "f32"),
+    ("tiny-granitemoe", "shared"),
 ]
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DEFAULT_MODELS = os.path.join(REPO, "Tests", "Fixtures", "models")
@@ -182,7 +199,8 @@ def encode_skeleton(recipe, header):
     text = ("{\n" + ",\n".join(fields + [' "tensors": [\n' + ",\n".join(rows) + "\n ]"]) + "\n}\n").encode("utf-8")
     transforms = {t["transform"] for t in recipe["tensors"]}
     types = {t["type"] for t in recipe["tensors"]}
-    version = (STACK_Q8_0_VERSION if "stack" in transforms or "Q8_0" in types else
+    version = (ROW_SLICE_VERSION if "row_slice" in transforms else
+               STACK_Q8_0_VERSION if "stack" in transforms or "Q8_0" in types else
                PLUS_ONE_VERSION if "plus_one" in transforms else INLINE_VERSION if "inline" in transforms else VERSION)
     first = b"%s %d %d\n" % (MAGIC, version, len(text))
     packed = lzma.compress(header, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=9 | lzma.PRESET_EXTREME)
@@ -318,6 +336,13 @@ def tensor_bytes(entry, st):
             w = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     if transform in ("identity", "inline", "stack"):
         pass
+    elif transform == "row_slice":
+        start, stop = entry.get("row_start"), entry.get("row_stop")
+        if len(parts) != 1 or w.ndim < 2:
+            raise RebuildError(f"{name}: row_slice needs one source of at least 2 dimensions")
+        if not (isinstance(start, int) and isinstance(stop, int) and 0 <= start < stop <= w.shape[-2]):
+            raise RebuildError(f"{name}: row_slice bounds {start}..{stop} do not fit {w.shape[-2]} rows")
+        w = w[..., start:stop, :]
     elif transform == "plus_one":
         w = w + np.float32(1.0)   # float32 + float32: the converter's `data_torch + f_shift` on a float32 tensor
     elif transform == "transpose":

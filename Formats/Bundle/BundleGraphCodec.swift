@@ -43,11 +43,14 @@ enum BundleGraphCodec {
                     ])),
                 ])
             }
+            // `shared_expert` is written only when the layer has one (GraniteMoeShared), so other bundles keep their manifests.
             let ffn: JSONValue = .object([
                 ("kind", .string(f.kind.rawValue)), ("activation", .string(f.activation.rawValue)),
                 ("up", encode(f.up)), ("gate", f.gate.map(encode) ?? .null), ("down", encode(f.down)), ("layout", layout),
                 ("router", f.experts.map { encode($0.projection) } ?? .null),
-            ])
+            ] + (f.experts?.shared.map { s in
+                [("shared_expert", JSONValue.object([("gate", encode(s.gate)), ("up", encode(s.up)), ("down", encode(s.down))]))]
+            } ?? []))
             return .object([
                 ("attention_norm", encode(b.attentionNorm)), ("attention", attention),
                 ("attention_output_norm", b.attentionOutputNorm.map(encode) ?? .null),
@@ -261,7 +264,13 @@ private struct NodeDecoder {
                 guard let routing = graph.hyperparameters.mixtureOfExperts, case .dense = b.feedForward.layout else {
                     throw BundleError.invalidGraph(path: file, reason: "\(router.path): a router needs the hyperparameters' mixture_of_experts and a dense layout")
                 }
-                return ExpertRouter(projection: try linear(router), routing: routing)
+                let shared = try f.optionalMember("shared_expert").map { s in
+                    SharedExpert(gate: try linear(try s.member("gate")), up: try linear(try s.member("up")), down: try linear(try s.member("down")))
+                }
+                guard (shared != nil) == (routing.sharedExpertWidth != nil) else {
+                    throw BundleError.invalidGraph(path: file, reason: "\(f.path): a shared expert needs the hyperparameters' shared_expert_width, and that width a shared expert")
+                }
+                return ExpertRouter(projection: try linear(router), routing: routing, shared: shared)
             }
             b.normPlacement = try c.member("norm_placement").enumeration(NormPlacement.self)
             b.ffnPredictor = try c.optionalMember("ffn_predictor").map { try predictor($0, block: i) }

@@ -263,7 +263,8 @@ public struct BundleManifest: Sendable {
             ("layers_without_rope", hp.layersWithoutRoPE.map { .array($0.map { .bool($0) }) } ?? .null),
             ("mixture_of_experts", hp.mixtureOfExperts.map {
                 .object([("expert_count", .integer($0.expertCount)), ("experts_per_token", .integer($0.expertsPerToken)),
-                         ("expert_width", .integer($0.expertWidth)), ("normalizes_weights", .bool($0.normalizesWeights))])
+                         ("expert_width", .integer($0.expertWidth)), ("normalizes_weights", .bool($0.normalizesWeights))]
+                        + ($0.sharedExpertWidth.map { [("shared_expert_width", JSONValue.integer($0))] } ?? []))
             } ?? .null),
             ("embedding_scale", .optional(hp.embeddingScale)), ("residual_scale", .optional(hp.residualScale)),
             ("logit_divisor", .optional(hp.logitDivisor)),
@@ -389,7 +390,8 @@ public struct BundleManifest: Sendable {
             layersWithoutRoPE: try c.optionalMember("layers_without_rope").map { try $0.array().map { try $0.bool() } },
             mixtureOfExperts: try c.optionalMember("mixture_of_experts").map {
                 MixtureOfExperts(expertCount: try $0.int("expert_count", atLeast: 1), expertsPerToken: try $0.int("experts_per_token", atLeast: 1),
-                                 expertWidth: try $0.int("expert_width", atLeast: 1), normalizesWeights: try $0.bool("normalizes_weights"))
+                                 expertWidth: try $0.int("expert_width", atLeast: 1), normalizesWeights: try $0.bool("normalizes_weights"),
+                                 sharedExpertWidth: try $0.optionalMember("shared_expert_width")?.int(atLeast: 1))
             },
             embeddingScale: try c.optionalDouble("embedding_scale"), residualScale: try c.optionalDouble("residual_scale"),
             logitDivisor: try c.optionalDouble("logit_divisor"))

@@ -54,7 +54,7 @@ enum GGUFModelReader {
             slidingWindow: sliding, attentionScale: gemma?.attentionScale, finalLogitSoftcap: gemma?.finalSoftcap,
             attentionLogitSoftcap: gemma?.attentionSoftcap,
             layersWithoutRoPE: architecture == .smollm3 ? smolLM3LayersWithoutRoPE(layers: layers) : nil,
-            mixtureOfExperts: try mixtureOfExperts(architecture, keys, feedForwardLength: feedForward))
+            mixtureOfExperts: try mixtureOfExperts(architecture, archName, keys, feedForwardLength: feedForward))
         if architecture == .granite { try graniteScales(&hp, keys) }
         try hp.validate(source: path)
 
@@ -96,22 +96,27 @@ enum GGUFModelReader {
                                       tokenizer: try GGUFTokenizerMetadata.read(file), metadata: metadata, source: path)
     }
 
-    /// A GGUF's experts as llama.cpp reads them: `expert_count` and `expert_used_count` (required by qwen3moe and
-    /// gpt-oss; a llama GGUF has experts, as Mixtral's, only with a positive `expert_count`), each expert
-    /// `expert_feed_forward_length` wide for qwen3moe (else the FFN length over the experts used) and gpt-oss (required),
-    /// and `feed_forward_length` wide for llama; the kept weights are always divided by their sum (none has a key for
-    /// it; gpt-oss's softmax over the kept logits is the same). Nil for a model without experts.
-    static func mixtureOfExperts(_ architecture: Architecture, _ keys: MetadataReader, feedForwardLength: Int) throws -> MixtureOfExperts? {
-        guard architecture == .qwen3moe || architecture == .llama || architecture == .gptOSS else { return nil }
+    /// A GGUF's experts as llama.cpp reads them: `expert_count` and `expert_used_count` (required by qwen3moe,
+    /// granitemoe and gpt-oss; a llama GGUF has experts, as Mixtral's, only with a positive `expert_count`), each
+    /// expert `expert_feed_forward_length` wide for qwen3moe (else the FFN length over the experts used) and gpt-oss
+    /// (required), and `feed_forward_length` wide for llama and granitemoe, whose shared expert (GraniteMoeShared) is
+    /// `expert_shared_feed_forward_length` wide (none when missing or 0); the kept weights are always divided by their
+    /// sum (none has a key for it; gpt-oss's and Granite's softmax over the kept logits is the same). Nil for a model
+    /// without experts.
+    static func mixtureOfExperts(_ architecture: Architecture, _ archName: String, _ keys: MetadataReader, feedForwardLength: Int) throws -> MixtureOfExperts? {
+        let granite = archName == "granitemoe"
+        guard architecture == .qwen3moe || architecture == .llama || architecture == .gptOSS || granite else { return nil }
         let count = architecture == .llama ? try keys.int("expert_count", default: 0) : try keys.int("expert_count")
         if architecture == .llama && count == 0 { return nil }
         let used = try keys.int("expert_used_count")
         guard count > 0, used > 0, used <= count else {
             throw GGUFError.invalidValue(path: keys.file.path, key: "\(keys.prefix).expert_used_count", reason: "\(used) experts used of \(count); both must be positive and the first at most the second")
         }
-        let width = architecture == .llama ? feedForwardLength
+        let width = architecture == .llama || granite ? feedForwardLength
             : try keys.int("expert_feed_forward_length", default: architecture == .gptOSS ? nil : feedForwardLength / used)
-        return MixtureOfExperts(expertCount: count, expertsPerToken: used, expertWidth: width, normalizesWeights: true)
+        let shared = granite ? try keys.int("expert_shared_feed_forward_length", default: 0) : 0
+        return MixtureOfExperts(expertCount: count, expertsPerToken: used, expertWidth: width, normalizesWeights: true,
+                                sharedExpertWidth: shared == 0 ? nil : shared)
     }
 
     /// A granite GGUF's multipliers as llama.cpp reads them: `logit_scale` (required; the logits are divided by it),

@@ -7,11 +7,13 @@ public enum GGUFNaming {
     public static let architectures: [(gguf: String, ir: Architecture)] = [("llama", .llama), ("qwen2", .qwen2), ("qwen3", .qwen3), ("gpt2", .gpt2), ("gemma2", .gemma2),
                                                                           ("gemma3", .gemma3), ("phi3", .phi3),
                                                                           ("smollm3", .smollm3), ("qwen3moe", .qwen3moe),
-                                                                          ("granite", .granite), ("gpt-oss", .gptOSS)]
+                                                                          ("granite", .granite), ("granitemoe", .granite), ("gpt-oss", .gptOSS)]
 
-    /// The GGUF architecture name of an IR architecture, or nil when GGUF output is not supported for it.
-    public static func ggufArchitecture(_ architecture: Architecture) -> String? {
-        architectures.first { $0.ir == architecture }?.gguf
+    /// The GGUF architecture name of an IR architecture, or nil when GGUF output is not supported for it; `experts`:
+    /// whether its FFNs are mixtures of experts (Granite's are then llama.cpp's granitemoe).
+    public static func ggufArchitecture(_ architecture: Architecture, experts: Bool = false) -> String? {
+        if architecture == .granite && experts { return "granitemoe" }
+        return architectures.first { $0.ir == architecture }?.gguf
     }
 
     /// The IR architecture of a GGUF architecture name.
@@ -40,6 +42,9 @@ public enum GGUFNaming {
         ("ffn_gate_exps", { IRName.experts($0, "gate") }),
         ("ffn_up_exps", { IRName.experts($0, "up") }),
         ("ffn_down_exps", { IRName.experts($0, "down") }),
+        ("ffn_gate_shexp", { IRName.sharedExpert($0, "gate") }),
+        ("ffn_up_shexp", { IRName.sharedExpert($0, "up") }),
+        ("ffn_down_shexp", { IRName.sharedExpert($0, "down") }),
         ("post_ffw_norm", IRName.feedForwardOutputNorm),
     ]
 

@@ -34,7 +34,7 @@ public enum GGUFWriter {
     /// Writes `graph` to `url`.
     public static func write(_ graph: ModelGraph, to url: URL, options: WriteOptions) throws {
         let path = url.path
-        guard let arch = GGUFNaming.ggufArchitecture(graph.architecture) else {
+        guard let arch = GGUFNaming.ggufArchitecture(graph.architecture, experts: graph.hyperparameters.mixtureOfExperts != nil) else {
             throw GGUFError.cannotWrite(path: path, reason: "architecture '\(graph.architecture.rawValue)' has no llama.cpp mapping in Sieve (GGUF output supports \(GGUFNaming.architectures.map(\.gguf).joined(separator: ", "))); write safetensors or a .sieve bundle instead")
         }
         if graph.architecture == .gptOSS {
@@ -117,14 +117,17 @@ public enum GGUFWriter {
         }
         if let moe = hp.mixtureOfExperts {
             let arch = graph.architecture.rawValue
-            guard graph.architecture == .qwen3moe || graph.architecture == .llama else {
-                throw GGUFError.cannotWrite(path: path, reason: "the model has a mixture of experts, which Sieve writes only for llama.cpp's qwen3moe and llama (Mixtral)")
+            guard [.qwen3moe, .llama, .granite].contains(graph.architecture) else {
+                throw GGUFError.cannotWrite(path: path, reason: "the model has a mixture of experts, which Sieve writes only for llama.cpp's qwen3moe, llama (Mixtral) and granitemoe")
+            }
+            guard moe.sharedExpertWidth == nil || graph.architecture == .granite else {
+                throw GGUFError.cannotWrite(path: path, reason: "the model's experts have a shared expert, which Sieve writes only for llama.cpp's granitemoe")
             }
             guard moe.normalizesWeights else {
                 throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(arch) always divides the chosen experts' weights by their sum and has no key to say otherwise, but the model does not (norm_topk_prob false)")
             }
-            guard graph.architecture != .llama || moe.expertWidth == hp.intermediateSize else {
-                throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's llama reads the experts' width (\(moe.expertWidth)) from feed_forward_length, but the model's FFN length is \(hp.intermediateSize)")
+            guard graph.architecture == .qwen3moe || moe.expertWidth == hp.intermediateSize else {
+                throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(arch) reads the experts' width (\(moe.expertWidth)) from feed_forward_length, but the model's FFN length is \(hp.intermediateSize)")
             }
         }
     }
@@ -211,6 +214,11 @@ public enum GGUFWriter {
                 if let gate = f.gate { try add(b + "ffn_gate_exps.weight", gate.weight) }
                 try add(b + "ffn_up_exps.weight", f.up.weight)
                 try add(b + "ffn_down_exps.weight", f.down.weight)
+                if let shared = router.shared {
+                    try add(b + "ffn_gate_shexp.weight", shared.gate.weight)
+                    try add(b + "ffn_up_shexp.weight", shared.up.weight)
+                    try add(b + "ffn_down_shexp.weight", shared.down.weight)
+                }
                 continue
             }
             if graph.architecture == .phi3, let gate = f.gate {
@@ -332,6 +340,9 @@ public enum GGUFWriter {
                 m.append(("\(arch).embedding_scale", .float32(Float(hp.embeddingScale ?? 1))))
                 m.append(("\(arch).residual_scale", .float32(Float(hp.residualScale ?? 1))))
                 m.append(("\(arch).logit_scale", .float32(Float(hp.logitDivisor ?? 1))))
+                if let shared = hp.mixtureOfExperts?.sharedExpertWidth {
+                    m.append(("\(arch).expert_shared_feed_forward_length", u32(shared)))
+                }
             }
         } else if graph.architecture == .phi3 {
             m.append(("\(arch).rope.dimension_count", u32(hp.ropeDimensions ?? hp.headDim)))

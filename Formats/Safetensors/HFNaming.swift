@@ -17,6 +17,10 @@ enum HFTransform {
     /// One expert's matrix (`mlp.experts.{e}.gate_proj`) of a mixture of experts, whose IR tensor stacks all
     /// experts' (`[experts, rows, columns]`): stacked on read, sliced on write.
     case expertSlice
+    /// Granite MoE's `input_linear`: stacked experts whose rows are, expert by expert, the IR tensors' rows one after
+    /// another (`[experts, gate rows + up rows, hidden]`), split into the stacked IR tensors on read and interleaved
+    /// expert by expert on write.
+    case expertRows
 }
 
 /// A dotted name pattern; the component `{i}` matches a block index, `{e}` an expert index, a final `*` any rest.
@@ -87,8 +91,8 @@ struct HFNaming {
     /// Full names (with or without a body prefix) dropped on read.
     let ignored: [NamePattern]
 
-    /// The naming of `architecture`; `mixtureOfExperts`: a Llama whose FFNs are experts (Mixtral).
-    init(_ architecture: Architecture, mixtureOfExperts: Bool = false) {
+    /// The naming of `architecture`, whose FFNs are `experts` when given (Mixtral's Llama, Granite MoE).
+    init(_ architecture: Architecture, experts moe: MixtureOfExperts? = nil) {
         self.architecture = architecture
         switch architecture {
         case .llama, .qwen2, .qwen3, .smollm3, .qwen3moe, .granite, .gptOSS:
@@ -118,11 +122,21 @@ struct HFNaming {
                                   HFNameRule("layers.{i}.block_sparse_moe.experts.{e}.w1", "blocks.{i}.ffn.gate_exps", transform: .expertSlice),
                                   HFNameRule("layers.{i}.block_sparse_moe.experts.{e}.w3", "blocks.{i}.ffn.up_exps", transform: .expertSlice),
                                   HFNameRule("layers.{i}.block_sparse_moe.experts.{e}.w2", "blocks.{i}.ffn.down_exps", transform: .expertSlice)]
+            // Granite MoE's experts (JetMoE's parallel experts): each expert's gate rows, then its up rows, in one
+            // stacked `input_linear`; GraniteMoeShared's shared expert likewise in `shared_mlp`.
+            let graniteExperts = [HFNameRule("layers.{i}.block_sparse_moe.router.layer", "blocks.{i}.ffn.router"),
+                                  HFNameRule("layers.{i}.block_sparse_moe.input_linear", "blocks.{i}.ffn.gate_exps", "blocks.{i}.ffn.up_exps",
+                                             transform: .expertRows),
+                                  HFNameRule("layers.{i}.block_sparse_moe.output_linear", "blocks.{i}.ffn.down_exps")]
+            let graniteShared = [HFNameRule("layers.{i}.shared_mlp.input_linear", "blocks.{i}.ffn.gate_shexp", "blocks.{i}.ffn.up_shexp",
+                                            transform: .stackedRows),
+                                 HFNameRule("layers.{i}.shared_mlp.output_linear", "blocks.{i}.ffn.down_shexp")]
             let attention = common.filter { !$0.hf.components.contains("mlp") }
             switch architecture {
             case .qwen3: rules = common + headNorms
             case .qwen3moe: rules = attention + headNorms + experts
-            case .llama where mixtureOfExperts: rules = attention + mixtralExperts
+            case .llama where moe != nil: rules = attention + mixtralExperts
+            case .granite where moe != nil: rules = attention + graniteExperts + (moe?.sharedExpertWidth != nil ? graniteShared : [])
             // gpt-oss's sinks and experts are outside the table (`GptOSSCheckpoint`).
             case .gptOSS: rules = attention + [HFNameRule("layers.{i}.mlp.router", "blocks.{i}.ffn.router")]
             default: rules = common
@@ -352,6 +366,16 @@ struct HFNaming {
                 defer { start += counts[k] }
                 return try TensorLayout.rowSlice(tensor, rows: start..<(start + counts[k]), name: r.irName(part: k), source: source)
             }
+        case (.expertRows, _):
+            let counts = r.rule.ir.map { Self.stackedRowCount($0, hp) }, experts = hp.mixtureOfExperts?.expertCount ?? 0
+            guard tensor.shape.rank == 3, tensor.shape.dims[0] == experts, tensor.shape.dims[1] == counts.reduce(0, +) else {
+                throw SieveCoreError.invalidShape(source: source, tensor: tensor.name, reason: "shape \(tensor.shape) but the config implies [\(experts), \(counts.reduce(0, +)), …] (\(experts) experts of \(counts.map(String.init).joined(separator: " + ")) rows)")
+            }
+            var start = 0
+            return try r.rule.ir.indices.map { k in
+                defer { start += counts[k] }
+                return try TensorLayout.groupRowSlice(tensor, rows: start..<(start + counts[k]), name: r.irName(part: k), source: source)
+            }
         case (.rename, _), (.conv1D, "bias"):
             var t = tensor
             t.name = r.irName(part: 0)
@@ -376,11 +400,13 @@ struct HFNaming {
     }
 
     /// The rows a part of a stacked tensor has: the query heads' for q, the key/value heads' for k and v, the FFN
-    /// width for gate and up.
+    /// width for gate and up, an expert's or the shared expert's width for theirs.
     static func stackedRowCount(_ part: NamePattern, _ hp: Hyperparameters) -> Int {
         switch part.components.last {
         case "q": return hp.headCount * hp.headDim
         case "k", "v": return hp.kvHeadCount * hp.headDim
+        case "gate_exps", "up_exps": return hp.mixtureOfExperts?.expertWidth ?? 0
+        case "gate_shexp", "up_shexp": return hp.mixtureOfExperts?.sharedExpertWidth ?? 0
         default: return hp.intermediateSize
         }
     }

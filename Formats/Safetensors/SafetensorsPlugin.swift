@@ -71,7 +71,7 @@ public struct SafetensorsPlugin: FormatPlugin {
         let config = try JSONValue.parse(contentsOf: configURL, maxBytes: Self.maxConfigBytes)
         let (architecture, hyperparameters) = try HFConfig.read(config, source: configURL.path)
         let file = try SafetensorsCheckpoint.read(url)
-        let tensors = try HFNaming(architecture, mixtureOfExperts: hyperparameters.mixtureOfExperts != nil).irTensors(from: file.tensors, hyperparameters: hyperparameters,
+        let tensors = try HFNaming(architecture, experts: hyperparameters.mixtureOfExperts).irTensors(from: file.tensors, hyperparameters: hyperparameters,
                                                            source: file.url.path)
         var metadata: [String: String] = [:]
         for (key, value) in file.metadata where metadata[key] == nil { metadata[key] = value }
@@ -85,7 +85,7 @@ public struct SafetensorsPlugin: FormatPlugin {
     /// floats keep their dtype and quantized tensors become f32. Integer tensors are always kept.
     public func write(_ graph: ModelGraph, to url: URL, options: WriteOptions) throws {
         try SafetensorsWriter.checkRequestedDType(options, path: url.path)
-        let outputs = try SafetensorsWriter.modelOutputs(graph, naming: HFNaming(graph.architecture, mixtureOfExperts: graph.hyperparameters.mixtureOfExperts != nil), options: options, path: url.path)
+        let outputs = try SafetensorsWriter.modelOutputs(graph, naming: HFNaming(graph.architecture, experts: graph.hyperparameters.mixtureOfExperts), options: options, path: url.path)
         let metadata = [("format", "pt")]
         if url.pathExtension.lowercased() == "safetensors" {
             try SafetensorsWriter.write(outputs, metadata: metadata, to: url, options: options)

@@ -42,6 +42,8 @@ enum SafetensorsWriter {
                 tensor = try TensorLayout.transposed(converted[0], name: name, source: source)
             case (.fusedQKV, "bias"), (.stackedRows, _):
                 tensor = try TensorLayout.concatenated(converted, name: name, source: source)
+            case (.expertRows, _):
+                tensor = try TensorLayout.groupConcatenated(converted, name: name, source: source)
             case (.fusedQKV, _):
                 tensor = try TensorLayout.fusedTransposed(converted, name: name, source: source)
             }
@@ -125,6 +127,10 @@ enum SafetensorsWriter {
                 shape = [sources.reduce(0) { $0 + $1.elementCount }]
             case (.stackedRows, _):
                 shape = Shape([sources.reduce(0) { $0 + ($1.shape.dims.first ?? 0) }] + sources[0].shape.dims.dropFirst())
+            case (.expertRows, _):
+                var dims = sources[0].shape.dims
+                if dims.count >= 2 { dims[1] = sources.reduce(0) { $0 + ($1.shape.dims.dropFirst().first ?? 0) } }
+                shape = Shape(dims)
             case (.fusedQKV, _):
                 shape = [sources[0].shape.dims.last ?? 0, sources.reduce(0) { $0 + ($1.shape.dims.first ?? 0) }]
             case (.expertSlice, _):

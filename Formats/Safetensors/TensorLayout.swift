@@ -55,6 +55,54 @@ enum TensorLayout {
         return try Tensor(name: name, dtype: t.dtype, shape: Shape(shape), storage: storage, source: source)
     }
 
+    /// Rows `rows` of every group along the first dimension (`[groups, rows, …]` → `[groups, rows.count, …]`), copied
+    /// when first read (`DeferredBuffer`): one part of each expert of a stacked `[experts, rows, columns]` tensor.
+    static func groupRowSlice(_ t: Tensor, rows: Range<Int>, name: String, source: String) throws -> Tensor {
+        guard t.shape.rank >= 2, case let (groups, total) = (t.shape.dims[0], t.shape.dims[1]), rows.lowerBound >= 0, rows.upperBound <= total else {
+            throw SieveCoreError.invalidShape(source: source, tensor: t.name, reason: "cannot take rows \(rows) of each group of shape \(t.shape)")
+        }
+        let rowBytes = groups * total == 0 ? 0 : t.byteCount / (groups * total)
+        var shape = t.shape.dims
+        shape[1] = rows.count
+        let (groupBytes, partBytes) = (total * rowBytes, rows.count * rowBytes)
+        let buffer = DeferredBuffer(count: groups * partBytes) { buffer in
+            t.storage.withTemporaryBytes { bytes in
+                for g in 0..<groups where partBytes > 0 {
+                    let from = g * groupBytes + rows.lowerBound * rowBytes
+                    UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[(g * partBytes)..<((g + 1) * partBytes)])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[from..<(from + partBytes)]))
+                }
+            }
+        }
+        return try Tensor(name: name, dtype: t.dtype, shape: Shape(shape), storage: .deferred(buffer), source: source)
+    }
+
+    /// Parts `[groups, rows_p, …]` of one dtype → `[groups, Σ rows_p, …]`: each group's rows of every part, one part
+    /// after another (the inverse of `groupRowSlice`).
+    static func groupConcatenated(_ parts: [Tensor], name: String, source: String) throws -> Tensor {
+        guard let first = parts.first, first.shape.rank >= 2, parts.allSatisfy({
+            $0.shape.rank == first.shape.rank && $0.shape.dims[0] == first.shape.dims[0]
+                && Array($0.shape.dims.dropFirst(2)) == Array(first.shape.dims.dropFirst(2)) && $0.dtype == first.dtype
+        }) else {
+            throw SieveCoreError.invalidShape(source: source, tensor: name, reason: "parts \(parts.map { "\($0.name) \($0.shape)" }) do not share one dtype, their groups and their trailing dimensions")
+        }
+        let groups = first.shape.dims[0]
+        let partBytes = parts.map { groups == 0 ? 0 : $0.byteCount / groups }, groupBytes = partBytes.reduce(0, +)
+        let buffer = TensorBuffer(count: groups * groupBytes)
+        for (k, part) in parts.enumerated() where partBytes[k] > 0 {
+            let offset = partBytes[..<k].reduce(0, +)
+            part.storage.withTemporaryBytes { bytes in
+                for g in 0..<groups {
+                    UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[(g * groupBytes + offset)..<(g * groupBytes + offset + partBytes[k])])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[(g * partBytes[k])..<((g + 1) * partBytes[k])]))
+                }
+            }
+        }
+        var shape = first.shape.dims
+        shape[1] = parts.reduce(0) { $0 + $1.shape.dims[1] }
+        return try Tensor(name: name, dtype: first.dtype, shape: Shape(shape), storage: .owned(buffer), source: source)
+    }
+
     /// The tensor's values plus `offset`, as f32 (Gemma's norm weights are stored as the multiplier minus one).
     static func offset(_ t: Tensor, by offset: Float, name: String, source: String) throws -> Tensor {
         guard t.dtype.isFloat else {

@@ -31,6 +31,8 @@ public enum IRName {
     public static func experts(_ i: Int, _ part: String) -> String { "blocks.\(i).ffn.\(part)_exps" }
     /// Block `i`'s router of a mixture-of-experts FFN.
     public static func router(_ i: Int) -> String { "blocks.\(i).ffn.router" }
+    /// Block `i`'s shared expert of a mixture-of-experts FFN, `part` one of up, gate, down (`blocks.i.ffn.up_shexp`).
+    public static func sharedExpert(_ i: Int, _ part: String) -> String { "blocks.\(i).ffn.\(part)_shexp" }
     /// Block `i`'s attention sinks (gpt-oss), `[heads]`.
     public static func attentionSinks(_ i: Int) -> String { "blocks.\(i).attn.sinks" }
 }
@@ -130,10 +132,15 @@ public enum GraphBuilder {
                     let base = IRName.experts(i, part)
                     return LinearRef(weight: try require(base + ".weight", [e, rows, columns]), bias: try optional(base + ".bias", [e, rows]))
                 }
+                let shared = try moe.sharedExpertWidth.map { s in
+                    SharedExpert(gate: try linear(IRName.sharedExpert(i, "gate"), out: s, in: d),
+                                 up: try linear(IRName.sharedExpert(i, "up"), out: s, in: d),
+                                 down: try linear(IRName.sharedExpert(i, "down"), out: d, in: s))
+                }
                 return FeedForwardNode(
                     kind: ffnKind, up: try experts("up", w, d), gate: try experts("gate", w, d), down: try experts("down", d, w),
                     activation: hp.activation, layout: .dense,
-                    experts: ExpertRouter(projection: try linear(IRName.router(i), out: e, in: d), routing: moe))
+                    experts: ExpertRouter(projection: try linear(IRName.router(i), out: e, in: d), routing: moe, shared: shared))
             } ?? FeedForwardNode(
                 kind: ffnKind,
                 up: try linear(IRName.feedForward(i, "up"), out: ff, in: d),

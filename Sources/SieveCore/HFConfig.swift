@@ -3,7 +3,7 @@ import Foundation
 /// Maps a Hugging Face `config.json` to and from the IR's architecture and hyperparameters.
 public enum HFConfig {
     /// The `model_type` values Sieve reads (`gemma3`: the multimodal checkpoints' language model).
-    public static let supportedModelTypes = ["llama", "mistral", "mixtral", "granite", "qwen2", "qwen3", "qwen3_moe", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt_oss", "gpt2", "opt", "bert"]
+    public static let supportedModelTypes = ["llama", "mistral", "mixtral", "granite", "granitemoe", "granitemoeshared", "qwen2", "qwen3", "qwen3_moe", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt_oss", "gpt2", "opt", "bert"]
 
     /// Reads the architecture and hyperparameters from a parsed `config.json`.
     public static func read(_ config: JSONValue, source: String) throws -> (Architecture, Hyperparameters) {
@@ -21,8 +21,10 @@ public enum HFConfig {
             return try read(.object(members.filter { $0.0 != "model_type" } + [("model_type", .string("gemma3_text"))]), source: source + " (text_config)")
         }
         // Mistral's layout is Llama's (llama.cpp converts it as llama), with a sliding window on every layer; Mixtral is
-        // Mistral with a mixture of experts in every FFN (llama.cpp's llama with `expert_count`).
-        let aliases: [String: Architecture] = ["gemma3_text": .gemma3, "mistral": .llama, "mixtral": .llama, "qwen3_moe": .qwen3moe]
+        // Mistral with a mixture of experts in every FFN (llama.cpp's llama with `expert_count`). Granite MoE is Granite
+        // with a mixture of experts in every FFN, and GraniteMoeShared adds a shared expert to each.
+        let aliases: [String: Architecture] = ["gemma3_text": .gemma3, "mistral": .llama, "mixtral": .llama, "qwen3_moe": .qwen3moe,
+                                               "granitemoe": .granite, "granitemoeshared": .granite]
         guard let arch = aliases[modelType] ?? Architecture(rawValue: modelType) else {
             throw SieveCoreError.unsupportedArchitecture(source: source, name: modelType, supported: supportedModelTypes)
         }
@@ -107,7 +109,9 @@ public enum HFConfig {
                 tiedEmbeddings: tied, ropeScaling: rope.scaling,
                 slidingWindow: slidingWindow, layersWithoutRoPE: arch == .smollm3 ? try layersWithoutRoPE(config, layers: layers, source: source) : nil,
                 mixtureOfExperts: arch == .qwen3moe ? try qwen3MoE(config, source: source, int: { try int($0, default: $1) })
-                    : mixtral ? try mixtralExperts(width: try int("intermediate_size"), int: { try int($0, default: $1) }) : nil)
+                    : mixtral ? try mixtralExperts(width: try int("intermediate_size"), int: { try int($0, default: $1) })
+                    : modelType.hasPrefix("granitemoe") ? try graniteExperts(modelType, width: try int("intermediate_size"), int: { try int($0, default: $1) })
+                    : nil)
             if arch == .granite { try graniteMultipliers(&hp, double: double) }
         case .phi3:
             // transformers' Phi3Config defaults; every layer slides when `sliding_window` is set (Phi-3 mini and medium).
@@ -320,6 +324,15 @@ public enum HFConfig {
         hp.logitDivisor = unlessOne(try double("logits_scaling", 1))
     }
 
+    /// Granite MoE's experts, with GraniteMoeConfig's defaults: `num_local_experts` (8) of `intermediate_size` rows
+    /// each, `num_experts_per_tok` (2) per token, weighted by the softmax over the chosen experts' logits (the same as
+    /// normalised weights); GraniteMoeShared adds a shared expert of `shared_intermediate_size` rows (none when 0).
+    static func graniteExperts(_ modelType: String, width: Int, int: (String, Int?) throws -> Int) throws -> MixtureOfExperts {
+        let shared = modelType == "granitemoeshared" ? try int("shared_intermediate_size", 0) : 0
+        return MixtureOfExperts(expertCount: try int("num_local_experts", 8), expertsPerToken: try int("num_experts_per_tok", 2),
+                                expertWidth: width, normalizesWeights: true, sharedExpertWidth: shared == 0 ? nil : shared)
+    }
+
     /// Mixtral's experts, with MixtralConfig's defaults: `num_local_experts` (8) of `intermediate_size` rows each,
     /// `num_experts_per_tok` (2) per token, their weights always divided by their sum (MixtralSparseMoeBlock).
     static func mixtralExperts(width: Int, int: (String, Int?) throws -> Int) throws -> MixtureOfExperts {
@@ -526,8 +539,8 @@ public enum HFConfig {
             case .clampedSwiGLU: return .string("silu")
             }
         }
-        if hp.mixtureOfExperts != nil, architecture != .qwen3moe && architecture != .llama && architecture != .gptOSS {
-            throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a mixture of experts in a \(architecture.rawValue) model, which only Mixtral's and Qwen3-MoE's config.json can say")
+        if let moe = hp.mixtureOfExperts, ![.qwen3moe, .llama, .granite, .gptOSS].contains(architecture) || (moe.sharedExpertWidth != nil && architecture != .granite) {
+            throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a mixture of experts\(moe.sharedExpertWidth == nil ? "" : " with a shared expert") in a \(architecture.rawValue) model, which only \(moe.sharedExpertWidth == nil ? "Mixtral's, Qwen3-MoE's and Granite MoE's" : "GraniteMoeShared's") config.json can say")
         }
         if architecture != .granite, hp.embeddingScale != nil || hp.residualScale != nil || hp.logitDivisor != nil {
             throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): embedding, residual or logit multipliers in a \(architecture.rawValue) model, which only Granite's config.json can say")
@@ -544,20 +557,23 @@ public enum HFConfig {
             // Qwen3 and SmolLM3 say which layers slide with `layer_types`.
             let sliding = hp.slidingWindow
             let mixtral = architecture == .llama ? hp.mixtureOfExperts : nil
+            let graniteExperts = architecture == .granite ? hp.mixtureOfExperts : nil
             let mistral = architecture == .llama && sliding != nil && mixtral == nil
             if let sliding, sliding.ropeTheta != hp.ropeTheta || (architecture == .llama && sliding.slidingLayers.contains(false)) {
                 throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): sliding layers with their own RoPE base, or a Llama whose layers do not all slide, have no config.json form")
             }
-            if let mixtral, !mixtral.normalizesWeights {
-                throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): Mixtral always divides the chosen experts' weights by their sum, but the model does not")
+            if let moe = mixtral ?? graniteExperts, !moe.normalizesWeights {
+                throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): \(mixtral != nil ? "Mixtral always divides the chosen experts' weights by their sum" : "Granite MoE always weighs the chosen experts by the softmax over their logits"), but the model does not")
             }
             let (className, modelType) = mixtral != nil ? ("MixtralForCausalLM", "mixtral") : mistral ? ("MistralForCausalLM", "mistral")
+                : graniteExperts?.sharedExpertWidth != nil ? ("GraniteMoeSharedForCausalLM", "granitemoeshared")
+                : graniteExperts != nil ? ("GraniteMoeForCausalLM", "granitemoe")
                 : ([Architecture.llama: "LlamaForCausalLM", .qwen2: "Qwen2ForCausalLM", .qwen3: "Qwen3ForCausalLM",
                     .smollm3: "SmolLM3ForCausalLM", .qwen3moe: "Qwen3MoeForCausalLM", .granite: "GraniteForCausalLM"][architecture]!,
                    architecture == .qwen3moe ? "qwen3_moe" : architecture.rawValue)
             m = [("architectures", .array([.string(className)])), ("model_type", .string(modelType)),
                  ("vocab_size", .int(Int64(hp.vocabSize))), ("hidden_size", .int(Int64(hp.hiddenSize))),
-                 ("intermediate_size", .int(Int64(mixtral?.expertWidth ?? hp.intermediateSize))), ("num_hidden_layers", .int(Int64(hp.layerCount))),
+                 ("intermediate_size", .int(Int64((mixtral ?? graniteExperts)?.expertWidth ?? hp.intermediateSize))), ("num_hidden_layers", .int(Int64(hp.layerCount))),
                  ("num_attention_heads", .int(Int64(hp.headCount))), ("num_key_value_heads", .int(Int64(hp.kvHeadCount))),
                  ("head_dim", .int(Int64(hp.headDim))), ("max_position_embeddings", .int(Int64(hp.contextLength))),
                  ("rms_norm_eps", .double(hp.normEpsilon)), ("rope_theta", .double(hp.ropeTheta ?? 10000)),
@@ -589,6 +605,10 @@ public enum HFConfig {
                 m += [("embedding_multiplier", .double(hp.embeddingScale ?? 1)),
                       ("attention_multiplier", .double(hp.scoreScale)),
                       ("residual_multiplier", .double(hp.residualScale ?? 1)), ("logits_scaling", .double(hp.logitDivisor ?? 1))]
+            }
+            if let graniteExperts {
+                m += [("num_local_experts", .int(Int64(graniteExperts.expertCount))), ("num_experts_per_tok", .int(Int64(graniteExperts.expertsPerToken)))]
+                if let shared = graniteExperts.sharedExpertWidth { m.append(("shared_intermediate_size", .int(Int64(shared)))) }
             }
             if architecture == .qwen3moe {
                 guard let moe = hp.mixtureOfExperts else {

@@ -74,7 +74,8 @@ public struct InspectionReport {
         if let scale = hp.residualScale { m.append(("residual_scale", .double(scale))) }
         if let divisor = hp.logitDivisor { m.append(("logit_divisor", .double(divisor))) }
         if let moe = hp.mixtureOfExperts {
-            m.append(("experts", .string("\(moe.expertsPerToken) of \(moe.expertCount) per token, \(moe.expertWidth) neurons each, weights \(moe.normalizesWeights ? "normalised to sum 1" : "as routed")")))
+            m.append(("experts", .string("\(moe.expertsPerToken) of \(moe.expertCount) per token, \(moe.expertWidth) neurons each, weights \(moe.normalizesWeights ? "normalised to sum 1" : "as routed")"
+                                         + (moe.sharedExpertWidth.map { ", and a shared expert of \($0) neurons" } ?? ""))))
         }
         return m
     }

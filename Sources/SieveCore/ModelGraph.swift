@@ -177,6 +177,9 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
             try check(moe.expertsPerToken > 0 && moe.expertsPerToken <= moe.expertCount, "num_experts_per_tok",
                       "\(moe.expertsPerToken) is out of range 1…\(moe.expertCount) (the number of experts)")
             try check(moe.expertWidth > 0 && moe.expertWidth <= limit, "moe_intermediate_size", "\(moe.expertWidth) is out of range")
+            if let shared = moe.sharedExpertWidth {
+                try check(shared > 0 && shared <= limit, "shared_intermediate_size", "\(shared) is out of range")
+            }
         }
     }
 }
@@ -194,11 +197,15 @@ public struct MixtureOfExperts: Sendable, Equatable, Codable {
     public var expertWidth: Int
     /// Whether the kept weights are divided by their sum (`norm_topk_prob`).
     public var normalizesWeights: Bool
+    /// Neurons of the shared expert that every token runs besides its chosen ones, its output added with weight 1
+    /// (GraniteMoeShared's `shared_intermediate_size`); nil when there is none.
+    public var sharedExpertWidth: Int?
 
     /// Mixture-of-experts settings.
-    public init(expertCount: Int, expertsPerToken: Int, expertWidth: Int, normalizesWeights: Bool) {
+    public init(expertCount: Int, expertsPerToken: Int, expertWidth: Int, normalizesWeights: Bool, sharedExpertWidth: Int? = nil) {
         self.expertCount = expertCount; self.expertsPerToken = expertsPerToken
         self.expertWidth = expertWidth; self.normalizesWeights = normalizesWeights
+        self.sharedExpertWidth = sharedExpertWidth
     }
 }
 
@@ -447,14 +454,28 @@ public struct FeedForwardNode: Sendable, Equatable {
 }
 
 /// The router of a mixture-of-experts FFN: its projection to one logit per expert (`[experts, hidden]`) and how
-/// the experts are chosen from them.
+/// the experts are chosen from them, and the shared expert every token runs, if any.
 public struct ExpertRouter: Sendable, Equatable {
     /// The router's projection.
     public var projection: LinearRef
     /// Expert count, experts per token, width and weighting.
     public var routing: MixtureOfExperts
+    /// The shared expert (GraniteMoeShared), with the routed experts' activation; nil for none.
+    public var shared: SharedExpert?
     /// A router.
-    public init(projection: LinearRef, routing: MixtureOfExperts) { self.projection = projection; self.routing = routing }
+    public init(projection: LinearRef, routing: MixtureOfExperts, shared: SharedExpert? = nil) {
+        self.projection = projection; self.routing = routing; self.shared = shared
+    }
+}
+
+/// A mixture of experts' shared expert: a gated FFN of `MixtureOfExperts.sharedExpertWidth` neurons that every token
+/// runs, its output added to the chosen experts' with weight 1. `gate` and `up` are `[width, hidden]`, `down`
+/// `[hidden, width]` (IR `blocks.i.ffn.{gate,up,down}_shexp`).
+public struct SharedExpert: Sendable, Equatable {
+    /// Gate, up and down projections.
+    public var gate: LinearRef, up: LinearRef, down: LinearRef
+    /// A shared expert.
+    public init(gate: LinearRef, up: LinearRef, down: LinearRef) { self.gate = gate; self.up = up; self.down = down }
 }
 
 /// Where a block's norms sit relative to the residual connection.

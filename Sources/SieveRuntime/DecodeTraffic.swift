@@ -30,9 +30,10 @@ extension Model {
             if !dense && density.sparseHeads && sparsity.mode == .predicted { total += predictorBytes(sparsity.headPredictors[layer]) }
             // Gate and up: one fused matrix, or separate rows.
             if let experts = f.experts {
-                // The router, and the gate, up and down of the experts a token runs.
+                // The router, the gate, up and down of the experts a token runs, and the shared expert's.
                 let perExpert = bytes(experts.gate[0]) + bytes(experts.up[0]) + bytes(experts.down[0])
                 total += bytes(experts.router.weight) + Double(experts.routing.expertsPerToken) * perExpert
+                if let shared = experts.shared { total += bytes(shared.gate.weight) + bytes(shared.up.weight) + bytes(shared.down.weight) }
                 continue
             }
             let gateAndUp = f.gateUp.map(bytes) ?? (f.up.map(bytes) ?? 0) + (f.gate.map(bytes) ?? 0)

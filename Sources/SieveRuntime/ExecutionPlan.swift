@@ -146,9 +146,11 @@ final class ExpertsPlan {
     let gateBias: FloatBuffer?
     let upBias: FloatBuffer?
     let downBias: FloatBuffer?
+    /// The shared expert every token runs (GraniteMoeShared): `[width, hidden]` gate and up, `[hidden, width]` down.
+    let shared: (gate: LinearPlan, up: LinearPlan, down: LinearPlan)?
 
     init(router: LinearPlan, routing: MixtureOfExperts, gate: [WeightMatrix], up: [WeightMatrix], down: [WeightMatrix],
-         gateBias: FloatBuffer?, upBias: FloatBuffer?, downBias: FloatBuffer?) {
+         gateBias: FloatBuffer?, upBias: FloatBuffer?, downBias: FloatBuffer?, shared: (gate: LinearPlan, up: LinearPlan, down: LinearPlan)?) {
         self.router = router
         self.routing = routing
         self.gate = gate
@@ -157,6 +159,7 @@ final class ExpertsPlan {
         self.gateBias = gateBias
         self.upBias = upBias
         self.downBias = downBias
+        self.shared = shared
     }
 }
 
@@ -358,7 +361,12 @@ struct ExecutionPlan {
                                    down: try stacked(f.down.weight, rows: d, columns: w),
                                    gateBias: try gateRef.bias.map { try vector($0, count: e * w) },
                                    upBias: try f.up.bias.map { try vector($0, count: e * w) },
-                                   downBias: try f.down.bias.map { try vector($0, count: e * d) })
+                                   downBias: try f.down.bias.map { try vector($0, count: e * d) },
+                                   shared: try router.shared.map { s in
+                                       let width = moe.sharedExpertWidth ?? 0
+                                       return (gate: try linear(s.gate, outputs: width, inputs: d), up: try linear(s.up, outputs: width, inputs: d),
+                                               down: try linear(s.down, outputs: d, inputs: width))
+                                   })
             return FeedForwardPlan(kind: f.kind, activation: f.activation, width: w, up: nil, gate: nil, upBias: nil, gateBias: nil, gated: true,
                                    down: nil, transposedDown: nil, downBias: nil, blockSize: nil, sourceDown: nil, sourceOrder: [],
                                    gateUp: nil, experts: plan)

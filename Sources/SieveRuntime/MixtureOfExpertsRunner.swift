@@ -3,8 +3,9 @@ import SieveKernels
 
 /// Runs a model's mixture-of-experts FFN layers: routes each token to its experts, then multiplies each chosen expert
 /// once for all the tokens that chose it (their rows gathered), and adds each expert's output, weighted, to its
-/// tokens' rows. Router and expert biases (gpt-oss) are added to the products they follow. Buffers are allocated
-/// once, for the model's batch; nothing is allocated per token.
+/// tokens' rows, and the shared expert's output (GraniteMoeShared), if any, to every row. Router and expert biases
+/// (gpt-oss) are added to the products they follow. Buffers are allocated once, for the model's batch; nothing is
+/// allocated per token.
 final class MixtureOfExpertsRunner {
     private let hidden: Int
     /// `[tokens, experts]` router logits, turned into probabilities in place.
@@ -19,14 +20,16 @@ final class MixtureOfExpertsRunner {
     /// One expert's tokens' rows, gathered, and its outputs for them.
     private let gathered: FloatBuffer
     private let results: FloatBuffer
-    /// One expert's gate and up products, then its activations (in `up`).
+    /// One expert's gate and up products, then its activations (in `up`); a decoded token's chosen experts side by
+    /// side, then its shared expert's.
     private let gate: FloatBuffer
     private let up: FloatBuffer
     private let rowsInput: MatMulInput
     private let activationsInput: MatMulInput
-    /// A decoded token's activations of each of its experts, one input each, so that all its experts' down
-    /// products run in one parallel region.
+    /// A decoded token's activations of each of its experts, one input each, and of its shared expert, so that all
+    /// its experts' down products run in one parallel region.
     private let slotInputs: [MatMulInput]
+    private let sharedInput: MatMulInput
 
     /// The runner of `plan`'s mixture-of-experts layers for batches of up to `batch` tokens, or nil when it has none.
     init?(plan: ExecutionPlan, batch: Int, threads: Int, quantizedActivations: Bool) {
@@ -34,7 +37,9 @@ final class MixtureOfExpertsRunner {
         guard !routings.isEmpty else { return nil }
         let d = plan.hyperparameters.hiddenSize
         let experts = routings.map(\.expertCount).max()!, perToken = routings.map(\.expertsPerToken).max()!
-        let width = routings.map(\.expertWidth).max()!
+        let width = max(routings.map(\.expertWidth).max()!, routings.map { $0.sharedExpertWidth ?? 0 }.max()!)
+        // A decoded token's chosen experts and its shared expert side by side.
+        let rows = max(batch, perToken + 1)
         hidden = d
         probabilities = FloatBuffer(count: batch * experts)
         chosen = IndexBuffer(count: batch * perToken)
@@ -42,14 +47,15 @@ final class MixtureOfExpertsRunner {
         starts = IndexBuffer(count: experts + 1)
         slots = IndexBuffer(count: batch * perToken)
         gathered = FloatBuffer(count: batch * d)
-        results = FloatBuffer(count: max(batch, perToken) * d)
-        gate = FloatBuffer(count: max(batch, perToken) * width)
-        up = FloatBuffer(count: max(batch, perToken) * width)
+        results = FloatBuffer(count: rows * d)
+        gate = FloatBuffer(count: rows * width)
+        up = FloatBuffer(count: rows * width)
         rowsInput = MatMulInput(maxTokens: batch, maxColumns: d, threads: threads, alwaysQuantizeActivations: quantizedActivations)
         activationsInput = MatMulInput(maxTokens: batch, maxColumns: width, threads: threads, alwaysQuantizeActivations: quantizedActivations)
         slotInputs = (0..<perToken).map { _ in
             MatMulInput(maxTokens: 1, maxColumns: width, threads: threads, alwaysQuantizeActivations: quantizedActivations)
         }
+        sharedInput = MatMulInput(maxTokens: 1, maxColumns: width, threads: threads, alwaysQuantizeActivations: quantizedActivations)
     }
 
     /// `y` rows `0..<tokens` = the mixture of experts of `x`'s rows (`hidden` floats each).
@@ -94,23 +100,44 @@ final class MixtureOfExpertsRunner {
                 Activations.add(results.pointer + i * d, scaledBy: weights.pointer[slot], into: y + (slot / k) * d, count: d)
             }
         }
+        if let shared = experts.shared {
+            // Every token's rows through the shared expert, added with weight 1.
+            let s = shared.gate.outputs
+            rowsInput.bind(x, tokens: m, columns: d)
+            multiply(experts, gateAndUpOf: EmptyCollection(), shared: true, pool: pool)
+            for t in 0..<m { Self.addSharedBiases(shared, gate: gate.pointer + t * s, up: up.pointer + t * s) }
+            Self.activate(activation, gate: gate.pointer, up: up.pointer, count: m * s)
+            activationsInput.bind(up.pointer, tokens: m, columns: s)
+            MatMul.multiply(shared.down.weight, activationsInput, into: results.pointer, pool: pool)
+            for t in 0..<m {
+                if let bias = shared.down.bias { Activations.add(bias.pointer, into: results.pointer + t * d, count: d) }
+                Activations.add(results.pointer + t * d, into: y + t * d, count: d)
+            }
+        }
     }
 
-    /// A decoded token's experts (chosen already): every expert's gate and up products in one parallel region, then
-    /// every expert's down product, each of its own activations, in another.
+    /// A decoded token's experts (chosen already) and its shared expert: every expert's gate and up products in one
+    /// parallel region, then every expert's down product, each of its own activations, in another.
     private func decode(_ experts: ExpertsPlan, activation: Activation, input x: UnsafePointer<Float>,
                         into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let k = experts.routing.expertsPerToken, w = experts.routing.expertWidth, d = hidden
         let chosen = chosen.buffer
+        let shared = experts.shared, s = shared?.gate.outputs ?? 0
         // `rowsInput` holds the token's row since the router's product.
-        multiply(experts, gateAndUpOf: chosen[0..<k], pool: pool)
+        multiply(experts, gateAndUpOf: chosen[0..<k], shared: shared != nil, pool: pool)
         for j in 0..<k { Self.addBiases(experts, expert: chosen[j], gate: gate.pointer + j * w, up: up.pointer + j * w) }
-        Self.activate(activation, gate: gate.pointer, up: up.pointer, count: k * w)
-        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: k) { products in
+        if let shared { Self.addSharedBiases(shared, gate: gate.pointer + k * w, up: up.pointer + k * w) }
+        Self.activate(activation, gate: gate.pointer, up: up.pointer, count: k * w + s)
+        let count = shared == nil ? k : k + 1
+        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: count) { products in
             for j in 0..<k {
                 slotInputs[j].bind(up.pointer + j * w, tokens: 1, columns: w)
                 products.initializeElement(at: j, to: MatMulProduct(weights: experts.down[chosen[j]], output: results.pointer + j * d,
                                                                     input: slotInputs[j]))
+            }
+            if let shared {
+                sharedInput.bind(up.pointer + k * w, tokens: 1, columns: s)
+                products.initializeElement(at: k, to: MatMulProduct(weights: shared.down.weight, output: results.pointer + k * d, input: sharedInput))
             }
             MatMul.multiply(UnsafeBufferPointer(products), slotInputs[0], pool: pool)
             products.deinitialize()
@@ -119,6 +146,10 @@ final class MixtureOfExpertsRunner {
         for j in 0..<k {
             Self.addBias(experts.downBias, expert: chosen[j], width: d, to: results.pointer + j * d)
             Activations.add(results.pointer + j * d, scaledBy: weights.pointer[j], into: y, count: d)
+        }
+        if let shared {
+            if let bias = shared.down.bias { Activations.add(bias.pointer, into: results.pointer + k * d, count: d) }
+            Activations.add(results.pointer + k * d, into: y, count: d)
         }
     }
 
@@ -138,24 +169,38 @@ final class MixtureOfExpertsRunner {
         addBias(experts.upBias, expert: e, width: w, to: up)
     }
 
+    /// Adds the shared expert's gate and up biases, if any, to one row of its gate and up products.
+    private static func addSharedBiases(_ shared: (gate: LinearPlan, up: LinearPlan, down: LinearPlan),
+                                        gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>) {
+        if let bias = shared.gate.bias { Activations.add(bias.pointer, into: gate, count: shared.gate.outputs) }
+        if let bias = shared.up.bias { Activations.add(bias.pointer, into: up, count: shared.up.outputs) }
+    }
+
     /// Adds expert `e`'s row of `bias` (`width` floats at `e·width`), if any, to `row`.
     @inline(__always)
     private static func addBias(_ bias: FloatBuffer?, expert e: Int, width: Int, to row: UnsafeMutablePointer<Float>) {
         if let bias { Activations.add(bias.pointer + e * width, into: row, count: width) }
     }
 
-    /// The gate and up products of `rowsInput`'s rows with each of `expertList`, in one parallel region: the j-th
-    /// expert's outputs start at `j·width` in `gate` and `up`, a row of `width` per token (a decoded token's experts
-    /// side by side, or one expert's gathered batch).
-    private func multiply<Experts: Collection<Int>>(_ experts: ExpertsPlan, gateAndUpOf expertList: Experts, pool: ThreadPool) {
+    /// The gate and up products of `rowsInput`'s rows with each of `expertList`, and with the shared expert when
+    /// `shared`, in one parallel region: the j-th expert's outputs start at `j·width` in `gate` and `up`, a row of
+    /// `width` per token (a decoded token's experts side by side, or one expert's gathered batch), the shared
+    /// expert's after them.
+    private func multiply<Experts: Collection<Int>>(_ experts: ExpertsPlan, gateAndUpOf expertList: Experts, shared: Bool = false, pool: ThreadPool) {
         let count = expertList.count, w = experts.routing.expertWidth
-        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 2 * count) { products in
+        let sharedPlan = shared ? experts.shared : nil
+        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 2 * count + 2) { products in
             for (j, e) in expertList.enumerated() {
                 products.initializeElement(at: 2 * j, to: MatMulProduct(weights: experts.gate[e], output: gate.pointer + j * w))
                 products.initializeElement(at: 2 * j + 1, to: MatMulProduct(weights: experts.up[e], output: up.pointer + j * w))
             }
-            MatMul.multiply(UnsafeBufferPointer(products), rowsInput, pool: pool)
-            products.deinitialize()
+            if let sharedPlan {
+                products.initializeElement(at: 2 * count, to: MatMulProduct(weights: sharedPlan.gate.weight, output: gate.pointer + count * w))
+                products.initializeElement(at: 2 * count + 1, to: MatMulProduct(weights: sharedPlan.up.weight, output: up.pointer + count * w))
+            }
+            let made = 2 * count + (sharedPlan == nil ? 0 : 2)
+            MatMul.multiply(UnsafeBufferPointer(rebasing: products[0..<made]), rowsInput, pool: pool)
+            UnsafeMutableBufferPointer(rebasing: products[0..<made]).deinitialize()
         }
     }
 

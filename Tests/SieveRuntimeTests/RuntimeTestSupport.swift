@@ -118,15 +118,15 @@ enum Fixtures {
         return folder
     }
 
-    /// Writes fixture `model`'s `hf/` as GGUF into `scratch` and expects what llama.cpp's converter wrote
-    /// (`model/f32.gguf`): the architecture, the same tensor names (with `bitExact`, every tensor bit for bit), and the
-    /// same `integerKeys` and `numberKeys`. Returns both files.
-    static func expectConverterGGUF(_ model: String, architecture: String, bitExact: Bool, integerKeys: [String],
-                                    numberKeys: [String] = [], in scratch: URL) throws -> (written: GGUFFile, reference: GGUFFile) {
-        let url = scratch.appendingPathComponent("out.gguf")
-        try GGUFPlugin().write(try graph(model + "/hf"), to: url, options: WriteOptions())
+    /// Writes fixture `model`'s `hf/` (or `folder`) as GGUF into `scratch` and expects what llama.cpp's converter
+    /// wrote (`model/f32.gguf`, or `gguf`): the architecture, the same tensor names (with `bitExact`, every tensor bit
+    /// for bit), and the same `integerKeys` and `numberKeys`. Returns both files.
+    static func expectConverterGGUF(_ model: String, folder: String = "hf", gguf: String = "f32.gguf", architecture: String, bitExact: Bool,
+                                    integerKeys: [String], numberKeys: [String] = [], in scratch: URL) throws -> (written: GGUFFile, reference: GGUFFile) {
+        let url = scratch.appendingPathComponent("out-\(gguf)")
+        try GGUFPlugin().write(try graph(model + "/" + folder), to: url, options: WriteOptions())
         let written = try GGUFFile(url: url)
-        let reference = try GGUFFile(url: try self.url(model + "/f32.gguf"))
+        let reference = try GGUFFile(url: try self.url(model + "/" + gguf))
         #expect(written["general.architecture"]?.stringValue == architecture)
         #expect(Set(written.tensorInfos.map(\.name)) == Set(reference.tensorInfos.map(\.name)))
         if bitExact {

@@ -92,6 +92,19 @@ import Testing
         #expect(throws: SieveTransformsError.self) { try PackOptions().validate(graph: source) }
     }
 
+    /// GraniteMoeShared (Granite's multipliers, stacked experts and a shared expert) goes through a bundle unchanged:
+    /// bit for bit the source's logits; `sieve pack` refuses it.
+    @Test func graniteMoEThroughABundle() throws {
+        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-granitemoe/shared.gguf"))
+        let reread = try Self.throughFile(source)
+        #expect(reread.hyperparameters == source.hyperparameters && reread.hyperparameters.mixtureOfExperts?.sharedExpertWidth == 48)
+        #expect(reread.blocks.map(\.feedForward) == source.blocks.map(\.feedForward))
+        #expect(reread.blocks.allSatisfy { $0.feedForward.experts?.shared != nil })
+        let tokens = [1, 17, 300, 42, 42, 7, 511, 128, 3, 64]
+        #expect(try logits(reread, tokens) == logits(source, tokens))
+        #expect(throws: SieveTransformsError.self) { try PackOptions().validate(graph: source) }
+    }
+
     /// A block-quantized source packed with `--dtype keep` keeps its own `down` for dense execution: prefill and
     /// decode logits are bit for bit the source's (so greedy continuations cannot differ), through the file.
     @Test(arguments: ["q4_1.gguf", "q4_k_m.gguf", "q8_0.gguf"])
