@@ -2,7 +2,7 @@ import Foundation
 import SieveCore
 
 /// Writes a `ModelGraph` as a GGUF v3 file that llama.cpp loads: llama.cpp tensor names and metadata keys for
-/// llama (Mixtral's experts included), granite, qwen2, qwen3, qwen3moe, smollm3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
+/// llama (Mixtral's experts included), granite, granitemoe, qwen2, qwen3, qwen3moe, smollm3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
 ///
 /// The file is written atomically (temporary file, then rename) and streamed: the header is computed from the
 /// tensors' shapes and target types alone, then each tensor is converted, written and released in turn, so peak

@@ -6,7 +6,8 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
     /// every other layer sliding, attention scores soft-capped; Phi-3: Llama's graph, stored with fused Q/K/V and
     /// gate/up projections, often with partial rotary and LongRoPE; SmolLM3: Llama's graph with RoPE left out of some
     /// layers; Qwen3-MoE: Qwen3's attention with a mixture of experts in place of every FFN; Granite: Llama's graph
-    /// with multipliers of the embeddings, attention scores, block outputs and logits; gpt-oss: attention with biases
+    /// with multipliers of the embeddings, attention scores, block outputs and logits, and in Granite MoE a mixture of
+    /// experts (with a shared expert in GraniteMoeShared) in place of every FFN; gpt-oss: attention with biases
     /// and sinks, every other layer sliding, and a mixture of clamped-SwiGLU experts with biases in every FFN).
     case llama, qwen2, qwen3, gpt2, opt, bert, gemma2, gemma3, phi3, smollm3, qwen3moe, granite
     case gptOSS = "gpt_oss"
@@ -184,7 +185,7 @@ public struct Hyperparameters: Sendable, Equatable, Codable {
     }
 }
 
-/// Mixture-of-experts FFNs (Qwen3-MoE, Mixtral): a token's FFN output is the weighted sum of `expertsPerToken` of
+/// Mixture-of-experts FFNs (Qwen3-MoE, Mixtral, Granite MoE, gpt-oss): a token's FFN output is the weighted sum of `expertsPerToken` of
 /// `expertCount` gated experts of `expertWidth` neurons each. A linear router gives one logit per expert; the
 /// softmax over all of them gives the weights, of which the `expertsPerToken` largest are kept (divided by their sum
 /// when `normalizesWeights`).
