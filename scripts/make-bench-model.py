@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Write a random-weight GGUF with Gemma 3 270M's, Gemma 2 2B's, Phi-3.5 mini's, Qwen3-30B-A3B's, Mixtral 8x7B's, Granite 3.1 3B-A800M's or
-gpt-oss-20b's shapes, to measure
+"""Write a random-weight GGUF with Gemma 3 270M's, Gemma 2 2B's, Phi-3.5 mini's, Qwen3-30B-A3B's, Mixtral 8x7B's, Granite 3.1 3B-A800M's,
+Qwen1.5-MoE-A2.7B's or gpt-oss-20b's shapes, to measure
 decode speed where no real checkpoint can be fetched (only PyPI is reachable from the machines Sieve is developed on).
 
-    scripts/make-bench-model.py [--arch gemma3|gemma2|phi3|qwen3moe|mixtral|granitemoe|gpt-oss] [--layers N] OUT.gguf
+    scripts/make-bench-model.py [--arch gemma3|gemma2|phi3|qwen3moe|mixtral|granitemoe|qwen2moe|gpt-oss] [--layers N] OUT.gguf
 
 `--layers` writes fewer (or more) layers than the real model's, for a smaller file of the same per-layer shapes.
 
@@ -27,6 +27,10 @@ Granite 3.1 3B-A800M (llama.cpp's `granitemoe`): hidden 1536, 32 layers, 24 head
 experts of width 512 (feed_forward_length) with 8 used per token (router [40, 1536] in f32), vocabulary 49155, tied
 embeddings, RoPE base 1e7, context 131072, Granite's multipliers (embeddings ×12, attention scores ×1/64, block
 outputs ×0.22, logits ÷6); about 3.3 billion parameters (4 layers: 0.48 billion).
+Qwen1.5-MoE-A2.7B (llama.cpp's `qwen2moe`): hidden 2048, 24 layers, 16 heads of 128 with Q/K/V biases, a mixture of
+60 experts of width 1408 with 4 used per token, their weights not normalised, and a shared expert of width 5632 whose
+output σ(`ffn_gate_inp_shexp` · x) weighs (router and that gate in f32), vocabulary 151936, an output matrix of its
+own, RoPE base 1e6, context 8192; about 14.3 billion parameters (4 layers: 3.2 billion).
 gpt-oss-20b (llama.cpp's `gpt-oss`): hidden 2880, 24 layers, 64 heads / 8 KV heads of 64 with Q/K/V/O biases and one
 attention sink per head, the even layers sliding over 128 positions, a mixture of 32 experts of width 2880 with 4 used
 per token (router [32, 2880] and its bias in f32; the experts' biases in f32), vocabulary 201088, an output matrix of
@@ -55,14 +59,18 @@ SHAPES = {
     "mixtral": (4096, 14336, 32, 32, 8, 128, 32000, 0, 1_000_000.0, 32768),
     "gpt-oss": (2880, 2880, 24, 64, 8, 64, 201088, 128, 150_000.0, 131072),
     "granitemoe": (1536, 512, 32, 24, 8, 64, 49155, 0, 10_000_000.0, 131072),
+    "qwen2moe": (2048, 5632, 24, 16, 16, 128, 151936, 0, 1_000_000.0, 8192),
 }
 # experts, experts used per token, expert FFN width.
-EXPERTS = {"qwen3moe": (128, 8, 768), "mixtral": (8, 2, 14336), "granitemoe": (40, 8, 512), "gpt-oss": (32, 4, 2880)}
+EXPERTS = {"qwen3moe": (128, 8, 768), "mixtral": (8, 2, 14336), "granitemoe": (40, 8, 512), "qwen2moe": (60, 4, 1408),
+           "gpt-oss": (32, 4, 2880)}
+# The shared expert's width.
+SHARED_EXPERT = {"qwen2moe": 5632}
 # The GGUF architecture where it is not the --arch name.
 GGUF_ARCH = {"mixtral": "llama"}
 # llama.cpp expects Phi-3's special tokens when the name contains "phi-3" or "phi3": the name avoids both.
 NAMES = {"gemma3": "gemma-3-270m", "gemma2": "gemma-2-2b", "phi3": "phi 3.5-mini", "qwen3moe": "qwen3-30b-a3b", "mixtral": "mixtral-8x7b",
-         "granitemoe": "granite-3.1-3b-a800m", "gpt-oss": "gpt-oss-20b"}
+         "granitemoe": "granite-3.1-3b-a800m", "qwen2moe": "qwen1.5-moe-a2.7b", "gpt-oss": "gpt-oss-20b"}
 PHI3_ORIGINAL_CONTEXT = 4096
 
 
@@ -109,7 +117,7 @@ def main():
         fixed("rope_factors_long.weight", np.linspace(1.0, 60.0, pairs, dtype=np.float32))
         fixed("rope_factors_short.weight", np.linspace(1.0, 1.5, pairs, dtype=np.float32))
     matrix("token_embd.weight", VOCAB, HIDDEN)
-    if args.arch in ("phi3", "qwen3moe", "mixtral", "gpt-oss"):
+    if args.arch in ("phi3", "qwen3moe", "mixtral", "qwen2moe", "gpt-oss"):
         matrix("output.weight", VOCAB, HIDDEN)
     for i in range(LAYERS):
         if args.arch == "phi3":
@@ -128,7 +136,7 @@ def main():
             ones(b + "attn_norm.weight", HIDDEN)
             for part, rows in (("q", HEADS), ("k", KV_HEADS), ("v", KV_HEADS)):
                 matrix(b + f"attn_{part}.weight", rows * HEAD_DIM, HIDDEN)
-                if oss:
+                if oss or args.arch == "qwen2moe":
                     small(b + f"attn_{part}.bias", rows * HEAD_DIM)
             if args.arch == "qwen3moe":
                 ones(b + "attn_q_norm.weight", HEAD_DIM)
@@ -144,6 +152,12 @@ def main():
             matrix(b + "ffn_gate_exps.weight", n_experts, expert_ff, HIDDEN)
             matrix(b + "ffn_up_exps.weight", n_experts, expert_ff, HIDDEN)
             matrix(b + "ffn_down_exps.weight", n_experts, HIDDEN, expert_ff)
+            if args.arch in SHARED_EXPERT:
+                shared_ff = SHARED_EXPERT[args.arch]
+                matrix(b + "ffn_gate_inp_shexp.weight", 1, HIDDEN, dtype=np.float32)
+                matrix(b + "ffn_gate_shexp.weight", shared_ff, HIDDEN)
+                matrix(b + "ffn_up_shexp.weight", shared_ff, HIDDEN)
+                matrix(b + "ffn_down_shexp.weight", HIDDEN, shared_ff)
             if oss:
                 small(b + "ffn_gate_inp.bias", n_experts)
                 small(b + "ffn_gate_exps.bias", n_experts, expert_ff)
@@ -188,6 +202,8 @@ def main():
         writer.add_expert_used_count(n_used)
         if args.arch not in ("mixtral", "granitemoe"):  # llama.cpp's llama and granitemoe read it from feed_forward_length
             writer.add_expert_feed_forward_length(expert_ff)
+        if args.arch in SHARED_EXPERT:
+            writer.add_expert_shared_feed_forward_length(SHARED_EXPERT[args.arch])
     writer.add_layer_norm_rms_eps(1e-5 if args.arch in ("phi3", "mixtral", "gpt-oss") else 1e-6)
     writer.add_rope_freq_base(ROPE_BASE)
     if args.arch not in EXPERTS or args.arch == "gpt-oss":

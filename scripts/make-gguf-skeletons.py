@@ -16,8 +16,9 @@ writes there, `tiny-phi3/{f32,longrope}.gguf`, which `scripts/make-phi3-fixture.
 `q8_0.gguf` (llama-quantize's Q8_0 of that f32.gguf), which `scripts/make-qwen3moe-fixture.py` writes there, and
 `tiny-mixtral/f32.gguf` and `q8_0.gguf`, which `scripts/make-mixtral-fixture.py` writes there, and
 `tiny-granite/f32.gguf`, which `scripts/make-granite-fixture.py` writes there, and `tiny-granitemoe/f32.gguf` and
-`shared.gguf`, which `scripts/make-granitemoe-fixture.py` writes there; these are read from the repository
-(DERIVED below; the ten scripts call `make()` themselves).
+`shared.gguf`, which `scripts/make-granitemoe-fixture.py` writes there, and `tiny-qwen2moe/f32.gguf`, which
+`scripts/make-qwen2moe-fixture.py` writes there; these are read from the repository (DERIVED below; the eleven
+scripts call `make()` themselves).
 tiny-llama-rope's tensors come from another folder's weights (SOURCES: `../tiny-llama/hf/model.safetensors`),
 checked against that folder's `ref.json`; tiny-granitemoe's shared.gguf's from its own `hf-shared/model.safetensors`
 (SOURCES too). Tensors that have no safetensors source (`rope_freqs.weight`, which
@@ -25,21 +26,21 @@ the converter computes for llama3 RoPE scaling, and Phi-3's LongRoPE `rope_facto
 `rope_factors_short.weight`, which it makes from config.json's rope_scaling) are stored in the recipe itself with
 the `inline` transform, which makes the skeleton format version 2. Gemma 2's and Gemma 3's norm weights are stored
 by the converter as HF weight + 1 (`plus_one`, format version 3). Qwen3-MoE's expert tensors stack one HF tensor
-per expert (`stack`), and so do Mixtral's (a llama GGUF with expert_count), and q8_0.gguf's quantized tensors are
-Q8_0 (format version 4). GraniteMoe's converter splits each fused gate|up `input_linear` (the experts' and the
-shared expert's) into two GGUF tensors, each a `row_slice` of it (format version 5).
+per expert (`stack`), and so do Mixtral's (a llama GGUF with expert_count) and Qwen2-MoE's, and q8_0.gguf's
+quantized tensors are Q8_0 (format version 4). GraniteMoe's converter splits each fused gate|up `input_linear` (the
+experts' and the shared expert's) into two GGUF tensors, each a `row_slice` of it (format version 5).
 
 For each original it
   1. checks the original's sha256 against `Tests/Fixtures/models/<name>/ref.json` (`files` map);
   2. parses the GGUF header itself (cross-checked with gguf-py's GGUFReader when gguf-py is installed);
   3. keeps the bytes before the tensor data section verbatim and derives a recipe per tensor from the
-     converter's name mapping (llama, smollm3, granite, granitemoe, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3,
-     gpt2): which HF tensor(s), which transform (identity, also for Phi-3's already fused qkv_proj and
+     converter's name mapping (llama, smollm3, granite, granitemoe, qwen2, qwen3, qwen3moe, qwen2moe, gemma2, gemma3,
+     phi3, gpt2): which HF tensor(s), which transform (identity, also for Phi-3's already fused qkv_proj and
      gate_up_proj; transpose for GPT-2's Conv1D weights, whose c_attn is already the fused q|k|v; llama RoPE row
      permutation of attn_q / attn_k with n_head / n_head_kv, for llama, smollm3, granite and granitemoe; inline
      values for tensors without an HF source; + 1 for Gemma 2's and Gemma 3's norm weights; the experts' tensors
-     stacked for qwen3moe and Mixtral's llama; row slices of GraniteMoe's fused gate|up tensors), which GGML type
-     (F32, F16, BF16, Q8_0), and the zero padding that follows;
+     stacked for qwen3moe, qwen2moe and Mixtral's llama; row slices of GraniteMoe's fused gate|up tensors), which
+     GGML type (F32, F16, BF16, Q8_0), and the zero padding that follows;
   4. proves the recipe with the rebuild script's own code: every tensor, then the whole file, must equal the
      original byte for byte, and so must a rebuild from the skeleton file just written;
   5. writes `Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton` (format: see the rebuild script).
@@ -73,10 +74,10 @@ SOURCES = {"tiny-llama-rope": "../tiny-llama/hf/model.safetensors",
            ("tiny-granitemoe", "shared"): "hf-shared/model.safetensors"}
 # Model folders whose originals are the repository's own rebuilt files (written by make-rope-scaling-fixtures.py,
 # make-qwen3-fixture.py, make-gemma3-fixture.py, make-gemma2-fixture.py, make-phi3-fixture.py and
-# make-smollm3-fixture.py, make-qwen3moe-fixture.py, make-mixtral-fixture.py, make-granite-fixture.py and
-# make-granitemoe-fixture.py), not the shared fixture set's.
+# make-smollm3-fixture.py, make-qwen3moe-fixture.py, make-mixtral-fixture.py, make-granite-fixture.py,
+# make-granitemoe-fixture.py and make-qwen2moe-fixture.py), not the shared fixture set's.
 DERIVED = {"tiny-llama-rope", "tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-smollm3", "tiny-qwen3moe",
-           "tiny-mixtral", "tiny-granite", "tiny-granitemoe"}
+           "tiny-mixtral", "tiny-granite", "tiny-granitemoe", "tiny-qwen2moe"}
 # GGUF tensors with no safetensors counterpart, computed by the converter: kept in the recipe (`inline`, F32 only).
 INLINE = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 
@@ -173,10 +174,17 @@ def llama_like(name, arch, n_head, n_head_kv):
 
 
 # The HF names of a sparse MoE block's router and experts (after `model.layers.{i}.`), per architecture: qwen3moe
-# (Qwen3MoeModel, a Qwen2MoeModel) and llama with expert_count (Mixtral: LlamaModel's block_sparse_moe).
+# (Qwen3MoeModel, a Qwen2MoeModel), qwen2moe (Qwen2MoeModel: the same, plus the shared expert and its gate, as they
+# are) and llama with expert_count (Mixtral: LlamaModel's block_sparse_moe).
 MOE_NAMES = {
     "qwen3moe": {"router": "mlp.gate", "experts": "mlp.experts",
                  "ffn_gate_exps": "gate_proj", "ffn_up_exps": "up_proj", "ffn_down_exps": "down_proj"},
+    "qwen2moe": {"router": "mlp.gate", "experts": "mlp.experts",
+                 "ffn_gate_exps": "gate_proj", "ffn_up_exps": "up_proj", "ffn_down_exps": "down_proj",
+                 "shared": {"ffn_gate_shexp": "mlp.shared_expert.gate_proj",
+                            "ffn_up_shexp": "mlp.shared_expert.up_proj",
+                            "ffn_down_shexp": "mlp.shared_expert.down_proj",
+                            "ffn_gate_inp_shexp": "mlp.shared_expert_gate"}},
     "llama": {"router": "block_sparse_moe.gate", "experts": "block_sparse_moe.experts",
               "ffn_gate_exps": "w1", "ffn_up_exps": "w3", "ffn_down_exps": "w2"},
 }
@@ -189,7 +197,10 @@ def qwen3moe(name, n_head, n_head_kv, n_expert, arch="qwen3moe"):
     router `mlp.gate`; everything else as qwen3's (llama_like: no row permutation, NEOX RoPE). With arch "llama"
     (a Mixtral GGUF: LlamaModel.modify_tensors) the same with Mixtral's names (MOE_NAMES: `block_sparse_moe.gate`,
     `block_sparse_moe.experts.{e}.w1` / `w3` / `w2` for gate / up / down), and llama's attn_q / attn_k row
-    permutation."""
+    permutation. With arch "qwen2moe" (Qwen2MoeModel itself) the same as qwen3moe, plus the shared expert's
+    `ffn_{gate,up,down}_shexp` (`mlp.shared_expert.{gate,up,down}_proj`) and its gate `ffn_gate_inp_shexp`
+    (`mlp.shared_expert_gate`, [1, n_embd] in HF, ggml [n_embd, 1]) as they are; the q/k/v biases are llama_like's
+    (`attn_{q,k,v}.bias` from `self_attn.{q,k,v}_proj.bias`)."""
     names = MOE_NAMES[arch]
     parts = name.split(".")
     if len(parts) == 4 and parts[0] == "blk":
@@ -199,6 +210,8 @@ def qwen3moe(name, n_head, n_head_kv, n_expert, arch="qwen3moe"):
                     "stack", {})
         if part == "ffn_gate_inp":
             return [f"model.layers.{layer}.{names['router']}.{suffix}"], "identity", {}
+        if part in names.get("shared", {}):
+            return [f"model.layers.{layer}.{names['shared'][part]}.{suffix}"], "identity", {}
     return llama_like(name, arch, n_head, n_head_kv)
 
 
@@ -312,7 +325,8 @@ def make(shared, name, stem):
     n_head = h.metadata.get(f"{arch}.attention.head_count")
     n_head_kv = h.metadata.get(f"{arch}.attention.head_count_kv", n_head)
     config = json.load(open(os.path.join(owner_dir, "hf", "config.json")))
-    if arch in ("llama", "smollm3", "granite", "granitemoe", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"):
+    if arch in ("llama", "smollm3", "granite", "granitemoe", "qwen2", "qwen3", "qwen3moe", "qwen2moe", "gemma2",
+                "gemma3", "phi3"):
         assert (n_head, n_head_kv) == (config["num_attention_heads"], config["num_key_value_heads"]), label
     _crosscheck_gguf_py(original_path, h)
 
@@ -332,7 +346,7 @@ def make(shared, name, stem):
             if t["type"] != "F32":
                 raise RebuildError(f"{label}: inline tensor {t['name']} is {t['type']}, only F32 is supported")
             sources, transform, extra = [], "inline", {"data": body.hex()}
-        elif arch == "qwen3moe" or (arch == "llama" and f"{arch}.expert_count" in h.metadata):
+        elif arch in ("qwen3moe", "qwen2moe") or (arch == "llama" and f"{arch}.expert_count" in h.metadata):
             sources, transform, extra = qwen3moe(t["name"], n_head, n_head_kv, h.metadata[f"{arch}.expert_count"],
                                                  arch)
         elif arch == "granitemoe":

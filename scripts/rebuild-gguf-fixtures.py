@@ -13,7 +13,8 @@ tiny-gemma2's f32.gguf (0.8 MB), `scripts/make-phi3-fixture.py` tiny-phi3's two 
 (0.36 MB) with llama.cpp's `llama-quantize` from that f32.gguf, and `scripts/make-mixtral-fixture.py` tiny-mixtral's
 two likewise (1.27 MB and 0.36 MB); `scripts/make-granite-fixture.py` wrote tiny-granite's f32.gguf (0.7 MB) with
 GGUFWriter as well, and `scripts/make-granitemoe-fixture.py` tiny-granitemoe's two (f32.gguf from its `hf/`, 1.1 MB,
-and shared.gguf from its `hf-shared/`, 1.3 MB: the shared-expert variant):
+and shared.gguf from its `hf-shared/`, 1.3 MB: the shared-expert variant), and `scripts/make-qwen2moe-fixture.py`
+tiny-qwen2moe's f32.gguf (1.4 MB):
 
     Tests/Fixtures/models/tiny-llama/{f32,f16,bf16}.gguf
     Tests/Fixtures/models/tiny-llama-bpe/f32.gguf
@@ -29,6 +30,7 @@ and shared.gguf from its `hf-shared/`, 1.3 MB: the shared-expert variant):
     Tests/Fixtures/models/tiny-mixtral/{f32,q8_0}.gguf
     Tests/Fixtures/models/tiny-granite/f32.gguf
     Tests/Fixtures/models/tiny-granitemoe/{f32,shared}.gguf
+    Tests/Fixtures/models/tiny-qwen2moe/f32.gguf
 
 Their tensor data are a deterministic function of the committed `hf/model.safetensors`, so the repository keeps
 only a small *skeleton* of each (`Tests/Fixtures/models/<name>/gguf-skeletons/<stem>.skeleton`, written by
@@ -90,7 +92,8 @@ Recipe keys:
                                                  axis 0: convert_hf_to_gguf's Qwen2MoeModel.modify_tensors
                                                  (`torch.stack(datas, dim=0)`) merging the per-expert
                                                  `mlp.experts.{e}.{gate,up,down}_proj.weight`, e = 0, 1, ..., into
-                                                 one 3-D `ffn_{gate,up,down}_exps.weight`
+                                                 one 3-D `ffn_{gate,up,down}_exps.weight` (Qwen3-MoE's and
+                                                 Qwen2-MoE's; Mixtral's `w1` / `w3` / `w2` likewise)
                        row_slice                 (version 5) rows row_start .. row_stop - 1 (numpy w[..., start:stop,
                                                  :], the second-to-last axis: a 2-D matrix's rows, each expert's rows
                                                  of a 3-D [experts, rows, cols] tensor) of a single source:
@@ -162,6 +165,7 @@ FIXTURES = [
     ("tiny-granite", "f32"),
     ("tiny-granitemoe", "f32"),
     ("tiny-granitemoe", "shared"),
+    ("tiny-qwen2moe", "f32"),
 ]
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DEFAULT_MODELS = os.path.join(REPO, "Tests", "Fixtures", "models")

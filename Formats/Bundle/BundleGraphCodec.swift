@@ -43,13 +43,14 @@ enum BundleGraphCodec {
                     ])),
                 ])
             }
-            // `shared_expert` is written only when the layer has one (GraniteMoeShared), so other bundles keep their manifests.
+            // `shared_expert` is written only when the layer has one (GraniteMoeShared, Qwen2-MoE), so other bundles keep their manifests.
             let ffn: JSONValue = .object([
                 ("kind", .string(f.kind.rawValue)), ("activation", .string(f.activation.rawValue)),
                 ("up", encode(f.up)), ("gate", f.gate.map(encode) ?? .null), ("down", encode(f.down)), ("layout", layout),
                 ("router", f.experts.map { encode($0.projection) } ?? .null),
             ] + (f.experts?.shared.map { s in
-                [("shared_expert", JSONValue.object([("gate", encode(s.gate)), ("up", encode(s.up)), ("down", encode(s.down))]))]
+                [("shared_expert", JSONValue.object([("gate", encode(s.gate)), ("up", encode(s.up)), ("down", encode(s.down))]
+                                                    + (s.outputGate.map { [("output_gate", encode($0))] } ?? [])))]
             } ?? []))
             return .object([
                 ("attention_norm", encode(b.attentionNorm)), ("attention", attention),
@@ -265,7 +266,8 @@ private struct NodeDecoder {
                     throw BundleError.invalidGraph(path: file, reason: "\(router.path): a router needs the hyperparameters' mixture_of_experts and a dense layout")
                 }
                 let shared = try f.optionalMember("shared_expert").map { s in
-                    SharedExpert(gate: try linear(try s.member("gate")), up: try linear(try s.member("up")), down: try linear(try s.member("down")))
+                    SharedExpert(gate: try linear(try s.member("gate")), up: try linear(try s.member("up")), down: try linear(try s.member("down")),
+                                 outputGate: try s.optionalMember("output_gate").map(linear))
                 }
                 guard (shared != nil) == (routing.sharedExpertWidth != nil) else {
                     throw BundleError.invalidGraph(path: file, reason: "\(f.path): a shared expert needs the hyperparameters' shared_expert_width, and that width a shared expert")

@@ -97,15 +97,15 @@ enum GGUFModelReader {
     }
 
     /// A GGUF's experts as llama.cpp reads them: `expert_count` and `expert_used_count` (required by qwen3moe,
-    /// granitemoe and gpt-oss; a llama GGUF has experts, as Mixtral's, only with a positive `expert_count`), each
-    /// expert `expert_feed_forward_length` wide for qwen3moe (else the FFN length over the experts used) and gpt-oss
-    /// (required), and `feed_forward_length` wide for llama and granitemoe, whose shared expert (GraniteMoeShared) is
-    /// `expert_shared_feed_forward_length` wide (none when missing or 0); the kept weights are always divided by their
-    /// sum (none has a key for it; gpt-oss's and Granite's softmax over the kept logits is the same). Nil for a model
-    /// without experts.
+    /// qwen2moe, granitemoe and gpt-oss; a llama GGUF has experts, as Mixtral's, only with a positive `expert_count`), each
+    /// expert `expert_feed_forward_length` wide for qwen3moe and qwen2moe (else the FFN length over the experts used)
+    /// and gpt-oss (required), and `feed_forward_length` wide for llama and granitemoe; the shared expert is
+    /// `expert_shared_feed_forward_length` wide (granitemoe: none when missing or 0; qwen2moe: always one, by default
+    /// `feed_forward_length` wide). The kept weights are divided by their sum but for qwen2moe (no file has a key for
+    /// it; gpt-oss's and Granite's softmax over the kept logits is the same). Nil for a model without experts.
     static func mixtureOfExperts(_ architecture: Architecture, _ archName: String, _ keys: MetadataReader, feedForwardLength: Int) throws -> MixtureOfExperts? {
-        let granite = archName == "granitemoe"
-        guard architecture == .qwen3moe || architecture == .llama || architecture == .gptOSS || granite else { return nil }
+        let (granite, qwen2) = (archName == "granitemoe", archName == "qwen2moe")
+        guard architecture == .qwen3moe || architecture == .llama || architecture == .gptOSS || granite || qwen2 else { return nil }
         let count = architecture == .llama ? try keys.int("expert_count", default: 0) : try keys.int("expert_count")
         if architecture == .llama && count == 0 { return nil }
         let used = try keys.int("expert_used_count")
@@ -114,8 +114,11 @@ enum GGUFModelReader {
         }
         let width = architecture == .llama || granite ? feedForwardLength
             : try keys.int("expert_feed_forward_length", default: architecture == .gptOSS ? nil : feedForwardLength / used)
-        let shared = granite ? try keys.int("expert_shared_feed_forward_length", default: 0) : 0
-        return MixtureOfExperts(expertCount: count, expertsPerToken: used, expertWidth: width, normalizesWeights: true,
+        // qwen2moe's shared expert is feed_forward_length wide unless the file says otherwise, and its routed experts'
+        // weights are never normalised.
+        let shared = granite ? try keys.int("expert_shared_feed_forward_length", default: 0)
+            : qwen2 ? try keys.int("expert_shared_feed_forward_length", default: feedForwardLength) : 0
+        return MixtureOfExperts(expertCount: count, expertsPerToken: used, expertWidth: width, normalizesWeights: !qwen2,
                                 sharedExpertWidth: shared == 0 ? nil : shared)
     }
 

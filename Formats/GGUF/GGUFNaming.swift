@@ -7,12 +7,14 @@ public enum GGUFNaming {
     public static let architectures: [(gguf: String, ir: Architecture)] = [("llama", .llama), ("qwen2", .qwen2), ("qwen3", .qwen3), ("gpt2", .gpt2), ("gemma2", .gemma2),
                                                                           ("gemma3", .gemma3), ("phi3", .phi3),
                                                                           ("smollm3", .smollm3), ("qwen3moe", .qwen3moe),
-                                                                          ("granite", .granite), ("granitemoe", .granite), ("gpt-oss", .gptOSS)]
+                                                                          ("granite", .granite), ("granitemoe", .granite), ("qwen2moe", .qwen2),
+                                                                          ("gpt-oss", .gptOSS)]
 
     /// The GGUF architecture name of an IR architecture, or nil when GGUF output is not supported for it; `experts`:
-    /// whether its FFNs are mixtures of experts (Granite's are then llama.cpp's granitemoe).
+    /// whether its FFNs are mixtures of experts (Granite's are then llama.cpp's granitemoe, Qwen2's its qwen2moe).
     public static func ggufArchitecture(_ architecture: Architecture, experts: Bool = false) -> String? {
         if architecture == .granite && experts { return "granitemoe" }
+        if architecture == .qwen2 && experts { return "qwen2moe" }
         return architectures.first { $0.ir == architecture }?.gguf
     }
 
@@ -45,6 +47,7 @@ public enum GGUFNaming {
         ("ffn_gate_shexp", { IRName.sharedExpert($0, "gate") }),
         ("ffn_up_shexp", { IRName.sharedExpert($0, "up") }),
         ("ffn_down_shexp", { IRName.sharedExpert($0, "down") }),
+        ("ffn_gate_inp_shexp", { IRName.sharedExpert($0, "gate_inp") }),
         ("post_ffw_norm", IRName.feedForwardOutputNorm),
     ]
 

@@ -2,7 +2,7 @@ import Foundation
 import SieveCore
 
 /// Writes a `ModelGraph` as a GGUF v3 file that llama.cpp loads: llama.cpp tensor names and metadata keys for
-/// llama (Mixtral's experts included), granite, granitemoe, qwen2, qwen3, qwen3moe, smollm3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
+/// llama (Mixtral's experts included), granite, granitemoe, qwen2, qwen2moe, qwen3, qwen3moe, smollm3, phi3, gemma2, gemma3 and gpt2, tokenizer keys, data aligned to 32 bytes.
 ///
 /// The file is written atomically (temporary file, then rename) and streamed: the header is computed from the
 /// tensors' shapes and target types alone, then each tensor is converted, written and released in turn, so peak
@@ -117,16 +117,18 @@ public enum GGUFWriter {
         }
         if let moe = hp.mixtureOfExperts {
             let arch = graph.architecture.rawValue
-            guard [.qwen3moe, .llama, .granite].contains(graph.architecture) else {
-                throw GGUFError.cannotWrite(path: path, reason: "the model has a mixture of experts, which Sieve writes only for llama.cpp's qwen3moe, llama (Mixtral) and granitemoe")
+            guard [.qwen3moe, .llama, .granite, .qwen2].contains(graph.architecture) else {
+                throw GGUFError.cannotWrite(path: path, reason: "the model has a mixture of experts, which Sieve writes only for llama.cpp's qwen3moe, qwen2moe, llama (Mixtral) and granitemoe")
             }
-            guard moe.sharedExpertWidth == nil || graph.architecture == .granite else {
-                throw GGUFError.cannotWrite(path: path, reason: "the model's experts have a shared expert, which Sieve writes only for llama.cpp's granitemoe")
+            guard moe.sharedExpertWidth == nil || [.granite, .qwen2].contains(graph.architecture) else {
+                throw GGUFError.cannotWrite(path: path, reason: "the model's experts have a shared expert, which Sieve writes only for llama.cpp's granitemoe and qwen2moe")
             }
-            guard moe.normalizesWeights else {
-                throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(arch) always divides the chosen experts' weights by their sum and has no key to say otherwise, but the model does not (norm_topk_prob false)")
+            // llama.cpp's qwen2moe never divides the chosen experts' weights by their sum, the others always do.
+            let qwen2 = graph.architecture == .qwen2
+            guard moe.normalizesWeights != qwen2 else {
+                throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(qwen2 ? "qwen2moe never divides" : "\(arch) always divides") the chosen experts' weights by their sum and has no key to say otherwise, but the model does\(qwen2 ? "" : " not") (norm_topk_prob \(moe.normalizesWeights))")
             }
-            guard graph.architecture == .qwen3moe || moe.expertWidth == hp.intermediateSize else {
+            guard [.qwen3moe, .qwen2].contains(graph.architecture) || moe.expertWidth == hp.intermediateSize else {
                 throw GGUFError.cannotWrite(path: path, reason: "llama.cpp's \(arch) reads the experts' width (\(moe.expertWidth)) from feed_forward_length, but the model's FFN length is \(hp.intermediateSize)")
             }
         }
@@ -215,6 +217,7 @@ public enum GGUFWriter {
                 try add(b + "ffn_up_exps.weight", f.up.weight)
                 try add(b + "ffn_down_exps.weight", f.down.weight)
                 if let shared = router.shared {
+                    try addIfPresent(b + "ffn_gate_inp_shexp.weight", shared.outputGate?.weight)
                     try add(b + "ffn_gate_shexp.weight", shared.gate.weight)
                     try add(b + "ffn_up_shexp.weight", shared.up.weight)
                     try add(b + "ffn_down_shexp.weight", shared.down.weight)
@@ -239,7 +242,9 @@ public enum GGUFWriter {
             try add("output_norm.weight", norm.weight)
             try addIfPresent("output_norm.bias", norm.bias)
         }
-        if let head = graph.lmHead, head.projection.weight != graph.embedding.tokens {
+        // llama.cpp's qwen2moe has no tied fallback: a tied model's embeddings are written again as its output matrix.
+        if let head = graph.lmHead, head.projection.weight != graph.embedding.tokens
+            || (graph.architecture == .qwen2 && graph.hyperparameters.mixtureOfExperts != nil) {
             try add("output.weight", head.projection.weight)
         }
         if let extra = graph.tensors.names.first(where: { !used.contains($0) }) {
@@ -328,8 +333,9 @@ public enum GGUFWriter {
             }
         }
         m.append(("general.file_type", u32(fileType(graph, entries: entries))))
-        if let moe = hp.mixtureOfExperts, graph.architecture == .qwen3moe {
+        if let moe = hp.mixtureOfExperts, [.qwen3moe, .qwen2].contains(graph.architecture) {
             m.append(("\(arch).expert_feed_forward_length", u32(moe.expertWidth)))
+            if let shared = moe.sharedExpertWidth { m.append(("\(arch).expert_shared_feed_forward_length", u32(shared))) }
         }
         if graph.architecture.interleavesRoPERowsInGGUF {
             m.append(("\(arch).vocab_size", u32(hp.vocabSize)))

@@ -131,11 +131,17 @@ struct HFNaming {
             let graniteShared = [HFNameRule("layers.{i}.shared_mlp.input_linear", "blocks.{i}.ffn.gate_shexp", "blocks.{i}.ffn.up_shexp",
                                             transform: .stackedRows),
                                  HFNameRule("layers.{i}.shared_mlp.output_linear", "blocks.{i}.ffn.down_shexp")]
+            // Qwen2-MoE's shared expert, and the projection whose sigmoid weighs its output.
+            let qwen2Shared = [HFNameRule("layers.{i}.mlp.shared_expert.gate_proj", "blocks.{i}.ffn.gate_shexp"),
+                               HFNameRule("layers.{i}.mlp.shared_expert.up_proj", "blocks.{i}.ffn.up_shexp"),
+                               HFNameRule("layers.{i}.mlp.shared_expert.down_proj", "blocks.{i}.ffn.down_shexp"),
+                               HFNameRule("layers.{i}.mlp.shared_expert_gate", "blocks.{i}.ffn.gate_inp_shexp")]
             let attention = common.filter { !$0.hf.components.contains("mlp") }
             switch architecture {
             case .qwen3: rules = common + headNorms
             case .qwen3moe: rules = attention + headNorms + experts
             case .llama where moe != nil: rules = attention + mixtralExperts
+            case .qwen2 where moe != nil: rules = attention + experts + qwen2Shared
             case .granite where moe != nil: rules = attention + graniteExperts + (moe?.sharedExpertWidth != nil ? graniteShared : [])
             // gpt-oss's sinks and experts are outside the table (`GptOSSCheckpoint`).
             case .gptOSS: rules = attention + [HFNameRule("layers.{i}.mlp.router", "blocks.{i}.ffn.router")]

@@ -31,7 +31,8 @@ public enum IRName {
     public static func experts(_ i: Int, _ part: String) -> String { "blocks.\(i).ffn.\(part)_exps" }
     /// Block `i`'s router of a mixture-of-experts FFN.
     public static func router(_ i: Int) -> String { "blocks.\(i).ffn.router" }
-    /// Block `i`'s shared expert of a mixture-of-experts FFN, `part` one of up, gate, down (`blocks.i.ffn.up_shexp`).
+    /// Block `i`'s shared expert of a mixture-of-experts FFN, `part` one of up, gate, down, or gate_inp for the
+    /// projection that weighs its output (`blocks.i.ffn.up_shexp`).
     public static func sharedExpert(_ i: Int, _ part: String) -> String { "blocks.\(i).ffn.\(part)_shexp" }
     /// Block `i`'s attention sinks (gpt-oss), `[heads]`.
     public static func attentionSinks(_ i: Int) -> String { "blocks.\(i).attn.sinks" }
@@ -117,6 +118,9 @@ public enum GraphBuilder {
                 causal: architecture != .bert, queryNorm: try headNorm(i, "q_norm"), keyNorm: try headNorm(i, "k_norm"),
                 window: sliding ? hp.slidingWindow?.window : nil, scale: hp.attentionScale, softcap: hp.attentionLogitSoftcap,
                 sinks: try optional(IRName.attentionSinks(i) + ".weight", [hp.headCount]))
+            if architecture == .qwen2, let moe = hp.mixtureOfExperts, moe.sharedExpertWidth == nil {
+                throw SieveCoreError.invalidHyperparameter(source: source, name: "shared_expert_intermediate_size", reason: "missing: Qwen2-MoE's experts always have a shared expert")
+            }
             if (architecture == .qwen3moe || architecture == .gptOSS) && hp.mixtureOfExperts == nil {
                 throw SieveCoreError.invalidHyperparameter(source: source, name: "num_experts", reason: "missing: a mixture-of-experts model needs its expert count, experts per token and expert width")
             }
@@ -133,9 +137,11 @@ public enum GraphBuilder {
                     return LinearRef(weight: try require(base + ".weight", [e, rows, columns]), bias: try optional(base + ".bias", [e, rows]))
                 }
                 let shared = try moe.sharedExpertWidth.map { s in
+                    // Qwen2-MoE weighs its shared expert's output by a sigmoid; GraniteMoeShared does not.
                     SharedExpert(gate: try linear(IRName.sharedExpert(i, "gate"), out: s, in: d),
                                  up: try linear(IRName.sharedExpert(i, "up"), out: s, in: d),
-                                 down: try linear(IRName.sharedExpert(i, "down"), out: d, in: s))
+                                 down: try linear(IRName.sharedExpert(i, "down"), out: d, in: s),
+                                 outputGate: architecture == .qwen2 ? try linear(IRName.sharedExpert(i, "gate_inp"), out: 1, in: d) : nil)
                 }
                 return FeedForwardNode(
                     kind: ffnKind, up: try experts("up", w, d), gate: try experts("gate", w, d), down: try experts("down", d, w),

@@ -3,7 +3,7 @@ import Foundation
 /// Maps a Hugging Face `config.json` to and from the IR's architecture and hyperparameters.
 public enum HFConfig {
     /// The `model_type` values Sieve reads (`gemma3`: the multimodal checkpoints' language model).
-    public static let supportedModelTypes = ["llama", "mistral", "mixtral", "granite", "granitemoe", "granitemoeshared", "qwen2", "qwen3", "qwen3_moe", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt_oss", "gpt2", "opt", "bert"]
+    public static let supportedModelTypes = ["llama", "mistral", "mixtral", "granite", "granitemoe", "granitemoeshared", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "phi3", "gemma2", "gemma3_text", "gemma3", "gpt_oss", "gpt2", "opt", "bert"]
 
     /// Reads the architecture and hyperparameters from a parsed `config.json`.
     public static func read(_ config: JSONValue, source: String) throws -> (Architecture, Hyperparameters) {
@@ -22,9 +22,10 @@ public enum HFConfig {
         }
         // Mistral's layout is Llama's (llama.cpp converts it as llama), with a sliding window on every layer; Mixtral is
         // Mistral with a mixture of experts in every FFN (llama.cpp's llama with `expert_count`). Granite MoE is Granite
-        // with a mixture of experts in every FFN, and GraniteMoeShared adds a shared expert to each.
+        // with a mixture of experts in every FFN, and GraniteMoeShared adds a shared expert to each; Qwen2-MoE is Qwen2
+        // with experts and a gated shared expert in every FFN.
         let aliases: [String: Architecture] = ["gemma3_text": .gemma3, "mistral": .llama, "mixtral": .llama, "qwen3_moe": .qwen3moe,
-                                               "granitemoe": .granite, "granitemoeshared": .granite]
+                                               "granitemoe": .granite, "granitemoeshared": .granite, "qwen2_moe": .qwen2]
         guard let arch = aliases[modelType] ?? Architecture(rawValue: modelType) else {
             throw SieveCoreError.unsupportedArchitecture(source: source, name: modelType, supported: supportedModelTypes)
         }
@@ -108,7 +109,7 @@ public enum HFConfig {
                 ropeTheta: rope.theta, ropeDimensions: nil, positionOffset: 0,
                 tiedEmbeddings: tied, ropeScaling: rope.scaling,
                 slidingWindow: slidingWindow, layersWithoutRoPE: arch == .smollm3 ? try layersWithoutRoPE(config, layers: layers, source: source) : nil,
-                mixtureOfExperts: arch == .qwen3moe ? try qwen3MoE(config, source: source, int: { try int($0, default: $1) })
+                mixtureOfExperts: arch == .qwen3moe || modelType == "qwen2_moe" ? try qwenExperts(config, modelType: modelType, source: source, int: { try int($0, default: $1) })
                     : mixtral ? try mixtralExperts(width: try int("intermediate_size"), int: { try int($0, default: $1) })
                     : modelType.hasPrefix("granitemoe") ? try graniteExperts(modelType, width: try int("intermediate_size"), int: { try int($0, default: $1) })
                     : nil)
@@ -297,9 +298,11 @@ public enum HFConfig {
     }
 
     /// Qwen3-MoE's experts, with Qwen3MoeConfig's defaults: `num_experts` (128), `num_experts_per_tok` (8),
-    /// `moe_intermediate_size` (768), `norm_topk_prob` (false). Every layer must be sparse (`decoder_sparse_step` 1
-    /// and no `mlp_only_layers`, as in every released Qwen3-MoE), since llama.cpp's qwen3moe has no dense layers either.
-    static func qwen3MoE(_ config: JSONValue, source: String, int: (String, Int?) throws -> Int) throws -> MixtureOfExperts {
+    /// `moe_intermediate_size` (768), `norm_topk_prob` (false); or Qwen2-MoE's, with Qwen2MoeConfig's: 60 experts of
+    /// 1408, 4 per token, not normalised, and a shared expert of `shared_expert_intermediate_size` (5632). Every layer
+    /// must be sparse (`decoder_sparse_step` 1 and no `mlp_only_layers`, as in every released model), since llama.cpp's
+    /// qwen3moe and qwen2moe have no dense layers either.
+    static func qwenExperts(_ config: JSONValue, modelType: String, source: String, int: (String, Int?) throws -> Int) throws -> MixtureOfExperts {
         let step = try int("decoder_sparse_step", 1)
         let denseLayers = config["mlp_only_layers"]?.arrayItems ?? []
         guard step == 1, denseLayers.isEmpty else {
@@ -309,9 +312,11 @@ public enum HFConfig {
         if let v = config["norm_topk_prob"], !v.isNull, v.boolValue == nil {
             throw SieveCoreError.unexpectedJSON(source: source, path: "$.norm_topk_prob", expected: "true or false")
         }
-        return MixtureOfExperts(expertCount: try int("num_experts", 128), expertsPerToken: try int("num_experts_per_tok", 8),
-                                expertWidth: try int("moe_intermediate_size", 768),
-                                normalizesWeights: config["norm_topk_prob"]?.boolValue ?? false)
+        let qwen2 = modelType == "qwen2_moe"
+        return MixtureOfExperts(expertCount: try int("num_experts", qwen2 ? 60 : 128), expertsPerToken: try int("num_experts_per_tok", qwen2 ? 4 : 8),
+                                expertWidth: try int("moe_intermediate_size", qwen2 ? 1408 : 768),
+                                normalizesWeights: config["norm_topk_prob"]?.boolValue ?? false,
+                                sharedExpertWidth: qwen2 ? try int("shared_expert_intermediate_size", 5632) : nil)
     }
 
     /// Granite's multipliers, with GraniteConfig's defaults of 1: `embedding_multiplier`, `attention_multiplier` (the
@@ -539,8 +544,9 @@ public enum HFConfig {
             case .clampedSwiGLU: return .string("silu")
             }
         }
-        if let moe = hp.mixtureOfExperts, ![.qwen3moe, .llama, .granite, .gptOSS].contains(architecture) || (moe.sharedExpertWidth != nil && architecture != .granite) {
-            throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a mixture of experts\(moe.sharedExpertWidth == nil ? "" : " with a shared expert") in a \(architecture.rawValue) model, which only \(moe.sharedExpertWidth == nil ? "Mixtral's, Qwen3-MoE's and Granite MoE's" : "GraniteMoeShared's") config.json can say")
+        if let moe = hp.mixtureOfExperts, ![.qwen3moe, .llama, .granite, .gptOSS, .qwen2].contains(architecture)
+            || (moe.sharedExpertWidth != nil) != (architecture == .qwen2) && architecture != .granite {
+            throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a mixture of experts\(moe.sharedExpertWidth == nil ? " without" : " with") a shared expert in a \(architecture.rawValue) model, which no config.json Sieve writes can say (a shared expert: GraniteMoeShared and Qwen2-MoE, which always has one; none: Mixtral, Qwen3-MoE, Granite MoE)")
         }
         if architecture != .granite, hp.embeddingScale != nil || hp.residualScale != nil || hp.logitDivisor != nil {
             throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): embedding, residual or logit multipliers in a \(architecture.rawValue) model, which only Granite's config.json can say")
@@ -558,6 +564,7 @@ public enum HFConfig {
             let sliding = hp.slidingWindow
             let mixtral = architecture == .llama ? hp.mixtureOfExperts : nil
             let graniteExperts = architecture == .granite ? hp.mixtureOfExperts : nil
+            let qwen2Experts = architecture == .qwen2 ? hp.mixtureOfExperts : nil
             let mistral = architecture == .llama && sliding != nil && mixtral == nil
             if let sliding, sliding.ropeTheta != hp.ropeTheta || (architecture == .llama && sliding.slidingLayers.contains(false)) {
                 throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): sliding layers with their own RoPE base, or a Llama whose layers do not all slide, have no config.json form")
@@ -567,7 +574,7 @@ public enum HFConfig {
             }
             let (className, modelType) = mixtral != nil ? ("MixtralForCausalLM", "mixtral") : mistral ? ("MistralForCausalLM", "mistral")
                 : graniteExperts?.sharedExpertWidth != nil ? ("GraniteMoeSharedForCausalLM", "granitemoeshared")
-                : graniteExperts != nil ? ("GraniteMoeForCausalLM", "granitemoe")
+                : graniteExperts != nil ? ("GraniteMoeForCausalLM", "granitemoe") : qwen2Experts != nil ? ("Qwen2MoeForCausalLM", "qwen2_moe")
                 : ([Architecture.llama: "LlamaForCausalLM", .qwen2: "Qwen2ForCausalLM", .qwen3: "Qwen3ForCausalLM",
                     .smollm3: "SmolLM3ForCausalLM", .qwen3moe: "Qwen3MoeForCausalLM", .granite: "GraniteForCausalLM"][architecture]!,
                    architecture == .qwen3moe ? "qwen3_moe" : architecture.rawValue)
@@ -610,13 +617,14 @@ public enum HFConfig {
                 m += [("num_local_experts", .int(Int64(graniteExperts.expertCount))), ("num_experts_per_tok", .int(Int64(graniteExperts.expertsPerToken)))]
                 if let shared = graniteExperts.sharedExpertWidth { m.append(("shared_intermediate_size", .int(Int64(shared)))) }
             }
-            if architecture == .qwen3moe {
+            if architecture == .qwen3moe || qwen2Experts != nil {
                 guard let moe = hp.mixtureOfExperts else {
                     throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a Qwen3-MoE model without experts")
                 }
                 m += [("num_experts", .int(Int64(moe.expertCount))), ("num_experts_per_tok", .int(Int64(moe.expertsPerToken))),
                       ("moe_intermediate_size", .int(Int64(moe.expertWidth))), ("norm_topk_prob", .bool(moe.normalizesWeights)),
                       ("decoder_sparse_step", .int(1)), ("mlp_only_layers", .array([]))]
+                if let shared = moe.sharedExpertWidth { m.append(("shared_expert_intermediate_size", .int(Int64(shared)))) }
             }
         case .gptOSS:
             throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): writing gpt-oss as a Hugging Face folder (its experts' MXFP4 blocks and scales) is not supported; keep the original checkpoint")

@@ -198,8 +198,8 @@ public struct MixtureOfExperts: Sendable, Equatable, Codable {
     public var expertWidth: Int
     /// Whether the kept weights are divided by their sum (`norm_topk_prob`).
     public var normalizesWeights: Bool
-    /// Neurons of the shared expert that every token runs besides its chosen ones, its output added with weight 1
-    /// (GraniteMoeShared's `shared_intermediate_size`); nil when there is none.
+    /// Neurons of the shared expert that every token runs besides its chosen ones (GraniteMoeShared's
+    /// `shared_intermediate_size`, Qwen2-MoE's `shared_expert_intermediate_size`); nil when there is none.
     public var sharedExpertWidth: Int?
 
     /// Mixture-of-experts settings.
@@ -461,7 +461,7 @@ public struct ExpertRouter: Sendable, Equatable {
     public var projection: LinearRef
     /// Expert count, experts per token, width and weighting.
     public var routing: MixtureOfExperts
-    /// The shared expert (GraniteMoeShared), with the routed experts' activation; nil for none.
+    /// The shared expert (GraniteMoeShared, Qwen2-MoE), with the routed experts' activation; nil for none.
     public var shared: SharedExpert?
     /// A router.
     public init(projection: LinearRef, routing: MixtureOfExperts, shared: SharedExpert? = nil) {
@@ -470,13 +470,19 @@ public struct ExpertRouter: Sendable, Equatable {
 }
 
 /// A mixture of experts' shared expert: a gated FFN of `MixtureOfExperts.sharedExpertWidth` neurons that every token
-/// runs, its output added to the chosen experts' with weight 1. `gate` and `up` are `[width, hidden]`, `down`
-/// `[hidden, width]` (IR `blocks.i.ffn.{gate,up,down}_shexp`).
+/// runs, its output added to the chosen experts', with weight 1 (GraniteMoeShared) or σ(outputGate · x) (Qwen2-MoE).
+/// `gate` and `up` are `[width, hidden]`, `down` `[hidden, width]`, `outputGate` `[1, hidden]` (IR
+/// `blocks.i.ffn.{gate,up,down,gate_inp}_shexp`).
 public struct SharedExpert: Sendable, Equatable {
     /// Gate, up and down projections.
     public var gate: LinearRef, up: LinearRef, down: LinearRef
+    /// The projection whose sigmoid weighs the shared expert's output per token (Qwen2-MoE's `shared_expert_gate`);
+    /// nil for weight 1.
+    public var outputGate: LinearRef?
     /// A shared expert.
-    public init(gate: LinearRef, up: LinearRef, down: LinearRef) { self.gate = gate; self.up = up; self.down = down }
+    public init(gate: LinearRef, up: LinearRef, down: LinearRef, outputGate: LinearRef? = nil) {
+        self.gate = gate; self.up = up; self.down = down; self.outputGate = outputGate
+    }
 }
 
 /// Where a block's norms sit relative to the residual connection.

@@ -33,7 +33,9 @@ extension Model {
                 // The router, the gate, up and down of the experts a token runs, and the shared expert's.
                 let perExpert = bytes(experts.gate[0]) + bytes(experts.up[0]) + bytes(experts.down[0])
                 total += bytes(experts.router.weight) + Double(experts.routing.expertsPerToken) * perExpert
-                if let shared = experts.shared { total += bytes(shared.gate.weight) + bytes(shared.up.weight) + bytes(shared.down.weight) }
+                if let shared = experts.shared {
+                    total += bytes(shared.gate.weight) + bytes(shared.up.weight) + bytes(shared.down.weight) + (shared.outputGate.map { bytes($0.weight) } ?? 0)
+                }
                 continue
             }
             let gateAndUp = f.gateUp.map(bytes) ?? (f.up.map(bytes) ?? 0) + (f.gate.map(bytes) ?? 0)

@@ -131,6 +131,14 @@ final class FeedForwardPlan {
     }
 }
 
+/// A mixture of experts' shared expert: `[width, hidden]` gate and up, `[hidden, width]` down, and the `[1, hidden]`
+/// projection whose sigmoid weighs its output (Qwen2-MoE), if any.
+struct SharedExpertPlan {
+    let gate: LinearPlan, up: LinearPlan, down: LinearPlan
+    let outputGate: LinearPlan?
+    var width: Int { gate.outputs }
+}
+
 /// A mixture-of-experts layer: the router and each expert's gate, up and down matrices (row ranges of the stacked
 /// tensors, no copies).
 final class ExpertsPlan {
@@ -146,11 +154,11 @@ final class ExpertsPlan {
     let gateBias: FloatBuffer?
     let upBias: FloatBuffer?
     let downBias: FloatBuffer?
-    /// The shared expert every token runs (GraniteMoeShared): `[width, hidden]` gate and up, `[hidden, width]` down.
-    let shared: (gate: LinearPlan, up: LinearPlan, down: LinearPlan)?
+    /// The shared expert every token runs (GraniteMoeShared, Qwen2-MoE).
+    let shared: SharedExpertPlan?
 
     init(router: LinearPlan, routing: MixtureOfExperts, gate: [WeightMatrix], up: [WeightMatrix], down: [WeightMatrix],
-         gateBias: FloatBuffer?, upBias: FloatBuffer?, downBias: FloatBuffer?, shared: (gate: LinearPlan, up: LinearPlan, down: LinearPlan)?) {
+         gateBias: FloatBuffer?, upBias: FloatBuffer?, downBias: FloatBuffer?, shared: SharedExpertPlan?) {
         self.router = router
         self.routing = routing
         self.gate = gate
@@ -364,8 +372,9 @@ struct ExecutionPlan {
                                    downBias: try f.down.bias.map { try vector($0, count: e * d) },
                                    shared: try router.shared.map { s in
                                        let width = moe.sharedExpertWidth ?? 0
-                                       return (gate: try linear(s.gate, outputs: width, inputs: d), up: try linear(s.up, outputs: width, inputs: d),
-                                               down: try linear(s.down, outputs: d, inputs: width))
+                                       return SharedExpertPlan(gate: try linear(s.gate, outputs: width, inputs: d), up: try linear(s.up, outputs: width, inputs: d),
+                                                               down: try linear(s.down, outputs: d, inputs: width),
+                                                               outputGate: try s.outputGate.map { try linear($0, outputs: 1, inputs: d) })
                                    })
             return FeedForwardPlan(kind: f.kind, activation: f.activation, width: w, up: nil, gate: nil, upBias: nil, gateBias: nil, gated: true,
                                    down: nil, transposedDown: nil, downBias: nil, blockSize: nil, sourceDown: nil, sourceOrder: [],

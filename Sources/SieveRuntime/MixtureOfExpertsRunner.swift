@@ -1,9 +1,11 @@
+import Foundation
 import SieveCore
 import SieveKernels
 
 /// Runs a model's mixture-of-experts FFN layers: routes each token to its experts, then multiplies each chosen expert
 /// once for all the tokens that chose it (their rows gathered), and adds each expert's output, weighted, to its
-/// tokens' rows, and the shared expert's output (GraniteMoeShared), if any, to every row. Router and expert biases
+/// tokens' rows, and the shared expert's output (GraniteMoeShared, Qwen2-MoE: weighed by a sigmoid), if any, to every
+/// row. Router and expert biases
 /// (gpt-oss) are added to the products they follow. Buffers are allocated once, for the model's batch; nothing is
 /// allocated per token.
 final class MixtureOfExpertsRunner {
@@ -30,6 +32,8 @@ final class MixtureOfExpertsRunner {
     /// its experts' down products run in one parallel region.
     private let slotInputs: [MatMulInput]
     private let sharedInput: MatMulInput
+    /// Per token, the logit whose sigmoid weighs the shared expert's output (Qwen2-MoE).
+    private let sharedLogits: FloatBuffer
 
     /// The runner of `plan`'s mixture-of-experts layers for batches of up to `batch` tokens, or nil when it has none.
     init?(plan: ExecutionPlan, batch: Int, threads: Int, quantizedActivations: Bool) {
@@ -56,6 +60,7 @@ final class MixtureOfExpertsRunner {
             MatMulInput(maxTokens: 1, maxColumns: width, threads: threads, alwaysQuantizeActivations: quantizedActivations)
         }
         sharedInput = MatMulInput(maxTokens: 1, maxColumns: width, threads: threads, alwaysQuantizeActivations: quantizedActivations)
+        sharedLogits = FloatBuffer(count: batch)
     }
 
     /// `y` rows `0..<tokens` = the mixture of experts of `x`'s rows (`hidden` floats each).
@@ -101,18 +106,15 @@ final class MixtureOfExpertsRunner {
             }
         }
         if let shared = experts.shared {
-            // Every token's rows through the shared expert, added with weight 1.
-            let s = shared.gate.outputs
+            // Every token's rows through the shared expert, added with weight 1 or its gate's sigmoid.
+            let s = shared.width
             rowsInput.bind(x, tokens: m, columns: d)
             multiply(experts, gateAndUpOf: EmptyCollection(), shared: true, pool: pool)
             for t in 0..<m { Self.addSharedBiases(shared, gate: gate.pointer + t * s, up: up.pointer + t * s) }
             Self.activate(activation, gate: gate.pointer, up: up.pointer, count: m * s)
             activationsInput.bind(up.pointer, tokens: m, columns: s)
             MatMul.multiply(shared.down.weight, activationsInput, into: results.pointer, pool: pool)
-            for t in 0..<m {
-                if let bias = shared.down.bias { Activations.add(bias.pointer, into: results.pointer + t * d, count: d) }
-                Activations.add(results.pointer + t * d, into: y + t * d, count: d)
-            }
+            for t in 0..<m { addShared(shared, result: results.pointer + t * d, token: t, into: y + t * d) }
         }
     }
 
@@ -122,7 +124,7 @@ final class MixtureOfExpertsRunner {
                         into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let k = experts.routing.expertsPerToken, w = experts.routing.expertWidth, d = hidden
         let chosen = chosen.buffer
-        let shared = experts.shared, s = shared?.gate.outputs ?? 0
+        let shared = experts.shared, s = shared?.width ?? 0
         // `rowsInput` holds the token's row since the router's product.
         multiply(experts, gateAndUpOf: chosen[0..<k], shared: shared != nil, pool: pool)
         for j in 0..<k { Self.addBiases(experts, expert: chosen[j], gate: gate.pointer + j * w, up: up.pointer + j * w) }
@@ -147,9 +149,18 @@ final class MixtureOfExpertsRunner {
             Self.addBias(experts.downBias, expert: chosen[j], width: d, to: results.pointer + j * d)
             Activations.add(results.pointer + j * d, scaledBy: weights.pointer[j], into: y, count: d)
         }
-        if let shared {
-            if let bias = shared.down.bias { Activations.add(bias.pointer, into: results.pointer + k * d, count: d) }
-            Activations.add(results.pointer + k * d, into: y, count: d)
+        if let shared { addShared(shared, result: results.pointer + k * d, token: 0, into: y) }
+    }
+
+    /// Adds token `t`'s shared-expert `result` (its down product, to which the down bias is added first) to its FFN
+    /// output `y`, weighed by the sigmoid of its gate logit when the expert has an output gate.
+    private func addShared(_ shared: SharedExpertPlan, result: UnsafeMutablePointer<Float>, token t: Int, into y: UnsafeMutablePointer<Float>) {
+        if let bias = shared.down.bias { Activations.add(bias.pointer, into: result, count: hidden) }
+        if let gate = shared.outputGate {
+            let logit = sharedLogits.pointer[t] + (gate.bias?.pointer[0] ?? 0)
+            Activations.add(result, scaledBy: 1 / (1 + Foundation.exp(-logit)), into: y, count: hidden)
+        } else {
+            Activations.add(result, into: y, count: hidden)
         }
     }
 
@@ -170,8 +181,7 @@ final class MixtureOfExpertsRunner {
     }
 
     /// Adds the shared expert's gate and up biases, if any, to one row of its gate and up products.
-    private static func addSharedBiases(_ shared: (gate: LinearPlan, up: LinearPlan, down: LinearPlan),
-                                        gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>) {
+    private static func addSharedBiases(_ shared: SharedExpertPlan, gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>) {
         if let bias = shared.gate.bias { Activations.add(bias.pointer, into: gate, count: shared.gate.outputs) }
         if let bias = shared.up.bias { Activations.add(bias.pointer, into: up, count: shared.up.outputs) }
     }
@@ -185,11 +195,11 @@ final class MixtureOfExpertsRunner {
     /// The gate and up products of `rowsInput`'s rows with each of `expertList`, and with the shared expert when
     /// `shared`, in one parallel region: the j-th expert's outputs start at `j·width` in `gate` and `up`, a row of
     /// `width` per token (a decoded token's experts side by side, or one expert's gathered batch), the shared
-    /// expert's after them.
+    /// expert's after them, and its output gate's logits in `sharedLogits`.
     private func multiply<Experts: Collection<Int>>(_ experts: ExpertsPlan, gateAndUpOf expertList: Experts, shared: Bool = false, pool: ThreadPool) {
         let count = expertList.count, w = experts.routing.expertWidth
         let sharedPlan = shared ? experts.shared : nil
-        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 2 * count + 2) { products in
+        withUnsafeTemporaryAllocation(of: MatMulProduct.self, capacity: 2 * count + 3) { products in
             for (j, e) in expertList.enumerated() {
                 products.initializeElement(at: 2 * j, to: MatMulProduct(weights: experts.gate[e], output: gate.pointer + j * w))
                 products.initializeElement(at: 2 * j + 1, to: MatMulProduct(weights: experts.up[e], output: up.pointer + j * w))
@@ -198,7 +208,11 @@ final class MixtureOfExpertsRunner {
                 products.initializeElement(at: 2 * count, to: MatMulProduct(weights: sharedPlan.gate.weight, output: gate.pointer + count * w))
                 products.initializeElement(at: 2 * count + 1, to: MatMulProduct(weights: sharedPlan.up.weight, output: up.pointer + count * w))
             }
-            let made = 2 * count + (sharedPlan == nil ? 0 : 2)
+            var made = 2 * count + (sharedPlan == nil ? 0 : 2)
+            if let gate = sharedPlan?.outputGate {
+                products.initializeElement(at: made, to: MatMulProduct(weights: gate.weight, output: sharedLogits.pointer))
+                made += 1
+            }
             MatMul.multiply(UnsafeBufferPointer(rebasing: products[0..<made]), rowsInput, pool: pool)
             UnsafeMutableBufferPointer(rebasing: products[0..<made]).deinitialize()
         }

@@ -53,12 +53,12 @@ import Testing
         #expect(worst <= Self.packedLogitTolerance, "max |Δlogit| \(worst)")
     }
 
-    /// A mixture of experts (tiny-qwen3moe, f32 and q8_0) goes through a bundle unchanged (`sieve convert` to
-    /// `.sieve`): the same routing settings and router, and bit for bit the source's logits; `sieve pack` refuses it,
-    /// saying why.
-    @Test(arguments: ["f32.gguf", "q8_0.gguf"])
+    /// A mixture of experts (tiny-qwen3moe, f32 and q8_0; tiny-qwen2moe, with its gated shared expert) goes through a
+    /// bundle unchanged (`sieve convert` to `.sieve`): the same routing settings and router, and bit for bit the
+    /// source's logits; `sieve pack` refuses it, saying why.
+    @Test(arguments: ["tiny-qwen3moe/f32.gguf", "tiny-qwen3moe/q8_0.gguf", "tiny-qwen2moe/f32.gguf"])
     func mixtureOfExpertsThroughABundle(_ file: String) throws {
-        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent("tiny-qwen3moe/\(file)"))
+        let source = try GGUFPlugin().read(Self.fixtures.appendingPathComponent(file))
         let reread = try Self.throughFile(source)
         #expect(reread.hyperparameters.mixtureOfExperts == source.hyperparameters.mixtureOfExperts)
         #expect(reread.blocks.map(\.feedForward.experts) == source.blocks.map(\.feedForward.experts))
