@@ -82,6 +82,9 @@ enum GGUFModelReader {
                 throw GGUFError.unexpectedTensor(path: path, name: info.name, architecture: archName)
             }
             var tensor = try file.tensor(info, named: irName)
+            // qwen2moe's shared-expert gate is `[1, hidden]`, which llama-quantize writes as a vector (ggml drops a
+            // trailing dimension of 1), the converter as a matrix; llama.cpp reads both.
+            if parsed.part == "ffn_gate_inp_shexp", tensor.shape.rank == 1 { tensor.shape = Shape([1] + tensor.shape.dims) }
             if architecture.interleavesRoPERowsInGGUF, parsed.block != nil, parsed.part == "attn_q" || parsed.part == "attn_k" {
                 tensor = try LlamaRoPEPermutation.toHalfSplit(tensor, heads: parsed.part == "attn_q" ? heads : kvHeads, source: path)
             }
