@@ -91,7 +91,7 @@ struct HFNaming {
     /// Full names (with or without a body prefix) dropped on read.
     let ignored: [NamePattern]
 
-    /// The naming of `architecture`, whose FFNs are `experts` when given (Mixtral's Llama, Granite MoE).
+    /// The naming of `architecture`, whose FFNs are `experts` when given (Mixtral's Llama, Granite MoE, Qwen2-MoE).
     init(_ architecture: Architecture, experts moe: MixtureOfExperts? = nil) {
         self.architecture = architecture
         switch architecture {

@@ -465,6 +465,6 @@ let tinyFixtures: [FixtureFacts] = [
         try Data(#"{"model_type": "mamba", "hidden_size": 256}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
         let result = try SieveCLI.run(["run", dir.path, "-p", "hello"])
         #expect(result.status != 0)
-        #expect(result.stderr.contains("mamba") && result.stderr.contains("llama, mistral, mixtral, granite, granitemoe, granitemoeshared, qwen2, qwen3, qwen3_moe, smollm3, phi3, gemma2, gemma3_text, gemma3, gpt_oss, gpt2, opt, bert"), "\(result.stderr)")
+        #expect(result.stderr.contains("mamba") && result.stderr.contains("llama, mistral, mixtral, granite, granitemoe, granitemoeshared, qwen2, qwen2_moe, qwen3, qwen3_moe, smollm3, phi3, gemma2, gemma3_text, gemma3, gpt_oss, gpt2, opt, bert"), "\(result.stderr)")
     }
 }

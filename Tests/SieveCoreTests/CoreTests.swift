@@ -185,7 +185,7 @@ final class ManagedBox<Value>: @unchecked Sendable {
             Issue.record("expected an error")
         } catch let e as SieveCoreError {
             #expect(e.localizedDescription.contains("mamba"))
-            #expect(e.localizedDescription.contains("llama, mistral, mixtral, granite, granitemoe, granitemoeshared, qwen2, qwen3, qwen3_moe, smollm3, phi3, gemma2, gemma3_text, gemma3, gpt_oss, gpt2, opt, bert"))
+            #expect(e.localizedDescription.contains("llama, mistral, mixtral, granite, granitemoe, granitemoeshared, qwen2, qwen2_moe, qwen3, qwen3_moe, smollm3, phi3, gemma2, gemma3_text, gemma3, gpt_oss, gpt2, opt, bert"))
         } catch { Issue.record("wrong error \(error)") }
     }
 
