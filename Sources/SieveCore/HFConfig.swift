@@ -544,9 +544,13 @@ public enum HFConfig {
             case .clampedSwiGLU: return .string("silu")
             }
         }
-        if let moe = hp.mixtureOfExperts, ![.qwen3moe, .llama, .granite, .gptOSS, .qwen2].contains(architecture)
-            || (moe.sharedExpertWidth != nil) != (architecture == .qwen2) && architecture != .granite {
-            throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a mixture of experts\(moe.sharedExpertWidth == nil ? " without" : " with") a shared expert in a \(architecture.rawValue) model, which no config.json Sieve writes can say (a shared expert: GraniteMoeShared and Qwen2-MoE, which always has one; none: Mixtral, Qwen3-MoE, Granite MoE)")
+        if let moe = hp.mixtureOfExperts {
+            // Qwen2-MoE always has a shared expert, Granite MoE may have one, the others never do.
+            let shared = moe.sharedExpertWidth != nil
+            guard [.qwen3moe, .llama, .granite, .gptOSS, .qwen2].contains(architecture),
+                  architecture == .granite || shared == (architecture == .qwen2) else {
+                throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): a mixture of experts\(shared ? " with" : " without") a shared expert in a \(architecture.rawValue) model, which no config.json Sieve writes can say (a shared expert: GraniteMoeShared and Qwen2-MoE, which always has one; none: Mixtral, Qwen3-MoE, Granite MoE)")
+            }
         }
         if architecture != .granite, hp.embeddingScale != nil || hp.residualScale != nil || hp.logitDivisor != nil {
             throw SieveCoreError.unsupportedOperation(format: "safetensors", operation: "\(source): embedding, residual or logit multipliers in a \(architecture.rawValue) model, which only Granite's config.json can say")

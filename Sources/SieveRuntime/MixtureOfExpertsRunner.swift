@@ -5,9 +5,8 @@ import SieveKernels
 /// Runs a model's mixture-of-experts FFN layers: routes each token to its experts, then multiplies each chosen expert
 /// once for all the tokens that chose it (their rows gathered), and adds each expert's output, weighted, to its
 /// tokens' rows, and the shared expert's output (GraniteMoeShared, Qwen2-MoE: weighed by a sigmoid), if any, to every
-/// row. Router and expert biases
-/// (gpt-oss) are added to the products they follow. Buffers are allocated once, for the model's batch; nothing is
-/// allocated per token.
+/// row. Router and expert biases (gpt-oss) are added to the products they follow. Buffers are allocated once, for the
+/// model's batch; nothing is allocated per token.
 final class MixtureOfExpertsRunner {
     private let hidden: Int
     /// `[tokens, experts]` router logits, turned into probabilities in place.
